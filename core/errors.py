@@ -1,0 +1,151 @@
+"""The failure kinds the domain knows. User-facing wording is chosen in one place: `core.messages`.
+
+Hierarchy:
+
+* PimError
+  x DirectoryError            -- the directory (Graph) could not answer
+    + DirectoryUnavailable    -- timeouts, 5xx after bounded retries
+    + Throttled               -- 429 after bounded retries
+    + PermissionDenied        -- 401/403: the bot or the user lacks a permission
+  x RequestRefused            -- PIM refused (or would refuse) the request
+    + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
+      TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
+      PolicyViolation (a rule we could not map to one of the above)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from core.models import Access
+
+__all__ = [
+    "AlreadyActive",
+    "DirectoryError",
+    "DirectoryUnavailable",
+    "DurationTooLong",
+    "DurationTooShort",
+    "EligibilityNotInEffect",
+    "MissingInputs",
+    "NotActive",
+    "NotEligible",
+    "PendingRequestExists",
+    "PermissionDenied",
+    "PimError",
+    "PolicyViolation",
+    "RequestRefused",
+    "StepUpRequired",
+    "Throttled",
+    "TooSoonToDeactivate",
+]
+
+
+class PimError(Exception):
+    """Base of every failure the bot explains to a user."""
+
+
+class DirectoryError(PimError):
+    def __init__(self, detail: str = "", *, request_id: str | None = None) -> None:
+        super().__init__(detail or type(self).__name__)
+        self.detail = detail
+        self.request_id = request_id
+
+
+class DirectoryUnavailable(DirectoryError):
+    pass
+
+
+class Throttled(DirectoryError):
+    def __init__(self, retry_after: float | None = None, **kwargs: str | None) -> None:
+        super().__init__("throttled", **kwargs)
+        self.retry_after = retry_after
+
+
+class PermissionDenied(DirectoryError):
+    pass
+
+
+class RequestRefused(PimError):
+    """PIM refused the request (or the bot's pre-flight knows it would)."""
+
+    group_name: str = ""
+    access: Access = Access.MEMBER
+
+    def for_group(self, group_name: str, access: Access) -> RequestRefused:
+        self.group_name = group_name
+        self.access = access
+        return self
+
+
+class NotEligible(RequestRefused):
+    def __init__(self, asked: str, suggestions: Sequence[str] = (), access: Access = Access.MEMBER) -> None:
+        super().__init__(asked)
+        self.asked = asked
+        self.suggestions = tuple(suggestions)
+        self.access = access
+
+
+class EligibilityNotInEffect(RequestRefused):
+    def __init__(self, start: datetime | None, end: datetime | None, now: datetime) -> None:
+        super().__init__("eligibility not in effect")
+        self.start, self.end, self.now = start, end, now
+
+    @property
+    def not_started(self) -> bool:
+        return self.start is not None and self.now < self.start
+
+
+class AlreadyActive(RequestRefused):
+    def __init__(self, until: datetime | None) -> None:
+        super().__init__("already active")
+        self.until = until
+
+
+class PendingRequestExists(RequestRefused):
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__("pending request exists")
+        self.request_id = request_id
+
+
+class NotActive(RequestRefused):
+    def __init__(self) -> None:
+        super().__init__("not active")
+
+
+class TooSoonToDeactivate(RequestRefused):
+    def __init__(self, earliest: datetime | None) -> None:
+        super().__init__("too soon to deactivate")
+        self.earliest = earliest
+
+
+class DurationTooLong(RequestRefused):
+    def __init__(self, requested: timedelta | None, maximum: timedelta | None) -> None:
+        super().__init__("duration over the policy maximum")
+        self.requested, self.maximum = requested, maximum
+
+
+class DurationTooShort(RequestRefused):
+    def __init__(self, requested: timedelta) -> None:
+        super().__init__("duration under five minutes")
+        self.requested = requested
+
+
+class MissingInputs(RequestRefused):
+    def __init__(self, justification: bool, ticket: bool) -> None:
+        super().__init__("justification/ticket required")
+        self.justification, self.ticket = justification, ticket
+
+
+class StepUpRequired(RequestRefused):
+    """The policy needs MFA or a Conditional Access authentication context the user's token does not carry."""
+
+    def __init__(self, *, mfa: bool, authentication_context: str | None = None, claims: str | None = None) -> None:
+        super().__init__("step-up authentication required")
+        self.mfa, self.authentication_context, self.claims = mfa, authentication_context, claims
+
+
+class PolicyViolation(RequestRefused):
+    def __init__(self, rules: Sequence[str], detail: str = "") -> None:
+        super().__init__(detail or ", ".join(rules))
+        self.rules, self.detail = tuple(rules), detail

@@ -1,0 +1,162 @@
+"""Domain types: what the bot knows about people, groups, eligibilities, policies and PIM requests.
+
+No Graph field names and no Teams types live here (graph/wire.py and bot/activity.py translate at the edges).
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+__all__ = [
+    "Access",
+    "Actor",
+    "ActivationPolicy",
+    "ActiveAssignment",
+    "ApproverRef",
+    "Eligibility",
+    "Group",
+    "MINIMUM_ACTIVATION",
+    "PimRequest",
+    "RequestStatus",
+    "Ticket",
+]
+
+# Entra: "Can't be assigned for a duration of less than five minutes"; also the minimum age before selfDeactivate.
+MINIMUM_ACTIVATION = timedelta(minutes=5)
+
+
+class Access(StrEnum):
+    """The relationship PIM grants: membership or ownership of the group."""
+
+    MEMBER = "member"
+    OWNER = "owner"
+
+
+class RequestStatus(StrEnum):
+    """PIM request statuses the bot reasons about (Graph sends more; unknown ones map to OTHER)."""
+
+    PROVISIONED = "Provisioned"
+    GRANTED = "Granted"
+    PENDING_APPROVAL = "PendingApproval"
+    PENDING_PROVISIONING = "PendingProvisioning"
+    PENDING_SCHEDULE_CREATION = "PendingScheduleCreation"
+    SCHEDULE_CREATED = "ScheduleCreated"
+    DENIED = "Denied"
+    CANCELED = "Canceled"
+    FAILED = "Failed"
+    REVOKED = "Revoked"
+    OTHER = "Other"
+
+    @property
+    def is_pending(self) -> bool:
+        return self in (RequestStatus.PENDING_APPROVAL, RequestStatus.PENDING_SCHEDULE_CREATION)
+
+    @property
+    def is_active_grant(self) -> bool:
+        return self in (
+            RequestStatus.PROVISIONED,
+            RequestStatus.GRANTED,
+            RequestStatus.PENDING_PROVISIONING,
+            RequestStatus.SCHEDULE_CREATED,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The person behind a Teams activity. `object_id` is the Entra oid (from the authenticated activity, never card data)."""
+
+    object_id: str
+    tenant_id: str
+    name: str = ""
+    time_zone: str | None = None  # IANA name sent by Teams in the clientInfo entity
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    number: str
+    system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """An eligibility schedule of the user for a group (possibly inherited through another group)."""
+
+    group: Group
+    access: Access
+    start: datetime | None
+    end: datetime | None  # None = permanent
+    inherited: bool = False  # memberType "group": eligible through membership of another group
+
+    def in_effect(self, now: datetime) -> bool:
+        return (self.start is None or self.start <= now) and (self.end is None or now < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAssignment:
+    group: Group
+    access: Access
+    start: datetime | None
+    end: datetime | None  # None = permanent
+    activated: bool  # True: a just-in-time activation; False: assigned directly by an admin
+
+
+@dataclass(frozen=True, slots=True)
+class ApproverRef:
+    """A primary approver from the policy: one user, or every member of a group."""
+
+    id: str
+    is_group: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationPolicy:
+    """What a group's PIM policy demands from an end user activating member or owner access."""
+
+    group_id: str
+    access: Access
+    maximum_duration: timedelta = timedelta(hours=8)
+    expiration_required: bool = True
+    justification_required: bool = False
+    ticket_required: bool = False
+    mfa_required: bool = False
+    authentication_context: str | None = None  # Conditional Access auth context claim value, e.g. "c1"
+    approval_required: bool = False
+    approvers: tuple[ApproverRef, ...] = ()
+    approver_justification_required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PimRequest:
+    """An assignment schedule request as PIM keeps it."""
+
+    id: str
+    status: RequestStatus
+    action: str
+    group_id: str
+    access: Access
+    principal_id: str
+    created: datetime | None = None
+    start: datetime | None = None
+    duration: timedelta | None = None
+    end: datetime | None = None
+    justification: str | None = None
+    ticket: Ticket | None = None
+    raw_status: str = field(default="", compare=False)
+
+    @property
+    def ends(self) -> datetime | None:
+        if self.end is not None:
+            return self.end
+        if self.start is not None and self.duration is not None:
+            return self.start + self.duration
+        return None

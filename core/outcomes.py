@@ -1,0 +1,93 @@
+"""What a use case produced, per group: the input of the cards and of the reply text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.errors import DirectoryError, RequestRefused
+from core.models import Access, ActiveAssignment, Eligibility, Group, PimRequest, Ticket
+
+__all__ = [
+    "Activated",
+    "AwaitingApproval",
+    "Deactivated",
+    "Failed",
+    "NeedsInput",
+    "Outcome",
+    "Refused",
+    "StatusView",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Activated:
+    group: Group
+    access: Access
+    request: PimRequest
+    start: datetime
+    end: datetime
+    duration: timedelta
+    duration_was_policy_maximum: bool = False  # the user gave no duration; the policy's maximum was used
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingApproval:
+    group: Group
+    access: Access
+    request: PimRequest
+    duration: timedelta
+    approvers: tuple[str, ...]  # display names of users or groups who can approve
+    expires: datetime  # PIM drops undecided requests after 24 hours
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsInput:
+    """The policy requires a justification and/or a ticket the command did not carry."""
+
+    group: Group
+    access: Access
+    duration: timedelta | None  # None: the user gave none (the policy maximum will be used)
+    need_justification: bool
+    need_ticket: bool
+    justification: str | None = None
+    ticket: Ticket | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """PIM refused, or the pre-flight knows it would. `error` carries the kind and its facts."""
+
+    group_name: str
+    access: Access
+    error: RequestRefused
+    group: Group | None = None
+    duration: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The directory could not answer (unavailable, throttled, permission missing)."""
+
+    group_name: str
+    access: Access
+    error: DirectoryError
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivated:
+    group: Group
+    access: Access
+    request: PimRequest
+
+
+Outcome = Activated | AwaitingApproval | NeedsInput | Refused | Failed | Deactivated
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    eligible: tuple[Eligibility, ...]
+    active: tuple[ActiveAssignment, ...]
+    pending: tuple[PimRequest, ...]
+    group_names: dict[str, str]
+    now: datetime

@@ -1,0 +1,77 @@
+"""What the domain needs from the outside world, as Protocols. graph/ and bot/ provide the implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from core.models import Access, ActivationPolicy, ActiveAssignment, Eligibility, PimRequest, Ticket
+
+__all__ = ["ActivationInput", "Clock", "PimDirectory", "UserTokenProvider", "UserSnapshot"]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserSnapshot:
+    """A user's eligibilities, active assignments and open requests, read together (one $batch round trip)."""
+
+    eligibilities: tuple[Eligibility, ...]
+    active: tuple[ActiveAssignment, ...]
+    pending: tuple[PimRequest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationInput:
+    group_id: str
+    access: Access
+    principal_id: str
+    start: datetime
+    duration: timedelta
+    justification: str | None = None
+    ticket: Ticket | None = None
+
+
+class UserTokenProvider(Protocol):
+    """Delegated Graph tokens for the person who acts. Self-activation and approvals accept nothing else."""
+
+    async def token_for(self, user_object_id: str, tenant_id: str) -> str: ...
+
+
+class PimDirectory(Protocol):
+    """PIM for Groups as the bot uses it. Reads may be app-only; writes take the acting user's delegated token."""
+
+    async def snapshot(self, principal_id: str) -> UserSnapshot:
+        """Eligibility schedules (in effect or not yet started, direct or inherited through a group), active
+        assignment instances and PendingApproval requests of a user. Cached for a short TTL."""
+        ...
+
+    async def policy(self, group_id: str, access: Access) -> ActivationPolicy: ...
+
+    async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
+        """The policy if a fresh copy is cached, else None (no I/O)."""
+        ...
+
+    async def self_activate(
+        self, token: str, request: ActivationInput, *, with_policy: bool = False
+    ) -> tuple[PimRequest, ActivationPolicy | None]:
+        """POST selfActivate as the user. with_policy=True reads the policy in the same round trip ($batch)."""
+        ...
+
+    async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest: ...
+
+    async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
+        """Eligibilities of the user that have ended (from the request history); used only to explain a refusal."""
+        ...
+
+    async def display_names(self, object_ids: Sequence[str]) -> dict[str, str]:
+        """Display names of users or groups by object id; unknown ids are left out."""
+        ...
+
+    def forget_user(self, principal_id: str) -> None:
+        """Drop cached state of a user after a write changed it."""
+        ...
