@@ -109,8 +109,9 @@ class PendingRequestExists(RequestRefused):
 
 
 class NotActive(RequestRefused):
-    def __init__(self) -> None:
+    def __init__(self, assigned_by_admin: bool = False) -> None:
         super().__init__("not active")
+        self.assigned_by_admin = assigned_by_admin  # active, but assigned by an admin: only an admin can remove it
 
 
 class TooSoonToDeactivate(RequestRefused):

@@ -66,7 +66,9 @@ class RequestStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """The person behind a Teams activity. `object_id` is the Entra oid (from the authenticated activity, never card data)."""
+    """The person behind a Teams activity.
+
+    `object_id` is the Entra oid, taken from the authenticated activity, never from card data."""
 
     object_id: str
     tenant_id: str

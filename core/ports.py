@@ -45,9 +45,9 @@ class UserTokenProvider(Protocol):
 class PimDirectory(Protocol):
     """PIM for Groups as the bot uses it. Reads may be app-only; writes take the acting user's delegated token."""
 
-    async def snapshot(self, principal_id: str) -> UserSnapshot:
+    async def snapshot(self, principal_id: str, *, fresh: bool = False) -> UserSnapshot:
         """Eligibility schedules (in effect or not yet started, direct or inherited through a group), active
-        assignment instances and PendingApproval requests of a user. Cached for a short TTL."""
+        assignment instances and PendingApproval requests of a user. Cached for a short TTL; fresh=True bypasses it."""
         ...
 
     async def policy(self, group_id: str, access: Access) -> ActivationPolicy: ...

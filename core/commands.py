@@ -1,0 +1,276 @@
+"""The chat command language: `parse(text) -> Command`.
+
+Forgiving by design. Examples that parse:
+
+    activate Exchange-Admins 2h
+    activate "Teams Admins" 90m because INC-4711
+    activate Exchange-Admins, "Teams Admins" 1h30m for patch window ticket CHG-0042
+    activate exchange admins as owner 1.5h reason: quarterly audit
+    activate Exchange-Admins for 2 hours          (``for`` followed only by a duration is the duration)
+    deactivate Exchange-Admins
+    status / help
+
+Anything else is a `Help` carrying a kind reason. The parser knows nothing about which groups exist; names are
+resolved against the user's eligibilities by the service (`core.names`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.models import Access, Ticket
+
+__all__ = ["Activate", "Command", "Deactivate", "Help", "Status", "format_duration", "parse", "parse_duration"]
+
+MAX_TEXT = 2000  # Teams messages can be long; a command never is. Longer input is refused, not parsed.
+
+
+@dataclass(frozen=True, slots=True)
+class Activate:
+    groups: tuple[str, ...]
+    access: Access | None = None  # None: member, or owner when that is the only eligibility
+    duration: timedelta | None = None  # None: the policy's maximum
+    justification: str | None = None
+    ticket: Ticket | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivate:
+    groups: tuple[str, ...]
+    access: Access | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    reason: str | None = None  # why the usage is shown: an unknown word, a duration we could not read, …
+
+
+Command = Activate | Deactivate | Status | Help
+
+_VERBS = {
+    "activate": "activate",
+    "activation": "activate",
+    "elevate": "activate",
+    "enable": "activate",
+    "deactivate": "deactivate",
+    "release": "deactivate",
+    "status": "status",
+    "list": "status",
+    "mine": "status",
+    "help": "help",
+    "?": "help",
+    "usage": "help",
+    "hi": "help",
+    "hello": "help",
+}
+
+_UNIT = {
+    "d": 1440, "day": 1440, "days": 1440,
+    "h": 60, "hr": 60, "hrs": 60, "hour": 60, "hours": 60, "std": 60,
+    "m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1,
+}  # fmt: skip
+_NUMBER = r"\d+(?:[.,]\d+)?"
+_PART = re.compile(rf"({_NUMBER})\s*(days?|d|hours?|hrs?|h|std|minutes?|mins?|m)(?![a-z])\s*(?:and\s+)?", re.IGNORECASE)
+_ISO = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+)S)?)?", re.IGNORECASE)
+_CLOCK = re.compile(r"(\d{1,2}):([0-5]\d)")
+_TICKET = re.compile(r"\bticket\s*(?:[:#]|no\.?|number)?\s*([A-Za-z]{0,10}[-#]?\d[\w\-/.]*)", re.IGNORECASE)
+_REASON = re.compile(r"\b(because|reason\s*:|reason|justification\s*:|for)\s+", re.IGNORECASE)
+_AS_ACCESS = re.compile(r"\bas\s+(an?\s+)?(owner|member)s?\b", re.IGNORECASE)
+_LOOKS_LIKE_DURATION = re.compile(r"^(\d[\w.,:]*|PT?\w+)$", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`2h`, `90m`, `1h30m`, `1h 30`, `1.5h`, `2 hours`, `1 hour and 30 minutes`, `1:30`, `PT2H` → timedelta.
+
+    Anything else → None."""
+    s = text.strip()
+    if not s:
+        return None
+    if (m := _ISO.fullmatch(s)) and s.upper() != "P" and s.upper() != "PT":
+        days, hours, minutes, seconds = m.groups()
+        return timedelta(
+            days=int(days or 0), hours=float(hours or 0), minutes=float(minutes or 0), seconds=int(seconds or 0)
+        )
+    if m := _CLOCK.fullmatch(s):
+        return timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
+    total = 0.0
+    pos = 0
+    last_unit = 0
+    for m in _PART.finditer(s):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1).replace(",", ".")) * _UNIT[m.group(2).lower()]
+        last_unit = _UNIT[m.group(2).lower()]
+        pos = m.end()
+    rest = s[pos:].strip()
+    if pos and rest.isdigit() and last_unit == 60:  # "1h30" means 1 h 30 min
+        total += int(rest)
+        rest = ""
+    if not pos or rest:
+        return None
+    return timedelta(minutes=total)
+
+
+def format_duration(d: timedelta) -> str:
+    """Compact, human: `2 h`, `1 h 30 min`, `45 min`, `1 d 2 h`."""
+    minutes = int(round(d.total_seconds() / 60))
+    days, rem = divmod(minutes, 1440)
+    hours, mins = divmod(rem, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins else ""]
+    return " ".join(p for p in parts if p) or "0 min"
+
+
+def parse(text: str) -> Command:
+    """Turn a chat message (bot mention already removed) into a command. Never raises."""
+    text = " ".join(text.replace("\u00a0", " ").split())
+    if not text:
+        return Help()
+    if len(text) > MAX_TEXT:
+        return Help(f"That message is too long for a command ({len(text)} characters).")
+    text = _normalise_quotes(text)
+    head, _, rest = text.partition(" ")
+    verb = _VERBS.get(head.lower().rstrip(":,.!"))
+    if verb is None:
+        return Help(f"I didn't understand “{_shorten(head)}”.")
+    if verb == "status":
+        return Status()
+    if verb == "help":
+        return Help()
+    try:
+        if verb == "activate":
+            return _parse_activate(rest)
+        return _parse_deactivate(rest)
+    except _Unreadable as e:
+        return Help(str(e))
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _parse_activate(rest: str) -> Command:
+    rest, ticket = _take_ticket(rest)
+    rest, justification, reason_duration = _take_reason(rest)
+    rest, access = _take_access(rest)
+    groups_text, duration = _take_duration(rest)
+    if reason_duration is not None:
+        if duration is not None:
+            raise _Unreadable("I found two durations; please give one, e.g. `activate Exchange-Admins 2h`.")
+        duration = reason_duration
+    groups = _split_groups(groups_text)
+    if not groups:
+        raise _Unreadable("Which group? For example: `activate Exchange-Admins 2h`.")
+    return Activate(groups, access, duration, justification, ticket)
+
+
+def _parse_deactivate(rest: str) -> Command:
+    rest, access = _take_access(rest)
+    groups = _split_groups(rest)
+    if not groups:
+        raise _Unreadable("Which group? For example: `deactivate Exchange-Admins`.")
+    return Deactivate(groups, access)
+
+
+def _normalise_quotes(text: str) -> str:
+    # Teams and phones turn "..." into curly quotes; treat them all as plain double quotes.
+    for q in "“”„«»":
+        text = text.replace(q, '"')
+    return text.replace("‘", "'").replace("’", "'")
+
+
+def _outside_quotes(text: str, pos: int) -> bool:
+    return text.count('"', 0, pos) % 2 == 0
+
+
+def _first_outside(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    for m in pattern.finditer(text):
+        if _outside_quotes(text, m.start()):
+            return m
+    return None
+
+
+def _take_ticket(text: str) -> tuple[str, Ticket | None]:
+    m = _first_outside(_TICKET, text)
+    if m is None:
+        return text, None
+    number = m.group(1).rstrip(".,;")
+    return (text[: m.start()] + " " + text[m.end() :]).strip(), Ticket(number)
+
+
+def _take_reason(text: str) -> tuple[str, str | None, timedelta | None]:
+    """Split off the justification. `for 2 hours` (only a duration) is a duration, not a reason."""
+    for m in _REASON.finditer(text):
+        if not _outside_quotes(text, m.start()):
+            continue
+        tail = text[m.end() :].strip()
+        if m.group(1).lower() == "for":
+            maybe = parse_duration(tail)
+            if maybe is not None:
+                return text[: m.start()].strip(), None, maybe
+            # "for 2h patch window": a duration, then the reason.
+            first, _, after = tail.partition(" ")
+            maybe = parse_duration(first)
+            if maybe is not None and after:
+                return text[: m.start()].strip(), after.strip() or None, maybe
+        justification = tail.strip().strip('"').strip()
+        return text[: m.start()].strip(), justification or None, None
+    return text, None, None
+
+
+def _take_access(text: str) -> tuple[str, Access | None]:
+    m = _first_outside(_AS_ACCESS, text)
+    if m is None:
+        return text, None
+    return (text[: m.start()] + " " + text[m.end() :]).strip(), Access(m.group(2).lower())
+
+
+def _take_duration(text: str) -> tuple[str, timedelta | None]:
+    """The longest run of trailing words (outside quotes) that reads as a duration."""
+    words = text.split(" ")
+    for i in range(max(0, len(words) - 6), len(words)):
+        candidate = " ".join(words[i:])
+        if '"' in candidate:
+            continue
+        d = parse_duration(candidate)
+        if d is not None:
+            return " ".join(words[:i]).strip().rstrip(","), d
+    last = words[-1] if words else ""
+    if last and '"' not in last and _LOOKS_LIKE_DURATION.match(last) and any(c.isdigit() for c in last):
+        if last.isdigit():
+            raise _Unreadable(f"“{last}” needs a unit: `{last}h` for hours or `{last}m` for minutes.")
+        raise _Unreadable(f"I couldn't read the duration “{_shorten(last)}”. Try `2h`, `90m`, `1h30m` or `PT2H`.")
+    return text, None
+
+
+def _split_groups(text: str) -> tuple[str, ...]:
+    names: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            names.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    names.append("".join(current))
+    cleaned: list[str] = []
+    for n in names:
+        n = " ".join(n.split()).strip("'").strip()
+        if n.lower().startswith("and "):  # "A, B and C" is not supported as a list word; keep it simple
+            n = n[4:]
+        if n and n.lower() not in {c.lower() for c in cleaned}:
+            cleaned.append(n)
+    return tuple(cleaned)
+
+
+def _shorten(s: str, limit: int = 40) -> str:
+    return s if len(s) <= limit else s[: limit - 1] + "…"

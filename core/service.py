@@ -1,0 +1,299 @@
+"""Use cases: activate, deactivate, status. Async; all I/O goes through the ports.
+
+The acting user always comes from the authenticated activity (`Actor`), never from card data or message text.
+PIM writes use the user's own delegated token: Graph lets only the principal self-activate or self-deactivate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core import names
+from core.commands import Activate, Deactivate
+from core.errors import (
+    AlreadyActive,
+    DirectoryError,
+    DurationTooLong,
+    DurationTooShort,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    RequestRefused,
+    TooSoonToDeactivate,
+)
+from core.models import (
+    MINIMUM_ACTIVATION,
+    Access,
+    ActivationPolicy,
+    Actor,
+    Eligibility,
+    Group,
+    Ticket,
+)
+from core.outcomes import (
+    Activated,
+    AwaitingApproval,
+    Deactivated,
+    Failed,
+    NeedsInput,
+    Outcome,
+    Refused,
+    StatusView,
+)
+from core.ports import ActivationInput, Clock, PimDirectory, UserSnapshot, UserTokenProvider
+
+__all__ = ["APPROVAL_WINDOW", "PimService"]
+
+log = logging.getLogger(__name__)
+
+APPROVAL_WINDOW = timedelta(hours=24)  # PIM drops undecided approval requests after 24 hours (not configurable)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    group: Group
+    access: Access
+    eligibility: Eligibility
+
+
+class PimService:
+    def __init__(self, directory: PimDirectory, tokens: UserTokenProvider, clock: Clock) -> None:
+        self._directory = directory
+        self._tokens = tokens
+        self._clock = clock
+
+    # ---- activate -------------------------------------------------------------------------------------------
+
+    async def activate(self, actor: Actor, command: Activate) -> list[Outcome]:
+        """Activate each named group with one shared duration, justification and ticket; one outcome per group."""
+        if command.duration is not None and command.duration < MINIMUM_ACTIVATION:
+            return [
+                Refused(name, command.access or Access.MEMBER, DurationTooShort(command.duration))
+                for name in command.groups
+            ]
+        try:
+            snapshot = await self._directory.snapshot(actor.object_id)
+        except DirectoryError as e:
+            return [Failed(name, command.access or Access.MEMBER, e) for name in command.groups]
+        outcomes: list[Outcome] = []
+        for name in command.groups:
+            try:
+                target = await self._target(actor, snapshot, name, command.access)
+            except RequestRefused as e:
+                outcomes.append(Refused(name, command.access or Access.MEMBER, e))
+                continue
+            except DirectoryError as e:
+                outcomes.append(Failed(name, command.access or Access.MEMBER, e))
+                continue
+            outcomes.append(
+                await self._activate_one(
+                    actor, snapshot, target, command.duration, command.justification, command.ticket
+                )
+            )
+        return outcomes
+
+    async def activate_group(
+        self,
+        actor: Actor,
+        group_id: str,
+        access: Access,
+        duration: timedelta | None,
+        justification: str | None = None,
+        ticket: Ticket | None = None,
+    ) -> Outcome:
+        """Activate one group named by id (a card button). Eligibility is checked again: card data is untrusted."""
+        if duration is not None and duration < MINIMUM_ACTIVATION:
+            return Refused(group_id, access, DurationTooShort(duration))
+        try:
+            snapshot = await self._directory.snapshot(actor.object_id)
+            target = await self._target(actor, snapshot, group_id, access)
+        except RequestRefused as e:
+            return Refused(group_id, access, e)
+        except DirectoryError as e:
+            return Failed(group_id, access, e)
+        return await self._activate_one(actor, snapshot, target, duration, justification, ticket)
+
+    async def _activate_one(
+        self,
+        actor: Actor,
+        snapshot: UserSnapshot,
+        target: _Target,
+        duration: timedelta | None,
+        justification: str | None,
+        ticket: Ticket | None,
+    ) -> Outcome:
+        group, access = target.group, target.access
+        now = self._clock.now()
+        try:
+            self._refuse_if_active_or_pending(snapshot, group, access, now)
+            policy = await self._directory.cached_policy(group.id, access)
+            if duration is None:
+                if policy is None:
+                    # The policy's maximum is the duration: it must be read before the write.
+                    policy = await self._directory.policy(group.id, access)
+                effective = policy.maximum_duration
+            else:
+                effective = duration
+            if policy is not None:
+                needs = self._preflight(policy, group, access, duration, justification, ticket)
+                if needs is not None:
+                    return needs
+            token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+            request, read_policy = await self._directory.self_activate(
+                token,
+                ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket),
+                with_policy=policy is None,
+            )
+            policy = policy or read_policy
+        except MissingInputs as e:
+            return NeedsInput(group, access, duration, e.justification, e.ticket, justification, ticket)
+        except DurationTooLong as e:
+            if e.maximum is None and (cached := await self._directory.cached_policy(group.id, access)):
+                e = DurationTooLong(e.requested, cached.maximum_duration)
+            return Refused(group.display_name, access, e.for_group(group.display_name, access), group, duration)
+        except RequestRefused as e:
+            return Refused(group.display_name, access, e.for_group(group.display_name, access), group, duration)
+        except DirectoryError as e:
+            return Failed(group.display_name, access, e)
+        self._directory.forget_user(actor.object_id)
+        if request.status.is_pending:
+            approvers = await self._approver_names(policy)
+            created = request.created or now
+            return AwaitingApproval(group, access, request, effective, approvers, created + APPROVAL_WINDOW)
+        start = request.start or now
+        end = request.ends or start + effective
+        return Activated(group, access, request, start, end, end - start, duration is None)
+
+    @staticmethod
+    def _preflight(
+        policy: ActivationPolicy,
+        group: Group,
+        access: Access,
+        duration: timedelta | None,
+        justification: str | None,
+        ticket: Ticket | None,
+    ) -> NeedsInput | None:
+        """What the policy says before anything is written. Raises for hard refusals; NeedsInput for missing inputs."""
+        if duration is not None and policy.expiration_required and duration > policy.maximum_duration:
+            raise DurationTooLong(duration, policy.maximum_duration)
+        need_justification = policy.justification_required and not (justification and justification.strip())
+        need_ticket = policy.ticket_required and ticket is None
+        if need_justification or need_ticket:
+            return NeedsInput(group, access, duration, need_justification, need_ticket, justification, ticket)
+        return None
+
+    @staticmethod
+    def _refuse_if_active_or_pending(snapshot: UserSnapshot, group: Group, access: Access, now: datetime) -> None:
+        for p in snapshot.pending:
+            if p.group_id == group.id and p.access is access:
+                raise PendingRequestExists(p.id)
+        for a in snapshot.active:
+            if a.group.id == group.id and a.access is access and (a.end is None or a.end > now):
+                raise AlreadyActive(a.end)
+
+    async def _approver_names(self, policy: ActivationPolicy | None) -> tuple[str, ...]:
+        if policy is None or not policy.approvers:
+            return ()
+        missing = [a.id for a in policy.approvers if not a.description]
+        looked_up: dict[str, str] = {}
+        if missing:
+            try:
+                looked_up = await self._directory.display_names(missing)
+            except DirectoryError:
+                log.warning("could not look up approver names", exc_info=True)
+        return tuple(a.description or looked_up.get(a.id, "an approver") for a in policy.approvers)
+
+    # ---- deactivate -----------------------------------------------------------------------------------------
+
+    async def deactivate(self, actor: Actor, command: Deactivate) -> list[Outcome]:
+        try:
+            snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
+        except DirectoryError as e:
+            return [Failed(name, command.access or Access.MEMBER, e) for name in command.groups]
+        return [await self._deactivate_one(actor, snapshot, name, command.access) for name in command.groups]
+
+    async def deactivate_group(self, actor: Actor, group_id: str, access: Access) -> Outcome:
+        try:
+            snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
+        except DirectoryError as e:
+            return Failed(group_id, access, e)
+        return await self._deactivate_one(actor, snapshot, group_id, access)
+
+    async def _deactivate_one(self, actor: Actor, snapshot: UserSnapshot, asked: str, access: Access | None) -> Outcome:
+        now = self._clock.now()
+        candidates = [a for a in snapshot.active if access is None or a.access is access]
+        group = names.resolve(asked, [a.group for a in candidates])
+        label_access = access or Access.MEMBER
+        if group is None:
+            known = names.resolve(asked, [e.group for e in snapshot.eligibilities])
+            error: RequestRefused = NotActive()
+            if known is None:
+                error = NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), label_access)
+            return Refused(known.display_name if known else asked, label_access, error, known)
+        mine = [a for a in candidates if a.group.id == group.id]
+        activated = [a for a in mine if a.activated]
+        if not activated:
+            return Refused(group.display_name, mine[0].access, NotActive(assigned_by_admin=True), group)
+        active = next((a for a in activated if a.access is Access.MEMBER), activated[0])
+        if active.start is not None and now < active.start + MINIMUM_ACTIVATION:
+            return Refused(
+                group.display_name, active.access, TooSoonToDeactivate(active.start + MINIMUM_ACTIVATION), group
+            )
+        try:
+            token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+            request = await self._directory.self_deactivate(token, group.id, active.access, actor.object_id)
+        except RequestRefused as e:
+            return Refused(group.display_name, active.access, e.for_group(group.display_name, active.access), group)
+        except DirectoryError as e:
+            return Failed(group.display_name, active.access, e)
+        finally:
+            self._directory.forget_user(actor.object_id)
+        return Deactivated(group, active.access, request)
+
+    # ---- status ---------------------------------------------------------------------------------------------
+
+    async def status(self, actor: Actor) -> StatusView:
+        """The user's eligibilities, active assignments and waiting requests, read live from Graph."""
+        snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
+        group_names = {e.group.id: e.group.display_name for e in snapshot.eligibilities}
+        group_names.update({a.group.id: a.group.display_name for a in snapshot.active})
+        return StatusView(snapshot.eligibilities, snapshot.active, snapshot.pending, group_names, self._clock.now())
+
+    # ---- resolution -----------------------------------------------------------------------------------------
+
+    async def _target(self, actor: Actor, snapshot: UserSnapshot, asked: str, access: Access | None) -> _Target:
+        """The eligibility the user means, or the refusal that explains why there is none."""
+        now = self._clock.now()
+        eligibilities = [e for e in snapshot.eligibilities if access is None or e.access is access]
+        group = names.resolve(asked, [e.group for e in eligibilities])
+        if group is None:
+            other = names.resolve(asked, [e.group for e in snapshot.eligibilities])
+            if other is not None and access is not None:
+                # Eligible, but for the other relationship (e.g. asked "as owner", eligible as member).
+                raise NotEligible(other.display_name, [], access).for_group(other.display_name, access)
+            lapsed = await self._directory.lapsed_eligibilities(actor.object_id)
+            ended = names.resolve(asked, [e.group for e in lapsed])
+            if ended is not None:
+                latest = max((e for e in lapsed if e.group.id == ended.id), key=lambda e: e.end or now)
+                raise EligibilityNotInEffect(latest.start, latest.end, now).for_group(ended.display_name, latest.access)
+            raise NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), access or Access.MEMBER)
+        matching = [e for e in eligibilities if e.group.id == group.id]
+        if access is None:
+            # Member by default; owner when that is the only relationship the user may activate.
+            members = [e for e in matching if e.access is Access.MEMBER]
+            matching = members or matching
+        in_effect = [e for e in matching if e.in_effect(now)]
+        if not in_effect:
+            e = min(matching, key=lambda e: e.start or now)
+            raise EligibilityNotInEffect(e.start, e.end, now).for_group(group.display_name, e.access)
+        chosen = in_effect[0]
+        return _Target(group, chosen.access, chosen)
+
+    @staticmethod
+    def _group_names(snapshot: UserSnapshot) -> Sequence[str]:
+        return sorted({e.group.display_name for e in snapshot.eligibilities})
