@@ -1,0 +1,129 @@
+"""Where Graph tokens come from.
+
+* `AppTokenSource`: app-only tokens from a sync callable (msal's `acquire_token_for_client`, bound by app.py;
+  graph/ never imports msal), run off the event loop.
+* `SimulatedTenantTokens`: delegated tokens from the simulated tenant's control endpoint, a
+  `core.ports.UserTokenProvider` for demos and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from core.errors import DirectoryUnavailable, PermissionDenied
+
+__all__ = ["AppTokenSource", "SimulatedTenantTokens"]
+
+# msal/AAD error codes that mean "our credentials or consent are wrong", not "try again later".
+_PERMISSION_ERRORS = frozenset(
+    {"invalid_client", "unauthorized_client", "invalid_grant", "invalid_scope", "access_denied", "consent_required"}
+)
+
+
+class AppTokenSource:
+    """`await source()` → an app-only access token.
+
+    `acquire` is e.g. `functools.partial(msal_app.acquire_token_for_client, scopes=[".../.default"])`; msal ≥ 1.23
+    serves it from its own cache, so calling it per request is cheap. It is sync (and may do network I/O), hence
+    `asyncio.to_thread`.
+    """
+
+    def __init__(self, acquire: Callable[[], Mapping[str, Any]]) -> None:
+        self._acquire = acquire
+
+    async def __call__(self) -> str:
+        try:
+            result = await asyncio.to_thread(self._acquire)
+        except Exception as exc:  # msal surfaces network failures as requests/urllib exceptions
+            raise DirectoryUnavailable(f"token endpoint unreachable: {type(exc).__name__}: {exc}") from exc
+        token = result.get("access_token") if isinstance(result, Mapping) else None
+        if isinstance(token, str) and token:
+            return token
+        error = str(result.get("error", "")) if isinstance(result, Mapping) else ""
+        description = str(result.get("error_description", "")) if isinstance(result, Mapping) else ""
+        detail = f"app token: {error or 'no access_token'}: {description}".strip(": ")
+        if error in _PERMISSION_ERRORS:
+            raise PermissionDenied(detail)
+        raise DirectoryUnavailable(detail)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    token: str
+    expires_at: float  # monotonic seconds
+
+
+class SimulatedTenantTokens:
+    """Delegated tokens minted by the simulated tenant: `POST {control_url}/token` with
+    `{"oid", "mfa", "acrs"}` → `{"access_token", "expires_in"}`. Cached per user (and per claim set) until
+    `refresh_margin` seconds before expiry.
+
+    `mfa`/`acrs` set what ordinary tokens carry; `step_up_token` asks for a stronger one (what a real sign-in with a
+    claims challenge would produce).
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        control_url: str,
+        *,
+        mfa: bool = False,
+        acrs: Sequence[str] = (),
+        refresh_margin: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._control_url = control_url.rstrip("/")
+        self._mfa = mfa
+        self._acrs = tuple(acrs)
+        self._refresh_margin = refresh_margin
+        self._monotonic = monotonic
+        self._cache: dict[tuple[str, bool, tuple[str, ...]], _Cached] = {}
+        self._locks: dict[tuple[str, bool, tuple[str, ...]], asyncio.Lock] = {}
+
+    async def token_for(self, user_object_id: str, tenant_id: str) -> str:
+        return await self._token(user_object_id, self._mfa, self._acrs)
+
+    async def step_up_token(self, user_object_id: str, *, mfa: bool = True, acrs: Sequence[str] = ()) -> str:
+        return await self._token(user_object_id, mfa or self._mfa, tuple(sorted({*self._acrs, *acrs})))
+
+    def forget(self, user_object_id: str) -> None:
+        for key in [k for k in self._cache if k[0] == user_object_id]:
+            del self._cache[key]
+
+    async def _token(self, oid: str, mfa: bool, acrs: tuple[str, ...]) -> str:
+        key = (oid, mfa, acrs)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one mint per user even when several turns ask at once
+            cached = self._cache.get(key)
+            if cached is not None and self._monotonic() < cached.expires_at:
+                return cached.token
+            try:
+                response = await self._http.post(
+                    f"{self._control_url}/token", json={"oid": oid, "mfa": mfa, "acrs": list(acrs)}
+                )
+            except httpx.TransportError as exc:
+                raise DirectoryUnavailable(f"simulated token endpoint: {type(exc).__name__}: {exc}") from exc
+            if response.status_code in (401, 403, 404):
+                raise PermissionDenied(f"simulated token endpoint refused {oid}: {response.status_code}")
+            if response.status_code >= 400:
+                raise DirectoryUnavailable(f"simulated token endpoint: HTTP {response.status_code}")
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise DirectoryUnavailable("simulated token endpoint: not JSON") from exc
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or not token:
+                raise DirectoryUnavailable("simulated token endpoint: no access_token")
+            try:
+                lifetime = float(body.get("expires_in", 3600))
+            except (TypeError, ValueError):
+                lifetime = 3600.0
+            self._cache[key] = _Cached(token, self._monotonic() + max(lifetime - self._refresh_margin, 0.0))
+            return token

@@ -1,0 +1,528 @@
+"""`core.ports.PimDirectory` over Microsoft Graph: PIM for Groups reads (batched, cached) and self-service writes,
+with Graph refusals translated into `core.errors` kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from core.errors import (
+    AlreadyActive,
+    DirectoryError,
+    DirectoryUnavailable,
+    DurationTooLong,
+    DurationTooShort,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    PermissionDenied,
+    PimError,
+    PolicyViolation,
+    StepUpRequired,
+    Throttled,
+    TooSoonToDeactivate,
+)
+from core.models import MINIMUM_ACTIVATION, Access, ActivationPolicy, ActiveAssignment, Eligibility, PimRequest
+from core.ports import ActivationInput, Clock, UserSnapshot
+from graph import wire
+from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
+from graph.errors import GraphError, GraphTransportError
+
+__all__ = ["GraphPimDirectory", "directory_error"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Answers after which a write may or may not have been carried out.
+_OUTCOME_UNKNOWN = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[T]):
+    value: T
+    expires: datetime
+
+
+class GraphPimDirectory:
+    """PIM for Groups through Graph.
+
+    Reads use the app-only token and are cached (snapshot per user, policy per group and access, display names);
+    concurrent reads of the same key share one request. Writes use the acting user's delegated token and drop that
+    user's cached snapshot.
+    """
+
+    def __init__(
+        self,
+        client: GraphClient,
+        clock: Clock,
+        *,
+        snapshot_ttl: timedelta = timedelta(seconds=60),
+        policy_ttl: timedelta = timedelta(minutes=5),
+        names_ttl: timedelta = timedelta(hours=1),
+        clock_skew: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._snapshot_ttl = snapshot_ttl
+        self._policy_ttl = policy_ttl
+        self._names_ttl = names_ttl
+        self._clock_skew = clock_skew  # tolerance between our clock and Graph's createdDateTime when reconciling
+        self._snapshots: dict[str, _Entry[UserSnapshot]] = {}
+        self._snapshot_flights: dict[str, asyncio.Future[UserSnapshot]] = {}
+        self._generations: dict[str, int] = {}
+        self._policies: dict[tuple[str, Access], _Entry[ActivationPolicy]] = {}
+        self._policy_flights: dict[tuple[str, Access], asyncio.Future[ActivationPolicy]] = {}
+        self._names: dict[str, _Entry[str]] = {}
+
+    # -- reads ------------------------------------------------------------------------------------------------------
+
+    async def snapshot(self, principal_id: str) -> UserSnapshot:
+        cached = self._snapshots.get(principal_id)
+        if cached is not None and self._clock.now() < cached.expires:
+            return cached.value
+        flight = self._snapshot_flights.get(principal_id)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fetch_snapshot(principal_id))
+            self._snapshot_flights[principal_id] = flight
+            flight.add_done_callback(_landed(self._snapshot_flights, principal_id))
+        return await asyncio.shield(flight)
+
+    async def _fetch_snapshot(self, principal_id: str) -> UserSnapshot:
+        generation = self._generations.get(principal_id, 0)
+        queries = {
+            "eligible": wire.eligibility_schedules_query(principal_id),
+            "active": wire.active_instances_query(principal_id),
+            "pending": wire.pending_requests_query(principal_id),
+        }
+        with _reading():
+            responses = await self._client.batch(
+                [BatchRequest(key, "GET", odata_path(*query)) for key, query in queries.items()]
+            )
+            pages = {key: responses[key].json() for key in queries}
+            items = dict(
+                zip(pages, await asyncio.gather(*(self._client.rest_of(page) for page in pages.values())), strict=True)
+            )
+        now = self._clock.now()
+        eligibilities = [e for e in map(wire.parse_eligibility, items["eligible"]) if e is not None]
+        active = [a for a in map(wire.parse_active, items["active"]) if a is not None]
+        pending = [wire.parse_request(item) for item in items["pending"]]
+        snapshot = UserSnapshot(
+            eligibilities=tuple(e for e in eligibilities if e.end is None or now < e.end),
+            active=tuple(a for a in active if a.end is None or now < a.end),
+            pending=tuple(r for r in pending if r.status.is_pending),
+        )
+        self._remember_names(
+            [(e.group.id, e.group.display_name) for e in snapshot.eligibilities]
+            + [(a.group.id, a.group.display_name) for a in snapshot.active]
+        )
+        if self._generations.get(principal_id, 0) == generation:  # no write since we started reading
+            self._snapshots[principal_id] = _Entry(snapshot, now + self._snapshot_ttl)
+        return snapshot
+
+    async def policy(self, group_id: str, access: Access) -> ActivationPolicy:
+        cached = self._fresh_policy(group_id, access)
+        if cached is not None:
+            return cached
+        key = (group_id, access)
+        flight = self._policy_flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fetch_policy(group_id, access))
+            self._policy_flights[key] = flight
+            flight.add_done_callback(_landed(self._policy_flights, key))
+        return await asyncio.shield(flight)
+
+    async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
+        return self._fresh_policy(group_id, access)
+
+    async def _fetch_policy(self, group_id: str, access: Access) -> ActivationPolicy:
+        path, params = wire.policy_query(group_id, access)
+        with _reading():
+            page = await self._client.get(path, params=params)
+        return self._store_policy(page, group_id, access)
+
+    def _store_policy(self, page: JsonObject, group_id: str, access: Access) -> ActivationPolicy:
+        policy = wire.parse_policy(page, group_id, access)
+        if policy is None:
+            # Not onboarded to PIM yet: nobody can be eligible, so the defaults only ever explain a refusal.
+            log.warning("no PIM policy assignment for group %s (%s); using defaults", group_id, access.value)
+            policy = ActivationPolicy(group_id=group_id, access=access)
+        self._policies[(group_id, access)] = _Entry(policy, self._clock.now() + self._policy_ttl)
+        return policy
+
+    def _fresh_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
+        cached = self._policies.get((group_id, access))
+        if cached is not None and self._clock.now() < cached.expires:
+            return cached.value
+        return None
+
+    async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
+        path, params = wire.eligibility_requests_query(principal_id)
+        with _reading():
+            items = await self._client.get_all(path, params=params)
+        now = self._clock.now()
+        windows: dict[tuple[str, Access], list[Eligibility]] = {}
+        for eligibility, request in wire.eligibility_changes(items):
+            key = (eligibility.group.id, eligibility.access)
+            if wire.is_removal(request):
+                removed_at = eligibility.end
+                windows[key] = [
+                    _ended(window, removed_at) if removed_at is not None else window for window in windows.get(key, [])
+                ]
+            else:
+                windows.setdefault(key, []).append(eligibility)
+        cached = self._snapshots.get(principal_id)
+        current = {(e.group.id, e.access) for e in cached.value.eligibilities} if cached is not None else set()
+        lapsed: list[Eligibility] = []
+        for key, group_windows in windows.items():
+            if not group_windows or key in current:
+                continue
+            if any(w.end is None or now < w.end for w in group_windows):
+                continue  # still (or again, or not yet) eligible: superseded by a current window
+            lapsed.append(max(group_windows, key=lambda w: w.end or now))
+        self._remember_names([(e.group.id, e.group.display_name) for e in lapsed])
+        lapsed.sort(key=lambda e: e.end or now, reverse=True)
+        return lapsed
+
+    async def display_names(self, object_ids: Sequence[str]) -> dict[str, str]:
+        now = self._clock.now()
+        names: dict[str, str] = {}
+        missing: list[str] = []
+        for object_id in dict.fromkeys(object_ids):
+            cached = self._names.get(object_id)
+            if cached is not None and now < cached.expires:
+                names[object_id] = cached.value
+            else:
+                missing.append(object_id)
+        if not missing:
+            return names
+        found = await self._lookup_names(missing, lambda oid: [wire.directory_object_query(oid)])
+        # directoryObjects/{id}?$select=displayName is refused by some deployments (displayName is not on the base
+        # type); ask the derived collections for whatever came back 400.
+        retry = [oid for oid, status in found.items() if isinstance(status, int) and status == 400]
+        if retry:
+            found.update(
+                await self._lookup_names(
+                    retry,
+                    lambda oid: [
+                        (f"/users/{oid}", {"$select": "id,displayName"}),
+                        (f"/groups/{oid}", {"$select": "id,displayName"}),
+                    ],
+                )
+            )
+        fresh = [(oid, value) for oid, value in found.items() if isinstance(value, str)]
+        self._remember_names(fresh)
+        names.update(fresh)
+        return names
+
+    async def _lookup_names(
+        self, object_ids: Sequence[str], queries: Callable[[str], list[wire.Query]]
+    ) -> dict[str, str | int]:
+        """Name per id, or the HTTP status of its (last) failed lookup."""
+        requests: list[BatchRequest] = []
+        owner: dict[str, str] = {}
+        for object_id in object_ids:
+            for query in queries(object_id):
+                request_id = str(len(requests) + 1)
+                owner[request_id] = object_id
+                requests.append(BatchRequest(request_id, "GET", odata_path(*query)))
+        with _reading():
+            responses = await self._client.batch(requests)
+        found: dict[str, str | int] = {}
+        for request_id, response in responses.items():
+            object_id = owner[request_id]
+            if isinstance(found.get(object_id), str):
+                continue
+            parsed = wire.parse_display_name(response.body) if response.ok and isinstance(response.body, dict) else None
+            if parsed is not None:
+                found[object_id] = parsed[1]
+            elif not isinstance(found.get(object_id), int) or response.status != 404:
+                found[object_id] = response.status
+        return found
+
+    def _remember_names(self, pairs: Sequence[tuple[str, str]]) -> None:
+        expires = self._clock.now() + self._names_ttl
+        for object_id, name in pairs:
+            if name:
+                self._names[object_id] = _Entry(name, expires)
+
+    def forget_user(self, principal_id: str) -> None:
+        self._snapshots.pop(principal_id, None)
+        self._snapshot_flights.pop(principal_id, None)
+        self._generations[principal_id] = self._generations.get(principal_id, 0) + 1
+
+    # -- writes -----------------------------------------------------------------------------------------------------
+
+    async def self_activate(
+        self, token: str, request: ActivationInput, *, with_policy: bool = False
+    ) -> tuple[PimRequest, ActivationPolicy | None]:
+        body = wire.activation_body(request)
+        sent_at = self._clock.now()
+        policy: ActivationPolicy | None = None
+
+        async def post() -> JsonObject:
+            return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
+
+        try:
+            if with_policy:
+                created, policy = await self._activate_with_policy(token, request, body)
+                if created is None:  # the policy read failed, so Graph skipped the dependent POST: send it alone
+                    created = wire.parse_request(await post())
+            else:
+                created = wire.parse_request(await post())
+        except GraphError as err:
+            self.forget_user(request.principal_id)
+            if err.status in _OUTCOME_UNKNOWN:
+                recovered = await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
+                return recovered, self._policy_if(with_policy, request)
+            raise await self._refusal(err, request.group_id, request.access, request.principal_id, request) from err
+        except GraphTransportError as err:
+            self.forget_user(request.principal_id)
+            if err.maybe_sent:
+                recovered = await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
+                return recovered, self._policy_if(with_policy, request)
+            raise DirectoryUnavailable(err.detail) from err
+        self.forget_user(request.principal_id)
+        return created, policy
+
+    def _policy_if(self, wanted: bool, request: ActivationInput) -> ActivationPolicy | None:
+        return self._fresh_policy(request.group_id, request.access) if wanted else None
+
+    async def _activate_with_policy(
+        self, token: str, request: ActivationInput, body: JsonObject
+    ) -> tuple[PimRequest | None, ActivationPolicy | None]:
+        """One `$batch`: policy read, then (dependsOn) the activation. Returns (None, …) if the POST was skipped."""
+        responses = await self._client.batch(
+            [
+                BatchRequest("policy", "GET", odata_path(*wire.policy_query(request.group_id, request.access))),
+                BatchRequest("activate", "POST", wire.ASSIGNMENT_REQUESTS, body=body, depends_on=("policy",)),
+            ],
+            token=token,
+        )
+        policy_response, activation = responses["policy"], responses["activate"]
+        policy: ActivationPolicy | None = None
+        if policy_response.ok:
+            policy = self._store_policy(policy_response.json(), request.group_id, request.access)
+        else:
+            log.info("policy read in activation batch failed: %r", policy_response.error)
+        if activation.status == 424:  # Failed Dependency
+            return None, policy
+        return wire.parse_request(activation.json()), policy
+
+    async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
+        body = wire.deactivation_body(group_id, access, principal_id)
+        sent_at = self._clock.now()
+
+        async def post() -> JsonObject:
+            return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
+
+        target = _Target(group_id, access, principal_id)
+        try:
+            created = wire.parse_request(await post())
+        except GraphError as err:
+            self.forget_user(principal_id)
+            if err.status in _OUTCOME_UNKNOWN:
+                return await self._reconciled(wire.SELF_DEACTIVATE, target, sent_at, post)
+            raise await self._refusal(err, group_id, access, principal_id, None) from err
+        except GraphTransportError as err:
+            self.forget_user(principal_id)
+            if err.maybe_sent:
+                return await self._reconciled(wire.SELF_DEACTIVATE, target, sent_at, post)
+            raise DirectoryUnavailable(err.detail) from err
+        self.forget_user(principal_id)
+        return created
+
+    async def _reconciled(
+        self,
+        action: str,
+        target: ActivationInput | _Target,
+        sent_at: datetime,
+        post: Callable[[], Awaitable[JsonObject]],
+    ) -> PimRequest:
+        """After a write whose outcome is unknown: if Graph holds a matching request made since we sent, that is the
+        answer; only if none exists is the write sent once more. Never a blind second activation."""
+        path, params = wire.requests_for_group_query(target.principal_id, target.group_id)
+        try:
+            items = await self._client.get_all(path, params=params)
+        except (GraphError, GraphTransportError) as exc:
+            raise DirectoryUnavailable(f"outcome of {action} unknown and could not be checked: {exc}") from exc
+        justification = target.justification if isinstance(target, ActivationInput) else None
+        earliest = sent_at - self._clock_skew
+        candidates: list[PimRequest] = []
+        for item in items:
+            if not wire.is_action(item.get("action"), action):
+                continue
+            request = wire.parse_request(item)
+            if (
+                request.access is target.access
+                and request.principal_id.casefold() == target.principal_id.casefold()
+                and request.group_id.casefold() == target.group_id.casefold()
+                and request.created is not None  # createdDateTime is not filterable: filter here
+                and request.created >= earliest
+                and (justification is None or request.justification in (None, justification))
+            ):
+                candidates.append(request)
+        if candidates:
+            found = max(candidates, key=lambda r: r.created or earliest)
+            log.info("%s outcome was unknown; found request %s (%s)", action, found.id, found.raw_status)
+            return found
+        log.info("%s outcome was unknown and no request exists: sending it once more", action)
+        try:
+            return wire.parse_request(await post())
+        except GraphError as err:
+            self.forget_user(target.principal_id)
+            if err.status in _OUTCOME_UNKNOWN:
+                raise directory_error(err) from err
+            activation = target if isinstance(target, ActivationInput) else None
+            raise await self._refusal(err, target.group_id, target.access, target.principal_id, activation) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+
+    # -- Graph refusal → core error -----------------------------------------------------------------------------------
+
+    async def _refusal(
+        self,
+        err: GraphError,
+        group_id: str,
+        access: Access,
+        principal_id: str,
+        request: ActivationInput | None,
+    ) -> PimError:
+        if err.is_acrs_failure or (err.status == 401 and err.claims):
+            known = self._fresh_policy(group_id, access)
+            context = err.authentication_context or (known.authentication_context if known else None)
+            return StepUpRequired(mfa=False, authentication_context=context, claims=err.claims)
+        if err.is_code("RoleAssignmentRequestPolicyValidationFailed"):
+            return await self._rule_refusal(err, group_id, access, principal_id, request)
+        if err.is_code("RoleAssignmentExists"):
+            active = await self._active_lookup(principal_id, group_id, access)
+            return AlreadyActive(active.end if active else None)
+        if err.is_code("PendingRoleAssignmentRequest"):
+            pending = await self._pending_lookup(principal_id, group_id, access)
+            return PendingRequestExists(pending.id if pending else None)
+        if err.is_code("RoleAssignmentDoesNotExist"):
+            return NotActive()
+        if err.is_code("ActiveDurationTooShort"):
+            active = await self._active_lookup(principal_id, group_id, access)
+            start = active.start if active else None
+            return TooSoonToDeactivate(start + MINIMUM_ACTIVATION if start else None)
+        if err.is_code("InvalidRoleAssignmentRequest") and request and request.duration < MINIMUM_ACTIVATION:
+            return DurationTooShort(request.duration)
+        if err.status in (400, 422) and err.effective_code:
+            return PolicyViolation((err.effective_code,), err.message)
+        return directory_error(err)
+
+    async def _rule_refusal(
+        self,
+        err: GraphError,
+        group_id: str,
+        access: Access,
+        principal_id: str,
+        request: ActivationInput | None,
+    ) -> PimError:
+        rules = err.failed_rules
+        failed = {rule.casefold() for rule in rules}
+        if "eligibilityrule" in failed:
+            return await self._eligibility_refusal(principal_id, group_id, access)
+        if "expirationrule" in failed:
+            known = self._fresh_policy(group_id, access)
+            return DurationTooLong(request.duration if request else None, known.maximum_duration if known else None)
+        if failed & {"justificationrule", "ticketingrule"}:
+            return MissingInputs(justification="justificationrule" in failed, ticket="ticketingrule" in failed)
+        if "mfarule" in failed:
+            return StepUpRequired(mfa=True)
+        return PolicyViolation(rules or (err.effective_code,), err.message)
+
+    async def _eligibility_refusal(self, principal_id: str, group_id: str, access: Access) -> PimError:
+        """EligibilityRule: not eligible at all, or eligible only at another time (not started yet / lapsed)."""
+        snapshot, lapsed = await asyncio.gather(
+            self.snapshot(principal_id), self.lapsed_eligibilities(principal_id), return_exceptions=True
+        )
+        now = self._clock.now()
+        candidates: list[Eligibility] = []
+        if isinstance(snapshot, UserSnapshot):
+            candidates += snapshot.eligibilities
+        if not isinstance(lapsed, BaseException):
+            candidates += lapsed
+        for eligibility in candidates:
+            if eligibility.group.id.casefold() == group_id.casefold() and eligibility.access is access:
+                if not eligibility.in_effect(now):
+                    return EligibilityNotInEffect(eligibility.start, eligibility.end, now)
+        name = self._names.get(group_id)
+        return NotEligible(name.value if name else group_id, access=access)
+
+    async def _active_lookup(self, principal_id: str, group_id: str, access: Access) -> ActiveAssignment | None:
+        try:
+            snapshot = await self.snapshot(principal_id)
+        except DirectoryError:
+            return None
+        for active in snapshot.active:
+            if active.group.id.casefold() == group_id.casefold() and active.access is access:
+                return active
+        return None
+
+    async def _pending_lookup(self, principal_id: str, group_id: str, access: Access) -> PimRequest | None:
+        try:
+            snapshot = await self.snapshot(principal_id)
+        except DirectoryError:
+            return None
+        for pending in snapshot.pending:
+            if pending.group_id.casefold() == group_id.casefold() and pending.access is access:
+                return pending
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    group_id: str
+    access: Access
+    principal_id: str
+
+
+def directory_error(err: GraphError) -> DirectoryError:
+    """The kind of a failed read (or of a write Graph did not refuse on policy grounds)."""
+    detail = f"{err.status} {err.effective_code}: {err.message}".strip()
+    if err.status in (401, 403):
+        return PermissionDenied(detail, request_id=err.request_id)
+    if err.status == 429:
+        return Throttled(err.retry_after, request_id=err.request_id)
+    return DirectoryUnavailable(detail, request_id=err.request_id)
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    try:
+        yield
+    except GraphError as err:
+        raise directory_error(err) from err
+    except GraphTransportError as err:
+        raise DirectoryUnavailable(err.detail) from err
+
+
+def _ended(window: Eligibility, at: datetime) -> Eligibility:
+    end = at if window.end is None or at < window.end else window.end
+    return Eligibility(
+        group=window.group, access=window.access, start=window.start, end=end, inherited=window.inherited
+    )
+
+
+def _landed(flights: dict[K, asyncio.Future[V]], key: K) -> Callable[[asyncio.Future[V]], None]:
+    """Done-callback of a shared fetch: stop sharing it, and mark its exception retrieved (every caller may have
+    been cancelled, and an unretrieved exception would only be logged at garbage collection)."""
+
+    def done(future: asyncio.Future[V]) -> None:
+        if flights.get(key) is future:
+            del flights[key]
+        if not future.cancelled():
+            future.exception()
+
+    return done

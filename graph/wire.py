@@ -1,0 +1,460 @@
+"""Graph's vocabulary for PIM for Groups, and the only module that knows it: paths, `$filter` expressions, JSON field
+names, enum spellings, ISO-8601 durations. Everything here is a pure function from Graph JSON to core types or back.
+
+Graph is inconsistent about enum casing (`Direct`/`direct`, `SelfActivate`/`selfActivate`): every comparison is
+case-insensitive, and what we send is the camelCase the CSDL declares.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.models import (
+    Access,
+    ActivationPolicy,
+    ActiveAssignment,
+    ApproverRef,
+    Eligibility,
+    Group,
+    PimRequest,
+    RequestStatus,
+    Ticket,
+)
+from core.ports import ActivationInput
+
+__all__ = [
+    "ASSIGNMENT_REQUESTS",
+    "SELF_ACTIVATE",
+    "SELF_DEACTIVATE",
+    "Query",
+    "activation_body",
+    "active_instances_query",
+    "deactivation_body",
+    "directory_object_query",
+    "eligibility_requests_query",
+    "eligibility_schedules_query",
+    "format_datetime",
+    "format_duration",
+    "group_of",
+    "is_action",
+    "parse_access",
+    "parse_active",
+    "parse_datetime",
+    "parse_display_name",
+    "parse_duration",
+    "parse_eligibility",
+    "parse_policy",
+    "parse_request",
+    "parse_status",
+    "pending_requests_query",
+    "policy_query",
+    "requests_for_group_query",
+]
+
+Query = tuple[str, dict[str, str]]  # (path relative to the version root, OData query parameters)
+
+PIM_GROUP = "/identityGovernance/privilegedAccess/group"
+ASSIGNMENT_REQUESTS = f"{PIM_GROUP}/assignmentScheduleRequests"
+ASSIGNMENT_INSTANCES = f"{PIM_GROUP}/assignmentScheduleInstances"
+ELIGIBILITY_SCHEDULES = f"{PIM_GROUP}/eligibilitySchedules"
+ELIGIBILITY_REQUESTS = f"{PIM_GROUP}/eligibilityScheduleRequests"
+POLICY_ASSIGNMENTS = "/policies/roleManagementPolicyAssignments"
+
+SELF_ACTIVATE = "selfActivate"
+SELF_DEACTIVATE = "selfDeactivate"
+_ELIGIBILITY_GRANTING_ACTIONS = frozenset({"adminassign", "adminupdate", "adminextend", "adminrenew"})
+_ELIGIBILITY_REMOVING_ACTIONS = frozenset({"adminremove"})
+_EXPAND_GROUP = "group($select=id,displayName)"
+
+# -- queries --
+
+
+def _literal(value: str) -> str:
+    """An OData string literal: quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def eligibility_schedules_query(principal_id: str) -> Query:
+    return ELIGIBILITY_SCHEDULES, {"$filter": f"principalId eq {_literal(principal_id)}", "$expand": _EXPAND_GROUP}
+
+
+def active_instances_query(principal_id: str) -> Query:
+    return ASSIGNMENT_INSTANCES, {"$filter": f"principalId eq {_literal(principal_id)}", "$expand": _EXPAND_GROUP}
+
+
+def pending_requests_query(principal_id: str) -> Query:
+    return ASSIGNMENT_REQUESTS, {
+        "$filter": f"principalId eq {_literal(principal_id)} and status eq 'PendingApproval'",
+        "$expand": _EXPAND_GROUP,
+    }
+
+
+def requests_for_group_query(principal_id: str, group_id: str) -> Query:
+    """A user's assignment requests in one group (createdDateTime is not filterable: callers filter locally)."""
+    return ASSIGNMENT_REQUESTS, {
+        "$filter": f"principalId eq {_literal(principal_id)} and groupId eq {_literal(group_id)}"
+    }
+
+
+def eligibility_requests_query(principal_id: str) -> Query:
+    return ELIGIBILITY_REQUESTS, {"$filter": f"principalId eq {_literal(principal_id)}", "$expand": _EXPAND_GROUP}
+
+
+def policy_query(group_id: str, access: Access) -> Query:
+    return POLICY_ASSIGNMENTS, {
+        "$filter": (
+            f"scopeId eq {_literal(group_id)} and scopeType eq 'Group' and roleDefinitionId eq {_literal(access.value)}"
+        ),
+        "$expand": "policy($expand=rules)",
+    }
+
+
+def directory_object_query(object_id: str) -> Query:
+    return f"/directoryObjects/{object_id}", {"$select": "id,displayName"}
+
+
+# -- scalars --
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A Graph DateTimeOffset (`2023-02-07T07:05:55.3404527Z`) as aware UTC; None for null/garbage.
+    `0001-01-01…` (Graph's "unset") is None too."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python 3.11 accepts at most 6 fractional digits; Graph sends 7.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.year <= 1:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: pass timezone-aware UTC")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_DURATION = re.compile(
+    r"^(?P<sign>-)?P(?:(?P<years>\d+(?:\.\d+)?)Y)?(?:(?P<months>\d+(?:\.\d+)?)M)?(?:(?P<weeks>\d+(?:\.\d+)?)W)?"
+    r"(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_duration(value: str) -> timedelta:
+    """ISO-8601 duration → timedelta: `PT8H`, `PT1H45M`, `P1D`, `P1DT2H`, `PT90S`, `P2W`.
+    Years and months have no fixed length; they count as 365 and 30 days (policies use `P365D`/`P180D` anyway)."""
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if match is None or value.strip().upper() in ("P", "PT") or value.strip().upper().endswith("T"):
+        raise ValueError(f"not an ISO-8601 duration: {value!r}")
+    parts = {k: float(v) for k, v in match.groupdict().items() if k != "sign" and v is not None}
+    result = timedelta(
+        days=parts.get("years", 0) * 365
+        + parts.get("months", 0) * 30
+        + parts.get("weeks", 0) * 7
+        + parts.get("days", 0),
+        hours=parts.get("hours", 0),
+        minutes=parts.get("minutes", 0),
+        seconds=parts.get("seconds", 0),
+    )
+    return -result if match.group("sign") else result
+
+
+def format_duration(value: timedelta) -> str:
+    """timedelta → ISO-8601: `PT8H`, `PT1H45M`, `P1D`, `P1DT2H30M`, `PT0S`."""
+    if value < timedelta(0):
+        raise ValueError("negative duration")
+    total_us = value.days * 86_400_000_000 + value.seconds * 1_000_000 + value.microseconds
+    days, rest_us = divmod(total_us, 86_400_000_000)
+    hours, rest_us = divmod(rest_us, 3_600_000_000)
+    minutes, rest_us = divmod(rest_us, 60_000_000)
+    seconds, micros = divmod(rest_us, 1_000_000)
+    date_part = f"{days}D" if days else ""
+    time_part = ""
+    if hours:
+        time_part += f"{hours}H"
+    if minutes:
+        time_part += f"{minutes}M"
+    if seconds or micros:
+        time_part += f"{seconds}.{micros:06d}".rstrip("0") + "S" if micros else f"{seconds}S"
+    if not date_part and not time_part:
+        return "PT0S"
+    return "P" + date_part + ("T" + time_part if time_part else "")
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _fold(value: Any) -> str:
+    return value.casefold() if isinstance(value, str) else ""
+
+
+def parse_access(value: Any) -> Access | None:
+    folded = _fold(value)
+    for access in Access:
+        if access.value == folded:
+            return access
+    return None
+
+
+def parse_status(value: Any) -> RequestStatus:
+    folded = _fold(value)
+    for status in RequestStatus:
+        if status is not RequestStatus.OTHER and status.value.casefold() == folded:
+            return status
+    return RequestStatus.OTHER
+
+
+def is_action(value: Any, action: str) -> bool:
+    return _fold(value) == action.casefold()
+
+
+# -- resources --
+
+
+def group_of(item: Mapping[str, Any]) -> Group | None:
+    """The group of a schedule/instance/request, named if `$expand=group` brought its displayName."""
+    group_id = _opt_str(item.get("groupId"))
+    expanded = _obj(item.get("group"))
+    group_id = group_id or _opt_str(expanded.get("id"))
+    if group_id is None:
+        return None
+    return Group(id=group_id, display_name=_str(expanded.get("displayName")))
+
+
+def _schedule_window(schedule_info: Any) -> tuple[datetime | None, timedelta | None, datetime | None]:
+    """(start, duration, end) of a requestSchedule; end computed from the duration when only that is given."""
+    info = _obj(schedule_info)
+    start = parse_datetime(info.get("startDateTime"))
+    expiration = _obj(info.get("expiration"))
+    kind = _fold(expiration.get("type"))
+    duration: timedelta | None = None
+    raw_duration = expiration.get("duration")
+    if isinstance(raw_duration, str) and raw_duration:
+        try:
+            duration = parse_duration(raw_duration)
+        except ValueError:
+            duration = None
+    end = parse_datetime(expiration.get("endDateTime"))
+    if kind == "noexpiration":
+        return start, None, None
+    if end is None and duration is not None and start is not None:
+        end = start + duration
+    return start, duration, end
+
+
+def parse_eligibility(item: Mapping[str, Any]) -> Eligibility | None:
+    """An eligibility schedule (`scheduleInfo`) or eligibility schedule instance (`startDateTime`/`endDateTime`).
+    memberType `group` means inherited through membership of another group."""
+    group = group_of(item)
+    access = parse_access(item.get("accessId"))
+    if group is None or access is None:
+        return None
+    if "scheduleInfo" in item:
+        start, _, end = _schedule_window(item.get("scheduleInfo"))
+    else:
+        start, end = parse_datetime(item.get("startDateTime")), parse_datetime(item.get("endDateTime"))
+    return Eligibility(
+        group=group, access=access, start=start, end=end, inherited=_fold(item.get("memberType")) == "group"
+    )
+
+
+def parse_active(item: Mapping[str, Any]) -> ActiveAssignment | None:
+    """An assignment schedule instance: assignmentType `activated` = a JIT activation, `assigned` = admin-assigned."""
+    group = group_of(item)
+    access = parse_access(item.get("accessId"))
+    if group is None or access is None:
+        return None
+    if "scheduleInfo" in item and "startDateTime" not in item:
+        start, _, end = _schedule_window(item.get("scheduleInfo"))
+    else:
+        start, end = parse_datetime(item.get("startDateTime")), parse_datetime(item.get("endDateTime"))
+    return ActiveAssignment(
+        group=group, access=access, start=start, end=end, activated=_fold(item.get("assignmentType")) == "activated"
+    )
+
+
+def parse_request(item: Mapping[str, Any]) -> PimRequest:
+    """An assignment (or eligibility) schedule request. Unknown statuses become OTHER; `raw_status` keeps the text."""
+    start, duration, end = _schedule_window(item.get("scheduleInfo"))
+    ticket_info = _obj(item.get("ticketInfo"))
+    ticket_number = _opt_str(ticket_info.get("ticketNumber"))
+    group = group_of(item)
+    raw_status = _str(item.get("status"))
+    return PimRequest(
+        id=_str(item.get("id")),
+        status=parse_status(raw_status),
+        action=_str(item.get("action")),
+        group_id=group.id if group else "",
+        access=parse_access(item.get("accessId")) or Access.MEMBER,
+        principal_id=_str(item.get("principalId")),
+        created=parse_datetime(item.get("createdDateTime")),
+        start=start,
+        duration=duration,
+        end=end,
+        justification=_opt_str(item.get("justification")),
+        ticket=Ticket(ticket_number, _opt_str(ticket_info.get("ticketSystem"))) if ticket_number else None,
+        raw_status=raw_status,
+    )
+
+
+def eligibility_changes(items: Iterable[Mapping[str, Any]]) -> list[tuple[Eligibility, PimRequest]]:
+    """Eligibility windows granted or removed by admin eligibility requests, oldest first: for each request that was
+    carried out, the eligibility it describes (a removal ends at its creation time, start unknown)."""
+    changes: list[tuple[Eligibility, PimRequest]] = []
+    for item in items:
+        request = parse_request(item)
+        group = group_of(item)
+        access = parse_access(item.get("accessId"))
+        action = _fold(item.get("action"))
+        if group is None or access is None or not request.status.is_active_grant:
+            continue
+        if action in _ELIGIBILITY_GRANTING_ACTIONS:
+            eligibility = Eligibility(group=group, access=access, start=request.start, end=request.end)
+        elif action in _ELIGIBILITY_REMOVING_ACTIONS:
+            eligibility = Eligibility(group=group, access=access, start=None, end=request.created or request.start)
+        else:
+            continue
+        changes.append((eligibility, request))
+    epoch = datetime.min.replace(tzinfo=UTC)
+    changes.sort(key=lambda change: change[1].created or change[1].start or epoch)
+    return changes
+
+
+def is_removal(request: PimRequest) -> bool:
+    return _fold(request.action) in _ELIGIBILITY_REMOVING_ACTIONS
+
+
+def parse_display_name(item: Mapping[str, Any]) -> tuple[str, str] | None:
+    object_id, name = _opt_str(item.get("id")), _opt_str(item.get("displayName"))
+    return (object_id, name) if object_id and name else None
+
+
+# -- policies --
+
+
+def parse_policy(page: Mapping[str, Any], group_id: str, access: Access) -> ActivationPolicy | None:
+    """The end-user activation rules from `roleManagementPolicyAssignments?…&$expand=policy($expand=rules)`;
+    None when the page holds no assignment for this group and role."""
+    for assignment in page.get("value") or ():
+        if not isinstance(assignment, Mapping):
+            continue
+        if _fold(assignment.get("scopeId")) not in ("", group_id.casefold()):
+            continue
+        if parse_access(assignment.get("roleDefinitionId")) not in (None, access):
+            continue
+        policy = _obj(assignment.get("policy"))
+        rules = policy.get("rules")
+        if isinstance(rules, list):
+            return policy_from_rules(rules, group_id, access)
+    return None
+
+
+def policy_from_rules(rules: Iterable[Any], group_id: str, access: Access) -> ActivationPolicy:
+    by_id = {_fold(rule.get("id")): rule for rule in rules if isinstance(rule, Mapping)}
+    defaults = ActivationPolicy(group_id=group_id, access=access)
+
+    expiration = _obj(by_id.get("expiration_enduser_assignment"))
+    maximum = defaults.maximum_duration
+    if isinstance(expiration.get("maximumDuration"), str):
+        try:
+            maximum = parse_duration(expiration["maximumDuration"])
+        except ValueError:
+            maximum = defaults.maximum_duration
+    expiration_required = expiration.get("isExpirationRequired")
+
+    enablement = _obj(by_id.get("enablement_enduser_assignment"))
+    enabled = {_fold(name) for name in enablement.get("enabledRules") or () if isinstance(name, str)}
+
+    setting = _obj(_obj(by_id.get("approval_enduser_assignment")).get("setting"))
+    stages = [stage for stage in setting.get("approvalStages") or () if isinstance(stage, Mapping)]
+    first_stage = stages[0] if stages else {}
+    approvers = tuple(
+        ref for ref in (_approver(subject) for subject in first_stage.get("primaryApprovers") or ()) if ref is not None
+    )
+
+    context_rule = _obj(by_id.get("authenticationcontext_enduser_assignment"))
+    context = _opt_str(context_rule.get("claimValue")) if context_rule.get("isEnabled") is True else None
+
+    return ActivationPolicy(
+        group_id=group_id,
+        access=access,
+        maximum_duration=maximum,
+        expiration_required=expiration_required if isinstance(expiration_required, bool) else True,
+        # The approval setting's "requestor justification" demands a justification just like the enablement rule.
+        justification_required="justification" in enabled or setting.get("isRequestorJustificationRequired") is True,
+        ticket_required="ticketing" in enabled,
+        mfa_required="multifactorauthentication" in enabled,
+        authentication_context=context,
+        approval_required=setting.get("isApprovalRequired") is True,
+        approvers=approvers,
+        approver_justification_required=first_stage.get("isApproverJustificationRequired") is True,
+    )
+
+
+def _approver(subject: Any) -> ApproverRef | None:
+    subject = _obj(subject)
+    kind = _fold(subject.get("@odata.type")).rsplit(".", 1)[-1]
+    description = _opt_str(subject.get("description"))
+    if kind == "singleuser" and _opt_str(subject.get("userId")):
+        return ApproverRef(id=subject["userId"], is_group=False, description=description)
+    if kind == "groupmembers" and _opt_str(subject.get("groupId")):
+        return ApproverRef(id=subject["groupId"], is_group=True, description=description)
+    return None  # requestorManager, sponsors: not something the bot can route a card to
+
+
+# -- request bodies --
+
+
+def activation_body(request: ActivationInput) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "accessId": request.access.value,
+        "principalId": request.principal_id,
+        "groupId": request.group_id,
+        "action": SELF_ACTIVATE,
+        "scheduleInfo": {
+            "startDateTime": format_datetime(request.start),
+            "expiration": {"type": "afterDuration", "duration": format_duration(request.duration)},
+        },
+    }
+    if request.justification:
+        body["justification"] = request.justification
+    if request.ticket is not None:
+        body["ticketInfo"] = {"ticketNumber": request.ticket.number, "ticketSystem": request.ticket.system}
+    return body
+
+
+def deactivation_body(
+    group_id: str, access: Access, principal_id: str, justification: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "accessId": access.value,
+        "principalId": principal_id,
+        "groupId": group_id,
+        "action": SELF_DEACTIVATE,
+    }
+    if justification:
+        body["justification"] = justification
+    return body
