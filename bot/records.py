@@ -1,0 +1,105 @@
+"""What the bot remembers, on a botbuilder Storage: conversation references, sent cards, requests waiting for approval.
+
+Keys:
+  ref/user/{oid}                personal-chat reference of a user (for proactive 1:1 messages)
+  ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
+  card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows
+  request/{pim request id}      a request the bot submitted that waits for a decision, with the cards showing it
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from botbuilder.core import Storage
+
+from core.models import Actor
+from core.outcomes import AwaitingApproval
+
+__all__ = ["Records"]
+
+log = logging.getLogger(__name__)
+
+
+class Records:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        # The last reference written per conversation, so a busy chat does not rewrite an unchanged reference.
+        self._written: dict[str, dict[str, Any]] = {}
+
+    async def remember_conversation(self, actor: Actor | None, reference: dict[str, Any], kind: str) -> None:
+        conversation_id = str((reference.get("conversation") or {}).get("id") or "")
+        if not conversation_id:
+            return
+        stable = {k: v for k, v in reference.items() if k != "activityId"}
+        cache_key = f"{conversation_id}|{actor.object_id if actor else ''}"
+        if self._written.get(cache_key) == stable:
+            return
+        changes: dict[str, Any] = {f"ref/conversation/{conversation_id}": {"reference": stable, "kind": kind}}
+        if actor is not None and kind == "personal":
+            changes[f"ref/user/{actor.object_id}"] = {"reference": stable, "tenantId": actor.tenant_id}
+        await self._storage.write(changes)
+        self._written[cache_key] = stable
+
+    async def user_reference(self, object_id: str) -> dict[str, Any] | None:
+        key = f"ref/user/{object_id.lower()}"
+        item = (await self._storage.read([key])).get(key)
+        return dict(item["reference"]) if item else None
+
+    async def conversation_reference(self, conversation_id: str) -> dict[str, Any] | None:
+        key = f"ref/conversation/{conversation_id}"
+        item = (await self._storage.read([key])).get(key)
+        return dict(item["reference"]) if item else None
+
+    async def remember_card(
+        self, activity_id: str | None, conversation_id: str, kind: str, request_ids: list[str], now: datetime
+    ) -> None:
+        if not activity_id:
+            return
+        await self._storage.write(
+            {
+                f"card/{activity_id}": {
+                    "kind": kind,
+                    "conversationId": conversation_id,
+                    "requestIds": request_ids,
+                    "sentAt": now.isoformat(),
+                }
+            }
+        )
+
+    async def card(self, activity_id: str) -> dict[str, Any] | None:
+        key = f"card/{activity_id}"
+        return (await self._storage.read([key])).get(key)
+
+    async def remember_pending(
+        self, actor: Actor, outcome: AwaitingApproval, card: tuple[str, str] | None, now: datetime
+    ) -> None:
+        """A request that waits for approval, with the requester's card showing it (updated when it is decided)."""
+        request = outcome.request
+        await self._storage.write(
+            {
+                f"request/{request.id}": {
+                    "requestId": request.id,
+                    "status": request.status.value,
+                    "groupId": outcome.group.id,
+                    "groupName": outcome.group.display_name,
+                    "access": outcome.access.value,
+                    "requesterId": actor.object_id,
+                    "requesterName": actor.name,
+                    "tenantId": actor.tenant_id,
+                    "durationMinutes": int(outcome.duration.total_seconds() // 60),
+                    "justification": request.justification,
+                    "ticket": request.ticket.number if request.ticket else None,
+                    "approvers": list(outcome.approvers),
+                    "expires": outcome.expires.isoformat(),
+                    "createdAt": now.isoformat(),
+                    "cards": [{"conversationId": card[0], "activityId": card[1]}] if card else [],
+                }
+            }
+        )
+
+    async def pending(self, request_id: str) -> dict[str, Any] | None:
+        key = f"request/{request_id}"
+        return (await self._storage.read([key])).get(key)
