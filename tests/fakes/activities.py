@@ -1,0 +1,128 @@
+"""Teams-shaped activities, as Teams sends them (JSON), for tests that POST to /api/messages."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+DEMO_TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
+BOT_ID = "28:00000000-0000-0000-0000-00000000b07"
+BOT_NAME = "PIM Bot"
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class TeamsUser:
+    oid: str
+    name: str
+
+    @property
+    def mri(self) -> str:
+        return f"29:{self.oid}"  # Teams MRIs are opaque; any stable per-user id serves in tests
+
+
+ALICE = TeamsUser("aaaaaaaa-0000-4000-8000-000000000001", "Alice Admin")
+BOB = TeamsUser("aaaaaaaa-0000-4000-8000-000000000002", "Bob Builder")
+FRANK = TeamsUser("aaaaaaaa-0000-4000-8000-000000000006", "Frank Fisher")
+
+
+def _base(service_url: str, user: TeamsUser, conversation: dict[str, Any], channel_data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"f:{uuid.uuid4()}",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "localTimestamp": datetime.now(UTC).isoformat(),
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {"id": user.mri, "name": user.name, "aadObjectId": user.oid},
+        "conversation": conversation,
+        "recipient": {"id": BOT_ID, "name": BOT_NAME},
+        "channelData": channel_data,
+        "locale": "en-US",
+    }
+
+
+def personal_conversation(user: TeamsUser, tenant: str = DEMO_TENANT) -> dict[str, Any]:
+    return {"conversationType": "personal", "tenantId": tenant, "id": f"a:personal-{user.oid}"}
+
+
+def message(
+    service_url: str,
+    text: str,
+    user: TeamsUser = ALICE,
+    *,
+    tenant: str = DEMO_TENANT,
+    time_zone: str | None = "Europe/Berlin",
+) -> dict[str, Any]:
+    activity = _base(service_url, user, personal_conversation(user, tenant), {"tenant": {"id": tenant}})
+    activity.update({"type": "message", "text": text, "textFormat": "plain"})
+    if time_zone:
+        activity["entities"] = [
+            {"type": "clientInfo", "locale": "en-US", "country": "DE", "platform": "Web", "timezone": time_zone}
+        ]
+    return activity
+
+
+def channel_message(
+    service_url: str, text: str, user: TeamsUser = ALICE, *, tenant: str = DEMO_TENANT, team: str = "19:team-ops"
+) -> dict[str, Any]:
+    """A channel post that @mentions the bot, as Teams sends it (the mention is part of the text)."""
+    channel = "19:incidents@thread.tacv2"
+    conversation = {
+        "isGroup": True,
+        "conversationType": "channel",
+        "tenantId": tenant,
+        "id": f"{channel};messageid={next(_ids)}",
+    }
+    data = {
+        "teamsChannelId": channel,
+        "teamsTeamId": team,
+        "channel": {"id": channel},
+        "team": {"id": team},
+        "tenant": {"id": tenant},
+    }
+    activity = _base(service_url, user, conversation, data)
+    activity.update(
+        {
+            "type": "message",
+            "text": f"<at>{BOT_NAME}</at> {text}",
+            "textFormat": "plain",
+            "entities": [
+                {"type": "mention", "text": f"<at>{BOT_NAME}</at>", "mentioned": {"id": BOT_ID, "name": BOT_NAME}},
+                {"type": "clientInfo", "locale": "en-US", "timezone": "Europe/Berlin"},
+            ],
+        }
+    )
+    return activity
+
+
+def card_submit(service_url: str, data: dict[str, Any], reply_to: str, user: TeamsUser = ALICE) -> dict[str, Any]:
+    """An Action.Submit click: a message with `value` and no text."""
+    activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
+    activity.update({"type": "message", "value": data, "replyToId": reply_to})
+    return activity
+
+
+def card_execute(
+    service_url: str, verb: str, data: dict[str, Any], reply_to: str, user: TeamsUser = ALICE
+) -> dict[str, Any]:
+    """An Action.Execute click: an `adaptiveCard/action` invoke."""
+    activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
+    activity.update(
+        {
+            "type": "invoke",
+            "name": "adaptiveCard/action",
+            "replyToId": reply_to,
+            "value": {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
+        }
+    )
+    return activity
+
+
+def installation(service_url: str, user: TeamsUser = ALICE) -> dict[str, Any]:
+    activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
+    activity.update({"type": "installationUpdate", "action": "add"})
+    return activity

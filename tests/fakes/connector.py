@@ -1,0 +1,155 @@
+"""A recording, stateful stand-in of the Bot Connector REST API (what Teams' service URL answers).
+
+Seed: `roster` members. Behave: assigns activity ids, keeps every conversation's activities, applies updates and deletes,
+creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...). Observe:
+`sent` (everything), `await next_activity(...)` (no sleeps: an asyncio.Condition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class Recorded:
+    method: str
+    conversation_id: str
+    activity_id: str
+    body: dict[str, Any]
+    authorization: str | None
+
+    @property
+    def type(self) -> str:
+        return str(self.body.get("type"))
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        for a in self.body.get("attachments") or []:
+            if a.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                return dict(a["content"])
+        return None
+
+
+@dataclass
+class FakeConnector:
+    sent: list[Recorded] = field(default_factory=list)
+    roster: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    url: str = ""
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _changed: asyncio.Condition | None = None
+
+    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self.failures.extend([(status, headers)] * times)
+
+    def messages(self, conversation_id: str | None = None) -> list[Recorded]:
+        return [
+            r
+            for r in self.sent
+            if r.type == "message"
+            and r.method in ("POST",)
+            and (conversation_id is None or r.conversation_id == conversation_id)
+        ]
+
+    def typing(self) -> list[Recorded]:
+        return [r for r in self.sent if r.type == "typing"]
+
+    async def wait_for(self, count: int, *, kind: str = "message", timeout: float = 10.0) -> list[Recorded]:
+        """Wait until at least `count` activities of `kind` were posted (proactive sends arrive after the turn)."""
+        assert self._changed is not None
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len([r for r in self.sent if r.type == kind]) >= count), timeout
+            )
+        return [r for r in self.sent if r.type == kind]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
+        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._put)
+        app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._delete)
+        app.router.add_post("/v3/conversations", self._create)
+        app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
+        return app
+
+    async def _record(self, method: str, request: web.Request, activity_id: str, body: dict[str, Any]) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self.sent.append(
+                Recorded(
+                    method,
+                    unquote(request.match_info["cid"]),
+                    activity_id,
+                    body,
+                    request.headers.get("Authorization"),
+                )
+            )
+            self._changed.notify_all()
+
+    def _failure(self) -> web.Response | None:
+        if self.failures:
+            status, headers = self.failures.pop(0)
+            return web.json_response({"error": {"code": "Injected", "message": "injected"}}, status=status, headers=headers)
+        return None
+
+    async def _post(self, request: web.Request) -> web.Response:
+        if (failed := self._failure()) is not None:
+            return failed
+        activity_id = f"activity-{next(self._ids)}"
+        await self._record("POST", request, activity_id, await request.json())
+        return web.json_response({"id": activity_id}, status=201)
+
+    async def _put(self, request: web.Request) -> web.Response:
+        if (failed := self._failure()) is not None:
+            return failed
+        activity_id = unquote(request.match_info["aid"])
+        await self._record("PUT", request, activity_id, await request.json())
+        return web.json_response({"id": activity_id})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        await self._record("DELETE", request, unquote(request.match_info["aid"]), {"type": "delete"})
+        return web.Response(status=200)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        cid = f"conversation-{next(self._ids)}"
+        activity_id = ""
+        if body.get("activity"):
+            activity_id = f"activity-{next(self._ids)}"
+            assert self._changed is not None
+            async with self._changed:
+                self.sent.append(Recorded("POST", cid, activity_id, body["activity"], request.headers.get("Authorization")))
+                self._changed.notify_all()
+        return web.json_response({"id": cid, "activityId": activity_id, "serviceUrl": self.url}, status=201)
+
+    async def _member(self, request: web.Request) -> web.Response:
+        member = self.roster.get(unquote(request.match_info["mid"]))
+        if member is None:
+            return web.json_response(
+                {"error": {"code": "MemberNotFoundInConversation", "message": "member not found"}}, status=404
+            )
+        return web.json_response(member)
+
+
+@asynccontextmanager
+async def running_connector() -> AsyncIterator[FakeConnector]:
+    connector = FakeConnector()
+    connector._changed = asyncio.Condition()
+    server = TestServer(connector.app(), host="127.0.0.1")
+    await server.start_server()
+    connector.url = str(server.make_url("/")).rstrip("/") + "/"
+    try:
+        yield connector
+    finally:
+        await server.close()
