@@ -1,0 +1,54 @@
+"""`make demo`: the simulated tenant, the bot and the Agents Playground, wired together. Ctrl-C stops all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from devtools.stack import ROOT, bot_environment, bot_process, playground, simulated_tenant, write_playground_config
+
+
+def main() -> None:
+    var = ROOT / "var" / "demo"
+    bot_port = int(os.environ.get("BOT_PORT", "3978"))
+    ui_port = int(os.environ.get("PLAYGROUND_PORT", "56150"))
+    stop = False
+
+    def _interrupt(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    with simulated_tenant(var / "simtenant") as (tenant, _):
+        env = bot_environment(tenant, bot_port, var / "state.sqlite3")
+        with bot_process(env, var / "bot.log"):
+            pg_dir = var / "playground"
+            write_playground_config(pg_dir, tenant.tenant_id)
+            with playground(pg_dir, bot_port, ui_port):
+                print(
+                    "\n".join(
+                        [
+                            "",
+                            "PIM bot demo is running against the simulated tenant (contoso.test).",
+                            f"  Open the Agents Playground:  http://127.0.0.1:{ui_port}",
+                            "  You are Alice Admin. Try:     activate Exchange-Admins 2h",
+                            '                                activate "Teams Admins" 90m because INC-4711',
+                            "                                activate Security-Operators 1h because patching",
+                            "                                status    |    deactivate Exchange-Admins    |    help",
+                            f"  Logs: {var}/bot.log, {var}/simtenant/simtenant.log",
+                            "Press Ctrl-C to stop.",
+                        ]
+                    ),
+                    flush=True,
+                )
+                try:
+                    while not stop:
+                        time.sleep(0.5)
+                except KeyboardInterrupt:
+                    pass
+    print("Stopped.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Start the local stack as real processes: the simulated tenant, the bot, the Microsoft 365 Agents Playground.
+
+Used by `make demo`, the Playground end-to-end tests and the benchmark, so all three run the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAYGROUND_BIN = ROOT / "node_modules" / ".bin" / "agentsplayground"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    graph_base_url: str
+    authority_host: str
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    ca_file: str
+    control_url: str
+
+
+@dataclass(frozen=True)
+class PlaygroundUser:
+    id: str
+    name: str
+    upn: str
+    oid: str
+
+    def yaml(self) -> str:
+        given, _, surname = self.name.partition(" ")
+        return (
+            f"{{ id: {self.id}, name: {self.name}, userPrincipleName: {self.upn}, aadObjectId: {self.oid}, "
+            f"givenName: {given}, surname: {surname or given}, email: {self.upn} }}"
+        )
+
+
+# The demo tenant's people (simtenant/seed.py). The Playground wants exactly one current user and five others.
+DEMO_USERS = (
+    PlaygroundUser("user-alice", "Alice Admin", "alice@contoso.test", "aaaaaaaa-0000-4000-8000-000000000001"),
+    PlaygroundUser("user-bob", "Bob Builder", "bob@contoso.test", "aaaaaaaa-0000-4000-8000-000000000002"),
+    PlaygroundUser("user-carol", "Carol Chen", "carol@contoso.test", "aaaaaaaa-0000-4000-8000-000000000003"),
+    PlaygroundUser("user-dave", "Dave Diaz", "dave@contoso.test", "aaaaaaaa-0000-4000-8000-000000000004"),
+    PlaygroundUser("user-erin", "Erin Evans", "erin@contoso.test", "aaaaaaaa-0000-4000-8000-000000000005"),
+    PlaygroundUser("user-frank", "Frank Fisher", "frank@contoso.test", "aaaaaaaa-0000-4000-8000-000000000006"),
+)
+BOT_NAME = "PIM Bot"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            detail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready.\n{detail}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 (loopback only)
+                if r.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def simulated_tenant(state_dir: Path, seed: str = "demo") -> Iterator[tuple[Tenant, subprocess.Popen[bytes]]]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = (state_dir / "simtenant.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simtenant", "--host", "127.0.0.1", "--port", "0", "--state-dir", str(state_dir),
+         "--seed", seed],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the simulated tenant did not start; see {state_dir / 'simtenant.log'}")
+        info = json.loads(line)
+        yield Tenant(**{k: info[k] for k in Tenant.__dataclass_fields__}), proc
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def bot_environment(
+    tenant: Tenant, port: int, state_db: Path, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "GRAPH_", "USER_TOKENS"))}
+    env.update(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "MicrosoftAppId": "",
+            "BOT_ALLOW_ANONYMOUS": "1",
+            "GRAPH_BASE_URL": tenant.graph_base_url,
+            "AUTHORITY_HOST": tenant.authority_host,
+            "GRAPH_TENANT_ID": tenant.tenant_id,
+            "GRAPH_CLIENT_ID": tenant.client_id,
+            "GRAPH_CLIENT_SECRET": tenant.client_secret,
+            "CA_FILE": tenant.ca_file,
+            "USER_TOKENS": "simulated",
+            "SIMULATED_TENANT_URL": tenant.control_url,
+            "STATE_DB": str(state_db),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def bot_process(env: Mapping[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=dict(env), stdout=log, stderr=log)
+        try:
+            _wait_http(f"http://127.0.0.1:{env['PORT']}/healthz", proc, 30, "the bot", log_path)
+            yield proc
+        finally:
+            _stop(proc)
+
+
+def write_playground_config(directory: Path, tenant_id: str) -> Path:
+    """The Playground's .m365agentsplayground.yml with the demo tenant's people, one team and one group chat."""
+    directory.mkdir(parents=True, exist_ok=True)
+    current, *others = DEMO_USERS
+    lines = [
+        'version: "0.1.1"',
+        f"tenantId: {tenant_id}",
+        f'bot: {{ id: "28:pim-bot", name: {BOT_NAME} }}',
+        f"currentUser: {current.yaml()}",
+        "users:",
+        *[f"  - {u.yaml()}" for u in others],
+        "personalChat: { id: personal-chat-alice }",
+        "groupChat: { id: group-chat-release, name: Release Squad }",
+        "team: { id: team-it-ops, name: IT Operations, aadGroupId: bbbbbbbb-0000-4000-8000-0000000000ff,",
+        "        channels: [ { id: channel-pim-approvals, name: PIM Approvals } ] }",
+    ]
+    path = directory / ".m365agentsplayground.yml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@contextmanager
+def playground(directory: Path, bot_port: int, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    if not PLAYGROUND_BIN.exists():
+        raise RuntimeError("the Agents Playground is not installed: run `npm ci` (or `make setup`)")
+    env = dict(os.environ)
+    env.update({"TEAMSAPPTESTER_BROWSER": "none", "M365_AGENTS_PLAYGROUND_LOGFILE": str(directory / "playground.log")})
+    with (directory / "playground.out").open("ab") as out:
+        proc = subprocess.Popen(
+            [str(PLAYGROUND_BIN), "start", "-e", f"http://127.0.0.1:{bot_port}/api/messages", "-c", "msteams",
+             "-p", str(port), "--disable-telemetry"],
+            cwd=directory, env=env, stdout=out, stderr=out,
+        )  # fmt: skip
+        try:
+            _wait_http(
+                f"http://127.0.0.1:{port}/_debug/ping", proc, 30, "the Agents Playground", directory / "playground.log"
+            )
+            yield proc
+        finally:
+            _stop(proc)
