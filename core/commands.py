@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.models import Access, Ticket
+from core.names import normalise
 
 __all__ = ["Activate", "Command", "Deactivate", "Help", "Status", "format_duration", "parse", "parse_duration"]
 
@@ -77,20 +78,34 @@ _UNIT = {
     "m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1,
 }  # fmt: skip
 _NUMBER = r"\d+(?:[.,]\d+)?"
-_PART = re.compile(rf"({_NUMBER})\s*(days?|d|hours?|hrs?|h|std|minutes?|mins?|m)(?![a-z])\s*(?:and\s+)?", re.IGNORECASE)
-_ISO = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+)S)?)?", re.IGNORECASE)
-_CLOCK = re.compile(r"(\d{1,2}):([0-5]\d)")
+# re.ASCII: under Unicode IGNORECASE "ſ" matches "s", "ı" matches "i" and "K" (Kelvin) matches "k", so a unit could
+# match yet miss the _UNIT lookup; and \d would accept digits int() and float() read differently from ours.
+_PART = re.compile(
+    rf"({_NUMBER})\s*(days?|d|hours?|hrs?|h|std|minutes?|mins?|m)(?![a-z])\s*(?:and\s+)?", re.IGNORECASE | re.ASCII
+)
+_ISO = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+)S)?)?", re.IGNORECASE | re.ASCII)
+_CLOCK = re.compile(r"(\d{1,2}):([0-5]\d)", re.ASCII)
 _TICKET = re.compile(r"\bticket\s*(?:[:#]|no\.?|number)?\s*([A-Za-z]{0,10}[-#]?\d[\w\-/.]*)", re.IGNORECASE)
-_REASON = re.compile(r"\b(because|reason\s*:|reason|justification\s*:|for)\s+", re.IGNORECASE)
+# "reason:audit", "because: x", and a keyword at the very end ("… 2h because") with nothing after it.
+_REASON = re.compile(r"\b(because|reason|justification|for)\b(?:\s*:\s*|\s+|$)", re.IGNORECASE)
+_LEADING_REASON = re.compile(r"^(?:because|reason|justification|for)\b\s*:?\s*", re.IGNORECASE)
 _AS_ACCESS = re.compile(r"\bas\s+(an?\s+)?(owner|member)s?\b", re.IGNORECASE)
-_LOOKS_LIKE_DURATION = re.compile(r"^(\d[\w.,:]*|PT?\w+)$", re.IGNORECASE)
+# Only what a person meant as a duration: "2x", "-2h", "1e400h", "PT2X", "P2H" — not a name like "Project42".
+_LOOKS_LIKE_DURATION = re.compile(r"^(-?\d[\w.,:]*|PT?\d[\w.,]*)$", re.IGNORECASE)
+_TRAILING_PUNCTUATION = " .!?,;"
 
 
 def parse_duration(text: str) -> timedelta | None:
     """`2h`, `90m`, `1h30m`, `1h 30`, `1.5h`, `2 hours`, `1 hour and 30 minutes`, `1:30`, `PT2H` → timedelta.
 
-    Anything else → None."""
-    s = text.strip()
+    Anything else → None, including absurd numbers that do not fit a timedelta."""
+    try:
+        return _parse_duration(text.strip())
+    except OverflowError:  # "99999999999999999999h", "P99999999999D": no one means that
+        return None
+
+
+def _parse_duration(s: str) -> timedelta | None:
     if not s:
         return None
     if (m := _ISO.fullmatch(s)) and s.upper() != "P" and s.upper() != "PT":
@@ -110,7 +125,7 @@ def parse_duration(text: str) -> timedelta | None:
         last_unit = _UNIT[m.group(2).lower()]
         pos = m.end()
     rest = s[pos:].strip()
-    if pos and rest.isdigit() and last_unit == 60:  # "1h30" means 1 h 30 min
+    if pos and rest.isascii() and rest.isdigit() and last_unit == 60:  # "1h30" means 1 h 30 min
         total += int(rest)
         rest = ""
     if not pos or rest:
@@ -119,8 +134,10 @@ def parse_duration(text: str) -> timedelta | None:
 
 
 def format_duration(d: timedelta) -> str:
-    """Compact, human: `2 h`, `1 h 30 min`, `45 min`, `1 d 2 h`."""
+    """Compact, human: `2 h`, `1 h 30 min`, `45 min`, `1 d 2 h`; negative (a time already passed) as `-5 min`."""
     minutes = int(round(d.total_seconds() / 60))
+    if minutes < 0:
+        return "-" + format_duration(timedelta(minutes=-minutes))
     days, rem = divmod(minutes, 1440)
     hours, mins = divmod(rem, 60)
     parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins else ""]
@@ -136,7 +153,7 @@ def parse(text: str) -> Command:
         return Help(f"That message is too long for a command ({len(text)} characters).")
     text = _normalise_quotes(text)
     head, _, rest = text.partition(" ")
-    verb = _VERBS.get(head.lower().rstrip(":,.!"))
+    verb = _VERBS.get(head.lower()) or _VERBS.get(head.lower().rstrip(":,.!?"))
     if verb is None:
         return Help(f"I didn't understand “{_shorten(head)}”.")
     if verb == "status":
@@ -171,7 +188,7 @@ def _parse_activate(rest: str) -> Command:
 
 
 def _parse_deactivate(rest: str) -> Command:
-    rest, access = _take_access(rest)
+    rest, access = _take_access(rest.rstrip(_TRAILING_PUNCTUATION))
     groups = _split_groups(rest)
     if not groups:
         raise _Unreadable("Which group? For example: `deactivate Exchange-Admins`.")
@@ -201,7 +218,11 @@ def _take_ticket(text: str) -> tuple[str, Ticket | None]:
     if m is None:
         return text, None
     number = m.group(1).rstrip(".,;")
-    return (text[: m.start()] + " " + text[m.end() :]).strip(), Ticket(number)
+    return _cut(text, m), Ticket(number)
+
+
+def _cut(text: str, m: re.Match[str]) -> str:
+    return (text[: m.start()].rstrip() + " " + text[m.end() :].lstrip()).strip()
 
 
 def _take_reason(text: str) -> tuple[str, str | None, timedelta | None]:
@@ -209,30 +230,43 @@ def _take_reason(text: str) -> tuple[str, str | None, timedelta | None]:
     for m in _REASON.finditer(text):
         if not _outside_quotes(text, m.start()):
             continue
-        tail = text[m.end() :].strip()
+        head, tail = text[: m.start()].strip(), text[m.end() :].strip()
         if m.group(1).lower() == "for":
-            maybe = parse_duration(tail)
-            if maybe is not None:
-                return text[: m.start()].strip(), None, maybe
-            # "for 2h patch window": a duration, then the reason.
-            first, _, after = tail.partition(" ")
-            maybe = parse_duration(first)
-            if maybe is not None and after:
-                return text[: m.start()].strip(), after.strip() or None, maybe
-        justification = tail.strip().strip('"').strip()
-        return text[: m.start()].strip(), justification or None, None
+            if not tail:  # "for" as the last word is part of a name, not a keyword
+                continue
+            if (lead := _leading_duration(tail)) is not None:
+                # "for 2 hours", "for 2h patch window", "for 2h because patching"
+                duration, after = lead
+                return head, _justification(_LEADING_REASON.sub("", after, count=1)), duration
+        return head, _justification(tail), None
     return text, None, None
+
+
+def _leading_duration(text: str) -> tuple[timedelta, str] | None:
+    """The longest run of leading words that reads as a duration, and the words after it."""
+    words = text.split(" ")
+    for n in range(min(len(words), 6), 0, -1):
+        d = parse_duration(" ".join(words[:n]).rstrip(_TRAILING_PUNCTUATION))
+        if d is not None:
+            return d, " ".join(words[n:]).strip()
+    return None
+
+
+def _justification(text: str) -> str | None:
+    # The comma of "because patch, ticket INC-1" stays behind when the ticket is cut out.
+    return text.strip().strip('"').strip().rstrip(",;:").strip() or None
 
 
 def _take_access(text: str) -> tuple[str, Access | None]:
     m = _first_outside(_AS_ACCESS, text)
     if m is None:
         return text, None
-    return (text[: m.start()] + " " + text[m.end() :]).strip(), Access(m.group(2).lower())
+    return _cut(text, m), Access(m.group(2).lower())
 
 
 def _take_duration(text: str) -> tuple[str, timedelta | None]:
     """The longest run of trailing words (outside quotes) that reads as a duration."""
+    text = text.rstrip(_TRAILING_PUNCTUATION)  # "activate Exchange-Admins 2h."
     words = text.split(" ")
     for i in range(max(0, len(words) - 6), len(words)):
         candidate = " ".join(words[i:])
@@ -264,10 +298,11 @@ def _split_groups(text: str) -> tuple[str, ...]:
     names.append("".join(current))
     cleaned: list[str] = []
     for n in names:
-        n = " ".join(n.split()).strip("'").strip()
+        n = " ".join(n.split()).strip("'").strip().rstrip("!?;:").strip()
         if n.lower().startswith("and "):  # "A, B and C" is not supported as a list word; keep it simple
             n = n[4:]
-        if n and n.lower() not in {c.lower() for c in cleaned}:
+        # The same key the resolver uses: "Exchange-Admins, exchange admins" is one group, asked once.
+        if n and normalise(n) not in {normalise(c) for c in cleaned}:
             cleaned.append(n)
     return tuple(cleaned)
 

@@ -32,9 +32,12 @@ def suggest(asked: str, names: Iterable[str], limit: int = 3) -> list[str]:
     by_key: dict[str, str] = {}
     for n in names:
         by_key.setdefault(normalise(n), n)
+    by_key.pop("", None)  # a name of separators only: "" is "in" every key
     key = normalise(asked)
     if not key:
         return []
-    close = difflib.get_close_matches(key, list(by_key), n=limit, cutoff=0.6)
+    # difflib.get_close_matches breaks ties by reverse string order; a stable sort keeps the caller's order instead.
+    ratios = {k: difflib.SequenceMatcher(None, k, key).ratio() for k in by_key}
+    close = sorted((k for k in by_key if ratios[k] >= 0.6), key=lambda k: -ratios[k])[:limit]
     partial = [k for k in by_key if len(key) >= 3 and (key in k or k in key) and k not in close]
     return [by_key[k] for k in (close + sorted(partial))[:limit]]
