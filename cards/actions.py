@@ -1,0 +1,239 @@
+"""The one place that knows what a card button sends back, in both directions.
+
+Every button is an Action.Execute (Teams: an `adaptiveCard/action` invoke with `verb` and `data`) whose `fallback`
+is an equivalent Action.Submit (older clients: a message activity whose `value` is the data) carrying the same data
+plus `"verb"`. Both sit inside an ActionSet: the pattern Microsoft documents for older Teams clients, which ignore
+`fallback` on actions outside an ActionSet ("Develop universal bot action model", Backward compatibility). The string
+form `"fallback": "Action.Submit"` shown elsewhere in that page is not an action: the official renderer drops the
+button (tests/cards/test_renderer.py proves both).
+
+Action data (a JSON object; Teams merges the card's input values into it)::
+
+    {
+      "pim": 1,                        # format marker and version: data without it is not ours
+      "verb": "activate",              # Action.Submit only; Action.Execute carries it as `verb`
+      "groupId": "0f1e…",              # Entra object id of the group
+      "groupName": "Exchange-Admins",  # shown back to the user; never trusted for lookups
+      "access": "member" | "owner",
+      "durationMinutes": 120 | null,   # activate only; null = the policy maximum
+      "justification": "…",            # activate only, optional (also the id of the justification input)
+      "ticket": "INC-4711",            # activate only, optional (also the id of the ticket input)
+      "ticketSystem": "ServiceNow"     # activate only, optional, only with a ticket
+    }
+
+Card data is untrusted: anyone can post a forged `value`. `parse_action_data` accepts only this exact shape, and the
+acting user always comes from the authenticated activity, never from here; the service re-checks eligibility.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from cards.elements import ActionExecute, ActionSubmit
+from core.models import Access, Group, Ticket
+
+__all__ = [
+    "DATA_VERSION",
+    "JUSTIFICATION_INPUT",
+    "JUSTIFICATION_MAX",
+    "TICKET_INPUT",
+    "TICKET_MAX",
+    "CardAction",
+    "InvalidCardAction",
+    "Verb",
+    "activate_button",
+    "activate_data",
+    "deactivate_button",
+    "deactivate_data",
+    "execute_button",
+    "parse_action_data",
+]
+
+DATA_VERSION = 1
+JUSTIFICATION_INPUT = "justification"  # input ids are the keys their values get in the data
+TICKET_INPUT = "ticket"
+JUSTIFICATION_MAX = 500
+TICKET_MAX = 100
+GROUP_NAME_MAX = 256
+MAX_DURATION_MINUTES = 7 * 24 * 60  # far above any PIM policy (1–24 h); PIM itself enforces the real maximum
+
+_GROUP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # keeps \t \n \r: a multiline justification has them
+_COMMON_KEYS = {"pim", "verb", "groupId", "groupName", "access"}
+_ACTIVATE_KEYS = {"durationMinutes", "justification", "ticket", "ticketSystem"}
+
+
+class Verb(StrEnum):
+    """What a button asks for. Submitting the needs-input card is an ACTIVATE carrying the missing inputs."""
+
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+
+
+@dataclass(frozen=True, slots=True)
+class CardAction:
+    """A validated button press. Who pressed it is not here: that comes from the authenticated activity."""
+
+    verb: Verb
+    group_id: str
+    group_name: str
+    access: Access
+    duration: timedelta | None = None  # None: the policy maximum
+    justification: str | None = None
+    ticket: Ticket | None = None
+
+
+class InvalidCardAction(ValueError):
+    """Card data that is malformed, stale or not from this bot. `str(e)` is for logs; `user_message` for people."""
+
+    user_message = "That button did not work: it is out of date or not from this bot. Please type the command instead."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid card action data: {reason}")
+        self.reason = reason
+
+
+# ---- building ---------------------------------------------------------------------------------------------------
+
+
+def _minutes(duration: timedelta) -> int:
+    return max(1, round(duration / timedelta(minutes=1)))
+
+
+def activate_data(
+    group: Group,
+    access: Access,
+    duration: timedelta | None,
+    *,
+    justification: str | None = None,
+    ticket: Ticket | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "pim": DATA_VERSION,
+        "groupId": group.id,
+        "groupName": group.display_name,
+        "access": access.value,
+        "durationMinutes": None if duration is None else _minutes(duration),
+    }
+    if justification:
+        data["justification"] = justification
+    if ticket is not None:
+        data["ticket"] = ticket.number
+        if ticket.system:
+            data["ticketSystem"] = ticket.system
+    return data
+
+
+def deactivate_data(group: Group, access: Access) -> dict[str, Any]:
+    return {"pim": DATA_VERSION, "groupId": group.id, "groupName": group.display_name, "access": access.value}
+
+
+def execute_button(element_id: str, title: str, verb: Verb, data: Mapping[str, Any]) -> ActionExecute:
+    """Action.Execute with its Action.Submit twin as fallback (same title, same data plus "verb")."""
+    submit = ActionSubmit(id=f"{element_id}-submit", title=title, data={**data, "verb": verb.value})
+    return ActionExecute(id=element_id, title=title, verb=verb.value, data=dict(data), fallback=submit)
+
+
+def activate_button(
+    element_id: str,
+    title: str,
+    group: Group,
+    access: Access,
+    duration: timedelta | None,
+    *,
+    justification: str | None = None,
+    ticket: Ticket | None = None,
+) -> ActionExecute:
+    data = activate_data(group, access, duration, justification=justification, ticket=ticket)
+    return execute_button(element_id, title, Verb.ACTIVATE, data)
+
+
+def deactivate_button(element_id: str, group: Group, access: Access, title: str = "Deactivate") -> ActionExecute:
+    return execute_button(element_id, title, Verb.DEACTIVATE, deactivate_data(group, access))
+
+
+# ---- parsing ----------------------------------------------------------------------------------------------------
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _text(data: Mapping[str, object], key: str, limit: int, *, multiline: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidCardAction(f"{key} must be text, got {type(value).__name__}")
+    if _CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
+        raise InvalidCardAction(f"{key} contains control characters")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidCardAction(f"{key} is longer than {limit} characters")
+    return value or None
+
+
+def parse_action_data(data: Mapping[str, object], *, verb: str | None = None) -> CardAction:
+    """Validate what a button sent back. Raises `InvalidCardAction` (a ValueError) for anything else.
+
+    For an Action.Execute invoke pass `verb=value["action"]["verb"]` and `value["action"]["data"]`; for an
+    Action.Submit message pass `activity.value` alone (it carries "verb"). When both are given they must agree.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidCardAction(f"data must be an object, got {type(data).__name__}")
+    if any(not isinstance(k, str) for k in data):
+        raise InvalidCardAction("data keys must be text")
+    marker = data.get("pim")
+    if type(marker) is not int or marker != DATA_VERSION:
+        raise InvalidCardAction(f"not data from this bot's cards (pim={_show(marker)})")
+
+    sent_verb = data.get("verb")
+    if sent_verb is not None and verb is not None and sent_verb != verb:
+        raise InvalidCardAction(f"verb {_show(verb)} does not match data verb {_show(sent_verb)}")
+    raw_verb = verb if verb is not None else sent_verb
+    if not isinstance(raw_verb, str) or raw_verb not in {v.value for v in Verb}:
+        raise InvalidCardAction(f"unknown verb {_show(raw_verb)}")
+    action_verb = Verb(raw_verb)
+
+    allowed = _COMMON_KEYS | (_ACTIVATE_KEYS if action_verb is Verb.ACTIVATE else set())
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidCardAction(f"unexpected keys for {action_verb.value}: {', '.join(map(_show, unknown[:5]))}")
+
+    group_id = data.get("groupId")
+    if not isinstance(group_id, str) or not _GROUP_ID.fullmatch(group_id):
+        raise InvalidCardAction(f"groupId {_show(group_id)} is not a group id")
+    group_name = _text(data, "groupName", GROUP_NAME_MAX)
+    if group_name is None:
+        raise InvalidCardAction("groupName is missing")
+    raw_access = data.get("access")
+    if raw_access not in {a.value for a in Access}:
+        raise InvalidCardAction(f"access {_show(raw_access)} is neither member nor owner")
+    access = Access(str(raw_access))
+
+    if action_verb is Verb.DEACTIVATE:
+        return CardAction(action_verb, group_id, group_name, access)
+
+    if "durationMinutes" not in data:
+        raise InvalidCardAction("durationMinutes is missing")
+    minutes = data["durationMinutes"]
+    duration: timedelta | None = None
+    if minutes is not None:
+        # bool is an int in Python; JSON true must not become one minute.
+        if type(minutes) is not int or not 1 <= minutes <= MAX_DURATION_MINUTES:
+            raise InvalidCardAction(f"durationMinutes {_show(minutes)} is not a whole number of minutes in range")
+        duration = timedelta(minutes=minutes)
+
+    justification = _text(data, "justification", JUSTIFICATION_MAX, multiline=True)
+    number = _text(data, "ticket", TICKET_MAX)
+    system = _text(data, "ticketSystem", TICKET_MAX)
+    if system is not None and number is None:
+        raise InvalidCardAction("ticketSystem without a ticket")
+    ticket = Ticket(number, system) if number is not None else None
+    return CardAction(action_verb, group_id, group_name, access, duration, justification, ticket)

@@ -1,0 +1,139 @@
+"""The replies to `activate …` and `deactivate …`: one section per group, in the order the user named them.
+
+Element ids: `heading`; per outcome i (0-based) `outcome-{i}` (its container), `outcome-{i}-title`,
+`outcome-{i}-state`, `outcome-{i}-message`, `outcome-{i}-facts`, `outcome-{i}-note`, `outcome-{i}-actions` and the
+buttons `outcome-{i}-deactivate` / `outcome-{i}-activate-max` (each with its Action.Submit twin `…-submit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+from adaptivecards.baseobject import BareObject
+
+from cards.actions import activate_button, deactivate_button
+from cards.common import actions, card, container, facts, heading, text
+from cards.elements import JsonDict
+from cards.text import approvers_phrase, summary_text
+from cards.wording import access_label, explain, format_duration, format_time, missing_inputs_phrase
+from core.errors import DurationTooLong, TooSoonToDeactivate
+from core.outcomes import (
+    Activated,
+    AwaitingApproval,
+    Deactivated,
+    Failed,
+    NeedsInput,
+    Outcome,
+    Refused,
+)
+
+__all__ = ["activation_card", "deactivation_card"]
+
+
+class _Flow(Enum):
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+
+
+def activation_card(outcomes: Sequence[Outcome], tz: str | None) -> JsonDict:
+    """The reply to `activate …` for one or several groups. NeedsInput gets its own card (`needs_input_card`)."""
+    title = "Activation" if len(outcomes) == 1 else f"Activation of {len(outcomes)} groups"
+    return _outcomes_card(title, outcomes, tz, _Flow.ACTIVATE)
+
+
+def deactivation_card(outcomes: Sequence[Outcome], tz: str | None) -> JsonDict:
+    """The reply to `deactivate …` (or to a Deactivate button)."""
+    title = "Deactivation" if len(outcomes) == 1 else f"Deactivation of {len(outcomes)} groups"
+    return _outcomes_card(title, outcomes, tz, _Flow.DEACTIVATE)
+
+
+def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: str | None, flow: _Flow) -> JsonDict:
+    body: list[BareObject] = [heading("heading", title)]
+    if not outcomes:
+        body.append(text("empty", "Nothing was requested."))
+    for i, outcome in enumerate(outcomes):
+        body.append(
+            container(f"outcome-{i}", _section(outcome, f"outcome-{i}", tz, flow), separator=i > 0, spacing="Medium")
+        )
+    return card(body, summary_text(outcomes, tz))
+
+
+def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[BareObject]:
+    match outcome:
+        case Activated():
+            rows = [
+                ("Starts", format_time(outcome.start, tz)),
+                ("Ends", format_time(outcome.end, tz, reference=outcome.start)),
+                ("Duration", format_duration(outcome.duration)),
+                ("Request", outcome.request.id),
+            ]
+            items = [*_head(pid, outcome.group.display_name, outcome, "Active", "Good"), facts(f"{pid}-facts", rows)]
+            if outcome.duration_was_policy_maximum:
+                note = f"Used the policy maximum of {format_duration(outcome.duration)}."
+                items.append(text(f"{pid}-note", note, subtle=True, spacing="Small"))
+            items.append(
+                actions(f"{pid}-actions", [deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)])
+            )
+            return items
+        case AwaitingApproval():
+            message = f"Submitted, waits for approval by {approvers_phrase(outcome.approvers)}."
+            rows = [
+                ("Duration", format_duration(outcome.duration)),
+                ("Request", outcome.request.id),
+                ("Expires", format_time(outcome.expires, tz)),
+            ]
+            return [
+                *_head(pid, outcome.group.display_name, outcome, "Waiting for approval", "Warning"),
+                _message(pid, message),
+                facts(f"{pid}-facts", rows),
+            ]
+        case NeedsInput():
+            wanted = missing_inputs_phrase(justification=outcome.need_justification, ticket=outcome.need_ticket)
+            return [
+                *_head(pid, outcome.group.display_name, outcome, "Needs more information", "Warning"),
+                _message(pid, f"Needs {wanted} — see the card below."),
+            ]
+        case Refused():
+            state = "Not activated" if flow is _Flow.ACTIVATE else "Not deactivated"
+            why = explain(outcome.error, tz, group_name=outcome.group_name, access=outcome.access)
+            items = [*_head(pid, outcome.group_name, outcome, state, "Attention"), _message(pid, why)]
+            error = outcome.error
+            if isinstance(error, DurationTooLong) and error.maximum is not None and outcome.group is not None:
+                button = activate_button(
+                    f"{pid}-activate-max",
+                    f"Activate for {format_duration(error.maximum)}",
+                    outcome.group,
+                    outcome.access,
+                    error.maximum,
+                )
+                items.append(actions(f"{pid}-actions", [button]))
+            elif isinstance(error, TooSoonToDeactivate) and outcome.group is not None:
+                # PIM's 5-minute rule passes on its own; the same button works once it has.
+                button = deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)
+                items.append(actions(f"{pid}-actions", [button]))
+            return items
+        case Failed():
+            state = "Not activated" if flow is _Flow.ACTIVATE else "Not deactivated"
+            return [
+                *_head(pid, outcome.group_name, outcome, state, "Attention"),
+                _message(pid, explain(outcome.error, tz)),
+            ]
+        case Deactivated():
+            message = f"Your {outcome.access.value} access to {outcome.group.display_name} has ended."
+            return [
+                *_head(pid, outcome.group.display_name, outcome, "Deactivated", "Good"),
+                _message(pid, message),
+                facts(f"{pid}-facts", [("Request", outcome.request.id)]),
+            ]
+
+
+def _head(pid: str, name: str, outcome: Outcome, state: str, color: str) -> list[BareObject]:
+    return [
+        text(f"{pid}-title", f"{name} · {access_label(outcome.access)}", weight="Bolder"),
+        text(f"{pid}-state", state, color=color, spacing="None"),
+    ]
+
+
+def _message(pid: str, value: str) -> BareObject:
+    return text(f"{pid}-message", value, spacing="Small")

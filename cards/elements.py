@@ -1,0 +1,87 @@
+"""What the `adaptivecards` package (0.4.1) lacks, on its own `Element`/`BareObject` base, and the JSON conversion.
+
+The package models TextBlock, FactSet, Container, ColumnSet, ActionSet and friends but stops at schema 1.2: no
+Input.Text, no Action.Execute/Action.Submit, no TextBlock `style` (1.5 headings). Properties are `PropertyType`
+descriptors that type-check on assignment; the renderer test (tests/cards) proves every property we emit survives a
+round trip through the official JS renderer at version 1.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from adaptivecards.baseobject import BareObject, Element, PropertyType
+from adaptivecards.elements import TextBlock
+
+__all__ = ["ActionExecute", "ActionSubmit", "InputText", "JsonDict", "StyledTextBlock", "to_json"]
+
+JsonDict = dict[str, Any]
+
+
+class InputText(Element):  # type: ignore[misc]  # adaptivecards ships no type information
+    """Input.Text (1.0; label/isRequired/errorMessage 1.3). Its `id` is the key its value gets in the action data."""
+
+    element_type = "Input.Text"
+    label = PropertyType(type=str)
+    placeholder = PropertyType(type=str)
+    value = PropertyType(type=str)
+    is_multiline = PropertyType(type=bool, key_name="isMultiline")
+    max_length = PropertyType(type=int, key_name="maxLength")
+    is_required = PropertyType(type=bool, key_name="isRequired")
+    error_message = PropertyType(type=str, key_name="errorMessage")
+
+
+class StyledTextBlock(TextBlock):  # type: ignore[misc]
+    """TextBlock with `style` (1.5): "heading" lets screen readers announce section headings."""
+
+    style = PropertyType(type=str)
+
+
+class _Action(BareObject):  # type: ignore[misc]
+    action_type = "None"
+    id = PropertyType(type=str)
+    title = PropertyType(type=str)
+    data = PropertyType(type=dict)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._data["type"] = self.action_type
+
+
+class ActionSubmit(_Action):
+    """Action.Submit: Teams sends a message activity whose `value` is `data` merged with the card's inputs."""
+
+    action_type = "Action.Submit"
+
+
+class ActionExecute(_Action):
+    """Action.Execute (1.4): Teams sends an `adaptiveCard/action` invoke with `verb` and `data` (+ inputs)."""
+
+    action_type = "Action.Execute"
+    verb = PropertyType(type=str)
+    fallback = PropertyType(type=(ActionSubmit, str))
+
+
+def to_json(obj: Any) -> Any:
+    """A plain, JSON-clean copy of a rendered object tree: dicts, lists, str, int, float, bool, None.
+
+    `type` and `id` come first in every object so golden files read naturally; anything not JSON is a bug here.
+    """
+    if isinstance(obj, BareObject):
+        return to_json(obj.render())
+    if isinstance(obj, Mapping):
+        ordered = [k for k in ("type", "id") if k in obj] + [k for k in obj if k not in ("type", "id")]
+        result: JsonDict = {}
+        for key in ordered:
+            if not isinstance(key, str):
+                raise TypeError(f"card keys must be strings, got {key!r}")
+            result[key] = to_json(obj[key])
+        return result
+    if isinstance(obj, list | tuple):
+        return [to_json(v) for v in obj]
+    if obj is None or isinstance(obj, str | bool | int):
+        return obj
+    if isinstance(obj, float) and obj == obj and obj not in (float("inf"), float("-inf")):
+        return obj
+    raise TypeError(f"not JSON: {obj!r}")

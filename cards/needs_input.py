@@ -1,0 +1,70 @@
+"""The card that asks for exactly the inputs the PIM policy wants and the command did not carry.
+
+Element ids: `heading`, `intro`, `facts`, the inputs `justification` / `ticket` (their ids are also the keys their
+values get in the action data), `actions` and the button `submit` (+ `submit-submit`, its Action.Submit twin).
+"""
+
+from __future__ import annotations
+
+from adaptivecards.baseobject import BareObject
+
+from cards.actions import JUSTIFICATION_INPUT, JUSTIFICATION_MAX, TICKET_INPUT, TICKET_MAX, activate_button
+from cards.common import actions, card, facts, heading, text
+from cards.elements import InputText, JsonDict
+from cards.text import summary_text
+from cards.wording import access_label, format_duration, missing_inputs_phrase
+from core.outcomes import NeedsInput
+
+__all__ = ["needs_input_card"]
+
+
+def needs_input_card(needs: NeedsInput, tz: str | None) -> JsonDict:
+    """Ask for the missing justification and/or ticket number; submitting activates with everything known so far.
+
+    What the user already gave travels in the button's data; a value that is asked for again (e.g. a blank
+    justification) is prefilled in its input instead, so nothing typed is lost and no key is sent twice.
+    """
+    name = needs.group.display_name
+    wanted = missing_inputs_phrase(justification=needs.need_justification, ticket=needs.need_ticket)
+    duration = format_duration(needs.duration) if needs.duration is not None else "Policy maximum"
+    body: list[BareObject] = [
+        heading("heading", f"{name} needs {wanted}"),
+        text("intro", f"The PIM policy for {name} asks for {wanted} before it activates your access."),
+        facts("facts", [("Group", name), ("Access", access_label(needs.access)), ("Duration", duration)]),
+    ]
+    if needs.need_justification:
+        justification = InputText(
+            id=JUSTIFICATION_INPUT,
+            label="Justification",
+            placeholder="Why do you need access? e.g. INC-4711 rollout",
+            is_multiline=True,
+            max_length=JUSTIFICATION_MAX,
+            is_required=True,
+            error_message="Please say why you need access.",
+        )
+        if needs.justification and needs.justification.strip():
+            justification.value = needs.justification
+        body.append(justification)
+    if needs.need_ticket:
+        ticket = InputText(
+            id=TICKET_INPUT,
+            label="Ticket number",
+            placeholder="e.g. INC-4711",
+            max_length=TICKET_MAX,
+            is_required=True,
+            error_message="Please enter the ticket number.",
+        )
+        if needs.ticket is not None:
+            ticket.value = needs.ticket.number
+        body.append(ticket)
+    button = activate_button(
+        "submit",
+        "Activate",
+        needs.group,
+        needs.access,
+        needs.duration,
+        justification=None if needs.need_justification else needs.justification,
+        ticket=None if needs.need_ticket else needs.ticket,
+    )
+    body.append(actions("actions", [button]))
+    return card(body, summary_text(needs, tz))

@@ -1,0 +1,93 @@
+"""The reply to `status`: what is active, what waits for approval, what the user can activate.
+
+Element ids: `heading`; sections `active`, `pending`, `eligible` with headings `{section}-heading`, an empty state
+`{section}-empty`, rows `{section}-{i}` (ColumnSet) holding `{section}-{i}-title`, `{section}-{i}-detail` and, for
+activations the user can end, `active-{i}-actions` with the button `active-{i}-deactivate`.
+"""
+
+from __future__ import annotations
+
+from adaptivecards.baseobject import BareObject
+
+from cards.actions import deactivate_button
+from cards.common import actions, card, columns, container, heading, text
+from cards.elements import JsonDict
+from cards.text import sorted_view, summary_text
+from cards.wording import access_label, format_duration, format_time
+from core.models import ActiveAssignment, Eligibility, PimRequest
+from core.outcomes import StatusView
+
+__all__ = ["status_card"]
+
+
+def status_card(view: StatusView, tz: str | None) -> JsonDict:
+    active, pending, eligible = sorted_view(view)
+    body: list[BareObject] = [heading("heading", "Your PIM groups")]
+
+    rows: list[BareObject] = [text("active-heading", "Active", weight="Bolder")]
+    if not active:
+        rows.append(text("active-empty", "Nothing is active right now. Try “activate <group> 1h”.", subtle=True))
+    rows += [_active_row(a, f"active-{i}", view, tz) for i, a in enumerate(active)]
+    body.append(container("active", rows, spacing="Medium"))
+
+    if pending:
+        rows = [text("pending-heading", "Waiting for approval", weight="Bolder")]
+        rows += [_pending_row(p, f"pending-{i}", view, tz) for i, p in enumerate(pending)]
+        body.append(container("pending", rows, separator=True, spacing="Medium"))
+
+    rows = [text("eligible-heading", "Eligible", weight="Bolder")]
+    if not eligible:
+        rows.append(
+            text(
+                "eligible-empty",
+                "You are not eligible for any group in PIM. Your administrator can make you eligible.",
+                subtle=True,
+            )
+        )
+    rows += [_eligible_row(e, f"eligible-{i}", view, tz) for i, e in enumerate(eligible)]
+    body.append(container("eligible", rows, separator=True, spacing="Medium"))
+    return card(body, summary_text(view, tz))
+
+
+def _row(rid: str, title: str, detail: str, extra: list[BareObject] | None = None) -> BareObject:
+    lines = [text(f"{rid}-title", title), text(f"{rid}-detail", detail, subtle=True, spacing="None")]
+    cols = [(f"{rid}-text", "stretch", lines)]
+    if extra:
+        cols.append((f"{rid}-action", "auto", extra))
+    return columns(rid, cols)
+
+
+def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: str | None) -> BareObject:
+    title = f"{a.group.display_name} · {access_label(a.access)}"
+    if a.activated:
+        detail = f"until {format_time(a.end, tz, reference=view.now)}" if a.end else "no end date"
+        button = deactivate_button(f"{rid}-deactivate", a.group, a.access)
+        return _row(rid, title, detail, [actions(f"{rid}-actions", [button])])
+    if a.end is None:
+        detail = "permanent, assigned by an admin"
+    else:
+        detail = f"until {format_time(a.end, tz, reference=view.now)}, assigned by an admin"
+    return _row(rid, title, detail)
+
+
+def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: str | None) -> BareObject:
+    name = view.group_names.get(p.group_id, p.group_id)
+    parts = []
+    if p.created is not None:
+        parts.append(f"requested {format_time(p.created, tz, reference=view.now)}")
+    if p.duration is not None:
+        parts.append(f"for {format_duration(p.duration)}")
+    parts.append(f"request {p.id}")
+    return _row(rid, f"{name} · {access_label(p.access)}", ", ".join(parts))
+
+
+def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: str | None) -> BareObject:
+    parts = []
+    if e.start is not None and view.now < e.start:
+        parts.append(f"starts {format_time(e.start, tz, reference=view.now)}")
+    parts.append(f"until {format_time(e.end, tz, reference=view.now)}" if e.end else "permanent")
+    detail = ", ".join(parts)
+    if e.inherited:
+        # core.models.Eligibility does not say which group grants it; name it once the domain carries it.
+        detail += " (through a group you are a member of)"
+    return _row(rid, f"{e.group.display_name} · {access_label(e.access)}", detail)

@@ -1,0 +1,124 @@
+"""Plain-text versions of the cards: the cards' `fallbackText`, notification previews, logs-free transcripts.
+
+The same facts as the cards, one line per group, no markup beyond “quotes”.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cards.wording import explain, format_duration, format_time, missing_inputs_phrase
+from core.models import Access, ActiveAssignment, Eligibility, PimRequest
+from core.outcomes import (
+    Activated,
+    AwaitingApproval,
+    Deactivated,
+    Failed,
+    NeedsInput,
+    Outcome,
+    Refused,
+    StatusView,
+)
+
+__all__ = ["EXAMPLES", "approvers_phrase", "help_text", "outcome_line", "sorted_view", "summary_text"]
+
+# (command, what it does) — shown by the help card, in this order.
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("activate Exchange-Admins 2h", "Become a member of Exchange-Admins for 2 hours."),
+    ('activate "Teams Admins" 90m because INC-4711 rollout', "Quote names with spaces; say why after “because”."),
+    ("activate Exchange-Admins, Teams Admins 1h for patch window", "Several groups at once, with one reason."),
+    ("activate Exchange-Admins as owner 30m", "Owner instead of member."),
+    ("activate Security-Operators 1h reason: incident ticket INC-4711", "“reason:” works too."),
+    ("activate Exchange-Admins 1h for patch window ticket CHG-0042", "Add a ticket number when the policy asks."),
+    ("deactivate Exchange-Admins", "End your access early."),
+    ("status", "What you can activate, what is active, what waits for approval."),
+    ("help", "This overview."),
+)
+
+
+def _who(name: str, access: Access) -> str:
+    return f"{name} ({access.value})"
+
+
+def approvers_phrase(approvers: Sequence[str]) -> str:
+    """Like "Bob Builder, PIM-Approvers", or "an approver" when there are none."""
+    return ", ".join(a for a in approvers if a) or "an approver"
+
+
+def outcome_line(outcome: Outcome, tz: str | None) -> str:
+    """One line per group, e.g. "Exchange-Admins (member): active until Sun 22 Nov, 16:05 (Europe/Berlin)."."""
+    match outcome:
+        case Activated():
+            return f"{_who(outcome.group.display_name, outcome.access)}: active until {format_time(outcome.end, tz)}."
+        case AwaitingApproval():
+            return (
+                f"{_who(outcome.group.display_name, outcome.access)}: submitted, waits for approval by "
+                f"{approvers_phrase(outcome.approvers)}."
+            )
+        case NeedsInput():
+            wanted = missing_inputs_phrase(justification=outcome.need_justification, ticket=outcome.need_ticket)
+            return f"{_who(outcome.group.display_name, outcome.access)}: needs {wanted}."
+        case Refused():
+            why = explain(outcome.error, tz, group_name=outcome.group_name, access=outcome.access)
+            return f"{_who(outcome.group_name, outcome.access)}: {why}"
+        case Failed():
+            return f"{_who(outcome.group_name, outcome.access)}: {explain(outcome.error, tz)}"
+        case Deactivated():
+            return f"{_who(outcome.group.display_name, outcome.access)}: deactivated."
+
+
+def sorted_view(
+    view: StatusView,
+) -> tuple[list[ActiveAssignment], list[PimRequest], list[Eligibility]]:
+    """Active, pending and eligible entries by group name, then access: the same order whatever Graph returned."""
+
+    def name_of(group_id: str) -> str:
+        return view.group_names.get(group_id, group_id)
+
+    active = sorted(view.active, key=lambda a: (a.group.display_name.casefold(), a.access.value, a.group.id))
+    pending = sorted(view.pending, key=lambda p: (name_of(p.group_id).casefold(), p.access.value, p.id))
+    eligible = sorted(view.eligible, key=lambda e: (e.group.display_name.casefold(), e.access.value, e.group.id))
+    return active, pending, eligible
+
+
+def _pending_line(request: PimRequest, view: StatusView, tz: str | None) -> str:
+    name = view.group_names.get(request.group_id, request.group_id)
+    duration = f" for {format_duration(request.duration)}" if request.duration else ""
+    return f"{_who(name, request.access)}{duration}, request {request.id}"
+
+
+def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: str | None) -> str:
+    """The plain-text fallback of the activation, deactivation, needs-input or status card for `subject`."""
+    if isinstance(subject, NeedsInput):
+        wanted = missing_inputs_phrase(justification=subject.need_justification, ticket=subject.need_ticket)
+        return (
+            f"{_who(subject.group.display_name, subject.access)}: the PIM policy asks for {wanted} before it activates."
+        )
+    if isinstance(subject, StatusView):
+        active, pending, eligible = sorted_view(subject)
+        lines = []
+        if active:
+            lines.append(
+                "Active: "
+                + "; ".join(
+                    f"{_who(a.group.display_name, a.access)} "
+                    + (f"until {format_time(a.end, tz, reference=subject.now)}" if a.end else "permanent")
+                    for a in active
+                )
+            )
+        else:
+            lines.append("Active: nothing right now.")
+        if pending:
+            lines.append("Waiting for approval: " + "; ".join(_pending_line(p, subject, tz) for p in pending))
+        if eligible:
+            lines.append("Eligible: " + "; ".join(_who(e.group.display_name, e.access) for e in eligible))
+        else:
+            lines.append("Eligible: no groups.")
+        return "\n".join(lines)
+    return "\n".join(outcome_line(o, tz) for o in subject) or "Nothing to report."
+
+
+def help_text(reason: str | None = None) -> str:
+    """The help card's plain-text fallback."""
+    head = f"{reason} " if reason else ""
+    return f"{head}Try: “activate Exchange-Admins 2h”, “deactivate Exchange-Admins”, “status” or “help”."

@@ -1,0 +1,291 @@
+"""Every sentence the bot says about a failure, and how it writes times and durations. Chosen here, once.
+
+`explain(error, tz)` covers every kind in `core.errors`; it names the facts the error carries (group, access, times,
+limits) and never shows a stack trace or raw Graph text beyond a short detail. Times are written in the user's IANA
+time zone (Teams sends it in the clientInfo entity); None or an unknown zone falls back to UTC and says so.
+
+Commands are quoted with “…” rather than backticks: Teams renders no inline code in Adaptive Card text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.commands import format_duration as _core_format_duration
+from core.errors import (
+    AlreadyActive,
+    DirectoryError,
+    DirectoryUnavailable,
+    DurationTooLong,
+    DurationTooShort,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    PermissionDenied,
+    PimError,
+    PolicyViolation,
+    RequestRefused,
+    StepUpRequired,
+    Throttled,
+    TooSoonToDeactivate,
+)
+from core.models import MINIMUM_ACTIVATION, Access
+
+__all__ = [
+    "access_label",
+    "explain",
+    "format_duration",
+    "format_time",
+    "missing_inputs_phrase",
+    "or_list",
+    "and_list",
+    "zone_label",
+]
+
+_MINIMUM = f"{MINIMUM_ACTIVATION // timedelta(minutes=1)} minutes"  # PIM's floor for activation and deactivation
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# PIM's rule names in RoleAssignmentRequestPolicyValidationFailed (graph-pim-groups.md §9), in plain words.
+_RULES = {
+    "expirationrule": "the duration is longer than the policy allows, or an end time is required",
+    "justificationrule": "a justification is required",
+    "ticketingrule": "ticket information is required",
+    "mfarule": "multi-factor authentication is required",
+    "authenticationcontextrule": "a Conditional Access authentication context is required",
+    "approvalrule": "the activation needs approval",
+    "eligibilityrule": "you are not eligible",
+    "adminrequestrule": "only an administrator can make this request",
+    "activationdayrule": "activation is not allowed at this time",
+}
+
+
+# ---- times, durations, names ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _zone(tz: str | None) -> tuple[tzinfo, str]:
+    if not tz:
+        return UTC, "UTC"
+    try:
+        return ZoneInfo(tz), tz
+    except (ZoneInfoNotFoundError, ValueError):  # Teams' clientInfo is client data: tolerate garbage
+        return UTC, "UTC"
+
+
+def zone_label(tz: str | None) -> str:
+    """The zone name times are shown in: the IANA name, or "UTC" for None or an unknown zone."""
+    return _zone(tz)[1]
+
+
+def format_time(when: datetime, tz: str | None, *, reference: datetime | None = None) -> str:
+    """Like "Sun 22 Nov, 14:05 (Europe/Berlin)". The year is added when it differs from `reference`'s year."""
+    zone, label = _zone(tz)
+    if when.tzinfo is None:  # the domain promises aware UTC; be safe rather than shift by the server's zone
+        when = when.replace(tzinfo=UTC)
+    local = when.astimezone(zone)
+    year = ""
+    if reference is not None:
+        ref = reference if reference.tzinfo is not None else reference.replace(tzinfo=UTC)
+        if ref.astimezone(zone).year != local.year:
+            year = f" {local.year}"
+    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}{year}, {local:%H:%M} ({label})"
+
+
+def format_duration(duration: timedelta) -> str:
+    """Like "2 h", "1 h 30 min", "45 min", "1 d 2 h" (the command parser's format, so replies echo what users type)."""
+    if timedelta(0) < duration < timedelta(minutes=1):
+        return "less than a minute"
+    return _core_format_duration(duration)
+
+
+def access_label(access: Access) -> str:
+    return "Owner" if access is Access.OWNER else "Member"
+
+
+def _join(items: Sequence[str], word: str) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def or_list(items: Sequence[str]) -> str:
+    """Like "A", "A or B", "A, B or C"."""
+    return _join(items, "or")
+
+
+def and_list(items: Sequence[str]) -> str:
+    """Like "A", "A and B", "A, B and C"."""
+    return _join(items, "and")
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---- explanations ----------------------------------------------------------------------------------------------
+
+
+def explain(
+    error: PimError,
+    tz: str | None,
+    *,
+    group_name: str | None = None,
+    access: Access | None = None,
+) -> str:
+    """One or two kind sentences that say what happened and what to do. Never raises.
+
+    `group_name`/`access` fill in the context when the error was raised before it knew its group (the outcome
+    that carries the error knows it); the error's own context wins when it has one.
+    """
+    if isinstance(error, RequestRefused):
+        name = error.group_name or group_name or ""
+        acc = access if access is not None and not error.group_name else error.access
+        return _explain_refusal(error, tz, name, acc)
+    if isinstance(error, DirectoryError):
+        return _explain_directory(error)
+    return "Something went wrong on our side; nothing was changed. Please try again in a minute."
+
+
+def _group(name: str) -> str:
+    return name or "this group"
+
+
+def _access_to(access: Access, name: str) -> str:
+    return f"{access.value} access to {_group(name)}"
+
+
+def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: Access) -> str:
+    match error:
+        case NotEligible():
+            if error.access is Access.OWNER:
+                first = f"You are not eligible as owner of a group called “{_shorten(error.asked, 80)}”."
+            else:
+                first = f"You have no eligible group called “{_shorten(error.asked, 80)}”."
+            if error.suggestions:
+                return f"{first} Did you mean {or_list(list(error.suggestions))}?"
+            return f"{first} Type “status” to see the groups you can activate."
+        case EligibilityNotInEffect():
+            subject = f"Your {access.value} eligibility for {_group(name)}"
+            if error.not_started and error.start is not None:
+                when = format_time(error.start, tz, reference=error.now)
+                return f"{subject} starts on {when}; you can activate it from then."
+            if error.end is not None and error.end <= error.now:
+                when = format_time(error.end, tz, reference=error.now)
+                return f"{subject} ended on {when}. Ask your administrator to renew it if you still need it."
+            return f"{subject} is not in effect right now."
+        case AlreadyActive():
+            if error.until is None:
+                return f"Your {_access_to(access, name)} is already active, with no end date."
+            return f"Your {_access_to(access, name)} is already active until {format_time(error.until, tz)}."
+        case PendingRequestExists():
+            ref = f" (request {error.request_id})" if error.request_id else ""
+            return f"A request for {_access_to(access, name)} is already waiting for approval{ref}."
+        case DurationTooLong():
+            policy = f"The PIM policy for {_group(name)}"
+            if error.maximum is not None and error.requested is not None:
+                return (
+                    f"{policy} allows at most {format_duration(error.maximum)}; "
+                    f"you asked for {format_duration(error.requested)}."
+                )
+            if error.maximum is not None:
+                return f"{policy} allows at most {format_duration(error.maximum)}."
+            if error.requested is not None:
+                return f"{policy} does not allow {format_duration(error.requested)}; please ask for less."
+            return f"{policy} does not allow an activation that long; please ask for less."
+        case DurationTooShort():
+            return f"PIM cannot activate for less than {_MINIMUM}; you asked for {format_duration(error.requested)}."
+        case MissingInputs():
+            return _explain_missing(name, justification=error.justification, ticket=error.ticket)
+        case StepUpRequired():
+            return _explain_step_up(error, name)
+        case PolicyViolation():
+            return _explain_policy(error, name)
+        case NotActive():
+            if error.assigned_by_admin:
+                return (
+                    f"Your {_access_to(access, name)} was assigned by an administrator, not activated by you; "
+                    "only an administrator can remove it."
+                )
+            return f"You have no active {_access_to(access, name)}, so there is nothing to deactivate."
+        case TooSoonToDeactivate():
+            rule = f"PIM does not allow deactivating in the first {_MINIMUM} after an activation."
+            if error.earliest is None:
+                return f"{rule} Please try again in a few minutes."
+            return f"{rule} You can deactivate {_group(name)} from {format_time(error.earliest, tz)}."
+        case _:
+            return f"PIM refused the request for {_access_to(access, name)}."
+
+
+def missing_inputs_phrase(*, justification: bool, ticket: bool) -> str:
+    """Like "a justification", "a ticket number", "a justification and a ticket number"."""
+    wanted = [w for w, on in (("a justification", justification), ("a ticket number", ticket)) if on]
+    return and_list(wanted) or "more information"
+
+
+def _explain_missing(name: str, *, justification: bool, ticket: bool) -> str:
+    wanted = missing_inputs_phrase(justification=justification, ticket=ticket)
+    how = [h for h, on in (("“because …”", justification), ("“ticket …”", ticket)) if on]
+    hint = f" Add {and_list(how)} to your command." if how else ""
+    return f"The PIM policy for {_group(name)} requires {wanted}.{hint}"
+
+
+def _explain_step_up(error: StepUpRequired, name: str) -> str:
+    needs = []
+    if error.mfa:
+        needs.append("multi-factor authentication")
+    if error.authentication_context:
+        needs.append(f"the Conditional Access authentication context “{_shorten(error.authentication_context, 40)}”")
+    what = and_list(needs) or "a stronger sign-in"
+    how = "Sign in again with MFA" if error.mfa and not error.authentication_context else "Sign in again"
+    return (
+        f"The PIM policy for {_group(name)} requires {what} for this activation. {how} "
+        "(the in-Teams step-up sign-in is coming) and try again, or activate it in the Azure portal "
+        "(Privileged Identity Management → My roles → Groups)."
+    )
+
+
+def _rule_words(rule: str) -> str:
+    # Rules arrive as bare names ("ExpirationRule") or with PIM's text ("MfaRule - Multi-factor …").
+    key = rule.strip().strip("[]\"'").split(" ", 1)[0].split("-", 1)[0].strip().lower()
+    return _RULES.get(key) or f"the rule “{_shorten(rule, 40)}” failed"
+
+
+def _explain_policy(error: PolicyViolation, name: str) -> str:
+    words = list(dict.fromkeys(_rule_words(r) for r in error.rules if r.strip()))
+    if words:
+        return f"The PIM policy for {_group(name)} refused the request: {and_list(words)}."
+    if error.detail:
+        return f"The PIM policy for {_group(name)} refused the request ({_shorten(error.detail)})."
+    return f"The PIM policy for {_group(name)} refused the request."
+
+
+def _explain_directory(error: DirectoryError) -> str:
+    ref = f" (Graph request id {error.request_id})" if error.request_id else ""
+    match error:
+        case Throttled():
+            return f"Microsoft Graph is busy; nothing was changed. Please try again in {_wait(error.retry_after)}."
+        case PermissionDenied():
+            what = f" ({_shorten(error.detail, 100)})" if error.detail else ""
+            return f"The bot lacks a Microsoft Graph permission{what}; please ask your administrator.{ref}"
+        case DirectoryUnavailable():
+            return (
+                f"Microsoft Graph is not answering right now; nothing was changed. Please try again in a minute.{ref}"
+            )
+        case _:
+            return f"Microsoft Graph could not answer; nothing was changed. Please try again in a minute.{ref}"
+
+
+def _wait(seconds: float | None) -> str:
+    if seconds is None or seconds <= 0 or math.isnan(seconds):
+        return "a minute"
+    if seconds < 90:
+        return f"{math.ceil(seconds)} s"
+    return f"{math.ceil(seconds / 60)} min"
