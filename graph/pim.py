@@ -86,10 +86,11 @@ class GraphPimDirectory:
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
-    async def snapshot(self, principal_id: str) -> UserSnapshot:
+    async def snapshot(self, principal_id: str, *, fresh: bool = False) -> UserSnapshot:
         cached = self._snapshots.get(principal_id)
-        if cached is not None and self._clock.now() < cached.expires:
+        if not fresh and cached is not None and self._clock.now() < cached.expires:
             return cached.value
+        # A fetch already under way (started after the last write we made) is fresh enough for everyone.
         flight = self._snapshot_flights.get(principal_id)
         if flight is None:
             flight = asyncio.ensure_future(self._fetch_snapshot(principal_id))
@@ -410,7 +411,8 @@ class GraphPimDirectory:
             pending = await self._pending_lookup(principal_id, group_id, access)
             return PendingRequestExists(pending.id if pending else None)
         if err.is_code("RoleAssignmentDoesNotExist"):
-            return NotActive()
+            active = await self._active_lookup(principal_id, group_id, access)
+            return NotActive(assigned_by_admin=active is not None and not active.activated)
         if err.is_code("ActiveDurationTooShort"):
             active = await self._active_lookup(principal_id, group_id, access)
             start = active.start if active else None

@@ -1,0 +1,93 @@
+import asyncio
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from core.errors import DirectoryUnavailable, PermissionDenied
+from graph.auth import AppTokenSource, SimulatedTenantTokens
+
+CONTROL = "https://sim.test/_sim"
+ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
+
+
+async def test_app_token_is_acquired_off_the_event_loop() -> None:
+    threads: list[int] = []
+
+    def acquire() -> Mapping[str, Any]:
+        threads.append(threading.get_ident())
+        return {"access_token": "app", "expires_in": 3599, "token_type": "Bearer"}
+
+    assert await AppTokenSource(acquire)() == "app"
+    assert threads != [threading.get_ident()]
+
+
+@pytest.mark.parametrize(
+    ("result", "kind"),
+    [
+        ({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret"}, PermissionDenied),
+        ({"error": "unauthorized_client", "error_description": "AADSTS700016"}, PermissionDenied),
+        ({"error": "temporarily_unavailable", "error_description": "try later"}, DirectoryUnavailable),
+        ({}, DirectoryUnavailable),
+    ],
+)
+async def test_msal_error_dicts_become_directory_errors(result: Mapping[str, Any], kind: type[Exception]) -> None:
+    with pytest.raises(kind) as caught:
+        await AppTokenSource(lambda: result)()
+    if result:
+        assert str(result["error"]) in str(caught.value)
+
+
+async def test_msal_exceptions_become_directory_unavailable() -> None:
+    def acquire() -> Mapping[str, Any]:
+        raise ConnectionError("login.microsoftonline.com unreachable")
+
+    with pytest.raises(DirectoryUnavailable):
+        await AppTokenSource(acquire)()
+
+
+class TokenEndpoint:
+    def __init__(self, expires_in: int = 3600) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.expires_in = expires_in
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == f"{CONTROL}/token"
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        return httpx.Response(200, json={"access_token": f"tok-{len(self.bodies)}", "expires_in": self.expires_in})
+
+
+async def test_simulated_tenant_tokens_are_minted_once_per_user_and_refreshed_before_expiry() -> None:
+    endpoint = TokenEndpoint(expires_in=600)
+    now = [1000.0]
+    tokens = SimulatedTenantTokens(
+        httpx.AsyncClient(transport=httpx.MockTransport(endpoint)), CONTROL + "/", monotonic=lambda: now[0]
+    )
+    first, again = await asyncio.gather(tokens.token_for(ALICE, "tenant"), tokens.token_for(ALICE, "tenant"))
+    assert first == again == "tok-1"
+    assert endpoint.bodies == [{"oid": ALICE, "mfa": False, "acrs": []}]
+    now[0] += 600 - 61
+    assert await tokens.token_for(ALICE, "tenant") == "tok-1"
+    now[0] += 2  # inside the refresh margin
+    assert await tokens.token_for(ALICE, "tenant") == "tok-2"
+
+
+async def test_mfa_tokens_by_setting_and_by_step_up() -> None:
+    endpoint = TokenEndpoint()
+    http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint))
+    await SimulatedTenantTokens(http, CONTROL, mfa=True).token_for(ALICE, "tenant")
+    plain = SimulatedTenantTokens(http, CONTROL)
+    await plain.token_for(ALICE, "tenant")
+    stepped = await plain.step_up_token(ALICE, acrs=["c1"])
+    assert stepped != await plain.token_for(ALICE, "tenant")  # cached separately per claim set
+    assert [(b["mfa"], b["acrs"]) for b in endpoint.bodies] == [(True, []), (False, []), (True, ["c1"])]
+
+
+async def test_unknown_user_is_permission_denied() -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(404, json={})))
+    with pytest.raises(PermissionDenied):
+        await SimulatedTenantTokens(http, CONTROL).token_for("nobody", "tenant")

@@ -1,0 +1,708 @@
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from core.errors import (
+    AlreadyActive,
+    DirectoryUnavailable,
+    DurationTooLong,
+    DurationTooShort,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    PermissionDenied,
+    PimError,
+    PolicyViolation,
+    StepUpRequired,
+    Throttled,
+    TooSoonToDeactivate,
+)
+from core.models import Access, RequestStatus
+from core.ports import ActivationInput
+from graph.client import GraphClient
+from graph.pim import GraphPimDirectory
+from tests.graph.graphstub import BASE, Call, FixedClock, GraphStub, Reply, Sleeps, app_token, error, wrapped
+
+ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
+EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"
+TEAMS = "bbbbbbbb-0000-4000-8000-000000000002"
+PIM = "/identityGovernance/privilegedAccess/group"
+REQUESTS = f"{PIM}/assignmentScheduleRequests"
+CLAIMS = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def eligibility(
+    group: str,
+    name: str,
+    *,
+    member_type: str = "direct",
+    access: str = "member",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
+    expiration = {"type": "afterDateTime", "endDateTime": iso(end)} if end else {"type": "noExpiration"}
+    return {
+        "id": f"{group}_{access}_e",
+        "principalId": ALICE,
+        "groupId": group,
+        "accessId": access,
+        "memberType": member_type,
+        "status": "Provisioned",
+        "scheduleInfo": {"startDateTime": iso(start or NOW - timedelta(days=30)), "expiration": expiration},
+        "group": {"id": group, "displayName": name},
+    }
+
+
+def instance(group: str, name: str, start: datetime, end: datetime | None, kind: str = "activated") -> dict[str, Any]:
+    return {
+        "id": f"{group}_member_i",
+        "principalId": ALICE,
+        "groupId": group,
+        "accessId": "member",
+        "memberType": "direct",
+        "assignmentType": kind,
+        "startDateTime": iso(start),
+        "endDateTime": iso(end) if end else None,
+        "group": {"id": group, "displayName": name},
+    }
+
+
+def request_item(
+    request_id: str,
+    *,
+    group: str = EXCHANGE,
+    action: str = "selfActivate",
+    status: str = "Provisioned",
+    created: datetime = NOW,
+    access: str = "member",
+    justification: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": request_id,
+        "status": status,
+        "action": action,
+        "principalId": ALICE,
+        "groupId": group,
+        "accessId": access,
+        "createdDateTime": iso(created),
+        "justification": justification,
+        "scheduleInfo": {"startDateTime": iso(created), "expiration": {"type": "afterDuration", "duration": "PT2H"}},
+        "ticketInfo": {"ticketNumber": None, "ticketSystem": None},
+    }
+
+
+def policy_page(group: str, maximum: str = "PT8H", enabled: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "value": [
+            {
+                "id": f"Group_{group}_p_member",
+                "scopeId": group,
+                "scopeType": "Group",
+                "roleDefinitionId": "member",
+                "policy": {
+                    "id": f"Group_{group}_p",
+                    "rules": [
+                        {
+                            "id": "Expiration_EndUser_Assignment",
+                            "isExpirationRequired": True,
+                            "maximumDuration": maximum,
+                        },
+                        {"id": "Enablement_EndUser_Assignment", "enabledRules": list(enabled)},
+                    ],
+                },
+            }
+        ]
+    }
+
+
+class World:
+    """A GraphStub seeded with Alice's PIM state; tests change the lists and routes they care about."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.clock = FixedClock(NOW)
+        self.eligible: list[dict[str, Any]] = [
+            eligibility(EXCHANGE, "Exchange-Admins"),
+            eligibility(TEAMS, "Teams Admins"),
+        ]
+        self.active: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.eligibility_requests: list[dict[str, Any]] = []
+        self.stub = GraphStub()
+        self.stub.on("GET", f"{PIM}/eligibilitySchedules", lambda call: {"value": self.eligible})
+        self.stub.on("GET", f"{PIM}/assignmentScheduleInstances", lambda call: {"value": self.active})
+        self.stub.on("GET", f"{PIM}/eligibilityScheduleRequests", lambda call: {"value": self.eligibility_requests})
+        self.stub.on("GET", REQUESTS, self._list_requests)
+        self.stub.on("GET", "/policies/roleManagementPolicyAssignments", self._policy)
+        self.stub.on("POST", REQUESTS, self._create)
+        self.sleeps = Sleeps()
+        self.client = GraphClient(
+            httpx.AsyncClient(transport=self.stub.transport(delay)),
+            BASE,
+            app_token,
+            sleep=self.sleeps,
+            jitter=lambda: 0.5,
+        )
+        self.directory = GraphPimDirectory(self.client, self.clock)
+
+    def _list_requests(self, call: Call) -> dict[str, Any]:
+        flt = call.query["$filter"]
+        items = self.requests
+        if "PendingApproval" in flt:
+            items = [r for r in items if r["status"] == "PendingApproval"]
+        return {"value": items}
+
+    def _policy(self, call: Call) -> dict[str, Any]:
+        group = call.query["$filter"].split("'")[1]
+        return policy_page(group, maximum="PT4H" if group == TEAMS else "PT8H")
+
+    def _create(self, call: Call) -> Reply:
+        item = {
+            **request_item(
+                f"r{len(self.requests) + 1}",
+                group=call.body["groupId"],
+                action=call.body["action"],
+                created=self.clock.now(),
+                justification=call.body.get("justification"),
+            )
+        }
+        self.requests.append(item)
+        return Reply(201, item)
+
+    def activation(
+        self, group: str = EXCHANGE, duration: timedelta = timedelta(hours=2), justification: str | None = None
+    ) -> ActivationInput:
+        return ActivationInput(group, Access.MEMBER, ALICE, self.clock.now(), duration, justification)
+
+
+# -- snapshot ---------------------------------------------------------------------------------------------------------
+
+
+async def test_snapshot_is_one_batch_of_three_app_only_reads() -> None:
+    world = World()
+    world.eligible.append(eligibility("cccc", "Helpdesk-Tier1", member_type="Group"))
+    world.active.append(instance(EXCHANGE, "Exchange-Admins", NOW - timedelta(hours=1), NOW + timedelta(hours=1)))
+    world.requests.append(request_item("p1", group=TEAMS, status="PendingApproval"))
+
+    snapshot = await world.directory.snapshot(ALICE)
+
+    assert world.stub.round_trips == 1
+    assert world.stub.http_requests[0].headers["Authorization"] == "Bearer app-token"
+    queries = {c.path.rsplit("/", 1)[1]: c.query for c in world.stub.calls if c.in_batch}
+    assert queries == {
+        "eligibilitySchedules": {"$filter": f"principalId eq '{ALICE}'", "$expand": "group($select=id,displayName)"},
+        "assignmentScheduleInstances": {
+            "$filter": f"principalId eq '{ALICE}'",
+            "$expand": "group($select=id,displayName)",
+        },
+        "assignmentScheduleRequests": {
+            "$filter": f"principalId eq '{ALICE}' and status eq 'PendingApproval'",
+            "$expand": "group($select=id,displayName)",
+        },
+    }
+    assert [(e.group.display_name, e.inherited) for e in snapshot.eligibilities] == [
+        ("Exchange-Admins", False),
+        ("Teams Admins", False),
+        ("Helpdesk-Tier1", True),
+    ]
+    assert [(a.group.id, a.activated, a.end) for a in snapshot.active] == [(EXCHANGE, True, NOW + timedelta(hours=1))]
+    assert [(p.id, p.status) for p in snapshot.pending] == [("p1", RequestStatus.PENDING_APPROVAL)]
+
+
+async def test_snapshot_leaves_out_what_has_ended() -> None:
+    world = World()
+    world.eligible.append(eligibility("old", "Old-Group", end=NOW - timedelta(minutes=1)))
+    world.eligible.append(eligibility("soon", "Future-Group", start=NOW + timedelta(days=1)))
+    world.active.append(instance(EXCHANGE, "Exchange-Admins", NOW - timedelta(hours=3), NOW - timedelta(hours=1)))
+    snapshot = await world.directory.snapshot(ALICE)
+    assert {e.group.id for e in snapshot.eligibilities} == {EXCHANGE, TEAMS, "soon"}
+    assert snapshot.active == ()
+
+
+async def test_snapshot_follows_next_links_of_batched_pages() -> None:
+    world = World()
+    link = f"{BASE}{PIM}/eligibilitySchedules?$filter=principalId%20eq%20'{ALICE}'&$skiptoken=page2"
+    world.stub.on(
+        "GET",
+        f"{PIM}/eligibilitySchedules",
+        lambda call: (
+            {"value": [eligibility("page2", "Second-Page")]}
+            if "$skiptoken" in call.query
+            else {"value": world.eligible, "@odata.nextLink": link}
+        ),
+    )
+    snapshot = await world.directory.snapshot(ALICE)
+    assert [e.group.id for e in snapshot.eligibilities] == [EXCHANGE, TEAMS, "page2"]
+    assert world.stub.round_trips == 2
+
+
+async def test_snapshot_is_cached_for_its_ttl_and_fresh_bypasses_it() -> None:
+    world = World()
+    await world.directory.snapshot(ALICE)
+    await world.directory.snapshot(ALICE)
+    assert world.stub.round_trips == 1
+    await world.directory.snapshot(ALICE, fresh=True)
+    assert world.stub.round_trips == 2
+    world.clock.advance(timedelta(seconds=61))
+    await world.directory.snapshot(ALICE)
+    assert world.stub.round_trips == 3
+    world.directory.forget_user(ALICE)
+    await world.directory.snapshot(ALICE)
+    assert world.stub.round_trips == 4
+
+
+async def test_concurrent_callers_share_one_fetch() -> None:
+    world = World(delay=0.01)
+    results = await asyncio.gather(*(world.directory.snapshot(ALICE) for _ in range(5)))
+    assert world.stub.round_trips == 1
+    assert all(r == results[0] for r in results)
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        (
+            wrapped(403, "PermissionScopeNotGranted", "missing scope PrivilegedEligibilitySchedule.Read.AzureADGroup"),
+            PermissionDenied,
+        ),
+        (error(429, "TooManyRequests", headers={"Retry-After": "90"}), Throttled),
+        (error(500, "UnknownError"), DirectoryUnavailable),
+    ],
+)
+async def test_snapshot_failures_become_directory_errors(reply: Reply, kind: type[PimError]) -> None:
+    world = World()
+    world.stub.on("GET", f"{PIM}/eligibilitySchedules", reply)
+    with pytest.raises(kind) as caught:
+        await world.directory.snapshot(ALICE)
+    if isinstance(caught.value, Throttled):
+        assert caught.value.retry_after == 90
+
+
+async def test_snapshot_transport_failure_is_directory_unavailable() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("unreachable", request=request)
+
+    client = GraphClient(httpx.AsyncClient(transport=httpx.MockTransport(down)), BASE, app_token, sleep=Sleeps())
+    with pytest.raises(DirectoryUnavailable):
+        await GraphPimDirectory(client, FixedClock(NOW)).snapshot(ALICE)
+
+
+# -- policy ---------------------------------------------------------------------------------------------------------
+
+
+async def test_policy_is_read_once_and_cached() -> None:
+    world = World()
+    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
+    policy = await world.directory.policy(TEAMS, Access.MEMBER)
+    assert policy.maximum_duration == timedelta(hours=4)
+    assert world.stub.calls[0].query == {
+        "$filter": f"scopeId eq '{TEAMS}' and scopeType eq 'Group' and roleDefinitionId eq 'member'",
+        "$expand": "policy($expand=rules)",
+    }
+    assert await world.directory.policy(TEAMS, Access.MEMBER) is policy
+    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is policy
+    assert world.stub.round_trips == 1
+    world.clock.advance(timedelta(minutes=5, seconds=1))
+    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
+
+
+async def test_group_without_policy_assignment_gets_the_defaults() -> None:
+    world = World()
+    world.stub.on("GET", "/policies/roleManagementPolicyAssignments", {"value": []})
+    policy = await world.directory.policy("not-onboarded", Access.OWNER)
+    assert (policy.group_id, policy.access, policy.maximum_duration) == (
+        "not-onboarded",
+        Access.OWNER,
+        timedelta(hours=8),
+    )
+
+
+# -- activation -------------------------------------------------------------------------------------------------------
+
+
+async def test_warm_activation_is_one_post_with_the_users_token() -> None:
+    world = World()
+    await world.directory.snapshot(ALICE)
+    request, policy = await world.directory.self_activate("alice-token", world.activation(justification="INC-1"))
+    assert policy is None
+    assert (request.id, request.status, request.group_id, request.justification) == (
+        "r1",
+        RequestStatus.PROVISIONED,
+        EXCHANGE,
+        "INC-1",
+    )
+    posts = [r for r in world.stub.http_requests[1:]]
+    assert len(posts) == 1 and posts[0].headers["Authorization"] == "Bearer alice-token"
+    assert json.loads(posts[0].content)["action"] == "selfActivate"
+    await world.directory.snapshot(ALICE)  # the write dropped the cached snapshot
+    assert world.stub.round_trips == 3
+
+
+async def test_cold_activation_reads_the_policy_in_the_same_batch() -> None:
+    world = World()
+    request, policy = await world.directory.self_activate("alice-token", world.activation(TEAMS), with_policy=True)
+    assert world.stub.round_trips == 1
+    items = json.loads(world.stub.http_requests[0].content)["requests"]
+    assert [(i["id"], i["method"], i.get("dependsOn")) for i in items] == [
+        ("policy", "GET", None),
+        ("activate", "POST", ["policy"]),
+    ]
+    assert request.id == "r1"
+    assert policy is not None and policy.maximum_duration == timedelta(hours=4)
+    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) == policy
+
+
+async def test_cold_activation_still_happens_when_the_user_may_not_read_the_policy() -> None:
+    world = World()
+    world.stub.on("GET", "/policies/roleManagementPolicyAssignments", error(403, "Authorization_RequestDenied"))
+    request, policy = await world.directory.self_activate("alice-token", world.activation(), with_policy=True)
+    assert (request.id, policy) == ("r1", None)
+    assert len(world.stub.sent("POST", REQUESTS)) == 1
+
+
+def refused(reply: Reply) -> World:
+    world = World()
+    world.stub.on("POST", REQUESTS, reply)
+    return world
+
+
+def policy_failed(*rules: str) -> Reply:
+    return error(
+        400,
+        "RoleAssignmentRequestPolicyValidationFailed",
+        f"The following policy rules failed: {json.dumps(list(rules))}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "facts"),
+    [
+        (policy_failed("JustificationRule"), MissingInputs, {"justification": True, "ticket": False}),
+        (policy_failed("JustificationRule", "TicketingRule"), MissingInputs, {"justification": True, "ticket": True}),
+        (
+            wrapped(
+                400,
+                "RoleAssignmentRequestPolicyValidationFailed",
+                'The following policy rules failed: ["TicketingRule"]',
+            ),
+            MissingInputs,
+            {"justification": False, "ticket": True},
+        ),
+        (
+            error(
+                400,
+                "RoleAssignmentRequestPolicyValidationFailed",
+                "The following policy rules failed: MfaRule - Multi-factor authentication is required",
+            ),
+            StepUpRequired,
+            {"mfa": True, "authentication_context": None},
+        ),
+        (
+            error(400, "UnknownError", f"RoleAssignmentRequestAcrsValidationFailed claims={CLAIMS}"),
+            StepUpRequired,
+            {"mfa": False, "authentication_context": "c1", "claims": CLAIMS},
+        ),
+        (policy_failed("ExpirationRule"), DurationTooLong, {"requested": timedelta(hours=2), "maximum": None}),
+        (policy_failed("ActivationDayRule"), PolicyViolation, {"rules": ("ActivationDayRule",)}),
+        (
+            error(400, "ResourceTypeNotSupported", "dynamic group"),
+            PolicyViolation,
+            {"rules": ("ResourceTypeNotSupported",)},
+        ),
+        (
+            error(400, "PendingRoleAssignmentRequest", "There already exists a pending request"),
+            PendingRequestExists,
+            {"request_id": None},
+        ),
+        (wrapped(403, "PermissionScopeNotGranted", "missing scope"), PermissionDenied, {}),
+        (error(401, "InvalidAuthenticationToken", "expired"), PermissionDenied, {}),
+        (error(429, "TooManyRequests", headers={"Retry-After": "30"}), Throttled, {"retry_after": 30}),
+        (error(500, "UnknownError"), DirectoryUnavailable, {}),
+    ],
+)
+async def test_activation_refusals_become_core_errors(
+    reply: Reply, kind: type[PimError], facts: dict[str, Any]
+) -> None:
+    world = refused(reply)
+    with pytest.raises(kind) as caught:
+        await world.directory.self_activate("alice-token", world.activation())
+    for name, value in facts.items():
+        assert getattr(caught.value, name) == value
+
+
+async def test_too_long_carries_the_maximum_when_the_policy_is_known() -> None:
+    world = refused(policy_failed("ExpirationRule"))
+    await world.directory.policy(TEAMS, Access.MEMBER)
+    with pytest.raises(DurationTooLong) as caught:
+        await world.directory.self_activate("alice-token", world.activation(TEAMS, timedelta(hours=6)))
+    assert (caught.value.requested, caught.value.maximum) == (timedelta(hours=6), timedelta(hours=4))
+
+
+async def test_too_short_when_graph_calls_a_sub_five_minute_schedule_invalid() -> None:
+    world = refused(error(400, "InvalidRoleAssignmentRequest", "The role assignment request is invalid."))
+    with pytest.raises(DurationTooShort):
+        await world.directory.self_activate("alice-token", world.activation(duration=timedelta(minutes=3)))
+
+
+async def test_already_active_reports_when_the_activation_ends() -> None:
+    world = refused(error(400, "RoleAssignmentExists", "The Role assignment already exists."))
+    world.active.append(instance(EXCHANGE, "Exchange-Admins", NOW - timedelta(hours=1), NOW + timedelta(hours=3)))
+    with pytest.raises(AlreadyActive) as caught:
+        await world.directory.self_activate("alice-token", world.activation())
+    assert caught.value.until == NOW + timedelta(hours=3)
+    assert world.stub.round_trips == 2  # the POST, then one read to say until when
+
+
+async def test_pending_request_is_named() -> None:
+    world = refused(wrapped(400, "PendingRoleAssignmentRequest", "There already exists a pending request."))
+    world.requests.append(request_item("p9", status="PendingApproval"))
+    with pytest.raises(PendingRequestExists) as caught:
+        await world.directory.self_activate("alice-token", world.activation())
+    assert caught.value.request_id == "p9"
+
+
+async def test_eligibility_rule_without_any_eligibility_is_not_eligible() -> None:
+    world = refused(policy_failed("EligibilityRule"))
+    world.eligible.clear()
+    with pytest.raises(NotEligible):
+        await world.directory.self_activate("alice-token", world.activation())
+
+
+async def test_eligibility_rule_with_a_future_eligibility_is_not_in_effect() -> None:
+    world = refused(policy_failed("EligibilityRule"))
+    world.eligible[:] = [eligibility(EXCHANGE, "Exchange-Admins", start=NOW + timedelta(days=2))]
+    with pytest.raises(EligibilityNotInEffect) as caught:
+        await world.directory.self_activate("alice-token", world.activation())
+    assert caught.value.not_started and caught.value.start == NOW + timedelta(days=2)
+
+
+async def test_eligibility_rule_with_a_lapsed_eligibility_is_not_in_effect() -> None:
+    world = refused(policy_failed("EligibilityRule"))
+    world.eligible.clear()
+    world.eligibility_requests.append(eligibility_request(EXCHANGE, NOW - timedelta(days=40), NOW - timedelta(days=1)))
+    with pytest.raises(EligibilityNotInEffect) as caught:
+        await world.directory.self_activate("alice-token", world.activation())
+    assert not caught.value.not_started and caught.value.end == NOW - timedelta(days=1)
+
+
+# -- timeout recovery -------------------------------------------------------------------------------------------------
+
+
+def timing_out_once(world: World) -> None:
+    """The first POST is carried out by Graph but its answer never arrives."""
+    original = world.stub.handle
+    state = {"timed_out": False}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if request.method == "POST" and not state["timed_out"]:
+            state["timed_out"] = True
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+    world.stub.handle = handle  # type: ignore[method-assign]
+
+
+async def test_timed_out_activation_that_was_made_is_found_not_repeated() -> None:
+    world = World()
+    world.requests.append(request_item("older", created=NOW - timedelta(hours=3), status="Revoked"))
+    timing_out_once(world)
+    request, _ = await world.directory.self_activate("alice-token", world.activation(justification="INC-7"))
+    assert request.id == "r2" and request.justification == "INC-7"
+    assert len(world.stub.sent("POST", REQUESTS)) == 1
+    listing = world.stub.sent("GET", REQUESTS)[-1]
+    assert listing.query == {"$filter": f"principalId eq '{ALICE}' and groupId eq '{EXCHANGE}'"}
+    assert world.stub.http_requests[-1].headers["Authorization"] == "Bearer app-token"
+
+
+async def test_timed_out_activation_that_was_not_made_is_sent_once_more() -> None:
+    world = World()
+    calls = {"posts": 0}
+
+    def lost_before_graph(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            calls["posts"] += 1
+            if calls["posts"] == 1:
+                raise httpx.ReadTimeout("lost", request=request)
+        return GraphStub.handle(world.stub, request)
+
+    world.stub.handle = lost_before_graph  # type: ignore[method-assign]
+    request, _ = await world.directory.self_activate("alice-token", world.activation())
+    assert request.id == "r1" and calls["posts"] == 2
+
+
+async def test_gateway_timeout_on_activation_is_reconciled_too() -> None:
+    world = World()
+    original = world.stub.handle
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if request.method == "POST":
+            return httpx.Response(504, json={"error": {"code": "GatewayTimeout", "message": ""}})
+        return response
+
+    world.stub.handle = gateway  # type: ignore[method-assign]
+    request, _ = await world.directory.self_activate("alice-token", world.activation())
+    assert request.id == "r1"
+    assert len(world.stub.sent("POST", REQUESTS)) == 1
+
+
+async def test_unverifiable_outcome_is_reported_without_a_second_post() -> None:
+    world = World()
+    timing_out_once(world)
+    world.stub.on("GET", REQUESTS, error(500, "UnknownError"))
+    with pytest.raises(DirectoryUnavailable):
+        await world.directory.self_activate("alice-token", world.activation())
+    assert len(world.stub.sent("POST", REQUESTS)) == 1
+
+
+async def test_cold_activation_batch_timing_out_is_reconciled() -> None:
+    world = World()
+    timing_out_once(world)
+    request, _ = await world.directory.self_activate("alice-token", world.activation(), with_policy=True)
+    assert request.id == "r1"
+    assert len(world.stub.sent("POST", REQUESTS)) == 1
+
+
+# -- deactivation -----------------------------------------------------------------------------------------------------
+
+
+async def test_deactivation() -> None:
+    world = World()
+    request = await world.directory.self_deactivate("alice-token", EXCHANGE, Access.MEMBER, ALICE)
+    assert request.action == "selfDeactivate"
+    assert world.stub.sent("POST", REQUESTS)[0].body == {
+        "accessId": "member",
+        "principalId": ALICE,
+        "groupId": EXCHANGE,
+        "action": "selfDeactivate",
+    }
+
+
+async def test_deactivating_what_is_not_active() -> None:
+    world = refused(error(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist."))
+    with pytest.raises(NotActive) as caught:
+        await world.directory.self_deactivate("alice-token", EXCHANGE, Access.MEMBER, ALICE)
+    assert not caught.value.assigned_by_admin
+    world.active.append(instance(EXCHANGE, "Exchange-Admins", NOW - timedelta(days=9), None, kind="assigned"))
+    with pytest.raises(NotActive) as caught:
+        await world.directory.self_deactivate("alice-token", EXCHANGE, Access.MEMBER, ALICE)
+    assert caught.value.assigned_by_admin
+
+
+async def test_deactivating_too_soon_says_when_it_becomes_possible() -> None:
+    world = refused(
+        wrapped(400, "ActiveDurationTooShort", "The Active duration is too short. Miniumum Required is 5 minutes.")
+    )
+    world.active.append(instance(EXCHANGE, "Exchange-Admins", NOW - timedelta(minutes=2), NOW + timedelta(hours=1)))
+    with pytest.raises(TooSoonToDeactivate) as caught:
+        await world.directory.self_deactivate("alice-token", EXCHANGE, Access.MEMBER, ALICE)
+    assert caught.value.earliest == NOW + timedelta(minutes=3)
+
+
+# -- lapsed eligibilities ---------------------------------------------------------------------------------------------
+
+
+def eligibility_request(
+    group: str,
+    start: datetime,
+    end: datetime | None,
+    *,
+    action: str = "adminAssign",
+    created: datetime | None = None,
+    name: str = "Exchange-Admins",
+) -> dict[str, Any]:
+    expiration = {"type": "afterDateTime", "endDateTime": iso(end)} if end else {"type": "noExpiration"}
+    return {
+        "id": f"e-{group}-{iso(start)}",
+        "status": "Provisioned",
+        "action": action,
+        "principalId": ALICE,
+        "groupId": group,
+        "accessId": "member",
+        "createdDateTime": iso(created or start),
+        "scheduleInfo": {"startDateTime": iso(start), "expiration": expiration},
+        "group": {"id": group, "displayName": name},
+    }
+
+
+async def test_lapsed_eligibilities_from_the_request_history() -> None:
+    world = World()
+    world.eligibility_requests += [
+        # ended and never renewed
+        eligibility_request("ended", NOW - timedelta(days=90), NOW - timedelta(days=3), name="Finance-Prod"),
+        # ended, but renewed: superseded
+        eligibility_request(EXCHANGE, NOW - timedelta(days=90), NOW - timedelta(days=30)),
+        eligibility_request(EXCHANGE, NOW - timedelta(days=30), NOW + timedelta(days=30)),
+        # permanent, then removed by an admin
+        eligibility_request("removed", NOW - timedelta(days=90), None, name="Helpdesk-Tier1"),
+        {
+            **eligibility_request(
+                "removed",
+                NOW - timedelta(days=90),
+                None,
+                action="adminRemove",
+                created=NOW - timedelta(days=1),
+                name="Helpdesk-Tier1",
+            ),
+            "id": "rm",
+        },
+        # denied request: never an eligibility
+        {**eligibility_request("denied", NOW - timedelta(days=9), NOW - timedelta(days=1)), "status": "Denied"},
+    ]
+    lapsed = await world.directory.lapsed_eligibilities(ALICE)
+    assert [(e.group.display_name, e.end) for e in lapsed] == [
+        ("Helpdesk-Tier1", NOW - timedelta(days=1)),
+        ("Finance-Prod", NOW - timedelta(days=3)),
+    ]
+    assert world.stub.calls[0].query["$filter"] == f"principalId eq '{ALICE}'"
+
+
+# -- display names ----------------------------------------------------------------------------------------------------
+
+
+async def test_display_names_are_batched_cached_and_unknown_ids_left_out() -> None:
+    world = World()
+    names = {"bob": "Bob", "approvers": "PIM-Approvers"}
+    world.stub.on(
+        "GET",
+        "/directoryObjects/[^/]+",
+        lambda call: (
+            {"id": call.path.rsplit("/", 1)[1], "displayName": names[call.path.rsplit("/", 1)[1]]}
+            if call.path.rsplit("/", 1)[1] in names
+            else error(404, "Request_ResourceNotFound")
+        ),
+    )
+    assert await world.directory.display_names(["bob", "approvers", "ghost", "bob"]) == names
+    assert world.stub.round_trips == 1
+    assert world.stub.calls[0].query == {"$select": "id,displayName"}
+    assert await world.directory.display_names(["bob"]) == {"bob": "Bob"}
+    assert world.stub.round_trips == 1
+
+
+async def test_display_names_fall_back_to_users_and_groups() -> None:
+    world = World()
+    world.stub.on("GET", "/directoryObjects/[^/]+", error(400, "BadRequest", "Could not find a property 'displayName'"))
+    world.stub.on("GET", "/users/bob", {"id": "bob", "displayName": "Bob"})
+    world.stub.on("GET", "/users/team", error(404, "Request_ResourceNotFound"))
+    world.stub.on("GET", "/groups/team", {"id": "team", "displayName": "PIM-Approvers"})
+    world.stub.on("GET", "/groups/bob", error(404, "Request_ResourceNotFound"))
+    assert await world.directory.display_names(["bob", "team"]) == {"bob": "Bob", "team": "PIM-Approvers"}
+    assert world.stub.round_trips == 2
+
+
+async def test_snapshot_group_names_feed_the_name_cache() -> None:
+    world = World()
+    await world.directory.snapshot(ALICE)
+    assert await world.directory.display_names([TEAMS]) == {TEAMS: "Teams Admins"}
+    assert world.stub.round_trips == 1
