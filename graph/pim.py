@@ -398,6 +398,7 @@ class GraphPimDirectory:
         principal_id: str,
         request: ActivationInput | None,
     ) -> PimError:
+        log.info("PIM refused a write for group %s (%s): %r", group_id, access.value, err)
         if err.is_acrs_failure or (err.status == 401 and err.claims):
             known = self._fresh_policy(group_id, access)
             context = err.authentication_context or (known.authentication_context if known else None)

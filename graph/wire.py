@@ -86,10 +86,7 @@ def active_instances_query(principal_id: str) -> Query:
 
 
 def pending_requests_query(principal_id: str) -> Query:
-    return ASSIGNMENT_REQUESTS, {
-        "$filter": f"principalId eq {_literal(principal_id)} and status eq 'PendingApproval'",
-        "$expand": _EXPAND_GROUP,
-    }
+    return ASSIGNMENT_REQUESTS, {"$filter": f"principalId eq {_literal(principal_id)} and status eq 'PendingApproval'"}
 
 
 def requests_for_group_query(principal_id: str, group_id: str) -> Query:
@@ -395,6 +392,11 @@ def policy_from_rules(rules: Iterable[Any], group_id: str, access: Access) -> Ac
         ref for ref in (_approver(subject) for subject in first_stage.get("primaryApprovers") or ()) if ref is not None
     )
 
+    approval_required = setting.get("isApprovalRequired") is True
+    # The requestor-justification flag of the approval setting applies to requests that go to approval; on its own
+    # it demands nothing (the documented default policy has it set with approval off).
+    requestor_justification = setting.get("isRequestorJustificationRequired") is True
+
     context_rule = _obj(by_id.get("authenticationcontext_enduser_assignment"))
     context = _opt_str(context_rule.get("claimValue")) if context_rule.get("isEnabled") is True else None
 
@@ -403,12 +405,11 @@ def policy_from_rules(rules: Iterable[Any], group_id: str, access: Access) -> Ac
         access=access,
         maximum_duration=maximum,
         expiration_required=expiration_required if isinstance(expiration_required, bool) else True,
-        # The approval setting's "requestor justification" demands a justification just like the enablement rule.
-        justification_required="justification" in enabled or setting.get("isRequestorJustificationRequired") is True,
+        justification_required="justification" in enabled or (approval_required and requestor_justification),
         ticket_required="ticketing" in enabled,
         mfa_required="multifactorauthentication" in enabled,
         authentication_context=context,
-        approval_required=setting.get("isApprovalRequired") is True,
+        approval_required=approval_required,
         approvers=approvers,
         approver_justification_required=first_stage.get("isApproverJustificationRequired") is True,
     )

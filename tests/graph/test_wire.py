@@ -198,10 +198,11 @@ def test_policy_with_everything_switched_on() -> None:
     assert policy.authentication_context == "c1"
 
 
-def test_requestor_justification_in_the_approval_setting_means_justification_required() -> None:
-    page = policy_page(expiration("PT4H"), enablement(), approval(False, [], requestor_justification=True))
-    policy = wire.parse_policy(page, GROUP, Access.MEMBER)
-    assert policy is not None and policy.justification_required
+def test_requestor_justification_flag_counts_only_when_approval_is_required() -> None:
+    with_approval = policy_page(expiration("PT4H"), enablement(), approval(True, [], requestor_justification=True))
+    without = policy_page(expiration("PT4H"), enablement(), approval(False, [], requestor_justification=True))
+    assert (policy := wire.parse_policy(with_approval, GROUP, Access.MEMBER)) and policy.justification_required
+    assert (policy := wire.parse_policy(without, GROUP, Access.MEMBER)) and not policy.justification_required
 
 
 def test_disabled_auth_context_is_ignored_and_rule_ids_are_case_insensitive() -> None:
