@@ -54,7 +54,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 # PIM's rule names in RoleAssignmentRequestPolicyValidationFailed (graph-pim-groups.md §9), in plain words.
 _RULES = {
-    "expirationrule": "the duration is longer than the policy allows, or an end time is required",
+    "expirationrule": "the duration is longer than the policy allows",  # the bot always sends an end time
     "justificationrule": "a justification is required",
     "ticketingrule": "ticket information is required",
     "mfarule": "multi-factor authentication is required",

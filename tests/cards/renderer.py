@@ -145,7 +145,9 @@ def hand_check(card: Mapping[str, Any], *, max_version: tuple[int, int] = TEAMS_
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in _CHILD_LISTS and isinstance(value, list):
+                # Table `columns` are column definitions, which have no type; everywhere else children do.
+                table_columns = key == "columns" and node.get("type") == "Table"
+                if key in _CHILD_LISTS and isinstance(value, list) and not table_columns:
                     for i, child in enumerate(value):
                         if not isinstance(child, dict) or not isinstance(child.get("type"), str):
                             problems.append(f"{path}/{key}/{i} has no 'type'")

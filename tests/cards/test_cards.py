@@ -1,0 +1,355 @@
+"""What each card says and offers, asserted by element id."""
+
+from __future__ import annotations
+
+import ast
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cards import (
+    activation_card,
+    deactivation_card,
+    help_card,
+    help_text,
+    needs_input_card,
+    status_card,
+    summary_text,
+)
+from cards.actions import parse_action_data
+from core.errors import DurationTooLong, NotEligible, PolicyViolation
+from core.models import Access, Ticket
+from core.outcomes import Refused
+from tests.cards import samples
+from tests.cards.cardtools import all_ids, buttons, element, maybe_element, walk
+from tests.cards.samples import EXCHANGE, GOLDEN, HR, NOW, TZ
+
+CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
+
+
+def facts(card: dict[str, Any], element_id: str) -> dict[str, str]:
+    return {f["title"]: f["value"] for f in element(card, element_id)["facts"]}
+
+
+def texts(card: dict[str, Any]) -> str:
+    return "\n".join(o["text"] for o in walk(card) if o.get("type") == "TextBlock")
+
+
+# ---- invariants for every card ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_card_invariants(name: str) -> None:
+    card = GOLDEN[name]()
+    assert (card["type"], card["version"], card["msteams"]) == ("AdaptiveCard", "1.5", {"width": "Full"})
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert card["fallbackText"].strip()
+    ids = all_ids(card)
+    assert len(ids) == len(set(ids)), "ids must be unique"
+    everything = [o for o in walk(card) if "type" in o and o["type"] != "AdaptiveCard"]
+    assert all("id" in o for o in everything), "every element and action has an id"
+    assert len(json.dumps(card, ensure_ascii=False).encode()) < 28 * 1024
+    for action in walk(card):
+        if action.get("type", "").startswith("Action."):
+            assert action["type"] in ("Action.Execute", "Action.Submit")
+    for button in buttons(card):
+        parent = next(o for o in walk(card) if button in o.get("actions", []))
+        assert parent["type"] == "ActionSet", "Action.Execute lives in an ActionSet (older clients need it)"
+
+
+def test_cards_do_not_import_transport_or_graph() -> None:
+    forbidden = ("botbuilder", "botframework", "httpx", "aiohttp", "graph", "bot", "msal")
+    for path in CARDS_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for imported in names:
+                assert imported.split(".")[0] not in forbidden, f"{path.name} imports {imported}"
+
+
+# ---- activation --------------------------------------------------------------------------------------------------
+
+
+def test_activated_member() -> None:
+    card = GOLDEN["activation_member"]()
+    assert element(card, "outcome-0-title")["text"] == "Exchange-Admins · Member"
+    assert element(card, "outcome-0-state")["text"] == "Active"
+    assert facts(card, "outcome-0-facts") == {
+        "Starts": "Sun 22 Nov, 14:05 (Europe/Berlin)",
+        "Ends": "Sun 22 Nov, 16:05 (Europe/Berlin)",
+        "Duration": "2 h",
+        "Request": "a6f3c2d1-0e9b-4a8c-b7d6-e5f4a3b2c1d0",
+    }
+    assert maybe_element(card, "outcome-0-note") is None
+    button = element(card, "outcome-0-deactivate")
+    assert (button["title"], button["verb"]) == ("Deactivate", "deactivate")
+    assert parse_action_data(button["data"], verb="deactivate").group_id == EXCHANGE.id
+
+
+def test_activated_owner_with_policy_maximum() -> None:
+    card = GOLDEN["activation_owner_policy_max"]()
+    assert element(card, "outcome-0-title")["text"] == "Teams Admins · Owner"
+    assert element(card, "outcome-0-note")["text"] == "Used the policy maximum of 8 h."
+    assert parse_action_data(element(card, "outcome-0-deactivate")["data"], verb="deactivate").access is Access.OWNER
+
+
+def test_awaiting_approval_names_the_approvers() -> None:
+    card = GOLDEN["activation_awaiting_approval"]()
+    assert element(card, "outcome-0-state")["text"] == "Waiting for approval"
+    assert element(card, "outcome-0-message")["text"] == "Submitted, waits for approval by Bob Builder, PIM-Approvers."
+    assert facts(card, "outcome-0-facts") == {
+        "Duration": "1 h",
+        "Request": "c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2",
+        "Expires": "Mon 23 Nov, 14:05 (Europe/Berlin)",
+    }
+    assert buttons(card) == []
+
+
+def test_over_maximum_offers_the_maximum() -> None:
+    card = GOLDEN["activation_over_max"]()
+    assert element(card, "outcome-0-state")["text"] == "Not activated"
+    assert element(card, "outcome-0-message")["text"] == (
+        "The PIM policy for Exchange-Admins allows at most 8 h; you asked for 10 h."
+    )
+    button = element(card, "outcome-0-activate-max")
+    assert button["title"] == "Activate for 8 h"
+    action = parse_action_data(button["data"], verb=button["verb"])
+    assert (action.group_id, action.access, action.duration) == (EXCHANGE.id, Access.MEMBER, timedelta(hours=8))
+
+
+def test_over_maximum_without_a_known_maximum_or_group_has_no_button() -> None:
+    unknown_max = Refused("Exchange-Admins", Access.MEMBER, DurationTooLong(timedelta(hours=10), None), EXCHANGE)
+    no_group = Refused("Exchange-Admins", Access.MEMBER, DurationTooLong(timedelta(hours=10), timedelta(hours=8)))
+    assert buttons(activation_card([unknown_max, no_group], TZ)) == []
+
+
+def test_unavailable_says_nothing_changed() -> None:
+    card = GOLDEN["activation_unavailable"]()
+    assert element(card, "outcome-0-message")["text"].startswith(
+        "Microsoft Graph is not answering right now; nothing was changed."
+    )
+
+
+def test_several_groups_one_section_each_in_order() -> None:
+    card = GOLDEN["activation_mixed"]()
+    assert element(card, "heading")["text"] == "Activation of 6 groups"
+    states = [element(card, f"outcome-{i}-state")["text"] for i in range(6)]
+    assert states == [
+        "Active",
+        "Waiting for approval",
+        "Needs more information",
+        "Not activated",
+        "Not activated",
+        "Not activated",
+    ]
+    assert element(card, "outcome-2-message")["text"] == "Needs a justification — see the card below."
+    assert "Did you mean Exchange-Admins or Teams Admins?" in element(card, "outcome-3-message")["text"]
+    assert [b["id"] for b in buttons(card)] == ["outcome-0-deactivate", "outcome-4-activate-max"]
+    assert card["fallbackText"].splitlines()[0] == (
+        "Exchange-Admins (member): active until Sun 22 Nov, 16:05 (Europe/Berlin)."
+    )
+    assert len(card["fallbackText"].splitlines()) == 6
+
+
+def test_policy_violation_section() -> None:
+    refused = Refused("Exchange-Admins", Access.MEMBER, PolicyViolation(["TicketingRule"]), EXCHANGE)
+    card = activation_card([refused], TZ)
+    assert element(card, "outcome-0-message")["text"] == (
+        "The PIM policy for Exchange-Admins refused the request: ticket information is required."
+    )
+
+
+# ---- needs input -------------------------------------------------------------------------------------------------
+
+
+def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {o["id"]: o for o in walk(card) if o.get("type", "").startswith("Input.")}
+
+
+def test_needs_justification_only() -> None:
+    card = GOLDEN["needs_justification"]()
+    assert set(inputs(card)) == {"justification"}
+    field = inputs(card)["justification"]
+    assert field == {
+        "type": "Input.Text",
+        "id": "justification",
+        "label": "Justification",
+        "placeholder": "Why do you need access? e.g. INC-4711 rollout",
+        "isMultiline": True,
+        "maxLength": 500,
+        "isRequired": True,
+        "errorMessage": "Please say why you need access.",
+    }
+    assert facts(card, "facts") == {"Group": "HR-Data-Readers", "Access": "Member", "Duration": "1 h"}
+    submit = element(card, "submit")
+    assert submit["title"] == "Activate"
+    # The ticket the command carried travels along; the asked-for justification comes from the input.
+    assert submit["data"]["ticket"] == "INC-4711" and "justification" not in submit["data"]
+
+
+def test_needs_ticket_only_keeps_the_justification_and_the_policy_maximum() -> None:
+    card = GOLDEN["needs_ticket"]()
+    assert set(inputs(card)) == {"ticket"}
+    assert inputs(card)["ticket"]["isRequired"] is True
+    assert inputs(card)["ticket"]["errorMessage"] and inputs(card)["ticket"]["label"] == "Ticket number"
+    assert facts(card, "facts")["Duration"] == "Policy maximum"
+    data = element(card, "submit")["data"]
+    assert (data["durationMinutes"], data["justification"]) == (None, "quarterly access review")
+
+
+def test_needs_both() -> None:
+    card = GOLDEN["needs_both"]()
+    assert list(inputs(card)) == ["justification", "ticket"]
+    assert element(card, "heading")["text"] == "HR-Data-Readers needs a justification and a ticket number"
+    data = element(card, "submit")["data"]
+    assert parse_action_data(data, verb="activate").group_id == HR.id
+
+
+def test_needs_input_prefills_what_is_asked_again() -> None:
+    card = needs_input_card(samples.needs(True, True, justification="draft reason", ticket=Ticket("INC-1")), TZ)
+    assert inputs(card)["justification"]["value"] == "draft reason"
+    assert inputs(card)["ticket"]["value"] == "INC-1"
+    data = element(card, "submit")["data"]
+    assert "justification" not in data and "ticket" not in data
+
+
+# ---- deactivation ------------------------------------------------------------------------------------------------
+
+
+def test_deactivated() -> None:
+    card = GOLDEN["deactivation_done"]()
+    assert element(card, "heading")["text"] == "Deactivation"
+    assert element(card, "outcome-0-state")["text"] == "Deactivated"
+    assert element(card, "outcome-0-message")["text"] == "Your member access to Exchange-Admins has ended."
+
+
+def test_too_soon_explains_the_rule_and_offers_the_button_again() -> None:
+    card = GOLDEN["deactivation_too_soon"]()
+    assert element(card, "outcome-0-state")["text"] == "Not deactivated"
+    assert element(card, "outcome-0-message")["text"] == (
+        "PIM does not allow deactivating in the first 5 minutes after an activation. "
+        "You can deactivate Exchange-Admins from Sun 22 Nov, 14:08 (Europe/Berlin)."
+    )
+    assert element(card, "outcome-0-deactivate")["verb"] == "deactivate"
+
+
+def test_not_active() -> None:
+    card = GOLDEN["deactivation_not_active"]()
+    assert element(card, "outcome-0-message")["text"] == (
+        "You have no active member access to Teams Admins, so there is nothing to deactivate."
+    )
+    assert buttons(card) == []
+
+
+def test_deactivating_an_unknown_group() -> None:
+    card = deactivation_card([Refused("Payrol", Access.MEMBER, NotEligible("Payrol", ("Payroll",)))], TZ)
+    assert element(card, "outcome-0-message")["text"].endswith("Did you mean Payroll?")
+
+
+# ---- status ------------------------------------------------------------------------------------------------------
+
+
+def test_status_full() -> None:
+    card = GOLDEN["status_full"]()
+    active = [
+        (element(card, f"active-{i}-title")["text"], element(card, f"active-{i}-detail")["text"]) for i in range(3)
+    ]
+    assert active == [
+        ("Exchange-Admins · Member", "until Sun 22 Nov, 15:45 (Europe/Berlin)"),
+        ("HR-Data-Readers · Owner", "until Sat 19 Dec, 14:05 (Europe/Berlin), assigned by an admin"),
+        ("Tier0-Break-Glass · Member", "permanent, assigned by an admin"),
+    ]
+    assert [b["id"] for b in buttons(card)] == ["active-0-deactivate"]  # only activations can be ended by the user
+    assert element(card, "pending-0-title")["text"] == "Security-Operators · Member"
+    assert element(card, "pending-0-detail")["text"] == (
+        "requested Sun 22 Nov, 13:53 (Europe/Berlin), for 1 h, request c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2"
+    )
+    eligible = {
+        element(card, f"eligible-{i}-title")["text"]: element(card, f"eligible-{i}-detail")["text"] for i in range(4)
+    }
+    assert eligible == {
+        "Exchange-Admins · Member": "until Wed 21 Apr 2027, 15:05 (Europe/Berlin)",
+        "HR-Data-Readers · Member": (
+            "starts Tue 24 Nov, 14:05 (Europe/Berlin), until Mon 27 Dec 2027, 14:05 (Europe/Berlin)"
+        ),
+        "Security-Operators · Member": (
+            "until Thu 21 Jan 2027, 14:05 (Europe/Berlin) (through a group you are a member of)"
+        ),
+        "Teams Admins · Owner": "permanent",
+    }
+    assert maybe_element(card, "active-empty") is None and maybe_element(card, "eligible-empty") is None
+
+
+def test_status_is_sorted_whatever_graph_returned() -> None:
+    view = samples.status_full()
+    shuffled = type(view)(view.eligible[::-1], view.active[::-1], view.pending, view.group_names, view.now)
+    assert status_card(shuffled, TZ) == status_card(view, TZ)
+
+
+def test_status_empty_is_friendly() -> None:
+    card = GOLDEN["status_empty"]()
+    assert element(card, "active-empty")["text"] == "Nothing is active right now. Try “activate <group> 1h”."
+    assert "not eligible for any group" in element(card, "eligible-empty")["text"]
+    assert maybe_element(card, "pending") is None
+    assert card["fallbackText"] == "Active: nothing right now.\nEligible: no groups."
+
+
+# ---- help --------------------------------------------------------------------------------------------------------
+
+
+def test_help_lists_the_examples() -> None:
+    card = GOLDEN["help"]()
+    commands = [o["text"] for o in walk(card) if str(o.get("id", "")).endswith("-command")]
+    assert commands[:5] == [
+        "activate Exchange-Admins 2h",
+        'activate "Teams Admins" 90m because INC-4711 rollout',
+        "activate Exchange-Admins, Teams Admins 1h for patch window",
+        "activate Exchange-Admins as owner 30m",
+        "activate Security-Operators 1h reason: incident ticket INC-4711",
+    ]
+    assert {"deactivate Exchange-Admins", "status", "help"} <= set(commands)
+    assert maybe_element(card, "reason") is None
+
+
+def test_help_with_reason_shows_it_first() -> None:
+    card = GOLDEN["help_with_reason"]()
+    assert card["body"][0]["id"] == "reason"
+    assert element(card, "reason")["text"] == "I didn't understand “actvate”."
+    assert card["fallbackText"].startswith("I didn't understand “actvate”.")
+
+
+def test_help_examples_parse_as_commands() -> None:
+    from core.commands import Activate, Deactivate, Help, Status, parse
+
+    for o in walk(help_card()):
+        if str(o.get("id", "")).endswith("-command"):
+            assert isinstance(parse(o["text"]), Activate | Deactivate | Status | Help), o["text"]
+            assert not (isinstance(parse(o["text"]), Help) and o["text"] != "help"), o["text"]
+
+
+# ---- plain text ----------------------------------------------------------------------------------------------------
+
+
+def test_summary_text_matches_the_cards() -> None:
+    assert summary_text([samples.awaiting_approval()], TZ) == (
+        "Security-Operators (member): submitted, waits for approval by Bob Builder, PIM-Approvers."
+    )
+    assert summary_text(samples.needs(True, True), TZ) == (
+        "HR-Data-Readers (member): the PIM policy asks for a justification and a ticket number before it activates."
+    )
+    assert summary_text([], TZ) == "Nothing to report."
+    assert help_text().startswith("Try: “activate Exchange-Admins 2h”")
+    assert GOLDEN["status_full"]()["fallbackText"].splitlines()[0].startswith("Active: Exchange-Admins (member) until")
+
+
+def test_utc_when_no_zone_is_known() -> None:
+    card = activation_card([samples.activated_member()], None)
+    assert facts(card, "outcome-0-facts")["Starts"] == "Sun 22 Nov, 13:05 (UTC)"
+    assert NOW.hour == 13

@@ -1,0 +1,288 @@
+"""What the bot says for every failure kind, and how it writes times and durations."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import core.errors
+from cards.wording import explain, format_duration, format_time, or_list, zone_label
+from core.errors import (
+    AlreadyActive,
+    DirectoryError,
+    DirectoryUnavailable,
+    DurationTooLong,
+    DurationTooShort,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    PermissionDenied,
+    PimError,
+    PolicyViolation,
+    RequestRefused,
+    StepUpRequired,
+    Throttled,
+    TooSoonToDeactivate,
+)
+from core.models import Access
+
+TZ = "Europe/Berlin"
+NOW = datetime(2026, 11, 22, 13, 5, tzinfo=UTC)
+G = "Exchange-Admins"
+
+
+def ex(error: RequestRefused, access: Access = Access.MEMBER) -> str:
+    return explain(error.for_group(G, access), TZ)
+
+
+# ---- formats ---------------------------------------------------------------------------------------------------
+
+
+def test_time_in_the_users_zone() -> None:
+    assert format_time(NOW, TZ) == "Sun 22 Nov, 14:05 (Europe/Berlin)"
+    assert format_time(NOW, "America/New_York") == "Sun 22 Nov, 08:05 (America/New_York)"
+
+
+def test_time_without_or_with_an_unknown_zone_is_utc_and_says_so() -> None:
+    assert format_time(NOW, None) == "Sun 22 Nov, 13:05 (UTC)"
+    assert format_time(NOW, "Mars/Olympus_Mons") == "Sun 22 Nov, 13:05 (UTC)"
+    assert format_time(NOW, "../../etc/passwd") == "Sun 22 Nov, 13:05 (UTC)"
+    assert zone_label("") == "UTC"
+
+
+def test_time_crossing_midnight_and_dst() -> None:
+    assert format_time(datetime(2026, 3, 29, 1, 30, tzinfo=UTC), TZ) == "Sun 29 Mar, 03:30 (Europe/Berlin)"
+    assert format_time(datetime(2026, 12, 31, 23, 30, tzinfo=UTC), TZ) == "Fri 1 Jan, 00:30 (Europe/Berlin)"
+
+
+def test_year_is_shown_only_when_it_differs_from_the_reference() -> None:
+    later = datetime(2027, 4, 21, 13, 5, tzinfo=UTC)
+    assert format_time(later, TZ, reference=NOW) == "Wed 21 Apr 2027, 15:05 (Europe/Berlin)"
+    assert format_time(later, TZ) == "Wed 21 Apr, 15:05 (Europe/Berlin)"
+    assert format_time(NOW, TZ, reference=NOW) == "Sun 22 Nov, 14:05 (Europe/Berlin)"
+
+
+def test_naive_datetimes_are_taken_as_utc() -> None:
+    assert format_time(NOW.replace(tzinfo=None), TZ) == format_time(NOW, TZ)
+
+
+@pytest.mark.parametrize(
+    ("duration", "text"),
+    [
+        (timedelta(hours=2), "2 h"),
+        (timedelta(minutes=90), "1 h 30 min"),
+        (timedelta(minutes=45), "45 min"),
+        (timedelta(hours=8), "8 h"),
+        (timedelta(hours=26), "1 d 2 h"),
+        (timedelta(seconds=30), "less than a minute"),
+    ],
+)
+def test_durations(duration: timedelta, text: str) -> None:
+    assert format_duration(duration) == text
+
+
+def test_or_list() -> None:
+    assert [or_list([]), or_list(["A"]), or_list(["A", "B"]), or_list(["A", "B", "C"])] == [
+        "",
+        "A",
+        "A or B",
+        "A, B or C",
+    ]
+
+
+# ---- every kind --------------------------------------------------------------------------------------------------
+
+
+def test_not_eligible_with_suggestions() -> None:
+    text = explain(NotEligible("Exchnage", ("Exchange-Admins", "Teams Admins")), TZ)
+    assert text == "You have no eligible group called “Exchnage”. Did you mean Exchange-Admins or Teams Admins?"
+
+
+def test_not_eligible_without_suggestions_points_to_status() -> None:
+    text = explain(NotEligible("Payroll"), TZ)
+    assert text == "You have no eligible group called “Payroll”. Type “status” to see the groups you can activate."
+
+
+def test_not_eligible_as_owner() -> None:
+    assert explain(NotEligible("Payroll", access=Access.OWNER), TZ).startswith(
+        "You are not eligible as owner of a group called “Payroll”."
+    )
+
+
+def test_eligibility_not_started() -> None:
+    error = EligibilityNotInEffect(NOW + timedelta(days=1), None, NOW)
+    assert ex(error) == (
+        "Your member eligibility for Exchange-Admins starts on Mon 23 Nov, 14:05 (Europe/Berlin); "
+        "you can activate it from then."
+    )
+
+
+def test_eligibility_expired() -> None:
+    error = EligibilityNotInEffect(NOW - timedelta(days=400), NOW - timedelta(days=365), NOW)
+    assert ex(error) == (
+        "Your member eligibility for Exchange-Admins ended on Sat 22 Nov 2025, 14:05 (Europe/Berlin). "
+        "Ask your administrator to renew it if you still need it."
+    )
+
+
+def test_already_active() -> None:
+    assert ex(AlreadyActive(NOW + timedelta(hours=1))) == (
+        "Your member access to Exchange-Admins is already active until Sun 22 Nov, 15:05 (Europe/Berlin)."
+    )
+    assert (
+        ex(AlreadyActive(None), Access.OWNER)
+        == "Your owner access to Exchange-Admins is already active, with no end date."
+    )
+
+
+def test_pending_request_exists() -> None:
+    assert ex(PendingRequestExists("req-1")) == (
+        "A request for member access to Exchange-Admins is already waiting for approval (request req-1)."
+    )
+    assert ex(PendingRequestExists()).endswith("waiting for approval.")
+
+
+def test_duration_too_long() -> None:
+    error = DurationTooLong(timedelta(hours=10), timedelta(hours=8))
+    assert ex(error) == "The PIM policy for Exchange-Admins allows at most 8 h; you asked for 10 h."
+    assert ex(DurationTooLong(timedelta(hours=10), None)) == (
+        "The PIM policy for Exchange-Admins does not allow 10 h; please ask for less."
+    )
+    assert ex(DurationTooLong(None, timedelta(hours=8))) == "The PIM policy for Exchange-Admins allows at most 8 h."
+
+
+def test_duration_too_short() -> None:
+    assert ex(DurationTooShort(timedelta(minutes=2))) == (
+        "PIM cannot activate for less than 5 minutes; you asked for 2 min."
+    )
+
+
+def test_missing_inputs() -> None:
+    assert ex(MissingInputs(justification=True, ticket=True)) == (
+        "The PIM policy for Exchange-Admins requires a justification and a ticket number. "
+        "Add “because …” and “ticket …” to your command."
+    )
+    assert "requires a ticket number." in ex(MissingInputs(justification=False, ticket=True))
+
+
+def test_step_up_mfa() -> None:
+    text = ex(StepUpRequired(mfa=True))
+    assert text.startswith(
+        "The PIM policy for Exchange-Admins requires multi-factor authentication for this activation. "
+        "Sign in again with MFA (the in-Teams step-up sign-in is coming)"
+    )
+
+
+def test_step_up_authentication_context() -> None:
+    text = ex(StepUpRequired(mfa=False, authentication_context="c1", claims='{"access_token":{}}'))
+    assert "requires the Conditional Access authentication context “c1” for this activation" in text
+    assert "access_token" not in text  # the claims challenge is for the sign-in, not for people
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ("ExpirationRule", "the duration is longer than the policy allows"),
+        ("JustificationRule", "a justification is required"),
+        ("TicketingRule", "ticket information is required"),
+        ("MfaRule - Multi-factor authentication is required", "multi-factor authentication is required"),
+        ("ApprovalRule", "the activation needs approval"),
+        ("ActivationDayRule", "activation is not allowed at this time"),
+        ("EligibilityRule", "you are not eligible"),
+        ("AdminRequestRule", "only an administrator can make this request"),
+        ("SomethingNewRule", "the rule “SomethingNewRule” failed"),
+    ],
+)
+def test_policy_violation_names_the_rule(rule: str, words: str) -> None:
+    assert ex(PolicyViolation([rule])) == f"The PIM policy for Exchange-Admins refused the request: {words}."
+
+
+def test_policy_violation_with_several_rules_and_without_rules() -> None:
+    assert ex(PolicyViolation(["JustificationRule", "TicketingRule"])) == (
+        "The PIM policy for Exchange-Admins refused the request: "
+        "a justification is required and ticket information is required."
+    )
+    assert ex(PolicyViolation([], "Something odd")) == (
+        "The PIM policy for Exchange-Admins refused the request (Something odd)."
+    )
+
+
+def test_not_active() -> None:
+    assert ex(NotActive()) == "You have no active member access to Exchange-Admins, so there is nothing to deactivate."
+    assert "only an administrator can remove it" in ex(NotActive(assigned_by_admin=True))
+
+
+def test_too_soon_to_deactivate_explains_the_five_minute_rule() -> None:
+    assert ex(TooSoonToDeactivate(NOW + timedelta(minutes=3))) == (
+        "PIM does not allow deactivating in the first 5 minutes after an activation. "
+        "You can deactivate Exchange-Admins from Sun 22 Nov, 14:08 (Europe/Berlin)."
+    )
+    assert ex(TooSoonToDeactivate(None)).endswith("Please try again in a few minutes.")
+
+
+def test_directory_unavailable() -> None:
+    assert explain(DirectoryUnavailable("timeout"), TZ) == (
+        "Microsoft Graph is not answering right now; nothing was changed. Please try again in a minute."
+    )
+    assert explain(DirectoryUnavailable(request_id="r-9"), TZ).endswith("(Graph request id r-9)")
+
+
+@pytest.mark.parametrize(("after", "wait"), [(30, "30 s"), (0.2, "1 s"), (None, "a minute"), (150, "3 min")])
+def test_throttled(after: float | None, wait: str) -> None:
+    assert explain(Throttled(after), TZ) == f"Microsoft Graph is busy; nothing was changed. Please try again in {wait}."
+
+
+def test_permission_denied() -> None:
+    assert explain(PermissionDenied("PrivilegedAccess.ReadWrite.AzureADGroup"), TZ) == (
+        "The bot lacks a Microsoft Graph permission (PrivilegedAccess.ReadWrite.AzureADGroup); "
+        "please ask your administrator."
+    )
+
+
+def test_context_comes_from_the_outcome_when_the_error_has_none() -> None:
+    assert explain(NotActive(), TZ, group_name="Teams Admins", access=Access.OWNER) == (
+        "You have no active owner access to Teams Admins, so there is nothing to deactivate."
+    )
+    assert "this group" in explain(NotActive(), TZ)
+
+
+def _kinds() -> list[type[PimError]]:
+    return [
+        c
+        for _, c in inspect.getmembers(core.errors, inspect.isclass)
+        if issubclass(c, PimError) and c.__module__ == "core.errors"
+    ]
+
+
+def _instance(kind: type[PimError]) -> PimError:
+    samples: dict[type[PimError], PimError] = {
+        NotEligible: NotEligible("x"),
+        EligibilityNotInEffect: EligibilityNotInEffect(None, NOW, NOW),
+        AlreadyActive: AlreadyActive(None),
+        PendingRequestExists: PendingRequestExists(),
+        NotActive: NotActive(),
+        TooSoonToDeactivate: TooSoonToDeactivate(None),
+        DurationTooLong: DurationTooLong(None, None),
+        DurationTooShort: DurationTooShort(timedelta(minutes=1)),
+        MissingInputs: MissingInputs(True, False),
+        StepUpRequired: StepUpRequired(mfa=True),
+        PolicyViolation: PolicyViolation([]),
+        Throttled: Throttled(),
+        RequestRefused: RequestRefused(),
+    }
+    return samples.get(kind) or kind()
+
+
+@pytest.mark.parametrize("kind", _kinds(), ids=lambda k: k.__name__)
+def test_every_error_kind_has_kind_words(kind: type[PimError]) -> None:
+    text = explain(_instance(kind), None)
+    assert text and text[0].isupper() and text.rstrip(")").endswith((".", "?"))
+    assert "Traceback" not in text and kind.__name__ not in text
+
+
+def test_unknown_directory_error() -> None:
+    assert explain(DirectoryError("boom"), TZ).startswith("Microsoft Graph could not answer; nothing was changed.")
