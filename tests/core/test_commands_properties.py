@@ -8,9 +8,10 @@ import pytest
 
 from core.commands import Activate, Deactivate, Help, Status, format_duration, parse, parse_duration
 
-hypothesis = pytest.importorskip("hypothesis")
-st = pytest.importorskip("hypothesis.strategies")
-given, settings = hypothesis.given, hypothesis.settings
+pytest.importorskip("hypothesis")
+
+from hypothesis import given, settings  # noqa: E402  (imported once known to be installed)
+from hypothesis import strategies as st  # noqa: E402
 
 # Words the parser reacts to, so random text reaches its inner branches and not only "I didn't understand".
 KEYWORDS = [
@@ -36,7 +37,9 @@ def test_parse_never_raises_and_always_gives_a_command(text: str) -> None:
 @settings(max_examples=200, deadline=None, database=None)
 @given(st.text(max_size=40))
 def test_parse_duration_never_raises(text: str) -> None:
-    assert parse_duration(text) is None or parse_duration(text) >= timedelta(0)
+    duration = parse_duration(text)
+
+    assert duration is None or duration >= timedelta(0)
 
 
 @settings(database=None)

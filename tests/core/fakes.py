@@ -1,0 +1,279 @@
+"""In-memory stand-ins for the core ports, in three groups of methods: seed (arrange state), behave (the port), observe.
+
+`FakeDirectory` is stateful and refuses what Graph refuses, with the core error kinds graph/ maps Graph's errors to:
+a write with someone else's token (403), no eligibility in effect (EligibilityRule), a pending duplicate
+(PendingRoleAssignmentRequest), already active (RoleAssignmentExists), under five minutes, over the policy maximum
+(ExpirationRule: Graph's message does not carry the maximum), missing justification/ticket (JustificationRule /
+TicketingRule), and on selfDeactivate: not active (RoleAssignmentDoesNotExist), within five minutes
+(ActiveDurationTooShort). A refused write changes nothing; every call is recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.errors import (
+    AlreadyActive,
+    DurationTooLong,
+    DurationTooShort,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    PermissionDenied,
+    PimError,
+    TooSoonToDeactivate,
+)
+from core.models import (
+    MINIMUM_ACTIVATION,
+    Access,
+    ActivationPolicy,
+    ActiveAssignment,
+    Eligibility,
+    Group,
+    PimRequest,
+    RequestStatus,
+)
+from core.ports import ActivationInput, UserSnapshot
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    """Time stands still unless a test moves it."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, by: timedelta) -> None:
+        self.current += by
+
+
+def token_of(object_id: str) -> str:
+    return f"delegated-token-of-{object_id}"
+
+
+class FakeTokens:
+    """Hands out a recognisable delegated token per user and remembers who asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []  # (object id, tenant id)
+
+    async def token_for(self, user_object_id: str, tenant_id: str) -> str:
+        self.asked.append((user_object_id, tenant_id))
+        return token_of(user_object_id)
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeDirectory:
+    """A `core.ports.PimDirectory` over in-memory state, for any number of users."""
+
+    NO_IO = frozenset({"cached_policy", "forget_user"})  # memory only in the real directory
+    WRITES = frozenset({"self_activate", "self_deactivate"})
+
+    def __init__(self, clock: FixedClock) -> None:
+        self.clock = clock
+        self.calls: list[Call] = []
+        self._eligible: dict[str, list[Eligibility]] = defaultdict(list)
+        self._active: dict[str, list[ActiveAssignment]] = defaultdict(list)
+        self._pending: dict[str, list[PimRequest]] = defaultdict(list)
+        self._policies: dict[tuple[str, Access], ActivationPolicy] = {}
+        self._cached: set[tuple[str, Access]] = set()
+        self._names: dict[str, str] = {}
+        self._failures: dict[str, PimError] = {}
+        self._ids = itertools.count(1)
+        self.server_skew = timedelta(0)  # Graph stamps createdDateTime with its own clock
+
+    # ---- seed -------------------------------------------------------------------------------------------------
+
+    def eligible(
+        self,
+        user: str,
+        group: Group,
+        access: Access = Access.MEMBER,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Eligibility:
+        """An eligibility schedule; one that has ended shows only in `lapsed_eligibilities`, as in Graph."""
+        eligibility = Eligibility(group, access, start, end)
+        self._eligible[user].append(eligibility)
+        return eligibility
+
+    def activated(
+        self, user: str, group: Group, access: Access = Access.MEMBER, *, start: datetime, end: datetime | None
+    ) -> ActiveAssignment:
+        active = ActiveAssignment(group, access, start, end, activated=True)
+        self._active[user].append(active)
+        return active
+
+    def assigned_by_admin(self, user: str, group: Group, access: Access = Access.MEMBER) -> ActiveAssignment:
+        active = ActiveAssignment(group, access, None, None, activated=False)
+        self._active[user].append(active)
+        return active
+
+    def pending_request(self, user: str, group: Group, access: Access = Access.MEMBER) -> PimRequest:
+        request = PimRequest(
+            f"req-{next(self._ids)}", RequestStatus.PENDING_APPROVAL, "selfActivate", group.id, access, user,
+            created=self.clock.now(),
+        )  # fmt: skip
+        self._pending[user].append(request)
+        return request
+
+    def policy_for(
+        self, group: Group, access: Access = Access.MEMBER, *, cached: bool = True, **rules: Any
+    ) -> ActivationPolicy:
+        """The group's policy; `cached=False` leaves the bot's policy cache cold for it."""
+        policy = ActivationPolicy(group.id, access, **rules)
+        self._policies[group.id, access] = policy
+        if cached:
+            self._cached.add((group.id, access))
+        else:
+            self._cached.discard((group.id, access))
+        return policy
+
+    def name(self, object_id: str, display_name: str) -> None:
+        self._names[object_id] = display_name
+
+    def fail(self, method: str, error: PimError) -> None:
+        """Every later call of `method` raises `error`."""
+        self._failures[method] = error
+
+    # ---- observe ----------------------------------------------------------------------------------------------
+
+    def called(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    @property
+    def writes(self) -> list[Call]:
+        return [c for c in self.calls if c.method in self.WRITES]
+
+    @property
+    def io(self) -> list[Call]:
+        return [c for c in self.calls if c.method not in self.NO_IO]
+
+    def active_of(self, user: str) -> list[ActiveAssignment]:
+        return list(self._active[user])
+
+    def pending_of(self, user: str) -> list[PimRequest]:
+        return list(self._pending[user])
+
+    # ---- behave: the port -------------------------------------------------------------------------------------
+
+    def _record(self, method: str, **args: Any) -> None:
+        self.calls.append(Call(method, args))
+        if method in self._failures:
+            raise self._failures[method]
+
+    def _policy(self, group_id: str, access: Access) -> ActivationPolicy:
+        return self._policies.get((group_id, access)) or ActivationPolicy(group_id, access)
+
+    def _current(self, user: str) -> list[Eligibility]:
+        now = self.clock.now()
+        return [e for e in self._eligible[user] if e.end is None or now < e.end]
+
+    async def snapshot(self, principal_id: str, *, fresh: bool = False) -> UserSnapshot:
+        self._record("snapshot", principal_id=principal_id, fresh=fresh)
+        return UserSnapshot(
+            tuple(self._current(principal_id)),
+            tuple(self._active[principal_id]),
+            tuple(self._pending[principal_id]),
+        )
+
+    async def policy(self, group_id: str, access: Access) -> ActivationPolicy:
+        self._record("policy", group_id=group_id, access=access)
+        self._cached.add((group_id, access))
+        return self._policy(group_id, access)
+
+    async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
+        self._record("cached_policy", group_id=group_id, access=access)
+        return self._policy(group_id, access) if (group_id, access) in self._cached else None
+
+    async def self_activate(
+        self, token: str, request: ActivationInput, *, with_policy: bool = False
+    ) -> tuple[PimRequest, ActivationPolicy | None]:
+        self._record("self_activate", token=token, request=request, with_policy=with_policy)
+        key = (request.group_id, request.access)
+        if with_policy:  # the $batch reads the policy whatever becomes of the POST that depends on it
+            self._cached.add(key)
+        policy = self._policy(*key)
+        user, now = request.principal_id, self.clock.now()
+        stamped = now + self.server_skew
+        if token != token_of(user):
+            raise PermissionDenied("the caller is not the principal of the request")
+        schedules = [e for e in self._eligible[user] if (e.group.id, e.access) == key]
+        if not any(e.in_effect(now) for e in schedules):
+            if schedules:
+                raise EligibilityNotInEffect(schedules[0].start, schedules[0].end, now)
+            raise NotEligible(request.group_id, access=request.access)
+        for p in self._pending[user]:
+            if (p.group_id, p.access) == key:
+                raise PendingRequestExists(p.id)
+        for a in self._active[user]:
+            if (a.group.id, a.access) == key and (a.end is None or now < a.end):
+                raise AlreadyActive(a.end)
+        if request.duration < MINIMUM_ACTIVATION:
+            raise DurationTooShort(request.duration)
+        if policy.expiration_required and request.duration > policy.maximum_duration:
+            raise DurationTooLong(request.duration, None)
+        need_justification = policy.justification_required and not (request.justification or "").strip()
+        need_ticket = policy.ticket_required and request.ticket is None
+        if need_justification or need_ticket:
+            raise MissingInputs(need_justification, need_ticket)
+        created = PimRequest(
+            f"req-{next(self._ids)}", RequestStatus.PROVISIONED, "selfActivate", request.group_id, request.access,
+            user, created=stamped, start=request.start, duration=request.duration, justification=request.justification,
+            ticket=request.ticket,
+        )  # fmt: skip
+        if policy.approval_required:
+            created = replace(created, status=RequestStatus.PENDING_APPROVAL)
+            self._pending[user].append(created)
+        else:
+            group = next(e.group for e in schedules)
+            self._active[user].append(ActiveAssignment(group, request.access, request.start, created.ends, True))
+        return created, policy if with_policy else None
+
+    async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
+        self._record("self_deactivate", token=token, group_id=group_id, access=access, principal_id=principal_id)
+        if token != token_of(principal_id):
+            raise PermissionDenied("the caller is not the principal of the request")
+        now = self.clock.now()
+        mine = [a for a in self._active[principal_id] if (a.group.id, a.access) == (group_id, access)]
+        if not mine:
+            raise NotActive()
+        active = mine[0]
+        if not active.activated:
+            raise NotActive(assigned_by_admin=True)
+        if active.start is not None and now < active.start + MINIMUM_ACTIVATION:
+            raise TooSoonToDeactivate(active.start + MINIMUM_ACTIVATION)
+        self._active[principal_id].remove(active)
+        return PimRequest(
+            f"req-{next(self._ids)}", RequestStatus.REVOKED, "selfDeactivate", group_id, access, principal_id,
+            created=now,
+        )  # fmt: skip
+
+    async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
+        self._record("lapsed_eligibilities", principal_id=principal_id)
+        now = self.clock.now()
+        return [e for e in self._eligible[principal_id] if e.end is not None and e.end <= now]
+
+    async def display_names(self, object_ids: Sequence[str]) -> dict[str, str]:
+        self._record("display_names", object_ids=list(object_ids))
+        return {i: self._names[i] for i in object_ids if i in self._names}
+
+    def forget_user(self, principal_id: str) -> None:
+        self.calls.append(Call("forget_user", {"principal_id": principal_id}))
