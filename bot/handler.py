@@ -13,7 +13,7 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 import cards
 from bot.activity import NotAUser, actor_of, card_action_data, command_text, conversation_kind, reference_of
 from bot.records import Records
-from cards.actions import CardAction, Verb, parse_action_data
+from cards.actions import CardAction, InvalidCardAction, Verb, parse_action_data
 from core.commands import Activate, Deactivate, Help, Status, parse
 from core.errors import DirectoryError
 from core.models import Actor
@@ -65,7 +65,7 @@ class PimBot(TeamsActivityHandler):  # type: ignore[misc]
             try:
                 view = await self._service.status(actor)
             except DirectoryError as e:
-                await turn_context.send_activity(MessageFactory.text(cards.wording.explain(e, actor.time_zone)))
+                await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_zone)))
                 return
             await self._send_card(turn_context, cards.status_card(view, actor.time_zone), kind="status")
         elif isinstance(command, Activate):
@@ -108,9 +108,9 @@ class PimBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _card_action(self, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             action: CardAction = parse_action_data(data)
-        except ValueError as e:
+        except InvalidCardAction as e:
             log.info("refused card data: %s", e)
-            return cards.help_card(f"That button did not carry what I expected ({e}). Nothing was changed.")
+            return cards.help_card(e.user_message)
         if action.verb is Verb.DEACTIVATE:
             outcome = await self._service.deactivate_group(actor, action.group_id, action.access)
             return cards.deactivation_card([outcome], actor.time_zone)

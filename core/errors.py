@@ -1,4 +1,4 @@
-"""The failure kinds the domain knows. User-facing wording is chosen in one place: `core.messages`.
+"""The failure kinds the domain knows. User-facing wording is chosen in one place: `cards.wording`.
 
 Hierarchy:
 

@@ -81,15 +81,19 @@ class PimService:
         except DirectoryError as e:
             return [Failed(name, command.access or Access.MEMBER, e) for name in command.groups]
         outcomes: list[Outcome] = []
+        seen: set[tuple[str, Access]] = set()
         for name in command.groups:
             try:
                 target = await self._target(actor, snapshot, name, command.access)
             except RequestRefused as e:
-                outcomes.append(Refused(name, command.access or Access.MEMBER, e))
+                outcomes.append(Refused(e.group_name or name, e.access, e))
                 continue
             except DirectoryError as e:
                 outcomes.append(Failed(name, command.access or Access.MEMBER, e))
                 continue
+            if (target.group.id, target.access) in seen:  # the same group named twice ("X, x"): activate it once
+                continue
+            seen.add((target.group.id, target.access))
             outcomes.append(
                 await self._activate_one(
                     actor, snapshot, target, command.duration, command.justification, command.ticket
@@ -272,15 +276,18 @@ class PimService:
         eligibilities = [e for e in snapshot.eligibilities if access is None or e.access is access]
         group = names.resolve(asked, [e.group for e in eligibilities])
         if group is None:
-            other = names.resolve(asked, [e.group for e in snapshot.eligibilities])
-            if other is not None and access is not None:
-                # Eligible, but for the other relationship (e.g. asked "as owner", eligible as member).
-                raise NotEligible(other.display_name, [], access).for_group(other.display_name, access)
-            lapsed = await self._directory.lapsed_eligibilities(actor.object_id)
+            # Only on this refusal path: one more read, to tell "your eligibility ended" from "never eligible".
+            lapsed = [
+                e for e in await self._directory.lapsed_eligibilities(actor.object_id) if access in (None, e.access)
+            ]
             ended = names.resolve(asked, [e.group for e in lapsed])
             if ended is not None:
                 latest = max((e for e in lapsed if e.group.id == ended.id), key=lambda e: e.end or now)
                 raise EligibilityNotInEffect(latest.start, latest.end, now).for_group(ended.display_name, latest.access)
+            other = names.resolve(asked, [e.group for e in snapshot.eligibilities])
+            if other is not None and access is not None:
+                # Eligible, but for the other relationship (e.g. asked "as owner", eligible as member).
+                raise NotEligible(other.display_name, [], access).for_group(other.display_name, access)
             raise NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), access or Access.MEMBER)
         matching = [e for e in eligibilities if e.group.id == group.id]
         if access is None:
