@@ -1,0 +1,523 @@
+"""The HTTP face of the simulated tenant (aiohttp): Graph under /v1.0, the Entra token endpoint, and /_sim.
+
+Thin on purpose: Graph requests become `graph_api.SimRequest`s; token and control requests call `Tenant` and
+`TokenService` directly.
+
+Entra endpoints (msal client credentials with `instance_discovery=False`, authority `{host}/{tenant}`):
+  GET  /{tenant}/v2.0/.well-known/openid-configuration     (tenant = tenant id or domain)
+  POST /{tenant}/oauth2/v2.0/token   grant_type=client_credentials (secret in form or HTTP Basic), or
+       urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of; the assertion must be a delegated token this
+       tenant issued, e.g. from /_sim/token with an "audience"; amr/acrs carry over; a `claims` request the
+       assertion cannot satisfy → 400 interaction_required, as OBO cannot step up)
+
+Control API (/_sim, no auth, loopback callers only):
+  GET  /_sim/info                     the startup JSON (urls, ids, ca_file)
+  GET  /_sim/clock                    {"now": iso, "frozen": bool}
+  POST /_sim/clock                    {"advance_seconds": n} | {"set": iso} | {"freeze": bool} | {"reset": true}
+  POST /_sim/token                    {"oid"|"upn", "mfa": bool, "acrs": [..], "scp": "a b"?, "audience"?}
+  GET|POST|DELETE /_sim/faults        list / add (see observe.Fault) / clear
+  GET  /_sim/stats, POST /_sim/stats/reset
+  GET  /_sim/requests?limit=n         recent request log (newest last)
+  POST /_sim/reset                    {"seed": "demo"|"bench:N"|"empty"?, "clock": bool?, "faults": bool?}
+  GET|POST /_sim/settings             {"wrapped_errors", "page_size", "policy_message_style",
+                                       "expired_approval_status", "shuffle_batch_responses"}
+  POST /_sim/seed/{helper}            keyword arguments of Tenant.add_user | add_group | add_member |
+                                      remove_member | add_eligibility | add_assignment | set_policy
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from simtenant.entities import SubjectSet
+from simtenant.graph_api import GraphApi, SimRequest, SimResponse
+from simtenant.isotime import format_instant, parse_instant
+from simtenant.model import Tenant
+from simtenant.observe import Fault
+from simtenant.seed import reseed
+from simtenant.tokens import TOKEN_LIFETIME, TokenError
+
+__all__ = ["INFO_KEY", "TENANT_KEY", "create_app"]
+
+TENANT_KEY = web.AppKey("tenant", Tenant)
+INFO_KEY = web.AppKey("info", dict)
+GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+_JSON = "application/json"
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        content_type=_JSON,
+        headers=headers,
+    )
+
+
+def _tenant(request: web.Request) -> Tenant:
+    return request.app[TENANT_KEY]
+
+
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+# ---------------------------------------------------------------------------------------------------- Graph
+
+
+def _make_graph_handler(api: GraphApi) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def graph(request: web.Request) -> web.StreamResponse:
+        path = request.path[len("/v1.0") :] or "/"
+        sim = SimRequest(
+            method=request.method,
+            path=path,
+            query={key: request.query[key] for key in request.query},
+            headers=request.headers,
+            body=await request.read(),
+            base_url=_origin(request) + "/v1.0",
+            remote=request.remote,
+        )
+        response: SimResponse = await api.handle(sim)
+        if response.body is None:
+            return web.Response(status=response.status, headers=response.headers)
+        return _json(response.status, response.body, response.headers)
+
+    return graph
+
+
+# ---------------------------------------------------------------------------------------------------- Entra
+
+
+def _known_tenant(tenant: Tenant, name: str) -> bool:
+    return name.lower() in (tenant.tenant_id.lower(), tenant.domain.lower())
+
+
+def _aad_error(status: int, error: str, code: int, description: str, **extra: Any) -> web.Response:
+    trace = str(uuid.uuid4())
+    body = {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {uuid.uuid4()} "
+        f"Timestamp: {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}",
+        "error_codes": [code],
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+        "trace_id": trace,
+        "correlation_id": str(uuid.uuid4()),
+        **extra,
+    }
+    return _json(status, body)
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    name = request.match_info["tenant"]
+    if not _known_tenant(tenant, name):
+        return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{name}' not found.")
+    base = f"{_origin(request)}/{tenant.tenant_id}"
+    return _json(
+        200,
+        {
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{base}/v2.0",
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": f"{_origin(request)}/oidc/userinfo",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "name", "acrs"],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        },
+    )
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return _json(200, {"keys": []})  # tokens are HS256 with a private key: nobody but the sim verifies them
+
+
+def _count_token(request: web.Request) -> None:
+    _tenant(request).stats.token_requests += 1
+
+
+def _token_fault(fault: Fault) -> web.Response:
+    status = fault.status or 500
+    error = fault.code or ("temporarily_unavailable" if status >= 500 or status == 429 else "invalid_request")
+    response = _aad_error(status, error, 90033, fault.error_message)
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = str(int(fault.retry_after))
+    return response
+
+
+async def token(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    _count_token(request)
+    fault = tenant.faults.take(request.method, request.path)
+    if fault is not None and not fault.after_processing:
+        await _sleep(fault.delay_seconds)
+        if fault.status is not None:
+            return _token_fault(fault)
+    response = await _token(request, tenant)
+    if fault is not None and fault.after_processing:
+        await _sleep(fault.delay_seconds)
+        if fault.status is not None:
+            response = _token_fault(fault)
+    tenant.log.add(
+        {
+            "time": format_instant(tenant.now()),
+            "method": "POST",
+            "path": request.path,
+            "query": {},
+            "caller": None,
+            "oid": None,
+            "app_id": None,
+            "route": "token",
+            "status": response.status,
+            "inner": False,
+            "error": None,
+        }
+    )
+    return response
+
+
+async def _token(request: web.Request, tenant: Tenant) -> web.Response:
+    name = request.match_info["tenant"]
+    if not _known_tenant(tenant, name):
+        return _aad_error(
+            400,
+            "invalid_request",
+            90002,
+            f"Tenant '{name}' not found. Check to make sure you have the correct tenant ID.",
+        )
+    form = await request.post()
+    client_id = str(form.get("client_id") or "")
+    secret = str(form.get("client_secret") or "")
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        except ValueError:
+            return _aad_error(400, "invalid_request", 900144, "The request body must contain client credentials.")
+    grant = str(form.get("grant_type") or "")
+    if not grant:
+        return _aad_error(
+            400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."
+        )
+    app = tenant.apps.get(client_id.lower())
+    if app is None:
+        return _aad_error(
+            400,
+            "unauthorized_client",
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory '{tenant.display_name}'.",
+        )
+    if not secret:
+        return _aad_error(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    if secret != app.client_secret:
+        return _aad_error(
+            401,
+            "invalid_client",
+            7000215,
+            f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+            f"value, not the client secret ID, for a secret added to app '{app.client_id}'.",
+        )
+    scopes = str(form.get("scope") or "").split()
+    if grant == "client_credentials":
+        if scopes != [GRAPH_DEFAULT_SCOPE] and scopes != ["https://graph.microsoft.com//.default"]:
+            return _aad_error(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {' '.join(scopes)} is not valid. Client credential flows must have a "
+                f"scope value with /.default suffixed to the resource identifier (application ID URI).",
+            )
+        access = tenant.tokens.issue_app_token(app)
+        lifetime = int(TOKEN_LIFETIME.total_seconds()) - 1
+        return _json(
+            200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access}
+        )
+    if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        return _on_behalf_of(tenant, app.client_id, form, scopes)
+    return _aad_error(400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'.")
+
+
+def _on_behalf_of(tenant: Tenant, client_id: str, form: Any, scopes: list[str]) -> web.Response:
+    try:
+        claims = tenant.tokens.assertion_claims(str(form.get("assertion") or ""))
+    except TokenError as exc:
+        return _aad_error(400, "invalid_grant", 50013, str(exc))
+    user = tenant.user(str(claims.get("oid")))
+    if user is None:
+        return _aad_error(400, "invalid_grant", 50034, "The user account does not exist in the directory.")
+    acrs = list(claims.get("acrs", []))
+    wanted = str(form.get("claims") or "")
+    if wanted:
+        try:
+            value = json.loads(wanted)["access_token"]["acrs"]["value"]
+        except (ValueError, KeyError, TypeError):
+            value = None
+        if value is not None and value not in acrs:
+            return _aad_error(
+                400,
+                "interaction_required",
+                50076,
+                "Due to a configuration change made by your administrator, or because you moved to a new location, "
+                "you must use multi-factor authentication to access the resource.",
+                suberror="basic_action",
+                claims=wanted,
+            )
+    access = tenant.tokens.issue_user_token(
+        user, client_id, tenant.delegated_scopes, mfa="mfa" in claims.get("amr", []), acrs=acrs
+    )
+    lifetime = int(TOKEN_LIFETIME.total_seconds()) - 1
+    return _json(
+        200,
+        {
+            "token_type": "Bearer",
+            "scope": " ".join(tenant.delegated_scopes),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- /_sim
+
+
+@web.middleware
+async def _loopback_only(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.path.startswith("/_sim"):
+        try:
+            loopback = ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return _json(403, {"error": "the /_sim control API answers loopback callers only"})
+    return await handler(request)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be JSON"}), content_type=_JSON) from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}), content_type=_JSON)
+    return data
+
+
+def _bad(message: str) -> web.Response:
+    return _json(400, {"error": message})
+
+
+async def sim_info(request: web.Request) -> web.Response:
+    return _json(200, request.app.get(INFO_KEY, {}))
+
+
+def _clock_json(tenant: Tenant) -> dict[str, Any]:
+    return {"now": format_instant(tenant.clock.now()), "frozen": tenant.clock.frozen}
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    return _json(200, _clock_json(_tenant(request)))
+
+
+async def post_clock(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    data = await _body(request)
+    try:
+        if data.get("reset"):
+            tenant.clock.reset()
+        if "set" in data:
+            tenant.clock.set(parse_instant(str(data["set"])))
+        if "advance_seconds" in data:
+            seconds = float(data["advance_seconds"])
+            if seconds < 0:
+                return _bad("advance_seconds must not be negative (use set to go back)")
+            tenant.clock.advance(timedelta(seconds=seconds))
+        if "freeze" in data:
+            tenant.clock.freeze() if data["freeze"] else tenant.clock.unfreeze()
+    except (TypeError, ValueError) as exc:
+        return _bad(str(exc))
+    tenant.tick()
+    return _json(200, _clock_json(tenant))
+
+
+async def sim_token(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    _count_token(request)
+    data = await _body(request)
+    user = tenant.user(str(data.get("oid") or data.get("upn") or ""))
+    if user is None:
+        return _json(404, {"error": f"no user {data.get('oid') or data.get('upn')!r}"})
+    scp = data.get("scp")
+    scopes = str(scp).split() if scp is not None else list(tenant.delegated_scopes)
+    acrs = data.get("acrs") or []
+    if not isinstance(acrs, list):
+        return _bad("acrs must be a list")
+    client_id = str(data.get("client_id") or tenant.default_client_id or "")
+    audience = str(data.get("audience") or "https://graph.microsoft.com")
+    access = tenant.tokens.issue_user_token(
+        user, client_id, scopes, mfa=bool(data.get("mfa", False)), acrs=[str(a) for a in acrs], audience=audience
+    )
+    return _json(200, {"token_type": "Bearer", "access_token": access, "expires_in": 3600})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return _json(200, {"faults": [f.to_json() for f in _tenant(request).faults.list()]})
+
+
+async def post_fault(request: web.Request) -> web.Response:
+    try:
+        fault = Fault.from_json(await _body(request))
+    except ValueError as exc:
+        return _bad(str(exc))
+    _tenant(request).faults.add(fault)
+    return _json(201, fault.to_json())
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    _tenant(request).faults.clear()
+    return web.Response(status=204)
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return _json(200, _tenant(request).stats.to_json())
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    tenant.stats.reset()
+    tenant.log.clear()
+    return web.Response(status=204)
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    limit = request.query.get("limit")
+    entries = _tenant(request).log.recent(int(limit) if limit and limit.isdigit() else None)
+    return _json(200, {"requests": entries})
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    data = await _body(request)
+    if data.get("clock"):
+        tenant.clock.reset()
+    try:
+        reseed(tenant, data.get("seed"))
+    except ValueError as exc:
+        return _bad(str(exc))
+    if data.get("faults", True):
+        tenant.faults.clear()
+    tenant.stats.reset()
+    tenant.log.clear()
+    return _json(200, {"seed": tenant.seed_spec, **_clock_json(tenant)})
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    return _json(200, _tenant(request).settings.to_json())
+
+
+async def post_settings(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    try:
+        tenant.settings.update(await _body(request))
+    except ValueError as exc:
+        return _bad(str(exc))
+    return _json(200, tenant.settings.to_json())
+
+
+_SEED_HELPERS = (
+    "add_user",
+    "add_group",
+    "add_member",
+    "remove_member",
+    "add_eligibility",
+    "add_assignment",
+    "set_policy",
+)
+
+
+async def post_seed(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    helper = request.match_info["helper"]
+    if helper not in _SEED_HELPERS:
+        return _json(404, {"error": f"unknown seed helper {helper!r}; use one of {list(_SEED_HELPERS)}"})
+    kwargs = await _body(request)
+    try:
+        for key in ("start", "end"):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = parse_instant(kwargs[key])
+        if "primary_approvers" in kwargs:
+            kwargs["primary_approvers"] = [SubjectSet(*item) for item in kwargs["primary_approvers"]]
+        result = getattr(tenant, helper)(**kwargs)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return _bad(f"{type(exc).__name__}: {exc}")
+    ident = getattr(result, "id", None) or getattr(result, "policy_id", None)
+    return _json(201, {"ok": True, "id": ident})
+
+
+# ---------------------------------------------------------------------------------------------------- app
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Application:
+    """The aiohttp application serving `tenant`. `info` is what GET /_sim/info answers."""
+    app = web.Application(middlewares=[_loopback_only], client_max_size=4 * 1024 * 1024)
+    app[TENANT_KEY] = tenant
+    app[INFO_KEY] = info or {}
+    graph = _make_graph_handler(GraphApi(tenant))
+    router = app.router
+    router.add_route("*", "/v1.0/{tail:.*}", graph)
+    router.add_get("/_sim/info", sim_info)
+    router.add_get("/_sim/clock", get_clock)
+    router.add_post("/_sim/clock", post_clock)
+    router.add_post("/_sim/token", sim_token)
+    router.add_get("/_sim/faults", get_faults)
+    router.add_post("/_sim/faults", post_fault)
+    router.add_delete("/_sim/faults", delete_faults)
+    router.add_get("/_sim/stats", get_stats)
+    router.add_post("/_sim/stats/reset", reset_stats)
+    router.add_get("/_sim/requests", get_requests)
+    router.add_post("/_sim/reset", post_reset)
+    router.add_get("/_sim/settings", get_settings)
+    router.add_post("/_sim/settings", post_settings)
+    router.add_post("/_sim/seed/{helper}", post_seed)
+    router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
+    router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
+    router.add_post("/{tenant}/oauth2/v2.0/token", token)
+    return app

@@ -1,0 +1,139 @@
+"""The errors Graph and the PIM back end answer with, and where each code and message is chosen.
+
+A behaviour raises `GraphError(status, code, message)`; the HTTP layer renders it either clean
+(`{"error": {"code", "message", "innerError"}}`) or, for PIM routes when the tenant's `wrapped_errors` setting is
+on, PIM-wrapped: `code` "UnknownError" with the real error JSON-serialised in `message` (reference §8.1).
+
+Choices where the reference is silent (documented here so the bot's tests can rely on them):
+
+* every authorization refusal that is not a missing permission (app-only token on a delegated-only operation,
+  selfActivate for somebody else, a non-approver deciding, a non-admin doing admin actions) is
+  403 `Authorization_RequestDenied`; a missing scope/app role is 403 `PermissionScopeNotGranted`
+  (directory routes: 403 `Authorization_RequestDenied`, as Graph's directory does);
+* unknown PIM objects are 404 `ResourceNotFound`; unknown users/groups 404 `Request_ResourceNotFound`;
+* a second decision on an approval stage is 409 `Conflict`;
+* an approver who must justify and did not: 400 `RoleAssignmentRequestPolicyValidationFailed` ["JustificationRule"];
+* cancel in a status other than PendingApproval/Granted: 400 `InvalidRoleAssignmentRequest`;
+* malformed bodies / unknown enum values: 400 `BadRequest`; unsupported schedules (`P6M`, selfExtend): 400
+  `InvalidRoleAssignmentRequest`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+__all__ = [
+    "ACRS_FAILED",
+    "GraphError",
+    "PolicyMessageStyle",
+    "acrs_failed",
+    "app_only_refused",
+    "bad_request",
+    "denied",
+    "directory_not_found",
+    "invalid_request",
+    "missing_permission",
+    "not_found",
+    "policy_failed",
+]
+
+PolicyMessageStyle = Literal["array", "text"]
+
+ACRS_FAILED = "RoleAssignmentRequestAcrsValidationFailed"
+
+# Rule name -> the sentence of the newer "text" message form.
+_RULE_TEXT = {
+    "EligibilityRule": "The principal is not eligible",
+    "ExpirationRule": "The requested expiration does not satisfy the policy",
+    "JustificationRule": "Justification is required",
+    "TicketingRule": "Ticket information is required",
+    "MfaRule": "Multi-factor authentication is required",
+}
+
+
+class GraphError(Exception):
+    """An error response: HTTP status, Graph error code, message.
+
+    `wrapped_message` overrides the message used in the PIM-wrapped form (the ACRS failure is observed wrapped as
+    plain text, not JSON). `headers` are added to the HTTP response (e.g. Retry-After)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        wrapped_message: str | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.wrapped_message = wrapped_message
+
+    def wrapped_text(self) -> str:
+        if self.wrapped_message is not None:
+            return self.wrapped_message
+        return json.dumps({"errorCode": self.code, "message": self.message}, separators=(",", ":"))
+
+
+def policy_failed(rules: Sequence[str], style: PolicyMessageStyle = "array") -> GraphError:
+    """400 RoleAssignmentRequestPolicyValidationFailed listing every failed rule.
+
+    style "array": `The following policy rules failed: ["ExpirationRule","JustificationRule"]` (the classic form);
+    style "text": `The following policy rules failed: MfaRule - Multi-factor authentication is required; …`."""
+    if style == "text":
+        detail = "; ".join(f"{rule} - {_RULE_TEXT.get(rule, rule)}" for rule in rules)
+    else:
+        detail = json.dumps(list(rules), separators=(",", ":"))
+    return GraphError(
+        400, "RoleAssignmentRequestPolicyValidationFailed", f"The following policy rules failed: {detail}"
+    )
+
+
+def acrs_failed(claim_value: str) -> GraphError:
+    claims = json.dumps({"access_token": {"acrs": {"essential": True, "value": claim_value}}}, separators=(",", ":"))
+    return GraphError(
+        400,
+        ACRS_FAILED,
+        f"The authentication context requirement of the policy is not satisfied by the access token. claims={claims}",
+        wrapped_message=f"{ACRS_FAILED} claims={claims}",
+    )
+
+
+def missing_permission(permission: str) -> GraphError:
+    return GraphError(
+        403, "PermissionScopeNotGranted", f"Authorization failed due to missing permission scope {permission}."
+    )
+
+
+def denied(message: str = "Insufficient privileges to complete the operation.") -> GraphError:
+    return GraphError(403, "Authorization_RequestDenied", message)
+
+
+def app_only_refused(operation: str) -> GraphError:
+    return denied(f"{operation} requires a delegated (user) token; application permissions are not supported.")
+
+
+def not_found(what: str, ident: str) -> GraphError:
+    return GraphError(404, "ResourceNotFound", f"The {what} '{ident}' was not found.")
+
+
+def directory_not_found(ident: str) -> GraphError:
+    return GraphError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.",
+    )
+
+
+def bad_request(message: str) -> GraphError:
+    return GraphError(400, "BadRequest", message)
+
+
+def invalid_request(message: str = "The role assignment request is invalid.") -> GraphError:
+    return GraphError(400, "InvalidRoleAssignmentRequest", message)
