@@ -1099,6 +1099,7 @@ class GraphApi:
         statuses: dict[str, int] = {}
         responses: list[JsonDict] = []
         for item in items:
+            self.tenant.stats.batch_inner_requests += 1
             ident = str(item["id"])
             depends = [str(d) for d in item.get("dependsOn") or []]
             if any(statuses.get(d, 500) >= 400 for d in depends):
@@ -1128,7 +1129,6 @@ class GraphApi:
         return SimResponse(200, {"responses": responses})
 
     async def _inner(self, outer: SimRequest, caller: Caller, item: Mapping[str, Any]) -> SimResponse:
-        self.tenant.stats.batch_inner_requests += 1
         headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
         request_id = str(uuid.uuid4())
         client_request_id = next((v for k, v in headers.items() if k.lower() == "client-request-id"), "") or str(

@@ -483,7 +483,7 @@ class Tenant:
         base = group.base_members if access == "member" else group.base_owners
         out = dict(base)
         out.update(self._pim_members.get((_k(group_id), access), {}))
-        return list(out)
+        return [obj.id if (obj := self._principal(key)) is not None else key for key in out]
 
     def is_member(self, group_id: str, principal_id: str, access: str = "member") -> bool:
         return (_k(group_id), access) in self._member_of.get(_k(principal_id), {})
