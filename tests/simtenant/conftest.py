@@ -105,9 +105,7 @@ class Client:
             "justification": justification,
             "scheduleInfo": {
                 "startDateTime": None,
-                "expiration": {"type": "afterDuration", "duration": duration}
-                if duration
-                else {"type": "noExpiration"},
+                "expiration": {"type": "afterDuration", "duration": duration} if duration else {"type": "noExpiration"},
             },
         }
         if ticket:

@@ -34,8 +34,9 @@ async def test_self_activate_provisions_an_instance_and_adds_the_member(client: 
     body = created.body
     assert body["status"] == "Provisioned"
     assert body["action"] == "selfActivate"
-    assert body["@odata.context"].endswith("/$metadata#identityGovernance/privilegedAccess/group/"
-                                           "assignmentScheduleRequests/$entity")
+    assert body["@odata.context"].endswith(
+        "/$metadata#identityGovernance/privilegedAccess/group/assignmentScheduleRequests/$entity"
+    )
     assert body["targetScheduleId"] == f"{EXCHANGE_ADMINS}_member_{body['id']}"
     assert body["approvalId"] is None and body["customData"] is None
     assert body["ticketInfo"] == {"ticketNumber": None, "ticketSystem": None}
@@ -189,8 +190,10 @@ async def test_future_start_is_granted_then_provisioned(client: Client) -> None:
         "groupId": EXCHANGE_ADMINS,
         "accessId": "member",
         "justification": "later",
-        "scheduleInfo": {"startDateTime": start.isoformat(), "expiration": {"type": "afterDuration",
-                                                                              "duration": "PT1H"}},
+        "scheduleInfo": {
+            "startDateTime": start.isoformat(),
+            "expiration": {"type": "afterDuration", "duration": "PT1H"},
+        },
     }
     created = await client.graph("POST", f"{PIM}/assignmentScheduleRequests", token=token, json=body)
     assert created.body["status"] == "Granted"
@@ -214,13 +217,19 @@ async def test_malformed_bodies_are_bad_requests(client: Client) -> None:
     for body in (
         {"action": "selfActivate", "groupId": EXCHANGE_ADMINS, "accessId": "member"},
         {"action": "fly", "principalId": ALICE, "groupId": EXCHANGE_ADMINS, "accessId": "member"},
-        {"action": "selfActivate", "principalId": ALICE, "groupId": EXCHANGE_ADMINS, "accessId": "member",
-         "justifcation": "typo"},
+        {
+            "action": "selfActivate",
+            "principalId": ALICE,
+            "groupId": EXCHANGE_ADMINS,
+            "accessId": "member",
+            "justifcation": "typo",
+        },
     ):
         response = await client.graph("POST", path, token=token, json=body)
         assert (response.status, response.code) == (400, "BadRequest"), body
-    broken = await client.graph("POST", path, token=token, data=b"{not json", headers={"Content-Type":
-                                                                                        "application/json"})
+    broken = await client.graph(
+        "POST", path, token=token, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert (broken.status, broken.code) == (400, "BadRequest")
 
 

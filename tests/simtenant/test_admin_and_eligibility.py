@@ -20,8 +20,16 @@ from simtenant.seed import (
 from tests.simtenant.conftest import PIM, Client, Resp
 
 
-def _body(action: str, principal: str, group: str, *, end: datetime | None = None, duration: str | None = None,
-          justification: str | None = "admin work", access: str = "member") -> dict[str, Any]:
+def _body(
+    action: str,
+    principal: str,
+    group: str,
+    *,
+    end: datetime | None = None,
+    duration: str | None = None,
+    justification: str | None = "admin work",
+    access: str = "member",
+) -> dict[str, Any]:
     expiration: dict[str, Any] = {"type": "noExpiration"}
     if end is not None:
         expiration = {"type": "afterDateTime", "endDateTime": end.isoformat()}
@@ -60,9 +68,7 @@ async def test_admin_eligibility_lifecycle(client: Client) -> None:
     assert (shorter.status, shorter.code) == (400, "InvalidRoleAssignmentRequest")
     extended = await _elig(client, _body("adminExtend", BOB, EXCHANGE_ADMINS, end=now + timedelta(days=60)))
     assert extended.status == 201 and extended.body["action"] == "adminExtend"
-    schedules = await client.graph(
-        "GET", f"{PIM}/eligibilitySchedules", params={"$filter": f"principalId eq '{BOB}'"}
-    )
+    schedules = await client.graph("GET", f"{PIM}/eligibilitySchedules", params={"$filter": f"principalId eq '{BOB}'"})
     [schedule] = schedules.body["value"]
     assert schedule["id"] == created.body["targetScheduleId"]
     assert schedule["scheduleInfo"]["expiration"]["type"] == "afterDateTime"
@@ -147,7 +153,8 @@ async def test_eligibility_windows(client: Client) -> None:
     assert HELPDESK_TIER1 in instance_groups  # inherited
 
     history = await client.graph(
-        "GET", f"{PIM}/eligibilityScheduleRequests",
+        "GET",
+        f"{PIM}/eligibilityScheduleRequests",
         params={"$filter": f"principalId eq '{ALICE}' and groupId eq '{SHAREPOINT_ADMINS}'"},
     )
     [lapsed] = history.body["value"]
@@ -156,7 +163,8 @@ async def test_eligibility_windows(client: Client) -> None:
 
     await client.advance(7 * 86400)
     later = await client.graph(
-        "GET", f"{PIM}/eligibilityScheduleInstances",
+        "GET",
+        f"{PIM}/eligibilityScheduleInstances",
         params={"$filter": f"principalId eq '{ALICE}' and groupId eq '{INTUNE_ADMINS}'"},
     )
     assert len(later.body["value"]) == 1
@@ -164,7 +172,8 @@ async def test_eligibility_windows(client: Client) -> None:
 
     await client.advance(180 * 86400)  # Alice's owner eligibility of Exchange-Admins ends
     owner = await client.graph(
-        "GET", f"{PIM}/eligibilitySchedules",
+        "GET",
+        f"{PIM}/eligibilitySchedules",
         params={"$filter": f"principalId eq '{ALICE}' and groupId eq '{EXCHANGE_ADMINS}' and accessId eq 'owner'"},
     )
     assert owner.body["value"] == []
@@ -184,14 +193,17 @@ async def test_group_inherited_eligibility_rows(client: Client) -> None:
     [stored] = by_group.body["value"]
     assert (stored["principalId"], stored["memberType"]) == (HELPDESK_STAFF, "direct")
     direct_only = await client.graph(
-        "GET", f"{PIM}/eligibilitySchedules",
+        "GET",
+        f"{PIM}/eligibilitySchedules",
         params={"$filter": f"principalId eq '{FRANK}' and memberType eq 'Direct'"},
     )
     assert direct_only.body["value"] == []
     client.sim.tenant.remove_member(HELPDESK_STAFF, FRANK)
-    assert (await client.graph(
-        "GET", f"{PIM}/eligibilityScheduleInstances/filterByCurrentUser(on='principal')", as_user=FRANK
-    )).body["value"] == []
+    assert (
+        await client.graph(
+            "GET", f"{PIM}/eligibilityScheduleInstances/filterByCurrentUser(on='principal')", as_user=FRANK
+        )
+    ).body["value"] == []
     refused = await client.activate(HELPDESK_TIER1, FRANK)
     assert refused.message == 'The following policy rules failed: ["EligibilityRule"]'
 
@@ -203,16 +215,18 @@ async def test_requests_filter_by_current_user(client: Client) -> None:
     )
     assert [r["groupId"] for r in mine.body["value"]] == [EXCHANGE_ADMINS]
     created = await client.graph(
-        "GET", f"{PIM}/assignmentScheduleRequests/filterByCurrentUser(on='createdBy')", as_user=ALICE,
+        "GET",
+        f"{PIM}/assignmentScheduleRequests/filterByCurrentUser(on='createdBy')",
+        as_user=ALICE,
         params={"$filter": f"createdBy/user/id eq '{ALICE}'"},
     )
     assert len(created.body["value"]) == 1
-    bad = await client.graph(
-        "GET", f"{PIM}/assignmentSchedules/filterByCurrentUser(on='approver')", as_user=ALICE
-    )
+    bad = await client.graph("GET", f"{PIM}/assignmentSchedules/filterByCurrentUser(on='approver')", as_user=ALICE)
     assert bad.status == 400
     schedules = await client.graph(
-        "GET", f"{PIM}/assignmentSchedules/filterByCurrentUser(on='principal')", as_user=ALICE,
+        "GET",
+        f"{PIM}/assignmentSchedules/filterByCurrentUser(on='principal')",
+        as_user=ALICE,
         params={"$filter": "assignmentType eq 'Activated'"},
     )
     assert len(schedules.body["value"]) == 1

@@ -42,8 +42,12 @@ async def test_filter_grammar(client: Client) -> None:
         "GET", path, params={"$filter": f"principalId eq '{ALICE.upper()}' and accessId eq 'OWNER'"}
     )
     assert [row["accessId"] for row in both.body["value"]] == ["owner"]
-    for bad in (f"principalId eq '{ALICE}' or groupId eq 'x'", "principalId gt 'a'", "nonsense eq 'x'",
-                f"principalId eq {ALICE}"):
+    for bad in (
+        f"principalId eq '{ALICE}' or groupId eq 'x'",
+        "principalId gt 'a'",
+        "nonsense eq 'x'",
+        f"principalId eq {ALICE}",
+    ):
         response = await client.graph("GET", path, params={"$filter": bad})
         assert (response.status, response.code) == (400, "BadRequest"), bad
 
@@ -85,12 +89,14 @@ async def test_expand_and_select(client: Client) -> None:
     assert row["group"] == {"@odata.type": "#microsoft.graph.group", "id": TEAMS_ADMINS, "displayName": "Teams Admins"}
     assert row["principal"] == {"@odata.type": "#microsoft.graph.user", "id": ALICE}
     bad = await client.graph(
-        "GET", f"{PIM}/eligibilityScheduleInstances",
+        "GET",
+        f"{PIM}/eligibilityScheduleInstances",
         params={"$filter": f"principalId eq '{ALICE}'", "$expand": "manager"},
     )
     assert bad.status == 400
     bad_select = await client.graph(
-        "GET", f"{PIM}/eligibilityScheduleInstances",
+        "GET",
+        f"{PIM}/eligibilityScheduleInstances",
         params={"$filter": f"principalId eq '{ALICE}'", "$select": "shoeSize"},
     )
     assert bad_select.status == 400
@@ -101,8 +107,11 @@ async def test_navigation_and_get_by_id(client: Client) -> None:
     request_id = created.body["id"]
     group = await client.graph("GET", f"{PIM}/assignmentScheduleRequests/{request_id}/group")
     assert group.body["displayName"] == "Exchange-Admins"
-    target = await client.graph("GET", f"{PIM}/assignmentScheduleRequests/{request_id}",
-                                params={"$expand": "targetSchedule", "$select": "id,status"})
+    target = await client.graph(
+        "GET",
+        f"{PIM}/assignmentScheduleRequests/{request_id}",
+        params={"$expand": "targetSchedule", "$select": "id,status"},
+    )
     assert set(target.body) == {"@odata.context", "id", "status", "targetSchedule"}
     assert target.body["targetSchedule"]["assignmentType"] == "activated"
     schedule = await client.graph("GET", f"{PIM}/assignmentSchedules/{created.body['targetScheduleId']}")
@@ -140,12 +149,16 @@ async def test_policies(client: Client) -> None:
     assert rules["Expiration_Admin_Eligibility"]["maximumDuration"] == "P365D"
     assert rules["Notification_Approver_EndUser_Assignment"]["recipientType"] == "Approver"
     assert rules["Enablement_Admin_Eligibility"]["target"] == {
-        "caller": "Admin", "operations": ["All"], "level": "Eligibility", "inheritableSettings": [],
+        "caller": "Admin",
+        "operations": ["All"],
+        "level": "Eligibility",
+        "inheritableSettings": [],
         "enforcedSettings": [],
     }
 
     both = await client.graph(
-        "GET", "/policies/roleManagementPolicyAssignments",
+        "GET",
+        "/policies/roleManagementPolicyAssignments",
         params={"$filter": f"scopeId eq '{FINANCE_PROD}' and scopeType eq 'Group'"},
     )
     assert sorted(a["roleDefinitionId"] for a in both.body["value"]) == ["member", "owner"]
@@ -154,11 +167,15 @@ async def test_policies(client: Client) -> None:
     assert required.status == 400
 
     policies = await client.graph(
-        "GET", "/policies/roleManagementPolicies",
+        "GET",
+        "/policies/roleManagementPolicies",
         params={"$filter": f"scopeId eq '{FINANCE_PROD}' and scopeType eq 'Group'", "$expand": "rules"},
     )
-    member = next(p for p in policies.body["value"] if p["id"] == both.body["value"][0]["policyId"]
-                  or p["id"] == both.body["value"][1]["policyId"])
+    member = next(
+        p
+        for p in policies.body["value"]
+        if p["id"] == both.body["value"][0]["policyId"] or p["id"] == both.body["value"][1]["policyId"]
+    )
     assert len(member["rules"]) == 17
     rules_of = await client.graph("GET", f"/policies/roleManagementPolicies/{member['id']}/rules")
     auth = next(r for r in rules_of.body["value"] if r["id"] == "AuthenticationContext_EndUser_Assignment")
@@ -173,8 +190,11 @@ async def test_policy_rule_patch_needs_readwrite_and_changes_enforcement(client:
     policy = client.sim.tenant.policy(EXCHANGE_ADMINS, "member")
     assert policy is not None
     path = f"/policies/roleManagementPolicies/{policy.policy_id}/rules/Enablement_EndUser_Assignment"
-    body = {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule", "id":
-            "Enablement_EndUser_Assignment", "enabledRules": ["Justification", "Ticketing"]}
+    body = {
+        "@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule",
+        "id": "Enablement_EndUser_Assignment",
+        "enabledRules": ["Justification", "Ticketing"],
+    }
     refused = await client.graph("PATCH", path, json=body)
     assert (refused.status, refused.code) == (403, "PermissionScopeNotGranted")
     client.sim.tenant.apps[client.sim.client_id].roles |= {"RoleManagementPolicy.ReadWrite.AzureADGroup"}
@@ -259,13 +279,25 @@ async def test_batch(client: Client) -> None:
     token = await client.user_token(ALICE)
     requests = [
         {"id": "1", "method": "GET", "url": f"{PIM}/eligibilityScheduleInstances?$filter=principalId eq '{ALICE}'"},
-        {"id": "2", "method": "GET",
-         "url": "identityGovernance/privilegedAccess/group/assignmentScheduleInstances"},  # no filter, no slash
-        {"id": "3", "method": "POST", "url": f"{PIM}/assignmentScheduleRequests",
-         "headers": {"Content-Type": "application/json", "client-request-id": "inner-3"},
-         "body": {"action": "selfActivate", "principalId": ALICE, "groupId": EXCHANGE_ADMINS, "accessId": "member",
-                  "justification": "batch", "scheduleInfo": {"expiration": {"type": "afterDuration",
-                                                                             "duration": "PT1H"}}}},
+        {
+            "id": "2",
+            "method": "GET",
+            "url": "identityGovernance/privilegedAccess/group/assignmentScheduleInstances",
+        },  # no filter, no slash
+        {
+            "id": "3",
+            "method": "POST",
+            "url": f"{PIM}/assignmentScheduleRequests",
+            "headers": {"Content-Type": "application/json", "client-request-id": "inner-3"},
+            "body": {
+                "action": "selfActivate",
+                "principalId": ALICE,
+                "groupId": EXCHANGE_ADMINS,
+                "accessId": "member",
+                "justification": "batch",
+                "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "PT1H"}},
+            },
+        },
         {"id": "4", "method": "GET", "url": "/me", "dependsOn": ["2"]},
         {"id": "5", "method": "GET", "url": "/me", "dependsOn": ["3"]},
     ]
