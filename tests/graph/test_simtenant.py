@@ -1,0 +1,310 @@
+"""graph/ against the simulated tenant over real HTTPS (its throwaway CA): round trips counted by the tenant, refusals
+produced by its rule engine, app tokens from msal through `AppTokenSource` as app.py wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import msal
+import pytest
+import requests
+
+from core.errors import (
+    AlreadyActive,
+    DirectoryUnavailable,
+    DurationTooLong,
+    EligibilityNotInEffect,
+    MissingInputs,
+    NotActive,
+    NotEligible,
+    PendingRequestExists,
+    PermissionDenied,
+    StepUpRequired,
+    Throttled,
+    TooSoonToDeactivate,
+)
+from core.models import Access, ApproverRef, RequestStatus, Ticket
+from core.ports import ActivationInput
+from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
+
+simtenant = pytest.importorskip("simtenant")
+seed = pytest.importorskip("simtenant.seed")
+
+ALICE, BOB, FRANK = seed.ALICE, seed.BOB, seed.FRANK
+EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS
+PRA, FINANCE, HELPDESK = seed.PRIVILEGED_ROLE_ADMINS, seed.FINANCE_PROD, seed.HELPDESK_TIER1
+SHAREPOINT, INTUNE, APPROVERS = seed.SHAREPOINT_ADMINS, seed.INTUNE_ADMINS, seed.PIM_APPROVERS
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class Rig:
+    sim: Any  # simtenant.RunningSimTenant
+    http: httpx.AsyncClient
+    directory: GraphPimDirectory
+    tokens: SimulatedTenantTokens
+    app_token: AppTokenSource
+
+    @property
+    def tenant(self) -> Any:
+        return self.sim.tenant
+
+    def graph_requests(self) -> int:
+        return int(self.tenant.stats.graph_requests)
+
+    def reset_stats(self) -> None:
+        self.tenant.stats.reset()
+
+    async def settings(self, **values: Any) -> None:
+        response = await self.http.post(f"{self.sim.control_url}/settings", json=values)
+        assert response.status_code == 200, response.text
+
+    async def fault(self, **spec: Any) -> None:
+        response = await self.http.post(f"{self.sim.control_url}/faults", json=spec)
+        assert response.status_code in (200, 201), response.text
+
+    def activation(
+        self,
+        group: str,
+        duration: timedelta = HOUR,
+        *,
+        justification: str | None = "INC-4711",
+        ticket: Ticket | None = None,
+        access: Access = Access.MEMBER,
+    ) -> ActivationInput:
+        return ActivationInput(group, access, ALICE, self.tenant.now(), duration, justification, ticket)
+
+    async def activate(
+        self,
+        group: str,
+        duration: timedelta = HOUR,
+        *,
+        with_policy: bool = False,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        token = token or await self.tokens.token_for(ALICE, self.sim.tenant_id)
+        return await self.directory.self_activate(
+            token, self.activation(group, duration, **kwargs), with_policy=with_policy
+        )
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    tenant = simtenant.build_tenant("demo")
+    tenant.clock.freeze()
+    async with simtenant.run_simtenant(tenant=tenant) as sim:
+        async with httpx.AsyncClient(verify=sim.ssl_context(), timeout=5.0) as http:
+            session = requests.Session()
+            session.verify = sim.ca_file
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override session.verify
+            # msal's constructor fetches the OpenID configuration synchronously: off the loop serving the tenant.
+            app = await asyncio.to_thread(
+                msal.ConfidentialClientApplication,
+                sim.client_id,
+                client_credential=sim.client_secret,
+                authority=sim.authority,
+                instance_discovery=False,
+                http_client=session,
+            )
+            scopes = ["https://graph.microsoft.com/.default"]
+            app_token = AppTokenSource(functools.partial(app.acquire_token_for_client, scopes=scopes))
+            client = GraphClient(http, sim.graph_base_url, app_token, max_retry_wait=3.0)
+            directory = GraphPimDirectory(client, tenant.clock)
+            await app_token()  # msal's first token outside the counted round trips
+            tenant.stats.reset()
+            with session:
+                yield Rig(sim, http, directory, SimulatedTenantTokens(http, sim.control_url), app_token)
+
+
+async def test_snapshot_is_one_round_trip(rig: Rig) -> None:
+    snapshot = await rig.directory.snapshot(ALICE)
+    assert rig.graph_requests() == 1
+    eligible = {(e.group.display_name, e.access, e.inherited) for e in snapshot.eligibilities}
+    assert {
+        ("Exchange-Admins", Access.MEMBER, False),
+        ("Exchange-Admins", Access.OWNER, False),
+        ("Teams Admins", Access.MEMBER, False),
+        ("Helpdesk-Tier1", Access.MEMBER, True),
+        ("Intune-Admins", Access.MEMBER, False),
+    } <= eligible
+    assert "SharePoint-Admins" not in {e.group.display_name for e in snapshot.eligibilities}  # lapsed
+    assert snapshot.active == () and snapshot.pending == ()
+    await rig.directory.snapshot(ALICE)
+    assert rig.graph_requests() == 1  # cached
+
+
+async def test_snapshot_pages_through_small_pages(rig: Rig) -> None:
+    await rig.settings(page_size=2)
+    snapshot = await rig.directory.snapshot(ALICE)
+    assert len(snapshot.eligibilities) >= 7
+    assert rig.graph_requests() > 1  # the batch, then nextLinks
+
+
+async def test_warm_activation_is_one_round_trip(rig: Rig) -> None:
+    token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
+    await rig.directory.policy(EXCHANGE, Access.MEMBER)
+    rig.reset_stats()
+    request, policy = await rig.activate(EXCHANGE, 2 * HOUR, token=token)
+    assert rig.graph_requests() == 1 and policy is None
+    assert request.status is RequestStatus.PROVISIONED and request.ends == rig.tenant.now() + 2 * HOUR
+    snapshot = await rig.directory.snapshot(ALICE)
+    assert [(a.group.id, a.activated) for a in snapshot.active] == [(EXCHANGE, True)]
+
+
+async def test_cold_activation_with_policy_is_one_round_trip(rig: Rig) -> None:
+    token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
+    rig.reset_stats()
+    request, policy = await rig.activate(
+        TEAMS, 2 * HOUR, with_policy=True, token=token, ticket=Ticket("CHG-1", "ServiceNow")
+    )
+    assert rig.graph_requests() == 1
+    assert request.status is RequestStatus.PROVISIONED
+    assert policy is not None and policy.maximum_duration == 4 * HOUR
+    assert policy.justification_required and policy.ticket_required
+    assert await rig.directory.cached_policy(TEAMS, Access.MEMBER) == policy
+
+
+async def test_policies_as_seeded(rig: Rig) -> None:
+    secops = await rig.directory.policy(SECOPS, Access.MEMBER)
+    assert secops.approval_required and secops.justification_required and secops.approver_justification_required
+    assert {(a.id, a.is_group) for a in secops.approvers} == {(BOB, False), (APPROVERS, True)}
+    assert all(isinstance(a, ApproverRef) for a in secops.approvers)
+    assert (await rig.directory.policy(PRA, Access.MEMBER)).mfa_required
+    assert (await rig.directory.policy(FINANCE, Access.MEMBER)).authentication_context == "c1"
+    exchange = await rig.directory.policy(EXCHANGE, Access.MEMBER)
+    assert exchange.maximum_duration == 8 * HOUR and not exchange.justification_required
+
+
+async def test_approval_required_activation_is_pending(rig: Rig) -> None:
+    request, _ = await rig.activate(SECOPS, HOUR, with_policy=True)
+    assert request.status is RequestStatus.PENDING_APPROVAL
+    snapshot = await rig.directory.snapshot(ALICE)
+    assert [(p.id, p.group_id) for p in snapshot.pending] == [(request.id, SECOPS)]
+    with pytest.raises(PendingRequestExists) as caught:
+        await rig.activate(SECOPS, HOUR)
+    assert caught.value.request_id == request.id
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["clean", "pim-wrapped"])
+@pytest.mark.parametrize("style", ["array", "text"])
+async def test_refusals_map_to_core_errors(rig: Rig, wrapped: bool, style: str) -> None:
+    await rig.settings(wrapped_errors=wrapped, policy_message_style=style)
+
+    with pytest.raises(MissingInputs) as missing:
+        await rig.activate(TEAMS, HOUR)  # justification given, no ticket
+    assert (missing.value.justification, missing.value.ticket) == (False, True)
+
+    await rig.directory.policy(EXCHANGE, Access.MEMBER)
+    with pytest.raises(DurationTooLong) as too_long:
+        await rig.activate(EXCHANGE, 9 * HOUR)
+    assert (too_long.value.requested, too_long.value.maximum) == (9 * HOUR, 8 * HOUR)
+
+    with pytest.raises(StepUpRequired) as mfa:
+        await rig.activate(PRA, HOUR)
+    assert mfa.value.mfa
+
+    with pytest.raises(StepUpRequired) as acrs:
+        await rig.activate(FINANCE, HOUR)
+    assert not acrs.value.mfa and acrs.value.authentication_context == "c1"
+    assert json.loads(acrs.value.claims or "") == {"access_token": {"acrs": {"essential": True, "value": "c1"}}}
+
+    with pytest.raises(NotEligible):
+        await rig.activate(APPROVERS, HOUR)
+
+    with pytest.raises(EligibilityNotInEffect) as future:
+        await rig.activate(INTUNE, HOUR)
+    assert future.value.not_started
+
+    with pytest.raises(EligibilityNotInEffect) as lapsed:
+        await rig.activate(SHAREPOINT, HOUR)
+    assert not lapsed.value.not_started and lapsed.value.end is not None
+
+    request, _ = await rig.activate(EXCHANGE, 2 * HOUR)
+    with pytest.raises(AlreadyActive) as active:
+        await rig.activate(EXCHANGE, HOUR)
+    assert active.value.until == request.ends
+
+
+async def test_step_up_tokens_satisfy_mfa_and_auth_context(rig: Rig) -> None:
+    mfa = await rig.tokens.step_up_token(ALICE, mfa=True)
+    request, _ = await rig.activate(PRA, HOUR, token=mfa)
+    assert request.status is RequestStatus.PROVISIONED
+    context = await rig.tokens.step_up_token(ALICE, mfa=True, acrs=["c1"])
+    request, _ = await rig.activate(FINANCE, HOUR, token=context)
+    assert request.status is RequestStatus.PROVISIONED
+
+
+async def test_inherited_eligibility_activates(rig: Rig) -> None:
+    request, _ = await rig.activate(HELPDESK, HOUR)
+    assert request.status is RequestStatus.PROVISIONED
+
+
+async def test_deactivation_rules(rig: Rig) -> None:
+    token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
+    with pytest.raises(NotActive):
+        await rig.directory.self_deactivate(token, EXCHANGE, Access.MEMBER, ALICE)
+    await rig.activate(EXCHANGE, 2 * HOUR)
+    with pytest.raises(TooSoonToDeactivate) as too_soon:
+        await rig.directory.self_deactivate(token, EXCHANGE, Access.MEMBER, ALICE)
+    assert too_soon.value.earliest == rig.tenant.now() + timedelta(minutes=5)
+    rig.tenant.clock.advance(timedelta(minutes=6))
+    request = await rig.directory.self_deactivate(token, EXCHANGE, Access.MEMBER, ALICE)
+    assert request.status is RequestStatus.REVOKED
+    assert (await rig.directory.snapshot(ALICE)).active == ()
+
+
+async def test_activation_whose_answer_is_lost_is_not_made_twice(rig: Rig) -> None:
+    """The tenant carries out the POST, then the client gives up waiting: the directory finds it by listing."""
+    http = httpx.AsyncClient(verify=rig.sim.ssl_context(), timeout=httpx.Timeout(5.0, read=0.3))
+    client = GraphClient(http, rig.sim.graph_base_url, rig.app_token)
+    directory = GraphPimDirectory(client, rig.tenant.clock)
+    await rig.fault(method="POST", path="assignmentScheduleRequests$", after_processing=True, delay_seconds=0.6)
+    token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
+    async with http:
+        request, _ = await directory.self_activate(token, rig.activation(EXCHANGE))
+    assert request.status is RequestStatus.PROVISIONED
+    posts = [r for r in rig.tenant.requests_for("assignment", principal_id=ALICE) if r.action == "selfActivate"]
+    assert len(posts) == 1 and posts[0].id == request.id
+    routes = rig.tenant.stats.by_route
+    assert (routes["POST assignmentScheduleRequests"], routes["GET assignmentScheduleRequests"]) == (1, 1)
+
+
+async def test_throttling_beyond_the_wait_cap_says_when_to_retry(rig: Rig) -> None:
+    await rig.fault(method="POST", path="assignmentScheduleRequests$", status=429, retry_after=30, times=1)
+    with pytest.raises(Throttled) as caught:
+        await rig.activate(EXCHANGE, HOUR)
+    assert caught.value.retry_after == 30
+
+
+async def test_short_throttling_is_waited_out(rig: Rig) -> None:
+    await rig.fault(path="eligibilitySchedules", status=429, retry_after=0.05, times=1)
+    snapshot = await rig.directory.snapshot(ALICE)
+    assert snapshot.eligibilities
+
+
+async def test_persistent_outage_is_directory_unavailable(rig: Rig) -> None:
+    await rig.fault(path="eligibilitySchedules", status=500, times=None)
+    with pytest.raises(DirectoryUnavailable):
+        await rig.directory.snapshot(ALICE)
+
+
+async def test_app_only_activation_is_refused(rig: Rig) -> None:
+    app_token = await rig.app_token()
+    with pytest.raises(PermissionDenied):
+        await rig.activate(EXCHANGE, HOUR, token=app_token)
+
+
+async def test_lapsed_eligibilities_and_display_names(rig: Rig) -> None:
+    lapsed = await rig.directory.lapsed_eligibilities(ALICE)
+    assert [e.group.display_name for e in lapsed] == ["SharePoint-Admins"]
+    names = await rig.directory.display_names([BOB, APPROVERS, "00000000-0000-4000-8000-00000000dead"])
+    assert names == {BOB: "Bob Builder", APPROVERS: "PIM-Approvers"}
+    assert rig.graph_requests() == 2
