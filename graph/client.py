@@ -210,7 +210,7 @@ class GraphClient:
 
     # -- batching ---------------------------------------------------------------------------------------------------
 
-    async def batch(self, requests: Sequence[BatchRequest], *, token: str | None = None) -> dict[str, BatchResponse]:
+    async def batch(self, requests: Sequence[BatchRequest], token: str | None = None) -> dict[str, BatchResponse]:
         """Send `requests` as `POST /$batch` in chunks of at most 20 (items linked by `depends_on` stay together) and
         return the responses by id. Inner failures come back parsed in `BatchResponse.error`, not raised; inner 429s
         (and 503/504 of GETs) are re-sent per their Retry-After within the same bounds as plain requests."""
