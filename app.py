@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -64,9 +63,10 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext:
     return ctx
 
 
-def _msal_app(settings: Settings) -> msal.ConfidentialClientApplication:
-    session = requests.Session()
+def _msal_app(settings: Settings, session: requests.Session) -> msal.ConfidentialClientApplication:
     if settings.ca_file is not None:
+        # requests lets REQUESTS_CA_BUNDLE silently override session.verify unless trust_env is off.
+        session.trust_env = False
         session.verify = str(settings.ca_file)
     return msal.ConfidentialClientApplication(
         settings.graph_client_id,
@@ -77,11 +77,6 @@ def _msal_app(settings: Settings) -> msal.ConfidentialClientApplication:
         http_client=session,
         timeout=settings.graph_timeout_seconds,
     )
-
-
-def _graph_scope(settings: Settings) -> str:
-    parts = urlsplit(settings.graph_base_url)
-    return f"{parts.scheme}://{parts.netloc}/.default"
 
 
 def create_app(
@@ -103,10 +98,10 @@ def create_app(
             timeout=aiohttp.ClientTimeout(total=15),
         )
         storage = SqliteStorage(settings.state_db)
-        msal_app = _msal_app(settings)
-        app_tokens = AppTokenSource(
-            functools.partial(msal_app.acquire_token_for_client, scopes=[_graph_scope(settings)])
-        )
+        # msal's constructor fetches the OpenID configuration synchronously: keep it off the event loop.
+        msal_session = requests.Session()
+        msal_app = await asyncio.to_thread(_msal_app, settings, msal_session)
+        app_tokens = AppTokenSource(functools.partial(msal_app.acquire_token_for_client, scopes=[settings.graph_scope]))
         graph = GraphClient(http, settings.graph_base_url, app_tokens)
         directory = GraphPimDirectory(graph, clock)
         tokens: UserTokenProvider
@@ -119,8 +114,11 @@ def create_app(
         service = PimService(directory, tokens, clock)
         records = Records(storage)
         bot = PimBot(service, records, clock, settings.allowed_tenants)
+        # botbuilder refuses SingleTenant without an app id; its MultiTenant branch is the one that allows the
+        # anonymous local-development mode (load_settings only permits that with BOT_ALLOW_ANONYMOUS=1).
+        app_type = "MultiTenant" if settings.anonymous else settings.app_type.value
         bf_config = BotFrameworkConfig(
-            settings.app_id, settings.app_password.reveal(), settings.app_type.value, settings.app_tenant_id
+            settings.app_id, settings.app_password.reveal(), app_type, settings.app_tenant_id
         )
         inner = ConfigurationBotFrameworkAuthentication(bf_config)
         adapter = CloudAdapter(
@@ -140,6 +138,7 @@ def create_app(
         finally:
             await http.aclose()
             await connector_session.close()
+            msal_session.close()
             storage.close()
 
     app[APP_KEY] = {}

@@ -75,6 +75,7 @@ class Settings:
     allow_anonymous: bool = False
     allowed_tenants: tuple[str, ...] = ()
     graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    graph_scope: str = ""  # default: the origin of graph_base_url + "/.default"
     authority_host: str = "https://login.microsoftonline.com"
     graph_tenant_id: str = ""
     graph_client_id: str = ""
@@ -190,6 +191,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if ca_file is not None and not ca_file.is_file():
         problems.append(f"CA_FILE/SSL_CERT_FILE={ca_raw!r} is not a readable file")
 
+    graph_base_url = _url(env, "GRAPH_BASE_URL", Settings.graph_base_url, problems)
+    origin = "/".join(graph_base_url.split("/")[:3])
+    graph_scope = env.get("GRAPH_SCOPE", f"{origin}/.default").strip()
+    if not re.match(r"^https://\S+/\.default$", graph_scope):
+        problems.append(f"GRAPH_SCOPE={graph_scope!r} must be an https:// resource followed by /.default")
+
     log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
@@ -203,7 +210,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         app_tenant_id=app_tenant_id,
         allow_anonymous=allow_anonymous,
         allowed_tenants=allowed,
-        graph_base_url=_url(env, "GRAPH_BASE_URL", Settings.graph_base_url, problems),
+        graph_base_url=graph_base_url,
+        graph_scope=graph_scope,
         authority_host=_url(env, "AUTHORITY_HOST", Settings.authority_host, problems),
         graph_tenant_id=graph_tenant_id,
         graph_client_id=graph_client_id,

@@ -122,6 +122,7 @@ def bot_environment(
             "MicrosoftAppId": "",
             "BOT_ALLOW_ANONYMOUS": "1",
             "GRAPH_BASE_URL": tenant.graph_base_url,
+            "GRAPH_SCOPE": "https://graph.microsoft.com/.default",  # the simulated tenant issues Graph tokens
             "AUTHORITY_HOST": tenant.authority_host,
             "GRAPH_TENANT_ID": tenant.tenant_id,
             "GRAPH_CLIENT_ID": tenant.client_id,

@@ -1,0 +1,77 @@
+"""The bot served in-process over real HTTP, talking to the simulated tenant (HTTPS) and a recording Bot Connector."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from app import create_app
+from settings import load_settings
+from simtenant import run_simtenant
+from tests.fakes.connector import FakeConnector, running_connector
+
+
+@dataclass
+class Stack:
+    sim: Any  # simtenant.RunningSimTenant
+    connector: FakeConnector
+    server: TestServer
+    http: aiohttp.ClientSession
+    state_db: Path
+
+    @property
+    def service_url(self) -> str:
+        return self.connector.url
+
+    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
+        async with self.http.post(self.server.make_url("/api/messages"), json=activity) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, body
+
+    async def sim_control(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.http.request(
+            method, f"{self.sim.control_url}{path}", json=body, ssl=self.sim.ssl_context()
+        ) as r:
+            assert r.status < 300, await r.text()
+            return await r.json(content_type=None) if r.content_length != 0 else None
+
+
+def bot_env(sim: Any, state_db: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "MicrosoftAppId": "",
+        "BOT_ALLOW_ANONYMOUS": "1",
+        "GRAPH_BASE_URL": sim.graph_base_url,
+        "GRAPH_SCOPE": "https://graph.microsoft.com/.default",
+        "AUTHORITY_HOST": sim.authority_host,
+        "GRAPH_TENANT_ID": sim.tenant_id,
+        "GRAPH_CLIENT_ID": sim.client_id,
+        "GRAPH_CLIENT_SECRET": sim.client_secret,
+        "CA_FILE": str(sim.ca_file),
+        "USER_TOKENS": "simulated",
+        "SIMULATED_TENANT_URL": sim.control_url,
+        "STATE_DB": str(state_db),
+        "GRAPH_TIMEOUT_SECONDS": "2",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
+        state_db = tmp_path / "state.sqlite3"
+        settings = load_settings(bot_env(sim, state_db))
+        app = create_app(settings, clock=sim.tenant.clock)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession() as http:
+                yield Stack(sim, connector, server, http, state_db)
+        finally:
+            await server.close()
