@@ -30,7 +30,9 @@ BOB = TeamsUser("aaaaaaaa-0000-4000-8000-000000000002", "Bob Builder")
 FRANK = TeamsUser("aaaaaaaa-0000-4000-8000-000000000006", "Frank Fisher")
 
 
-def _base(service_url: str, user: TeamsUser, conversation: dict[str, Any], channel_data: dict[str, Any]) -> dict[str, Any]:
+def _base(
+    service_url: str, user: TeamsUser, conversation: dict[str, Any], channel_data: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": f"f:{uuid.uuid4()}",
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),

@@ -100,7 +100,9 @@ class FakeConnector:
     def _failure(self) -> web.Response | None:
         if self.failures:
             status, headers = self.failures.pop(0)
-            return web.json_response({"error": {"code": "Injected", "message": "injected"}}, status=status, headers=headers)
+            return web.json_response(
+                {"error": {"code": "Injected", "message": "injected"}}, status=status, headers=headers
+            )
         return None
 
     async def _post(self, request: web.Request) -> web.Response:
@@ -129,7 +131,9 @@ class FakeConnector:
             activity_id = f"activity-{next(self._ids)}"
             assert self._changed is not None
             async with self._changed:
-                self.sent.append(Recorded("POST", cid, activity_id, body["activity"], request.headers.get("Authorization")))
+                self.sent.append(
+                    Recorded("POST", cid, activity_id, body["activity"], request.headers.get("Authorization"))
+                )
                 self._changed.notify_all()
         return web.json_response({"id": cid, "activityId": activity_id, "serviceUrl": self.url}, status=201)
 

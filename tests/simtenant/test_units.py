@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from simtenant import SimClock, build_tenant
+from simtenant.app import _loopback_only, create_app
 from simtenant.entities import Caller, ScheduleInfo
 from simtenant.errors import GraphError
 from simtenant.isotime import CalendarDurationError, format_duration, format_instant, parse_duration, parse_instant
@@ -87,3 +90,24 @@ def test_bench_seed() -> None:
     assert bench_user_id(3) == "cccccccc-0000-4000-8000-000000000003"
     inherited = tenant.schedules_for("eligibility", principal_id=ALICE, group_id=HELPDESK_TIER1)
     assert [row.member_type for row in inherited] == ["group"]
+
+
+def test_python_side_clock_and_faults() -> None:
+    tenant = build_tenant("demo", clock=SimClock(frozen=True))
+    before = tenant.now()
+    assert tenant.advance(60) == before + timedelta(seconds=60)
+    fault = tenant.add_fault(path="/users/", status=429, retry_after=1)
+    assert tenant.faults.take("GET", "/v1.0/users/x") is fault
+    assert tenant.faults.take("GET", "/v1.0/users/x") is None  # used up
+
+
+async def test_control_api_refuses_non_loopback_callers() -> None:
+    app = create_app(build_tenant("empty"))
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        ("10.1.2.3", 4242) if name == "peername" else default
+    )
+    request = make_mocked_request("GET", "/_sim/stats", app=app, transport=transport)
+    match = await app.router.resolve(request)
+    response = await _loopback_only(request, match.handler)
+    assert response.status == 403
