@@ -122,10 +122,11 @@ def _retry_delay(retry_after: str | None, attempt: int) -> float:
             return min(float(retry_after), 10.0)
         except ValueError:
             pass
-    return min(0.25 * 2 ** (attempt - 1), 4.0) * (0.5 + random.random())  # exponential backoff with jitter
+    backoff: float = min(0.25 * 2 ** (attempt - 1), 4.0)
+    return backoff * (0.5 + random.random())  # exponential backoff with jitter
 
 
-class HttpxConnectorFactory(ConnectorFactory):  # type: ignore[misc]
+class HttpxConnectorFactory(ConnectorFactory):
     def __init__(self, session: aiohttp.ClientSession, token: TokenSource, default_audience: str) -> None:
         self._session = session
         self._token = token
@@ -140,7 +141,7 @@ class HttpxConnectorFactory(ConnectorFactory):  # type: ignore[misc]
         return client
 
 
-class FastBotFrameworkAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
+class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
     """Delegates authentication to botbuilder; replaces only the outbound connector and caches the token client."""
 
     def __init__(

@@ -32,7 +32,7 @@ SORRY = (
 )
 
 
-class PimBot(TeamsActivityHandler):  # type: ignore[misc]
+class PimBot(TeamsActivityHandler):
     def __init__(
         self, service: PimService, records: Records, clock: Clock, allowed_tenants: Sequence[str] = ()
     ) -> None:

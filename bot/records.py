@@ -70,8 +70,7 @@ class Records:
         )
 
     async def card(self, activity_id: str) -> dict[str, Any] | None:
-        key = f"card/{activity_id}"
-        return (await self._storage.read([key])).get(key)
+        return await self._item(f"card/{activity_id}")
 
     async def remember_pending(
         self, actor: Actor, outcome: AwaitingApproval, card: tuple[str, str] | None, now: datetime
@@ -101,5 +100,8 @@ class Records:
         )
 
     async def pending(self, request_id: str) -> dict[str, Any] | None:
-        key = f"request/{request_id}"
-        return (await self._storage.read([key])).get(key)
+        return await self._item(f"request/{request_id}")
+
+    async def _item(self, key: str) -> dict[str, Any] | None:
+        item = (await self._storage.read([key])).get(key)
+        return dict(item) if item is not None else None

@@ -40,7 +40,7 @@ def _as_dict(item: Any) -> dict[str, Any]:
     raise TypeError(f"cannot store {type(item).__name__}: use a dict or a StoreItem")
 
 
-class SqliteStorage(Storage):  # type: ignore[misc]
+class SqliteStorage(Storage):
     """botbuilder Storage on a SQLite file. Blocking sqlite calls run on one dedicated thread, in order."""
 
     def __init__(self, path: str | Path) -> None:

@@ -210,9 +210,11 @@ def outline_icon_errors(data: bytes, label: str = "outline icon") -> list[str]:
     if coloured:
         errors.append(f"{label}: {coloured} visible pixels are not white; only white with varying alpha is allowed")
     width, height = rgba.size
-    corners = [rgba.getpixel(xy) for xy in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1))]
+    corner_alpha = [
+        pixels[y * width + x][3] for x, y in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1))
+    ]
     transparent = sum(1 for p in pixels if p[3] == 0)
-    if any(c[3] for c in corners) or transparent < len(pixels) // 4:
+    if any(corner_alpha) or transparent < len(pixels) // 4:
         errors.append(f"{label}: background must be transparent ({transparent}/{len(pixels)} pixels transparent)")
     if transparent == len(pixels):
         errors.append(f"{label}: is empty (fully transparent)")

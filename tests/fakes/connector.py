@@ -1,8 +1,8 @@
 """A recording, stateful stand-in of the Bot Connector REST API (what Teams' service URL answers).
 
-Seed: `roster` members. Behave: assigns activity ids, keeps every conversation's activities, applies updates and deletes,
-creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...). Observe:
-`sent` (everything), `await next_activity(...)` (no sleeps: an asyncio.Condition).
+Seed: `roster` members. Behave: assigns activity ids, keeps every conversation's activities, applies updates and
+deletes, creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...).
+Observe: `sent` (everything), `await wait_for(...)` (no sleeps: an asyncio.Condition).
 """
 
 from __future__ import annotations
@@ -64,13 +64,11 @@ class FakeConnector:
     def typing(self) -> list[Recorded]:
         return [r for r in self.sent if r.type == "typing"]
 
-    async def wait_for(self, count: int, *, kind: str = "message", timeout: float = 10.0) -> list[Recorded]:
+    async def wait_for(self, count: int, *, kind: str = "message", seconds: float = 10.0) -> list[Recorded]:
         """Wait until at least `count` activities of `kind` were posted (proactive sends arrive after the turn)."""
         assert self._changed is not None
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: len([r for r in self.sent if r.type == kind]) >= count), timeout
-            )
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(lambda: len([r for r in self.sent if r.type == kind]) >= count)
         return [r for r in self.sent if r.type == kind]
 
     def app(self) -> web.Application:

@@ -1,0 +1,1 @@
+"""Bot Framework transport: the only package that imports botbuilder."""
