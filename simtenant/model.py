@@ -82,7 +82,7 @@ from simtenant.errors import (
     policy_failed,
 )
 from simtenant.isotime import CalendarDurationError, parse_duration
-from simtenant.observe import FaultRegistry, RequestLog, Stats
+from simtenant.observe import Fault, FaultRegistry, RequestLog, Stats
 from simtenant.tokens import TokenService
 
 __all__ = [
@@ -243,6 +243,16 @@ class Tenant:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move the sim clock forward (seconds or a timedelta) and apply what fell due. Returns the new now."""
+        self.clock.advance(delta if isinstance(delta, timedelta) else timedelta(seconds=delta))
+        return self.tick()
+
+    def add_fault(self, **spec: Any) -> Fault:
+        """Inject a fault, with the fields of the /_sim/faults body (path, method, status, retry_after, times,
+        delay_seconds, after_processing, code, message, wrapped)."""
+        return self.faults.add(Fault.from_json(spec))
 
     def tick(self) -> datetime:
         """Apply everything due by sim-now (activation ends, approval expiry, eligibility ends). Returns now."""
