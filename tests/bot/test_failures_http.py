@@ -140,3 +140,19 @@ async def _status_reply(stack: Stack) -> str:
     assert status == 201
     [reply] = stack.connector.messages()[before:]
     return str(reply.body.get("text") or card_text(reply.card or {}))
+
+
+async def test_bot_connector_failures_are_retried_then_logged_never_a_500(stack: Stack) -> None:
+    stack.connector.fail_next(502, times=1)  # retried: the help card still arrives
+    status, _ = await stack.post(act.message(stack.service_url, "help"))
+    assert status == 201
+    assert len(stack.connector.messages()) == 1
+    stack.connector.fail_next(500, times=20)  # not retryable: the turn fails, the user cannot be told, HTTP stays 201
+    status, _ = await stack.post(act.message(stack.service_url, "help"))
+    assert status == 201
+
+
+async def test_under_five_minutes_is_refused_without_calling_graph(stack: Stack) -> None:
+    card = await say(stack, "activate Exchange-Admins 3m")
+    assert "less than 5 minutes" in element(card, "outcome-0-message")["text"]
+    assert [e for e in stack.sim.tenant.log.recent() if e["path"].startswith("/v1.0")] == []
