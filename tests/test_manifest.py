@@ -379,3 +379,15 @@ def test_manifest_tooling_does_not_import_botbuilder() -> None:
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.split(".")[0] in {"botbuilder", "botframework"} for n in names), source
+
+
+def test_manifest_commands_are_words_the_command_parser_knows() -> None:
+    from core.commands import Activate, Deactivate, Help, Status, parse
+    from manifest.validate import EXPECTED_COMMANDS
+
+    examples = {"activate": "activate Exchange-Admins 2h", "deactivate": "deactivate Exchange-Admins"}
+    kinds = {"activate": Activate, "deactivate": Deactivate, "status": Status, "help": Help}
+    for title in EXPECTED_COMMANDS:
+        command = parse(examples.get(title, title))
+        assert isinstance(command, kinds[title]), (title, command)
+        assert not (isinstance(command, Help) and command.reason), (title, command)
