@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from devtools.stack import ROOT, bot_environment, bot_process, playground, simulated_tenant, write_playground_config
 
 
 def main() -> None:
-    var = ROOT / "var" / "demo"
+    # DEMO_STATE_DIR: where state and logs go (tests/e2e runs the demo in a temporary directory, beside a real one).
+    var = Path(os.environ.get("DEMO_STATE_DIR") or ROOT / "var" / "demo")
     bot_port = int(os.environ.get("BOT_PORT", "3978"))
     ui_port = int(os.environ.get("PLAYGROUND_PORT", "56150"))
     stop = False

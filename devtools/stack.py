@@ -108,6 +108,8 @@ def simulated_tenant(state_dir: Path, seed: str = "demo") -> Iterator[tuple[Tena
         yield Tenant(**{k: info[k] for k in Tenant.__dataclass_fields__}), proc
     finally:
         _stop(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()  # else a ResourceWarning (an error under pytest's filterwarnings=error) at GC
         log.close()
 
 
