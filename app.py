@@ -13,7 +13,6 @@ import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -33,17 +32,13 @@ from core.ports import Clock, UserTokenProvider
 from core.service import PimService
 from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
+from graph.clock import GraphClock
 from graph.pim import GraphPimDirectory
 from settings import Settings, SettingsError, UserTokenMode, load_settings
 
 log = logging.getLogger("pimbot")
 
 APP_KEY = web.AppKey("pim_bot_parts", dict)
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,8 @@ def create_app(
     settings: Settings, *, clock: Clock | None = None, user_tokens: UserTokenProvider | None = None
 ) -> web.Application:
     """The aiohttp application. `clock` and `user_tokens` are seams for tests (the simulated tenant's clock)."""
-    clock = clock or SystemClock()
+    graph_clock = GraphClock(settings.graph_base_url)
+    clock = clock or graph_clock
     app = web.Application(middlewares=[aiohttp_error_middleware], client_max_size=512 * 1024)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -92,6 +88,7 @@ def create_app(
             verify=ssl_ctx,
             timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=min(5.0, settings.graph_timeout_seconds)),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            event_hooks={"response": [graph_clock.on_response]},
         )
         connector_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100),

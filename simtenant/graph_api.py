@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from yarl import URL
@@ -1049,6 +1050,8 @@ class GraphApi:
             response.body["error"]["innerError"] = _innererror(self.tenant.now(), client_request_id, request_id)
         response.headers.setdefault("request-id", request_id)
         response.headers.setdefault("client-request-id", client_request_id)
+        # Like every HTTP service, Graph dates its answers by its own clock; here that is the simulated clock.
+        response.headers["Date"] = format_datetime(self.tenant.now(), usegmt=True)
         self.tenant.stats.by_status[response.status] += 1
         self.tenant.log.add(
             {
