@@ -1,11 +1,13 @@
 """The Playground's own web UI in headless Debian chromium: a user types a command and sees the bot's card.
 
-Also writes the README screenshot docs/images/playground-activate.png. Debian's /usr/bin/chromium is required (never
+Also writes the README screenshot docs/images/playground-activate.png (with UPDATE_SCREENSHOT=1; otherwise to
+tests/artifacts/). Debian's /usr/bin/chromium is required (never
 `playwright install`): without it the test fails, it does not skip.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOT = ROOT / "docs" / "images" / "playground-activate.png"
+# The README's screenshot is refreshed only when asked (UPDATE_SCREENSHOT=1): a test run must not dirty the tree.
+SCREENSHOT = (
+    ROOT / "docs" / "images" / "playground-activate.png"
+    if os.environ.get("UPDATE_SCREENSHOT") == "1"
+    else ROOT / "tests" / "artifacts" / "playground-activate.png"
+)
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
 
 
