@@ -11,6 +11,11 @@ Hierarchy:
     + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
       PolicyViolation (a rule we could not map to one of the above)
+  x SignInRequired            -- no delegated token for the user yet: the bot asks them to sign in, then resumes
+  x IdentityMismatch          -- the delegated token is someone else's (oid) or another tenant's (tid): nothing written
+
+SignInRequired and IdentityMismatch are raised by a `UserTokenProvider`; `PimService` lets them through (no outcome
+is produced for that command and nothing is written) and the bot handles them.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = [
     "DurationTooLong",
     "DurationTooShort",
     "EligibilityNotInEffect",
+    "IdentityMismatch",
     "MissingInputs",
     "NotActive",
     "NotEligible",
@@ -35,6 +41,7 @@ __all__ = [
     "PimError",
     "PolicyViolation",
     "RequestRefused",
+    "SignInRequired",
     "StepUpRequired",
     "Throttled",
     "TooSoonToDeactivate",
@@ -150,3 +157,22 @@ class PolicyViolation(RequestRefused):
     def __init__(self, rules: Sequence[str], detail: str = "") -> None:
         super().__init__(detail or ", ".join(rules))
         self.rules, self.detail = tuple(rules), detail
+
+
+class SignInRequired(PimError):
+    """The user has no delegated token yet (never signed in, signed out, or it lapsed). Not a refusal: the command
+    can run once the user has signed in."""
+
+    def __init__(self) -> None:
+        super().__init__("sign-in required")
+
+
+class IdentityMismatch(PimError):
+    """The delegated token does not belong to the acting user: its `oid` or `tid` differs from the activity's.
+
+    `claim` names what differed ("oid", "tid", or "token" when the token could not be read). Never carries token
+    contents or the other identity, so it is safe to log."""
+
+    def __init__(self, claim: str) -> None:
+        super().__init__(f"delegated token {claim} does not match the acting user")
+        self.claim = claim

@@ -68,12 +68,15 @@ class RequestStatus(StrEnum):
 class Actor:
     """The person behind a Teams activity.
 
-    `object_id` is the Entra oid, taken from the authenticated activity, never from card data."""
+    `object_id` is the Entra oid, taken from the authenticated activity, never from card data. `channel_user_id` is
+    the channel's own id of the user (Teams `from.id`, "29:..."): the Bot Framework token service keys user tokens by
+    it. It identifies nobody to PIM; the delegated token's oid/tid are checked against `object_id`/`tenant_id`."""
 
     object_id: str
     tenant_id: str
     name: str = ""
     time_zone: str | None = None  # IANA name sent by Teams in the clientInfo entity
+    channel_user_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

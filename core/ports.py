@@ -37,7 +37,11 @@ class ActivationInput:
 
 
 class UserTokenProvider(Protocol):
-    """Delegated Graph tokens for the person who acts. Self-activation and approvals accept nothing else."""
+    """Delegated Graph tokens for the person who acts. Self-activation and approvals accept nothing else.
+
+    `token_for` raises `core.errors.SignInRequired` when it has no token for the user yet, `IdentityMismatch` when the
+    token it has is not that user's (`core.binding.require_binding`), and DirectoryError kinds when its source is
+    unreachable."""
 
     async def token_for(self, user_object_id: str, tenant_id: str) -> str: ...
 

@@ -2,6 +2,9 @@
 
 The acting user always comes from the authenticated activity (`Actor`), never from card data or message text.
 PIM writes use the user's own delegated token: Graph lets only the principal self-activate or self-deactivate.
+The token is asked for right before each write. When the token provider raises `SignInRequired` or
+`IdentityMismatch`, the use case stops there and lets it through: no outcome is produced for that command and nothing
+is written (the bot asks the user to sign in and resumes the command, or tells them the identities differ).
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ class PimService:
         self._directory = directory
         self._tokens = tokens
         self._clock = clock
+
+    def with_tokens(self, tokens: UserTokenProvider) -> PimService:
+        """The same service (directory, caches, clock) with another token provider: for providers that live for one
+        turn, such as Teams SSO, whose token client belongs to the inbound activity."""
+        return PimService(self._directory, tokens, self._clock)
 
     # ---- activate -------------------------------------------------------------------------------------------
 
