@@ -11,8 +11,8 @@ import logging
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -23,8 +23,9 @@ from aiohttp import web
 from botbuilder.core.integration import aiohttp_error_middleware
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
-from bot.connector import FastBotFrameworkAuthentication
+from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.handler import PimBot, on_turn_error
+from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.records import Records
 from bot.routes import healthz, messages_handler
 from bot.storage import SqliteStorage
@@ -34,7 +35,7 @@ from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
 from graph.clock import GraphClock
 from graph.pim import GraphPimDirectory
-from settings import Settings, SettingsError, UserTokenMode, load_settings
+from settings import AppType, Settings, SettingsError, UserTokenMode, load_settings
 
 log = logging.getLogger("pimbot")
 
@@ -43,12 +44,40 @@ APP_KEY = web.AppKey("pim_bot_parts", dict)
 
 @dataclass(frozen=True)
 class BotFrameworkConfig:
-    """The attribute names botbuilder's ConfigurationBotFrameworkAuthentication reads with getattr."""
+    """The attribute names botbuilder's ConfigurationBotFrameworkAuthentication reads with getattr
+    (botbuilder/integration/aiohttp/configuration_bot_framework_authentication.py, 4.17.1).
+
+    Any of the endpoint attributes set makes botbuilder use its parameterized authentication with exactly these
+    endpoints, so CHANNEL_SERVICE (which only picks a built-in public/US Gov constant set) is not needed;
+    VALIDATE_AUTHORITY only reaches botbuilder's private-cloud credentials, which this bot does not use.
+    """
 
     APP_ID: str
-    APP_PASSWORD: str
+    APP_PASSWORD: str = field(repr=False)
     APP_TYPE: str
     APP_TENANTID: str
+    OAUTH_URL: str
+    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str
+    TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str
+    TO_CHANNEL_FROM_BOT_LOGIN_URL: str
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BotFrameworkConfig:
+        e = settings.endpoints
+        return cls(
+            APP_ID=settings.app_id,
+            APP_PASSWORD=settings.app_password.reveal(),
+            # botbuilder refuses SingleTenant without an app id; its MultiTenant branch is the one that allows the
+            # anonymous local-development mode (load_settings only permits that with BOT_ALLOW_ANONYMOUS=1).
+            APP_TYPE="MultiTenant" if settings.anonymous else settings.app_type.value,
+            APP_TENANTID=settings.app_tenant_id,
+            OAUTH_URL=e.oauth_url,
+            TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=e.to_bot_from_channel_openid_metadata_url,
+            TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=e.to_bot_from_channel_token_issuer,
+            TO_CHANNEL_FROM_BOT_LOGIN_URL=e.to_channel_from_bot_login_url,
+            TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=e.to_channel_from_bot_oauth_scope,
+        )
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -58,11 +87,16 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext:
     return ctx
 
 
-def _msal_app(settings: Settings, session: requests.Session) -> msal.ConfidentialClientApplication:
+def _trusting(settings: Settings, session: requests.Session) -> requests.Session:
     if settings.ca_file is not None:
         # requests lets REQUESTS_CA_BUNDLE silently override session.verify unless trust_env is off.
         session.trust_env = False
         session.verify = str(settings.ca_file)
+    return session
+
+
+def _msal_app(settings: Settings, session: requests.Session) -> msal.ConfidentialClientApplication:
+    _trusting(settings, session)
     return msal.ConfidentialClientApplication(
         settings.graph_client_id,
         client_credential=settings.graph_client_secret.reveal(),
@@ -111,15 +145,16 @@ def create_app(
         service = PimService(directory, tokens, clock)
         records = Records(storage)
         bot = PimBot(service, records, clock, settings.allowed_tenants)
-        # botbuilder refuses SingleTenant without an app id; its MultiTenant branch is the one that allows the
-        # anonymous local-development mode (load_settings only permits that with BOT_ALLOW_ANONYMOUS=1).
-        app_type = "MultiTenant" if settings.anonymous else settings.app_type.value
-        bf_config = BotFrameworkConfig(
-            settings.app_id, settings.app_password.reveal(), app_type, settings.app_tenant_id
-        )
-        inner = ConfigurationBotFrameworkAuthentication(bf_config)
+        # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
+        openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
+        inner = ConfigurationBotFrameworkAuthentication(BotFrameworkConfig.from_settings(settings))
+        # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata).
+        bot_session = requests.Session()
+        connector_tokens = await asyncio.to_thread(_connector_tokens, settings, bot_session)
         adapter = CloudAdapter(
-            FastBotFrameworkAuthentication(inner, connector_session, _connector_tokens(inner, settings))
+            FastBotFrameworkAuthentication(
+                inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope
+            )
         )
         adapter.on_turn_error = on_turn_error
         app[APP_KEY].update(
@@ -135,7 +170,9 @@ def create_app(
         finally:
             await http.aclose()
             await connector_session.close()
+            uninstall_openid_keys(openid_keys)
             msal_session.close()
+            bot_session.close()
             storage.close()
 
     app[APP_KEY] = {}
@@ -152,19 +189,74 @@ def create_app(
     return app
 
 
-def _connector_tokens(inner: ConfigurationBotFrameworkAuthentication, settings: Settings) -> Any:
-    """Bearer tokens for outbound Bot Connector calls; none in anonymous (local development) mode."""
+def _bot_authority(settings: Settings) -> str:
+    """Where the bot's own token comes from: TO_CHANNEL_FROM_BOT_LOGIN_URL, whose tenant part (botframework.com in
+    the presets) is the bot's own tenant for SingleTenant and UserAssignedMSI bots, as botbuilder does for the
+    public and US Gov login hosts (PasswordServiceClientCredentialFactory → MicrosoftAppCredentials)."""
+    login_url = settings.endpoints.to_channel_from_bot_login_url
+    if settings.app_type is AppType.MULTI_TENANT:
+        return login_url
+    origin = "/".join(login_url.split("/")[:3])
+    return f"{origin}/{settings.app_tenant_id}"
+
+
+def _bot_scope(settings: Settings) -> str:
+    scope = settings.endpoints.to_channel_from_bot_oauth_scope
+    return scope if scope.endswith("/.default") else f"{scope}/.default"
+
+
+class BotTokenError(PermissionError):
+    """The bot's own token for the Bot Connector could not be obtained (no token value in the message)."""
+
+
+def _connector_tokens(settings: Settings, session: requests.Session) -> TokenSource:
+    """Bearer tokens for outbound Bot Connector calls (client credentials for the bot's app id, cached by msal);
+    none in anonymous (local development) mode. Blocking (msal fetches the authority's metadata): call it in a
+    thread."""
     if settings.anonymous:
 
         async def none(_: str) -> str | None:
             return None
 
         return none
-    factory = inner._inner._credentials_factory  # botbuilder keeps the credential factory private (4.17.1, final)
+    _trusting(settings, session)
+    acquire: Callable[[list[str]], dict[str, Any]]
+    if settings.app_type is AppType.USER_ASSIGNED_MSI:
+        msi = msal.ManagedIdentityClient(
+            msal.UserAssignedManagedIdentity(client_id=settings.app_id), http_client=session
+        )
+
+        def acquire(scopes: list[str]) -> dict[str, Any]:
+            resource = scopes[0].removesuffix("/.default")
+            result: dict[str, Any] = msi.acquire_token_for_client(resource=resource)
+            return result
+    else:
+        client = msal.ConfidentialClientApplication(
+            settings.app_id,
+            client_credential=settings.app_password.reveal(),
+            authority=_bot_authority(settings),
+            # The authority is configured exactly (sovereign clouds, stand-ins): no instance discovery.
+            instance_discovery=False,
+            http_client=session,
+            timeout=10,
+        )
+
+        def acquire(scopes: list[str]) -> dict[str, Any]:
+            result: dict[str, Any] = client.acquire_token_for_client(scopes=scopes)  # msal serves it from its cache
+            return result
+
+    default_scope = _bot_scope(settings)
 
     async def token(audience: str) -> str | None:
-        credentials = await factory.create_credentials(settings.app_id, audience, None, True)
-        return str(await asyncio.to_thread(credentials.get_access_token))
+        scope = f"{audience.rstrip('/')}/.default" if audience and not audience.endswith("/.default") else audience
+        result = await asyncio.to_thread(acquire, [scope or default_scope])
+        access = result.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise BotTokenError(
+                f"no Bot Connector token for app {settings.app_id}: {result.get('error')}: "
+                f"{str(result.get('error_description', ''))[:300]}"
+            )
+        return access
 
     return token
 

@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["AppType", "Secret", "Settings", "SettingsError", "UserTokenMode", "load_settings"]
+__all__ = [
+    "CLOUDS",
+    "AppType",
+    "BotCloud",
+    "CloudEndpoints",
+    "Secret",
+    "Settings",
+    "SettingsError",
+    "UserTokenMode",
+    "load_settings",
+]
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -51,6 +61,74 @@ class AppType(StrEnum):
     MULTI_TENANT = "MultiTenant"
 
 
+class BotCloud(StrEnum):
+    """Which Microsoft cloud the bot lives in (`BOT_CLOUD`): chooses the defaults of every endpoint setting."""
+
+    PUBLIC = "public"
+    USGOV = "usgov"
+    CHINA = "china"
+
+
+@dataclass(frozen=True)
+class CloudEndpoints:
+    """The endpoints of one cloud. Each is also a setting of the same (upper-case) name that overrides it.
+
+    The Bot Framework names are the attributes botbuilder's ConfigurationBotFrameworkAuthentication reads.
+    """
+
+    graph_base_url: str
+    authority_host: str
+    oauth_url: str  # Bot Framework token service (user tokens, SSO)
+    to_bot_from_channel_openid_metadata_url: str  # signing keys of inbound channel tokens
+    to_bot_from_channel_token_issuer: str  # `iss` of inbound channel tokens
+    to_channel_from_bot_login_url: str  # authority for the bot's own outbound token (tenant part replaced, below)
+    to_channel_from_bot_oauth_scope: str  # resource of the bot's outbound token
+
+
+CLOUDS: dict[BotCloud, CloudEndpoints] = {
+    # botframework/connector/auth/authentication_constants.py (botframework-connector 4.17.1): OAUTH_URL,
+    # TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, TO_BOT_FROM_CHANNEL_TOKEN_ISSUER, TO_CHANNEL_FROM_BOT_OAUTH_SCOPE;
+    # the login URL is TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + DEFAULT_CHANNEL_AUTH_TENANT, what its built-in public
+    # cloud logs in at (its TO_CHANNEL_FROM_BOT_LOGIN_URL constant is a token endpoint, not an authority).
+    BotCloud.PUBLIC: CloudEndpoints(
+        graph_base_url="https://graph.microsoft.com/v1.0",
+        authority_host="https://login.microsoftonline.com",
+        oauth_url="https://api.botframework.com",
+        to_bot_from_channel_openid_metadata_url="https://login.botframework.com/v1/.well-known/openidconfiguration",
+        to_bot_from_channel_token_issuer="https://api.botframework.com",
+        to_channel_from_bot_login_url="https://login.microsoftonline.com/botframework.com",
+        to_channel_from_bot_oauth_scope="https://api.botframework.com",
+    ),
+    # botframework/connector/auth/government_constants.py (4.17.1): OAUTH_URL_GOV,
+    # TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, TO_BOT_FROM_CHANNEL_TOKEN_ISSUER, TO_CHANNEL_FROM_BOT_LOGIN_URL
+    # (its tenant part is replaced by MicrosoftAppTenantId for SingleTenant), TO_CHANNEL_FROM_BOT_OAUTH_SCOPE.
+    # Graph: the US Government L4 (GCC High) endpoint; DoD tenants override GRAPH_BASE_URL (dod-graph.microsoft.us).
+    BotCloud.USGOV: CloudEndpoints(
+        graph_base_url="https://graph.microsoft.us/v1.0",
+        authority_host="https://login.microsoftonline.us",
+        oauth_url="https://api.botframework.azure.us",
+        to_bot_from_channel_openid_metadata_url="https://login.botframework.azure.us/v1/.well-known/openidconfiguration",
+        to_bot_from_channel_token_issuer="https://api.botframework.us",
+        to_channel_from_bot_login_url="https://login.microsoftonline.us/MicrosoftServices.onmicrosoft.us",
+        to_channel_from_bot_oauth_scope="https://api.botframework.us",
+    ),
+    # botbuilder-python 4.17.1 has no China constants. From Microsoft Learn, Azure AI Bot Service, "Configure a bot
+    # in Microsoft Azure operated by 21Vianet" (2024-09-23): OAuthUrl, ToChannelFromBotLoginUrl (MultiTenant form),
+    # ToChannelFromBotOAuthScope, ToBotFromChannelTokenIssuer, ToBotFromChannelOpenIdMetadataUrl. The Entra host is
+    # login.partner.microsoftonline.cn, as there: msal 1.39 calls login.chinacloudapi.cn `DEPRECATED_AZURE_CHINA`
+    # (msal/authority.py).
+    BotCloud.CHINA: CloudEndpoints(
+        graph_base_url="https://microsoftgraph.chinacloudapi.cn/v1.0",
+        authority_host="https://login.partner.microsoftonline.cn",
+        oauth_url="https://token.botframework.azure.cn",
+        to_bot_from_channel_openid_metadata_url="https://login.botframework.azure.cn/v1/.well-known/openidconfiguration",
+        to_bot_from_channel_token_issuer="https://api.botframework.azure.cn",
+        to_channel_from_bot_login_url="https://login.partner.microsoftonline.cn/microsoftservices.partner.onmschina.cn",
+        to_channel_from_bot_oauth_scope="https://api.botframework.azure.cn",
+    ),
+}
+
+
 class UserTokenMode(StrEnum):
     """Where delegated user tokens come from. `simulated`: the simulated tenant (demo, tests)."""
 
@@ -74,6 +152,8 @@ class Settings:
     app_tenant_id: str = ""
     allow_anonymous: bool = False
     allowed_tenants: tuple[str, ...] = ()
+    bot_cloud: BotCloud = BotCloud.PUBLIC
+    endpoints: CloudEndpoints = CLOUDS[BotCloud.PUBLIC]  # with the individual overrides applied
     graph_base_url: str = "https://graph.microsoft.com/v1.0"
     graph_scope: str = ""  # default: the origin of graph_base_url + "/.default"
     authority_host: str = "https://login.microsoftonline.com"
@@ -101,11 +181,29 @@ def _bool(env: Mapping[str, str], key: str, problems: list[str]) -> bool:
     return False
 
 
-def _url(env: Mapping[str, str], key: str, default: str, problems: list[str]) -> str:
-    value = env.get(key, default).strip().rstrip("/")
+def _url(env: Mapping[str, str], key: str, default: str, problems: list[str], *, strip_slash: bool = True) -> str:
+    value = env.get(key, "").strip() or default
+    if strip_slash:
+        value = value.rstrip("/")
     if not re.match(r"^https://[^/\s]+(/\S*)?$", value):
         problems.append(f"{key}={value!r} must be an https:// URL")
     return value
+
+
+def _endpoints(env: Mapping[str, str], problems: list[str]) -> tuple[BotCloud, CloudEndpoints]:
+    raw = env.get("BOT_CLOUD", "").strip().lower() or BotCloud.PUBLIC.value
+    try:
+        cloud = BotCloud(raw)
+    except ValueError:
+        cloud = BotCloud.PUBLIC
+        problems.append(f"BOT_CLOUD={raw!r} must be one of {', '.join(c.value for c in BotCloud)}")
+    preset = CLOUDS[cloud]
+    values = {
+        # The issuer is compared verbatim with the token's `iss`: a trailing slash is kept as written.
+        name: _url(env, name.upper(), default, problems, strip_slash=name != "to_bot_from_channel_token_issuer")
+        for name, default in vars(preset).items()
+    }
+    return cloud, CloudEndpoints(**values)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -186,12 +284,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timeout = 8.0
         problems.append(f"GRAPH_TIMEOUT_SECONDS={timeout_raw!r} must be a number of seconds between 0.1 and 60")
 
-    ca_raw = env.get("CA_FILE") or env.get("SSL_CERT_FILE") or ""
-    ca_file = Path(ca_raw) if ca_raw else None
-    if ca_file is not None and not ca_file.is_file():
-        problems.append(f"CA_FILE/SSL_CERT_FILE={ca_raw!r} is not a readable file")
+    # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
+    # fetch) trust CA_FILE, or else the bundle the standard variables name.
+    ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
+    ca_file = Path(env[ca_key].strip()) if ca_key else None
+    if ca_key and ca_file is not None and not ca_file.is_file():
+        problems.append(f"{ca_key}={env[ca_key]!r} is not a readable file")
 
-    graph_base_url = _url(env, "GRAPH_BASE_URL", Settings.graph_base_url, problems)
+    bot_cloud, endpoints = _endpoints(env, problems)
+    graph_base_url = endpoints.graph_base_url
     origin = "/".join(graph_base_url.split("/")[:3])
     graph_scope = env.get("GRAPH_SCOPE", f"{origin}/.default").strip()
     if not re.match(r"^https://\S+/\.default$", graph_scope):
@@ -210,9 +311,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         app_tenant_id=app_tenant_id,
         allow_anonymous=allow_anonymous,
         allowed_tenants=allowed,
+        bot_cloud=bot_cloud,
+        endpoints=endpoints,
         graph_base_url=graph_base_url,
         graph_scope=graph_scope,
-        authority_host=_url(env, "AUTHORITY_HOST", Settings.authority_host, problems),
+        authority_host=endpoints.authority_host,
         graph_tenant_id=graph_tenant_id,
         graph_client_id=graph_client_id,
         graph_client_secret=graph_client_secret,

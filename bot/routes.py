@@ -2,7 +2,8 @@
 
 Why our own handler (botbuilder 4.17.1 defects, see teams-platform.md §1.2): stock `process` serialises invoke bodies
 twice (HTTP 500 on every Action.Execute), answers a malformed bearer with 500 and a missing Content-Type with 404.
-Here: no JSON content type → 415; a body that is not a JSON object activity → 400; authentication failures → 401;
+Here: no JSON content type → 415; a body that is not a JSON object activity → 400; authentication failures → 401
+(authentication runs before the turn, so a failing turn is never mistaken for a bad token, nor the reverse);
 invoke bodies are serialised once (msrest models) or passed through (plain dicts).
 """
 
@@ -50,17 +51,21 @@ def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
             return _problem(400, "the body is not a valid Bot Framework activity")
         if not activity.service_url or activity.conversation is None or not activity.conversation.id:
             return _problem(400, "the activity lacks serviceUrl or conversation.id")
-        auth_header = request.headers.get("Authorization", "")
+        # None, not "": botbuilder's parameterized authentication only takes the anonymous (development) path for a
+        # missing header when it is None, and CloudAdapterBase.process_activity treats a non-str as an already
+        # authenticated result, so authentication is done here, apart from the turn.
+        auth_header = request.headers.get("Authorization") or None
         try:
-            invoke_response = await adapter.process_activity(auth_header, activity, bot.on_turn)
-        except PermissionError:
+            authenticated = await adapter.bot_framework_authentication.authenticate_request(activity, auth_header)
+        except Exception as e:
+            # PermissionError for a missing/invalid token; botbuilder raises arbitrary errors (UnicodeDecodeError,
+            # jwt errors, IndexError, "Could not validate endorsement key") for malformed or foreign bearer tokens:
+            # none of them may become a 500. The token itself is never logged.
+            log.warning("refused activity %s: %s: %s", activity.id, type(e).__name__, e)
             return _problem(401, "unauthorized")
+        try:
+            invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
         except Exception:
-            if auth_header:
-                # botbuilder raises arbitrary errors (UnicodeDecodeError, ValueError, jwt errors) for malformed or
-                # foreign bearer tokens; none of them may become a 500.
-                log.warning("refused activity %s: its token could not be validated", activity.id, exc_info=True)
-                return _problem(401, "unauthorized")
             log.exception("activity %s failed outside the turn", activity.id)
             return _problem(500, "internal error")
         if invoke_response is None:

@@ -90,3 +90,92 @@ def test_secrets_never_show_in_repr_or_str() -> None:
     for text in (repr(s), str(s), repr(s.app_password), f"{s.graph_client_secret}"):
         assert "s3cret-value" not in text
     assert repr(Secret("")) == "Secret('')"
+
+
+@pytest.mark.parametrize(
+    ("cloud", "graph", "authority", "issuer", "metadata", "login", "scope", "oauth"),
+    [
+        ("public", "https://graph.microsoft.com/v1.0", "https://login.microsoftonline.com",
+         "https://api.botframework.com", "https://login.botframework.com/v1/.well-known/openidconfiguration",
+         "https://login.microsoftonline.com/botframework.com", "https://api.botframework.com",
+         "https://api.botframework.com"),
+        ("usgov", "https://graph.microsoft.us/v1.0", "https://login.microsoftonline.us",
+         "https://api.botframework.us", "https://login.botframework.azure.us/v1/.well-known/openidconfiguration",
+         "https://login.microsoftonline.us/MicrosoftServices.onmicrosoft.us", "https://api.botframework.us",
+         "https://api.botframework.azure.us"),
+        ("china", "https://microsoftgraph.chinacloudapi.cn/v1.0", "https://login.partner.microsoftonline.cn",
+         "https://api.botframework.azure.cn", "https://login.botframework.azure.cn/v1/.well-known/openidconfiguration",
+         "https://login.partner.microsoftonline.cn/microsoftservices.partner.onmschina.cn",
+         "https://api.botframework.azure.cn", "https://token.botframework.azure.cn"),
+    ],
+)  # fmt: skip
+def test_bot_cloud_presets_fill_every_endpoint(
+    cloud: str, graph: str, authority: str, issuer: str, metadata: str, login: str, scope: str, oauth: str
+) -> None:
+    s = load_settings(production(BOT_CLOUD=cloud))
+    e = s.endpoints
+    assert (s.graph_base_url, s.authority_host) == (graph, authority)
+    assert s.graph_scope == graph.removesuffix("/v1.0") + "/.default"
+    assert (e.to_bot_from_channel_token_issuer, e.to_bot_from_channel_openid_metadata_url) == (issuer, metadata)
+    assert (e.to_channel_from_bot_login_url, e.to_channel_from_bot_oauth_scope, e.oauth_url) == (login, scope, oauth)
+
+
+def test_public_preset_matches_botbuilders_own_constants() -> None:
+    from botframework.connector.auth import AuthenticationConstants as C
+    from botframework.connector.auth import GovernmentConstants as G
+
+    for cloud, consts, oauth in (("public", C, C.OAUTH_URL), ("usgov", G, G.OAUTH_URL_GOV)):
+        e = load_settings(production(BOT_CLOUD=cloud)).endpoints
+        assert e.to_bot_from_channel_openid_metadata_url == consts.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+        assert e.to_bot_from_channel_token_issuer == consts.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+        # botbuilder's built-in clouds log in at PREFIX + tenant (DEFAULT_CHANNEL_AUTH_TENANT for MultiTenant).
+        assert (
+            e.to_channel_from_bot_login_url
+            == consts.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + consts.DEFAULT_CHANNEL_AUTH_TENANT
+        )
+        assert e.to_channel_from_bot_oauth_scope == consts.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        assert e.oauth_url == oauth
+
+
+def test_each_endpoint_can_be_overridden_alone_on_top_of_a_preset() -> None:
+    s = load_settings(
+        production(
+            BOT_CLOUD="usgov",
+            TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL="https://keys.example/v1/.well-known/openidconfiguration/",
+            TO_BOT_FROM_CHANNEL_TOKEN_ISSUER="https://issuer.example/",
+            GRAPH_BASE_URL="https://dod-graph.microsoft.us/v1.0",
+        )
+    )
+    e = s.endpoints
+    assert e.to_bot_from_channel_openid_metadata_url == "https://keys.example/v1/.well-known/openidconfiguration"
+    assert e.to_bot_from_channel_token_issuer == "https://issuer.example/"  # compared verbatim with `iss`
+    assert s.graph_base_url == "https://dod-graph.microsoft.us/v1.0"
+    assert s.graph_scope == "https://dod-graph.microsoft.us/.default"
+    assert e.to_channel_from_bot_oauth_scope == "https://api.botframework.us"  # the rest stays US Gov
+    assert s.authority_host == "https://login.microsoftonline.us"
+
+
+def test_bad_cloud_and_endpoint_values_are_each_named() -> None:
+    env = production(
+        BOT_CLOUD="mars",
+        OAUTH_URL="ftp://token.example",
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL="http://insecure.example/keys",
+        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER="api.botframework.com",
+        TO_CHANNEL_FROM_BOT_LOGIN_URL="https:// spaced",
+        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE="scope",
+        AUTHORITY_HOST="http://login.example",
+    )
+    with pytest.raises(SettingsError) as e:
+        load_settings(env)
+    for key in ("BOT_CLOUD", "OAUTH_URL", "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL", "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER",
+                "TO_CHANNEL_FROM_BOT_LOGIN_URL", "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE", "AUTHORITY_HOST"):  # fmt: skip
+        assert any(p.startswith(key + "=") for p in e.value.problems), key
+
+
+def test_the_standard_ca_variables_are_honoured_when_ca_file_is_not_set(tmp_path: Path) -> None:
+    ca = tmp_path / "bundle.pem"
+    ca.write_text("x")
+    assert load_settings(production(REQUESTS_CA_BUNDLE=str(ca))).ca_file == ca
+    assert load_settings(production(SSL_CERT_FILE=str(ca))).ca_file == ca
+    with pytest.raises(SettingsError, match="REQUESTS_CA_BUNDLE"):
+        load_settings(production(REQUESTS_CA_BUNDLE=str(tmp_path / "missing.pem")))

@@ -3,13 +3,16 @@
 Seed: `roster` members. Behave: assigns activity ids, keeps every conversation's activities, applies updates and
 deletes, creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...).
 Observe: `sent` (everything), `await wait_for(...)` (no sleeps: an asyncio.Condition).
+Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises
+if it is not valid); a call without a valid one is answered 401 and kept in `refused`, not in `sent`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +48,8 @@ class FakeConnector:
     roster: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     url: str = ""
+    verify_bearer: Callable[[str], Any] | None = None
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
 
@@ -95,6 +100,19 @@ class FakeConnector:
             )
             self._changed.notify_all()
 
+    def _unauthenticated(self, request: web.Request) -> web.Response | None:
+        if self.verify_bearer is None:
+            return None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        try:
+            if scheme != "Bearer" or not token:
+                raise ValueError("no bearer token")
+            self.verify_bearer(token)
+        except Exception as e:
+            self.refused.append((request.method, request.path, f"{type(e).__name__}: {e}"))
+            return web.json_response({"message": "Authorization has been denied for this request."}, status=401)
+        return None
+
     def _failure(self) -> web.Response | None:
         if self.failures:
             status, headers = self.failures.pop(0)
@@ -104,6 +122,8 @@ class FakeConnector:
         return None
 
     async def _post(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthenticated(request)) is not None:
+            return denied
         if (failed := self._failure()) is not None:
             return failed
         activity_id = f"activity-{next(self._ids)}"
@@ -111,6 +131,8 @@ class FakeConnector:
         return web.json_response({"id": activity_id}, status=201)
 
     async def _put(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthenticated(request)) is not None:
+            return denied
         if (failed := self._failure()) is not None:
             return failed
         activity_id = unquote(request.match_info["aid"])
@@ -118,10 +140,14 @@ class FakeConnector:
         return web.json_response({"id": activity_id})
 
     async def _delete(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthenticated(request)) is not None:
+            return denied
         await self._record("DELETE", request, unquote(request.match_info["aid"]), {"type": "delete"})
         return web.Response(status=200)
 
     async def _create(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthenticated(request)) is not None:
+            return denied
         body = await request.json()
         cid = f"conversation-{next(self._ids)}"
         activity_id = ""
@@ -136,6 +162,8 @@ class FakeConnector:
         return web.json_response({"id": cid, "activityId": activity_id, "serviceUrl": self.url}, status=201)
 
     async def _member(self, request: web.Request) -> web.Response:
+        if (denied := self._unauthenticated(request)) is not None:
+            return denied
         member = self.roster.get(unquote(request.match_info["mid"]))
         if member is None:
             return web.json_response(
@@ -145,11 +173,11 @@ class FakeConnector:
 
 
 @asynccontextmanager
-async def running_connector() -> AsyncIterator[FakeConnector]:
+async def running_connector(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[FakeConnector]:
     connector = FakeConnector()
     connector._changed = asyncio.Condition()
     server = TestServer(connector.app(), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(ssl=ssl_context)
     connector.url = str(server.make_url("/")).rstrip("/") + "/"
     try:
         yield connector

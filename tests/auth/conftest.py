@@ -1,0 +1,107 @@
+"""The bot with PRODUCTION settings (app id, secret, SingleTenant, tenant id, every endpoint a local HTTPS stand-in):
+the Bot Framework channel's OpenID keys, the Entra token endpoint for the bot's app, the simulated tenant (Graph), and
+a recording Bot Connector that verifies the bot's bearer on every call."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from app import create_app
+from settings import load_settings
+from simtenant import run_simtenant
+from tests.fakes.botframework import IdentityStandIns, running_identity
+from tests.fakes.connector import FakeConnector, running_connector
+
+
+@dataclass
+class ProdStack:
+    sim: Any  # simtenant.RunningSimTenant
+    ids: IdentityStandIns
+    connector: FakeConnector
+    server: TestServer
+    http: aiohttp.ClientSession
+    app_id: str
+    app_secret: str
+    env: dict[str, str]
+    minted: list[str] = field(default_factory=list)  # every channel token made, for log scans
+
+    @property
+    def service_url(self) -> str:
+        return self.connector.url
+
+    def token(self, activity: dict[str, Any], **bend: Any) -> str:
+        """A channel token for `activity`, as the Bot Connector signs it; keyword arguments make it bad."""
+        token = self.ids.channel.activity_token(self.app_id, str(activity["serviceUrl"]), **bend)
+        self.minted.append(token)
+        return token
+
+    async def post(self, activity: dict[str, Any], authorization: str | None = "signed") -> tuple[int, Any]:
+        headers = {}
+        if authorization == "signed":
+            headers["Authorization"] = f"Bearer {self.token(activity)}"
+        elif authorization is not None:
+            headers["Authorization"] = authorization
+        async with self.http.post(self.server.make_url("/api/messages"), json=activity, headers=headers) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, body
+
+    def graph_calls(self) -> list[dict[str, Any]]:
+        return [e for e in self.sim.tenant.log.recent() if e["path"].startswith("/v1.0")]
+
+
+def production_env(sim: Any, ids: IdentityStandIns, tmp_path: Path, app_id: str, app_secret: str) -> dict[str, str]:
+    ca_bundle = ids.ca.bundle(tmp_path / "ca-bundle.pem", Path(sim.ca_file))
+    return {
+        "MicrosoftAppId": app_id,
+        "MicrosoftAppPassword": app_secret,
+        "MicrosoftAppType": "SingleTenant",
+        "MicrosoftAppTenantId": sim.tenant_id,
+        # Graph reads with the simulated tenant's app (GRAPH_* default to the bot's app in a real deployment).
+        "GRAPH_CLIENT_ID": sim.client_id,
+        "GRAPH_CLIENT_SECRET": sim.client_secret,
+        "GRAPH_BASE_URL": sim.graph_base_url,
+        "GRAPH_SCOPE": "https://graph.microsoft.com/.default",
+        "AUTHORITY_HOST": sim.authority_host,
+        "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": ids.channel.metadata_url,
+        "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER": ids.channel.issuer,
+        # The tenant part is replaced by MicrosoftAppTenantId (SingleTenant), as in the public preset.
+        "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"{ids.login.url}/botframework.com",
+        "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": ids.login.resource,
+        "OAUTH_URL": f"{ids.login.url}/token-service",  # user tokens (SSO) are not exercised here
+        "CA_FILE": str(ca_bundle),
+        "USER_TOKENS": "simulated",
+        "SIMULATED_TENANT_URL": sim.control_url,
+        "STATE_DB": str(tmp_path / "state.sqlite3"),
+        "GRAPH_TIMEOUT_SECONDS": "2",
+    }
+
+
+@pytest.fixture
+async def prod(tmp_path: Path) -> AsyncIterator[ProdStack]:
+    async with (
+        run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim,
+        running_identity() as ids,
+        running_connector(ssl_context=ids.ca.server_context()) as connector,
+    ):
+        app_id, app_secret = str(uuid.uuid4()), f"bot~{secrets.token_urlsafe(24)}"
+        ids.login.register(app_id, app_secret, sim.tenant_id)
+        connector.verify_bearer = ids.login.verify
+        env = production_env(sim, ids, tmp_path, app_id, app_secret)
+        settings = load_settings(env)
+        assert not settings.anonymous
+        server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession() as http:
+                yield ProdStack(sim, ids, connector, server, http, app_id, app_secret, env)
+        finally:
+            await server.close()
