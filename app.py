@@ -25,10 +25,12 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.handler import PimBot, on_turn_error
+from bot.identity import SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.records import Records
 from bot.routes import healthz, messages_handler
 from bot.storage import SqliteStorage
+from core.errors import SignInRequired
 from core.ports import Clock, UserTokenProvider
 from core.service import PimService
 from graph.auth import AppTokenSource, SimulatedTenantTokens
@@ -136,15 +138,21 @@ def create_app(
         graph = GraphClient(http, settings.graph_base_url, app_tokens)
         directory = GraphPimDirectory(graph, clock)
         tokens: UserTokenProvider
+        # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
+        sign_in: SsoSignIn | None = None
         if user_tokens is not None:
             tokens = user_tokens
         elif settings.user_tokens is UserTokenMode.SIMULATED:
             tokens = SimulatedTenantTokens(http, settings.simulated_tenant_url)
-        else:  # load_settings refuses SSO until the identity work lands; keep the guard for direct callers
-            raise SettingsError(["USER_TOKENS=sso is not available yet"])
+        else:
+            if not settings.oauth_connection_name:  # load_settings checks it; guard direct callers
+                raise SettingsError(["OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso)"])
+            sign_in = SsoSignIn(storage, settings.oauth_connection_name, clock)
+            tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
+        # -- end user tokens --
         service = PimService(directory, tokens, clock)
         records = Records(storage)
-        bot = PimBot(service, records, clock, settings.allowed_tenants)
+        bot = PimBot(service, records, clock, settings.allowed_tenants, sign_in=sign_in)
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
         inner = ConfigurationBotFrameworkAuthentication(BotFrameworkConfig.from_settings(settings))
@@ -259,6 +267,13 @@ def _connector_tokens(settings: Settings, session: requests.Session) -> TokenSou
         return access
 
     return token
+
+
+class _NoSignIn:
+    """The service-wide token provider in SSO mode: tokens belong to a turn, so reaching this is asking to sign in."""
+
+    async def token_for(self, user_object_id: str, tenant_id: str) -> str:
+        raise SignInRequired()
 
 
 def main() -> None:

@@ -163,6 +163,7 @@ class Settings:
     graph_timeout_seconds: float = 8.0
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
+    oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
     ca_file: Path | None = None
     state_db: Path = Path("var/state.sqlite3")
     log_level: str = "INFO"
@@ -269,11 +270,21 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     simulated_tenant_url = env.get("SIMULATED_TENANT_URL", "").strip().rstrip("/")
     if user_tokens is UserTokenMode.SIMULATED and not simulated_tenant_url:
         problems.append("SIMULATED_TENANT_URL is missing (required with USER_TOKENS=simulated)")
+    # -- Teams SSO user tokens (USER_TOKENS=sso) --
+    # The token service keys tokens by the bot's app id and authenticates the bot: there is no anonymous SSO.
+    oauth_connection_name = env.get("OAUTH_CONNECTION_NAME", "").strip()
     if user_tokens is UserTokenMode.SSO:
-        problems.append(
-            "USER_TOKENS=sso (Teams SSO through the Azure Bot OAuth connection) is not available yet; "
-            "use USER_TOKENS=simulated with the simulated tenant"
-        )
+        if not oauth_connection_name:
+            problems.append(
+                "OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso): the name of the Azure Bot's OAuth "
+                "connection setting"
+            )
+        if not app_id:
+            problems.append(
+                "USER_TOKENS=sso needs the bot's MicrosoftAppId (the token service serves only a registered bot); "
+                "for local development without one use USER_TOKENS=simulated"
+            )
+    # -- end Teams SSO --
 
     timeout_raw = env.get("GRAPH_TIMEOUT_SECONDS", "8")
     try:
@@ -322,6 +333,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         graph_timeout_seconds=timeout,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
+        oauth_connection_name=oauth_connection_name,
         ca_file=ca_file,
         state_db=Path(env.get("STATE_DB", str(Settings.state_db))),
         log_level=log_level,

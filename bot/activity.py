@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,11 +18,16 @@ from botbuilder.schema import Activity, ConversationReference
 from core.models import Actor
 
 __all__ = [
+    "SignInValue",
     "actor_of",
     "card_action_data",
+    "channel_of",
     "command_text",
+    "conversation_id_of",
     "conversation_kind",
+    "is_sign_out",
     "reference_of",
+    "sign_in_value",
     "tenant_of",
     "time_zone_of",
 ]
@@ -68,7 +74,17 @@ def actor_of(activity: Activity) -> Actor:
         tenant_id=tenant_of(activity),
         name=str(getattr(sender, "name", "") or ""),
         time_zone=time_zone_of(activity),
+        channel_user_id=str(sender.id or "") if sender else "",
     )
+
+
+def channel_of(activity: Activity) -> str:
+    """The channel id ("msteams"): the token service keys user tokens by channel and user."""
+    return str(activity.channel_id or "")
+
+
+def conversation_id_of(activity: Activity) -> str:
+    return str(getattr(activity.conversation, "id", None) or "")
 
 
 def conversation_kind(activity: Activity) -> str:
@@ -108,3 +124,58 @@ def reference_of(activity: Activity) -> dict[str, Any]:
     data: dict[str, Any] = ref.serialize()
     data["tenantId"] = tenant_of(activity)
     return data
+
+
+_SIGN_OUT = frozenset({"logout", "log out", "signout", "sign out", "sign-out", "log-out"})
+
+
+def is_sign_out(text: str) -> bool:
+    """The whole message asks to sign out (`logout`). A session matter of the token service, not a PIM command."""
+    return text.strip().lower().rstrip(".!") in _SIGN_OUT
+
+
+@dataclass(frozen=True, slots=True)
+class SignInValue:
+    """What a sign-in round trip carries, from whichever activity carries it.
+
+    * `signin/tokenExchange` invoke, or `value.authentication` of a re-sent `adaptiveCard/action`: the Teams client's
+      SSO token (`exchange_id`, `token`, `connection_name`);
+    * `signin/verifyState` invoke, or `value.state` of a re-sent `adaptiveCard/action`: the magic code (`state`);
+    * `signin/failure` invoke: the client's `failure_code` and `failure_message`.
+    """
+
+    exchange_id: str = ""
+    token: str = ""
+    connection_name: str = ""
+    state: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+def sign_in_value(activity: Activity) -> SignInValue | None:
+    """The sign-in part of an invoke, or None when it carries none (an ordinary card click)."""
+    value = activity.value if isinstance(activity.value, Mapping) else None
+    if activity.type != "invoke" or value is None:
+        return None
+    name = activity.name or ""
+    if name == "signin/failure":
+        return SignInValue(failure_code=str(value.get("code") or ""), failure_message=str(value.get("message") or ""))
+    if name == "signin/tokenExchange":
+        return SignInValue(
+            exchange_id=str(value.get("id") or ""),
+            token=str(value.get("token") or ""),
+            connection_name=str(value.get("connectionName") or ""),
+        )
+    if name == "signin/verifyState":
+        return SignInValue(state=str(value.get("state") or ""))
+    if name == "adaptiveCard/action":
+        auth = value.get("authentication")
+        if isinstance(auth, Mapping) and auth.get("token"):
+            return SignInValue(
+                exchange_id=str(auth.get("id") or ""),
+                token=str(auth.get("token") or ""),
+                connection_name=str(auth.get("connectionName") or ""),
+            )
+        if value.get("state"):
+            return SignInValue(state=str(value.get("state")))
+    return None

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, TokenExchangeInvokeResponse
 
 import cards
-from bot.activity import NotAUser, actor_of, card_action_data, command_text, conversation_kind, reference_of
+from bot.activity import (
+    NotAUser,
+    actor_of,
+    card_action_data,
+    channel_of,
+    command_text,
+    conversation_id_of,
+    conversation_kind,
+    is_sign_out,
+    reference_of,
+    sign_in_value,
+)
+from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.records import Records
 from cards.actions import CardAction, InvalidCardAction, Verb, parse_action_data
 from core.commands import Activate, Deactivate, Help, Status, parse
-from core.errors import DirectoryError
+from core.errors import DirectoryError, IdentityMismatch, SignInRequired
 from core.models import Actor
 from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
 from core.ports import Clock
@@ -30,17 +43,37 @@ SORRY = (
     "Sorry, something went wrong on my side and I could not finish that. "
     "Type `status` to see where things stand before you try again."
 )
+# Sign-in wording (a later change can move it to cards.wording with the sign-in card).
+MISMATCH = (
+    "I did not do that: the sign-in I received belongs to a different account than the one you use in Teams, "
+    "so nothing was changed. Type `logout`, then try again and sign in as yourself."
+)
+SIGNED_IN = "You're signed in."
+SIGN_IN_FAILED = "That sign-in did not complete, so nothing was changed. Send your request again to get a new sign-in."
+SIGNED_OUT = "You're signed out. I'll ask you to sign in again the next time I need to act as you."
+NO_SIGN_IN = "There is nothing to sign out of: this bot uses the simulated tenant's tokens."
+LOGIN_REQUEST = "application/vnd.microsoft.activity.loginRequest"
+PRECONDITION_FAILED = "application/vnd.microsoft.error.preconditionFailed"
 
 
 class PimBot(TeamsActivityHandler):
+    """`sign_in` set: user tokens come from Teams SSO (bot.identity), with the sign-in round trips handled here.
+    None: the service's own token provider is used (the simulated tenant)."""
+
     def __init__(
-        self, service: PimService, records: Records, clock: Clock, allowed_tenants: Sequence[str] = ()
+        self,
+        service: PimService,
+        records: Records,
+        clock: Clock,
+        allowed_tenants: Sequence[str] = (),
+        sign_in: SsoSignIn | None = None,
     ) -> None:
         super().__init__()
         self._service = service
         self._records = records
         self._clock = clock
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
+        self._sign_in = sign_in
 
     # ---- entry points ---------------------------------------------------------------------------------------
 
@@ -50,12 +83,32 @@ class PimBot(TeamsActivityHandler):
         if actor is None:
             return
         data = card_action_data(activity)
-        if data is not None:
-            await turn_context.send_activity(Activity(type=ActivityTypes.typing))
-            card = await self._card_action(actor, data)
-            await self._send_card(turn_context, card, kind="action-result")
+        text = command_text(activity)
+        if data is None and is_sign_out(text):
+            await self._sign_out(turn_context, actor)
             return
-        command = parse(command_text(activity))
+        await self._run(turn_context, actor, text=text, data=data)
+
+    async def _run(
+        self, turn_context: TurnContext, actor: Actor, *, text: str | None, data: Mapping[str, Any] | None
+    ) -> None:
+        """Run a typed command or a clicked Action.Submit (`data`); also the resumption after a sign-in."""
+        service = self._service_for(turn_context, actor)
+        try:
+            if data is not None:
+                await turn_context.send_activity(Activity(type=ActivityTypes.typing))
+                card = await self._card_action(service, actor, data)
+                await self._send_card(turn_context, card, kind="action-result")
+                return
+            await self._run_command(turn_context, service, actor, text or "")
+        except SignInRequired:
+            await self._ask_sign_in(turn_context, actor, text=None if data is not None else text, data=data)
+        except IdentityMismatch as e:
+            self._log_mismatch(turn_context, actor, e)
+            await turn_context.send_activity(MessageFactory.text(MISMATCH))
+
+    async def _run_command(self, turn_context: TurnContext, service: PimService, actor: Actor, text: str) -> None:
+        command = parse(text)
         if isinstance(command, Help):
             await self._send_card(turn_context, cards.help_card(command.reason), kind="help")
             return
@@ -63,32 +116,72 @@ class PimBot(TeamsActivityHandler):
         await turn_context.send_activity(Activity(type=ActivityTypes.typing))
         if isinstance(command, Status):
             try:
-                view = await self._service.status(actor)
+                view = await service.status(actor)
             except DirectoryError as e:
                 await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_zone)))
                 return
             await self._send_card(turn_context, cards.status_card(view, actor.time_zone), kind="status")
         elif isinstance(command, Activate):
-            outcomes = await self._service.activate(actor, command)
+            outcomes = await service.activate(actor, command)
             await self._send_activation(turn_context, actor, outcomes)
         elif isinstance(command, Deactivate):
-            outcomes = await self._service.deactivate(actor, command)
+            outcomes = await service.deactivate(actor, command)
             await self._send_card(turn_context, cards.deactivation_card(outcomes, actor.time_zone), kind="deactivation")
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        if turn_context.activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
+        name = turn_context.activity.name
+        if name == "adaptiveCard/action":
+            return await self._on_card_invoke(turn_context)
+        if name in ("signin/tokenExchange", "signin/verifyState"):
+            return await self._on_sign_in(turn_context)
+        if name == "signin/failure":
+            # The Teams client could not do SSO (e.g. resourcematchfailed: the connection's exchange URL is not the
+            # app's api://botid-... URI). botbuilder has no handler (it answers 501); the client shows the button.
+            value = sign_in_value(turn_context.activity)
+            log.warning(
+                "Teams SSO failed on the client (activity %s): %s %s",
+                turn_context.activity.id,
+                value.failure_code if value else "",
+                value.failure_message if value else "",
+            )
+            return InvokeResponse(status=200)
+        return await super().on_invoke_activity(turn_context)
+
+    async def _on_card_invoke(self, turn_context: TurnContext) -> InvokeResponse:
         # Answered here with a plain-dict body: botbuilder 4.17.1 serialises invoke bodies twice (HTTP 500) when
         # they go through its own on_adaptive_card_invoke path; bot/routes.py passes dicts through unchanged.
+        activity = turn_context.activity
+        actor: Actor | None = None
         try:
             actor = await self._actor(turn_context, reply=False)
             if actor is None:
                 return _invoke_message("This action is not available here.")
-            data = card_action_data(turn_context.activity) or {}
-            card = await self._card_action(actor, data)
-            return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD, "value": card})
+            value = sign_in_value(activity)
+            if value is not None and self._sign_in is not None:
+                # The click re-sent after a loginRequest (teams-platform.md §4.3): SSO token or magic code.
+                if value.token:
+                    result = await self._sign_in.exchange(
+                        turn_context, actor, channel_of(activity), conversation_id_of(activity), "", value.token
+                    )
+                    ok = result is ExchangeResult.EXCHANGED
+                else:
+                    ok = await self._sign_in.redeem(turn_context, actor, channel_of(activity), value.state)
+                if not ok:
+                    return _invoke_body(
+                        412, PRECONDITION_FAILED, {"code": "412", "message": "The bot could not use that sign-in."}
+                    )
+            data = card_action_data(activity) or {}
+            card = await self._card_action(self._service_for(turn_context, actor), actor, data)
+            return _invoke_body(200, CARD, card)
+        except SignInRequired:
+            assert self._sign_in is not None  # only SSO providers raise it
+            oauth = await self._sign_in.oauth_card(turn_context, activity)
+            return _invoke_body(401, LOGIN_REQUEST, oauth.serialize())
+        except IdentityMismatch as e:
+            self._log_mismatch(turn_context, actor, e)
+            return _invoke_message(MISMATCH)
         except Exception:  # an invoke must always be answered, or Teams shows a generic failure
-            log.exception("card action failed (activity %s)", turn_context.activity.id)
+            log.exception("card action failed (activity %s)", activity.id)
             return _invoke_message(SORRY)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
@@ -105,16 +198,16 @@ class PimBot(TeamsActivityHandler):
 
     # ---- card actions ---------------------------------------------------------------------------------------
 
-    async def _card_action(self, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    async def _card_action(self, service: PimService, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             action: CardAction = parse_action_data(data)
         except InvalidCardAction as e:
             log.info("refused card data: %s", e)
             return cards.help_card(e.user_message)
         if action.verb is Verb.DEACTIVATE:
-            outcome = await self._service.deactivate_group(actor, action.group_id, action.access)
+            outcome = await service.deactivate_group(actor, action.group_id, action.access)
             return cards.deactivation_card([outcome], actor.time_zone)
-        outcome = await self._service.activate_group(
+        outcome = await service.activate_group(
             actor, action.group_id, action.access, action.duration, action.justification, action.ticket
         )
         if isinstance(outcome, NeedsInput):
@@ -155,6 +248,96 @@ class PimBot(TeamsActivityHandler):
             )
         return str(activity_id) if activity_id else None
 
+    # ---- sign-in --------------------------------------------------------------------------------------------
+
+    def _service_for(self, turn_context: TurnContext, actor: Actor) -> PimService:
+        if self._sign_in is None:
+            return self._service
+        provider = self._sign_in.provider(turn_context, actor, channel_of(turn_context.activity))
+        return self._service.with_tokens(provider)
+
+    async def _ask_sign_in(
+        self, turn_context: TurnContext, actor: Actor, *, text: str | None, data: Mapping[str, Any] | None
+    ) -> None:
+        """Keep the command for after the sign-in, then send the OAuthCard (silent SSO in Teams, else its button)."""
+        if self._sign_in is None:
+            log.error(
+                "a token provider asked for a sign-in, but SSO is not configured (activity %s)",
+                turn_context.activity.id,
+            )
+            await turn_context.send_activity(MessageFactory.text(SORRY))
+            return
+        activity = turn_context.activity
+        pending = PendingCommand(
+            text=text,
+            data=dict(data) if data is not None else None,
+            reference=reference_of(activity),
+            at=self._clock.now(),
+            time_zone=actor.time_zone,
+        )
+        await self._sign_in.remember(actor, pending)
+        card = await self._sign_in.oauth_card(turn_context, activity)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.oauth_card(card)))
+
+    async def _on_sign_in(self, turn_context: TurnContext) -> InvokeResponse:
+        """`signin/tokenExchange` (silent SSO) or `signin/verifyState` (button + magic code), then the waiting
+        command runs. A failed exchange answers 412 with a TokenExchangeInvokeResponse: Teams then shows the button."""
+        activity = turn_context.activity
+        actor = await self._actor(turn_context, reply=False)
+        value = sign_in_value(activity)
+        if actor is None or self._sign_in is None or value is None:
+            log.warning("ignored %s (activity %s): no user, no SSO configured or no value", activity.name, activity.id)
+            return InvokeResponse(status=200)
+        channel = channel_of(activity)
+        if activity.name == "signin/tokenExchange":
+            result = await self._sign_in.exchange(
+                turn_context, actor, channel, conversation_id_of(activity), value.exchange_id, value.token
+            )
+            if result is ExchangeResult.DUPLICATE:
+                return InvokeResponse(status=200)
+            if result is ExchangeResult.FAILED:
+                body = TokenExchangeInvokeResponse(
+                    id=value.exchange_id,
+                    connection_name=self._sign_in.connection_name,
+                    failure_detail="The bot is unable to exchange token. Proceed with regular login.",
+                )
+                return InvokeResponse(status=412, body=body.serialize())
+        elif not await self._sign_in.redeem(turn_context, actor, channel, value.state):
+            await turn_context.send_activity(MessageFactory.text(SIGN_IN_FAILED))
+            return InvokeResponse(status=200)
+        await self._resume(turn_context, actor)
+        return InvokeResponse(status=200)
+
+    async def _resume(self, turn_context: TurnContext, actor: Actor) -> None:
+        """Run the command that waited for this sign-in, once. It runs in the conversation the sign-in came from,
+        which is where the sign-in card was sent (the command's own conversation)."""
+        assert self._sign_in is not None
+        pending = await self._sign_in.take_pending(actor)
+        if pending is None:
+            await turn_context.send_activity(MessageFactory.text(SIGNED_IN))
+            return
+        log.info("resuming a command of %s after sign-in (activity %s)", actor.object_id, turn_context.activity.id)
+        actor = replace(actor, time_zone=actor.time_zone or pending.time_zone)
+        await self._run(turn_context, actor, text=pending.text, data=pending.data)
+
+    async def _sign_out(self, turn_context: TurnContext, actor: Actor) -> None:
+        if self._sign_in is None:
+            await turn_context.send_activity(MessageFactory.text(NO_SIGN_IN))
+            return
+        await self._sign_in.sign_out(turn_context, actor, channel_of(turn_context.activity))
+        await turn_context.send_activity(MessageFactory.text(SIGNED_OUT))
+
+    @staticmethod
+    def _log_mismatch(turn_context: TurnContext, actor: Actor | None, error: IdentityMismatch) -> None:
+        # Which claim differed, never the token or the identity it names.
+        log.warning(
+            "refused a PIM write: the delegated token's %s does not match user %s in tenant %s (activity %s)",
+            error.claim,
+            actor.object_id if actor else "?",
+            actor.tenant_id if actor else "?",
+            turn_context.activity.id,
+        )
+
     # ---- identity and memory --------------------------------------------------------------------------------
 
     async def _actor(self, turn_context: TurnContext, *, reply: bool = True) -> Actor | None:
@@ -177,6 +360,11 @@ class PimBot(TeamsActivityHandler):
             await self._records.remember_conversation(actor, reference_of(activity), conversation_kind(activity))
         except Exception:  # losing a reference must not cost the user their answer
             log.exception("could not store the conversation reference of activity %s", activity.id)
+
+
+def _invoke_body(status_code: int, kind: str, value: Any) -> InvokeResponse:
+    """An Adaptive Card invoke response: HTTP 200 carrying the Universal Actions status code and type."""
+    return InvokeResponse(status=200, body={"statusCode": status_code, "type": kind, "value": value})
 
 
 def _invoke_message(text: str) -> InvokeResponse:

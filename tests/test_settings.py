@@ -70,9 +70,20 @@ def test_single_tenant_needs_a_password_and_a_tenant() -> None:
     assert any("MicrosoftAppTenantId" in p for p in e.value.problems)
 
 
-def test_sso_user_tokens_are_refused_until_they_exist() -> None:
-    with pytest.raises(SettingsError, match="USER_TOKENS=sso"):
+def test_sso_user_tokens_need_the_oauth_connection_name() -> None:
+    with pytest.raises(SettingsError) as e:
         load_settings(production(USER_TOKENS="sso"))
+    assert any("OAUTH_CONNECTION_NAME" in p for p in e.value.problems)
+    s = load_settings(production(USER_TOKENS="sso", OAUTH_CONNECTION_NAME="graph-sso"))
+    assert (s.user_tokens, s.oauth_connection_name) == (UserTokenMode.SSO, "graph-sso")
+
+
+def test_sso_user_tokens_need_a_real_app_id() -> None:
+    env = production(USER_TOKENS="sso", OAUTH_CONNECTION_NAME="graph-sso", MicrosoftAppId="", BOT_ALLOW_ANONYMOUS="1",
+                     GRAPH_CLIENT_ID=APP, GRAPH_TENANT_ID=TENANT)  # fmt: skip
+    with pytest.raises(SettingsError) as e:
+        load_settings(env)
+    assert any("USER_TOKENS=sso needs the bot's MicrosoftAppId" in p for p in e.value.problems)
 
 
 def test_sovereign_graph_host_sets_the_token_scope(tmp_path: Path) -> None:

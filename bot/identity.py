@@ -1,0 +1,253 @@
+"""User tokens through Teams SSO: the Azure Bot's OAuth connection and the Bot Framework token service.
+
+Flow (teams-platform.md §4.2, §4.3):
+1. A PIM write asks `SsoTokenProvider.token_for` for the user's token. The provider reads it from the token service
+   (`UserTokenClient.get_user_token`), checks that it is the acting user's (`core.binding.require_binding`: token
+   `oid`/`tid` == activity `aadObjectId`/tenant) and hands it over; with no token it raises `SignInRequired`.
+2. The bot then stores the command that needed the token (`remember`) and sends an OAuthCard (`oauth_card`) built
+   from `UserTokenClient.get_sign_in_resource`; for an Action.Execute click it answers with a loginRequest instead.
+3. The Teams client either exchanges its SSO token silently (`signin/tokenExchange`, or the re-sent click's
+   `value.authentication`) → `exchange`; or, after the button sign-in, sends the magic code (`signin/verifyState`, or
+   the re-sent click's `value.state`) → `redeem`.
+4. The stored command is taken once (`take_pending`) and run again: the user does not retype it.
+
+Why the token client is per turn: botbuilder puts a `UserTokenClient` on each turn
+(`turn_state[CloudAdapterBase.USER_TOKEN_CLIENT_KEY]`), authenticated for the bot that turn is addressed to. So the
+provider is built per turn (`SsoSignIn.provider`) and handed to `PimService.with_tokens`; core stays free of
+botbuilder.
+
+Deduplication (two Teams clients, two bot instances, or a retry send the same `signin/tokenExchange`): as in
+botbuilder's `TeamsSSOTokenExchangeMiddleware`, an item keyed `{channel}/{conversation}/{exchange id}` is written with
+the exchange id as its e_tag; the storage creates it once and answers every later write with an "Etag conflict"
+(`bot.storage.SqliteStorage`, shared by instances through one file). Unlike the middleware, the claim is taken
+*before* the exchange, so duplicates never reach the token service ("exactly one exchange"); a failed exchange drops
+its claim, so a retry (or the next client) can try again and gets its own 412. A duplicate arriving while the first
+is still exchanging is answered 200 even if that first exchange then fails: the first client shows the sign-in button.
+
+Pending commands are consumed exactly once with the same e_tag mechanism: `take_pending` rewrites the item it read,
+marked consumed, under the e_tag it read; a second taker (another instance, the other of verifyState/tokenExchange)
+gets a conflict and runs nothing. A pending command older than `pending_ttl` (15 minutes, OAuthPrompt's default
+timeout) is not resumed: an activation the user asked for long ago should not appear out of the blue.
+
+Storage keys:
+  signin/pending/{oid}                               the command waiting for the user's sign-in (the latest one)
+  signin/exchange/{channel}/{conversation}/{id}      a claimed token exchange
+
+Tokens are never logged or stored by the bot: they live in the token service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from botbuilder.core import Storage, TurnContext
+from botbuilder.core.cloud_adapter_base import CloudAdapterBase
+from botbuilder.schema import ActionTypes, Activity, CardAction, OAuthCard
+from botframework.connector.token_api.models import TokenExchangeRequest
+
+from core.binding import require_binding
+from core.errors import DirectoryUnavailable, IdentityMismatch, SignInRequired
+from core.models import Actor
+from core.ports import Clock
+
+__all__ = ["ExchangeResult", "PendingCommand", "SsoSignIn", "SsoTokenProvider"]
+
+log = logging.getLogger(__name__)
+
+PENDING_TTL = timedelta(minutes=15)
+SIGN_IN_TEXT = "Please sign in, so I can act as you in Entra PIM."
+SIGN_IN_BUTTON = "Sign in"
+
+
+def _token_of(response: Any) -> str:
+    # exchange_token answers 400 with an ErrorResponse (no `token` attribute) and 404 with an empty TokenResponse.
+    token = getattr(response, "token", None)
+    return token if isinstance(token, str) else ""
+
+
+class SsoTokenProvider:
+    """`core.ports.UserTokenProvider` for one turn: the acting user's token from the Bot Framework token service."""
+
+    def __init__(self, client: Any, connection_name: str, channel_id: str, actor: Actor) -> None:
+        self._client = client
+        self._connection_name = connection_name
+        self._channel_id = channel_id
+        self._actor = actor
+
+    async def token_for(self, user_object_id: str, tenant_id: str) -> str:
+        if user_object_id.lower() != self._actor.object_id or self._client is None:
+            # This provider only serves the turn's own user; anything else is a bug, and refused as such.
+            raise IdentityMismatch("oid")
+        try:
+            response = await self._client.get_user_token(
+                self._actor.channel_user_id, self._connection_name, self._channel_id, None
+            )
+        except Exception as e:  # msrest raises its own error kinds for HTTP and network failures
+            raise DirectoryUnavailable(f"token service: {type(e).__name__}") from e
+        token = _token_of(response)
+        if not token:
+            raise SignInRequired()
+        require_binding(token, user_object_id, tenant_id)
+        return token
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommand:
+    """A command that waits for the user's sign-in: message text, or the data of a clicked Action.Submit."""
+
+    text: str | None
+    data: dict[str, Any] | None
+    reference: dict[str, Any]
+    at: datetime
+    time_zone: str | None = None
+
+    def as_item(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "data": self.data,
+            "reference": self.reference,
+            "at": self.at.isoformat(),
+            "timeZone": self.time_zone,
+            "consumed": False,
+        }
+
+    @staticmethod
+    def from_item(item: Mapping[str, Any]) -> PendingCommand:
+        data = item.get("data")
+        return PendingCommand(
+            text=item.get("text") if isinstance(item.get("text"), str) else None,
+            data=dict(data) if isinstance(data, Mapping) else None,
+            reference=dict(item.get("reference") or {}),
+            at=datetime.fromisoformat(str(item["at"])),
+            time_zone=item.get("timeZone") if isinstance(item.get("timeZone"), str) else None,
+        )
+
+
+class ExchangeResult(Enum):
+    EXCHANGED = "exchanged"
+    DUPLICATE = "duplicate"  # another instance or an earlier delivery claimed this exchange
+    FAILED = "failed"  # the token service would not exchange (consent needed, bad token): fall back to the button
+
+
+class SsoSignIn:
+    """Everything the bot does with the OAuth connection: per-turn token providers, the sign-in card, exchange and
+    magic codes, sign-out, and the commands waiting for a sign-in."""
+
+    def __init__(
+        self, storage: Storage, connection_name: str, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL
+    ) -> None:
+        self._storage = storage
+        self.connection_name = connection_name
+        self._clock = clock
+        self._pending_ttl = pending_ttl
+
+    @staticmethod
+    def _client(turn_context: TurnContext) -> Any:
+        return turn_context.turn_state.get(CloudAdapterBase.USER_TOKEN_CLIENT_KEY)
+
+    def provider(self, turn_context: TurnContext, actor: Actor, channel_id: str) -> SsoTokenProvider:
+        return SsoTokenProvider(self._client(turn_context), self.connection_name, channel_id, actor)
+
+    # ---- the sign-in card ---------------------------------------------------------------------------------------
+
+    async def oauth_card(self, turn_context: TurnContext, activity: Activity) -> OAuthCard:
+        """An OAuthCard with the sign-in link (button fallback) and the token exchange resource (silent SSO)."""
+        resource = await self._client(turn_context).get_sign_in_resource(self.connection_name, activity, None)
+        exchange = resource.token_exchange_resource
+        return OAuthCard(
+            text=SIGN_IN_TEXT,
+            connection_name=self.connection_name,
+            buttons=[CardAction(type=ActionTypes.signin, title=SIGN_IN_BUTTON, value=resource.sign_in_link)],
+            # A plain dict: OAuthCard types it "object", which msrest would not serialise from a model.
+            token_exchange_resource=exchange.serialize() if exchange is not None else None,
+        )
+
+    # ---- completing a sign-in -----------------------------------------------------------------------------------
+
+    async def exchange(
+        self,
+        turn_context: TurnContext,
+        actor: Actor,
+        channel_id: str,
+        conversation_id: str,
+        exchange_id: str,
+        token: str,
+    ) -> ExchangeResult:
+        """Exchange the Teams client's SSO token for the connection's token, once per exchange id (module doc)."""
+        key = f"signin/exchange/{channel_id}/{conversation_id}/{exchange_id}"
+        if exchange_id:
+            try:
+                await self._storage.write({key: {"e_tag": exchange_id, "at": self._clock.now().isoformat()}})
+            except Exception as e:
+                # The text botbuilder's middleware matches too: "Etag conflict" (ours, MemoryStorage) or Cosmos's.
+                if "Etag conflict" in str(e) or "precondition is not met" in str(e):
+                    log.info("token exchange %s already handled elsewhere", exchange_id)
+                    return ExchangeResult.DUPLICATE
+                raise
+        try:
+            response = await self._client(turn_context).exchange_token(
+                actor.channel_user_id, self.connection_name, channel_id, TokenExchangeRequest(token=token)
+            )
+            exchanged = bool(_token_of(response))
+        except Exception as e:
+            log.warning("token exchange failed: %s", type(e).__name__)
+            exchanged = False
+        if not exchanged:
+            if exchange_id:
+                await self._storage.delete([key])
+            return ExchangeResult.FAILED
+        return ExchangeResult.EXCHANGED
+
+    async def redeem(self, turn_context: TurnContext, actor: Actor, channel_id: str, magic_code: str) -> bool:
+        """The button sign-in's magic code → the user's token is now in the token service."""
+        try:
+            response = await self._client(turn_context).get_user_token(
+                actor.channel_user_id, self.connection_name, channel_id, magic_code
+            )
+        except Exception as e:
+            log.warning("magic code redemption failed: %s", type(e).__name__)
+            return False
+        return bool(_token_of(response))
+
+    async def sign_out(self, turn_context: TurnContext, actor: Actor, channel_id: str) -> None:
+        await self._client(turn_context).sign_out_user(actor.channel_user_id, self.connection_name, channel_id)
+
+    # ---- commands waiting for a sign-in -------------------------------------------------------------------------
+
+    async def remember(self, actor: Actor, pending: PendingCommand) -> None:
+        """Keep the command that needed the token; a newer one replaces an older one (the user's latest intent)."""
+        await self._storage.write({_pending_key(actor): pending.as_item()})
+
+    async def take_pending(self, actor: Actor) -> PendingCommand | None:
+        """The waiting command, exactly once across retries and instances; None if there is none, it was taken, or it
+        is too old."""
+        key = _pending_key(actor)
+        item = (await self._storage.read([key])).get(key)
+        if not item or item.get("consumed"):
+            return None
+        try:
+            pending = PendingCommand.from_item(item)
+        except (KeyError, ValueError):
+            log.warning("dropping an unreadable pending command of %s", actor.object_id)
+            await self._storage.delete([key])
+            return None
+        taken = {**{k: v for k, v in item.items() if k != "e_tag"}, "consumed": True, "e_tag": item.get("e_tag")}
+        try:
+            await self._storage.write({key: taken})
+        except Exception as e:
+            if "Etag conflict" in str(e) or "precondition is not met" in str(e):
+                return None  # someone else took it between our read and our write
+            raise
+        if self._clock.now() - pending.at > self._pending_ttl:
+            log.info("not resuming a command of %s from %s: too old", actor.object_id, pending.at.isoformat())
+            return None
+        return pending
+
+
+def _pending_key(actor: Actor) -> str:
+    return f"signin/pending/{actor.object_id}"
