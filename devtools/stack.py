@@ -1,6 +1,7 @@
 """Start the local stack as real processes: the simulated tenant, the bot, the Microsoft 365 Agents Playground.
 
 Used by `make demo`, the Playground end-to-end tests and the benchmark, so all three run the same thing.
+`python_server` starts the benchmark's own helper servers (bench/) the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,24 @@ def bot_process(env: Mapping[str, str], log_path: Path) -> Iterator[subprocess.P
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=dict(env), stdout=log, stderr=log)
         try:
             _wait_http(f"http://127.0.0.1:{env['PORT']}/healthz", proc, 30, "the bot", log_path)
+            yield proc
+        finally:
+            _stop(proc)
+
+
+@contextmanager
+def python_server(
+    args: Sequence[str], port: int, log_path: Path, what: str, *, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python <args>` (a helper server of the benchmark or the tests), ready once GET 127.0.0.1:port/healthz answers;
+    stopped (SIGTERM, then SIGKILL) on exit. Its stdout and stderr go to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=dict(env) if env is not None else None, stdout=log, stderr=log
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/healthz", proc, 30, what, log_path)
             yield proc
         finally:
             _stop(proc)

@@ -1,0 +1,653 @@
+"""`python -m bench [--quick] [--rounds N] [--requests N] ...`: run the benchmark, write docs/benchmarks.md.
+
+Order of work, all in one run so that the figures compared share the machine's state:
+1. start the simulated tenant (seed bench:N), the connector stand-in, our bot, the echo bot, the plain handler;
+2. Graph round trips of single activations (stats reset/read around each), the fresh-process one first;
+3. R rounds of {activate, echo, plain}, the order rotated each round, each measurement preceded by a discarded warm-up;
+   CPU seconds of every process are read from /proc around each measured phase;
+4. medians over the rounds → markdown.
+Exit status 1 (and a "Problems" section) if any turn failed, a reply went missing or an activation did not reach Graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import platform
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
+from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
+from tests.fakes.activities import ALICE, TeamsUser, message
+
+ACTIVATE = "activate"
+ECHO = "echo"
+PLAIN = "plain"
+TARGETS = (ACTIVATE, ECHO, PLAIN)
+LABELS = {
+    ACTIVATE: "Our bot: `activate Exchange-Admins 1h` (warm)",
+    ECHO: "Stock botbuilder echo bot (CloudAdapter.process)",
+    PLAIN: "Plain aiohttp handler (answers 201)",
+}
+ACTIVATE_TEXT = "activate Exchange-Admins 1h"
+TARGET_RATIO = 8.0
+SNAPSHOT_TTL = 60.0  # graph/pim.py: a user's snapshot is cached this long; a round's warm-up must stay well inside it
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int = 5
+    concurrency: int = 8
+    requests: int = 500  # measured turns per round, activate and echo (activate: one bench user each)
+    plain_requests: int = 4000  # the plain handler is ~50x faster: more requests for a longer measured phase
+    warmup: int = 40  # discarded requests before each measurement
+    seconds: float = 6.0  # time limit of each measured phase (requests in flight then still count)
+    out: Path = ROOT / "docs" / "benchmarks.md"
+    var: Path = ROOT / "var" / "bench"
+    command: str = "make bench (python -m bench)"
+
+    @property
+    def users_per_round(self) -> int:
+        return self.warmup + self.requests
+
+    @property
+    def bench_users(self) -> int:
+        return self.rounds * self.users_per_round + len(SINGLES)
+
+
+QUICK = {"rounds": 1, "requests": 150, "plain_requests": 1500, "warmup": 16, "seconds": 3.0}
+
+
+# ---- the single activations counted by the simulated tenant ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Single:
+    label: str
+    user: str  # "bench" (a bench user of its own, untouched before) or "alice" (the demo user)
+    text: str
+    before: tuple[str, ...]  # messages sent first (not counted)
+    expected_graph: int
+    note: str  # what the bot has to fetch
+
+
+# Run in this order against a fresh bot process: the first one finds nothing cached.
+SINGLES = (
+    Single("Cold: fresh bot process, nothing cached", "bench", ACTIVATE_TEXT, (), 2,
+           "app token, snapshot, policy and the user's token all fetched"),
+    Single("Cold user: snapshot not cached (policy cached)", "bench", ACTIVATE_TEXT, (), 2,
+           "snapshot $batch, then the activation POST"),
+    Single("Warm: snapshot and policy cached", "bench", ACTIVATE_TEXT, ("status",), 1,
+           "as in the throughput runs: `status` first"),
+    Single("Group policy not cached (snapshot and user token cached)", "alice", "activate Exchange-Admins as owner 1h "
+           "because benchmark", (ACTIVATE_TEXT, "status"), 1, "policy read and activation in one $batch (dependsOn)"),
+)  # fmt: skip
+
+
+@dataclass
+class SingleResult:
+    single: Single
+    http_status: int
+    stats: dict[str, Any]
+
+    @property
+    def graph(self) -> int:
+        return int(self.stats["graph_requests"])
+
+    @property
+    def activated(self) -> bool:
+        return (
+            int(self.stats["by_route"].get("POST assignmentScheduleRequests", 0)) == 1
+            and int(self.stats["by_status"].get("201", 0)) == 1
+        )
+
+
+# ---- measurements --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    target: str
+    round: int
+    result: LoadResult
+    cpu: dict[str, float]  # CPU seconds per process during the measured phase
+    graph: dict[str, Any] | None = None  # the simulated tenant's stats over the measured phase (activate only)
+    replies: dict[str, int] = field(default_factory=dict)  # what the connector stand-in received
+    machine: tuple[float, float] = (0.0, 0.0)  # whole-machine busy and steal CPU seconds during the measured phase
+
+    def cpu_ms(self, process: str) -> float:
+        return self.cpu[process] * 1000 / self.result.ok if self.result.ok else float("nan")
+
+    @property
+    def other_cores(self) -> float:
+        """Cores kept busy by processes outside this benchmark (other users of a shared machine), on average."""
+        if self.result.elapsed <= 0:
+            return float("nan")
+        return max(self.machine[0] - sum(self.cpu.values()), 0.0) / self.result.elapsed
+
+    @property
+    def total_cpu_ms(self) -> float:
+        return sum(self.cpu.values()) * 1000 / self.result.ok if self.result.ok else float("nan")
+
+
+@dataclass
+class Report:
+    config: Config
+    started: datetime
+    load_average: tuple[float, float, float]
+    singles: list[SingleResult] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    code: str = ""
+
+    def of(self, target: str) -> list[Measurement]:
+        return [m for m in self.measurements if m.target == target]
+
+    def med(self, target: str, value: Callable[[Measurement], float]) -> float:
+        values = [value(m) for m in self.of(target) if m.result.ok]
+        return median(values) if values else float("nan")
+
+
+def bench_user(n: int) -> TeamsUser:
+    return TeamsUser(f"cccccccc-0000-4000-8000-{n:012d}", f"bench-user-{n:04d}")
+
+
+class Bench:
+    def __init__(self, config: Config, report: Report, connector_url: str, control_url: str, ca_file: str,
+                 urls: dict[str, str], clocks: dict[str, CpuClock]) -> None:  # fmt: skip
+        self.config = config
+        self.report = report
+        self.connector_url = connector_url
+        self.control_url = control_url.rstrip("/")
+        self.ca_file = ca_file
+        self.urls = urls
+        self.clocks = clocks  # per target: its server as "server", plus the shared processes
+
+    def body(self, user: TeamsUser, text: str) -> bytes:
+        return json.dumps(message(self.connector_url, text, user)).encode()
+
+    async def run(self) -> None:
+        limits = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=30)
+        control_ssl = ssl.create_default_context(cafile=self.ca_file)
+        async with (
+            aiohttp.ClientSession(connector=limits, timeout=timeout) as self.http,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=control_ssl), timeout=timeout) as self.control,
+        ):
+            await self.singles()
+            if self.report.problems:
+                return
+            for r in range(self.config.rounds):
+                shift = r % len(TARGETS)
+                for target in TARGETS[shift:] + TARGETS[:shift]:
+                    await self.measure(target, r)
+                    if self.report.problems:
+                        return
+
+    # -- helpers over HTTP ---------------------------------------------------------------------------------------------
+
+    async def post(self, url: str, body: bytes) -> int:
+        async with self.http.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            await response.read()
+            return response.status
+
+    async def sim_stats(self, reset: bool = False) -> dict[str, Any]:
+        if reset:
+            async with self.control.post(f"{self.control_url}/stats/reset") as response:
+                response.raise_for_status()
+            return {}
+        async with self.control.get(f"{self.control_url}/stats") as response:
+            response.raise_for_status()
+            data: dict[str, Any] = await response.json()
+            return data
+
+    async def replies(self, reset: bool = False) -> dict[str, int]:
+        url = f"{self.connector_url}stats" + ("/reset" if reset else "")
+        async with self.http.request("POST" if reset else "GET", url) as response:
+            response.raise_for_status()
+            data: dict[str, int] = await response.json()
+            return data
+
+    # -- Graph round trips of single activations -----------------------------------------------------------------------
+
+    async def singles(self) -> None:
+        for n, single in enumerate(SINGLES, start=1):
+            user = ALICE if single.user == "alice" else bench_user(n)
+            for text in single.before:
+                status = await self.post(self.urls[ACTIVATE], self.body(user, text))
+                if status != 201:
+                    self.report.problems.append(f"{single.label}: the preparatory `{text}` answered HTTP {status}")
+            await self.sim_stats(reset=True)
+            status = await self.post(self.urls[ACTIVATE], self.body(user, single.text))
+            result = SingleResult(single, status, await self.sim_stats())
+            self.report.singles.append(result)
+            if status != 201:
+                self.report.problems.append(f"{single.label}: the activation turn answered HTTP {status}")
+            elif not result.activated:
+                self.report.problems.append(
+                    f"{single.label}: the activation did not reach Graph as one successful POST: {result.stats}"
+                )
+
+    # -- throughput rounds ---------------------------------------------------------------------------------------------
+
+    async def measure(self, target: str, r: int) -> None:
+        c = self.config
+        url = self.urls[target]
+        count = c.plain_requests if target == PLAIN else c.requests
+        if target == ACTIVATE:
+            first = len(SINGLES) + r * c.users_per_round + 1
+            users = [bench_user(n) for n in range(first, first + c.users_per_round)]
+            # Warm: each user's eligibility snapshot cached by a `status` turn moments before it activates.
+            warm_start = time.monotonic()
+            status_bodies = [self.body(u, "status") for u in users]
+            warmed = await run_load(
+                self.http,
+                url,
+                status_bodies,
+                concurrency=c.concurrency,
+                max_requests=len(users),
+                max_seconds=SNAPSHOT_TTL / 2,
+            )
+            if warmed.ok != len(users):
+                self.report.problems.append(
+                    f"round {r + 1}: only {warmed.ok} of {len(users)} warm-up `status` turns succeeded within "
+                    f"{SNAPSHOT_TTL / 2:.0f}s ({dict(warmed.statuses)}, {warmed.errors})"
+                )
+                return
+            bodies = [self.body(u, ACTIVATE_TEXT) for u in users]
+            warmup, measured = bodies[: c.warmup], bodies[c.warmup :]
+        else:
+            body = self.body(bench_user(0), "hello")
+            warmup, measured = [body] * c.warmup, [body] * count
+        await run_load(self.http, url, warmup, concurrency=c.concurrency, max_requests=len(warmup), max_seconds=30)
+        if target == ACTIVATE:
+            await self.sim_stats(reset=True)
+        await self.replies(reset=True)
+        clock = self.clocks[target]
+        before, machine_before = clock.read(), machine_cpu_seconds()
+        result = await run_load(
+            self.http, url, measured, concurrency=c.concurrency, max_requests=count, max_seconds=c.seconds
+        )
+        spent, machine_after = CpuClock.spent(before, clock.read()), machine_cpu_seconds()
+        m = Measurement(target, r, result, spent, replies=await self.replies())
+        m.machine = (machine_after[0] - machine_before[0], machine_after[1] - machine_before[1])
+        if target == ACTIVATE:
+            m.graph = await self.sim_stats()
+            if time.monotonic() - warm_start > SNAPSHOT_TTL:
+                self.report.problems.append(f"round {r + 1}: warm-up and activations took longer than the cache TTL")
+        self.report.measurements.append(m)
+        self.check(m)
+
+    def check(self, m: Measurement) -> None:
+        where = f"round {m.round + 1}, {m.target}"
+        res = m.result
+        if res.bad:
+            self.report.problems.append(
+                f"{where}: {res.bad} of {res.requests + res.failures} turns failed: statuses {dict(res.statuses)}, "
+                f"first errors {res.errors}"
+            )
+        if m.target in (ACTIVATE, ECHO):
+            per_turn = 2 if m.target == ACTIVATE else 1  # activate: a typing activity and a card; echo: one message
+            if m.replies.get("activities") != per_turn * res.ok:
+                self.report.problems.append(
+                    f"{where}: the connector stand-in received {m.replies} for {res.ok} turns "
+                    f"(expected {per_turn} activities per turn)"
+                )
+        if m.target == ACTIVATE and m.graph is not None:
+            posts = int(m.graph["by_route"].get("POST assignmentScheduleRequests", 0))
+            created = int(m.graph["by_status"].get("201", 0))
+            if posts != res.ok or created != res.ok:
+                self.report.problems.append(
+                    f"{where}: {res.ok} turns but {posts} activation POSTs, {created} answered 201 "
+                    f"(by_status {m.graph['by_status']})"
+                )
+
+
+# ---- the report ----------------------------------------------------------------------------------------------------
+
+
+def _first_line(path: str, prefix: str) -> str | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line.partition(":" if ":" in line else "=")[2].strip().strip('"')
+    except OSError:
+        return None
+    return None
+
+
+PRODUCT = ("app.py", "settings.py", "bot", "core", "graph", "cards", "simtenant")
+
+
+def code_version() -> str:
+    """The commit measured, and whether the product's files differed from it (the bench measures the working tree)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *PRODUCT], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    changed = sorted({line[3:].strip() for line in dirty if line.strip()})
+    if not changed:
+        return f"git commit {commit}, no uncommitted changes in the product's files"
+    return f"git commit {commit} **plus uncommitted changes** in {', '.join(changed)}"
+
+
+def machine() -> dict[str, str]:
+    cpu = _first_line("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
+    os_name = _first_line("/etc/os-release", "PRETTY_NAME=") or platform.system()
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} logical cores ({affinity} usable by this process)",
+        "Python": f"{platform.python_implementation()} {platform.python_version()}",
+        "OS": f"{os_name}, Linux kernel {platform.release()}" if platform.system() == "Linux" else os_name,
+        "Libraries": f"aiohttp {version('aiohttp')}, botbuilder-core {version('botbuilder-core')}, "
+        f"botbuilder-integration-aiohttp {version('botbuilder-integration-aiohttp')}, httpx {version('httpx')}",
+    }
+
+
+def _cpu_ms_of(m: Measurement, process: str) -> float:
+    return m.cpu_ms(process) if process in m.cpu else float("nan")  # the simulated tenant only counts for activate
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "–" if value != value else f"{value:,.{digits}f}"  # NaN → dash
+
+
+def render(report: Report) -> str:
+    c = report.config
+    ok = not report.problems
+    lines: list[str] = []
+    add = lines.append
+    add("# Benchmarks")
+    add("")
+    add(f"_Written by `{c.command}` on {report.started:%Y-%m-%d %H:%M} UTC; the run took {report.elapsed:.0f} s. "
+        "Rerun it to refresh this page; do not edit it by hand._")  # fmt: skip
+    add("")
+    add("## How to read this")
+    add("")
+    add(
+        "Three HTTP servers, each in its own process, were driven side by side in **one run** by the same load "
+        f"generator with **{c.concurrency} concurrent clients**: our bot answering `activate` turns against the "
+        "simulated tenant, a stock botbuilder echo bot, and a plain aiohttp handler that only answers 201 (the floor: "
+        "what aiohttp, JSON bodies and loopback TCP cost here). The machine is shared and its speed drifts, so the "
+        f"three were measured in {c.rounds} alternating round(s), the order rotated each round, and every figure below "
+        "is the **median over the rounds**; compare rows with each other, not with figures from another run. "
+        "A turn's latency is the HTTP round trip of `POST /api/messages`; both bots answer only after their replies "
+        "were sent to the Bot Connector stand-in, so a turn includes its replies (and, for `activate`, its Graph "
+        "call). *turns/s* is completed turns divided by the time from the first send to the last answer. "
+        "*CPU ms/turn* is user+system CPU time the process spent during the measured phase (from /proc, all "
+        "threads) divided by the turns; it explains the throughput: a Python process runs on one core at a time, so "
+        "1000 ÷ CPU ms/turn is roughly the ceiling of a single process, and all processes share the machine's cores. "
+        "*Other load* (from /proc/stat) is how many cores processes outside the benchmark kept busy meanwhile; on a "
+        "shared machine they slow every target down (and even raise CPU ms/turn a little), which is why only figures "
+        "from the same run are compared."
+    )
+    add("")
+    add("## Machine and run")
+    add("")
+    add("| | |")
+    add("|---|---|")
+    add(f"| Command | `{c.command}` |")
+    add(f"| Date | {report.started:%Y-%m-%d %H:%M:%S} UTC |")
+    add(f"| Code | {report.code} |")
+    for key, value in machine().items():
+        add(f"| {key} | {value} |")
+    la = report.load_average
+    add(f"| Load average before the run | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} (1, 5, 15 min) |")
+    others = [m.other_cores for m in report.measurements if m.other_cores == m.other_cores]
+    if others:
+        steal = sum(m.machine[1] for m in report.measurements) / max(
+            sum(m.result.elapsed for m in report.measurements), 1e-9
+        )
+        add(
+            f"| Other load during the measured phases | processes outside this benchmark kept {median(others):.2f} "
+            f"cores busy (median; max {max(others):.2f}) of {os.cpu_count()}; hypervisor steal {steal:.2f} cores |"
+        )
+    add(
+        f"| Load | {c.concurrency} concurrent clients; per round and target {c.warmup} discarded warm-up turns, then "
+        f"at most {c.requests} turns (plain: {c.plain_requests}) or {c.seconds:g} s, whichever comes first; "
+        f"{c.rounds} round(s) |"
+    )
+    add(
+        "| Processes | simulated tenant (HTTPS), our bot (`app.py`, anonymous dev mode, default log level INFO), "
+        "echo bot, plain handler, Bot Connector stand-in (answers 201 at once), load generator (aiohttp client, "
+        "this process) |"
+    )
+    add("")
+    add(f"## Throughput and latency ({c.concurrency} concurrent clients, median of {c.rounds} round(s))")
+    add("")
+    add("| | turns/s | p50 ms | p99 ms | server CPU ms/turn | turns measured (all rounds) | failed |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for target in TARGETS:
+        ms = report.of(target)
+        add(
+            f"| {LABELS[target]} | {_f(report.med(target, lambda m: m.result.throughput))} "
+            f"| {_f(report.med(target, lambda m: m.result.latency_ms(50)))} "
+            f"| {_f(report.med(target, lambda m: m.result.latency_ms(99)))} "
+            f"| {_f(report.med(target, lambda m: m.cpu_ms('server')), 2)} "
+            f"| {sum(m.result.ok for m in ms):,} | {sum(m.result.bad for m in ms)} |"
+        )
+    add("")
+    act = report.med(ACTIVATE, lambda m: m.result.throughput)
+    echo = report.med(ECHO, lambda m: m.result.throughput)
+    ratio = act / echo if echo else float("nan")
+    per_round = [
+        a.result.throughput / e.result.throughput
+        for a, e in zip(report.of(ACTIVATE), report.of(ECHO), strict=False)
+        if e.result.throughput
+    ]
+    spread = f" (per round {min(per_round):.2f}× … {max(per_round):.2f}×)" if len(per_round) > 1 else ""
+    verdict = "**met**" if ratio >= TARGET_RATIO else "**not met**"
+    cpu_ratio = report.med(ECHO, lambda m: m.cpu_ms("server")) / report.med(ACTIVATE, lambda m: m.cpu_ms("server"))
+    add(
+        f"**activate ÷ echo throughput: {_f(ratio, 2)}×**{spread}. Target ≥ {TARGET_RATIO:g}×: {verdict}. "
+        f"Server CPU per turn, echo ÷ activate: {_f(cpu_ratio, 2)}×."
+    )
+    add("")
+    add(
+        "*Warm* means what a user who just looked at their `status` sees: before each round's activations, every "
+        "bench user of that round sent `status`, so its eligibility snapshot was cached (60 s), and the group's "
+        "activation policy was cached (5 min) by an earlier activation. The app-only Graph token (msal cache) and the "
+        "Bot Connector client are reused too. Not cached: the user's own delegated token, which an activation needs "
+        "and `status` does not, so every measured `activate` turn also mints one at the simulated tenant (the "
+        "stand-in for Teams SSO + on-behalf-of). Each turn is a different bench user activating member of "
+        "Exchange-Admins for 1 h (no approval, no justification); each turn sends a typing activity and a card."
+    )
+    add("")
+    add("## Graph round trips per activation")
+    add("")
+    add(
+        "Counted by the simulated tenant (`POST /_sim/stats/reset` before, `GET /_sim/stats` after one activation "
+        "turn). A `$batch` is one round trip; *inside $batch* counts the requests it carried. *Token requests* are "
+        "calls to the token endpoints (app-only client credentials and the delegated-token stand-in)."
+    )
+    add("")
+    add("| Case | Graph round trips | inside $batch | token requests | expected Graph | met | why | routes |")
+    add("|---|---:|---:|---:|---:|:-:|---|---|")
+    for s in report.singles:
+        routes = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in s.stats.get("by_route", {}).items())
+        met = "yes" if s.graph <= s.single.expected_graph and s.activated else "**no**"
+        add(
+            f"| {s.single.label} | {s.graph} | {s.stats['batch_inner_requests']} | {s.stats['token_requests']} "
+            f"| {'≤ ' if s.single.expected_graph > 1 else ''}{s.single.expected_graph} | {met} | {s.single.note} "
+            f"| {routes} |"
+        )
+    under_load = [m for m in report.of(ACTIVATE) if m.graph and m.result.ok]
+    if under_load:
+        turns = sum(m.result.ok for m in under_load)
+        graph = sum(int(m.graph["graph_requests"]) for m in under_load if m.graph)
+        tokens = sum(int(m.graph["token_requests"]) for m in under_load if m.graph)
+        add("")
+        add(
+            f"Under load (all measured `activate` turns, {turns:,}): **{graph / turns:.2f} Graph round trips per "
+            f"turn** and {tokens / turns:.2f} token requests per turn (the user's delegated token, see *warm*)."
+        )
+    add("")
+    add("## Where the CPU goes (ms per turn, median of rounds)")
+    add("")
+    processes = ["server", "simulated tenant", "connector stand-in", "load generator"]
+    add("| | " + " | ".join(processes) + " | all processes |")
+    add("|---|" + "---:|" * (len(processes) + 1))
+    for target in TARGETS:
+        cells = [_f(report.med(target, functools.partial(_cpu_ms_of, process=p)), 2) for p in processes]
+        total = _f(report.med(target, lambda m: m.total_cpu_ms), 2)
+        add(f"| {LABELS[target]} | " + " | ".join(cells) + f" | {total} |")
+    add("")
+    add(
+        "*server* is the process under test (our bot, the echo bot or the plain handler). The simulated tenant only "
+        "works during `activate` turns. With two cores, the sum over all processes bounds the throughput of the "
+        "whole arrangement at about 2000 ÷ (all processes) turns/s."
+    )
+    add("")
+    add("## Every round")
+    add("")
+    add("| Round | Target | turns | turns/s | p50 ms | p99 ms | server CPU ms/turn | seconds | other load (cores) |")
+    add("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for m in report.measurements:
+        add(
+            f"| {m.round + 1} | {m.target} | {m.result.ok} | {_f(m.result.throughput)} | {_f(m.result.latency_ms(50))} "
+            f"| {_f(m.result.latency_ms(99))} | {_f(m.cpu_ms('server'), 2)} | {m.result.elapsed:.2f} "
+            f"| {_f(m.other_cores, 2)} |"
+        )
+    add("")
+    add("## Checks")
+    add("")
+    if ok:
+        add(
+            "Every measured turn answered 201; the connector stand-in received exactly the replies expected (two per "
+            "`activate` turn, one per echo turn); every `activate` turn created exactly one activation request that "
+            "the simulated tenant answered 201; the bot's log holds no errors."
+        )
+    else:
+        add("**Problems — the figures above are not trustworthy:**")
+        add("")
+        lines.extend(f"- {p}" for p in report.problems)
+    add("")
+    return "\n".join(lines)
+
+
+# ---- orchestration -------------------------------------------------------------------------------------------------
+
+
+def bot_log_problems(path: Path) -> list[str]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return [f"the bot's log {path} is missing"]
+    bad = [line for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line or "Traceback" in line]
+    return [f"the bot logged {len(bad)} error line(s), first: {bad[0][:300]}"] if bad else []
+
+
+def run(config: Config) -> Report:
+    report = Report(config, datetime.now(UTC), os.getloadavg(), code=code_version())
+    t0 = time.monotonic()
+    var = config.var
+    shutil.rmtree(var, ignore_errors=True)
+    var.mkdir(parents=True)
+    ports = {name: free_port() for name in ("connector", ACTIVATE, ECHO, PLAIN)}
+
+    def helper(module: str, name: str, what: str) -> Any:
+        port = ports[name]
+        return python_server(["-m", module, "--port", str(port)], port, var / f"{name}.log", what)
+
+    with (
+        simulated_tenant(var / "simtenant", seed=f"bench:{config.bench_users}") as (tenant, sim),
+        helper("bench.connector", "connector", "the Bot Connector stand-in") as connector,
+        bot_process(bot_environment(tenant, ports[ACTIVATE], var / "state.sqlite3"), var / "bot.log") as bot,
+        helper("bench.echo_bot", ECHO, "the echo bot") as echo_bot,
+        helper("bench.plain", PLAIN, "the plain handler") as plain,
+    ):
+        servers = {ACTIVATE: bot.pid, ECHO: echo_bot.pid, PLAIN: plain.pid}
+        urls = {name: f"http://127.0.0.1:{ports[name]}/api/messages" for name in TARGETS}
+        connector_url = f"http://127.0.0.1:{ports['connector']}/"
+
+        clocks = {
+            target: CpuClock(
+                {"server": servers[target], "connector stand-in": connector.pid, "load generator": None}
+                | ({"simulated tenant": sim.pid} if target == ACTIVATE else {})
+            )
+            for target in TARGETS
+        }
+        bench = Bench(config, report, connector_url, tenant.control_url, tenant.ca_file, urls, clocks)
+        asyncio.run(bench.run())
+    report.problems.extend(bot_log_problems(var / "bot.log"))
+    report.elapsed = time.monotonic() - t0
+    return report
+
+
+def parse(argv: Sequence[str] | None) -> Config:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark → docs/benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="one short round: a sanity run (~20 s)")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--requests", type=int, help="measured turns per round for activate and echo")
+    parser.add_argument("--plain-requests", type=int)
+    parser.add_argument("--warmup", type=int)
+    parser.add_argument("--seconds", type=float, help="time limit of each measured phase")
+    parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
+    parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
+    args = parser.parse_args(argv)
+    values: dict[str, Any] = dict(QUICK) if args.quick else {}
+    for name in ("rounds", "concurrency", "requests", "plain_requests", "warmup", "seconds", "out", "var"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    shown = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    values["command"] = f"python -m bench {shown}".strip() if shown else Config.command
+    config = Config(**values)
+    if min(config.rounds, config.concurrency, config.requests, config.plain_requests) < 1 or config.warmup < 0:
+        parser.error("rounds, concurrency and request counts must be positive (warm-up ≥ 0)")
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse(argv)
+    print(f"bench: {config.rounds} round(s), {config.concurrency} clients, {config.bench_users} bench users …",
+          flush=True)  # fmt: skip
+    report = run(config)
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    config.out.write_text(render(report), encoding="utf-8")
+    for target in TARGETS:
+        print(
+            f"  {target:8} {report.med(target, lambda m: m.result.throughput):8.1f} turns/s  "
+            f"p50 {report.med(target, lambda m: m.result.latency_ms(50)):6.1f} ms  "
+            f"p99 {report.med(target, lambda m: m.result.latency_ms(99)):6.1f} ms  "
+            f"CPU {report.med(target, lambda m: m.cpu_ms('server')):6.2f} ms/turn"
+        )
+    for s in report.singles:
+        print(f"  {s.single.label}: {s.graph} Graph, {s.stats['token_requests']} token")
+    print(f"bench: wrote {config.out} in {report.elapsed:.0f} s" + ("" if not report.problems else " — PROBLEMS:"))
+    for p in report.problems:
+        print(f"  ! {p}")
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The benchmark's machinery: percentile math, the load generator's bounds and counts, and a tiny end-to-end run of
+`python -m bench` (all processes, a few requests, 2 workers). Nothing here asserts on speed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.load import cpu_seconds, machine_cpu_seconds, median, percentile, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---- percentiles ---------------------------------------------------------------------------------------------------
+
+
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    values = [10.0, 1.0, 9.0, 2.0, 8.0, 3.0, 7.0, 4.0, 6.0, 5.0]  # 1..10, unsorted
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 10.0
+    assert percentile(values, 50) == pytest.approx(5.5)
+    assert percentile(values, 99) == pytest.approx(9.91)
+    assert percentile(values, 25) == pytest.approx(3.25)
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert percentile([42.0], 99) == 42.0
+    assert values[0] == 10.0  # the input is not sorted in place
+
+
+def test_percentile_refuses_nonsense() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+    with pytest.raises(ValueError):
+        percentile([1.0], -1)
+
+
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=2, max_size=200))
+def test_percentile_agrees_with_the_standard_library(values: list[float]) -> None:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")  # the same definition (numpy's "linear")
+    for p in (1, 25, 50, 75, 90, 99):
+        assert percentile(values, p) == pytest.approx(cuts[p - 1], rel=1e-9, abs=1e-6)
+
+
+# ---- the load generator --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[bytes]]]:
+    received: list[bytes] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append(body)
+        if body == b"fail":
+            return web.Response(status=500)
+        if body == b"slow":
+            await asyncio.sleep(0.2)
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/messages", handle)
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    try:
+        yield str(test_server.make_url("/api/messages")), received
+    finally:
+        await test_server.close()
+
+
+async def test_run_load_sends_each_body_once_and_counts(server: tuple[str, list[bytes]]) -> None:
+    url, received = server
+    bodies = [f"b{i}".encode() for i in range(20)]
+    async with aiohttp.ClientSession() as session:
+        result = await run_load(session, url, bodies, concurrency=2, max_requests=100, max_seconds=30)
+    assert sorted(received) == sorted(bodies)
+    assert result.requests == result.ok == 20 and result.bad == 0 and result.statuses == {201: 20}
+    assert len(result.latencies) == 20 and all(latency > 0 for latency in result.latencies)
+    assert result.elapsed > 0 and result.throughput == pytest.approx(20 / result.elapsed)
+    assert result.latency_ms(50) <= result.latency_ms(99)
+
+
+async def test_run_load_stops_at_the_request_count(server: tuple[str, list[bytes]]) -> None:
+    url, received = server
+    async with aiohttp.ClientSession() as session:
+        result = await run_load(session, url, [b"x"] * 50, concurrency=3, max_requests=7, max_seconds=30)
+    assert result.ok == 7 and len(received) == 7
+
+
+async def test_run_load_stops_at_the_time_limit(server: tuple[str, list[bytes]]) -> None:
+    url, received = server
+    async with aiohttp.ClientSession() as session:
+        result = await run_load(session, url, [b"slow"] * 100, concurrency=2, max_requests=100, max_seconds=0.3)
+    assert 2 <= result.ok < 100  # the requests in flight at the deadline still complete and count
+    assert len(received) == result.ok
+
+
+async def test_run_load_counts_errors_and_keeps_their_latency_out(server: tuple[str, list[bytes]]) -> None:
+    url, _ = server
+    async with aiohttp.ClientSession() as session:
+        result = await run_load(session, url, [b"ok", b"fail", b"ok"], concurrency=1, max_requests=10, max_seconds=30)
+        unreachable = await run_load(
+            session, "http://127.0.0.1:9/api/messages", [b"x"], concurrency=1, max_requests=1, max_seconds=5
+        )
+    assert result.statuses == {201: 2, 500: 1} and result.ok == 2 and result.bad == 1
+    assert len(result.latencies) == 2 and result.errors == ["HTTP 500"]
+    assert unreachable.failures == 1 and unreachable.bad == 1 and unreachable.throughput == 0
+
+
+def test_cpu_seconds_reads_proc() -> None:
+    before = cpu_seconds(os.getpid())
+    sum(i * i for i in range(300_000))
+    assert cpu_seconds(os.getpid()) >= before > 0
+    busy, steal = machine_cpu_seconds()
+    assert busy >= cpu_seconds(os.getpid()) and steal >= 0
+
+
+# ---- end to end ----------------------------------------------------------------------------------------------------
+
+
+def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    args = ["--rounds", "1", "--concurrency", "2", "--requests", "4", "--plain-requests", "8", "--warmup", "2"]
+    args += ["--seconds", "20", "--out", str(out), "--var", str(tmp_path / "var")]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = out.read_text()
+    for heading in ("## How to read this", "## Machine and run", "## Throughput and latency", "## Where the CPU goes"):
+        assert heading in report
+    assert "Python | CPython" in report and "| Code |" in report and "activate ÷ echo throughput" in report
+    rows = [line for line in report.splitlines() if line.startswith(("| Our bot", "| Stock botbuilder", "| Plain"))]
+    assert len(rows) == 6  # throughput and CPU tables
+    assert "| 4 | 0 |" in rows[0] and "| 4 | 0 |" in rows[1] and "| 8 | 0 |" in rows[2]  # turns measured, failed
+    # Graph round trips: warm 1, cold at most 2 (the bot's design); the run fails if an activation did not land.
+    assert "| Warm: snapshot and policy cached | 1 |" in report
+    assert "**no**" not in report and "Problems" not in report
+    assert "1.00 Graph round trips per turn" in report
+    assert "Other load during the measured phases" in report
