@@ -5,7 +5,9 @@ Every bad token is answered 401 before any logic runs: nothing is sent to the Bo
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -154,3 +156,24 @@ async def test_a_connector_that_refuses_the_bots_token_never_turns_into_a_500(pr
     status, _ = await prod.post(act.message(prod.service_url, "help"))
     assert status in (200, 201)
     assert prod.connector.sent == [] and prod.connector.refused
+
+
+async def test_a_slow_signing_key_host_does_not_stall_other_requests(prod: ProdStack) -> None:
+    # botbuilder's own key refresh is a blocking requests.get on the event loop; bot/openid.py's is not.
+    prod.ids.channel.delay_seconds = 1.5
+    first = asyncio.create_task(prod.post(act.message(prod.service_url, "help")))
+    await asyncio.sleep(0.2)  # the first request is now waiting for the keys
+    started = time.monotonic()
+    async with prod.http.get(prod.server.make_url("/healthz")) as r:
+        assert r.status == 200
+    assert time.monotonic() - started < 0.5
+    assert not first.done()
+    status, _ = await first
+    assert status == 201 and prod.ids.channel.metadata_requests == 1
+
+
+async def test_concurrent_first_requests_fetch_the_signing_keys_once(prod: ProdStack) -> None:
+    prod.ids.channel.delay_seconds = 0.3
+    results = await asyncio.gather(*(prod.post(act.message(prod.service_url, "help")) for _ in range(5)))
+    assert [status for status, _ in results] == [201] * 5
+    assert prod.ids.channel.metadata_requests == 1

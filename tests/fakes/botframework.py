@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -88,6 +89,7 @@ class ChannelIdentity:
         self.url = ""
         self.metadata_requests = 0
         self.key_requests = 0
+        self.delay_seconds = 0.0  # a slow metadata host
 
     @property
     def metadata_url(self) -> str:
@@ -129,6 +131,7 @@ class ChannelIdentity:
 
     async def _metadata(self, _: web.Request) -> web.Response:
         self.metadata_requests += 1
+        await asyncio.sleep(self.delay_seconds)
         return web.json_response(
             {
                 "issuer": self.issuer,
