@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
+from bot.wire import to_json
 from core.models import Actor
 
 __all__ = [
@@ -121,7 +122,7 @@ def card_action_data(activity: Activity) -> Mapping[str, Any] | None:
 def reference_of(activity: Activity) -> dict[str, Any]:
     """A serialisable conversation reference (for proactive messages) plus the tenant botbuilder drops."""
     ref: ConversationReference = TurnContext.get_conversation_reference(activity)
-    data: dict[str, Any] = ref.serialize()
+    data: dict[str, Any] = to_json(ref)  # msrest's serialize() gives the same JSON, slower (tests/bot/test_wire.py)
     data["tenantId"] = tenant_of(activity)
     return data
 

@@ -33,6 +33,8 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
+from bot.wire import to_json
+
 __all__ = ["ConnectorError", "FastBotFrameworkAuthentication", "HttpxConnectorClient", "HttpxConnectorFactory"]
 
 log = logging.getLogger(__name__)
@@ -54,22 +56,22 @@ class _Conversations:
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Activity) -> ResourceResponse:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
-        return ResourceResponse(id=(await self._c.request("POST", path, activity.serialize())).get("id"))
+        return ResourceResponse(id=(await self._c.request("POST", path, to_json(activity))).get("id"))
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity) -> ResourceResponse:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities"
-        return ResourceResponse(id=(await self._c.request("POST", path, activity.serialize())).get("id"))
+        return ResourceResponse(id=(await self._c.request("POST", path, to_json(activity))).get("id"))
 
     async def update_activity(self, conversation_id: str, activity_id: str, activity: Activity) -> ResourceResponse:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
-        return ResourceResponse(id=(await self._c.request("PUT", path, activity.serialize())).get("id"))
+        return ResourceResponse(id=(await self._c.request("PUT", path, to_json(activity))).get("id"))
 
     async def delete_activity(self, conversation_id: str, activity_id: str) -> None:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
         await self._c.request("DELETE", path, None)
 
     async def create_conversation(self, parameters: ConversationParameters) -> ConversationResourceResponse:
-        body = await self._c.request("POST", "v3/conversations", parameters.serialize())
+        body = await self._c.request("POST", "v3/conversations", to_json(parameters))
         return ConversationResourceResponse().deserialize(body)
 
     async def get_conversation_member(self, conversation_id: str, member_id: str) -> TeamsChannelAccount:

@@ -26,6 +26,7 @@ from bot.activity import (
 )
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.records import Records
+from bot.wire import SentCard
 from cards.actions import CardAction, InvalidCardAction, Verb, parse_action_data
 from core.commands import Activate, Deactivate, Help, Status, parse
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired
@@ -239,7 +240,9 @@ class PimBot(TeamsActivityHandler):
     async def _send_card(
         self, turn_context: TurnContext, card: dict[str, Any], *, kind: str, outcomes: Sequence[Outcome] = ()
     ) -> str | None:
-        response = await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+        response = await turn_context.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
+        )
         activity_id = getattr(response, "id", None)
         request_ids = [o.request.id for o in outcomes if hasattr(o, "request") and not isinstance(o, Refused)]
         if activity_id and request_ids:

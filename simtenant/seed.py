@@ -168,6 +168,8 @@ def seed_bench(tenant: Tenant, count: int) -> None:
         user_id = bench_user_id(n)
         tenant.add_user(user_id, f"bench-user-{n:04d}", f"bench-user-{n:04d}@{DOMAIN}")
         tenant.add_eligibility(EXCHANGE_ADMINS, user_id, "member", start=since)
+        # A second group, so the benchmark can warm a user's delegated token without touching Exchange-Admins.
+        tenant.add_eligibility(HELPDESK_TIER1, user_id, "member", start=since)
 
 
 def check_seed(spec: str) -> str:
