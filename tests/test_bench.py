@@ -145,7 +145,7 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     assert len(rows) == 6  # throughput and CPU tables
     assert "| 4 | 0 |" in rows[0] and "| 4 | 0 |" in rows[1] and "| 8 | 0 |" in rows[2]  # turns measured, failed
     # Graph round trips: warm 1, cold at most 2 (the bot's design); the run fails if an activation did not land.
-    assert "| Warm: snapshot and policy cached | 1 |" in report
+    assert "| Warm: snapshot, policy and user token cached | 1 | 0 | 0 |" in report
     assert "**no**" not in report and "Problems" not in report
     assert "1.00 Graph round trips per turn" in report
     assert "Other load during the measured phases" in report
