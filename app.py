@@ -24,6 +24,7 @@ from botbuilder.core.integration import aiohttp_error_middleware
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
+from bot.credentials import BotCredentialsFactory, BotTokens
 from bot.handler import PimBot, on_turn_error
 from bot.identity import SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
@@ -155,10 +156,19 @@ def create_app(
         bot = PimBot(service, records, clock, settings.allowed_tenants, sign_in=sign_in)
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
-        inner = ConfigurationBotFrameworkAuthentication(BotFrameworkConfig.from_settings(settings))
-        # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata).
+        # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
+        # Bot Connector and, through the credentials factory, botbuilder's token service client (bot/credentials.py).
         bot_session = requests.Session()
-        connector_tokens = await asyncio.to_thread(_connector_tokens, settings, bot_session)
+        bot_tokens = await asyncio.to_thread(_bot_tokens, settings, bot_session)
+        inner = ConfigurationBotFrameworkAuthentication(
+            BotFrameworkConfig.from_settings(settings),
+            credentials_factory=(
+                None  # anonymous: botbuilder's own factory, which disables authentication
+                if bot_tokens is None
+                else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
+            ),
+        )
+        connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
         adapter = CloudAdapter(
             FastBotFrameworkAuthentication(
                 inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope
@@ -213,20 +223,16 @@ def _bot_scope(settings: Settings) -> str:
     return scope if scope.endswith("/.default") else f"{scope}/.default"
 
 
-class BotTokenError(PermissionError):
-    """The bot's own token for the Bot Connector could not be obtained (no token value in the message)."""
+async def _anonymous_token(_: str) -> str | None:
+    return None
 
 
-def _connector_tokens(settings: Settings, session: requests.Session) -> TokenSource:
-    """Bearer tokens for outbound Bot Connector calls (client credentials for the bot's app id, cached by msal);
-    none in anonymous (local development) mode. Blocking (msal fetches the authority's metadata): call it in a
-    thread."""
+def _bot_tokens(settings: Settings, session: requests.Session) -> BotTokens | None:
+    """The bot app's tokens (client credentials for its app id, or its user-assigned managed identity; msal caches
+    them), for outbound Bot Connector and token service calls; None in anonymous (local development) mode. Blocking
+    (msal fetches the authority's metadata): call it in a thread."""
     if settings.anonymous:
-
-        async def none(_: str) -> str | None:
-            return None
-
-        return none
+        return None
     _trusting(settings, session)
     acquire: Callable[[list[str]], dict[str, Any]]
     if settings.app_type is AppType.USER_ASSIGNED_MSI:
@@ -253,20 +259,7 @@ def _connector_tokens(settings: Settings, session: requests.Session) -> TokenSou
             result: dict[str, Any] = client.acquire_token_for_client(scopes=scopes)  # msal serves it from its cache
             return result
 
-    default_scope = _bot_scope(settings)
-
-    async def token(audience: str) -> str | None:
-        scope = f"{audience.rstrip('/')}/.default" if audience and not audience.endswith("/.default") else audience
-        result = await asyncio.to_thread(acquire, [scope or default_scope])
-        access = result.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise BotTokenError(
-                f"no Bot Connector token for app {settings.app_id}: {result.get('error')}: "
-                f"{str(result.get('error_description', ''))[:300]}"
-            )
-        return access
-
-    return token
+    return BotTokens(settings.app_id, acquire, _bot_scope(settings))
 
 
 class _NoSignIn:

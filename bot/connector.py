@@ -155,6 +155,7 @@ class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
     ) -> None:
         self._inner = inner
         self._factory = HttpxConnectorFactory(session, token, default_audience)
+        self._token, self._default_audience = token, default_audience
         self._user_token_clients: dict[str, UserTokenClient] = {}
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
@@ -169,6 +170,13 @@ class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
         return self._factory
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        # The token client's msrest credentials take the bot's token synchronously, on the loop: make sure a fresh
+        # one is kept in memory first (free while it is; fetched in a worker thread when near expiry —
+        # bot/credentials.py).
+        try:
+            await self._token(self._default_audience)
+        except Exception as e:  # the token service call will try again, and fail there if it must
+            log.warning("could not refresh the bot's token before the turn: %s", type(e).__name__)
         # Built lazily and once per app id: the stock path builds an msrest client (and its retry policy) per turn.
         app_id = str(claims_identity.claims.get("aud") or claims_identity.claims.get("appid") or "")
         client = self._user_token_clients.get(app_id)
