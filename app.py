@@ -160,13 +160,13 @@ def create_app(
         # Bot Connector and, through the credentials factory, botbuilder's token service client (bot/credentials.py).
         bot_session = requests.Session()
         bot_tokens = await asyncio.to_thread(_bot_tokens, settings, bot_session)
+        credentials_factory = (
+            None  # anonymous: botbuilder's own factory, which disables authentication
+            if bot_tokens is None
+            else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
+        )
         inner = ConfigurationBotFrameworkAuthentication(
-            BotFrameworkConfig.from_settings(settings),
-            credentials_factory=(
-                None  # anonymous: botbuilder's own factory, which disables authentication
-                if bot_tokens is None
-                else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
-            ),
+            BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
         )
         connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
         adapter = CloudAdapter(
@@ -191,6 +191,8 @@ def create_app(
             uninstall_openid_keys(openid_keys)
             msal_session.close()
             bot_session.close()
+            if credentials_factory is not None:
+                credentials_factory.close()
             storage.close()
 
     app[APP_KEY] = {}

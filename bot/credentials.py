@@ -29,6 +29,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -129,17 +130,24 @@ class MsalAppCredentials(AppCredentials):
         self._tokens = tokens
         self._scope = scope_for(oauth_scope) if oauth_scope else tokens.default_scope
         self._ca_file = ca_file
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
 
     def get_access_token(self, force_refresh: bool = False) -> str:
         return self._tokens.token_now(self._scope)
 
     def signed_session(self, session: requests.Session | None = None) -> requests.Session:
         session = super().signed_session(session)
+        self._sessions.add(session)
         if self._ca_file is not None:
             adapter = session.adapters.get("https://")
             if not isinstance(adapter, _CaFileAdapter) or adapter.ca_file != self._ca_file:
                 session.mount("https://", _CaFileAdapter(self._ca_file))
         return session
+
+    def close(self) -> None:
+        """Closes the sessions msrest signed with these credentials (their keep-alive connections)."""
+        for session in list(self._sessions):
+            session.close()
 
     def __repr__(self) -> str:
         return f"MsalAppCredentials(app_id={self.microsoft_app_id!r}, scope={self._scope!r})"
@@ -172,3 +180,8 @@ class BotCredentialsFactory(ServiceClientCredentialsFactory):
             credentials = MsalAppCredentials(self._tokens, oauth_scope, self._ca_file)
             self._credentials[oauth_scope or ""] = credentials
         return credentials
+
+    def close(self) -> None:
+        """At shutdown: the token service connections msrest kept open."""
+        for credentials in self._credentials.values():
+            credentials.close()

@@ -1,12 +1,14 @@
 """The bot with PRODUCTION settings (app id, secret, SingleTenant, tenant id, every endpoint a local HTTPS stand-in):
 the Bot Framework channel's OpenID keys, the Entra token endpoint for the bot's app, the simulated tenant (Graph), and
-a recording Bot Connector that verifies the bot's bearer on every call."""
+a recording Bot Connector that verifies the bot's bearer on every call. `prod_sso` adds Teams SSO (USER_TOKENS=sso):
+the Bot Framework token service stand-in at OAUTH_URL, over HTTPS, refusing any call without the bot's valid bearer."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from settings import load_settings
 from simtenant import run_simtenant
 from tests.fakes.botframework import IdentityStandIns, running_identity
 from tests.fakes.connector import FakeConnector, running_connector
+from tests.fakes.token_service import FakeTokenService, running_token_service
+
+CONNECTION = "graph-sso"
 
 
 @dataclass
@@ -33,6 +38,7 @@ class ProdStack:
     app_secret: str
     env: dict[str, str]
     minted: list[str] = field(default_factory=list)  # every channel token made, for log scans
+    token_service: FakeTokenService | None = None  # with prod_sso
 
     @property
     def service_url(self) -> str:
@@ -85,8 +91,8 @@ def production_env(sim: Any, ids: IdentityStandIns, tmp_path: Path, app_id: str,
     }
 
 
-@pytest.fixture
-async def prod(tmp_path: Path) -> AsyncIterator[ProdStack]:
+@asynccontextmanager
+async def production_stack(tmp_path: Path, *, sso: bool = False) -> AsyncIterator[ProdStack]:
     async with (
         run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim,
         running_identity() as ids,
@@ -96,12 +102,34 @@ async def prod(tmp_path: Path) -> AsyncIterator[ProdStack]:
         ids.login.register(app_id, app_secret, sim.tenant_id)
         connector.verify_bearer = ids.login.verify
         env = production_env(sim, ids, tmp_path, app_id, app_secret)
-        settings = load_settings(env)
-        assert not settings.anonymous
-        server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
-        await server.start_server()
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield ProdStack(sim, ids, connector, server, http, app_id, app_secret, env)
-        finally:
-            await server.close()
+        async with running_token_service(
+            sim, CONNECTION, f"api://botid-{app_id}", ssl_context=ids.ca.server_context()
+        ) as token_service:
+            token_service.verify_bearer = ids.login.verify
+            if sso:
+                env.update(USER_TOKENS="sso", OAUTH_CONNECTION_NAME=CONNECTION, OAUTH_URL=token_service.url)
+                env.pop("SIMULATED_TENANT_URL")
+            settings = load_settings(env)
+            assert not settings.anonymous
+            server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
+            await server.start_server()
+            try:
+                async with aiohttp.ClientSession() as http:
+                    yield ProdStack(
+                        sim, ids, connector, server, http, app_id, app_secret, env,
+                        token_service=token_service if sso else None,
+                    )  # fmt: skip
+            finally:
+                await server.close()
+
+
+@pytest.fixture
+async def prod(tmp_path: Path) -> AsyncIterator[ProdStack]:
+    async with production_stack(tmp_path) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def prod_sso(tmp_path: Path) -> AsyncIterator[ProdStack]:
+    async with production_stack(tmp_path, sso=True) as stack:
+        yield stack

@@ -16,14 +16,19 @@ Seed / behave / observe:
 * `put_token(user_id, token)`: the stand-in can be told to hold any token for a user (another user's, another
   tenant's) to test the bot's oid/tid binding; `fail_exchanges` makes the next exchanges fail (consent required).
 * `calls` records (operation, userId); `exchanges` counts exchange calls.
+
+Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises if
+it is not the bot's valid token, e.g. `BotLogin.verify`); a call without a valid one is answered 401, kept in
+`refused` and not in `calls`; `bearers` keeps the claims of every accepted bearer.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +48,9 @@ class FakeTokenService:
     magic_codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (userId, token)
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_exchanges: int = 0
+    verify_bearer: Callable[[str], Any] | None = None
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
+    bearers: list[dict[str, Any]] = field(default_factory=list)  # claims of each accepted bearer
     _http: httpx.AsyncClient | None = None
 
     # ---- seed -------------------------------------------------------------------------------------------------
@@ -76,8 +84,24 @@ class FakeTokenService:
 
     # ---- behave -----------------------------------------------------------------------------------------------
 
+    @web.middleware
+    async def _authenticate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if self.verify_bearer is not None:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            try:
+                if scheme != "Bearer" or not token:
+                    raise ValueError("no bearer token")
+                claims = self.verify_bearer(token)
+            except Exception as e:
+                self.refused.append((request.method, request.path, f"{type(e).__name__}: {e}"))
+                return self._error(401, "Unauthorized", "Authorization has been denied for this request.")
+            self.bearers.append(dict(claims or {}))
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._authenticate])
         app.router.add_get("/api/usertoken/GetToken", self._get_token)
         app.router.add_get("/api/botsignin/GetSignInResource", self._sign_in_resource)
         app.router.add_post("/api/usertoken/exchange", self._exchange)
@@ -167,12 +191,14 @@ class FakeTokenService:
 
 
 @asynccontextmanager
-async def running_token_service(sim: Any, connection_name: str, bot_api: str) -> AsyncIterator[FakeTokenService]:
+async def running_token_service(
+    sim: Any, connection_name: str, bot_api: str, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[FakeTokenService]:
     service = FakeTokenService(sim, connection_name, bot_api)
     async with httpx.AsyncClient(verify=sim.ssl_context()) as http:
         service._http = http
         server = TestServer(service.app(), host="127.0.0.1")
-        await server.start_server()
+        await server.start_server(ssl=ssl_context)
         service.url = str(server.make_url("")).rstrip("/")
         try:
             yield service
