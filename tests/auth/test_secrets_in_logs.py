@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from tests.auth.conftest import ProdStack
+from tests.auth.conftest import CONNECTION, ProdStack
 from tests.fakes import activities as act
 
 
@@ -39,3 +42,84 @@ async def test_no_secret_and_no_token_appears_in_debug_logs(prod: ProdStack, cap
         assert token not in logged and signature not in logged and payload not in logged, "a token was logged"
     assert {"msal.application", "bot.openid", "bot.routes"} <= {r.name for r in caplog.records}
     assert "refused activity" in caplog.text  # the refusals themselves are logged (without the token)
+
+
+async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_sso_scenario(
+    prod_sso: ProdStack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sign-in card, silent exchange, activation, the magic-code fallback, a refused bot token, logout — with the
+    root logger at DEBUG (botbuilder, msrest, msal, urllib3, requests, aiohttp, httpx and ours)."""
+    caplog.set_level(logging.DEBUG)
+    service = prod_sso.token_service
+    assert service is not None
+    tenant_tokens = prod_sso.sim.tenant.tokens
+    graph_tokens: list[str] = []  # app-only and delegated Graph tokens the simulated tenant issued
+
+    def recording(issue: Callable[..., str]) -> Callable[..., str]:
+        def issue_and_record(*args: Any, **kwargs: Any) -> str:
+            token = issue(*args, **kwargs)
+            graph_tokens.append(token)
+            return token
+
+        return issue_and_record
+
+    monkeypatch.setattr(tenant_tokens, "issue_app_token", recording(tenant_tokens.issue_app_token))
+    monkeypatch.setattr(tenant_tokens, "issue_user_token", recording(tenant_tokens.issue_user_token))
+    sso_tokens: list[str] = []
+
+    async def exchange_invoke(user: act.TeamsUser) -> dict[str, Any]:
+        sso_tokens.append(await service.sso_token(user.oid))
+        activity = act.message(prod_sso.service_url, "", user)
+        value = {"id": str(uuid.uuid4()), "connectionName": CONNECTION, "token": sso_tokens[-1]}
+        activity.update(type="invoke", name="signin/tokenExchange", value=value)
+        activity.pop("text")
+        return activity
+
+    # Alice: sign-in card, silent exchange, the activation resumes; then status.
+    activate = act.message(prod_sso.service_url, "activate Exchange-Admins 1h because INC-4711")
+    assert (await prod_sso.post(activate))[0] == 201
+    assert (await prod_sso.post(await exchange_invoke(act.ALICE)))[0] == 200
+    assert (await prod_sso.post(act.message(prod_sso.service_url, "status")))[0] == 201
+    # Bob: the exchange fails, the magic code resumes.
+    assert (await prod_sso.post(act.message(prod_sso.service_url, "activate Exchange-Admins 1h", act.BOB)))[0] == 201
+    service.fail_exchanges = 1
+    assert (await prod_sso.post(await exchange_invoke(act.BOB)))[0] == 412
+    code = await service.button_sign_in(act.BOB.mri, act.BOB.oid)
+    verify = act.message(prod_sso.service_url, "", act.BOB)
+    verify.update(type="invoke", name="signin/verifyState", value={"state": code})
+    verify.pop("text")
+    assert (await prod_sso.post(verify))[0] == 200
+    # A refused channel token, logout, then a bot token the token service refuses (redeeming a magic code).
+    status_activity = act.message(prod_sso.service_url, "status")
+    expired = f"Bearer {prod_sso.token(status_activity, issued_ago=7200)}"
+    assert (await prod_sso.post(status_activity, authorization=expired))[0] == 401
+    assert (await prod_sso.post(act.message(prod_sso.service_url, "logout")))[0] == 201
+    service.verify_bearer = lambda token: (_ for _ in ()).throw(PermissionError("revoked"))
+    verify = act.message(prod_sso.service_url, "")
+    code = await service.button_sign_in(act.ALICE.mri, act.ALICE.oid)
+    verify.update(type="invoke", name="signin/verifyState", value={"state": code})
+    verify.pop("text")
+    assert (await prod_sso.post(verify))[0] == 200
+
+    assert service.refused, service.calls
+    user_tokens = list(service.tokens.values())
+    assert graph_tokens and sso_tokens and prod_sso.ids.login.issued and prod_sso.minted
+    logged = caplog.text + "\n".join(
+        str(r.args) + (r.exc_text or "") + str(getattr(r, "stack_info", "")) for r in caplog.records
+    )
+    secrets = {"bot client secret": prod_sso.app_secret, "graph client secret": prod_sso.sim.client_secret}
+    for name, value in secrets.items():
+        assert value not in logged, f"the {name} was logged"
+    kinds = {
+        "bot token": prod_sso.ids.login.issued,
+        "channel token": prod_sso.minted,
+        "SSO token": sso_tokens,
+        "user or app-only Graph token": graph_tokens + user_tokens,
+    }
+    for kind, values in kinds.items():
+        for token in values:
+            parts = [token, *(p for p in token.split(".") if len(p) > 16)]
+            leaked = [p for p in parts if p in logged]
+            assert not leaked, f"a {kind} (or a part of it) was logged"
+    names = {r.name for r in caplog.records}
+    assert {"msal.application", "bot.identity"} & names and any(n.startswith("msrest") for n in names), names
