@@ -23,6 +23,7 @@ from core.errors import (
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
+    IdentityMismatch,
     MissingInputs,
     NotActive,
     NotEligible,
@@ -31,6 +32,7 @@ from core.errors import (
     PimError,
     PolicyViolation,
     RequestRefused,
+    SignInRequired,
     StepUpRequired,
     Throttled,
     TooSoonToDeactivate,
@@ -151,6 +153,13 @@ def explain(
         return _explain_refusal(error, tz, name, acc)
     if isinstance(error, DirectoryError):
         return _explain_directory(error)
+    if isinstance(error, IdentityMismatch):
+        return (
+            "I did not do that: the sign-in I received belongs to a different account than the one you use in "
+            "Teams, so nothing was changed. Type “logout”, then try again and sign in as yourself."
+        )
+    if isinstance(error, SignInRequired):
+        return "I need you to sign in before I can act as you; nothing was changed yet. Use the sign-in card."
     return "Something went wrong on our side; nothing was changed. Please try again in a minute."
 
 

@@ -16,6 +16,7 @@ from core.errors import (
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
+    IdentityMismatch,
     MissingInputs,
     NotActive,
     NotEligible,
@@ -273,6 +274,7 @@ def _instance(kind: type[PimError]) -> PimError:
         PolicyViolation: PolicyViolation([]),
         Throttled: Throttled(),
         RequestRefused: RequestRefused(),
+        IdentityMismatch: IdentityMismatch("oid"),
     }
     return samples.get(kind) or kind()
 
