@@ -9,9 +9,10 @@ import asyncio
 import functools
 import logging
 import os
+import re
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,6 +272,48 @@ class _NoSignIn:
         raise SignInRequired()
 
 
+# -- log redaction: defence in depth, so no library at DEBUG (msrest's HTTP logger, msal, urllib3 URLs) prints a token
+# or a secret. The log scan (tests/auth/test_secrets_in_logs.py) finds none without it; this keeps it so. --
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_REDACTED = "[redacted]"
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record's message and traceback: JWT-looking strings, bearer values and known secrets go."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return _BEARER.sub(lambda m: m.group(1) + _REDACTED, _JWT.sub(_REDACTED, text))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def install_log_redaction(settings: Settings, logger: logging.Logger | None = None) -> RedactingFilter:
+    """On every handler of the root logger (filters on a logger do not see records propagated from its children)."""
+    redacting = RedactingFilter([settings.app_password.reveal(), settings.graph_client_secret.reveal()])
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.addFilter(redacting)
+    return redacting
+
+
+# -- end log redaction --
+
+
 def main() -> None:
     try:
         settings = load_settings(os.environ)
@@ -280,6 +323,7 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
+    install_log_redaction(settings)
     if settings.anonymous:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
 from collections.abc import Callable
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from app import install_log_redaction
+from settings import load_settings
 from tests.auth.conftest import CONNECTION, ProdStack
 from tests.fakes import activities as act
 
@@ -123,3 +126,30 @@ async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_
             assert not leaked, f"a {kind} (or a part of it) was logged"
     names = {r.name for r in caplog.records}
     assert {"msal.application", "bot.identity"} & names and any(n.startswith("msrest") for n in names), names
+
+
+def test_the_redacting_filter_removes_jwts_bearer_values_and_secrets_from_messages_and_tracebacks(
+    prod: ProdStack,
+) -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("redaction-test")
+    logger.propagate = False
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        install_log_redaction(load_settings(prod.env), logger)
+        jwt_value = prod.token(act.message(prod.service_url, "x"))
+        logger.warning("sending %s", {"Authorization": f"Bearer {jwt_value}"})
+        logger.warning("body token=%s secret=%s", jwt_value, prod.app_secret)
+        logger.warning("Authorization: Bearer opaque-token-value_123")
+        try:
+            raise RuntimeError(f"failed with {prod.sim.client_secret} and {jwt_value}")
+        except RuntimeError:
+            logger.exception("it broke")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    header, payload, signature = jwt_value.split(".")
+    for value in (jwt_value, payload, signature, prod.app_secret, prod.sim.client_secret, "opaque-token-value_123"):
+        assert value not in text
+    assert text.count("[redacted]") >= 6 and "it broke" in text and "RuntimeError" in text
