@@ -8,7 +8,9 @@ Entra endpoints (msal client credentials with `instance_discovery=False`, author
   POST /{tenant}/oauth2/v2.0/token   grant_type=client_credentials (secret in form or HTTP Basic), or
        urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of; the assertion must be a delegated token this
        tenant issued, e.g. from /_sim/token with an "audience"; amr/acrs carry over; a `claims` request the
-       assertion cannot satisfy → 400 interaction_required, as OBO cannot step up)
+       assertion cannot satisfy → 400 interaction_required, as OBO cannot step up), or authorization_code
+  GET  /{tenant}/oauth2/v2.0/authorize (+ POST …/authorize/submit)   a sign-in page standing in for the browser
+       sign-in: pick a user, tick MFA; codes bound to client, redirect_uri, PKCE and nonce (simtenant.authorize)
 
 Control API (/_sim, no auth, loopback callers only):
   GET  /_sim/info                     the startup JSON (urls, ids, ca_file)
@@ -39,6 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simtenant.authorize import AuthCodes, CodeError, authorize_page, authorize_submit, redeem_code
 from simtenant.entities import SubjectSet
 from simtenant.graph_api import GraphApi, SimRequest, SimResponse
 from simtenant.isotime import format_instant, parse_instant
@@ -51,6 +54,7 @@ __all__ = ["INFO_KEY", "TENANT_KEY", "create_app"]
 
 TENANT_KEY = web.AppKey("tenant", Tenant)
 INFO_KEY = web.AppKey("info", dict)
+CODES_KEY = web.AppKey("auth_codes", AuthCodes)
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 _JSON = "application/json"
 
@@ -115,6 +119,20 @@ def _aad_error(status: int, error: str, code: int, description: str, **extra: An
         **extra,
     }
     return _json(status, body)
+
+
+async def authorize(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    if not _known_tenant(tenant, request.match_info["tenant"]):
+        return web.Response(status=400, text="AADSTS90002: tenant not found", content_type="text/plain")
+    return authorize_page(request, tenant, request.app[CODES_KEY])
+
+
+async def authorize_post(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    if not _known_tenant(tenant, request.match_info["tenant"]):
+        return web.Response(status=400, text="AADSTS90002: tenant not found", content_type="text/plain")
+    return await authorize_submit(request, tenant, request.app[CODES_KEY])
 
 
 async def openid_configuration(request: web.Request) -> web.Response:
@@ -263,6 +281,12 @@ async def _token(request: web.Request, tenant: Tenant) -> web.Response:
         )
     if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
         return _on_behalf_of(tenant, app.client_id, form, scopes)
+    if grant == "authorization_code":
+        issuer = f"{_origin(request)}/{tenant.tenant_id}/v2.0"
+        try:
+            return _json(200, redeem_code(tenant, request.app[CODES_KEY], app.client_id, form, issuer))
+        except CodeError as exc:
+            return _aad_error(400, "invalid_grant", exc.code, exc.description)
     return _aad_error(400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'.")
 
 
@@ -500,6 +524,7 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     app = web.Application(middlewares=[_loopback_only], client_max_size=4 * 1024 * 1024)
     app[TENANT_KEY] = tenant
     app[INFO_KEY] = info or {}
+    app[CODES_KEY] = AuthCodes()
     graph = _make_graph_handler(GraphApi(tenant))
     router = app.router
     router.add_route("*", "/v1.0/{tail:.*}", graph)
@@ -520,4 +545,6 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     router.add_post("/{tenant}/oauth2/v2.0/token", token)
+    router.add_get("/{tenant}/oauth2/v2.0/authorize", authorize)
+    router.add_post("/{tenant}/oauth2/v2.0/authorize/submit", authorize_post)
     return app

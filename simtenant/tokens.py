@@ -96,6 +96,24 @@ class TokenService:
             claims["acrs"] = acrs_list
         return jwt.encode(claims, self._key, algorithm="HS256")
 
+    def issue_id_token(self, user: User, client_id: str, issuer: str, nonce: str, *, mfa: bool = False) -> str:
+        """An OpenID Connect id_token for the authorization-code grant (simtenant.authorize): aud is the client,
+        `nonce` is echoed as sent to the authorization endpoint."""
+        claims = self._base_claims(client_id, "user")
+        claims.update(
+            aud=client_id,
+            iss=issuer,
+            oid=user.id,
+            sub=user.id,
+            name=user.display_name,
+            preferred_username=user.user_principal_name,
+            amr=["pwd", "mfa"] if mfa else ["pwd"],
+            ver="2.0",
+        )
+        if nonce:
+            claims["nonce"] = nonce
+        return jwt.encode(claims, self._key, algorithm="HS256")
+
     def verify(self, token: str) -> Caller:
         """The caller behind a bearer token. Raises TokenError with Graph's wording."""
         caller = self._verified.get(token)
