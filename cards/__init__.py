@@ -9,6 +9,7 @@ from cards.activation import activation_card, deactivation_card
 from cards.help import help_card
 from cards.needs_input import needs_input_card
 from cards.status import status_card
+from cards.stepup import step_up_card
 from cards.text import help_text, summary_text
 from cards.wording import explain, format_duration, format_time
 
@@ -26,5 +27,6 @@ __all__ = [
     "needs_input_card",
     "parse_action_data",
     "status_card",
+    "step_up_card",
     "summary_text",
 ]

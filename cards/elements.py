@@ -14,7 +14,7 @@ from typing import Any
 from adaptivecards.baseobject import BareObject, Element, PropertyType
 from adaptivecards.elements import TextBlock
 
-__all__ = ["ActionExecute", "ActionSubmit", "InputText", "JsonDict", "StyledTextBlock", "to_json"]
+__all__ = ["ActionExecute", "ActionOpenUrl", "ActionSubmit", "InputText", "JsonDict", "StyledTextBlock", "to_json"]
 
 JsonDict = dict[str, Any]
 
@@ -61,6 +61,13 @@ class ActionExecute(_Action):
     action_type = "Action.Execute"
     verb = PropertyType(type=str)
     fallback = PropertyType(type=(ActionSubmit, str))
+
+
+class ActionOpenUrl(_Action):
+    """Action.OpenUrl: the client opens `url` in a browser (the step-up sign-in page); nothing is sent to the bot."""
+
+    action_type = "Action.OpenUrl"
+    url = PropertyType(type=str)
 
 
 def to_json(obj: Any) -> Any:

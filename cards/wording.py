@@ -261,6 +261,16 @@ def _explain_step_up(error: StepUpRequired, name: str) -> str:
     )
 
 
+def step_up_requirement(error: StepUpRequired, name: str) -> str:
+    """One plain sentence: "Finance-Prod requires the Conditional Access authentication context c1."."""
+    needs = []
+    if error.mfa:
+        needs.append("multi-factor authentication (MFA)")
+    if error.authentication_context:
+        needs.append(f"the Conditional Access authentication context {_shorten(error.authentication_context, 40)}")
+    return f"{name} requires {and_list(needs) or 'a stronger sign-in'}."
+
+
 def _rule_words(rule: str) -> str:
     # Rules arrive as bare names ("ExpirationRule") or with PIM's text ("MfaRule - Multi-factor …").
     key = rule.strip().strip("[]\"'").split(" ", 1)[0].split("-", 1)[0].strip().lower()

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card
+from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card, step_up_card
 from core.errors import (
     DirectoryUnavailable,
     DurationTooLong,
     NotActive,
     NotEligible,
+    StepUpRequired,
     TooSoonToDeactivate,
 )
 from core.models import Access, ActiveAssignment, Eligibility, Group, PimRequest, RequestStatus, Ticket
@@ -183,6 +184,14 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "status_full": lambda: status_card(status_full(), TZ),
     "status_empty": lambda: status_card(status_empty(), TZ),
+    "step_up_mfa": lambda: step_up_card(
+        StepUpRequired(mfa=True), "Privileged-Role-Admins", "https://pimbot.example.com/auth/stepup/start?state=abc"
+    ),
+    "step_up_auth_context": lambda: step_up_card(
+        StepUpRequired(mfa=False, authentication_context="c1", claims='{"access_token":{"acrs":{"value":"c1"}}}'),
+        "Finance-Prod",
+        "https://pimbot.example.com/auth/stepup/start?state=def",
+    ),
     "help": lambda: help_card(None),
     "help_with_reason": lambda: help_card("I didn't understand “actvate”."),
 }

@@ -54,7 +54,9 @@ def test_card_invariants(name: str) -> None:
     assert len(json.dumps(card, ensure_ascii=False).encode()) < 28 * 1024
     for action in walk(card):
         if action.get("type", "").startswith("Action."):
-            assert action["type"] in ("Action.Execute", "Action.Submit")
+            assert action["type"] in ("Action.Execute", "Action.Submit", "Action.OpenUrl")
+            if action["type"] == "Action.OpenUrl":  # only the step-up sign-in link, to the bot's own https page
+                assert action["url"].startswith("https://") and "/auth/stepup/start?state=" in action["url"]
     for button in buttons(card):
         parent = next(o for o in walk(card) if button in o.get("actions", []))
         assert parent["type"] == "ActionSet", "Action.Execute lives in an ActionSet (older clients need it)"
