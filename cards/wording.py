@@ -18,26 +18,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.commands import format_duration as _core_format_duration
 from core.errors import (
     AlreadyActive,
+    AlreadyDecided,
+    ApprovalClosed,
+    ApprovalExpired,
     DirectoryError,
     DirectoryUnavailable,
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
     IdentityMismatch,
+    MissingApproverJustification,
     MissingInputs,
     NotActive,
+    NotAnApprover,
     NotEligible,
     PendingRequestExists,
     PermissionDenied,
     PimError,
     PolicyViolation,
+    RequestNotFound,
     RequestRefused,
+    SelfApproval,
     SignInRequired,
     StepUpRequired,
     Throttled,
     TooSoonToDeactivate,
 )
-from core.models import MINIMUM_ACTIVATION, Access
+from core.models import MINIMUM_ACTIVATION, Access, Decision
 
 __all__ = [
     "access_label",
@@ -229,6 +236,26 @@ def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: A
             if error.earliest is None:
                 return f"{rule} Please try again in a few minutes."
             return f"{rule} You can deactivate {_group(name)} from {format_time(error.earliest, tz)}."
+        case SelfApproval():
+            return "You cannot approve or deny your own request; one of the approvers has to decide it."
+        case NotAnApprover():
+            return f"You are not an approver for {_group(name)}, so I did not record a decision."
+        case AlreadyDecided():
+            verb = {Decision.APPROVE: "approved", Decision.DENY: "denied", None: "decided"}[error.decision]
+            who = f" by {error.by_name}" if error.by_name else ""
+            when = f" at {format_time(error.at, tz)}" if error.at is not None else ""
+            return f"This request was already {verb}{who}{when}; nothing more to do."
+        case ApprovalExpired():
+            when = f" on {format_time(error.expired_at, tz)}" if error.expired_at is not None else ""
+            return f"This request expired{when}: nobody decided within 24 hours. The requester can ask again."
+        case ApprovalClosed():
+            if error.canceled:
+                return "The requester canceled this request, so there is nothing to decide."
+            return "This request is no longer waiting for a decision."
+        case MissingApproverJustification():
+            return f"The PIM policy for {_group(name)} requires a reason from the approver; please add one."
+        case RequestNotFound():
+            return "I could not find that request; it may have been removed. Nothing was changed."
         case _:
             return f"PIM refused the request for {_access_to(access, name)}."
 

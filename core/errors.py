@@ -11,6 +11,8 @@ Hierarchy:
     + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
       PolicyViolation (a rule we could not map to one of the above)
+    + approvals: SelfApproval, NotAnApprover, AlreadyDecided, ApprovalExpired, ApprovalClosed,
+      MissingApproverJustification, RequestNotFound
   x SignInRequired            -- no delegated token for the user yet: the bot asks them to sign in, then resumes
   x IdentityMismatch          -- the delegated token is someone else's (oid) or another tenant's (tid): nothing written
 
@@ -23,24 +25,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from core.models import Access
+from core.models import Access, Decision
 
 __all__ = [
     "AlreadyActive",
+    "AlreadyDecided",
+    "ApprovalClosed",
+    "ApprovalExpired",
     "DirectoryError",
     "DirectoryUnavailable",
     "DurationTooLong",
     "DurationTooShort",
     "EligibilityNotInEffect",
     "IdentityMismatch",
+    "MissingApproverJustification",
     "MissingInputs",
+    "NotAnApprover",
     "NotActive",
     "NotEligible",
     "PendingRequestExists",
     "PermissionDenied",
     "PimError",
     "PolicyViolation",
+    "RequestNotFound",
     "RequestRefused",
+    "SelfApproval",
     "SignInRequired",
     "StepUpRequired",
     "Throttled",
@@ -157,6 +166,76 @@ class PolicyViolation(RequestRefused):
     def __init__(self, rules: Sequence[str], detail: str = "") -> None:
         super().__init__(detail or ", ".join(rules))
         self.rules, self.detail = tuple(rules), detail
+
+
+class SelfApproval(RequestRefused):
+    """The requester tried to decide their own request. PIM never lets them; the bot says so before asking."""
+
+    def __init__(self) -> None:
+        super().__init__("the requester cannot decide their own request")
+
+
+class NotAnApprover(RequestRefused):
+    """The person is not an approver of this request (Graph: 403 on the approval stage)."""
+
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__("not an approver of this request")
+        self.request_id = request_id
+
+
+class AlreadyDecided(RequestRefused):
+    """Someone decided first (Graph: 409). `by` is the approver's object id and `by_name` their display name, when
+    known; `at` when they decided. `by` may be the caller themself (a double click whose first answer was lost)."""
+
+    def __init__(
+        self,
+        decision: Decision | None = None,
+        by: str | None = None,
+        at: datetime | None = None,
+        *,
+        by_name: str = "",
+        justification: str = "",
+    ) -> None:
+        super().__init__("already decided")
+        self.decision, self.by, self.at = decision, by, at
+        self.by_name, self.justification = by_name, justification
+
+
+class ApprovalExpired(RequestRefused):
+    """Nobody decided within 24 hours of the request; PIM closed it. `expired_at` when known."""
+
+    def __init__(self, expired_at: datetime | None = None) -> None:
+        super().__init__("approval expired")
+        self.expired_at = expired_at
+
+
+class ApprovalClosed(RequestRefused):
+    """The request no longer waits for a decision for another reason than a decision or expiry (canceled by the
+    requester, or it ended some other way). `status` is the request status when known."""
+
+    def __init__(self, status: str | None = None) -> None:
+        super().__init__("approval closed")
+        self.status = status
+
+    @property
+    def canceled(self) -> bool:
+        return (self.status or "").casefold() == "canceled"
+
+
+class MissingApproverJustification(RequestRefused):
+    """The policy requires the approver to give a reason (isApproverJustificationRequired)."""
+
+    def __init__(self, decision: Decision | None = None) -> None:
+        super().__init__("approver justification required")
+        self.decision = decision
+
+
+class RequestNotFound(RequestRefused):
+    """No request (and so no approval) with this id, or not one the caller may see (Graph: 404)."""
+
+    def __init__(self, request_id: str = "") -> None:
+        super().__init__("request not found")
+        self.request_id = request_id
 
 
 class SignInRequired(PimError):

@@ -15,17 +15,25 @@ __all__ = [
     "Actor",
     "ActivationPolicy",
     "ActiveAssignment",
+    "APPROVAL_WINDOW",
+    "Approval",
+    "ApprovalStage",
     "ApproverRef",
+    "Decision",
     "Eligibility",
     "Group",
     "MINIMUM_ACTIVATION",
     "PimRequest",
     "RequestStatus",
+    "ReviewResult",
+    "StageStatus",
     "Ticket",
 ]
 
 # Entra: "Can't be assigned for a duration of less than five minutes"; also the minimum age before selfDeactivate.
 MINIMUM_ACTIVATION = timedelta(minutes=5)
+# Entra: an approval must be decided within 24 hours of the request; not configurable.
+APPROVAL_WINDOW = timedelta(hours=24)
 
 
 class Access(StrEnum):
@@ -165,3 +173,73 @@ class PimRequest:
         if self.start is not None and self.duration is not None:
             return self.start + self.duration
         return None
+
+
+class Decision(StrEnum):
+    """What an approver does with a request."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class ReviewResult(StrEnum):
+    """The outcome recorded on an approval stage."""
+
+    NOT_REVIEWED = "NotReviewed"
+    APPROVED = "Approved"
+    DENIED = "Denied"
+
+    @property
+    def decision(self) -> Decision | None:
+        return {ReviewResult.APPROVED: Decision.APPROVE, ReviewResult.DENIED: Decision.DENY}.get(self)
+
+
+class StageStatus(StrEnum):
+    """Where an approval stage is. COMPLETED without a review result means the request was closed another way
+    (canceled by the requester)."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    EXPIRED = "Expired"
+    OTHER = "Other"  # Initializing, NotStarted, anything newer
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStage:
+    """One stage of an approval. `assigned_to_me` is as seen by whoever read it (the approver's delegated token)."""
+
+    id: str
+    status: StageStatus
+    assigned_to_me: bool = False
+    review_result: ReviewResult = ReviewResult.NOT_REVIEWED
+    reviewed_by: str | None = None  # object id of the approver who decided
+    reviewed_by_name: str = ""
+    reviewed_at: datetime | None = None
+    justification: str = ""  # the approver's, not the requester's
+
+    @property
+    def decided(self) -> bool:
+        return self.review_result is not ReviewResult.NOT_REVIEWED
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """The approval of a PIM request. In PIM for Groups its id is the request id."""
+
+    request_id: str
+    stages: tuple[ApprovalStage, ...] = ()
+
+    @property
+    def open_stage(self) -> ApprovalStage | None:
+        """The stage waiting for a decision, if any."""
+        return next((s for s in self.stages if s.status is StageStatus.IN_PROGRESS), None)
+
+    @property
+    def decided_stage(self) -> ApprovalStage | None:
+        """The last stage that carries a decision, if any."""
+        return next((s for s in reversed(self.stages) if s.decided), None)
+
+    @property
+    def current_stage(self) -> ApprovalStage | None:
+        """The open stage, else the last one (to say why nothing is open)."""
+        return self.open_stage or (self.stages[-1] if self.stages else None)

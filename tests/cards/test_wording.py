@@ -11,12 +11,16 @@ import core.errors
 from cards.wording import explain, format_duration, format_time, or_list, zone_label
 from core.errors import (
     AlreadyActive,
+    AlreadyDecided,
+    ApprovalClosed,
+    ApprovalExpired,
     DirectoryError,
     DirectoryUnavailable,
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
     IdentityMismatch,
+    MissingApproverJustification,
     MissingInputs,
     NotActive,
     NotEligible,
@@ -24,12 +28,13 @@ from core.errors import (
     PermissionDenied,
     PimError,
     PolicyViolation,
+    RequestNotFound,
     RequestRefused,
     StepUpRequired,
     Throttled,
     TooSoonToDeactivate,
 )
-from core.models import Access
+from core.models import Access, Decision
 
 TZ = "Europe/Berlin"
 NOW = datetime(2026, 11, 22, 13, 5, tzinfo=UTC)
@@ -275,6 +280,11 @@ def _instance(kind: type[PimError]) -> PimError:
         Throttled: Throttled(),
         RequestRefused: RequestRefused(),
         IdentityMismatch: IdentityMismatch("oid"),
+        AlreadyDecided: AlreadyDecided(Decision.APPROVE, "bob", NOW, by_name="Bob Builder"),
+        ApprovalExpired: ApprovalExpired(NOW),
+        ApprovalClosed: ApprovalClosed("Canceled"),
+        MissingApproverJustification: MissingApproverJustification(Decision.DENY),
+        RequestNotFound: RequestNotFound("req-1"),
     }
     return samples.get(kind) or kind()
 
