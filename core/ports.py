@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.models import Access, ActivationPolicy, ActiveAssignment, Eligibility, PimRequest, Ticket
+from core.models import (
+    Access,
+    ActivationPolicy,
+    ActiveAssignment,
+    Approval,
+    Decision,
+    Eligibility,
+    PimRequest,
+    Ticket,
+)
 
 __all__ = ["ActivationInput", "Clock", "PimDirectory", "UserTokenProvider", "UserSnapshot"]
 
@@ -78,4 +87,35 @@ class PimDirectory(Protocol):
 
     def forget_user(self, principal_id: str) -> None:
         """Drop cached state of a user after a write changed it."""
+        ...
+
+    # -- approvals ----------------------------------------------------------------------------------------------------
+
+    async def request(self, request_id: str) -> PimRequest:
+        """An assignment request by id, read app-only (to follow a request's outcome). RequestNotFound if none."""
+        ...
+
+    async def pending_requests_for_group(self, group_id: str) -> Sequence[PimRequest]:
+        """The group's requests waiting for approval, read app-only."""
+        ...
+
+    async def group_members(self, group_id: str) -> Sequence[str]:
+        """User ids of the direct members of a group (to expand a groupMembers approver), read app-only."""
+        ...
+
+    async def approval(self, token: str, request_id: str) -> Approval:
+        """The approval of a request as the approver sees it (delegated only). RequestNotFound, NotAnApprover."""
+        ...
+
+    async def decide(
+        self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
+    ) -> None:
+        """Record the approver's decision on a stage (delegated only). Refusals: NotAnApprover, AlreadyDecided (by
+        may be the caller: a repeat whose first answer was lost), ApprovalExpired, ApprovalClosed,
+        MissingApproverJustification, RequestNotFound."""
+        ...
+
+    async def cancel(self, token: str, request_id: str) -> None:
+        """Cancel a request waiting for approval, as its requester. RequestNotFound, or AlreadyDecided /
+        ApprovalExpired / ApprovalClosed when it no longer waits."""
         ...

@@ -11,25 +11,44 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from core.approvals import closed_reason, is_expired
 from core.errors import (
     AlreadyActive,
+    AlreadyDecided,
+    ApprovalClosed,
+    ApprovalExpired,
     DirectoryError,
     DirectoryUnavailable,
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
+    MissingApproverJustification,
     MissingInputs,
     NotActive,
+    NotAnApprover,
     NotEligible,
     PendingRequestExists,
     PermissionDenied,
     PimError,
     PolicyViolation,
+    RequestNotFound,
     StepUpRequired,
     Throttled,
     TooSoonToDeactivate,
 )
-from core.models import MINIMUM_ACTIVATION, Access, ActivationPolicy, ActiveAssignment, Eligibility, PimRequest
+from core.models import (
+    APPROVAL_WINDOW,
+    MINIMUM_ACTIVATION,
+    Access,
+    ActivationPolicy,
+    ActiveAssignment,
+    Approval,
+    Decision,
+    Eligibility,
+    PimRequest,
+    RequestStatus,
+    StageStatus,
+)
 from core.ports import ActivationInput, Clock, UserSnapshot
 from graph import wire
 from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
@@ -388,6 +407,134 @@ class GraphPimDirectory:
         except GraphTransportError as err:
             raise DirectoryUnavailable(err.detail) from err
 
+    # -- approvals ----------------------------------------------------------------------------------------------------
+
+    async def request(self, request_id: str) -> PimRequest:
+        try:
+            item = await self._client.get(wire.request_path(request_id))
+        except GraphError as err:
+            if err.status == 404:
+                raise RequestNotFound(request_id) from err
+            raise directory_error(err) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        return wire.parse_request(item)
+
+    async def pending_requests_for_group(self, group_id: str) -> Sequence[PimRequest]:
+        path, params = wire.group_pending_query(group_id)
+        with _reading():
+            items = await self._client.get_all(path, params=params)
+        requests = [wire.parse_request(item) for item in items]
+        return [r for r in requests if r.status is RequestStatus.PENDING_APPROVAL]
+
+    async def group_members(self, group_id: str) -> Sequence[str]:
+        path, params = wire.group_members_query(group_id)
+        try:
+            items = await self._client.get_all(path, params=params)
+        except GraphError as err:
+            if err.status == 404:  # an approver group that was deleted: nobody in it can approve
+                log.warning("approver group %s not found; it has no members to notify", group_id)
+                return []
+            raise directory_error(err) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        return wire.member_user_ids(items)
+
+    async def approval(self, token: str, request_id: str) -> Approval:
+        try:
+            item = await self._client.get(wire.approval_path(request_id), token=token)
+        except GraphError as err:
+            raise _approval_refusal(err, request_id) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        return wire.parse_approval(item)
+
+    async def decide(
+        self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
+    ) -> None:
+        path, body = wire.stage_path(request_id, stage_id), wire.review_body(decision, justification)
+        try:
+            await self._client.patch(path, token=token, json=body)
+            return
+        except GraphError as err:
+            if err.status not in _OUTCOME_UNKNOWN:
+                raise await self._decision_refusal(err, token, request_id, decision) from err
+            log.info("decision on approval %s: outcome unknown (%d); reading the approval", request_id, err.status)
+        except GraphTransportError as err:
+            if not err.maybe_sent:
+                raise DirectoryUnavailable(err.detail) from err
+            log.info("decision on approval %s: outcome unknown (%s); reading the approval", request_id, err.detail)
+        # The PATCH may have landed. Only if the stage is still open is it sent once more; otherwise the stage says
+        # who decided (possibly this caller: the service compares `AlreadyDecided.by` with the actor).
+        approval = await self.approval(token, request_id)
+        stage = next((s for s in approval.stages if s.id.casefold() == stage_id.casefold()), None)
+        if stage is None:
+            raise RequestNotFound(request_id)
+        if stage.decided or stage.status is not StageStatus.IN_PROGRESS:
+            raise await self._closed(token, request_id)
+        try:
+            await self._client.patch(path, token=token, json=body)
+        except GraphError as err:
+            raise await self._decision_refusal(err, token, request_id, decision) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+
+    async def cancel(self, token: str, request_id: str) -> None:
+        try:
+            await self._client.post(wire.cancel_path(request_id), token=token)
+            return
+        except GraphError as err:
+            if err.status == 404:
+                raise RequestNotFound(request_id) from err
+            if err.status not in (400, 409) and err.status not in _OUTCOME_UNKNOWN:
+                raise directory_error(err) from err
+            failure: GraphError | GraphTransportError = err
+        except GraphTransportError as err:
+            if not err.maybe_sent:
+                raise DirectoryUnavailable(err.detail) from err
+            failure = err
+        # Refused as not cancelable, or the answer was lost: the request's status says which.
+        request = await self.request(request_id)
+        if request.status is RequestStatus.PENDING_APPROVAL:
+            if isinstance(failure, GraphError) and failure.status in (400, 409):
+                raise directory_error(failure) from failure
+            try:
+                await self._client.post(wire.cancel_path(request_id), token=token)
+            except GraphError as err:
+                raise directory_error(err) from err
+            except GraphTransportError as err:
+                raise DirectoryUnavailable(err.detail) from err
+            return
+        if request.status is RequestStatus.CANCELED and isinstance(failure, GraphTransportError):
+            return  # ours landed
+        self.forget_user(request.principal_id)
+        raise _not_pending(request, self._clock.now()) from failure
+
+    async def _decision_refusal(self, err: GraphError, token: str, request_id: str, decision: Decision) -> PimError:
+        log.info("PIM refused a decision on approval %s: %r", request_id, err)
+        if err.status == 409:
+            return await self._closed(token, request_id)
+        if err.status == 400 and any(rule.casefold() == "justificationrule" for rule in err.failed_rules):
+            return MissingApproverJustification(decision)
+        if err.status == 400 and err.effective_code and not err.failed_rules:
+            return PolicyViolation((err.effective_code,), err.message)
+        return _approval_refusal(err, request_id)
+
+    async def _closed(self, token: str, request_id: str) -> PimError:
+        """Why a stage is not open (after a 409): who decided and when, expiry, or cancellation. Reads the approval
+        with the caller's token and the request app-only; what cannot be read is left out."""
+        approval, request = await asyncio.gather(
+            self.approval(token, request_id), self.request(request_id), return_exceptions=True
+        )
+        known = request if isinstance(request, PimRequest) else None
+        if isinstance(approval, Approval):
+            reason = closed_reason(approval, known, self._clock.now())
+            if reason is not None:
+                return reason
+        if known is not None:
+            return _not_pending(known, self._clock.now())
+        return AlreadyDecided()
+
     # -- Graph refusal → core error -----------------------------------------------------------------------------------
 
     async def _refusal(
@@ -499,6 +646,28 @@ def directory_error(err: GraphError) -> DirectoryError:
     if err.status == 429:
         return Throttled(err.retry_after, request_id=err.request_id)
     return DirectoryUnavailable(detail, request_id=err.request_id)
+
+
+def _approval_refusal(err: GraphError, request_id: str) -> PimError:
+    """404 → RequestNotFound; 403 → NotAnApprover unless the token itself lacks the permission (then the bot's
+    registration is at fault, not the person)."""
+    if err.status == 404:
+        return RequestNotFound(request_id)
+    if err.status == 403 and not err.is_code("PermissionScopeNotGranted"):
+        return NotAnApprover(request_id)
+    return directory_error(err)
+
+
+def _not_pending(request: PimRequest, now: datetime) -> PimError:
+    """Why a request no longer waits for approval, from its status alone."""
+    if request.status is RequestStatus.DENIED:
+        return AlreadyDecided(Decision.DENY)
+    if request.status.is_active_grant or request.status is RequestStatus.REVOKED:
+        return AlreadyDecided(Decision.APPROVE)
+    if request.status in (RequestStatus.CANCELED, RequestStatus.FAILED) and is_expired(request, now):
+        # PIM closes an undecided request after 24 h as Canceled or Failed (the status is undocumented).
+        return ApprovalExpired(request.created + APPROVAL_WINDOW if request.created else None)
+    return ApprovalClosed(request.raw_status or request.status.value)
 
 
 @contextmanager

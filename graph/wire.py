@@ -11,16 +11,22 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from core.models import (
     Access,
     ActivationPolicy,
     ActiveAssignment,
+    Approval,
+    ApprovalStage,
     ApproverRef,
+    Decision,
     Eligibility,
     Group,
     PimRequest,
     RequestStatus,
+    ReviewResult,
+    StageStatus,
     Ticket,
 )
 from core.ports import ActivationInput
@@ -31,6 +37,16 @@ __all__ = [
     "SELF_DEACTIVATE",
     "Query",
     "activation_body",
+    "approval_path",
+    "cancel_path",
+    "group_members_query",
+    "group_pending_query",
+    "member_user_ids",
+    "parse_approval",
+    "parse_stage",
+    "request_path",
+    "review_body",
+    "stage_path",
     "active_instances_query",
     "deactivation_body",
     "directory_object_query",
@@ -62,6 +78,7 @@ ASSIGNMENT_INSTANCES = f"{PIM_GROUP}/assignmentScheduleInstances"
 ELIGIBILITY_SCHEDULES = f"{PIM_GROUP}/eligibilitySchedules"
 ELIGIBILITY_REQUESTS = f"{PIM_GROUP}/eligibilityScheduleRequests"
 POLICY_ASSIGNMENTS = "/policies/roleManagementPolicyAssignments"
+ASSIGNMENT_APPROVALS = f"{PIM_GROUP}/assignmentApprovals"
 
 SELF_ACTIVATE = "selfActivate"
 SELF_DEACTIVATE = "selfDeactivate"
@@ -107,6 +124,38 @@ def policy_query(group_id: str, access: Access) -> Query:
         ),
         "$expand": "policy($expand=rules)",
     }
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: request ids may come from card data, so nothing in them can change the path."""
+    return quote(value, safe="")
+
+
+def request_path(request_id: str) -> str:
+    return f"{ASSIGNMENT_REQUESTS}/{_segment(request_id)}"
+
+
+def cancel_path(request_id: str) -> str:
+    return f"{request_path(request_id)}/cancel"
+
+
+def approval_path(request_id: str) -> str:
+    """In PIM for Groups the approval id is the request id."""
+    return f"{ASSIGNMENT_APPROVALS}/{_segment(request_id)}"
+
+
+def stage_path(request_id: str, stage_id: str) -> str:
+    # v1.0 names them stages (beta: steps; one v1.0 docs page still shows /steps/).
+    return f"{approval_path(request_id)}/stages/{_segment(stage_id)}"
+
+
+def group_pending_query(group_id: str) -> Query:
+    return ASSIGNMENT_REQUESTS, {"$filter": f"groupId eq {_literal(group_id)} and status eq 'PendingApproval'"}
+
+
+def group_members_query(group_id: str) -> Query:
+    """Direct members of a group (ids only): PIM expands a groupMembers approver to them."""
+    return f"/groups/{_segment(group_id)}/members", {"$select": "id"}
 
 
 def directory_object_query(object_id: str) -> Query:
@@ -424,6 +473,63 @@ def _approver(subject: Any) -> ApproverRef | None:
     if kind == "groupmembers" and _opt_str(subject.get("groupId")):
         return ApproverRef(id=subject["groupId"], is_group=True, description=description)
     return None  # requestorManager, sponsors: not something the bot can route a card to
+
+
+def member_user_ids(items: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The user ids among group members (nested groups, devices and service principals approve nothing).
+    A member without `@odata.type` counts as a user: `$select=id` may leave it out."""
+    ids: list[str] = []
+    for item in items:
+        kind = _fold(item.get("@odata.type")).rsplit(".", 1)[-1]
+        member_id = _opt_str(item.get("id"))
+        if member_id and kind in ("", "user"):
+            ids.append(member_id)
+    return ids
+
+
+# -- approvals --
+
+_STAGE_STATUS = {s.value.casefold(): s for s in StageStatus if s is not StageStatus.OTHER}
+_REVIEW_RESULT = {r.value.casefold(): r for r in ReviewResult}
+_NOBODY = "00000000-0000-0000-0000-000000000000"  # learn: reviewedBy may carry an all-zero id before a review
+
+
+def parse_stage(item: Mapping[str, Any]) -> ApprovalStage:
+    reviewed_by = _obj(item.get("reviewedBy"))
+    # identity ("id", "displayName"), or identitySet ("user": identity) as some answers carry it.
+    if "user" in reviewed_by and "id" not in reviewed_by:
+        reviewed_by = _obj(reviewed_by.get("user"))
+    reviewer = _opt_str(reviewed_by.get("id"))
+    if reviewer == _NOBODY:
+        reviewer = None
+    return ApprovalStage(
+        id=_str(item.get("id")),
+        status=_STAGE_STATUS.get(_fold(item.get("status")), StageStatus.OTHER),
+        assigned_to_me=item.get("assignedToMe") is True,
+        review_result=_REVIEW_RESULT.get(_fold(item.get("reviewResult")), ReviewResult.NOT_REVIEWED),
+        reviewed_by=reviewer,
+        reviewed_by_name=_str(reviewed_by.get("displayName")) if reviewer else "",
+        reviewed_at=parse_datetime(item.get("reviewedDateTime")),
+        justification=_str(item.get("justification")),
+    )
+
+
+def parse_approval(item: Mapping[str, Any]) -> Approval:
+    """An `approval` (v1.0 `stages`; beta `steps`)."""
+    stages = item.get("stages")
+    if not isinstance(stages, list):
+        stages = item.get("steps")
+    return Approval(
+        request_id=_str(item.get("id")),
+        stages=tuple(parse_stage(stage) for stage in stages or () if isinstance(stage, Mapping)),
+    )
+
+
+def review_body(decision: Decision, justification: str | None) -> dict[str, Any]:
+    return {
+        "reviewResult": "Approve" if decision is Decision.APPROVE else "Deny",
+        "justification": justification or "",
+    }
 
 
 # -- request bodies --

@@ -19,15 +19,20 @@ from typing import Any
 
 from core.errors import (
     AlreadyActive,
+    AlreadyDecided,
+    ApprovalClosed,
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
+    MissingApproverJustification,
     MissingInputs,
     NotActive,
+    NotAnApprover,
     NotEligible,
     PendingRequestExists,
     PermissionDenied,
     PimError,
+    RequestNotFound,
     TooSoonToDeactivate,
 )
 from core.models import (
@@ -35,10 +40,15 @@ from core.models import (
     Access,
     ActivationPolicy,
     ActiveAssignment,
+    Approval,
+    ApprovalStage,
+    Decision,
     Eligibility,
     Group,
     PimRequest,
     RequestStatus,
+    ReviewResult,
+    StageStatus,
 )
 from core.ports import ActivationInput, UserSnapshot
 
@@ -83,7 +93,7 @@ class FakeDirectory:
     """A `core.ports.PimDirectory` over in-memory state, for any number of users."""
 
     NO_IO = frozenset({"cached_policy", "forget_user"})  # memory only in the real directory
-    WRITES = frozenset({"self_activate", "self_deactivate"})
+    WRITES = frozenset({"self_activate", "self_deactivate", "decide", "cancel"})
 
     def __init__(self, clock: FixedClock) -> None:
         self.clock = clock
@@ -97,6 +107,10 @@ class FakeDirectory:
         self._failures: dict[str, PimError] = {}
         self._ids = itertools.count(1)
         self.server_skew = timedelta(0)  # Graph stamps createdDateTime with its own clock
+        self._members: dict[str, list[str]] = defaultdict(list)
+        self._approvers: dict[str, set[str]] = {}  # request id → user ids who may decide it
+        self._approvals: dict[str, Approval] = {}
+        self._requests: dict[str, PimRequest] = {}
 
     # ---- seed -------------------------------------------------------------------------------------------------
 
@@ -148,6 +162,18 @@ class FakeDirectory:
 
     def name(self, object_id: str, display_name: str) -> None:
         self._names[object_id] = display_name
+
+    def members(self, group_id: str, *user_ids: str) -> None:
+        self._members[group_id] = list(user_ids)
+
+    def awaiting_approval(self, request: PimRequest, approvers: Sequence[str]) -> Approval:
+        """A request waiting for one of `approvers` (user ids, already resolved)."""
+        self._requests[request.id] = request
+        self._approvers[request.id] = set(approvers)
+        self._approvals[request.id] = Approval(
+            request.id, (ApprovalStage(f"stage-{request.id}", StageStatus.IN_PROGRESS),)
+        )
+        return self._approvals[request.id]
 
     def fail(self, method: str, error: PimError) -> None:
         """Every later call of `method` raises `error`."""
@@ -277,3 +303,73 @@ class FakeDirectory:
 
     def forget_user(self, principal_id: str) -> None:
         self.calls.append(Call("forget_user", {"principal_id": principal_id}))
+
+    # approvals: one stage, approvers as seeded; a delegated token is recognised by `token_of`
+
+    def _request(self, request_id: str) -> PimRequest:
+        if request_id not in self._requests:
+            raise RequestNotFound(request_id)
+        return self._requests[request_id]
+
+    async def request(self, request_id: str) -> PimRequest:
+        self._record("request", request_id=request_id)
+        return self._request(request_id)
+
+    async def pending_requests_for_group(self, group_id: str) -> Sequence[PimRequest]:
+        self._record("pending_requests_for_group", group_id=group_id)
+        return [
+            r for r in self._requests.values() if r.group_id == group_id and r.status is RequestStatus.PENDING_APPROVAL
+        ]
+
+    async def group_members(self, group_id: str) -> Sequence[str]:
+        self._record("group_members", group_id=group_id)
+        return list(self._members[group_id])
+
+    async def approval(self, token: str, request_id: str) -> Approval:
+        self._record("approval", token=token, request_id=request_id)
+        self._request(request_id)
+        approval = self._approvals[request_id]
+        mine = any(token == token_of(user) for user in self._approvers[request_id])
+        return replace(approval, stages=tuple(replace(s, assigned_to_me=mine) for s in approval.stages))
+
+    async def decide(
+        self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
+    ) -> None:
+        self._record(
+            "decide", token=token, request_id=request_id, stage_id=stage_id, decision=decision,
+            justification=justification,
+        )  # fmt: skip
+        request = self._request(request_id)
+        approver = next((u for u in self._approvers[request_id] if token == token_of(u)), None)
+        if approver is None or approver == request.principal_id:
+            raise NotAnApprover(request_id)
+        stage = self._approvals[request_id].stages[0]
+        if stage.decided:
+            raise AlreadyDecided(stage.review_result.decision, stage.reviewed_by, stage.reviewed_at)
+        if stage.status is not StageStatus.IN_PROGRESS:
+            raise ApprovalClosed(request.status.value)
+        policy = self._policy(request.group_id, request.access)
+        if policy.approver_justification_required and not (justification or "").strip():
+            raise MissingApproverJustification(decision)
+        now = self.clock.now()
+        approved = decision is Decision.APPROVE
+        self._approvals[request_id] = Approval(request_id, (replace(
+            stage, status=StageStatus.COMPLETED, reviewed_by=approver, reviewed_at=now,
+            review_result=ReviewResult.APPROVED if approved else ReviewResult.DENIED, justification=justification or "",
+        ),))  # fmt: skip
+        self._close(request, RequestStatus.PROVISIONED if approved else RequestStatus.DENIED)
+
+    async def cancel(self, token: str, request_id: str) -> None:
+        self._record("cancel", token=token, request_id=request_id)
+        request = self._request(request_id)
+        if token != token_of(request.principal_id):
+            raise PermissionDenied("only the requester can cancel")
+        if request.status is not RequestStatus.PENDING_APPROVAL:
+            raise ApprovalClosed(request.status.value)
+        stage = self._approvals[request_id].stages[0]
+        self._approvals[request_id] = Approval(request_id, (replace(stage, status=StageStatus.COMPLETED),))
+        self._close(request, RequestStatus.CANCELED)
+
+    def _close(self, request: PimRequest, status: RequestStatus) -> None:
+        self._requests[request.id] = replace(request, status=status, raw_status=status.value)
+        self._pending[request.principal_id] = [p for p in self._pending[request.principal_id] if p.id != request.id]
