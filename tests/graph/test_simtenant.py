@@ -18,26 +18,32 @@ import requests
 
 from core.errors import (
     AlreadyActive,
+    AlreadyDecided,
+    ApprovalClosed,
+    ApprovalExpired,
     DirectoryUnavailable,
     DurationTooLong,
     EligibilityNotInEffect,
+    MissingApproverJustification,
     MissingInputs,
     NotActive,
+    NotAnApprover,
     NotEligible,
     PendingRequestExists,
     PermissionDenied,
+    RequestNotFound,
     StepUpRequired,
     Throttled,
     TooSoonToDeactivate,
 )
-from core.models import Access, ApproverRef, RequestStatus, Ticket
+from core.models import Access, ApproverRef, Decision, RequestStatus, ReviewResult, Ticket
 from core.ports import ActivationInput
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
 
 simtenant = pytest.importorskip("simtenant")
 seed = pytest.importorskip("simtenant.seed")
 
-ALICE, BOB, FRANK = seed.ALICE, seed.BOB, seed.FRANK
+ALICE, BOB, CAROL, DAVE, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.DAVE, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS
 PRA, FINANCE, HELPDESK = seed.PRIVILEGED_ROLE_ADMINS, seed.FINANCE_PROD, seed.HELPDESK_TIER1
 SHAREPOINT, INTUNE, APPROVERS = seed.SHAREPOINT_ADMINS, seed.INTUNE_ADMINS, seed.PIM_APPROVERS
@@ -308,3 +314,111 @@ async def test_lapsed_eligibilities_and_display_names(rig: Rig) -> None:
     names = await rig.directory.display_names([BOB, APPROVERS, "00000000-0000-4000-8000-00000000dead"])
     assert names == {BOB: "Bob Builder", APPROVERS: "PIM-Approvers"}
     assert rig.graph_requests() == 2
+
+
+# -- approvals (issue 4): Alice asks for Security-Operators; approvers are Bob and PIM-Approvers (Carol, Dave) --
+
+
+async def _pending_secops(rig: Rig) -> Any:
+    request, _ = await rig.activate(SECOPS, HOUR, justification="INC-4711 triage")
+    assert request.status is RequestStatus.PENDING_APPROVAL
+    return request
+
+
+async def _token(rig: Rig, user: str) -> str:
+    return await rig.tokens.token_for(user, rig.sim.tenant_id)
+
+
+async def test_approver_approves_and_the_request_is_provisioned(rig: Rig) -> None:
+    request = await _pending_secops(rig)
+    assert [r.id for r in await rig.directory.pending_requests_for_group(SECOPS)] == [request.id]
+
+    bob = await _token(rig, BOB)
+    approval = await rig.directory.approval(bob, request.id)
+    stage = approval.open_stage
+    assert approval.request_id == request.id and stage is not None and stage.assigned_to_me
+    await rig.directory.decide(bob, request.id, stage.id, Decision.APPROVE, "ok for the patch window")
+
+    assert (await rig.directory.request(request.id)).status is RequestStatus.PROVISIONED
+    assert await rig.directory.pending_requests_for_group(SECOPS) == []
+    decided = (await rig.directory.approval(bob, request.id)).stages[0]
+    assert (decided.review_result, decided.reviewed_by, decided.reviewed_by_name) == (
+        ReviewResult.APPROVED,
+        BOB,
+        "Bob Builder",
+    )
+    assert decided.reviewed_at == rig.tenant.now() and decided.justification == "ok for the patch window"
+
+    # Carol clicks a stale card: Graph's 409 comes back as who decided, and when.
+    with pytest.raises(AlreadyDecided) as late:
+        await rig.directory.decide(await _token(rig, CAROL), request.id, stage.id, Decision.DENY, "no")
+    assert (late.value.decision, late.value.by, late.value.by_name, late.value.at) == (
+        Decision.APPROVE,
+        BOB,
+        "Bob Builder",
+        rig.tenant.now(),
+    )
+
+
+async def test_group_member_approver_sees_it_and_deny_needs_a_reason(rig: Rig) -> None:
+    request = await _pending_secops(rig)
+    carol = await _token(rig, CAROL)
+    stage = (await rig.directory.approval(carol, request.id)).open_stage
+    assert stage is not None and stage.assigned_to_me  # through PIM-Approvers membership
+    with pytest.raises(MissingApproverJustification):  # Security-Operators requires the approver's reason
+        await rig.directory.decide(carol, request.id, stage.id, Decision.DENY, "  ")
+    await rig.directory.decide(carol, request.id, stage.id, Decision.DENY, "not during the freeze")
+    assert (await rig.directory.request(request.id)).status is RequestStatus.DENIED
+
+
+async def test_non_approvers_and_the_requester_are_refused(rig: Rig) -> None:
+    request = await _pending_secops(rig)
+    frank, alice = await _token(rig, FRANK), await _token(rig, ALICE)
+    stage = (await rig.directory.approval(frank, request.id)).stages[0]
+    assert not stage.assigned_to_me
+    with pytest.raises(NotAnApprover) as frank_refused:
+        await rig.directory.decide(frank, request.id, stage.id, Decision.APPROVE, "sure")
+    assert frank_refused.value.request_id == request.id
+    with pytest.raises(NotAnApprover):  # Graph answers the requester with 403 too; core says SelfApproval first
+        await rig.directory.decide(alice, request.id, stage.id, Decision.APPROVE, "me")
+    assert (await rig.directory.request(request.id)).status is RequestStatus.PENDING_APPROVAL
+
+
+async def test_unknown_request_is_not_found(rig: Rig) -> None:
+    bob = await _token(rig, BOB)
+    unknown = "00000000-0000-4000-8000-00000000beef"
+    with pytest.raises(RequestNotFound):
+        await rig.directory.approval(bob, unknown)
+    with pytest.raises(RequestNotFound):
+        await rig.directory.request(unknown)
+    with pytest.raises(RequestNotFound):
+        await rig.directory.decide(bob, unknown, "stage", Decision.APPROVE, "x")
+
+
+async def test_approval_expires_after_24_hours(rig: Rig) -> None:
+    request = await _pending_secops(rig)
+    stage_id = (await rig.directory.approval(await _token(rig, BOB), request.id)).stages[0].id
+    rig.tenant.clock.advance(timedelta(hours=24))
+    rig.tokens.forget(BOB)  # tokens live by the sim clock: the old one has expired
+    with pytest.raises(ApprovalExpired):
+        await rig.directory.decide(await _token(rig, BOB), request.id, stage_id, Decision.APPROVE, "late")
+    [stored] = [r for r in rig.tenant.requests_for("assignment", principal_id=ALICE) if r.id == request.id]
+    assert stored.status == "Canceled"  # the simulated tenant's choice for expiry (Graph does not document it)
+
+
+async def test_requester_cancels_and_later_decisions_are_refused(rig: Rig) -> None:
+    request = await _pending_secops(rig)
+    bob = await _token(rig, BOB)
+    stage_id = (await rig.directory.approval(bob, request.id)).stages[0].id
+    await rig.directory.cancel(await _token(rig, ALICE), request.id)
+    assert (await rig.directory.request(request.id)).status is RequestStatus.CANCELED
+    with pytest.raises(ApprovalClosed) as closed:
+        await rig.directory.decide(bob, request.id, stage_id, Decision.APPROVE, "too late")
+    assert closed.value.canceled
+    with pytest.raises(ApprovalClosed):
+        await rig.directory.cancel(await _token(rig, ALICE), request.id)
+
+
+async def test_approver_groups_expand_to_their_members(rig: Rig) -> None:
+    assert set(await rig.directory.group_members(APPROVERS)) == {CAROL, DAVE}
+    assert await rig.directory.group_members("00000000-0000-4000-8000-00000000dead") == []
