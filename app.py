@@ -27,10 +27,11 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.credentials import BotCredentialsFactory, BotTokens
 from bot.handler import PimBot, on_turn_error
-from bot.identity import SsoSignIn
+from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.records import Records
 from bot.routes import healthz, messages_handler
+from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
 from core.errors import SignInRequired
 from core.ports import Clock, UserTokenProvider
@@ -152,6 +153,9 @@ def create_app(
             sign_in = SsoSignIn(storage, settings.oauth_connection_name, clock)
             tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
         # -- end user tokens --
+        step_up = _step_up(settings, storage, clock, sign_in, msal_session) if settings.public_base_url else None
+        if step_up is not None:
+            tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
         service = PimService(directory, tokens, clock)
         records = Records(storage)
         bot = PimBot(service, records, clock, settings.allowed_tenants, sign_in=sign_in)
@@ -176,9 +180,12 @@ def create_app(
             )
         )
         adapter.on_turn_error = on_turn_error
+        if step_up is not None:
+            bot.attach_step_up(step_up, adapter, settings.app_id)
         app[APP_KEY].update(
             storage=storage,
             bot=bot,
+            step_up=step_up,
             adapter=adapter,
             directory=directory,
             graph=graph,
@@ -205,9 +212,49 @@ def create_app(
         return response
 
     app.router.add_post("/api/messages", messages)
+
+    async def step_up_page(request: web.Request) -> web.StreamResponse:
+        step_up: StepUp | None = app[APP_KEY].get("step_up")
+        if step_up is None:
+            raise web.HTTPNotFound()
+        if request.path == START_PATH:
+            return await step_up.start(request)
+        return await step_up.callback(request)
+
+    app.router.add_get(START_PATH, step_up_page)
+    app.router.add_get(CALLBACK_PATH, step_up_page)
+    app.router.add_post(CALLBACK_PATH, step_up_page)
     app.router.add_get("/healthz", healthz)
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _step_up(
+    settings: Settings, storage: SqliteStorage, clock: Clock, sign_in: SsoSignIn | None, session: requests.Session
+) -> StepUp:
+    """The step-up sign-in pages (bot.stepup), with their own msal client for the Graph app (no token cache),
+    built on first use off the event loop. Commands wait in the same store as for Teams SSO."""
+    built: list[msal.ConfidentialClientApplication] = []
+    lock = asyncio.Lock()
+
+    async def msal_app() -> msal.ConfidentialClientApplication:
+        async with lock:
+            if not built:
+                _trusting(settings, session)
+                built.append(
+                    await asyncio.to_thread(
+                        build_step_up_msal,
+                        settings.graph_client_id,
+                        settings.graph_client_secret.reveal(),
+                        f"{settings.authority_host}/{settings.graph_tenant_id}",
+                        session,
+                        settings.graph_timeout_seconds,
+                    )
+                )
+            return built[0]
+
+    pending = sign_in if sign_in is not None else PendingCommands(storage, clock)
+    return StepUp(storage, clock, pending, settings.public_base_url, [settings.graph_scope], msal_app)
 
 
 def _bot_authority(settings: Settings) -> str:

@@ -164,6 +164,7 @@ class Settings:
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
+    public_base_url: str = ""  # where users' browsers reach the bot (step-up sign-in pages); empty: step-up off
     ca_file: Path | None = None
     state_db: Path = Path("var/state.sqlite3")
     log_level: str = "INFO"
@@ -285,6 +286,18 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                 "for local development without one use USER_TOKENS=simulated"
             )
     # -- end Teams SSO --
+    # -- step-up sign-in (MFA / authentication context): the bot's own pages, reached by the user's browser --
+    # https in production (the redirect URI Entra sends codes to); plain http only to a loopback host, and only in
+    # the anonymous local-development mode (BOT_ALLOW_ANONYMOUS=1), for the demo and the tests.
+    public_base_url = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+    if public_base_url and not re.match(r"^https://[^/\s]+(/\S*)?$", public_base_url):
+        local = re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/\S*)?$", public_base_url)
+        if not (local and allow_anonymous and not app_id):
+            problems.append(
+                f"PUBLIC_BASE_URL={public_base_url!r} must be an https:// URL (http://127.0.0.1:port only with "
+                "BOT_ALLOW_ANONYMOUS=1 and no MicrosoftAppId)"
+            )
+    # -- end step-up --
 
     timeout_raw = env.get("GRAPH_TIMEOUT_SECONDS", "8")
     try:
@@ -334,6 +347,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,
+        public_base_url=public_base_url,
         ca_file=ca_file,
         state_db=Path(env.get("STATE_DB", str(Settings.state_db))),
         log_level=log_level,

@@ -9,7 +9,13 @@ from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, TokenExchangeInvokeResponse
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationReference,
+    TokenExchangeInvokeResponse,
+)
 
 import cards
 from bot.activity import (
@@ -26,10 +32,11 @@ from bot.activity import (
 )
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.records import Records
+from bot.stepup import StepUp
 from bot.wire import SentCard
 from cards.actions import CardAction, InvalidCardAction, Verb, parse_action_data
 from core.commands import Activate, Deactivate, Help, Status, parse
-from core.errors import DirectoryError, IdentityMismatch, SignInRequired
+from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
 from core.models import Actor
 from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
 from core.ports import Clock
@@ -75,6 +82,16 @@ class PimBot(TeamsActivityHandler):
         self._clock = clock
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
         self._sign_in = sign_in
+        self._step_up: StepUp | None = None
+        self._adapter: Any = None
+        self._app_id = ""
+
+    def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
+        """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""
+        self._step_up = step_up
+        self._adapter = adapter
+        self._app_id = app_id
+        step_up.resume = self.resume_after_step_up
 
     # ---- entry points ---------------------------------------------------------------------------------------
 
@@ -98,7 +115,7 @@ class PimBot(TeamsActivityHandler):
         try:
             if data is not None:
                 await turn_context.send_activity(Activity(type=ActivityTypes.typing))
-                card = await self._card_action(service, actor, data)
+                card = await self._card_action(service, actor, data, turn_context)
                 await self._send_card(turn_context, card, kind="action-result")
                 return
             await self._run_command(turn_context, service, actor, text or "")
@@ -124,6 +141,12 @@ class PimBot(TeamsActivityHandler):
             await self._send_card(turn_context, cards.status_card(view, actor.time_zone), kind="status")
         elif isinstance(command, Activate):
             outcomes = await service.activate(actor, command)
+            step_up = self._step_up_of(outcomes)
+            if step_up is not None:
+                await self._ask_step_up(turn_context, actor, step_up, text=text, data=None)
+                outcomes = [o for o in outcomes if o is not step_up]
+                if not outcomes:
+                    return
             await self._send_activation(turn_context, actor, outcomes)
         elif isinstance(command, Deactivate):
             outcomes = await service.deactivate(actor, command)
@@ -172,7 +195,7 @@ class PimBot(TeamsActivityHandler):
                         412, PRECONDITION_FAILED, {"code": "412", "message": "The bot could not use that sign-in."}
                     )
             data = card_action_data(activity) or {}
-            card = await self._card_action(self._service_for(turn_context, actor), actor, data)
+            card = await self._card_action(self._service_for(turn_context, actor), actor, data, turn_context)
             return _invoke_body(200, CARD, card)
         except SignInRequired:
             assert self._sign_in is not None  # only SSO providers raise it
@@ -199,7 +222,9 @@ class PimBot(TeamsActivityHandler):
 
     # ---- card actions ---------------------------------------------------------------------------------------
 
-    async def _card_action(self, service: PimService, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    async def _card_action(
+        self, service: PimService, actor: Actor, data: Mapping[str, Any], turn_context: TurnContext | None = None
+    ) -> dict[str, Any]:
         try:
             action: CardAction = parse_action_data(data)
         except InvalidCardAction as e:
@@ -213,6 +238,10 @@ class PimBot(TeamsActivityHandler):
         )
         if isinstance(outcome, NeedsInput):
             return cards.needs_input_card(outcome, actor.time_zone)
+        step_up = self._step_up_of([outcome])
+        if step_up is not None and turn_context is not None:
+            url = await self._begin_step_up(turn_context, actor, step_up, text=None, data=data)
+            return cards.step_up_card(step_up.error, step_up.group_name, url)  # type: ignore[arg-type]
         await self._after_activation(actor, [outcome], None)
         return cards.activation_card([outcome], actor.time_zone)
 
@@ -251,12 +280,66 @@ class PimBot(TeamsActivityHandler):
             )
         return str(activity_id) if activity_id else None
 
+    # ---- step-up sign-in (bot.stepup) ------------------------------------------------------------------------
+
+    def _step_up_of(self, outcomes: Sequence[Outcome]) -> Refused | None:
+        """The first refusal that a step-up sign-in can cure, if step-up is on."""
+        if self._step_up is None:
+            return None
+        return next((o for o in outcomes if isinstance(o, Refused) and isinstance(o.error, StepUpRequired)), None)
+
+    async def _begin_step_up(
+        self,
+        turn_context: TurnContext,
+        actor: Actor,
+        refused: Refused,
+        *,
+        text: str | None,
+        data: Mapping[str, Any] | None,
+    ) -> str:
+        assert self._step_up is not None and isinstance(refused.error, StepUpRequired)
+        pending = PendingCommand(
+            text=text,
+            data=dict(data) if data is not None else None,
+            reference=reference_of(turn_context.activity),
+            at=self._clock.now(),
+            time_zone=actor.time_zone,
+        )
+        upn = getattr(turn_context.activity.from_property, "user_principal_name", None) or ""
+        return await self._step_up.begin(actor, pending, refused.error, login_hint=str(upn))
+
+    async def _ask_step_up(
+        self,
+        turn_context: TurnContext,
+        actor: Actor,
+        refused: Refused,
+        *,
+        text: str | None,
+        data: Mapping[str, Any] | None,
+    ) -> None:
+        url = await self._begin_step_up(turn_context, actor, refused, text=text, data=data)
+        card = cards.step_up_card(refused.error, refused.group_name, url)  # type: ignore[arg-type]
+        await self._send_card(turn_context, card, kind="step-up")
+
+    async def resume_after_step_up(self, actor: Actor, pending: PendingCommand) -> None:
+        """Run the command that waited for the step-up sign-in, in its own conversation (proactively)."""
+        reference = ConversationReference().deserialize(pending.reference)
+        actor = replace(actor, time_zone=actor.time_zone or pending.time_zone)
+
+        async def run(turn_context: TurnContext) -> None:
+            log.info("resuming a command of %s after step-up sign-in", actor.object_id)
+            await self._run(turn_context, actor, text=pending.text, data=pending.data)
+
+        await self._adapter.continue_conversation(reference, run, self._app_id)
+
     # ---- sign-in --------------------------------------------------------------------------------------------
 
     def _service_for(self, turn_context: TurnContext, actor: Actor) -> PimService:
         if self._sign_in is None:
             return self._service
         provider = self._sign_in.provider(turn_context, actor, channel_of(turn_context.activity))
+        if self._step_up is not None:  # a kept step-up token first, for this user only
+            return self._service.with_tokens(self._step_up.tokens(provider))
         return self._service.with_tokens(provider)
 
     async def _ask_sign_in(

@@ -55,7 +55,7 @@ from core.errors import DirectoryUnavailable, IdentityMismatch, SignInRequired
 from core.models import Actor
 from core.ports import Clock
 
-__all__ = ["ExchangeResult", "PendingCommand", "SsoSignIn", "SsoTokenProvider"]
+__all__ = ["ExchangeResult", "PendingCommand", "PendingCommands", "SsoSignIn", "SsoTokenProvider"]
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +134,56 @@ class ExchangeResult(Enum):
     FAILED = "failed"  # the token service would not exchange (consent needed, bad token): fall back to the button
 
 
-class SsoSignIn:
+class PendingCommands:
+    """The commands waiting for a sign-in (Teams SSO, or the step-up sign-in of bot.stepup), one per user,
+    consumed exactly once (module doc)."""
+
+    def __init__(self, storage: Storage, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._pending_ttl = pending_ttl
+
+    # ---- commands waiting for a sign-in -------------------------------------------------------------------------
+
+    async def remember(self, actor: Actor, pending: PendingCommand) -> None:
+        """Keep the command that needed the token; a newer one replaces an older one (the user's latest intent)."""
+        await self._storage.write({_pending_key(actor): pending.as_item()})
+
+    async def take_pending(self, actor: Actor) -> PendingCommand | None:
+        """The waiting command, exactly once across retries and instances; None if there is none, it was taken, or it
+        is too old."""
+        key = _pending_key(actor)
+        item = (await self._storage.read([key])).get(key)
+        if not item or item.get("consumed"):
+            return None
+        try:
+            pending = PendingCommand.from_item(item)
+        except (KeyError, ValueError):
+            log.warning("dropping an unreadable pending command of %s", actor.object_id)
+            await self._storage.delete([key])
+            return None
+        taken = {**{k: v for k, v in item.items() if k != "e_tag"}, "consumed": True, "e_tag": item.get("e_tag")}
+        try:
+            await self._storage.write({key: taken})
+        except Exception as e:
+            if "Etag conflict" in str(e) or "precondition is not met" in str(e):
+                return None  # someone else took it between our read and our write
+            raise
+        if self._clock.now() - pending.at > self._pending_ttl:
+            log.info("not resuming a command of %s from %s: too old", actor.object_id, pending.at.isoformat())
+            return None
+        return pending
+
+
+class SsoSignIn(PendingCommands):
     """Everything the bot does with the OAuth connection: per-turn token providers, the sign-in card, exchange and
     magic codes, sign-out, and the commands waiting for a sign-in."""
 
     def __init__(
         self, storage: Storage, connection_name: str, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL
     ) -> None:
-        self._storage = storage
+        super().__init__(storage, clock, pending_ttl=pending_ttl)
         self.connection_name = connection_name
-        self._clock = clock
-        self._pending_ttl = pending_ttl
 
     @staticmethod
     def _client(turn_context: TurnContext) -> Any:
@@ -216,37 +255,6 @@ class SsoSignIn:
 
     async def sign_out(self, turn_context: TurnContext, actor: Actor, channel_id: str) -> None:
         await self._client(turn_context).sign_out_user(actor.channel_user_id, self.connection_name, channel_id)
-
-    # ---- commands waiting for a sign-in -------------------------------------------------------------------------
-
-    async def remember(self, actor: Actor, pending: PendingCommand) -> None:
-        """Keep the command that needed the token; a newer one replaces an older one (the user's latest intent)."""
-        await self._storage.write({_pending_key(actor): pending.as_item()})
-
-    async def take_pending(self, actor: Actor) -> PendingCommand | None:
-        """The waiting command, exactly once across retries and instances; None if there is none, it was taken, or it
-        is too old."""
-        key = _pending_key(actor)
-        item = (await self._storage.read([key])).get(key)
-        if not item or item.get("consumed"):
-            return None
-        try:
-            pending = PendingCommand.from_item(item)
-        except (KeyError, ValueError):
-            log.warning("dropping an unreadable pending command of %s", actor.object_id)
-            await self._storage.delete([key])
-            return None
-        taken = {**{k: v for k, v in item.items() if k != "e_tag"}, "consumed": True, "e_tag": item.get("e_tag")}
-        try:
-            await self._storage.write({key: taken})
-        except Exception as e:
-            if "Etag conflict" in str(e) or "precondition is not met" in str(e):
-                return None  # someone else took it between our read and our write
-            raise
-        if self._clock.now() - pending.at > self._pending_ttl:
-            log.info("not resuming a command of %s from %s: too old", actor.object_id, pending.at.isoformat())
-            return None
-        return pending
 
 
 def _pending_key(actor: Actor) -> str:

@@ -1,0 +1,261 @@
+"""Step-up sign-in: when PIM wants MFA or a Conditional Access authentication context the user's token lacks.
+
+Flow (teams-platform.md §4.6, graph-pim-groups.md §8):
+1. An activation ends in `StepUpRequired` (MfaRule, or RoleAssignmentRequestAcrsValidationFailed with `claims`). The
+   bot keeps the command in the pending-command store Teams SSO uses (`bot.identity.PendingCommands`, key
+   `signin/pending/{oid}`, consumed once) and stores a step-up request `stepup/state/{state}` (the user, the claims);
+   it sends a card whose Action.OpenUrl goes to `{PUBLIC_BASE_URL}/auth/stepup/start?state=…`.
+2. `GET /auth/stepup/start`: the request is taken (single use, 15 minutes), msal `initiate_auth_code_flow` runs with
+   the claims challenge, `login_hint` and `prompt=login`, `response_mode=form_post` (msal's recommendation: the code
+   never sits in a URL); the flow is stored as `stepup/flow/{flow state}` and the browser is sent (302) to Entra.
+3. `POST|GET /auth/stepup/callback`: the flow is taken (single use, ETag-guarded), msal
+   `acquire_token_by_auth_code_flow` redeems the code; the token must be the user's (`require_binding`: oid/tid),
+   or nothing is kept and the page says so. It is kept in memory for that user only, until it expires (never
+   logged, never stored, and msal's own cache is disabled for this client), and the pending command runs again
+   in the original conversation (proactive `continue_conversation`); the page says "you can close this window".
+
+MFA without `claims` (MfaRule carries none): the challenge asked for is `{"access_token":{"amr":{"essential":true,
+"values":["mfa"]}}}` plus `prompt=login`, so Entra asks for a fresh sign-in; the simulated tenant honours it when its
+MFA box is ticked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import msal
+from aiohttp import web
+from botbuilder.core import Storage
+
+from bot.identity import PendingCommand, PendingCommands
+from core.binding import require_binding
+from core.errors import IdentityMismatch, StepUpRequired
+from core.models import Actor
+from core.ports import Clock, UserTokenProvider
+
+__all__ = ["KeptTokens", "StepUp", "StepUpPreferringTokens", "StepUpRequest"]
+
+log = logging.getLogger(__name__)
+
+REQUEST_TTL = timedelta(minutes=15)
+MFA_CLAIMS = json.dumps({"access_token": {"amr": {"essential": True, "values": ["mfa"]}}}, separators=(",", ":"))
+START_PATH = "/auth/stepup/start"
+CALLBACK_PATH = "/auth/stepup/callback"
+
+
+class _NoCache(msal.TokenCache):
+    """msal keeps nothing: step-up tokens live only in KeptTokens (memory, one user each)."""
+
+    def add(self, event: Any, now: Any = None) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    token: str
+    expires: datetime
+
+
+class KeptTokens:
+    """Step-up tokens in memory, one per user object id, until they expire (by the bot's clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._tokens: dict[str, _Kept] = {}
+
+    def keep(self, object_id: str, token: str, lifetime_seconds: float) -> None:
+        self._tokens[object_id.lower()] = _Kept(token, self._clock.now() + timedelta(seconds=lifetime_seconds - 60))
+
+    def get(self, object_id: str) -> str | None:
+        kept = self._tokens.get(object_id.lower())
+        if kept is None:
+            return None
+        if self._clock.now() >= kept.expires:
+            del self._tokens[object_id.lower()]
+            return None
+        return kept.token
+
+
+class StepUpPreferringTokens:
+    """A UserTokenProvider that hands out the user's kept step-up token if there is one, else asks `inner`."""
+
+    def __init__(self, inner: UserTokenProvider, kept: KeptTokens) -> None:
+        self._inner = inner
+        self._kept = kept
+
+    async def token_for(self, user_object_id: str, tenant_id: str) -> str:
+        token = self._kept.get(user_object_id)
+        if token is not None:
+            require_binding(token, user_object_id, tenant_id)
+            return token
+        return await self._inner.token_for(user_object_id, tenant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpRequest:
+    actor: Actor
+    claims: str
+    login_hint: str
+
+
+# The bot's resumption: run `pending` for `actor` in its conversation (PimBot.resume_after_step_up).
+Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
+
+
+def _page(status: int, title: str, message: str) -> web.Response:
+    return web.Response(
+        status=status,
+        text=f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>",
+        content_type="text/html",
+    )
+
+
+EXPIRED = "This sign-in link has expired or was already used, so nothing was changed. Send your request again in Teams."
+
+
+class StepUp:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        pending: PendingCommands,
+        public_base_url: str,
+        scopes: list[str],
+        msal_app: Callable[[], Awaitable[msal.ConfidentialClientApplication]],
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._pending = pending
+        self._base = public_base_url.rstrip("/")
+        self._scopes = scopes
+        self._msal_app = msal_app
+        self.kept = KeptTokens(clock)
+        self.resume: Resume | None = None
+
+    def tokens(self, inner: UserTokenProvider) -> StepUpPreferringTokens:
+        return StepUpPreferringTokens(inner, self.kept)
+
+    async def begin(self, actor: Actor, pending: PendingCommand, error: StepUpRequired, login_hint: str = "") -> str:
+        """Keep the command and the step-up request; the link for the sign-in card."""
+        state = secrets.token_urlsafe(24)
+        await self._pending.remember(actor, pending)
+        await self._storage.write(
+            {
+                f"stepup/state/{state}": {
+                    "oid": actor.object_id,
+                    "tid": actor.tenant_id,
+                    "name": actor.name,
+                    "channelUserId": actor.channel_user_id,
+                    "timeZone": actor.time_zone,
+                    "claims": error.claims or MFA_CLAIMS,
+                    "loginHint": login_hint,
+                    "at": self._clock.now().isoformat(),
+                }
+            }
+        )
+        return f"{self._base}{START_PATH}?{urlencode({'state': state})}"
+
+    async def _take(self, key: str) -> dict[str, Any] | None:
+        """Read an item once: rewrite it consumed under the e_tag read; a concurrent taker loses."""
+        item = (await self._storage.read([key])).get(key)
+        if not item or item.get("consumed"):
+            return None
+        try:
+            await self._storage.write({key: {"consumed": True, "e_tag": item.get("e_tag")}})
+        except Exception as e:
+            if "Etag conflict" in str(e) or "precondition is not met" in str(e):
+                return None
+            raise
+        at = datetime.fromisoformat(str(item.get("at")))
+        if self._clock.now() - at > REQUEST_TTL:
+            return None
+        return dict(item)
+
+    async def start(self, request: web.Request) -> web.StreamResponse:
+        state = request.query.get("state", "")
+        item = await self._take(f"stepup/state/{state}") if state else None
+        if item is None:
+            return _page(400, "Sign-in link expired", EXPIRED)
+        app = await self._msal_app()
+        flow = await asyncio.to_thread(
+            app.initiate_auth_code_flow,
+            self._scopes,
+            redirect_uri=f"{self._base}{CALLBACK_PATH}",
+            claims_challenge=item["claims"],
+            login_hint=item.get("loginHint") or None,
+            prompt="login",
+            response_mode="form_post",
+        )
+        record = {k: item.get(k) for k in ("oid", "tid", "name", "channelUserId", "timeZone")}
+        await self._storage.write(
+            {f"stepup/flow/{flow['state']}": {**record, "flow": flow, "at": self._clock.now().isoformat()}}
+        )
+        raise web.HTTPFound(flow["auth_uri"])
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        params = dict(await request.post()) if request.method == "POST" else dict(request.query)
+        response = {k: str(v) for k, v in params.items()}
+        state = response.get("state", "")
+        item = await self._take(f"stepup/flow/{state}") if state else None
+        if item is None:
+            return _page(400, "Sign-in link expired", EXPIRED)
+        actor = Actor(
+            object_id=str(item["oid"]),
+            tenant_id=str(item["tid"]),
+            name=str(item.get("name") or ""),
+            time_zone=item.get("timeZone"),
+            channel_user_id=str(item.get("channelUserId") or ""),
+        )
+        app = await self._msal_app()
+        try:
+            result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, item["flow"], response)
+        except Exception as e:  # msal raises on state/nonce mismatch
+            log.warning("step-up sign-in of %s failed: %s", actor.object_id, type(e).__name__)
+            result = {}
+        token = result.get("access_token") if isinstance(result, dict) else None
+        if not isinstance(token, str) or not token:
+            log.warning("step-up sign-in of %s got no token: %s", actor.object_id, result.get("error"))
+            return _page(400, "Sign-in did not complete", "Nothing was changed. Send your request again in Teams.")
+        try:
+            require_binding(token, actor.object_id, actor.tenant_id)
+        except IdentityMismatch as e:
+            log.warning("refused a step-up sign-in for %s: the token's %s differs", actor.object_id, e.claim)
+            return _page(
+                403,
+                "Wrong account",
+                "You signed in with a different account than the one you use in Teams, so nothing was changed. "
+                "Send your request again in Teams and sign in as yourself.",
+            )
+        self.kept.keep(actor.object_id, token, float(result.get("expires_in") or 3600))
+        pending = await self._pending.take_pending(actor)
+        if pending is not None and self.resume is not None:
+            try:
+                await self.resume(actor, pending)
+            except Exception:
+                log.exception("could not resume the command of %s after step-up", actor.object_id)
+        return _page(200, "You're signed in", "You can close this window and go back to Teams.")
+
+
+def build_step_up_msal(
+    client_id: str, secret: str, authority: str, http_client: Any, timeout: float
+) -> msal.ConfidentialClientApplication:
+    """Blocking (msal fetches the authority's metadata): call it in a thread."""
+    return msal.ConfidentialClientApplication(
+        client_id,
+        client_credential=secret,
+        authority=authority,
+        instance_discovery=False,
+        http_client=http_client,
+        timeout=timeout,
+        token_cache=_NoCache(),
+    )

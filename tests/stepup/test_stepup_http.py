@@ -1,0 +1,144 @@
+"""Step-up sign-in end to end: POST /api/messages → sign-in card → the bot's start page → the simulated Entra
+sign-in page → the bot's callback → the command retried and the result posted proactively. No browser: aiohttp."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+
+from app import create_app
+from settings import load_settings
+from simtenant import run_simtenant
+from simtenant.seed import FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
+from tests.bot.conftest import bot_env
+from tests.fakes import activities as act
+from tests.fakes.activities import ALICE, BOB
+from tests.fakes.connector import FakeConnector, running_connector
+
+
+@dataclass
+class StepUpStack:
+    sim: Any
+    connector: FakeConnector
+    server: TestServer
+    http: aiohttp.ClientSession
+
+    async def say(self, text: str) -> None:
+        async with self.http.post(
+            self.server.make_url("/api/messages"), json=act.message(self.connector.url, text)
+        ) as r:
+            assert r.status in (200, 201), await r.text()
+
+    def sign_in_link(self) -> str:
+        card = self.connector.messages()[-1].card
+        assert card is not None
+        (action,) = card["actions"]
+        assert action["type"] == "Action.OpenUrl"
+        return str(action["url"])
+
+    async def sign_in(self, link: str, user_id: str, *, mfa: bool = True) -> tuple[int, str]:
+        """Follow the link as a browser would; the callback page's status and text."""
+        async with self.http.get(link, allow_redirects=False) as r:
+            assert r.status == 302, await r.text()
+            authorize = r.headers["Location"]
+        async with self.http.get(authorize) as r:
+            page = await r.text()
+            assert r.status == 200, page
+        request_id = re.search(r"name='request' value='([^']+)'", page)
+        assert request_id
+        form = {"request": request_id.group(1), "user": user_id, **({"mfa": "on"} if mfa else {})}
+        async with self.http.post(authorize.split("?")[0] + "/submit", data=form) as r:
+            posted = await r.text()
+        action = re.search(r"action='([^']+)'", posted)
+        assert action
+        fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", posted))
+        self.last_callback = (action.group(1), fields)
+        async with self.http.post(action.group(1), data=fields) as r:
+            return r.status, await r.text()
+
+    def activations(self, group_id: str) -> list[Any]:
+        return [
+            r
+            for r in self.sim.tenant.requests_for("assignment", group_id=group_id)
+            if r.action == "selfActivate" and r.status == "Provisioned"
+        ]
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[StepUpStack]:
+    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
+        port = unused_port()
+        env = bot_env(sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+        app = create_app(load_settings(env), clock=sim.tenant.clock)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=sim.ssl_context())) as http:
+                yield StepUpStack(sim, connector, server, http)
+        finally:
+            await server.close()
+
+
+async def test_mfa_step_up_then_automatic_retry(stack: StepUpStack) -> None:
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    card = stack.connector.messages()[-1].card
+    assert card is not None and "multi-factor" in str(card)
+    link = stack.sign_in_link()
+    assert not stack.activations(PRIVILEGED_ROLE_ADMINS)
+    status, page = await stack.sign_in(link, ALICE.oid)
+    assert status == 200 and "close this window" in page
+    messages = await stack.connector.wait_for(2)
+    assert "Active" in str(messages[-1].card), messages[-1].body
+    (done,) = stack.activations(PRIVILEGED_ROLE_ADMINS)
+    assert done.principal_id == ALICE.oid
+    # Replaying the callback changes nothing.
+    url, fields = stack.last_callback
+    async with stack.http.post(url, data=fields) as r:
+        assert r.status == 400
+    assert len(stack.activations(PRIVILEGED_ROLE_ADMINS)) == 1
+
+
+async def test_authentication_context_step_up(stack: StepUpStack) -> None:
+    await stack.say("activate Finance-Prod 30m because x")
+    card = stack.connector.messages()[-1].card
+    assert "authentication context c1" in str(card)
+    status, _ = await stack.sign_in(stack.sign_in_link(), ALICE.oid)
+    assert status == 200
+    messages = await stack.connector.wait_for(2)
+    assert "Active" in str(messages[-1].card)
+    assert len(stack.activations(FINANCE_PROD)) == 1
+
+
+async def test_signing_in_as_someone_else_is_refused(stack: StepUpStack) -> None:
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    status, page = await stack.sign_in(stack.sign_in_link(), BOB.oid)
+    assert status == 403 and "different account" in page
+    assert not stack.activations(PRIVILEGED_ROLE_ADMINS)
+    assert len(stack.connector.messages()) == 1  # only the sign-in card
+
+
+async def test_expired_or_unknown_link(stack: StepUpStack) -> None:
+    async with stack.http.get(stack.server.make_url("/auth/stepup/start?state=nope")) as r:
+        assert r.status == 400
+
+
+async def test_kept_token_serves_only_its_user(stack: StepUpStack) -> None:
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    await stack.sign_in(stack.sign_in_link(), ALICE.oid)
+    await stack.connector.wait_for(2)
+    # Bob asks for the same group: Alice's kept token is never used for him (nothing is written for him).
+    async with stack.http.post(
+        stack.server.make_url("/api/messages"),
+        json=act.message(stack.connector.url, "activate Privileged-Role-Admins 30m because y", BOB),
+    ) as r:
+        assert r.status in (200, 201)
+    last = stack.connector.messages()[-1].card
+    assert last is not None and "Active" not in str(last.get("body", [])[0])
+    assert [r.principal_id for r in stack.activations(PRIVILEGED_ROLE_ADMINS)] == [ALICE.oid]
