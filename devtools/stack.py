@@ -134,6 +134,9 @@ def bot_environment(
             "USER_TOKENS": "simulated",
             "SIMULATED_TENANT_URL": tenant.control_url,
             "STATE_DB": str(state_db),
+            # The step-up sign-in page (MFA / authentication context) is served by the bot itself; in the demo the
+            # browser reaches it on loopback (plain http is accepted only in anonymous development mode).
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "PYTHONUNBUFFERED": "1",
         }
     )
