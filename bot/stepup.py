@@ -258,4 +258,7 @@ def build_step_up_msal(
         http_client=http_client,
         timeout=timeout,
         token_cache=_NoCache(),
+        # "cp1": this client can handle claims challenges. PIM is reported to refuse an authentication-context token
+        # whose client did not declare it (the access token's xms_cc claim, graph-pim-groups.md §8.2).
+        client_capabilities=["cp1"],
     )

@@ -282,8 +282,8 @@ def _explain_step_up(error: StepUpRequired, name: str) -> str:
     what = and_list(needs) or "a stronger sign-in"
     how = "Sign in again with MFA" if error.mfa and not error.authentication_context else "Sign in again"
     return (
-        f"The PIM policy for {_group(name)} requires {what} for this activation. {how} "
-        "(the in-Teams step-up sign-in is coming) and try again, or activate it in the Azure portal "
+        f"The PIM policy for {_group(name)} requires {what} for this activation. {how} and try again "
+        "(this bot's own step-up sign-in is not switched on here), or activate it in the Azure portal "
         "(Privileged Identity Management → My roles → Groups)."
     )
 

@@ -23,7 +23,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # Settings the guide documents before the code reads them; their rows must say so.
-IN_PROGRESS = {"PUBLIC_BASE_URL"}
+IN_PROGRESS: set[str] = set()
 NOT_IMPLEMENTED = "(not implemented yet)"
 
 # Microsoft Graph permission names (graph-pim-groups.md §5.1, §10): the exact spelling, case included.
@@ -213,7 +213,7 @@ def test_graph_permissions_in_the_guide_are_spelled_as_graph_spells_them() -> No
 
 def test_the_guide_marks_unbuilt_features_and_names_the_sso_constants() -> None:
     guide = DEPLOY.read_text(encoding="utf-8")
-    assert guide.count(NOT_IMPLEMENTED) >= 3
+    assert guide.count(NOT_IMPLEMENTED) >= 2  # approvals in Teams and the admin feed (step-up shipped)
     for fact in (
         "api://botid-",
         "access_as_user",

@@ -179,7 +179,7 @@ def test_step_up_mfa() -> None:
     text = ex(StepUpRequired(mfa=True))
     assert text.startswith(
         "The PIM policy for Exchange-Admins requires multi-factor authentication for this activation. "
-        "Sign in again with MFA (the in-Teams step-up sign-in is coming)"
+        "Sign in again with MFA and try again (this bot's own step-up sign-in is not switched on here)"
     )
 
 
