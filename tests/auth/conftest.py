@@ -6,6 +6,7 @@ the Bot Framework token service stand-in at OAUTH_URL, over HTTPS, refusing any 
 from __future__ import annotations
 
 import secrets
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, unused_port
 
 from app import create_app
 from settings import load_settings
@@ -92,7 +93,9 @@ def production_env(sim: Any, ids: IdentityStandIns, tmp_path: Path, app_id: str,
 
 
 @asynccontextmanager
-async def production_stack(tmp_path: Path, *, sso: bool = False) -> AsyncIterator[ProdStack]:
+async def production_stack(tmp_path: Path, *, sso: bool = False, https: bool = False) -> AsyncIterator[ProdStack]:
+    """`https`: the bot itself is served over HTTPS (the test CA) at PUBLIC_BASE_URL, so its step-up sign-in pages
+    are on, as in production; the stack's client session trusts the test CA and the simulated tenant's."""
     async with (
         run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim,
         running_identity() as ids,
@@ -109,12 +112,16 @@ async def production_stack(tmp_path: Path, *, sso: bool = False) -> AsyncIterato
             if sso:
                 env.update(USER_TOKENS="sso", OAUTH_CONNECTION_NAME=CONNECTION, OAUTH_URL=token_service.url)
                 env.pop("SIMULATED_TENANT_URL")
+            port = unused_port() if https else None
+            if https:
+                env["PUBLIC_BASE_URL"] = f"https://127.0.0.1:{port}"
             settings = load_settings(env)
             assert not settings.anonymous
-            server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
-            await server.start_server()
+            server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1", port=port)
+            await server.start_server(ssl=ids.ca.server_context() if https else None)
+            trust = ssl.create_default_context(cafile=env["CA_FILE"]) if https else None
             try:
-                async with aiohttp.ClientSession() as http:
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust) if trust else None) as http:
                     yield ProdStack(
                         sim, ids, connector, server, http, app_id, app_secret, env,
                         token_service=token_service if sso else None,
@@ -132,4 +139,11 @@ async def prod(tmp_path: Path) -> AsyncIterator[ProdStack]:
 @pytest.fixture
 async def prod_sso(tmp_path: Path) -> AsyncIterator[ProdStack]:
     async with production_stack(tmp_path, sso=True) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def prod_stepup(tmp_path: Path) -> AsyncIterator[ProdStack]:
+    """Production settings with Teams SSO, the bot served over HTTPS at PUBLIC_BASE_URL: step-up sign-in on."""
+    async with production_stack(tmp_path, sso=True, https=True) as stack:
         yield stack
