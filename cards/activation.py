@@ -106,6 +106,8 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
                     outcome.group,
                     outcome.access,
                     error.maximum,
+                    justification=outcome.justification,
+                    ticket=outcome.ticket,
                 )
                 items.append(actions(f"{pid}-actions", [button]))
             elif isinstance(error, TooSoonToDeactivate) and outcome.group is not None:

@@ -63,6 +63,9 @@ class Refused:
     error: RequestRefused
     group: Group | None = None
     duration: timedelta | None = None
+    # What the command carried, so a button on the refusal (e.g. "Activate for 8 h") does not lose it.
+    justification: str | None = None
+    ticket: Ticket | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,9 +167,25 @@ class PimService:
         except DurationTooLong as e:
             if e.maximum is None and (cached := await self._directory.cached_policy(group.id, access)):
                 e = DurationTooLong(e.requested, cached.maximum_duration)
-            return Refused(group.display_name, access, e.for_group(group.display_name, access), group, duration)
+            return Refused(
+                group.display_name,
+                access,
+                e.for_group(group.display_name, access),
+                group,
+                duration,
+                justification,
+                ticket,
+            )
         except RequestRefused as e:
-            return Refused(group.display_name, access, e.for_group(group.display_name, access), group, duration)
+            return Refused(
+                group.display_name,
+                access,
+                e.for_group(group.display_name, access),
+                group,
+                duration,
+                justification,
+                ticket,
+            )
         except DirectoryError as e:
             return Failed(group.display_name, access, e)
         self._directory.forget_user(actor.object_id)

@@ -253,3 +253,15 @@ def _walk(node: Any) -> list[dict[str, Any]]:
         for v in node:
             found.extend(_walk(v))
     return found
+
+
+async def test_the_activate_for_the_maximum_button_keeps_the_justification_and_ticket(stack: Stack) -> None:
+    card = await say(stack, 'activate "Teams Admins" 6h because rollout ticket INC-4711')
+    assert "at most 4 h" in element(card, "outcome-0-message")["text"]
+    [button] = [b for b in buttons(card) if b["type"] == "Action.Execute"]
+    status, body = await stack.post(act.card_execute(stack.service_url, button["verb"], button["data"], "a-1"))
+    assert status == 200
+    assert element(body["value"], "outcome-0-state")["text"] == "Active"
+    [request] = self_activations(stack)
+    assert request["justification"] == "rollout" and request["ticketInfo"]["ticketNumber"] == "INC-4711"
+    assert request["scheduleInfo"]["expiration"]["duration"] == "PT4H"
