@@ -8,7 +8,6 @@ with the step-up card, and the click's action completes after the sign-in, exact
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from tests.auth.conftest import CONNECTION, ProdStack
 from tests.auth.test_sso_authenticated import invoke, oauth_cards, tokens
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE
+from tests.fakes.signin_page import walk_sign_in
 
 
 def provisioned(prod: ProdStack, group_id: str) -> list[Any]:
@@ -38,25 +38,11 @@ def step_up_link(card: dict[str, Any] | None, prod: ProdStack) -> str:
 
 async def sign_in_with_ssl(prod: ProdStack, link: str, user_id: str, *, mfa: bool = True) -> tuple[int, str]:
     """Follow the step-up link as a browser would (HTTPS throughout); the callback page's status and text."""
-    async with prod.http.get(link, allow_redirects=False) as r:
-        assert r.status == 302, await r.text()
-        authorize = r.headers["Location"]
-    assert authorize.startswith("https://")
-    async with prod.http.get(authorize) as r:
-        page = await r.text()
-        assert r.status == 200, page
-    request_id = re.search(r"name='request' value='([^']+)'", page)
-    assert request_id
-    form = {"request": request_id.group(1), "user": user_id, **({"mfa": "on"} if mfa else {})}
-    async with prod.http.post(authorize.split("?")[0] + "/submit", data=form) as r:
-        posted = await r.text()
-    action = re.search(r"action='([^']+)'", posted)
-    assert action
-    callback = action.group(1)
-    assert callback == f"https://127.0.0.1:{prod.server.port}/auth/stepup/callback"  # form_post to the bot, over TLS
-    fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", posted))
-    async with prod.http.post(callback, data=fields) as r:
-        return r.status, await r.text()
+    walk = await walk_sign_in(prod.http, link, user_id, mfa=mfa)
+    assert walk.authorize_url.startswith("https://")
+    # form_post to the bot, over TLS
+    assert walk.callback_url == f"https://127.0.0.1:{prod.server.port}/auth/stepup/callback"
+    return walk.status, walk.page
 
 
 async def sso_exchange(prod: ProdStack) -> None:

@@ -3,7 +3,6 @@ sign-in page → the bot's callback → the command retried and the result poste
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.bot.conftest import bot_env
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 from tests.fakes.connector import FakeConnector, running_connector
+from tests.fakes.signin_page import walk_sign_in
 
 
 @dataclass
@@ -45,23 +45,9 @@ class StepUpStack:
 
     async def sign_in(self, link: str, user_id: str, *, mfa: bool = True) -> tuple[int, str]:
         """Follow the link as a browser would; the callback page's status and text."""
-        async with self.http.get(link, allow_redirects=False) as r:
-            assert r.status == 302, await r.text()
-            authorize = r.headers["Location"]
-        async with self.http.get(authorize) as r:
-            page = await r.text()
-            assert r.status == 200, page
-        request_id = re.search(r"name='request' value='([^']+)'", page)
-        assert request_id
-        form = {"request": request_id.group(1), "user": user_id, **({"mfa": "on"} if mfa else {})}
-        async with self.http.post(authorize.split("?")[0] + "/submit", data=form) as r:
-            posted = await r.text()
-        action = re.search(r"action='([^']+)'", posted)
-        assert action
-        fields = dict(re.findall(r"name='([^']+)' value='([^']*)'", posted))
-        self.last_callback = (action.group(1), fields)
-        async with self.http.post(action.group(1), data=fields) as r:
-            return r.status, await r.text()
+        walk = await walk_sign_in(self.http, link, user_id, mfa=mfa)
+        self.last_callback = (walk.callback_url, walk.callback_fields)
+        return walk.status, walk.page
 
     def activations(self, group_id: str) -> list[Any]:
         return [
