@@ -43,15 +43,21 @@ __all__ = [
     "JUSTIFICATION_MAX",
     "TICKET_INPUT",
     "TICKET_MAX",
+    "DECISION_VERBS",
+    "REASON_INPUT",
+    "REASON_MAX",
     "CardAction",
+    "DecisionAction",
     "InvalidCardAction",
     "Verb",
     "activate_button",
     "activate_data",
     "deactivate_button",
     "deactivate_data",
+    "decision_data",
     "execute_button",
     "parse_action_data",
+    "parse_click",
 ]
 
 DATA_VERSION = 1
@@ -73,6 +79,16 @@ class Verb(StrEnum):
 
     ACTIVATE = "activate"
     DEACTIVATE = "deactivate"
+    APPROVE = "approve"
+    DENY = "deny"
+    REFRESH = "refresh"  # Teams asks for the card a user in refresh.userIds should see (approval cards)
+
+
+DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH})
+REASON_INPUT = "reason"  # the approver's reason input on the approval card
+REASON_MAX = 500
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DECISION_KEYS = {"pim", "verb", "requestId", REASON_INPUT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,17 @@ class CardAction:
     duration: timedelta | None = None  # None: the policy maximum
     justification: str | None = None
     ticket: Ticket | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionAction:
+    """A validated click on an approval card: approve, deny or refresh one request. Who clicked is not here either;
+    the request id is only a key to look up what the bot stored (a forged id finds nothing, or a request the clicker
+    may not decide)."""
+
+    verb: Verb
+    request_id: str
+    reason: str | None = None
 
 
 class InvalidCardAction(ValueError):
@@ -131,6 +158,10 @@ def activate_data(
 
 def deactivate_data(group: Group, access: Access) -> dict[str, Any]:
     return {"pim": DATA_VERSION, "groupId": group.id, "groupName": group.display_name, "access": access.value}
+
+
+def decision_data(request_id: str) -> dict[str, Any]:
+    return {"pim": DATA_VERSION, "requestId": request_id}
 
 
 def execute_button(element_id: str, title: str, verb: Verb, data: Mapping[str, Any]) -> ActionExecute:
@@ -180,6 +211,14 @@ def _text(data: Mapping[str, object], key: str, limit: int, *, multiline: bool =
 
 
 def parse_action_data(data: Mapping[str, object], *, verb: str | None = None) -> CardAction:
+    """`parse_click` for the activate/deactivate buttons only."""
+    action = parse_click(data, verb=verb)
+    if isinstance(action, DecisionAction):
+        raise InvalidCardAction(f"{action.verb.value} is not an activation button")
+    return action
+
+
+def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardAction | DecisionAction:
     """Validate what a button sent back. Raises `InvalidCardAction` (a ValueError) for anything else.
 
     For an Action.Execute invoke pass `verb=value["action"]["verb"]` and `value["action"]["data"]`; for an
@@ -200,6 +239,8 @@ def parse_action_data(data: Mapping[str, object], *, verb: str | None = None) ->
     if not isinstance(raw_verb, str) or raw_verb not in {v.value for v in Verb}:
         raise InvalidCardAction(f"unknown verb {_show(raw_verb)}")
     action_verb = Verb(raw_verb)
+    if action_verb in DECISION_VERBS:
+        return _parse_decision(data, action_verb)
 
     allowed = _COMMON_KEYS | (_ACTIVATE_KEYS if action_verb is Verb.ACTIVATE else set())
     unknown = sorted(set(data) - allowed)
@@ -237,3 +278,14 @@ def parse_action_data(data: Mapping[str, object], *, verb: str | None = None) ->
         raise InvalidCardAction("ticketSystem without a ticket")
     ticket = Ticket(number, system) if number is not None else None
     return CardAction(action_verb, group_id, group_name, access, duration, justification, ticket)
+
+
+def _parse_decision(data: Mapping[str, object], verb: Verb) -> DecisionAction:
+    unknown = sorted(set(data) - _DECISION_KEYS)
+    if unknown:
+        raise InvalidCardAction(f"unexpected keys for {verb.value}: {', '.join(map(_show, unknown[:5]))}")
+    request_id = data.get("requestId")
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        raise InvalidCardAction(f"requestId {_show(request_id)} is not a request id")
+    reason = _text(data, REASON_INPUT, REASON_MAX, multiline=True) if verb is not Verb.REFRESH else None
+    return DecisionAction(verb, request_id, reason)

@@ -40,5 +40,6 @@ def element(card: Mapping[str, Any], element_id: str) -> dict[str, Any]:
 
 
 def buttons(card: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The Action.Execute buttons, in card order."""
-    return [o for o in walk(dict(card), into_fallback=False) if o.get("type") == "Action.Execute"]
+    """The Action.Execute buttons, in card order (not the root `refresh` action: nobody clicks it)."""
+    body = {k: v for k, v in card.items() if k != "refresh"}
+    return [o for o in walk(body, into_fallback=False) if o.get("type") == "Action.Execute"]

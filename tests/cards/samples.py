@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card, step_up_card
+from cards.approval import ApprovalView, approval_card
 from core.errors import (
     DirectoryUnavailable,
     DurationTooLong,
@@ -15,7 +16,7 @@ from core.errors import (
     StepUpRequired,
     TooSoonToDeactivate,
 )
-from core.models import Access, ActiveAssignment, Eligibility, Group, PimRequest, RequestStatus, Ticket
+from core.models import Access, ActiveAssignment, Decision, Eligibility, Group, PimRequest, RequestStatus, Ticket
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -138,6 +139,25 @@ def status_empty() -> StatusView:
     return StatusView((), (), (), {}, NOW)
 
 
+def approval_view(**kw: Any) -> ApprovalView:
+    fields: dict[str, Any] = {
+        "request_id": "c3b2a1f0-9e8d-4c7b-8a69-5f4e3d2c1b0a",
+        "requester_name": "Alice Admin",
+        "group_name": SECOPS.display_name,
+        "access": Access.MEMBER,
+        "duration": timedelta(hours=2),
+        "requested_at": NOW,
+        "expires_at": NOW + timedelta(hours=24),
+        "justification": "INC-4711 containment",
+        "ticket": "INC-4711",
+        "reason_required": True,
+    }
+    fields.update(kw)
+    return ApprovalView(**fields)
+
+
+APPROVER_TEAMS_IDS = ["29:bob", "29:carol"]
+
 # name -> card; each is a golden file tests/cards/golden/<name>.json
 GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "activation_member": lambda: activation_card([activated_member()], TZ),
@@ -159,6 +179,36 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
             unavailable(),
         ],
         TZ,
+    ),
+    "approval_approver": lambda: approval_card(
+        approval_view(), TZ, actionable=True, refresh_user_ids=APPROVER_TEAMS_IDS
+    ),
+    "approval_waiting_read_only": lambda: approval_card(
+        approval_view(), TZ, actionable=False, notice="You are not an approver for Security-Operators."
+    ),
+    "approval_approved": lambda: approval_card(
+        approval_view(
+            decision=Decision.APPROVE,
+            decided_by_name="Bob Builder",
+            decided_at=NOW + timedelta(minutes=57),
+            decided_reason="ok for the patch window",
+        ),
+        TZ,
+        actionable=True,
+        refresh_user_ids=APPROVER_TEAMS_IDS,
+    ),
+    "approval_denied_notice": lambda: approval_card(
+        approval_view(
+            decision=Decision.DENY,
+            decided_by_name="Carol Chen",
+            decided_at=NOW + timedelta(minutes=3),
+            decided_reason="no change ticket",
+            ticket=None,
+            reason_required=False,
+        ),
+        TZ,
+        actionable=False,
+        notice="This request was already denied by Carol Chen.",
     ),
     "needs_justification": lambda: needs_input_card(needs(True, False, ticket=Ticket("INC-4711")), TZ),
     "needs_ticket": lambda: needs_input_card(

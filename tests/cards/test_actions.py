@@ -9,6 +9,7 @@ import pytest
 
 from cards.actions import (
     CardAction,
+    DecisionAction,
     InvalidCardAction,
     Verb,
     activate_data,
@@ -16,6 +17,7 @@ from cards.actions import (
     deactivate_data,
     execute_button,
     parse_action_data,
+    parse_click,
 )
 from cards.elements import to_json
 from core.models import Access, Ticket
@@ -86,7 +88,7 @@ def test_every_button_on_every_card_parses_both_ways(name: str) -> None:
         assert fallback["type"] == "Action.Submit"
         assert fallback["title"] == button["title"]
         assert fallback["data"] == {**button["data"], "verb": button["verb"]}
-        assert parse_action_data(button["data"], verb=button["verb"]) == parse_action_data(fallback["data"])
+        assert parse_click(button["data"], verb=button["verb"]) == parse_click(fallback["data"])
 
 
 def test_inputs_merged_by_teams_are_read_and_trimmed() -> None:
@@ -157,3 +159,15 @@ def test_deactivate_button_ids() -> None:
         "Deactivate",
     )
     assert button["data"]["access"] == "owner"
+
+
+def test_decision_clicks_parse_to_a_request_id_and_a_trimmed_reason() -> None:
+    data = {"pim": 1, "requestId": "req-1", "reason": "  ok for the patch window \n"}
+    assert parse_click(data, verb="approve") == DecisionAction(Verb.APPROVE, "req-1", "ok for the patch window")
+    assert parse_click({**data, "verb": "deny"}) == DecisionAction(Verb.DENY, "req-1", "ok for the patch window")
+    assert parse_click({"pim": 1, "requestId": "req-1"}, verb="refresh") == DecisionAction(Verb.REFRESH, "req-1")
+    with pytest.raises(InvalidCardAction):
+        parse_action_data(data, verb="approve")  # not an activation button
+    for forged in ({"pim": 1, "requestId": "../x"}, {"pim": 1, "requestId": "r", "groupId": "g"}, {"requestId": "r"}):
+        with pytest.raises(InvalidCardAction):
+            parse_click(forged, verb="approve")

@@ -1,0 +1,126 @@
+"""The approval card an approver receives when an activation needs approval, in its three views.
+
+- approver view (`actionable=True`): the request's facts, a reason input, Approve and Deny (Action.Execute with an
+  Action.Submit fallback, in an ActionSet), and `refresh` for the reachable approvers (teams-platform.md §5.2), so
+  approvers get the buttons and anyone else who sees a copy gets the read-only view;
+- read-only, still open (`actionable=False`, no decision): the facts and "waiting for an approver";
+- decided (a decision in the view): the facts and "Approved by Bob Builder at 14:02 — reason"; no buttons, no refresh.
+
+Element ids: `heading`, `facts`, `state`, `notice` (why the clicker got this view), `reason`, `actions`, `approve`,
+`deny` (+ `-submit` twins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from adaptivecards.baseobject import BareObject
+
+from cards.actions import REASON_INPUT, REASON_MAX, Verb, decision_data, execute_button
+from cards.common import actions, card, facts, heading, text
+from cards.elements import ActionExecute, InputText, JsonDict, to_json
+from cards.wording import access_label, format_duration, format_time
+from core.models import Access, Decision
+
+__all__ = ["MAX_REFRESH_USERS", "ApprovalView", "approval_card"]
+
+MAX_REFRESH_USERS = 60  # Teams honours refresh.userIds for at most 60 users (teams-platform.md §5.2)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalView:
+    """What an approval card shows, from the bot's stored record of the request."""
+
+    request_id: str
+    requester_name: str
+    group_name: str
+    access: Access
+    duration: timedelta
+    requested_at: datetime
+    expires_at: datetime
+    justification: str | None = None
+    ticket: str | None = None
+    reason_required: bool = False
+    decision: Decision | None = None
+    decided_by_name: str = ""
+    decided_at: datetime | None = None
+    decided_reason: str = ""
+
+
+def decision_line(view: ApprovalView, tz: str | None) -> str:
+    """Like "Approved by Bob Builder at Sun 22 Nov, 14:02 (UTC) — ok for the patch window"."""
+    verb = "Approved" if view.decision is Decision.APPROVE else "Denied"
+    who = f" by {view.decided_by_name}" if view.decided_by_name else ""
+    when = f" at {format_time(view.decided_at, tz)}" if view.decided_at is not None else ""
+    reason = f" — {view.decided_reason}" if view.decided_reason else ""
+    return f"{verb}{who}{when}{reason}"
+
+
+def approval_card(
+    view: ApprovalView,
+    tz: str | None,
+    *,
+    actionable: bool,
+    refresh_user_ids: Sequence[str] = (),
+    notice: str | None = None,
+) -> JsonDict:
+    access = access_label(view.access)
+    pairs = [
+        ("Requested by", view.requester_name),
+        ("Group", view.group_name),
+        ("Access", access),
+        ("Duration", format_duration(view.duration)),
+        ("Justification", view.justification or "None given"),
+    ]
+    if view.ticket:
+        pairs.append(("Ticket", view.ticket))
+    pairs += [
+        ("Requested at", format_time(view.requested_at, tz)),
+        ("Expires at", format_time(view.expires_at, tz, reference=view.requested_at)),
+        ("Request", view.request_id),
+    ]
+    title = f"{view.requester_name} asks for {access.lower()} access to {view.group_name}"
+    body: list[BareObject] = [heading("heading", title), facts("facts", pairs)]
+    if notice:
+        body.append(text("notice", notice, color="Attention", weight="Bolder"))
+    decided = view.decision is not None
+    if decided:
+        color = "Good" if view.decision is Decision.APPROVE else "Attention"
+        body.append(text("state", decision_line(view, tz), weight="Bolder", color=color))
+    elif not actionable:
+        body.append(text("state", "Waiting for an approver to decide.", subtle=True))
+    else:
+        reason = InputText(
+            id=REASON_INPUT,
+            label="Reason" + ("" if view.reason_required else " (optional)"),
+            placeholder="e.g. ok for the patch window",
+            is_multiline=True,
+            max_length=REASON_MAX,
+        )
+        if view.reason_required:
+            reason.is_required = True
+            reason.error_message = "The PIM policy asks approvers for a reason."
+        body.append(reason)
+        data = decision_data(view.request_id)
+        body.append(
+            actions(
+                "actions",
+                [
+                    execute_button("approve", "Approve", Verb.APPROVE, data),
+                    execute_button("deny", "Deny", Verb.DENY, data),
+                ],
+            )
+        )
+    state = decision_line(view, tz) if decided else "waiting for approval"
+    result = card(body, f"{title}: {state}.")
+    if actionable and not decided and refresh_user_ids:
+        # Refresh.action is an Action.Execute with no fallback: clients without Action.Execute never refresh.
+        result["refresh"] = {
+            "action": to_json(
+                ActionExecute(id="refresh", verb=Verb.REFRESH.value, data=decision_data(view.request_id))
+            ),
+            "userIds": list(refresh_user_ids)[:MAX_REFRESH_USERS],
+        }
+    return result
