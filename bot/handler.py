@@ -30,11 +30,12 @@ from bot.activity import (
     reference_of,
     sign_in_value,
 )
+from bot.approvals import ApprovalDesk
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
-from cards.actions import CardAction, InvalidCardAction, Verb, parse_action_data
+from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
 from core.commands import Activate, Deactivate, Help, Status, parse
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
 from core.models import Actor
@@ -75,6 +76,7 @@ class PimBot(TeamsActivityHandler):
         clock: Clock,
         allowed_tenants: Sequence[str] = (),
         sign_in: SsoSignIn | None = None,
+        app_id: str = "",
     ) -> None:
         super().__init__()
         self._service = service
@@ -84,7 +86,8 @@ class PimBot(TeamsActivityHandler):
         self._sign_in = sign_in
         self._step_up: StepUp | None = None
         self._adapter: Any = None
-        self._app_id = ""
+        self._app_id = app_id
+        self._approvals = ApprovalDesk(records, clock, app_id)
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""
@@ -116,7 +119,10 @@ class PimBot(TeamsActivityHandler):
             if data is not None:
                 await turn_context.send_activity(Activity(type=ActivityTypes.typing))
                 card = await self._card_action(service, actor, data, turn_context)
-                await self._send_card(turn_context, card, kind="action-result")
+                if isinstance(card, str):
+                    await turn_context.send_activity(MessageFactory.text(card))
+                else:
+                    await self._send_card(turn_context, card, kind="action-result")
                 return
             await self._run_command(turn_context, service, actor, text or "")
         except SignInRequired:
@@ -195,7 +201,11 @@ class PimBot(TeamsActivityHandler):
                         412, PRECONDITION_FAILED, {"code": "412", "message": "The bot could not use that sign-in."}
                     )
             data = card_action_data(activity) or {}
-            card = await self._card_action(self._service_for(turn_context, actor), actor, data, turn_context)
+            card = await self._card_action(
+                self._service_for(turn_context, actor), actor, data, turn_context, invoke=True
+            )
+            if isinstance(card, str):
+                return _invoke_message(card)
             return _invoke_body(200, CARD, card)
         except SignInRequired:
             assert self._sign_in is not None  # only SSO providers raise it
@@ -223,13 +233,24 @@ class PimBot(TeamsActivityHandler):
     # ---- card actions ---------------------------------------------------------------------------------------
 
     async def _card_action(
-        self, service: PimService, actor: Actor, data: Mapping[str, Any], turn_context: TurnContext | None = None
-    ) -> dict[str, Any]:
+        self,
+        service: PimService,
+        actor: Actor,
+        data: Mapping[str, Any],
+        turn_context: TurnContext | None = None,
+        *,
+        invoke: bool = False,
+    ) -> dict[str, Any] | str:
+        """The answer to a click: a card (an invoke's card replaces the clicked one), or a text."""
         try:
-            action: CardAction = parse_action_data(data)
+            action: CardAction | DecisionAction = parse_click(data)
         except InvalidCardAction as e:
             log.info("refused card data: %s", e)
             return cards.help_card(e.user_message)
+        if isinstance(action, DecisionAction):
+            if turn_context is None:
+                return cards.help_card(InvalidCardAction.user_message)
+            return await self._approvals.click(turn_context, service, actor, action, invoke=invoke)
         if action.verb is Verb.DEACTIVATE:
             outcome = await service.deactivate_group(actor, action.group_id, action.access)
             return cards.deactivation_card([outcome], actor.time_zone)
@@ -242,7 +263,7 @@ class PimBot(TeamsActivityHandler):
         if step_up is not None and turn_context is not None:
             url = await self._begin_step_up(turn_context, actor, step_up, text=None, data=data)
             return cards.step_up_card(step_up.error, step_up.group_name, url)  # type: ignore[arg-type]
-        await self._after_activation(actor, [outcome], None)
+        await self._after_activation(actor, [outcome], None, turn_context, service)
         return cards.activation_card([outcome], actor.time_zone)
 
     # ---- replies --------------------------------------------------------------------------------------------
@@ -259,12 +280,25 @@ class PimBot(TeamsActivityHandler):
                 sent = (turn_context.activity.conversation.id, activity_id)
         for n in needs:
             await self._send_card(turn_context, cards.needs_input_card(n, actor.time_zone), kind="needs-input")
-        await self._after_activation(actor, others, sent)
+        await self._after_activation(actor, others, sent, turn_context, self._service_for(turn_context, actor))
 
-    async def _after_activation(self, actor: Actor, outcomes: Sequence[Outcome], card: tuple[str, str] | None) -> None:
+    async def _after_activation(
+        self,
+        actor: Actor,
+        outcomes: Sequence[Outcome],
+        card: tuple[str, str] | None,
+        turn_context: TurnContext | None,
+        service: PimService,
+    ) -> None:
+        """Remember each request that waits for approval and send it to its approvers (bot.approvals)."""
         for o in outcomes:
             if isinstance(o, AwaitingApproval):
                 await self._records.remember_pending(actor, o, card, self._clock.now())
+                if turn_context is not None:
+                    try:
+                        await self._approvals.fan_out(turn_context, service, actor, o)
+                    except Exception:  # the request is made; failing to notify must not hide that from the user
+                        log.exception("could not send request %s to its approvers", o.request.id)
 
     async def _send_card(
         self, turn_context: TurnContext, card: dict[str, Any], *, kind: str, outcomes: Sequence[Outcome] = ()

@@ -10,11 +10,13 @@ Keys:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from botbuilder.core import Storage
 
+from bot.storage import StorageConflict
 from core.models import Actor
 from core.outcomes import AwaitingApproval
 
@@ -100,7 +102,31 @@ class Records:
         )
 
     async def pending(self, request_id: str) -> dict[str, Any] | None:
+        """The stored request with its `e_tag` (pass the dict back to `save_pending` for a compare-and-swap)."""
         return await self._item(f"request/{request_id}")
+
+    async def save_pending(self, record: dict[str, Any]) -> None:
+        """Write a request record read with `pending`: only if nobody wrote it since (the record's `e_tag`).
+        Raises bot.storage.StorageConflict otherwise, and nothing is written: the claim of an approval decision."""
+        if not record.get("e_tag"):
+            raise ValueError("save_pending needs a record read with pending() (it carries the e_tag)")
+        await self._storage.write({f"request/{record['requestId']}": record})
+
+    async def update_pending(
+        self, request_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], attempts: int = 10
+    ) -> dict[str, Any] | None:
+        """Apply `change` to the stored record with compare-and-swap, retrying on conflicts; the record written."""
+        for _ in range(attempts):
+            record = await self.pending(request_id)
+            if record is None:
+                return None
+            updated = change(dict(record))
+            try:
+                await self.save_pending(updated)
+            except StorageConflict:  # someone wrote in between: read again
+                continue
+            return updated
+        raise RuntimeError(f"request/{request_id} kept changing; gave up after {attempts} attempts")
 
     async def _item(self, key: str) -> dict[str, Any] | None:
         item = (await self._storage.read([key])).get(key)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core import names
+from core.approvals import ApprovalRefusal, ResolvedApprovers, Review, decide, resolve_approvers
 from core.commands import Activate, Deactivate
 from core.errors import (
     AlreadyActive,
@@ -34,8 +35,10 @@ from core.models import (
     Access,
     ActivationPolicy,
     Actor,
+    Decision,
     Eligibility,
     Group,
+    PimRequest,
     Ticket,
 )
 from core.outcomes import (
@@ -235,6 +238,64 @@ class PimService:
             except DirectoryError:
                 log.warning("could not look up approver names", exc_info=True)
         return tuple(a.description or looked_up.get(a.id, "an approver") for a in policy.approvers)
+
+    # ---- approvals ------------------------------------------------------------------------------------------
+
+    async def approvers_for(self, group_id: str, access: Access, requester_id: str) -> tuple[ResolvedApprovers, bool]:
+        """The user ids who may decide a request for this group (policy primary approvers, approver groups expanded
+        to their members, never the requester), and whether the policy requires a reason from them."""
+        policy = await self._directory.policy(group_id, access)
+        members: dict[str, Sequence[str]] = {}
+        for ref in policy.approvers:
+            if ref.is_group and ref.id not in members:
+                try:
+                    members[ref.id] = await self._directory.group_members(ref.id)
+                except DirectoryError:
+                    log.warning("could not expand approver group %s", ref.id, exc_info=True)
+        resolved = resolve_approvers(policy.approvers, members, requester_id=requester_id)
+        return resolved, policy.approver_justification_required
+
+    async def display_names(self, object_ids: Sequence[str]) -> dict[str, str]:
+        try:
+            return await self._directory.display_names(object_ids)
+        except DirectoryError:
+            log.warning("could not look up display names", exc_info=True)
+            return {}
+
+    async def review(
+        self,
+        actor: Actor,
+        request_id: str,
+        decision: Decision,
+        justification: str | None,
+        approver_ids: Sequence[str],
+        justification_required: bool,
+    ) -> Review | ApprovalRefusal:
+        """Read the approval as the approver (delegated) and apply the rules: the Review to send, or why not.
+        Raises SignInRequired / IdentityMismatch from the token provider, RequestRefused / DirectoryError kinds
+        from Graph. Nothing is written."""
+        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+        approval = await self._directory.approval(token, request_id)
+        request = await self._directory.request(request_id)
+        return decide(
+            approval=approval,
+            request=request,
+            actor_id=actor.object_id,
+            approvers=approver_ids,
+            decision=decision,
+            justification=justification,
+            justification_required=justification_required,
+            now=self._clock.now(),
+        )
+
+    async def submit_review(self, actor: Actor, review: Review) -> None:
+        """PATCH the approval stage as the approver. Refusals as `PimDirectory.decide` raises them."""
+        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+        await self._directory.decide(token, review.request_id, review.stage_id, review.decision, review.justification)
+
+    async def request(self, request_id: str) -> PimRequest:
+        """A request as it is now (app-only), e.g. to tell the requester until when an approved activation runs."""
+        return await self._directory.request(request_id)
 
     # ---- deactivate -----------------------------------------------------------------------------------------
 

@@ -42,13 +42,14 @@ def card_text(card: dict[str, Any]) -> str:
 
 
 async def say(stack: Stack, text: str, user: act.TeamsUser = ALICE, **kw: Any) -> dict[str, Any]:
-    """Send a personal-chat message; return the card of the last reply."""
+    """Send a personal-chat message; return the card of the last reply that has one."""
     before = len(stack.connector.messages())
     status, _ = await stack.post(act.message(stack.service_url, text, user, **kw))
     assert status == 201
     replies = stack.connector.messages()[before:]
     assert replies, f"no reply to {text!r}"
-    card = replies[-1].card
+    # The last card: a text may follow it (an approval request tells the requester who was notified).
+    card = next((r.card for r in reversed(replies) if r.card is not None), None)
     assert card is not None, replies[-1].body
     return card
 

@@ -61,7 +61,9 @@ async def say(http: aiohttp.ClientSession, port: str, connector: FakeConnector, 
     before = len(connector.messages())
     async with http.post(f"http://127.0.0.1:{port}/api/messages", json=act.message(connector.url, text)) as r:
         assert r.status == 201, await r.text()
-    reply = connector.messages()[before:][-1]
+    replies = connector.messages()[before:]
+    # The last card: a text may follow it (an approval request tells the requester who was notified).
+    reply = next((r for r in reversed(replies) if r.card is not None), replies[-1])
     return {"card": reply.card or {}, "activity_id": reply.activity_id}
 
 

@@ -1,0 +1,419 @@
+"""Inline approvals (issue 4): approval cards to the approvers, decisions made as the clicking approver, every copy
+kept true.
+
+Fan-out: when an activation waits for approval, the approvers are resolved (core: policy primary approvers, groups
+expanded, never the requester), each one with a stored 1:1 reference (`ref/user/{oid}`) gets the approval card
+proactively, and the sent cards are kept with the request record (`request/{id}`). The requester is told who was
+notified and who could not be reached.
+
+A click: the actor is the authenticated clicker, never card data; the rules (core.approvals) run on the stored record
+first, so a non-approver, the requester or a forged request id never reaches Graph. The decision is claimed with an
+ETag compare-and-swap on the request record before the PATCH, so exactly one decision per request reaches Graph;
+everyone else waits for the winner's result and is told "already approved by … at …".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import ConversationReference
+
+from bot.records import Records
+from bot.storage import StorageConflict
+from bot.wire import SentCard
+from cards import explain, format_time
+from cards.actions import DecisionAction, Verb
+from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card
+from cards.wording import access_label, and_list
+from core.approvals import Review, may_decide
+from core.errors import AlreadyDecided, DirectoryError, MissingApproverJustification, RequestNotFound, RequestRefused
+from core.models import Access, Actor, Decision
+from core.outcomes import AwaitingApproval
+from core.ports import Clock
+from core.service import PimService
+
+__all__ = ["ApprovalDesk"]
+
+log = logging.getLogger(__name__)
+
+CLAIM_TTL = timedelta(minutes=2)  # a claim older than this belongs to a decision that never finished
+LOSER_WAIT_SECONDS = 10.0  # how long a concurrent click waits for the winner's result
+RACE_LOST = "Another approver was deciding this request at the same moment. Please try again."
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def view_of(record: dict[str, Any]) -> ApprovalView:
+    decided = record.get("decision") or {}
+    created = _parse_time(record.get("requestedAt") or record.get("createdAt"))
+    assert created is not None
+    return ApprovalView(
+        request_id=record["requestId"],
+        requester_name=record.get("requesterName") or "Someone",
+        group_name=record.get("groupName") or record.get("groupId") or "",
+        access=Access(record.get("access") or "member"),
+        duration=timedelta(minutes=int(record.get("durationMinutes") or 0)),
+        requested_at=created,
+        expires_at=_parse_time(record.get("expires")) or created + timedelta(hours=24),
+        justification=record.get("justification"),
+        ticket=record.get("ticket"),
+        reason_required=bool(record.get("reasonRequired")),
+        decision=Decision(decided["decision"]) if decided else None,
+        decided_by_name=decided.get("byName", ""),
+        decided_at=_parse_time(decided.get("at")),
+        decided_reason=decided.get("reason", ""),
+    )
+
+
+def _already(record: dict[str, Any]) -> AlreadyDecided:
+    d = record["decision"]
+    return AlreadyDecided(Decision(d["decision"]), d.get("by"), _parse_time(d.get("at")), by_name=d.get("byName", ""))
+
+
+class ApprovalDesk:
+    def __init__(self, records: Records, clock: Clock, app_id: str = "") -> None:
+        self._records = records
+        self._clock = clock
+        self._app_id = app_id
+
+    # ---- fan-out -----------------------------------------------------------------------------------------------
+
+    async def fan_out(
+        self, turn_context: TurnContext, service: PimService, actor: Actor, outcome: AwaitingApproval
+    ) -> None:
+        """Send the approval card to every reachable approver; tell the requester who was notified."""
+        request_id = outcome.request.id
+        group = outcome.group.display_name
+        try:
+            resolved, reason_required = await service.approvers_for(outcome.group.id, outcome.access, actor.object_id)
+        except (DirectoryError, RequestRefused):
+            log.warning("could not resolve the approvers of request %s", request_id, exc_info=True)
+            await turn_context.send_activity(
+                MessageFactory.text(
+                    f"I could not look up the approvers for {group}, so I could not send them the request in Teams. "
+                    "PIM notifies them by e-mail."
+                )
+            )
+            return
+        reachable: list[tuple[str, dict[str, Any]]] = []
+        unreachable: list[str] = []
+        for user_id in resolved.user_ids:
+            reference = await self._records.user_reference(user_id)
+            if reference is None:
+                unreachable.append(user_id)
+            else:
+                reachable.append((user_id, reference))
+        names = await service.display_names(list(resolved.user_ids))
+        teams_ids = [str((ref.get("user") or {}).get("id") or "") for _, ref in reachable]
+        refresh_ids = [t for t in teams_ids if t][:MAX_REFRESH_USERS]
+
+        def prepare(record: dict[str, Any]) -> dict[str, Any]:
+            record.update(
+                approverIds=list(resolved.user_ids),
+                approverNames={uid: names.get(uid, "") for uid in resolved.user_ids},
+                reasonRequired=reason_required,
+                refreshIds=refresh_ids,
+                requesterTimeZone=actor.time_zone,
+                requestedAt=(outcome.request.created or self._clock.now()).isoformat(),
+            )
+            record.setdefault("approverCards", [])
+            return record
+
+        record = await self._records.update_pending(request_id, prepare)
+        if record is None:
+            log.error("request %s was not remembered; no approval cards sent", request_id)
+            return
+        card = approval_card(view_of(record), None, actionable=True, refresh_user_ids=refresh_ids)
+        sent: list[dict[str, Any]] = []
+        for user_id, reference in reachable:
+            try:
+                activity_id = await self._send(turn_context, reference, card)
+            except Exception:
+                log.warning("could not send the approval card of %s to %s", request_id, user_id, exc_info=True)
+                unreachable.append(user_id)
+                continue
+            conversation_id = str((reference.get("conversation") or {}).get("id") or "")
+            sent.append(
+                {
+                    "userId": user_id,
+                    "activityId": activity_id,
+                    "reference": reference,
+                    "conversationId": conversation_id,
+                }
+            )
+
+        def add_cards(record: dict[str, Any]) -> dict[str, Any]:
+            record["approverCards"] = list(record.get("approverCards") or []) + sent
+            record["unreachable"] = unreachable
+            return record
+
+        await self._records.update_pending(request_id, add_cards)
+        await turn_context.send_activity(MessageFactory.text(self._notified_text(group, sent, unreachable, names)))
+
+    @staticmethod
+    def _notified_text(
+        group: str, sent: Sequence[dict[str, Any]], unreachable: Sequence[str], names: dict[str, str]
+    ) -> str:
+        def name(user_id: str) -> str:
+            return names.get(user_id) or "an approver"
+
+        parts: list[str] = []
+        if sent:
+            parts.append(f"I sent your request for {group} to {and_list([name(c['userId']) for c in sent])} in Teams.")
+        if unreachable:
+            who = and_list([name(u) for u in unreachable])
+            verb = "has" if len(unreachable) == 1 else "have"
+            parts.append(
+                f"I could not reach {who} in Teams ({verb} not chatted with me yet); PIM notifies approvers by e-mail."
+            )
+        if not parts:
+            parts.append(f"The policy for {group} names no approvers I could find; PIM notifies them by e-mail.")
+        return " ".join(parts)
+
+    async def _send(self, turn_context: TurnContext, reference: dict[str, Any], card: dict[str, Any]) -> str:
+        out: dict[str, str] = {}
+
+        async def send(tc: TurnContext) -> None:
+            response = await tc.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card))))
+            out["id"] = str(getattr(response, "id", "") or "")
+
+        await turn_context.adapter.continue_conversation(
+            ConversationReference().deserialize(reference), send, self._app_id
+        )
+        return out.get("id", "")
+
+    # ---- clicks ------------------------------------------------------------------------------------------------
+
+    async def click(
+        self, turn_context: TurnContext, service: PimService, actor: Actor, action: DecisionAction, *, invoke: bool
+    ) -> dict[str, Any] | str:
+        """The answer to an approve/deny/refresh click: a card (replaces the clicker's copy), or a text."""
+        tz = actor.time_zone
+        record = await self._records.pending(action.request_id)
+        if record is None or "approverIds" not in record:
+            log.info("click by %s on unknown request %r", actor.object_id, action.request_id)
+            return explain(RequestNotFound(action.request_id), tz)
+        view = view_of(record)
+        refusal = may_decide(actor.object_id, record["requesterId"], record["approverIds"], request_id=view.request_id)
+        if action.verb is Verb.REFRESH:
+            return self._card(record, tz, actionable=refusal is None)
+        if refusal is not None:
+            log.info("refused a decision on %s by %s: %s", view.request_id, actor.object_id, type(refusal).__name__)
+            return self._card(record, tz, actionable=False, notice=explain(refusal, tz, group_name=view.group_name))
+        if record.get("decision"):
+            return self._card(record, tz, actionable=False, notice=explain(_already(record), tz))
+        decision = Decision.APPROVE if action.verb is Verb.APPROVE else Decision.DENY
+        if view.reason_required and not action.reason:
+            notice = explain(MissingApproverJustification(decision), tz, group_name=view.group_name)
+            return self._card(record, tz, actionable=True, notice=notice)
+        if self._claimed_by_other(record):
+            return await self._after_race(record["requestId"], tz)
+
+        try:
+            verdict = await service.review(
+                actor, view.request_id, decision, action.reason, record["approverIds"], view.reason_required
+            )
+        except (RequestRefused, DirectoryError) as e:
+            return await self._refused_by_graph(turn_context, service, record, e, tz, invoke=invoke)
+        if not isinstance(verdict, Review):
+            return await self._refused_by_graph(turn_context, service, record, verdict, tz, invoke=invoke)
+
+        claimed = await self._claim(record, actor)
+        if claimed is None:
+            return await self._after_race(view.request_id, tz)
+        try:
+            await service.submit_review(actor, verdict)
+        except (RequestRefused, DirectoryError) as e:
+            return await self._refused_by_graph(turn_context, service, claimed, e, tz, invoke=invoke, release=True)
+        except BaseException:
+            await self._release(view.request_id)
+            raise
+        log.info("%s %s request %s", actor.object_id, decision.value, view.request_id)
+        final = await self._record_decision(view.request_id, decision, actor.object_id, actor.name, action.reason or "")
+        await self._spread(turn_context, service, final, skip=turn_context.activity.reply_to_id if invoke else None)
+        return self._card(final, tz, actionable=False)
+
+    def _card(
+        self, record: dict[str, Any], tz: str | None, *, actionable: bool, notice: str | None = None
+    ) -> dict[str, Any]:
+        return approval_card(
+            view_of(record), tz, actionable=actionable, refresh_user_ids=record.get("refreshIds") or (), notice=notice
+        )
+
+    def _claimed_by_other(self, record: dict[str, Any]) -> bool:
+        claim = record.get("claim")
+        if not claim:
+            return False
+        at = _parse_time(claim.get("at"))
+        return at is not None and self._clock.now() - at < CLAIM_TTL
+
+    async def _claim(self, record: dict[str, Any], actor: Actor) -> dict[str, Any] | None:
+        """Compare-and-swap the claim onto the record; None if someone else claimed or decided first."""
+        for _ in range(5):
+            claimed = {**record, "claim": {"by": actor.object_id, "byName": actor.name, "at": self._now()}}
+            try:
+                await self._records.save_pending(claimed)
+                return claimed
+            except StorageConflict:
+                fresh = await self._records.pending(record["requestId"])
+                if fresh is None or fresh.get("decision") or self._claimed_by_other(fresh):
+                    return None
+                record = fresh  # changed for another reason (e.g. the fan-out adding cards): claim again
+        return None
+
+    async def _release(self, request_id: str) -> None:
+        def drop(record: dict[str, Any]) -> dict[str, Any]:
+            record.pop("claim", None)
+            return record
+
+        try:
+            await self._records.update_pending(request_id, drop)
+        except Exception:
+            log.exception("could not release the claim on request %s", request_id)
+
+    async def _after_race(self, request_id: str, tz: str | None) -> dict[str, Any] | str:
+        """Someone else is deciding: wait for their result, then answer with it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOSER_WAIT_SECONDS
+        record: dict[str, Any] | None = None
+        while loop.time() < deadline:
+            record = await self._records.pending(request_id)
+            if record is None:
+                break
+            if record.get("decision"):
+                return self._card(record, tz, actionable=False, notice=explain(_already(record), tz))
+            if not record.get("claim"):
+                break
+            await asyncio.sleep(0.05)
+        if record is None:
+            return explain(RequestNotFound(request_id), tz)
+        return self._card(record, tz, actionable=True, notice=RACE_LOST)
+
+    async def _refused_by_graph(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        record: dict[str, Any],
+        error: RequestRefused | DirectoryError,
+        tz: str | None,
+        *,
+        invoke: bool,
+        release: bool = False,
+    ) -> dict[str, Any]:
+        """Graph (or the rules on what Graph returned) refused. A decision made elsewhere is recorded and spread."""
+        request_id = record["requestId"]
+        if isinstance(error, AlreadyDecided) and error.decision is not None:
+            names = record.get("approverNames") or {}
+            by_name = error.by_name or names.get(error.by or "", "") or ""
+            final = await self._record_decision(
+                request_id, error.decision, error.by or "", by_name, error.justification, at=error.at
+            )
+            await self._spread(turn_context, service, final, skip=turn_context.activity.reply_to_id if invoke else None)
+            return self._card(final, tz, actionable=False, notice=explain(_already(final), tz))
+        if release:
+            await self._release(request_id)
+        fresh = await self._records.pending(request_id) or record
+        group = fresh.get("groupName") or ""
+        access = Access(fresh.get("access") or "member")
+        actionable = isinstance(error, MissingApproverJustification | DirectoryError)
+        return self._card(fresh, tz, actionable=actionable, notice=explain(error, tz, group_name=group, access=access))
+
+    async def _record_decision(
+        self,
+        request_id: str,
+        decision: Decision,
+        by: str,
+        by_name: str,
+        reason: str,
+        *,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        when = (at or self._clock.now()).isoformat()
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            if not record.get("decision"):
+                record["decision"] = {
+                    "decision": decision.value,
+                    "by": by,
+                    "byName": by_name,
+                    "at": when,
+                    "reason": reason,
+                }
+                record["status"] = "Approved" if decision is Decision.APPROVE else "Denied"
+            record.pop("claim", None)
+            return record
+
+        final = await self._records.update_pending(request_id, decide)
+        assert final is not None
+        return final
+
+    # ---- after a decision --------------------------------------------------------------------------------------
+
+    async def _spread(
+        self, turn_context: TurnContext, service: PimService, record: dict[str, Any], *, skip: str | None
+    ) -> None:
+        """Re-render every other stored copy from the record; tell the requester."""
+        card = self._card(record, None, actionable=False)
+        for copy in record.get("approverCards") or []:
+            if skip and copy.get("activityId") == skip:
+                continue
+            try:
+                await self._update(turn_context, copy["reference"], copy["activityId"], card)
+            except Exception:
+                log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
+        try:
+            await self._tell_requester(turn_context, service, record)
+        except Exception:
+            log.warning("could not tell the requester of %s", record.get("requestId"), exc_info=True)
+
+    async def _update(
+        self, turn_context: TurnContext, reference: dict[str, Any], activity_id: str, card: dict[str, Any]
+    ) -> None:
+        async def update(tc: TurnContext) -> None:
+            activity = MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
+            activity.id = activity_id
+            await tc.update_activity(activity)
+
+        await turn_context.adapter.continue_conversation(
+            ConversationReference().deserialize(reference), update, self._app_id
+        )
+
+    async def _tell_requester(self, turn_context: TurnContext, service: PimService, record: dict[str, Any]) -> None:
+        reference = await self._records.user_reference(record["requesterId"])
+        if reference is None:
+            log.info("no reference for requester %s; not told about %s", record["requesterId"], record["requestId"])
+            return
+        view = view_of(record)
+        tz = record.get("requesterTimeZone")
+        subject = f"Your request for {access_label(view.access).lower()} access to {view.group_name}"
+        who = f" by {view.decided_by_name}" if view.decided_by_name else ""
+        if view.decision is Decision.APPROVE:
+            until = ""
+            try:
+                request = await service.request(view.request_id)
+                if request.ends is not None:
+                    until = f" It is active until {format_time(request.ends, tz)}."
+            except (RequestRefused, DirectoryError):
+                log.warning("could not read request %s after approval", view.request_id, exc_info=True)
+            reason = f" ({view.decided_reason})" if view.decided_reason else ""
+            text = f"{subject} was approved{who}{reason}.{until or ' It becomes active shortly.'}"
+        else:
+            reason = f": {view.decided_reason}" if view.decided_reason else "."
+            text = f"{subject} was denied{who}{reason}"
+
+        async def send(tc: TurnContext) -> None:
+            await tc.send_activity(MessageFactory.text(text))
+
+        await turn_context.adapter.continue_conversation(
+            ConversationReference().deserialize(reference), send, self._app_id
+        )
+
+    def _now(self) -> str:
+        return self._clock.now().isoformat()

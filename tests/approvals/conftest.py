@@ -1,0 +1,3 @@
+from tests.bot.conftest import stack
+
+__all__ = ["stack"]

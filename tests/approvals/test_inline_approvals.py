@@ -1,0 +1,201 @@
+"""Inline approvals (issue 4) through POST /api/messages: approval cards to the approvers, the decision made by Graph
+as the clicking approver, every copy kept true, exactly one decision under races, nothing sent for the wrong people.
+
+Security-Operators (seed "demo"): approvers Bob (singleUser) and PIM-Approvers (Carol, Dave); approvers must give a
+reason. Bob and Carol have chatted with the bot (their references are stored); Dave has not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.bot.conftest import Stack
+from tests.bot.test_activation_http import card_text, self_activations
+from tests.cards.cardtools import element, maybe_element
+from tests.fakes import activities as act
+from tests.fakes.activities import ALICE, BOB, FRANK, TeamsUser
+from tests.fakes.connector import Recorded
+
+CAROL = TeamsUser("aaaaaaaa-0000-4000-8000-000000000003", "Carol Chen")
+DAVE = TeamsUser("aaaaaaaa-0000-4000-8000-000000000004", "Dave Diaz")
+
+
+def conversation(user: TeamsUser) -> str:
+    return act.personal_conversation(user)["id"]
+
+
+async def post(stack: Stack, activity: dict[str, Any]) -> tuple[int, Any]:
+    return await stack.post(activity)
+
+
+async def hello(stack: Stack, *users: TeamsUser) -> None:
+    for user in users:
+        status, _ = await stack.post(act.message(stack.service_url, "help", user))
+        assert status == 201
+
+
+def approval_patches(stack: Stack) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in stack.sim.tenant.log.recent()
+        if e["method"] == "PATCH" and "assignmentApprovals" in e["path"] and e["status"] < 300
+    ]
+
+
+def approval_writes(stack: Stack) -> list[dict[str, Any]]:
+    """Every PATCH attempt on an approval, refused or not."""
+    return [e for e in stack.sim.tenant.log.recent() if e["method"] == "PATCH" and "assignmentApprovals" in e["path"]]
+
+
+def approval_cards(stack: Stack, user: TeamsUser) -> list[Recorded]:
+    return [
+        r
+        for r in stack.connector.messages(conversation(user))
+        if r.card is not None and maybe_element(r.card, "approve") is not None
+    ]
+
+
+def texts(stack: Stack, user: TeamsUser, since: int = 0) -> list[str]:
+    return [str(r.body.get("text")) for r in stack.connector.messages(conversation(user))[since:] if r.body.get("text")]
+
+
+async def request_approval(stack: Stack) -> tuple[str, Recorded, Recorded]:
+    """Bob and Carol say hello; Alice activates Security-Operators. Returns (request id, Bob's card, Carol's card)."""
+    await hello(stack, BOB, CAROL)
+    status, _ = await stack.post(
+        act.message(stack.service_url, "activate Security-Operators 1h because incident INC-9", ALICE)
+    )
+    assert status == 201
+    [request] = self_activations(stack)
+    assert request["status"] == "PendingApproval"
+    [bob_card] = approval_cards(stack, BOB)
+    [carol_card] = approval_cards(stack, CAROL)
+    return request["id"], bob_card, carol_card
+
+
+async def click(
+    stack: Stack, user: TeamsUser, card: Recorded, verb: str, reason: str | None = None, **data: Any
+) -> dict[str, Any]:
+    button = element(card.card or {}, "approve" if verb != "deny" else "deny")
+    payload = {**button["data"], **data}
+    if reason is not None:
+        payload["reason"] = reason
+    invoke = act.card_execute(stack.service_url, verb, payload, card.activity_id, user)
+    status, body = await stack.post(invoke)
+    assert status == 200, body
+    assert isinstance(body, dict)
+    return body
+
+
+def answered_card(body: dict[str, Any]) -> dict[str, Any]:
+    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive", body
+    card: dict[str, Any] = body["value"]
+    return card
+
+
+async def test_approvers_get_cards_and_the_requester_is_told_who_was_notified(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    card = bob_card.card or {}
+    facts = {f["title"]: f["value"] for f in element(card, "facts")["facts"]}
+    assert facts["Requested by"] == "Alice Admin" and facts["Group"] == "Security-Operators"
+    assert facts["Access"] == "Member" and facts["Duration"] == "1 h"
+    assert facts["Justification"] == "incident INC-9" and facts["Request"] == request_id
+    assert "Expires at" in facts and "Requested at" in facts
+    assert element(card, "reason")["isRequired"] is True  # the policy requires the approver's reason
+    assert element(card, "approve")["fallback"]["type"] == "Action.Submit"
+    assert card["refresh"]["action"]["verb"] == "refresh"
+    assert sorted(card["refresh"]["userIds"]) == sorted([BOB.mri, CAROL.mri])
+    assert approval_cards(stack, DAVE) == [] and approval_cards(stack, ALICE) == []
+    [told] = [t for t in texts(stack, ALICE) if "sent your request" in t]
+    assert "Bob Builder" in told and "Carol Chen" in told and "could not reach Dave Diaz" in told
+    assert carol_card.card == bob_card.card
+    assert approval_writes(stack) == []
+
+
+async def test_bob_approves_every_copy_is_updated_and_alice_is_told(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+
+    final = answered_card(await click(stack, BOB, bob_card, "approve", "ok for the patch window"))
+
+    [patch] = approval_patches(stack)
+    assert patch["oid"] == BOB.oid and patch["caller"] != "app"  # decided by Graph as Bob, delegated
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Provisioned"
+    state = element(final, "state")["text"]
+    assert state.startswith("Approved by Bob Builder at ") and state.endswith(" — ok for the patch window")
+    assert maybe_element(final, "approve") is None and "refresh" not in final
+    [put] = [r for r in stack.connector.sent if r.method == "PUT"]
+    assert (put.conversation_id, put.activity_id) == (conversation(CAROL), carol_card.activity_id)
+    assert put.card is not None and element(put.card, "state")["text"] == state
+    [told] = texts(stack, ALICE, alice_before)
+    assert "approved by Bob Builder" in told and "active until" in told
+
+    # Carol clicks her (now stale) card afterwards: told who decided; nothing more reaches Graph.
+    late = answered_card(await click(stack, CAROL, carol_card, "approve", "me too"))
+    assert "already approved by Bob Builder" in element(late, "notice")["text"]
+    assert maybe_element(late, "approve") is None
+    assert len(approval_writes(stack)) == 1
+
+
+async def test_non_approver_requester_and_forged_ids_are_refused_before_graph(stack: Stack) -> None:
+    request_id, bob_card, _ = await request_approval(stack)
+
+    frank = answered_card(await click(stack, FRANK, bob_card, "approve", "sure"))
+    assert "not an approver for Security-Operators" in element(frank, "notice")["text"]
+    assert maybe_element(frank, "approve") is None
+    alice = answered_card(await click(stack, ALICE, bob_card, "approve", "approving myself"))
+    assert "own request" in element(alice, "notice")["text"]
+    forged = await click(stack, BOB, bob_card, "approve", "x", requestId="not-a-known-request")
+    assert forged["type"] == "application/vnd.microsoft.activity.message"
+    assert "could not find that request" in forged["value"]
+    # Bob without the required reason: asked for one, nothing sent.
+    no_reason = answered_card(await click(stack, BOB, bob_card, "approve"))
+    assert "requires a reason" in element(no_reason, "notice")["text"]
+    assert maybe_element(no_reason, "approve") is not None
+
+    assert approval_writes(stack) == []
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "PendingApproval"
+
+
+async def test_refresh_gives_approvers_the_buttons_and_others_a_read_only_view(stack: Stack) -> None:
+    _, bob_card, _ = await request_approval(stack)
+    for user, actionable in ((BOB, True), (CAROL, True), (FRANK, False), (ALICE, False)):
+        body = await click(stack, user, bob_card, "refresh")
+        card = answered_card(body)
+        assert (maybe_element(card, "approve") is not None) is actionable, user.name
+    assert approval_writes(stack) == []
+
+
+async def test_deny_with_a_reason_tells_alice_the_reason(stack: Stack) -> None:
+    request_id, _, carol_card = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+
+    final = answered_card(await click(stack, CAROL, carol_card, "deny", "no change ticket"))
+
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Denied"
+    assert element(final, "state")["text"].startswith("Denied by Carol Chen at ")
+    [put] = [r for r in stack.connector.sent if r.method == "PUT"]
+    assert put.conversation_id == conversation(BOB)
+    [told] = texts(stack, ALICE, alice_before)
+    assert "denied by Carol Chen" in told and "no change ticket" in told
+
+
+async def test_concurrent_approvals_reach_graph_exactly_once(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+
+    bodies = await asyncio.gather(
+        click(stack, BOB, bob_card, "approve", "go"),
+        click(stack, CAROL, carol_card, "approve", "go ahead"),
+        click(stack, BOB, bob_card, "approve", "go"),  # and a double click
+    )
+
+    assert len(approval_writes(stack)) == 1
+    [patch] = approval_patches(stack)
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Provisioned"
+    winner = BOB if patch["oid"] == BOB.oid else CAROL
+    cards = [answered_card(b) for b in bodies]
+    states = {element(c, "state")["text"] for c in cards}
+    assert len(states) == 1 and next(iter(states)).startswith(f"Approved by {winner.name} at ")
+    notices = [card_text(c) for c in cards if maybe_element(c, "notice") is not None]
+    assert len(notices) == 2 and all(f"already approved by {winner.name}" in n for n in notices)
