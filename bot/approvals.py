@@ -262,6 +262,7 @@ class ApprovalDesk:
                 await self._records.save_pending(claimed)
                 return claimed
             except StorageConflict:
+                log.info("claim on request %s by %s lost a race", record["requestId"], actor.object_id)
                 fresh = await self._records.pending(record["requestId"])
                 if fresh is None or fresh.get("decision") or self._claimed_by_other(fresh):
                     return None

@@ -199,3 +199,44 @@ async def test_concurrent_approvals_reach_graph_exactly_once(stack: Stack) -> No
     assert len(states) == 1 and next(iter(states)).startswith(f"Approved by {winner.name} at ")
     notices = [card_text(c) for c in cards if maybe_element(c, "notice") is not None]
     assert len(notices) == 2 and all(f"already approved by {winner.name}" in n for n in notices)
+
+
+async def test_old_clients_action_submit_decides_and_replies_with_the_final_card(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    fallback = element(bob_card.card or {}, "approve")["fallback"]
+    before = len(stack.connector.messages(conversation(BOB)))
+
+    status, _ = await stack.post(
+        act.card_submit(stack.service_url, {**fallback["data"], "reason": "ok"}, bob_card.activity_id, BOB)
+    )
+
+    assert status == 201
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Provisioned"
+    [reply] = [r for r in stack.connector.messages(conversation(BOB))[before:] if r.card is not None]
+    assert element(reply.card or {}, "state")["text"].startswith("Approved by Bob Builder at ")
+    # No invoke replaced Bob's card, so both copies are updated in place.
+    updated = {(r.conversation_id, r.activity_id) for r in stack.connector.sent if r.method == "PUT"}
+    assert updated == {
+        (conversation(BOB), bob_card.activity_id),
+        (conversation(CAROL), carol_card.activity_id),
+    }
+
+
+async def test_a_decision_made_outside_the_bot_is_answered_and_spread_without_a_second_patch(stack: Stack) -> None:
+    from simtenant.entities import Caller  # the portal (or e-mail, or Graph) deciding as Dave
+
+    request_id, bob_card, carol_card = await request_approval(stack)
+    tenant = stack.sim.tenant
+    stage = tenant.approvals[request_id.lower()].stages[0]
+    tenant.decide(Caller("user", "portal", DAVE.oid), request_id, stage.id, "Approve", "done in the portal")
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+
+    late = answered_card(await click(stack, BOB, bob_card, "approve", "ok"))
+
+    assert "already approved by Dave Diaz" in element(late, "notice")["text"]
+    assert approval_writes(stack) == []  # the rules saw the decided stage: no PATCH was tried
+    [put] = [r for r in stack.connector.sent if r.method == "PUT"]
+    assert put.activity_id == carol_card.activity_id
+    assert "Approved by Dave Diaz" in element(put.card or {}, "state")["text"]
+    [told] = texts(stack, ALICE, alice_before)
+    assert "approved by Dave Diaz" in told
