@@ -131,23 +131,25 @@ class ApprovalDesk:
             log.error("request %s was not remembered; no approval cards sent", request_id)
             return
         card = approval_card(view_of(record), None, actionable=True, refresh_user_ids=refresh_ids)
-        sent: list[dict[str, Any]] = []
-        for user_id, reference in reachable:
+
+        async def send(user_id: str, reference: dict[str, Any]) -> dict[str, Any] | None:
             try:
                 activity_id = await self._send(turn_context, reference, card)
             except Exception:
                 log.warning("could not send the approval card of %s to %s", request_id, user_id, exc_info=True)
-                unreachable.append(user_id)
-                continue
+                return None
             conversation_id = str((reference.get("conversation") or {}).get("id") or "")
-            sent.append(
-                {
-                    "userId": user_id,
-                    "activityId": activity_id,
-                    "reference": reference,
-                    "conversationId": conversation_id,
-                }
-            )
+            return {
+                "userId": user_id,
+                "activityId": activity_id,
+                "reference": reference,
+                "conversationId": conversation_id,
+            }
+
+        # All at once: one slow approver conversation must not hold up the others.
+        results = await asyncio.gather(*(send(user_id, reference) for user_id, reference in reachable))
+        sent = [r for r in results if r is not None]
+        unreachable += [user_id for (user_id, _), r in zip(reachable, results, strict=True) if r is None]
 
         def add_cards(record: dict[str, Any]) -> dict[str, Any]:
             record["approverCards"] = list(record.get("approverCards") or []) + sent

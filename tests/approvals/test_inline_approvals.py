@@ -240,3 +240,19 @@ async def test_a_decision_made_outside_the_bot_is_answered_and_spread_without_a_
     assert "Approved by Dave Diaz" in element(put.card or {}, "state")["text"]
     [told] = texts(stack, ALICE, alice_before)
     assert "approved by Dave Diaz" in told
+
+
+async def test_a_request_completed_on_the_needs_input_card_goes_to_the_approvers_too(stack: Stack) -> None:
+    await hello(stack, BOB, CAROL)
+    status, _ = await stack.post(act.message(stack.service_url, "activate Security-Operators 1h", ALICE))
+    assert status == 201
+    [needs] = [r for r in stack.connector.messages(conversation(ALICE)) if r.card and "justification" in str(r.card)]
+    button = element(needs.card or {}, "submit")
+    data = {**button["data"], "justification": "INC-10 containment"}
+    status, body = await stack.post(act.card_execute(stack.service_url, "activate", data, needs.activity_id, ALICE))
+    assert status == 200 and body["statusCode"] == 200, body
+
+    [request] = self_activations(stack)
+    assert request["status"] == "PendingApproval"
+    assert len(approval_cards(stack, BOB)) == 1 and len(approval_cards(stack, CAROL)) == 1
+    assert any("sent your request" in t for t in texts(stack, ALICE))
