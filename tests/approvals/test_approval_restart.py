@@ -1,0 +1,54 @@
+"""A real restart (issue 4, point 10): approval cards sent before the bot process is killed can be clicked after it
+starts again on the same SQLite file, and every copy is still updated and the requester still told."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import aiohttp
+
+from devtools.stack import bot_environment, free_port
+from tests.approvals.test_inline_approvals import CAROL, conversation
+from tests.bot.test_restart import start_bot, tenant_process
+from tests.cards.cardtools import element
+from tests.fakes import activities as act
+from tests.fakes.activities import ALICE, BOB
+from tests.fakes.connector import running_connector
+
+
+async def test_an_approval_card_sent_before_a_restart_decides_after_it(tmp_path: Path) -> None:
+    async with tenant_process(tmp_path / "sim") as tenant, running_connector() as connector:
+        env = bot_environment(tenant, free_port(), tmp_path / "state.sqlite3")
+        url = f"http://127.0.0.1:{env['PORT']}/api/messages"
+        bot = await start_bot(env, tmp_path / "bot.log")
+        async with aiohttp.ClientSession() as http:
+            try:
+                for user, text in (
+                    (BOB, "help"),
+                    (CAROL, "help"),
+                    (ALICE, "activate Security-Operators 1h because drill"),
+                ):
+                    async with http.post(url, json=act.message(connector.url, text, user)) as r:
+                        assert r.status == 201, await r.text()
+                [bob_card] = [r for r in connector.messages(conversation(BOB)) if r.card and "refresh" in r.card]
+                [carol_card] = [r for r in connector.messages(conversation(CAROL)) if r.card and "refresh" in r.card]
+
+                os.kill(bot.pid, signal.SIGKILL)
+                await bot.wait()
+                bot = await start_bot(env, tmp_path / "bot.log")
+
+                data = {**element(bob_card.card or {}, "approve")["data"], "reason": "after the restart"}
+                click = act.card_execute(connector.url, "approve", data, bob_card.activity_id, BOB)
+                async with http.post(url, json=click) as r:
+                    assert r.status == 200
+                    body = await r.json()
+                assert element(body["value"], "state")["text"].startswith("Approved by Bob Builder at ")
+                [put] = [r for r in connector.sent if r.method == "PUT"]
+                assert put.activity_id == carol_card.activity_id
+                told = [str(r.body.get("text")) for r in connector.messages(conversation(ALICE)) if r.body.get("text")]
+                assert any("approved by Bob Builder" in t and "active until" in t for t in told), told
+            finally:
+                bot.terminate()
+                await bot.wait()
