@@ -6,6 +6,7 @@ The only module that imports everything. Run: `python app.py` (settings from the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -137,7 +138,10 @@ def create_app(
         # msal's constructor fetches the OpenID configuration synchronously: keep it off the event loop.
         msal_session = requests.Session()
         msal_app = await asyncio.to_thread(_msal_app, settings, msal_session)
-        app_tokens = AppTokenSource(functools.partial(msal_app.acquire_token_for_client, scopes=[settings.graph_scope]))
+        app_tokens = AppTokenSource(
+            functools.partial(msal_app.acquire_token_for_client, scopes=[settings.graph_scope]),
+            msal_app.remove_tokens_for_client,
+        )
         graph = GraphClient(http, settings.graph_base_url, app_tokens)
         directory = GraphPimDirectory(graph, clock)
         tokens: UserTokenProvider
@@ -190,10 +194,15 @@ def create_app(
             directory=directory,
             graph=graph,
             messages=messages_handler(adapter, bot),
+            poll=functools.partial(bot.poll_approvals, adapter),
         )
+        poller = asyncio.create_task(_poll_forever(bot, adapter, settings.approval_poll_seconds))
         try:
             yield
         finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
             await http.aclose()
             await connector_session.close()
             uninstall_openid_keys(openid_keys)
@@ -227,6 +236,16 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _poll_forever(bot: PimBot, adapter: Any, interval: float) -> None:
+    """Outside decisions (portal, e-mail, Graph, expiry) reach every card within one interval (issue 4, point 7)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await bot.poll_approvals(adapter)
+        except Exception:  # a failed sweep is retried at the next interval
+            log.exception("the approval poll failed")
 
 
 def _step_up(

@@ -161,6 +161,7 @@ class Settings:
     graph_client_id: str = ""
     graph_client_secret: Secret = field(default_factory=lambda: Secret(""))
     graph_timeout_seconds: float = 8.0
+    approval_poll_seconds: float = 60.0
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
@@ -308,6 +309,17 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timeout = 8.0
         problems.append(f"GRAPH_TIMEOUT_SECONDS={timeout_raw!r} must be a number of seconds between 0.1 and 60")
 
+    # -- approval polling: how often open requests are checked for decisions made outside the bot --
+    poll_raw = env.get("APPROVAL_POLL_SECONDS", "60")
+    try:
+        approval_poll = float(poll_raw)
+        if not 5 <= approval_poll <= 3600:
+            raise ValueError
+    except ValueError:
+        approval_poll = 60.0
+        problems.append(f"APPROVAL_POLL_SECONDS={poll_raw!r} must be a number of seconds between 5 and 3600")
+    # -- end approval polling --
+
     # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
     # fetch) trust CA_FILE, or else the bundle the standard variables name.
     ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
@@ -344,6 +356,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         graph_client_id=graph_client_id,
         graph_client_secret=graph_client_secret,
         graph_timeout_seconds=timeout,
+        approval_poll_seconds=approval_poll,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,

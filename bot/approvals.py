@@ -32,10 +32,11 @@ from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card
 from cards.wording import access_label, and_list
 from core.approvals import Review, may_decide
 from core.errors import AlreadyDecided, DirectoryError, MissingApproverJustification, RequestNotFound, RequestRefused
-from core.models import Access, Actor, Decision
+from core.models import Access, Actor, Decision, RequestStatus
+from core.names import normalise
 from core.outcomes import AwaitingApproval
 from core.ports import Clock
-from core.service import PimService
+from core.service import APPROVAL_WINDOW, PimService
 
 __all__ = ["ApprovalDesk"]
 
@@ -69,7 +70,56 @@ def view_of(record: dict[str, Any]) -> ApprovalView:
         decided_by_name=decided.get("byName", ""),
         decided_at=_parse_time(decided.get("at")),
         decided_reason=decided.get("reason", ""),
+        closed=_closed_line(record),
     )
+
+
+CLOSED_CANCELLED = "cancelled"
+CLOSED_EXPIRED = "expired"
+CLOSED_FAILED = "failed"
+
+
+def _closed_line(record: dict[str, Any], tz: str | None = None) -> str:
+    """The state line of a request closed without a decision (empty if it was not)."""
+    closed = record.get("closed") or {}
+    kind = closed.get("kind")
+    if not kind:
+        return ""
+    at = _parse_time(closed.get("at"))
+    when = f" at {format_time(at, tz)}" if at is not None else ""
+    if kind == CLOSED_CANCELLED:
+        return f"Cancelled by the requester{when}."
+    if kind == CLOSED_EXPIRED:
+        return "Expired: nobody decided within 24 hours."
+    return f"Closed by PIM{when} ({closed.get('status') or 'failed'}); no decision is needed any more."
+
+
+def _closed_text(record: dict[str, Any]) -> str:
+    kind = (record.get("closed") or {}).get("kind")
+    if kind == CLOSED_CANCELLED:
+        return "was cancelled; the approvers' cards say so."
+    if kind == CLOSED_EXPIRED:
+        return "expired: nobody decided within 24 hours. Send it again if you still need the access."
+    return "was closed by PIM without a decision. Send it again if you still need the access."
+
+
+def is_open(record: dict[str, Any] | None) -> bool:
+    """A request record that still waits for a decision."""
+    return (
+        record is not None
+        and record.get("status") == RequestStatus.PENDING_APPROVAL.value
+        and not record.get("decision")
+        and not record.get("closed")
+    )
+
+
+_APPROVED = {
+    RequestStatus.PROVISIONED,
+    RequestStatus.GRANTED,
+    RequestStatus.PENDING_PROVISIONING,
+    RequestStatus.PENDING_SCHEDULE_CREATION,
+    RequestStatus.SCHEDULE_CREATED,
+}
 
 
 def _already(record: dict[str, Any]) -> AlreadyDecided:
@@ -211,6 +261,8 @@ class ApprovalDesk:
             return self._card(record, tz, actionable=False, notice=explain(refusal, tz, group_name=view.group_name))
         if record.get("decision"):
             return self._card(record, tz, actionable=False, notice=explain(_already(record), tz))
+        if record.get("closed"):
+            return self._card(record, tz, actionable=False, notice="This request is closed; nothing was changed.")
         decision = Decision.APPROVE if action.verb is Verb.APPROVE else Decision.DENY
         if view.reason_required and not action.reason:
             notice = explain(MissingApproverJustification(decision), tz, group_name=view.group_name)
@@ -239,7 +291,9 @@ class ApprovalDesk:
             raise
         log.info("%s %s request %s", actor.object_id, decision.value, view.request_id)
         final = await self._record_decision(view.request_id, decision, actor.object_id, actor.name, action.reason or "")
-        await self._spread(turn_context, service, final, skip=turn_context.activity.reply_to_id if invoke else None)
+        await self._spread(
+            turn_context.adapter, service, final, skip=turn_context.activity.reply_to_id if invoke else None
+        )
         return self._card(final, tz, actionable=False)
 
     def _card(
@@ -318,7 +372,9 @@ class ApprovalDesk:
             final = await self._record_decision(
                 request_id, error.decision, error.by or "", by_name, error.justification, at=error.at
             )
-            await self._spread(turn_context, service, final, skip=turn_context.activity.reply_to_id if invoke else None)
+            await self._spread(
+                turn_context.adapter, service, final, skip=turn_context.activity.reply_to_id if invoke else None
+            )
             return self._card(final, tz, actionable=False, notice=explain(_already(final), tz))
         if release:
             await self._release(request_id)
@@ -359,36 +415,30 @@ class ApprovalDesk:
 
     # ---- after a decision --------------------------------------------------------------------------------------
 
-    async def _spread(
-        self, turn_context: TurnContext, service: PimService, record: dict[str, Any], *, skip: str | None
-    ) -> None:
+    async def _spread(self, adapter: Any, service: PimService, record: dict[str, Any], *, skip: str | None) -> None:
         """Re-render every other stored copy from the record; tell the requester."""
         card = self._card(record, None, actionable=False)
         for copy in record.get("approverCards") or []:
             if skip and copy.get("activityId") == skip:
                 continue
             try:
-                await self._update(turn_context, copy["reference"], copy["activityId"], card)
+                await self._update(adapter, copy["reference"], copy["activityId"], card)
             except Exception:
                 log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
         try:
-            await self._tell_requester(turn_context, service, record)
+            await self._tell_requester(adapter, service, record)
         except Exception:
             log.warning("could not tell the requester of %s", record.get("requestId"), exc_info=True)
 
-    async def _update(
-        self, turn_context: TurnContext, reference: dict[str, Any], activity_id: str, card: dict[str, Any]
-    ) -> None:
+    async def _update(self, adapter: Any, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
         async def update(tc: TurnContext) -> None:
             activity = MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
             activity.id = activity_id
             await tc.update_activity(activity)
 
-        await turn_context.adapter.continue_conversation(
-            ConversationReference().deserialize(reference), update, self._app_id
-        )
+        await adapter.continue_conversation(ConversationReference().deserialize(reference), update, self._app_id)
 
-    async def _tell_requester(self, turn_context: TurnContext, service: PimService, record: dict[str, Any]) -> None:
+    async def _tell_requester(self, adapter: Any, service: PimService, record: dict[str, Any]) -> None:
         reference = await self._records.user_reference(record["requesterId"])
         if reference is None:
             log.info("no reference for requester %s; not told about %s", record["requesterId"], record["requestId"])
@@ -397,7 +447,9 @@ class ApprovalDesk:
         tz = record.get("requesterTimeZone")
         subject = f"Your request for {access_label(view.access).lower()} access to {view.group_name}"
         who = f" by {view.decided_by_name}" if view.decided_by_name else ""
-        if view.decision is Decision.APPROVE:
+        if view.decision is None:
+            text = f"{subject} {_closed_text(record)}"
+        elif view.decision is Decision.APPROVE:
             until = ""
             try:
                 request = await service.request(view.request_id)
@@ -414,9 +466,132 @@ class ApprovalDesk:
         async def send(tc: TurnContext) -> None:
             await tc.send_activity(MessageFactory.text(text))
 
-        await turn_context.adapter.continue_conversation(
-            ConversationReference().deserialize(reference), send, self._app_id
-        )
+        await adapter.continue_conversation(ConversationReference().deserialize(reference), send, self._app_id)
 
     def _now(self) -> str:
         return self._clock.now().isoformat()
+
+    # ---- outside decisions: the poller -------------------------------------------------------------------------
+
+    async def poll_once(self, adapter: Any, service: PimService) -> int:
+        """Look at every open request in Graph (app-only); spread what changed outside the bot. How many changed."""
+        changed = 0
+        for request_id in await self._records.request_ids():
+            try:
+                if await self._poll_one(adapter, service, request_id):
+                    changed += 1
+            except Exception:  # one bad record must not stop the sweep
+                log.warning("could not poll request %s", request_id, exc_info=True)
+        return changed
+
+    async def _poll_one(self, adapter: Any, service: PimService, request_id: str) -> bool:
+        record = await self._records.pending(request_id)
+        if record is None or not is_open(record) or self._claimed_by_other(record):
+            return False
+        created = _parse_time(record.get("requestedAt") or record.get("createdAt"))
+        too_old = created is not None and self._clock.now() - created >= APPROVAL_WINDOW
+        try:
+            request = await service.request(request_id)
+        except RequestNotFound:
+            if not too_old:
+                return False
+            status = RequestStatus.CANCELED
+        except (RequestRefused, DirectoryError):
+            log.warning("could not read request %s while polling", request_id, exc_info=True)
+            return False
+        else:
+            status = request.status
+        if status in _APPROVED:
+            return await self._settle(adapter, service, request_id, decision=Decision.APPROVE)
+        if status is RequestStatus.DENIED:
+            return await self._settle(adapter, service, request_id, decision=Decision.DENY)
+        if status is RequestStatus.PENDING_APPROVAL and not too_old:
+            return False
+        if status is RequestStatus.CANCELED and not too_old:
+            kind = CLOSED_CANCELLED
+        elif too_old:
+            kind = CLOSED_EXPIRED
+        else:
+            kind = CLOSED_FAILED
+        return await self._settle(adapter, service, request_id, closed=kind, status=status.value)
+
+    async def _settle(
+        self,
+        adapter: Any,
+        service: PimService,
+        request_id: str,
+        *,
+        decision: Decision | None = None,
+        closed: str = "",
+        status: str = "",
+        skip: str | None = None,
+    ) -> bool:
+        """Record an outcome reached outside a click, once (ETag compare-and-swap: of two bot instances only one
+        writes it), then update every copy and tell the requester. False if it was already recorded."""
+        for _ in range(10):
+            record = await self._records.pending(request_id)
+            if not is_open(record):
+                return False
+            assert record is not None
+            if decision is not None:
+                record["decision"] = {
+                    "decision": decision.value,
+                    "by": "",
+                    "byName": "",
+                    "at": self._now(),
+                    "reason": "",
+                }
+                record["status"] = "Approved" if decision is Decision.APPROVE else "Denied"
+            else:
+                record["closed"] = {"kind": closed, "at": self._now(), "status": status}
+                record["status"] = "Canceled" if closed == CLOSED_CANCELLED else "Expired"
+            record.pop("claim", None)
+            try:
+                await self._records.save_pending(record)
+            except StorageConflict:
+                continue
+            log.info("request %s settled outside a click: %s", request_id, record["status"])
+            await self._spread(adapter, service, record, skip=skip)
+            return True
+        return False
+
+    # ---- the requester cancels -----------------------------------------------------------------------------------
+
+    async def cancel(self, turn_context: TurnContext, service: PimService, actor: Actor, group: str) -> str:
+        """Cancel the actor's own open request for `group` (delegated, as them); update every approver's card."""
+        mine = [
+            r
+            for r in await self._open_records()
+            if str(r.get("requesterId", "")).lower() == actor.object_id.lower()
+            and normalise(str(r.get("groupName") or "")) == normalise(group)
+        ]
+        if not mine:
+            return f"You have no request for {group} waiting for approval."
+        done: list[str] = []
+        for record in mine:
+            try:
+                await service.cancel(actor, record["requestId"])
+            except (RequestRefused, DirectoryError) as e:
+                return explain(e, actor.time_zone, group_name=record.get("groupName") or group)
+            await self._settle(
+                turn_context.adapter, service, record["requestId"], closed=CLOSED_CANCELLED, status="Canceled"
+            )
+            done.append(record.get("groupName") or group)
+        return f"I cancelled your request for {and_list(sorted(set(done)))}."
+
+    # ---- an approver's open requests ---------------------------------------------------------------------------
+
+    async def pending_for(self, actor: Actor) -> list[dict[str, Any]]:
+        """The approval cards of the open requests the actor may decide, oldest first."""
+        me = actor.object_id.lower()
+        out: list[dict[str, Any]] = []
+        for record in await self._open_records():
+            approvers = [str(a).lower() for a in record.get("approverIds") or []]
+            if me in approvers and str(record.get("requesterId", "")).lower() != me:
+                out.append(self._card(record, actor.time_zone, actionable=True))
+        return out
+
+    async def _open_records(self) -> list[dict[str, Any]]:
+        records = [await self._records.pending(i) for i in await self._records.request_ids()]
+        open_ = [r for r in records if r is not None and is_open(r)]
+        return sorted(open_, key=lambda r: str(r.get("requestedAt") or r.get("createdAt") or ""))

@@ -36,7 +36,7 @@ from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
-from core.commands import Activate, Deactivate, Help, Status, parse
+from core.commands import Activate, Cancel, Deactivate, Help, Pending, Status, parse
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
 from core.models import Actor
 from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
@@ -96,6 +96,10 @@ class PimBot(TeamsActivityHandler):
         self._app_id = app_id
         step_up.resume = self.resume_after_step_up
 
+    async def poll_approvals(self, adapter: Any) -> int:
+        """One sweep for decisions made outside the bot (bot.approvals.ApprovalDesk.poll_once)."""
+        return await self._approvals.poll_once(adapter, self._service)
+
     # ---- entry points ---------------------------------------------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -154,6 +158,15 @@ class PimBot(TeamsActivityHandler):
                 if not outcomes:
                     return
             await self._send_activation(turn_context, actor, outcomes)
+        elif isinstance(command, Cancel):
+            answer = await self._approvals.cancel(turn_context, service, actor, command.group)
+            await turn_context.send_activity(MessageFactory.text(answer))
+        elif isinstance(command, Pending):
+            found = await self._approvals.pending_for(actor)
+            if not found:
+                await turn_context.send_activity(MessageFactory.text("No requests are waiting for your approval."))
+            for card in found:
+                await self._send_card(turn_context, card, kind="approval")
         elif isinstance(command, Deactivate):
             outcomes = await service.deactivate(actor, command)
             await self._send_card(turn_context, cards.deactivation_card(outcomes, actor.time_zone), kind="deactivation")

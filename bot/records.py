@@ -128,6 +128,15 @@ class Records:
             return updated
         raise RuntimeError(f"request/{request_id} kept changing; gave up after {attempts} attempts")
 
+    async def request_ids(self) -> list[str]:
+        """The ids of every stored request record (the poller and `pending` filter them)."""
+        keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
+        if keys_with_prefix is None:
+            log.warning("the storage cannot list keys; outside decisions are not polled")
+            return []
+        keys: list[str] = await keys_with_prefix("request/")
+        return [k.removeprefix("request/") for k in keys]
+
     async def _item(self, key: str) -> dict[str, Any] | None:
         item = (await self._storage.read([key])).get(key)
         return dict(item) if item is not None else None

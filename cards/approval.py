@@ -47,6 +47,7 @@ class ApprovalView:
     decided_by_name: str = ""
     decided_at: datetime | None = None
     decided_reason: str = ""
+    closed: str = ""  # closed without a decision: "Cancelled by the requester at …", "Expired: …"
 
 
 def decision_line(view: ApprovalView, tz: str | None) -> str:
@@ -86,7 +87,9 @@ def approval_card(
     if notice:
         body.append(text("notice", notice, color="Attention", weight="Bolder"))
     decided = view.decision is not None
-    if decided:
+    if view.closed and not decided:
+        body.append(text("state", view.closed, weight="Bolder", color="Warning"))
+    elif decided:
         color = "Good" if view.decision is Decision.APPROVE else "Attention"
         body.append(text("state", decision_line(view, tz), weight="Bolder", color=color))
     elif not actionable:
@@ -113,9 +116,9 @@ def approval_card(
                 ],
             )
         )
-    state = decision_line(view, tz) if decided else "waiting for approval"
+    state = decision_line(view, tz) if decided else (view.closed or "waiting for approval")
     result = card(body, f"{title}: {state}.")
-    if actionable and not decided and refresh_user_ids:
+    if actionable and not decided and not view.closed and refresh_user_ids:
         # Refresh.action is an Action.Execute with no fallback: clients without Action.Execute never refresh.
         result["refresh"] = {
             "action": to_json(

@@ -8,6 +8,8 @@ Forgiving by design. Examples that parse:
     activate exchange admins as owner 1.5h reason: quarterly audit
     activate Exchange-Admins for 2 hours          (``for`` followed only by a duration is the duration)
     deactivate Exchange-Admins
+    cancel Exchange-Admins                        (withdraw one's own request that waits for approval)
+    pending                                       (an approver's open requests)
     status / help
 
 Anything else is a `Help` carrying a kind reason. The parser knows nothing about which groups exist; names are
@@ -23,7 +25,18 @@ from datetime import timedelta
 from core.models import Access, Ticket
 from core.names import normalise
 
-__all__ = ["Activate", "Command", "Deactivate", "Help", "Status", "format_duration", "parse", "parse_duration"]
+__all__ = [
+    "Activate",
+    "Cancel",
+    "Command",
+    "Deactivate",
+    "Help",
+    "Pending",
+    "Status",
+    "format_duration",
+    "parse",
+    "parse_duration",
+]
 
 MAX_TEXT = 2000  # Teams messages can be long; a command never is. Longer input is refused, not parsed.
 
@@ -44,6 +57,18 @@ class Deactivate:
 
 
 @dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel one's own request that waits for approval."""
+
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An approver's open requests, as approval cards."""
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     pass
 
@@ -53,7 +78,7 @@ class Help:
     reason: str | None = None  # why the usage is shown: an unknown word, a duration we could not read, …
 
 
-Command = Activate | Deactivate | Status | Help
+Command = Activate | Deactivate | Cancel | Pending | Status | Help
 
 _VERBS = {
     "activate": "activate",
@@ -65,6 +90,10 @@ _VERBS = {
     "status": "status",
     "list": "status",
     "mine": "status",
+    "cancel": "cancel",
+    "withdraw": "cancel",
+    "pending": "pending",
+    "approvals": "pending",
     "help": "help",
     "?": "help",
     "usage": "help",
@@ -160,6 +189,13 @@ def parse(text: str) -> Command:
         return Status()
     if verb == "help":
         return Help()
+    if verb == "pending":
+        return Pending()
+    if verb == "cancel":
+        group = rest.strip().rstrip(_TRAILING_PUNCTUATION).strip().strip('"').strip()
+        if not group:
+            return Help("Which request? For example: `cancel Exchange-Admins`.")
+        return Cancel(group)
     try:
         if verb == "activate":
             return _parse_activate(rest)

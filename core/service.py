@@ -297,6 +297,11 @@ class PimService:
         """A request as it is now (app-only), e.g. to tell the requester until when an approved activation runs."""
         return await self._directory.request(request_id)
 
+    async def cancel(self, actor: Actor, request_id: str) -> None:
+        """Cancel the actor's own pending request, as them (delegated)."""
+        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+        await self._directory.cancel(token, request_id)
+
     # ---- deactivate -----------------------------------------------------------------------------------------
 
     async def deactivate(self, actor: Actor, command: Deactivate) -> list[Outcome]:

@@ -34,8 +34,15 @@ class AppTokenSource:
     `asyncio.to_thread`.
     """
 
-    def __init__(self, acquire: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(self, acquire: Callable[[], Mapping[str, Any]], forget: Callable[[], Any] | None = None) -> None:
         self._acquire = acquire
+        self._forget = forget  # drops the cached token (msal: remove_tokens_for_client)
+
+    async def refresh(self) -> None:
+        """Forget the cached token, so the next call gets a new one: after Graph answered 401 to it (msal caches
+        by wall time; a token can be refused earlier, e.g. when the simulated tenant's clock is moved)."""
+        if self._forget is not None:
+            await asyncio.to_thread(self._forget)
 
     async def __call__(self) -> str:
         try:

@@ -298,6 +298,7 @@ class GraphClient:
         send_headers.update(headers or {})
         waited = 0.0
         attempt = 0
+        refreshed = False
         while True:
             attempt += 1
             try:
@@ -322,6 +323,14 @@ class GraphClient:
 
             if response.status_code < 400:
                 return response
+            refresh = getattr(self._app_token, "refresh", None)
+            if response.status_code == 401 and token is None and refresh is not None and not refreshed:
+                refreshed = True  # an app token refused: get a new one and try once more
+                log.info("graph %s: 401 with the app token; refreshing it", method)
+                await refresh()
+                send_headers["Authorization"] = f"Bearer {await self._app_token()}"
+                attempt -= 1
+                continue
             error = parse_error(response.status_code, response.headers, response.content)
             if error.client_request_id is None:
                 error.client_request_id = client_request_id

@@ -1,0 +1,124 @@
+"""Issue 4, points 7 and 9: decisions made outside the bot (portal, Graph, expiry) reach every card and the requester
+through the poller; `cancel` by the requester; `pending` for an approver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import APP_KEY
+from tests.approvals.test_inline_approvals import (
+    CAROL,
+    DAVE,
+    approval_cards,
+    conversation,
+    request_approval,
+    texts,
+)
+from tests.bot.conftest import Stack
+from tests.cards.cardtools import element, maybe_element
+from tests.fakes import activities as act
+from tests.fakes.activities import ALICE, BOB
+
+
+async def poll_once(stack: Stack) -> int:
+    changed: int = await stack.server.app[APP_KEY]["poll"]()
+    return changed
+
+
+def puts(stack: Stack) -> list[Any]:
+    return [r for r in stack.connector.sent if r.method == "PUT"]
+
+
+async def decide_in_tenant(stack: Stack, request_id: str, decision: str) -> None:
+    from simtenant.entities import Caller
+
+    tenant = stack.sim.tenant
+    stage = tenant.approvals[request_id.lower()].stages[0]
+    tenant.decide(Caller("user", "portal", DAVE.oid), request_id, stage.id, decision, "done in the portal")
+
+
+async def test_an_approval_in_the_portal_reaches_every_copy_and_the_requester_once(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    assert await poll_once(stack) == 0  # nothing changed yet
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    await decide_in_tenant(stack, request_id, "Approve")
+
+    assert await poll_once(stack) == 1
+
+    updated = {(r.activity_id, element(r.card or {}, "state")["text"].split(" at ")[0]) for r in puts(stack)}
+    assert updated == {(bob_card.activity_id, "Approved"), (carol_card.activity_id, "Approved")}
+    assert all(maybe_element(r.card or {}, "approve") is None for r in puts(stack))
+    [told] = texts(stack, ALICE, alice_before)
+    assert "was approved" in told
+    # A second sweep changes nothing.
+    assert await poll_once(stack) == 0
+    assert len(puts(stack)) == 2 and len(texts(stack, ALICE, alice_before)) == 1
+
+
+async def test_a_denial_in_the_portal_is_spread(stack: Stack) -> None:
+    request_id, _, _ = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    await decide_in_tenant(stack, request_id, "Deny")
+
+    assert await poll_once(stack) == 1
+
+    assert len(puts(stack)) == 2
+    assert all(element(r.card or {}, "state")["text"].startswith("Denied") for r in puts(stack))
+    [told] = texts(stack, ALICE, alice_before)
+    assert "was denied" in told
+
+
+async def test_after_24_hours_every_copy_says_expired_and_the_requester_is_told(stack: Stack) -> None:
+    request_id, _, _ = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    stack.sim.tenant.advance(24 * 3600 + 60)
+
+    assert await poll_once(stack) == 1
+
+    assert len(puts(stack)) == 2
+    assert all(element(r.card or {}, "state")["text"].startswith("Expired") for r in puts(stack))
+    [told] = texts(stack, ALICE, alice_before)
+    assert "expired" in told
+    assert await poll_once(stack) == 0
+
+
+async def test_alice_cancels_her_request_and_every_approver_card_says_so(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+
+    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+
+    assert status == 201
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Canceled"
+    assert {r.activity_id for r in puts(stack)} == {bob_card.activity_id, carol_card.activity_id}
+    assert all(element(r.card or {}, "state")["text"].startswith("Cancelled by the requester") for r in puts(stack))
+    told = texts(stack, ALICE, alice_before)
+    assert any("I cancelled your request for Security-Operators" in t for t in told)
+    assert await poll_once(stack) == 0  # already recorded: the poller does not spread it again
+    # Nothing left to cancel.
+    before = len(stack.connector.messages(conversation(ALICE)))
+    await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    assert any("no request for Security-Operators" in t for t in texts(stack, ALICE, before))
+
+
+async def test_bob_sees_his_open_requests_as_actionable_cards(stack: Stack) -> None:
+    request_id, _, _ = await request_approval(stack)
+    before = len(approval_cards(stack, BOB))
+
+    status, _ = await stack.post(act.message(stack.service_url, "pending", BOB))
+
+    assert status == 201
+    cards = approval_cards(stack, BOB)[before:]
+    assert len(cards) == 1
+    facts = {f["title"]: f["value"] for f in element(cards[0].card or {}, "facts")["facts"]}
+    assert facts["Request"] == request_id
+    # Alice (the requester) has nothing to approve.
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    await stack.post(act.message(stack.service_url, "pending", ALICE))
+    assert any("No requests are waiting" in t for t in texts(stack, ALICE, alice_before))
+    # Once decided, it is no longer pending for Carol.
+    await decide_in_tenant(stack, request_id, "Approve")
+    await poll_once(stack)
+    carol_before = len(stack.connector.messages(conversation(CAROL)))
+    await stack.post(act.message(stack.service_url, "pending", CAROL))
+    assert any("No requests are waiting" in t for t in texts(stack, CAROL, carol_before))
