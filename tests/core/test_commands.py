@@ -382,3 +382,12 @@ def test_format_duration(duration: timedelta, text: str) -> None:
 @pytest.mark.parametrize("duration", [minutes(5), minutes(90), hours(8), timedelta(days=1, hours=2, minutes=3)])
 def test_formatted_durations_read_back(duration: timedelta) -> None:
     assert parse_duration(format_duration(duration)) == duration
+
+
+def test_cancel_and_pending_parse() -> None:
+    from core.commands import Cancel, Pending
+
+    assert parse("cancel Security-Operators") == Cancel("Security-Operators")
+    assert parse('cancel "Teams Admins".') == Cancel("Teams Admins")
+    assert parse("pending") == Pending()
+    assert isinstance(parse("cancel"), Help)
