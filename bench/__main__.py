@@ -5,7 +5,8 @@ Order of work, all in one run so that the figures compared share the machine's s
 2. Graph round trips of single activations (stats reset/read around each), the fresh-process one first;
 3. R rounds of {activate, echo, plain}, the order rotated each round, each measurement preceded by a discarded warm-up;
    CPU seconds of every process are read from /proc around each measured phase;
-4. medians over the rounds → markdown.
+4. the approval figures (bench/approvals.py): fan-out of one request to 60 approvers, and click latency;
+5. medians over the rounds → markdown.
 Exit status 1 (and a "Problems" section) if any turn failed, a reply went missing or an activation did not reach Graph.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.approvals import APPROVERS, FANOUT_TARGET_S, ApprovalBench, ApprovalFigures
 from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
 from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
 from tests.fakes.activities import ALICE, TeamsUser, message
@@ -62,6 +64,8 @@ class Config:
     out: Path = ROOT / "docs" / "benchmarks.md"
     var: Path = ROOT / "var" / "bench"
     command: str = "make bench (python -m bench)"
+    fanouts: int = 5  # requests whose fan-out to 60 approvers is timed
+    clicks: int = 20  # Approve clicks timed, each on a new request
 
     @property
     def users_per_round(self) -> int:
@@ -72,7 +76,7 @@ class Config:
         return self.rounds * self.users_per_round + len(SINGLES)
 
 
-QUICK = {"rounds": 1, "requests": 150, "plain_requests": 1500, "warmup": 16, "seconds": 3.0}
+QUICK = {"rounds": 1, "requests": 150, "plain_requests": 1500, "warmup": 16, "seconds": 3.0, "fanouts": 3, "clicks": 8}
 
 
 # ---- the single activations counted by the simulated tenant ----------------------------------------------------------
@@ -157,6 +161,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     code: str = ""
+    approvals: ApprovalFigures | None = None
 
     def of(self, target: str) -> list[Measurement]:
         return [m for m in self.measurements if m.target == target]
@@ -201,6 +206,12 @@ class Bench:
                     await self.measure(target, r)
                     if self.report.problems:
                         return
+            approvals = ApprovalBench(
+                self.http, self.control, self.control_url, self.urls[ACTIVATE], self.connector_url,
+                self.config.fanouts, self.config.clicks,
+            )  # fmt: skip
+            self.report.approvals = await approvals.run()
+            self.report.problems.extend(self.report.approvals.problems)
 
     # -- helpers over HTTP ---------------------------------------------------------------------------------------------
 
@@ -497,6 +508,12 @@ def render(report: Report) -> str:
     add("")
     add("| Case | Graph round trips | inside $batch | token requests | expected Graph | met | why | routes |")
     add("|---|---:|---:|---:|---:|:-:|---|---|")
+    if (a := report.approvals) is not None:
+        print(
+            f"  fan-out to {APPROVERS}: median {a.fanout_median_ms():.0f} ms, max {a.fanout_max_ms():.0f} ms "
+            f"(target ≤ {FANOUT_TARGET_S * 1000:.0f}); click p50 {a.ms(a.click_s, 50):.0f} ms, "
+            f"p99 {a.ms(a.click_s, 99):.0f} ms; copies updated p50 {a.ms(a.copies_s, 50):.0f} ms"
+        )
     for s in report.singles:
         routes = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in s.stats.get("by_route", {}).items())
         met = "yes" if s.graph <= s.single.expected_graph and s.activated else "**no**"
@@ -543,13 +560,15 @@ def render(report: Report) -> str:
             f"| {_f(m.other_cores, 2)} |"
         )
     add("")
+    render_approvals(report, add)
     add("## Checks")
     add("")
     if ok:
         add(
             "Every measured turn answered 201; the connector stand-in received exactly the replies expected (two per "
             "`activate` turn, one per echo turn); every `activate` turn created exactly one activation request that "
-            "the simulated tenant answered 201; the bot's log holds no errors."
+            "the simulated tenant answered 201; every approval request reached all 60 approvers' conversations, and "
+            "every click answered 200 with the final card and updated every other copy; the bot's log holds no errors."
         )
     else:
         add("**Problems — the figures above are not trustworthy:**")
@@ -557,6 +576,48 @@ def render(report: Report) -> str:
         lines.extend(f"- {p}" for p in report.problems)
     add("")
     return "\n".join(lines)
+
+
+def render_approvals(report: Report, add: Callable[[str], None]) -> None:
+    a = report.approvals
+    if a is None:
+        return
+    c = report.config
+    add("## Approvals: fan-out and click latency")
+    add("")
+    add(
+        f"One group (Bench-Fanout) whose approval policy names a groupMembers approver group of {APPROVERS} users, "
+        f"each of whom has said `help` to the bot first (so it holds a 1:1 reference for all {APPROVERS}); seeded "
+        "through the simulated tenant's `/_sim/seed/...` API. **Fan-out** is the time from sending one requester's "
+        f"`activate Bench-Fanout 1h because bench` to the arrival of the {APPROVERS}th approval card at the connector "
+        f"stand-in (its arrival timestamps), repeated {c.fanouts}× with a new requester each time; the target is "
+        f"≤ {FANOUT_TARGET_S:.0f} s. It includes the bot's Graph work for the activation (the requester's "
+        "snapshot, the policy, the approver group's members) and the sends, which go out concurrently. **Click** "
+        f"is an approver's Approve (an `adaptiveCard/action` invoke) until its HTTP response with the final card, over "
+        f"{c.clicks} clicks, each on a new request and by a different approver — so each click also fetches that "
+        "approver's delegated token (cold) before the approval PATCH; **copies updated** is from the click until "
+        f"the last of the other {APPROVERS - 1} cards was replaced (PUT at the connector stand-in). The connector "
+        "stand-in answers at once: real Teams sends take longer, so read these as the bot's own share."
+    )
+    add("")
+    verdict = "meets" if a.fanout_s and max(a.fanout_s) <= FANOUT_TARGET_S else "**misses**"
+    add("| Measure | n | median ms | p99 ms | max ms |")
+    add("|---|---:|---:|---:|---:|")
+    rows = (
+        (f"Fan-out to {APPROVERS} approvers (activation → {APPROVERS}th card)", a.fanout_s),
+        ("… the activation turn's own HTTP response (every request above and below)", a.fanout_turn_s),
+        ("Click → invoke response (final card)", a.click_s),
+        (f"Click → all {APPROVERS - 1} other copies updated", a.copies_s),
+    )
+    for label, values in rows:
+        mx = max(values) * 1000 if values else float("nan")
+        add(f"| {label} | {len(values)} | {_f(a.ms(values, 50))} | {_f(a.ms(values, 99))} | {_f(mx)} |")
+    add("")
+    add(
+        f"Fan-out against the target ≤ {FANOUT_TARGET_S * 1000:.0f} ms: median {_f(a.fanout_median_ms())} ms, "
+        f"max {_f(a.fanout_max_ms())} ms — {verdict} it."
+    )
+    add("")
 
 
 # ---- orchestration -------------------------------------------------------------------------------------------------
@@ -617,11 +678,24 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--plain-requests", type=int)
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--seconds", type=float, help="time limit of each measured phase")
+    parser.add_argument("--fanouts", type=int, help="requests whose fan-out to 60 approvers is timed")
+    parser.add_argument("--clicks", type=int, help="Approve clicks timed, each on a new request")
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
     values: dict[str, Any] = dict(QUICK) if args.quick else {}
-    for name in ("rounds", "concurrency", "requests", "plain_requests", "warmup", "seconds", "out", "var"):
+    for name in (
+        "rounds",
+        "concurrency",
+        "requests",
+        "plain_requests",
+        "warmup",
+        "seconds",
+        "out",
+        "var",
+        "fanouts",
+        "clicks",
+    ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     shown = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
@@ -629,6 +703,8 @@ def parse(argv: Sequence[str] | None) -> Config:
     config = Config(**values)
     if min(config.rounds, config.concurrency, config.requests, config.plain_requests) < 1 or config.warmup < 0:
         parser.error("rounds, concurrency and request counts must be positive (warm-up ≥ 0)")
+    if min(config.fanouts, config.clicks) < 1:
+        parser.error("--fanouts and --clicks must be positive")
     return config
 
 

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.connector import create_app
 from bench.load import cpu_seconds, machine_cpu_seconds, median, percentile, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +133,7 @@ def test_cpu_seconds_reads_proc() -> None:
 def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     args = ["--rounds", "1", "--concurrency", "2", "--requests", "4", "--plain-requests", "8", "--warmup", "2"]
-    args += ["--seconds", "20", "--out", str(out), "--var", str(tmp_path / "var")]
+    args += ["--seconds", "20", "--fanouts", "1", "--clicks", "2", "--out", str(out), "--var", str(tmp_path / "var")]
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=90, check=False
     )
@@ -149,3 +150,46 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     assert "**no**" not in report and "Problems" not in report
     assert "1.00 Graph round trips per turn" in report
     assert "Other load during the measured phases" in report
+    # The approval figures: one fan-out to 60 approvers and two clicks were timed (every card and copy arrived).
+    assert "## Approvals: fan-out and click latency" in report
+    assert "| Fan-out to 60 approvers (activation → 60th card) | 1 |" in report
+    assert "| Click → invoke response (final card) | 2 |" in report
+    assert "| Click → all 59 other copies updated | 2 |" in report
+    assert "Fan-out against the target ≤ 1000 ms: median " in report
+
+
+# ---- the connector stand-in's timeline ------------------------------------------------------------------------------
+
+
+async def test_the_connector_keeps_a_timeline_only_while_recording() -> None:
+    app = create_app()
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    card = {"type": "message", "attachments": [{"content": {"actions": [{"id": "approve", "data": {"r": 1}}]}}]}
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = str(test_server.make_url("/"))
+            conv = f"{base}v3/conversations/c1/activities"
+            async with session.post(conv, json={"type": "message", "text": "before"}) as r:
+                assert r.status == 201
+            async with session.post(f"{base}events/reset", params={"record": "1"}) as r:
+                assert (await r.json()) == {"record": True}
+            async with session.post(conv, json=card) as r:
+                posted = (await r.json())["id"]
+            async with session.put(f"{conv}/{posted}", json={"type": "message", "text": "updated"}) as r:
+                assert r.status == 200 and (await r.json())["id"] == posted
+            async with session.get(f"{base}events") as r:
+                events = await r.json()
+            async with session.post(f"{base}events/reset") as r:
+                assert (await r.json()) == {"record": False}
+            async with session.post(conv, json=card) as r:
+                assert r.status == 201
+            async with session.get(f"{base}events") as r:
+                assert await r.json() == []
+    finally:
+        await test_server.close()
+    assert [(e["method"], e["conversation"], e["id"], e["approval"]) for e in events] == [
+        ("POST", "c1", posted, True),
+        ("PUT", "c1", posted, False),
+    ]
+    assert events[0]["body"] == card and events[1]["body"] is None and events[0]["t"] <= events[1]["t"]
