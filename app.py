@@ -162,7 +162,15 @@ def create_app(
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
         service = PimService(directory, tokens, clock)
         records = Records(storage)
-        bot = PimBot(service, records, clock, settings.allowed_tenants, sign_in=sign_in, app_id=settings.app_id)
+        bot = PimBot(
+            service,
+            records,
+            clock,
+            settings.allowed_tenants,
+            sign_in=sign_in,
+            app_id=settings.app_id,
+            reminder_minutes=settings.approval_reminder_minutes,
+        )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
         # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the

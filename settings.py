@@ -162,6 +162,7 @@ class Settings:
     graph_client_secret: Secret = field(default_factory=lambda: Secret(""))
     graph_timeout_seconds: float = 8.0
     approval_poll_seconds: float = 60.0
+    approval_reminder_minutes: int = 60
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
@@ -320,6 +321,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         problems.append(f"APPROVAL_POLL_SECONDS={poll_raw!r} must be a number of seconds between 5 and 3600")
     # -- end approval polling --
 
+    # -- approval reminders: a request still pending this long gets one reminder to its approvers --
+    reminder_raw = env.get("APPROVAL_REMINDER_MINUTES", "60")
+    try:
+        approval_reminder = int(reminder_raw)
+        if not 1 <= approval_reminder <= 22 * 60:
+            raise ValueError
+    except ValueError:
+        approval_reminder = 60
+        problems.append(
+            f"APPROVAL_REMINDER_MINUTES={reminder_raw!r} must be a whole number of minutes between 1 and 1320"
+        )
+    # -- end approval reminders --
+
     # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
     # fetch) trust CA_FILE, or else the bundle the standard variables name.
     ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
@@ -357,6 +371,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         graph_client_secret=graph_client_secret,
         graph_timeout_seconds=timeout,
         approval_poll_seconds=approval_poll,
+        approval_reminder_minutes=approval_reminder,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,

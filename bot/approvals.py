@@ -28,11 +28,11 @@ from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards import explain, format_time
 from cards.actions import DecisionAction, Verb
-from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card
+from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, expiry_warning_card
 from cards.wording import access_label, and_list
 from core.approvals import Review, may_decide
 from core.errors import AlreadyDecided, DirectoryError, MissingApproverJustification, RequestNotFound, RequestRefused
-from core.models import Access, Actor, Decision, RequestStatus
+from core.models import Access, Actor, Decision, Group, RequestStatus, Ticket
 from core.names import normalise
 from core.outcomes import AwaitingApproval
 from core.ports import Clock
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_TTL = timedelta(minutes=2)  # a claim older than this belongs to a decision that never finished
 LOSER_WAIT_SECONDS = 10.0  # how long a concurrent click waits for the winner's result
+EXPIRY_WARNING = timedelta(hours=1)  # the requester is told this long before an unapproved request expires
 RACE_LOST = "Another approver was deciding this request at the same moment. Please try again."
 
 
@@ -128,8 +129,11 @@ def _already(record: dict[str, Any]) -> AlreadyDecided:
 
 
 class ApprovalDesk:
-    def __init__(self, records: Records, clock: Clock, app_id: str = "") -> None:
+    def __init__(
+        self, records: Records, clock: Clock, app_id: str = "", *, reminder_after: timedelta = timedelta(hours=1)
+    ) -> None:
         self._records = records
+        self._reminder_after = reminder_after
         self._clock = clock
         self._app_id = app_id
 
@@ -506,6 +510,8 @@ class ApprovalDesk:
         if status is RequestStatus.DENIED:
             return await self._settle(adapter, service, request_id, decision=Decision.DENY)
         if status is RequestStatus.PENDING_APPROVAL and not too_old:
+            if created is not None:  # the clock now follows the Date of the Graph call just made
+                await self._remind(adapter, request_id, self._clock.now() - created)
             return False
         if status is RequestStatus.CANCELED and not too_old:
             kind = CLOSED_CANCELLED
@@ -554,6 +560,84 @@ class ApprovalDesk:
             await self._spread(adapter, service, record, skip=skip)
             return True
         return False
+
+    # ---- reminders -------------------------------------------------------------------------------------------------
+
+    async def _mark_once(self, request_id: str, key: str) -> dict[str, Any] | None:
+        """Set `key` on the open record once (ETag compare-and-swap: of two instances only one wins); the record
+        written, or None if it was already set, or the request is no longer open."""
+        for _ in range(10):
+            record = await self._records.pending(request_id)
+            if not is_open(record):
+                return None
+            assert record is not None
+            if record.get(key):
+                return None
+            record[key] = {"at": self._now()}
+            try:
+                await self._records.save_pending(record)
+            except StorageConflict:
+                continue
+            return record
+        return None
+
+    async def _remind(self, adapter: Any, request_id: str, age: timedelta) -> None:
+        """One reminder to the approvers after `reminder_after`; one warning to the requester an hour before expiry."""
+        if age >= self._reminder_after:
+            record = await self._mark_once(request_id, "reminded")
+            if record is not None:
+                await self._remind_approvers(adapter, record, age)
+        if age >= APPROVAL_WINDOW - EXPIRY_WARNING:
+            record = await self._mark_once(request_id, "expiryWarned")
+            if record is not None:
+                await self._warn_requester(adapter, record)
+
+    async def _remind_approvers(self, adapter: Any, record: dict[str, Any], age: timedelta) -> None:
+        view = view_of(record)
+        hours = int(age.total_seconds() // 3600)
+        waited = f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{int(age.total_seconds() // 60)} minutes"
+        text = (
+            f"Reminder: {view.requester_name} has been waiting {waited} for a decision on "
+            f"{access_label(view.access).lower()} access to {view.group_name} (request {view.request_id}). "
+            "The approval card above still works; type “pending” to see it again."
+        )
+
+        async def send(tc: TurnContext) -> None:
+            await tc.send_activity(MessageFactory.text(text))
+
+        for copy in record.get("approverCards") or []:
+            try:
+                await adapter.continue_conversation(
+                    ConversationReference().deserialize(copy["reference"]), send, self._app_id
+                )
+            except Exception:
+                log.warning("could not remind %s of %s", copy.get("userId"), view.request_id, exc_info=True)
+
+    async def _warn_requester(self, adapter: Any, record: dict[str, Any]) -> None:
+        reference = await self._records.user_reference(record["requesterId"])
+        if reference is None:
+            log.info("no reference for requester %s; not warned about %s", record["requesterId"], record["requestId"])
+            return
+        view = view_of(record)
+        minutes = int(record.get("durationMinutes") or 0)
+        card = expiry_warning_card(
+            Group(str(record.get("groupId") or ""), view.group_name),
+            view.access,
+            view.request_id,
+            view.expires_at,
+            record.get("requesterTimeZone"),
+            duration=timedelta(minutes=minutes) if minutes else None,
+            justification=view.justification,
+            ticket=Ticket(view.ticket) if view.ticket else None,
+        )
+
+        async def send(tc: TurnContext) -> None:
+            await tc.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card))))
+
+        try:
+            await adapter.continue_conversation(ConversationReference().deserialize(reference), send, self._app_id)
+        except Exception:
+            log.warning("could not warn the requester of %s", view.request_id, exc_info=True)
 
     # ---- the requester cancels -----------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
@@ -77,6 +78,7 @@ class PimBot(TeamsActivityHandler):
         allowed_tenants: Sequence[str] = (),
         sign_in: SsoSignIn | None = None,
         app_id: str = "",
+        reminder_minutes: int = 60,
     ) -> None:
         super().__init__()
         self._service = service
@@ -87,7 +89,7 @@ class PimBot(TeamsActivityHandler):
         self._step_up: StepUp | None = None
         self._adapter: Any = None
         self._app_id = app_id
-        self._approvals = ApprovalDesk(records, clock, app_id)
+        self._approvals = ApprovalDesk(records, clock, app_id, reminder_after=timedelta(minutes=reminder_minutes))
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""

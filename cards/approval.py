@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 
 from adaptivecards.baseobject import BareObject
 
-from cards.actions import REASON_INPUT, REASON_MAX, Verb, decision_data, execute_button
+from cards.actions import REASON_INPUT, REASON_MAX, Verb, activate_button, decision_data, execute_button
 from cards.common import actions, card, facts, heading, text
 from cards.elements import ActionExecute, InputText, JsonDict, to_json
 from cards.wording import access_label, format_duration, format_time
-from core.models import Access, Decision
+from core.models import Access, Decision, Group, Ticket
 
-__all__ = ["MAX_REFRESH_USERS", "ApprovalView", "approval_card"]
+__all__ = ["MAX_REFRESH_USERS", "ApprovalView", "approval_card", "expiry_warning_card"]
 
 MAX_REFRESH_USERS = 60  # Teams honours refresh.userIds for at most 60 users (teams-platform.md §5.2)
 
@@ -127,3 +127,42 @@ def approval_card(
             "userIds": list(refresh_user_ids)[:MAX_REFRESH_USERS],
         }
     return result
+
+
+def expiry_warning_card(
+    group: Group,
+    access: Access,
+    request_id: str,
+    expires_at: datetime,
+    tz: str | None,
+    *,
+    duration: timedelta | None,
+    justification: str | None = None,
+    ticket: Ticket | None = None,
+) -> JsonDict:
+    """To the requester, an hour before an unapproved request expires: a one-click re-submit of the same request.
+
+    Element ids: `heading`, `message`, `facts`, `note`, `actions`, `resubmit` (+ `-submit` twin)."""
+    subject = f"Your request for {access_label(access).lower()} access to {group.display_name}"
+    body: list[BareObject] = [
+        heading("heading", "Approval request expires soon"),
+        text("message", f"{subject} is still waiting for approval and expires at {format_time(expires_at, tz)}."),
+        facts("facts", [("Request", request_id), ("Expires", format_time(expires_at, tz))]),
+        text(
+            "note",
+            "Send it again creates a new request with the same group, access, duration, reason and ticket. PIM accepts "
+            "it only once this request has expired or been cancelled (type “cancel "
+            f"{group.display_name}” to cancel it now).",
+            subtle=True,
+            spacing="Small",
+        ),
+        actions(
+            "actions",
+            [
+                activate_button(
+                    "resubmit", "Send it again", group, access, duration, justification=justification, ticket=ticket
+                )
+            ],
+        ),
+    ]
+    return card(body, f"{subject} expires at {format_time(expires_at, tz)} unless someone approves it.")
