@@ -32,6 +32,8 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("activate Exchange-Admins 1h for patch window ticket CHG-0042", "Add a ticket number when the policy asks."),
     ("deactivate Exchange-Admins", "End your access early."),
     ("status", "What you can activate, what is active, what waits for approval."),
+    ("cancel Exchange-Admins", "Withdraw your request that still waits for approval."),
+    ("pending", "Approvers: the requests waiting for your decision, with Approve and Deny."),
     ("help", "This overview."),
 )
 
