@@ -252,6 +252,8 @@ class ApprovalDesk:
     ) -> dict[str, Any] | str:
         """The answer to an approve/deny/refresh click: a card (replaces the clicker's copy), or a text."""
         tz = actor.time_zone
+        if action.verb is Verb.CANCEL:
+            return await self.cancel_request(turn_context, service, actor, action.request_id)
         record = await self._records.pending(action.request_id)
         if record is None or "approverIds" not in record:
             log.info("click by %s on unknown request %r", actor.object_id, action.request_id)
@@ -662,6 +664,26 @@ class ApprovalDesk:
             )
             done.append(record.get("groupName") or group)
         return f"I cancelled your request for {and_list(sorted(set(done)))}."
+
+    async def cancel_request(
+        self, turn_context: TurnContext, service: PimService, actor: Actor, request_id: str
+    ) -> str:
+        """The Cancel button on the requester's waiting card: only the requester may cancel, as themselves."""
+        record = await self._records.pending(request_id)
+        if record is None:
+            return explain(RequestNotFound(request_id), actor.time_zone)
+        group = str(record.get("groupName") or "")
+        if str(record.get("requesterId", "")).lower() != actor.object_id.lower():
+            log.info("refused a cancel of %s by %s (not the requester)", request_id, actor.object_id)
+            return f"Only the person who asked can cancel this request for {group}; nothing was changed."
+        if not is_open(record):
+            return f"Your request for {group} no longer waits for approval; nothing was changed."
+        try:
+            await service.cancel(actor, request_id)
+        except (RequestRefused, DirectoryError) as e:
+            return explain(e, actor.time_zone, group_name=group)
+        await self._settle(turn_context.adapter, service, request_id, closed=CLOSED_CANCELLED, status="Canceled")
+        return f"I cancelled your request for {group}."
 
     # ---- an approver's open requests ---------------------------------------------------------------------------
 

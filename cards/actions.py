@@ -51,6 +51,7 @@ __all__ = [
     "InvalidCardAction",
     "Verb",
     "activate_button",
+    "cancel_button",
     "activate_data",
     "deactivate_button",
     "deactivate_data",
@@ -82,9 +83,10 @@ class Verb(StrEnum):
     APPROVE = "approve"
     DENY = "deny"
     REFRESH = "refresh"  # Teams asks for the card a user in refresh.userIds should see (approval cards)
+    CANCEL = "cancel"  # the requester withdraws a request that waits for approval (their "waiting" card)
 
 
-DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH})
+DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH, Verb.CANCEL})  # all carry a request id
 REASON_INPUT = "reason"  # the approver's reason input on the approval card
 REASON_MAX = 500
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -182,6 +184,11 @@ def activate_button(
 ) -> ActionExecute:
     data = activate_data(group, access, duration, justification=justification, ticket=ticket)
     return execute_button(element_id, title, Verb.ACTIVATE, data)
+
+
+def cancel_button(element_id: str, request_id: str, title: str = "Cancel request") -> ActionExecute:
+    """The requester's button to withdraw a request waiting for approval (only the requester may use it)."""
+    return execute_button(element_id, title, Verb.CANCEL, decision_data(request_id))
 
 
 def deactivate_button(element_id: str, group: Group, access: Access, title: str = "Deactivate") -> ActionExecute:
@@ -287,5 +294,5 @@ def _parse_decision(data: Mapping[str, object], verb: Verb) -> DecisionAction:
     request_id = data.get("requestId")
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise InvalidCardAction(f"requestId {_show(request_id)} is not a request id")
-    reason = _text(data, REASON_INPUT, REASON_MAX, multiline=True) if verb is not Verb.REFRESH else None
+    reason = _text(data, REASON_INPUT, REASON_MAX, multiline=True) if verb in (Verb.APPROVE, Verb.DENY) else None
     return DecisionAction(verb, request_id, reason)

@@ -2,7 +2,8 @@
 
 Element ids: `heading`; per outcome i (0-based) `outcome-{i}` (its container), `outcome-{i}-title`,
 `outcome-{i}-state`, `outcome-{i}-message`, `outcome-{i}-facts`, `outcome-{i}-note`, `outcome-{i}-actions` and the
-buttons `outcome-{i}-deactivate` / `outcome-{i}-activate-max` (each with its Action.Submit twin `…-submit`).
+buttons `outcome-{i}-deactivate` / `outcome-{i}-activate-max` / `outcome-{i}-cancel` (each with its Action.Submit
+twin `…-submit`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from enum import Enum
 
 from adaptivecards.baseobject import BareObject
 
-from cards.actions import activate_button, deactivate_button
+from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import actions, card, container, facts, heading, text
 from cards.elements import JsonDict
 from cards.text import approvers_phrase, summary_text
@@ -87,6 +88,7 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
                 *_head(pid, outcome.group.display_name, outcome, "Waiting for approval", "Warning"),
                 _message(pid, message),
                 facts(f"{pid}-facts", rows),
+                actions(f"{pid}-actions", [cancel_button(f"{pid}-cancel", outcome.request.id)]),
             ]
         case NeedsInput():
             wanted = missing_inputs_phrase(justification=outcome.need_justification, ticket=outcome.need_ticket)

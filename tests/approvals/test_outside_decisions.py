@@ -122,3 +122,33 @@ async def test_bob_sees_his_open_requests_as_actionable_cards(stack: Stack) -> N
     carol_before = len(stack.connector.messages(conversation(CAROL)))
     await stack.post(act.message(stack.service_url, "pending", CAROL))
     assert any("No requests are waiting" in t for t in texts(stack, CAROL, carol_before))
+
+
+async def test_the_cancel_button_on_alices_waiting_card_cancels_and_only_alice_may_use_it(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    [waiting] = [
+        r
+        for r in stack.connector.messages(conversation(ALICE))
+        if r.card is not None and maybe_element(r.card, "outcome-0-cancel") is not None
+    ]
+    button = element(waiting.card or {}, "outcome-0-cancel")
+    graph_before = len(stack.sim.tenant.log.recent())
+
+    # Bob (an approver, not the requester) clicks a copy of it: refused, read-only, nothing reaches Graph.
+    status, body = await stack.post(
+        act.card_execute(stack.service_url, button["verb"], button["data"], waiting.activity_id, BOB)
+    )
+    assert status == 200 and "Only the person who asked" in str(body)
+    assert len(stack.sim.tenant.log.recent()) == graph_before
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "PendingApproval"
+    assert puts(stack) == []
+
+    # Alice clicks it: cancelled as her, every approver card says so.
+    status, body = await stack.post(
+        act.card_execute(stack.service_url, button["verb"], button["data"], waiting.activity_id, ALICE)
+    )
+    assert status == 200 and "I cancelled your request for Security-Operators" in str(body)
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Canceled"
+    assert {r.activity_id for r in puts(stack)} == {bob_card.activity_id, carol_card.activity_id}
+    assert all(element(r.card or {}, "state")["text"].startswith("Cancelled by the requester") for r in puts(stack))
+    assert await poll_once(stack) == 0

@@ -19,7 +19,7 @@ from cards import (
     status_card,
     summary_text,
 )
-from cards.actions import parse_action_data
+from cards.actions import DecisionAction, Verb, parse_action_data, parse_click
 from core.errors import DurationTooLong, NotEligible, PolicyViolation
 from core.models import Access, Ticket
 from core.outcomes import Refused
@@ -111,7 +111,15 @@ def test_awaiting_approval_names_the_approvers() -> None:
         "Request": "c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2",
         "Expires": "Mon 23 Nov, 14:05 (Europe/Berlin)",
     }
-    assert buttons(card) == []
+    # The requester may withdraw it: one Cancel button carrying only the request id.
+    [cancel] = buttons(card)
+    assert cancel["id"] == "outcome-0-cancel" and cancel["verb"] == "cancel"
+    assert parse_click(cancel["data"], verb="cancel") == DecisionAction(
+        Verb.CANCEL, "c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2"
+    )
+    assert parse_click(cancel["fallback"]["data"]) == DecisionAction(
+        Verb.CANCEL, "c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2"
+    )
 
 
 def test_over_maximum_offers_the_maximum() -> None:
@@ -153,7 +161,7 @@ def test_several_groups_one_section_each_in_order() -> None:
     ]
     assert element(card, "outcome-2-message")["text"] == "Needs a justification — see the card below."
     assert "Did you mean Exchange-Admins or Teams Admins?" in element(card, "outcome-3-message")["text"]
-    assert [b["id"] for b in buttons(card)] == ["outcome-0-deactivate", "outcome-4-activate-max"]
+    assert [b["id"] for b in buttons(card)] == ["outcome-0-deactivate", "outcome-1-cancel", "outcome-4-activate-max"]
     assert card["fallbackText"].splitlines()[0] == (
         "Exchange-Admins (member): active until Sun 22 Nov, 16:05 (Europe/Berlin)."
     )
