@@ -167,28 +167,13 @@ class PimService:
             policy = policy or read_policy
         except MissingInputs as e:
             return NeedsInput(group, access, duration, e.justification, e.ticket, justification, ticket)
-        except DurationTooLong as e:
-            if e.maximum is None and (cached := await self._directory.cached_policy(group.id, access)):
-                e = DurationTooLong(e.requested, cached.maximum_duration)
-            return Refused(
-                group.display_name,
-                access,
-                e.for_group(group.display_name, access),
-                group,
-                duration,
-                justification,
-                ticket,
-            )
         except RequestRefused as e:
-            return Refused(
-                group.display_name,
-                access,
-                e.for_group(group.display_name, access),
-                group,
-                duration,
-                justification,
-                ticket,
-            )
+            if isinstance(e, DurationTooLong) and e.maximum is None:
+                # Graph's ExpirationRule does not name the maximum; the policy (cached by the same round trip) does.
+                if cached := await self._directory.cached_policy(group.id, access):
+                    e = DurationTooLong(e.requested, cached.maximum_duration)
+            refusal = e.for_group(group.display_name, access)
+            return Refused(group.display_name, access, refusal, group, duration, justification, ticket)
         except DirectoryError as e:
             return Failed(group.display_name, access, e)
         self._directory.forget_user(actor.object_id)
