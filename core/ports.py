@@ -11,6 +11,7 @@ from core.models import (
     Access,
     ActivationPolicy,
     ActiveAssignment,
+    Actor,
     Approval,
     Decision,
     Eligibility,
@@ -18,11 +19,21 @@ from core.models import (
     Ticket,
 )
 
-__all__ = ["ActivationInput", "Clock", "PimDirectory", "UserTokenProvider", "UserSnapshot"]
+__all__ = ["ActivationInput", "AdminCheck", "Clock", "PimDirectory", "UserTokenProvider", "UserSnapshot"]
 
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class AdminCheck(Protocol):
+    """Who may run the bot's admin commands (`approvals here …`, `feed here|off|status`): an allow-list of Entra
+    object ids and/or the members of an admin group, as configured. The actor comes from the authenticated activity,
+    never from card data or message text."""
+
+    async def is_admin(self, actor: Actor) -> bool:
+        """True when the actor may run admin commands. Raises DirectoryError kinds when Graph cannot say."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
