@@ -549,6 +549,7 @@ def render(report: Report) -> str:
         "whole arrangement at about 2000 ÷ (all processes) turns/s."
     )
     add("")
+    render_target_budget(report, add)
     add("## Every round")
     add("")
     add("| Round | Target | turns | turns/s | p50 ms | p99 ms | server CPU ms/turn | seconds | other load (cores) |")
@@ -576,6 +577,34 @@ def render(report: Report) -> str:
         lines.extend(f"- {p}" for p in report.problems)
     add("")
     return "\n".join(lines)
+
+
+def render_target_budget(report: Report, add: Callable[[str], None]) -> None:
+    """What the throughput target would demand of the bot's CPU, from this run's own figures."""
+    echo = report.med(ECHO, lambda m: m.result.throughput)
+    if not echo or not report.of(ACTIVATE):
+        return
+    needed = TARGET_RATIO * echo
+    bot = report.med(ACTIVATE, lambda m: m.cpu_ms("server"))
+    others = report.med(ACTIVATE, lambda m: m.total_cpu_ms - m.cpu_ms("server"))
+    one_core = 1000 / needed
+    two_cores = 2000 / needed - others
+    budget = min(one_core, two_cores)
+    plain = report.med(PLAIN, lambda m: m.cpu_ms("server")) if report.of(PLAIN) else float("nan")
+    add("### What the throughput target asks of the bot")
+    add("")
+    add(
+        f"{TARGET_RATIO:g}× the echo bot's {_f(echo)} turns/s is **{_f(needed)} turns/s**. The bot process runs on "
+        f"one core, so it may spend at most 1000 ÷ {_f(needed)} = {_f(one_core, 2)} ms of CPU per turn; and the "
+        f"other processes of an `activate` turn (simulated tenant, connector stand-in, load generator) already spend "
+        f"{_f(others, 2)} ms per turn, so on two cores the bot may spend at most 2000 ÷ {_f(needed)} − "
+        f"{_f(others, 2)} = {_f(two_cores, 2)} ms. The budget is therefore **{_f(max(budget, 0.0), 2)} ms of bot CPU "
+        f"per turn**; this run measured {_f(bot, 2)} ms. For scale: the plain aiohttp handler spends {_f(plain, 2)} "
+        "ms answering one request and making no outbound call, while an `activate` turn receives one request and "
+        "makes three outbound HTTPS/HTTP calls (the Graph write and two Bot Connector sends) through botbuilder's "
+        "turn pipeline."
+    )
+    add("")
 
 
 def render_approvals(report: Report, add: Callable[[str], None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -156,6 +157,16 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     assert "| Click → invoke response (final card) | 2 |" in report
     assert "| Click → all 59 other copies updated | 2 |" in report
     assert "Fan-out against the target ≤ 1000 ms: median " in report
+    # The target's CPU budget is derived from this run's own figures: 8 × echo turns/s, 1000 ÷ that on one core.
+    budget = re.search(
+        r"8× the echo bot's ([\d,.]+) turns/s is \*\*([\d,.]+) turns/s\*\*.*?at most 1000 ÷ [\d,.]+ = "
+        r"([\d.]+) ms",
+        report,
+    )
+    assert budget is not None, report
+    echo, needed, one_core = (float(g.replace(",", "")) for g in budget.groups())
+    assert needed == pytest.approx(8 * echo, rel=0.01) and one_core == pytest.approx(1000 / needed, rel=0.02)
+    assert "ms of bot CPU per turn**; this run measured" in report
 
 
 # ---- the connector stand-in's timeline ------------------------------------------------------------------------------
