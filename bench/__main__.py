@@ -6,6 +6,7 @@ Order of work, all in one run so that the figures compared share the machine's s
 3. R rounds of {activate, echo, plain}, the order rotated each round, each measurement preceded by a discarded warm-up;
    CPU seconds of every process are read from /proc around each measured phase;
 4. the approval figures (bench/approvals.py): fan-out of one request to 60 approvers, and click latency;
+   then what one HTTPS request costs the caller with httpx and with aiohttp (bench/clients.py);
 5. medians over the rounds → markdown.
 Exit status 1 (and a "Problems" section) if any turn failed, a reply went missing or an activation did not reach Graph.
 """
@@ -34,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from bench.approvals import APPROVERS, FANOUT_TARGET_S, ApprovalBench, ApprovalFigures
+from bench.clients import ClientCost, client_cost
 from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
 from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
 from tests.fakes.activities import ALICE, TeamsUser, message
@@ -66,6 +68,7 @@ class Config:
     command: str = "make bench (python -m bench)"
     fanouts: int = 5  # requests whose fan-out to 60 approvers is timed
     clicks: int = 20  # Approve clicks timed, each on a new request
+    client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
 
     @property
     def users_per_round(self) -> int:
@@ -76,7 +79,16 @@ class Config:
         return self.rounds * self.users_per_round + len(SINGLES)
 
 
-QUICK = {"rounds": 1, "requests": 150, "plain_requests": 1500, "warmup": 16, "seconds": 3.0, "fanouts": 3, "clicks": 8}
+QUICK = {
+    "rounds": 1,
+    "requests": 150,
+    "plain_requests": 1500,
+    "warmup": 16,
+    "seconds": 3.0,
+    "fanouts": 3,
+    "clicks": 8,
+    "client_requests": 100,
+}
 
 
 # ---- the single activations counted by the simulated tenant ----------------------------------------------------------
@@ -162,6 +174,7 @@ class Report:
     elapsed: float = 0.0
     code: str = ""
     approvals: ApprovalFigures | None = None
+    clients: ClientCost | None = None
 
     def of(self, target: str) -> list[Measurement]:
         return [m for m in self.measurements if m.target == target]
@@ -212,6 +225,9 @@ class Bench:
             )  # fmt: skip
             self.report.approvals = await approvals.run()
             self.report.problems.extend(self.report.approvals.problems)
+            self.report.clients = await client_cost(
+                f"{self.control_url}/info", self.ca_file, requests=self.config.client_requests
+            )
 
     # -- helpers over HTTP ---------------------------------------------------------------------------------------------
 
@@ -605,6 +621,14 @@ def render_target_budget(report: Report, add: Callable[[str], None]) -> None:
         "turn pipeline."
     )
     add("")
+    if (c := report.clients) is not None:
+        add(
+            f"One sequential HTTPS GET to the simulated tenant costs the calling process **{_f(c.httpx_ms, 2)} ms of "
+            f"CPU with httpx** (the Graph client, fixed by the product owner) and {_f(c.aiohttp_ms, 2)} ms with "
+            f"aiohttp (the Bot Connector client), median of {c.rounds} alternating rounds of {c.requests} requests "
+            "(bench/clients.py). The Graph write of every `activate` turn goes through httpx."
+        )
+        add("")
 
 
 def render_approvals(report: Report, add: Callable[[str], None]) -> None:
@@ -709,6 +733,7 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--seconds", type=float, help="time limit of each measured phase")
     parser.add_argument("--fanouts", type=int, help="requests whose fan-out to 60 approvers is timed")
     parser.add_argument("--clicks", type=int, help="Approve clicks timed, each on a new request")
+    parser.add_argument("--client-requests", type=int, help="HTTPS requests per client and round (httpx vs aiohttp)")
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -724,6 +749,7 @@ def parse(argv: Sequence[str] | None) -> Config:
         "var",
         "fanouts",
         "clicks",
+        "client_requests",
     ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
@@ -732,8 +758,8 @@ def parse(argv: Sequence[str] | None) -> Config:
     config = Config(**values)
     if min(config.rounds, config.concurrency, config.requests, config.plain_requests) < 1 or config.warmup < 0:
         parser.error("rounds, concurrency and request counts must be positive (warm-up ≥ 0)")
-    if min(config.fanouts, config.clicks) < 1:
-        parser.error("--fanouts and --clicks must be positive")
+    if min(config.fanouts, config.clicks, config.client_requests) < 1:
+        parser.error("--fanouts, --clicks and --client-requests must be positive")
     return config
 
 

@@ -134,7 +134,20 @@ def test_cpu_seconds_reads_proc() -> None:
 def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     args = ["--rounds", "1", "--concurrency", "2", "--requests", "4", "--plain-requests", "8", "--warmup", "2"]
-    args += ["--seconds", "20", "--fanouts", "1", "--clicks", "2", "--out", str(out), "--var", str(tmp_path / "var")]
+    args += [
+        "--seconds",
+        "20",
+        "--fanouts",
+        "1",
+        "--clicks",
+        "2",
+        "--client-requests",
+        "5",
+        "--out",
+        str(out),
+        "--var",
+        str(tmp_path / "var"),
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=90, check=False
     )
@@ -167,6 +180,10 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     echo, needed, one_core = (float(g.replace(",", "")) for g in budget.groups())
     assert needed == pytest.approx(8 * echo, rel=0.01) and one_core == pytest.approx(1000 / needed, rel=0.02)
     assert "ms of bot CPU per turn**; this run measured" in report
+    cost = re.search(
+        r"costs the calling process \*\*([\d.]+) ms of CPU with httpx\*\* .*? and ([\d.]+) ms with aiohttp", report
+    )
+    assert cost is not None and min(float(cost[1]), float(cost[2])) > 0, report
 
 
 # ---- the connector stand-in's timeline ------------------------------------------------------------------------------
