@@ -34,6 +34,7 @@ from bot.records import Records
 from bot.routes import healthz, messages_handler
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
+from core.admins import Admins
 from core.errors import SignInRequired
 from core.ports import Clock, UserTokenProvider
 from core.service import PimService
@@ -170,6 +171,7 @@ def create_app(
             sign_in=sign_in,
             app_id=settings.app_id,
             reminder_minutes=settings.approval_reminder_minutes,
+            admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
         )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)

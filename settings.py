@@ -163,6 +163,8 @@ class Settings:
     graph_timeout_seconds: float = 8.0
     approval_poll_seconds: float = 60.0
     approval_reminder_minutes: int = 60
+    bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
+    bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
@@ -334,6 +336,17 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         )
     # -- end approval reminders --
 
+    # -- admins: who may run the admin commands (`approvals here …`, `feed here`); none set: nobody --
+    bot_admins = tuple(a.strip().lower() for a in env.get("BOT_ADMINS", "").split(",") if a.strip())
+    for admin in bot_admins:
+        if not _GUID.match(admin):
+            problems.append(f"BOT_ADMINS has {admin!r}, which is not an Entra object id (a GUID)")
+    bot_admin_group = env.get("BOT_ADMIN_GROUP", "").strip()
+    if bot_admin_group and not _GUID.match(bot_admin_group):
+        problems.append(f"BOT_ADMIN_GROUP={bot_admin_group!r} is not an Entra group object id (a GUID)")
+    bot_admin_group = bot_admin_group.lower()
+    # -- end admins --
+
     # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
     # fetch) trust CA_FILE, or else the bundle the standard variables name.
     ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
@@ -372,6 +385,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         graph_timeout_seconds=timeout,
         approval_poll_seconds=approval_poll,
         approval_reminder_minutes=approval_reminder,
+        bot_admins=bot_admins,
+        bot_admin_group=bot_admin_group,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,

@@ -37,6 +37,7 @@ from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
+from core.admins import Admins
 from core.commands import Activate, Cancel, Deactivate, Help, Pending, Status, parse
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
 from core.models import Actor
@@ -79,8 +80,13 @@ class PimBot(TeamsActivityHandler):
         sign_in: SsoSignIn | None = None,
         app_id: str = "",
         reminder_minutes: int = 60,
+        *,
+        admins: Admins,
     ) -> None:
         super().__init__()
+        # Who may run admin commands (`approvals here …`, `feed here|off|status`): `await self.admins.is_admin(actor)`
+        # with the authenticated actor; `self.admins.configured` False means nobody can (say how to configure it).
+        self.admins = admins
         self._service = service
         self._records = records
         self._clock = clock

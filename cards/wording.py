@@ -52,6 +52,7 @@ __all__ = [
     "format_duration",
     "format_time",
     "missing_inputs_phrase",
+    "not_an_admin",
     "or_list",
     "and_list",
     "zone_label",
@@ -335,3 +336,21 @@ def _wait(seconds: float | None) -> str:
     if seconds < 90:
         return f"{math.ceil(seconds)} s"
     return f"{math.ceil(seconds / 60)} min"
+
+
+# ---- admin commands ------------------------------------------------------------------------------------------------
+
+
+def not_an_admin(command: str, *, configured: bool) -> str:
+    """The refusal of an admin command (“approvals here …”, “feed here”) to someone who is not an admin; `configured`
+    False (no BOT_ADMINS, no BOT_ADMIN_GROUP) says how to set admins up."""
+    if not configured:
+        return (
+            f"Only the bot's admins can use “{command}”, and none are set up yet, so nothing was changed. Whoever "
+            "runs the bot can name them in the BOT_ADMINS setting (Entra object ids) or BOT_ADMIN_GROUP (a group's "
+            "object id)."
+        )
+    return (
+        f"Only the bot's admins can use “{command}”, so nothing was changed. If you should be one, ask whoever runs "
+        "the bot to add you to BOT_ADMINS or to the admin group (BOT_ADMIN_GROUP)."
+    )

@@ -19,7 +19,15 @@ from core.models import (
     Ticket,
 )
 
-__all__ = ["ActivationInput", "AdminCheck", "Clock", "PimDirectory", "UserTokenProvider", "UserSnapshot"]
+__all__ = [
+    "ActivationInput",
+    "AdminCheck",
+    "Clock",
+    "GroupMembers",
+    "PimDirectory",
+    "UserTokenProvider",
+    "UserSnapshot",
+]
 
 
 class Clock(Protocol):
@@ -43,6 +51,15 @@ class UserSnapshot:
     eligibilities: tuple[Eligibility, ...]
     active: tuple[ActiveAssignment, ...]
     pending: tuple[PimRequest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembers:
+    """The direct members of a group that matter to the bot: users, and groups nested in it (devices and service
+    principals left out)."""
+
+    user_ids: tuple[str, ...] = ()
+    group_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +129,11 @@ class PimDirectory(Protocol):
 
     async def group_members(self, group_id: str) -> Sequence[str]:
         """User ids of the direct members of a group (to expand a groupMembers approver), read app-only."""
+        ...
+
+    async def members_of(self, group_id: str) -> GroupMembers:
+        """The direct members of a group, users and nested groups apart (to expand the admin group through nested
+        groups), read app-only. A group that does not exist has no members."""
         ...
 
     async def approval(self, token: str, request_id: str) -> Approval:

@@ -49,7 +49,7 @@ from core.models import (
     RequestStatus,
     StageStatus,
 )
-from core.ports import ActivationInput, Clock, UserSnapshot
+from core.ports import ActivationInput, Clock, GroupMembers, UserSnapshot
 from graph import wire
 from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError
@@ -439,6 +439,20 @@ class GraphPimDirectory:
         except GraphTransportError as err:
             raise DirectoryUnavailable(err.detail) from err
         return wire.member_user_ids(items)
+
+    async def members_of(self, group_id: str) -> GroupMembers:
+        path, params = wire.group_members_query(group_id)
+        try:
+            items = await self._client.get_all(path, params=params)
+        except GraphError as err:
+            if err.status == 404:  # a deleted (or mistyped) admin group: nobody is an admin through it
+                log.warning("group %s not found; it has no members", group_id)
+                return GroupMembers()
+            raise directory_error(err) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        users, groups = wire.member_ids(items)
+        return GroupMembers(tuple(users), tuple(groups))
 
     async def approval(self, token: str, request_id: str) -> Approval:
         try:

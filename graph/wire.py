@@ -41,6 +41,7 @@ __all__ = [
     "cancel_path",
     "group_members_query",
     "group_pending_query",
+    "member_ids",
     "member_user_ids",
     "parse_approval",
     "parse_stage",
@@ -485,6 +486,18 @@ def member_user_ids(items: Iterable[Mapping[str, Any]]) -> list[str]:
         if member_id and kind in ("", "user"):
             ids.append(member_id)
     return ids
+
+
+def member_ids(items: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """(user ids, group ids) among group members; devices, service principals and other kinds are left out.
+    Graph annotates each member of the directoryObject collection with its `@odata.type`, `$select=id` or not."""
+    rows = list(items)
+    groups: list[str] = []
+    for item in rows:
+        member_id = _opt_str(item.get("id"))
+        if member_id and _fold(item.get("@odata.type")).rsplit(".", 1)[-1] == "group":
+            groups.append(member_id)
+    return member_user_ids(rows), groups
 
 
 # -- approvals --

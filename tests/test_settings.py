@@ -190,3 +190,15 @@ def test_the_standard_ca_variables_are_honoured_when_ca_file_is_not_set(tmp_path
     assert load_settings(production(SSL_CERT_FILE=str(ca))).ca_file == ca
     with pytest.raises(SettingsError, match="REQUESTS_CA_BUNDLE"):
         load_settings(production(REQUESTS_CA_BUNDLE=str(tmp_path / "missing.pem")))
+
+
+def test_admins_are_object_ids_and_an_optional_group() -> None:
+    admin, group = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+    s = load_settings(production())
+    assert (s.bot_admins, s.bot_admin_group) == ((), "")  # nobody is an admin until configured
+    s = load_settings(production(BOT_ADMINS=f" {admin.upper()}, ,{APP}", BOT_ADMIN_GROUP=group))
+    assert (s.bot_admins, s.bot_admin_group) == ((admin, APP), group)
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(BOT_ADMINS=f"{admin},alice@contoso.com", BOT_ADMIN_GROUP="Bot Admins"))
+    assert any("BOT_ADMINS" in p and "alice@contoso.com" in p for p in e.value.problems)
+    assert any("BOT_ADMIN_GROUP" in p and "Bot Admins" in p for p in e.value.problems)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import core.errors
-from cards.wording import explain, format_duration, format_time, or_list, zone_label
+from cards.wording import explain, format_duration, format_time, not_an_admin, or_list, zone_label
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
@@ -298,3 +298,11 @@ def test_every_error_kind_has_kind_words(kind: type[PimError]) -> None:
 
 def test_unknown_directory_error() -> None:
     assert explain(DirectoryError("boom"), TZ).startswith("Microsoft Graph could not answer; nothing was changed.")
+
+
+def test_an_admin_command_refusal_says_how_admins_are_configured() -> None:
+    unset = not_an_admin("approvals here", configured=False)
+    assert "“approvals here”" in unset and "BOT_ADMINS" in unset and "BOT_ADMIN_GROUP" in unset
+    assert "none are set up yet" in unset and "nothing was changed" in unset
+    refused = not_an_admin("feed here", configured=True)
+    assert "“feed here”" in refused and "nothing was changed" in refused and "none are set up" not in refused

@@ -50,7 +50,7 @@ from core.models import (
     ReviewResult,
     StageStatus,
 )
-from core.ports import ActivationInput, UserSnapshot
+from core.ports import ActivationInput, GroupMembers, UserSnapshot
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -324,6 +324,14 @@ class FakeDirectory:
     async def group_members(self, group_id: str) -> Sequence[str]:
         self._record("group_members", group_id=group_id)
         return list(self._members[group_id])
+
+    async def members_of(self, group_id: str) -> GroupMembers:
+        """The seeded members; a member id that is itself a seeded group counts as a nested group."""
+        self._record("members_of", group_id=group_id)
+        members = self._members.get(group_id, [])
+        return GroupMembers(
+            tuple(m for m in members if m not in self._members), tuple(m for m in members if m in self._members)
+        )
 
     async def approval(self, token: str, request_id: str) -> Approval:
         self._record("approval", token=token, request_id=request_id)

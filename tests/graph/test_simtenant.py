@@ -16,6 +16,7 @@ import msal
 import pytest
 import requests
 
+from core.admins import ADMINS_TTL, Admins
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
@@ -36,8 +37,8 @@ from core.errors import (
     Throttled,
     TooSoonToDeactivate,
 )
-from core.models import Access, ApproverRef, Decision, RequestStatus, ReviewResult, Ticket
-from core.ports import ActivationInput
+from core.models import Access, Actor, ApproverRef, Decision, RequestStatus, ReviewResult, Ticket
+from core.ports import ActivationInput, GroupMembers
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
 
 simtenant = pytest.importorskip("simtenant")
@@ -422,3 +423,96 @@ async def test_requester_cancels_and_later_decisions_are_refused(rig: Rig) -> No
 async def test_approver_groups_expand_to_their_members(rig: Rig) -> None:
     assert set(await rig.directory.group_members(APPROVERS)) == {CAROL, DAVE}
     assert await rig.directory.group_members("00000000-0000-4000-8000-00000000dead") == []
+
+
+# -- the admin check (core.admins over members_of): nested groups, cycles, depth, cache --
+
+ADMIN_GROUP, NESTED, DEEPER = (f"0000ad00-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))
+
+
+def _as_actor(object_id: str) -> Actor:
+    return Actor(object_id, seed.TENANT_ID)
+
+
+def _nested_admin_groups(rig: Rig) -> None:
+    """Bot Admins ∋ Frank, Platform Leads; Platform Leads ∋ Dave, On-Call; On-Call ∋ Carol and Bot Admins (a cycle)."""
+    rig.tenant.add_group(DEEPER, "On-Call", members=[CAROL], is_assignable_to_role=False)
+    rig.tenant.add_group(NESTED, "Platform Leads", members=[DAVE, DEEPER], is_assignable_to_role=False)
+    rig.tenant.add_group(ADMIN_GROUP, "Bot Admins", members=[FRANK, NESTED], is_assignable_to_role=False)
+    rig.tenant.add_member(DEEPER, ADMIN_GROUP)
+
+
+async def test_members_of_tells_users_and_nested_groups_apart(rig: Rig) -> None:
+    _nested_admin_groups(rig)
+    members = await rig.directory.members_of(NESTED)
+    assert (members.user_ids, members.group_ids) == ((DAVE,), (DEEPER,))
+    assert await rig.directory.members_of("00000000-0000-4000-8000-00000000dead") == GroupMembers()
+
+
+async def test_admin_group_members_count_through_nested_groups_and_a_cycle_ends_the_walk(rig: Rig) -> None:
+    _nested_admin_groups(rig)
+    admins = Admins(rig.directory, rig.tenant.clock, group_id=ADMIN_GROUP)
+    rig.reset_stats()
+    assert admins.configured
+    for user in (FRANK, DAVE, CAROL):
+        assert await admins.is_admin(_as_actor(user)), user
+    assert not await admins.is_admin(_as_actor(ALICE))
+    assert rig.graph_requests() == 3  # each group read once, the cycle back to Bot Admins not followed
+    assert await admins.is_admin(_as_actor(CAROL.upper()))  # object ids compare without case
+
+
+async def test_admin_group_is_cached_briefly_and_a_removed_member_stops_being_an_admin(rig: Rig) -> None:
+    _nested_admin_groups(rig)
+    admins = Admins(rig.directory, rig.tenant.clock, group_id=ADMIN_GROUP)
+    assert await admins.is_admin(_as_actor(CAROL))
+    rig.tenant.remove_member(DEEPER, CAROL)
+    rig.reset_stats()
+    assert await admins.is_admin(_as_actor(CAROL))  # within the TTL: the cached answer, no Graph call
+    assert rig.graph_requests() == 0
+    rig.tenant.clock.advance(ADMINS_TTL + timedelta(seconds=1))
+    assert not await admins.is_admin(_as_actor(CAROL))
+    assert rig.graph_requests() == 3
+
+
+async def test_admin_group_nesting_is_bounded(rig: Rig) -> None:
+    chain = [f"0000ad01-0000-4000-8000-00000000000{i}" for i in range(4)]
+    rig.tenant.add_group(chain[3], "Level 3", members=[CAROL], is_assignable_to_role=False)
+    for level in (2, 1, 0):
+        rig.tenant.add_group(chain[level], f"Level {level}", members=[chain[level + 1]], is_assignable_to_role=False)
+    rig.tenant.add_member(chain[2], DAVE)
+    admins = Admins(rig.directory, rig.tenant.clock, group_id=chain[0], max_depth=2)
+    assert await admins.is_admin(_as_actor(DAVE))  # two levels below the admin group
+    assert not await admins.is_admin(_as_actor(CAROL))  # three levels below: not counted
+    deep = Admins(rig.directory, rig.tenant.clock, group_id=chain[0], max_depth=3)
+    assert await deep.is_admin(_as_actor(CAROL))
+
+
+async def test_listed_admins_need_no_graph_call_and_nothing_configured_means_nobody(rig: Rig) -> None:
+    _nested_admin_groups(rig)
+    rig.reset_stats()
+    listed = Admins(rig.directory, rig.tenant.clock, user_ids=[FRANK.upper(), " "])
+    assert await listed.is_admin(_as_actor(FRANK))
+    assert not await listed.is_admin(_as_actor(CAROL))  # the group is not configured: its members are not admins
+    nobody = Admins(rig.directory, rig.tenant.clock)
+    assert not nobody.configured
+    assert not await nobody.is_admin(_as_actor(FRANK))
+    assert rig.graph_requests() == 0
+
+
+async def test_an_admin_group_that_cannot_be_read_raises_and_is_retried(rig: Rig) -> None:
+    _nested_admin_groups(rig)
+    admins = Admins(rig.directory, rig.tenant.clock, group_id=ADMIN_GROUP)
+    await rig.fault(path="/members", status=503, times=None)
+    with pytest.raises(DirectoryUnavailable):
+        await admins.is_admin(_as_actor(CAROL))
+    await rig.http.delete(f"{rig.sim.control_url}/faults")
+    assert await admins.is_admin(_as_actor(CAROL))  # the failure was not cached
+
+
+async def test_concurrent_admin_checks_share_one_walk_of_the_group(rig: Rig) -> None:
+    _nested_admin_groups(rig)
+    admins = Admins(rig.directory, rig.tenant.clock, group_id=ADMIN_GROUP)
+    rig.reset_stats()
+    answers = await asyncio.gather(*(admins.is_admin(_as_actor(u)) for u in (FRANK, DAVE, CAROL, ALICE, BOB)))
+    assert answers == [True, True, True, False, False]
+    assert rig.graph_requests() == 3
