@@ -14,7 +14,18 @@ from typing import Any
 from adaptivecards.baseobject import BareObject, Element, PropertyType
 from adaptivecards.elements import TextBlock
 
-__all__ = ["ActionExecute", "ActionOpenUrl", "ActionSubmit", "InputText", "JsonDict", "StyledTextBlock", "to_json"]
+__all__ = [
+    "ActionExecute",
+    "ActionOpenUrl",
+    "ActionSubmit",
+    "InputText",
+    "JsonDict",
+    "StyledTextBlock",
+    "Table",
+    "TableCell",
+    "TableRow",
+    "to_json",
+]
 
 JsonDict = dict[str, Any]
 
@@ -68,6 +79,31 @@ class ActionOpenUrl(_Action):
 
     action_type = "Action.OpenUrl"
     url = PropertyType(type=str)
+
+
+class TableCell(Element):  # type: ignore[misc]
+    """TableCell (1.5): a container of elements in one cell of a `TableRow`."""
+
+    element_type = "TableCell"
+    items = PropertyType(type=list)
+
+
+class TableRow(Element):  # type: ignore[misc]
+    """TableRow (1.5): one row of a `Table`, its `cells` in column order."""
+
+    element_type = "TableRow"
+    cells = PropertyType(type=list)
+
+
+class Table(Element):  # type: ignore[misc]
+    """Table (1.5). `columns` are untyped column definitions such as ``{"width": 2}``. The first row is the header
+    unless `first_row_as_header` is False (true is the default, and the renderer drops it from its JSON)."""
+
+    element_type = "Table"
+    columns = PropertyType(type=list)
+    rows = PropertyType(type=list)
+    first_row_as_header = PropertyType(type=bool, key_name="firstRowAsHeader")
+    show_grid_lines = PropertyType(type=bool, key_name="showGridLines")
 
 
 def to_json(obj: Any) -> Any:

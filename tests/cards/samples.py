@@ -8,6 +8,7 @@ from typing import Any
 
 from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card, step_up_card
 from cards.approval import ApprovalView, approval_card
+from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from core.errors import (
     DirectoryUnavailable,
     DurationTooLong,
@@ -16,6 +17,7 @@ from core.errors import (
     StepUpRequired,
     TooSoonToDeactivate,
 )
+from core.feed import EndReason, EventKind, FeedEvent
 from core.models import Access, ActiveAssignment, Decision, Eligibility, Group, PimRequest, RequestStatus, Ticket
 from core.outcomes import (
     Activated,
@@ -158,6 +160,74 @@ def approval_view(**kw: Any) -> ApprovalView:
 
 APPROVER_TEAMS_IDS = ["29:bob", "29:carol"]
 
+# ---- the admin feed (issue 5) ----------------------------------------------------------------------------------
+
+ALICE = "a11ce000-0000-4000-8000-000000000001"
+BOB = "b0b00000-0000-4000-8000-000000000002"
+CAROL = "ca201000-0000-4000-8000-000000000003"
+STRANGER = "5742a96e-9d3c-4b1a-8e2f-0c1d2e3f4a5b"  # in no `names` map: shown as "unknown user (5742a96e…)"
+FEED_NAMES = {
+    ALICE: "Alice Admin",
+    BOB: "Bob Builder",
+    CAROL: "Carol Chen",
+    **{g.id: g.display_name for g in (EXCHANGE, TEAMS, SECOPS, TIER0, HR)},
+}
+
+
+def feed_event(kind: EventKind, group: Group = EXCHANGE, **kw: Any) -> FeedEvent:
+    fields: dict[str, Any] = {
+        "id": f"evt-{kind.value}",
+        "kind": kind,
+        "group_id": group.id,
+        "principal_id": ALICE,
+        "access": Access.MEMBER,
+        "observed_at": NOW,
+    }
+    fields.update(kw)
+    return FeedEvent(**fields)
+
+
+def feed_burst(count: int) -> tuple[list[FeedEvent], dict[str, str]]:
+    """A bulk assignment: `count` users made eligible for Exchange-Admins by Bob, plus a few other changes; and the
+    names map that knows them all."""
+    users = {f"00000000-0000-4000-8000-{i:012d}": f"User {i:03d}" for i in range(count)}
+    events = [
+        feed_event(
+            EventKind.ELIGIBLE_CREATED,
+            id=f"evt-bulk-{i}",
+            principal_id=uid,
+            start=NOW,
+            end=NOW + timedelta(days=180),
+            by=BOB,
+        )
+        for i, uid in enumerate(users)
+    ]
+    if count > 3:
+        events[1] = feed_event(EventKind.ACTIVE_ASSIGNED, TIER0, id="evt-perm", principal_id=CAROL, start=NOW, by=BOB)
+        events[2] = feed_event(
+            EventKind.ACTIVE_ENDED,
+            SECOPS,
+            id="evt-end",
+            start=NOW - timedelta(hours=2),
+            end=NOW,
+            reason=EndReason.EXPIRED,
+        )
+    return events, {**FEED_NAMES, **users}
+
+
+def feed_status(**kw: Any) -> FeedStatusView:
+    fields: dict[str, Any] = {
+        "channel_name": "PIM feed",
+        "group_names": tuple(g.display_name for g in (EXCHANGE, HR, SECOPS, TEAMS, TIER0)),
+        "poll_interval": timedelta(minutes=1),
+        "now": NOW,
+        "last_success": NOW - timedelta(seconds=40),
+        "events_posted": 1234,
+    }
+    fields.update(kw)
+    return FeedStatusView(**fields)
+
+
 # name -> card; each is a golden file tests/cards/golden/<name>.json
 GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "activation_member": lambda: activation_card([activated_member()], TZ),
@@ -241,6 +311,115 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         StepUpRequired(mfa=False, authentication_context="c1", claims='{"access_token":{"acrs":{"value":"c1"}}}'),
         "Finance-Prod",
         "https://pimbot.example.com/auth/stepup/start?state=def",
+    ),
+    "feed_eligible_created": lambda: feed_event_card(
+        feed_event(
+            EventKind.ELIGIBLE_CREATED,
+            start=NOW,
+            end=NOW + timedelta(days=180),
+            by=BOB,
+            justification="joins the messaging team",
+            ticket=Ticket("CHG-0042", "ServiceNow"),
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_eligible_extended": lambda: feed_event_card(
+        feed_event(
+            EventKind.ELIGIBLE_EXTENDED,
+            TEAMS,
+            access=Access.OWNER,
+            start=NOW - timedelta(days=170),
+            end=NOW + timedelta(days=190),
+            previous_end=NOW + timedelta(days=10),
+            by=BOB,
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_eligible_expiring": lambda: feed_event_card(
+        feed_event(EventKind.ELIGIBLE_EXPIRING, HR, start=NOW - timedelta(days=170), end=NOW + timedelta(days=9)),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_eligible_removed": lambda: feed_event_card(
+        feed_event(
+            EventKind.ELIGIBLE_REMOVED,
+            SECOPS,
+            start=NOW - timedelta(days=30),
+            end=NOW,
+            reason=EndReason.REMOVED,
+            by=CAROL,
+            member_type="group",
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_activated": lambda: feed_event_card(
+        feed_event(
+            EventKind.ACTIVE_ACTIVATED,
+            start=NOW,
+            end=NOW + timedelta(hours=2),
+            by=ALICE,
+            justification="INC-4711 mailbox restore",
+            ticket=Ticket("INC-4711"),
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_assigned_permanent_warning": lambda: feed_event_card(
+        feed_event(EventKind.ACTIVE_ASSIGNED, TIER0, principal_id=CAROL, start=NOW, by=BOB),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_active_ended_deactivated": lambda: feed_event_card(
+        feed_event(
+            EventKind.ACTIVE_ENDED,
+            TEAMS,
+            access=Access.OWNER,
+            start=NOW - timedelta(minutes=50),
+            end=NOW,
+            reason=EndReason.DEACTIVATED,
+        ),
+        FEED_NAMES,
+        None,
+    ),
+    "feed_approval_approved": lambda: feed_event_card(
+        feed_event(
+            EventKind.APPROVAL_DECIDED,
+            SECOPS,
+            start=NOW,
+            end=NOW + timedelta(hours=1),
+            by=BOB,
+            decision="approved",
+            justification="INC-4711 containment",
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_approval_expired_unknown_names": lambda: feed_event_card(
+        feed_event(
+            EventKind.APPROVAL_DECIDED,
+            Group("0e1d2c3b-4a59-4867-b5a4-c3d2e1f0a9b8", "not in names"),
+            principal_id=STRANGER,
+            decision="expired",
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_digest_small": lambda: feed_digest_card(*feed_burst(12), TZ),
+    "feed_digest_burst_500": lambda: feed_digest_card(*feed_burst(500), TZ),
+    "feed_status": lambda: feed_status_card(feed_status(), TZ),
+    "feed_status_error": lambda: feed_status_card(
+        feed_status(
+            group_names=tuple(f"Group-{i:02d}" for i in range(27)),
+            discovering=True,
+            last_success=NOW - timedelta(minutes=9),
+            last_error="Microsoft Graph is not answering (timeout).",
+            last_error_at=NOW - timedelta(minutes=1),
+            events_posted=0,
+        ),
+        None,
     ),
     "help": lambda: help_card(None),
     "help_with_reason": lambda: help_card("I didn't understand “actvate”."),
