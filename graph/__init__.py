@@ -6,12 +6,14 @@ Only `graph.wire` knows Graph field names. graph/ never imports msal, botbuilder
 from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import BatchRequest, BatchResponse, GraphClient
 from graph.errors import GraphError, GraphTransportError, parse_error
+from graph.feed import FeedReader
 from graph.pim import GraphPimDirectory
 
 __all__ = [
     "AppTokenSource",
     "BatchRequest",
     "BatchResponse",
+    "FeedReader",
     "GraphClient",
     "GraphError",
     "GraphPimDirectory",

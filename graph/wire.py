@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from core.feed import RequestRecord, ScheduleItem, ScheduleKind
 from core.models import (
     Access,
     ActivationPolicy,
@@ -39,7 +40,13 @@ __all__ = [
     "activation_body",
     "approval_path",
     "cancel_path",
+    "group_instances_query",
     "group_members_query",
+    "group_query",
+    "group_requests_query",
+    "groups_named_query",
+    "parse_request_record",
+    "parse_schedule_item",
     "group_pending_query",
     "member_ids",
     "member_user_ids",
@@ -578,3 +585,102 @@ def deactivation_body(
     if justification:
         body["justification"] = justification
     return body
+
+
+# -- the admin feed (issue 5): a group's schedule instances and its request history --
+
+ELIGIBILITY_INSTANCES = f"{PIM_GROUP}/eligibilityScheduleInstances"
+_INSTANCE_FIELDS = "id,principalId,groupId,accessId,memberType,startDateTime,endDateTime"
+_REQUEST_FIELDS = (
+    "id,action,status,principalId,groupId,accessId,createdDateTime,createdBy,justification,ticketInfo,approvalId,"
+    "targetScheduleId"
+)
+
+
+def group_instances_query(kind: ScheduleKind, group_id: str) -> Query:
+    """What is in effect in one group: its eligibility or assignment schedule instances (`$filter` by groupId is
+    required; `$select` trims each row to what the feed compares)."""
+    if kind is ScheduleKind.ELIGIBLE:
+        return ELIGIBILITY_INSTANCES, {
+            "$filter": f"groupId eq {_literal(group_id)}",
+            "$select": f"{_INSTANCE_FIELDS},eligibilityScheduleId",
+        }
+    return ASSIGNMENT_INSTANCES, {
+        "$filter": f"groupId eq {_literal(group_id)}",
+        "$select": f"{_INSTANCE_FIELDS},assignmentType,assignmentScheduleId",
+    }
+
+
+def group_requests_query(kind: ScheduleKind, group_id: str, principal_id: str) -> Query:
+    """One principal's request history in one group (groupId and principalId are both filterable with eq; Graph
+    keeps only recent requests, enough for a change seen within a poll interval)."""
+    path = ELIGIBILITY_REQUESTS if kind is ScheduleKind.ELIGIBLE else ASSIGNMENT_REQUESTS
+    return path, {
+        "$filter": f"groupId eq {_literal(group_id)} and principalId eq {_literal(principal_id)}",
+        "$select": _REQUEST_FIELDS,
+    }
+
+
+def groups_named_query(name: str) -> Query:
+    """Groups by exact display name (names are not unique: 0, 1 or more rows)."""
+    return "/groups", {"$filter": f"displayName eq {_literal(name)}", "$select": "id,displayName"}
+
+
+def group_query(group_id: str) -> Query:
+    return f"/groups/{_segment(group_id)}", {"$select": "id,displayName"}
+
+
+def parse_schedule_item(kind: ScheduleKind, item: Mapping[str, Any], group_id: str = "") -> ScheduleItem | None:
+    """An eligibility or assignment schedule instance as the feed compares it; None for a row without a principal
+    or with an access the bot does not know."""
+    principal_id = _opt_str(item.get("principalId"))
+    access = parse_access(item.get("accessId"))
+    if principal_id is None or access is None:
+        return None
+    schedule_field = "eligibilityScheduleId" if kind is ScheduleKind.ELIGIBLE else "assignmentScheduleId"
+    instance_id = _str(item.get("id"))
+    return ScheduleItem(
+        kind=kind,
+        id=instance_id,
+        group_id=_opt_str(item.get("groupId")) or group_id,
+        principal_id=principal_id,
+        access=access,
+        start=parse_datetime(item.get("startDateTime")),
+        end=parse_datetime(item.get("endDateTime")),
+        member_type="group" if _fold(item.get("memberType")) == "group" else "direct",
+        activated=kind is ScheduleKind.ACTIVE and _fold(item.get("assignmentType")) == "activated",
+        schedule_id=_opt_str(item.get(schedule_field)) or instance_id or None,
+    )
+
+
+def _creator(created_by: Any) -> str | None:
+    """The object id in an identitySet: the user, else the application that made the request."""
+    identities = _obj(created_by)
+    for side in ("user", "application"):
+        found = _opt_str(_obj(identities.get(side)).get("id"))
+        if found:
+            return found
+    return None
+
+
+def parse_request_record(kind: ScheduleKind, item: Mapping[str, Any]) -> RequestRecord | None:
+    access = parse_access(item.get("accessId"))
+    if access is None:
+        return None
+    ticket_info = _obj(item.get("ticketInfo"))
+    ticket_number = _opt_str(ticket_info.get("ticketNumber"))
+    return RequestRecord(
+        kind=kind,
+        id=_str(item.get("id")),
+        action=_str(item.get("action")),
+        status=_str(item.get("status")),
+        group_id=_str(item.get("groupId")),
+        principal_id=_str(item.get("principalId")),
+        access=access,
+        created=parse_datetime(item.get("createdDateTime")),
+        created_by=_creator(item.get("createdBy")),
+        justification=_opt_str(item.get("justification")),
+        ticket=Ticket(ticket_number, _opt_str(ticket_info.get("ticketSystem"))) if ticket_number else None,
+        approval_id=_opt_str(item.get("approvalId")),
+        target_schedule_id=_opt_str(item.get("targetScheduleId")),
+    )

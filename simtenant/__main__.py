@@ -1,4 +1,4 @@
-"""`python -m simtenant --host 127.0.0.1 --port 0 --state-dir var/simtenant [--seed demo|bench:N|empty]`
+"""`python -m simtenant --host 127.0.0.1 --port 0 --state-dir var/simtenant [--seed demo|bench:N|feed:N|empty]`
 
 Serves the simulated tenant over HTTPS and prints exactly one JSON line to stdout once listening:
 {"graph_base_url", "authority_host", "tenant_id", "client_id", "client_secret", "ca_file", "control_url"}
@@ -23,7 +23,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--state-dir", default="var/simtenant", help="where ca.pem and simtenant.json go")
-    parser.add_argument("--seed", default="demo", help="demo | bench:N | empty")
+    parser.add_argument("--seed", default="demo", help="demo | bench:N | feed:N | empty")
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--wrapped-errors", action="store_true", help="PIM errors as UnknownError-wrapped")
     parser.add_argument("--freeze-clock", action="store_true", help="sim clock stands still until moved")

@@ -20,7 +20,7 @@ Control API (/_sim, no auth, loopback callers only):
   GET|POST|DELETE /_sim/faults        list / add (see observe.Fault) / clear
   GET  /_sim/stats, POST /_sim/stats/reset
   GET  /_sim/requests?limit=n         recent request log (newest last)
-  POST /_sim/reset                    {"seed": "demo"|"bench:N"|"empty"?, "clock": bool?, "faults": bool?}
+  POST /_sim/reset                    {"seed": "demo"|"bench:N"|"feed:N"|"empty"?, "clock": bool?, "faults": bool?}
   GET|POST /_sim/settings             {"wrapped_errors", "page_size", "policy_message_style",
                                        "expired_approval_status", "shuffle_batch_responses"}
   POST /_sim/seed/{helper}            keyword arguments of Tenant.add_user | add_group | add_member |

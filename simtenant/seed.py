@@ -1,7 +1,9 @@
 """Seeds: the demo tenant (fixed ids other code depends on) and the benchmark tenant.
 
 Seed specs: "demo"; "bench:N" (demo plus N users `bench-user-NNNN`, ids cccccccc-0000-4000-8000-{n:012d}, each
-eligible, direct and permanent, for member of Exchange-Admins); "empty" (the app registration only).
+eligible, direct and permanent, for member of Exchange-Admins); "feed:N" (demo plus N monitored groups
+`feed-group-NNNN`, ids dddddddd-0000-4000-8000-{n:012d}, each with Alice eligible as member, permanent, and Bob
+eligible as owner for 90 days: the admin feed's benchmark); "empty" (the app registration only).
 Times are relative to the sim clock at seeding. Groups without explicit settings keep the reference §6.3
 defaults except Enablement_EndUser_Assignment = [] (see `Tenant.add_group`).
 """
@@ -39,6 +41,7 @@ __all__ = [
     "TENANT_ID",
     "apply_seed",
     "bench_user_id",
+    "feed_group_id",
     "build_tenant",
     "check_seed",
     "reseed",
@@ -79,6 +82,10 @@ INTUNE_ADMINS = "bbbbbbbb-0000-4000-8000-000000000010"
 
 def bench_user_id(n: int) -> str:
     return f"cccccccc-0000-4000-8000-{n:012d}"
+
+
+def feed_group_id(n: int) -> str:
+    return f"dddddddd-0000-4000-8000-{n:012d}"
 
 
 def _base(tenant: Tenant) -> None:
@@ -172,11 +179,23 @@ def seed_bench(tenant: Tenant, count: int) -> None:
         tenant.add_eligibility(HELPDESK_TIER1, user_id, "member", start=since)
 
 
+def seed_feed(tenant: Tenant, count: int) -> None:
+    seed_demo(tenant)
+    now = tenant.now()
+    since = now - timedelta(days=30)
+    for n in range(1, count + 1):
+        group_id = feed_group_id(n)
+        tenant.add_group(group_id, f"feed-group-{n:04d}", description="A group the admin feed monitors")
+        tenant.add_eligibility(group_id, ALICE, "member", start=since)
+        tenant.add_eligibility(group_id, BOB, "owner", start=since, end=now + timedelta(days=90))
+
+
 def check_seed(spec: str) -> str:
     """The spec itself if it is valid. Raises ValueError."""
-    if spec in ("demo", "empty") or (spec.startswith("bench:") and spec[6:].isdigit()):
+    name, _, count = spec.partition(":")
+    if spec in ("demo", "empty") or (name in ("bench", "feed") and count.isdigit()):
         return spec
-    raise ValueError(f"unknown seed {spec!r}: use demo, bench:N or empty")
+    raise ValueError(f"unknown seed {spec!r}: use demo, bench:N, feed:N or empty")
 
 
 def apply_seed(tenant: Tenant, spec: str) -> None:
@@ -188,8 +207,10 @@ def apply_seed(tenant: Tenant, spec: str) -> None:
         _base(tenant)
     elif spec.startswith("bench:") and spec[6:].isdigit():
         seed_bench(tenant, int(spec[6:]))
+    elif spec.startswith("feed:") and spec[5:].isdigit():
+        seed_feed(tenant, int(spec[5:]))
     else:
-        raise ValueError(f"unknown seed {spec!r}: use demo, bench:N or empty")
+        raise ValueError(f"unknown seed {spec!r}: use demo, bench:N, feed:N or empty")
     tenant.seed_spec = spec
 
 

@@ -1,0 +1,237 @@
+"""The admin feed's Graph side (issue 5): read what is in effect in every monitored group, diff it against the last
+snapshot (`core.feed.diff`), and read the request history of the changed items only (`core.feed.enrich`).
+
+One cycle costs, for G groups and no change, ⌈G/20⌉ × 2 round trips: two app-only list requests per group
+(eligibilityScheduleInstances and assignmentScheduleInstances, `$filter=groupId eq '…'` as Graph requires, `$select`
+trimmed), 20 to a `$batch`; a group with more rows than a page adds its `@odata.nextLink` pages. With changes, one
+more request per (kind, principal, group) changed, batched likewise. Batches run a few at a time (`concurrency`).
+
+Failures stay within a group: a batch that fails as a whole fails its 10 groups, an inner failure (after the
+client's retries: an inner 429 is re-sent after its Retry-After) or a failed nextLink page fails one group, and so
+does a failed read of the request history of one of its changes. A failed group is returned with its *previous*
+state, untouched, and without events, so the caller stores that state again and the next cycle diffs the same
+snapshot against a fresh read: the change is seen then, with the same event ids (nothing lost, nothing twice).
+A group that fails on its first poll has no state yet and is simply polled again.
+
+Limitation: PIM lists only what is in effect. A request made in the portal that was denied, canceled or expired
+before anything was provisioned leaves no instance, so this reader never sees it; the poster announces
+APPROVAL_DECIDED from the bot's own approval desk instead. An activation that went through an approval is seen,
+and its ACTIVE_ACTIVATED event says decision "approved" (the approver is not readable app-only: approvals are
+delegated-only in Graph).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from core.errors import DirectoryError, DirectoryUnavailable
+from core.feed import (
+    DetailQuery,
+    FeedEvent,
+    GroupState,
+    RequestRecord,
+    ScheduleItem,
+    ScheduleKind,
+    UnknownFeedGroups,
+    detail_queries,
+    diff,
+    enrich,
+)
+from core.models import Group
+from graph import wire
+from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
+from graph.errors import GraphError, GraphTransportError
+from graph.pim import directory_error
+
+__all__ = ["FeedReader"]
+
+log = logging.getLogger(__name__)
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_KINDS = (ScheduleKind.ELIGIBLE, ScheduleKind.ACTIVE)
+
+
+@dataclass
+class _Reads:
+    """Rows per request key, and what failed, per group (casefolded id)."""
+
+    rows: dict[str, list[JsonObject]] = field(default_factory=dict)
+    failed: dict[str, DirectoryError] = field(default_factory=dict)
+
+
+class FeedReader:
+    """`poll` is the one call the feed poster makes each cycle; `resolve_groups` turns FEED_GROUPS into groups.
+
+    After `poll`, `last_failed` holds the groups that could not be read this cycle (id → why), for logs and
+    `feed status`.
+    """
+
+    def __init__(self, client: GraphClient, *, concurrency: int = 4, max_pages: int = 100) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._client = client
+        self._concurrency = concurrency
+        self._max_pages = max_pages
+        self.last_failed: dict[str, DirectoryError] = {}
+
+    async def poll(
+        self, group_ids: Sequence[str], previous: Mapping[str, GroupState], now: datetime
+    ) -> tuple[dict[str, GroupState], list[FeedEvent]]:
+        """The new state of every monitored group and the events since `previous` (same keys as `group_ids`).
+        A group read for the first time is a baseline (no events); a group that failed keeps its previous state
+        (see the module docstring)."""
+        groups = list(dict.fromkeys(group_ids))
+        states, failed = await self.read(groups, now)
+        changes = {g: diff(previous.get(g), states[g], now) for g in groups if g in states}
+        wanted = detail_queries(event for events in changes.values() for event in events)
+        records, detail_failed = await self.request_history(wanted)
+        failed.update({g: err for g in groups if (err := detail_failed.get(g.casefold())) is not None})
+
+        result: dict[str, GroupState] = {}
+        events: list[FeedEvent] = []
+        for group_id in groups:
+            if group_id in failed:
+                # Kept as it was: the next cycle diffs this same snapshot against a fresh read.
+                if group_id in previous:
+                    result[group_id] = previous[group_id]
+                continue
+            result[group_id] = states[group_id]
+            events += enrich(changes[group_id], records)
+        self.last_failed = failed
+        for group_id, err in failed.items():
+            log.warning("feed: group %s not read this cycle (%s); kept its last snapshot", group_id, err)
+        return result, events
+
+    async def read(
+        self, group_ids: Sequence[str], now: datetime
+    ) -> tuple[dict[str, GroupState], dict[str, DirectoryError]]:
+        """What is in effect in each group now (read_at = `now`), and the groups that could not be read."""
+        requests: list[BatchRequest] = []
+        owner: dict[str, str] = {}
+        for n, group_id in enumerate(group_ids):
+            for kind in _KINDS:
+                key = f"{n}{kind.value[0]}"
+                owner[key] = group_id
+                requests.append(BatchRequest(key, "GET", odata_path(*wire.group_instances_query(kind, group_id))))
+        reads = await self._batched(requests, owner)
+        states: dict[str, GroupState] = {}
+        failed: dict[str, DirectoryError] = {}
+        for n, group_id in enumerate(group_ids):
+            error = reads.failed.get(group_id.casefold())
+            if error is not None:
+                failed[group_id] = error
+                continue
+            items: list[ScheduleItem] = []
+            for kind in _KINDS:
+                for row in reads.rows.get(f"{n}{kind.value[0]}", []):
+                    parsed = wire.parse_schedule_item(kind, row, group_id)
+                    if parsed is not None:
+                        items.append(parsed)
+            states[group_id] = GroupState(group_id, now, tuple(items))
+        return states, failed
+
+    async def request_history(
+        self, queries: Sequence[DetailQuery]
+    ) -> tuple[list[RequestRecord], dict[str, DirectoryError]]:
+        """The request history of each (kind, group, principal), and the groups (casefolded) whose reads failed."""
+        requests: list[BatchRequest] = []
+        owner: dict[str, str] = {}
+        kinds: dict[str, ScheduleKind] = {}
+        for n, query in enumerate(queries):
+            key = str(n)
+            owner[key], kinds[key] = query.group_id, query.kind
+            path_and_params = wire.group_requests_query(query.kind, query.group_id, query.principal_id)
+            requests.append(BatchRequest(key, "GET", odata_path(*path_and_params)))
+        reads = await self._batched(requests, owner)
+        records: list[RequestRecord] = []
+        for key, rows in reads.rows.items():
+            records += [r for r in (wire.parse_request_record(kinds[key], row) for row in rows) if r is not None]
+        return records, reads.failed
+
+    async def _batched(self, requests: Sequence[BatchRequest], owner: Mapping[str, str]) -> _Reads:
+        """Send `requests` in `$batch`es of 20, a few batches at a time; follow nextLinks; a failure is recorded
+        against the group (`owner[request id]`) and does not stop the others."""
+        reads = _Reads()
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one_batch(chunk: Sequence[BatchRequest]) -> None:
+            async with gate:
+                try:
+                    responses = await self._client.batch(chunk)
+                except (GraphError, GraphTransportError, DirectoryError) as exc:
+                    for request in chunk:
+                        reads.failed.setdefault(owner[request.id].casefold(), _as_directory_error(exc))
+                    return
+                await asyncio.gather(*(one_response(r, responses.get(r.id)) for r in chunk))
+
+        async def one_response(request: BatchRequest, response: BatchResponse | None) -> None:
+            group = owner[request.id].casefold()
+            if response is None or response.error is not None:
+                error = response.error if response is not None else None
+                reads.failed.setdefault(group, directory_error(error) if error else DirectoryUnavailable("no answer"))
+                return
+            try:
+                reads.rows[request.id] = await self._client.rest_of(response.json(), max_pages=self._max_pages)
+            except (GraphError, GraphTransportError, DirectoryError) as exc:
+                reads.failed.setdefault(group, _as_directory_error(exc))
+
+        chunks = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
+        await asyncio.gather(*(one_batch(chunk) for chunk in chunks))
+        return reads
+
+    async def resolve_groups(self, names_or_ids: Sequence[str]) -> list[Group]:
+        """The groups FEED_GROUPS names, in its order, each once: an object id is checked (`GET /groups/{id}`), a
+        name is looked up by exact displayName. Raises UnknownFeedGroups for ids and names Graph does not know and
+        for names several groups share; DirectoryError kinds when Graph cannot be read."""
+        wanted = [entry.strip() for entry in names_or_ids if entry.strip()]
+        requests = []
+        for n, entry in enumerate(wanted):
+            query = wire.group_query(entry) if _GUID.match(entry) else wire.groups_named_query(entry)
+            requests.append(BatchRequest(str(n), "GET", odata_path(*query)))
+        try:
+            responses = await self._client.batch(requests) if requests else {}
+        except GraphError as err:
+            raise directory_error(err) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        found: dict[str, Group] = {}
+        missing: list[str] = []
+        ambiguous: dict[str, list[str]] = {}
+        for n, entry in enumerate(wanted):
+            response = responses[str(n)]
+            if response.status == 404:
+                missing.append(entry)
+                continue
+            if response.error is not None:
+                raise directory_error(response.error)
+            body = response.json()
+            rows = body.get("value") if "value" in body else [body]
+            groups = [
+                Group(pair[0], pair[1])
+                for row in rows or []
+                if isinstance(row, dict) and (pair := wire.parse_display_name(row)) is not None
+            ]
+            if not groups:
+                missing.append(entry)
+            elif len(groups) > 1:
+                ambiguous[entry] = [g.id for g in groups]
+            else:
+                found.setdefault(groups[0].id.casefold(), groups[0])
+        if missing or ambiguous:
+            raise UnknownFeedGroups(missing, ambiguous)
+        return list(found.values())
+
+
+def _as_directory_error(exc: Exception) -> DirectoryError:
+    if isinstance(exc, DirectoryError):
+        return exc
+    if isinstance(exc, GraphError):
+        return directory_error(exc)
+    if isinstance(exc, GraphTransportError):
+        return DirectoryUnavailable(exc.detail)
+    return DirectoryUnavailable(str(exc))
