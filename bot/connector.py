@@ -10,10 +10,11 @@ our code call (reply, send, update, delete, create conversation, get member).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
+from bot.sendlimit import ConversationLimiter
 from bot.wire import to_json
 
 __all__ = ["ConnectorError", "FastBotFrameworkAuthentication", "HttpxConnectorClient", "HttpxConnectorFactory"]
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 TokenSource = Callable[[str], Awaitable[str | None]]  # audience -> bearer token (None: anonymous/dev mode)
 
 _RETRYABLE = {412, 429, 502, 503, 504}
+MAX_RETRY_AFTER = 60.0  # seconds: a Retry-After longer than this is not waited for in a send; the send fails
 
 
 class ConnectorError(Exception):
@@ -56,22 +59,29 @@ class _Conversations:
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Activity) -> ResourceResponse:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
-        return ResourceResponse(id=(await self._c.request("POST", path, to_json(activity))).get("id"))
+        body = await self._c.request("POST", path, to_json(activity), conversation_id=conversation_id)
+        return ResourceResponse(id=body.get("id"))
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity) -> ResourceResponse:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities"
-        return ResourceResponse(id=(await self._c.request("POST", path, to_json(activity))).get("id"))
+        body = await self._c.request("POST", path, to_json(activity), conversation_id=conversation_id)
+        return ResourceResponse(id=body.get("id"))
 
     async def update_activity(self, conversation_id: str, activity_id: str, activity: Activity) -> ResourceResponse:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
-        return ResourceResponse(id=(await self._c.request("PUT", path, to_json(activity))).get("id"))
+        body = await self._c.request("PUT", path, to_json(activity), conversation_id=conversation_id)
+        return ResourceResponse(id=body.get("id"))
 
     async def delete_activity(self, conversation_id: str, activity_id: str) -> None:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
         await self._c.request("DELETE", path, None)
 
     async def create_conversation(self, parameters: ConversationParameters) -> ConversationResourceResponse:
-        body = await self._c.request("POST", "v3/conversations", to_json(parameters))
+        payload = to_json(parameters)
+        # A new post in a channel counts against the channel (Teams limits "create conversation" per thread too);
+        # a new 1:1 chat has no conversation yet to count against.
+        channel = ((payload.get("channelData") or {}).get("channel") or {}).get("id")
+        body = await self._c.request("POST", "v3/conversations", payload, conversation_id=channel or None)
         return ConversationResourceResponse().deserialize(body)
 
     async def get_conversation_member(self, conversation_id: str, member_id: str) -> TeamsChannelAccount:
@@ -80,25 +90,44 @@ class _Conversations:
 
 
 class HttpxConnectorClient:
-    """The subset of botframework's ConnectorClient the bot uses, on a shared aiohttp session."""
+    """The subset of botframework's ConnectorClient the bot uses, on a shared aiohttp session.
+
+    Sends and updates wait their turn in `limiter` (Teams' per-conversation limits; one limiter per process, shared
+    by every client). 412/429/502/503/504 are retried, `attempts` times at most: after Retry-After when Teams gives
+    one (a 429 holds the whole conversation that long), else after exponential backoff with jitter. The limiter's
+    clock and sleep are the ones the retries use, so tests run minutes of backoff in no time."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, service_url: str, audience: str, token: TokenSource, attempts: int = 3
+        self,
+        session: aiohttp.ClientSession,
+        service_url: str,
+        audience: str,
+        token: TokenSource,
+        attempts: int = 3,
+        limiter: ConversationLimiter | None = None,
     ) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
         self._session = session
         self.service_url = service_url.rstrip("/") + "/"
         self._audience = audience
         self._token = token
         self._attempts = attempts
+        self.limiter = limiter if limiter is not None else ConversationLimiter()
         self.conversations = _Conversations(self)
 
-    async def request(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None, *, conversation_id: str | None = None
+    ) -> dict[str, Any]:
+        """One Bot Connector call. `conversation_id` is given for sends and updates: they count against its limits."""
         headers = {"Content-Type": "application/json; charset=utf-8"}
         bearer = await self._token(self._audience)
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         url = self.service_url + path
         for attempt in range(1, self._attempts + 1):
+            if conversation_id is not None:
+                await self.limiter.acquire(conversation_id)
             async with self._session.request(method, url, json=body, headers=headers) as resp:
                 text = await resp.text()
                 if resp.status < 300:
@@ -109,37 +138,83 @@ class HttpxConnectorClient:
                     except ValueError:
                         return {}
                     return data if isinstance(data, dict) else {}
-                if resp.status in _RETRYABLE and attempt < self._attempts:
-                    delay = _retry_delay(resp.headers.get("Retry-After"), attempt)
-                    log.warning("Bot Connector %s %s answered %s; retrying in %.2fs", method, path, resp.status, delay)
-                    await asyncio.sleep(delay)
-                    continue
+                retry_after = _retry_after(resp.headers.get("Retry-After"), now=datetime.now(UTC))
+            if resp.status not in _RETRYABLE:
                 raise ConnectorError(resp.status, text, method, path)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                log.error(
+                    "Bot Connector %s %s answered %s with Retry-After %.0fs; not waiting that long, giving up",
+                    method,
+                    path,
+                    resp.status,
+                    retry_after,
+                )
+                raise ConnectorError(resp.status, text, method, path)
+            if attempt == self._attempts:
+                log.error(
+                    "Bot Connector %s %s still answered %s after %d attempts; giving up",
+                    method,
+                    path,
+                    resp.status,
+                    attempt,
+                )
+                raise ConnectorError(resp.status, text, method, path)
+            delay = retry_after if retry_after is not None else _backoff(attempt)
+            log.warning("Bot Connector %s %s answered %s; retrying in %.2fs", method, path, resp.status, delay)
+            if resp.status == 429 and conversation_id is not None:
+                self.limiter.hold(conversation_id, delay)  # the other sends to this conversation wait too
+            await self.limiter.sleep(delay)
         raise AssertionError("unreachable")
 
 
-def _retry_delay(retry_after: str | None, attempt: int) -> float:
-    if retry_after:
+def _retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
         try:
-            return min(float(retry_after), 10.0)
-        except ValueError:
-            pass
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(seconds, 0.0)
+
+
+def _backoff(attempt: int) -> float:
     backoff: float = min(0.25 * 2 ** (attempt - 1), 4.0)
     return backoff * (0.5 + random.random())  # exponential backoff with jitter
 
 
 class HttpxConnectorFactory(ConnectorFactory):
-    def __init__(self, session: aiohttp.ClientSession, token: TokenSource, default_audience: str) -> None:
+    """Caches one client per (service URL, audience); all of them share one `ConversationLimiter`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        token: TokenSource,
+        default_audience: str,
+        limiter: ConversationLimiter | None = None,
+    ) -> None:
         self._session = session
         self._token = token
         self._default_audience = default_audience
+        self.limiter = limiter if limiter is not None else ConversationLimiter()
         self._clients: dict[tuple[str, str], HttpxConnectorClient] = {}
 
     async def create(self, service_url: str, audience: str | None = None) -> HttpxConnectorClient:
         key = (service_url, audience or self._default_audience)
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = HttpxConnectorClient(self._session, service_url, key[1], self._token)
+            client = self._clients[key] = HttpxConnectorClient(
+                self._session, service_url, key[1], self._token, limiter=self.limiter
+            )
         return client
 
 
@@ -152,11 +227,17 @@ class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
         session: aiohttp.ClientSession,
         token: TokenSource,
         default_audience: str = "https://api.botframework.com",
+        limiter: ConversationLimiter | None = None,
     ) -> None:
         self._inner = inner
-        self._factory = HttpxConnectorFactory(session, token, default_audience)
+        self._factory = HttpxConnectorFactory(session, token, default_audience, limiter)
         self._token, self._default_audience = token, default_audience
         self._user_token_clients: dict[str, UserTokenClient] = {}
+
+    @property
+    def limiter(self) -> ConversationLimiter:
+        """The process's Teams send limiter: every outbound send and update waits its turn here."""
+        return self._factory.limiter
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
         result = await self._inner.authenticate_request(activity, auth_header)

@@ -1,8 +1,10 @@
 """A recording, stateful stand-in of the Bot Connector REST API (what Teams' service URL answers).
 
 Seed: `roster` members. Behave: assigns activity ids, keeps every conversation's activities, applies updates and
-deletes, creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...).
-Observe: `sent` (everything), `await wait_for(...)` (no sleeps: an asyncio.Condition).
+deletes, creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...,
+with a Retry-After).
+Observe: `sent` (everything), `attempts` (every send/update/create call as it arrived, failed ones too, with the time
+on `clock` — a test's virtual clock or the monotonic one), `await wait_for(...)` (no sleeps: an asyncio.Condition).
 Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises
 if it is not valid); a call without a valid one is answered 401 and kept in `refused`, not in `sent`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ class Recorded:
     activity_id: str
     body: dict[str, Any]
     authorization: str | None
+    at: float = 0.0  # FakeConnector.clock when it arrived
 
     @property
     def type(self) -> str:
@@ -42,6 +46,16 @@ class Recorded:
         return None
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One send, update or create call as it arrived, answered `status` (injected failures included)."""
+
+    at: float
+    method: str
+    conversation_id: str
+    status: int
+
+
 @dataclass
 class FakeConnector:
     sent: list[Recorded] = field(default_factory=list)
@@ -50,6 +64,8 @@ class FakeConnector:
     url: str = ""
     verify_bearer: Callable[[str], Any] | None = None
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
+    attempts: list[Attempt] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
 
@@ -96,6 +112,7 @@ class FakeConnector:
                     activity_id,
                     body,
                     request.headers.get("Authorization"),
+                    self.clock(),
                 )
             )
             self._changed.notify_all()
@@ -113,18 +130,22 @@ class FakeConnector:
             return web.json_response({"message": "Authorization has been denied for this request."}, status=401)
         return None
 
-    def _failure(self) -> web.Response | None:
+    def _failure(self, request: web.Request) -> web.Response | None:
+        """An injected failure for this call, if one is queued; every call is logged in `attempts` either way."""
+        cid = unquote(request.match_info.get("cid", ""))
         if self.failures:
             status, headers = self.failures.pop(0)
+            self.attempts.append(Attempt(self.clock(), request.method, cid, status))
             return web.json_response(
                 {"error": {"code": "Injected", "message": "injected"}}, status=status, headers=headers
             )
+        self.attempts.append(Attempt(self.clock(), request.method, cid, 201 if request.method == "POST" else 200))
         return None
 
     async def _post(self, request: web.Request) -> web.Response:
         if (denied := self._unauthenticated(request)) is not None:
             return denied
-        if (failed := self._failure()) is not None:
+        if (failed := self._failure(request)) is not None:
             return failed
         activity_id = f"activity-{next(self._ids)}"
         await self._record("POST", request, activity_id, await request.json())
@@ -133,7 +154,7 @@ class FakeConnector:
     async def _put(self, request: web.Request) -> web.Response:
         if (denied := self._unauthenticated(request)) is not None:
             return denied
-        if (failed := self._failure()) is not None:
+        if (failed := self._failure(request)) is not None:
             return failed
         activity_id = unquote(request.match_info["aid"])
         await self._record("PUT", request, activity_id, await request.json())
@@ -148,6 +169,8 @@ class FakeConnector:
     async def _create(self, request: web.Request) -> web.Response:
         if (denied := self._unauthenticated(request)) is not None:
             return denied
+        if (failed := self._failure(request)) is not None:
+            return failed
         body = await request.json()
         cid = f"conversation-{next(self._ids)}"
         activity_id = ""
@@ -156,7 +179,9 @@ class FakeConnector:
             assert self._changed is not None
             async with self._changed:
                 self.sent.append(
-                    Recorded("POST", cid, activity_id, body["activity"], request.headers.get("Authorization"))
+                    Recorded(
+                        "POST", cid, activity_id, body["activity"], request.headers.get("Authorization"), self.clock()
+                    )
                 )
                 self._changed.notify_all()
         return web.json_response({"id": cid, "activityId": activity_id, "serviceUrl": self.url}, status=201)
