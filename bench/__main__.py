@@ -7,6 +7,7 @@ Order of work, all in one run so that the figures compared share the machine's s
    CPU seconds of every process are read from /proc around each measured phase;
 4. the approval figures (bench/approvals.py): fan-out of one request to 60 approvers, and click latency;
    then what one HTTPS request costs the caller with httpx and with aiohttp (bench/clients.py);
+4b. the admin feed's Graph calls per poll cycle for 1, 100 and 1,000 groups (bench/feed.py, a tenant of its own);
 5. medians over the rounds → markdown.
 Exit status 1 (and a "Problems" section) if any turn failed, a reply went missing or an activation did not reach Graph.
 """
@@ -34,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import feed as feed_bench
 from bench.approvals import APPROVERS, FANOUT_TARGET_S, ApprovalBench, ApprovalFigures
 from bench.clients import ClientCost, client_cost
 from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
@@ -68,6 +70,7 @@ class Config:
     command: str = "make bench (python -m bench)"
     fanouts: int = 5  # requests whose fan-out to 60 approvers is timed
     clicks: int = 20  # Approve clicks timed, each on a new request
+    feed_groups: tuple[int, ...] = feed_bench.SIZES  # monitored groups per admin-feed measurement
     client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
 
     @property
@@ -88,6 +91,7 @@ QUICK = {
     "fanouts": 3,
     "clicks": 8,
     "client_requests": 100,
+    "feed_groups": (1, 100),
 }
 
 
@@ -175,6 +179,7 @@ class Report:
     code: str = ""
     approvals: ApprovalFigures | None = None
     clients: ClientCost | None = None
+    feed: feed_bench.FeedFigures | None = None
 
     def of(self, target: str) -> list[Measurement]:
         return [m for m in self.measurements if m.target == target]
@@ -578,6 +583,7 @@ def render(report: Report) -> str:
         )
     add("")
     render_approvals(report, add)
+    feed_bench.render(report.feed, add)
     add("## Checks")
     add("")
     if ok:
@@ -718,6 +724,9 @@ def run(config: Config) -> Report:
         bench = Bench(config, report, connector_url, tenant.control_url, tenant.ca_file, urls, clocks)
         asyncio.run(bench.run())
     report.problems.extend(bot_log_problems(var / "bot.log"))
+    if not report.problems and config.feed_groups:
+        report.feed = feed_bench.run(var / "feed-simtenant", config.feed_groups)
+        report.problems.extend(report.feed.problems)
     report.elapsed = time.monotonic() - t0
     return report
 
@@ -734,6 +743,9 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--fanouts", type=int, help="requests whose fan-out to 60 approvers is timed")
     parser.add_argument("--clicks", type=int, help="Approve clicks timed, each on a new request")
     parser.add_argument("--client-requests", type=int, help="HTTPS requests per client and round (httpx vs aiohttp)")
+    parser.add_argument(
+        "--feed-groups", type=_sizes, help="admin feed: monitored group counts, comma-separated (default 1,100,1000)"
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -750,6 +762,7 @@ def parse(argv: Sequence[str] | None) -> Config:
         "fanouts",
         "clicks",
         "client_requests",
+        "feed_groups",
     ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
@@ -761,6 +774,16 @@ def parse(argv: Sequence[str] | None) -> Config:
     if min(config.fanouts, config.clicks, config.client_requests) < 1:
         parser.error("--fanouts, --clicks and --client-requests must be positive")
     return config
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of counts: {text!r}") from None
+    if any(n < 1 or n > feed_bench.SEED_GROUPS for n in sizes):
+        raise argparse.ArgumentTypeError(f"group counts must be 1..{feed_bench.SEED_GROUPS}")
+    return sizes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench import feed as feed_bench
 from bench.connector import create_app
 from bench.load import cpu_seconds, machine_cpu_seconds, median, percentile, run_load
 
@@ -143,6 +144,8 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
         "2",
         "--client-requests",
         "5",
+        "--feed-groups",
+        "1,30",
         "--out",
         str(out),
         "--var",
@@ -184,6 +187,27 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
         r"costs the calling process \*\*([\d.]+) ms of CPU with httpx\*\* .*? and ([\d.]+) ms with aiohttp", report
     )
     assert cost is not None and min(float(cost[1]), float(cost[2])) > 0, report
+    # The admin feed's Graph calls per cycle (the sizes asked for), within ⌈groups/20⌉ × 2.
+    assert "## Admin feed: Graph calls per cycle" in report
+    assert "| 1 | 1 | 2 | 2 |" in report and "| 30 | 3 | 4 | 60 |" in report
+
+
+# ---- the admin feed's section ---------------------------------------------------------------------------------------
+
+
+def test_the_feed_section_counts_round_trips_per_cycle(tmp_path: Path) -> None:
+    figures = feed_bench.run(tmp_path / "feed", sizes=(1, 45), repeats=1, changes=3)
+    assert figures.problems == []
+    one, many = figures.cycles
+    assert (one.groups, one.round_trips, one.inner, one.target) == (1, 1, 2, 2)
+    assert (many.groups, many.round_trips, many.inner, many.target) == (45, 5, 90, 6)  # 90 requests, 20 a batch
+    assert (many.changes, many.changed_events, many.changed_round_trips) == (3, 3, 5 + 1)  # + the 3 histories
+    assert (one.changes, one.changed_events, one.changed_round_trips) == (1, 1, 1 + 1)
+    lines: list[str] = []
+    feed_bench.render(figures, lines.append)
+    assert lines[0] == "## Admin feed: Graph calls per cycle"
+    rows = [line for line in lines if line.startswith("| 45 |")]
+    assert len(rows) == 1 and rows[0].startswith("| 45 | 5 | 6 | 90 |"), rows
 
 
 # ---- the connector stand-in's timeline ------------------------------------------------------------------------------
