@@ -375,13 +375,13 @@ states = st.tuples(st.lists(items(), max_size=8), offsets).map(lambda t: state(*
 steps = st.integers(min_value=0, max_value=60 * 24 * 30).map(lambda m: timedelta(minutes=m))
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(states)
 def test_diff_of_a_state_with_itself_is_empty(s: GroupState) -> None:
     assert diff(s, s, s.read_at) == []
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(states, st.lists(items(), max_size=8), steps, steps)
 def test_the_same_change_computed_twice_has_the_same_ids(
     before: GroupState, after_items: list[ScheduleItem], gap: timedelta, delay: timedelta
@@ -395,7 +395,7 @@ def test_the_same_change_computed_twice_has_the_same_ids(
     assert all(e.group_id == G and e.observed_at == now for e in first)
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(states, st.lists(items(), max_size=8), steps)
 def test_after_a_diff_the_new_state_is_quiet(
     before: GroupState, after_items: list[ScheduleItem], gap: timedelta
@@ -406,7 +406,7 @@ def test_after_a_diff_the_new_state_is_quiet(
     assert diff(after, after, now) == []
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(states, st.lists(items(), max_size=8), steps)
 def test_enrichment_keeps_ids_and_order(before: GroupState, after_items: list[ScheduleItem], gap: timedelta) -> None:
     now = before.read_at + gap
