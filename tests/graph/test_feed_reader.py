@@ -164,6 +164,13 @@ async def test_first_poll_is_a_baseline_in_one_round_trip(feed: Feed) -> None:
     events = await feed.poll()
     assert events == []
     assert feed.graph_requests() == 1  # 4 groups × 2 lists = 8 requests in one $batch
+    inner = [e for e in feed.tenant.log.recent() if e["inner"]]
+    assert sorted((e["route"], e["query"]["$filter"]) for e in inner) == sorted(
+        (f"GET {coll}", f"groupId eq '{group}'")
+        for coll in ("eligibilityScheduleInstances", "assignmentScheduleInstances")
+        for group in feed.groups
+    )
+    assert all(e["caller"] == "app" and e["status"] == 200 and "$select" in e["query"] for e in inner)
     exchange = {(i.kind.value, i.principal_id, i.access) for i in feed.states[EXCHANGE].items}
     assert exchange == {("eligible", ALICE, Access.MEMBER), ("eligible", ALICE, Access.OWNER)}
     intune = feed.states[INTUNE].items
@@ -363,6 +370,13 @@ async def test_a_whole_batch_failing_fails_its_groups_only(feed: Feed) -> None:
 
 
 # ---- paging and scale -----------------------------------------------------------------------------------------------
+
+
+async def test_an_eligibility_whose_start_arrives_is_created_by_its_admin(feed: Feed) -> None:
+    await feed.poll([INTUNE])  # Alice's Intune eligibility starts in 7 days: nothing in effect yet
+    feed.tenant.advance(7 * DAY + MINUTE)
+    [created] = await feed.poll([INTUNE])
+    assert (created.kind, created.principal_id, created.by) == (EventKind.ELIGIBLE_CREATED, ALICE, seed.CLIENT_ID)
 
 
 @pytest.mark.parametrize("feed", ["feed:30"], indirect=True)
