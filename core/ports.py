@@ -15,6 +15,7 @@ from core.models import (
     Approval,
     Decision,
     Eligibility,
+    Group,
     PimRequest,
     Ticket,
 )
@@ -134,6 +135,11 @@ class PimDirectory(Protocol):
     async def members_of(self, group_id: str) -> GroupMembers:
         """The direct members of a group, users and nested groups apart (to expand the admin group through nested
         groups), read app-only. A group that does not exist has no members."""
+        ...
+
+    async def find_groups(self, name_or_id: str) -> Sequence[Group]:
+        """Groups whose display name is `name_or_id` (as Graph compares it: without case), or the group with that
+        object id; read app-only. Empty when there is none."""
         ...
 
     async def approval(self, token: str, request_id: str) -> Approval:

@@ -247,6 +247,11 @@ class PimService:
             log.warning("could not look up display names", exc_info=True)
             return {}
 
+    async def find_groups(self, name_or_id: str) -> Sequence[Group]:
+        """Groups named exactly `name_or_id` (without case) or with that object id, read app-only: admin commands
+        name any group in the directory, not only the admin's own eligibilities. DirectoryError kinds pass through."""
+        return await self._directory.find_groups(name_or_id)
+
     async def review(
         self,
         actor: Actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from core.models import (
     Approval,
     Decision,
     Eligibility,
+    Group,
     PimRequest,
     RequestStatus,
     StageStatus,
@@ -64,6 +66,9 @@ V = TypeVar("V")
 
 # Answers after which a write may or may not have been carried out.
 _OUTCOME_UNKNOWN = frozenset({502, 503, 504})
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +458,26 @@ class GraphPimDirectory:
             raise DirectoryUnavailable(err.detail) from err
         users, groups = wire.member_ids(items)
         return GroupMembers(tuple(users), tuple(groups))
+
+    async def find_groups(self, name_or_id: str) -> Sequence[Group]:
+        text = name_or_id.strip()
+        if not text:
+            return []
+        by_id = _GUID.fullmatch(text) is not None
+        path, params = wire.group_query(text) if by_id else wire.groups_named_query(text)
+        try:
+            if by_id:
+                items = [await self._client.get(path, params=params)]
+            else:
+                items = await self._client.get_all(path, params=params)
+        except GraphError as err:
+            if err.status == 404:
+                return []
+            raise directory_error(err) from err
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        found = [wire.parse_display_name(item) for item in items]
+        return [Group(object_id, name) for object_id, name in (f for f in found if f is not None)]
 
     async def approval(self, token: str, request_id: str) -> Approval:
         try:

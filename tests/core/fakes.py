@@ -325,6 +325,11 @@ class FakeDirectory:
         self._record("group_members", group_id=group_id)
         return list(self._members[group_id])
 
+    async def find_groups(self, name_or_id: str) -> Sequence[Group]:
+        self._record("find_groups", name_or_id=name_or_id)
+        wanted = name_or_id.casefold()
+        return [Group(i, n) for i, n in self._names.items() if wanted in (i.casefold(), n.casefold())]
+
     async def members_of(self, group_id: str) -> GroupMembers:
         """The seeded members; a member id that is itself a seeded group counts as a nested group."""
         self._record("members_of", group_id=group_id)

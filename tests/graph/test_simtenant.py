@@ -516,3 +516,12 @@ async def test_concurrent_admin_checks_share_one_walk_of_the_group(rig: Rig) -> 
     answers = await asyncio.gather(*(admins.is_admin(_as_actor(u)) for u in (FRANK, DAVE, CAROL, ALICE, BOB)))
     assert answers == [True, True, True, False, False]
     assert rig.graph_requests() == 3
+
+
+async def test_groups_are_found_by_exact_display_name_without_case_or_by_object_id(rig: Rig) -> None:
+    [found] = await rig.directory.find_groups("exchange-admins")
+    assert (found.id, found.display_name) == (EXCHANGE, "Exchange-Admins")
+    assert await rig.directory.find_groups(EXCHANGE) == [found]
+    assert await rig.directory.find_groups("Exchange") == []  # no prefix or fuzzy matching: the group must exist
+    assert await rig.directory.find_groups("00000000-0000-4000-8000-00000000dead") == []
+    assert await rig.directory.find_groups("O'Brien's group") == []  # quotes are escaped, not a 400
