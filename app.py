@@ -172,6 +172,7 @@ def create_app(
             app_id=settings.app_id,
             reminder_minutes=settings.approval_reminder_minutes,
             admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
+            approval_channels=settings.approval_channels,
         )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import unquote
 
 __all__ = [
     "CLOUDS",
@@ -165,6 +166,7 @@ class Settings:
     approval_reminder_minutes: int = 60
     bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
     bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
+    approval_channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
@@ -210,6 +212,34 @@ def _endpoints(env: Mapping[str, str], problems: list[str]) -> tuple[BotCloud, C
         for name, default in vars(preset).items()
     }
     return cloud, CloudEndpoints(**values)
+
+
+_CHANNEL_ID = re.compile(r"^19:[^\s,;=/]+@thread\.(tacv2|skype)$", re.IGNORECASE)
+
+
+def _approval_channels(raw: str, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    """`APPROVAL_CHANNELS`: `<group object id>=<channel id>` pairs separated by commas or new lines. The channel id is
+    what Teams shows in a channel's link (Get link to channel): `19:…@thread.tacv2`, percent-encoded in the link
+    itself, so the link is accepted too."""
+    pairs: list[tuple[str, str]] = []
+    for item in re.split(r"[,\n]", raw):
+        if not item.strip():
+            continue
+        group, sep, channel = (part.strip() for part in item.partition("="))
+        link = re.search(r"/channel/([^/?#\s]+)", channel)
+        if link:
+            channel = unquote(link.group(1))
+        if not sep or not _GUID.match(group) or not _CHANNEL_ID.match(channel):
+            problems.append(
+                f"APPROVAL_CHANNELS has {item.strip()!r}: write <group object id>=<channel id>, the channel id as in "
+                "the channel's link (19:…@thread.tacv2)"
+            )
+            continue
+        if any(g == group.lower() for g, _ in pairs):
+            problems.append(f"APPROVAL_CHANNELS names group {group} twice: a group has one approvals channel")
+            continue
+        pairs.append((group.lower(), channel))
+    return tuple(pairs)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -347,6 +377,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     bot_admin_group = bot_admin_group.lower()
     # -- end admins --
 
+    # -- approvals channels from settings (admins can also type `approvals here <group>` in the channel) --
+    approval_channels = _approval_channels(env.get("APPROVAL_CHANNELS", ""), problems)
+    # -- end approvals channels --
+
     # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
     # fetch) trust CA_FILE, or else the bundle the standard variables name.
     ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
@@ -387,6 +421,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         approval_reminder_minutes=approval_reminder,
         bot_admins=bot_admins,
         bot_admin_group=bot_admin_group,
+        approval_channels=approval_channels,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,

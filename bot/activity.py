@@ -23,6 +23,7 @@ __all__ = [
     "actor_of",
     "card_action_data",
     "channel_of",
+    "teams_channel_of",
     "command_text",
     "conversation_id_of",
     "conversation_kind",
@@ -82,6 +83,18 @@ def actor_of(activity: Activity) -> Actor:
 def channel_of(activity: Activity) -> str:
     """The channel id ("msteams"): the token service keys user tokens by channel and user."""
     return str(activity.channel_id or "")
+
+
+def teams_channel_of(activity: Activity) -> tuple[str, str]:
+    """(channel id, team id) of a Teams channel message: `19:…@thread.tacv2` as in the channel's link, without the
+    `;messageid=` of the thread; empty strings outside a channel."""
+    data: Mapping[str, Any] = activity.channel_data if isinstance(activity.channel_data, Mapping) else {}
+    channel: Mapping[str, Any] = data["channel"] if isinstance(data.get("channel"), Mapping) else {}
+    team: Mapping[str, Any] = data["team"] if isinstance(data.get("team"), Mapping) else {}
+    channel_id = str(channel.get("id") or data.get("teamsChannelId") or "")
+    if not channel_id and conversation_kind(activity) == "channel":
+        channel_id = conversation_id_of(activity).split(";", 1)[0]
+    return channel_id, str(team.get("id") or data.get("teamsTeamId") or "")
 
 
 def conversation_id_of(activity: Activity) -> str:

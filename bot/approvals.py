@@ -3,8 +3,10 @@ kept true.
 
 Fan-out: when an activation waits for approval, the approvers are resolved (core: policy primary approvers, groups
 expanded, never the requester), each one with a stored 1:1 reference (`ref/user/{oid}`) gets the approval card
-proactively, and the sent cards are kept with the request record (`request/{id}`). The requester is told who was
-notified and who could not be reached.
+proactively, and the sent cards are kept with the request record (`request/{id}`). When the group has an approvals
+channel (bot.approval_channels), the same card is posted there as a new post, read-only for everyone but the
+approvers (`refresh.userIds`), and kept with the record like the 1:1 copies (`"channel": true`), so every later update
+re-renders it too. The requester is told who was notified, who could not be reached, and about the channel post.
 
 A click: the actor is the authenticated clicker, never card data; the rules (core.approvals) run on the stored record
 first, so a non-approver, the requester or a forged request id never reaches Graph. The decision is claimed with an
@@ -21,14 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import ConversationReference
+from botbuilder.schema import ConversationParameters, ConversationReference
 
+from bot.activity import reference_of
+from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.records import Records
 from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards import explain, format_time
 from cards.actions import DecisionAction, Verb
 from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, expiry_warning_card
+from cards.approval_channels import channel_post_failed, channel_posted
 from cards.wording import access_label, and_list
 from core.approvals import Review, may_decide
 from core.errors import AlreadyDecided, DirectoryError, MissingApproverJustification, RequestNotFound, RequestRefused
@@ -130,9 +135,16 @@ def _already(record: dict[str, Any]) -> AlreadyDecided:
 
 class ApprovalDesk:
     def __init__(
-        self, records: Records, clock: Clock, app_id: str = "", *, reminder_after: timedelta = timedelta(hours=1)
+        self,
+        records: Records,
+        clock: Clock,
+        app_id: str = "",
+        *,
+        reminder_after: timedelta = timedelta(hours=1),
+        channels: ApprovalChannels | None = None,
     ) -> None:
         self._records = records
+        self._channels = channels
         self._reminder_after = reminder_after
         self._clock = clock
         self._app_id = app_id
@@ -185,6 +197,7 @@ class ApprovalDesk:
             log.error("request %s was not remembered; no approval cards sent", request_id)
             return
         card = approval_card(view_of(record), None, actionable=True, refresh_user_ids=refresh_ids)
+        channel_target = await self._channel_of(outcome.group.id)
 
         async def send(user_id: str, reference: dict[str, Any]) -> dict[str, Any] | None:
             try:
@@ -200,18 +213,79 @@ class ApprovalDesk:
                 "conversationId": conversation_id,
             }
 
+        async def post_to_channel() -> dict[str, Any] | None:
+            if channel_target is None:
+                return None
+            # The channel copy is read-only for everyone; the approvers' clients refresh it into their own view.
+            channel_card = approval_card(
+                view_of(record), None, actionable=False, refresh_user_ids=refresh_ids, channel=True
+            )
+            try:
+                return await self._post_to_channel(turn_context, actor, channel_target, channel_card)
+            except Exception:
+                log.warning(
+                    "could not post request %s to channel %s", request_id, channel_target.channel_id, exc_info=True
+                )
+                return {}
+
         # All at once: one slow approver conversation must not hold up the others.
-        results = await asyncio.gather(*(send(user_id, reference) for user_id, reference in reachable))
+        *results, channel_copy = await asyncio.gather(
+            *(send(user_id, reference) for user_id, reference in reachable), post_to_channel()
+        )
         sent = [r for r in results if r is not None]
         unreachable += [user_id for (user_id, _), r in zip(reachable, results, strict=True) if r is None]
+        copies = sent + ([channel_copy] if channel_copy else [])
 
         def add_cards(record: dict[str, Any]) -> dict[str, Any]:
-            record["approverCards"] = list(record.get("approverCards") or []) + sent
+            record["approverCards"] = list(record.get("approverCards") or []) + copies
             record["unreachable"] = unreachable
             return record
 
         await self._records.update_pending(request_id, add_cards)
-        await turn_context.send_activity(MessageFactory.text(self._notified_text(group, sent, unreachable, names)))
+        told = self._notified_text(group, sent, unreachable, names)
+        if channel_copy is not None:
+            told = f"{told} {channel_posted() if channel_copy else channel_post_failed()}"
+        await turn_context.send_activity(MessageFactory.text(told))
+
+    async def _channel_of(self, group_id: str) -> ChannelTarget | None:
+        if self._channels is None:
+            return None
+        try:
+            return await self._channels.target(group_id)
+        except Exception:  # the 1:1 cards still go out
+            log.warning("could not read the approvals channel of group %s", group_id, exc_info=True)
+            return None
+
+    async def _post_to_channel(
+        self, turn_context: TurnContext, actor: Actor, target: ChannelTarget, card: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new post in the channel (not a reply in some thread); the copy to keep with the request record."""
+        tenant_id = target.tenant_id or actor.tenant_id
+        service_url = target.service_url or str(turn_context.activity.service_url or "")
+        parameters = ConversationParameters(
+            is_group=True,
+            bot=turn_context.activity.recipient,
+            tenant_id=tenant_id,
+            # ConversationParameters.tenant_id serialises as `tenantID`: Teams reads the tenant from channelData.
+            channel_data={"channel": {"id": target.channel_id}, "tenant": {"id": tenant_id}},
+            activity=MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card))),
+        )
+        out: dict[str, Any] = {}
+
+        async def created(tc: TurnContext) -> None:
+            # botbuilder hands the new post's conversation (`19:…;messageid=…`) and activity id to this turn.
+            reference = reference_of(tc.activity)  # its bot is the parameters' bot: the account of this turn
+            out.update(
+                userId="",
+                channel=True,
+                channelId=target.channel_id,
+                activityId=str(tc.activity.id or ""),
+                reference=reference,
+                conversationId=str(tc.activity.conversation.id or ""),
+            )
+
+        await turn_context.adapter.create_conversation(self._app_id, created, parameters, "msteams", service_url, None)
+        return out
 
     @staticmethod
     def _notified_text(
@@ -425,7 +499,9 @@ class ApprovalDesk:
         """Re-render every other stored copy from the record; tell the requester."""
         card = self._card(record, None, actionable=False)
         for copy in record.get("approverCards") or []:
-            if skip and copy.get("activityId") == skip:
+            # The clicker's own copy already shows the answer (the invoke response), except in a channel: there the
+            # invoke response replaces the card for the clicker only, so the post is updated for everyone.
+            if skip and copy.get("activityId") == skip and not copy.get("channel"):
                 continue
             try:
                 await self._update(adapter, copy["reference"], copy["activityId"], card)

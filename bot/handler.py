@@ -31,6 +31,7 @@ from bot.activity import (
     reference_of,
     sign_in_value,
 )
+from bot.approval_channels import ApprovalChannels
 from bot.approvals import ApprovalDesk
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.records import Records
@@ -38,7 +39,7 @@ from bot.stepup import StepUp
 from bot.wire import SentCard
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
 from core.admins import Admins
-from core.commands import Activate, Cancel, Deactivate, Help, Pending, Status, parse
+from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Help, Pending, Status, parse
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
 from core.models import Actor
 from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
@@ -82,6 +83,7 @@ class PimBot(TeamsActivityHandler):
         reminder_minutes: int = 60,
         *,
         admins: Admins,
+        approval_channels: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
         # Who may run admin commands (`approvals here …`, `feed here|off|status`): `await self.admins.is_admin(actor)`
@@ -95,7 +97,11 @@ class PimBot(TeamsActivityHandler):
         self._step_up: StepUp | None = None
         self._adapter: Any = None
         self._app_id = app_id
-        self._approvals = ApprovalDesk(records, clock, app_id, reminder_after=timedelta(minutes=reminder_minutes))
+        # Approvals channels: `approvals here <group>` (stored) or APPROVAL_CHANNELS (group id, channel id).
+        self._channels = ApprovalChannels(records, clock, admins, approval_channels)
+        self._approvals = ApprovalDesk(
+            records, clock, app_id, reminder_after=timedelta(minutes=reminder_minutes), channels=self._channels
+        )
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""
@@ -145,6 +151,12 @@ class PimBot(TeamsActivityHandler):
 
     async def _run_command(self, turn_context: TurnContext, service: PimService, actor: Actor, text: str) -> None:
         command = parse(text)
+        if (
+            isinstance(command, ApprovalChannel)
+            and not command.action
+            and conversation_kind(turn_context.activity) != "channel"
+        ):
+            command = Pending()  # a bare "approvals" outside a channel: the approver's open requests
         if isinstance(command, Help):
             await self._send_card(turn_context, cards.help_card(command.reason), kind="help")
             return
@@ -175,6 +187,9 @@ class PimBot(TeamsActivityHandler):
                 await turn_context.send_activity(MessageFactory.text("No requests are waiting for your approval."))
             for card in found:
                 await self._send_card(turn_context, card, kind="approval")
+        elif isinstance(command, ApprovalChannel):
+            answer = await self._channels.command(turn_context, service, actor, command)
+            await turn_context.send_activity(MessageFactory.text(answer))
         elif isinstance(command, Deactivate):
             outcomes = await service.deactivate(actor, command)
             await self._send_card(turn_context, cards.deactivation_card(outcomes, actor.time_zone), kind="deactivation")

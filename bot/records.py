@@ -5,6 +5,7 @@ Keys:
   ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
   card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows
   request/{pim request id}      a request the bot submitted that waits for a decision, with the cards showing it
+  approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
 """
 
 from __future__ import annotations
@@ -136,6 +137,27 @@ class Records:
             return []
         keys: list[str] = await keys_with_prefix("request/")
         return [k.removeprefix("request/") for k in keys]
+
+    # ---- approvals channels (`approvals here <group>`) ---------------------------------------------------------------
+
+    async def set_approval_channel(self, group_id: str, entry: dict[str, Any]) -> None:
+        """Make a channel (`entry`: its channel id, team, conversation reference, who set it and when) the group's
+        approvals channel, replacing any earlier one."""
+        await self._storage.write({f"approvals/channel/{group_id.lower()}": entry})
+
+    async def approval_channel(self, group_id: str) -> dict[str, Any] | None:
+        return await self._item(f"approvals/channel/{group_id.lower()}")
+
+    async def forget_approval_channel(self, group_id: str) -> None:
+        await self._storage.delete([f"approvals/channel/{group_id.lower()}"])
+
+    async def approval_channels(self) -> list[dict[str, Any]]:
+        """Every approvals channel set in Teams (none when the storage cannot list keys)."""
+        keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
+        if keys_with_prefix is None:
+            return []
+        found = [await self._item(key) for key in await keys_with_prefix("approvals/channel/")]
+        return [item for item in found if item is not None]
 
     async def _item(self, key: str) -> dict[str, Any] | None:
         item = (await self._storage.read([key])).get(key)

@@ -4,6 +4,8 @@
   Action.Submit fallback, in an ActionSet), and `refresh` for the reachable approvers (teams-platform.md §5.2), so
   approvers get the buttons and anyone else who sees a copy gets the read-only view;
 - read-only, still open (`actionable=False`, no decision): the facts and "waiting for an approver";
+- the channel copy (`channel=True`, posted to the group's approvals channel): the read-only view for everyone, with
+  `refresh` for the reachable approvers, whose clients fetch the approver view (a `refresh` invoke) on display;
 - decided (a decision in the view): the facts and "Approved by Bob Builder at 14:02 — reason"; no buttons, no refresh.
 
 Element ids: `heading`, `facts`, `state`, `notice` (why the clicker got this view), `reason`, `actions`, `approve`,
@@ -66,6 +68,7 @@ def approval_card(
     actionable: bool,
     refresh_user_ids: Sequence[str] = (),
     notice: str | None = None,
+    channel: bool = False,
 ) -> JsonDict:
     access = access_label(view.access)
     pairs = [
@@ -92,7 +95,7 @@ def approval_card(
     elif decided:
         color = "Good" if view.decision is Decision.APPROVE else "Attention"
         body.append(text("state", decision_line(view, tz), weight="Bolder", color=color))
-    elif not actionable:
+    elif not actionable or channel:
         body.append(text("state", "Waiting for an approver to decide.", subtle=True))
     else:
         reason = InputText(
@@ -118,7 +121,7 @@ def approval_card(
         )
     state = decision_line(view, tz) if decided else (view.closed or "waiting for approval")
     result = card(body, f"{title}: {state}.")
-    if actionable and not decided and not view.closed and refresh_user_ids:
+    if (actionable or channel) and not decided and not view.closed and refresh_user_ids:
         # Refresh.action is an Action.Execute with no fallback: clients without Action.Execute never refresh.
         result["refresh"] = {
             "action": to_json(

@@ -34,6 +34,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("status", "What you can activate, what is active, what waits for approval."),
     ("cancel Exchange-Admins", "Withdraw your request that still waits for approval."),
     ("pending", "Approvers: the requests waiting for your decision, with Approve and Deny."),
+    ("approvals here Security-Operators", "Admins, in a Teams channel: post that group's approval requests there."),
     ("help", "This overview."),
 )
 

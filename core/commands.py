@@ -10,6 +10,8 @@ Forgiving by design. Examples that parse:
     deactivate Exchange-Admins
     cancel Exchange-Admins                        (withdraw one's own request that waits for approval)
     pending                                       (an approver's open requests)
+    approvals here Exchange-Admins                (admins, in a channel: the group's approvals go to this channel)
+    approvals off Exchange-Admins / approvals status
     status / help
 
 Anything else is a `Help` carrying a kind reason. The parser knows nothing about which groups exist; names are
@@ -27,6 +29,7 @@ from core.names import normalise
 
 __all__ = [
     "Activate",
+    "ApprovalChannel",
     "Cancel",
     "Command",
     "Deactivate",
@@ -69,6 +72,16 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalChannel:
+    """An admin command about a group's approvals channel, typed in that channel: `approvals here <group>` (this
+    channel gets the group's approval cards), `approvals off <group>`, `approvals status`. `action` is "" for a bare
+    `approvals`: the channel's status in a channel, the approver's open requests (`pending`) elsewhere."""
+
+    action: str  # "here" | "off" | "status" | ""
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     pass
 
@@ -78,7 +91,7 @@ class Help:
     reason: str | None = None  # why the usage is shown: an unknown word, a duration we could not read, …
 
 
-Command = Activate | Deactivate | Cancel | Pending | Status | Help
+Command = Activate | Deactivate | Cancel | Pending | ApprovalChannel | Status | Help
 
 _VERBS = {
     "activate": "activate",
@@ -189,6 +202,8 @@ def parse(text: str) -> Command:
         return Status()
     if verb == "help":
         return Help()
+    if verb == "pending" and head.lower().rstrip(":,.!?") == "approvals":
+        return _parse_approval_channel(rest)
     if verb == "pending":
         return Pending()
     if verb == "cancel":
@@ -202,6 +217,22 @@ def parse(text: str) -> Command:
         return _parse_deactivate(rest)
     except _Unreadable as e:
         return Help(str(e))
+
+
+_CHANNEL_ACTIONS = {"here": "here", "on": "here", "off": "off", "status": "status", "list": "status"}
+
+
+def _parse_approval_channel(rest: str) -> Command:
+    word, _, group = rest.strip().partition(" ")
+    if not word:
+        return ApprovalChannel("")
+    action = _CHANNEL_ACTIONS.get(word.lower().rstrip(":,.!?"))
+    if action is None:
+        return Help(f"I didn't understand “approvals {_shorten(word)}”. Try “approvals here Exchange-Admins”.")
+    group = group.strip().rstrip(_TRAILING_PUNCTUATION).strip().strip('"').strip()
+    if action != "status" and not group:
+        return Help(f"Which group? For example: “approvals {action} Exchange-Admins”.")
+    return ApprovalChannel(action, group if action != "status" else "")
 
 
 class _Unreadable(Exception):

@@ -202,3 +202,17 @@ def test_admins_are_object_ids_and_an_optional_group() -> None:
         load_settings(production(BOT_ADMINS=f"{admin},alice@contoso.com", BOT_ADMIN_GROUP="Bot Admins"))
     assert any("BOT_ADMINS" in p and "alice@contoso.com" in p for p in e.value.problems)
     assert any("BOT_ADMIN_GROUP" in p and "Bot Admins" in p for p in e.value.problems)
+
+
+def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
+    group, other = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
+    assert load_settings(production()).approval_channels == ()
+    link = "https://teams.microsoft.com/l/channel/19%3aAbC123%40thread.tacv2/Approvals?groupId=x&tenantId=y"
+    s = load_settings(production(APPROVAL_CHANNELS=f"{group.upper()}=19:ops-approvals@thread.tacv2,\n {other}={link}"))
+    assert s.approval_channels == ((group, "19:ops-approvals@thread.tacv2"), (other, "19:AbC123@thread.tacv2"))
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(APPROVAL_CHANNELS=f"Exchange-Admins=19:a@thread.tacv2,{group}=General,{other}"))
+    bad = [p for p in e.value.problems if p.startswith("APPROVAL_CHANNELS")]
+    assert len(bad) == 3 and all("19:…@thread.tacv2" in p for p in bad)
+    with pytest.raises(SettingsError, match="twice"):
+        load_settings(production(APPROVAL_CHANNELS=f"{group}=19:a@thread.tacv2,{group}=19:b@thread.tacv2"))

@@ -14,7 +14,7 @@ from tests.approvals.test_inline_approvals import CAROL, conversation
 from tests.bot.test_restart import start_bot, tenant_process
 from tests.cards.cardtools import element
 from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
+from tests.fakes.activities import ALICE, BOB, FRANK
 from tests.fakes.connector import running_connector
 
 
@@ -49,6 +49,38 @@ async def test_an_approval_card_sent_before_a_restart_decides_after_it(tmp_path:
                 assert put.activity_id == carol_card.activity_id
                 told = [str(r.body.get("text")) for r in connector.messages(conversation(ALICE)) if r.body.get("text")]
                 assert any("approved by Bob Builder" in t and "active until" in t for t in told), told
+            finally:
+                bot.terminate()
+                await bot.wait()
+
+
+async def test_an_approvals_channel_set_before_a_restart_still_gets_the_requests_after_it(tmp_path: Path) -> None:
+    async with tenant_process(tmp_path / "sim") as tenant, running_connector() as connector:
+        env = bot_environment(tenant, free_port(), tmp_path / "state.sqlite3", {"BOT_ADMINS": FRANK.oid})
+        url = f"http://127.0.0.1:{env['PORT']}/api/messages"
+        bot = await start_bot(env, tmp_path / "bot.log")
+        async with aiohttp.ClientSession() as http:
+            try:
+                here = act.channel_message(connector.url, "approvals here Security-Operators", FRANK)
+                async with http.post(url, json=here) as r:
+                    assert r.status == 201, await r.text()
+                [answer] = [str(m.body.get("text")) for m in connector.messages(here["conversation"]["id"])]
+                assert "will now be posted in this channel" in answer
+
+                os.kill(bot.pid, signal.SIGKILL)
+                await bot.wait()
+                bot = await start_bot(env, tmp_path / "bot.log")
+
+                for user, text in ((BOB, "help"), (ALICE, "activate Security-Operators 1h because drill")):
+                    async with http.post(url, json=act.message(connector.url, text, user)) as r:
+                        assert r.status == 201, await r.text()
+                channel, thread = here["channelData"]["channel"]["id"], here["conversation"]["id"]
+                [post] = [
+                    m
+                    for m in connector.messages()
+                    if m.conversation_id.startswith(f"{channel};messageid=") and m.conversation_id != thread
+                ]
+                assert post.card is not None and post.card["refresh"]["userIds"] == [BOB.mri]
             finally:
                 bot.terminate()
                 await bot.wait()

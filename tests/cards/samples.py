@@ -253,6 +253,9 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "approval_approver": lambda: approval_card(
         approval_view(), TZ, actionable=True, refresh_user_ids=APPROVER_TEAMS_IDS
     ),
+    "approval_channel_copy": lambda: approval_card(
+        approval_view(), TZ, actionable=False, refresh_user_ids=APPROVER_TEAMS_IDS, channel=True
+    ),
     "approval_waiting_read_only": lambda: approval_card(
         approval_view(), TZ, actionable=False, notice="You are not an approver for Security-Operators."
     ),

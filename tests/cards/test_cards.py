@@ -343,11 +343,12 @@ def test_help_with_reason_shows_it_first() -> None:
 
 
 def test_help_examples_parse_as_commands() -> None:
-    from core.commands import Activate, Cancel, Deactivate, Help, Pending, Status, parse
+    from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Help, Pending, Status, parse
 
+    kinds = Activate | Deactivate | Status | Help | Cancel | Pending | ApprovalChannel
     for o in walk(help_card()):
         if str(o.get("id", "")).endswith("-command"):
-            assert isinstance(parse(o["text"]), Activate | Deactivate | Status | Help | Cancel | Pending), o["text"]
+            assert isinstance(parse(o["text"]), kinds), o["text"]
             assert not (isinstance(parse(o["text"]), Help) and o["text"] != "help"), o["text"]
 
 

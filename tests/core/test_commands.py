@@ -6,7 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from core.commands import MAX_TEXT, Activate, Command, Deactivate, Help, Status, format_duration, parse, parse_duration
+from core.commands import (
+    MAX_TEXT,
+    Activate,
+    ApprovalChannel,
+    Command,
+    Deactivate,
+    Help,
+    Status,
+    format_duration,
+    parse,
+    parse_duration,
+)
 from core.models import Access, Ticket
 
 OWNER, MEMBER = Access.OWNER, Access.MEMBER
@@ -391,3 +402,25 @@ def test_cancel_and_pending_parse() -> None:
     assert parse('cancel "Teams Admins".') == Cancel("Teams Admins")
     assert parse("pending") == Pending()
     assert isinstance(parse("cancel"), Help)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("approvals here Exchange-Admins", ApprovalChannel("here", "Exchange-Admins")),
+        ('Approvals here "Teams Admins".', ApprovalChannel("here", "Teams Admins")),
+        ("approvals on exchange admins", ApprovalChannel("here", "exchange admins")),
+        ("approvals off Exchange-Admins!", ApprovalChannel("off", "Exchange-Admins")),
+        ("approvals status", ApprovalChannel("status")),
+        ("approvals list please", ApprovalChannel("status")),
+        ("approvals", ApprovalChannel("")),
+    ],
+)
+def test_approvals_channel_commands(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["approvals here", "approvals off  ", "approvals sideways Exchange-Admins"])
+def test_approvals_channel_commands_without_a_group_or_with_an_unknown_word_explain_themselves(text: str) -> None:
+    command = parse(text)
+    assert isinstance(command, Help) and command.reason and "approvals" in command.reason

@@ -176,6 +176,9 @@ class FakeConnector:
         activity_id = ""
         if body.get("activity"):
             activity_id = f"activity-{next(self._ids)}"
+            channel = ((body.get("channelData") or {}).get("channel") or {}).get("id")
+            if channel:  # a new post in a Teams channel: its thread is the channel id with the post's message id
+                cid = f"{channel};messageid={activity_id}"
             assert self._changed is not None
             async with self._changed:
                 self.sent.append(
