@@ -82,18 +82,18 @@ class ApprovalChannels:
         self, turn_context: TurnContext, service: PimService, actor: Actor, command: ApprovalChannel
     ) -> str:
         """The answer to `approvals here|off <group>` or `approvals status`; changes the mapping only for an admin
-        in a channel, and only for a group that exists."""
+        in a channel, and only for a group that exists. The status is for anyone in the channel."""
         activity = turn_context.activity
         channel_id, team_id = teams_channel_of(activity)
         typed = f"approvals {command.action} {command.group}".strip()
         if conversation_kind(activity) != "channel" or not channel_id:
             return channel_only(typed if command.action != "status" else "approvals status")
+        if command.action in ("status", ""):  # anyone in the team may see where approvals go
+            return await self._status(service, actor, channel_id, team_id)
         try:
             if not await self._admins.is_admin(actor):
                 log.info("refused %r by %s: not an admin", typed, actor.object_id)
-                return not_an_admin(f"approvals {command.action or 'status'}", configured=self._admins.configured)
-            if command.action in ("status", ""):
-                return await self._status(service, actor, channel_id, team_id)
+                return not_an_admin(f"approvals {command.action}", configured=self._admins.configured)
             found = await service.find_groups(command.group)
         except DirectoryError as e:
             return explain(e, actor.time_zone)

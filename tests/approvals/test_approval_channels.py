@@ -224,6 +224,12 @@ async def test_someone_who_is_not_an_admin_is_refused_and_nothing_changes(make_s
     stack = await make_stack(BOT_ADMINS=FRANK.oid)
     answer = await in_channel(stack, "approvals here Security-Operators", ALICE)
     assert "Only the bot's admins can use “approvals here”" in answer and "nothing was changed" in answer
+    assert "Only the bot's admins can use “approvals off”" in await in_channel(
+        stack, "approvals off Security-Operators", ALICE
+    )
+    assert "No group posts its approval requests" in await in_channel(
+        stack, "approvals status", ALICE
+    )  # anyone may look
     await activate_secops(stack)
     assert channel_posts(stack) == []
 
