@@ -348,6 +348,9 @@ class _NoSignIn:
     async def token_for(self, user_object_id: str, tenant_id: str) -> str:
         raise SignInRequired()
 
+    async def refresh(self, user_object_id: str, tenant_id: str) -> None:
+        pass
+
 
 # -- log redaction: defence in depth, so no library at DEBUG (msrest's HTTP logger, msal, urllib3 URLs) prints a token
 # or a secret. The log scan (tests/auth/test_secrets_in_logs.py) finds none without it; this keeps it so. --

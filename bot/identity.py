@@ -95,6 +95,10 @@ class SsoTokenProvider:
         require_binding(token, user_object_id, tenant_id)
         return token
 
+    async def refresh(self, user_object_id: str, tenant_id: str) -> None:
+        """Nothing to forget: the bot keeps no user token. The token service refreshes the token it holds once that
+        has expired, so the next `token_for` asks it again."""
+
 
 @dataclass(frozen=True, slots=True)
 class PendingCommand:

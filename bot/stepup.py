@@ -84,6 +84,9 @@ class KeptTokens:
             return None
         return kept.token
 
+    def drop(self, object_id: str) -> None:
+        self._tokens.pop(object_id.lower(), None)
+
 
 class StepUpPreferringTokens:
     """A UserTokenProvider that hands out the user's kept step-up token if there is one, else asks `inner`."""
@@ -98,6 +101,11 @@ class StepUpPreferringTokens:
             require_binding(token, user_object_id, tenant_id)
             return token
         return await self._inner.token_for(user_object_id, tenant_id)
+
+    async def refresh(self, user_object_id: str, tenant_id: str) -> None:
+        # The refused token may be the kept step-up token or the inner one: both go, a fresh one comes from `inner`.
+        self._kept.drop(user_object_id)
+        await self._inner.refresh(user_object_id, tenant_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Hierarchy:
     + DirectoryUnavailable    -- timeouts, 5xx after bounded retries
     + Throttled               -- 429 after bounded retries
     + PermissionDenied        -- 401/403: the bot or the user lacks a permission
+      + TokenRejected         -- 401 to a token that is invalid or expired (not a claims challenge): get a new one
   x RequestRefused            -- PIM refused (or would refuse) the request
     + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
@@ -53,6 +54,7 @@ __all__ = [
     "SignInRequired",
     "StepUpRequired",
     "Throttled",
+    "TokenRejected",
     "TooSoonToDeactivate",
 ]
 
@@ -80,6 +82,11 @@ class Throttled(DirectoryError):
 
 class PermissionDenied(DirectoryError):
     pass
+
+
+class TokenRejected(PermissionDenied):
+    """Graph answered 401 to the token itself (expired, malformed, revoked) without a claims challenge. For a delegated
+    token the use case forgets it and tries once more with a fresh one; a claims challenge is `StepUpRequired`."""
 
 
 class RequestRefused(PimError):

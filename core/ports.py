@@ -83,6 +83,11 @@ class UserTokenProvider(Protocol):
 
     async def token_for(self, user_object_id: str, tenant_id: str) -> str: ...
 
+    async def refresh(self, user_object_id: str, tenant_id: str) -> None:
+        """Graph refused the user's token as invalid or expired (`TokenRejected`): forget any copy kept of it, so
+        that the next `token_for` returns a fresh one."""
+        ...
+
 
 class PimDirectory(Protocol):
     """PIM for Groups as the bot uses it. Reads may be app-only; writes take the acting user's delegated token."""

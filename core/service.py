@@ -10,9 +10,10 @@ is written (the bot asks the user to sign in and resumes the command, or tells t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from core import names
 from core.approvals import ApprovalRefusal, ResolvedApprovers, Review, decide, resolve_approvers
@@ -28,6 +29,7 @@ from core.errors import (
     NotEligible,
     PendingRequestExists,
     RequestRefused,
+    TokenRejected,
     TooSoonToDeactivate,
 )
 from core.models import (
@@ -59,6 +61,8 @@ log = logging.getLogger(__name__)
 
 APPROVAL_WINDOW = timedelta(hours=24)  # PIM drops undecided approval requests after 24 hours (not configurable)
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class _Target:
@@ -77,6 +81,22 @@ class PimService:
         """The same service (directory, caches, clock) with another token provider: for providers that live for one
         turn, such as Teams SSO, whose token client belongs to the inbound activity."""
         return PimService(self._directory, tokens, self._clock)
+
+    async def _as_user(self, actor: Actor, call: Callable[[str], Awaitable[T]]) -> T:
+        """`call(token)` with the actor's delegated token; once more with a fresh token when Graph refused this one as
+        invalid or expired (`TokenRejected`: a token kept past its lifetime on Graph's clock). Graph authenticates
+        before it acts, so nothing was written by the refused call. A claims challenge is not this: it is
+        `StepUpRequired`, for the step-up sign-in."""
+        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+        try:
+            return await call(token)
+        except TokenRejected:
+            await self._tokens.refresh(actor.object_id, actor.tenant_id)
+            fresh = await self._tokens.token_for(actor.object_id, actor.tenant_id)
+            if fresh == token:
+                raise  # the source has nothing newer: a second try would be refused the same way
+            log.info("Graph refused the delegated token of %s; trying once more with a fresh one", actor.object_id)
+            return await call(fresh)
 
     # ---- activate -------------------------------------------------------------------------------------------
 
@@ -158,11 +178,10 @@ class PimService:
                 needs = self._preflight(policy, group, access, duration, justification, ticket)
                 if needs is not None:
                     return needs
-            token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
-            request, read_policy = await self._directory.self_activate(
-                token,
-                ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket),
-                with_policy=policy is None,
+            activation = ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket)
+            with_policy = policy is None
+            request, read_policy = await self._as_user(
+                actor, lambda token: self._directory.self_activate(token, activation, with_policy=with_policy)
             )
             policy = policy or read_policy
         except MissingInputs as e:
@@ -264,8 +283,7 @@ class PimService:
         """Read the approval as the approver (delegated) and apply the rules: the Review to send, or why not.
         Raises SignInRequired / IdentityMismatch from the token provider, RequestRefused / DirectoryError kinds
         from Graph. Nothing is written."""
-        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
-        approval = await self._directory.approval(token, request_id)
+        approval = await self._as_user(actor, lambda token: self._directory.approval(token, request_id))
         request = await self._directory.request(request_id)
         return decide(
             approval=approval,
@@ -280,8 +298,12 @@ class PimService:
 
     async def submit_review(self, actor: Actor, review: Review) -> None:
         """PATCH the approval stage as the approver. Refusals as `PimDirectory.decide` raises them."""
-        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
-        await self._directory.decide(token, review.request_id, review.stage_id, review.decision, review.justification)
+        await self._as_user(
+            actor,
+            lambda token: self._directory.decide(
+                token, review.request_id, review.stage_id, review.decision, review.justification
+            ),
+        )
 
     async def request(self, request_id: str) -> PimRequest:
         """A request as it is now (app-only), e.g. to tell the requester until when an approved activation runs."""
@@ -289,8 +311,7 @@ class PimService:
 
     async def cancel(self, actor: Actor, request_id: str) -> None:
         """Cancel the actor's own pending request, as them (delegated)."""
-        token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
-        await self._directory.cancel(token, request_id)
+        await self._as_user(actor, lambda token: self._directory.cancel(token, request_id))
 
     # ---- deactivate -----------------------------------------------------------------------------------------
 
@@ -329,8 +350,9 @@ class PimService:
                 group.display_name, active.access, TooSoonToDeactivate(active.start + MINIMUM_ACTIVATION), group
             )
         try:
-            token = await self._tokens.token_for(actor.object_id, actor.tenant_id)
-            request = await self._directory.self_deactivate(token, group.id, active.access, actor.object_id)
+            request = await self._as_user(
+                actor, lambda token: self._directory.self_deactivate(token, group.id, active.access, actor.object_id)
+            )
         except RequestRefused as e:
             return Refused(group.display_name, active.access, e.for_group(group.display_name, active.access), group)
         except DirectoryError as e:

@@ -104,6 +104,11 @@ class SimulatedTenantTokens:
         for key in [k for k in self._cache if k[0] == user_object_id]:
             del self._cache[key]
 
+    async def refresh(self, user_object_id: str, tenant_id: str) -> None:
+        """Graph refused a cached token: the cache counts lifetimes on this process's clock, the tenant on its own
+        (the simulated tenant's clock can be moved a day ahead), so drop it; the next call mints a fresh one."""
+        self.forget(user_object_id)
+
     async def _token(self, oid: str, mfa: bool, acrs: tuple[str, ...]) -> str:
         key = (oid, mfa, acrs)
         lock = self._locks.setdefault(key, asyncio.Lock())

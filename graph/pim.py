@@ -35,6 +35,7 @@ from core.errors import (
     RequestNotFound,
     StepUpRequired,
     Throttled,
+    TokenRejected,
     TooSoonToDeactivate,
 )
 from core.models import (
@@ -680,6 +681,8 @@ class _Target:
 def directory_error(err: GraphError) -> DirectoryError:
     """The kind of a failed read (or of a write Graph did not refuse on policy grounds)."""
     detail = f"{err.status} {err.effective_code}: {err.message}".strip()
+    if err.status == 401 and not err.claims:  # a claims challenge is a step-up, handled by the write's refusal
+        return TokenRejected(detail, request_id=err.request_id)
     if err.status in (401, 403):
         return PermissionDenied(detail, request_id=err.request_id)
     if err.status == 429:

@@ -58,9 +58,8 @@ async def test_one_reminder_after_an_hour_then_one_warning_with_a_resubmit_that_
 
 
 async def test_the_resubmit_button_activates_once_the_old_request_is_cancelled(stack: Stack) -> None:
-    """The same button the warning carries (same builder, same record values), clicked once the old request is closed.
-    Without moving the clock: after 24 simulated hours the user's cached token is refused by the simulated tenant
-    (user tokens are not refreshed on a 401 yet), which is a test-stand limitation, not the button's."""
+    """The same button the warning carries (same builder, same record values), clicked once the old request is closed
+    by its requester, without moving the clock (the 24 h expiry is the next test)."""
     request_id, _, _ = await request_approval(stack)
     await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
     assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Canceled"
@@ -84,3 +83,33 @@ async def test_the_resubmit_button_activates_once_the_old_request_is_cancelled(s
     assert len(fresh) == 1, str(body)[:3000]
     assert fresh[0]["status"] == "PendingApproval" and fresh[0]["id"] != request_id
     assert fresh[0]["justification"] == "incident INC-9"
+
+
+async def test_send_it_again_after_the_real_24_hour_expiry_submits_a_fresh_request(stack: Stack) -> None:
+    """The warning's button, clicked after PIM closed the request at 24 h. By then Alice's delegated token from the
+    original request has expired on the tenant's clock: the 401 drops it and the write is retried once with a fresh
+    token, so the click makes exactly one new request and Alice is not told of a failure."""
+    request_id, _, _ = await request_approval(stack)
+    stack.sim.tenant.advance(23 * 3600 + 60)
+    await poll_once(stack)
+    [warning] = warnings(stack)
+    stack.sim.tenant.advance(3600)  # past the 24 h expiry
+    await poll_once(stack)
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status in ("Canceled", "Failed")
+
+    button = element(warning, "resubmit")
+    before = len(self_activations(stack))
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    log_before = len(stack.sim.tenant.log.recent())
+    status, body = await stack.post(
+        act.card_execute(stack.service_url, button["verb"], button["data"], "warning-card", ALICE)
+    )
+    assert status == 200
+    fresh = self_activations(stack)[before:]
+    assert len(fresh) == 1, str(body)[:3000]
+    assert fresh[0]["status"] == "PendingApproval" and fresh[0]["id"] != request_id
+    assert fresh[0]["justification"] == "incident INC-9"
+    # One refusal, of the stale token; the fresh one went through.
+    assert [e["status"] for e in stack.sim.tenant.log.recent()[log_before:] if e["caller"] != "app"].count(401) == 1
+    assert "Not activated" not in str(body) and "permission" not in str(body)
+    assert all("permission" not in str(r.body) for r in stack.connector.messages(conversation(ALICE))[alice_before:])

@@ -77,10 +77,14 @@ class FakeTokens:
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, str]] = []  # (object id, tenant id)
+        self.refreshed: list[str] = []  # object ids whose token Graph refused
 
     async def token_for(self, user_object_id: str, tenant_id: str) -> str:
         self.asked.append((user_object_id, tenant_id))
         return token_of(user_object_id)
+
+    async def refresh(self, user_object_id: str, tenant_id: str) -> None:
+        self.refreshed.append(user_object_id)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from core.errors import (
     PendingRequestExists,
     PermissionDenied,
     Throttled,
+    TokenRejected,
     TooSoonToDeactivate,
 )
 from core.models import Access, Actor, ApproverRef, Group, RequestStatus, Ticket
@@ -817,3 +818,19 @@ async def test_status_of_a_user_with_nothing(service: PimService) -> None:
     view = await service.status(ALICE)
 
     assert (view.eligible, view.active, view.pending, view.group_names) == ((), (), (), {})
+
+
+async def test_a_refused_token_is_not_tried_again_when_no_fresher_one_comes(
+    service: PimService, directory: FakeDirectory, tokens: FakeTokens
+) -> None:
+    # The token source hands back the same token after the refresh (e.g. the token service had nothing newer): one
+    # write, one refresh, and the refusal is the outcome; no loop.
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE, maximum_duration=8 * H)
+    directory.fail("self_activate", TokenRejected("401 InvalidAuthenticationToken: expired"))
+
+    outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=2 * H)))
+
+    assert isinstance(outcome, Failed) and isinstance(outcome.error, TokenRejected)
+    assert len(directory.called("self_activate")) == 1
+    assert tokens.refreshed == [ALICE.object_id]

@@ -1,4 +1,5 @@
 import asyncio
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from core.errors import (
     PolicyViolation,
     StepUpRequired,
     Throttled,
+    TokenRejected,
     TooSoonToDeactivate,
 )
 from core.models import Access, RequestStatus
@@ -35,6 +37,7 @@ TEAMS = "bbbbbbbb-0000-4000-8000-000000000002"
 PIM = "/identityGovernance/privilegedAccess/group"
 REQUESTS = f"{PIM}/assignmentScheduleRequests"
 CLAIMS = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
+CLAIMS_B64 = base64.b64encode(CLAIMS.encode()).decode()  # as Graph sends it in WWW-Authenticate
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -422,7 +425,17 @@ def policy_failed(*rules: str) -> Reply:
             {"request_id": None},
         ),
         (wrapped(403, "PermissionScopeNotGranted", "missing scope"), PermissionDenied, {}),
-        (error(401, "InvalidAuthenticationToken", "expired"), PermissionDenied, {}),
+        (error(401, "InvalidAuthenticationToken", "expired"), TokenRejected, {}),
+        (  # a claims challenge on a 401 is a step-up, not a token to replace
+            error(
+                401,
+                "InvalidAuthenticationToken",
+                "Continuous access evaluation resulted in challenge",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_claims", claims="{CLAIMS_B64}"'},
+            ),
+            StepUpRequired,
+            {"claims": CLAIMS},
+        ),
         (error(429, "TooManyRequests", headers={"Retry-After": "30"}), Throttled, {"retry_after": 30}),
         (error(500, "UnknownError"), DirectoryUnavailable, {}),
     ],
