@@ -36,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 __all__ = [
     "EXPECTED_COMMANDS",
+    "PERSONAL_COMMANDS",
     "ValidationSetupError",
     "color_icon_errors",
     "node_errors",
@@ -52,7 +53,9 @@ SCHEMA_ROOT = REPO_ROOT / "node_modules" / "@microsoft" / "app-manifest" / "buil
 NODE_VALIDATOR = HERE / "validate.mjs"
 SCHEMA_URL = "https://developer.microsoft.com/json-schemas/teams/v{version}/MicrosoftTeams.schema.json"
 
-EXPECTED_COMMANDS = frozenset({"activate", "deactivate", "status", "help"})
+EXPECTED_COMMANDS = frozenset({"activate", "deactivate", "status", "help"})  # in every scope
+# 1:1 only: withdrawing your own request and listing the requests you approve are personal matters.
+PERSONAL_COMMANDS = EXPECTED_COMMANDS | {"cancel", "pending"}
 PACKAGE_FILES = ("manifest.json", "color.png", "outline.png")
 COLOR_SIZE = (192, 192)
 OUTLINE_SIZE = (32, 32)
@@ -159,10 +162,9 @@ def _command_errors(bot: Mapping[str, Any]) -> list[str]:
         if not isinstance(command_list, Mapping):
             continue  # the schema reports it
         titles = [c.get("title") for c in command_list.get("commands", []) if isinstance(c, Mapping)]
-        if sorted(map(str, titles)) != sorted(EXPECTED_COMMANDS):
-            errors.append(
-                f"/bots/0/commandLists/{i}/commands: titles {titles} must be exactly {sorted(EXPECTED_COMMANDS)}"
-            )
+        expected = PERSONAL_COMMANDS if command_list.get("scopes") == ["personal"] else EXPECTED_COMMANDS
+        if sorted(map(str, titles)) != sorted(expected):
+            errors.append(f"/bots/0/commandLists/{i}/commands: titles {titles} must be exactly {sorted(expected)}")
         covered += [s for s in command_list.get("scopes", []) if isinstance(s, str)]
     duplicated = sorted({s for s in covered if covered.count(s) > 1})
     if duplicated:

@@ -25,6 +25,7 @@ from manifest import icons
 from manifest.build import BuildError, build_manifest, default_teams_app_id, main, write_package
 from manifest.validate import (
     EXPECTED_COMMANDS,
+    PERSONAL_COMMANDS,
     SCHEMA_ROOT,
     color_icon_errors,
     outline_icon_errors,
@@ -169,6 +170,11 @@ def test_unfilled_placeholder_is_rejected_even_where_the_schema_allows_any_strin
     [
         (lambda m: m["bots"][0]["commandLists"][1]["commands"].pop(), "titles ['activate', 'deactivate', 'status']"),
         (lambda m: m["bots"][0]["commandLists"][0]["commands"][0].update(title="Activate"), "must be exactly"),
+        (lambda m: m["bots"][0]["commandLists"][0]["commands"].pop(3), "must be exactly"),  # 1:1 without `pending`
+        (  # `cancel` in a team: the team list has the four shared commands only
+            lambda m: m["bots"][0]["commandLists"][1]["commands"].append({"title": "cancel", "description": "x"}),
+            "titles ['activate', 'deactivate', 'status', 'help', 'cancel']",
+        ),
         (lambda m: m["bots"][0]["commandLists"].pop(), "must equal bot scopes"),
         (lambda m: m["bots"][0]["commandLists"][2]["scopes"].append("team"), "appear in more than one list"),
         (lambda m: m["webApplicationInfo"].update(resource="api://other"), "/webApplicationInfo/resource"),
@@ -186,17 +192,30 @@ def test_project_rules_bite(mutate: Any, expected: str) -> None:
 # --- commands ---------------------------------------------------------------------------------------------------------
 
 
-def test_every_bot_scope_has_the_four_commands_with_examples() -> None:
+def test_every_bot_scope_has_the_four_commands_with_examples_and_1_1_also_cancel_and_pending() -> None:
     bot = sample_manifest()["bots"][0]
     assert bot["scopes"] == ["personal", "team", "groupChat"]
     assert sorted(s for lst in bot["commandLists"] for s in lst["scopes"]) == sorted(bot["scopes"])
     for command_list in bot["commandLists"]:
-        assert {c["title"] for c in command_list["commands"]} == EXPECTED_COMMANDS
+        expected = PERSONAL_COMMANDS if command_list["scopes"] == ["personal"] else EXPECTED_COMMANDS
+        assert {c["title"] for c in command_list["commands"]} == expected
         for command in command_list["commands"]:
             assert "Example: " in command["description"]
             assert len(command["title"]) <= 128
     personal = {c["title"]: c["description"] for c in bot["commandLists"][0]["commands"]}
     assert personal["activate"].endswith("Example: activate Exchange-Admins 2h because INC-4711")
+    assert personal["cancel"].endswith("Example: cancel Exchange-Admins")
+    assert personal["pending"].endswith("Example: pending")
+    assert len(bot["commandLists"][0]["commands"]) == 6
+
+
+def test_1_1_command_descriptions_say_what_the_help_card_says() -> None:
+    from cards.text import EXAMPLES
+
+    help_meanings = {command.split()[0]: meaning for command, meaning in EXAMPLES}
+    personal = {c["title"]: c["description"] for c in sample_manifest()["bots"][0]["commandLists"][0]["commands"]}
+    for title in ("cancel", "pending"):
+        assert personal[title].startswith(help_meanings[title] + " Example: "), title
 
 
 # --- build ------------------------------------------------------------------------------------------------------------
@@ -382,12 +401,22 @@ def test_manifest_tooling_does_not_import_botbuilder() -> None:
 
 
 def test_manifest_commands_are_words_the_command_parser_knows() -> None:
-    from core.commands import Activate, Deactivate, Help, Status, parse
-    from manifest.validate import EXPECTED_COMMANDS
+    from core.commands import Activate, Cancel, Deactivate, Help, Pending, Status, parse
 
-    examples = {"activate": "activate Exchange-Admins 2h", "deactivate": "deactivate Exchange-Admins"}
-    kinds = {"activate": Activate, "deactivate": Deactivate, "status": Status, "help": Help}
-    for title in EXPECTED_COMMANDS:
+    examples = {
+        "activate": "activate Exchange-Admins 2h",
+        "deactivate": "deactivate Exchange-Admins",
+        "cancel": "cancel Exchange-Admins",
+    }
+    kinds = {
+        "activate": Activate,
+        "deactivate": Deactivate,
+        "status": Status,
+        "help": Help,
+        "cancel": Cancel,
+        "pending": Pending,
+    }
+    for title in PERSONAL_COMMANDS:
         command = parse(examples.get(title, title))
         assert isinstance(command, kinds[title]), (title, command)
         assert not (isinstance(command, Help) and command.reason), (title, command)
