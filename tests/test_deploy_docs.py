@@ -1,8 +1,9 @@
 """docs/deploy.md and the Dockerfile agree with the code: static checks, no network, no Docker.
 
-What is checked: every variable in the deployment guide's configuration tables is one that load_settings reads; every
-path the Dockerfile copies exists (and .dockerignore lets it through); the Dockerfile runs app.py, which serves the
-health check path the Dockerfile and the guide name; Graph permission names are spelled as Graph spells them.
+What is checked: every variable in the deployment guide's configuration tables is one that load_settings reads, and
+every variable it reads has a row there (but the simulated tenant's URL); every path the Dockerfile copies exists (and
+.dockerignore lets it through); the Dockerfile runs app.py, which serves the health check path the Dockerfile and the
+guide name; Graph permission names are spelled as Graph spells them.
 """
 
 from __future__ import annotations
@@ -138,6 +139,13 @@ def test_the_configuration_tables_name_only_variables_load_settings_reads() -> N
     for name, line in rows:
         if name in IN_PROGRESS:
             assert NOT_IMPLEMENTED in line or name in read, f"{name} is not read yet: mark its row {NOT_IMPLEMENTED}"
+
+
+def test_every_variable_load_settings_reads_has_a_row_in_the_configuration_tables() -> None:
+    documented = {name for name, _ in configuration_rows()}
+    # SIMULATED_TENANT_URL serves the demo and the tests (USER_TOKENS=simulated), never a deployment.
+    missing = sorted(variables_load_settings_reads() - documented - {"SIMULATED_TENANT_URL"})
+    assert not missing, f"docs/deploy.md section 6 has no row for {missing}"
 
 
 def test_every_path_the_dockerfile_copies_exists_and_passes_dockerignore() -> None:

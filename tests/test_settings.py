@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,15 @@ def test_every_bad_key_is_named_at_once() -> None:
         LOG_LEVEL="LOUD",
         ALLOWED_TENANTS="contoso.com",
         BOT_ALLOW_ANONYMOUS="maybe",
+        APPROVAL_POLL_SECONDS="often",
+        APPROVAL_REMINDER_MINUTES="1.5",
     )
     with pytest.raises(SettingsError) as e:
         load_settings(env)
     text = str(e.value)
     for key in ("PORT", "MicrosoftAppId", "MicrosoftAppType", "GRAPH_BASE_URL", "GRAPH_TIMEOUT_SECONDS", "LOG_LEVEL",
-                "ALLOWED_TENANTS", "BOT_ALLOW_ANONYMOUS"):  # fmt: skip
+                "ALLOWED_TENANTS", "BOT_ALLOW_ANONYMOUS", "APPROVAL_POLL_SECONDS",
+                "APPROVAL_REMINDER_MINUTES"):  # fmt: skip
         assert key in text, key
 
 
@@ -216,3 +220,44 @@ def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
     assert len(bad) == 3 and all("19:…@thread.tacv2" in p for p in bad)
     with pytest.raises(SettingsError, match="twice"):
         load_settings(production(APPROVAL_CHANNELS=f"{group}=19:a@thread.tacv2,{group}=19:b@thread.tacv2"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field", "expected"),
+    [
+        ("APPROVAL_POLL_SECONDS", None, "approval_poll_seconds", 60.0),
+        ("APPROVAL_POLL_SECONDS", "5", "approval_poll_seconds", 5.0),
+        ("APPROVAL_POLL_SECONDS", "3600", "approval_poll_seconds", 3600.0),
+        ("APPROVAL_POLL_SECONDS", "4.9", "approval_poll_seconds", SettingsError),
+        ("APPROVAL_POLL_SECONDS", "3601", "approval_poll_seconds", SettingsError),
+        ("APPROVAL_REMINDER_MINUTES", None, "approval_reminder_minutes", 60),
+        ("APPROVAL_REMINDER_MINUTES", "1", "approval_reminder_minutes", 1),
+        ("APPROVAL_REMINDER_MINUTES", "1320", "approval_reminder_minutes", 1320),  # 22 h: before the expiry warning
+        ("APPROVAL_REMINDER_MINUTES", "0", "approval_reminder_minutes", SettingsError),
+        ("APPROVAL_REMINDER_MINUTES", "1321", "approval_reminder_minutes", SettingsError),
+    ],
+)  # fmt: skip
+def test_approval_timing_defaults_and_bounds(key: str, value: str | None, field: str, expected: object) -> None:
+    env = production() if value is None else production(**{key: value})
+    if expected is SettingsError:
+        with pytest.raises(SettingsError) as e:
+            load_settings(env)
+        assert [p for p in e.value.problems if p.startswith(f"{key}={value!r}")], e.value.problems
+    else:
+        assert getattr(load_settings(env), field) == expected
+
+
+def test_the_readme_settings_table_names_every_variable_load_settings_reads() -> None:
+    from tests.test_deploy_docs import ROOT, variables_load_settings_reads
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Settings") : readme.index("\n## ", readme.index("## Settings") + 1)]
+    named = {
+        name
+        for line in table.splitlines()
+        if line.startswith("|") and line.count("|") > 2
+        for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", line.split("|")[1])
+    }
+    # PUBLIC_BASE_URL (the step-up sign-in page) is documented in docs/deploy.md section 6 only, for now.
+    missing = sorted(variables_load_settings_reads() - named - {"PUBLIC_BASE_URL"})
+    assert not missing, f"README.md's settings table lacks {missing}"
