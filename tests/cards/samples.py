@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card, step_up_card
-from cards.approval import ApprovalView, approval_card
+from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from core.errors import (
     DirectoryUnavailable,
@@ -282,6 +282,16 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         TZ,
         actionable=False,
         notice="This request was already denied by Carol Chen.",
+    ),
+    "approval_expiry_warning": lambda: expiry_warning_card(
+        SECOPS,
+        Access.MEMBER,
+        "c3b2a1f0-9e8d-4c7b-8a69-5f4e3d2c1b0a",
+        NOW + timedelta(hours=1),
+        TZ,
+        duration=timedelta(hours=2),
+        justification="INC-4711 containment",
+        ticket=Ticket("INC-4711"),
     ),
     "needs_justification": lambda: needs_input_card(needs(True, False, ticket=Ticket("INC-4711")), TZ),
     "needs_ticket": lambda: needs_input_card(

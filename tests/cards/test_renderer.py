@@ -17,7 +17,7 @@ import pytest
 from cards import CardAction, Verb, parse_action_data
 from core.models import Access, Ticket
 from tests.cards.renderer import MAX_CARD_BYTES, CardRenderer, hand_check, round_trip_diff
-from tests.cards.samples import EXCHANGE, GOLDEN, HR
+from tests.cards.samples import EXCHANGE, GOLDEN, HR, SECOPS
 
 pytestmark = pytest.mark.browser
 
@@ -172,6 +172,23 @@ def test_activate_for_policy_maximum_click(card_renderer: CardRenderer) -> None:
     assert executed is not None
     action = parse_action_data(executed["data"], verb=executed["verb"])
     assert (action.verb, action.group_id, action.duration) == (Verb.ACTIVATE, EXCHANGE.id, timedelta(hours=8))
+
+
+def test_expiry_warning_send_it_again_is_the_same_request_on_new_and_old_clients(card_renderer: CardRenderer) -> None:
+    card = golden("approval_expiry_warning")
+    expected = CardAction(
+        Verb.ACTIVATE,
+        SECOPS.id,
+        SECOPS.display_name,
+        Access.MEMBER,
+        timedelta(hours=2),
+        "INC-4711 containment",
+        Ticket("INC-4711"),
+    )
+    for old_client in (False, True):
+        executed = card_renderer.click(card, "Send it again", old_client=old_client)
+        assert executed is not None
+        assert parse_action_data(executed["data"], verb=executed.get("verb")) == expected
 
 
 def test_needs_input_submits_typed_values_with_what_was_known(card_renderer: CardRenderer) -> None:
