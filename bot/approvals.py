@@ -32,7 +32,8 @@ from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards import explain, format_time
 from cards.actions import DecisionAction, Verb
-from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, expiry_warning_card
+from cards.activation import settled_activation_card
+from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, decision_line, expiry_warning_card
 from cards.approval_channels import channel_post_failed, channel_posted
 from cards.wording import access_label, and_list
 from core.approvals import Review, may_decide
@@ -508,9 +509,43 @@ class ApprovalDesk:
             except Exception:
                 log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
         try:
+            await self._settle_requester_card(adapter, record)
+        except Exception:
+            log.warning("could not update the requester's card of %s", record.get("requestId"), exc_info=True)
+        try:
             await self._tell_requester(adapter, service, record)
         except Exception:
             log.warning("could not tell the requester of %s", record.get("requestId"), exc_info=True)
+
+    async def _settle_requester_card(self, adapter: Any, record: dict[str, Any]) -> None:
+        """The requester's own card of the request (the answer to `activate`, or to a 'Send it again' click) loses its
+        Cancel button and says what became of the request. Cards sent before their JSON was kept are left alone."""
+        view, tz = view_of(record), record.get("requesterTimeZone")
+        if view.decision is not None:
+            approved = view.decision is Decision.APPROVE
+            state, color = ("Approved", "Good") if approved else ("Denied", "Attention")
+            message = decision_line(view, tz)
+        else:
+            kind = str((record.get("closed") or {}).get("kind") or "")
+            state = {CLOSED_CANCELLED: "Cancelled", CLOSED_EXPIRED: "Expired"}.get(kind, "Closed")
+            color, message = "Warning", _closed_line(record, tz)
+        fallback = f"{view.group_name} ({view.access.value}): {message}"
+
+        def settle(item: dict[str, Any]) -> dict[str, Any]:
+            if isinstance(item.get("card"), dict):
+                item["card"] = settled_activation_card(
+                    item["card"], view.request_id, state, message, color=color, fallback=fallback
+                )
+            return item
+
+        for shown in record.get("cards") or []:
+            activity_id, conversation_id = str(shown.get("activityId") or ""), str(shown.get("conversationId") or "")
+            stored = await self._records.update_card(activity_id, settle) if activity_id else None
+            reference = await self._records.conversation_reference(conversation_id)
+            if stored is None or not isinstance(stored.get("card"), dict) or reference is None:
+                log.info("requester's card %s of %s is not kept; left as it is", activity_id, view.request_id)
+                continue
+            await self._update(adapter, reference, activity_id, stored["card"])
 
     async def _update(self, adapter: Any, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
         async def update(tc: TurnContext) -> None:

@@ -299,8 +299,18 @@ class PimBot(TeamsActivityHandler):
         if step_up is not None and turn_context is not None:
             url = await self._begin_step_up(turn_context, actor, step_up, text=None, data=data)
             return cards.step_up_card(step_up.error, step_up.group_name, url)  # type: ignore[arg-type]
-        await self._after_activation(actor, [outcome], None, turn_context, service)
-        return cards.activation_card([outcome], actor.time_zone)
+        answer = cards.activation_card([outcome], actor.time_zone)
+        shown: tuple[str, str] | None = None
+        if invoke and turn_context is not None and isinstance(outcome, AwaitingApproval):
+            # The invoke's answer replaces the clicked card in place: that activity now shows the waiting request.
+            conversation_id, activity_id = turn_context.activity.conversation.id, turn_context.activity.reply_to_id
+            if activity_id:
+                await self._records.remember_card(
+                    activity_id, conversation_id, "activation", [outcome.request.id], self._clock.now(), card=answer
+                )
+                shown = (conversation_id, activity_id)
+        await self._after_activation(actor, [outcome], shown, turn_context, service)
+        return answer
 
     # ---- replies --------------------------------------------------------------------------------------------
 
@@ -345,8 +355,14 @@ class PimBot(TeamsActivityHandler):
         activity_id = getattr(response, "id", None)
         request_ids = [o.request.id for o in outcomes if hasattr(o, "request") and not isinstance(o, Refused)]
         if activity_id and request_ids:
+            waiting = any(isinstance(o, AwaitingApproval) for o in outcomes)  # kept, to be made read-only later
             await self._records.remember_card(
-                activity_id, turn_context.activity.conversation.id, kind, request_ids, self._clock.now()
+                activity_id,
+                turn_context.activity.conversation.id,
+                kind,
+                request_ids,
+                self._clock.now(),
+                card=card if waiting else None,
             )
         return str(activity_id) if activity_id else None
 

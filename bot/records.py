@@ -3,7 +3,8 @@
 Keys:
   ref/user/{oid}                personal-chat reference of a user (for proactive 1:1 messages)
   ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
-  card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows
+  card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows, and the card
+                                itself when it shows a request waiting for approval (made read-only once it settles)
   request/{pim request id}      a request the bot submitted that waits for a decision, with the cards showing it
   approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
 """
@@ -57,23 +58,46 @@ class Records:
         return dict(item["reference"]) if item else None
 
     async def remember_card(
-        self, activity_id: str | None, conversation_id: str, kind: str, request_ids: list[str], now: datetime
+        self,
+        activity_id: str | None,
+        conversation_id: str,
+        kind: str,
+        request_ids: list[str],
+        now: datetime,
+        card: dict[str, Any] | None = None,
     ) -> None:
         if not activity_id:
             return
-        await self._storage.write(
-            {
-                f"card/{activity_id}": {
-                    "kind": kind,
-                    "conversationId": conversation_id,
-                    "requestIds": request_ids,
-                    "sentAt": now.isoformat(),
-                }
-            }
-        )
+        item: dict[str, Any] = {
+            "kind": kind,
+            "conversationId": conversation_id,
+            "requestIds": request_ids,
+            "sentAt": now.isoformat(),
+        }
+        if card is not None:
+            item["card"] = card
+        await self._storage.write({f"card/{activity_id}": item})
 
     async def card(self, activity_id: str) -> dict[str, Any] | None:
         return await self._item(f"card/{activity_id}")
+
+    async def update_card(
+        self, activity_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], attempts: int = 10
+    ) -> dict[str, Any] | None:
+        """Apply `change` to a stored card item with compare-and-swap (two requests on one card may settle at once);
+        the item written, or None if there is none."""
+        key = f"card/{activity_id}"
+        for _ in range(attempts):
+            item = await self._item(key)
+            if item is None:
+                return None
+            updated = change(dict(item))
+            try:
+                await self._storage.write({key: updated})
+            except StorageConflict:
+                continue
+            return updated
+        raise RuntimeError(f"{key} kept changing; gave up after {attempts} attempts")
 
     async def remember_pending(
         self, actor: Actor, outcome: AwaitingApproval, card: tuple[str, str] | None, now: datetime

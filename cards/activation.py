@@ -8,8 +8,10 @@ twin `…-submit`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
 from adaptivecards.baseobject import BareObject
 
@@ -29,7 +31,7 @@ from core.outcomes import (
     Refused,
 )
 
-__all__ = ["activation_card", "deactivation_card"]
+__all__ = ["activation_card", "deactivation_card", "settled_activation_card"]
 
 
 class _Flow(Enum):
@@ -47,6 +49,47 @@ def deactivation_card(outcomes: Sequence[Outcome], tz: str | None) -> JsonDict:
     """The reply to `deactivate …` (or to a Deactivate button)."""
     title = "Deactivation" if len(outcomes) == 1 else f"Deactivation of {len(outcomes)} groups"
     return _outcomes_card(title, outcomes, tz, _Flow.DEACTIVATE)
+
+
+def settled_activation_card(
+    sent: JsonDict, request_id: str, state: str, message: str, *, color: str, fallback: str
+) -> JsonDict:
+    """The requester's activation card `sent` earlier, once the request `request_id` that waited for approval has
+    settled: that section's state and message say what became of it (`state` "Approved", `message` "Approved by Bob
+    Builder at …"), its Cancel button is gone, and `fallback` replaces its line of the fallback text. Every other
+    section stays as sent (the card holds outcomes the bot keeps no state for, e.g. another group's Deactivate button),
+    so this is the one card that is changed rather than rendered anew. The section is found by its Cancel button's
+    request id; a card without one comes back unchanged."""
+    card: JsonDict = copy.deepcopy(sent)
+    for section in card.get("body") or []:
+        pid = str(section.get("id") or "")
+        items: list[dict[str, Any]] = section.get("items") or []
+        cancel = _find(items, f"{pid}-cancel")
+        if not pid.startswith("outcome-") or cancel is None or cancel.get("data", {}).get("requestId") != request_id:
+            continue
+        section["items"] = [item for item in items if item.get("id") != f"{pid}-actions"]
+        state_block, message_block = _find(items, f"{pid}-state"), _find(items, f"{pid}-message")
+        if state_block is not None:
+            state_block.update(text=state, color=color)
+        if message_block is not None:
+            message_block["text"] = message
+        title = _find(items, f"{pid}-title")
+        name, _, access = str(title["text"] if title else "").partition(" · ")
+        waiting = f"{name} ({access.lower()}): submitted, waits for approval"  # its line, as outcome_line wrote it
+        lines = str(card.get("fallbackText") or "").split("\n")
+        card["fallbackText"] = "\n".join(fallback if line.startswith(waiting) else line for line in lines)
+    return card
+
+
+def _find(items: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None:
+    """The element `element_id` among a section's items, also inside its action set."""
+    for item in items:
+        if item.get("id") == element_id:
+            return item
+        for action in item.get("actions") or []:
+            if action.get("id") == element_id:
+                return dict(action)
+    return None
 
 
 def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: str | None, flow: _Flow) -> JsonDict:

@@ -45,8 +45,12 @@ async def test_an_approval_card_sent_before_a_restart_decides_after_it(tmp_path:
                     assert r.status == 200
                     body = await r.json()
                 assert element(body["value"], "state")["text"].startswith("Approved by Bob Builder at ")
-                [put] = [r for r in connector.sent if r.method == "PUT"]
+                puts = [r for r in connector.sent if r.method == "PUT"]
+                [put] = [r for r in puts if r.conversation_id != conversation(ALICE)]
                 assert put.activity_id == carol_card.activity_id
+                # Alice's own waiting card, kept before the restart, loses its Cancel button after it.
+                [mine] = [r for r in puts if r.conversation_id == conversation(ALICE)]
+                assert element(mine.card or {}, "outcome-0-state")["text"] == "Approved"
                 told = [str(r.body.get("text")) for r in connector.messages(conversation(ALICE)) if r.body.get("text")]
                 assert any("approved by Bob Builder" in t and "active until" in t for t in told), told
             finally:

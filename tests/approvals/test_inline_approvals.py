@@ -56,6 +56,11 @@ def approval_cards(stack: Stack, user: TeamsUser) -> list[Recorded]:
     ]
 
 
+def approver_updates(stack: Stack) -> list[Recorded]:
+    """Updates of the approvers' copies (the requester's own card: tests/approvals/test_requester_card.py)."""
+    return [r for r in stack.connector.sent if r.method == "PUT" and r.conversation_id != conversation(ALICE)]
+
+
 def texts(stack: Stack, user: TeamsUser, since: int = 0) -> list[str]:
     return [str(r.body.get("text")) for r in stack.connector.messages(conversation(user))[since:] if r.body.get("text")]
 
@@ -125,7 +130,7 @@ async def test_bob_approves_every_copy_is_updated_and_alice_is_told(stack: Stack
     state = element(final, "state")["text"]
     assert state.startswith("Approved by Bob Builder at ") and state.endswith(" — ok for the patch window")
     assert maybe_element(final, "approve") is None and "refresh" not in final
-    [put] = [r for r in stack.connector.sent if r.method == "PUT"]
+    [put] = approver_updates(stack)
     assert (put.conversation_id, put.activity_id) == (conversation(CAROL), carol_card.activity_id)
     assert put.card is not None and element(put.card, "state")["text"] == state
     [told] = texts(stack, ALICE, alice_before)
@@ -175,7 +180,7 @@ async def test_deny_with_a_reason_tells_alice_the_reason(stack: Stack) -> None:
 
     assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Denied"
     assert element(final, "state")["text"].startswith("Denied by Carol Chen at ")
-    [put] = [r for r in stack.connector.sent if r.method == "PUT"]
+    [put] = approver_updates(stack)
     assert put.conversation_id == conversation(BOB)
     [told] = texts(stack, ALICE, alice_before)
     assert "denied by Carol Chen" in told and "no change ticket" in told
@@ -215,7 +220,7 @@ async def test_old_clients_action_submit_decides_and_replies_with_the_final_card
     [reply] = [r for r in stack.connector.messages(conversation(BOB))[before:] if r.card is not None]
     assert element(reply.card or {}, "state")["text"].startswith("Approved by Bob Builder at ")
     # No invoke replaced Bob's card, so both copies are updated in place.
-    updated = {(r.conversation_id, r.activity_id) for r in stack.connector.sent if r.method == "PUT"}
+    updated = {(r.conversation_id, r.activity_id) for r in approver_updates(stack)}
     assert updated == {
         (conversation(BOB), bob_card.activity_id),
         (conversation(CAROL), carol_card.activity_id),
@@ -235,7 +240,7 @@ async def test_a_decision_made_outside_the_bot_is_answered_and_spread_without_a_
 
     assert "already approved by Dave Diaz" in element(late, "notice")["text"]
     assert approval_writes(stack) == []  # the rules saw the decided stage: no PATCH was tried
-    [put] = [r for r in stack.connector.sent if r.method == "PUT"]
+    [put] = approver_updates(stack)
     assert put.activity_id == carol_card.activity_id
     assert "Approved by Dave Diaz" in element(put.card or {}, "state")["text"]
     [told] = texts(stack, ALICE, alice_before)

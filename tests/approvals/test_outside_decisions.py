@@ -26,7 +26,8 @@ async def poll_once(stack: Stack) -> int:
 
 
 def puts(stack: Stack) -> list[Any]:
-    return [r for r in stack.connector.sent if r.method == "PUT"]
+    """Updates of the approvers' copies (the requester's own card: tests/approvals/test_requester_card.py)."""
+    return [r for r in stack.connector.sent if r.method == "PUT" and r.conversation_id != conversation(ALICE)]
 
 
 async def decide_in_tenant(stack: Stack, request_id: str, decision: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card, step_up_card
+from cards.activation import settled_activation_card
 from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from core.errors import (
@@ -282,6 +283,15 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         TZ,
         actionable=False,
         notice="This request was already denied by Carol Chen.",
+    ),
+    "activation_settled_denied": lambda: settled_activation_card(
+        activation_card([activated_member(), awaiting_approval()], TZ),
+        awaiting_approval().request.id,
+        "Denied",
+        "Denied by Carol Chen at Sun 22 Nov, 14:08 (Europe/Berlin) — no change ticket",
+        color="Attention",
+        fallback="Security-Operators (member): Denied by Carol Chen at Sun 22 Nov, 14:08 (Europe/Berlin) — no change "
+        "ticket",
     ),
     "approval_expiry_warning": lambda: expiry_warning_card(
         SECOPS,

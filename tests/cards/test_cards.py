@@ -20,6 +20,7 @@ from cards import (
     summary_text,
 )
 from cards.actions import DecisionAction, Verb, parse_action_data, parse_click
+from cards.activation import settled_activation_card
 from core.errors import DurationTooLong, NotEligible, PolicyViolation
 from core.models import Access, Ticket
 from core.outcomes import Refused
@@ -371,3 +372,28 @@ def test_utc_when_no_zone_is_known() -> None:
     card = activation_card([samples.activated_member()], None)
     assert facts(card, "outcome-0-facts")["Starts"] == "Sun 22 Nov, 13:05 (UTC)"
     assert NOW.hour == 13
+
+
+def test_a_settled_request_loses_only_its_own_cancel_button_and_waiting_line() -> None:
+    waiting = samples.awaiting_approval()
+    sent = activation_card([samples.activated_member(), waiting], TZ)
+    before = json.dumps(sent)
+
+    settled = settled_activation_card(
+        sent, waiting.request.id, "Cancelled", "Cancelled by the requester.", color="Warning", fallback="SecOps: gone"
+    )
+
+    assert json.dumps(sent) == before  # the stored card is not changed in place
+    assert maybe_element(settled, "outcome-1-cancel") is None and maybe_element(settled, "outcome-1-actions") is None
+    assert element(settled, "outcome-1-state")["text"] == "Cancelled"
+    assert element(settled, "outcome-1-state")["color"] == "Warning"
+    assert element(settled, "outcome-1-message")["text"] == "Cancelled by the requester."
+    assert element(settled, "outcome-1-facts") == element(sent, "outcome-1-facts")
+    assert element(settled, "outcome-0") == element(sent, "outcome-0")  # Exchange-Admins keeps its Deactivate button
+    first, second = sent["fallbackText"].split("\n")
+    assert settled["fallbackText"] == f"{first}\nSecOps: gone" and "waits for approval" in second
+
+
+def test_settling_another_request_changes_nothing() -> None:
+    sent = activation_card([samples.awaiting_approval()], TZ)
+    assert settled_activation_card(sent, "another-request", "Approved", "x", color="Good", fallback="y") == sent
