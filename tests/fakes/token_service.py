@@ -15,6 +15,8 @@ Seed / behave / observe:
   that GetToken with `code` redeems (for that user only).
 * `put_token(user_id, token)`: the stand-in can be told to hold any token for a user (another user's, another
   tenant's) to test the bot's oid/tid binding; `fail_exchanges` makes the next exchanges fail (consent required).
+* GetToken refreshes a Graph token it holds once that has expired on the simulated tenant's clock, as the real service
+  does with the refresh token it keeps: a new token for the same user from the simulated tenant (`refreshes` counts).
 * `calls` records (operation, userId); `exchanges` counts exchange calls.
 
 Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises if
@@ -48,6 +50,7 @@ class FakeTokenService:
     magic_codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (userId, token)
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_exchanges: int = 0
+    refreshes: int = 0
     verify_bearer: Callable[[str], Any] | None = None
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
     bearers: list[dict[str, Any]] = field(default_factory=list)  # claims of each accepted bearer
@@ -129,6 +132,11 @@ class FakeTokenService:
         token = self.tokens.get((user, connection))
         if token is None:
             return self._error(404, "TokenNotFound", "no token for this user and connection")
+        claims = _payload(token)
+        if isinstance(claims.get("exp"), int) and self.sim.tenant.clock.now().timestamp() >= claims["exp"]:
+            token = await self.graph_token(str(claims["oid"]))
+            self.tokens[(user, connection)] = token
+            self.refreshes += 1
         return self._token_response(token)
 
     async def _sign_in_resource(self, request: web.Request) -> web.Response:
@@ -188,6 +196,16 @@ class FakeTokenService:
                 }
             ]
         )
+
+
+def _payload(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified ({} for anything else: tokens seeded with `put_token` may be any string)."""
+    try:
+        part = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 @asynccontextmanager

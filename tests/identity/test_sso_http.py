@@ -105,6 +105,35 @@ async def test_a_signed_in_user_is_not_asked_again(sso: SsoStack) -> None:
     assert len(cards_sent(sso)) == 2
 
 
+async def test_a_day_later_the_token_service_refreshes_and_no_new_sign_in_is_asked(sso: SsoStack) -> None:
+    await ask_to_activate(sso)
+    await sso.post(await token_exchange(sso))
+    sso.sim.tenant.advance(24 * 3600)  # Alice's token, and her activation, have long expired
+
+    status, _ = await sso.post(act.message(sso.service_url, "activate Exchange-Admins 1h"))
+
+    assert status == 201
+    assert len(self_activations(sso)) == 2 and len(oauth_cards(sso)) == 1
+    assert sso.token_service.refreshes == 1
+
+
+async def test_a_token_graph_refuses_is_asked_for_once_more_then_the_refusal_is_told(sso: SsoStack) -> None:
+    # Bound to Alice (right oid and tid) but not the tenant's: Graph answers 401. The token service has nothing newer,
+    # so after one more GetToken the bot stops there: one refused write, no sign-in loop.
+    stale = jwt({"oid": ALICE.oid, "tid": DEMO_TENANT, "exp": 4102444800})
+    sso.token_service.put_token(ALICE.mri, stale)
+
+    status, _ = await sso.post(act.message(sso.service_url, "activate Exchange-Admins 1h"))
+
+    assert status == 201
+    assert self_activations(sso) == [] and oauth_cards(sso) == []
+    refused = [e for e in sso.sim.tenant.log.recent() if e["status"] == 401]
+    assert len(refused) == 1
+    assert [op for op, user in sso.token_service.calls if user == ALICE.mri].count("GetToken") == 2
+    [result] = cards_sent(sso)
+    assert "Not activated" in json.dumps(result)
+
+
 # ---- (2) duplicates: one exchange, one activation -------------------------------------------------------------------
 
 
