@@ -167,6 +167,10 @@ class Settings:
     bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
     bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
     approval_channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")
+    feed_channel: str = ""  # the admin feed's channel conversation id (instead of `feed here`)
+    feed_groups: tuple[str, ...] = ()  # monitored groups, names or ids (empty: none)
+    feed_poll_seconds: float = 60.0
+    feed_digest_threshold: int = 10
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
@@ -217,6 +221,13 @@ def _endpoints(env: Mapping[str, str], problems: list[str]) -> tuple[BotCloud, C
 _CHANNEL_ID = re.compile(r"^19:[^\s,;=/]+@thread\.(tacv2|skype)$", re.IGNORECASE)
 
 
+def _channel_from_link(value: str) -> str:
+    """A Teams channel id as written, or taken out of the channel's link (Get link to channel), where it is
+    percent-encoded: `https://teams.microsoft.com/l/channel/19%3A…%40thread.tacv2/General?groupId=…`."""
+    link = re.search(r"/channel/([^/?#\s]+)", value)
+    return unquote(link.group(1)) if link else value
+
+
 def _approval_channels(raw: str, problems: list[str]) -> tuple[tuple[str, str], ...]:
     """`APPROVAL_CHANNELS`: `<group object id>=<channel id>` pairs separated by commas or new lines. The channel id is
     what Teams shows in a channel's link (Get link to channel): `19:…@thread.tacv2`, percent-encoded in the link
@@ -226,9 +237,7 @@ def _approval_channels(raw: str, problems: list[str]) -> tuple[tuple[str, str], 
         if not item.strip():
             continue
         group, sep, channel = (part.strip() for part in item.partition("="))
-        link = re.search(r"/channel/([^/?#\s]+)", channel)
-        if link:
-            channel = unquote(link.group(1))
+        channel = _channel_from_link(channel)
         if not sep or not _GUID.match(group) or not _CHANNEL_ID.match(channel):
             problems.append(
                 f"APPROVAL_CHANNELS has {item.strip()!r}: write <group object id>=<channel id>, the channel id as in "
@@ -376,6 +385,30 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         problems.append(f"BOT_ADMIN_GROUP={bot_admin_group!r} is not an Entra group object id (a GUID)")
     bot_admin_group = bot_admin_group.lower()
     # -- end admins --
+    # -- admin feed (issue 5): where it posts, what it monitors, how often, when a burst becomes a digest --
+    feed_channel = _channel_from_link(env.get("FEED_CHANNEL", "").strip())
+    if feed_channel and not _CHANNEL_ID.match(feed_channel):
+        problems.append(
+            f"FEED_CHANNEL={feed_channel!r} must be a Teams channel id like 19:…@thread.tacv2, or the channel's link"
+        )
+    feed_groups = tuple(g.strip() for g in env.get("FEED_GROUPS", "").split(",") if g.strip())
+    feed_poll_raw = env.get("FEED_POLL_SECONDS", "60")
+    try:
+        feed_poll = float(feed_poll_raw)
+        if not 5 <= feed_poll <= 3600:
+            raise ValueError
+    except ValueError:
+        feed_poll = 60.0
+        problems.append(f"FEED_POLL_SECONDS={feed_poll_raw!r} must be a number of seconds between 5 and 3600")
+    digest_raw = env.get("FEED_DIGEST_THRESHOLD", "10")
+    try:
+        feed_digest = int(digest_raw)
+        if not 1 <= feed_digest <= 100:
+            raise ValueError
+    except ValueError:
+        feed_digest = 10
+        problems.append(f"FEED_DIGEST_THRESHOLD={digest_raw!r} must be a whole number between 1 and 100")
+    # -- end admin feed --
 
     # -- approvals channels from settings (admins can also type `approvals here <group>` in the channel) --
     approval_channels = _approval_channels(env.get("APPROVAL_CHANNELS", ""), problems)
@@ -422,6 +455,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         bot_admins=bot_admins,
         bot_admin_group=bot_admin_group,
         approval_channels=approval_channels,
+        feed_channel=feed_channel,
+        feed_groups=feed_groups,
+        feed_poll_seconds=feed_poll,
+        feed_digest_threshold=feed_digest,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,

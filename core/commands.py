@@ -12,6 +12,7 @@ Forgiving by design. Examples that parse:
     pending                                       (an approver's open requests)
     approvals here Exchange-Admins                (admins, in a channel: the group's approvals go to this channel)
     approvals off Exchange-Admins / approvals status
+    feed here / feed off / feed status            (admins, in a channel: the admin feed, issue 5)
     status / help
 
 Anything else is a `Help` carrying a kind reason. The parser knows nothing about which groups exist; names are
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from core.models import Access, Ticket
 from core.names import normalise
@@ -33,6 +35,8 @@ __all__ = [
     "Cancel",
     "Command",
     "Deactivate",
+    "Feed",
+    "FeedAction",
     "Help",
     "Pending",
     "Status",
@@ -86,12 +90,25 @@ class Status:
     pass
 
 
+class FeedAction(StrEnum):
+    HERE = "here"  # post the admin feed in this channel
+    OFF = "off"  # stop posting it
+    STATUS = "status"  # where it goes, what it monitors, how it is doing
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """The admin feed's commands (issue 5), typed in a channel with the bot @mentioned."""
+
+    action: FeedAction
+
+
 @dataclass(frozen=True, slots=True)
 class Help:
     reason: str | None = None  # why the usage is shown: an unknown word, a duration we could not read, …
 
 
-Command = Activate | Deactivate | Cancel | Pending | ApprovalChannel | Status | Help
+Command = Activate | Deactivate | Cancel | Pending | ApprovalChannel | Status | Feed | Help
 
 _VERBS = {
     "activate": "activate",
@@ -106,6 +123,7 @@ _VERBS = {
     "cancel": "cancel",
     "withdraw": "cancel",
     "pending": "pending",
+    "feed": "feed",
     "approvals": "pending",
     "help": "help",
     "?": "help",
@@ -206,6 +224,8 @@ def parse(text: str) -> Command:
         return _parse_approval_channel(rest)
     if verb == "pending":
         return Pending()
+    if verb == "feed":
+        return _parse_feed(rest)
     if verb == "cancel":
         group = rest.strip().rstrip(_TRAILING_PUNCTUATION).strip().strip('"').strip()
         if not group:
@@ -237,6 +257,21 @@ def _parse_approval_channel(rest: str) -> Command:
 
 class _Unreadable(Exception):
     pass
+
+
+_FEED_WORDS = {"here": FeedAction.HERE, "on": FeedAction.HERE, "off": FeedAction.OFF, "stop": FeedAction.OFF}
+
+
+def _parse_feed(rest: str) -> Command:
+    word = rest.strip().rstrip(_TRAILING_PUNCTUATION).lower()
+    if word in ("", "status", "?"):
+        return Feed(FeedAction.STATUS)
+    action = _FEED_WORDS.get(word)
+    if action is None:
+        return Help(
+            f"I didn't understand “feed {_shorten(rest.strip())}”. Try `feed here`, `feed off` or `feed status`."
+        )
+    return Feed(action)
 
 
 def _parse_activate(rest: str) -> Command:

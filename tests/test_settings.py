@@ -261,3 +261,39 @@ def test_the_readme_settings_table_names_every_variable_load_settings_reads() ->
     # PUBLIC_BASE_URL (the step-up sign-in page) is documented in docs/deploy.md section 6 only, for now.
     missing = sorted(variables_load_settings_reads() - named - {"PUBLIC_BASE_URL"})
     assert not missing, f"README.md's settings table lacks {missing}"
+
+
+def test_feed_settings_have_defaults_and_bounds() -> None:
+    s = load_settings(production())
+    assert (s.feed_channel, s.feed_groups, s.feed_poll_seconds, s.feed_digest_threshold) == ("", (), 60.0, 10)
+    s = load_settings(
+        production(
+            FEED_CHANNEL="19:abc123@thread.tacv2",
+            FEED_GROUPS=" Exchange-Admins, 0b1c2d3e-0000-4000-8000-000000000001 ,,",
+            FEED_POLL_SECONDS="5",
+            FEED_DIGEST_THRESHOLD="25",
+        )
+    )
+    assert s.feed_channel == "19:abc123@thread.tacv2"
+    link = "https://teams.microsoft.com/l/channel/19%3Aabc123%40thread.tacv2/Ops?groupId=x&tenantId=y"
+    assert load_settings(production(FEED_CHANNEL=link)).feed_channel == "19:abc123@thread.tacv2"
+    assert s.feed_groups == ("Exchange-Admins", "0b1c2d3e-0000-4000-8000-000000000001")
+    assert (s.feed_poll_seconds, s.feed_digest_threshold) == (5.0, 25)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("FEED_CHANNEL", "general"),
+        ("FEED_CHANNEL", "19:abc@thread.tacv2;messageid=17"),
+        ("FEED_POLL_SECONDS", "1"),
+        ("FEED_POLL_SECONDS", "3601"),
+        ("FEED_POLL_SECONDS", "often"),
+        ("FEED_DIGEST_THRESHOLD", "0"),
+        ("FEED_DIGEST_THRESHOLD", "2.5"),
+    ],
+)
+def test_bad_feed_settings_are_named(key: str, value: str) -> None:
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(**{key: value}))
+    assert any(p.startswith(f"{key}=") for p in e.value.problems), e.value.problems

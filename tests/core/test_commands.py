@@ -424,3 +424,26 @@ def test_approvals_channel_commands(text: str, expected: Command) -> None:
 def test_approvals_channel_commands_without_a_group_or_with_an_unknown_word_explain_themselves(text: str) -> None:
     command = parse(text)
     assert isinstance(command, Help) and command.reason and "approvals" in command.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("feed here", "here"),
+        ("Feed HERE.", "here"),
+        ("feed on", "here"),
+        ("feed off", "off"),
+        ("feed stop", "off"),
+        ("feed status", "status"),
+        ("feed", "status"),
+    ],
+)
+def test_feed_commands_parse(text: str, action: str) -> None:
+    from core.commands import Feed, FeedAction
+
+    assert parse(text) == Feed(FeedAction(action))
+
+
+def test_an_unknown_feed_word_gets_the_usage() -> None:
+    help_ = parse("feed everywhere")
+    assert isinstance(help_, Help) and help_.reason and "feed here" in help_.reason
