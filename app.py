@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import re
+import signal
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -27,6 +28,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.credentials import BotCredentialsFactory, BotTokens
+from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
 from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
@@ -41,6 +43,7 @@ from core.service import PimService
 from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
 from graph.clock import GraphClock
+from graph.feed import FeedReader
 from graph.pim import GraphPimDirectory
 from settings import AppType, Settings, SettingsError, UserTokenMode, load_settings
 
@@ -116,9 +119,14 @@ def _msal_app(settings: Settings, session: requests.Session) -> msal.Confidentia
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, user_tokens: UserTokenProvider | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    user_tokens: UserTokenProvider | None = None,
+    feed_kill_at: str = "",
 ) -> web.Application:
-    """The aiohttp application. `clock` and `user_tokens` are seams for tests (the simulated tenant's clock)."""
+    """The aiohttp application. `clock` and `user_tokens` are seams for tests (the simulated tenant's clock);
+    `feed_kill_at` makes the process SIGKILL itself at one point of a feed cycle (the crash tests only)."""
     graph_clock = GraphClock(settings.graph_base_url)
     clock = clock or graph_clock
     app = web.Application(middlewares=[aiohttp_error_middleware], client_max_size=512 * 1024)
@@ -163,6 +171,18 @@ def create_app(
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
         service = PimService(directory, tokens, clock)
         records = Records(storage)
+        feed = FeedDesk(
+            storage,
+            FeedReader(graph),
+            clock,
+            service.display_names,
+            app_id=settings.app_id,
+            groups=settings.feed_groups,
+            digest_threshold=settings.feed_digest_threshold,
+            poll_seconds=settings.feed_poll_seconds,
+            configured_channel=settings.feed_channel,
+            fault=_kill_at(feed_kill_at) if feed_kill_at else None,
+        )
         bot = PimBot(
             service,
             records,
@@ -173,6 +193,7 @@ def create_app(
             reminder_minutes=settings.approval_reminder_minutes,
             admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
             approval_channels=settings.approval_channels,
+            feed=feed,
         )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
@@ -206,14 +227,21 @@ def create_app(
             graph=graph,
             messages=messages_handler(adapter, bot),
             poll=functools.partial(bot.poll_approvals, adapter),
+            feed=feed,
         )
         poller = asyncio.create_task(_poll_forever(bot, adapter, settings.approval_poll_seconds))
+        feed_poller = asyncio.create_task(_feed_forever(feed, adapter))
         try:
             yield
         finally:
             poller.cancel()
+            feed_poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed_poller
+            with contextlib.suppress(Exception):
+                await feed.release_lease()
             await http.aclose()
             await connector_session.close()
             uninstall_openid_keys(openid_keys)
@@ -257,6 +285,30 @@ async def _poll_forever(bot: PimBot, adapter: Any, interval: float) -> None:
             await bot.poll_approvals(adapter)
         except Exception:  # a failed sweep is retried at the next interval
             log.exception("the approval poll failed")
+
+
+async def _feed_forever(feed: FeedDesk, adapter: Any) -> None:
+    """The admin feed (issue 5): one cycle at start (a restart replays what a killed process left queued), then
+    every FEED_POLL_SECONDS, or sooner when something was queued (an approval decided)."""
+    while True:
+        feed.wake.clear()
+        try:
+            await feed.cycle(adapter)
+        except Exception:  # a failed cycle is retried at the next interval; its snapshot and outbox stay as they were
+            log.exception("the admin feed cycle failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.wake.wait(), feed.poll_seconds)
+
+
+def _kill_at(point: str) -> Callable[[str], None]:
+    """The crash tests' hook: SIGKILL this process when the feed reaches `point` ("queued", "posted:3", …)."""
+
+    def fault(reached: str) -> None:
+        if reached == point:
+            log.warning("feed test hook: killing the process at %s", point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return fault
 
 
 def _step_up(
@@ -408,7 +460,8 @@ def main() -> None:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."
         )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    app = create_app(settings, feed_kill_at=os.environ.get("PIMBOT_TEST_FEED_KILL_AT", ""))
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

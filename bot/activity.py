@@ -23,6 +23,7 @@ __all__ = [
     "actor_of",
     "card_action_data",
     "channel_of",
+    "channel_name_of",
     "teams_channel_of",
     "command_text",
     "conversation_id_of",
@@ -99,6 +100,13 @@ def teams_channel_of(activity: Activity) -> tuple[str, str]:
 
 def conversation_id_of(activity: Activity) -> str:
     return str(getattr(activity.conversation, "id", None) or "")
+
+
+def channel_name_of(activity: Activity) -> str:
+    """The channel's name, when Teams sends it (not always, and never for the General channel); else empty."""
+    data: Mapping[str, Any] = activity.channel_data if isinstance(activity.channel_data, Mapping) else {}
+    channel: Mapping[str, Any] = data["channel"] if isinstance(data.get("channel"), Mapping) else {}
+    return str(channel.get("name") or "")
 
 
 def conversation_kind(activity: Activity) -> str:

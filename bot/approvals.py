@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -143,7 +143,9 @@ class ApprovalDesk:
         *,
         reminder_after: timedelta = timedelta(hours=1),
         channels: ApprovalChannels | None = None,
+        on_settled: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_settled = on_settled  # the admin feed (bot.feed) hears every decided or closed request
         self._records = records
         self._channels = channels
         self._reminder_after = reminder_after
@@ -492,7 +494,17 @@ class ApprovalDesk:
 
         final = await self._records.update_pending(request_id, decide)
         assert final is not None
+        await self._settled(final)
         return final
+
+    async def _settled(self, record: dict[str, Any]) -> None:
+        """Tell the admin feed; its trouble never costs an approval its answer."""
+        if self._on_settled is None:
+            return
+        try:
+            await self._on_settled(record)
+        except Exception:
+            log.warning("could not queue request %s for the admin feed", record.get("requestId"), exc_info=True)
 
     # ---- after a decision --------------------------------------------------------------------------------------
 
@@ -670,6 +682,7 @@ class ApprovalDesk:
             except StorageConflict:
                 continue
             log.info("request %s settled outside a click: %s", request_id, record["status"])
+            await self._settled(record)
             await self._spread(adapter, service, record, skip=skip)
             return True
         return False

@@ -23,6 +23,7 @@ from bot.activity import (
     NotAUser,
     actor_of,
     card_action_data,
+    channel_name_of,
     channel_of,
     command_text,
     conversation_id_of,
@@ -30,17 +31,21 @@ from bot.activity import (
     is_sign_out,
     reference_of,
     sign_in_value,
+    teams_channel_of,
 )
 from bot.approval_channels import ApprovalChannels
 from bot.approvals import ApprovalDesk
+from bot.feed import FeedChannel, FeedDesk, channel_of_reference
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
+from cards import wording
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
 from core.admins import Admins
-from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Help, Pending, Status, parse
+from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Feed, FeedAction, Help, Pending, Status, parse
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
+from core.feed import UnknownFeedGroups
 from core.models import Actor
 from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
 from core.ports import Clock
@@ -81,6 +86,7 @@ class PimBot(TeamsActivityHandler):
         sign_in: SsoSignIn | None = None,
         app_id: str = "",
         reminder_minutes: int = 60,
+        feed: FeedDesk | None = None,
         *,
         admins: Admins,
         approval_channels: Sequence[tuple[str, str]] = (),
@@ -100,8 +106,14 @@ class PimBot(TeamsActivityHandler):
         # Approvals channels: `approvals here <group>` (stored) or APPROVAL_CHANNELS (group id, channel id).
         self._channels = ApprovalChannels(records, clock, admins, approval_channels)
         self._approvals = ApprovalDesk(
-            records, clock, app_id, reminder_after=timedelta(minutes=reminder_minutes), channels=self._channels
+            records,
+            clock,
+            app_id,
+            reminder_after=timedelta(minutes=reminder_minutes),
+            channels=self._channels,
+            on_settled=feed.approval_settled if feed is not None else None,
         )
+        self._feed = feed
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""
@@ -193,6 +205,62 @@ class PimBot(TeamsActivityHandler):
         elif isinstance(command, Deactivate):
             outcomes = await service.deactivate(actor, command)
             await self._send_card(turn_context, cards.deactivation_card(outcomes, actor.time_zone), kind="deactivation")
+        elif isinstance(command, Feed):
+            await self._feed_command(turn_context, actor, command)
+
+    # ---- the admin feed (bot.feed) ----------------------------------------------------------------------------
+
+    async def _feed_command(self, turn_context: TurnContext, actor: Actor, command: Feed) -> None:
+        """`feed here|off|status`: only admins move or stop the feed; anyone may ask where it goes."""
+        if self._feed is None:
+            await turn_context.send_activity(MessageFactory.text(wording.FEED_NOT_SET_UP))
+            return
+        if command.action is FeedAction.STATUS:
+            status = await self._feed.status_card(actor.time_zone)
+            if isinstance(status, str):
+                await turn_context.send_activity(MessageFactory.text(status))
+            else:
+                await self._send_card(turn_context, status, kind="feed-status")
+            return
+        channel_id, _ = teams_channel_of(turn_context.activity)
+        in_channel = conversation_kind(turn_context.activity) == "channel" and bool(channel_id)
+        if command.action is FeedAction.HERE and not in_channel:
+            await turn_context.send_activity(MessageFactory.text(wording.FEED_ONLY_IN_A_CHANNEL))
+            return
+        try:
+            admin = await self.admins.is_admin(actor)
+        except DirectoryError as e:
+            await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_zone)))
+            return
+        if not admin:
+            log.info("refused 'feed %s' by %s (not an admin)", command.action.value, actor.object_id)
+            refusal = wording.not_an_admin(f"feed {command.action.value}", configured=self.admins.configured)
+            await turn_context.send_activity(MessageFactory.text(refusal))
+            return
+        if command.action is FeedAction.OFF:
+            old = await self._feed.switch_off()
+            text = wording.feed_off_text(old.label) if old is not None else wording.FEED_WAS_OFF
+            await turn_context.send_activity(MessageFactory.text(text))
+            return
+        channel = FeedChannel(
+            reference=channel_of_reference(reference_of(turn_context.activity)),
+            channel_id=channel_id,
+            name=channel_name_of(turn_context.activity),
+            time_zone=actor.time_zone,
+            set_by=actor.object_id,
+        )
+        moved_from = await self._feed.set_channel(channel)
+        groups: list[str] = []
+        problem: str | None = None
+        try:
+            groups = [g.display_name for g in await self._feed.monitored()]
+        except UnknownFeedGroups as e:
+            problem = wording.feed_groups_unknown(e.missing, list(e.ambiguous))
+        except DirectoryError as e:
+            problem = cards.explain(e, actor.time_zone)
+        log.info("%s made channel %s the admin feed's channel", actor.object_id, channel.channel_id)
+        text = wording.feed_here_text(channel.label, groups, moved_from.label if moved_from else None, problem)
+        await turn_context.send_activity(MessageFactory.text(text))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         name = turn_context.activity.name

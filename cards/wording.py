@@ -47,8 +47,19 @@ from core.errors import (
 from core.models import MINIMUM_ACTIVATION, Access, Decision
 
 __all__ = [
+    "FEED_IS_OFF",
+    "FEED_MAY_REPEAT",
+    "FEED_NOT_SET_UP",
+    "FEED_ONLY_IN_A_CHANNEL",
+    "FEED_POLL_FAILED",
+    "FEED_POST_FAILED",
+    "FEED_WAITING_FOR_SERVICE_URL",
+    "FEED_WAS_OFF",
     "access_label",
     "explain",
+    "feed_groups_unknown",
+    "feed_here_text",
+    "feed_off_text",
     "format_duration",
     "format_time",
     "missing_inputs_phrase",
@@ -354,3 +365,56 @@ def not_an_admin(command: str, *, configured: bool) -> str:
         f"Only the bot's admins can use “{command}”, so nothing was changed. If you should be one, ask whoever runs "
         "the bot to add you to BOT_ADMINS or to the admin group (BOT_ADMIN_GROUP)."
     )
+
+
+# ---- the admin feed's commands (issue 5) -------------------------------------------------------------------------
+
+FEED_ONLY_IN_A_CHANNEL = (
+    "Type `feed here` in the Teams channel where the admin feed should go, with me @mentioned; "
+    "a personal or group chat cannot be the feed channel."
+)
+FEED_NOT_SET_UP = "The admin feed is not available in this deployment of the bot."
+FEED_IS_OFF = (
+    "The admin feed is off. An administrator turns it on by typing `feed here` in the channel it should post in."
+)
+FEED_MAY_REPEAT = (
+    "The bot restarted while posting the next change; if it appears twice, the first copy was already posted."
+)
+FEED_POLL_FAILED = "Microsoft Graph could not be read; the feed tries again at the next poll."
+FEED_POST_FAILED = "Posting to the channel failed; the changes stay queued and are posted at the next poll."
+FEED_WAITING_FOR_SERVICE_URL = (
+    "The admin feed goes to the channel in FEED_CHANNEL, but Teams has not told me how to reach it yet: it will, "
+    "as soon as I am added to the team or anyone sends me a message. Or type `feed here` in the channel."
+)
+FEED_WAS_OFF = "The admin feed is off already; `feed here` in a channel turns it on."
+
+
+def feed_here_text(channel: str, groups: Sequence[str], moved_from: str | None, problem: str | None = None) -> str:
+    """The answer to `feed here`: where the feed goes now, what it watches (or why that is not known), and where it
+    came from."""
+    moved = f" (moved from {moved_from})" if moved_from else ""
+    if problem:
+        watched = problem
+    elif groups:
+        shown = and_list([*groups[:10], f"{len(groups) - 10} more"] if len(groups) > 10 else list(groups))
+        watched = f"I watch {len(groups)} group{'s' if len(groups) != 1 else ''}: {shown}."
+    else:
+        watched = "I found no groups to watch yet; check FEED_GROUPS and the app's Graph permissions."
+    return (
+        f"The admin feed now posts here, in {channel}{moved}. {watched} New eligible and active assignments, "
+        "their ends and approval decisions appear from the next check on, whoever makes them."
+    )
+
+
+def feed_groups_unknown(missing: Sequence[str], ambiguous: Sequence[str]) -> str:
+    """FEED_GROUPS names groups Graph does not know, or a name several groups share: nothing is monitored."""
+    parts: list[str] = []
+    if missing:
+        parts.append(f"no group is named or has the id {and_list([f'“{m}”' for m in missing])}")
+    if ambiguous:
+        parts.append(f"several groups are named {and_list([f'“{a}”' for a in ambiguous])} (use the group's id)")
+    return f"FEED_GROUPS needs fixing: {and_list(parts) or 'it names unknown groups'}. Nothing is monitored until then."
+
+
+def feed_off_text(channel: str) -> str:
+    return f"The admin feed is off; nothing more is posted in {channel}. `feed here` in a channel turns it on again."

@@ -1,0 +1,682 @@
+"""The admin feed's poster (issue 5): Graph changes become channel posts, exactly once, durably.
+
+One cycle (`FeedDesk.cycle`), run by one process at a time:
+
+1. take or renew the lease (`feed/lease`: owner + expiry, ETag compare-and-swap); without it, do nothing;
+2. read the last snapshot (`feed/snapshot`), let the reader poll Graph against it;
+3. write the new snapshot AND the new events as outbox entries (`feed/outbox/{stamp}`) in ONE storage write (one
+   SQLite transaction), conditional on the snapshot's ETag: a process that lost the lease meanwhile writes nothing;
+4. post the outbox in order. Before each post the entry is marked "sending"; right after the Bot Connector accepts
+   it, the entry is marked posted (with the activity id) together with the bounded posted-ids set (`feed/posted`),
+   in one write; then the entry is deleted.
+
+After a kill -9 anywhere, the next cycle (this process restarted, or another one once the lease expired) replays
+the outbox: no event is lost. None is posted twice, with one exception no local bookkeeping can close: a post the
+connector accepted whose "posted" mark was not written yet (the process died within that one HTTP response). Such
+an entry still carries its "sending" mark, so its replay is labelled as possibly repeated instead of silently
+doubled. Event ids are deterministic (core.feed), so an event computed again after a restart, or by a second
+process, whose id is in the posted set or already queued is never queued again.
+
+More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each. Approval
+outcomes (bot.approvals) are queued into the same outbox by `approval_settled` and posted by the next cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from botbuilder.core import CardFactory, MessageFactory, Storage, TurnContext
+from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
+
+from bot.connector import ConnectorError
+from bot.storage import StorageConflict
+from bot.wire import SentCard
+from cards.feed import FeedStatusView, digest_cards, feed_event_card, feed_status_card
+from cards.wording import (
+    FEED_IS_OFF,
+    FEED_MAY_REPEAT,
+    FEED_POLL_FAILED,
+    FEED_POST_FAILED,
+    FEED_WAITING_FOR_SERVICE_URL,
+    feed_groups_unknown,
+)
+from core.feed import EndReason, EventKind, FeedEvent, GroupState, ScheduleItem, ScheduleKind, UnknownFeedGroups
+from core.models import Access, Group, Ticket
+from core.ports import Clock
+
+__all__ = ["FeedChannel", "FeedDesk", "FeedSource", "channel_of_reference"]
+
+log = logging.getLogger(__name__)
+
+LEASE = "feed/lease"
+HEALTH = "feed/health"
+SNAPSHOT = "feed/snapshot"
+POSTED = "feed/posted"
+CHANNEL = "feed/channel"
+OUTBOX = "feed/outbox/"
+POSTED_KEEP = 5000  # ids remembered after posting (far more than one cycle can produce twice)
+GROUPS_TTL = 3600.0  # FEED_GROUPS names are resolved again after this many seconds
+
+
+class FeedSource(Protocol):
+    """What the Graph feed reader offers (graph/, wired in app.py)."""
+
+    async def poll(
+        self, group_ids: Sequence[str], previous: Mapping[str, GroupState], now: datetime
+    ) -> tuple[dict[str, GroupState], list[FeedEvent]]: ...
+
+    async def resolve_groups(self, names_or_ids: Sequence[str]) -> list[Group]: ...
+
+
+Names = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
+Fault = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FeedChannel:
+    """THE feed channel: where posts go, set by `feed here` or FEED_CHANNEL."""
+
+    reference: dict[str, Any]
+    channel_id: str
+    name: str = ""
+    time_zone: str | None = None
+    set_by: str = ""
+    on: bool = True
+
+    @property
+    def label(self) -> str:
+        return self.name or self.channel_id
+
+
+def channel_of_reference(reference: Mapping[str, Any]) -> dict[str, Any]:
+    """The channel's own reference from a reference to a message thread in it: posting to `19:…@thread.tacv2`
+    starts a new post; `…;messageid=…` would reply in the thread the command was typed in."""
+    ref = {k: v for k, v in reference.items() if k != "activityId"}
+    conversation = dict(ref.get("conversation") or {})
+    conversation["id"] = str(conversation.get("id") or "").split(";", 1)[0]
+    ref["conversation"] = conversation
+    return ref
+
+
+class FeedDesk:
+    def __init__(
+        self,
+        storage: Storage,
+        reader: FeedSource | None,
+        clock: Clock,
+        names: Names,
+        *,
+        app_id: str = "",
+        groups: Sequence[str] = (),
+        digest_threshold: int = 10,
+        poll_seconds: float = 60.0,
+        lease_seconds: float | None = None,
+        owner: str | None = None,
+        fault: Fault | None = None,
+        wall: Callable[[], float] = time.time,
+        configured_channel: str = "",
+    ) -> None:
+        self._storage = storage
+        self._reader = reader
+        self._clock = clock
+        self._names = names
+        self._app_id = app_id
+        self._group_names = tuple(groups)
+        self._threshold = digest_threshold
+        self.poll_seconds = poll_seconds
+        # The lease outlives a few missed cycles, so a slow Graph does not hand polling back and forth.
+        self._lease_seconds = lease_seconds if lease_seconds is not None else max(3 * poll_seconds, 15.0)
+        # host:pid:random, so an operator (and the two-process test) can tell which process polls
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._fault = fault or (lambda point: None)
+        self._wall = wall
+        self._lease_until = 0.0
+        self._configured_channel = configured_channel
+        self._resolved: list[Group] | None = None
+        self._resolved_at = 0.0
+        self._posted_total = 0  # ids in the posted set after the last mark (the status shows it)
+        self._posts = 0  # posts accepted by the connector in this process (the fault hook counts them)
+        self._lock = asyncio.Lock()
+        self.wake = asyncio.Event()  # set when something was queued: the loop posts it without waiting
+
+    # ---- the channel -----------------------------------------------------------------------------------------
+
+    async def channel(self) -> FeedChannel | None:
+        """THE feed channel: the one set in Teams (`feed here`, or switched off with `feed off`), else FEED_CHANNEL."""
+        item = (await self._storage.read([CHANNEL])).get(CHANNEL)
+        if not item or not item.get("reference"):
+            return await self._configured() if self._configured_channel else None
+        return FeedChannel(
+            reference=dict(item["reference"]),
+            channel_id=str(item.get("channelId") or ""),
+            name=str(item.get("name") or ""),
+            time_zone=item.get("timeZone"),
+            set_by=str(item.get("setBy") or ""),
+            on=bool(item.get("on", True)),
+        )
+
+    async def _configured(self) -> FeedChannel | None:
+        """FEED_CHANNEL as a channel to post in. A proactive post needs the Bot Connector's service URL for the
+        tenant, which only Teams tells the bot: it is taken from any conversation the bot has stored (the bot's
+        installation in the team, or anyone's first message). Until then, None (and the status says so)."""
+        keys: list[str] = await self._storage.keys_with_prefix("ref/conversation/")
+        for key in keys[:20]:
+            reference = ((await self._storage.read([key])).get(key) or {}).get("reference") or {}
+            if reference.get("serviceUrl"):
+                channel_id = self._configured_channel
+                return FeedChannel(
+                    reference={
+                        "serviceUrl": reference["serviceUrl"],
+                        "channelId": reference.get("channelId") or "msteams",
+                        "bot": reference.get("bot"),
+                        "tenantId": reference.get("tenantId"),
+                        "conversation": {
+                            "id": channel_id,
+                            "isGroup": True,
+                            "conversationType": "channel",
+                            "tenantId": reference.get("tenantId"),
+                        },
+                    },
+                    channel_id=channel_id,
+                )
+        log.info("FEED_CHANNEL is set, but no conversation has told the bot its service URL yet; waiting")
+        return None
+
+    async def set_channel(self, channel: FeedChannel) -> FeedChannel | None:
+        """Make `channel` THE feed channel; the one it replaces (if it was on and is another channel)."""
+        old = await self.channel()
+        changes: dict[str, Any] = {
+            CHANNEL: {
+                "reference": channel.reference,
+                "channelId": channel.channel_id,
+                "name": channel.name,
+                "timeZone": channel.time_zone,
+                "setBy": channel.set_by,
+                "setAt": self._clock.now().isoformat(),
+                "on": True,
+            }
+        }
+        if old is None or not old.on or old.channel_id == self._configured_channel:
+            # Starting (again): the first cycle takes a fresh baseline instead of announcing what changed while off.
+            changes[SNAPSHOT] = {"groups": {}, "baseline": True}
+        await self._storage.write(changes)
+        self.wake.set()
+        if old is not None and old.on and old.channel_id != channel.channel_id:
+            return old
+        return None
+
+    async def switch_off(self) -> FeedChannel | None:
+        """Stop posting; the channel that was on, or None if the feed was off already."""
+        old = await self.channel()
+        if old is None or not old.on:
+            return None
+        item = (await self._storage.read([CHANNEL])).get(CHANNEL) or {
+            "reference": old.reference,
+            "channelId": old.channel_id,
+            "name": old.name,
+        }  # FEED_CHANNEL: the stored "off" wins over the setting from now on
+        item["on"] = False
+        await self._storage.write({CHANNEL: item})
+        return old
+
+    async def monitored(self) -> list[Group]:
+        """The monitored groups (FEED_GROUPS resolved; again after an hour)."""
+        if self._reader is None:
+            return []
+        if self._resolved is None or self._wall() - self._resolved_at >= GROUPS_TTL:
+            self._resolved = list(await self._reader.resolve_groups(list(self._group_names)))
+            self._resolved_at = self._wall()
+        return list(self._resolved)
+
+    async def status_card(self, tz: str | None) -> dict[str, Any] | str:
+        """The `feed status` answer: the status card, or a text when the feed is not on."""
+        channel = await self.channel()
+        if channel is None:
+            return FEED_WAITING_FOR_SERVICE_URL if self._configured_channel else FEED_IS_OFF
+        if not channel.on:
+            return FEED_IS_OFF
+        # Written by whichever process polls (the lease holder), so every process answers the same.
+        h = (await self._storage.read([HEALTH])).get(HEALTH) or {}
+        view = FeedStatusView(
+            channel_name=channel.label,
+            group_names=tuple(h.get("groups") or ()),
+            poll_interval=timedelta(seconds=self.poll_seconds),
+            now=self._clock.now(),
+            last_success=_parse(h.get("lastSuccess")),
+            last_error=h.get("lastError") or None,
+            last_error_at=_parse(h.get("lastErrorAt")),
+            events_posted=int(h.get("posted") or 0),
+        )
+        return feed_status_card(view, tz)
+
+    async def queued(self) -> int:
+        return len(await self._outbox_keys())
+
+    async def lease_holder(self) -> tuple[str, float] | None:
+        item = (await self._storage.read([LEASE])).get(LEASE)
+        if not item:
+            return None
+        return str(item.get("owner") or ""), float(item.get("expires") or 0)
+
+    # ---- the lease -------------------------------------------------------------------------------------------
+
+    async def take_lease(self) -> bool:
+        """Take the lease if it is free, expired or ours; renew it if ours. Compare-and-swap: of two processes
+        racing for a free lease exactly one wins."""
+        now = self._wall()
+        item = (await self._storage.read([LEASE])).get(LEASE)
+        holder = str(item.get("owner") or "") if item else ""
+        if item and holder != self.owner and float(item.get("expires") or 0) > now and not _dead_here(holder):
+            return False
+        record = {"owner": self.owner, "expires": now + self._lease_seconds, "e_tag": item["e_tag"] if item else "new"}
+        try:
+            await self._storage.write({LEASE: record})
+        except StorageConflict:
+            return False
+        if not item or item.get("owner") != self.owner:
+            log.info("feed lease taken by %s", self.owner)
+        self._lease_until = now + self._lease_seconds
+        return True
+
+    async def release_lease(self) -> None:
+        """On a clean shutdown: another process may take over at once instead of after the expiry."""
+        item = (await self._storage.read([LEASE])).get(LEASE)
+        if item and item.get("owner") == self.owner:
+            item["expires"] = 0.0
+            try:
+                await self._storage.write({LEASE: item})
+            except StorageConflict:
+                pass
+
+    async def _keep_lease(self) -> bool:
+        """Renew the lease when half of it is used up (long posting runs); False if it was lost."""
+        if self._wall() < self._lease_until - self._lease_seconds / 2:
+            return True
+        return await self.take_lease()
+
+    # ---- one cycle -------------------------------------------------------------------------------------------
+
+    async def cycle(self, adapter: Any) -> int:
+        """Poll once and post what is queued. How many posts were made (0 without the lease or a channel)."""
+        async with self._lock:
+            if not await self.take_lease():
+                return 0
+            channel = await self.channel()
+            if channel is None or not channel.on:
+                return 0
+            try:
+                await self._poll(channel)
+            except UnknownFeedGroups as e:
+                await self._failed(feed_groups_unknown(e.missing, list(e.ambiguous)))
+                raise
+            except Exception:
+                await self._failed(FEED_POLL_FAILED)
+                raise
+            try:
+                posted = await self._post_outbox(adapter, channel)
+            except Exception:
+                await self._failed(FEED_POST_FAILED)
+                raise
+            await self._health(lastSuccess=self._clock.now().isoformat(), lastError="", lastErrorAt=None)
+            return posted
+
+    async def _failed(self, why: str) -> None:
+        await self._health(lastError=why, lastErrorAt=self._clock.now().isoformat())
+
+    async def _health(self, **values: Any) -> None:
+        """What `feed status` shows, kept in the store (any process answers it)."""
+        item = (await self._storage.read([HEALTH])).get(HEALTH) or {}
+        item.pop("e_tag", None)
+        item.update(values, posted=self._posted_total, groups=[g.display_name for g in self._resolved or []])
+        try:
+            await self._storage.write({HEALTH: item})
+        except Exception:  # the status is a courtesy: never fail a cycle for it
+            log.warning("could not store the feed's health", exc_info=True)
+
+    async def _poll(self, channel: FeedChannel) -> None:
+        if self._reader is None:
+            return
+        groups = await self.monitored()
+        item = (await self._storage.read([SNAPSHOT])).get(SNAPSHOT) or {}
+        previous = {gid: _state_from_json(s) for gid, s in (item.get("groups") or {}).items()}
+        now = self._clock.now()
+        # A group read for the first time is the reader's baseline (no events): what exists already is not news.
+        current, events = await self._reader.poll([g.id for g in groups], previous, now)
+        fresh = await self._unseen(events)
+        changes: dict[str, Any] = {
+            SNAPSHOT: {
+                "groups": {gid: _state_to_json(s) for gid, s in current.items()},
+                "e_tag": item.get("e_tag") or "new",
+            }
+        }
+        stamp = _stamp(now)
+        if len(fresh) > self._threshold:
+            changes[f"{OUTBOX}{stamp}-00000"] = {"events": [_event_to_json(e) for e in fresh], "digest": True}
+        else:
+            for i, event in enumerate(fresh):
+                changes[f"{OUTBOX}{stamp}-{i:05d}"] = {"events": [_event_to_json(event)], "digest": False}
+        try:
+            await self._storage.write(changes)  # snapshot and outbox together, or neither
+        except StorageConflict:
+            log.warning("the feed snapshot changed under this cycle (another poller?); nothing queued")
+            return
+        if fresh:
+            log.info("feed: %d event(s) queued", len(fresh))
+            self._fault("queued")
+
+    async def _unseen(self, events: Sequence[FeedEvent]) -> list[FeedEvent]:
+        """Drop events already posted or already queued (deterministic ids), and repeats within the list."""
+        seen = set(await self._posted_ids())
+        for entry in (await self._storage.read(await self._outbox_keys())).values():
+            seen.update(str(e.get("id")) for e in entry.get("events") or [])
+        out: list[FeedEvent] = []
+        for event in events:
+            if event.id not in seen:
+                seen.add(event.id)
+                out.append(event)
+        return out
+
+    async def enqueue(self, events: Sequence[FeedEvent]) -> int:
+        """Queue events from outside the poll (approval outcomes); posted by the next cycle. How many were new."""
+        channel = await self.channel()
+        if channel is None or not channel.on:
+            return 0
+        fresh = await self._unseen(events)
+        if not fresh:
+            return 0
+        stamp = _stamp(self._clock.now())
+        await self._storage.write(
+            {
+                f"{OUTBOX}{stamp}-{uuid.uuid4().hex[:8]}-{i:02d}": {"events": [_event_to_json(e)], "digest": False}
+                for i, e in enumerate(fresh)
+            }
+        )
+        self.wake.set()
+        return len(fresh)
+
+    async def approval_settled(self, record: Mapping[str, Any]) -> None:
+        """bot.approvals calls this when a request record is decided or closed: queue an APPROVAL_DECIDED event."""
+        event = approval_event(record)
+        if event is not None:
+            await self.enqueue([event])
+
+    # ---- posting ---------------------------------------------------------------------------------------------
+
+    async def _outbox_keys(self) -> list[str]:
+        keys: list[str] = await self._storage.keys_with_prefix(OUTBOX)
+        return keys
+
+    async def _posted_ids(self) -> list[str]:
+        item = (await self._storage.read([POSTED])).get(POSTED) or {}
+        return [str(i) for i in item.get("ids") or []]
+
+    async def _post_outbox(self, adapter: Any, channel: FeedChannel) -> int:
+        posted = 0
+        for key in await self._outbox_keys():
+            if not await self._keep_lease():
+                log.warning("feed lease lost while posting; the new holder continues")
+                break
+            entry = (await self._storage.read([key])).get(key)
+            if entry is None:
+                continue
+            events = [_event_from_json(e) for e in entry.get("events") or []]
+            done = set(await self._posted_ids())
+            if not events or all(e.id in done for e in events) or entry.get("posted"):
+                await self._storage.delete([key])
+                continue
+            posted += await self._post_entry(adapter, channel, key, entry, events)
+        return posted
+
+    async def _post_entry(
+        self, adapter: Any, channel: FeedChannel, key: str, entry: dict[str, Any], events: list[FeedEvent]
+    ) -> int:
+        names = await self._names_for(events)
+        if entry.get("digest"):
+            cards = digest_cards(events, names, channel.time_zone)
+        else:
+            cards = [feed_event_card(events[0], names, channel.time_zone)]
+        sent = list(entry.get("activityIds") or [])
+        count = 0
+        if entry.get("sending"):
+            # This entry was being posted when the process stopped: the connector may have accepted that post.
+            # Say so rather than double it silently (the one window no local bookkeeping closes).
+            log.warning("feed: re-posting %s, which may have been posted before a restart", key)
+            await self._send_text(adapter, channel, FEED_MAY_REPEAT)
+        for card in cards[len(sent) :]:
+            entry["sending"] = {"at": self._clock.now().isoformat(), "card": len(sent)}
+            entry = await self._save(key, entry)
+            try:
+                activity_id = await self._send(adapter, channel, card)
+            except ConnectorError:
+                # The connector answered with a refusal: nothing was posted, so a retry is no repeat. (A timeout or
+                # a dropped connection leaves the mark: that post may have been accepted.)
+                entry.pop("sending", None)
+                await self._save(key, entry)
+                raise
+            self._posts += 1
+            count += 1
+            self._fault(f"posted:{self._posts}")
+            sent.append(activity_id)
+            entry["activityIds"] = sent
+            entry.pop("sending", None)
+            if len(sent) < len(cards):
+                entry = await self._save(key, entry)
+        entry["posted"] = True
+        await self._mark_posted(key, entry, [e.id for e in events])
+        self._fault(f"marked:{self._posts}")
+        await self._storage.delete([key])
+        return count
+
+    async def _save(self, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+        await self._storage.write({key: entry})
+        return dict((await self._storage.read([key]))[key])
+
+    async def _mark_posted(self, key: str, entry: dict[str, Any], ids: Sequence[str]) -> None:
+        """The entry posted and its ids remembered, in one write (compare-and-swap on the posted set)."""
+        for _ in range(10):
+            item = (await self._storage.read([POSTED])).get(POSTED) or {}
+            kept = [str(i) for i in item.get("ids") or []]
+            total = int(item.get("total") or 0) + len([i for i in ids if i not in kept])
+            kept = (kept + [i for i in ids if i not in kept])[-POSTED_KEEP:]
+            try:
+                await self._storage.write(
+                    {POSTED: {"ids": kept, "total": total, "e_tag": item.get("e_tag") or "new"}, key: entry}
+                )
+                self._posted_total = total
+                return
+            except StorageConflict:
+                continue
+        raise RuntimeError("feed/posted kept changing; gave up marking")
+
+    async def _names_for(self, events: Sequence[FeedEvent]) -> dict[str, str]:
+        ids = sorted({i for e in events for i in (e.principal_id, e.group_id, e.by) if i})
+        names = {g.id: g.display_name for g in self._resolved or []}
+        missing = [i for i in ids if i not in names]
+        if missing:
+            names.update(await self._names(missing))
+        return names
+
+    async def _send_text(self, adapter: Any, channel: FeedChannel, text: str) -> None:
+        await self._post(adapter, channel, MessageFactory.text(text))
+
+    async def _send(self, adapter: Any, channel: FeedChannel, card: dict[str, Any]) -> str:
+        return await self._post(adapter, channel, MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card))))
+
+    async def _post(self, adapter: Any, channel: FeedChannel, activity: Activity) -> str:
+        """A new post (thread) in the channel; its activity id. The connector call is made before botbuilder's turn
+        pipeline runs, so a refusal raises here (ConnectorError) instead of vanishing into on_turn_error."""
+        reference = channel.reference
+        tenant_id = str(reference.get("tenantId") or (reference.get("conversation") or {}).get("tenantId") or "")
+        bot = reference.get("bot") or {}
+        parameters = ConversationParameters(
+            is_group=True,
+            bot=ChannelAccount(id=bot.get("id"), name=bot.get("name")) if bot else None,
+            tenant_id=tenant_id,
+            # ConversationParameters.tenant_id serialises as `tenantID`: Teams reads the tenant from channelData.
+            channel_data={"channel": {"id": channel.channel_id}, "tenant": {"id": tenant_id}},
+            activity=activity,
+        )
+        out: dict[str, str] = {}
+
+        async def created(tc: TurnContext) -> None:
+            out["id"] = str(tc.activity.id or "")
+
+        service_url = str(reference.get("serviceUrl") or "")
+        await adapter.create_conversation(self._app_id, created, parameters, "msteams", service_url, None)
+        return out.get("id", "")
+
+
+def _dead_here(owner: str) -> bool:
+    """A lease holder on this host whose process is gone (a restart after kill -9): no need to wait for the expiry.
+    Holders on other hosts are only ever trusted to expire."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+# ---- approval outcomes as feed events ------------------------------------------------------------------------
+
+_DECIDED = {"approve": "approved", "deny": "denied"}
+_CLOSED = {"expired": "expired", "cancelled": "canceled"}
+
+
+def approval_event(record: Mapping[str, Any]) -> FeedEvent | None:
+    """The APPROVAL_DECIDED event of a settled request record (bot.approvals), or None if it is not settled."""
+    decision = record.get("decision") or {}
+    closed = record.get("closed") or {}
+    outcome = _DECIDED.get(str(decision.get("decision"))) if decision else _CLOSED.get(str(closed.get("kind")))
+    if outcome is None:
+        return None
+    request_id = str(record.get("requestId") or "")
+    ticket = record.get("ticket")
+    at = decision.get("at") or closed.get("at")
+    return FeedEvent(
+        id=f"{EventKind.APPROVAL_DECIDED.value}|{request_id}",
+        kind=EventKind.APPROVAL_DECIDED,
+        group_id=str(record.get("groupId") or ""),
+        principal_id=str(record.get("requesterId") or ""),
+        access=Access(record.get("access") or "member"),
+        by=str(decision.get("by") or "") or None,
+        justification=str(decision.get("reason") or "") or None,
+        ticket=Ticket(str(ticket)) if ticket else None,
+        decision=outcome,
+        observed_at=datetime.fromisoformat(at) if at else None,
+    )
+
+
+# ---- storage shapes ------------------------------------------------------------------------------------------
+
+
+def _stamp(now: datetime) -> str:
+    """Sortable outbox key part: posting order is key order."""
+    return now.strftime("%Y%m%dT%H%M%S%f")
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _event_to_json(e: FeedEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "kind": e.kind.value,
+        "groupId": e.group_id,
+        "principalId": e.principal_id,
+        "access": e.access.value,
+        "start": _time(e.start),
+        "end": _time(e.end),
+        "previousEnd": _time(e.previous_end),
+        "by": e.by,
+        "justification": e.justification,
+        "ticket": [e.ticket.number, e.ticket.system] if e.ticket else None,
+        "reason": e.reason.value if e.reason else None,
+        "decision": e.decision,
+        "memberType": e.member_type,
+        "observedAt": _time(e.observed_at),
+    }
+
+
+def _event_from_json(d: Mapping[str, Any]) -> FeedEvent:
+    ticket = d.get("ticket")
+    return FeedEvent(
+        id=str(d["id"]),
+        kind=EventKind(d["kind"]),
+        group_id=str(d["groupId"]),
+        principal_id=str(d["principalId"]),
+        access=Access(d["access"]),
+        start=_parse(d.get("start")),
+        end=_parse(d.get("end")),
+        previous_end=_parse(d.get("previousEnd")),
+        by=d.get("by"),
+        justification=d.get("justification"),
+        ticket=Ticket(ticket[0], ticket[1]) if ticket else None,
+        reason=EndReason(d["reason"]) if d.get("reason") else None,
+        decision=d.get("decision"),
+        member_type=str(d.get("memberType") or "direct"),
+        observed_at=_parse(d.get("observedAt")),
+    )
+
+
+def _state_to_json(s: GroupState) -> dict[str, Any]:
+    return {
+        "groupId": s.group_id,
+        "readAt": s.read_at.isoformat(),
+        "items": [
+            [
+                i.kind.value,
+                i.id,
+                i.group_id,
+                i.principal_id,
+                i.access.value,
+                _time(i.start),
+                _time(i.end),
+                i.member_type,
+                i.activated,
+                i.schedule_id,
+            ]
+            for i in s.items
+        ],
+    }
+
+
+def _state_from_json(d: Mapping[str, Any]) -> GroupState:
+    return GroupState(
+        group_id=str(d["groupId"]),
+        read_at=datetime.fromisoformat(d["readAt"]),
+        items=tuple(
+            ScheduleItem(
+                kind=ScheduleKind(k),
+                id=str(iid),
+                group_id=str(gid),
+                principal_id=str(pid),
+                access=Access(access),
+                start=_parse(start),
+                end=_parse(end),
+                member_type=str(member_type),
+                activated=bool(activated),
+                schedule_id=schedule_id,
+            )
+            for k, iid, gid, pid, access, start, end, member_type, activated, schedule_id in d.get("items") or []
+        ),
+    )
