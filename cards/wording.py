@@ -42,6 +42,7 @@ from core.errors import (
     SignInRequired,
     StepUpRequired,
     Throttled,
+    TokenRejected,
     TooSoonToDeactivate,
 )
 from core.models import MINIMUM_ACTIVATION, Access, Decision
@@ -330,6 +331,12 @@ def _explain_directory(error: DirectoryError) -> str:
     match error:
         case Throttled():
             return f"Microsoft Graph is busy; nothing was changed. Please try again in {_wait(error.retry_after)}."
+        case TokenRejected():
+            return (
+                "Microsoft Graph did not accept the sign-in the bot used (expired or revoked); nothing was changed. "
+                "Please try again; if this keeps happening, type “sign out” and try once more, or ask your "
+                f"administrator.{ref}"
+            )
         case PermissionDenied():
             what = f" ({_shorten(error.detail, 100)})" if error.detail else ""
             return f"The bot lacks a Microsoft Graph permission{what}; please ask your administrator.{ref}"

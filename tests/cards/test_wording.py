@@ -32,6 +32,7 @@ from core.errors import (
     RequestRefused,
     StepUpRequired,
     Throttled,
+    TokenRejected,
     TooSoonToDeactivate,
 )
 from core.models import Access, Decision
@@ -246,6 +247,17 @@ def test_permission_denied() -> None:
     assert explain(PermissionDenied("PrivilegedAccess.ReadWrite.AzureADGroup"), TZ) == (
         "The bot lacks a Microsoft Graph permission (PrivilegedAccess.ReadWrite.AzureADGroup); "
         "please ask your administrator."
+    )
+
+
+def test_a_refused_token_is_not_blamed_on_a_missing_permission() -> None:
+    # Graph's 401 to the token itself (expired or revoked; the use case already tried once more with a fresh one).
+    said = explain(TokenRejected("Lifetime validation failed, the token is expired.", request_id="r-7"), TZ)
+    assert "permission" not in said
+    assert said == (
+        "Microsoft Graph did not accept the sign-in the bot used (expired or revoked); nothing was changed. Please try "
+        "again; if this keeps happening, type “sign out” and try once more, or ask your administrator. "
+        "(Graph request id r-7)"
     )
 
 
