@@ -258,8 +258,7 @@ def test_the_readme_settings_table_names_every_variable_load_settings_reads() ->
         if line.startswith("|") and line.count("|") > 2
         for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", line.split("|")[1])
     }
-    # PUBLIC_BASE_URL (the step-up sign-in page) is documented in docs/deploy.md section 6 only, for now.
-    missing = sorted(variables_load_settings_reads() - named - {"PUBLIC_BASE_URL"})
+    missing = sorted(variables_load_settings_reads() - named)
     assert not missing, f"README.md's settings table lacks {missing}"
 
 
