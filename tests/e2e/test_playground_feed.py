@@ -15,7 +15,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from devtools.stack import bot_environment, bot_process, free_port, playground, simulated_tenant, write_playground_config
+from devtools.stack import (
+    bot_environment,
+    bot_process,
+    free_port,
+    playground,
+    simulated_tenant,
+    write_playground_config,
+)
 from tests.bot.test_activation_http import card_text
 from tests.e2e.conftest import SimControl, require_playground
 from tests.e2e.playground import PlaygroundClient
