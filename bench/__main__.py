@@ -71,6 +71,8 @@ class Config:
     fanouts: int = 5  # requests whose fan-out to 60 approvers is timed
     clicks: int = 20  # Approve clicks timed, each on a new request
     feed_groups: tuple[int, ...] = feed_bench.SIZES  # monitored groups per admin-feed measurement
+    feed_samples: int = 10  # admin feed: changes timed from Graph's answer to the card posted
+    feed_burst: int = 500  # admin feed: eligibilities in one burst (monitored groups: as many)
     client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
 
     @property
@@ -92,6 +94,8 @@ QUICK = {
     "clicks": 8,
     "client_requests": 100,
     "feed_groups": (1, 100),
+    "feed_samples": 3,
+    "feed_burst": 100,
 }
 
 
@@ -180,6 +184,7 @@ class Report:
     approvals: ApprovalFigures | None = None
     clients: ClientCost | None = None
     feed: feed_bench.FeedFigures | None = None
+    poster: feed_bench.PosterFigures | None = None
 
     def of(self, target: str) -> list[Measurement]:
         return [m for m in self.measurements if m.target == target]
@@ -584,6 +589,7 @@ def render(report: Report) -> str:
     add("")
     render_approvals(report, add)
     feed_bench.render(report.feed, add)
+    feed_bench.render_poster(report.poster, add)
     add("## Checks")
     add("")
     if ok:
@@ -727,6 +733,9 @@ def run(config: Config) -> Report:
     if not report.problems and config.feed_groups:
         report.feed = feed_bench.run(var / "feed-simtenant", config.feed_groups)
         report.problems.extend(report.feed.problems)
+    if not report.problems and config.feed_samples and config.feed_burst:
+        report.poster = feed_bench.run_poster(var / "feed-poster", config.feed_samples, config.feed_burst)
+        report.problems.extend(report.poster.problems)
     report.elapsed = time.monotonic() - t0
     return report
 
@@ -746,6 +755,12 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument(
         "--feed-groups", type=_sizes, help="admin feed: monitored group counts, comma-separated (default 1,100,1000)"
     )
+    parser.add_argument("--feed-samples", type=int, help="admin feed: changes timed from Graph to the post (10)")
+    parser.add_argument(
+        "--feed-burst",
+        type=int,
+        help=f"admin feed: eligibilities in one burst (default 500, ≤ {feed_bench.SEED_GROUPS})",
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -763,6 +778,8 @@ def parse(argv: Sequence[str] | None) -> Config:
         "clicks",
         "client_requests",
         "feed_groups",
+        "feed_samples",
+        "feed_burst",
     ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
@@ -773,6 +790,8 @@ def parse(argv: Sequence[str] | None) -> Config:
         parser.error("rounds, concurrency and request counts must be positive (warm-up ≥ 0)")
     if min(config.fanouts, config.clicks, config.client_requests) < 1:
         parser.error("--fanouts, --clicks and --client-requests must be positive")
+    if not (0 <= config.feed_samples <= feed_bench.SEED_GROUPS and 0 <= config.feed_burst <= feed_bench.SEED_GROUPS):
+        parser.error(f"--feed-samples and --feed-burst must be 0..{feed_bench.SEED_GROUPS} (0: skip the poster)")
     return config
 
 

@@ -11,6 +11,7 @@ between sizes. Wall time is the `poll` call, in this process, against the tenant
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import ssl
 import time
@@ -218,4 +219,141 @@ def render(figures: FeedFigures | None, add: Callable[[str], None]) -> None:
             f"| {c.changed_round_trips} | {c.expected_with_changes} | {c.changed_events} "
             f"| {c.changed_seconds * 1000:,.1f} |"
         )
+    add("")
+
+
+# ---- the poster: event to post, and a burst ---------------------------------------------------------------------
+
+ALICE = "aaaaaaaa-0000-4000-8000-000000000001"  # simtenant seed: a demo user, the bot's admin here
+DAVE = "aaaaaaaa-0000-4000-8000-000000000004"  # not eligible in the feed:N groups: the burst's principal
+
+
+@dataclass
+class PosterFigures:
+    """The feed's poster (bot.feed.FeedDesk) in the real bot, against the same simulated tenant."""
+
+    groups: int = 0
+    latency_s: list[float] = field(default_factory=list)  # admin change made → its card accepted (one cycle)
+    burst: int = 0
+    burst_seconds: float = float("nan")  # the cycle that sees the burst: poll, history, queue, post
+    burst_cards: int = 0
+    burst_bytes: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: int) -> PosterFigures:
+    """The bot in this process (app.create_app, as the tests' stack), posting to a recording connector stand-in.
+
+    Latency: an eligibility is assigned through Graph (adminAssign, app-only), then a feed cycle runs at once; the
+    figure is from the assignment's answer to the cycle's return, by which the connector has accepted the card and
+    the outbox entry is marked posted. A deployment adds the wait for the next poll (up to FEED_POLL_SECONDS).
+    Burst: `burst` eligibilities seeded in as many monitored groups, then one cycle."""
+    # Imported here: only this part of the bench runs the bot in-process.
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from app import APP_KEY, create_app
+    from devtools.stack import bot_environment, free_port
+    from settings import load_settings
+    from tests.fakes.activities import TeamsUser, channel_message
+    from tests.fakes.connector import running_connector
+
+    figures = PosterFigures(burst=burst)
+    size = max(samples, burst)
+    figures.groups = size
+    groups = [feed_group_id(n) for n in range(1, size + 1)]
+    context = ssl.create_default_context(cafile=tenant.ca_file)
+    async with running_connector() as connector, httpx.AsyncClient(verify=context, timeout=60.0) as http:
+        control = tenant.control_url.rstrip("/")
+        (await http.post(f"{control}/reset", json={"seed": f"feed:{SEED_GROUPS}"})).raise_for_status()
+        extra = {"BOT_ADMINS": ALICE, "FEED_GROUPS": ",".join(groups), "FEED_POLL_SECONDS": "3600"}
+        settings = load_settings(bot_environment(tenant, free_port(), state_dir / "poster.sqlite3", extra))
+        app = create_app(settings)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            desk, adapter = app[APP_KEY]["feed"], app[APP_KEY]["adapter"]
+            async with aiohttp.ClientSession() as session:
+                here = channel_message(connector.url, "feed here", TeamsUser(ALICE, "Alice Admin"))
+                async with session.post(server.make_url("/api/messages"), json=here) as r:
+                    r.raise_for_status()
+            await desk.cycle(adapter)  # the baseline
+            channel = here["channelData"]["channel"]["id"]
+
+            def posts() -> list[Any]:
+                return [r for r in connector.messages() if r.conversation_id.startswith(f"{channel};messageid=activ")]
+
+            client = GraphClient(http, tenant.graph_base_url, _AppToken(http, tenant))
+            for group_id in groups[:samples]:
+                before = len(posts())
+                body = {
+                    "action": "adminAssign",
+                    "groupId": group_id,
+                    "principalId": CAROL,
+                    "accessId": "member",
+                    "justification": "bench",
+                    "scheduleInfo": {
+                        "startDateTime": format_datetime(datetime.now(UTC)),
+                        "expiration": {
+                            "type": "afterDateTime",
+                            "endDateTime": format_datetime(datetime.now(UTC) + timedelta(days=30)),
+                        },
+                    },
+                }
+                await client.post(f"{PIM}/eligibilityScheduleRequests", json=body)
+                started = time.perf_counter()
+                await desk.cycle(adapter)
+                figures.latency_s.append(time.perf_counter() - started)
+                if len(posts()) != before + 1:
+                    figures.problems.append(f"feed poster: {len(posts()) - before} post(s) for one change")
+
+            before = len(posts())
+            for group_id in groups[:burst]:
+                seeded = {"group_id": group_id, "principal_id": DAVE, "access": "member", "justification": "bulk"}
+                (await http.post(f"{control}/seed/add_eligibility", json=seeded)).raise_for_status()
+            started = time.perf_counter()
+            await desk.cycle(adapter)
+            figures.burst_seconds = time.perf_counter() - started
+            cards = [r.card for r in posts()[before:] if r.card]
+            figures.burst_cards = len(cards)
+            figures.burst_bytes = [len(json.dumps(c, separators=(",", ":")).encode()) for c in cards]
+            if not 1 <= figures.burst_cards <= 5:
+                figures.problems.append(f"feed poster: a burst of {burst} gave {figures.burst_cards} cards")
+            if await desk.cycle(adapter):
+                figures.problems.append("feed poster: the cycle after the burst posted again")
+        finally:
+            await server.close()
+    return figures
+
+
+def run_poster(state_dir: Path, samples: int = 10, burst: int = 500) -> PosterFigures:
+    """Start a simulated tenant (seed feed:1000) in `state_dir`, measure the poster, stop it."""
+    with simulated_tenant(state_dir, seed=f"feed:{SEED_GROUPS}") as (tenant, _):
+        return asyncio.run(measure_poster(tenant, state_dir, samples, burst))
+
+
+def render_poster(figures: PosterFigures | None, add: Callable[[str], None]) -> None:
+    if figures is None or not figures.latency_s:
+        return
+    add("## Admin feed: event to post, and a burst")
+    add("")
+    add(
+        "The bot itself (in this process, `app.create_app`) with the feed on, monitoring "
+        f"{figures.groups:,} groups of the same simulated tenant, posting to a recording connector stand-in. "
+        "**Event to post:** an eligibility is assigned through Graph (adminAssign, app-only), then one feed cycle "
+        "runs at once; measured from Graph's answer to the end of the cycle, by which the Bot Connector accepted "
+        "the card and the outbox entry is marked posted (poll of every group, the change's request history, the "
+        "snapshot + outbox write, the post). A deployment adds the wait for the next poll: up to "
+        "`FEED_POLL_SECONDS` (60 by default), half of it on average. "
+        f"**Burst:** {figures.burst} eligibilities seeded in as many monitored groups, then one cycle."
+    )
+    add("")
+    add("| Figure | value |")
+    add("|---|---:|")
+    add(f"| event to post, median of {len(figures.latency_s)} | {median(figures.latency_s) * 1000:,.0f} ms |")
+    add(f"| event to post, slowest | {max(figures.latency_s) * 1000:,.0f} ms |")
+    add(f"| burst of {figures.burst}: the cycle | {figures.burst_seconds * 1000:,.0f} ms |")
+    add(f"| burst of {figures.burst}: cards posted | {figures.burst_cards} |")
+    if figures.burst_bytes:
+        add(f"| burst of {figures.burst}: largest card | {max(figures.burst_bytes):,} bytes |")
     add("")

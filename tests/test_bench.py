@@ -146,6 +146,10 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
         "5",
         "--feed-groups",
         "1,30",
+        "--feed-samples",
+        "2",
+        "--feed-burst",
+        "25",
         "--out",
         str(out),
         "--var",
@@ -190,6 +194,9 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     # The admin feed's Graph calls per cycle (the sizes asked for), within ⌈groups/20⌉ × 2.
     assert "## Admin feed: Graph calls per cycle" in report
     assert "| 1 | 1 | 2 | 2 |" in report and "| 30 | 3 | 4 | 60 |" in report
+    # The feed's poster in the bot: two changes timed to their post, a burst of 25 posted as a digest.
+    assert "## Admin feed: event to post, and a burst" in report
+    assert "| event to post, median of 2 |" in report and "| burst of 25: cards posted | 1 |" in report
 
 
 # ---- the admin feed's section ---------------------------------------------------------------------------------------
@@ -208,6 +215,17 @@ def test_the_feed_section_counts_round_trips_per_cycle(tmp_path: Path) -> None:
     assert lines[0] == "## Admin feed: Graph calls per cycle"
     rows = [line for line in lines if line.startswith("| 45 |")]
     assert len(rows) == 1 and rows[0].startswith("| 45 | 5 | 6 | 90 |"), rows
+
+
+def test_the_poster_section_times_changes_to_their_post_and_digests_a_burst(tmp_path: Path) -> None:
+    figures = feed_bench.run_poster(tmp_path / "poster", samples=2, burst=30)
+    assert figures.problems == []
+    assert len(figures.latency_s) == 2 and all(s > 0 for s in figures.latency_s)
+    assert figures.burst_cards == 1 and figures.burst_bytes and max(figures.burst_bytes) <= 28_000
+    lines: list[str] = []
+    feed_bench.render_poster(figures, lines.append)
+    assert lines[0] == "## Admin feed: event to post, and a burst"
+    assert "| burst of 30: cards posted | 1 |" in lines
 
 
 # ---- the connector stand-in's timeline ------------------------------------------------------------------------------
