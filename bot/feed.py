@@ -2,7 +2,9 @@
 
 One cycle (`FeedDesk.cycle`), run by one process at a time:
 
-1. take or renew the lease (`feed/lease`: owner + expiry, ETag compare-and-swap); without it, do nothing;
+1. take or renew the lease (`feed/lease`: owner `host:pid:random` + expiry, ETag compare-and-swap); without it, do
+   nothing. An expired lease is free; so is one whose holder ran on this host and whose process is gone (a restart
+   after kill -9 need not wait for the expiry);
 2. read the last snapshot (`feed/snapshot`), let the reader poll Graph against it;
 3. write the new snapshot AND the new events as outbox entries (`feed/outbox/{stamp}`) in ONE storage write (one
    SQLite transaction), conditional on the snapshot's ETag: a process that lost the lease meanwhile writes nothing;
@@ -14,7 +16,8 @@ After a kill -9 anywhere, the next cycle (this process restarted, or another one
 the outbox: no event is lost. None is posted twice, with one exception no local bookkeeping can close: a post the
 connector accepted whose "posted" mark was not written yet (the process died within that one HTTP response). Such
 an entry still carries its "sending" mark, so its replay is labelled as possibly repeated instead of silently
-doubled. Event ids are deterministic (core.feed), so an event computed again after a restart, or by a second
+doubled (a shutdown that cancels a post in flight, or a timeout without an answer, leaves the same mark; a refusal
+the connector answered clears it: nothing was posted). Event ids are deterministic (core.feed), so an event computed again after a restart, or by a second
 process, whose id is in the posted set or already queued is never queued again.
 
 More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each. Approval
