@@ -1,16 +1,20 @@
 """The feed's lease on the shared store (issue 5, point 4): one poller at a time across processes, renewed while held,
-taken over once it expires. Each desk has its own SQLite connection, as separate processes would."""
+taken over once it expires. Each desk has its own SQLite connection, as separate processes would. And FEED_GROUPS
+resolved again every hour."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from bot.feed import FeedDesk
 from bot.storage import SqliteStorage
+from core.feed import FeedEvent, GroupState
+from core.models import Group
 from tests.core.fakes import FixedClock
 
 
@@ -67,3 +71,31 @@ async def test_a_clean_shutdown_hands_the_lease_over_at_once(stores: list[Sqlite
     assert await a.take_lease()
     await a.release_lease()
     assert await b.take_lease()
+
+
+class CountingSource:
+    """A feed source that only counts how often FEED_GROUPS is resolved."""
+
+    def __init__(self) -> None:
+        self.resolved = 0
+
+    async def resolve_groups(self, names_or_ids: Sequence[str]) -> list[Group]:
+        self.resolved += 1
+        return [Group(f"id-{n}", n) for n in names_or_ids]
+
+    async def poll(
+        self, group_ids: Sequence[str], previous: Mapping[str, GroupState], now: datetime
+    ) -> tuple[dict[str, GroupState], list[FeedEvent]]:
+        return {}, []
+
+
+async def test_feed_groups_are_resolved_again_every_hour(stores: list[SqliteStorage]) -> None:
+    wall, source = Wall(), CountingSource()
+    feed = FeedDesk(stores[0], source, FixedClock(), no_names, groups=("Exchange-Admins",), wall=wall)
+    assert [g.display_name for g in await feed.monitored()] == ["Exchange-Admins"]
+    wall.now += 3599
+    await feed.monitored()
+    assert source.resolved == 1
+    wall.now += 1
+    await feed.monitored()
+    assert source.resolved == 2
