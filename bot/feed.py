@@ -17,8 +17,9 @@ the outbox: no event is lost. None is posted twice, with one exception no local 
 connector accepted whose "posted" mark was not written yet (the process died within that one HTTP response). Such
 an entry still carries its "sending" mark, so its replay is labelled as possibly repeated instead of silently
 doubled (a shutdown that cancels a post in flight, or a timeout without an answer, leaves the same mark; a refusal
-the connector answered clears it: nothing was posted). Event ids are deterministic (core.feed), so an event computed again after a restart, or by a second
-process, whose id is in the posted set or already queued is never queued again.
+the connector answered clears it: nothing was posted). Event ids are deterministic (core.feed), so an event
+computed again after a restart, or by a second process, whose id is in the posted set or already queued is never
+queued again.
 
 More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each. Approval
 outcomes (bot.approvals) are queued into the same outbox by `approval_settled` and posted by the next cycle.
