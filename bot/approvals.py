@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import ConversationParameters, ConversationReference
+from botbuilder.schema import ConversationParameters
 
 from bot.activity import reference_of
 from bot.approval_channels import ApprovalChannels, ChannelTarget
+from bot.proactive import continue_raising
 from bot.records import Records
 from bot.storage import StorageConflict
 from bot.wire import SentCard
@@ -236,7 +237,8 @@ class ApprovalDesk:
             *(send(user_id, reference) for user_id, reference in reachable), post_to_channel()
         )
         sent = [r for r in results if r is not None]
-        unreachable += [user_id for (user_id, _), r in zip(reachable, results, strict=True) if r is None]
+        undelivered = [user_id for (user_id, _), r in zip(reachable, results, strict=True) if r is None]
+        unreachable += undelivered
         copies = sent + ([channel_copy] if channel_copy else [])
 
         def add_cards(record: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +247,7 @@ class ApprovalDesk:
             return record
 
         await self._records.update_pending(request_id, add_cards)
-        told = self._notified_text(group, sent, unreachable, names)
+        told = self._notified_text(group, sent, unreachable, names, undelivered=undelivered)
         if channel_copy is not None:
             told = f"{told} {channel_posted() if channel_copy else channel_post_failed()}"
         await turn_context.send_activity(MessageFactory.text(told))
@@ -292,7 +294,12 @@ class ApprovalDesk:
 
     @staticmethod
     def _notified_text(
-        group: str, sent: Sequence[dict[str, Any]], unreachable: Sequence[str], names: dict[str, str]
+        group: str,
+        sent: Sequence[dict[str, Any]],
+        unreachable: Sequence[str],
+        names: dict[str, str],
+        *,
+        undelivered: Sequence[str] = (),
     ) -> str:
         def name(user_id: str) -> str:
             return names.get(user_id) or "an approver"
@@ -300,11 +307,18 @@ class ApprovalDesk:
         parts: list[str] = []
         if sent:
             parts.append(f"I sent your request for {group} to {and_list([name(c['userId']) for c in sent])} in Teams.")
-        if unreachable:
-            who = and_list([name(u) for u in unreachable])
-            verb = "has" if len(unreachable) == 1 else "have"
+        never = [u for u in unreachable if u not in undelivered]
+        if never:
+            who = and_list([name(u) for u in never])
+            verb = "has" if len(never) == 1 else "have"
             parts.append(
                 f"I could not reach {who} in Teams ({verb} not chatted with me yet); PIM notifies approvers by e-mail."
+            )
+        if undelivered:
+            who = and_list([name(u) for u in undelivered])
+            parts.append(
+                f"Teams did not accept the card for {who} (the bot may be blocked or removed there); PIM notifies "
+                "approvers by e-mail."
             )
         if not parts:
             parts.append(f"The policy for {group} names no approvers I could find; PIM notifies them by e-mail.")
@@ -317,9 +331,7 @@ class ApprovalDesk:
             response = await tc.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card))))
             out["id"] = str(getattr(response, "id", "") or "")
 
-        await turn_context.adapter.continue_conversation(
-            ConversationReference().deserialize(reference), send, self._app_id
-        )
+        await continue_raising(turn_context.adapter, reference, send, self._app_id)
         return out.get("id", "")
 
     # ---- clicks ------------------------------------------------------------------------------------------------
@@ -565,7 +577,7 @@ class ApprovalDesk:
             activity.id = activity_id
             await tc.update_activity(activity)
 
-        await adapter.continue_conversation(ConversationReference().deserialize(reference), update, self._app_id)
+        await continue_raising(adapter, reference, update, self._app_id)
 
     async def _tell_requester(self, adapter: Any, service: PimService, record: dict[str, Any]) -> None:
         reference = await self._records.user_reference(record["requesterId"])
@@ -595,7 +607,7 @@ class ApprovalDesk:
         async def send(tc: TurnContext) -> None:
             await tc.send_activity(MessageFactory.text(text))
 
-        await adapter.continue_conversation(ConversationReference().deserialize(reference), send, self._app_id)
+        await continue_raising(adapter, reference, send, self._app_id)
 
     def _now(self) -> str:
         return self._clock.now().isoformat()
@@ -733,9 +745,7 @@ class ApprovalDesk:
 
         for copy in record.get("approverCards") or []:
             try:
-                await adapter.continue_conversation(
-                    ConversationReference().deserialize(copy["reference"]), send, self._app_id
-                )
+                await continue_raising(adapter, copy["reference"], send, self._app_id)
             except Exception:
                 log.warning("could not remind %s of %s", copy.get("userId"), view.request_id, exc_info=True)
 
@@ -761,7 +771,7 @@ class ApprovalDesk:
             await tc.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card))))
 
         try:
-            await adapter.continue_conversation(ConversationReference().deserialize(reference), send, self._app_id)
+            await continue_raising(adapter, reference, send, self._app_id)
         except Exception:
             log.warning("could not warn the requester of %s", view.request_id, exc_info=True)
 

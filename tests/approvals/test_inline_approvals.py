@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.storage import SqliteStorage
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import card_text, self_activations
 from tests.cards.cardtools import element, maybe_element
@@ -116,6 +117,34 @@ async def test_approvers_get_cards_and_the_requester_is_told_who_was_notified(st
     assert "Bob Builder" in told and "Carol Chen" in told and "could not reach Dave Diaz" in told
     assert carol_card.card == bob_card.card
     assert approval_writes(stack) == []
+
+
+async def test_an_approver_whose_card_could_not_be_delivered_is_not_counted_as_notified(stack: Stack) -> None:
+    # Carol blocked the bot after she chatted with it: the Bot Connector refuses every send to her chat (403).
+    await hello(stack, BOB, CAROL)
+    stack.connector.block(conversation(CAROL))
+    status, _ = await stack.post(
+        act.message(stack.service_url, "activate Security-Operators 1h because incident INC-9", ALICE)
+    )
+    assert status == 201
+    [request] = self_activations(stack)
+    assert len(approval_cards(stack, BOB)) == 1 and approval_cards(stack, CAROL) == []
+    [told] = [t for t in texts(stack, ALICE) if "sent your request" in t]
+    assert "to Bob Builder in Teams" in told and "Teams did not accept the card for Carol Chen" in told, told
+    assert "could not reach Dave Diaz in Teams (has not chatted with me yet)" in told
+    record = await stack_record(stack, request["id"])
+    copies = [c for c in record["approverCards"] if not c.get("channel")]
+    assert [c["userId"] for c in copies] == [BOB.oid] and all(c["activityId"] for c in copies)
+
+
+async def stack_record(stack: Stack, request_id: str) -> dict[str, Any]:
+    storage = SqliteStorage(stack.state_db)
+    try:
+        items = await storage.read([f"request/{request_id}"])
+    finally:
+        storage.close()
+    record: dict[str, Any] = dict(items[f"request/{request_id}"])
+    return record
 
 
 async def test_bob_approves_every_copy_is_updated_and_alice_is_told(stack: Stack) -> None:

@@ -61,6 +61,7 @@ class FakeConnector:
     sent: list[Recorded] = field(default_factory=list)
     roster: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    blocked: dict[str, int] = field(default_factory=dict)  # conversation id → status every call there gets
     url: str = ""
     verify_bearer: Callable[[str], Any] | None = None
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
@@ -72,6 +73,11 @@ class FakeConnector:
     def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after else {}
         self.failures.extend([(status, headers)] * times)
+
+    def block(self, conversation_id: str, status: int = 403) -> None:
+        """Every call to this conversation fails with `status` (Teams answers 403 when the user blocked or removed
+        the bot): a permanent failure, unlike `fail_next`."""
+        self.blocked[conversation_id] = status
 
     def messages(self, conversation_id: str | None = None) -> list[Recorded]:
         return [
@@ -133,6 +139,12 @@ class FakeConnector:
     def _failure(self, request: web.Request) -> web.Response | None:
         """An injected failure for this call, if one is queued; every call is logged in `attempts` either way."""
         cid = unquote(request.match_info.get("cid", ""))
+        if cid in self.blocked:
+            self.attempts.append(Attempt(self.clock(), request.method, cid, self.blocked[cid]))
+            return web.json_response(
+                {"error": {"code": "BotDisabledByAdmin", "message": "The bot is blocked here"}},
+                status=self.blocked[cid],
+            )
         if self.failures:
             status, headers = self.failures.pop(0)
             self.attempts.append(Attempt(self.clock(), request.method, cid, status))
