@@ -6,7 +6,8 @@
   ``@microsoft/app-manifest`` under ``node_modules`` (PyPI ``jsonschema``, Draft 4, formats checked);
 * project rules the schema cannot express: ``$schema`` matches ``manifestVersion``, ``version`` is MAJOR.MINOR.PATCH,
   no ``${{...}}`` placeholder left, the bot's command lists offer exactly activate/deactivate/status/help for each bot
-  scope, SSO ``webApplicationInfo`` points at the bot, ``token.botframework.com`` is a valid domain;
+  scope (1:1 also cancel/pending, teams also feed/approvals), SSO ``webApplicationInfo`` points at the bot,
+  ``token.botframework.com`` is a valid domain;
 * the icons the manifest names: ``color`` a 192x192 PNG, ``outline`` a 32x32 PNG that is white on a transparent
   background (every visible pixel white, only alpha varies);
 * with ``node=True``, also Microsoft's own validator, ``AppManifestUtils.validateAgainstSchema`` (ajv), through
@@ -56,6 +57,8 @@ SCHEMA_URL = "https://developer.microsoft.com/json-schemas/teams/v{version}/Micr
 EXPECTED_COMMANDS = frozenset({"activate", "deactivate", "status", "help"})  # in every scope
 # 1:1 only: withdrawing your own request and listing the requests you approve are personal matters.
 PERSONAL_COMMANDS = EXPECTED_COMMANDS | {"cancel", "pending"}
+# Teams channels only: an admin points the admin feed or a group's approval requests at the channel it is typed in.
+TEAM_COMMANDS = EXPECTED_COMMANDS | {"feed", "approvals"}
 PACKAGE_FILES = ("manifest.json", "color.png", "outline.png")
 COLOR_SIZE = (192, 192)
 OUTLINE_SIZE = (32, 32)
@@ -152,6 +155,15 @@ def rule_errors(manifest: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+def commands_for(scopes: object) -> frozenset[str]:
+    """The command titles a command list of these scopes must offer."""
+    if scopes == ["personal"]:
+        return PERSONAL_COMMANDS
+    if scopes == ["team"]:
+        return TEAM_COMMANDS
+    return EXPECTED_COMMANDS
+
+
 def _command_errors(bot: Mapping[str, Any]) -> list[str]:
     errors: list[str] = []
     lists = bot.get("commandLists")
@@ -162,7 +174,7 @@ def _command_errors(bot: Mapping[str, Any]) -> list[str]:
         if not isinstance(command_list, Mapping):
             continue  # the schema reports it
         titles = [c.get("title") for c in command_list.get("commands", []) if isinstance(c, Mapping)]
-        expected = PERSONAL_COMMANDS if command_list.get("scopes") == ["personal"] else EXPECTED_COMMANDS
+        expected = commands_for(command_list.get("scopes"))
         if sorted(map(str, titles)) != sorted(expected):
             errors.append(f"/bots/0/commandLists/{i}/commands: titles {titles} must be exactly {sorted(expected)}")
         covered += [s for s in command_list.get("scopes", []) if isinstance(s, str)]

@@ -27,6 +27,7 @@ from manifest.validate import (
     EXPECTED_COMMANDS,
     PERSONAL_COMMANDS,
     SCHEMA_ROOT,
+    TEAM_COMMANDS,
     color_icon_errors,
     outline_icon_errors,
     package_errors,
@@ -168,12 +169,20 @@ def test_unfilled_placeholder_is_rejected_even_where_the_schema_allows_any_strin
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda m: m["bots"][0]["commandLists"][1]["commands"].pop(), "titles ['activate', 'deactivate', 'status']"),
+        (
+            lambda m: m["bots"][0]["commandLists"][1]["commands"].pop(),
+            "titles ['activate', 'deactivate', 'status', 'feed', 'approvals']",
+        ),
+        (lambda m: m["bots"][0]["commandLists"][2]["commands"].pop(), "titles ['activate', 'deactivate', 'status']"),
         (lambda m: m["bots"][0]["commandLists"][0]["commands"][0].update(title="Activate"), "must be exactly"),
         (lambda m: m["bots"][0]["commandLists"][0]["commands"].pop(3), "must be exactly"),  # 1:1 without `pending`
-        (  # `cancel` in a team: the team list has the four shared commands only
+        (  # `cancel` in a team: the team list has the four shared commands and the two channel ones only
             lambda m: m["bots"][0]["commandLists"][1]["commands"].append({"title": "cancel", "description": "x"}),
-            "titles ['activate', 'deactivate', 'status', 'help', 'cancel']",
+            "titles ['activate', 'deactivate', 'status', 'feed', 'approvals', 'help', 'cancel']",
+        ),
+        (  # `feed` in a group chat: the admin feed and approvals channels are Teams channels
+            lambda m: m["bots"][0]["commandLists"][2]["commands"].append({"title": "feed", "description": "x"}),
+            "titles ['activate', 'deactivate', 'status', 'help', 'feed']",
         ),
         (lambda m: m["bots"][0]["commandLists"].pop(), "must equal bot scopes"),
         (lambda m: m["bots"][0]["commandLists"][2]["scopes"].append("team"), "appear in more than one list"),
@@ -192,12 +201,16 @@ def test_project_rules_bite(mutate: Any, expected: str) -> None:
 # --- commands ---------------------------------------------------------------------------------------------------------
 
 
-def test_every_bot_scope_has_the_four_commands_with_examples_and_1_1_also_cancel_and_pending() -> None:
+def test_every_bot_scope_has_the_four_commands_with_examples_1_1_also_cancel_and_pending_teams_feed_and_approvals() -> (
+    None
+):
     bot = sample_manifest()["bots"][0]
     assert bot["scopes"] == ["personal", "team", "groupChat"]
     assert sorted(s for lst in bot["commandLists"] for s in lst["scopes"]) == sorted(bot["scopes"])
     for command_list in bot["commandLists"]:
-        expected = PERSONAL_COMMANDS if command_list["scopes"] == ["personal"] else EXPECTED_COMMANDS
+        expected = {"personal": PERSONAL_COMMANDS, "team": TEAM_COMMANDS}.get(
+            command_list["scopes"][0], EXPECTED_COMMANDS
+        )
         assert {c["title"] for c in command_list["commands"]} == expected
         for command in command_list["commands"]:
             assert "Example: " in command["description"]
@@ -207,6 +220,10 @@ def test_every_bot_scope_has_the_four_commands_with_examples_and_1_1_also_cancel
     assert personal["cancel"].endswith("Example: cancel Exchange-Admins")
     assert personal["pending"].endswith("Example: pending")
     assert len(bot["commandLists"][0]["commands"]) == 6
+    team = {c["title"]: c["description"] for c in bot["commandLists"][1]["commands"]}
+    assert bot["commandLists"][1]["scopes"] == ["team"]
+    assert "Example: @PIM Bot feed here" in team["feed"]
+    assert team["approvals"].endswith("Example: @PIM Bot approvals here Exchange-Admins")
 
 
 def test_1_1_command_descriptions_say_what_the_help_card_says() -> None:
@@ -401,12 +418,14 @@ def test_manifest_tooling_does_not_import_botbuilder() -> None:
 
 
 def test_manifest_commands_are_words_the_command_parser_knows() -> None:
-    from core.commands import Activate, Cancel, Deactivate, Help, Pending, Status, parse
+    from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Feed, Help, Pending, Status, parse
 
     examples = {
         "activate": "activate Exchange-Admins 2h",
         "deactivate": "deactivate Exchange-Admins",
         "cancel": "cancel Exchange-Admins",
+        "feed": "feed here",
+        "approvals": "approvals here Exchange-Admins",
     }
     kinds = {
         "activate": Activate,
@@ -415,8 +434,10 @@ def test_manifest_commands_are_words_the_command_parser_knows() -> None:
         "help": Help,
         "cancel": Cancel,
         "pending": Pending,
+        "feed": Feed,
+        "approvals": ApprovalChannel,
     }
-    for title in PERSONAL_COMMANDS:
+    for title in PERSONAL_COMMANDS | TEAM_COMMANDS:
         command = parse(examples.get(title, title))
         assert isinstance(command, kinds[title]), (title, command)
         assert not (isinstance(command, Help) and command.reason), (title, command)
