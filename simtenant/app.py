@@ -465,6 +465,7 @@ async def post_reset(request: web.Request) -> web.Response:
         tenant.faults.clear()
     tenant.stats.reset()
     tenant.log.clear()
+    tenant.reports_throttle.reset()
     return _json(200, {"seed": tenant.seed_spec, **_clock_json(tenant)})
 
 

@@ -12,6 +12,8 @@ Permissions (app roles for app tokens, scopes for delegated tokens):
 * policies: RoleManagementPolicy.Read|ReadWrite.AzureADGroup (PATCH rules: ReadWrite)
 * users: User.Read.All, User.ReadBasic.All, Directory.Read.All… (delegated User.Read: only the caller himself)
 * groups, members, owners: GroupMember.Read.All, Group.Read.All, Directory.Read.All…
+* auditLogs/directoryAudits: AuditLog.Read.All (403 Authorization_RequestDenied without it), throttled at
+  5 requests / 10 s per app (429 + Retry-After); entries, filter and throttle: `simtenant.audit`
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from yarl import URL
 
 from simtenant import wire
+from simtenant.audit import parse_audit_filter
 from simtenant.entities import Caller, Group, Kind, RolePolicy, Schedule, ScheduleRequest, User
 from simtenant.errors import (
     GraphError,
@@ -130,6 +133,7 @@ GROUPS_R = _perm(
     "Directory.ReadWrite.All",
     directory=True,
 )
+AUDIT_R = _perm("AuditLog.Read.All", directory=True)
 DIRECTORY_R = _perm(*(USERS_R.any_of | GROUPS_R.any_of), directory=True)
 NO_PERM = Perm(frozenset(), "")
 
@@ -785,6 +789,28 @@ async def get_container(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     return _entity(ctx, {"id": ctx.tenant.tenant_id}, ctx.context("identityGovernance/privilegedAccess/group/$entity"))
 
 
+# ---------------------------------------------------------------------------------------------------- audit log
+
+
+async def list_directory_audits(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    tenant = ctx.tenant
+    now = tenant.now()
+    retry_after = tenant.reports_throttle.admit(ctx.caller.app_id, now)
+    if retry_after is not None:
+        raise GraphError(
+            429,
+            "TooManyRequests",
+            "Too many requests. Audit and report APIs allow 5 requests per 10 seconds per app per tenant.",
+            headers={"Retry-After": str(retry_after)},
+        )
+    try:
+        flt = parse_audit_filter(ctx.q("$filter"))
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
+    rows = [_apply_select(row, ctx.select()) for row in tenant.audit.listing(flt, now)]
+    return _page(ctx, rows, ctx.context("auditLogs/directoryAudits"))
+
+
 # ---------------------------------------------------------------------------------------------------- routes
 
 
@@ -899,6 +925,7 @@ ROUTES: tuple[Route, ...] = (
         list_group_members,
         pim=False,
     ),
+    _r("GET", "/auditLogs/directoryAudits", "GET auditLogs/directoryAudits", AUDIT_R, list_directory_audits, pim=False),
     _r("POST", "/directoryObjects/getByIds", "POST directoryObjects/getByIds", DIRECTORY_R, get_by_ids, pim=False),
     _r("GET", f"/directoryObjects/{_SEG}", "GET directoryObjects/{id}", DIRECTORY_R, get_directory_object, pim=False),
 )

@@ -42,6 +42,8 @@ Choices made where the reference (graph-pim-groups.md) is silent — the bot's t
   actions except adminRemove. adminExtend needs a later end than the current one; adminRenew needs a lapsed
   eligibility/assignment and none in effect. Removing an eligibility leaves activations made with it running.
 * No row-level security on reads: any caller holding the read permission sees every row.
+* Every step of a PIM request carried out (and an activation's expiry) writes a PIM audit entry
+  (`simtenant.audit` names the activities); validation-only requests and refusals write none.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from simtenant import audit
+from simtenant.audit import MS_PIM_APP_ID, AuditLog, ReportsThrottle
 from simtenant.clock import SimClock
 from simtenant.entities import (
     App,
@@ -81,7 +85,7 @@ from simtenant.errors import (
     not_found,
     policy_failed,
 )
-from simtenant.isotime import CalendarDurationError, parse_duration
+from simtenant.isotime import CalendarDurationError, format_instant, parse_duration
 from simtenant.observe import Fault, FaultRegistry, RequestLog, Stats
 from simtenant.tokens import TokenService
 
@@ -185,6 +189,18 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _admin_activity(kind: Kind, action: str, end: datetime | None, step: str) -> str:
+    """The audit activity of an admin request step (simtenant.audit names the choices)."""
+    role = "eligible member" if kind == "eligibility" else "member"
+    span = "permanent" if end is None else "timebound"
+    if action == "adminRemove":
+        return f"Remove {role} from role in PIM {step} ({span})"
+    if action == "adminAssign":
+        return f"Add {role} to role in PIM {step} ({span})"
+    verb = {"adminUpdate": "Update", "adminExtend": "Extend", "adminRenew": "Renew"}.get(action, "Update")
+    return f"{verb} {role} in role in PIM {step} ({span})"
+
+
 _EventKind = Literal["assign_start", "assign_end", "elig_end", "approval_expire"]
 
 
@@ -212,6 +228,7 @@ class Tenant:
         self.faults = FaultRegistry()
         self.stats = Stats()
         self.log = RequestLog()
+        self.reports_throttle = ReportsThrottle()  # auditLogs: 5 requests / 10 s per app (simtenant.audit)
         self.clear()
 
     # ------------------------------------------------------------------ state
@@ -240,6 +257,7 @@ class Tenant:
         self._lapsed: dict[tuple[Kind, str, str, str], Schedule] = {}
         self._events: list[tuple[datetime, int, _EventKind, str]] = []
         self._seq = 0
+        self.audit = AuditLog()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -269,6 +287,8 @@ class Tenant:
                 schedule = self.schedules[skind].get(ref)
                 if schedule is not None and schedule.end is not None and schedule.end <= when:
                     self._end_schedule(schedule)
+                    if schedule.assignment_type == "activated":
+                        self._audit_schedule(when, "Remove member from role (PIM activation expired)", schedule, None)
             elif kind == "approval_expire":
                 self._expire_approval(ref, when)
         return now
@@ -442,6 +462,9 @@ class Tenant:
         )
         schedule = self._new_schedule(kind, request, start, end, "assigned" if kind == "assignment" else None)
         self._store_request(request)
+        self._audit_request(
+            request.created, _admin_activity(kind, "adminAssign", end, "completed"), request, start, end
+        )
         if end is not None and end <= now:
             self._lapsed[(kind, _k(principal_id), _k(group_id), access)] = schedule
         else:
@@ -881,9 +904,13 @@ class Tenant:
             self._pending[key] = request.id
             self._push(approval.expires, "approval_expire", request.id)
             self._store_request(request)
+            self._audit_request(now, "Add member to role requested (PIM activation)", request, start, end)
+            self._audit_request(now, "Add member to role approval requested (PIM activation)", request, start, end)
             return request
         self._provision(request, start, eligibility, now)
         self._store_request(request)
+        self._audit_request(now, "Add member to role requested (PIM activation)", request, start, end)
+        self._audit_request(now, "Add member to role completed (PIM activation)", request, start, end)
         return request
 
     def _provision(self, request: ScheduleRequest, start: datetime, eligibility: Schedule, now: datetime) -> None:
@@ -919,6 +946,8 @@ class Tenant:
             return request
         self._end_schedule(schedule)
         self._store_request(request)
+        self._audit_request(now, "Remove member from role requested (PIM deactivate)", request, schedule.start, now)
+        self._audit_request(now, "Remove member from role completed (PIM deactivate)", request, schedule.start, now)
         return request
 
     def _may_administer(self, caller: Caller, group_id: str) -> bool:
@@ -947,6 +976,10 @@ class Tenant:
                 for schedule in current:
                     self._end_schedule(schedule)
                 self._store_request(request)
+                old = current[0]
+                self._audit_request(
+                    now, _admin_activity(kind, "adminRemove", old.end, "completed"), request, old.start, old.end
+                )
             return request
         if kind == "eligibility":
             required, maximum, rules = (
@@ -1005,6 +1038,9 @@ class Tenant:
                 request.completed = None
             self._add_schedule(schedule, now)
         self._store_request(request)
+        if inp.action == "adminAssign":
+            self._audit_request(now, _admin_activity(kind, inp.action, end, "requested"), request, start, end)
+        self._audit_request(now, _admin_activity(kind, inp.action, end, "completed"), request, start, end)
         return request
 
     def cancel_request(self, kind: Kind, caller: Caller, request_id: str) -> None:
@@ -1020,6 +1056,8 @@ class Tenant:
             raise invalid_request(f"The request cannot be canceled in its current status '{request.status}'.")
         request.status = "Canceled"
         request.completed = now
+        if kind == "assignment" and request.action == "selfActivate":
+            self._audit_request(now, "Add member to role canceled (PIM activation)", request, None, None)
         self._pending.pop((_k(request.principal_id), _k(request.group_id), request.access_id), None)
         approval = self.approvals.get(_k(request.id))
         if approval is not None:
@@ -1062,9 +1100,14 @@ class Tenant:
         request = self.requests["assignment"][_k(approval.id)]
         self._pending.pop((_k(request.principal_id), _k(request.group_id), request.access_id), None)
         request.completed = now
+        approver = Identity("user", caller.oid or "", user.display_name if user else None)
         if result == "Denied":
             request.status = "Denied"
+            self._audit_request(
+                now, "Add member to role request denied (PIM activation)", request, None, None, approver
+            )
             return
+        self._audit_request(now, "Add member to role request approved (PIM activation)", request, None, None, approver)
         eligibility = self._eligibility_in_effect(request.principal_id, request.group_id, request.access_id, now)
         if eligibility is None or self._current(
             "assignment", request.principal_id, request.group_id, request.access_id, now
@@ -1076,6 +1119,10 @@ class Tenant:
         if request.schedule_info is not None:
             request.schedule_info.start = start
         self._provision(request, start, eligibility, now)
+        target = self.schedules["assignment"].get(_k(request.target_schedule_id or ""))
+        self._audit_request(
+            now, "Add member to role completed (PIM activation)", request, start, target.end if target else None
+        )
 
     def _expire_approval(self, request_id: str, when: datetime) -> None:
         request = self.requests["assignment"].get(request_id)
@@ -1087,7 +1134,140 @@ class Tenant:
         for stage in approval.stages:
             if stage.status == "InProgress":
                 stage.status = "Expired"
+        self._audit_request(when, "PIM activation request expired", request, None, None, None)
         self._pending.pop((_k(request.principal_id), _k(request.group_id), request.access_id), None)
+
+    # ------------------------------------------------------------------ audit log (simtenant.audit)
+
+    def add_activation_history(
+        self,
+        group_id: str,
+        principal_id: str,
+        access: str = "member",
+        *,
+        start: datetime,
+        end: datetime,
+        approver_id: str | None = None,
+        justification: str | None = "Seeded activation",
+    ) -> None:
+        """Audit entries of an activation that began and expired in the past (a seeded history; no state)."""
+        if end > self.clock.now() or end <= start:
+            raise ValueError("a past activation needs start < end <= now")
+        self._group(group_id)
+        request = ScheduleRequest(
+            kind="assignment",
+            id=_new_id(),
+            action="selfActivate",
+            principal_id=principal_id,
+            group_id=group_id,
+            access_id=access,
+            status="Provisioned",
+            created=start,
+            created_by=Identity("user", principal_id),
+            schedule_info=ScheduleInfo(start, "afterDateTime", end, None),
+            justification=justification,
+        )
+        self._audit_request(start, "Add member to role requested (PIM activation)", request, start, end)
+        if approver_id is not None:
+            self._audit_request(start, "Add member to role approval requested (PIM activation)", request, start, end)
+            self._audit_request(
+                start,
+                "Add member to role request approved (PIM activation)",
+                request,
+                start,
+                end,
+                Identity("user", approver_id),
+            )
+        self._audit_request(start, "Add member to role completed (PIM activation)", request, start, end)
+        self._audit_request(end, "Remove member from role (PIM activation expired)", request, start, end, None)
+
+    def _audit_schedule(self, when: datetime, activity: str, schedule: Schedule, by: Identity | None) -> None:
+        request = self.requests[schedule.kind].get(_k(schedule.created_using))
+        self._audit(
+            when,
+            activity,
+            schedule.group_id,
+            schedule.principal_id,
+            schedule.access_id,
+            by,
+            request_id=schedule.created_using,
+            start=schedule.start,
+            end=schedule.end,
+            justification=request.justification if request else None,
+        )
+
+    _SAME_AS_REQUEST = Identity("user", "")
+
+    def _audit_request(
+        self,
+        when: datetime,
+        activity: str,
+        request: ScheduleRequest,
+        start: datetime | None,
+        end: datetime | None,
+        by: Identity | None = _SAME_AS_REQUEST,
+    ) -> None:
+        """`by`: who initiated it (default: the request's creator; None: the MS-PIM service)."""
+        self._audit(
+            when,
+            activity,
+            request.group_id,
+            request.principal_id,
+            request.access_id,
+            request.created_by if by is Tenant._SAME_AS_REQUEST else by,
+            request_id=request.id,
+            start=start,
+            end=end,
+            justification=request.justification,
+        )
+
+    def _audit(
+        self,
+        when: datetime,
+        activity: str,
+        group_id: str,
+        principal_id: str,
+        access: str,
+        by: Identity | None,
+        *,
+        request_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        justification: str | None,
+    ) -> None:
+        group = self.groups.get(_k(group_id))
+        targets = [audit.target(group_id, group.display_name if group else None, "Group")]
+        principal = self._principal(principal_id)
+        if isinstance(principal, User):
+            targets.append(audit.target(principal.id, principal.display_name, "User", principal.user_principal_name))
+        elif principal is not None:
+            targets.append(audit.target(principal.id, principal.display_name, "Group"))
+        if by is None:
+            initiator = audit.app_initiator(MS_PIM_APP_ID, "MS-PIM")
+        elif by.kind == "user":
+            user = self.users.get(_k(by.id))
+            initiator = audit.user_initiator(
+                by.id, user.display_name if user else by.display_name, user.user_principal_name if user else None
+            )
+        else:
+            app = self.apps.get(_k(by.id))
+            initiator = audit.app_initiator(by.id, app.display_name if app else by.display_name)
+        removal = activity.startswith("Remove") or "expired" in activity or "canceled" in activity
+        self.audit.record(
+            when,
+            activity,
+            initiated_by=initiator,
+            targets=targets,
+            correlation_id=request_id,
+            details={
+                "RequestId": request_id,
+                "Role": access.capitalize(),
+                "StartTime": format_instant(start) if start else None,
+                "ExpirationTime": format_instant(end) if end else None,
+                "Justification": justification,
+            },
+            operation_type="Unassign" if removal else "Assign",
+        )
 
     # ------------------------------------------------------------------ misc
 

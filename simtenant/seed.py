@@ -4,8 +4,10 @@ Seed specs: "demo"; "bench:N" (demo plus N users `bench-user-NNNN`, ids cccccccc
 eligible, direct and permanent, for member of Exchange-Admins); "feed:N" (demo plus N monitored groups
 `feed-group-NNNN`, ids dddddddd-0000-4000-8000-{n:012d}, each with Alice eligible as member, permanent, and Bob
 eligible as owner for 90 days: the admin feed's benchmark); "empty" (the app registration only).
-Times are relative to the sim clock at seeding. Groups without explicit settings keep the reference §6.3
-defaults except Enablement_EndUser_Assignment = [] (see `Tenant.add_group`).
+The demo also has a PIM audit history of the last 30 days (`simtenant.audit`): past activations in every group
+with an eligibility, so discovery from the audit log finds the demo's eight PIM groups (not Helpdesk-Staff and
+PIM-Approvers, which PIM does not manage). Times are relative to the sim clock at seeding. Groups without explicit
+settings keep the reference §6.3 defaults except Enablement_EndUser_Assignment = [] (see `Tenant.add_group`).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ APP_ROLES = (
     "RoleManagementPolicy.Read.AzureADGroup",
     "User.Read.All",
     "GroupMember.Read.All",
+    "AuditLog.Read.All",  # the admin feed's discovery of PIM groups (FEED_DISCOVER) reads the PIM audit log
 )
 DELEGATED_SCOPES = DEFAULT_DELEGATED_SCOPES
 
@@ -166,6 +169,21 @@ def seed_demo(tenant: Tenant) -> None:
     tenant.add_eligibility(HELPDESK_TIER1, HELPDESK_STAFF, "member", start=since)
     tenant.add_eligibility(SHAREPOINT_ADMINS, ALICE, "member", start=now - 92 * day, end=now - 2 * day)
     tenant.add_eligibility(INTUNE_ADMINS, ALICE, "member", start=now + 7 * day, end=now + 365 * day)
+
+    # Audit history: activations that began and expired in the last 30 days (Intune-Admins' entry is its
+    # eligibility, assigned at seeding; the seeded eligibilities of a month ago are at the edge of retention).
+    hour = timedelta(hours=1)
+    for group_id, user_id, days_ago, approver in (
+        (EXCHANGE_ADMINS, ALICE, 3, None),
+        (TEAMS_ADMINS, ALICE, 5, None),
+        (SECURITY_OPERATORS, ALICE, 6, BOB),
+        (PRIVILEGED_ROLE_ADMINS, ALICE, 10, None),
+        (FINANCE_PROD, ALICE, 12, None),
+        (HELPDESK_TIER1, FRANK, 4, None),
+        (SHAREPOINT_ADMINS, ALICE, 20, None),
+    ):
+        start = now - days_ago * day
+        tenant.add_activation_history(group_id, user_id, start=start, end=start + hour, approver_id=approver)
 
 
 def seed_bench(tenant: Tenant, count: int) -> None:

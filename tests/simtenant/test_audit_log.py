@@ -1,0 +1,289 @@
+"""The PIM audit log (GET /auditLogs/directoryAudits): entries for every PIM-for-Groups request, the seeded
+history, $filter / $top / paging, the AuditLog.Read.All permission, retention and the 5 requests / 10 s throttle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from simtenant.audit import MS_PIM_APP_ID
+from simtenant.isotime import format_instant, parse_instant
+from simtenant.seed import (
+    ALICE,
+    BOB,
+    EXCHANGE_ADMINS,
+    FINANCE_PROD,
+    HELPDESK_STAFF,
+    HELPDESK_TIER1,
+    INTUNE_ADMINS,
+    PIM_APPROVERS,
+    PRIVILEGED_ROLE_ADMINS,
+    SECURITY_OPERATORS,
+    SHAREPOINT_ADMINS,
+    TEAMS_ADMINS,
+)
+from tests.simtenant.conftest import PIM, Client, Resp
+
+AUDITS = "/auditLogs/directoryAudits"
+PIM_GROUPS = "loggedByService eq 'PIM' and category eq 'GroupManagement'"
+
+
+async def _audits(client: Client, flt: str | None = PIM_GROUPS, **params: str) -> Resp:
+    query = dict(params)
+    if flt is not None:
+        query["$filter"] = flt
+    return await client.graph("GET", AUDITS, params=query)
+
+
+async def _fresh_now(client: Client) -> str:
+    """Sim-now, one second after the seeded history (Intune-Admins' eligibility is logged at seeding time)."""
+    await client.advance(1)
+    return format_instant(await client.now())
+
+
+async def _since(client: Client, when: str) -> list[dict[str, Any]]:
+    """Entries at or after `when`, oldest first."""
+    response = await _audits(client, f"{PIM_GROUPS} and activityDateTime ge {when}")
+    assert response.status == 200, response.body
+    rows: list[dict[str, Any]] = response.body["value"]
+    return list(reversed(rows))
+
+
+async def _elig(client: Client, action: str, principal: str, group: str, end: str | None) -> Resp:
+    expiration: dict[str, Any] = {"type": "afterDateTime", "endDateTime": end} if end else {"type": "noExpiration"}
+    body = {
+        "action": action,
+        "principalId": principal,
+        "groupId": group,
+        "accessId": "member",
+        "justification": "admin work",
+        "scheduleInfo": {"expiration": expiration},
+    }
+    return await client.graph("POST", f"{PIM}/eligibilityScheduleRequests", json=body)
+
+
+def _group_ids(rows: list[dict[str, Any]]) -> set[str]:
+    return {row["targetResources"][0]["id"] for row in rows if row["targetResources"][0]["type"] == "Group"}
+
+
+async def test_demo_history_names_every_pim_group_and_nothing_else(client: Client) -> None:
+    response = await _audits(client)
+    assert response.status == 200, response.body
+    rows = response.body["value"]
+    assert _group_ids(rows) == {
+        EXCHANGE_ADMINS,
+        TEAMS_ADMINS,
+        SECURITY_OPERATORS,
+        PRIVILEGED_ROLE_ADMINS,
+        FINANCE_PROD,
+        HELPDESK_TIER1,
+        SHAREPOINT_ADMINS,
+        INTUNE_ADMINS,
+    }
+    assert HELPDESK_STAFF not in _group_ids(rows) and PIM_APPROVERS not in _group_ids(rows)
+    times = [parse_instant(row["activityDateTime"]) for row in rows]
+    assert times == sorted(times, reverse=True)  # newest first
+    now = await client.now()
+    assert all(now - timedelta(days=30) <= t <= now for t in times)
+    assert {row["loggedByService"] for row in rows} == {"PIM"}
+    approved = [
+        row for row in rows if row["activityDisplayName"] == "Add member to role request approved (PIM activation)"
+    ]
+    assert [row["initiatedBy"]["user"]["id"] for row in approved] == [BOB]
+
+
+async def test_self_activation_deactivation_and_expiry_are_logged(client: Client) -> None:
+    now = await _fresh_now(client)
+    created = await client.activate(EXCHANGE_ADMINS, duration="PT1H")
+    assert created.status == 201, created.body
+    rows = await _since(client, now)
+    assert [row["activityDisplayName"] for row in rows] == [
+        "Add member to role requested (PIM activation)",
+        "Add member to role completed (PIM activation)",
+    ]
+    entry = rows[0]
+    assert entry["category"] == "GroupManagement" and entry["result"] == "success"
+    assert entry["correlationId"] == created.body["id"]
+    assert entry["activityDateTime"] == now
+    assert entry["initiatedBy"]["user"]["id"] == ALICE and entry["initiatedBy"]["app"] is None
+    group, user = entry["targetResources"]
+    assert (group["id"], group["displayName"], group["type"]) == (EXCHANGE_ADMINS, "Exchange-Admins", "Group")
+    assert (user["id"], user["type"], user["userPrincipalName"]) == (ALICE, "User", "alice@contoso.test")
+    details = {d["key"]: d["value"] for d in entry["additionalDetails"]}
+    assert details["RequestId"] == created.body["id"] and details["Role"] == "Member"
+    assert details["Justification"] == "Investigating INC-1"
+
+    await client.advance(600)
+    assert (await client.deactivate(EXCHANGE_ADMINS)).status == 201
+    rows = await _since(client, now)
+    assert [row["activityDisplayName"] for row in rows][2:] == [
+        "Remove member from role requested (PIM deactivate)",
+        "Remove member from role completed (PIM deactivate)",
+    ]
+
+    later = format_instant(await client.now())
+    assert (await client.activate(EXCHANGE_ADMINS, duration="PT1H")).status == 201
+    await client.advance(3600)
+    rows = await _since(client, later)
+    expired = rows[-1]
+    assert expired["activityDisplayName"] == "Remove member from role (PIM activation expired)"
+    assert expired["initiatedBy"]["app"]["appId"] == MS_PIM_APP_ID and expired["initiatedBy"]["user"] is None
+    assert expired["targetResources"][0]["id"] == EXCHANGE_ADMINS
+
+
+async def test_approvals_decisions_cancel_and_approval_expiry_are_logged(client: Client) -> None:
+    now = await _fresh_now(client)
+    created = await client.activate(SECURITY_OPERATORS, duration="PT2H", justification="Incident 42")
+    request_id = created.body["id"]
+    approval = await client.graph("GET", f"{PIM}/assignmentApprovals/{request_id}", as_user=BOB)
+    stage = approval.body["stages"][0]["id"]
+    decided = await client.graph(
+        "PATCH",
+        f"{PIM}/assignmentApprovals/{request_id}/stages/{stage}",
+        as_user=BOB,
+        json={"reviewResult": "Approve", "justification": "ok"},
+    )
+    assert decided.status == 204, decided.body
+    rows = await _since(client, now)
+    assert [(row["activityDisplayName"], row["initiatedBy"]["user"]["id"]) for row in rows] == [
+        ("Add member to role requested (PIM activation)", ALICE),
+        ("Add member to role approval requested (PIM activation)", ALICE),
+        ("Add member to role request approved (PIM activation)", BOB),
+        ("Add member to role completed (PIM activation)", ALICE),
+    ]
+    assert {row["correlationId"] for row in rows} == {request_id}
+
+    await client.advance(3 * 3600)
+    later = format_instant(await client.now())
+    denied = await client.activate(SECURITY_OPERATORS, duration="PT2H", justification="again")
+    approval = await client.graph("GET", f"{PIM}/assignmentApprovals/{denied.body['id']}", as_user=BOB)
+    await client.graph(
+        "PATCH",
+        f"{PIM}/assignmentApprovals/{denied.body['id']}/stages/{approval.body['stages'][0]['id']}",
+        as_user=BOB,
+        json={"reviewResult": "Deny", "justification": "no"},
+    )
+    canceled = await client.activate(SECURITY_OPERATORS, duration="PT2H", justification="third")
+    cancel = await client.graph("POST", f"{PIM}/assignmentScheduleRequests/{canceled.body['id']}/cancel", as_user=ALICE)
+    assert cancel.status == 204, cancel.body
+    await client.activate(SECURITY_OPERATORS, duration="PT2H", justification="fourth")
+    await client.advance(25 * 3600)
+    names = [row["activityDisplayName"] for row in await _since(client, later)]
+    assert "Add member to role request denied (PIM activation)" in names
+    assert "Add member to role canceled (PIM activation)" in names
+    assert names[-1] == "PIM activation request expired"
+
+
+async def test_admin_eligibility_and_assignment_requests_are_logged(client: Client) -> None:
+    now = await _fresh_now(client)
+    now_dt = parse_instant(now)
+    end = format_instant(now_dt + timedelta(days=30))
+    assert (await _elig(client, "adminAssign", BOB, FINANCE_PROD, end)).status == 201
+    assert (await _elig(client, "adminRemove", BOB, FINANCE_PROD, None)).status == 201
+    active = {
+        "action": "adminAssign",
+        "principalId": BOB,
+        "groupId": TEAMS_ADMINS,
+        "accessId": "member",
+        "justification": "break glass",
+        "scheduleInfo": {"expiration": {"type": "noExpiration"}},
+    }
+    client.sim.tenant.set_policy(TEAMS_ADMINS, "member", admin_assignment_expiration_required=False)
+    assigned = await client.graph("POST", f"{PIM}/assignmentScheduleRequests", json=active)
+    assert assigned.status == 201, assigned.body
+    rows = await _since(client, now)
+    assert [row["activityDisplayName"] for row in rows] == [
+        "Add eligible member to role in PIM requested (timebound)",
+        "Add eligible member to role in PIM completed (timebound)",
+        "Remove eligible member from role in PIM completed (timebound)",
+        "Add member to role in PIM requested (permanent)",
+        "Add member to role in PIM completed (permanent)",
+    ]
+    assert rows[0]["initiatedBy"]["app"]["appId"] == client.sim.client_id
+    assert [row["targetResources"][0]["id"] for row in rows] == [FINANCE_PROD] * 3 + [TEAMS_ADMINS] * 2
+
+
+async def test_filter_top_and_paging(client: Client) -> None:
+    everything = (await _audits(client)).body["value"]
+    assert len(everything) > 5
+    first = await _audits(client, PIM_GROUPS, **{"$top": "3"})
+    assert len(first.body["value"]) == 3 and first.body["@odata.nextLink"].startswith(client.sim.graph_base_url)
+    rows = list(first.body["value"])
+    link = first.body.get("@odata.nextLink")
+    throttled = 0
+    while link:
+        page = await client.graph("GET", link)
+        if page.status == 429:  # 5 requests / 10 s: wait as told, on the sim clock
+            throttled += 1
+            await client.advance(float(page.headers["Retry-After"]))
+            continue
+        assert page.status == 200, page.body
+        rows += page.body["value"]
+        link = page.body.get("@odata.nextLink")
+    assert throttled >= 1
+    # Paging took sim time: only the seeded eligibilities of a month ago fell out of retention meanwhile.
+    assert [row["id"] for row in rows] == [row["id"] for row in everything[: len(rows)]]
+    cutoff = await client.now() - timedelta(days=30)
+    assert all(parse_instant(row["activityDateTime"]) < cutoff for row in everything[len(rows) :])
+
+    await client.advance(10)
+    newest = parse_instant(everything[0]["activityDateTime"])
+    recent = await _audits(client, f"{PIM_GROUPS} and activityDateTime ge {format_instant(newest)}")
+    assert recent.body["value"] and all(parse_instant(r["activityDateTime"]) >= newest for r in recent.body["value"])
+    by_name = await _audits(client, "activityDisplayName eq 'PIM activation request expired'")
+    assert by_name.status == 200 and by_name.body["value"] == []
+    await client.advance(10)
+    for bad in (
+        "loggedByService eq 'PIM' or category eq 'GroupManagement'",
+        "activityDateTime gt 2026-01-01T00:00:00Z",
+        "activityDateTime ge '2026-01-01T00:00:00Z'",
+        "activityDateTime ge yesterday",
+        "startswith(activityDisplayName, 'Add')",
+    ):
+        refused = await _audits(client, bad)
+        assert (refused.status, refused.code) == (400, "BadRequest"), bad
+    await client.advance(10)
+    unknown = await _audits(client, "groupId eq 'x'")
+    assert (unknown.status, unknown.code) == (400, "BadRequest")
+
+
+async def test_needs_audit_log_read_all(client: Client) -> None:
+    client.sim.tenant.add_app("11111111-2222-4333-8444-555555555555", "other-secret", ["User.Read.All"], "No audit")
+    token = await client.raw(
+        "POST",
+        f"{client.sim.authority}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "11111111-2222-4333-8444-555555555555",
+            "client_secret": "other-secret",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
+    refused = await client.graph("GET", AUDITS, token=token.body["access_token"])
+    assert (refused.status, refused.code) == (403, "Authorization_RequestDenied")
+    delegated = await client.graph("GET", AUDITS, as_user=ALICE)
+    assert (delegated.status, delegated.code) == (403, "Authorization_RequestDenied")
+    assert (await _audits(client)).status == 200
+
+
+async def test_throttled_at_five_requests_per_ten_seconds_per_app(client: Client) -> None:
+    for _ in range(5):
+        assert (await _audits(client)).status == 200
+    throttled = await _audits(client)
+    assert (throttled.status, throttled.code) == (429, "TooManyRequests")
+    assert throttled.headers["Retry-After"] == "10"
+    assert (await client.graph("GET", f"/users/{ALICE}")).status == 200  # other resources are not affected
+    await client.advance(4)
+    again = await _audits(client)
+    assert again.status == 429 and again.headers["Retry-After"] == "6"
+    await client.advance(6)
+    assert (await _audits(client)).status == 200
+
+
+async def test_retention_is_thirty_days(client: Client) -> None:
+    assert (await _audits(client)).body["value"]
+    await client.advance(31 * 24 * 3600)
+    assert (await _audits(client)).body["value"] == []
+    assert (await client.activate(EXCHANGE_ADMINS)).status == 201
+    names = [row["activityDisplayName"] for row in (await _audits(client)).body["value"]]
+    assert names == ["Add member to role completed (PIM activation)", "Add member to role requested (PIM activation)"]
