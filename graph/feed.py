@@ -18,6 +18,14 @@ before anything was provisioned leaves no instance, so this reader never sees it
 APPROVAL_DECIDED from the bot's own approval desk instead. An activation that went through an approval is seen,
 and its ACTIVE_ACTIVATED event says decision "approved" (the approver is not readable app-only: approvals are
 delegated-only in Graph).
+
+Discovery (`discover_pim_groups`, FEED_DISCOVER): Graph has no list of PIM-enabled groups (every schedule and
+instance list requires a groupId or principalId `$filter`), so the groups are found in the PIM audit log
+(`GET /auditLogs/directoryAudits`, PIM's GroupManagement entries; application permission AuditLog.Read.All). The log
+keeps 30 days: **a group with no PIM activity in the last 30 days is not discovered until it has some** (list it in
+FEED_GROUPS to monitor it from the start); once found, the caller keeps it. Reading is incremental from a watermark
+(the newest entry seen), re-reading an overlap before it because entries can reach the log a little late. The audit
+API allows 5 requests per 10 s per app: a page refused with 429 is asked again after its Retry-After.
 """
 
 from __future__ import annotations
@@ -25,11 +33,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from core.errors import DirectoryError, DirectoryUnavailable
+from core.errors import DirectoryError, DirectoryUnavailable, Throttled
 from core.feed import (
     DetailQuery,
     FeedEvent,
@@ -48,12 +56,17 @@ from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient, Js
 from graph.errors import GraphError, GraphTransportError
 from graph.pim import directory_error
 
-__all__ = ["FeedReader"]
+__all__ = ["AUDIT_OVERLAP", "FeedReader"]
 
 log = logging.getLogger(__name__)
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _KINDS = (ScheduleKind.ELIGIBLE, ScheduleKind.ACTIVE)
+# Audit entries can appear in the log minutes after their activityDateTime: each discovery re-reads this much
+# before the last watermark, so a late entry is still seen (re-reading is harmless: the result is a set).
+AUDIT_OVERLAP = timedelta(hours=2)
+_AUDIT_THROTTLE_WAITS = 20  # 429s on one discovery before it gives up (and the next discovery starts over)
+_AUDIT_MAX_PAGES = 1000  # 500 entries a page
 
 
 @dataclass
@@ -71,12 +84,20 @@ class FeedReader:
     `feed status`.
     """
 
-    def __init__(self, client: GraphClient, *, concurrency: int = 4, max_pages: int = 100) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        *,
+        concurrency: int = 4,
+        max_pages: int = 100,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._client = client
         self._concurrency = concurrency
         self._max_pages = max_pages
+        self._sleep = sleep
         self.last_failed: dict[str, DirectoryError] = {}
 
     async def poll(
@@ -225,6 +246,49 @@ class FeedReader:
         if missing or ambiguous:
             raise UnknownFeedGroups(missing, ambiguous)
         return list(found.values())
+
+    async def discover_pim_groups(self, since: datetime | None) -> tuple[list[str], datetime | None]:
+        """The groups PIM's audit log names since `since` (less AUDIT_OVERLAP; None: the whole 30 days the log
+        keeps), each once in the order first seen (newest first), and the new watermark: the newest entry's time,
+        or `since` when there is none. App-only; needs AuditLog.Read.All. Raises DirectoryError kinds (e.g.
+        PermissionDenied without the permission, Throttled after too many 429s); the caller keeps its watermark."""
+        path, params = wire.pim_group_audit_query(None if since is None else since - AUDIT_OVERLAP)
+        found: dict[str, str] = {}
+        watermark = since
+        url = self._client.url(path, params)
+        for _ in range(_AUDIT_MAX_PAGES):
+            page = await self._audit_page(url)
+            for row in page.get("value") or ():
+                if not isinstance(row, dict):
+                    continue
+                when = wire.parse_audit_time(row)
+                if when is not None and (watermark is None or when > watermark):
+                    watermark = when
+                group_id = wire.parse_pim_group_audit(row)
+                if group_id is not None:
+                    found.setdefault(group_id.casefold(), group_id)
+            next_link = page.get("@odata.nextLink")
+            if not isinstance(next_link, str) or not next_link:
+                return list(found.values()), watermark
+            url = next_link
+        raise DirectoryUnavailable(f"the PIM audit log has more than {_AUDIT_MAX_PAGES} pages")
+
+    async def _audit_page(self, url: str) -> JsonObject:
+        """One page of the audit log; a 429 the client did not wait out (its budget is for interactive calls) is
+        waited out here, per its Retry-After: the audit API allows 5 requests per 10 s per app."""
+        for _ in range(_AUDIT_THROTTLE_WAITS):
+            try:
+                return await self._client.get(url)
+            except GraphError as err:
+                problem = directory_error(err)
+                if not isinstance(problem, Throttled):
+                    raise problem from err
+                wait = err.retry_after if err.retry_after is not None else 10.0
+                log.info("feed discovery: the audit log is throttled; reading again in %.0fs", wait)
+                await self._sleep(wait)
+            except GraphTransportError as err:
+                raise DirectoryUnavailable(err.detail) from err
+        raise Throttled(None)
 
 
 def _as_directory_error(exc: Exception) -> DirectoryError:

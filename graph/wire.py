@@ -45,6 +45,9 @@ __all__ = [
     "group_query",
     "group_requests_query",
     "groups_named_query",
+    "parse_audit_time",
+    "parse_pim_group_audit",
+    "pim_group_audit_query",
     "parse_request_record",
     "parse_schedule_item",
     "group_pending_query",
@@ -619,6 +622,41 @@ def group_requests_query(kind: ScheduleKind, group_id: str, principal_id: str) -
         "$filter": f"groupId eq {_literal(group_id)} and principalId eq {_literal(principal_id)}",
         "$select": _REQUEST_FIELDS,
     }
+
+
+DIRECTORY_AUDITS = "/auditLogs/directoryAudits"
+AUDIT_PAGE_SIZE = 500
+
+
+def pim_group_audit_query(since: datetime | None) -> Query:
+    """PIM's group-management entries of the directory audit log (AuditLog.Read.All), from `since` (inclusive)
+    or, with None, all that the log still holds (30 days). Graph lists them newest first."""
+    flt = "loggedByService eq 'PIM' and category eq 'GroupManagement'"
+    if since is not None:
+        flt += f" and activityDateTime ge {format_datetime(since)}"
+    return DIRECTORY_AUDITS, {"$filter": flt, "$top": str(AUDIT_PAGE_SIZE)}
+
+
+def parse_audit_time(item: Mapping[str, Any]) -> datetime | None:
+    return parse_datetime(item.get("activityDateTime"))
+
+
+def parse_pim_group_audit(item: Mapping[str, Any]) -> str | None:
+    """The id of the group a PIM-for-Groups audit entry is about; None for any other entry.
+
+    Activity names are matched loosely (reference §9: the official names use "role" wording even for groups and
+    community code disagrees on some): logged by PIM, category GroupManagement, "PIM" in the activity name. The
+    group is the first target of type Group (a group can also be the principal, listed after it)."""
+    if _str(item.get("loggedByService")).casefold() != "pim":
+        return None
+    if _str(item.get("category")).casefold() != "groupmanagement":
+        return None
+    if "pim" not in _str(item.get("activityDisplayName")).casefold():
+        return None
+    for target in item.get("targetResources") or ():
+        if isinstance(target, Mapping) and _str(target.get("type")).casefold() == "group":
+            return _opt_str(target.get("id"))
+    return None
 
 
 def groups_named_query(name: str) -> Query:
