@@ -66,6 +66,7 @@ def view_of(record: dict[str, Any]) -> ApprovalView:
     return ApprovalView(
         request_id=record["requestId"],
         requester_name=record.get("requesterName") or "Someone",
+        requester_id=str(record.get("requesterId") or ""),
         group_name=record.get("groupName") or record.get("groupId") or "",
         access=Access(record.get("access") or "member"),
         duration=timedelta(minutes=int(record.get("durationMinutes") or 0)),

@@ -50,6 +50,16 @@ class ApprovalView:
     decided_at: datetime | None = None
     decided_reason: str = ""
     closed: str = ""  # closed without a decision: "Cancelled by the requester at …", "Expired: …"
+    requester_id: str = ""  # Entra object id: the card @mentions the requester (Teams resolves it in a card mention)
+
+
+def _mention(name: str, object_id: str) -> tuple[str, JsonDict] | None:
+    """`<at>Name</at>` and its msteams entity (teams-platform.md §5: the id may be an Entra object id)."""
+    shown = name.replace("<", "").replace(">", "").strip()
+    if not object_id or not shown:
+        return None
+    tag = f"<at>{shown}</at>"
+    return tag, {"type": "mention", "text": tag, "mentioned": {"id": object_id, "name": shown}}
 
 
 def decision_line(view: ApprovalView, tz: str | None) -> str:
@@ -71,8 +81,9 @@ def approval_card(
     channel: bool = False,
 ) -> JsonDict:
     access = access_label(view.access)
+    mention = _mention(view.requester_name, view.requester_id)
     pairs = [
-        ("Requested by", view.requester_name),
+        ("Requested by", mention[0] if mention else view.requester_name),
         ("Group", view.group_name),
         ("Access", access),
         ("Duration", format_duration(view.duration)),
@@ -121,6 +132,8 @@ def approval_card(
         )
     state = decision_line(view, tz) if decided else (view.closed or "waiting for approval")
     result = card(body, f"{title}: {state}.")
+    if mention:
+        result["msteams"] = {**result.get("msteams", {}), "entities": [mention[1]]}
     if (actionable or channel) and not decided and not view.closed and refresh_user_ids:
         # Refresh.action is an Action.Execute with no fallback: clients without Action.Execute never refresh.
         result["refresh"] = {

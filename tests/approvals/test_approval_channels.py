@@ -136,7 +136,7 @@ async def test_an_admin_makes_a_channel_the_approvals_channel_and_requests_are_p
     [post] = channel_posts(stack)
     card = post.card or {}
     facts = {f["title"]: f["value"] for f in element(card, "facts")["facts"]}
-    assert facts["Request"] == request_id and facts["Requested by"] == "Alice Admin"
+    assert facts["Request"] == request_id and facts["Requested by"] == "<at>Alice Admin</at>"
     # Read-only for everyone in the channel; the approvers' clients refresh it into the view with the buttons.
     assert maybe_element(card, "approve") is None
     assert element(card, "state")["text"] == "Waiting for an approver to decide."

@@ -104,7 +104,11 @@ async def test_approvers_get_cards_and_the_requester_is_told_who_was_notified(st
     request_id, bob_card, carol_card = await request_approval(stack)
     card = bob_card.card or {}
     facts = {f["title"]: f["value"] for f in element(card, "facts")["facts"]}
-    assert facts["Requested by"] == "Alice Admin" and facts["Group"] == "Security-Operators"
+    # The requester is @mentioned (Teams resolves an Entra object id in a card mention): approvers can click through.
+    assert facts["Requested by"] == "<at>Alice Admin</at>" and facts["Group"] == "Security-Operators"
+    assert card["msteams"]["entities"] == [
+        {"type": "mention", "text": "<at>Alice Admin</at>", "mentioned": {"id": ALICE.oid, "name": "Alice Admin"}}
+    ]
     assert facts["Access"] == "Member" and facts["Duration"] == "1 h"
     assert facts["Justification"] == "incident INC-9" and facts["Request"] == request_id
     assert "Expires at" in facts and "Requested at" in facts

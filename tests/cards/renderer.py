@@ -144,6 +144,22 @@ def hand_check(card: Mapping[str, Any], *, max_version: tuple[int, int] = TEAMS_
             problems.append(f"/msteams may only hold {sorted(_MSTEAMS_KEYS)}, got {msteams!r}")
         elif "width" in msteams and msteams["width"] != "Full":
             problems.append(f"/msteams/width must be 'Full', got {msteams['width']!r}")
+        body_text = json.dumps(card.get("body", []), ensure_ascii=False)
+        for i, entity in enumerate(msteams.get("entities", []) if isinstance(msteams, dict) else []):
+            # Teams shows a mention only when its `<at>…</at>` text appears verbatim in the card's text.
+            mentioned = entity.get("mentioned") if isinstance(entity, dict) else None
+            tag = entity.get("text") if isinstance(entity, dict) else None
+            if (
+                entity.get("type") != "mention"
+                or not isinstance(tag, str)
+                or not (tag.startswith("<at>") and tag.endswith("</at>"))
+                or not isinstance(mentioned, dict)
+                or not mentioned.get("id")
+                or not mentioned.get("name")
+            ):
+                problems.append(f"/msteams/entities/{i} is not a mention with <at> text, id and name: {entity!r}")
+            elif json.dumps(tag, ensure_ascii=False)[1:-1] not in body_text:
+                problems.append(f"/msteams/entities/{i}: {tag!r} does not appear in the card's text")
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):

@@ -146,6 +146,7 @@ def approval_view(**kw: Any) -> ApprovalView:
     fields: dict[str, Any] = {
         "request_id": "c3b2a1f0-9e8d-4c7b-8a69-5f4e3d2c1b0a",
         "requester_name": "Alice Admin",
+        "requester_id": "aaaaaaaa-0000-4000-8000-000000000001",
         "group_name": SECOPS.display_name,
         "access": Access.MEMBER,
         "duration": timedelta(hours=2),

@@ -142,6 +142,14 @@ def test_hand_checks_for_what_the_renderer_never_reports() -> None:
     assert hand_check(dict(card, msteams={"width": "Wide"}))
     big = dict(card, body=card["body"] * 40)
     assert any("bytes serialized" in p for p in hand_check(big))
+    # A mention Teams would not show: its <at> text is not in the card, or it lacks the mentioned id.
+    mentioned = golden("approval_approver")
+    assert hand_check(mentioned) == []
+    entity = mentioned["msteams"]["entities"][0]
+    elsewhere = dict(mentioned, msteams={"width": "Full", "entities": [dict(entity, text="<at>Bob</at>")]})
+    assert any("does not appear in the card's text" in p for p in hand_check(elsewhere))
+    anonymous = dict(mentioned, msteams={"width": "Full", "entities": [dict(entity, mentioned={"name": "Alice"})]})
+    assert any("is not a mention" in p for p in hand_check(anonymous))
 
 
 def test_round_trip_diff_ignores_only_the_documented_differences() -> None:

@@ -116,7 +116,7 @@ async def test_bob_approves_alices_request_from_the_playground(fresh: Playground
     card = await until(pg, is_approval_card)
     assert card.card is not None
     facts = {f["title"]: f["value"] for f in element(card.card, "facts")["facts"]}
-    assert facts["Requested by"] == "Alice Admin" and facts["Group"] == "Security-Operators"
+    assert facts["Requested by"] == "<at>Alice Admin</at>" and facts["Group"] == "Security-Operators"
     assert facts["Justification"] == "patch"
     request_id = facts["Request"]
     [request] = [r for r in await sim.assignment_requests(ALICE) if r["id"] == request_id]
