@@ -365,14 +365,16 @@ class FeedStatusView:
     last_error: str | None = None  # a short, user-safe description of the last failed cycle
     last_error_at: datetime | None = None
     events_posted: int = 0
-    discovering: bool = False  # True: every PIM-enabled group Graph lets the bot see, not only a configured list
+    discovering: bool = False  # True: PIM groups are also discovered from the PIM audit log (FEED_DISCOVER)
+    discovered: int = 0  # how many groups discovery has found so far (some may also be configured)
 
 
 def feed_status_card(view: FeedStatusView, tz: str | None) -> JsonDict:
     count = len(view.group_names)
     groups_line = f"{count} {'group' if count == 1 else 'groups'}"
     if view.discovering:
-        groups_line += " (every PIM-enabled group the bot can see)"
+        found = f"{view.discovered} {'group' if view.discovered == 1 else 'groups'} found"
+        groups_line += f" (discovering from the PIM audit log: {found})"
     last = format_time(view.last_success, tz, reference=view.now) if view.last_success else "not yet"
     pairs = [
         ("Channel", view.channel_name),

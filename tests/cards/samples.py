@@ -438,6 +438,7 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         feed_status(
             group_names=tuple(f"Group-{i:02d}" for i in range(27)),
             discovering=True,
+            discovered=21,
             last_success=NOW - timedelta(minutes=9),
             last_error="Microsoft Graph is not answering (timeout).",
             last_error_at=NOW - timedelta(minutes=1),

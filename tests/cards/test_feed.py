@@ -285,6 +285,14 @@ def test_status_truncates_long_group_lists_and_shows_the_last_error() -> None:
     )
 
 
+def test_status_says_how_many_groups_discovery_found() -> None:
+    card = feed_status_card(feed_status(discovering=True, discovered=8), TZ)
+    assert fact(card, "Monitored") == "5 groups (discovering from the PIM audit log: 8 groups found)"
+    one = feed_status_card(feed_status(discovering=True, discovered=1), TZ)
+    assert fact(one, "Monitored") == "5 groups (discovering from the PIM audit log: 1 group found)"
+    assert fact(feed_status_card(feed_status(discovered=8), TZ), "Monitored") == "5 groups"  # discovery off
+
+
 def test_status_without_groups_says_so() -> None:
     card = feed_status_card(feed_status(group_names=()), TZ)
     assert fact(card, "Monitored") == "0 groups"
