@@ -171,9 +171,10 @@ def create_app(
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
         service = PimService(directory, tokens, clock)
         records = Records(storage)
+        feed_reader = FeedReader(graph)
         feed = FeedDesk(
             storage,
-            FeedReader(graph),
+            feed_reader,
             clock,
             service.display_names,
             app_id=settings.app_id,
@@ -182,6 +183,7 @@ def create_app(
             poll_seconds=settings.feed_poll_seconds,
             configured_channel=settings.feed_channel,
             fault=_kill_at(feed_kill_at) if feed_kill_at else None,
+            discovery=feed_reader if settings.feed_discover else None,  # FEED_DISCOVER: the PIM audit log
         )
         bot = PimBot(
             service,

@@ -171,6 +171,7 @@ class Settings:
     feed_groups: tuple[str, ...] = ()  # monitored groups, names or ids (empty: none)
     feed_poll_seconds: float = 60.0
     feed_digest_threshold: int = 10
+    feed_discover: bool = False  # also monitor the PIM groups found in the PIM audit log (needs AuditLog.Read.All)
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
@@ -408,6 +409,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     except ValueError:
         feed_digest = 10
         problems.append(f"FEED_DIGEST_THRESHOLD={digest_raw!r} must be a whole number between 1 and 100")
+    feed_discover = _bool(env, "FEED_DISCOVER", problems)
     # -- end admin feed --
 
     # -- approvals channels from settings (admins can also type `approvals here <group>` in the channel) --
@@ -459,6 +461,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         feed_groups=feed_groups,
         feed_poll_seconds=feed_poll,
         feed_digest_threshold=feed_digest,
+        feed_discover=feed_discover,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
         oauth_connection_name=oauth_connection_name,

@@ -21,6 +21,13 @@ the connector answered clears it: nothing was posted). Event ids are determinist
 computed again after a restart, or by a second process, whose id is in the posted set or already queued is never
 queued again.
 
+Discovery (FEED_DISCOVER): the monitored groups are FEED_GROUPS plus the PIM groups the reader finds in the PIM
+audit log (graph.feed, AuditLog.Read.All). The log is read at this process's first cycle and then hourly (not every
+cycle: the audit API allows 5 requests per 10 s per app), incrementally from a stored watermark, and the groups found
+are stored (`feed/discovered`), so a group is not forgotten when its activity leaves the log's 30 days. A group with
+no PIM activity in the last 30 days is not found until it has some. A group found later starts with a baseline
+(the reader's first read of a group has no events): its existing assignments are not announced.
+
 More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each. Approval
 outcomes (bot.approvals) are queued into the same outbox by `approval_settled` and posted by the next cycle.
 """
@@ -57,7 +64,7 @@ from core.feed import EndReason, EventKind, FeedEvent, GroupState, ScheduleItem,
 from core.models import Access, Group, Ticket
 from core.ports import Clock
 
-__all__ = ["FeedChannel", "FeedDesk", "FeedSource", "channel_of_reference"]
+__all__ = ["FeedChannel", "FeedDesk", "FeedSource", "PimGroupDiscovery", "channel_of_reference"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,9 @@ CHANNEL = "feed/channel"
 OUTBOX = "feed/outbox/"
 POSTED_KEEP = 5000  # ids remembered after posting (far more than one cycle can produce twice)
 GROUPS_TTL = 3600.0  # FEED_GROUPS names are resolved again after this many seconds
+DISCOVERED = "feed/discovered"
+DISCOVER_SECONDS = 3600.0  # the PIM audit log is read again after this many seconds
+DISCOVER_RETRY_SECONDS = 300.0  # ... or this many after a failed read
 
 
 class FeedSource(Protocol):
@@ -79,6 +89,12 @@ class FeedSource(Protocol):
     ) -> tuple[dict[str, GroupState], list[FeedEvent]]: ...
 
     async def resolve_groups(self, names_or_ids: Sequence[str]) -> list[Group]: ...
+
+
+class PimGroupDiscovery(Protocol):
+    """Finding PIM-enabled groups (graph.feed.FeedReader.discover_pim_groups, from the PIM audit log)."""
+
+    async def discover_pim_groups(self, since: datetime | None) -> tuple[list[str], datetime | None]: ...
 
 
 Names = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
@@ -128,6 +144,7 @@ class FeedDesk:
         fault: Fault | None = None,
         wall: Callable[[], float] = time.time,
         configured_channel: str = "",
+        discovery: PimGroupDiscovery | None = None,
     ) -> None:
         self._storage = storage
         self._reader = reader
@@ -147,6 +164,9 @@ class FeedDesk:
         self._configured_channel = configured_channel
         self._resolved: list[Group] | None = None
         self._resolved_at = 0.0
+        self._discovery = discovery
+        self._discover_due: float | None = None  # wall time of the next audit log read (None: at the next cycle)
+        self._monitored: list[Group] = []  # what the last cycle polled
         self._posted_total = 0  # ids in the posted set after the last mark (the status shows it)
         self._posts = 0  # posts accepted by the connector in this process (the fault hook counts them)
         self._lock = asyncio.Lock()
@@ -233,13 +253,47 @@ class FeedDesk:
         return old
 
     async def monitored(self) -> list[Group]:
-        """The monitored groups (FEED_GROUPS resolved; again after an hour)."""
+        """The monitored groups: FEED_GROUPS resolved (again after an hour), then the groups discovery has found
+        (as stored: this does not read the audit log, `_discover` does, from the cycle)."""
         if self._reader is None:
             return []
         if self._resolved is None or self._wall() - self._resolved_at >= GROUPS_TTL:
             self._resolved = list(await self._reader.resolve_groups(list(self._group_names)))
             self._resolved_at = self._wall()
-        return list(self._resolved)
+        groups = list(self._resolved)
+        if self._discovery is not None:
+            known = {g.id.casefold() for g in groups}
+            groups += [g for g in await self._discovered() if g.id.casefold() not in known]
+        return groups
+
+    async def _discovered(self) -> list[Group]:
+        item = (await self._storage.read([DISCOVERED])).get(DISCOVERED) or {}
+        return [Group(str(i), str(n)) for i, n in (item.get("groups") or {}).items()]
+
+    async def _discover(self) -> None:
+        """Read the PIM audit log if it is due (this process's first cycle, then hourly) and add the groups it names
+        to `feed/discovered`, with the new watermark. A failed read keeps what is stored and is retried in 5 min;
+        it never fails the cycle (the groups known already are still polled)."""
+        if self._discovery is None or (self._discover_due is not None and self._wall() < self._discover_due):
+            return
+        item = (await self._storage.read([DISCOVERED])).get(DISCOVERED) or {}
+        stored = {str(i): str(n) for i, n in (item.get("groups") or {}).items()}
+        try:
+            found, watermark = await self._discovery.discover_pim_groups(_parse(item.get("watermark")))
+        except Exception:  # DirectoryError kinds (no AuditLog.Read.All, throttled, Graph down): logged, retried
+            log.warning(
+                "feed: could not read the PIM audit log; %d discovered group(s) kept", len(stored), exc_info=True
+            )
+            self._discover_due = self._wall() + DISCOVER_RETRY_SECONDS
+            return
+        known = {i.casefold() for i in stored}
+        new = [i for i in found if i.casefold() not in known]
+        names = await self._names(new) if new else {}
+        stored.update({i: names.get(i) or i for i in new})
+        await self._storage.write({DISCOVERED: {"groups": stored, "watermark": _time(watermark)}})
+        if new:
+            log.info("feed: %d PIM group(s) discovered in the audit log (%d in all)", len(new), len(stored))
+        self._discover_due = self._wall() + DISCOVER_SECONDS
 
     async def status_card(self, tz: str | None) -> dict[str, Any] | str:
         """The `feed status` answer: the status card, or a text when the feed is not on."""
@@ -250,6 +304,7 @@ class FeedDesk:
             return FEED_IS_OFF
         # Written by whichever process polls (the lease holder), so every process answers the same.
         h = (await self._storage.read([HEALTH])).get(HEALTH) or {}
+        discovered = len(await self._discovered()) if self._discovery is not None else 0
         view = FeedStatusView(
             channel_name=channel.label,
             group_names=tuple(h.get("groups") or ()),
@@ -259,6 +314,8 @@ class FeedDesk:
             last_error=h.get("lastError") or None,
             last_error_at=_parse(h.get("lastErrorAt")),
             events_posted=int(h.get("posted") or 0),
+            discovering=self._discovery is not None,
+            discovered=discovered,
         )
         return feed_status_card(view, tz)
 
@@ -340,7 +397,7 @@ class FeedDesk:
         """What `feed status` shows, kept in the store (any process answers it)."""
         item = (await self._storage.read([HEALTH])).get(HEALTH) or {}
         item.pop("e_tag", None)
-        item.update(values, posted=self._posted_total, groups=[g.display_name for g in self._resolved or []])
+        item.update(values, posted=self._posted_total, groups=[g.display_name for g in self._monitored])
         try:
             await self._storage.write({HEALTH: item})
         except Exception:  # the status is a courtesy: never fail a cycle for it
@@ -349,7 +406,8 @@ class FeedDesk:
     async def _poll(self, channel: FeedChannel) -> None:
         if self._reader is None:
             return
-        groups = await self.monitored()
+        await self._discover()
+        groups = self._monitored = await self.monitored()
         item = (await self._storage.read([SNAPSHOT])).get(SNAPSHOT) or {}
         previous = {gid: _state_from_json(s) for gid, s in (item.get("groups") or {}).items()}
         now = self._clock.now()
@@ -503,7 +561,7 @@ class FeedDesk:
 
     async def _names_for(self, events: Sequence[FeedEvent]) -> dict[str, str]:
         ids = sorted({i for e in events for i in (e.principal_id, e.group_id, e.by) if i})
-        names = {g.id: g.display_name for g in self._resolved or []}
+        names = {g.id: g.display_name for g in self._monitored}
         missing = [i for i in ids if i not in names]
         if missing:
             names.update(await self._names(missing))

@@ -265,12 +265,14 @@ def test_the_readme_settings_table_names_every_variable_load_settings_reads() ->
 def test_feed_settings_have_defaults_and_bounds() -> None:
     s = load_settings(production())
     assert (s.feed_channel, s.feed_groups, s.feed_poll_seconds, s.feed_digest_threshold) == ("", (), 60.0, 10)
+    assert s.feed_discover is False
     s = load_settings(
         production(
             FEED_CHANNEL="19:abc123@thread.tacv2",
             FEED_GROUPS=" Exchange-Admins, 0b1c2d3e-0000-4000-8000-000000000001 ,,",
             FEED_POLL_SECONDS="5",
             FEED_DIGEST_THRESHOLD="25",
+            FEED_DISCOVER="yes",
         )
     )
     assert s.feed_channel == "19:abc123@thread.tacv2"
@@ -278,6 +280,7 @@ def test_feed_settings_have_defaults_and_bounds() -> None:
     assert load_settings(production(FEED_CHANNEL=link)).feed_channel == "19:abc123@thread.tacv2"
     assert s.feed_groups == ("Exchange-Admins", "0b1c2d3e-0000-4000-8000-000000000001")
     assert (s.feed_poll_seconds, s.feed_digest_threshold) == (5.0, 25)
+    assert s.feed_discover is True
 
 
 @pytest.mark.parametrize(
@@ -290,6 +293,7 @@ def test_feed_settings_have_defaults_and_bounds() -> None:
         ("FEED_POLL_SECONDS", "often"),
         ("FEED_DIGEST_THRESHOLD", "0"),
         ("FEED_DIGEST_THRESHOLD", "2.5"),
+        ("FEED_DISCOVER", "sometimes"),
     ],
 )
 def test_bad_feed_settings_are_named(key: str, value: str) -> None:

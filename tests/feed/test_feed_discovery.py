@@ -1,0 +1,149 @@
+"""FEED_DISCOVER in the feed desk (bot/feed.py) with the real Graph reader against the simulated tenant: the audit log
+is read at the first cycle and then hourly (by the desk's wall clock), incrementally from the stored watermark; the
+groups found are stored, so they stay monitored after the log has forgotten them (30 days) and across restarts; a
+failed read never fails the cycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.feed import FeedChannel, FeedDesk
+from bot.storage import SqliteStorage
+from graph import FeedReader, GraphClient
+from tests.feed.test_lease import Wall
+
+simtenant = pytest.importorskip("simtenant")
+seed = pytest.importorskip("simtenant.seed")
+
+DEMO_PIM_GROUPS = {
+    seed.EXCHANGE_ADMINS,
+    seed.TEAMS_ADMINS,
+    seed.SECURITY_OPERATORS,
+    seed.PRIVILEGED_ROLE_ADMINS,
+    seed.FINANCE_PROD,
+    seed.HELPDESK_TIER1,
+    seed.SHAREPOINT_ADMINS,
+    seed.INTUNE_ADMINS,
+}
+FRESH = "eeeeeeee-0000-4000-8000-000000000001"
+CHANNEL = FeedChannel(reference={"conversation": {"id": "19:feed@thread.tacv2"}}, channel_id="19:feed@thread.tacv2")
+
+
+@dataclass
+class Env:
+    sim: Any
+    http: httpx.AsyncClient
+    path: Path
+    wall: Wall
+
+    @property
+    def tenant(self) -> Any:
+        return self.sim.tenant
+
+    def token(self, client_id: str, secret: str) -> Callable[[], Awaitable[str]]:
+        async def token() -> str:
+            response = await self.http.post(
+                f"{self.sim.authority}/oauth2/v2.0/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": secret,
+                    "scope": "https://graph.microsoft.com/.default",
+                },
+            )
+            return str(response.json()["access_token"])
+
+        return token
+
+    def desk(self, store: SqliteStorage, *, client_id: str = "", secret: str = "") -> FeedDesk:
+        """A desk as app.py builds it with FEED_DISCOVER on (one per process), monitoring no configured group."""
+        client = GraphClient(
+            self.http,
+            self.sim.graph_base_url,
+            self.token(client_id or self.sim.client_id, secret or self.sim.client_secret),
+        )
+        reader = FeedReader(client)
+
+        async def names(ids: Sequence[str]) -> dict[str, str]:
+            return {i: g.display_name for i in ids if (g := self.tenant.group(i)) is not None}
+
+        return FeedDesk(store, reader, self.tenant.clock, names, wall=self.wall, discovery=reader)
+
+    def audit_reads(self) -> list[dict[str, Any]]:
+        return [e for e in self.tenant.log.recent() if e["route"] == "GET auditLogs/directoryAudits"]
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    tenant = simtenant.build_tenant("demo", clock=simtenant.SimClock(frozen=True))
+    async with simtenant.run_simtenant(tenant=tenant) as sim:
+        async with httpx.AsyncClient(verify=sim.ssl_context(), timeout=30.0) as http:
+            yield Env(sim, http, tmp_path / "state.sqlite3", Wall())
+
+
+async def ids(desk: FeedDesk) -> set[str]:
+    return {g.id for g in await desk.monitored()}
+
+
+async def test_read_at_start_then_hourly_incrementally_and_kept_after_the_log_forgets(env: Env) -> None:
+    store = SqliteStorage(env.path)
+    try:
+        desk = env.desk(store)
+        await desk.set_channel(CHANNEL)
+        assert await desk.cycle(None) == 0  # baseline
+        assert await ids(desk) == DEMO_PIM_GROUPS
+        assert len(env.audit_reads()) == 1
+
+        env.tenant.add_group(FRESH, "Fresh-PIM-Group")
+        env.tenant.add_eligibility(FRESH, seed.BOB, "member")  # an admin elsewhere: the group enters the log
+        env.wall.now += 3599
+        await desk.cycle(None)
+        assert len(env.audit_reads()) == 1 and FRESH not in await ids(desk)  # not due yet
+        env.wall.now += 1
+        await desk.cycle(None)
+        assert await ids(desk) == DEMO_PIM_GROUPS | {FRESH}
+        [_, second] = env.audit_reads()
+        assert "activityDateTime ge " in second["query"]["$filter"]  # from the stored watermark
+        assert "Fresh-PIM-Group" in [g.display_name for g in await desk.monitored()]
+        await desk.switch_off()  # `feed off`, and the bot is shut down cleanly
+        await desk.release_lease()
+    finally:
+        store.close()
+
+    env.tenant.advance(timedelta(days=31))  # the audit log has forgotten every group
+    store = SqliteStorage(env.path)  # a new process on the same store; `feed here` again (a fresh baseline)
+    try:
+        desk = env.desk(store)
+        await desk.set_channel(CHANNEL)
+        assert await desk.cycle(None) == 0
+        assert len(env.audit_reads()) == 3  # read at this process's start: nothing new in it
+        assert await ids(desk) == DEMO_PIM_GROUPS | {FRESH}
+    finally:
+        store.close()
+
+
+async def test_a_failed_read_keeps_the_cycle_and_is_retried_in_five_minutes(env: Env) -> None:
+    other, secret = "11111111-2222-4333-8444-555555555555", "no-audit-secret"
+    env.tenant.add_app(other, secret, seed.APP_ROLES[:-1], "Without AuditLog.Read.All")
+    store = SqliteStorage(env.path)
+    try:
+        desk = env.desk(store, client_id=other, secret=secret)
+        await desk.set_channel(CHANNEL)
+        assert await desk.cycle(None) == 0  # the cycle itself succeeds
+        assert await ids(desk) == set()
+        assert [e["status"] for e in env.audit_reads()] == [403]
+        env.wall.now += 299
+        await desk.cycle(None)
+        assert len(env.audit_reads()) == 1
+        env.wall.now += 1
+        await desk.cycle(None)
+        assert [e["status"] for e in env.audit_reads()] == [403, 403]
+    finally:
+        store.close()

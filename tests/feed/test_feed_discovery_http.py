@@ -1,0 +1,55 @@
+"""FEED_DISCOVER over HTTP (issue 5, point 1): with FEED_GROUPS naming one group, the bot also monitors every group
+the PIM audit log names. A group PIM-touched in the tenant, never configured, is found, starts with a baseline (its
+existing assignments are not announced), and its later changes are posted; `feed status` says how many were found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simtenant.seed import BOB, CAROL
+from tests.bot.test_activation_http import card_text
+from tests.cards.test_feed import fact
+from tests.feed.conftest import FeedStack, for_days, running_feed_stack
+from tests.feed.test_feed_http import feed_here, say_in_channel_card
+
+FRESH = "eeeeeeee-0000-4000-8000-000000000001"
+
+
+def audit_reads(stack: FeedStack) -> int:
+    return sum(1 for e in stack.sim.tenant.log.recent() if e["route"] == "GET auditLogs/directoryAudits")
+
+
+async def test_a_group_known_only_from_the_audit_log_is_monitored_and_its_changes_posted(tmp_path: Path) -> None:
+    async with running_feed_stack(tmp_path, FEED_GROUPS="Exchange-Admins", FEED_DISCOVER="1") as stack:
+        await stack.sim_control("POST", "/seed/add_group", {"group_id": FRESH, "display_name": "Fresh-PIM-Group"})
+        now = await stack.now()
+        # Made outside the bot before the feed starts: an existing eligibility, and the group's only trace in PIM.
+        await stack.admin("eligibility", "adminAssign", BOB, FRESH, **for_days(now, 30))
+
+        await feed_here(stack)  # the first cycle reads the audit log and takes a baseline: nothing is posted
+        assert audit_reads(stack) == 1
+        status = await say_in_channel_card(stack, "feed status")
+        assert fact(status, "Monitored") == "9 groups (discovering from the PIM audit log: 9 groups found)"
+        assert "Fresh-PIM-Group" in card_text(status) and "Exchange-Admins" in card_text(status)
+
+        await stack.admin("eligibility", "adminAssign", CAROL, FRESH, **for_days(now, 30))
+        assert await stack.cycle() == 1
+        [post] = stack.channel_posts()
+        text = card_text(post.card or {})
+        assert "Carol Chen" in text and "Fresh-PIM-Group" in text
+        assert "Bob Builder" not in text
+
+        assert await stack.cycle() == 0
+        assert audit_reads(stack) == 1  # hourly, not every cycle: the audit API allows 5 requests / 10 s
+
+
+async def test_without_feed_discover_only_feed_groups_are_monitored(tmp_path: Path) -> None:
+    async with running_feed_stack(tmp_path, FEED_GROUPS="Exchange-Admins") as stack:
+        await stack.sim_control("POST", "/seed/add_group", {"group_id": FRESH, "display_name": "Fresh-PIM-Group"})
+        await feed_here(stack)
+        now = await stack.now()
+        await stack.admin("eligibility", "adminAssign", CAROL, FRESH, **for_days(now, 30))
+        assert await stack.cycle() == 0
+        assert audit_reads(stack) == 0
+        status = await say_in_channel_card(stack, "feed status")
+        assert fact(status, "Monitored") == "1 group"
