@@ -407,6 +407,9 @@ class FeedDesk:
         if self._reader is None:
             return
         await self._discover()
+        if not await self._keep_lease():  # a long first read of a busy audit log can outlast the lease
+            log.warning("feed lease lost while reading the PIM audit log; the new holder polls")
+            return
         groups = self._monitored = await self.monitored()
         item = (await self._storage.read([SNAPSHOT])).get(SNAPSHOT) or {}
         previous = {gid: _state_from_json(s) for gid, s in (item.get("groups") or {}).items()}
