@@ -179,6 +179,39 @@ async def test_eligibility_windows(client: Client) -> None:
     assert owner.body["value"] == []
 
 
+async def test_eligibility_schedules_by_group_list_windows_that_start_later(client: Client) -> None:
+    """What the admin feed reads for a group's eligible side: its schedules, current and scheduled."""
+    now = await client.now()
+    start, end = (now + timedelta(days=7)).replace(microsecond=0), (now + timedelta(days=97)).replace(microsecond=0)
+    body = _body("adminAssign", BOB, TEAMS_ADMINS, end=end)
+    body["scheduleInfo"]["startDateTime"] = start.isoformat()
+    created = await _elig(client, body)
+    assert created.status == 201, created.body
+    fields = "id,principalId,groupId,accessId,memberType,status,scheduleInfo"
+    params = {"$filter": f"groupId eq '{TEAMS_ADMINS}'", "$select": fields}
+    schedules = await client.graph("GET", f"{PIM}/eligibilitySchedules", params=params)
+    assert schedules.status == 200
+    [bob] = [row for row in schedules.body["value"] if row["principalId"] == BOB]
+    assert set(bob) == set(fields.split(","))
+    assert bob["id"] == created.body["targetScheduleId"]
+    assert datetime.fromisoformat(bob["scheduleInfo"]["startDateTime"]) == start
+    assert datetime.fromisoformat(bob["scheduleInfo"]["expiration"]["endDateTime"]) == end
+    assert bob["scheduleInfo"]["expiration"]["type"] == "afterDateTime"
+    instances = await client.graph(
+        "GET", f"{PIM}/eligibilityScheduleInstances", params={"$filter": f"groupId eq '{TEAMS_ADMINS}'"}
+    )
+    assert BOB not in {row["principalId"] for row in instances.body["value"]}  # not in effect yet
+
+    unknown = await client.graph("GET", f"{PIM}/eligibilitySchedules", params={**params, "$select": "id,startDateTime"})
+    assert (unknown.status, unknown.code) == (400, "BadRequest")  # a schedule has scheduleInfo, not startDateTime
+    unfiltered = await client.graph("GET", f"{PIM}/eligibilitySchedules", params={"$select": fields})
+    assert (unfiltered.status, unfiltered.code) == (400, "MissingParameters")
+
+    assert (await _elig(client, _body("adminRemove", BOB, TEAMS_ADMINS))).status == 201  # before it started
+    after = await client.graph("GET", f"{PIM}/eligibilitySchedules", params=params)
+    assert BOB not in {row["principalId"] for row in after.body["value"]}
+
+
 async def test_group_inherited_eligibility_rows(client: Client) -> None:
     mine = await client.graph(
         "GET", f"{PIM}/eligibilityScheduleInstances/filterByCurrentUser(on='principal')", as_user=FRANK
