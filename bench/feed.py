@@ -200,11 +200,11 @@ def render(figures: FeedFigures | None, add: Callable[[str], None]) -> None:
         "One poll cycle of the admin feed's reader (`graph.feed.FeedReader.poll`) over N monitored groups of a "
         f"simulated tenant of its own (seed `feed:{SEED_GROUPS}`: every group has two eligibilities). **Round "
         "trips** are HTTP requests the tenant received (`/_sim/stats` `graph_requests`; a `$batch` counts 1), "
-        "**inner** the requests inside those batches: two per group (eligibility and assignment instances, "
-        "`$filter` by groupId), 20 to a batch, so the target is ⌈N/20⌉ × 2. **With changes**: that many groups "
-        "gained an eligibility (an app-only adminAssign through Graph) before the cycle, which then also reads "
-        "the request history of each change (one request per changed principal and group, batched). Wall time "
-        f"is the `poll` call: median of {figures.repeats} unchanged cycles after a first (baseline) poll."
+        "**inner** the requests inside those batches: two per group (eligibility schedules and assignment "
+        "instances, `$filter` by groupId), 20 to a batch, so the target is ⌈N/20⌉ × 2. **With changes**: that "
+        "many groups gained an eligibility (an app-only adminAssign through Graph) before the cycle, which then "
+        "also reads the request history of each change (one request per changed principal and group, batched). "
+        f"Wall time is the `poll` call: median of {figures.repeats} unchanged cycles after a first (baseline) poll."
     )
     add("")
     add(

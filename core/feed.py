@@ -1,7 +1,7 @@
 """The admin feed's domain types (issue 5): what PIM looks like for one monitored group at one poll, and the events a
 change between two polls means.
 
-Graph is the source of truth: the feed polls schedule instances per group (PIM objects have no change notifications),
+Graph is the source of truth: the feed polls schedules per group (PIM objects have no change notifications),
 compares them with the last durable snapshot and turns the difference into `FeedEvent`s. Nothing here reads a clock
 or calls Graph; the poller passes `now` and what it read.
 
@@ -47,12 +47,12 @@ class ScheduleKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ScheduleItem:
-    """One schedule instance as Graph lists it for a group (eligibilityScheduleInstances or
-    assignmentScheduleInstances). `key` identifies "this person's eligible/active member/owner access to this group"
-    across polls; Graph may replace the instance id when a schedule is extended."""
+    """One eligibility window or active assignment as Graph lists it for a group (an eligibilitySchedule, current
+    or starting later, or an assignmentScheduleInstance). `key` identifies "this person's eligible/active
+    member/owner access to this group" across polls; Graph may replace the id when a schedule is extended."""
 
     kind: ScheduleKind
-    id: str  # instance id
+    id: str  # schedule or instance id
     group_id: str
     principal_id: str
     access: Access
@@ -182,16 +182,22 @@ def diff(previous: GroupState | None, current: GroupState, now: datetime) -> lis
 
     * `previous` None is the first poll of the group: a baseline, no events (the feed announces changes, not the
       state it found).
-    * Items are matched by `ScheduleItem.key` (Graph may give an extended schedule a new instance id). Should a key
-      appear twice in one poll, the window ending last stands for it.
+    * Items are matched by `ScheduleItem.key` (Graph may give an extended schedule a new instance id).
     * An item whose end has passed counts as gone even if Graph still listed it (Graph removes ended instances
       within seconds; `now` decides for the current poll and `previous.read_at` for the previous one).
-    * Eligible: new → CREATED; end moved later → EXTENDED; the old window lapsed and another is in effect →
-      RENEWED; gone → REMOVED (reason EXPIRED at or after its end, else REMOVED); an end that comes within
-      EXPIRY_NOTICE between the two polls → EXPIRING, once per window (a window already that close at the
-      previous poll was announced then, or was already close when the feed started).
-    * Active: new → ACTIVATED (just-in-time) or ASSIGNED (by an admin; `FeedEvent.warning` when permanent); gone →
-      ENDED (reason EXPIRED at or after its end, else UNKNOWN until `enrich` reads the request history); a new
+    * Eligible items are schedules: a window that has not started yet is listed as well, so it is announced when
+      it is made (with its own start) and its start is no news. One key may have several windows (the current
+      one and a renewal scheduled after it); they are matched by schedule id, the rest in order of start, and
+      each is compared with its match: new → CREATED, or RENEWED (previous_end = the end of the earlier window)
+      when an earlier window of the same key is listed with it; end moved later → EXTENDED; the old window lapsed
+      and its match is in effect → RENEWED; gone → REMOVED (reason EXPIRED at or after its end, else REMOVED;
+      a window that lapsed while a later one follows it is silent: its renewal was announced); an end that comes
+      within EXPIRY_NOTICE between the two polls → EXPIRING, once per window, and not for a window a later one
+      follows (a window already that close at the previous poll was announced then, or was already close when
+      the feed started).
+    * Active items are what is in effect; should a key appear twice in one poll, the window ending last stands
+      for it. New → ACTIVATED (just-in-time) or ASSIGNED (by an admin; `FeedEvent.warning` when permanent); gone
+      → ENDED (reason EXPIRED at or after its end, else UNKNOWN until `enrich` reads the request history); a new
       start under the same key → the old one ENDED and the new one started. An active end moved by an admin
       (adminExtend/adminUpdate of a direct assignment) has no event kind and passes silently.
     """
@@ -201,26 +207,40 @@ def diff(previous: GroupState | None, current: GroupState, now: datetime) -> lis
     after = _by_key(current.items, now)
     events: list[FeedEvent] = []
     for key in sorted(before.keys() | after.keys()):
-        old, new = before.get(key), after.get(key)
+        old, new = before.get(key, []), after.get(key, [])
         if key[0] == ScheduleKind.ELIGIBLE.value:
-            events += _eligible_changes(old, new, previous.read_at, now)
+            events += _eligible_windows_changes(old, new, previous.read_at, now)
         else:
-            events += _active_changes(old, new, now)
+            events += _active_changes(_last(old), _last(new), now)
     return events
 
 
-def _by_key(items: Iterable[ScheduleItem], at: datetime) -> dict[tuple[str, str, str, str], ScheduleItem]:
-    out: dict[tuple[str, str, str, str], ScheduleItem] = {}
+Key = tuple[str, str, str, str]
+_FLOOR = datetime.min.replace(tzinfo=UTC)
+
+
+def _by_key(items: Iterable[ScheduleItem], at: datetime) -> dict[Key, list[ScheduleItem]]:
+    """The windows of each key that have not ended at `at`, in order of start: one per schedule, and one per
+    (start, end) (the same window listed twice is one). Which duplicate stands does not depend on Graph's row
+    order."""
+    by_schedule: dict[tuple[Key, str], ScheduleItem] = {}
     for item in items:
         if item.end is not None and item.end <= at:
             continue  # ended: Graph had not removed it yet
-        known = out.get(item.key)
+        ident = (item.key, (item.schedule_id or item.id).casefold())
+        known = by_schedule.get(ident)
         if known is None or _rank(item) > _rank(known):
-            out[item.key] = item
+            by_schedule[ident] = item
+    by_window: dict[tuple[Key, str, str], ScheduleItem] = {}
+    for item in by_schedule.values():
+        window = (item.key, _instant(item.start), _instant(item.end))
+        known = by_window.get(window)
+        if known is None or _rank(item) > _rank(known):
+            by_window[window] = item
+    out: dict[Key, list[ScheduleItem]] = {}
+    for item in sorted(by_window.values(), key=lambda i: (i.start or _FLOOR, _rank(i))):
+        out.setdefault(item.key, []).append(item)
     return out
-
-
-_FLOOR = datetime.min.replace(tzinfo=UTC)
 
 
 def _rank(item: ScheduleItem) -> tuple[bool, datetime, datetime, str, str, bool, str]:
@@ -237,6 +257,11 @@ def _rank(item: ScheduleItem) -> tuple[bool, datetime, datetime, str, str, bool,
     )
 
 
+def _last(windows: Sequence[ScheduleItem]) -> ScheduleItem | None:
+    """The window ending last (the one that stands for an active key)."""
+    return max(windows, key=_rank, default=None)
+
+
 def _later(new: datetime | None, old: datetime | None) -> bool:
     """`new` ends later than `old` (None = never)."""
     if old is None:
@@ -244,25 +269,75 @@ def _later(new: datetime | None, old: datetime | None) -> bool:
     return new is None or new > old
 
 
-def _eligible_changes(
-    old: ScheduleItem | None, new: ScheduleItem | None, previous_read_at: datetime, now: datetime
+def _pairs(
+    old: Sequence[ScheduleItem], new: Sequence[ScheduleItem]
+) -> list[tuple[ScheduleItem | None, ScheduleItem | None]]:
+    """The windows of one key at two polls, matched: by schedule id, then the rest in order of start (Graph may
+    give an extended or renewed window a new id), then what is left over on either side alone."""
+    new_by_id = {(n.schedule_id or n.id).casefold(): n for n in new}
+    pairs: list[tuple[ScheduleItem | None, ScheduleItem | None]] = []
+    old_rest: list[ScheduleItem] = []
+    for o in old:
+        match = new_by_id.pop((o.schedule_id or o.id).casefold(), None)
+        if match is None:
+            old_rest.append(o)
+        else:
+            pairs.append((o, match))
+    new_rest = [n for n in new if (n.schedule_id or n.id).casefold() in new_by_id]
+    pairs += zip(old_rest, new_rest, strict=False)
+    n = min(len(old_rest), len(new_rest))
+    pairs += [(o, None) for o in old_rest[n:]]
+    pairs += [(None, w) for w in new_rest[n:]]
+    return pairs
+
+
+def _eligible_windows_changes(
+    old: Sequence[ScheduleItem], new: Sequence[ScheduleItem], previous_read_at: datetime, now: datetime
 ) -> list[FeedEvent]:
-    if old is None and new is not None:
-        return [_event(EventKind.ELIGIBLE_CREATED, new, now)]
-    if old is not None and new is None:
-        expired = old.end is not None and old.end <= now
-        return [
-            _event(EventKind.ELIGIBLE_REMOVED, old, now, reason=EndReason.EXPIRED if expired else EndReason.REMOVED)
-        ]
-    if old is None or new is None:
-        return []
+    events: list[FeedEvent] = []
+    for before, after in _pairs(old, new):
+        if before is None and after is not None:
+            earlier = _last([w for w in new if w is not after and (w.start or _FLOOR) < (after.start or _FLOOR)])
+            if earlier is not None and earlier.end is not None:
+                # A renewal scheduled after the window in effect: the new window, with its own start.
+                events.append(_event(EventKind.ELIGIBLE_RENEWED, after, now, previous_end=earlier.end))
+            else:
+                events.append(_event(EventKind.ELIGIBLE_CREATED, after, now))
+        elif before is not None and after is None:
+            expired = before.end is not None and before.end <= now
+            if expired and _followed(before, new):
+                continue  # lapsed into the renewal that follows it, announced when it was made
+            reason = EndReason.EXPIRED if expired else EndReason.REMOVED
+            events.append(_event(EventKind.ELIGIBLE_REMOVED, before, now, reason=reason))
+        elif before is not None and after is not None:
+            followed = (_followed(before, old), _followed(after, new))
+            events += _eligible_changes(before, after, previous_read_at, now, followed=followed)
+    return events
+
+
+def _followed(window: ScheduleItem, windows: Sequence[ScheduleItem]) -> bool:
+    """Another of `windows` ends after `window` (or never): a renewal follows it."""
+    return any(w is not window and _later(w.end, window.end) for w in windows)
+
+
+def _eligible_changes(
+    old: ScheduleItem,
+    new: ScheduleItem,
+    previous_read_at: datetime,
+    now: datetime,
+    *,
+    followed: tuple[bool, bool] = (False, False),
+) -> list[FeedEvent]:
+    """One window at two polls; `followed`: whether a later window of the same key followed it at each poll."""
     events: list[FeedEvent] = []
     if old.end is not None and old.end <= now:
         events.append(_event(EventKind.ELIGIBLE_RENEWED, new, now, previous_end=old.end))
     elif _later(new.end, old.end):
         events.append(_event(EventKind.ELIGIBLE_EXTENDED, new, now, previous_end=old.end))
-    if new.end is not None and new.end - now <= EXPIRY_NOTICE:
-        announced = old.end == new.end and old.end - previous_read_at <= EXPIRY_NOTICE
+    if new.end is not None and new.end - now <= EXPIRY_NOTICE and not followed[1]:
+        # Already that close at the previous poll: announced then (or when the feed started), unless a renewal
+        # followed it then and has since been removed.
+        announced = old.end == new.end and old.end - previous_read_at <= EXPIRY_NOTICE and not followed[0]
         if not announced:
             events.append(_event(EventKind.ELIGIBLE_EXPIRING, new, now))
     return events
@@ -431,16 +506,21 @@ def _grant_for(event: FeedEvent, candidates: Sequence[RequestRecord]) -> Request
 
 
 def _after_start(record: RequestRecord, event: FeedEvent) -> bool:
+    """`record` may have ended the event's window: made before the poll saw the end, and for that schedule
+    (targetScheduleId) or, where that is not known, after the window started. A window scheduled for later can be
+    removed before it starts: its schedule id is what ties the removal to it."""
     if not record.carried_out:
         return False
+    same_schedule = False
     if record.target_schedule_id and event.schedule_id:
         if record.target_schedule_id.casefold() != event.schedule_id.casefold():
             return False
-    if record.created is None or event.start is None:
+        same_schedule = True
+    if record.created is None:
         return True
-    return record.created >= event.start - _SKEW and (
-        event.observed_at is None or record.created <= event.observed_at + _SKEW
-    )
+    if event.observed_at is not None and record.created > event.observed_at + _SKEW:
+        return False
+    return same_schedule or event.start is None or record.created >= event.start - _SKEW
 
 
 def _latest(records: Iterable[RequestRecord]) -> RequestRecord | None:

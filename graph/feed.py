@@ -1,10 +1,11 @@
-"""The admin feed's Graph side (issue 5): read what is in effect in every monitored group, diff it against the last
+"""The admin feed's Graph side (issue 5): read what every monitored group grants, diff it against the last
 snapshot (`core.feed.diff`), and read the request history of the changed items only (`core.feed.enrich`).
 
 One cycle costs, for G groups and no change, ⌈G/20⌉ × 2 round trips: two app-only list requests per group
-(eligibilityScheduleInstances and assignmentScheduleInstances, `$filter=groupId eq '…'` as Graph requires, `$select`
-trimmed), 20 to a `$batch`; a group with more rows than a page adds its `@odata.nextLink` pages. With changes, one
-more request per (kind, principal, group) changed, batched likewise. Batches run a few at a time (`concurrency`).
+(eligibilitySchedules — current *and* future windows, so an eligibility that starts next week is announced when it
+is made — and assignmentScheduleInstances, `$filter=groupId eq '…'` as Graph requires, `$select` trimmed), 20 to a
+`$batch`; a group with more rows than a page adds its `@odata.nextLink` pages. With changes, one more request per
+(kind, principal, group) changed, batched likewise. Batches run a few at a time (`concurrency`).
 
 Failures stay within a group: a batch that fails as a whole fails its 10 groups, an inner failure (after the
 client's retries: an inner 429 is re-sent after its Retry-After) or a failed nextLink page fails one group, and so
@@ -13,7 +14,7 @@ state, untouched, and without events, so the caller stores that state again and 
 snapshot against a fresh read: the change is seen then, with the same event ids (nothing lost, nothing twice).
 A group that fails on its first poll has no state yet and is simply polled again.
 
-Limitation: PIM lists only what is in effect. A request made in the portal that was denied, canceled or expired
+Limitation: PIM lists only what is granted. A request made in the portal that was denied, canceled or expired
 before anything was provisioned leaves no instance, so this reader never sees it; the poster announces
 APPROVAL_DECIDED from the bot's own approval desk instead. An activation that went through an approval is seen,
 and its ACTIVE_ACTIVATED event says decision "approved" (the approver is not readable app-only: approvals are
@@ -131,14 +132,15 @@ class FeedReader:
     async def read(
         self, group_ids: Sequence[str], now: datetime
     ) -> tuple[dict[str, GroupState], dict[str, DirectoryError]]:
-        """What is in effect in each group now (read_at = `now`), and the groups that could not be read."""
+        """What each group grants (eligible: current and scheduled windows; active: in effect now), read_at = `now`,
+        and the groups that could not be read."""
         requests: list[BatchRequest] = []
         owner: dict[str, str] = {}
         for n, group_id in enumerate(group_ids):
             for kind in _KINDS:
                 key = f"{n}{kind.value[0]}"
                 owner[key] = group_id
-                requests.append(BatchRequest(key, "GET", odata_path(*wire.group_instances_query(kind, group_id))))
+                requests.append(BatchRequest(key, "GET", odata_path(*wire.group_state_query(kind, group_id))))
         reads = await self._batched(requests, owner)
         states: dict[str, GroupState] = {}
         failed: dict[str, DirectoryError] = {}

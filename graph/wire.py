@@ -40,10 +40,10 @@ __all__ = [
     "activation_body",
     "approval_path",
     "cancel_path",
-    "group_instances_query",
     "group_members_query",
     "group_query",
     "group_requests_query",
+    "group_state_query",
     "groups_named_query",
     "parse_audit_time",
     "parse_pim_group_audit",
@@ -590,24 +590,26 @@ def deactivation_body(
     return body
 
 
-# -- the admin feed (issue 5): a group's schedule instances and its request history --
+# -- the admin feed (issue 5): a group's eligibility schedules, assignment instances and request history --
 
-ELIGIBILITY_INSTANCES = f"{PIM_GROUP}/eligibilityScheduleInstances"
 _INSTANCE_FIELDS = "id,principalId,groupId,accessId,memberType,startDateTime,endDateTime"
+_SCHEDULE_FIELDS = "id,principalId,groupId,accessId,memberType,status,scheduleInfo"
+# A schedule in one of these states grants nothing (request and schedule statuses share one value set).
+_NOT_GRANTED = frozenset({"canceled", "denied", "failed", "revoked", "pendingapproval", "pendingadmindecision"})
 _REQUEST_FIELDS = (
     "id,action,status,principalId,groupId,accessId,createdDateTime,createdBy,justification,ticketInfo,approvalId,"
     "targetScheduleId"
 )
 
 
-def group_instances_query(kind: ScheduleKind, group_id: str) -> Query:
-    """What is in effect in one group: its eligibility or assignment schedule instances (`$filter` by groupId is
-    required; `$select` trims each row to what the feed compares)."""
+def group_state_query(kind: ScheduleKind, group_id: str) -> Query:
+    """What one group grants, as the feed compares it (`$filter` by groupId is required; `$select` trims each row).
+
+    Eligible: the eligibility *schedules*, which list current and future windows (not yet started), so an
+    eligibility made today that starts next week is seen today (the instances show it only once it starts).
+    Active: the assignment schedule instances, what is in effect now (an active assignment matters when it is)."""
     if kind is ScheduleKind.ELIGIBLE:
-        return ELIGIBILITY_INSTANCES, {
-            "$filter": f"groupId eq {_literal(group_id)}",
-            "$select": f"{_INSTANCE_FIELDS},eligibilityScheduleId",
-        }
+        return ELIGIBILITY_SCHEDULES, {"$filter": f"groupId eq {_literal(group_id)}", "$select": _SCHEDULE_FIELDS}
     return ASSIGNMENT_INSTANCES, {
         "$filter": f"groupId eq {_literal(group_id)}",
         "$select": f"{_INSTANCE_FIELDS},assignmentType,assignmentScheduleId",
@@ -669,25 +671,34 @@ def group_query(group_id: str) -> Query:
 
 
 def parse_schedule_item(kind: ScheduleKind, item: Mapping[str, Any], group_id: str = "") -> ScheduleItem | None:
-    """An eligibility or assignment schedule instance as the feed compares it; None for a row without a principal
-    or with an access the bot does not know."""
+    """A schedule (`scheduleInfo`: its id is the schedule id) or schedule instance (`startDateTime`/`endDateTime`)
+    as the feed compares it; None for a row without a principal, with an access the bot does not know, or a
+    schedule whose status says it grants nothing (revoked, canceled, …)."""
     principal_id = _opt_str(item.get("principalId"))
     access = parse_access(item.get("accessId"))
     if principal_id is None or access is None:
         return None
-    schedule_field = "eligibilityScheduleId" if kind is ScheduleKind.ELIGIBLE else "assignmentScheduleId"
-    instance_id = _str(item.get("id"))
+    row_id = _str(item.get("id"))
+    if "scheduleInfo" in item:
+        if _fold(item.get("status")) in _NOT_GRANTED:
+            return None
+        start, _, end = _schedule_window(item.get("scheduleInfo"))
+        schedule_id = row_id or None
+    else:
+        start, end = parse_datetime(item.get("startDateTime")), parse_datetime(item.get("endDateTime"))
+        schedule_field = "eligibilityScheduleId" if kind is ScheduleKind.ELIGIBLE else "assignmentScheduleId"
+        schedule_id = _opt_str(item.get(schedule_field)) or row_id or None
     return ScheduleItem(
         kind=kind,
-        id=instance_id,
+        id=row_id,
         group_id=_opt_str(item.get("groupId")) or group_id,
         principal_id=principal_id,
         access=access,
-        start=parse_datetime(item.get("startDateTime")),
-        end=parse_datetime(item.get("endDateTime")),
+        start=start,
+        end=end,
         member_type="group" if _fold(item.get("memberType")) == "group" else "direct",
         activated=kind is ScheduleKind.ACTIVE and _fold(item.get("assignmentType")) == "activated",
-        schedule_id=_opt_str(item.get(schedule_field)) or instance_id or None,
+        schedule_id=schedule_id,
     )
 
 

@@ -347,6 +347,66 @@ def test_unknown_feed_groups_says_what_is_wrong() -> None:
     assert "Nope" in str(error) and "2 groups" in str(error)
 
 
+# ---- windows that start later (eligibility schedules list them as soon as they are made) -----------------------------
+
+
+def test_a_window_starting_next_week_is_created_at_once_with_its_start_and_its_start_is_no_news() -> None:
+    start, end = T0 + 7 * DAY, T0 + 97 * DAY
+    future = item(start=start, end=end)
+    [created] = diff(state(), state(future, at=LATER), LATER)
+    assert (created.kind, created.start, created.end) == (EventKind.ELIGIBLE_CREATED, start, end)
+    starts = start + HOUR
+    assert diff(state(future, at=LATER), state(future, at=starts), starts) == []
+
+
+def test_a_window_removed_before_it_started_is_removed() -> None:
+    future = item(start=T0 + 7 * DAY, end=T0 + 97 * DAY)
+    [removed] = diff(state(future), state(at=LATER), LATER)
+    assert (removed.kind, removed.reason, removed.start) == (
+        EventKind.ELIGIBLE_REMOVED,
+        EndReason.REMOVED,
+        T0 + 7 * DAY,
+    )
+
+
+def test_a_renewal_scheduled_after_the_current_window_is_renewed_with_its_own_start() -> None:
+    current = item(start=T0 - 80 * DAY, end=T0 + 10 * DAY)
+    renewal = item(start=T0 + 10 * DAY, end=T0 + 100 * DAY, schedule="renewal")
+    events = diff(state(current), state(current, renewal, at=LATER), LATER)
+    assert [(e.kind, e.start, e.end, e.previous_end, e.schedule_id) for e in events] == [
+        (EventKind.ELIGIBLE_RENEWED, T0 + 10 * DAY, T0 + 100 * DAY, T0 + 10 * DAY, "renewal")
+    ]
+
+
+def test_the_current_window_lapsing_into_its_scheduled_renewal_is_silent() -> None:
+    current = item(start=T0 - 80 * DAY, end=T0 + 10 * DAY)
+    renewal = item(start=T0 + 10 * DAY, end=T0 + 100 * DAY, schedule="renewal")
+    both = [current, renewal]
+    assert changes(both, both, now=T0 + 5 * DAY) == []  # the current window is close to its end: renewed, no notice
+    after = T0 + 10 * DAY + HOUR
+    assert changes(both, both, now=after) == []  # Graph still lists the lapsed one: gone, but renewed
+    assert changes(both, [renewal], now=after) == []
+
+
+def test_removing_one_of_two_windows_removes_that_one() -> None:
+    current = item(start=T0 - 80 * DAY, end=T0 + 10 * DAY)
+    renewal = item(start=T0 + 10 * DAY, end=T0 + 100 * DAY, schedule="renewal")
+    events = diff(state(current, renewal), state(current, at=LATER), LATER)
+    assert sorted((e.kind, e.reason, e.schedule_id) for e in events) == [
+        # No renewal follows the current window any more, and it ends within the notice: said now (not before).
+        (EventKind.ELIGIBLE_EXPIRING, None, current.schedule_id),
+        (EventKind.ELIGIBLE_REMOVED, EndReason.REMOVED, "renewal"),
+    ]
+
+
+def test_a_removal_before_the_start_is_attributed_to_its_request() -> None:
+    future = item(start=T0 + 7 * DAY, end=T0 + 97 * DAY, schedule="s-future")
+    [removed] = diff(state(future), state(at=LATER), LATER)
+    remove = record("adminRemove", created=T0 + timedelta(minutes=2), status="Revoked", target="s-future")
+    [named] = enrich([removed], [remove])
+    assert (named.reason, named.by, named.justification) == (EndReason.REMOVED, ERIN, "why")
+
+
 # ---- properties -----------------------------------------------------------------------------------------------------
 
 principals = st.sampled_from([ALICE, BOB, ERIN])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.connector import ConnectorError
-from cards.wording import FEED_WAITING_FOR_SERVICE_URL
+from cards.wording import FEED_WAITING_FOR_SERVICE_URL, format_time
 from core.feed import UnknownFeedGroups
 from simtenant.seed import BOB, CAROL, DAVE, EXCHANGE_ADMINS, INTUNE_ADMINS, SECURITY_OPERATORS, TEAMS_ADMINS
 from tests.bot.test_activation_http import card_text
@@ -57,6 +57,28 @@ async def test_admin_changes_made_outside_the_bot_arrive_in_the_channel_once(fee
     assert await feed_stack.cycle() == 0
     assert await feed_stack.cycle() == 0
     assert len(feed_stack.channel_posts()) == 3
+
+
+async def test_an_eligibility_starting_next_week_is_posted_when_it_is_made_and_not_again_when_it_starts(
+    feed_stack: FeedStack,
+) -> None:
+    await feed_here(feed_stack)
+    now = await feed_stack.now()
+    start = (now + timedelta(days=7)).replace(microsecond=0)
+    schedule = {"startDateTime": start.isoformat(), **until(now + timedelta(days=97))["scheduleInfo"]}
+    await feed_stack.admin(
+        "eligibility", "adminAssign", BOB, EXCHANGE_ADMINS, justification="joins next week", scheduleInfo=schedule
+    )
+    assert await feed_stack.cycle() == 1  # at once, not when the eligibility starts
+    [post] = feed_stack.channel_posts()
+    text = card_text(post.card or {})
+    assert "Bob Builder" in text and "Exchange-Admins" in text and "joins next week" in text, text
+    channel = await feed_stack.desk.channel()
+    assert channel is not None
+    assert f"{format_time(start, channel.time_zone, reference=now)} –" in text, text  # the window's own start
+    await feed_stack.graph.advance(7 * 86400 + 60)
+    assert await feed_stack.cycle() == 0  # its start is not news a second time
+    assert len(feed_stack.channel_posts()) == 1
 
 
 async def test_an_active_assignment_ending_by_the_tenant_clock_is_posted(feed_stack: FeedStack) -> None:

@@ -69,6 +69,7 @@ class Feed:
         principal: str,
         access: str = "member",
         *,
+        start: datetime | None = None,
         end: datetime | None = None,
         justification: str | None = "by the admin script",
         ticket: Ticket | None = None,
@@ -79,7 +80,7 @@ class Feed:
         if action != "adminRemove":
             expiration = {"type": "afterDateTime", "endDateTime": format_datetime(end)} if end else {}
             body["scheduleInfo"] = {
-                "startDateTime": format_datetime(self.now()),
+                "startDateTime": format_datetime(start or self.now()),
                 "expiration": expiration or {"type": "noExpiration"},
             }
         if justification:
@@ -167,14 +168,14 @@ async def test_first_poll_is_a_baseline_in_one_round_trip(feed: Feed) -> None:
     inner = [e for e in feed.tenant.log.recent() if e["inner"]]
     assert sorted((e["route"], e["query"]["$filter"]) for e in inner) == sorted(
         (f"GET {coll}", f"groupId eq '{group}'")
-        for coll in ("eligibilityScheduleInstances", "assignmentScheduleInstances")
+        for coll in ("eligibilitySchedules", "assignmentScheduleInstances")
         for group in feed.groups
     )
     assert all(e["caller"] == "app" and e["status"] == 200 and "$select" in e["query"] for e in inner)
     exchange = {(i.kind.value, i.principal_id, i.access) for i in feed.states[EXCHANGE].items}
     assert exchange == {("eligible", ALICE, Access.MEMBER), ("eligible", ALICE, Access.OWNER)}
-    intune = feed.states[INTUNE].items
-    assert intune == ()  # Alice's Intune eligibility starts next week: not in effect, not listed
+    [intune] = feed.states[INTUNE].items  # Alice's Intune eligibility starts next week: scheduled, so listed
+    assert (intune.principal_id, intune.start is not None and intune.start > feed.now()) == (ALICE, True)
     assert await feed.poll() == []
     assert feed.graph_requests() == 2
 
@@ -242,6 +243,47 @@ async def test_renewal_after_a_lapse(feed: Feed) -> None:
     await feed.admin("eligibility", "adminRenew", TEAMS, FRANK, end=feed.after(180 * DAY), justification="renewed")
     [renewed] = await feed.poll()
     assert (renewed.kind, renewed.principal_id, renewed.justification) == (EventKind.ELIGIBLE_RENEWED, FRANK, "renewed")
+
+
+async def test_an_eligibility_starting_next_week_is_created_when_the_admin_makes_it(feed: Feed) -> None:
+    await feed.poll([TEAMS])
+    start, end = feed.after(7 * DAY), feed.after(97 * DAY)
+    await feed.admin("eligibility", "adminAssign", TEAMS, BOB, start=start, end=end, justification="joins next week")
+    [created] = await feed.poll([TEAMS])
+    assert (created.kind, created.principal_id, created.start, created.end) == (
+        EventKind.ELIGIBLE_CREATED,
+        BOB,
+        start,
+        end,
+    )
+    assert (created.by, created.justification) == (seed.CLIENT_ID, "joins next week")
+    assert await feed.poll([TEAMS]) == []
+    feed.tenant.advance(7 * DAY + MINUTE)
+    assert await feed.poll([TEAMS]) == []  # its start is not news a second time
+
+
+async def test_an_eligibility_removed_before_it_started_is_removed(feed: Feed) -> None:
+    await feed.poll([TEAMS])
+    start = feed.after(7 * DAY)
+    await feed.admin("eligibility", "adminAssign", TEAMS, BOB, start=start, end=feed.after(30 * DAY))
+    [created] = await feed.poll([TEAMS])
+    await feed.admin("eligibility", "adminRemove", TEAMS, BOB, justification="plans changed")
+    [removed] = await feed.poll([TEAMS])
+    assert (removed.kind, removed.reason, removed.start, removed.by, removed.justification) == (
+        EventKind.ELIGIBLE_REMOVED,
+        EndReason.REMOVED,
+        start,
+        seed.CLIENT_ID,
+        "plans changed",
+    )
+    feed.tenant.advance(7 * DAY + MINUTE)
+    assert await feed.poll([TEAMS]) == []
+
+
+async def test_an_eligibility_scheduled_before_the_feed_started_is_not_news_when_it_starts(feed: Feed) -> None:
+    await feed.poll([INTUNE])  # Alice's Intune eligibility starts in 7 days: part of the baseline
+    feed.tenant.advance(7 * DAY + MINUTE)
+    assert await feed.poll([INTUNE]) == []
 
 
 # ---- active assignments ---------------------------------------------------------------------------------------------
@@ -327,7 +369,7 @@ async def test_a_failed_group_keeps_its_state_and_is_seen_next_cycle(feed: Feed)
     await feed.admin("eligibility", "adminAssign", EXCHANGE, BOB, end=feed.after(90 * DAY))
     await feed.admin("eligibility", "adminAssign", TEAMS, BOB, end=feed.after(90 * DAY))
     # The first inner eligibility list of the batch (Exchange-Admins, first in order) fails.
-    feed.tenant.add_fault(method="GET", path="eligibilityScheduleInstances", status=500, times=1)
+    feed.tenant.add_fault(method="GET", path="eligibilitySchedules", status=500, times=1)
     events = await feed.poll()
     assert kinds(events) == [(EventKind.ELIGIBLE_CREATED, TEAMS, BOB, Access.MEMBER)]
     assert feed.states[EXCHANGE] is before[EXCHANGE]  # kept as it was
@@ -350,7 +392,7 @@ async def test_a_failed_history_read_fails_only_that_group_and_replays_with_the_
 async def test_an_inner_429_is_retried_after_its_retry_after(feed: Feed) -> None:
     await feed.poll()
     await feed.admin("eligibility", "adminAssign", TEAMS, BOB, end=feed.after(90 * DAY))
-    feed.tenant.add_fault(method="GET", path="eligibilityScheduleInstances", status=429, retry_after=0.2, times=1)
+    feed.tenant.add_fault(method="GET", path="eligibilitySchedules", status=429, retry_after=0.2, times=1)
     feed.tenant.stats.reset()
     events = await feed.poll()
     assert kinds(events) == [(EventKind.ELIGIBLE_CREATED, TEAMS, BOB, Access.MEMBER)]
@@ -370,13 +412,6 @@ async def test_a_whole_batch_failing_fails_its_groups_only(feed: Feed) -> None:
 
 
 # ---- paging and scale -----------------------------------------------------------------------------------------------
-
-
-async def test_an_eligibility_whose_start_arrives_is_created_by_its_admin(feed: Feed) -> None:
-    await feed.poll([INTUNE])  # Alice's Intune eligibility starts in 7 days: nothing in effect yet
-    feed.tenant.advance(7 * DAY + MINUTE)
-    [created] = await feed.poll([INTUNE])
-    assert (created.kind, created.principal_id, created.by) == (EventKind.ELIGIBLE_CREATED, ALICE, seed.CLIENT_ID)
 
 
 @pytest.mark.parametrize("feed", ["feed:30"], indirect=True)

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.feed import ScheduleKind
 from core.models import Access, ApproverRef, RequestStatus, Ticket
 from core.ports import ActivationInput
 from graph import wire
@@ -381,3 +382,54 @@ def test_queries_carry_the_required_filters() -> None:
         wire.requests_for_group_query("o'brien", GROUP)[1]["$filter"]
         == f"principalId eq 'o''brien' and groupId eq '{GROUP}'"
     )
+
+
+# ---- the admin feed's eligible side: schedules, current and scheduled ----------------------------------------------
+
+
+def test_the_feed_reads_eligibility_schedules_and_assignment_instances_by_group() -> None:
+    path, params = wire.group_state_query(ScheduleKind.ELIGIBLE, GROUP)
+    assert path.endswith("/group/eligibilitySchedules")
+    assert params == {
+        "$filter": f"groupId eq '{GROUP}'",
+        "$select": "id,principalId,groupId,accessId,memberType,status,scheduleInfo",
+    }
+    path, params = wire.group_state_query(ScheduleKind.ACTIVE, GROUP)
+    assert path.endswith("/group/assignmentScheduleInstances") and params["$filter"] == f"groupId eq '{GROUP}'"
+
+
+def schedule_row(expiration: dict[str, object], status: str = "Provisioned") -> dict[str, object]:
+    """An eligibilitySchedule row as the feed selects it (reference §3.4)."""
+    return {
+        "id": f"{GROUP}_member_b1e0",
+        "principalId": USER,
+        "groupId": GROUP,
+        "accessId": "member",
+        "memberType": "Direct",
+        "status": status,
+        "scheduleInfo": {"startDateTime": "2026-12-01T09:00:00Z", "recurrence": None, "expiration": expiration},
+    }
+
+
+@pytest.mark.parametrize(
+    ("expiration", "end"),
+    [
+        ({"type": "afterDateTime", "endDateTime": "2027-03-01T09:00:00Z", "duration": None}, datetime(2027, 3, 1, 9)),
+        ({"type": "afterDuration", "endDateTime": None, "duration": "P90D"}, datetime(2027, 3, 1, 9)),
+        ({"type": "noExpiration", "endDateTime": None, "duration": None}, None),
+    ],
+)
+def test_an_eligibility_schedule_is_a_window_with_its_own_start(
+    expiration: dict[str, object], end: datetime | None
+) -> None:
+    item = wire.parse_schedule_item(ScheduleKind.ELIGIBLE, schedule_row(expiration))
+    assert item is not None
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert (item.start, item.end) == (start, end.replace(tzinfo=UTC) if end else None)
+    assert item.schedule_id == item.id == f"{GROUP}_member_b1e0"
+    assert (item.principal_id, item.group_id, item.access, item.member_type) == (USER, GROUP, Access.MEMBER, "direct")
+
+
+@pytest.mark.parametrize("status", ["Revoked", "canceled", "Denied", "Failed"])
+def test_a_schedule_that_grants_nothing_is_not_an_item(status: str) -> None:
+    assert wire.parse_schedule_item(ScheduleKind.ELIGIBLE, schedule_row({"type": "noExpiration"}, status)) is None
