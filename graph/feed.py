@@ -15,7 +15,7 @@ snapshot against a fresh read: the change is seen then, with the same event ids 
 A group that fails on its first poll has no state yet and is simply polled again.
 
 Limitation: PIM lists only what is granted. A request made in the portal that was denied, canceled or expired
-before anything was provisioned leaves no instance, so this reader never sees it; the poster announces
+before anything was provisioned leaves no schedule, so this reader never sees it; the poster announces
 APPROVAL_DECIDED from the bot's own approval desk instead. An activation that went through an approval is seen,
 and its ACTIVE_ACTIVATED event says decision "approved" (the approver is not readable app-only: approvals are
 delegated-only in Graph).
