@@ -53,6 +53,8 @@ from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards.feed import FeedStatusView, digest_cards, feed_event_card, feed_status_card
 from cards.wording import (
+    FEED_DISCOVERY_DENIED,
+    FEED_DISCOVERY_FAILED,
     FEED_IS_OFF,
     FEED_MAY_REPEAT,
     FEED_POLL_FAILED,
@@ -60,6 +62,7 @@ from cards.wording import (
     FEED_WAITING_FOR_SERVICE_URL,
     feed_groups_unknown,
 )
+from core.errors import PermissionDenied
 from core.feed import EndReason, EventKind, FeedEvent, GroupState, ScheduleItem, ScheduleKind, UnknownFeedGroups
 from core.models import Access, Group, Ticket
 from core.ports import Clock
@@ -280,11 +283,13 @@ class FeedDesk:
         stored = {str(i): str(n) for i, n in (item.get("groups") or {}).items()}
         try:
             found, watermark = await self._discovery.discover_pim_groups(_parse(item.get("watermark")))
-        except Exception:  # DirectoryError kinds (no AuditLog.Read.All, throttled, Graph down): logged, retried
+        except Exception as e:  # DirectoryError kinds (no AuditLog.Read.All, throttled, Graph down): logged, retried
             log.warning(
                 "feed: could not read the PIM audit log; %d discovered group(s) kept", len(stored), exc_info=True
             )
             self._discover_due = self._wall() + DISCOVER_RETRY_SECONDS
+            denied = isinstance(e, PermissionDenied)
+            await self._health(discoveryError=FEED_DISCOVERY_DENIED if denied else FEED_DISCOVERY_FAILED)
             return
         known = {i.casefold() for i in stored}
         new = [i for i in found if i.casefold() not in known]
@@ -293,6 +298,7 @@ class FeedDesk:
         await self._storage.write({DISCOVERED: {"groups": stored, "watermark": _time(watermark)}})
         if new:
             log.info("feed: %d PIM group(s) discovered in the audit log (%d in all)", len(new), len(stored))
+        await self._health(discoveryError="")
         self._discover_due = self._wall() + DISCOVER_SECONDS
 
     async def status_card(self, tz: str | None) -> dict[str, Any] | str:
@@ -316,6 +322,7 @@ class FeedDesk:
             events_posted=int(h.get("posted") or 0),
             discovering=self._discovery is not None,
             discovered=discovered,
+            discovery_problem=h.get("discoveryError") or None,
         )
         return feed_status_card(view, tz)
 

@@ -393,6 +393,11 @@ FEED_WAITING_FOR_SERVICE_URL = (
     "The admin feed goes to the channel in FEED_CHANNEL, but Teams has not told me how to reach it yet: it will, "
     "as soon as I am added to the team or anyone sends me a message. Or type `feed here` in the channel."
 )
+FEED_DISCOVERY_DENIED = (
+    "Discovery cannot read the PIM audit log: the bot's app registration needs the AuditLog.Read.All application "
+    "permission (with admin consent). Until then only FEED_GROUPS is monitored."
+)
+FEED_DISCOVERY_FAILED = "The PIM audit log could not be read; discovery tries again in 5 minutes."
 FEED_WAS_OFF = "The admin feed is off already; `feed here` in a channel turns it on."
 
 

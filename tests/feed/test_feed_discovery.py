@@ -16,6 +16,7 @@ import pytest
 
 from bot.feed import FeedChannel, FeedDesk
 from bot.storage import SqliteStorage
+from cards.wording import FEED_DISCOVERY_DENIED
 from graph import FeedReader, GraphClient
 from tests.feed.test_lease import Wall
 
@@ -139,11 +140,23 @@ async def test_a_failed_read_keeps_the_cycle_and_is_retried_in_five_minutes(env:
         assert await desk.cycle(None) == 0  # the cycle itself succeeds
         assert await ids(desk) == set()
         assert [e["status"] for e in env.audit_reads()] == [403]
+        status = await desk.status_card(None)
+        assert isinstance(status, dict)
+        [problem] = [b for b in status["body"] if b.get("id") == "discovery-error"]
+        assert problem["text"] == FEED_DISCOVERY_DENIED
         env.wall.now += 299
         await desk.cycle(None)
         assert len(env.audit_reads()) == 1
         env.wall.now += 1
         await desk.cycle(None)
         assert [e["status"] for e in env.audit_reads()] == [403, 403]
+
+        env.tenant.apps[other.lower()].roles = frozenset(seed.APP_ROLES)  # consent granted meanwhile
+        env.wall.now += 300
+        await desk.cycle(None)
+        assert await ids(desk) == DEMO_PIM_GROUPS
+        status = await desk.status_card(None)
+        assert isinstance(status, dict)
+        assert not [b for b in status["body"] if b.get("id") == "discovery-error"]
     finally:
         store.close()
