@@ -255,6 +255,11 @@ class FeedDesk:
         await self._storage.write({CHANNEL: item})
         return old
 
+    @property
+    def discovering(self) -> bool:
+        """FEED_DISCOVER: groups are also found in the PIM audit log."""
+        return self._discovery is not None
+
     async def monitored(self) -> list[Group]:
         """The monitored groups: FEED_GROUPS resolved (again after an hour), then the groups discovery has found
         (as stored: this does not read the audit log, `_discover` does, from the cycle)."""

@@ -259,7 +259,8 @@ class PimBot(TeamsActivityHandler):
         except DirectoryError as e:
             problem = cards.explain(e, actor.time_zone)
         log.info("%s made channel %s the admin feed's channel", actor.object_id, channel.channel_id)
-        text = wording.feed_here_text(channel.label, groups, moved_from.label if moved_from else None, problem)
+        moved = moved_from.label if moved_from else None
+        text = wording.feed_here_text(channel.label, groups, moved, problem, discovering=self._feed.discovering)
         await turn_context.send_activity(MessageFactory.text(text))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:

@@ -401,15 +401,26 @@ FEED_DISCOVERY_FAILED = "The PIM audit log could not be read; discovery tries ag
 FEED_WAS_OFF = "The admin feed is off already; `feed here` in a channel turns it on."
 
 
-def feed_here_text(channel: str, groups: Sequence[str], moved_from: str | None, problem: str | None = None) -> str:
+def feed_here_text(
+    channel: str,
+    groups: Sequence[str],
+    moved_from: str | None,
+    problem: str | None = None,
+    *,
+    discovering: bool = False,
+) -> str:
     """The answer to `feed here`: where the feed goes now, what it watches (or why that is not known), and where it
-    came from."""
+    came from. `discovering`: FEED_DISCOVER is on, so groups found in the PIM audit log are added as they appear."""
     moved = f" (moved from {moved_from})" if moved_from else ""
     if problem:
         watched = problem
     elif groups:
         shown = and_list([*groups[:10], f"{len(groups) - 10} more"] if len(groups) > 10 else list(groups))
         watched = f"I watch {len(groups)} group{'s' if len(groups) != 1 else ''}: {shown}."
+        if discovering:
+            watched += " PIM groups I find in the PIM audit log are added as they appear."
+    elif discovering:
+        watched = "I watch the PIM groups I find in the PIM audit log, from the first check on."
     else:
         watched = "I found no groups to watch yet; check FEED_GROUPS and the app's Graph permissions."
     return (

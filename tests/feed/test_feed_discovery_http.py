@@ -10,7 +10,7 @@ from simtenant.seed import BOB, CAROL
 from tests.bot.test_activation_http import card_text
 from tests.cards.test_feed import fact
 from tests.feed.conftest import FeedStack, for_days, running_feed_stack
-from tests.feed.test_feed_http import feed_here, say_in_channel_card
+from tests.feed.test_feed_http import feed_here, say_in_channel, say_in_channel_card
 
 FRESH = "eeeeeeee-0000-4000-8000-000000000001"
 
@@ -26,7 +26,9 @@ async def test_a_group_known_only_from_the_audit_log_is_monitored_and_its_change
         # Made outside the bot before the feed starts: an existing eligibility, and the group's only trace in PIM.
         await stack.admin("eligibility", "adminAssign", BOB, FRESH, **for_days(now, 30))
 
-        await feed_here(stack)  # the first cycle reads the audit log and takes a baseline: nothing is posted
+        answer = await say_in_channel(stack, "feed here")
+        assert "I watch 1 group: Exchange-Admins. PIM groups I find in the PIM audit log are added" in answer
+        assert await stack.cycle() == 0  # the first cycle reads the audit log and takes a baseline: nothing is posted
         assert audit_reads(stack) == 1
         status = await say_in_channel_card(stack, "feed status")
         assert fact(status, "Monitored") == "9 groups (discovering from the PIM audit log: 9 groups found)"
@@ -41,6 +43,15 @@ async def test_a_group_known_only_from_the_audit_log_is_monitored_and_its_change
 
         assert await stack.cycle() == 0
         assert audit_reads(stack) == 1  # hourly, not every cycle: the audit API allows 5 requests / 10 s
+
+
+async def test_with_discovery_alone_the_groups_come_from_the_audit_log(tmp_path: Path) -> None:
+    async with running_feed_stack(tmp_path, FEED_GROUPS="", FEED_DISCOVER="1") as stack:
+        answer = await say_in_channel(stack, "feed here")
+        assert "I watch the PIM groups I find in the PIM audit log, from the first check on." in answer
+        assert await stack.cycle() == 0
+        status = await say_in_channel_card(stack, "feed status")
+        assert fact(status, "Monitored") == "8 groups (discovering from the PIM audit log: 8 groups found)"
 
 
 async def test_without_feed_discover_only_feed_groups_are_monitored(tmp_path: Path) -> None:
