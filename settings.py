@@ -185,6 +185,30 @@ class Settings:
         return not self.app_id
 
 
+def _bounded(
+    env: Mapping[str, str],
+    key: str,
+    default: float,
+    low: float,
+    high: float,
+    what: str,
+    problems: list[str],
+    *,
+    whole: bool = False,
+) -> float:
+    """A number from `key` between `low` and `high` (inclusive); the default, and a problem naming `what` it must
+    be, when it is not one."""
+    raw = env.get(key, f"{default:g}")
+    try:
+        value = int(raw) if whole else float(raw)
+        if not low <= value <= high:
+            raise ValueError
+    except ValueError:
+        problems.append(f"{key}={raw!r} must be {what} between {low:g} and {high:g}")
+        return default
+    return value
+
+
 def _bool(env: Mapping[str, str], key: str, problems: list[str]) -> bool:
     raw = env.get(key, "").strip().lower()
     if raw in _TRUE:
@@ -343,37 +367,16 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             )
     # -- end step-up --
 
-    timeout_raw = env.get("GRAPH_TIMEOUT_SECONDS", "8")
-    try:
-        timeout = float(timeout_raw)
-        if not 0.1 <= timeout <= 60:
-            raise ValueError
-    except ValueError:
-        timeout = 8.0
-        problems.append(f"GRAPH_TIMEOUT_SECONDS={timeout_raw!r} must be a number of seconds between 0.1 and 60")
+    timeout = _bounded(env, "GRAPH_TIMEOUT_SECONDS", 8.0, 0.1, 60, "a number of seconds", problems)
 
     # -- approval polling: how often open requests are checked for decisions made outside the bot --
-    poll_raw = env.get("APPROVAL_POLL_SECONDS", "60")
-    try:
-        approval_poll = float(poll_raw)
-        if not 5 <= approval_poll <= 3600:
-            raise ValueError
-    except ValueError:
-        approval_poll = 60.0
-        problems.append(f"APPROVAL_POLL_SECONDS={poll_raw!r} must be a number of seconds between 5 and 3600")
+    approval_poll = _bounded(env, "APPROVAL_POLL_SECONDS", 60.0, 5, 3600, "a number of seconds", problems)
     # -- end approval polling --
 
     # -- approval reminders: a request still pending this long gets one reminder to its approvers --
-    reminder_raw = env.get("APPROVAL_REMINDER_MINUTES", "60")
-    try:
-        approval_reminder = int(reminder_raw)
-        if not 1 <= approval_reminder <= 22 * 60:
-            raise ValueError
-    except ValueError:
-        approval_reminder = 60
-        problems.append(
-            f"APPROVAL_REMINDER_MINUTES={reminder_raw!r} must be a whole number of minutes between 1 and 1320"
-        )
+    approval_reminder = int(
+        _bounded(env, "APPROVAL_REMINDER_MINUTES", 60, 1, 22 * 60, "a whole number of minutes", problems, whole=True)
+    )
     # -- end approval reminders --
 
     # -- admins: who may run the admin commands (`approvals here …`, `feed here`); none set: nobody --
@@ -393,22 +396,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             f"FEED_CHANNEL={feed_channel!r} must be a Teams channel id like 19:…@thread.tacv2, or the channel's link"
         )
     feed_groups = tuple(g.strip() for g in env.get("FEED_GROUPS", "").split(",") if g.strip())
-    feed_poll_raw = env.get("FEED_POLL_SECONDS", "60")
-    try:
-        feed_poll = float(feed_poll_raw)
-        if not 5 <= feed_poll <= 3600:
-            raise ValueError
-    except ValueError:
-        feed_poll = 60.0
-        problems.append(f"FEED_POLL_SECONDS={feed_poll_raw!r} must be a number of seconds between 5 and 3600")
-    digest_raw = env.get("FEED_DIGEST_THRESHOLD", "10")
-    try:
-        feed_digest = int(digest_raw)
-        if not 1 <= feed_digest <= 100:
-            raise ValueError
-    except ValueError:
-        feed_digest = 10
-        problems.append(f"FEED_DIGEST_THRESHOLD={digest_raw!r} must be a whole number between 1 and 100")
+    feed_poll = _bounded(env, "FEED_POLL_SECONDS", 60.0, 5, 3600, "a number of seconds", problems)
+    feed_digest = int(_bounded(env, "FEED_DIGEST_THRESHOLD", 10, 1, 100, "a whole number", problems, whole=True))
     feed_discover = _bool(env, "FEED_DISCOVER", problems)
     # -- end admin feed --
 
