@@ -82,6 +82,21 @@ PIM_APPROVERS = "bbbbbbbb-0000-4000-8000-000000000008"
 SHAREPOINT_ADMINS = "bbbbbbbb-0000-4000-8000-000000000009"
 INTUNE_ADMINS = "bbbbbbbb-0000-4000-8000-000000000010"
 
+# The demo groups PIM governs (they have eligibilities, assignments or a policy change in the seeded history), so the
+# PIM audit log names them; Helpdesk-Staff and PIM-Approvers are plain groups (a nesting group, an approver group).
+DEMO_PIM_GROUPS = frozenset(
+    {
+        EXCHANGE_ADMINS,
+        TEAMS_ADMINS,
+        SECURITY_OPERATORS,
+        PRIVILEGED_ROLE_ADMINS,
+        FINANCE_PROD,
+        HELPDESK_TIER1,
+        SHAREPOINT_ADMINS,
+        INTUNE_ADMINS,
+    }
+)
+
 
 def bench_user_id(n: int) -> str:
     return f"cccccccc-0000-4000-8000-{n:012d}"

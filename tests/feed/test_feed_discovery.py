@@ -14,25 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
+import simtenant
 from bot.feed import FeedChannel, FeedDesk
 from bot.storage import SqliteStorage
 from cards.wording import FEED_DISCOVERY_DENIED
 from graph import FeedReader, GraphClient
+from simtenant import seed
 from tests.feed.test_lease import Wall
 
-simtenant = pytest.importorskip("simtenant")
-seed = pytest.importorskip("simtenant.seed")
-
-DEMO_PIM_GROUPS = {
-    seed.EXCHANGE_ADMINS,
-    seed.TEAMS_ADMINS,
-    seed.SECURITY_OPERATORS,
-    seed.PRIVILEGED_ROLE_ADMINS,
-    seed.FINANCE_PROD,
-    seed.HELPDESK_TIER1,
-    seed.SHAREPOINT_ADMINS,
-    seed.INTUNE_ADMINS,
-}
+DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
 FRESH = "eeeeeeee-0000-4000-8000-000000000001"
 CHANNEL = FeedChannel(reference={"conversation": {"id": "19:feed@thread.tacv2"}}, channel_id="19:feed@thread.tacv2")
 

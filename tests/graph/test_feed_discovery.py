@@ -12,24 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+import simtenant
 from core.errors import PermissionDenied
 from graph import FeedReader, GraphClient
 from graph.feed import AUDIT_OVERLAP
 from graph.wire import format_datetime, parse_pim_group_audit
+from simtenant import seed
 
-simtenant = pytest.importorskip("simtenant")
-seed = pytest.importorskip("simtenant.seed")
-
-DEMO_PIM_GROUPS = {
-    seed.EXCHANGE_ADMINS,
-    seed.TEAMS_ADMINS,
-    seed.SECURITY_OPERATORS,
-    seed.PRIVILEGED_ROLE_ADMINS,
-    seed.FINANCE_PROD,
-    seed.HELPDESK_TIER1,
-    seed.SHAREPOINT_ADMINS,
-    seed.INTUNE_ADMINS,
-}
+DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
 PIM = "/identityGovernance/privilegedAccess/group"
 OTHER_APP, OTHER_SECRET = "11111111-2222-4333-8444-555555555555", "no-audit-secret"
 

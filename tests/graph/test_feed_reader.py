@@ -16,14 +16,13 @@ import msal
 import pytest
 import requests
 
+import simtenant
 from core.errors import PermissionDenied
 from core.feed import EXPIRY_NOTICE, EndReason, EventKind, FeedEvent, GroupState, UnknownFeedGroups
 from core.models import Access, Ticket
 from graph import AppTokenSource, FeedReader, GraphClient, SimulatedTenantTokens
 from graph.wire import format_datetime
-
-simtenant = pytest.importorskip("simtenant")
-seed = pytest.importorskip("simtenant.seed")
+from simtenant import seed
 
 ALICE, BOB, CAROL, ERIN, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.ERIN, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS

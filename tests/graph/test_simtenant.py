@@ -16,6 +16,7 @@ import msal
 import pytest
 import requests
 
+import simtenant
 from core.admins import ADMINS_TTL, Admins
 from core.errors import (
     AlreadyActive,
@@ -40,9 +41,7 @@ from core.errors import (
 from core.models import Access, Actor, ApproverRef, Decision, RequestStatus, ReviewResult, Ticket
 from core.ports import ActivationInput, GroupMembers
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
-
-simtenant = pytest.importorskip("simtenant")
-seed = pytest.importorskip("simtenant.seed")
+from simtenant import seed
 
 ALICE, BOB, CAROL, DAVE, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.DAVE, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS
