@@ -184,6 +184,7 @@ def create_app(
             configured_channel=settings.feed_channel,
             fault=_kill_at(feed_kill_at) if feed_kill_at else None,
             discovery=feed_reader if settings.feed_discover else None,  # FEED_DISCOVER: the PIM audit log
+            audit=feed_reader,  # approval outcomes from the PIM audit log, when AuditLog.Read.All is granted
         )
         bot = PimBot(
             service,

@@ -53,6 +53,8 @@ from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards.feed import FeedStatusView, digest_cards, feed_event_card, feed_status_card
 from cards.wording import (
+    FEED_AUDIT_DENIED,
+    FEED_AUDIT_FAILED,
     FEED_DISCOVERY_DENIED,
     FEED_DISCOVERY_FAILED,
     FEED_IS_OFF,
@@ -63,11 +65,21 @@ from cards.wording import (
     feed_groups_unknown,
 )
 from core.errors import PermissionDenied
-from core.feed import EndReason, EventKind, FeedEvent, GroupState, ScheduleItem, ScheduleKind, UnknownFeedGroups
+from core.feed import (
+    AuditRead,
+    EndReason,
+    EventKind,
+    FeedEvent,
+    GroupState,
+    ScheduleItem,
+    ScheduleKind,
+    UnknownFeedGroups,
+    approval_event_id,
+)
 from core.models import Access, Group, Ticket
 from core.ports import Clock
 
-__all__ = ["FeedChannel", "FeedDesk", "FeedSource", "PimGroupDiscovery", "channel_of_reference"]
+__all__ = ["FeedChannel", "FeedDesk", "FeedSource", "PimAuditLog", "channel_of_reference"]
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +92,9 @@ OUTBOX = "feed/outbox/"
 POSTED_KEEP = 5000  # ids remembered after posting (far more than one cycle can produce twice)
 GROUPS_TTL = 3600.0  # FEED_GROUPS names are resolved again after this many seconds
 DISCOVERED = "feed/discovered"
-DISCOVER_SECONDS = 3600.0  # the PIM audit log is read again after this many seconds
-DISCOVER_RETRY_SECONDS = 300.0  # ... or this many after a failed read
+AUDIT = "feed/audit"  # the PIM audit log's watermark, and whether the last read was allowed
+AUDIT_RETRY_SECONDS = 300.0  # the PIM audit log is read every cycle, or again this many seconds after a failed read
+_AUDITED = frozenset({"approved", "denied", "expired"})  # the outcomes the PIM audit log records
 
 
 class FeedSource(Protocol):
@@ -94,10 +107,10 @@ class FeedSource(Protocol):
     async def resolve_groups(self, names_or_ids: Sequence[str]) -> list[Group]: ...
 
 
-class PimGroupDiscovery(Protocol):
-    """Finding PIM-enabled groups (graph.feed.FeedReader.discover_pim_groups, from the PIM audit log)."""
+class PimAuditLog(Protocol):
+    """PIM's audit log, read incrementally (graph.feed.FeedReader.read_pim_audit): groups and approval outcomes."""
 
-    async def discover_pim_groups(self, since: datetime | None) -> tuple[list[str], datetime | None]: ...
+    async def read_pim_audit(self, since: datetime | None) -> AuditRead: ...
 
 
 Names = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
@@ -147,7 +160,8 @@ class FeedDesk:
         fault: Fault | None = None,
         wall: Callable[[], float] = time.time,
         configured_channel: str = "",
-        discovery: PimGroupDiscovery | None = None,
+        discovery: PimAuditLog | None = None,
+        audit: PimAuditLog | None = None,
     ) -> None:
         self._storage = storage
         self._reader = reader
@@ -168,7 +182,8 @@ class FeedDesk:
         self._resolved: list[Group] | None = None
         self._resolved_at = 0.0
         self._discovery = discovery
-        self._discover_due: float | None = None  # wall time of the next audit log read (None: at the next cycle)
+        self._audit = audit or discovery
+        self._audit_due: float | None = None  # after a failed read: wall time of the next one (None: every cycle)
         self._monitored: list[Group] = []  # what the last cycle polled
         self._posted_total = 0  # ids in the posted set after the last mark (the status shows it)
         self._posts = 0  # posts accepted by the connector in this process (the fault hook counts them)
@@ -235,6 +250,7 @@ class FeedDesk:
         if old is None or not old.on or old.channel_id == self._configured_channel:
             # Starting (again): the first cycle takes a fresh baseline instead of announcing what changed while off.
             changes[SNAPSHOT] = {"groups": {}, "baseline": True}
+            changes[AUDIT] = {}  # and reads the audit log from now on: its older outcomes are not news either
         await self._storage.write(changes)
         self.wake.set()
         if old is not None and old.on and old.channel_id != channel.channel_id:
@@ -278,33 +294,65 @@ class FeedDesk:
         item = (await self._storage.read([DISCOVERED])).get(DISCOVERED) or {}
         return [Group(str(i), str(n)) for i, n in (item.get("groups") or {}).items()]
 
-    async def _discover(self) -> None:
-        """Read the PIM audit log if it is due (this process's first cycle, then hourly) and add the groups it names
-        to `feed/discovered`, with the new watermark. A failed read keeps what is stored and is retried in 5 min;
-        it never fails the cycle (the groups known already are still polled)."""
-        if self._discovery is None or (self._discover_due is not None and self._wall() < self._discover_due):
-            return
-        item = (await self._storage.read([DISCOVERED])).get(DISCOVERED) or {}
-        stored = {str(i): str(n) for i, n in (item.get("groups") or {}).items()}
+    async def _read_audit(self) -> tuple[list[FeedEvent], dict[str, Any]]:
+        """Read PIM's audit log from the stored watermark (every cycle; after a failed read, again in 5 minutes):
+        with FEED_DISCOVER, add the groups it names to `feed/discovered`; return the approval outcomes it records
+        and the new `feed/audit` item, which the caller stores with the snapshot and the outbox, in one write.
+
+        The first read (no watermark yet: a new feed, or `feed here` again) is a baseline: it sets the watermark
+        and the instant outcomes are news from (`from`: now), as a group's first poll announces nothing; older
+        outcomes are not posted, also when a later read re-reads them in its overlap. A failed read never fails
+        the cycle: a refusal (403: no AuditLog.Read.All) is stored as `readable: false`, so the approval desk's hook
+        posts every outcome it hears itself again (`approval_settled`), and `feed status` says so."""
+        if self._audit is None or (self._audit_due is not None and self._wall() < self._audit_due):
+            return [], {}
+        item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
+        item.pop("e_tag", None)
+        found = (await self._storage.read([DISCOVERED])).get(DISCOVERED) or {}
+        stored = {str(i): str(n) for i, n in (found.get("groups") or {}).items()}
+        baseline = not item.get("watermark")
+        if not baseline:
+            since = _parse(item["watermark"])
+        elif self._discovery is not None:
+            since = _parse(found.get("watermark"))  # None: all 30 days, to find every group
+        else:
+            since = self._clock.now()  # the reader re-reads AUDIT_OVERLAP before it
         try:
-            found, watermark = await self._discovery.discover_pim_groups(_parse(item.get("watermark")))
+            read = await self._audit.read_pim_audit(since)
         except Exception as e:  # DirectoryError kinds (no AuditLog.Read.All, throttled, Graph down): logged, retried
-            log.warning(
-                "feed: could not read the PIM audit log; %d discovered group(s) kept", len(stored), exc_info=True
-            )
-            self._discover_due = self._wall() + DISCOVER_RETRY_SECONDS
+            log.warning("feed: could not read the PIM audit log; trying again in 5 minutes", exc_info=True)
+            self._audit_due = self._wall() + AUDIT_RETRY_SECONDS
             denied = isinstance(e, PermissionDenied)
-            await self._health(discoveryError=FEED_DISCOVERY_DENIED if denied else FEED_DISCOVERY_FAILED)
-            return
-        known = {i.casefold() for i in stored}
-        new = [i for i in found if i.casefold() not in known]
-        names = await self._names(new) if new else {}
-        stored.update({i: names.get(i) or i for i in new})
-        await self._storage.write({DISCOVERED: {"groups": stored, "watermark": _time(watermark)}})
-        if new:
-            log.info("feed: %d PIM group(s) discovered in the audit log (%d in all)", len(new), len(stored))
+            if denied and item.get("readable", True):
+                await self._storage.write({AUDIT: {**item, "readable": False}})
+            if self._discovery is not None:
+                problem = FEED_DISCOVERY_DENIED if denied else FEED_DISCOVERY_FAILED
+            else:
+                problem = FEED_AUDIT_DENIED if denied else FEED_AUDIT_FAILED
+            await self._health(discoveryError=problem)
+            return [], {}
+        self._audit_due = None
+        floor = self._clock.now() if baseline else _parse(item.get("from"))
+        if self._discovery is not None:
+            known = {i.casefold() for i in stored}
+            new = [i for i in read.groups if i.casefold() not in known]
+            names = await self._names(new) if new else {}
+            stored.update({i: names.get(i) or i for i in new})
+            await self._storage.write({DISCOVERED: {"groups": stored, "watermark": _time(read.watermark)}})
+            if new:
+                log.info("feed: %d PIM group(s) discovered in the audit log (%d in all)", len(new), len(stored))
         await self._health(discoveryError="")
-        self._discover_due = self._wall() + DISCOVER_SECONDS
+        watermark = read.watermark or since or self._clock.now()
+        news = [d for d in read.decisions if floor is None or d.observed_at is None or d.observed_at >= floor]
+        return news, {"watermark": _time(watermark), "from": _time(floor), "readable": True}
+
+    async def audit_readable(self) -> bool:
+        """True when the last read of PIM's audit log succeeded: approval outcomes come from there, with the
+        approver, so the approval desk's hook leaves the ones it cannot name an approver for to it."""
+        if self._audit is None:
+            return False
+        item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
+        return bool(item.get("watermark")) and bool(item.get("readable"))
 
     async def status_card(self, tz: str | None) -> dict[str, Any] | str:
         """The `feed status` answer: the status card, or a text when the feed is not on."""
@@ -316,6 +364,7 @@ class FeedDesk:
         # Written by whichever process polls (the lease holder), so every process answers the same.
         h = (await self._storage.read([HEALTH])).get(HEALTH) or {}
         discovered = len(await self._discovered()) if self._discovery is not None else 0
+        problem = h.get("discoveryError") or None if self._audit is not None else None
         view = FeedStatusView(
             channel_name=channel.label,
             group_names=tuple(h.get("groups") or ()),
@@ -327,7 +376,7 @@ class FeedDesk:
             events_posted=int(h.get("posted") or 0),
             discovering=self._discovery is not None,
             discovered=discovered,
-            discovery_problem=h.get("discoveryError") or None,
+            discovery_problem=problem,
         )
         return feed_status_card(view, tz)
 
@@ -418,7 +467,7 @@ class FeedDesk:
     async def _poll(self, channel: FeedChannel) -> None:
         if self._reader is None:
             return
-        await self._discover()
+        decisions, audit = await self._read_audit()
         if not await self._keep_lease():  # a long first read of a busy audit log can outlast the lease
             log.warning("feed lease lost while reading the PIM audit log; the new holder polls")
             return
@@ -428,6 +477,8 @@ class FeedDesk:
         now = self._clock.now()
         # A group read for the first time is the reader's baseline (no events): what exists already is not news.
         current, events = await self._reader.poll([g.id for g in groups], previous, now)
+        watched = {g.id.casefold() for g in groups}
+        events += [e for e in decisions if e.group_id.casefold() in watched]
         fresh = await self._unseen(events)
         changes: dict[str, Any] = {
             SNAPSHOT: {
@@ -435,6 +486,8 @@ class FeedDesk:
                 "e_tag": item.get("e_tag") or "new",
             }
         }
+        if audit:
+            changes[AUDIT] = audit  # the watermark moves only with the outcomes it read queued
         stamp = _stamp(now)
         if len(fresh) > self._threshold:
             changes[f"{OUTBOX}{stamp}-00000"] = {"events": [_event_to_json(e) for e in fresh], "digest": True}
@@ -481,10 +534,19 @@ class FeedDesk:
         return len(fresh)
 
     async def approval_settled(self, record: Mapping[str, Any]) -> None:
-        """bot.approvals calls this when a request record is decided or closed: queue an APPROVAL_DECIDED event."""
+        """bot.approvals calls this when a request record is decided or closed: queue an APPROVAL_DECIDED event.
+
+        A decision made in Teams names its approver: it is queued at once. While PIM's audit log is readable, an
+        outcome the bot saw without an approver (approved or denied elsewhere, expired) is left to the audit log,
+        which names the approver: the next cycle posts it from there. Both give the event the request's id
+        (`core.feed.approval_event_id`), so whichever is queued first is posted and the other is dropped as seen."""
         event = approval_event(record)
-        if event is not None:
-            await self.enqueue([event])
+        if event is None:
+            return
+        if event.by is None and event.decision in _AUDITED and await self.audit_readable():
+            log.info("feed: the outcome of request %s is left to the PIM audit log", record.get("requestId"))
+            return
+        await self.enqueue([event])
 
     # ---- posting ---------------------------------------------------------------------------------------------
 
@@ -645,7 +707,7 @@ def approval_event(record: Mapping[str, Any]) -> FeedEvent | None:
     ticket = record.get("ticket")
     at = decision.get("at") or closed.get("at")
     return FeedEvent(
-        id=f"{EventKind.APPROVAL_DECIDED.value}|{request_id}",
+        id=approval_event_id(request_id),
         kind=EventKind.APPROVAL_DECIDED,
         group_id=str(record.get("groupId") or ""),
         principal_id=str(record.get("requesterId") or ""),

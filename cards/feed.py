@@ -368,6 +368,7 @@ class FeedStatusView:
     discovering: bool = False  # True: PIM groups are also discovered from the PIM audit log (FEED_DISCOVER)
     discovered: int = 0  # how many groups discovery has found so far (some may also be configured)
     discovery_problem: str | None = None  # a short, user-safe description of the last failed audit log read
+    # (discovery's, or the approval outcomes' when FEED_DISCOVER is off)
 
 
 def feed_status_card(view: FeedStatusView, tz: str | None) -> JsonDict:
@@ -395,13 +396,13 @@ def feed_status_card(view: FeedStatusView, tz: str | None) -> JsonDict:
     else:
         names_line = ", ".join(listed) + (f" and {rest} more" if rest else "")
     body.append(text("groups", names_line, subtle=True))
-    if view.discovering and view.discovery_problem:
+    if view.discovery_problem:
         body.append(text("discovery-error", view.discovery_problem, color="Attention", weight="Bolder"))
     fallback = f"PIM feed in {view.channel_name}: {groups_line}, every {format_duration(view.poll_interval)}, " + (
         f"last successful poll {last}, {view.events_posted} events posted."
     )
     if view.last_error:
         fallback += f" Last error: {view.last_error}"
-    if view.discovering and view.discovery_problem:
+    if view.discovery_problem:
         fallback += f" {view.discovery_problem}"
     return card(body, fallback)

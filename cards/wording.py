@@ -398,6 +398,12 @@ FEED_DISCOVERY_DENIED = (
     "permission (with admin consent). Until then only FEED_GROUPS is monitored."
 )
 FEED_DISCOVERY_FAILED = "The PIM audit log could not be read; discovery tries again in 5 minutes."
+FEED_AUDIT_DENIED = (
+    "The PIM audit log cannot be read: the bot's app registration needs the AuditLog.Read.All application permission "
+    "(with admin consent). Until then approvals decided outside Teams are posted without the approver, and requests "
+    "made outside the bot that were denied or expired are not posted."
+)
+FEED_AUDIT_FAILED = "The PIM audit log could not be read; the feed tries again in 5 minutes."
 FEED_WAS_OFF = "The admin feed is off already; `feed here` in a channel turns it on."
 
 

@@ -22,6 +22,7 @@ from core.models import Access, Ticket
 
 __all__ = [
     "EXPIRY_NOTICE",
+    "AuditRead",
     "DetailQuery",
     "EndReason",
     "EventKind",
@@ -31,6 +32,7 @@ __all__ = [
     "ScheduleItem",
     "ScheduleKind",
     "UnknownFeedGroups",
+    "approval_event_id",
     "detail_queries",
     "diff",
     "enrich",
@@ -142,6 +144,23 @@ class UnknownFeedGroups(PimError):
         parts = [f"not found: {', '.join(self.missing)}"] if self.missing else []
         parts += [f"{name!r} is the name of {len(ids)} groups" for name, ids in self.ambiguous.items()]
         super().__init__("; ".join(parts) or "unknown feed groups")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRead:
+    """One incremental read of PIM's audit log (graph.feed.FeedReader.read_pim_audit): the groups it names (each
+    once, newest first: discovery), the approval outcomes it records (APPROVAL_DECIDED events, oldest first), and the
+    new watermark (the newest entry's time, or the old one when the read found nothing)."""
+
+    groups: tuple[str, ...] = ()
+    decisions: tuple[FeedEvent, ...] = ()
+    watermark: datetime | None = None
+
+
+def approval_event_id(request_id: str) -> str:
+    """The id of the APPROVAL_DECIDED event of one request: one request is decided once, so the outcome the approval
+    desk reports and the one the audit log records are the same event, posted once."""
+    return f"{EventKind.APPROVAL_DECIDED.value}|{request_id.casefold()}"
 
 
 # -- the diff ------------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 
 from core.errors import DirectoryError, DirectoryUnavailable, Throttled
 from core.feed import (
+    AuditRead,
     DetailQuery,
     FeedEvent,
     GroupState,
@@ -250,16 +251,25 @@ class FeedReader:
         return list(found.values())
 
     async def discover_pim_groups(self, since: datetime | None) -> tuple[list[str], datetime | None]:
-        """The groups PIM's audit log names since `since` (less AUDIT_OVERLAP; None: the whole 30 days the log
-        keeps), each once in the order first seen (newest first), and the new watermark: the newest entry's time,
-        or `since` when there is none. App-only; needs AuditLog.Read.All. Raises DirectoryError kinds (e.g.
-        PermissionDenied without the permission, Throttled after too many 429s); the caller keeps its watermark."""
+        """The groups PIM's audit log names since `since` (see `read_pim_audit`), and the new watermark."""
+        read = await self.read_pim_audit(since)
+        return list(read.groups), read.watermark
+
+    async def read_pim_audit(self, since: datetime | None) -> AuditRead:
+        """PIM's group-management entries since `since` (less AUDIT_OVERLAP; None: the whole 30 days the log keeps),
+        one page normally: the groups they name, each once in the order first seen (newest first), the approval
+        outcomes they record (APPROVAL_DECIDED events, `wire.parse_pim_decision`, oldest first, each once), and the
+        new watermark (the newest entry's time, or `since` when there is none). App-only; needs AuditLog.Read.All.
+        Raises DirectoryError kinds (PermissionDenied without the permission; Throttled when the first page is
+        refused with 429 — this cycle's read is skipped rather than waited for — or after too many 429s on later
+        pages); the caller keeps its watermark."""
         path, params = wire.pim_group_audit_query(None if since is None else since - AUDIT_OVERLAP)
         found: dict[str, str] = {}
+        decisions: dict[str, FeedEvent] = {}
         watermark = since
         url = self._client.url(path, params)
-        for _ in range(_AUDIT_MAX_PAGES):
-            page = await self._audit_page(url)
+        for page_number in range(_AUDIT_MAX_PAGES):
+            page = await self._audit_page(url, patient=page_number > 0)
             for row in page.get("value") or ():
                 if not isinstance(row, dict):
                     continue
@@ -269,24 +279,27 @@ class FeedReader:
                 group_id = wire.parse_pim_group_audit(row)
                 if group_id is not None:
                     found.setdefault(group_id.casefold(), group_id)
+                decided = wire.parse_pim_decision(row)
+                if decided is not None:
+                    decisions.setdefault(decided.id, decided)
             next_link = page.get("@odata.nextLink")
             if not isinstance(next_link, str) or not next_link:
-                return list(found.values()), watermark
+                return AuditRead(tuple(found.values()), tuple(reversed(decisions.values())), watermark)
             url = next_link
         raise DirectoryUnavailable(f"the PIM audit log has more than {_AUDIT_MAX_PAGES} pages")
 
-    async def _audit_page(self, url: str) -> JsonObject:
+    async def _audit_page(self, url: str, *, patient: bool = True) -> JsonObject:
         """One page of the audit log; a 429 the client did not wait out (its budget is for interactive calls) is
-        waited out here, per its Retry-After: the audit API allows 5 requests per 10 s per app."""
+        waited out here, per its Retry-After, if `patient`: the audit API allows 5 requests per 10 s per app."""
         for _ in range(_AUDIT_THROTTLE_WAITS):
             try:
                 return await self._client.get(url)
             except GraphError as err:
                 problem = directory_error(err)
-                if not isinstance(problem, Throttled):
+                if not isinstance(problem, Throttled) or not patient:
                     raise problem from err
                 wait = err.retry_after if err.retry_after is not None else 10.0
-                log.info("feed discovery: the audit log is throttled; reading again in %.0fs", wait)
+                log.info("feed: the PIM audit log is throttled; reading again in %.0fs", wait)
                 await self._sleep(wait)
             except GraphTransportError as err:
                 raise DirectoryUnavailable(err.detail) from err

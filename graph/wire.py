@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from core.feed import RequestRecord, ScheduleItem, ScheduleKind
+from core.feed import EventKind, FeedEvent, RequestRecord, ScheduleItem, ScheduleKind, approval_event_id
 from core.models import (
     Access,
     ActivationPolicy,
@@ -46,6 +46,7 @@ __all__ = [
     "group_state_query",
     "groups_named_query",
     "parse_audit_time",
+    "parse_pim_decision",
     "parse_pim_group_audit",
     "pim_group_audit_query",
     "parse_request_record",
@@ -659,6 +660,48 @@ def parse_pim_group_audit(item: Mapping[str, Any]) -> str | None:
         if isinstance(target, Mapping) and _str(target.get("type")).casefold() == "group":
             return _opt_str(target.get("id"))
     return None
+
+
+# Activity names of approval outcomes (reference §9), matched on these parts, case-insensitively. A cancel is left
+# out: the requester withdrew it, nobody decided (and a canceled activation may never have needed an approval).
+_DECISIONS = (("request approved", "approved"), ("request denied", "denied"), ("request expired", "expired"))
+
+
+def parse_pim_decision(item: Mapping[str, Any]) -> FeedEvent | None:
+    """An approval outcome in PIM's audit log as an APPROVAL_DECIDED event; None for any other entry.
+
+    `Add member to role request approved|denied (PIM activation)` and `PIM activation request expired`. The request
+    is additionalDetails `RequestId`, else the correlationId (the simulated tenant writes both; the reference does
+    not document either), and names the event (`approval_event_id`, the id the approval desk uses too). The group
+    is the first Group target, the principal the target after it (a User, or a Group principal); `by` is
+    initiatedBy.user for an approval or denial (the approver) and nobody for an expiry (PIM's own app writes it);
+    access is additionalDetails `Role` (Member/Owner), member when it is missing; justification is the request's."""
+    group_id = parse_pim_group_audit(item)
+    name = _fold(item.get("activityDisplayName"))
+    decision = next((d for part, d in _DECISIONS if part in name), None)
+    if group_id is None or decision is None:
+        return None
+    details = {
+        _fold(d.get("key")): d.get("value") for d in item.get("additionalDetails") or () if isinstance(d, Mapping)
+    }
+    request_id = _opt_str(details.get("requestid")) or _opt_str(item.get("correlationId"))
+    targets = [t for t in item.get("targetResources") or () if isinstance(t, Mapping)]
+    at = next((n for n, t in enumerate(targets) if _fold(t.get("type")) == "group"), 0)
+    principal_id = next((_opt_str(t.get("id")) for t in targets[at + 1 :] if _opt_str(t.get("id"))), None)
+    if request_id is None or principal_id is None:
+        return None
+    user = _obj(_obj(item.get("initiatedBy")).get("user"))
+    return FeedEvent(
+        id=approval_event_id(request_id),
+        kind=EventKind.APPROVAL_DECIDED,
+        group_id=group_id,
+        principal_id=principal_id,
+        access=parse_access(details.get("role")) or Access.MEMBER,
+        by=_opt_str(user.get("id")) if decision != "expired" else None,
+        justification=_opt_str(details.get("justification")),
+        decision=decision,
+        observed_at=parse_audit_time(item),
+    )
 
 
 def groups_named_query(name: str) -> Query:

@@ -10,7 +10,7 @@ from cards import activation_card, deactivation_card, help_card, needs_input_car
 from cards.activation import settled_activation_card
 from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
-from cards.wording import FEED_DISCOVERY_DENIED
+from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED
 from core.errors import (
     DirectoryUnavailable,
     DurationTooLong,
@@ -438,6 +438,7 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "feed_status_discovery_denied": lambda: feed_status_card(
         feed_status(discovering=True, discovered=0, discovery_problem=FEED_DISCOVERY_DENIED), "Europe/Berlin"
     ),
+    "feed_status_audit_denied": lambda: feed_status_card(feed_status(discovery_problem=FEED_AUDIT_DENIED), TZ),
     "feed_status_error": lambda: feed_status_card(
         feed_status(
             group_names=tuple(f"Group-{i:02d}" for i in range(27)),

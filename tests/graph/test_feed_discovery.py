@@ -14,9 +14,11 @@ import pytest
 
 import simtenant
 from core.errors import PermissionDenied
+from core.feed import EventKind, approval_event_id
+from core.models import Access
 from graph import FeedReader, GraphClient
 from graph.feed import AUDIT_OVERLAP
-from graph.wire import format_datetime, parse_pim_group_audit
+from graph.wire import format_datetime, parse_pim_decision, parse_pim_group_audit
 from simtenant import seed
 
 DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
@@ -153,3 +155,59 @@ def test_only_pim_group_management_entries_name_a_group() -> None:
     assert parse_pim_group_audit({**entry, "loggedByService": "Core Directory"}) is None
     assert parse_pim_group_audit({**entry, "activityDisplayName": "Add member to group"}) is None
     assert parse_pim_group_audit({**entry, "targetResources": [{"id": "u-1", "type": "User"}]}) is None
+
+
+# ---- approval outcomes (the same read; bot.feed posts them as APPROVAL_DECIDED) --------------------------------------
+
+
+async def test_the_same_read_brings_the_approval_outcomes_with_the_approver(sim: Sim) -> None:
+    read = await sim.reader().read_pim_audit(None)
+    assert set(read.groups) == DEMO_PIM_GROUPS
+    [approved] = [d for d in read.decisions if d.group_id == seed.SECURITY_OPERATORS]  # the demo's approved activation
+    [entry] = [e for e in sim.tenant.audit.entries() if "request approved" in e["activityDisplayName"]]
+    assert (approved.kind, approved.decision, approved.by, approved.principal_id, approved.access) == (
+        EventKind.APPROVAL_DECIDED,
+        "approved",
+        seed.BOB,
+        seed.ALICE,
+        Access.MEMBER,
+    )
+    assert approved.id == approval_event_id(entry["correlationId"])  # the approval desk's id for that request
+    assert [e["status"] for e in sim.audit_requests()] == [200]  # one request: groups and outcomes alike
+
+
+def test_approval_outcomes_in_audit_entries() -> None:
+    entry: dict[str, Any] = {
+        "loggedByService": "PIM",
+        "category": "GroupManagement",
+        "correlationId": "corr-1",
+        "activityDisplayName": "Add member to role request denied (PIM activation)",
+        "activityDateTime": "2026-11-20T10:00:00Z",
+        "initiatedBy": {"user": {"id": "approver-1"}, "app": None},
+        "targetResources": [{"id": "g-1", "type": "Group"}, {"id": "u-1", "type": "User"}],
+        "additionalDetails": [{"key": "RequestId", "value": "REQ-1"}, {"key": "Role", "value": "Owner"}],
+    }
+    denied = parse_pim_decision(entry)
+    assert denied is not None
+    assert (denied.id, denied.decision, denied.by, denied.group_id, denied.principal_id, denied.access) == (
+        approval_event_id("req-1"),
+        "denied",
+        "approver-1",
+        "g-1",
+        "u-1",
+        Access.OWNER,
+    )
+    bare = parse_pim_decision({**entry, "additionalDetails": []})  # no details: the correlationId, member access
+    assert bare is not None and (bare.id, bare.access) == (approval_event_id("corr-1"), Access.MEMBER)
+    expired = parse_pim_decision(
+        {
+            **entry,
+            "activityDisplayName": "PIM activation request expired",
+            "initiatedBy": {"user": None, "app": {"appId": "ms-pim"}},
+        }
+    )
+    assert expired is not None and (expired.decision, expired.by) == ("expired", None)
+    for other in ("Add member to role canceled (PIM activation)", "Add member to role completed (PIM activation)"):
+        assert parse_pim_decision({**entry, "activityDisplayName": other}) is None
+    assert parse_pim_decision({**entry, "targetResources": [{"id": "g-1", "type": "Group"}]}) is None  # no principal
+    assert parse_pim_decision({**entry, "category": "RoleManagement"}) is None  # PIM for Entra roles
