@@ -21,15 +21,24 @@ the connector answered clears it: nothing was posted). Event ids are determinist
 computed again after a restart, or by a second process, whose id is in the posted set or already queued is never
 queued again.
 
-Discovery (FEED_DISCOVER): the monitored groups are FEED_GROUPS plus the PIM groups the reader finds in the PIM
-audit log (graph.feed, AuditLog.Read.All). The log is read at this process's first cycle and then hourly (not every
-cycle: the audit API allows 5 requests per 10 s per app), incrementally from a stored watermark, and the groups found
-are stored (`feed/discovered`), so a group is not forgotten when its activity leaves the log's 30 days. A group with
-no PIM activity in the last 30 days is not found until it has some. A group found later starts with a baseline
-(the reader's first read of a group has no events): its existing assignments are not announced.
+The PIM audit log (graph.feed, AuditLog.Read.All) is read every cycle, incrementally from a watermark stored in
+`feed/audit` with the snapshot and the outbox (one write), normally one request (the audit API allows 5 per 10 s per
+app); after a failed read, again in 5 minutes. It brings:
+* approval outcomes (approved, denied, expired) of requests made anywhere, with the approver, for the monitored
+  groups: APPROVAL_DECIDED events. The first read is a baseline (older outcomes are not news);
+* discovery (FEED_DISCOVER): the monitored groups are FEED_GROUPS plus the PIM groups the log names, stored
+  (`feed/discovered`), so a group is not forgotten when its activity leaves the log's 30 days. A group with no PIM
+  activity in the last 30 days is not found until it has some. A group found later starts with a baseline (the
+  reader's first read of a group has no events): its existing assignments are not announced.
 
-More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each. Approval
-outcomes (bot.approvals) are queued into the same outbox by `approval_settled` and posted by the next cycle.
+The approval desk (bot.approvals) also reports outcomes, through `approval_settled`, into the same outbox. Both name
+an outcome by its request (`core.feed.approval_event_id`), so one seen by both is posted once, whichever comes first.
+While the log is readable the desk's outcomes without an approver (decided outside Teams, expired) are left to the
+log, which names the approver; a decision made in Teams is queued at once. When the log refuses (403: no
+AuditLog.Read.All), `feed/audit` says so and the desk's outcomes are all posted as before (approver named only for
+decisions made in Teams; portal requests that were denied or expired are not seen), and `feed status` says so.
+
+More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each.
 """
 
 from __future__ import annotations

@@ -14,19 +14,25 @@ state, untouched, and without events, so the caller stores that state again and 
 snapshot against a fresh read: the change is seen then, with the same event ids (nothing lost, nothing twice).
 A group that fails on its first poll has no state yet and is simply polled again.
 
-Limitation: PIM lists only what is granted. A request made in the portal that was denied, canceled or expired
-before anything was provisioned leaves no schedule, so this reader never sees it; the poster announces
-APPROVAL_DECIDED from the bot's own approval desk instead. An activation that went through an approval is seen,
-and its ACTIVE_ACTIVATED event says decision "approved" (the approver is not readable app-only: approvals are
-delegated-only in Graph).
+PIM lists only what is granted: a request made in the portal that was denied, canceled or expired before anything
+was provisioned leaves no schedule, and the approver of a decision is not readable app-only from the approval API
+(delegated-only in Graph). An activation that went through an approval is seen, and its ACTIVE_ACTIVATED event says
+decision "approved". The outcomes themselves, with the approver, come from the PIM audit log (below).
 
-Discovery (`discover_pim_groups`, FEED_DISCOVER): Graph has no list of PIM-enabled groups (every schedule and
-instance list requires a groupId or principalId `$filter`), so the groups are found in the PIM audit log
-(`GET /auditLogs/directoryAudits`, PIM's GroupManagement entries; application permission AuditLog.Read.All). The log
-keeps 30 days: **a group with no PIM activity in the last 30 days is not discovered until it has some** (list it in
-FEED_GROUPS to monitor it from the start); once found, the caller keeps it. Reading is incremental from a watermark
-(the newest entry seen), re-reading an overlap before it because entries can reach the log a little late. The audit
-API allows 5 requests per 10 s per app: a page refused with 429 is asked again after its Retry-After.
+The PIM audit log (`read_pim_audit`; `GET /auditLogs/directoryAudits`, PIM's GroupManagement entries; application
+permission AuditLog.Read.All), read incrementally every cycle by the poster (bot.feed), one read serving two ends:
+* approval outcomes: `Add member to role request approved|denied (PIM activation)` and `PIM activation request
+  expired` become APPROVAL_DECIDED events (`wire.parse_pim_decision`: by = the approver from initiatedBy, group and
+  principal from targetResources, access from additionalDetails Role, else member), whose id is the request's, as
+  the bot's approval desk names the same outcome; canceled requests are left out (nobody decided);
+* discovery (FEED_DISCOVER): Graph has no list of PIM-enabled groups (every schedule and instance list requires a
+  groupId or principalId `$filter`), so the groups are found in the log. It keeps 30 days: **a group with no PIM
+  activity in the last 30 days is not discovered until it has some** (list it in FEED_GROUPS to monitor it from the
+  start); once found, the caller keeps it.
+Reading is incremental from a watermark (the newest entry seen), re-reading an overlap before it because entries can
+reach the log a little late (the same entries give the same groups and event ids). The audit API allows 5 requests
+per 10 s per app: one request a cycle normally; a first page refused with 429 fails this read (the caller tries
+again later), a later page is asked again after its Retry-After.
 """
 
 from __future__ import annotations
