@@ -204,7 +204,10 @@ def render(figures: FeedFigures | None, add: Callable[[str], None]) -> None:
         "instances, `$filter` by groupId), 20 to a batch, so the target is ⌈N/20⌉ × 2. **With changes**: that "
         "many groups gained an eligibility (an app-only adminAssign through Graph) before the cycle, which then "
         "also reads the request history of each change (one request per changed principal and group, batched). "
-        f"Wall time is the `poll` call: median of {figures.repeats} unchanged cycles after a first (baseline) poll."
+        f"Wall time is the `poll` call: median of {figures.repeats} unchanged cycles after a first (baseline) poll. "
+        "Not in this table: when the app may read the audit log (AuditLog.Read.All), each feed cycle also makes "
+        "**one more request**, an incremental read of PIM's audit log (approval outcomes with the approver, and "
+        "discovery), more only when over 500 entries arrived since the last cycle."
     )
     add("")
     add(
