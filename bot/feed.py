@@ -73,7 +73,7 @@ from cards.wording import (
     FEED_WAITING_FOR_SERVICE_URL,
     feed_groups_unknown,
 )
-from core.errors import PermissionDenied
+from core.errors import PermissionDenied, Throttled
 from core.feed import (
     AuditRead,
     EndReason,
@@ -103,6 +103,7 @@ GROUPS_TTL = 3600.0  # FEED_GROUPS names are resolved again after this many seco
 DISCOVERED = "feed/discovered"
 AUDIT = "feed/audit"  # the PIM audit log's watermark, and whether the last read was allowed
 AUDIT_RETRY_SECONDS = 300.0  # the PIM audit log is read every cycle, or again this many seconds after a failed read
+AUDIT_THROTTLE_SECONDS = 10.0  # after a 429 without Retry-After (the audit API's window is 10 s)
 _AUDITED = frozenset({"approved", "denied", "expired"})  # the outcomes the PIM audit log records
 
 
@@ -304,7 +305,8 @@ class FeedDesk:
         return [Group(str(i), str(n)) for i, n in (item.get("groups") or {}).items()]
 
     async def _read_audit(self) -> tuple[list[FeedEvent], dict[str, Any]]:
-        """Read PIM's audit log from the stored watermark (every cycle; after a failed read, again in 5 minutes):
+        """Read PIM's audit log from the stored watermark (every cycle; after a throttled read, again after its
+        Retry-After, never waited for inside the cycle; after another failure, again in 5 minutes):
         with FEED_DISCOVER, add the groups it names to `feed/discovered`; return the approval outcomes it records
         and the new `feed/audit` item, which the caller stores with the snapshot and the outbox, in one write.
 
@@ -329,6 +331,11 @@ class FeedDesk:
         try:
             read = await self._audit.read_pim_audit(since)
         except Exception as e:  # DirectoryError kinds (no AuditLog.Read.All, throttled, Graph down): logged, retried
+            if isinstance(e, Throttled):  # the audit API's 5 requests / 10 s: read again after its Retry-After
+                wait = e.retry_after if e.retry_after is not None and e.retry_after > 0 else AUDIT_THROTTLE_SECONDS
+                log.info("feed: the PIM audit log is throttled; reading it again in %.0fs", wait)
+                self._audit_due = self._wall() + min(wait, AUDIT_RETRY_SECONDS)
+                return [], {}
             log.warning("feed: could not read the PIM audit log; trying again in 5 minutes", exc_info=True)
             self._audit_due = self._wall() + AUDIT_RETRY_SECONDS
             denied = isinstance(e, PermissionDenied)

@@ -126,8 +126,12 @@ class GraphClient:
         token: str | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        max_retry_wait: float | None = None,
     ) -> JsonObject:
-        return await self.request("GET", path, token=token, params=params, headers=headers, idempotent=True)
+        """`max_retry_wait` overrides the client's for this call (0: report a 429 at once, with its Retry-After)."""
+        return await self.request(
+            "GET", path, token=token, params=params, headers=headers, idempotent=True, max_retry_wait=max_retry_wait
+        )
 
     async def post(
         self,
@@ -167,11 +171,14 @@ class GraphClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        max_retry_wait: float | None = None,
     ) -> JsonObject:
         """Send one request (with retries) and return its JSON object body ({} for 204 or a non-JSON body)."""
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
-        response = await self._send(method, self.url(path, params), token, json, headers, idempotent)
+        response = await self._send(
+            method, self.url(path, params), token, json, headers, idempotent, max_retry_wait=max_retry_wait
+        )
         return _json_object(response)
 
     async def get_all(
@@ -286,8 +293,11 @@ class GraphClient:
         json: Any,
         headers: Mapping[str, str] | None,
         idempotent: bool,
+        *,
+        max_retry_wait: float | None = None,
     ) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
+        limit = self._max_retry_wait if max_retry_wait is None else max_retry_wait
         bearer = token if token is not None else await self._app_token()
         send_headers = {
             "Authorization": f"Bearer {bearer}",
@@ -314,7 +324,7 @@ class GraphClient:
                 if (maybe_sent and not idempotent) or attempt >= self._max_attempts:
                     raise failure from exc
                 wait = self._backoff(attempt)
-                if waited + wait > self._max_retry_wait:
+                if waited + wait > limit:
                     raise failure from exc
                 log.info("graph %s: %s, retrying in %.1fs", method, type(exc).__name__, wait)
                 await self._sleep(wait)
@@ -338,7 +348,7 @@ class GraphClient:
             if not retryable or attempt >= self._max_attempts:
                 raise error
             wait = error.retry_after if error.retry_after is not None else self._backoff(attempt)
-            if waited + wait > self._max_retry_wait:
+            if waited + wait > limit:
                 raise error  # too long to wait inside one user interaction: report "try again in N s"
             log.info(
                 "graph %s %s: %d (request-id %s), retrying in %.1fs",

@@ -299,7 +299,9 @@ class FeedReader:
         waited out here, per its Retry-After, if `patient`: the audit API allows 5 requests per 10 s per app."""
         for _ in range(_AUDIT_THROTTLE_WAITS):
             try:
-                return await self._client.get(url)
+                # Not patient (the first page, read inside a feed cycle): a 429 is reported at once, not waited out
+                # by the client, so the audit API's throttle never holds the cycle's posts.
+                return await self._client.get(url, max_retry_wait=None if patient else 0.0)
             except GraphError as err:
                 problem = directory_error(err)
                 if not isinstance(problem, Throttled) or not patient:

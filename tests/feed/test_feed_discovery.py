@@ -147,3 +147,25 @@ async def test_a_failed_read_keeps_the_cycle_and_is_retried_in_five_minutes(env:
         assert not [b for b in status["body"] if b.get("id") == "discovery-error"]
     finally:
         store.close()
+
+
+async def test_a_throttled_audit_log_does_not_hold_the_cycle_and_is_read_after_its_retry_after(env: Env) -> None:
+    store = SqliteStorage(env.path)
+    try:
+        desk = env.desk(store)
+        await desk.set_channel(CHANNEL)
+        for _ in range(5):  # another tool of this app used the audit API's 5 requests / 10 s
+            env.tenant.reports_throttle.admit(env.sim.client_id, env.tenant.now())
+        env.tenant.advance(7)  # three seconds left in the throttle window
+        assert await desk.cycle(None) == 0  # not held by the throttle: no wait inside the cycle
+        assert [e["status"] for e in env.audit_reads()] == [429]
+        env.wall.now += 2
+        await desk.cycle(None)
+        assert len(env.audit_reads()) == 1  # not before the Retry-After (3 s) …
+        env.wall.now += 1
+        env.tenant.advance(3)
+        await desk.cycle(None)
+        assert [e["status"] for e in env.audit_reads()] == [429, 200]  # … but long before five minutes
+        assert await ids(desk) == DEMO_PIM_GROUPS
+    finally:
+        store.close()
