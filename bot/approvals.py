@@ -735,16 +735,20 @@ class ApprovalDesk:
         view = view_of(record)
         hours = int(age.total_seconds() // 3600)
         waited = f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{int(age.total_seconds() // 60)} minutes"
-        text = (
+        said = (
             f"Reminder: {view.requester_name} has been waiting {waited} for a decision on "
             f"{access_label(view.access).lower()} access to {view.group_name} (request {view.request_id}). "
-            "The approval card above still works; type “pending” to see it again."
         )
-
-        async def send(tc: TurnContext) -> None:
-            await tc.send_activity(MessageFactory.text(text))
+        personal = said + "The approval card above still works; type “pending” to see it again."
+        # In the channel post's thread `pending` would not help (it lists one's own requests in a 1:1 chat).
+        in_channel = said + "The approval card above still works for the approvers."
 
         for copy in record.get("approverCards") or []:
+            text = in_channel if copy.get("channel") else personal
+
+            async def send(tc: TurnContext, text: str = text) -> None:
+                await tc.send_activity(MessageFactory.text(text))
+
             try:
                 await continue_raising(adapter, copy["reference"], send, self._app_id)
             except Exception:

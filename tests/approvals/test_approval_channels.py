@@ -32,6 +32,7 @@ from tests.approvals.test_inline_approvals import (
     hello,
     texts,
 )
+from tests.approvals.test_outside_decisions import poll_once
 from tests.bot.conftest import Stack, bot_env
 from tests.bot.test_activation_http import self_activations
 from tests.cards.cardtools import element, maybe_element
@@ -207,6 +208,26 @@ async def test_a_decision_in_a_personal_chat_and_a_cancel_update_the_channel_pos
     [put] = [r for r in stack.connector.sent if r.method == "PUT" and r.activity_id == post.activity_id]
     state = element(put.card or {}, "state")["text"]
     assert state.startswith("Denied by Bob Builder at ") and state.endswith("not during the freeze")
+
+
+async def test_the_reminder_in_the_channel_thread_points_to_the_card_not_to_a_personal_command(
+    make_stack: StackFactory,
+) -> None:
+    stack = await make_stack(BOT_ADMINS=FRANK.oid)
+    await in_channel(stack, "approvals here Security-Operators")
+    request_id, _ = await activate_secops(stack)
+    [post] = channel_posts(stack)
+    stack.sim.tenant.advance(61 * 60)
+    await poll_once(stack)
+    [in_thread] = [
+        str(r.body.get("text"))
+        for r in stack.connector.messages(post.conversation_id)
+        if str(r.body.get("text") or "").startswith("Reminder:")
+    ]
+    assert request_id in in_thread and "the approval card above" in in_thread.lower()
+    assert "pending" not in in_thread  # `pending` lists one's own requests in a 1:1 chat, not in a channel
+    [personal] = [t for t in texts(stack, BOB) if t.startswith("Reminder:")]
+    assert "type “pending”" in personal
 
 
 async def test_a_cancelled_request_updates_the_channel_post(make_stack: StackFactory) -> None:
