@@ -163,7 +163,7 @@ def expiry_warning_card(
     body: list[BareObject] = [
         heading("heading", "Approval request expires soon"),
         text("message", f"{subject} is still waiting for approval and expires at {format_time(expires_at, tz)}."),
-        facts("facts", [("Request", request_id), ("Expires", format_time(expires_at, tz))]),
+        facts("facts", [("Request", request_id)]),  # when it expires is said once, in the message
         text(
             "note",
             "Send it again creates a new request with the same group, access, duration, reason and ticket. PIM accepts "

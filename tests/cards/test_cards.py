@@ -399,3 +399,11 @@ def test_a_settled_request_loses_only_its_own_cancel_button_and_waiting_line() -
 def test_settling_another_request_changes_nothing() -> None:
     sent = activation_card([samples.awaiting_approval()], TZ)
     assert settled_activation_card(sent, "another-request", "Approved", "x", color="Good", fallback="y") == sent
+
+
+def test_the_expiry_warning_says_when_once() -> None:
+    card = GOLDEN["approval_expiry_warning"]()
+    shown = json.dumps(card["body"], ensure_ascii=False)
+    when = element(card, "message")["text"].rsplit("expires at ", 1)[1].rstrip(".")
+    assert shown.count(when) == 1, shown
+    assert facts(card, "facts") == {"Request": element(card, "facts")["facts"][0]["value"]}
