@@ -23,7 +23,8 @@ queued again.
 
 The PIM audit log (graph.feed, AuditLog.Read.All) is read every cycle, incrementally from a watermark stored in
 `feed/audit` with the snapshot and the outbox (one write), normally one request (the audit API allows 5 per 10 s per
-app); after a failed read, again in 5 minutes. It brings:
+app); after a throttled read, again after its Retry-After (never waited for inside the cycle); after another failed
+read, again in 5 minutes. It brings:
 * approval outcomes (approved, denied, expired) of requests made anywhere, with the approver, for the monitored
   groups: APPROVAL_DECIDED events. The first read is a baseline (older outcomes are not news);
 * discovery (FEED_DISCOVER): the monitored groups are FEED_GROUPS plus the PIM groups the log names, stored
@@ -33,8 +34,10 @@ app); after a failed read, again in 5 minutes. It brings:
 
 The approval desk (bot.approvals) also reports outcomes, through `approval_settled`, into the same outbox. Both name
 an outcome by its request (`core.feed.approval_event_id`), so one seen by both is posted once, whichever comes first.
-While the log is readable the desk's outcomes without an approver (decided outside Teams, expired) are left to the
-log, which names the approver; a decision made in Teams is queued at once. When the log refuses (403: no
+While the log is readable and has already shown that kind of outcome in a shape the reader knows (`audit_covers`;
+the reference documents no entry format), the desk's outcomes without an approver (decided outside Teams, expired)
+are left to the log, which names the approver; otherwise the desk posts them itself, so an unknown format costs the
+approver's name, never the post. A decision made in Teams is queued at once. When the log refuses (403: no
 AuditLog.Read.All), `feed/audit` says so and the desk's outcomes are all posted as before (approver named only for
 decisions made in Teams; portal requests that were denied or expired are not seen), and `feed status` says so.
 
@@ -360,15 +363,31 @@ class FeedDesk:
         await self._health(discoveryError="")
         watermark = read.watermark or since or self._clock.now()
         news = [d for d in read.decisions if floor is None or d.observed_at is None or d.observed_at >= floor]
-        return news, {"watermark": _time(watermark), "from": _time(floor), "readable": True}
+        # The outcome kinds this tenant's log has shown in a shape we read (see audit_covers).
+        confirmed = sorted({str(k) for k in item.get("confirmed") or ()} | {str(d.decision) for d in read.decisions})
+        return news, {
+            "watermark": _time(watermark),
+            "from": _time(floor),
+            "readable": True,
+            "confirmed": confirmed,
+        }
 
     async def audit_readable(self) -> bool:
-        """True when the last read of PIM's audit log succeeded: approval outcomes come from there, with the
-        approver, so the approval desk's hook leaves the ones it cannot name an approver for to it."""
+        """True when the last read of PIM's audit log succeeded."""
         if self._audit is None:
             return False
         item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
         return bool(item.get("watermark")) and bool(item.get("readable"))
+
+    async def audit_covers(self, decision: str | None) -> bool:
+        """True when outcomes of this kind come from PIM's audit log, with the approver: the last read succeeded
+        AND the log has already shown an outcome of this kind in a shape the reader understands. Until then the
+        approval desk's hook posts it itself: an entry format the reader does not know (the reference does not
+        document them) must cost the approver's name, never the post."""
+        if decision is None or not await self.audit_readable():
+            return False
+        item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
+        return decision in {str(k) for k in item.get("confirmed") or ()}
 
     async def status_card(self, tz: str | None) -> dict[str, Any] | str:
         """The `feed status` answer: the status card, or a text when the feed is not on."""
@@ -552,14 +571,15 @@ class FeedDesk:
     async def approval_settled(self, record: Mapping[str, Any]) -> None:
         """bot.approvals calls this when a request record is decided or closed: queue an APPROVAL_DECIDED event.
 
-        A decision made in Teams names its approver: it is queued at once. While PIM's audit log is readable, an
-        outcome the bot saw without an approver (approved or denied elsewhere, expired) is left to the audit log,
-        which names the approver: the next cycle posts it from there. Both give the event the request's id
-        (`core.feed.approval_event_id`), so whichever is queued first is posted and the other is dropped as seen."""
+        A decision made in Teams names its approver: it is queued at once. While PIM's audit log covers that kind of
+        outcome (`audit_covers`), an outcome the bot saw without an approver (approved or denied elsewhere, expired)
+        is left to the audit log, which names the approver: the next cycle posts it from there. Both give the event
+        the request's id (`core.feed.approval_event_id`), so whichever is queued first is posted and the other is
+        dropped as seen."""
         event = approval_event(record)
         if event is None:
             return
-        if event.by is None and event.decision in _AUDITED and await self.audit_readable():
+        if event.by is None and event.decision in _AUDITED and await self.audit_covers(event.decision):
             log.info("feed: the outcome of request %s is left to the PIM audit log", record.get("requestId"))
             return
         await self.enqueue([event])

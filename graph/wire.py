@@ -650,11 +650,16 @@ def parse_pim_group_audit(item: Mapping[str, Any]) -> str | None:
     Activity names are matched loosely (reference §9: the official names use "role" wording even for groups and
     community code disagrees on some): logged by PIM, category GroupManagement, "PIM" in the activity name. The
     group is the first target of type Group (a group can also be the principal, listed after it)."""
+    if "pim" not in _str(item.get("activityDisplayName")).casefold():
+        return None
+    return _pim_group_target(item)
+
+
+def _pim_group_target(item: Mapping[str, Any]) -> str | None:
+    """The first Group target of an entry logged by PIM in category GroupManagement; None for any other entry."""
     if _str(item.get("loggedByService")).casefold() != "pim":
         return None
     if _str(item.get("category")).casefold() != "groupmanagement":
-        return None
-    if "pim" not in _str(item.get("activityDisplayName")).casefold():
         return None
     for target in item.get("targetResources") or ():
         if isinstance(target, Mapping) and _str(target.get("type")).casefold() == "group":
@@ -676,7 +681,9 @@ def parse_pim_decision(item: Mapping[str, Any]) -> FeedEvent | None:
     is the first Group target, the principal the target after it (a User, or a Group principal); `by` is
     initiatedBy.user for an approval or denial (the approver) and nobody for an expiry (PIM's own app writes it);
     access is additionalDetails `Role` (Member/Owner), member when it is missing; justification is the request's."""
-    group_id = parse_pim_group_audit(item)
+    # Not parse_pim_group_audit: real tenants also log these as "Request approved" / "Request denied" (community
+    # queries), with no "PIM" in the name; the service and category still say it is PIM for Groups.
+    group_id = _pim_group_target(item)
     name = _fold(item.get("activityDisplayName"))
     decision = next((d for part, d in _DECISIONS if part in name), None)
     if group_id is None or decision is None:

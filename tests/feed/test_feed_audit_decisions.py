@@ -126,14 +126,39 @@ async def test_a_decision_made_in_teams_is_posted_once_though_the_audit_log_reco
 async def test_a_bot_request_decided_in_the_portal_is_posted_once_with_the_approver(tmp_path: Path) -> None:
     async with running_feed_stack(tmp_path) as stack:
         await feed_here(stack)
+        # The log has already shown a denial in a shape the reader knows (a portal-only request, denied) …
+        now = await stack.now()
+        await stack.admin("eligibility", "adminAssign", CAROL, SECURITY_OPERATORS, **for_days(now, 30))
+        await portal_decision(stack, await portal_request(stack, CAROL, "earlier drill"), "Deny")
+        await stack.cycle()
+        assert len(approval_posts(stack)) == 1
+
+        # … so a denial of a bot-tracked request made elsewhere is left to the log, which names the approver.
         request_id = await teams_request(stack)
         await portal_decision(stack, request_id, "Deny")
         assert await approval_poll(stack) == 1  # the approval desk sees it denied, by someone it cannot name
 
         await stack.cycle()
         await stack.cycle()
-        [post] = approval_posts(stack)
+        [_, post] = approval_posts(stack)
         assert "approval: denied by Bob Builder" in post and "Alice Admin" in post, post
+
+
+async def test_until_the_log_has_shown_an_outcome_kind_the_desk_posts_it_itself(tmp_path: Path) -> None:
+    # The reference documents no audit entry format: if this tenant's entries were not understood, an outcome left to
+    # the log would be lost. Until the log has shown a denial the reader understands, the desk posts its own (no
+    # approver), and the log's later copy of the same request is the same event: one post either way.
+    async with running_feed_stack(tmp_path) as stack:
+        await feed_here(stack)
+        request_id = await teams_request(stack)
+        await portal_decision(stack, request_id, "Deny")
+        assert await approval_poll(stack) == 1
+
+        await stack.cycle()
+        await stack.cycle()
+        [post] = approval_posts(stack)
+        assert "approval: denied" in post and "Alice Admin" in post and "Bob Builder" not in post, post
+        assert [e["status"] for e in audit_reads(stack)][-1] == 200  # the log was readable all along
 
 
 async def test_without_audit_log_read_all_the_desk_posts_outcomes_without_the_approver(tmp_path: Path) -> None:

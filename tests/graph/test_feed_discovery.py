@@ -213,6 +213,14 @@ def test_approval_outcomes_in_audit_entries() -> None:
         }
     )
     assert expired is not None and (expired.decision, expired.by) == ("expired", None)
+    # Community queries of real tenants match PIM approvals as "Request approved" (no "PIM" in the name; the service
+    # and category say it): read as the same outcome, not skipped.
+    short = parse_pim_decision({**entry, "activityDisplayName": "Request approved"})
+    assert short is not None and (short.decision, short.by, short.group_id) == ("approved", "approver-1", "g-1")
+    assert (
+        parse_pim_decision({**entry, "loggedByService": "Core Directory", "activityDisplayName": "Request approved"})
+        is None
+    )
     for other in ("Add member to role canceled (PIM activation)", "Add member to role completed (PIM activation)"):
         assert parse_pim_decision({**entry, "activityDisplayName": other}) is None
     assert parse_pim_decision({**entry, "targetResources": [{"id": "g-1", "type": "Group"}]}) is None  # no principal
