@@ -21,6 +21,7 @@ from cards.wording import FEED_DISCOVERY_DENIED
 from graph import FeedReader, GraphClient
 from simtenant import seed
 from tests.feed.test_lease import Wall
+from tests.graph.test_feed_discovery import app_token_source
 
 DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
 FRESH = "eeeeeeee-0000-4000-8000-000000000001"
@@ -39,19 +40,7 @@ class Env:
         return self.sim.tenant
 
     def token(self, client_id: str, secret: str) -> Callable[[], Awaitable[str]]:
-        async def token() -> str:
-            response = await self.http.post(
-                f"{self.sim.authority}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": secret,
-                    "scope": "https://graph.microsoft.com/.default",
-                },
-            )
-            return str(response.json()["access_token"])
-
-        return token
+        return app_token_source(self.http, self.sim.authority, client_id, secret)
 
     def desk(self, store: SqliteStorage, *, client_id: str = "", secret: str = "") -> FeedDesk:
         """A desk as app.py builds it with FEED_DISCOVER on (one per process), monitoring no configured group."""

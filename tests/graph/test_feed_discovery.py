@@ -26,6 +26,27 @@ PIM = "/identityGovernance/privilegedAccess/group"
 OTHER_APP, OTHER_SECRET = "11111111-2222-4333-8444-555555555555", "no-audit-secret"
 
 
+def app_token_source(
+    http: httpx.AsyncClient, authority: str, client_id: str, secret: str
+) -> Callable[[], Awaitable[str]]:
+    """App-only tokens from the simulated tenant's token endpoint (client credentials), as msal would get them."""
+
+    async def token() -> str:
+        response = await http.post(
+            f"{authority}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    return token
+
+
 @dataclass
 class Sim:
     sim: Any  # simtenant.RunningSimTenant
@@ -42,20 +63,7 @@ class Sim:
         self.tenant.advance(seconds)
 
     def token_source(self, client_id: str, secret: str) -> Callable[[], Awaitable[str]]:
-        async def token() -> str:
-            response = await self.http.post(
-                f"{self.sim.authority}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": secret,
-                    "scope": "https://graph.microsoft.com/.default",
-                },
-            )
-            assert response.status_code == 200, response.text
-            return str(response.json()["access_token"])
-
-        return token
+        return app_token_source(self.http, self.sim.authority, client_id, secret)
 
     def reader(
         self, *, client_id: str | None = None, secret: str | None = None, max_retry_wait: float = 3.0

@@ -11,15 +11,12 @@ from simtenant.isotime import format_instant, parse_instant
 from simtenant.seed import (
     ALICE,
     BOB,
+    DEMO_PIM_GROUPS,
     EXCHANGE_ADMINS,
     FINANCE_PROD,
     HELPDESK_STAFF,
-    HELPDESK_TIER1,
-    INTUNE_ADMINS,
     PIM_APPROVERS,
-    PRIVILEGED_ROLE_ADMINS,
     SECURITY_OPERATORS,
-    SHAREPOINT_ADMINS,
     TEAMS_ADMINS,
 )
 from tests.simtenant.conftest import PIM, Client, Resp
@@ -70,16 +67,7 @@ async def test_demo_history_names_every_pim_group_and_nothing_else(client: Clien
     response = await _audits(client)
     assert response.status == 200, response.body
     rows = response.body["value"]
-    assert _group_ids(rows) == {
-        EXCHANGE_ADMINS,
-        TEAMS_ADMINS,
-        SECURITY_OPERATORS,
-        PRIVILEGED_ROLE_ADMINS,
-        FINANCE_PROD,
-        HELPDESK_TIER1,
-        SHAREPOINT_ADMINS,
-        INTUNE_ADMINS,
-    }
+    assert _group_ids(rows) == DEMO_PIM_GROUPS
     assert HELPDESK_STAFF not in _group_ids(rows) and PIM_APPROVERS not in _group_ids(rows)
     times = [parse_instant(row["activityDateTime"]) for row in rows]
     assert times == sorted(times, reverse=True)  # newest first
