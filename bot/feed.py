@@ -372,22 +372,16 @@ class FeedDesk:
             "confirmed": confirmed,
         }
 
-    async def audit_readable(self) -> bool:
-        """True when the last read of PIM's audit log succeeded."""
-        if self._audit is None:
-            return False
-        item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
-        return bool(item.get("watermark")) and bool(item.get("readable"))
-
     async def audit_covers(self, decision: str | None) -> bool:
         """True when outcomes of this kind come from PIM's audit log, with the approver: the last read succeeded
         AND the log has already shown an outcome of this kind in a shape the reader understands. Until then the
         approval desk's hook posts it itself: an entry format the reader does not know (the reference does not
         document them) must cost the approver's name, never the post."""
-        if decision is None or not await self.audit_readable():
+        if decision is None or self._audit is None:
             return False
         item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
-        return decision in {str(k) for k in item.get("confirmed") or ()}
+        readable = bool(item.get("watermark")) and bool(item.get("readable"))  # the last read succeeded
+        return readable and decision in {str(k) for k in item.get("confirmed") or ()}
 
     async def status_card(self, tz: str | None) -> dict[str, Any] | str:
         """The `feed status` answer: the status card, or a text when the feed is not on."""
