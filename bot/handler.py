@@ -324,8 +324,8 @@ class PimBot(TeamsActivityHandler):
             return _invoke_message(SORRY)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        await self._remember(turn_context, None)
-        await self._send_card(turn_context, cards.help_card(None), kind="help")
+        if await self._installed(turn_context):
+            await self._send_card(turn_context, cards.help_card(None), kind="help")
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # Not TeamsActivityHandler's version: it looks up every added member in the roster (one call each) and fails
@@ -333,7 +333,23 @@ class PimBot(TeamsActivityHandler):
         activity = turn_context.activity
         added: list[ChannelAccount] = activity.members_added or []
         if any(m.id == activity.recipient.id for m in added):
-            await self._remember(turn_context, None)
+            await self._installed(turn_context)
+
+    async def _installed(self, turn_context: TurnContext) -> bool:
+        """The bot was added (installed by the user, for them by a Teams admin's setup policy, or by the bot itself
+        through Graph): remember the conversation and, in a personal chat, whose it is (`from.aadObjectId`), exactly
+        as a message would, so someone who never typed a word can be sent an approval card. False for a tenant the
+        bot does not serve (nothing is remembered or said)."""
+        activity = turn_context.activity
+        try:
+            actor: Actor | None = actor_of(activity)
+        except NotAUser:
+            actor = None  # e.g. added to a team by an event without a user: the conversation is still worth keeping
+        if actor is not None and self._allowed_tenants and actor.tenant_id not in self._allowed_tenants:
+            log.warning("ignored the installation in activity %s from tenant %r", activity.id, actor.tenant_id)
+            return False
+        await self._remember(turn_context, actor)
+        return True
 
     # ---- card actions ---------------------------------------------------------------------------------------
 

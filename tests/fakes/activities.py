@@ -128,3 +128,11 @@ def installation(service_url: str, user: TeamsUser = ALICE) -> dict[str, Any]:
     activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
     activity.update({"type": "installationUpdate", "action": "add"})
     return activity
+
+
+def bot_added(service_url: str, user: TeamsUser = ALICE) -> dict[str, Any]:
+    """The conversationUpdate Teams sends with an installation in personal scope: the bot in membersAdded, `from` the
+    user whose chat it is."""
+    activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
+    activity.update({"type": "conversationUpdate", "membersAdded": [{"id": BOT_ID}]})
+    return activity
