@@ -22,7 +22,8 @@ Control API (/_sim, no auth, loopback callers only):
   GET  /_sim/requests?limit=n         recent request log (newest last)
   POST /_sim/reset                    {"seed": "demo"|"bench:N"|"feed:N"|"empty"?, "clock": bool?, "faults": bool?}
   GET|POST /_sim/settings             {"wrapped_errors", "page_size", "policy_message_style",
-                                       "expired_approval_status", "shuffle_batch_responses"}
+                                       "expired_approval_status", "shuffle_batch_responses",
+                                       "nested_group_approvers", "approvers_at_request"}
   POST /_sim/seed/{helper}            keyword arguments of Tenant.add_user | add_group | add_member |
                                       remove_member | add_eligibility | add_assignment | set_policy
 """

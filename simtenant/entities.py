@@ -254,6 +254,9 @@ class ApprovalStage:
     reviewed: datetime | None = None
     justification: str = ""
     display_name: str | None = None
+    # The users who may decide, fixed when the request was made (setting `approvers_at_request`); None: evaluated
+    # at each read and decision.
+    approvers_at_request: frozenset[str] | None = None
 
 
 @dataclass(slots=True)

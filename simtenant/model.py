@@ -27,7 +27,9 @@ Choices made where the reference (graph-pim-groups.md) is silent — the bot's t
   schedule. isValidationOnly requests are validated and echoed (status `Granted`, or `PendingApproval` when
   approval would be needed) but not stored.
 * Approval: one stage, approvers snapshotted from the policy when the request is made; `assignedToMe` is true
-  for a singleUser approver or a (current) member of a groupMembers approver group, never for the requester.
+  for a singleUser approver or a member of a groupMembers approver group, never for the requester. Which members
+  count is two settings, as the docs are silent (Settings): by default direct members at the time of the call;
+  `nested_group_approvers` adds members of nested groups, `approvers_at_request` fixes the members at the request.
   Any delegated caller may GET an approval; only approvers may decide (403 otherwise); a decided, expired or
   canceled stage answers 409. Approval start = the decision time. If at decision time the user is no longer
   eligible or already active, the request ends `Failed`.
@@ -117,6 +119,16 @@ class Settings:
     policy_message_style: PolicyMessageStyle = "array"
     expired_approval_status: str = "Canceled"
     shuffle_batch_responses: bool = False  # $batch answers "in any order": reversed when on
+    # Who counts as an approver of a stage naming groupMembers(G). Microsoft's docs say approvers may be "users or
+    # groups" (learn.microsoft.com/entra/id-governance/privileged-identity-management/groups-approval-workflow) and
+    # that groupMembers means "the members of a specific group" (learn.microsoft.com/graph/api/resources/groupmembers);
+    # they say neither whether members of groups nested in G count nor whether membership is taken when the request
+    # is made or when the approver acts. The product asks Graph at each click, so it must work under every reading:
+    # both are settings, and the tests run each. Defaults: direct members, evaluated when the approver reads or
+    # decides (approvalStage.assignedToMe is "whether the stage is assigned to the calling user", computed per call:
+    # learn.microsoft.com/graph/api/resources/approvalstage).
+    nested_group_approvers: bool = False
+    approvers_at_request: bool = False
 
     def update(self, data: dict[str, Any]) -> None:
         """Apply a /_sim/settings body. Raises ValueError."""
@@ -131,6 +143,10 @@ class Settings:
                 self.expired_approval_status = value
             elif key == "shuffle_batch_responses" and isinstance(value, bool):
                 self.shuffle_batch_responses = value
+            elif key == "nested_group_approvers" and isinstance(value, bool):
+                self.nested_group_approvers = value
+            elif key == "approvers_at_request" and isinstance(value, bool):
+                self.approvers_at_request = value
             else:
                 raise ValueError(f"bad setting {key}={value!r}")
 
@@ -141,6 +157,8 @@ class Settings:
             "policy_message_style": self.policy_message_style,
             "expired_approval_status": self.expired_approval_status,
             "shuffle_batch_responses": self.shuffle_batch_responses,
+            "nested_group_approvers": self.nested_group_approvers,
+            "approvers_at_request": self.approvers_at_request,
         }
 
 
@@ -749,14 +767,41 @@ class Tenant:
         ]
 
     def is_approver(self, approval: Approval, stage: ApprovalStage, user_id: str | None) -> bool:
+        """Whether `user_id` may decide `stage` now (never the requester): per the settings `approvers_at_request`
+        (the members taken when the request was made) and `nested_group_approvers` (see Settings)."""
         if not user_id or _k(user_id) == _k(approval.requester_id):
             return False
-        for subject in stage.approvers:
+        if stage.approvers_at_request is not None:
+            return _k(user_id) in stage.approvers_at_request
+        return self._named_by(stage.approvers, user_id)
+
+    def _named_by(self, subjects: tuple[SubjectSet, ...], user_id: str) -> bool:
+        for subject in subjects:
             if subject.kind == "singleUser" and _k(subject.id) == _k(user_id):
                 return True
-            if subject.kind == "groupMembers" and self.is_member(subject.id, user_id):
+            if subject.kind == "groupMembers" and self._in_approver_group(subject.id, user_id):
                 return True
         return False
+
+    def _in_approver_group(self, group_id: str, user_id: str) -> bool:
+        if self.is_member(group_id, user_id):
+            return True
+        if not self.settings.nested_group_approvers:
+            return False
+        seen, todo = {_k(group_id)}, [group_id]
+        while todo:
+            for member in self.members(todo.pop()):
+                key = _k(member)
+                if key in self.groups and key not in seen:
+                    if self.is_member(member, user_id):
+                        return True
+                    seen.add(key)
+                    todo.append(member)
+        return False
+
+    def _approvers_now(self, subjects: tuple[SubjectSet, ...], requester_id: str) -> frozenset[str]:
+        """Every user who could decide a stage naming `subjects` at this instant (for `approvers_at_request`)."""
+        return frozenset(key for key in self.users if key != _k(requester_id) and self._named_by(subjects, key))
 
     # ------------------------------------------------------------------ behaviour: requests
 
@@ -894,10 +939,14 @@ class Tenant:
         if policy.approval_required:
             request.status = "PendingApproval"
             request.approval_id = request.id
+            approvers = tuple(policy.primary_approvers)
             stage = ApprovalStage(
                 id=_new_id(),
-                approvers=tuple(policy.primary_approvers),
+                approvers=approvers,
                 justification_required=policy.approver_justification_required,
+                approvers_at_request=(
+                    self._approvers_now(approvers, inp.principal_id) if self.settings.approvers_at_request else None
+                ),
             )
             approval = Approval(request.id, inp.principal_id, [stage], now + APPROVAL_TIMEOUT)
             self.approvals[_k(request.id)] = approval

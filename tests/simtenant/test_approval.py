@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from simtenant.seed import ALICE, BOB, CAROL, DAVE, ERIN, EXCHANGE_ADMINS, SECURITY_OPERATORS
+from simtenant.seed import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAVE,
+    ERIN,
+    EXCHANGE_ADMINS,
+    FRANK,
+    HELPDESK_STAFF,
+    PIM_APPROVERS,
+    SECURITY_OPERATORS,
+)
 from tests.simtenant.conftest import PIM, Client, Resp
 
 APPROVALS = f"{PIM}/assignmentApprovals"
@@ -118,6 +129,43 @@ async def test_who_may_not_decide(client: Client) -> None:
     assert missing.status == 404
     unknown = await client.graph("GET", f"{APPROVALS}/00000000-0000-0000-0000-000000000000", as_user=BOB)
     assert unknown.status == 404
+
+
+async def _assigned_to(client: Client, request_id: str, user: str) -> bool:
+    approval = await client.graph("GET", f"{APPROVALS}/{request_id}", as_user=user)
+    assert approval.status == 200, approval.body
+    mine: bool = approval.body["stages"][0]["assignedToMe"]
+    return mine
+
+
+async def test_an_approver_added_to_the_approver_group_later_may_decide_by_default(client: Client) -> None:
+    created = await _pending(client)
+    client.sim.tenant.add_member(PIM_APPROVERS, ERIN)  # after the request was made
+    assert await _assigned_to(client, created.body["id"], ERIN) is True
+    assert (await _decide(client, created.body["id"], ERIN, "Approve")).status == 204
+
+
+async def test_approvers_fixed_at_the_request_when_set(client: Client) -> None:
+    client.sim.tenant.settings.update({"approvers_at_request": True})
+    created = await _pending(client)
+    client.sim.tenant.add_member(PIM_APPROVERS, ERIN)
+    client.sim.tenant.remove_member(PIM_APPROVERS, DAVE)
+    assert await _assigned_to(client, created.body["id"], ERIN) is False
+    assert (await _decide(client, created.body["id"], ERIN, "Approve")).status == 403
+    assert await _assigned_to(client, created.body["id"], DAVE) is True  # a member when the request was made
+    assert (await _decide(client, created.body["id"], DAVE, "Approve")).status == 204
+
+
+async def test_members_of_a_nested_approver_group_count_only_when_set(client: Client) -> None:
+    client.sim.tenant.add_member(PIM_APPROVERS, HELPDESK_STAFF)  # Helpdesk-Staff (Alice, Frank) nested
+    created = await _pending(client)
+    request_id = created.body["id"]
+    assert await _assigned_to(client, request_id, FRANK) is False
+    assert (await _decide(client, request_id, FRANK, "Approve")).status == 403
+    client.sim.tenant.settings.update({"nested_group_approvers": True})
+    assert await _assigned_to(client, request_id, FRANK) is True
+    assert await _assigned_to(client, request_id, ALICE) is False  # nested member, but the requester
+    assert (await _decide(client, request_id, FRANK, "Approve")).status == 204
 
 
 async def test_approver_justification_is_required(client: Client) -> None:
