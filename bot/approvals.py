@@ -8,10 +8,14 @@ channel (bot.approval_channels), the same card is posted there as a new post, re
 approvers (`refresh.userIds`), and kept with the record like the 1:1 copies (`"channel": true`), so every later update
 re-renders it too. The requester is told who was notified, who could not be reached, and about the channel post.
 
-A click: the actor is the authenticated clicker, never card data; the rules (core.approvals) run on the stored record
-first, so a non-approver, the requester or a forged request id never reaches Graph. The decision is claimed with an
-ETag compare-and-swap on the request record before the PATCH, so exactly one decision per request reaches Graph;
-everyone else waits for the winner's result and is told "already approved by … at …".
+A click: the actor is the authenticated clicker, never card data. The requester, a forged request id, or a request
+the bot already knows to be decided never reach Graph. Who may decide is Graph's answer, not the approver list taken
+when the cards went out (that list only says who gets a card and the buttons): the approval is read with the clicker's
+token (it gives the stage id the PATCH needs, and `assignedToMe`), so an approver in a nested group or one added to
+the approver group later decides if PIM says so, and anyone PIM does not assign is refused before any write (or by
+the PATCH's 403 when the read did not say). The decision is claimed with an ETag compare-and-swap on the request record
+before the PATCH, so exactly one decision per request reaches Graph; everyone else waits for the winner's result and
+is told "already approved by … at …".
 """
 
 from __future__ import annotations
@@ -37,8 +41,14 @@ from cards.activation import settled_activation_card
 from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, decision_line, expiry_warning_card
 from cards.approval_channels import channel_post_failed, channel_posted
 from cards.wording import access_label, and_list
-from core.approvals import Review, may_decide
-from core.errors import AlreadyDecided, DirectoryError, MissingApproverJustification, RequestNotFound, RequestRefused
+from core.approvals import Review, may_decide, self_approval
+from core.errors import (
+    AlreadyDecided,
+    DirectoryError,
+    MissingApproverJustification,
+    RequestNotFound,
+    RequestRefused,
+)
 from core.models import Access, Actor, Decision, Group, RequestStatus, Ticket
 from core.names import normalise
 from core.outcomes import AwaitingApproval
@@ -349,12 +359,14 @@ class ApprovalDesk:
             log.info("click by %s on unknown request %r", actor.object_id, action.request_id)
             return explain(RequestNotFound(action.request_id), tz)
         view = view_of(record)
-        refusal = may_decide(actor.object_id, record["requesterId"], record["approverIds"], request_id=view.request_id)
         if action.verb is Verb.REFRESH:
-            return self._card(record, tz, actionable=refusal is None)
-        if refusal is not None:
-            log.info("refused a decision on %s by %s: %s", view.request_id, actor.object_id, type(refusal).__name__)
-            return self._card(record, tz, actionable=False, notice=explain(refusal, tz, group_name=view.group_name))
+            # The buttons are shown to the approvers the bot knows; whether a click may decide is Graph's answer.
+            listed = may_decide(actor.object_id, record["requesterId"], record["approverIds"]) is None
+            return self._card(record, tz, actionable=listed)
+        own = self_approval(actor.object_id, str(record.get("requesterId") or ""))
+        if own is not None:
+            log.info("refused a decision on %s by its requester", view.request_id)
+            return self._card(record, tz, actionable=False, notice=explain(own, tz, group_name=view.group_name))
         if record.get("decision"):
             return self._card(record, tz, actionable=False, notice=explain(_already(record), tz))
         if record.get("closed"):
@@ -367,9 +379,7 @@ class ApprovalDesk:
             return await self._after_race(record["requestId"], tz)
 
         try:
-            verdict = await service.review(
-                actor, view.request_id, decision, action.reason, record["approverIds"], view.reason_required
-            )
+            verdict = await service.review(actor, view.request_id, decision, action.reason, view.reason_required)
         except (RequestRefused, DirectoryError) as e:
             return await self._refused_by_graph(turn_context, service, record, e, tz, invoke=invoke)
         if not isinstance(verdict, Review):

@@ -1,14 +1,18 @@
 """The approval rules, as pure functions: who may decide a PIM request, and whether a decision can go to Graph now.
 
-Nothing here reads a clock or calls Graph: the caller passes `now`, the approval as last read, the request, and the
-approvers already resolved to user ids (`resolve_approvers`, given the members of every approver group). Refusals are
-returned as `core.errors` kinds, not raised, so a caller can refuse early (before any Graph call) or explain a Graph
-answer with the same words.
+Nothing here reads a clock or calls Graph: the caller passes `now`, the approval as last read with the approver's own
+token, and the request. Refusals are returned as `core.errors` kinds, not raised, so a caller can refuse early (before
+any Graph call) or explain a Graph answer with the same words.
 
-Order of the checks, most personal first: the requester (SelfApproval), someone not listed (NotAnApprover), a stage
-already decided (AlreadyDecided), past the 24-hour window (ApprovalExpired), closed otherwise (ApprovalClosed), then
-the policy's approver-justification rule (MissingApproverJustification). Graph checks in the same order: 403 before
-409 before 400.
+Who may decide is Graph's answer, not a list of ours: the open stage's `assignedToMe` as read with the clicker's token
+(approver groups are evaluated by PIM: nested groups, members added after the request went out). `resolve_approvers`
+(the policy's approvers, approver groups expanded to their members) only says who is sent a card and shown buttons.
+
+Order of the checks: the requester (SelfApproval: never a write, whatever Graph would say), a stage already decided
+(AlreadyDecided), past the 24-hour window (ApprovalExpired), closed otherwise (ApprovalClosed), the open stage not
+assigned to the caller (NotAnApprover), then the policy's approver-justification rule (MissingApproverJustification).
+`assignedToMe` is read only on the open stage: Microsoft documents it as "assigned to the calling user to review", which
+says nothing of a stage nobody can review any more, so an approver is told who decided rather than "not an approver".
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "is_expired",
     "may_decide",
     "resolve_approvers",
+    "self_approval",
 ]
 
 ApprovalRefusal = (
@@ -108,13 +113,20 @@ def may_decide(
     *,
     request_id: str | None = None,
 ) -> SelfApproval | NotAnApprover | None:
-    """None if `actor_id` may decide a request made by `requester_id`; otherwise why not. The requester is refused
-    even when listed as an approver (PIM never lets anyone approve their own request)."""
-    if _same(actor_id, requester_id):
-        return SelfApproval()
+    """None if `actor_id` is among `approvers` and not the requester; otherwise why not. The requester is refused even
+    when listed as an approver (PIM never lets anyone approve their own request). This is the bot's own list: it says
+    who is shown the buttons, never whether a decision may go to Graph (`decide` asks the approval's stage)."""
+    if (own := self_approval(actor_id, requester_id)) is not None:
+        return own
     if not any(_same(actor_id, a) for a in _ids(approvers)):
         return NotAnApprover(request_id)
     return None
+
+
+def self_approval(actor_id: str, requester_id: str) -> SelfApproval | None:
+    """SelfApproval when the actor made the request: PIM never lets anyone decide their own request, so the bot refuses
+    it before any Graph call, whatever an approval read would say."""
+    return SelfApproval() if _same(actor_id, requester_id) else None
 
 
 def expires_at(request: PimRequest) -> datetime | None:
@@ -155,24 +167,24 @@ def decide(
     approval: Approval,
     request: PimRequest,
     actor_id: str,
-    approvers: ResolvedApprovers | Collection[str],
     decision: Decision,
     justification: str | None,
     justification_required: bool,
     now: datetime,
 ) -> Review | ApprovalRefusal:
-    """The Review to send to Graph, or the refusal that stops it. `now` is the caller's clock; `approvers` the
-    resolved approvers of the request's group policy; `justification_required` the policy's
-    isApproverJustificationRequired."""
-    refused = may_decide(actor_id, request.principal_id, approvers, request_id=request.id)
-    if refused is not None:
-        return refused
+    """The Review to send to Graph, or the refusal that stops it. `approval` is as read with the actor's token; `now`
+    is the caller's clock; `justification_required` the policy's isApproverJustificationRequired. An open stage that
+    does not say `assignedToMe` (None) is left to the PATCH, whose 403 is the refusal."""
+    if (own := self_approval(actor_id, request.principal_id)) is not None:
+        return own
     closed = closed_reason(approval, request, now)
     if closed is not None:
         return closed
     stage = approval.open_stage
     if stage is None:  # closed_reason returns a refusal whenever no stage is open
         return ApprovalClosed(request.raw_status or None)
+    if stage.assigned_to_me is False:
+        return NotAnApprover(request.id or approval.request_id)
     reason = (justification or "").strip()
     if justification_required and not reason:
         return MissingApproverJustification(decision)

@@ -206,11 +206,12 @@ class StageStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ApprovalStage:
-    """One stage of an approval. `assigned_to_me` is as seen by whoever read it (the approver's delegated token)."""
+    """One stage of an approval. `assigned_to_me` is as seen by whoever read it (the approver's delegated token); None
+    when the answer did not say."""
 
     id: str
     status: StageStatus
-    assigned_to_me: bool = False
+    assigned_to_me: bool | None = None
     review_result: ReviewResult = ReviewResult.NOT_REVIEWED
     reviewed_by: str | None = None  # object id of the approver who decided
     reviewed_by_name: str = ""

@@ -277,19 +277,18 @@ class PimService:
         request_id: str,
         decision: Decision,
         justification: str | None,
-        approver_ids: Sequence[str],
         justification_required: bool,
     ) -> Review | ApprovalRefusal:
-        """Read the approval as the approver (delegated) and apply the rules: the Review to send, or why not.
-        Raises SignInRequired / IdentityMismatch from the token provider, RequestRefused / DirectoryError kinds
-        from Graph. Nothing is written."""
+        """Read the approval as the approver (delegated: its stage says whether Graph lets this caller decide, and
+        gives the stage id the write needs) and apply the rules: the Review to send, or why not. Raises
+        SignInRequired / IdentityMismatch from the token provider, RequestRefused / DirectoryError kinds from Graph.
+        Nothing is written."""
         approval = await self._as_user(actor, lambda token: self._directory.approval(token, request_id))
         request = await self._directory.request(request_id)
         return decide(
             approval=approval,
             request=request,
             actor_id=actor.object_id,
-            approvers=approver_ids,
             decision=decision,
             justification=justification,
             justification_required=justification_required,

@@ -261,6 +261,10 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -529,7 +533,7 @@ def parse_stage(item: Mapping[str, Any]) -> ApprovalStage:
     return ApprovalStage(
         id=_str(item.get("id")),
         status=_STAGE_STATUS.get(_fold(item.get("status")), StageStatus.OTHER),
-        assigned_to_me=item.get("assignedToMe") is True,
+        assigned_to_me=_opt_bool(item.get("assignedToMe")),
         review_result=_REVIEW_RESULT.get(_fold(item.get("reviewResult")), ReviewResult.NOT_REVIEWED),
         reviewed_by=reviewer,
         reviewed_by_name=_str(reviewed_by.get("displayName")) if reviewer else "",

@@ -176,7 +176,9 @@ async def test_bob_approves_every_copy_is_updated_and_alice_is_told(stack: Stack
     assert len(approval_writes(stack)) == 1
 
 
-async def test_non_approver_requester_and_forged_ids_are_refused_before_graph(stack: Stack) -> None:
+async def test_non_approver_requester_and_forged_ids_are_refused_before_any_write(stack: Stack) -> None:
+    # Frank: Graph's approval read (with his token) says the stage is not his; Alice: the requester, refused before
+    # any Graph call; a forged id: not a request the bot knows (tests/approvals/test_graph_decides_approvers.py).
     request_id, bob_card, _ = await request_approval(stack)
 
     frank = answered_card(await click(stack, FRANK, bob_card, "approve", "sure"))

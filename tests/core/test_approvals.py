@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -47,7 +48,8 @@ HOUR = timedelta(hours=1)
 REQUEST = PimRequest(
     "req-1", RequestStatus.PENDING_APPROVAL, "selfActivate", "secops", Access.MEMBER, ALICE, created=NOW
 )
-OPEN = Approval("req-1", (ApprovalStage("stage-1", StageStatus.IN_PROGRESS),))
+OPEN = Approval("req-1", (ApprovalStage("stage-1", StageStatus.IN_PROGRESS),))  # assignedToMe not said
+ASSIGNED = {BOB, CAROL, DAVE}  # who PIM assigns the open stage to (it never assigns the requester's own)
 APPROVED_BY_BOB = Approval(
     "req-1",
     (
@@ -66,10 +68,16 @@ EXPIRED = Approval("req-1", (ApprovalStage("stage-1", StageStatus.EXPIRED),))
 CANCELED = Approval("req-1", (ApprovalStage("stage-1", StageStatus.COMPLETED),))
 
 
+def _as_read_by(actor: str) -> Approval:
+    """OPEN as the actor's token reads it: `assignedToMe` is PIM's answer for the caller."""
+    stage = replace(OPEN.stages[0], assigned_to_me=actor.casefold() in ASSIGNED)
+    return replace(OPEN, stages=(stage,))
+
+
 def _decide(
     actor: str,
     *,
-    approval: Approval = OPEN,
+    approval: Approval | None = None,
     request: PimRequest = REQUEST,
     justification: str | None = "fine",
     required: bool = False,
@@ -77,10 +85,9 @@ def _decide(
     decision: Decision = Decision.APPROVE,
 ) -> Review | PimError:
     return decide(
-        approval=approval,
+        approval=_as_read_by(actor) if approval is None else approval,
         request=request,
         actor_id=actor,
-        approvers=resolve_approvers(REFS, MEMBERS, requester_id=request.principal_id),
         decision=decision,
         justification=justification,
         justification_required=required,
@@ -122,8 +129,12 @@ def test_who_may_decide(actor: str, expected: type[PimError] | None) -> None:
         (BOB, {}, Review),
         (CAROL, {"decision": Decision.DENY}, Review),
         (ALICE, {}, SelfApproval),
-        (FRANK, {}, NotAnApprover),
-        (FRANK, {"approval": APPROVED_BY_BOB}, NotAnApprover),  # 403 before 409, as Graph
+        (ALICE, {"approval": replace(OPEN, stages=(replace(OPEN.stages[0], assigned_to_me=True),))}, SelfApproval),
+        (FRANK, {}, NotAnApprover),  # PIM does not assign him the stage: refused before any write
+        (FRANK, {"approval": OPEN}, Review),  # the read did not say: the PATCH decides (403 → NotAnApprover)
+        # assignedToMe is read on the open stage only: on a decided one Microsoft documents nothing, and an approver
+        # must hear who decided, not "not an approver".
+        (FRANK, {"approval": APPROVED_BY_BOB}, AlreadyDecided),
         (CAROL, {"approval": APPROVED_BY_BOB}, AlreadyDecided),
         (BOB, {"approval": APPROVED_BY_BOB}, AlreadyDecided),  # a double click
         (CAROL, {"approval": EXPIRED}, ApprovalExpired),

@@ -109,6 +109,15 @@ def test_approval_parses_v1_stages_and_beta_steps() -> None:
     assert wire.parse_approval({"id": REQUEST_ID, "steps": [DECIDED]}).decided_stage is not None
 
 
+@pytest.mark.parametrize(("said", "parsed"), [(True, True), (False, False), (None, None), ("yes", None)])
+def test_assigned_to_me_is_kept_as_said_and_unknown_when_not(said: object, parsed: bool | None) -> None:
+    item = {k: v for k, v in stage().items() if k != "assignedToMe"}
+    if said is not None:
+        item["assignedToMe"] = said
+    # Unknown is not "no": the bot then leaves the answer to the PATCH (core.approvals.decide).
+    assert wire.parse_stage(item).assigned_to_me is parsed
+
+
 def test_decided_stage_carries_who_when_and_why() -> None:
     parsed = wire.parse_stage(DECIDED)
     assert (parsed.status, parsed.review_result, parsed.reviewed_by, parsed.reviewed_by_name) == (
