@@ -34,6 +34,7 @@ from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.records import Records
 from bot.routes import healthz, messages_handler
+from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
 from core.admins import Admins
@@ -213,9 +214,10 @@ def create_app(
             BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
         )
         connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
+        limiter = ConversationLimiter(app_limits=((1.0, settings.teams_requests_per_second),))
         adapter = CloudAdapter(
             FastBotFrameworkAuthentication(
-                inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope
+                inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
             )
         )
         adapter.on_turn_error = on_turn_error

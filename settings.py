@@ -164,6 +164,7 @@ class Settings:
     graph_timeout_seconds: float = 8.0
     approval_poll_seconds: float = 60.0
     approval_reminder_minutes: int = 60
+    teams_requests_per_second: int = 30  # Bot Connector calls per second over all conversations (bot.sendlimit)
     bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
     bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
     approval_channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")
@@ -379,6 +380,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
     # -- end approval reminders --
 
+    # Teams allows an app 30 requests per second per tenant (teams-platform.md §6.1; older Learn quotes say 50).
+    teams_rps = int(
+        _bounded(env, "TEAMS_REQUESTS_PER_SECOND", 30, 1, 1000, "a whole number of requests", problems, whole=True)
+    )
+
     # -- admins: who may run the admin commands (`approvals here …`, `feed here`); none set: nobody --
     bot_admins = tuple(a.strip().lower() for a in env.get("BOT_ADMINS", "").split(",") if a.strip())
     for admin in bot_admins:
@@ -443,6 +449,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         graph_timeout_seconds=timeout,
         approval_poll_seconds=approval_poll,
         approval_reminder_minutes=approval_reminder,
+        teams_requests_per_second=teams_rps,
         bot_admins=bot_admins,
         bot_admin_group=bot_admin_group,
         approval_channels=approval_channels,

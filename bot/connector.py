@@ -74,12 +74,12 @@ class _Conversations:
 
     async def delete_activity(self, conversation_id: str, activity_id: str) -> None:
         path = f"v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
-        await self._c.request("DELETE", path, None)
+        await self._c.request("DELETE", path, None)  # counts against the app's cap only (Teams lists no thread limit)
 
     async def create_conversation(self, parameters: ConversationParameters) -> ConversationResourceResponse:
         payload = to_json(parameters)
         # A new post in a channel counts against the channel (Teams limits "create conversation" per thread too);
-        # a new 1:1 chat has no conversation yet to count against.
+        # a new 1:1 chat has no conversation yet to count against, only the app's cap.
         channel = ((payload.get("channelData") or {}).get("channel") or {}).get("id")
         body = await self._c.request("POST", "v3/conversations", payload, conversation_id=channel or None)
         return ConversationResourceResponse().deserialize(body)
@@ -92,10 +92,11 @@ class _Conversations:
 class HttpxConnectorClient:
     """The subset of botframework's ConnectorClient the bot uses, on a shared aiohttp session.
 
-    Sends and updates wait their turn in `limiter` (Teams' per-conversation limits; one limiter per process, shared
-    by every client). 412/429/502/503/504 are retried, `attempts` times at most: after Retry-After when Teams gives
-    one (a 429 holds the whole conversation that long), else after exponential backoff with jitter. The limiter's
-    clock and sleep are the ones the retries use, so tests run minutes of backoff in no time."""
+    Every call waits its turn in `limiter` (one per process, shared by every client): Teams' per-app cap over all
+    conversations, and for sends and updates their conversation's limits too. 412/429/502/503/504 are retried,
+    `attempts` times at most: after Retry-After when Teams gives one (a 429 holds the whole conversation that long),
+    else after exponential backoff with jitter. The limiter's clock and sleep are the ones the retries use, so tests
+    run minutes of backoff in no time."""
 
     def __init__(
         self,
@@ -119,15 +120,15 @@ class HttpxConnectorClient:
     async def request(
         self, method: str, path: str, body: dict[str, Any] | None, *, conversation_id: str | None = None
     ) -> dict[str, Any]:
-        """One Bot Connector call. `conversation_id` is given for sends and updates: they count against its limits."""
+        """One Bot Connector call; it counts against the app's cap, and against the limits of `conversation_id` when
+        given (sends and updates)."""
         headers = {"Content-Type": "application/json; charset=utf-8"}
         bearer = await self._token(self._audience)
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         url = self.service_url + path
         for attempt in range(1, self._attempts + 1):
-            if conversation_id is not None:
-                await self.limiter.acquire(conversation_id)
+            await self.limiter.acquire(conversation_id)
             async with self._session.request(method, url, json=body, headers=headers) as resp:
                 text = await resp.text()
                 if resp.status < 300:

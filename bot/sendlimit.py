@@ -1,13 +1,19 @@
-"""Teams' per-conversation send limits, kept by waiting (never by dropping).
+"""Teams' send limits, per conversation and per app, kept by waiting (never by dropping).
 
 Teams allows a bot, per thread, 7 sends in 1 s, 8 in 2 s, 60 in 30 s and 1800 in an hour (teams-platform.md §6.1,
-"per bot per thread: send, create conversation"); above that it answers 429. One `ConversationLimiter` per process
-(the connector factory's) is shared by every send and update: the approvals fan-out, the admin feed, replies.
+"per bot per thread: send, create conversation"), and an app 30 requests per second per tenant over all of them
+(§6.1, "per app per tenant (global), all": 30 RPS in the msteams-docs repository, 50 in older quotes of the Learn
+page; the lower one is kept). Above that Teams answers 429. One `ConversationLimiter` per process (the connector
+factory's) is shared by every Bot Connector call: the approvals fan-out, the admin feed, replies, card updates, new
+conversations. The app-wide cap is per process, not per tenant: a bot serving several tenants is held to 30 for all
+of them together, which is stricter than Teams and needs no tenant on every call.
 
-How: a send *reserves* the earliest instant at which it fits every window, given the instants already reserved for
-that conversation, records it, and then sleeps until it. Reserving is synchronous (no await between looking and
-recording), so concurrent senders need no lock, get FIFO order, and a send that fits right away never sleeps: the
-hot path is a dict lookup, a few deque end reads and an append.
+How: a send *reserves* the earliest instant at which it fits every window, given the instants already reserved,
+records it, and then sleeps until it. Reserving is synchronous (no await between looking and recording), so
+concurrent senders need no lock, get FIFO order per conversation, and a send that fits right away never sleeps. A
+conversation's instants are booked in order (a deque); the app's are not (a send to a quiet conversation may go now,
+before those already booked later for a busy one), so they are a sorted list searched by bisection. The hot path is
+a dict lookup, a few deque end reads, two bisections and an insertion into a list of about a second's sends.
 
 Channel threads (`19:…@thread.tacv2;messageid=…`) count against their channel: Teams' docs do not say whether a
 reply chain is its own "thread" for these limits, so the limiter assumes the stricter reading.
@@ -16,19 +22,28 @@ reply chain is its own "thread" for these limits, so the limiter assumes the str
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
-__all__ = ["TEAMS_SEND_LIMITS", "ConversationLimiter", "conversation_key"]
+__all__ = ["TEAMS_APP_LIMITS", "TEAMS_SEND_LIMITS", "ConversationLimiter", "conversation_key"]
 
-# (window seconds, sends allowed in any window of that length), per bot per conversation.
-TEAMS_SEND_LIMITS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
+Limits = tuple[tuple[float, int], ...]  # (window seconds, sends allowed in any window of that length)
+
+TEAMS_SEND_LIMITS: Limits = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))  # per bot per conversation
+TEAMS_APP_LIMITS: Limits = ((1.0, 30),)  # per app (per tenant), over all conversations
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 _SWEEP_EVERY = 4096  # reservations between sweeps of idle conversations (keeps memory bounded, cost amortised)
+
+
+def _widened(limits: Sequence[tuple[float, int]], margin: float) -> Limits:
+    if not limits or any(span <= 0 or count < 1 for span, count in limits):
+        raise ValueError(f"limits must be (seconds > 0, count >= 1) pairs, got {limits!r}")
+    return tuple((span + margin, count) for span, count in limits)
 
 
 def conversation_key(conversation_id: str) -> str:
@@ -44,53 +59,126 @@ class _Window:
         self.held_until = 0.0  # a 429's Retry-After: nothing goes out before this
 
 
+class _AppWindow:
+    """The instants booked over all conversations, sorted; booked out of order, so searched rather than appended."""
+
+    __slots__ = ("_full", "_limits", "_span", "booked")
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._span = max(span for span, _ in limits)
+        self.booked: list[float] = []
+        # [start, end): instants known not to fit. Bookings only add sends, so they stay full; under a backlog a send
+        # starts searching at its end instead of walking through every full second again.
+        self._full = (0.0, 0.0)
+
+    def earliest(self, at: float) -> float:
+        """The earliest instant from `at` on at which one more send keeps every window within its count."""
+        asked = at
+        start, end = self._full
+        if start <= at < end:
+            at = end
+        at = self._search(at)
+        if start <= asked <= end:
+            self._full = (start, max(end, at))
+        elif at > asked:
+            self._full = (asked, at)
+        return at
+
+    def _search(self, at: float) -> float:
+        booked = self.booked
+        moved = True
+        while moved:
+            moved = False
+            for span, count in self._limits:
+                # Every window [s, s + span) holding `at` lies in (at - span, at + span): few enough there, it fits.
+                first = bisect.bisect_right(booked, at - span)
+                if bisect.bisect_left(booked, at + span, first) - first < count:
+                    continue
+                later = self._past_full_windows(at, span, count, first)
+                if later > at:
+                    at, moved = later, True
+        return at
+
+    def _past_full_windows(self, at: float, span: float, count: int, first: int) -> float:
+        """`at` moved past every full window holding it: a window of `count` sends from booked[i] holds all of
+        [booked[i], booked[i] + span), so nothing before booked[i] + span fits; `at` itself when none is full."""
+        booked = self.booked
+        end = bisect.bisect_right(booked, at)
+        # The windows starting at a booked send up to `at`, and at the first one after it (it holds all a window from
+        # `at` would).
+        starts = range(first, end + 1)
+        last = len(booked) - count
+        for i in starts:
+            if i <= last and booked[i + count - 1] < booked[i] + span:  # `count` sends from booked[i] within span
+                at = max(at, booked[i] + span)
+        return at
+
+    def book(self, at: float, now: float) -> None:
+        """Record a send at `at`; forget those no window from `now` on can hold."""
+        booked = self.booked
+        if booked and booked[0] <= now - self._span:
+            del booked[: bisect.bisect_right(booked, now - self._span)]
+        bisect.insort(booked, at)
+
+
 class ConversationLimiter:
-    """Async, per-conversation sliding windows. `clock` is monotonic seconds; `sleep` waits that many seconds.
+    """Async sliding windows per conversation and over the app. `clock` is monotonic seconds; `sleep` waits that
+    many seconds.
 
     `margin` widens every window a little, so requests that leave on time but arrive bunched (network jitter) still
     fit at Teams' end."""
 
     def __init__(
         self,
-        limits: Sequence[tuple[float, int]] = TEAMS_SEND_LIMITS,
+        limits: Limits = TEAMS_SEND_LIMITS,
         *,
+        app_limits: Limits = TEAMS_APP_LIMITS,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         margin: float = 0.05,
     ) -> None:
-        if not limits or any(span <= 0 or count < 1 for span, count in limits):
-            raise ValueError(f"limits must be (seconds > 0, count >= 1) pairs, got {limits!r}")
-        self._limits = tuple((span + margin, count) for span, count in limits)
+        self._limits = _widened(limits, margin)
         self._keep = max(count for _, count in limits)
         self._horizon = max(span for span, _ in self._limits)
+        self._app = _AppWindow(_widened(app_limits, margin))
         self.clock = clock
         self.sleep = sleep
         self._windows: dict[str, _Window] = {}
         self._reservations = 0
         self.waited = 0  # sends that had to wait (observability; tests)
 
-    def reserve(self, conversation_id: str) -> float:
-        """Book the earliest instant a send to this conversation fits every window; return the seconds to wait."""
+    def reserve(self, conversation_id: str | None) -> float:
+        """Book the earliest instant a send to this conversation fits every window; return the seconds to wait.
+        `None`: a call that counts against the app's cap only (a new 1:1 conversation has no thread yet)."""
         now = self.clock()
-        key = conversation_key(conversation_id)
-        window = self._windows.get(key)
-        if window is None:
-            window = self._windows[key] = _Window(self._keep)
-        slots = window.slots
-        at = max(now, window.held_until)
-        if slots:
-            at = max(at, slots[-1])  # reservations stay in order: FIFO, and the deque stays sorted
-            for span, count in self._limits:
-                if len(slots) >= count:
-                    at = max(at, slots[-count] + span)  # the count-th latest send must have left the window
-        slots.append(at)
+        slots = None
+        at = now
+        if conversation_id is not None:
+            key = conversation_key(conversation_id)
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = _Window(self._keep)
+            slots = window.slots
+            at = max(now, window.held_until)
+            if slots:
+                at = max(at, slots[-1])  # reservations stay in order: FIFO, and the deque stays sorted
+                for span, count in self._limits:
+                    if len(slots) >= count:
+                        at = max(at, slots[-count] + span)  # the count-th latest send must have left the window
+        # Any later instant still fits the conversation's windows (its bookings all lie before `at`).
+        at = self._app.earliest(at)
+        self._app.book(at, now)
+        if slots is not None:
+            slots.append(at)
         self._reservations += 1
         if self._reservations % _SWEEP_EVERY == 0:
             self._sweep(now)
         return at - now
 
-    async def acquire(self, conversation_id: str) -> None:
-        """Wait (if needed) until a send to this conversation keeps within Teams' limits. Never refuses."""
+    async def acquire(self, conversation_id: str | None) -> None:
+        """Wait (if needed) until a call keeps within Teams' limits: its conversation's (`None`: none) and the
+        app's. Never refuses."""
         wait = self.reserve(conversation_id)
         if wait > 0:
             self.waited += 1

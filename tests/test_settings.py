@@ -235,9 +235,15 @@ def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
         ("APPROVAL_REMINDER_MINUTES", "1320", "approval_reminder_minutes", 1320),  # 22 h: before the expiry warning
         ("APPROVAL_REMINDER_MINUTES", "0", "approval_reminder_minutes", SettingsError),
         ("APPROVAL_REMINDER_MINUTES", "1321", "approval_reminder_minutes", SettingsError),
+        ("TEAMS_REQUESTS_PER_SECOND", None, "teams_requests_per_second", 30),  # Teams' cap per app per tenant
+        ("TEAMS_REQUESTS_PER_SECOND", "50", "teams_requests_per_second", 50),
+        ("TEAMS_REQUESTS_PER_SECOND", "0", "teams_requests_per_second", SettingsError),
+        ("TEAMS_REQUESTS_PER_SECOND", "2.5", "teams_requests_per_second", SettingsError),
     ],
 )  # fmt: skip
-def test_approval_timing_defaults_and_bounds(key: str, value: str | None, field: str, expected: object) -> None:
+def test_approval_timing_and_send_rate_defaults_and_bounds(
+    key: str, value: str | None, field: str, expected: object
+) -> None:
     env = production() if value is None else production(**{key: value})
     if expected is SettingsError:
         with pytest.raises(SettingsError) as e:

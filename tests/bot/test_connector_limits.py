@@ -7,15 +7,21 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 from botbuilder.schema.teams import ChannelInfo, TeamsChannelData
 
+from app import APP_KEY, create_app
 from bot.connector import MAX_RETRY_AFTER, ConnectorError, HttpxConnectorClient, HttpxConnectorFactory, _retry_after
 from bot.sendlimit import ConversationLimiter
-from tests.bot.test_sendlimit import assert_within_teams_limits, busiest
+from settings import load_settings
+from simtenant import run_simtenant
+from tests.bot.conftest import bot_env
+from tests.bot.test_sendlimit import assert_within_app_limits, assert_within_teams_limits, busiest
 from tests.fakes.connector import FakeConnector, running_connector
 from tests.fakes.virtual_time import SteppingClock
 
@@ -99,6 +105,29 @@ async def test_new_channel_posts_count_against_the_channel(rig: Rig) -> None:
     assert len([r for r in rig.connector.sent if r.body.get("text") == "new post"]) == 1
 
 
+async def test_sends_updates_and_new_chats_share_the_apps_30_per_second(rig: Rig) -> None:
+    conversations = rig.client.conversations
+    for i in range(20):
+        await conversations.send_to_conversation(f"a:{i}", message("card"))
+    for i in range(10):
+        await conversations.update_activity(f"a:{i}", "activity-1", message("decided"))
+    start = rig.clock()
+    new_chat = ConversationParameters(
+        is_group=False,
+        bot=ChannelAccount(id="28:bot"),
+        members=[ChannelAccount(id="29:someone")],
+        tenant_id="tenant",
+    )
+    await conversations.create_conversation(new_chat)  # the 31st call of that second: it waits, it is not dropped
+    assert rig.clock() - start >= 1.0
+    for i in range(20, 40):
+        await conversations.send_to_conversation(f"a:{i}", message("card"))
+    arrived = times(rig)
+    assert len(arrived) == 51 and len(rig.connector.sent) == 50
+    assert_within_app_limits(arrived)
+    assert busiest(arrived, 1.0) == 30
+
+
 async def test_429_is_retried_after_its_retry_after(rig: Rig) -> None:
     rig.connector.fail_next(429, retry_after="3")
     response = await rig.client.conversations.send_to_conversation("a:1", message("hi"))
@@ -178,3 +207,16 @@ async def test_every_client_of_a_factory_shares_one_limiter() -> None:
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="attempts"):
         HttpxConnectorClient(None, "https://x/", "aud", _anonymous, attempts=0)  # type: ignore[arg-type]
+
+
+async def test_the_bots_app_wide_cap_is_the_setting(tmp_path: Path) -> None:
+    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim:
+        settings = load_settings(bot_env(sim, tmp_path / "state.sqlite3", TEAMS_REQUESTS_PER_SECOND="2"))
+        server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
+        await server.start_server()
+        try:
+            limiter = server.app[APP_KEY]["adapter"].bot_framework_authentication.limiter
+            assert [limiter.reserve(f"a:{i}") for i in range(2)] == [0, 0]
+            assert limiter.reserve("a:3") > 0.9
+        finally:
+            await server.close()

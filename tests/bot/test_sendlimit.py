@@ -1,12 +1,16 @@
-"""Teams' per-conversation send limits (bot.sendlimit), on virtual time: minutes of waiting in milliseconds."""
+"""Teams' send limits (bot.sendlimit), per conversation and per app, on virtual time: minutes of waiting in
+milliseconds."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.sendlimit import TEAMS_SEND_LIMITS, ConversationLimiter, conversation_key
+from bot.sendlimit import TEAMS_APP_LIMITS, TEAMS_SEND_LIMITS, ConversationLimiter, conversation_key
 from tests.fakes.virtual_time import VirtualClock
 
 
@@ -24,6 +28,11 @@ def busiest(times: Sequence[float], span: float) -> int:
 def assert_within_teams_limits(times: Sequence[float]) -> None:
     for span, count in TEAMS_SEND_LIMITS:
         assert busiest(times, span) <= count, f"more than {count} sends in {span} s"
+
+
+def assert_within_app_limits(times: Sequence[float]) -> None:
+    for span, count in TEAMS_APP_LIMITS:
+        assert busiest(times, span) <= count, f"more than {count} sends in {span} s over all conversations"
 
 
 def test_busiest_counts_half_open_windows() -> None:
@@ -104,3 +113,91 @@ def test_idle_conversations_are_forgotten() -> None:
 def test_nonsense_limits_are_refused(limits: tuple[tuple[float, int], ...]) -> None:
     with pytest.raises(ValueError, match="limits must be"):
         ConversationLimiter(limits)
+    with pytest.raises(ValueError, match="limits must be"):
+        ConversationLimiter(app_limits=limits)
+
+
+async def test_sends_to_100_conversations_keep_the_apps_30_per_second_in_order() -> None:
+    clock = VirtualClock()
+    limiter = ConversationLimiter(clock=clock, sleep=clock.sleep)
+    woke: list[tuple[int, float]] = []
+
+    async def send(i: int) -> None:
+        await limiter.acquire(f"a:{i}")
+        woke.append((i, clock()))
+
+    await clock.run(send(i) for i in range(100))
+    times = [t for _, t in woke]
+    assert [i for i, _ in woke] == list(range(100))  # waits, never drops, first come first served
+    assert_within_app_limits(times)
+    assert busiest(times, 1.0) == 30  # the cap is used, not just respected
+    assert 3.0 < times[-1] - times[0] < 3.5  # 100 sends: 30 now, then 30 per (1 s + margin)
+    assert limiter.waited == 70
+
+
+def test_the_31st_send_of_a_second_waits_although_its_conversation_is_idle() -> None:
+    limiter = ConversationLimiter(clock=VirtualClock(), margin=0)
+    for i in range(30):
+        assert limiter.reserve(f"a:{i}") == 0
+    assert limiter.reserve("a:new") == 1.0
+
+
+def test_a_busy_conversations_later_sends_leave_room_for_others_now() -> None:
+    limiter = ConversationLimiter(clock=VirtualClock(), margin=0)
+    waits = [limiter.reserve("a:busy") for _ in range(60)]  # booked over the next seconds, 7 in the first one
+    assert waits[6] == 0 and waits[7] == 1.0 and waits[-1] > 10
+    for i in range(23):  # the app's first second still has 30 - 7 free sends: nobody queues behind a:busy
+        assert limiter.reserve(f"a:{i}") == 0, i
+    assert limiter.reserve("a:late") == 1.0  # then it is full, and the next one waits for the window to move
+    assert limiter.reserve("a:busy") >= waits[-1]  # a:busy keeps its own order
+
+
+def test_a_second_booked_full_ahead_is_not_overbooked_by_a_send_just_before_it() -> None:
+    clock = VirtualClock()
+    limiter = ConversationLimiter(((1.0, 2), (2.0, 3)), app_limits=((1.0, 4),), clock=clock, margin=0)
+    for conversation in ("a:1", "a:2"):  # each: two now, one at +1 s, two at +2 s (its own 2-second window)
+        assert [limiter.reserve(conversation) for _ in range(5)] == [0, 0, 1.0, 2.0, 2.0]
+    clock.now += 1.3  # the window from now, [1.3, 2.3), already holds the four sends booked at +2 s
+    assert limiter.reserve("a:3") == pytest.approx(3.0 - 1.3)
+
+
+def earliest_by_brute_force(booked: Sequence[float], not_before: float, span: float, count: int) -> float:
+    """The earliest instant >= not_before at which one more send keeps every [s, s + span) window within `count`."""
+
+    def fits(t: float) -> bool:
+        times = sorted([*booked, t])
+        return all(bisect.bisect_left(times, s + span) - bisect.bisect_left(times, s) <= count for s in times)
+
+    candidates = sorted({not_before, *(b + span for b in booked if b + span > not_before)})
+    return next(t for t in candidates if fits(t))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=5), st.sampled_from([0.0, 0.0, 0.05, 0.3, 0.7, 1.3])),
+        min_size=1,
+        max_size=70,
+    )
+)
+def test_every_send_gets_the_earliest_instant_that_keeps_all_limits(steps: list[tuple[int, float]]) -> None:
+    limits, app = ((1.0, 2), (2.0, 3)), ((1.0, 4),)
+    clock = VirtualClock()
+    limiter = ConversationLimiter(limits, app_limits=app, clock=clock, margin=0)
+    booked: dict[int, list[float]] = {}
+    for conversation, pause in steps:
+        clock.now += pause
+        mine = booked.setdefault(conversation, [])
+        not_before = clock.now
+        for span, count in limits:  # its own conversation, in order
+            if len(mine) >= count:
+                not_before = max(not_before, mine[-count] + span)
+        not_before = max([not_before, *mine[-1:]])
+        everyone = [t for times in booked.values() for t in times]
+        expected = earliest_by_brute_force(everyone, not_before, *app[0])
+        at = clock.now + limiter.reserve(f"a:{conversation}")
+        assert at == pytest.approx(expected)
+        mine.append(at)
+    for times in booked.values():
+        assert all(busiest(times, span) <= count for span, count in limits)
+    assert busiest([t for times in booked.values() for t in times], 1.0) <= 4
