@@ -476,8 +476,8 @@ class PimBot(TeamsActivityHandler):
             at=self._clock.now(),
             time_zone=actor.time_zone,
         )
-        upn = getattr(turn_context.activity.from_property, "user_principal_name", None) or ""
-        return await self._step_up.begin(actor, pending, refused.error, login_hint=str(upn))
+        hint = await self._service.sign_in_hint(actor.object_id)
+        return await self._step_up.begin(actor, pending, refused.error, login_hint=hint)
 
     async def _ask_step_up(
         self,

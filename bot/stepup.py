@@ -153,8 +153,11 @@ class StepUp:
     def tokens(self, inner: UserTokenProvider) -> StepUpPreferringTokens:
         return StepUpPreferringTokens(inner, self.kept)
 
-    async def begin(self, actor: Actor, pending: PendingCommand, error: StepUpRequired, login_hint: str = "") -> str:
-        """Keep the command and the step-up request; the link for the sign-in card."""
+    async def begin(
+        self, actor: Actor, pending: PendingCommand, error: StepUpRequired, login_hint: str | None = None
+    ) -> str:
+        """Keep the command and the step-up request; the link for the sign-in card. `login_hint`: the user's UPN, or
+        None (Entra is then sent no hint at all, never an empty one)."""
         state = secrets.token_urlsafe(24)
         await self._pending.remember(actor, pending)
         await self._storage.write(
@@ -166,7 +169,7 @@ class StepUp:
                     "channelUserId": actor.channel_user_id,
                     "timeZone": actor.time_zone,
                     "claims": error.claims or MFA_CLAIMS,
-                    "loginHint": login_hint,
+                    "loginHint": login_hint or None,
                     "at": self._clock.now().isoformat(),
                 }
             }

@@ -119,6 +119,10 @@ class PimDirectory(Protocol):
         """Display names of users or groups by object id; unknown ids are left out."""
         ...
 
+    async def user_principal_name(self, user_id: str) -> str | None:
+        """The user's sign-in name (UPN), read app-only and cached; None when the directory has none for the id."""
+        ...
+
     def forget_user(self, principal_id: str) -> None:
         """Drop cached state of a user after a write changed it."""
         ...

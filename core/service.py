@@ -266,6 +266,14 @@ class PimService:
             log.warning("could not look up display names", exc_info=True)
             return {}
 
+    async def sign_in_hint(self, user_id: str) -> str | None:
+        """The UPN to suggest on a sign-in page, or None: a sign-in without a hint beats no sign-in."""
+        try:
+            return await self._directory.user_principal_name(user_id)
+        except DirectoryError:
+            log.warning("could not read the sign-in name of %s", user_id, exc_info=True)
+            return None
+
     async def find_groups(self, name_or_id: str) -> Sequence[Group]:
         """Groups named exactly `name_or_id` (without case) or with that object id, read app-only: admin commands
         name any group in the directory, not only the admin's own eligibilities. DirectoryError kinds pass through."""

@@ -108,6 +108,7 @@ class GraphPimDirectory:
         self._policies: dict[tuple[str, Access], _Entry[ActivationPolicy]] = {}
         self._policy_flights: dict[tuple[str, Access], asyncio.Future[ActivationPolicy]] = {}
         self._names: dict[str, _Entry[str]] = {}
+        self._upns: dict[str, _Entry[str | None]] = {}
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
@@ -274,6 +275,22 @@ class GraphPimDirectory:
             elif not isinstance(found.get(object_id), int) or response.status != 404:
                 found[object_id] = response.status
         return found
+
+    async def user_principal_name(self, user_id: str) -> str | None:
+        cached = self._upns.get(user_id)
+        if cached is not None and self._clock.now() < cached.expires:
+            return cached.value
+        path, params = wire.user_principal_name_query(user_id)
+        try:
+            upn = wire.parse_user_principal_name(await self._client.get(path, params=params))
+        except GraphError as err:
+            if err.status != 404:
+                raise directory_error(err) from err
+            upn = None  # not in the directory (deleted, a guest of another tenant): no hint, and no asking again
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        self._upns[user_id] = _Entry(upn, self._clock.now() + self._names_ttl)
+        return upn
 
     def _remember_names(self, pairs: Sequence[tuple[str, str]]) -> None:
         expires = self._clock.now() + self._names_ttl

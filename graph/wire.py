@@ -62,6 +62,7 @@ __all__ = [
     "active_instances_query",
     "deactivation_body",
     "directory_object_query",
+    "user_principal_name_query",
     "eligibility_requests_query",
     "eligibility_schedules_query",
     "format_datetime",
@@ -72,6 +73,7 @@ __all__ = [
     "parse_active",
     "parse_datetime",
     "parse_display_name",
+    "parse_user_principal_name",
     "parse_duration",
     "parse_eligibility",
     "parse_policy",
@@ -172,6 +174,10 @@ def group_members_query(group_id: str) -> Query:
 
 def directory_object_query(object_id: str) -> Query:
     return f"/directoryObjects/{object_id}", {"$select": "id,displayName"}
+
+
+def user_principal_name_query(user_id: str) -> Query:
+    return f"/users/{_segment(user_id)}", {"$select": "id,userPrincipalName"}
 
 
 # -- scalars --
@@ -412,6 +418,10 @@ def is_removal(request: PimRequest) -> bool:
 def parse_display_name(item: Mapping[str, Any]) -> tuple[str, str] | None:
     object_id, name = _opt_str(item.get("id")), _opt_str(item.get("displayName"))
     return (object_id, name) if object_id and name else None
+
+
+def parse_user_principal_name(item: Mapping[str, Any]) -> str | None:
+    return _opt_str(item.get("userPrincipalName")) or None
 
 
 # -- policies --

@@ -305,6 +305,10 @@ class FakeDirectory:
         self._record("display_names", object_ids=list(object_ids))
         return {i: self._names[i] for i in object_ids if i in self._names}
 
+    async def user_principal_name(self, user_id: str) -> str | None:
+        self._record("user_principal_name", user_id=user_id)
+        return None
+
     def forget_user(self, principal_id: str) -> None:
         self.calls.append(Call("forget_user", {"principal_id": principal_id}))
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -14,7 +15,7 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from app import create_app
 from settings import load_settings
-from simtenant import run_simtenant
+from simtenant import run_simtenant, seed
 from simtenant.seed import FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
 from tests.bot.conftest import bot_env
 from tests.fakes import activities as act
@@ -128,3 +129,49 @@ async def test_kept_token_serves_only_its_user(stack: StepUpStack) -> None:
     last = stack.connector.messages()[-1].card
     assert last is not None and "Active" not in str(last.get("body", [])[0])
     assert [r.principal_id for r in stack.activations(PRIVILEGED_ROLE_ADMINS)] == [ALICE.oid]
+
+
+# -- login_hint: the user's UPN as Graph knows it (read app-only, kept an hour), or no hint at all: never
+# `login_hint=` with nothing after it --
+
+ACTIVATE_MFA_GROUP = "activate Privileged-Role-Admins 30m because x"
+
+
+async def authorize_query(stack: StepUpStack) -> dict[str, list[str]]:
+    """Ask for an MFA group, follow the sign-in card's link to the bot's start page: the query it sends Entra."""
+    await stack.say(ACTIVATE_MFA_GROUP)
+    async with stack.http.get(stack.sign_in_link(), allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+        return parse_qs(urlsplit(r.headers["Location"]).query, keep_blank_values=True)
+
+
+def upn_reads(stack: StepUpStack) -> int:
+    return int(stack.sim.tenant.stats.by_route["GET users/{id}"])
+
+
+async def test_the_sign_in_suggests_the_users_upn_read_from_graph_once(stack: StepUpStack) -> None:
+    query = await authorize_query(stack)
+    assert query["login_hint"] == ["alice@contoso.test"]
+    assert upn_reads(stack) == 1
+    query = await authorize_query(stack)  # a second step-up within the hour: the UPN is not read again
+    assert query["login_hint"] == ["alice@contoso.test"]
+    assert upn_reads(stack) == 1
+
+
+async def test_no_hint_at_all_when_graph_will_not_say(stack: StepUpStack) -> None:
+    app = stack.sim.tenant.apps[stack.sim.client_id.lower()]
+    app.roles = frozenset(r for r in seed.APP_ROLES if r not in ("User.Read.All", "User.ReadBasic.All"))
+    query = await authorize_query(stack)
+    assert "login_hint" not in query and "claims" in query  # the sign-in itself goes ahead
+    await stack.say(ACTIVATE_MFA_GROUP)
+    status, _ = await stack.sign_in(stack.sign_in_link(), ALICE.oid)
+    assert status == 200
+
+
+@pytest.mark.parametrize("status", [404, 503])
+async def test_no_hint_at_all_when_graph_does_not_know_the_user_or_fails(stack: StepUpStack, status: int) -> None:
+    fault = {"method": "GET", "path": f"/v1.0/users/{ALICE.oid}$", "status": status, "times": None}
+    async with stack.http.post(f"{stack.sim.control_url}/faults", json=fault) as r:
+        assert r.status in (200, 201), await r.text()
+    query = await authorize_query(stack)
+    assert "login_hint" not in query and "claims" in query
