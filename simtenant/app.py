@@ -23,7 +23,8 @@ Control API (/_sim, no auth, loopback callers only):
   POST /_sim/reset                    {"seed": "demo"|"bench:N"|"feed:N"|"empty"?, "clock": bool?, "faults": bool?}
   GET|POST /_sim/settings             {"wrapped_errors", "page_size", "policy_message_style",
                                        "expired_approval_status", "shuffle_batch_responses",
-                                       "nested_group_approvers", "approvers_at_request"}
+                                       "nested_group_approvers", "approvers_at_request",
+                                       "get_by_ids_per_type"}
   POST /_sim/seed/{helper}            keyword arguments of Tenant.add_user | add_group | add_member |
                                       remove_member | add_eligibility | add_assignment | set_policy
 """

@@ -12,6 +12,7 @@ Permissions (app roles for app tokens, scopes for delegated tokens):
 * policies: RoleManagementPolicy.Read|ReadWrite.AzureADGroup (PATCH rules: ReadWrite)
 * users: User.Read.All, User.ReadBasic.All, Directory.Read.All… (delegated User.Read: only the caller himself)
 * groups, members, owners: GroupMember.Read.All, Group.Read.All, Directory.Read.All…
+* directoryObjects/getByIds: Directory.Read.All (Learn), or per type (Settings.get_by_ids_per_type)
 * auditLogs/directoryAudits: AuditLog.Read.All (403 Authorization_RequestDenied without it), throttled at
   5 requests / 10 s per app (429 + Retry-After); entries, filter and throttle: `simtenant.audit`
 """
@@ -135,6 +136,7 @@ GROUPS_R = _perm(
 )
 AUDIT_R = _perm("AuditLog.Read.All", directory=True)
 DIRECTORY_R = _perm(*(USERS_R.any_of | GROUPS_R.any_of), directory=True)
+GET_BY_IDS_R = frozenset({"Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"})
 NO_PERM = Perm(frozenset(), "")
 
 _COLLECTIONS: dict[str, tuple[Kind, str]] = {
@@ -767,21 +769,28 @@ async def get_directory_object(ctx: Ctx, m: re.Match[str]) -> SimResponse:
 
 
 async def get_by_ids(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    """Learn: up to 1000 ids; `types` narrows the search (not case-sensitive; default: every directory object type);
+    ids that match nothing are simply not in the answer. Who may call it: Settings.get_by_ids_per_type."""
+    per_type = ctx.tenant.settings.get_by_ids_per_type
+    if not per_type and not ctx.caller.has_any(GET_BY_IDS_R):
+        raise denied()
     body = ctx.req.json()
     if not isinstance(body, Mapping) or not isinstance(body.get("ids"), list):
         raise bad_request("The request body must carry 'ids' (a list of object ids).")
     ids = body["ids"]
     if len(ids) > 1000:
         raise bad_request("At most 1000 ids may be requested.")
-    types = {str(t).lower() for t in body.get("types") or ["user", "group"]}
+    types = {str(t).lower() for t in body.get("types") or ["directoryObject"]}
     rows = []
     for ident in ids:
         obj = ctx.tenant.directory_object(str(ident))
-        if obj is None:
+        kind = "user" if isinstance(obj, User) else "group"
+        if obj is None or not types & {kind, "directoryobject"}:
             continue
-        if ("user" if isinstance(obj, User) else "group") not in types:
-            continue
-        rows.append(_apply_select(wire.directory_object_json(obj), ctx.select()))
+        row = _apply_select(wire.directory_object_json(obj), ctx.select())
+        if per_type and not ctx.caller.has_any((USERS_R if kind == "user" else GROUPS_R).any_of):
+            row = {k: (v if k in ("@odata.type", "id") else None) for k, v in row.items()}  # limited information
+        rows.append(row)
     return SimResponse(200, {"@odata.context": ctx.context("directoryObjects"), "value": rows})
 
 

@@ -129,6 +129,15 @@ class Settings:
     # learn.microsoft.com/graph/api/resources/approvalstage).
     nested_group_approvers: bool = False
     approvers_at_request: bool = False
+    # What POST /directoryObjects/getByIds needs. Its Learn page
+    # (learn.microsoft.com/graph/api/directoryobject-getbyids) lists Directory.Read.All, delegated and application, and
+    # nothing less: that is the default (403 without it). A real tenant was reported to answer with User.Read.All alone
+    # (github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/8798); on: any read permission of users or groups
+    # lets the call through, and an object of a type the caller cannot read comes back with its id and @odata.type
+    # only, every other property null, as Graph does for directoryObject collections ("Limited information returned
+    # for inaccessible member objects",
+    # learn.microsoft.com/graph/permissions-overview#limited-information-returned-for-inaccessible-member-objects).
+    get_by_ids_per_type: bool = False
 
     def update(self, data: dict[str, Any]) -> None:
         """Apply a /_sim/settings body. Raises ValueError."""
@@ -147,6 +156,8 @@ class Settings:
                 self.nested_group_approvers = value
             elif key == "approvers_at_request" and isinstance(value, bool):
                 self.approvers_at_request = value
+            elif key == "get_by_ids_per_type" and isinstance(value, bool):
+                self.get_by_ids_per_type = value
             else:
                 raise ValueError(f"bad setting {key}={value!r}")
 
@@ -159,6 +170,7 @@ class Settings:
             "shuffle_batch_responses": self.shuffle_batch_responses,
             "nested_group_approvers": self.nested_group_approvers,
             "approvers_at_request": self.approvers_at_request,
+            "get_by_ids_per_type": self.get_by_ids_per_type,
         }
 
 
