@@ -68,6 +68,22 @@ def message(
     return activity
 
 
+def _mentioning(activity: dict[str, Any], text: str) -> dict[str, Any]:
+    """A message to the bot in a shared conversation: Teams puts the @mention in the text and in the entities."""
+    activity.update(
+        {
+            "type": "message",
+            "text": f"<at>{BOT_NAME}</at> {text}",
+            "textFormat": "plain",
+            "entities": [
+                {"type": "mention", "text": f"<at>{BOT_NAME}</at>", "mentioned": {"id": BOT_ID, "name": BOT_NAME}},
+                {"type": "clientInfo", "locale": "en-US", "timezone": "Europe/Berlin"},
+            ],
+        }
+    )
+    return activity
+
+
 def channel_message(
     service_url: str, text: str, user: TeamsUser = ALICE, *, tenant: str = DEMO_TENANT, team: str = "19:team-ops"
 ) -> dict[str, Any]:
@@ -87,18 +103,21 @@ def channel_message(
         "tenant": {"id": tenant},
     }
     activity = _base(service_url, user, conversation, data)
-    activity.update(
-        {
-            "type": "message",
-            "text": f"<at>{BOT_NAME}</at> {text}",
-            "textFormat": "plain",
-            "entities": [
-                {"type": "mention", "text": f"<at>{BOT_NAME}</at>", "mentioned": {"id": BOT_ID, "name": BOT_NAME}},
-                {"type": "clientInfo", "locale": "en-US", "timezone": "Europe/Berlin"},
-            ],
-        }
-    )
-    return activity
+    return _mentioning(activity, text)
+
+
+def group_chat_message(
+    service_url: str,
+    text: str,
+    user: TeamsUser = ALICE,
+    *,
+    tenant: str = DEMO_TENANT,
+    chat: str = "19:oncall@thread.v2",
+) -> dict[str, Any]:
+    """A group chat message that @mentions the bot, as Teams sends it (no team or channel in channelData)."""
+    conversation = {"isGroup": True, "conversationType": "groupChat", "tenantId": tenant, "id": chat}
+    activity = _base(service_url, user, conversation, {"tenant": {"id": tenant}})
+    return _mentioning(activity, text)
 
 
 def card_submit(service_url: str, data: dict[str, Any], reply_to: str, user: TeamsUser = ALICE) -> dict[str, Any]:

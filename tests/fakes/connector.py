@@ -1,10 +1,12 @@
 """A recording, stateful stand-in of the Bot Connector REST API (what Teams' service URL answers).
 
-Seed: `roster` members. Behave: assigns activity ids, keeps every conversation's activities, applies updates and
-deletes, creates conversations, answers member look-ups, can be told to fail the next N sends (429/412/502...,
-with a Retry-After).
-Observe: `sent` (everything), `attempts` (every send/update/create call as it arrived, failed ones too, with the time
-on `clock` — a test's virtual clock or the monotonic one), `await wait_for(...)` (no sleeps: an asyncio.Condition).
+Seed: `roster` members; `without_app` users (Teams id or AAD object id) the bot cannot open a 1:1 chat with.
+Behave: assigns activity ids, keeps every conversation's activities, applies updates and deletes, creates
+conversations (a 1:1 with a user in `without_app` is refused 403), answers member look-ups, can be told to fail the
+next N sends (429/412/502..., with a Retry-After).
+Observe: `sent` (everything), `created` (each conversation created: its id and the request), `attempts` (every
+send/update/create call as it arrived, failed ones too, with the time on `clock` — a test's virtual clock or the
+monotonic one), `await wait_for(...)` (no sleeps: an asyncio.Condition).
 Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises
 if it is not valid); a call without a valid one is answered 401 and kept in `refused`, not in `sent`.
 """
@@ -62,6 +64,8 @@ class FakeConnector:
     roster: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     blocked: dict[str, int] = field(default_factory=dict)  # conversation id → status every call there gets
+    without_app: set[str] = field(default_factory=set)  # users a new 1:1 chat is refused for (app not installed)
+    created: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (conversation id, body) of each create
     url: str = ""
     verify_bearer: Callable[[str], Any] | None = None
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
@@ -184,6 +188,8 @@ class FakeConnector:
         if (failed := self._failure(request)) is not None:
             return failed
         body = await request.json()
+        if (refused := self._refused_chat(body)) is not None:
+            return refused
         cid = f"conversation-{next(self._ids)}"
         activity_id = ""
         if body.get("activity"):
@@ -199,7 +205,28 @@ class FakeConnector:
                     )
                 )
                 self._changed.notify_all()
+        self.created.append((cid, body))
         return web.json_response({"id": cid, "activityId": activity_id, "serviceUrl": self.url}, status=201)
+
+    def _refused_chat(self, body: dict[str, Any]) -> web.Response | None:
+        """A new 1:1 chat with a user the bot cannot reach: the app is not installed for them (nor in a team they
+        are in). Teams answers 403 BotNotInConversationRoster (msteams-docs
+        bots/how-to/conversations/conversation-messages.md, status codes; OfficeDev/microsoft-teams-apps-company-
+        communicator#744: users who never installed the bot)."""
+        if body.get("isGroup"):
+            return None
+        ids = {str(m.get(k) or "") for m in body.get("members") or [] for k in ("id", "aadObjectId")}
+        if not ids & self.without_app:
+            return None
+        return web.json_response(
+            {
+                "error": {
+                    "code": "BotNotInConversationRoster",
+                    "message": "The bot is not part of the conversation roster.",
+                }
+            },
+            status=403,
+        )
 
     async def _member(self, request: web.Request) -> web.Response:
         if (denied := self._unauthenticated(request)) is not None:
