@@ -5,8 +5,9 @@
 * the official JSON schema for the manifest's ``manifestVersion``, bundled by the npm package
   ``@microsoft/app-manifest`` under ``node_modules`` (PyPI ``jsonschema``, Draft 4, formats checked);
 * project rules the schema cannot express: ``$schema`` matches ``manifestVersion``, ``version`` is MAJOR.MINOR.PATCH,
-  no ``${{...}}`` placeholder left, the bot's command lists offer exactly activate/deactivate/status/help for each bot
-  scope (1:1 also cancel/pending, teams also feed/approvals), SSO ``webApplicationInfo`` points at the bot,
+  no ``${{...}}`` placeholder left, the bot's command lists offer exactly what works in each scope (help everywhere;
+  1:1 also activate/deactivate/status/cancel/pending, which act as the user; teams also the channel admin commands
+  feed/approvals), SSO ``webApplicationInfo`` points at the bot,
   ``token.botframework.com`` is a valid domain;
 * the icons the manifest names: ``color`` a 192x192 PNG, ``outline`` a 32x32 PNG that is white on a transparent
   background (every visible pixel white, only alpha varies);
@@ -54,9 +55,12 @@ SCHEMA_ROOT = REPO_ROOT / "node_modules" / "@microsoft" / "app-manifest" / "buil
 NODE_VALIDATOR = HERE / "validate.mjs"
 SCHEMA_URL = "https://developer.microsoft.com/json-schemas/teams/v{version}/MicrosoftTeams.schema.json"
 
-EXPECTED_COMMANDS = frozenset({"activate", "deactivate", "status", "help"})  # in every scope
-# 1:1 only: withdrawing your own request and listing the requests you approve are personal matters.
-PERSONAL_COMMANDS = EXPECTED_COMMANDS | {"cancel", "pending"}
+# Offered in every scope: the usage.
+EXPECTED_COMMANDS = frozenset({"help"})
+# 1:1: everything about the user's own access. It needs the user's token, and Teams has no bot SSO in channels:
+# typed in a channel or group chat it continues in the 1:1 chat, so those lists do not offer it (teams-platform.md
+# §4.1).
+PERSONAL_COMMANDS = EXPECTED_COMMANDS | {"activate", "deactivate", "status", "cancel", "pending"}
 # Teams channels only: an admin points the admin feed or a group's approval requests at the channel it is typed in.
 TEAM_COMMANDS = EXPECTED_COMMANDS | {"feed", "approvals"}
 PACKAGE_FILES = ("manifest.json", "color.png", "outline.png")

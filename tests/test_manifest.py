@@ -169,20 +169,21 @@ def test_unfilled_placeholder_is_rejected_even_where_the_schema_allows_any_strin
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (
-            lambda m: m["bots"][0]["commandLists"][1]["commands"].pop(),
-            "titles ['activate', 'deactivate', 'status', 'feed', 'approvals']",
-        ),
-        (lambda m: m["bots"][0]["commandLists"][2]["commands"].pop(), "titles ['activate', 'deactivate', 'status']"),
+        (lambda m: m["bots"][0]["commandLists"][1]["commands"].pop(), "titles ['feed', 'approvals']"),
+        (lambda m: m["bots"][0]["commandLists"][2]["commands"].pop(), "titles []"),
         (lambda m: m["bots"][0]["commandLists"][0]["commands"][0].update(title="Activate"), "must be exactly"),
         (lambda m: m["bots"][0]["commandLists"][0]["commands"].pop(3), "must be exactly"),  # 1:1 without `pending`
-        (  # `cancel` in a team: the team list has the four shared commands and the two channel ones only
-            lambda m: m["bots"][0]["commandLists"][1]["commands"].append({"title": "cancel", "description": "x"}),
-            "titles ['activate', 'deactivate', 'status', 'feed', 'approvals', 'help', 'cancel']",
+        (  # `status` in a team: it shows the user's access, which is answered in the 1:1 chat, not in the channel
+            lambda m: m["bots"][0]["commandLists"][1]["commands"].append({"title": "status", "description": "x"}),
+            "titles ['feed', 'approvals', 'help', 'status']",
+        ),
+        (  # `activate` in a group chat: it needs the user's token, and Teams has no bot SSO outside the 1:1 chat
+            lambda m: m["bots"][0]["commandLists"][2]["commands"].append({"title": "activate", "description": "x"}),
+            "titles ['help', 'activate']",
         ),
         (  # `feed` in a group chat: the admin feed and approvals channels are Teams channels
             lambda m: m["bots"][0]["commandLists"][2]["commands"].append({"title": "feed", "description": "x"}),
-            "titles ['activate', 'deactivate', 'status', 'help', 'feed']",
+            "titles ['help', 'feed']",
         ),
         (lambda m: m["bots"][0]["commandLists"].pop(), "must equal bot scopes"),
         (lambda m: m["bots"][0]["commandLists"][2]["scopes"].append("team"), "appear in more than one list"),
@@ -201,9 +202,7 @@ def test_project_rules_bite(mutate: Any, expected: str) -> None:
 # --- commands ---------------------------------------------------------------------------------------------------------
 
 
-def test_every_bot_scope_has_the_four_commands_with_examples_1_1_also_cancel_and_pending_teams_feed_and_approvals() -> (
-    None
-):
+def test_each_scope_offers_only_what_works_there_help_everywhere_own_access_in_1_1_admin_commands_in_teams() -> None:
     bot = sample_manifest()["bots"][0]
     assert bot["scopes"] == ["personal", "team", "groupChat"]
     assert sorted(s for lst in bot["commandLists"] for s in lst["scopes"]) == sorted(bot["scopes"])
@@ -222,6 +221,8 @@ def test_every_bot_scope_has_the_four_commands_with_examples_1_1_also_cancel_and
     assert len(bot["commandLists"][0]["commands"]) == 6
     team = {c["title"]: c["description"] for c in bot["commandLists"][1]["commands"]}
     assert bot["commandLists"][1]["scopes"] == ["team"]
+    assert set(team) == {"feed", "approvals", "help"}
+    assert [c["title"] for c in bot["commandLists"][2]["commands"]] == ["help"]
     assert "Example: @PIM Bot feed here" in team["feed"]
     assert team["approvals"].endswith("Example: @PIM Bot approvals here Exchange-Admins")
 
