@@ -37,13 +37,27 @@ from bot.approval_channels import ApprovalChannels
 from bot.approvals import ApprovalDesk
 from bot.feed import FeedChannel, FeedDesk, channel_of_reference
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
+from bot.private import PrivateChats, PrivateChatUnavailable
+from bot.proactive import continue_raising
 from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
 from cards import wording
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
 from core.admins import Admins
-from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Feed, FeedAction, Help, Pending, Status, parse
+from core.commands import (
+    Activate,
+    ApprovalChannel,
+    Cancel,
+    Command,
+    Deactivate,
+    Feed,
+    FeedAction,
+    Help,
+    Pending,
+    Status,
+    parse,
+)
 from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
 from core.feed import UnknownFeedGroups
 from core.models import Actor
@@ -71,6 +85,9 @@ SIGNED_OUT = "You're signed out. I'll ask you to sign in again the next time I n
 NO_SIGN_IN = "There is nothing to sign out of: this bot uses the simulated tenant's tokens."
 LOGIN_REQUEST = "application/vnd.microsoft.activity.loginRequest"
 PRECONDITION_FAILED = "application/vnd.microsoft.error.preconditionFailed"
+# Answered where they are typed, also in a channel or group chat: help and the admin commands, which act as nobody
+# and show nobody's access. Every other command acts as the user and continues in their 1:1 chat (bot.private).
+ANSWERED_IN_PLACE = (Help, Feed, ApprovalChannel)
 
 
 class PimBot(TeamsActivityHandler):
@@ -114,6 +131,7 @@ class PimBot(TeamsActivityHandler):
             on_settled=feed.approval_settled if feed is not None else None,
         )
         self._feed = feed
+        self._private = PrivateChats(records, app_id)
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""
@@ -138,7 +156,38 @@ class PimBot(TeamsActivityHandler):
         if data is None and is_sign_out(text):
             await self._sign_out(turn_context, actor)
             return
+        if conversation_kind(activity) != "personal" and (
+            data is not None or not isinstance(_command_of(text, activity), ANSWERED_IN_PLACE)
+        ):
+            await self._continue_privately(turn_context, actor, text=text, data=data)
+            return
         await self._run(turn_context, actor, text=text, data=data)
+
+    async def _continue_privately(
+        self, turn_context: TurnContext, actor: Actor, *, text: str | None, data: Mapping[str, Any] | None
+    ) -> None:
+        """A command that acts as the user, sent in a channel or group chat: it runs in the user's 1:1 chat as if typed
+        there (sign-in card, resumption, result); where it was sent, one line says so, or how to make the 1:1 chat
+        reachable. Nothing about the user's access and no sign-in card is posted in the shared conversation."""
+        where = conversation_kind(turn_context.activity)
+        intro = wording.private_intro(where, text if data is None else None)
+        try:
+            reference = await self._private.open(turn_context, actor, intro)
+        except PrivateChatUnavailable as e:
+            answer = wording.PRIVATE_CHAT_REFUSED if e.refused else wording.PRIVATE_CHAT_FAILED
+            await turn_context.send_activity(MessageFactory.text(answer))
+            return
+        await turn_context.send_activity(MessageFactory.text(wording.REPLIED_PRIVATELY))
+
+        async def run(private: TurnContext) -> None:
+            try:
+                await self._run(private, actor, text=text, data=data)
+            except Exception:  # told where the user now looks, not in the channel
+                log.exception("a command of %s continued in the 1:1 chat failed", actor.object_id)
+                await private.send_activity(MessageFactory.text(SORRY))
+
+        log.info("continuing a command of %s from a %s in the 1:1 chat", actor.object_id, where)
+        await continue_raising(turn_context.adapter, reference, run, self._app_id)
 
     async def _run(
         self, turn_context: TurnContext, actor: Actor, *, text: str | None, data: Mapping[str, Any] | None
@@ -162,15 +211,9 @@ class PimBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(MISMATCH))
 
     async def _run_command(self, turn_context: TurnContext, service: PimService, actor: Actor, text: str) -> None:
-        command = parse(text)
-        if (
-            isinstance(command, ApprovalChannel)
-            and not command.action
-            and conversation_kind(turn_context.activity) != "channel"
-        ):
-            command = Pending()  # a bare "approvals" outside a channel: the approver's open requests
+        command = _command_of(text, turn_context.activity)
         if isinstance(command, Help):
-            await self._send_card(turn_context, cards.help_card(command.reason), kind="help")
+            await self._send_help(turn_context, command.reason)
             return
         # The typing indicator goes out before any Graph call, so the user sees at once that the bot is on it.
         await turn_context.send_activity(Activity(type=ActivityTypes.typing))
@@ -325,7 +368,7 @@ class PimBot(TeamsActivityHandler):
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         if await self._installed(turn_context):
-            await self._send_card(turn_context, cards.help_card(None), kind="help")
+            await self._send_help(turn_context, None)
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # Not TeamsActivityHandler's version: it looks up every added member in the roster (one call each) and fails
@@ -431,6 +474,11 @@ class PimBot(TeamsActivityHandler):
                     except Exception:  # the request is made; failing to notify must not hide that from the user
                         log.exception("could not send request %s to its approvers", o.request.id)
 
+    async def _send_help(self, turn_context: TurnContext, reason: str | None) -> None:
+        """The usage card for the conversation it goes to: in a channel or group chat it offers what works there."""
+        card = cards.help_card(reason, where=conversation_kind(turn_context.activity))
+        await self._send_card(turn_context, card, kind="help")
+
     async def _send_card(
         self, turn_context: TurnContext, card: dict[str, Any], *, kind: str, outcomes: Sequence[Outcome] = ()
     ) -> str | None:
@@ -525,6 +573,11 @@ class PimBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(SORRY))
             return
         activity = turn_context.activity
+        if conversation_kind(activity) != "personal":
+            # Never a sign-in card where others see it (no SSO in channel scope): the sign-in happens privately.
+            log.error("a command in a %s asked for a sign-in (activity %s)", conversation_kind(activity), activity.id)
+            await self._continue_privately(turn_context, actor, text=text, data=data)
+            return
         pending = PendingCommand(
             text=text,
             data=dict(data) if data is not None else None,
@@ -617,6 +670,13 @@ class PimBot(TeamsActivityHandler):
             await self._records.remember_conversation(actor, reference_of(activity), conversation_kind(activity))
         except Exception:  # losing a reference must not cost the user their answer
             log.exception("could not store the conversation reference of activity %s", activity.id)
+
+
+def _command_of(text: str | None, activity: Activity) -> Command:
+    command = parse(text or "")
+    if isinstance(command, ApprovalChannel) and not command.action and conversation_kind(activity) != "channel":
+        return Pending()  # a bare "approvals" outside a channel: the approver's open requests
+    return command
 
 
 def _invoke_body(status_code: int, kind: str, value: Any) -> InvokeResponse:

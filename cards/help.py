@@ -1,7 +1,10 @@
 """The usage card: what the bot understands, with examples. Shown for `help` and for anything it could not read.
 
+In a channel or group chat (`where`) it offers what is answered there: the admin commands (channels only) and help;
+the intro says that commands about the user's own access are answered in the 1:1 chat.
+
 Element ids: `heading`, `reason` (only with a reason), `intro`, `examples` and per example i `example-{i}`,
-`example-{i}-command`, `example-{i}-meaning`, then `footer`.
+`example-{i}-command`, `example-{i}-meaning`, then `footer` (1:1 only: durations and time zones).
 """
 
 from __future__ import annotations
@@ -10,18 +13,27 @@ from adaptivecards.baseobject import BareObject
 
 from cards.common import card, container, heading, text
 from cards.elements import JsonDict
-from cards.text import EXAMPLES, help_text
+from cards.text import CHANNEL_EXAMPLES, EXAMPLES, GROUP_CHAT_EXAMPLES, help_text
+from cards.wording import help_intro_shared
 
 __all__ = ["help_card"]
 
 
-def help_card(reason: str | None = None) -> JsonDict:
-    """Usage with examples; `reason` (e.g. "I didn't understand “actvate”.") comes first when given."""
+def help_card(reason: str | None = None, *, where: str = "personal") -> JsonDict:
+    """Usage with examples; `reason` (e.g. "I didn't understand “actvate”.") comes first when given. `where`: the
+    Teams conversation type the card goes to (`personal`, `channel`, `groupChat`)."""
+    personal = where == "personal"
     body: list[BareObject] = []
     if reason:
         body.append(text("reason", reason, weight="Bolder", color="Attention"))
     body.append(heading("heading", "What I can do"))
-    body.append(text("intro", "I activate your eligible PIM group memberships just in time. Write to me like this:"))
+    if personal:
+        body.append(
+            text("intro", "I activate your eligible PIM group memberships just in time. Write to me like this:")
+        )
+    else:
+        body.append(text("intro", help_intro_shared(where)))
+    shown = EXAMPLES if personal else CHANNEL_EXAMPLES if where == "channel" else GROUP_CHAT_EXAMPLES
     examples = [
         container(
             f"example-{i}",
@@ -31,16 +43,17 @@ def help_card(reason: str | None = None) -> JsonDict:
             ],
             spacing="Small",
         )
-        for i, (command, meaning) in enumerate(EXAMPLES)
+        for i, (command, meaning) in enumerate(shown)
     ]
     body.append(container("examples", examples))
-    body.append(
-        text(
-            "footer",
-            "Durations: 30m, 90m, 1h30m, 2h. Without one, the policy maximum is used. Times are shown in your "
-            "time zone.",
-            subtle=True,
-            spacing="Medium",
+    if personal:
+        body.append(
+            text(
+                "footer",
+                "Durations: 30m, 90m, 1h30m, 2h. Without one, the policy maximum is used. Times are shown in your "
+                "time zone.",
+                subtle=True,
+                spacing="Medium",
+            )
         )
-    )
-    return card(body, help_text(reason))
+    return card(body, help_text(reason, where))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cards.wording import explain, format_duration, format_time, missing_inputs_phrase
+from cards.wording import explain, format_duration, format_time, help_intro_shared, missing_inputs_phrase
 from core.models import Access, ActiveAssignment, Eligibility, PimRequest
 from core.outcomes import (
     Activated,
@@ -20,7 +20,16 @@ from core.outcomes import (
     StatusView,
 )
 
-__all__ = ["EXAMPLES", "approvers_phrase", "help_text", "outcome_line", "sorted_view", "summary_text"]
+__all__ = [
+    "CHANNEL_EXAMPLES",
+    "EXAMPLES",
+    "GROUP_CHAT_EXAMPLES",
+    "approvers_phrase",
+    "help_text",
+    "outcome_line",
+    "sorted_view",
+    "summary_text",
+]
 
 # (command, what it does) — shown by the help card, in this order.
 EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -37,6 +46,19 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("approvals here Security-Operators", "Admins, in a Teams channel: post that group's approval requests there."),
     ("help", "This overview."),
 )
+# What works in a Teams channel (help shown there, and the welcome when the bot is added to a team): the admin
+# commands and help. Commands about the user's own access continue in the 1:1 chat, so they are not offered here.
+CHANNEL_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "feed here",
+        "Admins: post PIM assignment changes in this channel (“feed off” stops it, “feed status” shows where it goes).",
+    ),
+    ("approvals here Security-Operators", "Admins: post that group's approval requests in this channel."),
+    ("approvals status", "Which groups' approval requests are posted in this team."),
+    ("help", "This overview."),
+)
+# In a group chat only help is answered there: the admin commands need a channel.
+GROUP_CHAT_EXAMPLES: tuple[tuple[str, str], ...] = (("help", "This overview."),)
 
 
 def _who(name: str, access: Access) -> str:
@@ -121,7 +143,9 @@ def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: str |
     return "\n".join(outcome_line(o, tz) for o in subject) or "Nothing to report."
 
 
-def help_text(reason: str | None = None) -> str:
-    """The help card's plain-text fallback."""
+def help_text(reason: str | None = None, where: str = "personal") -> str:
+    """The help card's plain-text fallback; `where` is the conversation type it is shown in."""
     head = f"{reason} " if reason else ""
-    return f"{head}Try: “activate Exchange-Admins 2h”, “deactivate Exchange-Admins”, “status” or “help”."
+    if where == "personal":
+        return f"{head}Try: “activate Exchange-Admins 2h”, “deactivate Exchange-Admins”, “status” or “help”."
+    return f"{head}{help_intro_shared(where)}"

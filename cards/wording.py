@@ -56,6 +56,9 @@ __all__ = [
     "FEED_POST_FAILED",
     "FEED_WAITING_FOR_SERVICE_URL",
     "FEED_WAS_OFF",
+    "PRIVATE_CHAT_FAILED",
+    "PRIVATE_CHAT_REFUSED",
+    "REPLIED_PRIVATELY",
     "access_label",
     "explain",
     "feed_groups_unknown",
@@ -63,10 +66,13 @@ __all__ = [
     "feed_off_text",
     "format_duration",
     "format_time",
+    "help_intro_shared",
     "missing_inputs_phrase",
     "not_an_admin",
     "or_list",
     "and_list",
+    "place_name",
+    "private_intro",
     "zone_label",
 ]
 
@@ -354,6 +360,48 @@ def _wait(seconds: float | None) -> str:
     if seconds < 90:
         return f"{math.ceil(seconds)} s"
     return f"{math.ceil(seconds / 60)} min"
+
+
+# ---- commands typed in a channel or group chat that continue in the 1:1 chat (bot.private) -------------------------
+
+REPLIED_PRIVATELY = "I've replied to you privately."
+# Teams refuses to open the 1:1 chat: the app is not added for the user (and no team they share has it).
+PRIVATE_CHAT_REFUSED = (
+    "I answer that only in our private chat, and Teams won't let me start one with you, so I did nothing. Add PIM Bot "
+    "for yourself (Apps, search for “PIM Bot”, Add) or open a chat with me, then ask again."
+)
+PRIVATE_CHAT_FAILED = (
+    "I could not reach our private chat just now (Teams did not answer), so I did nothing. "
+    "Please try again in a minute."
+)
+_QUOTED_MAX = 200  # characters of the user's command quoted back in the 1:1 chat
+
+
+def place_name(kind: str) -> str:
+    """A Teams conversation type (`channel`, `groupChat`, `personal`) as the user would call it."""
+    return {"channel": "a channel", "groupChat": "a group chat", "personal": "our chat"}.get(kind, "a shared chat")
+
+
+def private_intro(kind: str, command: str | None) -> str:
+    """The first line in the user's 1:1 chat when a command typed (or a card used) in a channel or group chat
+    continues there."""
+    where = place_name(kind)
+    if command:
+        quoted = command if len(command) <= _QUOTED_MAX else command[: _QUOTED_MAX - 1] + "…"
+        return (
+            f"You asked me in {where}: “{quoted}”. I answer here, in our private chat: your PIM access is yours to see."
+        )
+    return f"You used one of my cards in {where}; I answer here, in our private chat: your PIM access is yours to see."
+
+
+def help_intro_shared(kind: str) -> str:
+    """The help card's first line in a channel or group chat: what is answered there, and where the rest goes."""
+    here = "the admin commands below and “help”" if kind == "channel" else "“help”"
+    return (
+        f"In {place_name(kind)} I answer {here}. Your own PIM access is yours to see: “activate”, “deactivate”, "
+        "“status”, “cancel” and “pending” I answer in our private chat. Write to me there, or here with me @mentioned "
+        "and I reply to you privately."
+    )
 
 
 # ---- admin commands ------------------------------------------------------------------------------------------------

@@ -159,3 +159,33 @@ async def test_a_bot_token_the_token_service_refuses_writes_nothing_and_answers(
     assert self_activations(prod_sso) == [] and tokens(prod_sso).refused
     [card] = result_cards(prod_sso)  # the user is told, not left waiting
     assert "Not activated" in json.dumps(card) and "nothing was changed" in json.dumps(card)
+
+
+async def test_activate_in_a_channel_opens_the_1_1_chat_and_signs_in_there_with_a_valid_bot_bearer_throughout(
+    prod_sso: ProdStack,
+) -> None:
+    channel = act.channel_message(prod_sso.service_url, "activate Exchange-Admins 1h")
+
+    status, _ = await prod_sso.post(channel)
+
+    assert status == 201
+    [(private, created)] = prod_sso.connector.created
+    assert created["members"][0]["aadObjectId"] == ALICE.oid
+    assert created["channelData"]["tenant"]["id"] == prod_sso.sim.tenant_id
+    [note] = prod_sso.connector.messages(channel["conversation"]["id"])
+    assert note.body["text"] == "I've replied to you privately." and not note.body.get("attachments")
+    [card] = oauth_cards(prod_sso)
+    assert [r.conversation_id for r in prod_sso.connector.messages() if r.body.get("attachments")] == [private]
+    assert card["tokenExchangeResource"]["uri"] == f"api://botid-{prod_sso.app_id}"
+
+    sso_token = await tokens(prod_sso).sso_token(ALICE.oid)
+    exchange = invoke(prod_sso, "signin/tokenExchange", {"id": str(uuid.uuid4()), "connectionName": CONNECTION,
+                                                            "token": sso_token})  # fmt: skip
+    exchange["conversation"] = {"conversationType": "personal", "tenantId": prod_sso.sim.tenant_id, "id": private}
+    status, _ = await prod_sso.post(exchange)
+
+    assert status == 200
+    assert len(self_activations(prod_sso)) == 1
+    assert [r.conversation_id for r in prod_sso.connector.messages() if r.card is not None] == [private]
+    assert prod_sso.connector.refused == []  # the create call and every send carried the bot's valid bearer
+    assert_every_token_service_call_carried_the_bots_valid_bearer(prod_sso)

@@ -85,15 +85,6 @@ async def test_activate_sends_typing_first_then_activates_as_the_user(stack: Sta
     assert [b["title"] for b in buttons(card)] == ["Deactivate"]
 
 
-async def test_channel_mention_is_removed_and_the_reply_stays_in_the_thread(stack: Stack) -> None:
-    activity = act.channel_message(stack.service_url, "activate exchange admins 30m")
-    status, _ = await stack.post(activity)
-    assert status == 201
-    [reply] = stack.connector.messages()
-    assert reply.conversation_id == activity["conversation"]["id"]
-    assert element(reply.card or {}, "outcome-0-state")["text"] == "Active"
-
-
 async def test_no_duration_uses_the_policy_maximum_and_says_so(stack: Stack) -> None:
     card = await say(stack, "activate Exchange-Admins")
     assert "8 h" in card_text(card) and "maximum" in card_text(card).lower()

@@ -453,4 +453,6 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "help": lambda: help_card(None),
     "help_with_reason": lambda: help_card("I didn't understand “actvate”."),
+    "help_channel": lambda: help_card(None, where="channel"),
+    "help_group_chat_with_reason": lambda: help_card("I didn't understand “actvate”.", where="groupChat"),
 }

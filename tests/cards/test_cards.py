@@ -355,6 +355,20 @@ def test_help_examples_parse_as_commands() -> None:
             assert not (isinstance(parse(o["text"]), Help) and o["text"] != "help"), o["text"]
 
 
+@pytest.mark.parametrize("where", ["channel", "groupChat"])
+def test_help_in_a_shared_conversation_offers_only_what_is_answered_there(where: str) -> None:
+    from core.commands import ApprovalChannel, Feed, Help, parse
+
+    card = help_card(None, where=where)
+    commands = [parse(o["text"]) for o in walk(card) if str(o.get("id", "")).endswith("-command")]
+    assert commands and all(isinstance(c, Feed | ApprovalChannel | Help) for c in commands), commands
+    assert not [c for c in commands if isinstance(c, Help) and c.reason]
+    if where == "groupChat":  # the admin commands need a channel
+        assert commands == [Help()]
+    assert "private chat" in element(card, "intro")["text"] and "private chat" in card["fallbackText"]
+    assert maybe_element(card, "footer") is None  # durations are for the 1:1 chat
+
+
 # ---- plain text ----------------------------------------------------------------------------------------------------
 
 

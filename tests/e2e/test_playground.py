@@ -242,21 +242,29 @@ async def test_status_lists_the_active_and_the_eligible_groups(fresh: Playground
     assert "through a group" in element(card, f"eligible-{i}-detail")["text"]
 
 
-# ---- (e) a channel, with the bot @mentioned --------------------------------------------------------------------
+# ---- (e) a channel, with the bot @mentioned: commands about Alice's own access continue in her 1:1 chat ------------
 
 
-async def test_channel_mention_is_answered_in_the_thread(fresh: PlaygroundClient, sim: SimControl) -> None:
+async def test_channel_mention_continues_in_the_1_1_chat_and_the_thread_gets_a_note(
+    fresh: PlaygroundClient, sim: SimControl
+) -> None:
     sent = await fresh.say("activate Helpdesk-Tier1 30m", CHANNEL, mention=True)
     thread = sent["postConversationId"]
     assert thread == f"{CHANNEL};messageid={sent['messageId']}"
-    reply = await fresh.next_card(conversation=thread)
+    intro = await fresh.next_message()  # in Alice's 1:1 chat
+    assert intro.text.startswith("You asked me in a channel: “activate Helpdesk-Tier1 30m”."), intro.text
+    note = await fresh.next_message(conversation=thread)
+    assert (note.text, note.card) == ("I've replied to you privately.", None)
+    reply = await fresh.next_card()
     card = reply.card or {}
     assert state(card) == "Active", card
     assert element(card, "outcome-0-title")["text"] == "Helpdesk-Tier1 · Member"
     request = await sim.assignment_request(facts(card, "outcome-0-facts")["Request"])
     assert (request["principalId"], request["groupId"]) == (ALICE, HELPDESK_TIER1)
 
-    # A reply in the same thread, the bot mentioned again, is answered in that thread too.
+    # `status` in the same thread, the bot mentioned again: answered privately too, never in the channel.
     await fresh.say("status", thread, mention=True)
-    status = await fresh.next_card(conversation=thread)
+    await fresh.next_message()  # the 1:1 chat's line about where it was asked
+    assert (await fresh.next_message(conversation=thread)).text == "I've replied to you privately."
+    status = await fresh.next_card()
     assert rows(status.card or {}, "active") == ["Helpdesk-Tier1 · Member"]
