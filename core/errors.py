@@ -162,11 +162,22 @@ class MissingInputs(RequestRefused):
 
 
 class StepUpRequired(RequestRefused):
-    """The policy needs MFA or a Conditional Access authentication context the user's token does not carry."""
+    """The policy needs MFA or a Conditional Access authentication context the user's token does not carry.
 
-    def __init__(self, *, mfa: bool, authentication_context: str | None = None, claims: str | None = None) -> None:
+    `authentication_context` is the context's id (`c1`), `context_name` its display name when the bot may read it;
+    `claims` is the claims request a new sign-in must carry (None: PIM named none and none could be built)."""
+
+    def __init__(
+        self,
+        *,
+        mfa: bool,
+        authentication_context: str | None = None,
+        claims: str | None = None,
+        context_name: str | None = None,
+    ) -> None:
         super().__init__("step-up authentication required")
         self.mfa, self.authentication_context, self.claims = mfa, authentication_context, claims
+        self.context_name = context_name
 
 
 class PolicyViolation(RequestRefused):

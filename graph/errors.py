@@ -15,8 +15,9 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
-__all__ = ["GraphError", "GraphTransportError", "parse_error", "parse_retry_after"]
+__all__ = ["GraphError", "GraphTransportError", "acrs_claims_request", "parse_error", "parse_retry_after"]
 
 # Codes the PIM back end is known to hide inside the message of an `UnknownError` (reference §8.1/§8.2).
 # Longest first, and matched as whole words, so "RoleAssignmentExists" never matches inside a longer name.
@@ -42,6 +43,9 @@ _KNOWN_CODE = re.compile(r"\b(" + "|".join(KNOWN_CODES) + r")\b")
 _RULES_FAILED = re.compile(r"policy rules failed:?\s*(.*)", re.IGNORECASE | re.DOTALL)
 _RULE_NAME = re.compile(r"\b([A-Z][A-Za-z]*Rule)\b")
 _WWW_AUTH_CLAIMS = re.compile(r'claims\s*=\s*"([^"]*)"', re.IGNORECASE)
+_MESSAGE_CLAIMS = re.compile(r"\bclaims=", re.IGNORECASE)
+# A URL-encoded value ends at whitespace, the next `&parameter`, or a quote (never part of an encoded value).
+_URL_ENCODED_VALUE = re.compile(r"[^\s&\"']+")
 
 
 class GraphError(Exception):
@@ -241,19 +245,38 @@ def _code_in_text(text: str) -> str | None:
 
 
 def _claims_from_message(message: str) -> str | None:
-    """The JSON object after `claims=` in a message such as
-    `RoleAssignmentRequestAcrsValidationFailed claims={"access_token":{"acrs":{"essential":true,"value":"c1"}}}`."""
-    at = message.find("claims=")
-    if at < 0:
-        return None
-    start = at + len("claims=")
-    try:
-        value, end = json.JSONDecoder().raw_decode(message, start)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    return message[start:end]
+    """The claims JSON object after `claims=` in a refusal's message, in either form seen:
+
+    * URL-encoded, as real tenants answer (Azure/azure-powershell#25421):
+      `&claims=%7B%22access_token%22%3A%7B%22acrs%22%3A%7B%22essential%22%3Atrue%2C%20%22value%22%3A%22c1%22%7D%7D%7D`;
+    * raw JSON: `RoleAssignmentRequestAcrsValidationFailed claims={"access_token":{"acrs":{...}}}`.
+
+    None when nothing after `claims=` decodes to a JSON object (the caller then builds the request from the policy)."""
+    for match in _MESSAGE_CLAIMS.finditer(message):
+        start = match.end()
+        try:
+            value, end = json.JSONDecoder().raw_decode(message, start)
+        except ValueError:
+            text = _url_decoded(_URL_ENCODED_VALUE.match(message, start))
+            if text is not None:
+                return text
+            continue
+        if isinstance(value, dict):
+            return message[start:end]
+    return None
+
+
+def _url_decoded(match: re.Match[str] | None) -> str | None:
+    """A URL-encoded JSON object, decoded (once, or twice when it was encoded twice over)."""
+    text = match.group(0) if match else ""
+    for _ in range(2):
+        text = unquote(text, errors="replace")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        return text if isinstance(value, dict) else None
+    return None
 
 
 def _claims_from_www_authenticate(header: str | None) -> str | None:
@@ -282,3 +305,10 @@ def _str(value: Any) -> str:
 
 def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def acrs_claims_request(context: str) -> str:
+    """The claims request for an authentication context (`c1`), as Microsoft documents it for a token request
+    (https://learn.microsoft.com/entra/identity-platform/claims-challenge): what the bot asks for when PIM's refusal
+    named the rule but no claims could be read from it (graph-pim-groups.md §8.2)."""
+    return json.dumps({"access_token": {"acrs": {"essential": True, "value": context}}}, separators=(",", ":"))

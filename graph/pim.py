@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -55,7 +55,7 @@ from core.models import (
 from core.ports import ActivationInput, Clock, GroupMembers, UserSnapshot
 from graph import wire
 from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
-from graph.errors import GraphError, GraphTransportError
+from graph.errors import GraphError, GraphTransportError, acrs_claims_request
 
 __all__ = ["GraphPimDirectory", "directory_error"]
 
@@ -109,6 +109,7 @@ class GraphPimDirectory:
         self._policy_flights: dict[tuple[str, Access], asyncio.Future[ActivationPolicy]] = {}
         self._names: dict[str, _Entry[str]] = {}
         self._upns: dict[str, _Entry[str | None]] = {}
+        self._context_names: dict[str, _Entry[str | None]] = {}
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
@@ -191,6 +192,27 @@ class GraphPimDirectory:
         if cached is not None and self._clock.now() < cached.expires:
             return cached.value
         return None
+
+    async def authentication_context_name(self, context_id: str) -> str | None:
+        """The display name of a Conditional Access authentication context (`c1` → "Sensitive admin actions"), read
+        app-only (AuthenticationContext.Read.All or Policy.Read.ConditionalAccess) and kept like other names; None
+        when the app may not read it or it has none, and that answer is kept too (no read per refusal)."""
+        key = f"authenticationContext/{context_id}"
+        cached = self._context_names.get(key)
+        if cached is not None and self._clock.now() < cached.expires:
+            return cached.value
+        path = wire.authentication_context_path(context_id)
+        name: str | None = None
+        if path is not None:
+            try:
+                name = wire.parse_authentication_context_name(await self._client.get(path))
+            except GraphError as err:
+                log.info("authentication context %s: no display name (%s %s)", context_id, err.status, err.code)
+            except GraphTransportError as err:
+                log.info("authentication context %s: no display name (%s)", context_id, err.detail)
+                return None  # not kept: the next refusal may read it
+        self._context_names[key] = _Entry(name, self._clock.now() + self._names_ttl)
+        return name
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         path, params = wire.eligibility_requests_query(principal_id)
@@ -604,9 +626,7 @@ class GraphPimDirectory:
     ) -> PimError:
         log.info("PIM refused a write for group %s (%s): %r", group_id, access.value, err)
         if err.is_acrs_failure or (err.status == 401 and err.claims):
-            known = self._fresh_policy(group_id, access)
-            context = err.authentication_context or (known.authentication_context if known else None)
-            return StepUpRequired(mfa=False, authentication_context=context, claims=err.claims)
+            return await self._step_up_refusal(err, group_id, access)
         if err.is_code("RoleAssignmentRequestPolicyValidationFailed"):
             return await self._rule_refusal(err, group_id, access, principal_id, request)
         if err.is_code("RoleAssignmentExists"):
@@ -627,6 +647,22 @@ class GraphPimDirectory:
         if err.status in (400, 422) and err.effective_code:
             return PolicyViolation((err.effective_code,), err.message)
         return directory_error(err)
+
+    async def _step_up_refusal(self, err: GraphError, group_id: str, access: Access) -> StepUpRequired:
+        """An authentication-context refusal (or a claims challenge): the claims request for the new sign-in, from
+        the refusal when it carries one that reads, else built from the policy's authentication-context rule (real
+        tenants URL-encode the claims; a form nobody has seen yet must still end in a sign-in Graph accepts)."""
+        claims, context = err.claims, err.authentication_context
+        if context is None and err.is_acrs_failure:
+            policy = self._fresh_policy(group_id, access)
+            if policy is None:
+                with suppress(DirectoryError):
+                    policy = await self.policy(group_id, access)
+            context = policy.authentication_context if policy else None
+            if context is not None and claims is None:
+                claims = acrs_claims_request(context)
+        name = await self.authentication_context_name(context) if context else None
+        return StepUpRequired(mfa=False, authentication_context=context, claims=claims, context_name=name)
 
     async def _rule_refusal(
         self,

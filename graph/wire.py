@@ -140,6 +140,22 @@ def policy_query(group_id: str, access: Access) -> Query:
     }
 
 
+AUTHENTICATION_CONTEXTS = "/identity/conditionalAccess/authenticationContextClassReferences"
+# Ids are c1…c25 (Graph v1.0 authenticationContextClassReference; the sign-in log's authContext allows up to c99).
+_CONTEXT_ID = re.compile(r"c[0-9]{1,2}\Z")
+
+
+def authentication_context_path(context_id: str) -> str | None:
+    """GET path of an authentication context, or None for a value that is no context id (never put in a path)."""
+    return f"{AUTHENTICATION_CONTEXTS}/{context_id}" if _CONTEXT_ID.match(context_id) else None
+
+
+def parse_authentication_context_name(item: Mapping[str, Any]) -> str | None:
+    """The display name of an authenticationContextClassReference, if it has one."""
+    name = _opt_str(item.get("displayName"))
+    return name.strip() or None if name else None
+
+
 def _segment(value: str) -> str:
     """An id as one path segment: request ids may come from card data, so nothing in them can change the path."""
     return quote(value, safe="")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from graph.errors import parse_error
+from graph.errors import acrs_claims_request, parse_error
 
 CLAIMS = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
 
@@ -115,3 +115,58 @@ def test_retry_after_and_a_body_without_envelope() -> None:
     html = parse_error(502, {}, b"<html>Bad Gateway</html>")
     assert html.code == "" and "Bad Gateway" in html.message
     assert parse_error(503, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None).retry_after is None
+
+
+# The form real tenants answer with (Azure/azure-powershell#25421, graph-pim-groups.md §8.2 corrected 2026-12): the
+# claims URL-encoded after `&claims=`, the JSON serialised with ", " between members.
+ENCODED = "%7B%22access_token%22%3A%7B%22acrs%22%3A%7B%22essential%22%3Atrue%2C%20%22value%22%3A%22c1%22%7D%7D%7D"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": "RoleAssignmentRequestAcrsValidationFailed", "message": f"&claims={ENCODED}"}},
+        {"error": {"code": "UnknownError", "message": f"RoleAssignmentRequestAcrsValidationFailed&claims={ENCODED}"}},
+        {
+            "error": {
+                "code": "UnknownError",
+                "message": json.dumps(
+                    {"errorCode": "RoleAssignmentRequestAcrsValidationFailed", "message": f"&claims={ENCODED}"}
+                ),
+            }
+        },
+        {"error": {"code": "RoleAssignmentRequestAcrsValidationFailed", "message": f"claims={ENCODED} (trace 42)"}},
+    ],
+    ids=["clean", "wrapped-text", "wrapped-json", "text-after"],
+)
+def test_url_encoded_claims_of_real_tenants_are_read(body: dict[str, object]) -> None:
+    err = parse_error(400, {}, body)
+    assert err.is_acrs_failure
+    assert json.loads(err.claims or "null") == json.loads(CLAIMS)
+    assert err.authentication_context == "c1"
+
+
+def test_claims_url_encoded_twice_are_read() -> None:
+    message = "RoleAssignmentRequestAcrsValidationFailed&claims=" + ENCODED.replace("%", "%25")
+    err = parse_error(400, {}, {"error": {"code": "UnknownError", "message": message}})
+    assert err.authentication_context == "c1"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "RoleAssignmentRequestAcrsValidationFailed",
+        "RoleAssignmentRequestAcrsValidationFailed&claims=",
+        "RoleAssignmentRequestAcrsValidationFailed&claims=%7B%22access_tok",  # cut short
+        "RoleAssignmentRequestAcrsValidationFailed claims=[1,2]",
+        "RoleAssignmentRequestAcrsValidationFailed&claims=%ZZ%7B",
+    ],
+)
+def test_unreadable_claims_leave_none_and_the_code_is_still_known(message: str) -> None:
+    err = parse_error(400, {}, {"error": {"code": "UnknownError", "message": message}})
+    assert err.is_acrs_failure
+    assert err.claims is None and err.authentication_context is None
+
+
+def test_acrs_claims_request_is_built_for_a_context() -> None:
+    assert json.loads(acrs_claims_request("c7")) == {"access_token": {"acrs": {"essential": True, "value": "c7"}}}

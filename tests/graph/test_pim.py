@@ -105,7 +105,15 @@ def request_item(
     }
 
 
-def policy_page(group: str, maximum: str = "PT8H", enabled: tuple[str, ...] = ()) -> dict[str, Any]:
+def policy_page(
+    group: str, maximum: str = "PT8H", enabled: tuple[str, ...] = (), context: str | None = None
+) -> dict[str, Any]:
+    context_rule = {
+        "@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyAuthenticationContextRule",
+        "id": "AuthenticationContext_EndUser_Assignment",
+        "isEnabled": context is not None,
+        "claimValue": context,
+    }
     return {
         "value": [
             {
@@ -122,6 +130,7 @@ def policy_page(group: str, maximum: str = "PT8H", enabled: tuple[str, ...] = ()
                             "maximumDuration": maximum,
                         },
                         {"id": "Enablement_EndUser_Assignment", "enabledRules": list(enabled)},
+                        context_rule,
                     ],
                 },
             }
@@ -448,6 +457,78 @@ async def test_activation_refusals_become_core_errors(
         await world.directory.self_activate("alice-token", world.activation())
     for name, value in facts.items():
         assert getattr(caught.value, name) == value
+
+
+CONTEXTS = "/identity/conditionalAccess/authenticationContextClassReferences"
+
+
+def acrs_refused(message: str, *, context: str | None = "c3") -> World:
+    """PIM refuses the write for an authentication context; the group's policy names `context`."""
+    world = refused(error(400, "UnknownError", message))
+    world.stub.on("GET", "/policies/roleManagementPolicyAssignments", lambda call: policy_page(TEAMS, context=context))
+    return world
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["RoleAssignmentRequestAcrsValidationFailed", "RoleAssignmentRequestAcrsValidationFailed&claims=%7Bgarbage"],
+)
+async def test_unreadable_acrs_claims_are_built_from_the_policys_authentication_context(message: str) -> None:
+    world = acrs_refused(message)
+    with pytest.raises(StepUpRequired) as caught:
+        await world.directory.self_activate("alice-token", world.activation(TEAMS))
+    assert caught.value.authentication_context == "c3" and not caught.value.mfa
+    assert json.loads(caught.value.claims or "") == {"access_token": {"acrs": {"essential": True, "value": "c3"}}}
+    [policy_read] = world.stub.sent("GET", "/policies/roleManagementPolicyAssignments")
+    assert policy_read.headers["Authorization"] != "Bearer alice-token"  # the policy is read app-only
+
+
+async def test_acrs_refusal_without_claims_or_a_context_in_the_policy_asks_for_nothing_specific() -> None:
+    world = acrs_refused("RoleAssignmentRequestAcrsValidationFailed", context=None)
+    with pytest.raises(StepUpRequired) as caught:
+        await world.directory.self_activate("alice-token", world.activation(TEAMS))
+    assert (caught.value.authentication_context, caught.value.claims) == (None, None)
+
+
+async def test_the_authentication_contexts_display_name_is_read_once_and_kept() -> None:
+    world = acrs_refused(f"RoleAssignmentRequestAcrsValidationFailed claims={CLAIMS}")
+    world.stub.on(
+        "GET",
+        f"{CONTEXTS}/c1",
+        {"id": "c1", "displayName": "Sensitive admin actions", "description": "MFA", "isAvailable": True},
+    )
+    for _ in range(2):
+        with pytest.raises(StepUpRequired) as caught:
+            await world.directory.self_activate("alice-token", world.activation(TEAMS))
+        assert (caught.value.authentication_context, caught.value.context_name) == ("c1", "Sensitive admin actions")
+    [read] = world.stub.sent("GET", CONTEXTS)
+    assert read.headers["Authorization"] != "Bearer alice-token"  # app-only
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        error(403, "AccessDenied", "You cannot perform the requested operation, required scopes are missing."),
+        error(404, "ResourceNotFound"),
+        Reply(200, {"id": "c1"}),
+    ],
+)
+async def test_without_a_readable_name_the_context_is_shown_by_its_id(reply: Reply) -> None:
+    world = acrs_refused(f"RoleAssignmentRequestAcrsValidationFailed claims={CLAIMS}")
+    world.stub.on("GET", f"{CONTEXTS}/c1", reply)
+    for _ in range(2):
+        with pytest.raises(StepUpRequired) as caught:
+            await world.directory.self_activate("alice-token", world.activation(TEAMS))
+        assert (caught.value.authentication_context, caught.value.context_name) == ("c1", None)
+    assert len(world.stub.sent("GET", CONTEXTS)) == 1  # a refusal is kept too: no read per activation
+
+
+async def test_a_context_id_that_is_not_one_is_never_put_in_a_path() -> None:
+    world = acrs_refused('RoleAssignmentRequestAcrsValidationFailed claims={"access_token":{"acrs":{"value":"../me"}}}')
+    with pytest.raises(StepUpRequired) as caught:
+        await world.directory.self_activate("alice-token", world.activation(TEAMS))
+    assert caught.value.authentication_context == "../me" and caught.value.context_name is None
+    assert world.stub.sent("GET", CONTEXTS) == [] and world.stub.sent("GET", "/me") == []
 
 
 async def test_too_long_carries_the_maximum_when_the_policy_is_known() -> None:
