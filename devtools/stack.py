@@ -97,7 +97,7 @@ def simulated_tenant(state_dir: Path, seed: str = "demo") -> Iterator[tuple[Tena
     log = (state_dir / "simtenant.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "simtenant", "--host", "127.0.0.1", "--port", "0", "--state-dir", str(state_dir),
-         "--seed", seed],
+         "--seed", seed, "--sign-in-http"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
     )  # fmt: skip
     try:

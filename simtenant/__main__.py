@@ -1,7 +1,9 @@
-"""`python -m simtenant --host 127.0.0.1 --port 0 --state-dir var/simtenant [--seed demo|bench:N|feed:N|empty]`
+"""`python -m simtenant --host 127.0.0.1 --port 0 --state-dir var/simtenant [--seed demo|bench:N|feed:N|empty]
+[--sign-in-http]`
 
 Serves the simulated tenant over HTTPS and prints exactly one JSON line to stdout once listening:
-{"graph_base_url", "authority_host", "tenant_id", "client_id", "client_secret", "ca_file", "control_url"}
+{"graph_base_url", "authority_host", "tenant_id", "client_id", "client_secret", "ca_file", "control_url",
+"sign_in_origin"} (`--sign-in-http`: the sign-in pages also on plain http at 127.0.0.1, for a browser; else "")
 (also written to <state-dir>/simtenant.json). Runs until SIGINT/SIGTERM.
 """
 
@@ -27,6 +29,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--wrapped-errors", action="store_true", help="PIM errors as UnknownError-wrapped")
     parser.add_argument("--freeze-clock", action="store_true", help="sim clock stands still until moved")
+    parser.add_argument(
+        "--sign-in-http", action="store_true", help="sign-in pages also on plain-http loopback (no browser warning)"
+    )
     args = parser.parse_args(argv)
     try:
         check_seed(args.seed)
@@ -42,7 +47,9 @@ async def _serve(args: argparse.Namespace) -> None:
     tenant.settings.wrapped_errors = args.wrapped_errors
     if args.freeze_clock:
         tenant.clock.freeze()
-    async with run_simtenant(host=args.host, port=args.port, state_dir=args.state_dir, tenant=tenant) as sim:
+    async with run_simtenant(
+        host=args.host, port=args.port, state_dir=args.state_dir, tenant=tenant, sign_in_http=args.sign_in_http
+    ) as sim:
         line = json.dumps(sim.to_json())
         (Path(args.state_dir) / "simtenant.json").write_text(line + "\n")
         sys.stdout.write(line + "\n")

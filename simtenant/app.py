@@ -9,8 +9,10 @@ Entra endpoints (msal client credentials with `instance_discovery=False`, author
        urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of; the assertion must be a delegated token this
        tenant issued, e.g. from /_sim/token with an "audience"; amr/acrs carry over; a `claims` request the
        assertion cannot satisfy → 400 interaction_required, as OBO cannot step up), or authorization_code
-  GET  /{tenant}/oauth2/v2.0/authorize (+ POST …/authorize/submit)   a sign-in page standing in for the browser
-       sign-in: pick a user, tick MFA; codes bound to client, redirect_uri, PKCE and nonce (simtenant.authorize)
+  GET  /{tenant}/oauth2/v2.0/authorize (+ POST …/authorize/submit, …/authorize/verify)   sign-in pages standing in
+       for the browser sign-in: pick a user, then the MFA step (type the code shown, or continue without MFA); codes
+       bound to client, redirect_uri, PKCE and nonce (simtenant.authorize). Also on a plain-http loopback listener
+       when the server runs one (`create_sign_in_app`); the metadata's authorization_endpoint then points there.
 
 Control API (/_sim, no auth, loopback callers only):
   GET  /_sim/info                     the startup JSON (urls, ids, ca_file)
@@ -43,7 +45,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simtenant.authorize import AuthCodes, CodeError, authorize_page, authorize_submit, redeem_code
+from simtenant.authorize import AuthCodes, CodeError, authorize_page, authorize_submit, authorize_verify, redeem_code
 from simtenant.entities import SubjectSet
 from simtenant.graph_api import GraphApi, SimRequest, SimResponse
 from simtenant.isotime import format_instant, parse_instant
@@ -52,11 +54,12 @@ from simtenant.observe import Fault
 from simtenant.seed import reseed
 from simtenant.tokens import TOKEN_LIFETIME, TokenError
 
-__all__ = ["INFO_KEY", "TENANT_KEY", "create_app"]
+__all__ = ["INFO_KEY", "SIGN_IN_ORIGIN_KEY", "TENANT_KEY", "create_app", "create_sign_in_app"]
 
 TENANT_KEY = web.AppKey("tenant", Tenant)
 INFO_KEY = web.AppKey("info", dict)
 CODES_KEY = web.AppKey("auth_codes", AuthCodes)
+SIGN_IN_ORIGIN_KEY = web.AppKey("sign_in_origin", str)  # "" unless the sign-in pages have their own listener
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 _JSON = "application/json"
 
@@ -137,12 +140,22 @@ async def authorize_post(request: web.Request) -> web.Response:
     return await authorize_submit(request, tenant, request.app[CODES_KEY])
 
 
+async def authorize_mfa(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    if not _known_tenant(tenant, request.match_info["tenant"]):
+        return web.Response(status=400, text="AADSTS90002: tenant not found", content_type="text/plain")
+    return await authorize_verify(request, tenant, request.app[CODES_KEY])
+
+
 async def openid_configuration(request: web.Request) -> web.Response:
     tenant = _tenant(request)
     name = request.match_info["tenant"]
     if not _known_tenant(tenant, name):
         return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{name}' not found.")
     base = f"{_origin(request)}/{tenant.tenant_id}"
+    # The sign-in pages' origin: this one, or the plain-http loopback listener when it runs (simtenant.server), so a
+    # browser opens them without a certificate warning. msal requires https only of the authority it is given.
+    sign_in = request.app[SIGN_IN_ORIGIN_KEY] or _origin(request)
     return _json(
         200,
         {
@@ -157,7 +170,7 @@ async def openid_configuration(request: web.Request) -> web.Response:
             "issuer": f"{base}/v2.0",
             "request_uri_parameter_supported": False,
             "userinfo_endpoint": f"{_origin(request)}/oidc/userinfo",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "authorization_endpoint": f"{sign_in}/{tenant.tenant_id}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
@@ -528,6 +541,7 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     app[TENANT_KEY] = tenant
     app[INFO_KEY] = info or {}
     app[CODES_KEY] = AuthCodes()
+    app[SIGN_IN_ORIGIN_KEY] = ""
     graph = _make_graph_handler(GraphApi(tenant))
     router = app.router
     router.add_route("*", "/v1.0/{tail:.*}", graph)
@@ -548,6 +562,22 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     router.add_post("/{tenant}/oauth2/v2.0/token", token)
-    router.add_get("/{tenant}/oauth2/v2.0/authorize", authorize)
-    router.add_post("/{tenant}/oauth2/v2.0/authorize/submit", authorize_post)
+    _add_sign_in_routes(app)
+    return app
+
+
+def _add_sign_in_routes(app: web.Application) -> None:
+    app.router.add_get("/{tenant}/oauth2/v2.0/authorize", authorize)
+    app.router.add_post("/{tenant}/oauth2/v2.0/authorize/submit", authorize_post)
+    app.router.add_post("/{tenant}/oauth2/v2.0/authorize/verify", authorize_mfa)
+
+
+def create_sign_in_app(main: web.Application) -> web.Application:
+    """The sign-in pages of `main` alone (the same tenant and pending sign-ins), for a plain-http loopback listener:
+    no Graph, no token endpoint, no control API on it."""
+    app = web.Application(client_max_size=64 * 1024)
+    app[TENANT_KEY] = main[TENANT_KEY]
+    app[CODES_KEY] = main[CODES_KEY]
+    app[SIGN_IN_ORIGIN_KEY] = ""
+    _add_sign_in_routes(app)
     return app

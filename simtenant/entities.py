@@ -76,6 +76,16 @@ class Group:
     base_owners: dict[str, None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class AuthenticationContext:
+    """A Conditional Access authentication context (Graph authenticationContextClassReference): id `c1`…`c25`."""
+
+    id: str
+    display_name: str
+    description: str = ""
+    is_available: bool = True
+
+
 @dataclass(slots=True)
 class App:
     client_id: str

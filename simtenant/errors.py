@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Literal
+from urllib.parse import quote
 
 __all__ = [
     "ACRS_FAILED",
@@ -37,6 +38,7 @@ __all__ = [
     "missing_permission",
     "not_found",
     "policy_failed",
+    "scopes_missing",
 ]
 
 PolicyMessageStyle = Literal["array", "text"]
@@ -56,8 +58,7 @@ _RULE_TEXT = {
 class GraphError(Exception):
     """An error response: HTTP status, Graph error code, message.
 
-    `wrapped_message` overrides the message used in the PIM-wrapped form (the ACRS failure is observed wrapped as
-    plain text, not JSON). `headers` are added to the HTTP response (e.g. Retry-After)."""
+    `headers` are added to the HTTP response (e.g. Retry-After)."""
 
     def __init__(
         self,
@@ -66,18 +67,14 @@ class GraphError(Exception):
         message: str,
         *,
         headers: Mapping[str, str] | None = None,
-        wrapped_message: str | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
-        self.wrapped_message = wrapped_message
 
     def wrapped_text(self) -> str:
-        if self.wrapped_message is not None:
-            return self.wrapped_message
         return json.dumps({"errorCode": self.code, "message": self.message}, separators=(",", ":"))
 
 
@@ -96,18 +93,26 @@ def policy_failed(rules: Sequence[str], style: PolicyMessageStyle = "array") -> 
 
 
 def acrs_failed(claim_value: str) -> GraphError:
-    claims = json.dumps({"access_token": {"acrs": {"essential": True, "value": claim_value}}}, separators=(",", ":"))
-    return GraphError(
-        400,
-        ACRS_FAILED,
-        f"The authentication context requirement of the policy is not satisfied by the access token. claims={claims}",
-        wrapped_message=f"{ACRS_FAILED} claims={claims}",
-    )
+    """400 RoleAssignmentRequestAcrsValidationFailed: the token lacks the policy's authentication context.
+
+    The message is the claims request URL-encoded after `&claims=`, as a real tenant answers (Azure/azure-powershell
+    #25421: `&claims=%7B%22access_token%22%3A%7B%22acrs%22%3A%7B%22essential%22%3Atrue%2C%20%22value%22%3A%22c1%22%7D
+    %7D%7D`, the JSON serialised with ", " between members); PIM-wrapped it is the usual JSON wrapping of §8.1."""
+    claims = json.dumps({"access_token": {"acrs": {"essential": True, "value": claim_value}}}, separators=(", ", ":"))
+    return GraphError(400, ACRS_FAILED, f"&claims={quote(claims, safe='')}")
 
 
 def missing_permission(permission: str) -> GraphError:
     return GraphError(
         403, "PermissionScopeNotGranted", f"Authorization failed due to missing permission scope {permission}."
+    )
+
+
+def scopes_missing() -> GraphError:
+    """403 of the Conditional Access routes (identity/conditionalAccess/…) to a token without the permission, as
+    real tenants answer it (AlexFilipin/ConditionalAccess#10, Cyberlorians/Articles#11)."""
+    return GraphError(
+        403, "AccessDenied", "You cannot perform the requested operation, required scopes are missing in the token."
     )
 
 

@@ -13,6 +13,8 @@ Permissions (app roles for app tokens, scopes for delegated tokens):
 * users: User.Read.All, User.ReadBasic.All, Directory.Read.All… (delegated User.Read: only the caller himself)
 * groups, members, owners: GroupMember.Read.All, Group.Read.All, Directory.Read.All…
 * directoryObjects/getByIds: Directory.Read.All (Learn), or per type (Settings.get_by_ids_per_type)
+* identity/conditionalAccess/authenticationContextClassReferences/{id}: AuthenticationContext.Read.All,
+  AuthenticationContext.ReadWrite.All or Policy.Read.ConditionalAccess (403 AccessDenied without)
 * auditLogs/directoryAudits: AuditLog.Read.All (403 Authorization_RequestDenied without it), throttled at
   5 requests / 10 s per app (429 + Retry-After); entries, filter and throttle: `simtenant.audit`
 """
@@ -44,6 +46,7 @@ from simtenant.errors import (
     directory_not_found,
     missing_permission,
     not_found,
+    scopes_missing,
 )
 from simtenant.model import Tenant
 from simtenant.observe import Fault
@@ -96,10 +99,16 @@ class Perm:
     report: str
     directory: bool = False  # refusals use the directory's Authorization_RequestDenied
     delegated_only: bool = False
+    refusal: Callable[[], GraphError] | None = None  # a route family's own refusal (Conditional Access: AccessDenied)
 
 
-def _perm(*names: str, directory: bool = False, delegated_only: bool = False) -> Perm:
-    return Perm(frozenset(names), names[0], directory, delegated_only)
+def _perm(
+    *names: str,
+    directory: bool = False,
+    delegated_only: bool = False,
+    refusal: Callable[[], GraphError] | None = None,
+) -> Perm:
+    return Perm(frozenset(names), names[0], directory, delegated_only, refusal)
 
 
 ASSIGN_R = _perm(
@@ -135,6 +144,15 @@ GROUPS_R = _perm(
     directory=True,
 )
 AUDIT_R = _perm("AuditLog.Read.All", directory=True)
+# GET authenticationContextClassReference (learn.microsoft.com/graph/api/authenticationcontextclassreference-get,
+# v1.0): least privileged AuthenticationContext.Read.All; higher AuthenticationContext.ReadWrite.All and
+# Policy.Read.ConditionalAccess. Policy.Read.All is not listed there, so it is not accepted.
+AUTH_CONTEXT_R = _perm(
+    "AuthenticationContext.Read.All",
+    "AuthenticationContext.ReadWrite.All",
+    "Policy.Read.ConditionalAccess",
+    refusal=scopes_missing,
+)
 DIRECTORY_R = _perm(*(USERS_R.any_of | GROUPS_R.any_of), directory=True)
 GET_BY_IDS_R = frozenset({"Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"})
 NO_PERM = Perm(frozenset(), "")
@@ -820,6 +838,18 @@ async def list_directory_audits(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     return _page(ctx, rows, ctx.context("auditLogs/directoryAudits"))
 
 
+# ------------------------------------------------------------------------------------------------ Conditional Access
+
+
+async def get_authentication_context(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    # An unknown id: the reference and the docs are silent; answered like other unknown objects (404 ResourceNotFound).
+    context = ctx.tenant.authentication_contexts.get(m["id"].lower())
+    if context is None:
+        raise not_found("authenticationContextClassReference", m["id"])
+    row = _apply_select(wire.authentication_context_json(context), ctx.select())
+    return _entity(ctx, row, ctx.context("identity/conditionalAccess/authenticationContextClassReferences/$entity"))
+
+
 # ---------------------------------------------------------------------------------------------------- routes
 
 
@@ -934,6 +964,14 @@ ROUTES: tuple[Route, ...] = (
         list_group_members,
         pim=False,
     ),
+    _r(
+        "GET",
+        f"/identity/conditionalAccess/authenticationContextClassReferences/{_SEG}",
+        "GET authenticationContextClassReferences/{id}",
+        AUTH_CONTEXT_R,
+        get_authentication_context,
+        pim=False,
+    ),
     _r("GET", "/auditLogs/directoryAudits", "GET auditLogs/directoryAudits", AUDIT_R, list_directory_audits, pim=False),
     _r("POST", "/directoryObjects/getByIds", "POST directoryObjects/getByIds", DIRECTORY_R, get_by_ids, pim=False),
     _r("GET", f"/directoryObjects/{_SEG}", "GET directoryObjects/{id}", DIRECTORY_R, get_directory_object, pim=False),
@@ -1033,6 +1071,8 @@ class GraphApi:
         if perm.delegated_only and caller.is_app:
             raise app_only_refused("This operation")
         if perm.any_of and not caller.has_any(perm.any_of):
+            if perm.refusal is not None:
+                raise perm.refusal()
             raise denied() if perm.directory else missing_permission(perm.report)
 
     async def _with_faults(

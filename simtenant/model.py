@@ -64,6 +64,7 @@ from simtenant.entities import (
     App,
     Approval,
     ApprovalStage,
+    AuthenticationContext,
     Caller,
     Group,
     Identity,
@@ -266,6 +267,7 @@ class Tenant:
     def clear(self) -> None:
         """Forget every object (apps, users, groups, policies, PIM state). Clock, settings, faults stay."""
         self.apps: dict[str, App] = {}
+        self.authentication_contexts: dict[str, AuthenticationContext] = {}
         self.users: dict[str, User] = {}
         self._users_by_upn: dict[str, str] = {}
         self.groups: dict[str, Group] = {}
@@ -335,6 +337,13 @@ class Tenant:
         if self.default_client_id is None:
             self.default_client_id = client_id
         return app
+
+    def add_authentication_context(
+        self, context_id: str, display_name: str, description: str = "", is_available: bool = True
+    ) -> AuthenticationContext:
+        context = AuthenticationContext(context_id, display_name, description, is_available)
+        self.authentication_contexts[_k(context_id)] = context
+        return context
 
     def add_user(
         self,

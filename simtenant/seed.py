@@ -61,6 +61,7 @@ APP_ROLES = (
     "User.Read.All",
     "GroupMember.Read.All",
     "AuditLog.Read.All",  # the admin feed's discovery of PIM groups (FEED_DISCOVER) reads the PIM audit log
+    "AuthenticationContext.Read.All",  # the display name of an authentication context a PIM policy demands
 )
 DELEGATED_SCOPES = DEFAULT_DELEGATED_SCOPES
 
@@ -166,6 +167,9 @@ def seed_demo(tenant: Tenant) -> None:
         "member",
         activation_max="PT1H",
         enduser_enabled_rules=["MultiFactorAuthentication", "Justification"],
+    )
+    tenant.add_authentication_context(
+        "c1", "Sensitive admin actions", "Phishing-resistant MFA (Conditional Access: authentication strength)"
     )
     tenant.set_policy(FINANCE_PROD, "member", activation_max="PT2H", auth_context_enabled=True, auth_context_claim="c1")
     tenant.set_policy(HELPDESK_TIER1, "member", activation_max="PT8H")

@@ -6,9 +6,14 @@
         sim.tenant                        # the Tenant: seed / behave / observe directly
         sim.ssl_context()                 # a client SSLContext trusting the throwaway CA
 
-HTTPS only (msal refuses plain-http authorities): a throwaway CA from `trustme`, made once per process, issues a
+HTTPS (msal refuses plain-http authorities): a throwaway CA from `trustme`, made once per process, issues a
 server certificate for 127.0.0.1, ::1 and localhost (and the bind host, if different); its PEM goes to
 `<state_dir>/ca.pem`.
+
+`sign_in_http=True` also serves the sign-in pages alone on a plain-http listener at 127.0.0.1 (a new port), and the
+OpenID metadata's `authorization_endpoint` points there: a browser (the demo's step-up sign-in) opens them without a
+certificate warning, since a loopback origin is a secure context even over http (W3C Secure Contexts,
+"potentially trustworthy origin"). The token endpoint msal calls, Graph and the control API stay HTTPS only.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from simtenant.app import INFO_KEY, create_app
+from simtenant.app import INFO_KEY, SIGN_IN_ORIGIN_KEY, create_app, create_sign_in_app
 from simtenant.model import Tenant
 from simtenant.seed import build_tenant
 
@@ -62,6 +67,7 @@ class RunningSimTenant:
     control_url: str
     tenant: Tenant = field(repr=False)
     port: int = 0
+    sign_in_origin: str = ""  # the plain-http sign-in listener (`sign_in_http`), else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,7 @@ class RunningSimTenant:
             "client_secret": self.client_secret,
             "ca_file": self.ca_file,
             "control_url": self.control_url,
+            "sign_in_origin": self.sign_in_origin,
         }
 
     @property
@@ -103,9 +110,11 @@ async def run_simtenant(
     port: int = 0,
     state_dir: str | Path | None = None,
     tenant: Tenant | None = None,
+    sign_in_http: bool = False,
 ) -> AsyncIterator[RunningSimTenant]:
     """Serve a tenant over HTTPS until the block exits. port 0 picks a free port; without a state_dir the CA PEM
-    goes to a temporary directory removed afterwards. Pass `tenant` to serve one built elsewhere."""
+    goes to a temporary directory removed afterwards. Pass `tenant` to serve one built elsewhere. `sign_in_http`:
+    the sign-in pages also on plain http at 127.0.0.1 (module docstring)."""
     tenant = tenant or build_tenant(seed)
     ca, server_context = _tls(host)
     temporary = state_dir is None
@@ -114,9 +123,15 @@ async def run_simtenant(
     ca_file = (directory / "ca.pem").resolve()
     ca.cert_pem.write_to_path(str(ca_file))
     app = create_app(tenant)
+    sign_in_runner: web.AppRunner | None = None
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
     try:
+        if sign_in_http:  # started first: the main app's metadata must know its origin before the app is frozen
+            sign_in_runner = web.AppRunner(create_sign_in_app(app), access_log=None, shutdown_timeout=1.0)
+            await sign_in_runner.setup()
+            await web.TCPSite(sign_in_runner, "127.0.0.1", 0).start()
+            app[SIGN_IN_ORIGIN_KEY] = f"http://127.0.0.1:{sign_in_runner.addresses[0][1]}"
+        await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=server_context)
         await site.start()
         bound = runner.addresses[0][1]
@@ -133,10 +148,13 @@ async def run_simtenant(
             control_url=f"{origin}/_sim",
             tenant=tenant,
             port=bound,
+            sign_in_origin=app[SIGN_IN_ORIGIN_KEY],
         )
         app[INFO_KEY].update(sim.to_json())
         yield sim
     finally:
         await runner.cleanup()
+        if sign_in_runner is not None:
+            await sign_in_runner.cleanup()
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)

@@ -16,6 +16,7 @@ from simtenant.entities import (
     EXPIRATION_TYPES,
     Approval,
     ApprovalStage,
+    AuthenticationContext,
     Group,
     Identity,
     RolePolicy,
@@ -31,6 +32,7 @@ from simtenant.isotime import format_instant, parse_duration, parse_instant
 from simtenant.model import RequestInput
 
 __all__ = [
+    "authentication_context_json",
     "RULE_IDS",
     "approval_json",
     "directory_object_json",
@@ -214,6 +216,16 @@ def group_json(group: Group) -> JsonDict:
         "renewedDateTime": instant(group.created),
         "securityEnabled": True,
         "visibility": "Private",
+    }
+
+
+def authentication_context_json(context: AuthenticationContext) -> JsonDict:
+    """authenticationContextClassReference (Graph v1.0 resource type: id, displayName, description, isAvailable)."""
+    return {
+        "id": context.id,
+        "displayName": context.display_name,
+        "description": context.description,
+        "isAvailable": context.is_available,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import unquote
 
 from simtenant.seed import (
     ALICE,
@@ -148,10 +149,19 @@ async def test_text_style_policy_message(client: Client) -> None:
     )
 
 
+# The claims as real tenants send them: URL-encoded after `&claims=` (Azure/azure-powershell#25421).
+C1_ENCODED = "%7B%22access_token%22%3A%7B%22acrs%22%3A%7B%22essential%22%3Atrue%2C%20%22value%22%3A%22c1%22%7D%7D%7D"
+
+
 async def test_authentication_context_needs_acrs_claim(client: Client) -> None:
     refused = await client.activate(FINANCE_PROD)
     assert (refused.status, refused.code) == (400, "RoleAssignmentRequestAcrsValidationFailed")
-    assert 'claims={"access_token":{"acrs":{"essential":true,"value":"c1"}}}' in refused.message
+    assert refused.message == f"&claims={C1_ENCODED}"
+    assert json.loads(unquote(refused.message.split("claims=")[1])) == {
+        "access_token": {"acrs": {"essential": True, "value": "c1"}}
+    }
+    mfa_only = await client.user_token(ALICE, mfa=True)  # MFA alone is not the authentication context
+    assert (await client.activate(FINANCE_PROD, token=mfa_only)).code == "RoleAssignmentRequestAcrsValidationFailed"
     token = await client.user_token(ALICE, acrs=["c1"])
     assert (await client.activate(FINANCE_PROD, token=token)).status == 201
 
@@ -160,9 +170,10 @@ async def test_acrs_failure_in_wrapped_mode(client: Client) -> None:
     await client.control("POST", "/settings", json={"wrapped_errors": True})
     refused = await client.activate(FINANCE_PROD)
     assert (refused.status, refused.code) == (400, "UnknownError")
-    assert refused.message == (
-        'RoleAssignmentRequestAcrsValidationFailed claims={"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
-    )
+    assert json.loads(refused.message) == {
+        "errorCode": "RoleAssignmentRequestAcrsValidationFailed",
+        "message": f"&claims={C1_ENCODED}",
+    }
 
 
 async def test_already_active_is_role_assignment_exists(client: Client) -> None:

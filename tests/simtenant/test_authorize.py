@@ -9,11 +9,13 @@ import warnings
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import aiohttp
 import msal
 import requests
 
-from simtenant import RunningSimTenant
+from simtenant import RunningSimTenant, run_simtenant
 from simtenant.seed import ALICE, BOB, FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
+from tests.fakes.signin_page import sign_in_on_page
 from tests.simtenant.conftest import Client
 
 REDIRECT = "http://127.0.0.1:9/auth/stepup/callback"
@@ -36,23 +38,14 @@ def _msal(sim: RunningSimTenant) -> tuple[msal.ConfidentialClientApplication, re
 
 
 async def _sign_in(client: Client, auth_uri: str, user: str, *, mfa: bool) -> dict[str, str]:
-    """Open the sign-in page, submit it as `user`; the query the browser would bring back to the redirect URI."""
-    page = await client.raw("GET", auth_uri)
-    assert page.status == 200, page.body
-    request_id = re.search(r"name='request' value='([^']+)'", str(page.body))
-    action = re.search(r"action='([^']+)'", str(page.body))
-    assert request_id and action
-    origin = f"{urlsplit(auth_uri).scheme}://{urlsplit(auth_uri).netloc}"
-    form = {"request": request_id.group(1), "user": user, **({"mfa": "on"} if mfa else {})}
-    async with client.session.post(origin + action.group(1), data=form, allow_redirects=False) as r:
-        if r.status == 200:  # response_mode=form_post: an auto-submitting form to the redirect URI
-            text = await r.text()
-            assert f"action='{REDIRECT}'" in text
-            return dict(re.findall(r"name='([^']+)' value='([^']*)'", text))
-        assert r.status == 302, await r.text()
-        location = r.headers["Location"]
-    assert location.startswith(REDIRECT + "?")
-    return dict(parse_qsl(urlsplit(location).query))
+    """Sign in on the pages as `user` (with or without the MFA step); what the browser brings back to the redirect."""
+    answered = await sign_in_on_page(client.session, auth_uri, user, mfa=mfa)
+    if answered.status == 200:  # response_mode=form_post: an auto-submitting form to the redirect URI
+        assert f"action='{REDIRECT}'" in answered.page
+        return dict(re.findall(r"name='([^']+)' value='([^']*)'", answered.page))
+    assert answered.status == 302, answered
+    assert answered.location.startswith(REDIRECT + "?")
+    return dict(parse_qsl(urlsplit(answered.location).query))
 
 
 async def test_msal_auth_code_flow_with_claims_challenge_gives_mfa_and_acrs(client: Client) -> None:
@@ -172,5 +165,84 @@ async def test_authorize_refusals(client: Client) -> None:
         assert (
             r.status == 302 and "error=invalid_request" in r.headers["Location"] and "state=s" in r.headers["Location"]
         )
-    stale = await client.raw("POST", url + "/submit", data={"request": "unknown", "user": ALICE, "mfa": "on"})
+    stale = await client.raw("POST", url + "/submit", data={"request": "unknown", "user": ALICE})
     assert stale.status == 400
+    stale_mfa = await client.raw("POST", url + "/verify", data={"request": "unknown", "skip": "1"})
+    assert stale_mfa.status == 400
+
+
+async def _token_after(client: Client, *, claims: str | None, mfa: bool, otp: str | None = None) -> Any:
+    """Alice signs in through msal's auth-code flow (asking for `claims`); the caller her access token stands for."""
+    sim = client.sim
+    app, session = await asyncio.to_thread(_msal, sim)
+    try:
+        flow = await asyncio.to_thread(
+            app.initiate_auth_code_flow,
+            SCOPES,
+            redirect_uri=REDIRECT,
+            claims_challenge=claims,
+            response_mode="form_post",
+        )
+        answered = await sign_in_on_page(client.session, flow["auth_uri"], ALICE, mfa=mfa, otp=otp)
+        query = dict(re.findall(r"name='([^']+)' value='([^']*)'", answered.page))
+        result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, flow, query)
+        return sim.tenant.tokens.verify(result["access_token"])
+    finally:
+        session.close()
+
+
+AMR_MFA = json.dumps({"access_token": {"amr": {"essential": True, "values": ["mfa"]}}})
+
+
+async def test_acrs_only_for_a_context_the_sign_in_asked_for_and_mfa_only_when_done(client: Client) -> None:
+    unasked = await _token_after(client, claims=None, mfa=True)
+    assert ("mfa" in unasked.amr, unasked.acrs) == (True, ())
+    asked = await _token_after(client, claims=ACRS_C1, mfa=True)
+    assert ("mfa" in asked.amr, asked.acrs) == (True, ("c1",))
+    skipped = await _token_after(client, claims=ACRS_C1, mfa=False)  # Conditional Access for c1 wants MFA
+    assert ("mfa" in skipped.amr, skipped.acrs) == (False, ())
+    # An amr claims request is not something Entra documents: it makes no MFA happen by itself.
+    amr_asked = await _token_after(client, claims=AMR_MFA, mfa=False)
+    assert amr_asked.amr == ("pwd",) and amr_asked.acrs == ()
+
+
+async def test_a_wrong_code_asks_again_and_three_end_the_sign_in(client: Client) -> None:
+    sim = client.sim
+    app, session = await asyncio.to_thread(_msal, sim)
+    try:
+        flow = await asyncio.to_thread(
+            app.initiate_auth_code_flow, SCOPES, redirect_uri=REDIRECT, response_mode="form_post"
+        )
+        answered = await sign_in_on_page(client.session, flow["auth_uri"], ALICE, otp="000000x")
+        page = answered.page
+        for attempt in (2, 3):
+            assert "not right" in page and "otp-shown" in page
+            action = re.search(r"action='([^']+)'", page)
+            request_id = re.search(r"name='request' value='([^']+)'", page)
+            assert action and request_id
+            form = {"request": request_id.group(1), "otp": "nope"}
+            again = await client.raw("POST", sim.authority_host + action.group(1), data=form)
+            page = str(again.body)
+            assert again.status == (200 if attempt < 3 else 400)
+        assert "AADSTS500121" in page
+    finally:
+        session.close()
+
+
+async def test_sign_in_pages_on_a_plain_http_loopback_listener_with_an_https_token_endpoint() -> None:
+    async with (
+        run_simtenant(seed="demo", sign_in_http=True) as sim,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=sim.ssl_context())) as http,
+    ):
+        assert sim.sign_in_origin.startswith("http://127.0.0.1:")
+        client = Client(sim, http)
+        metadata = await client.raw("GET", f"{sim.authority}/v2.0/.well-known/openid-configuration")
+        assert metadata.body["authorization_endpoint"] == f"{sim.sign_in_origin}/{sim.tenant_id}/oauth2/v2.0/authorize"
+        assert metadata.body["token_endpoint"].startswith("https://")
+        # msal takes the metadata as it is: the browser goes to the http page, msal redeems the code over https.
+        caller = await _token_after(client, claims=ACRS_C1, mfa=True)
+        assert caller.oid == ALICE and caller.acrs == ("c1",)
+        # Only the sign-in pages are on plain http.
+        for path in ("/v1.0/me", f"/{sim.tenant_id}/oauth2/v2.0/token", "/_sim/info"):
+            async with http.request("POST" if "token" in path else "GET", sim.sign_in_origin + path) as r:
+                assert r.status in (404, 405), path

@@ -27,6 +27,7 @@ async def test_python_m_simtenant_startup_line(tmp_path: Path) -> None:
         str(state_dir),
         "--seed",
         "bench:3",
+        "--sign-in-http",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
@@ -43,7 +44,9 @@ async def test_python_m_simtenant_startup_line(tmp_path: Path) -> None:
             "client_secret",
             "ca_file",
             "control_url",
+            "sign_in_origin",
         }
+        assert info["sign_in_origin"].startswith("http://127.0.0.1:")
         assert info["ca_file"] == str((state_dir / "ca.pem").resolve())
         assert info["graph_base_url"] == info["authority_host"] + "/v1.0"
         assert json.loads((state_dir / "simtenant.json").read_text()) == info
@@ -55,6 +58,8 @@ async def test_python_m_simtenant_startup_line(tmp_path: Path) -> None:
             async with session.get(config) as response:
                 body = await response.json()
                 assert body["token_endpoint"] == f"{info['authority_host']}/{info['tenant_id']}/oauth2/v2.0/token"
+                authorize = f"{info['sign_in_origin']}/{info['tenant_id']}/oauth2/v2.0/authorize"
+                assert body["authorization_endpoint"] == authorize
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=10)
