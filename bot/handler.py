@@ -58,7 +58,7 @@ from core.commands import (
     Status,
     parse,
 )
-from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpRequired
+from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpInsufficient, StepUpRequired
 from core.feed import UnknownFeedGroups
 from core.models import Actor
 from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
@@ -225,7 +225,7 @@ class PimBot(TeamsActivityHandler):
                 return
             await self._send_card(turn_context, cards.status_card(view, actor.time_zone), kind="status")
         elif isinstance(command, Activate):
-            outcomes = await service.activate(actor, command)
+            outcomes = await self._settle_step_ups(actor, await service.activate(actor, command))
             step_up = self._step_up_of(outcomes)
             if step_up is not None:
                 await self._ask_step_up(turn_context, actor, step_up, text=text, data=None)
@@ -423,6 +423,7 @@ class PimBot(TeamsActivityHandler):
         )
         if isinstance(outcome, NeedsInput):
             return cards.needs_input_card(outcome, actor.time_zone)
+        [outcome] = await self._settle_step_ups(actor, [outcome])
         step_up = self._step_up_of([outcome])
         if step_up is not None and turn_context is not None:
             url = await self._begin_step_up(turn_context, actor, step_up, text=None, data=data)
@@ -500,6 +501,20 @@ class PimBot(TeamsActivityHandler):
         return str(activity_id) if activity_id else None
 
     # ---- step-up sign-in (bot.stepup) ------------------------------------------------------------------------
+
+    async def _settle_step_ups(self, actor: Actor, outcomes: list[Outcome]) -> list[Outcome]:
+        """A step-up refusal for a requirement the user's completed step-up sign-in already answered becomes
+        `StepUpInsufficient`: PIM refused that sign-in's token, so offering another would loop."""
+        if self._step_up is None:
+            return outcomes
+        settled: list[Outcome] = []
+        for o in outcomes:
+            if isinstance(o, Refused) and isinstance(o.error, StepUpRequired):
+                if await self._step_up.completed_for(actor, o.error):
+                    log.warning("PIM refused %s again after a completed step-up sign-in", actor.object_id)
+                    o = replace(o, error=StepUpInsufficient(o.error))
+            settled.append(o)
+        return settled
 
     def _step_up_of(self, outcomes: Sequence[Outcome]) -> Refused | None:
         """The first refusal that a step-up sign-in can cure, if step-up is on."""

@@ -1,22 +1,27 @@
 """Step-up sign-in: when PIM wants MFA or a Conditional Access authentication context the user's token lacks.
 
 Flow (teams-platform.md §4.6, graph-pim-groups.md §8):
-1. An activation ends in `StepUpRequired` (MfaRule, or RoleAssignmentRequestAcrsValidationFailed with `claims`). The
-   bot keeps the command in the pending-command store Teams SSO uses (`bot.identity.PendingCommands`, key
-   `signin/pending/{oid}`, consumed once) and stores a step-up request `stepup/state/{state}` (the user, the claims);
-   it sends a card whose Action.OpenUrl goes to `{PUBLIC_BASE_URL}/auth/stepup/start?state=…`.
+1. An activation ends in `StepUpRequired` (MfaRule, or RoleAssignmentRequestAcrsValidationFailed with the claims
+   request read from the refusal or built from the policy's authentication-context rule). The bot keeps the command
+   in the pending-command store Teams SSO uses (`bot.identity.PendingCommands`, key `signin/pending/{oid}`, consumed
+   once) and stores a step-up request `stepup/state/{state}` (the user, the claims, the requirement); it sends a
+   card whose Action.OpenUrl goes to `{PUBLIC_BASE_URL}/auth/stepup/start?state=…`.
 2. `GET /auth/stepup/start`: the request is taken (single use, 15 minutes), msal `initiate_auth_code_flow` runs with
    the claims challenge, `login_hint` and `prompt=login`, `response_mode=form_post` (msal's recommendation: the code
    never sits in a URL); the flow is stored as `stepup/flow/{flow state}` and the browser is sent (302) to Entra.
 3. `POST|GET /auth/stepup/callback`: the flow is taken (single use, ETag-guarded), msal
    `acquire_token_by_auth_code_flow` redeems the code; the token must be the user's (`require_binding`: oid/tid),
    or nothing is kept and the page says so. It is kept in memory for that user only, until it expires (never
-   logged, never stored, and msal's own cache is disabled for this client), and the pending command runs again
-   in the original conversation (proactive `continue_conversation`); the page says "you can close this window".
+   logged, never stored, and msal's own cache is disabled for this client); `stepup/done/{oid}` records which
+   requirement the completed sign-in answered, until the token expires; then the pending command runs again in the
+   original conversation (proactive `continue_conversation`); the page says "you can close this window".
+4. PIM refusing again for the same requirement while `stepup/done/{oid}` names it (`completed_for`): the bot says so
+   plainly (`StepUpInsufficient`) instead of sending another sign-in that would end the same way.
 
-MFA without `claims` (MfaRule carries none): the challenge asked for is `{"access_token":{"amr":{"essential":true,
-"values":["mfa"]}}}` plus `prompt=login`, so Entra asks for a fresh sign-in; the simulated tenant honours it when its
-MFA box is ticked.
+MFA (MfaRule carries no claims): Microsoft documents claims requests for authentication contexts and client
+capabilities, not for `amr` (https://learn.microsoft.com/entra/identity-platform/claims-challenge). The bot still asks
+for `{"access_token":{"amr":{"essential":true,"values":["mfa"]}}}` with `prompt=login` — a fresh sign-in in which
+the tenant's own MFA settings may apply — but it cannot be sure the token will show `mfa`: point 4 ends the attempt.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from core.errors import IdentityMismatch, StepUpRequired
 from core.models import Actor
 from core.ports import Clock, UserTokenProvider
 
-__all__ = ["KeptTokens", "StepUp", "StepUpPreferringTokens", "StepUpRequest"]
+__all__ = ["KeptTokens", "StepUp", "StepUpPreferringTokens", "StepUpRequest", "requirement_of"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,10 @@ class StepUpRequest:
 Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
 
 
+def _done_key(actor: Actor) -> str:
+    return f"stepup/done/{actor.object_id.lower()}"
+
+
 def _page(status: int, title: str, message: str) -> web.Response:
     return web.Response(
         status=status,
@@ -153,6 +162,22 @@ class StepUp:
     def tokens(self, inner: UserTokenProvider) -> StepUpPreferringTokens:
         return StepUpPreferringTokens(inner, self.kept)
 
+    async def completed_for(self, actor: Actor, error: StepUpRequired) -> bool:
+        """Whether `actor` completed a step-up sign-in for this very requirement, and its token is still the one in
+        use: PIM refusing it again means another sign-in would be refused the same way."""
+        item = (await self._storage.read([_done_key(actor)])).get(_done_key(actor))
+        if not item or item.get("requirement") != requirement_of(error):
+            return False
+        try:
+            until = datetime.fromisoformat(str(item.get("until")))
+        except ValueError:
+            return False
+        return self._clock.now() < until
+
+    async def _completed(self, actor: Actor, requirement: str, lifetime_seconds: float) -> None:
+        until = self._clock.now() + timedelta(seconds=lifetime_seconds)
+        await self._storage.write({_done_key(actor): {"requirement": requirement, "until": until.isoformat()}})
+
     async def begin(
         self, actor: Actor, pending: PendingCommand, error: StepUpRequired, login_hint: str | None = None
     ) -> str:
@@ -169,6 +194,7 @@ class StepUp:
                     "channelUserId": actor.channel_user_id,
                     "timeZone": actor.time_zone,
                     "claims": error.claims or MFA_CLAIMS,
+                    "requirement": requirement_of(error),
                     "loginHint": login_hint or None,
                     "at": self._clock.now().isoformat(),
                 }
@@ -207,7 +233,7 @@ class StepUp:
             prompt="login",
             response_mode="form_post",
         )
-        record = {k: item.get(k) for k in ("oid", "tid", "name", "channelUserId", "timeZone")}
+        record = {k: item.get(k) for k in ("oid", "tid", "name", "channelUserId", "timeZone", "requirement")}
         await self._storage.write(
             {f"stepup/flow/{flow['state']}": {**record, "flow": flow, "at": self._clock.now().isoformat()}}
         )
@@ -247,7 +273,9 @@ class StepUp:
                 "You signed in with a different account than the one you use in Teams, so nothing was changed. "
                 "Send your request again in Teams and sign in as yourself.",
             )
-        self.kept.keep(actor.object_id, token, float(result.get("expires_in") or 3600))
+        lifetime = float(result.get("expires_in") or 3600)
+        self.kept.keep(actor.object_id, token, lifetime)
+        await self._completed(actor, str(item.get("requirement") or ""), lifetime)
         pending = await self._pending.take_pending(actor)
         if pending is not None and self.resume is not None:
             try:
@@ -255,6 +283,13 @@ class StepUp:
             except Exception:
                 log.exception("could not resume the command of %s after step-up", actor.object_id)
         return _page(200, "You're signed in", "You can close this window and go back to Teams.")
+
+
+def requirement_of(error: StepUpRequired) -> str:
+    """What a step-up answers, to tell a repeated refusal from a new one: `acrs:c1`, `mfa`, or `claims`."""
+    if error.authentication_context:
+        return f"acrs:{error.authentication_context}"
+    return "mfa" if error.mfa else "claims"
 
 
 def build_step_up_msal(

@@ -3,7 +3,8 @@
 Element ids: `heading`; per outcome i (0-based) `outcome-{i}` (its container), `outcome-{i}-title`,
 `outcome-{i}-state`, `outcome-{i}-message`, `outcome-{i}-facts`, `outcome-{i}-note`, `outcome-{i}-actions` and the
 buttons `outcome-{i}-deactivate` / `outcome-{i}-activate-max` / `outcome-{i}-cancel` (each with its Action.Submit
-twin `…-submit`).
+twin `…-submit`), and `outcome-{i}-open-pim` (Action.OpenUrl to the PIM portal, when a step-up sign-in did not satisfy
+the policy).
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ from adaptivecards.baseobject import BareObject
 
 from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import actions, card, container, facts, heading, text
-from cards.elements import JsonDict
+from cards.elements import ActionOpenUrl, JsonDict
 from cards.text import approvers_phrase, summary_text
-from cards.wording import access_label, explain, format_duration, format_time, missing_inputs_phrase
-from core.errors import DurationTooLong, TooSoonToDeactivate
+from cards.wording import (
+    PIM_ACTIVATE_URL,
+    access_label,
+    explain,
+    format_duration,
+    format_time,
+    missing_inputs_phrase,
+)
+from core.errors import DurationTooLong, StepUpInsufficient, TooSoonToDeactivate
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -155,6 +163,10 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
                     ticket=outcome.ticket,
                 )
                 items.append(actions(f"{pid}-actions", [button]))
+            elif isinstance(error, StepUpInsufficient):
+                # Another sign-in would be refused the same way: the portal is what works.
+                portal = ActionOpenUrl(id=f"{pid}-open-pim", title="Open PIM", url=PIM_ACTIVATE_URL)
+                items.append(actions(f"{pid}-actions", [portal]))
             elif isinstance(error, TooSoonToDeactivate) and outcome.group is not None:
                 # PIM's 5-minute rule passes on its own; the same button works once it has.
                 button = deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)

@@ -14,7 +14,7 @@ from adaptivecards.baseobject import BareObject
 from adaptivecards.containers import ActionSet, Column, ColumnSet, Container, Fact, FactSet
 from adaptivecards.elements import TextBlock
 
-from cards.elements import ActionExecute, JsonDict, StyledTextBlock, to_json
+from cards.elements import ActionExecute, ActionOpenUrl, JsonDict, StyledTextBlock, to_json
 
 __all__ = [
     "SCHEMA",
@@ -92,7 +92,7 @@ def container(
     return box
 
 
-def actions(element_id: str, buttons: Sequence[ActionExecute]) -> BareObject:
+def actions(element_id: str, buttons: Sequence[ActionExecute | ActionOpenUrl]) -> BareObject:
     """An ActionSet: every Action.Execute lives in one so older Teams clients honour its fallback (cards.actions)."""
     return ActionSet(id=element_id, actions=list(buttons))
 

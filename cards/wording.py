@@ -40,6 +40,7 @@ from core.errors import (
     RequestRefused,
     SelfApproval,
     SignInRequired,
+    StepUpInsufficient,
     StepUpRequired,
     Throttled,
     TokenRejected,
@@ -56,6 +57,7 @@ __all__ = [
     "FEED_POST_FAILED",
     "FEED_WAITING_FOR_SERVICE_URL",
     "FEED_WAS_OFF",
+    "PIM_ACTIVATE_URL",
     "PRIVATE_CHAT_FAILED",
     "PRIVATE_CHAT_REFUSED",
     "REPLIED_PRIVATELY",
@@ -241,6 +243,8 @@ def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: A
             return _explain_missing(name, justification=error.justification, ticket=error.ticket)
         case StepUpRequired():
             return _explain_step_up(error, name)
+        case StepUpInsufficient():
+            return _explain_step_up_insufficient(error, name)
         case PolicyViolation():
             return _explain_policy(error, name)
         case NotActive():
@@ -292,12 +296,25 @@ def _explain_missing(name: str, *, justification: bool, ticket: bool) -> str:
     return f"The PIM policy for {_group(name)} requires {wanted}.{hint}"
 
 
+# Where a person activates a PIM group in the portal (My roles → Groups). Microsoft documents no deep links into PIM;
+# this is the blade the Entra admin center opens for it (as in cards.feed.pim_group_url); if the portal ever stops
+# honouring it, it lands on PIM's start page, from which My roles is one click away.
+PIM_ACTIVATE_URL = "https://entra.microsoft.com/#view/Microsoft_Azure_PIMCommon/ActivationMenuBlade/~/aadgroup"
+_PIM_PORTAL = "the PIM portal (Privileged Identity Management → My roles → Groups)"
+
+
+def _context(error: StepUpRequired | StepUpInsufficient, *, quoted: bool) -> str:
+    """The authentication context by its display name when the bot could read it, else by its id (`c1`)."""
+    label = _shorten(error.context_name or error.authentication_context or "", 40)
+    return f"“{label}”" if quoted else label
+
+
 def _explain_step_up(error: StepUpRequired, name: str) -> str:
     needs = []
     if error.mfa:
         needs.append("multi-factor authentication")
     if error.authentication_context:
-        needs.append(f"the Conditional Access authentication context “{_shorten(error.authentication_context, 40)}”")
+        needs.append(f"the Conditional Access authentication context {_context(error, quoted=True)}")
     what = and_list(needs) or "a stronger sign-in"
     how = "Sign in again with MFA" if error.mfa and not error.authentication_context else "Sign in again"
     return (
@@ -308,13 +325,34 @@ def _explain_step_up(error: StepUpRequired, name: str) -> str:
 
 
 def step_up_requirement(error: StepUpRequired, name: str) -> str:
-    """One plain sentence: "Finance-Prod requires the Conditional Access authentication context c1."."""
+    """One plain sentence: "Finance-Prod requires the Conditional Access authentication context “Sensitive admin
+    actions”."."""
     needs = []
     if error.mfa:
         needs.append("multi-factor authentication (MFA)")
     if error.authentication_context:
-        needs.append(f"the Conditional Access authentication context {_shorten(error.authentication_context, 40)}")
+        context = _context(error, quoted=bool(error.context_name))
+        needs.append(f"the Conditional Access authentication context {context}")
     return f"{name} requires {and_list(needs) or 'a stronger sign-in'}."
+
+
+def _explain_step_up_insufficient(error: StepUpInsufficient, name: str) -> str:
+    if error.authentication_context:
+        missing = f"did not satisfy the Conditional Access authentication context {_context(error, quoted=True)}"
+        admin = " If it fails there too, your administrator can check the Conditional Access policy for that context."
+    elif error.mfa:
+        missing = "did not give it multi-factor authentication"
+        admin = (
+            " Your administrator can make this work here: require a Conditional Access authentication context with "
+            "an authentication strength for this group, instead of the MFA setting."
+        )
+    else:
+        missing = "did not meet its sign-in requirements"
+        admin = ""
+    return (
+        f"You signed in again, but PIM still refused to activate {_group(name)}: the sign-in {missing}, so another "
+        f"sign-in would end the same way. Activate it in {_PIM_PORTAL} instead.{admin}"
+    )
 
 
 def _rule_words(rule: str) -> str:

@@ -11,6 +11,7 @@ Hierarchy:
   x RequestRefused            -- PIM refused (or would refuse) the request
     + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
+      StepUpInsufficient (refused again after the step-up it asked for),
       PolicyViolation (a rule we could not map to one of the above)
     + approvals: SelfApproval, NotAnApprover, AlreadyDecided, ApprovalExpired, ApprovalClosed,
       MissingApproverJustification, RequestNotFound
@@ -52,6 +53,7 @@ __all__ = [
     "RequestRefused",
     "SelfApproval",
     "SignInRequired",
+    "StepUpInsufficient",
     "StepUpRequired",
     "Throttled",
     "TokenRejected",
@@ -178,6 +180,18 @@ class StepUpRequired(RequestRefused):
         super().__init__("step-up authentication required")
         self.mfa, self.authentication_context, self.claims = mfa, authentication_context, claims
         self.context_name = context_name
+
+
+class StepUpInsufficient(RequestRefused):
+    """PIM refused again for the same requirement after the user completed the step-up sign-in it asked for: another
+    sign-in would end the same way (e.g. Entra issued no `mfa` for a claims request Microsoft does not document), so
+    the bot says so instead of asking again."""
+
+    def __init__(self, refused: StepUpRequired) -> None:
+        super().__init__("step-up sign-in did not satisfy the policy")
+        self.mfa, self.authentication_context = refused.mfa, refused.authentication_context
+        self.context_name = refused.context_name
+        self.group_name, self.access = refused.group_name, refused.access
 
 
 class PolicyViolation(RequestRefused):

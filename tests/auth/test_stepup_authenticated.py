@@ -1,15 +1,17 @@
 """Step-up sign-in with PRODUCTION settings (issue 3, points 3 and 5): signed activities, Teams SSO through the token
 service stand-in, the bot served over HTTPS at PUBLIC_BASE_URL. PIM refuses the SSO token (MfaRule, or an
 authentication context); the step-up card's link is followed as a browser would (aiohttp trusting the test CA) through
-the simulated tenant's sign-in page with MFA; the callback retries the command and the result reaches the recording
-connector with the bot's valid bearer. Also the card-click path: an Action.Execute click for an MFA group answers
-with the step-up card, and the click's action completes after the sign-in, exactly once."""
+the simulated tenant's sign-in pages (with the MFA step); the callback retries the command and the result reaches the
+recording connector with the bot's valid bearer. Also the card-click path: an Action.Execute click for an MFA group
+answers with the step-up card, and the click's action completes after the sign-in, exactly once; and a step-up sign-in
+that did no MFA is answered plainly, the next click too, never with another sign-in."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from simtenant.seed import FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
 from simtenant.wire import request_json
@@ -98,12 +100,14 @@ async def test_authentication_context_step_up_in_production_mode(prod_stepup: Pr
     status, _ = await prod.post(act.message(prod.service_url, "activate Finance-Prod 30m because quarter close"))
     assert status == 201
     card = prod.connector.messages()[-1].card
-    assert "authentication context c1" in json.dumps(card)
+    assert "authentication context “Sensitive admin actions”" in json.dumps(card, ensure_ascii=False)
     sent = len(prod.connector.messages())
 
-    status, _ = await sign_in_with_ssl(prod, step_up_link(card, prod), ALICE.oid)
+    walk = await walk_sign_in(prod.http, step_up_link(card, prod), ALICE.oid)
 
-    assert status == 200
+    assert walk.status == 200
+    claims = json.loads(parse_qs(urlsplit(walk.authorize_url).query)["claims"][0])
+    assert claims["access_token"]["acrs"] == {"essential": True, "value": "c1"}  # the sign-in asked for the context
     messages = await prod.connector.wait_for(sent + 1)
     assert "Active" in json.dumps(messages[-1].card)
     assert len(provisioned(prod, FINANCE_PROD)) == 1
@@ -171,3 +175,30 @@ async def test_card_clicks_over_max_then_justification_submit_step_up_and_the_cl
     async with prod.http.get(link, allow_redirects=False) as r:
         assert r.status == 400
     assert len(provisioned(prod, PRIVILEGED_ROLE_ADMINS)) == 1
+
+
+async def test_a_click_whose_step_up_did_no_mfa_is_answered_plainly_and_never_asks_to_sign_in_again(
+    prod_stepup: ProdStack,
+) -> None:
+    prod = prod_stepup
+    tokens(prod).put_token(ALICE.mri, await tokens(prod).graph_token(ALICE.oid))  # already signed in through SSO
+    status, _ = await prod.post(act.message(prod.service_url, "activate Privileged-Role-Admins 3h because maintenance"))
+    assert status == 201
+    button = execute_button(prod.connector.messages()[-1].card or {}, "Activate for 1 h")
+    status, body = await prod.post(act.card_execute(prod.service_url, button["verb"], button["data"], "activity-1"))
+    assert status == 200 and "multi-factor" in json.dumps(body["value"])
+    sent = len(prod.connector.messages())
+
+    status, _ = await sign_in_with_ssl(prod, step_up_link(body["value"], prod), ALICE.oid, mfa=False)
+
+    assert status == 200
+    messages = await prod.connector.wait_for(sent + 1)
+    explained = json.dumps(messages[-1].card, ensure_ascii=False)
+    assert "You signed in again, but PIM still refused" in explained and "/auth/stepup/" not in explained
+    # The same click again: the plain answer, not another sign-in.
+    status, body = await prod.post(act.card_execute(prod.service_url, button["verb"], button["data"], "activity-2"))
+    assert status == 200
+    again = json.dumps(body["value"], ensure_ascii=False)
+    assert "You signed in again" in again and "/auth/stepup/" not in again
+    assert provisioned(prod, PRIVILEGED_ROLE_ADMINS) == []
+    assert_every_outbound_call_carried_the_bots_valid_bearer(prod)

@@ -16,6 +16,7 @@ from core.errors import (
     DurationTooLong,
     NotActive,
     NotEligible,
+    StepUpInsufficient,
     StepUpRequired,
     TooSoonToDeactivate,
 )
@@ -336,6 +337,19 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         StepUpRequired(mfa=False, authentication_context="c1", claims='{"access_token":{"acrs":{"value":"c1"}}}'),
         "Finance-Prod",
         "https://pimbot.example.com/auth/stepup/start?state=def",
+    ),
+    "step_up_auth_context_named": lambda: step_up_card(
+        StepUpRequired(
+            mfa=False,
+            authentication_context="c1",
+            claims='{"access_token":{"acrs":{"value":"c1"}}}',
+            context_name="Sensitive admin actions",
+        ),
+        "Finance-Prod",
+        "https://pimbot.example.com/auth/stepup/start?state=ghi",
+    ),
+    "activation_step_up_insufficient": lambda: activation_card(
+        [Refused("Privileged-Role-Admins", Access.MEMBER, StepUpInsufficient(StepUpRequired(mfa=True)))], TZ
     ),
     "feed_eligible_created": lambda: feed_event_card(
         feed_event(

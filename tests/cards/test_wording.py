@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import core.errors
-from cards.wording import explain, format_duration, format_time, not_an_admin, or_list, zone_label
+from cards.wording import (
+    explain,
+    format_duration,
+    format_time,
+    not_an_admin,
+    or_list,
+    step_up_requirement,
+    zone_label,
+)
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
@@ -30,6 +38,7 @@ from core.errors import (
     PolicyViolation,
     RequestNotFound,
     RequestRefused,
+    StepUpInsufficient,
     StepUpRequired,
     Throttled,
     TokenRejected,
@@ -190,6 +199,34 @@ def test_step_up_authentication_context() -> None:
     assert "access_token" not in text  # the claims challenge is for the sign-in, not for people
 
 
+def test_step_up_names_the_authentication_context_by_its_display_name_when_known() -> None:
+    named = StepUpRequired(mfa=False, authentication_context="c1", context_name="Sensitive admin actions")
+    assert "authentication context “Sensitive admin actions” for this activation" in ex(named)
+    assert "c1" not in ex(named)
+    assert step_up_requirement(named, G) == (
+        "Exchange-Admins requires the Conditional Access authentication context “Sensitive admin actions”."
+    )
+    unnamed = StepUpRequired(mfa=False, authentication_context="c1")
+    assert (
+        step_up_requirement(unnamed, G) == "Exchange-Admins requires the Conditional Access authentication context c1."
+    )
+
+
+def test_a_step_up_that_did_not_satisfy_mfa_says_what_works() -> None:
+    text = ex(StepUpInsufficient(StepUpRequired(mfa=True)))
+    assert text.startswith("You signed in again, but PIM still refused to activate Exchange-Admins")
+    assert "did not give it multi-factor authentication" in text and "another sign-in would end the same way" in text
+    assert "Activate it in the PIM portal (Privileged Identity Management → My roles → Groups) instead." in text
+    assert "authentication context with an authentication strength" in text  # for the administrator
+
+
+def test_a_step_up_that_did_not_satisfy_the_context_names_it() -> None:
+    refused = StepUpRequired(mfa=False, authentication_context="c1", context_name="Sensitive admin actions")
+    text = ex(StepUpInsufficient(refused))
+    assert "did not satisfy the Conditional Access authentication context “Sensitive admin actions”" in text
+    assert "Conditional Access policy for that context" in text
+
+
 @pytest.mark.parametrize(
     ("rule", "words"),
     [
@@ -288,6 +325,7 @@ def _instance(kind: type[PimError]) -> PimError:
         DurationTooShort: DurationTooShort(timedelta(minutes=1)),
         MissingInputs: MissingInputs(True, False),
         StepUpRequired: StepUpRequired(mfa=True),
+        StepUpInsufficient: StepUpInsufficient(StepUpRequired(mfa=True)),
         PolicyViolation: PolicyViolation([]),
         Throttled: Throttled(),
         RequestRefused: RequestRefused(),

@@ -3,8 +3,10 @@ sign-in page → the bot's callback → the command retried and the result poste
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,8 +16,10 @@ import pytest
 from aiohttp.test_utils import TestServer, unused_port
 
 from app import create_app
+from cards.wording import PIM_ACTIVATE_URL
 from settings import load_settings
 from simtenant import run_simtenant, seed
+from simtenant.observe import Fault
 from simtenant.seed import FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
 from tests.bot.conftest import bot_env
 from tests.fakes import activities as act
@@ -60,7 +64,18 @@ class StepUpStack:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[StepUpStack]:
-    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
+    async with stepup_stack(tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def stepup_stack(tmp_path: Path, *, sign_in_http: bool = False) -> AsyncIterator[StepUpStack]:
+    """The simulated tenant (demo seed), the Bot Connector stand-in and the bot with step-up on at http://127.0.0.1
+    (as in the demo)."""
+    async with (
+        run_simtenant(seed="demo", state_dir=tmp_path / "sim", sign_in_http=sign_in_http) as sim,
+        running_connector() as connector,
+    ):
         port = unused_port()
         env = bot_env(sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         app = create_app(load_settings(env), clock=sim.tenant.clock)
@@ -92,15 +107,107 @@ async def test_mfa_step_up_then_automatic_retry(stack: StepUpStack) -> None:
     assert len(stack.activations(PRIVILEGED_ROLE_ADMINS)) == 1
 
 
-async def test_authentication_context_step_up(stack: StepUpStack) -> None:
+def asked_claims(authorize_url: str) -> Any:
+    """The claims request the sign-in page was opened with (what Entra is asked to put in the token)."""
+    return json.loads(parse_qs(urlsplit(authorize_url).query)["claims"][0])
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["clean", "unknownerror-wrapped"])
+async def test_authentication_context_step_up_asks_for_the_context_and_ends_active(
+    stack: StepUpStack, wrapped: bool
+) -> None:
+    stack.sim.tenant.settings.wrapped_errors = wrapped  # PIM's refusal in either form real tenants send
     await stack.say("activate Finance-Prod 30m because x")
     card = stack.connector.messages()[-1].card
-    assert "authentication context c1" in str(card)
-    status, _ = await stack.sign_in(stack.sign_in_link(), ALICE.oid)
-    assert status == 200
+    assert "authentication context “Sensitive admin actions”" in json.dumps(card, ensure_ascii=False)
+    walk = await walk_sign_in(stack.http, stack.sign_in_link(), ALICE.oid)
+    # The sign-in asked Entra for the authentication context (not for MFA), so the token carries acrs c1.
+    assert asked_claims(walk.authorize_url)["access_token"]["acrs"]["value"] == "c1"
+    assert walk.status == 200
     messages = await stack.connector.wait_for(2)
     assert "Active" in str(messages[-1].card)
+    [done] = stack.activations(FINANCE_PROD)
+    assert done.principal_id == ALICE.oid
+
+
+async def test_an_unreadable_refusal_still_asks_for_the_policys_context(stack: StepUpStack) -> None:
+    # A form of the refusal nobody has documented: the bot builds the claims request from the group's policy.
+    fault = {
+        "method": "POST",
+        "path": "assignmentScheduleRequests$",
+        "status": 400,
+        "code": "UnknownError",
+        "message": "RoleAssignmentRequestAcrsValidationFailed: authentication context required",
+    }
+    stack.sim.tenant.faults.add(Fault.from_json(fault))
+    await stack.say("activate Finance-Prod 30m because x")
+    walk = await walk_sign_in(stack.http, stack.sign_in_link(), ALICE.oid)
+    assert asked_claims(walk.authorize_url)["access_token"]["acrs"] == {"essential": True, "value": "c1"}
+    await stack.connector.wait_for(2)
     assert len(stack.activations(FINANCE_PROD)) == 1
+
+
+async def test_the_context_is_named_by_its_id_when_the_app_may_not_read_it(stack: StepUpStack) -> None:
+    app = stack.sim.tenant.apps[stack.sim.client_id.lower()]
+    stack.sim.tenant.apps[stack.sim.client_id.lower()] = replace(
+        app, roles=app.roles - {"AuthenticationContext.Read.All"}
+    )
+    await stack.say("activate Finance-Prod 30m because x")
+    card = json.dumps(stack.connector.messages()[-1].card, ensure_ascii=False)
+    assert "authentication context c1" in card and "Sensitive admin actions" not in card
+
+
+def is_step_up_card(card: dict[str, Any] | None) -> bool:
+    return any(a.get("type") == "Action.OpenUrl" and "/auth/stepup/" in a.get("url", "") for a in _actions(card))
+
+
+def _actions(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        own = [node] if str(node.get("type", "")).startswith("Action.") else []
+        return own + [a for v in node.values() for a in _actions(v)]
+    if isinstance(node, list):
+        return [a for v in node for a in _actions(v)]
+    return []
+
+
+async def test_mfa_still_refused_after_the_step_up_is_explained_once_and_never_loops(stack: StepUpStack) -> None:
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    assert is_step_up_card(stack.connector.messages()[-1].card)
+    # The person signs in but the sign-in does no MFA (Entra documents no claims request for amr): PIM refuses again.
+    status, _ = await stack.sign_in(stack.sign_in_link(), ALICE.oid, mfa=False)
+    assert status == 200
+    messages = await stack.connector.wait_for(2)
+    refusal = messages[-1].card
+    text = json.dumps(refusal, ensure_ascii=False)
+    assert "You signed in again, but PIM still refused" in text and "multi-factor" in text
+    assert "authentication context with an authentication strength" in text  # what the admin can change
+    [portal] = [a for a in _actions(refusal) if a["type"] == "Action.OpenUrl"]
+    assert portal["url"] == PIM_ACTIVATE_URL and not is_step_up_card(refusal)
+    assert not stack.activations(PRIVILEGED_ROLE_ADMINS)
+    # Asking again gets the same plain answer, not another sign-in.
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    again = stack.connector.messages()[-1].card
+    assert "You signed in again" in json.dumps(again) and not is_step_up_card(again)
+    assert len(stack.connector.messages()) == 3
+
+
+async def test_a_context_still_refused_after_the_step_up_is_explained_not_asked_again(stack: StepUpStack) -> None:
+    await stack.say("activate Finance-Prod 30m because x")
+    status, _ = await stack.sign_in(stack.sign_in_link(), ALICE.oid, mfa=False)  # no MFA: no acrs c1 either
+    assert status == 200
+    messages = await stack.connector.wait_for(2)
+    text = json.dumps(messages[-1].card, ensure_ascii=False)
+    assert "did not satisfy the Conditional Access authentication context “Sensitive admin actions”" in text
+    assert not is_step_up_card(messages[-1].card) and not stack.activations(FINANCE_PROD)
+
+
+async def test_a_new_requirement_after_a_step_up_gets_its_own_sign_in(stack: StepUpStack) -> None:
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    await stack.sign_in(stack.sign_in_link(), ALICE.oid)  # with MFA: activated
+    await stack.connector.wait_for(2)
+    # Finance-Prod wants the authentication context, which that sign-in did not ask for: a new step-up, not a refusal.
+    await stack.say("activate Finance-Prod 30m because x")
+    assert is_step_up_card(stack.connector.messages()[-1].card)
 
 
 async def test_signing_in_as_someone_else_is_refused(stack: StepUpStack) -> None:
