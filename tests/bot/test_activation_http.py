@@ -166,7 +166,7 @@ async def test_mfa_and_authentication_context_are_explained_plainly(stack: Stack
     card = await say(stack, "activate Privileged-Role-Admins 30m because maintenance")
     assert "multi-factor" in element(card, "outcome-0-message")["text"].lower()
     card = await say(stack, "activate Finance-Prod 30m")
-    assert "c1" in element(card, "outcome-0-message")["text"]
+    assert "authentication context “Sensitive admin actions”" in element(card, "outcome-0-message")["text"]
     assert all(r["status"] != "Provisioned" for r in self_activations(stack))
 
 
