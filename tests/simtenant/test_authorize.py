@@ -171,10 +171,9 @@ async def test_authorize_refusals(client: Client) -> None:
     assert stale_mfa.status == 400
 
 
-async def _token_after(client: Client, *, claims: str | None, mfa: bool, otp: str | None = None) -> Any:
+async def _token_after(client: Client, *, claims: str | None, mfa: bool) -> Any:
     """Alice signs in through msal's auth-code flow (asking for `claims`); the caller her access token stands for."""
-    sim = client.sim
-    app, session = await asyncio.to_thread(_msal, sim)
+    app, session = await asyncio.to_thread(_msal, client.sim)
     try:
         flow = await asyncio.to_thread(
             app.initiate_auth_code_flow,
@@ -183,10 +182,9 @@ async def _token_after(client: Client, *, claims: str | None, mfa: bool, otp: st
             claims_challenge=claims,
             response_mode="form_post",
         )
-        answered = await sign_in_on_page(client.session, flow["auth_uri"], ALICE, mfa=mfa, otp=otp)
-        query = dict(re.findall(r"name='([^']+)' value='([^']*)'", answered.page))
+        query = await _sign_in(client, flow["auth_uri"], ALICE, mfa=mfa)
         result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, flow, query)
-        return sim.tenant.tokens.verify(result["access_token"])
+        return client.sim.tenant.tokens.verify(result["access_token"])
     finally:
         session.close()
 
