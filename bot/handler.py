@@ -225,7 +225,7 @@ class PimBot(TeamsActivityHandler):
                 return
             await self._send_card(turn_context, cards.status_card(view, actor.time_zone), kind="status")
         elif isinstance(command, Activate):
-            outcomes = await self._settle_step_ups(actor, await service.activate(actor, command))
+            outcomes = self._settle_step_ups(actor, await service.activate(actor, command))
             step_up = self._step_up_of(outcomes)
             if step_up is not None:
                 await self._ask_step_up(turn_context, actor, step_up, text=text, data=None)
@@ -423,7 +423,7 @@ class PimBot(TeamsActivityHandler):
         )
         if isinstance(outcome, NeedsInput):
             return cards.needs_input_card(outcome, actor.time_zone)
-        [outcome] = await self._settle_step_ups(actor, [outcome])
+        [outcome] = self._settle_step_ups(actor, [outcome])
         step_up = self._step_up_of([outcome])
         if step_up is not None and turn_context is not None:
             url = await self._begin_step_up(turn_context, actor, step_up, text=None, data=data)
@@ -502,7 +502,7 @@ class PimBot(TeamsActivityHandler):
 
     # ---- step-up sign-in (bot.stepup) ------------------------------------------------------------------------
 
-    async def _settle_step_ups(self, actor: Actor, outcomes: list[Outcome]) -> list[Outcome]:
+    def _settle_step_ups(self, actor: Actor, outcomes: list[Outcome]) -> list[Outcome]:
         """A step-up refusal for a requirement the user's completed step-up sign-in already answered becomes
         `StepUpInsufficient`: PIM refused that sign-in's token, so offering another would loop."""
         if self._step_up is None:
@@ -510,7 +510,7 @@ class PimBot(TeamsActivityHandler):
         settled: list[Outcome] = []
         for o in outcomes:
             if isinstance(o, Refused) and isinstance(o.error, StepUpRequired):
-                if await self._step_up.completed_for(actor, o.error):
+                if self._step_up.completed_for(actor, o.error):
                     log.warning("PIM refused %s again after a completed step-up sign-in", actor.object_id)
                     o = replace(o, error=StepUpInsufficient(o.error))
             settled.append(o)

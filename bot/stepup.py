@@ -12,11 +12,12 @@ Flow (teams-platform.md §4.6, graph-pim-groups.md §8):
 3. `POST|GET /auth/stepup/callback`: the flow is taken (single use, ETag-guarded), msal
    `acquire_token_by_auth_code_flow` redeems the code; the token must be the user's (`require_binding`: oid/tid),
    or nothing is kept and the page says so. It is kept in memory for that user only, until it expires (never
-   logged, never stored, and msal's own cache is disabled for this client); `stepup/done/{oid}` records which
-   requirement the completed sign-in answered, until the token expires; then the pending command runs again in the
-   original conversation (proactive `continue_conversation`); the page says "you can close this window".
-4. PIM refusing again for the same requirement while `stepup/done/{oid}` names it (`completed_for`): the bot says so
-   plainly (`StepUpInsufficient`) instead of sending another sign-in that would end the same way.
+   logged, never stored, and msal's own cache is disabled for this client), with the requirement it answered (carried
+   from step 1 through `stepup/state` and `stepup/flow`); then the pending command runs again in the original
+   conversation (proactive `continue_conversation`); the page says "you can close this window".
+4. PIM refusing that kept token again for the same requirement (`completed_for`): the bot says so plainly
+   (`StepUpInsufficient`) instead of sending another sign-in that would end the same way. Without a kept token (it
+   expired, or another bot process served the sign-in) a new step-up is offered: that is a first try, not a loop.
 
 MFA (MfaRule carries no claims): Microsoft documents claims requests for authentication contexts and client
 capabilities, not for `amr` (https://learn.microsoft.com/entra/identity-platform/claims-challenge). The bot still asks
@@ -68,26 +69,36 @@ class _NoCache(msal.TokenCache):
 class _Kept:
     token: str
     expires: datetime
+    answers: str  # the requirement the step-up sign-in was for (`requirement_of`)
 
 
 class KeptTokens:
-    """Step-up tokens in memory, one per user object id, until they expire (by the bot's clock)."""
+    """Step-up tokens in memory, one per user object id, until they expire (by the bot's clock), each with the
+    requirement its sign-in answered."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._tokens: dict[str, _Kept] = {}
 
-    def keep(self, object_id: str, token: str, lifetime_seconds: float) -> None:
-        self._tokens[object_id.lower()] = _Kept(token, self._clock.now() + timedelta(seconds=lifetime_seconds - 60))
+    def keep(self, object_id: str, token: str, lifetime_seconds: float, answers: str = "") -> None:
+        expires = self._clock.now() + timedelta(seconds=lifetime_seconds - 60)
+        self._tokens[object_id.lower()] = _Kept(token, expires, answers)
 
     def get(self, object_id: str) -> str | None:
+        kept = self._kept(object_id)
+        return kept.token if kept else None
+
+    def answers(self, object_id: str) -> str | None:
+        """The requirement the user's kept token was signed in for; None without a kept token."""
+        kept = self._kept(object_id)
+        return kept.answers if kept else None
+
+    def _kept(self, object_id: str) -> _Kept | None:
         kept = self._tokens.get(object_id.lower())
-        if kept is None:
-            return None
-        if self._clock.now() >= kept.expires:
+        if kept is not None and self._clock.now() >= kept.expires:
             del self._tokens[object_id.lower()]
             return None
-        return kept.token
+        return kept
 
     def drop(self, object_id: str) -> None:
         self._tokens.pop(object_id.lower(), None)
@@ -124,10 +135,6 @@ class StepUpRequest:
 Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
 
 
-def _done_key(actor: Actor) -> str:
-    return f"stepup/done/{actor.object_id.lower()}"
-
-
 def _page(status: int, title: str, message: str) -> web.Response:
     return web.Response(
         status=status,
@@ -162,21 +169,10 @@ class StepUp:
     def tokens(self, inner: UserTokenProvider) -> StepUpPreferringTokens:
         return StepUpPreferringTokens(inner, self.kept)
 
-    async def completed_for(self, actor: Actor, error: StepUpRequired) -> bool:
-        """Whether `actor` completed a step-up sign-in for this very requirement, and its token is still the one in
-        use: PIM refusing it again means another sign-in would be refused the same way."""
-        item = (await self._storage.read([_done_key(actor)])).get(_done_key(actor))
-        if not item or item.get("requirement") != requirement_of(error):
-            return False
-        try:
-            until = datetime.fromisoformat(str(item.get("until")))
-        except ValueError:
-            return False
-        return self._clock.now() < until
-
-    async def _completed(self, actor: Actor, requirement: str, lifetime_seconds: float) -> None:
-        until = self._clock.now() + timedelta(seconds=lifetime_seconds)
-        await self._storage.write({_done_key(actor): {"requirement": requirement, "until": until.isoformat()}})
+    def completed_for(self, actor: Actor, error: StepUpRequired) -> bool:
+        """Whether the token PIM just refused for `actor` is the one a completed step-up sign-in for this very
+        requirement produced (a kept token is always the one used): another sign-in would be refused the same way."""
+        return self.kept.answers(actor.object_id) == requirement_of(error)
 
     async def begin(
         self, actor: Actor, pending: PendingCommand, error: StepUpRequired, login_hint: str | None = None
@@ -274,8 +270,7 @@ class StepUp:
                 "Send your request again in Teams and sign in as yourself.",
             )
         lifetime = float(result.get("expires_in") or 3600)
-        self.kept.keep(actor.object_id, token, lifetime)
-        await self._completed(actor, str(item.get("requirement") or ""), lifetime)
+        self.kept.keep(actor.object_id, token, lifetime, answers=str(item.get("requirement") or ""))
         pending = await self._pending.take_pending(actor)
         if pending is not None and self.resume is not None:
             try:

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -189,6 +190,10 @@ async def test_mfa_still_refused_after_the_step_up_is_explained_once_and_never_l
     again = stack.connector.messages()[-1].card
     assert "You signed in again" in json.dumps(again) and not is_step_up_card(again)
     assert len(stack.connector.messages()) == 3
+    # Once that sign-in's token has expired, the refusal is of another token: a new sign-in is a first try again.
+    stack.sim.tenant.clock.advance(timedelta(hours=1))
+    await stack.say("activate Privileged-Role-Admins 30m because x")
+    assert is_step_up_card(stack.connector.messages()[-1].card)
 
 
 async def test_a_context_still_refused_after_the_step_up_is_explained_not_asked_again(stack: StepUpStack) -> None:
