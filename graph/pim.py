@@ -197,8 +197,7 @@ class GraphPimDirectory:
         """The display name of a Conditional Access authentication context (`c1` → "Sensitive admin actions"), read
         app-only (AuthenticationContext.Read.All or Policy.Read.ConditionalAccess) and kept like other names; None
         when the app may not read it or it has none, and that answer is kept too (no read per refusal)."""
-        key = f"authenticationContext/{context_id}"
-        cached = self._context_names.get(key)
+        cached = self._context_names.get(context_id)
         if cached is not None and self._clock.now() < cached.expires:
             return cached.value
         path = wire.authentication_context_path(context_id)
@@ -211,7 +210,7 @@ class GraphPimDirectory:
             except GraphTransportError as err:
                 log.info("authentication context %s: no display name (%s)", context_id, err.detail)
                 return None  # not kept: the next refusal may read it
-        self._context_names[key] = _Entry(name, self._clock.now() + self._names_ttl)
+        self._context_names[context_id] = _Entry(name, self._clock.now() + self._names_ttl)
         return name
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
