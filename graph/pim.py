@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from core.approvals import closed_reason, is_expired
@@ -67,6 +67,8 @@ V = TypeVar("V")
 
 # Answers after which a write may or may not have been carried out.
 _OUTCOME_UNKNOWN = frozenset({502, 503, 504})
+# Answers of getByIds that mean "not with this app or in this cloud" rather than "not now": names are read per id.
+_NOT_FOR_US = frozenset({400, 403, 404, 405, 501})
 
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -110,6 +112,7 @@ class GraphPimDirectory:
         self._names: dict[str, _Entry[str]] = {}
         self._upns: dict[str, _Entry[str | None]] = {}
         self._context_names: dict[str, _Entry[str | None]] = {}
+        self._get_by_ids_refused_until = datetime.min.replace(tzinfo=UTC)
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
@@ -253,7 +256,50 @@ class GraphPimDirectory:
                 missing.append(object_id)
         if not missing:
             return names
-        found = await self._lookup_names(missing, lambda oid: [wire.directory_object_query(oid)])
+        found, unnamed = await self._names_by_ids(missing)
+        if unnamed:
+            found.update(await self._names_one_by_one(unnamed))
+        self._remember_names(list(found.items()))
+        names.update(found)
+        return names
+
+    async def _names_by_ids(self, object_ids: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """Names from getByIds, 1000 ids a call, and the ids still to look up one by one: those it returned without
+        a name, or all of them while getByIds is refused. Ids it does not return are unknown (left out)."""
+        now = self._clock.now()
+        if now < self._get_by_ids_refused_until:
+            return {}, list(object_ids)
+        chunks = [object_ids[i : i + wire.MAX_GET_BY_IDS] for i in range(0, len(object_ids), wire.MAX_GET_BY_IDS)]
+        try:
+            pages = await asyncio.gather(
+                *(
+                    self._client.post(wire.GET_BY_IDS, json=wire.directory_objects_by_ids(chunk), idempotent=True)
+                    for chunk in chunks
+                )
+            )
+        except GraphError as err:
+            if err.status not in _NOT_FOR_US:
+                raise directory_error(err) from err
+            # Its Learn page lists Directory.Read.All; an app granted only User.Read.All and GroupMember.Read.All may
+            # be refused (403). Read the names one by one instead, and ask again in an hour (consent may be granted).
+            log.info("directoryObjects/getByIds answered %s: names are read one by one for an hour", err.status)
+            self._get_by_ids_refused_until = now + self._names_ttl
+            return {}, list(object_ids)
+        except GraphTransportError as err:
+            raise DirectoryUnavailable(err.detail) from err
+        wanted = {oid.casefold(): oid for oid in object_ids}
+        found: dict[str, str] = {}
+        unnamed: list[str] = []
+        for page in pages:
+            named, bare = wire.parse_display_names(page)
+            found.update({wanted[oid.casefold()]: name for oid, name in named.items() if oid.casefold() in wanted})
+            unnamed += [wanted[oid.casefold()] for oid in bare if oid.casefold() in wanted]
+        return found, unnamed
+
+    async def _names_one_by_one(self, object_ids: Sequence[str]) -> dict[str, str]:
+        """Names read per id (in $batches of 20): `directoryObjects/{id}`, then the users and groups collections for
+        the ids that came back 400."""
+        found = await self._lookup_names(object_ids, lambda oid: [wire.directory_object_query(oid)])
         # directoryObjects/{id}?$select=displayName is refused by some deployments (displayName is not on the base
         # type); ask the derived collections for whatever came back 400.
         retry = [oid for oid, status in found.items() if isinstance(status, int) and status == 400]
@@ -267,10 +313,7 @@ class GraphPimDirectory:
                     ],
                 )
             )
-        fresh = [(oid, value) for oid, value in found.items() if isinstance(value, str)]
-        self._remember_names(fresh)
-        names.update(fresh)
-        return names
+        return {oid: value for oid, value in found.items() if isinstance(value, str)}
 
     async def _lookup_names(
         self, object_ids: Sequence[str], queries: Callable[[str], list[wire.Query]]

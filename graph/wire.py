@@ -8,7 +8,7 @@ case-insensitive, and what we send is the camelCase the CSDL declares.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -62,6 +62,9 @@ __all__ = [
     "active_instances_query",
     "deactivation_body",
     "directory_object_query",
+    "directory_objects_by_ids",
+    "GET_BY_IDS",
+    "MAX_GET_BY_IDS",
     "user_principal_name_query",
     "eligibility_requests_query",
     "eligibility_schedules_query",
@@ -73,6 +76,7 @@ __all__ = [
     "parse_active",
     "parse_datetime",
     "parse_display_name",
+    "parse_display_names",
     "parse_user_principal_name",
     "parse_duration",
     "parse_eligibility",
@@ -190,6 +194,17 @@ def group_members_query(group_id: str) -> Query:
 
 def directory_object_query(object_id: str) -> Query:
     return f"/directoryObjects/{object_id}", {"$select": "id,displayName"}
+
+
+# POST /directoryObjects/getByIds (learn.microsoft.com/graph/api/directoryobject-getbyids): up to 1000 ids a call;
+# ids that match nothing are left out of the answer.
+GET_BY_IDS = "/directoryObjects/getByIds"
+MAX_GET_BY_IDS = 1000
+
+
+def directory_objects_by_ids(object_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The body of getByIds for the users and groups among `object_ids` (approvers, principals)."""
+    return {"ids": list(object_ids), "types": ["user", "group"]}
 
 
 def user_principal_name_query(user_id: str) -> Query:
@@ -434,6 +449,22 @@ def is_removal(request: PimRequest) -> bool:
 def parse_display_name(item: Mapping[str, Any]) -> tuple[str, str] | None:
     object_id, name = _opt_str(item.get("id")), _opt_str(item.get("displayName"))
     return (object_id, name) if object_id and name else None
+
+
+def parse_display_names(page: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """A getByIds answer: the names it gives, and the ids it returned without one (an object of a type the app may
+    not read comes back as its id and @odata.type only, every other property null)."""
+    named: dict[str, str] = {}
+    unnamed: list[str] = []
+    for item in page.get("value") or ():
+        if not isinstance(item, Mapping):
+            continue
+        pair = parse_display_name(item)
+        if pair is not None:
+            named[pair[0]] = pair[1]
+        elif object_id := _opt_str(item.get("id")):
+            unnamed.append(object_id)
+    return named, unnamed
 
 
 def parse_user_principal_name(item: Mapping[str, Any]) -> str | None:

@@ -1,6 +1,7 @@
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -762,34 +763,53 @@ async def test_lapsed_eligibilities_from_the_request_history() -> None:
 # -- display names ----------------------------------------------------------------------------------------------------
 
 
-async def test_display_names_are_batched_cached_and_unknown_ids_left_out() -> None:
+def get_by_ids(names: dict[str, str | None]) -> Callable[[Call], dict[str, Any]]:
+    """getByIds answering `names` (None: an object the app may not read, its id and type only); others absent."""
+
+    def answer(call: Call) -> dict[str, Any]:
+        known = [i for i in call.body["ids"] if i in names]
+        return {"value": [{"@odata.type": "#microsoft.graph.user", "id": i, "displayName": names[i]} for i in known]}
+
+    return answer
+
+
+async def test_display_names_are_one_getbyids_call_cached_and_unknown_ids_left_out() -> None:
     world = World()
-    names = {"bob": "Bob", "approvers": "PIM-Approvers"}
-    world.stub.on(
-        "GET",
-        "/directoryObjects/[^/]+",
-        lambda call: (
-            {"id": call.path.rsplit("/", 1)[1], "displayName": names[call.path.rsplit("/", 1)[1]]}
-            if call.path.rsplit("/", 1)[1] in names
-            else error(404, "Request_ResourceNotFound")
-        ),
-    )
-    assert await world.directory.display_names(["bob", "approvers", "ghost", "bob"]) == names
+    world.stub.on("POST", "/directoryObjects/getByIds", get_by_ids({"bob": "Bob", "approvers": "PIM-Approvers"}))
+    names = await world.directory.display_names(["bob", "approvers", "ghost", "bob"])
+    assert names == {"bob": "Bob", "approvers": "PIM-Approvers"}
     assert world.stub.round_trips == 1
-    assert world.stub.calls[0].query == {"$select": "id,displayName"}
+    assert world.stub.calls[0].body == {"ids": ["bob", "approvers", "ghost"], "types": ["user", "group"]}
     assert await world.directory.display_names(["bob"]) == {"bob": "Bob"}
     assert world.stub.round_trips == 1
 
 
+async def test_a_nameless_object_from_getbyids_is_looked_up_on_its_own() -> None:
+    world = World()
+    world.stub.on("POST", "/directoryObjects/getByIds", get_by_ids({"bob": "Bob", "team": None}))
+    world.stub.on("GET", "/directoryObjects/team", {"id": "team", "displayName": "PIM-Approvers"})
+    assert await world.directory.display_names(["bob", "team"]) == {"bob": "Bob", "team": "PIM-Approvers"}
+    assert [c.path for c in world.stub.calls] == ["/directoryObjects/getByIds", "/directoryObjects/team"]
+
+
+async def test_getbyids_failing_for_now_is_an_error_not_a_fallback() -> None:
+    world = World()
+    world.stub.on("POST", "/directoryObjects/getByIds", error(503, "ServiceUnavailable"))
+    with pytest.raises(DirectoryUnavailable):
+        await world.directory.display_names(["bob"])
+    assert world.stub.sent("GET") == []
+
+
 async def test_display_names_fall_back_to_users_and_groups() -> None:
     world = World()
+    world.stub.on("POST", "/directoryObjects/getByIds", error(403, "Authorization_RequestDenied"))
     world.stub.on("GET", "/directoryObjects/[^/]+", error(400, "BadRequest", "Could not find a property 'displayName'"))
     world.stub.on("GET", "/users/bob", {"id": "bob", "displayName": "Bob"})
     world.stub.on("GET", "/users/team", error(404, "Request_ResourceNotFound"))
     world.stub.on("GET", "/groups/team", {"id": "team", "displayName": "PIM-Approvers"})
     world.stub.on("GET", "/groups/bob", error(404, "Request_ResourceNotFound"))
     assert await world.directory.display_names(["bob", "team"]) == {"bob": "Bob", "team": "PIM-Approvers"}
-    assert world.stub.round_trips == 2
+    assert world.stub.round_trips == 3  # getByIds refused, then directoryObjects/{id}, then users and groups
 
 
 async def test_snapshot_group_names_feed_the_name_cache() -> None:

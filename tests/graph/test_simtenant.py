@@ -42,6 +42,7 @@ from core.models import Access, Actor, ApproverRef, Decision, RequestStatus, Rev
 from core.ports import ActivationInput, GroupMembers
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
 from simtenant import seed
+from tests.graph.test_feed_discovery import app_token_source
 
 ALICE, BOB, CAROL, DAVE, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.DAVE, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS
@@ -313,7 +314,79 @@ async def test_lapsed_eligibilities_and_display_names(rig: Rig) -> None:
     assert [e.group.display_name for e in lapsed] == ["SharePoint-Admins"]
     names = await rig.directory.display_names([BOB, APPROVERS, "00000000-0000-4000-8000-00000000dead"])
     assert names == {BOB: "Bob Builder", APPROVERS: "PIM-Approvers"}
-    assert rig.graph_requests() == 2
+    # getByIds, refused without Directory.Read.All (its permissions table); then the ids one by one, in one $batch
+    assert rig.graph_requests() == 3
+
+
+# -- names in bulk: POST /directoryObjects/getByIds, one call for up to 1000 ids --
+
+GHOST = "00000000-0000-4000-8000-00000000dead"
+
+
+def directory_granted(rig: Rig, *roles: str) -> GraphPimDirectory:
+    """A directory whose app has exactly `roles` (in a fresh token), its calls counted from here."""
+    rig.tenant.apps[rig.sim.client_id.lower()].roles = frozenset(roles)
+    token = app_token_source(rig.http, rig.sim.authority, rig.sim.client_id, rig.sim.client_secret)
+    rig.reset_stats()
+    return GraphPimDirectory(GraphClient(rig.http, rig.sim.graph_base_url, token), rig.tenant.clock)
+
+
+def add_users(rig: Rig, count: int) -> dict[str, str]:
+    users = {f"cccccccc-0000-4000-8000-{n:012d}": f"Approver {n}" for n in range(count)}
+    for user_id, name in users.items():
+        rig.tenant.add_user(user_id, name)
+    return users
+
+
+async def test_names_of_60_principals_are_one_graph_request(rig: Rig) -> None:
+    users = add_users(rig, 58)
+    directory = directory_granted(rig, *seed.APP_ROLES, "Directory.Read.All")
+    names = await directory.display_names([*users, APPROVERS, GHOST, BOB])
+    assert names == {**users, APPROVERS: "PIM-Approvers", BOB: "Bob Builder"}  # the unknown id is left out
+    assert rig.graph_requests() == 1 and rig.tenant.stats.by_route["POST directoryObjects/getByIds"] == 1
+    assert await directory.display_names([BOB, *list(users)[:3]]) == {BOB: "Bob Builder"} | {
+        u: users[u] for u in list(users)[:3]
+    }
+    assert rig.graph_requests() == 1  # kept an hour
+
+
+async def test_more_than_1000_names_take_one_request_per_1000(rig: Rig) -> None:
+    users = add_users(rig, 1500)
+    directory = directory_granted(rig, *seed.APP_ROLES, "Directory.Read.All")
+    assert await directory.display_names(list(users)) == users
+    assert rig.tenant.stats.by_route["POST directoryObjects/getByIds"] == 2 and rig.graph_requests() == 2
+
+
+async def test_names_under_the_reported_per_type_permissions_are_one_request(rig: Rig) -> None:
+    await rig.settings(get_by_ids_per_type=True)
+    directory = directory_granted(rig, *seed.APP_ROLES)  # User.Read.All, GroupMember.Read.All
+    assert await directory.display_names([BOB, APPROVERS, GHOST]) == {BOB: "Bob Builder", APPROVERS: "PIM-Approvers"}
+    assert rig.graph_requests() == 1
+
+
+async def test_an_object_getbyids_returns_without_a_name_is_looked_up_alone(rig: Rig) -> None:
+    await rig.settings(get_by_ids_per_type=True)
+    directory = directory_granted(rig, "User.Read.All")  # groups come back as id and type only
+    names = await directory.display_names([BOB, CAROL, APPROVERS])
+    assert (names[BOB], names[CAROL]) == ("Bob Builder", "Carol Chen")
+    routes = rig.tenant.stats.by_route
+    assert routes["POST directoryObjects/getByIds"] == 1 and routes["GET directoryObjects/{id}"] == 1  # the group
+
+
+async def test_without_directory_read_all_names_fall_back_to_batched_reads_and_getbyids_rests_an_hour(
+    rig: Rig,
+) -> None:
+    users = add_users(rig, 25)
+    directory = directory_granted(rig, *seed.APP_ROLES)
+    assert await directory.display_names([*users, APPROVERS, GHOST]) == {**users, APPROVERS: "PIM-Approvers"}
+    routes = rig.tenant.stats.by_route
+    assert routes["POST directoryObjects/getByIds"] == 1 and routes["POST $batch"] == 2  # 27 ids: two $batches
+    assert await directory.display_names([BOB]) == {BOB: "Bob Builder"}
+    assert routes["POST directoryObjects/getByIds"] == 1  # not asked again for an hour
+    rig.tenant.clock.advance(timedelta(seconds=3601))
+    rig.tenant.apps[rig.sim.client_id.lower()].roles = frozenset([*seed.APP_ROLES, "Directory.Read.All"])
+    assert await directory.display_names([CAROL]) == {CAROL: "Carol Chen"}
+    assert routes["POST directoryObjects/getByIds"] == 2  # consent granted meanwhile: one call again
 
 
 # -- approvals (issue 4): Alice asks for Security-Operators; approvers are Bob and PIM-Approvers (Carol, Dave) --
