@@ -6,8 +6,7 @@ the wrong JSON key), invoke values arrive as plain dicts (`value.action` is not 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +15,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
 from bot.wire import to_json
+from core.commands import MAX_TEXT
 from core.models import Actor
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "channel_name_of",
     "teams_channel_of",
     "command_text",
+    "strip_markup",
     "conversation_id_of",
     "conversation_kind",
     "is_sign_out",
@@ -35,8 +36,11 @@ __all__ = [
     "time_zone_of",
 ]
 
-_AT_TAG = re.compile(r"<at[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
+# A command is at most MAX_TEXT characters; Teams' markup around one (mentions, <p>, &nbsp; for spaces) stays well
+# within ten times that. A longer text is not a command: it is not scanned, parse() refuses it as too long.
+MAX_MARKUP = 10 * MAX_TEXT
+# Control characters go before any text is echoed into a card (NUL, ESC, DEL, C1); \t \n \r are whitespace.
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)])
 
 
 class NotAUser(ValueError):
@@ -115,13 +119,65 @@ def conversation_kind(activity: Activity) -> str:
 
 
 def command_text(activity: Activity) -> str:
-    """The message text without the bot's @mention (channels and group chats) and without HTML."""
-    text = activity.text or ""
-    if activity.recipient is not None and activity.entities:
-        text = TurnContext.remove_mention_text(activity, activity.recipient.id) or text
-    text = _AT_TAG.sub(" ", text)  # any mention left (Teams sometimes tags the bot under another id)
-    text = _TAGS.sub(" ", text).replace("&nbsp;", " ").replace("&amp;", "&").replace("&quot;", '"')
-    return " ".join(text.split())
+    """The message text without @mentions (channels and group chats), HTML and control characters.
+
+    Every `<at>…</at>` block goes, whoever it names: Teams sometimes tags the bot under another id, and the mention
+    entities are not needed (nor trusted: botbuilder's remove_mention_text compiles their text as a regex and fails
+    on a malformed one). Bounded and linear whatever the text holds (issue 10, point 1)."""
+    text = activity.text if isinstance(activity.text, str) else ""
+    if len(text) <= MAX_MARKUP:
+        text = strip_markup(text).replace("&nbsp;", " ").replace("&amp;", "&").replace("&quot;", '"')
+    return " ".join(text.translate(_CONTROL).split())
+
+
+def strip_markup(chars: Iterable[str]) -> str:
+    """Teams' message HTML without its tags, and without `<at>…</at>` mentions, in one pass: each character is read
+    once and never looked at again. A tag is `<`, at least one character other than `<` and `>`, then `>`; a `<` that
+    opens no tag stays as text, and so does a mention left open at the end (its inner tags stripped). Every stripped
+    tag or mention leaves a space."""
+    out: list[str] = []
+    mention: list[str] | None = None  # inside `<at …>`: what the mention holds, kept in case it is never closed
+    tag: list[str] | None = None  # inside `<`: the tag's characters so far
+    for ch in chars:
+        text = out if mention is None else mention  # where text goes now
+        if tag is None:
+            if ch == "<":
+                tag = []
+            else:
+                text.append(ch)
+        elif ch == "<":  # "a < b <i>c</i>": the first "<" was text, a tag starts here
+            text.append("<" + "".join(tag))
+            tag = []
+        elif ch != ">":
+            tag.append(ch)
+        elif not tag:  # "<>" is not a tag
+            text.append("<>")
+            tag = None
+        else:
+            name = _tag_name("".join(tag[:3]))
+            if mention is None and name == "at":
+                mention = [" "]
+            elif mention is not None and name == "/at":
+                mention = None
+                out.append(" ")
+            else:
+                text.append(" ")
+            tag = None
+    if tag is not None:
+        (out if mention is None else mention).append("<" + "".join(tag))
+    if mention is not None:
+        out.extend(mention)
+    return "".join(out)
+
+
+def _tag_name(head: str) -> str:
+    """From a tag's first three characters: `at` for `<at>` or `<at id="0">`, `/at` for `</at>`, else empty (no other
+    name matters)."""
+    closing = head.startswith("/")
+    word = head[1:] if closing else head
+    if word[:2].lower() != "at" or (len(word) > 2 and not word[2].isspace() and word[2] != "/"):
+        return ""
+    return "/at" if closing else "at"
 
 
 def card_action_data(activity: Activity) -> Mapping[str, Any] | None:
