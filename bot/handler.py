@@ -85,6 +85,7 @@ SIGNED_OUT = "You're signed out. I'll ask you to sign in again the next time I n
 NO_SIGN_IN = "There is nothing to sign out of: this bot uses the simulated tenant's tokens."
 LOGIN_REQUEST = "application/vnd.microsoft.activity.loginRequest"
 PRECONDITION_FAILED = "application/vnd.microsoft.error.preconditionFailed"
+INVALID_AUTH_CODE = "application/vnd.microsoft.error.invalidAuthCode"
 # Answered where they are typed, also in a channel or group chat: help and the admin commands, which act as nobody
 # and show nobody's access. Every other command acts as the user and continues in their 1:1 chat (bot.private).
 ANSWERED_IN_PLACE = (Help, Feed, ApprovalChannel)
@@ -341,13 +342,14 @@ class PimBot(TeamsActivityHandler):
                     result = await self._sign_in.exchange(
                         turn_context, actor, channel_of(activity), conversation_id_of(activity), "", value.token
                     )
-                    ok = result is ExchangeResult.EXCHANGED
-                else:
-                    ok = await self._sign_in.redeem(turn_context, actor, channel_of(activity), value.state)
-                if not ok:
-                    return _invoke_body(
-                        412, PRECONDITION_FAILED, {"code": "412", "message": "The bot could not use that sign-in."}
-                    )
+                    if result is not ExchangeResult.EXCHANGED:
+                        return _invoke_body(
+                            412, PRECONDITION_FAILED, {"code": "412", "message": "The bot could not use that sign-in."}
+                        )
+                elif not await self._sign_in.redeem(turn_context, actor, channel_of(activity), value.state):
+                    # The magic code was wrong: the Teams docs' answer for an incorrect `state`, with no value
+                    # (authentication-flow-in-universal-action-for-adaptive-cards); the client may prompt again.
+                    return InvokeResponse(status=200, body={"statusCode": 401, "type": INVALID_AUTH_CODE})
             data = card_action_data(activity) or {}
             card = await self._card_action(
                 self._service_for(turn_context, actor), actor, data, turn_context, invoke=True
@@ -628,6 +630,8 @@ class PimBot(TeamsActivityHandler):
                 )
                 return InvokeResponse(status=412, body=body.serialize())
         elif not await self._sign_in.redeem(turn_context, actor, channel, value.state):
+            # invalidAuthCode is documented for an Action.Execute's `state` only, not for signin/verifyState
+            # (botbuilder's OAuthPrompt answers it 404 without a word): the user is told instead.
             await turn_context.send_activity(MessageFactory.text(SIGN_IN_FAILED))
             return InvokeResponse(status=200)
         await self._resume(turn_context, actor)

@@ -241,6 +241,31 @@ async def test_a_card_click_completes_after_the_button_sign_in_magic_code(sso: S
     assert len(self_activations(sso)) == 1
 
 
+async def test_a_card_click_with_a_wrong_magic_code_gets_invalid_auth_code_and_the_right_one_still_works(
+    sso: SsoStack,
+) -> None:
+    """Teams docs, "Add third party authentication to Adaptive Cards Universal Actions" (learn.microsoft.com/
+    microsoftteams/platform/task-modules-and-cards/cards/universal-actions-for-adaptive-cards/
+    authentication-flow-in-universal-action-for-adaptive-cards): an incorrect `state` is answered
+    {"statusCode": 401, "type": "application/vnd.microsoft.error.invalidAuthCode"}; the client may prompt again."""
+    status, body = await sso.post(activate_click(sso))
+    assert body["statusCode"] == 401
+    code = await sso.token_service.button_sign_in(ALICE.mri, ALICE.oid)
+    wrong = activate_click(sso)
+    wrong["value"]["state"] = "000000x"  # not a code the token service handed out
+
+    status, body = await sso.post(wrong)
+
+    assert status == 200
+    assert body == {"statusCode": 401, "type": "application/vnd.microsoft.error.invalidAuthCode"}
+    assert self_activations(sso) == []
+    right = activate_click(sso)
+    right["value"]["state"] = code
+    status, body = await sso.post(right)
+    assert status == 200 and body["type"] == "application/vnd.microsoft.card.adaptive", body
+    assert len(self_activations(sso)) == 1
+
+
 async def test_a_card_click_with_a_bad_sso_token_gets_precondition_failed(sso: SsoStack) -> None:
     again = activate_click(sso)
     again["value"]["authentication"] = {"id": "x", "connectionName": CONNECTION, "token": "not-a-token"}
