@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,6 +26,7 @@ __all__ = [
     "Clock",
     "GroupMembers",
     "PimDirectory",
+    "PolicyKey",
     "UserTokenProvider",
     "UserSnapshot",
 ]
@@ -89,24 +90,42 @@ class UserTokenProvider(Protocol):
         ...
 
 
-class PimDirectory(Protocol):
-    """PIM for Groups as the bot uses it. Reads may be app-only; writes take the acting user's delegated token."""
+PolicyKey = tuple[str, Access]  # (group id, member|owner): one PIM policy
 
-    async def snapshot(self, principal_id: str, *, fresh: bool = False) -> UserSnapshot:
+
+class PimDirectory(Protocol):
+    """PIM for Groups as the bot uses it. Reads are app-only (a plain eligible user may not read a group's policy);
+    writes take the acting user's delegated token."""
+
+    async def snapshot(
+        self, principal_id: str, *, fresh: bool = False, policies: Collection[PolicyKey] = ()
+    ) -> UserSnapshot:
         """Eligibility schedules (in effect or not yet started, direct or inherited through a group), active
-        assignment instances and PendingApproval requests of a user. Cached for a short TTL; fresh=True bypasses it."""
+        assignment instances and PendingApproval requests of a user. Cached for a short TTL; fresh=True bypasses it.
+        `policies` the caller will need and that are not cached are read in the same round trip and cached, so
+        that `cached_policy` answers them (a policy that could not be read is left out)."""
         ...
 
-    async def policy(self, group_id: str, access: Access) -> ActivationPolicy: ...
+    async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
+        """The user's snapshot if a fresh copy is cached, else None (no I/O)."""
+        ...
+
+    async def known_groups(self) -> Sequence[tuple[Group, Access]]:
+        """Every (group, access) the directory has seen in anyone's eligibilities, however long ago (no I/O): which
+        policies a command naming a group will need can be guessed from it before the snapshot says. A hint, never
+        an answer."""
+        ...
+
+    async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
+        """The group's PIM policy for member or owner, cached; fresh=True reads it again."""
+        ...
 
     async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
         """The policy if a fresh copy is cached, else None (no I/O)."""
         ...
 
-    async def self_activate(
-        self, token: str, request: ActivationInput, *, with_policy: bool = False
-    ) -> tuple[PimRequest, ActivationPolicy | None]:
-        """POST selfActivate as the user. with_policy=True reads the policy in the same round trip ($batch)."""
+    async def self_activate(self, token: str, request: ActivationInput) -> PimRequest:
+        """POST selfActivate as the user."""
         ...
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest: ...

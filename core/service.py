@@ -9,9 +9,10 @@ is written (the bot asks the user to sign in and resumes the command, or tells t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -53,7 +54,7 @@ from core.outcomes import (
     Refused,
     StatusView,
 )
-from core.ports import ActivationInput, Clock, PimDirectory, UserSnapshot, UserTokenProvider
+from core.ports import ActivationInput, Clock, PimDirectory, PolicyKey, UserSnapshot, UserTokenProvider
 
 __all__ = ["APPROVAL_WINDOW", "PimService"]
 
@@ -69,6 +70,15 @@ class _Target:
     group: Group
     access: Access
     eligibility: Eligibility
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """What an activation decides on: the user's snapshot, and which policies this command read from Graph (a "no"
+    drawn from a policy it did not read, a cached one, is checked against Graph once before it is said)."""
+
+    snapshot: UserSnapshot
+    policies_read: frozenset[PolicyKey]
 
 
 class PimService:
@@ -98,6 +108,19 @@ class PimService:
             log.info("Graph refused the delegated token of %s; trying once more with a fresh one", actor.object_id)
             return await call(fresh)
 
+    # ---- reading ----------------------------------------------------------------------------------------------
+
+    async def _likely_policies(self, asked: Sequence[str], access: Access | None) -> list[PolicyKey]:
+        """The policies a command naming `asked` will need, as far as the groups the directory has seen tell: read
+        with the snapshot, they save the round trip that would otherwise come between the snapshot and the write."""
+        known = await self._directory.known_groups()
+        keys: dict[PolicyKey, None] = {}
+        for name in asked:
+            for group, seen_as in known:
+                if names.resolve(name, [group]) is not None:
+                    keys[(group.id, access or seen_as)] = None
+        return list(keys)
+
     # ---- activate -------------------------------------------------------------------------------------------
 
     async def activate(self, actor: Actor, command: Activate) -> list[Outcome]:
@@ -108,29 +131,39 @@ class PimService:
                 for name in command.groups
             ]
         try:
-            snapshot = await self._directory.snapshot(actor.object_id)
+            reads = await self._read_for_activation(
+                actor, command.groups, command.access, await self._likely_policies(command.groups, command.access)
+            )
         except DirectoryError as e:
             return [Failed(name, command.access or Access.MEMBER, e) for name in command.groups]
-        outcomes: list[Outcome] = []
+        plans = await self._plans(actor, reads.snapshot, command.groups, command.access)
+        reads = await self._read_missing_policies(reads, [p for p in plans if isinstance(p, _Target)])
+        return [
+            await self._activate_one(actor, reads, plan, command.duration, command.justification, command.ticket)
+            if isinstance(plan, _Target)
+            else plan
+            for plan in plans
+        ]
+
+    async def _plans(
+        self, actor: Actor, snapshot: UserSnapshot, asked: Sequence[str], access: Access | None
+    ) -> list[_Target | Outcome]:
+        """Per named group: what to activate, or the outcome that says why not. A group named twice ("X, x") once."""
+        plans: list[_Target | Outcome] = []
         seen: set[tuple[str, Access]] = set()
-        for name in command.groups:
+        for name in asked:
             try:
-                target = await self._target(actor, snapshot, name, command.access)
+                target = await self._target(actor, snapshot, name, access)
             except RequestRefused as e:
-                outcomes.append(Refused(e.group_name or name, e.access, e))
+                plans.append(Refused(e.group_name or name, e.access, e))
                 continue
             except DirectoryError as e:
-                outcomes.append(Failed(name, command.access or Access.MEMBER, e))
+                plans.append(Failed(name, access or Access.MEMBER, e))
                 continue
-            if (target.group.id, target.access) in seen:  # the same group named twice ("X, x"): activate it once
-                continue
-            seen.add((target.group.id, target.access))
-            outcomes.append(
-                await self._activate_one(
-                    actor, snapshot, target, command.duration, command.justification, command.ticket
-                )
-            )
-        return outcomes
+            if (target.group.id, target.access) not in seen:
+                seen.add((target.group.id, target.access))
+                plans.append(target)
+        return plans
 
     async def activate_group(
         self,
@@ -145,18 +178,51 @@ class PimService:
         if duration is not None and duration < MINIMUM_ACTIVATION:
             return Refused(group_id, access, DurationTooShort(duration))
         try:
-            snapshot = await self._directory.snapshot(actor.object_id)
-            target = await self._target(actor, snapshot, group_id, access)
+            reads = await self._read_for_activation(actor, [group_id], access, [(group_id, access)])
+            target = await self._target(actor, reads.snapshot, group_id, access)
         except RequestRefused as e:
             return Refused(group_id, access, e)
         except DirectoryError as e:
             return Failed(group_id, access, e)
-        return await self._activate_one(actor, snapshot, target, duration, justification, ticket)
+        return await self._activate_one(actor, reads, target, duration, justification, ticket)
+
+    async def _read_for_activation(
+        self, actor: Actor, asked: Sequence[str], access: Access | None, policies: Sequence[PolicyKey]
+    ) -> _Reads:
+        """The user's snapshot and, in the same round trip, the `policies` not cached. A cached snapshot serves only
+        if it says yes for every named group: one that says no (not eligible by that name, not in effect, already
+        active, waiting for approval) is read again from Graph before the answer, as a missing one is. An
+        eligibility an admin granted a minute ago is activatable at once."""
+        now = self._clock.now()
+        cached = await self._directory.cached_snapshot(actor.object_id)
+        fresh = cached is None or any(self._says_no(cached, name, access, now) for name in asked)
+        cached_policies = {key for key in policies if await self._directory.cached_policy(*key) is not None}
+        snapshot = await self._directory.snapshot(actor.object_id, fresh=fresh, policies=policies)
+        return _Reads(snapshot, frozenset(set(policies) - cached_policies))
+
+    def _says_no(self, snapshot: UserSnapshot, asked: str, access: Access | None, now: datetime) -> bool:
+        found = self._find(snapshot, asked, access, now)
+        if not isinstance(found, _Target):
+            return True
+        try:
+            self._refuse_if_active_or_pending(snapshot, found.group, found.access, now)
+        except RequestRefused:
+            return True
+        return False
+
+    async def _read_missing_policies(self, reads: _Reads, targets: Sequence[_Target]) -> _Reads:
+        """The policies of the targets that neither the cache nor the snapshot's round trip held, read side by side
+        (one round trip); a failure is met again, per group, where the policy is needed."""
+        missing = [
+            (t.group.id, t.access) for t in targets if await self._directory.cached_policy(t.group.id, t.access) is None
+        ]
+        await asyncio.gather(*(self._directory.policy(*key) for key in missing), return_exceptions=True)
+        return replace(reads, policies_read=reads.policies_read | frozenset(missing))
 
     async def _activate_one(
         self,
         actor: Actor,
-        snapshot: UserSnapshot,
+        reads: _Reads,
         target: _Target,
         duration: timedelta | None,
         justification: str | None,
@@ -165,30 +231,19 @@ class PimService:
         group, access = target.group, target.access
         now = self._clock.now()
         try:
-            self._refuse_if_active_or_pending(snapshot, group, access, now)
-            policy = await self._directory.cached_policy(group.id, access)
-            if duration is None:
-                if policy is None:
-                    # The policy's maximum is the duration: it must be read before the write.
-                    policy = await self._directory.policy(group.id, access)
-                effective = policy.maximum_duration
-            else:
-                effective = duration
-            if policy is not None:
-                needs = self._preflight(policy, group, access, duration, justification, ticket)
-                if needs is not None:
-                    return needs
+            self._refuse_if_active_or_pending(reads.snapshot, group, access, now)
+            policy = await self._checked_policy(reads, target, duration, justification, ticket)
+            needs = self._preflight(policy, group, access, duration, justification, ticket)
+            if needs is not None:
+                return needs
+            effective = duration if duration is not None else policy.maximum_duration
             activation = ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket)
-            with_policy = policy is None
-            request, read_policy = await self._as_user(
-                actor, lambda token: self._directory.self_activate(token, activation, with_policy=with_policy)
-            )
-            policy = policy or read_policy
+            request = await self._as_user(actor, lambda token: self._directory.self_activate(token, activation))
         except MissingInputs as e:
             return NeedsInput(group, access, duration, e.justification, e.ticket, justification, ticket)
         except RequestRefused as e:
             if isinstance(e, DurationTooLong) and e.maximum is None:
-                # Graph's ExpirationRule does not name the maximum; the policy (cached by the same round trip) does.
+                # Graph's ExpirationRule does not name the maximum; the policy read before the write does.
                 if cached := await self._directory.cached_policy(group.id, access):
                     e = DurationTooLong(e.requested, cached.maximum_duration)
             refusal = e.for_group(group.display_name, access)
@@ -203,6 +258,28 @@ class PimService:
         start = request.start or now
         end = request.ends or start + effective
         return Activated(group, access, request, start, end, end - start, duration is None)
+
+    async def _checked_policy(
+        self,
+        reads: _Reads,
+        target: _Target,
+        duration: timedelta | None,
+        justification: str | None,
+        ticket: Ticket | None,
+    ) -> ActivationPolicy:
+        """The group's policy, always known before the write. When a copy this command did not read (cached) would
+        refuse or ask for something, the policy is read again once first: an admin may have relaxed it."""
+        key = (target.group.id, target.access)
+        policy = await self._directory.cached_policy(*key)
+        if policy is None:
+            return await self._directory.policy(*key)
+        if key in reads.policies_read:
+            return policy
+        try:
+            passes = self._preflight(policy, target.group, target.access, duration, justification, ticket) is None
+        except DurationTooLong:
+            passes = False
+        return policy if passes else await self._directory.policy(*key, fresh=True)
 
     @staticmethod
     def _preflight(
@@ -381,23 +458,23 @@ class PimService:
 
     async def _target(self, actor: Actor, snapshot: UserSnapshot, asked: str, access: Access | None) -> _Target:
         """The eligibility the user means, or the refusal that explains why there is none."""
-        now = self._clock.now()
+        found = self._find(snapshot, asked, access, self._clock.now())
+        if isinstance(found, RequestRefused):
+            raise found
+        if found is None:
+            raise await self._not_eligible(actor, snapshot, asked, access)
+        return found
+
+    @staticmethod
+    def _find(
+        snapshot: UserSnapshot, asked: str, access: Access | None, now: datetime
+    ) -> _Target | RequestRefused | None:
+        """The eligibility in effect the user means, the refusal when theirs is not in effect, or None when they hold
+        no eligibility by that name (pure)."""
         eligibilities = [e for e in snapshot.eligibilities if access is None or e.access is access]
         group = names.resolve(asked, [e.group for e in eligibilities])
         if group is None:
-            # Only on this refusal path: one more read, to tell "your eligibility ended" from "never eligible".
-            lapsed = [
-                e for e in await self._directory.lapsed_eligibilities(actor.object_id) if access in (None, e.access)
-            ]
-            ended = names.resolve(asked, [e.group for e in lapsed])
-            if ended is not None:
-                latest = max((e for e in lapsed if e.group.id == ended.id), key=lambda e: e.end or now)
-                raise EligibilityNotInEffect(latest.start, latest.end, now).for_group(ended.display_name, latest.access)
-            other = names.resolve(asked, [e.group for e in snapshot.eligibilities])
-            if other is not None and access is not None:
-                # Eligible, but for the other relationship (e.g. asked "as owner", eligible as member).
-                raise NotEligible(other.display_name, [], access).for_group(other.display_name, access)
-            raise NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), access or Access.MEMBER)
+            return None
         matching = [e for e in eligibilities if e.group.id == group.id]
         if access is None:
             # Member by default; owner when that is the only relationship the user may activate.
@@ -406,9 +483,26 @@ class PimService:
         in_effect = [e for e in matching if e.in_effect(now)]
         if not in_effect:
             e = min(matching, key=lambda e: e.start or now)
-            raise EligibilityNotInEffect(e.start, e.end, now).for_group(group.display_name, e.access)
+            return EligibilityNotInEffect(e.start, e.end, now).for_group(group.display_name, e.access)
         chosen = in_effect[0]
         return _Target(group, chosen.access, chosen)
+
+    async def _not_eligible(
+        self, actor: Actor, snapshot: UserSnapshot, asked: str, access: Access | None
+    ) -> RequestRefused:
+        """Why the user holds no eligibility by that name. Only on this refusal path: one more read, to tell "your
+        eligibility ended" from "never eligible"."""
+        now = self._clock.now()
+        lapsed = [e for e in await self._directory.lapsed_eligibilities(actor.object_id) if access in (None, e.access)]
+        ended = names.resolve(asked, [e.group for e in lapsed])
+        if ended is not None:
+            latest = max((e for e in lapsed if e.group.id == ended.id), key=lambda e: e.end or now)
+            return EligibilityNotInEffect(latest.start, latest.end, now).for_group(ended.display_name, latest.access)
+        other = names.resolve(asked, [e.group for e in snapshot.eligibilities])
+        if other is not None and access is not None:
+            # Eligible, but for the other relationship (e.g. asked "as owner", eligible as member).
+            return NotEligible(other.display_name, [], access).for_group(other.display_name, access)
+        return NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), access or Access.MEMBER)
 
     @staticmethod
     def _group_names(snapshot: UserSnapshot) -> Sequence[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,9 +52,9 @@ from core.models import (
     RequestStatus,
     StageStatus,
 )
-from core.ports import ActivationInput, Clock, GroupMembers, UserSnapshot
+from core.ports import ActivationInput, Clock, GroupMembers, PolicyKey, UserSnapshot
 from graph import wire
-from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
+from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError, acrs_claims_request
 
 __all__ = ["GraphPimDirectory", "directory_error"]
@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
+
+# Requests one `$batch` may carry (Graph's JSON batching limit).
+_BATCH_ROOM = 20
 
 # Answers after which a write may or may not have been carried out.
 _OUTCOME_UNKNOWN = frozenset({502, 503, 504})
@@ -113,32 +116,51 @@ class GraphPimDirectory:
         self._upns: dict[str, _Entry[str | None]] = {}
         self._context_names: dict[str, _Entry[str | None]] = {}
         self._get_by_ids_refused_until = datetime.min.replace(tzinfo=UTC)
+        self._known: dict[tuple[str, Access], Group] = {}  # (folded group id, access) → group, as last seen
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
-    async def snapshot(self, principal_id: str, *, fresh: bool = False) -> UserSnapshot:
-        cached = self._snapshots.get(principal_id)
-        if not fresh and cached is not None and self._clock.now() < cached.expires:
-            return cached.value
-        # A fetch already under way (started after the last write we made) is fresh enough for everyone.
+    async def snapshot(
+        self, principal_id: str, *, fresh: bool = False, policies: Collection[PolicyKey] = ()
+    ) -> UserSnapshot:
+        wanted = [key for key in dict.fromkeys(policies) if self._fresh_policy(*key) is None]
+        cached = None if fresh else await self.cached_snapshot(principal_id)
+        if cached is not None:
+            await self._read_policies(wanted)
+            return cached
+        # A fetch already under way (started after the last write we made) is fresh enough for everyone; the
+        # policies it does not carry are read beside it.
         flight = self._snapshot_flights.get(principal_id)
         if flight is None:
-            flight = asyncio.ensure_future(self._fetch_snapshot(principal_id))
+            flight = asyncio.ensure_future(self._fetch_snapshot(principal_id, wanted))
             self._snapshot_flights[principal_id] = flight
             flight.add_done_callback(_landed(self._snapshot_flights, principal_id))
-        return await asyncio.shield(flight)
+            return await asyncio.shield(flight)
+        snapshot, _ = await asyncio.gather(asyncio.shield(flight), self._read_policies(wanted))
+        return snapshot
 
-    async def _fetch_snapshot(self, principal_id: str) -> UserSnapshot:
+    async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
+        cached = self._snapshots.get(principal_id)
+        if cached is not None and self._clock.now() < cached.expires:
+            return cached.value
+        return None
+
+    async def known_groups(self) -> Sequence[tuple[Group, Access]]:
+        return [(group, access) for (_, access), group in self._known.items()]
+
+    async def _fetch_snapshot(self, principal_id: str, policies: Sequence[PolicyKey] = ()) -> UserSnapshot:
+        """The user's three reads and the `policies` in one app-only `$batch`."""
         generation = self._generations.get(principal_id, 0)
         queries = {
             "eligible": wire.eligibility_schedules_query(principal_id),
             "active": wire.active_instances_query(principal_id),
             "pending": wire.pending_requests_query(principal_id),
         }
+        policy_ids = {f"policy{n}": key for n, key in enumerate(policies[: _BATCH_ROOM - len(queries)], start=1)}
+        requests = [BatchRequest(key, "GET", odata_path(*query)) for key, query in queries.items()]
+        requests += [BatchRequest(i, "GET", odata_path(*wire.policy_query(*key))) for i, key in policy_ids.items()]
         with _reading():
-            responses = await self._client.batch(
-                [BatchRequest(key, "GET", odata_path(*query)) for key, query in queries.items()]
-            )
+            responses = await self._client.batch(requests)
             pages = {key: responses[key].json() for key in queries}
             items = dict(
                 zip(pages, await asyncio.gather(*(self._client.rest_of(page) for page in pages.values())), strict=True)
@@ -156,14 +178,38 @@ class GraphPimDirectory:
             [(e.group.id, e.group.display_name) for e in snapshot.eligibilities]
             + [(a.group.id, a.group.display_name) for a in snapshot.active]
         )
+        for eligibility in eligibilities:
+            self._known[(eligibility.group.id.casefold(), eligibility.access)] = eligibility.group
+        self._store_policies({key: responses[i] for i, key in policy_ids.items()})
         if self._generations.get(principal_id, 0) == generation:  # no write since we started reading
             self._snapshots[principal_id] = _Entry(snapshot, now + self._snapshot_ttl)
         return snapshot
 
-    async def policy(self, group_id: str, access: Access) -> ActivationPolicy:
-        cached = self._fresh_policy(group_id, access)
+    async def _read_policies(self, keys: Sequence[PolicyKey]) -> None:
+        """Policies not cached, read together: one GET, or one `$batch` for several (≤ 20)."""
+        if len(keys) == 1:
+            await self.policy(*keys[0])
+        elif keys:
+            ids = {f"policy{n}": key for n, key in enumerate(keys[:_BATCH_ROOM], start=1)}
+            with _reading():
+                responses = await self._client.batch(
+                    [BatchRequest(i, "GET", odata_path(*wire.policy_query(*key))) for i, key in ids.items()]
+                )
+            self._store_policies({key: responses[i] for i, key in ids.items()})
+
+    def _store_policies(self, responses: Mapping[PolicyKey, BatchResponse]) -> None:
+        for (group_id, access), response in responses.items():
+            if response.ok and isinstance(response.body, dict):
+                self._store_policy(response.body, group_id, access)
+            else:  # left uncached: whoever needs it reads it again and meets the failure itself
+                log.info("policy read for group %s (%s) failed: %r", group_id, access.value, response.error)
+
+    async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
+        cached = None if fresh else self._fresh_policy(group_id, access)
         if cached is not None:
             return cached
+        if fresh:
+            return await self._fetch_policy(group_id, access)
         key = (group_id, access)
         flight = self._policy_flights.get(key)
         if flight is None:
@@ -369,61 +415,27 @@ class GraphPimDirectory:
 
     # -- writes -----------------------------------------------------------------------------------------------------
 
-    async def self_activate(
-        self, token: str, request: ActivationInput, *, with_policy: bool = False
-    ) -> tuple[PimRequest, ActivationPolicy | None]:
+    async def self_activate(self, token: str, request: ActivationInput) -> PimRequest:
         body = wire.activation_body(request)
         sent_at = self._clock.now()
-        policy: ActivationPolicy | None = None
 
         async def post() -> JsonObject:
             return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
 
         try:
-            if with_policy:
-                created, policy = await self._activate_with_policy(token, request, body)
-                if created is None:  # the policy read failed, so Graph skipped the dependent POST: send it alone
-                    created = wire.parse_request(await post())
-            else:
-                created = wire.parse_request(await post())
+            created = wire.parse_request(await post())
         except GraphError as err:
             self.forget_user(request.principal_id)
             if err.status in _OUTCOME_UNKNOWN:
-                recovered = await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
-                return recovered, self._policy_if(with_policy, request)
+                return await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
             raise await self._refusal(err, request.group_id, request.access, request.principal_id, request) from err
         except GraphTransportError as err:
             self.forget_user(request.principal_id)
             if err.maybe_sent:
-                recovered = await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
-                return recovered, self._policy_if(with_policy, request)
+                return await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
             raise DirectoryUnavailable(err.detail) from err
         self.forget_user(request.principal_id)
-        return created, policy
-
-    def _policy_if(self, wanted: bool, request: ActivationInput) -> ActivationPolicy | None:
-        return self._fresh_policy(request.group_id, request.access) if wanted else None
-
-    async def _activate_with_policy(
-        self, token: str, request: ActivationInput, body: JsonObject
-    ) -> tuple[PimRequest | None, ActivationPolicy | None]:
-        """One `$batch`: policy read, then (dependsOn) the activation. Returns (None, …) if the POST was skipped."""
-        responses = await self._client.batch(
-            [
-                BatchRequest("policy", "GET", odata_path(*wire.policy_query(request.group_id, request.access))),
-                BatchRequest("activate", "POST", wire.ASSIGNMENT_REQUESTS, body=body, depends_on=("policy",)),
-            ],
-            token=token,
-        )
-        policy_response, activation = responses["policy"], responses["activate"]
-        policy: ActivationPolicy | None = None
-        if policy_response.ok:
-            policy = self._store_policy(policy_response.json(), request.group_id, request.access)
-        else:
-            log.info("policy read in activation batch failed: %r", policy_response.error)
-        if activation.status == 424:  # Failed Dependency
-            return None, policy
-        return wire.parse_request(activation.json()), policy
+        return created
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
         body = wire.deactivation_body(group_id, access, principal_id)

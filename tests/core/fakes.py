@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,7 +96,8 @@ class Call:
 class FakeDirectory:
     """A `core.ports.PimDirectory` over in-memory state, for any number of users."""
 
-    NO_IO = frozenset({"cached_policy", "forget_user"})  # memory only in the real directory
+    NO_IO = frozenset({"cached_policy", "cached_snapshot", "known_groups", "forget_user"})  # memory only in graph/
+    SNAPSHOT_TTL = timedelta(seconds=60)  # as graph/pim.py caches a user's snapshot
     WRITES = frozenset({"self_activate", "self_deactivate", "decide", "cancel"})
 
     def __init__(self, clock: FixedClock) -> None:
@@ -106,7 +107,9 @@ class FakeDirectory:
         self._active: dict[str, list[ActiveAssignment]] = defaultdict(list)
         self._pending: dict[str, list[PimRequest]] = defaultdict(list)
         self._policies: dict[tuple[str, Access], ActivationPolicy] = {}
-        self._cached: set[tuple[str, Access]] = set()
+        self._cached: dict[tuple[str, Access], ActivationPolicy] = {}  # the copies the bot holds, maybe outdated
+        self._snapshots: dict[str, tuple[UserSnapshot, datetime]] = {}  # cached copy, read at
+        self._known: dict[tuple[str, Access], Group] = {}
         self._names: dict[str, str] = {}
         self._failures: dict[str, PimError] = {}
         self._ids = itertools.count(1)
@@ -153,15 +156,16 @@ class FakeDirectory:
         return request
 
     def policy_for(
-        self, group: Group, access: Access = Access.MEMBER, *, cached: bool = True, **rules: Any
+        self, group: Group, access: Access = Access.MEMBER, *, cached: bool | None = True, **rules: Any
     ) -> ActivationPolicy:
-        """The group's policy; `cached=False` leaves the bot's policy cache cold for it."""
+        """The group's policy; `cached=True` puts this copy in the bot's policy cache, `cached=False` leaves the
+        cache cold for it, None leaves the cache as it is (an admin changing a policy the bot may hold)."""
         policy = ActivationPolicy(group.id, access, **rules)
         self._policies[group.id, access] = policy
-        if cached:
-            self._cached.add((group.id, access))
-        else:
-            self._cached.discard((group.id, access))
+        if cached is True:
+            self._cached[group.id, access] = policy
+        elif cached is False:
+            self._cached.pop((group.id, access), None)
         return policy
 
     def name(self, object_id: str, display_name: str) -> None:
@@ -216,30 +220,52 @@ class FakeDirectory:
         now = self.clock.now()
         return [e for e in self._eligible[user] if e.end is None or now < e.end]
 
-    async def snapshot(self, principal_id: str, *, fresh: bool = False) -> UserSnapshot:
-        self._record("snapshot", principal_id=principal_id, fresh=fresh)
-        return UserSnapshot(
+    async def snapshot(
+        self, principal_id: str, *, fresh: bool = False, policies: Collection[tuple[str, Access]] = ()
+    ) -> UserSnapshot:
+        """The cached copy unless `fresh` (as the real directory: live state only when it reads Graph); the
+        `policies` not cached are read with it."""
+        self._record(
+            "snapshot", principal_id=principal_id, fresh=fresh, **({"policies": list(policies)} if policies else {})
+        )
+        for key in policies:
+            self._cached.setdefault(key, self._policy(*key))
+        cached = None if fresh else await self.cached_snapshot(principal_id)
+        if cached is not None:
+            return cached
+        snapshot = UserSnapshot(
             tuple(self._current(principal_id)),
             tuple(self._active[principal_id]),
             tuple(self._pending[principal_id]),
         )
+        self._snapshots[principal_id] = (snapshot, self.clock.now())
+        self._known.update({(e.group.id, e.access): e.group for e in snapshot.eligibilities})
+        return snapshot
 
-    async def policy(self, group_id: str, access: Access) -> ActivationPolicy:
-        self._record("policy", group_id=group_id, access=access)
-        self._cached.add((group_id, access))
-        return self._policy(group_id, access)
+    async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
+        self._record("cached_snapshot", principal_id=principal_id)
+        cached = self._snapshots.get(principal_id)
+        if cached is not None and self.clock.now() < cached[1] + self.SNAPSHOT_TTL:
+            return cached[0]
+        return None
+
+    async def known_groups(self) -> Sequence[tuple[Group, Access]]:
+        self._record("known_groups")
+        return [(group, access) for (_, access), group in self._known.items()]
+
+    async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
+        self._record("policy", group_id=group_id, access=access, fresh=fresh)
+        if fresh or (group_id, access) not in self._cached:
+            self._cached[group_id, access] = self._policy(group_id, access)
+        return self._cached[group_id, access]
 
     async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
         self._record("cached_policy", group_id=group_id, access=access)
-        return self._policy(group_id, access) if (group_id, access) in self._cached else None
+        return self._cached.get((group_id, access))
 
-    async def self_activate(
-        self, token: str, request: ActivationInput, *, with_policy: bool = False
-    ) -> tuple[PimRequest, ActivationPolicy | None]:
-        self._record("self_activate", token=token, request=request, with_policy=with_policy)
+    async def self_activate(self, token: str, request: ActivationInput) -> PimRequest:
+        self._record("self_activate", token=token, request=request)
         key = (request.group_id, request.access)
-        if with_policy:  # the $batch reads the policy whatever becomes of the POST that depends on it
-            self._cached.add(key)
         policy = self._policy(*key)
         user, now = request.principal_id, self.clock.now()
         stamped = now + self.server_skew
@@ -275,7 +301,7 @@ class FakeDirectory:
         else:
             group = next(e.group for e in schedules)
             self._active[user].append(ActiveAssignment(group, request.access, request.start, created.ends, True))
-        return created, policy if with_policy else None
+        return created
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
         self._record("self_deactivate", token=token, group_id=group_id, access=access, principal_id=principal_id)
@@ -311,6 +337,7 @@ class FakeDirectory:
 
     def forget_user(self, principal_id: str) -> None:
         self.calls.append(Call("forget_user", {"principal_id": principal_id}))
+        self._snapshots.pop(principal_id, None)
 
     # approvals: one stage, approvers as seeded; a delegated token is recognised by `token_of`
 

@@ -22,7 +22,7 @@ from core.errors import (
     TokenRejected,
     TooSoonToDeactivate,
 )
-from core.models import Access, Actor, ApproverRef, Group, RequestStatus, Ticket
+from core.models import Access, Actor, ApproverRef, Eligibility, Group, RequestStatus, Ticket
 from core.outcomes import Activated, AwaitingApproval, Deactivated, Failed, NeedsInput, Refused, StatusView
 from core.ports import ActivationInput
 from core.service import APPROVAL_WINDOW, PimService
@@ -136,8 +136,8 @@ async def test_over_the_maximum_is_refused_before_any_write_naming_the_maximum(
     assert directory.writes == [] and tokens.asked == []
 
 
-async def test_over_the_maximum_on_a_cold_policy_cache_graph_refuses_and_the_maximum_is_still_named(
-    service: PimService, directory: FakeDirectory
+async def test_over_the_maximum_on_a_cold_policy_cache_is_refused_before_any_write_too(
+    service: PimService, directory: FakeDirectory, tokens: FakeTokens
 ) -> None:
     directory.eligible(ALICE.object_id, EXCHANGE)
     directory.policy_for(EXCHANGE, maximum_duration=8 * H, cached=False)
@@ -146,7 +146,8 @@ async def test_over_the_maximum_on_a_cold_policy_cache_graph_refuses_and_the_max
 
     assert isinstance(outcome, Refused) and isinstance(outcome.error, DurationTooLong)
     assert (outcome.error.requested, outcome.error.maximum) == (9 * H, 8 * H)
-    assert directory.active_of(ALICE.object_id) == [] and directory.pending_of(ALICE.object_id) == []
+    assert directory.writes == [] and tokens.asked == []
+    assert [c.method for c in directory.io] == ["snapshot", "policy"]
 
 
 async def test_a_policy_without_an_expiration_rule_accepts_a_longer_duration(
@@ -172,7 +173,7 @@ MISSING = [
 PATHS = [
     pytest.param(True, 2 * H, id="preflight from cached policy"),
     pytest.param(False, None, id="preflight after reading the maximum"),
-    pytest.param(False, 2 * H, id="graph refuses (cold cache)"),
+    pytest.param(False, 2 * H, id="preflight after reading the policy (cold cache)"),
 ]
 
 
@@ -199,8 +200,7 @@ async def test_a_missing_justification_or_ticket_is_asked_for_and_nothing_is_wri
 
     assert outcome == NeedsInput(EXCHANGE, MEMBER, duration, asks_j, asks_t, justification, given_ticket)
     assert directory.active_of(ALICE.object_id) == [] and directory.pending_of(ALICE.object_id) == []
-    if policy_cached or duration is None:
-        assert directory.writes == []
+    assert directory.writes == []
 
 
 async def test_approval_required_waits_for_the_approvers_named_by_description_or_directory_name(
@@ -232,7 +232,7 @@ async def test_approval_required_waits_for_the_approvers_named_by_description_or
     assert directory.active_of(ALICE.object_id) == []
 
 
-async def test_approvers_come_from_the_policy_read_with_the_write_on_a_cold_cache(
+async def test_approvers_come_from_the_policy_read_before_the_write_on_a_cold_cache(
     service: PimService, directory: FakeDirectory
 ) -> None:
     directory.eligible(ALICE.object_id, EXCHANGE)
@@ -509,7 +509,7 @@ async def test_the_users_own_token_is_used_for_each_of_several_users(
 
 
 @pytest.mark.parametrize("policy_cached", [True, False], ids=["policy cached", "policy cold"])
-async def test_a_cold_policy_cache_reads_the_policy_with_the_write(
+async def test_the_policy_is_always_known_before_the_write(
     service: PimService, directory: FakeDirectory, policy_cached: bool
 ) -> None:
     directory.eligible(ALICE.object_id, EXCHANGE)
@@ -518,9 +518,126 @@ async def test_a_cold_policy_cache_reads_the_policy_with_the_write(
     outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=H)))
 
     assert isinstance(outcome, Activated)
-    [write] = directory.writes
-    assert write.args["with_policy"] is not policy_cached
-    assert directory.called("policy") == []  # never a separate round trip when the duration is given
+    # A group the bot has never seen: its id comes with the snapshot, so the policy can only be read after it.
+    expected = ["snapshot"] + ([] if policy_cached else ["policy"]) + ["self_activate"]
+    assert [c.method for c in directory.io] == expected
+
+
+async def test_a_group_seen_before_has_its_policy_read_with_the_snapshot(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(BOB.object_id, EXCHANGE)
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE, cached=False)
+    await service.status(BOB)  # Bob's snapshot names Exchange-Admins
+    directory.calls.clear()
+
+    outcome = only(await service.activate(ALICE, activate("exchange admins", duration=H)))
+
+    assert isinstance(outcome, Activated)
+    assert [c.method for c in directory.io] == ["snapshot", "self_activate"]  # two round trips, cold
+    assert directory.called("snapshot")[0].args["policies"] == [(EXCHANGE.id, MEMBER)]
+
+
+async def test_warm_activation_is_the_write_alone(service: PimService, directory: FakeDirectory) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.eligible(ALICE.object_id, TEAMS)
+    directory.policy_for(EXCHANGE)
+    directory.policy_for(TEAMS)
+    only(await service.activate(ALICE, activate("Teams Admins", duration=H)))
+    await service.status(ALICE)
+    directory.calls.clear()
+
+    outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=H)))
+
+    assert isinstance(outcome, Activated)
+    assert [c.method for c in directory.io] == ["snapshot", "self_activate"]
+    assert directory.called("snapshot")[0].args["fresh"] is False  # answered from the cache: no round trip
+
+
+async def test_no_from_a_cached_snapshot_is_checked_against_graph_first(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE)
+    directory.policy_for(TEAMS)
+    await service.status(ALICE)  # cached: eligible for Exchange-Admins only
+    directory.eligible(ALICE.object_id, TEAMS)  # an admin grants Teams Admins a minute later
+
+    outcome = only(await service.activate(ALICE, activate("Teams Admins", duration=H)))
+
+    assert isinstance(outcome, Activated) and outcome.group == TEAMS
+    assert [c.args["fresh"] for c in directory.called("snapshot")] == [True, True]  # status, then activate
+
+
+@pytest.mark.parametrize("stale", ["active", "pending", "not started"])
+async def test_active_pending_or_not_started_from_a_cached_snapshot_is_checked_first(
+    service: PimService, directory: FakeDirectory, stale: str
+) -> None:
+    directory.policy_for(EXCHANGE)
+    if stale == "not started":
+        directory.eligible(ALICE.object_id, EXCHANGE, start=NOW + H)
+    else:
+        directory.eligible(ALICE.object_id, EXCHANGE)
+        if stale == "active":
+            directory.activated(ALICE.object_id, EXCHANGE, start=NOW - H, end=NOW + H)
+        else:
+            directory.pending_request(ALICE.object_id, EXCHANGE)
+    await service.status(ALICE)
+    directory._active[ALICE.object_id].clear()  # deactivated, or the request withdrawn, in the portal
+    directory._pending[ALICE.object_id].clear()
+    directory._eligible[ALICE.object_id][:] = [Eligibility(EXCHANGE, MEMBER, NOW - H, None)]  # the admin's fix
+
+    outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=H)))
+
+    assert isinstance(outcome, Activated)
+
+
+async def test_a_no_confirmed_by_graph_costs_one_snapshot_read(service: PimService, directory: FakeDirectory) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    await service.status(ALICE)
+    directory.calls.clear()
+
+    outcome = only(await service.activate(ALICE, activate("Teams Admins", duration=H)))
+
+    assert isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible)
+    assert [c.method for c in directory.io] == ["snapshot", "lapsed_eligibilities"]
+    assert directory.called("snapshot")[0].args["fresh"] is True  # the cached copy said no: not believed
+    assert directory.writes == []
+
+
+@pytest.mark.parametrize("change", ["maximum raised", "justification dropped"])
+async def test_no_from_a_cached_policy_is_checked_against_graph_first(
+    service: PimService, directory: FakeDirectory, change: str
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE, maximum_duration=8 * H, justification_required=True)
+    if change == "maximum raised":
+        directory.policy_for(EXCHANGE, maximum_duration=10 * H, justification_required=True, cached=None)
+        command = activate("Exchange-Admins", duration=10 * H, justification="x")
+    else:
+        directory.policy_for(EXCHANGE, maximum_duration=8 * H, cached=None)
+        command = activate("Exchange-Admins", duration=H)
+
+    outcome = only(await service.activate(ALICE, command))
+
+    assert isinstance(outcome, Activated)
+    [fresh] = directory.called("policy")
+    assert fresh.args["fresh"] is True
+
+
+async def test_a_policy_read_by_this_command_is_not_read_twice_before_a_refusal(
+    service: PimService, directory: FakeDirectory, tokens: FakeTokens
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE, maximum_duration=8 * H)
+    directory.policy_for(EXCHANGE, maximum_duration=8 * H, cached=False)
+
+    outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=9 * H)))
+
+    assert isinstance(outcome, Refused) and isinstance(outcome.error, DurationTooLong)
+    assert [c.args["fresh"] for c in directory.called("policy")] == [False]
+    assert directory.writes == [] and tokens.asked == []
 
 
 # ---- directory failures -------------------------------------------------------------------------------------------

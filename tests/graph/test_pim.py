@@ -278,6 +278,68 @@ async def test_concurrent_callers_share_one_fetch() -> None:
     assert all(r == results[0] for r in results)
 
 
+async def test_policies_asked_for_come_in_the_snapshots_app_only_batch() -> None:
+    world = World()
+    snapshot = await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER), (EXCHANGE, Access.OWNER)])
+
+    assert world.stub.round_trips == 1
+    assert world.stub.http_requests[0].headers["Authorization"] == "Bearer app-token"
+    reads = [(c.path.rsplit("/", 1)[1], c.query.get("$filter", "")) for c in world.stub.calls if c.in_batch]
+    assert [path for path, _ in reads] == [
+        "eligibilitySchedules",
+        "assignmentScheduleInstances",
+        "assignmentScheduleRequests",
+        "roleManagementPolicyAssignments",
+        "roleManagementPolicyAssignments",
+    ]
+    assert reads[3][1] == f"scopeId eq '{TEAMS}' and scopeType eq 'Group' and roleDefinitionId eq 'member'"
+    assert reads[4][1] == f"scopeId eq '{EXCHANGE}' and scopeType eq 'Group' and roleDefinitionId eq 'owner'"
+    teams = await world.directory.cached_policy(TEAMS, Access.MEMBER)
+    assert teams is not None and teams.maximum_duration == timedelta(hours=4)
+    assert await world.directory.cached_policy(EXCHANGE, Access.OWNER) is not None
+    assert len(snapshot.eligibilities) == 2
+    assert await world.directory.cached_snapshot(ALICE) == snapshot
+
+
+async def test_policies_already_cached_are_not_read_again() -> None:
+    world = World()
+    await world.directory.policy(TEAMS, Access.MEMBER)
+    await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER)])
+    assert world.stub.round_trips == 2
+    assert len(world.stub.sent("GET", "/policies/")) == 1
+
+
+async def test_with_a_cached_snapshot_the_missing_policies_are_one_round_trip() -> None:
+    world = World()
+    await world.directory.snapshot(ALICE)
+    await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER), (EXCHANGE, Access.MEMBER)])
+    assert world.stub.round_trips == 2  # the cached snapshot answered; both policies came in one $batch
+    assert len(world.stub.sent("GET", "/policies/")) == 2
+    assert await world.directory.cached_policy(EXCHANGE, Access.MEMBER) is not None
+    await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER)])
+    assert world.stub.round_trips == 2  # everything cached: no round trip
+
+
+async def test_a_policy_that_cannot_be_read_leaves_the_snapshot_whole_and_stays_uncached() -> None:
+    world = World()
+    world.stub.on("GET", "/policies/roleManagementPolicyAssignments", error(403, "Authorization_RequestDenied"))
+    snapshot = await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER)])
+    assert len(snapshot.eligibilities) == 2
+    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
+    with pytest.raises(PermissionDenied):
+        await world.directory.policy(TEAMS, Access.MEMBER)
+
+
+async def test_groups_seen_in_any_snapshot_are_known_after_the_cache_expires() -> None:
+    world = World()
+    assert await world.directory.known_groups() == []
+    await world.directory.snapshot(ALICE)
+    world.clock.advance(timedelta(hours=2))
+    assert await world.directory.cached_snapshot(ALICE) is None
+    known = {(group.id, group.display_name, access) for group, access in await world.directory.known_groups()}
+    assert known == {(EXCHANGE, "Exchange-Admins", Access.MEMBER), (TEAMS, "Teams Admins", Access.MEMBER)}
+
+
 @pytest.mark.parametrize(
     ("reply", "kind"),
     [
@@ -326,6 +388,14 @@ async def test_policy_is_read_once_and_cached() -> None:
     assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
 
 
+async def test_a_fresh_policy_read_bypasses_the_cache() -> None:
+    world = World()
+    await world.directory.policy(TEAMS, Access.MEMBER)
+    await world.directory.policy(TEAMS, Access.MEMBER, fresh=True)
+    assert world.stub.round_trips == 2
+    assert world.stub.http_requests[-1].headers["Authorization"] == "Bearer app-token"
+
+
 async def test_group_without_policy_assignment_gets_the_defaults() -> None:
     world = World()
     world.stub.on("GET", "/policies/roleManagementPolicyAssignments", {"value": []})
@@ -343,8 +413,7 @@ async def test_group_without_policy_assignment_gets_the_defaults() -> None:
 async def test_warm_activation_is_one_post_with_the_users_token() -> None:
     world = World()
     await world.directory.snapshot(ALICE)
-    request, policy = await world.directory.self_activate("alice-token", world.activation(justification="INC-1"))
-    assert policy is None
+    request = await world.directory.self_activate("alice-token", world.activation(justification="INC-1"))
     assert (request.id, request.status, request.group_id, request.justification) == (
         "r1",
         RequestStatus.PROVISIONED,
@@ -358,26 +427,11 @@ async def test_warm_activation_is_one_post_with_the_users_token() -> None:
     assert world.stub.round_trips == 3
 
 
-async def test_cold_activation_reads_the_policy_in_the_same_batch() -> None:
+async def test_activation_is_the_write_alone_never_a_policy_read_with_the_users_token() -> None:
     world = World()
-    request, policy = await world.directory.self_activate("alice-token", world.activation(TEAMS), with_policy=True)
+    await world.directory.self_activate("alice-token", world.activation(TEAMS))
     assert world.stub.round_trips == 1
-    items = json.loads(world.stub.http_requests[0].content)["requests"]
-    assert [(i["id"], i["method"], i.get("dependsOn")) for i in items] == [
-        ("policy", "GET", None),
-        ("activate", "POST", ["policy"]),
-    ]
-    assert request.id == "r1"
-    assert policy is not None and policy.maximum_duration == timedelta(hours=4)
-    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) == policy
-
-
-async def test_cold_activation_still_happens_when_the_user_may_not_read_the_policy() -> None:
-    world = World()
-    world.stub.on("GET", "/policies/roleManagementPolicyAssignments", error(403, "Authorization_RequestDenied"))
-    request, policy = await world.directory.self_activate("alice-token", world.activation(), with_policy=True)
-    assert (request.id, policy) == ("r1", None)
-    assert len(world.stub.sent("POST", REQUESTS)) == 1
+    assert [(c.method, c.path) for c in world.stub.calls] == [("POST", REQUESTS)]
 
 
 def refused(reply: Reply) -> World:
@@ -609,7 +663,7 @@ async def test_timed_out_activation_that_was_made_is_found_not_repeated() -> Non
     world = World()
     world.requests.append(request_item("older", created=NOW - timedelta(hours=3), status="Revoked"))
     timing_out_once(world)
-    request, _ = await world.directory.self_activate("alice-token", world.activation(justification="INC-7"))
+    request = await world.directory.self_activate("alice-token", world.activation(justification="INC-7"))
     assert request.id == "r2" and request.justification == "INC-7"
     assert len(world.stub.sent("POST", REQUESTS)) == 1
     listing = world.stub.sent("GET", REQUESTS)[-1]
@@ -629,7 +683,7 @@ async def test_timed_out_activation_that_was_not_made_is_sent_once_more() -> Non
         return GraphStub.handle(world.stub, request)
 
     world.stub.handle = lost_before_graph  # type: ignore[method-assign]
-    request, _ = await world.directory.self_activate("alice-token", world.activation())
+    request = await world.directory.self_activate("alice-token", world.activation())
     assert request.id == "r1" and calls["posts"] == 2
 
 
@@ -644,7 +698,7 @@ async def test_gateway_timeout_on_activation_is_reconciled_too() -> None:
         return response
 
     world.stub.handle = gateway  # type: ignore[method-assign]
-    request, _ = await world.directory.self_activate("alice-token", world.activation())
+    request = await world.directory.self_activate("alice-token", world.activation())
     assert request.id == "r1"
     assert len(world.stub.sent("POST", REQUESTS)) == 1
 
@@ -655,14 +709,6 @@ async def test_unverifiable_outcome_is_reported_without_a_second_post() -> None:
     world.stub.on("GET", REQUESTS, error(500, "UnknownError"))
     with pytest.raises(DirectoryUnavailable):
         await world.directory.self_activate("alice-token", world.activation())
-    assert len(world.stub.sent("POST", REQUESTS)) == 1
-
-
-async def test_cold_activation_batch_timing_out_is_reconciled() -> None:
-    world = World()
-    timing_out_once(world)
-    request, _ = await world.directory.self_activate("alice-token", world.activation(), with_policy=True)
-    assert request.id == "r1"
     assert len(world.stub.sent("POST", REQUESTS)) == 1
 
 

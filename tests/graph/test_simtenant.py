@@ -88,19 +88,9 @@ class Rig:
     ) -> ActivationInput:
         return ActivationInput(group, access, ALICE, self.tenant.now(), duration, justification, ticket)
 
-    async def activate(
-        self,
-        group: str,
-        duration: timedelta = HOUR,
-        *,
-        with_policy: bool = False,
-        token: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    async def activate(self, group: str, duration: timedelta = HOUR, *, token: str | None = None, **kwargs: Any) -> Any:
         token = token or await self.tokens.token_for(ALICE, self.sim.tenant_id)
-        return await self.directory.self_activate(
-            token, self.activation(group, duration, **kwargs), with_policy=with_policy
-        )
+        return await self.directory.self_activate(token, self.activation(group, duration, **kwargs))
 
 
 @pytest.fixture
@@ -159,24 +149,23 @@ async def test_warm_activation_is_one_round_trip(rig: Rig) -> None:
     token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
     await rig.directory.policy(EXCHANGE, Access.MEMBER)
     rig.reset_stats()
-    request, policy = await rig.activate(EXCHANGE, 2 * HOUR, token=token)
-    assert rig.graph_requests() == 1 and policy is None
+    request = await rig.activate(EXCHANGE, 2 * HOUR, token=token)
+    assert rig.graph_requests() == 1
     assert request.status is RequestStatus.PROVISIONED and request.ends == rig.tenant.now() + 2 * HOUR
     snapshot = await rig.directory.snapshot(ALICE)
     assert [(a.group.id, a.activated) for a in snapshot.active] == [(EXCHANGE, True)]
 
 
-async def test_cold_activation_with_policy_is_one_round_trip(rig: Rig) -> None:
-    token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
-    rig.reset_stats()
-    request, policy = await rig.activate(
-        TEAMS, 2 * HOUR, with_policy=True, token=token, ticket=Ticket("CHG-1", "ServiceNow")
-    )
+async def test_the_snapshot_and_the_policies_are_one_app_only_round_trip(rig: Rig) -> None:
+    snapshot = await rig.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER), (SECOPS, Access.MEMBER)])
     assert rig.graph_requests() == 1
-    assert request.status is RequestStatus.PROVISIONED
-    assert policy is not None and policy.maximum_duration == 4 * HOUR
-    assert policy.justification_required and policy.ticket_required
-    assert await rig.directory.cached_policy(TEAMS, Access.MEMBER) == policy
+    assert len(snapshot.eligibilities) >= 7
+    teams = await rig.directory.cached_policy(TEAMS, Access.MEMBER)
+    assert teams is not None and teams.maximum_duration == 4 * HOUR
+    assert teams.justification_required and teams.ticket_required
+    assert await rig.directory.cached_policy(SECOPS, Access.MEMBER) is not None
+    reads = [e for e in rig.tenant.log.recent() if e["path"].startswith("/v1.0/")]
+    assert {e["caller"] for e in reads} == {"app"} and len(reads) == 6  # $batch + 3 reads + 2 policies
 
 
 async def test_policies_as_seeded(rig: Rig) -> None:
@@ -191,7 +180,7 @@ async def test_policies_as_seeded(rig: Rig) -> None:
 
 
 async def test_approval_required_activation_is_pending(rig: Rig) -> None:
-    request, _ = await rig.activate(SECOPS, HOUR, with_policy=True)
+    request = await rig.activate(SECOPS, HOUR)
     assert request.status is RequestStatus.PENDING_APPROVAL
     snapshot = await rig.directory.snapshot(ALICE)
     assert [(p.id, p.group_id) for p in snapshot.pending] == [(request.id, SECOPS)]
@@ -234,7 +223,7 @@ async def test_refusals_map_to_core_errors(rig: Rig, wrapped: bool, style: str) 
         await rig.activate(SHAREPOINT, HOUR)
     assert not lapsed.value.not_started and lapsed.value.end is not None
 
-    request, _ = await rig.activate(EXCHANGE, 2 * HOUR)
+    request = await rig.activate(EXCHANGE, 2 * HOUR)
     with pytest.raises(AlreadyActive) as active:
         await rig.activate(EXCHANGE, HOUR)
     assert active.value.until == request.ends
@@ -242,15 +231,15 @@ async def test_refusals_map_to_core_errors(rig: Rig, wrapped: bool, style: str) 
 
 async def test_step_up_tokens_satisfy_mfa_and_auth_context(rig: Rig) -> None:
     mfa = await rig.tokens.step_up_token(ALICE, mfa=True)
-    request, _ = await rig.activate(PRA, HOUR, token=mfa)
+    request = await rig.activate(PRA, HOUR, token=mfa)
     assert request.status is RequestStatus.PROVISIONED
     context = await rig.tokens.step_up_token(ALICE, mfa=True, acrs=["c1"])
-    request, _ = await rig.activate(FINANCE, HOUR, token=context)
+    request = await rig.activate(FINANCE, HOUR, token=context)
     assert request.status is RequestStatus.PROVISIONED
 
 
 async def test_inherited_eligibility_activates(rig: Rig) -> None:
-    request, _ = await rig.activate(HELPDESK, HOUR)
+    request = await rig.activate(HELPDESK, HOUR)
     assert request.status is RequestStatus.PROVISIONED
 
 
@@ -276,7 +265,7 @@ async def test_activation_whose_answer_is_lost_is_not_made_twice(rig: Rig) -> No
     await rig.fault(method="POST", path="assignmentScheduleRequests$", after_processing=True, delay_seconds=0.6)
     token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
     async with http:
-        request, _ = await directory.self_activate(token, rig.activation(EXCHANGE))
+        request = await directory.self_activate(token, rig.activation(EXCHANGE))
     assert request.status is RequestStatus.PROVISIONED
     posts = [r for r in rig.tenant.requests_for("assignment", principal_id=ALICE) if r.action == "selfActivate"]
     assert len(posts) == 1 and posts[0].id == request.id
@@ -393,7 +382,7 @@ async def test_without_directory_read_all_names_fall_back_to_batched_reads_and_g
 
 
 async def _pending_secops(rig: Rig) -> Any:
-    request, _ = await rig.activate(SECOPS, HOUR, justification="INC-4711 triage")
+    request = await rig.activate(SECOPS, HOUR, justification="INC-4711 triage")
     assert request.status is RequestStatus.PENDING_APPROVAL
     return request
 
