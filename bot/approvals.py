@@ -801,7 +801,7 @@ class ApprovalDesk:
             and normalise(str(r.get("groupName") or "")) == normalise(group)
         ]
         if not mine:
-            return f"You have no request for {group} waiting for approval."
+            return await self._cancel_unrecorded(service, actor, group)
         done: list[str] = []
         for record in mine:
             try:
@@ -813,6 +813,20 @@ class ApprovalDesk:
             )
             done.append(record.get("groupName") or group)
         return f"I cancelled your request for {and_list(sorted(set(done)))}."
+
+    @staticmethod
+    async def _cancel_unrecorded(service: PimService, actor: Actor, group: str) -> str:
+        """No request of the bot's records: Graph may still hold one made elsewhere (the portal, another client), and
+        only Graph may say there is nothing to cancel. No card of the bot's shows such a request: none to update."""
+        try:
+            waiting = await service.waiting_requests(actor, group)
+            for _, request in waiting:
+                await service.cancel(actor, request.id)
+        except (RequestRefused, DirectoryError) as e:
+            return explain(e, actor.time_zone, group_name=group)
+        if not waiting:
+            return f"You have no request for {group} waiting for approval."
+        return f"I cancelled your request for {and_list(sorted({g.display_name for g, _ in waiting}))}."
 
     async def cancel_request(
         self, turn_context: TurnContext, service: PimService, actor: Actor, request_id: str

@@ -23,6 +23,7 @@ from simtenant.wire import request_json
 from tests.bot.conftest import Stack, bot_env
 from tests.bot.test_activation_http import card_text, say
 from tests.cards.cardtools import element
+from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, FRANK
 
 PIM = "/v1.0/identityGovernance/privilegedAccess/group"
@@ -224,3 +225,22 @@ async def test_deactivate_answers_from_graph_not_from_a_stale_snapshot(stack: St
     stack.sim.tenant.clock.advance(timedelta(minutes=6))
     card = await say(stack, "deactivate Exchange-Admins")
     assert element(card, "outcome-0-state")["text"] == "Deactivated"
+
+
+async def test_cancel_finds_a_request_made_outside_the_bot(stack: Stack) -> None:
+    await say(stack, "status")  # cached: nothing waiting
+    made = await alice_elsewhere(stack, "selfActivate", seed.SECURITY_OPERATORS, justification="made in the portal")
+    assert made["status"] == "PendingApproval"
+
+    before = len(stack.connector.messages())
+    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators"))
+    assert status == 201
+    [reply] = [m.body.get("text") for m in stack.connector.messages()[before:] if m.body.get("text")]
+    assert reply == "I cancelled your request for Security-Operators."
+    [kept] = [request_json(r) for r in stack.sim.tenant.requests_for("assignment") if r.id == made["id"]]
+    assert kept["status"] == "Canceled"
+
+    before = len(stack.connector.messages())
+    await stack.post(act.message(stack.service_url, "cancel Security-Operators"))
+    [reply] = [m.body.get("text") for m in stack.connector.messages()[before:] if m.body.get("text")]
+    assert reply == "You have no request for Security-Operators waiting for approval."
