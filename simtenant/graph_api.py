@@ -9,7 +9,8 @@ Permissions (app roles for app tokens, scopes for delegated tokens):
 * PIM eligibility reads: PrivilegedEligibilitySchedule.Read|ReadWrite.AzureADGroup; writes: …ReadWrite…
 * approvals (GET, stages, PATCH): delegated only (app → 403), with the assignment Read / ReadWrite scope
 * filterByCurrentUser: delegated only (app → 403)
-* policies: RoleManagementPolicy.Read|ReadWrite.AzureADGroup (PATCH rules: ReadWrite)
+* policies: RoleManagementPolicy.Read|ReadWrite.AzureADGroup (PATCH rules: ReadWrite); a delegated caller also
+  needs to be the group's owner or member or an admin (`Tenant.may_read_settings`: Microsoft's pages are silent)
 * users: User.Read.All, User.ReadBasic.All, Directory.Read.All… (delegated User.Read: only the caller himself)
 * groups, members, owners: GroupMember.Read.All, Group.Read.All, Directory.Read.All…
 * directoryObjects/getByIds: Directory.Read.All (Learn), or per type (Settings.get_by_ids_per_type)
@@ -602,11 +603,26 @@ def _rules_expanded(ctx: Ctx) -> bool:
     return "rules" in expand
 
 
+def _settings_reader(ctx: Ctx, group_id: str) -> None:
+    """403 unless the caller may read this group's PIM settings (`Tenant.may_read_settings` says who, and why)."""
+    if not ctx.tenant.may_read_settings(ctx.caller, group_id):
+        raise denied(
+            "The signed-in user must be an owner or member of the group or hold a supported Microsoft Entra role to "
+            "read its PIM settings."
+        )
+
+
+def _settings_changer(ctx: Ctx, group_id: str) -> None:
+    if not ctx.tenant.may_change_settings(ctx.caller, group_id):
+        raise denied()
+
+
 async def list_policy_assignments(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     scope_id, scope_type, role = _scope_filter(ctx, with_role=True)
     expand_policy, with_rules = _policy_expand(ctx)
     policies: list[RolePolicy] = []
     if (scope_type or "").lower() == "group" and scope_id:
+        _settings_reader(ctx, scope_id)
         policies = [p for p in ctx.tenant.policies_for_scope(scope_id) if role is None or p.access == role.lower()]
     keep = ["policy"] if expand_policy else []
     rows = [
@@ -625,6 +641,7 @@ async def get_policy_assignment(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     policy = ctx.tenant.policy_by_id(policy_id)
     if policy is None or policy.access != access.lower():
         raise not_found("policy assignment", ident)
+    _settings_reader(ctx, policy.group_id)
     expand_policy, with_rules = _policy_expand(ctx)
     row = wire.policy_assignment_json(policy, expand_policy=expand_policy, with_rules=with_rules)
     return _entity(
@@ -637,16 +654,23 @@ async def get_policy_assignment(ctx: Ctx, m: re.Match[str]) -> SimResponse:
 async def list_policies(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     scope_id, scope_type, _ = _scope_filter(ctx, with_role=False)
     with_rules = _rules_expanded(ctx)
-    policies = ctx.tenant.policies_for_scope(scope_id or "") if (scope_type or "").lower() == "group" else []
+    is_group = (scope_type or "").lower() == "group"
+    if is_group:
+        _settings_reader(ctx, scope_id or "")
+    policies = ctx.tenant.policies_for_scope(scope_id or "") if is_group else []
     keep = ["rules"] if with_rules else []
     rows = [_apply_select(wire.policy_json(p, with_rules=with_rules), ctx.select(), keep) for p in policies]
     return _page(ctx, rows, ctx.context("policies/roleManagementPolicies" + ("(rules())" if with_rules else "")))
 
 
-def _policy(ctx: Ctx, policy_id: str) -> RolePolicy:
+def _policy(ctx: Ctx, policy_id: str, *, change: bool = False) -> RolePolicy:
     policy = ctx.tenant.policy_by_id(policy_id)
     if policy is None:
         raise not_found("policy", policy_id)
+    if change:
+        _settings_changer(ctx, policy.group_id)
+    else:
+        _settings_reader(ctx, policy.group_id)
     return policy
 
 
@@ -676,7 +700,7 @@ async def get_rule(ctx: Ctx, m: re.Match[str]) -> SimResponse:
 
 
 async def patch_rule(ctx: Ctx, m: re.Match[str]) -> SimResponse:
-    policy = _policy(ctx, m["id"])
+    policy = _policy(ctx, m["id"], change=True)
     rule_id = next((r for r in wire.RULE_IDS if r.lower() == m["rid"].lower()), m["rid"])
     changes = wire.parse_rule_patch(policy, rule_id, ctx.req.json())
     ctx.tenant.set_policy(policy.group_id, policy.access, **changes)

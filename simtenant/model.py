@@ -43,7 +43,11 @@ Choices made where the reference (graph-pim-groups.md) is silent — the bot's t
   from max(start, now)) and Enablement_Admin_* (Justification, Ticketing, MFA — an app token has no MFA), for all
   actions except adminRemove. adminExtend needs a later end than the current one; adminRenew needs a lapsed
   eligibility/assignment and none in effect. Removing an eligibility leaves activations made with it running.
-* No row-level security on reads: any caller holding the read permission sees every row.
+* No row-level security on reads of schedules and requests: any caller holding the read permission sees every row.
+* Group PIM policies (`roleManagementPolicyAssignments`, `roleManagementPolicies`, their rules): an app token with
+  the RoleManagementPolicy permission reads and updates any group's; a delegated caller reads only as an owner or
+  member of the group or an admin (User.is_admin), and updates only as an owner or an admin (`may_read_settings`,
+  `may_change_settings`: the sources and why the sim refuses where Microsoft's pages are silent are given there).
 * Every step of a PIM request carried out (and an activation's expiry) writes a PIM audit entry
   (`simtenant.audit` names the activities); validation-only requests and refusals write none.
 """
@@ -61,6 +65,7 @@ from simtenant import audit
 from simtenant.audit import MS_PIM_APP_ID, AuditLog, ReportsThrottle
 from simtenant.clock import SimClock
 from simtenant.entities import (
+    ACCESS_IDS,
     App,
     Approval,
     ApprovalStage,
@@ -1019,6 +1024,34 @@ class Tenant:
         self._audit_request(now, "Remove member from role requested (PIM deactivate)", request, schedule.start, now)
         self._audit_request(now, "Remove member from role completed (PIM deactivate)", request, schedule.start, now)
         return request
+
+    def may_read_settings(self, caller: Caller, group_id: str) -> bool:
+        """Whether a caller may read a group's PIM policy (role settings), given the RoleManagementPolicy permission.
+
+        Microsoft's pages for these reads ("List roleManagementPolicyAssignments", "List roleManagementPolicies",
+        "Get unifiedRoleManagementPolicyAssignment", learn.microsoft.com/graph/api/policyroot-list-
+        rolemanagementpolicyassignments?view=graph-rest-1.0 and siblings) list, for PIM for Groups, only the scopes;
+        the requirement on the signed-in user is spelled out there for Entra roles alone (Global Reader, Security
+        Reader, … Privileged Role Administrator). Every other PIM-for-Groups read states it: "In delegated scenarios
+        … the signed-in user must be an owner or member of the group or be assigned a supported Microsoft Entra
+        role" (microsoft-graph-docs-contrib, api-reference/v1.0/includes/rbac-for-apis/rbac-pim-groups-apis-read-
+        eligibilityschedules.md and the other rbac-pim-groups-apis-read-* includes), and the settings themselves are
+        managed by a Privileged Role Administrator or the group's owner (Entra docs, "Configure PIM for Groups
+        settings", groups-role-settings.md). Silent docs must not become a product dependency, so the sim refuses a
+        delegated read by anyone else: a plain eligible user is neither owner nor member and holds no role. App
+        tokens read any group's policy (application RoleManagementPolicy.Read.AzureADGroup, same pages)."""
+        if caller.is_app:
+            return True
+        user = self.users.get(_k(caller.oid or ""))
+        if user is None:
+            return False
+        return user.is_admin or any(self.is_member(group_id, user.id, access) for access in ACCESS_IDS)
+
+    def may_change_settings(self, caller: Caller, group_id: str) -> bool:
+        """Whether a caller may update a group's PIM policy rules, given RoleManagementPolicy.ReadWrite: app tokens,
+        and delegated callers who are a Privileged Role Administrator (User.is_admin) or the group's owner
+        (groups-role-settings.md, as for `may_read_settings`)."""
+        return self._may_administer(caller, group_id)
 
     def _may_administer(self, caller: Caller, group_id: str) -> bool:
         if caller.is_app:

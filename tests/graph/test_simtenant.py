@@ -40,7 +40,7 @@ from core.errors import (
 )
 from core.models import Access, Actor, ApproverRef, Decision, RequestStatus, ReviewResult, Ticket
 from core.ports import ActivationInput, GroupMembers
-from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
+from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens, wire
 from simtenant import seed
 from tests.graph.test_feed_discovery import app_token_source
 
@@ -166,6 +166,17 @@ async def test_the_snapshot_and_the_policies_are_one_app_only_round_trip(rig: Ri
     assert await rig.directory.cached_policy(SECOPS, Access.MEMBER) is not None
     reads = [e for e in rig.tenant.log.recent() if e["path"].startswith("/v1.0/")]
     assert {e["caller"] for e in reads} == {"app"} and len(reads) == 6  # $batch + 3 reads + 2 policies
+
+
+async def test_the_tenant_refuses_alices_own_policy_read_as_graph_may(rig: Rig) -> None:
+    """Alice is eligible for Teams Admins, not its owner or member, and holds no admin role: a read of its policy
+    with her token is refused (the product reads policies app-only)."""
+    token = await rig.tokens.token_for(ALICE, rig.sim.tenant_id)
+    path, params = wire.policy_query(TEAMS, Access.MEMBER)
+    response = await rig.http.get(
+        rig.sim.graph_base_url + path, params=params, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 403
 
 
 async def test_policies_as_seeded(rig: Rig) -> None:

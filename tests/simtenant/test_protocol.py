@@ -6,6 +6,8 @@ from __future__ import annotations
 from simtenant.seed import (
     ALICE,
     BOB,
+    CAROL,
+    ERIN,
     EXCHANGE_ADMINS,
     FINANCE_PROD,
     HELPDESK_STAFF,
@@ -184,6 +186,54 @@ async def test_policies(client: Client) -> None:
     token = await client.user_token(ALICE, scp="User.Read")
     denied = await client.graph("GET", f"/policies/roleManagementPolicies/{member['id']}/rules", token=token)
     assert (denied.status, denied.code) == (403, "PermissionScopeNotGranted")
+
+
+async def test_a_delegated_policy_read_needs_the_group_owner_member_or_an_admin_role(client: Client) -> None:
+    """Microsoft's policy pages are silent on the signed-in user for PIM for Groups; the sim applies the rule of every
+    other PIM-for-Groups read (owner, member or a directory role) so the product cannot depend on more."""
+    member_policy = client.sim.tenant.policy(EXCHANGE_ADMINS, "member")
+    assert member_policy is not None
+    reads = [
+        (
+            "/policies/roleManagementPolicyAssignments",
+            {
+                "$filter": f"scopeId eq '{EXCHANGE_ADMINS}' and scopeType eq 'Group' and roleDefinitionId eq 'member'",
+                "$expand": "policy($expand=rules)",
+            },
+        ),
+        ("/policies/roleManagementPolicies", {"$filter": f"scopeId eq '{EXCHANGE_ADMINS}' and scopeType eq 'Group'"}),
+        (f"/policies/roleManagementPolicyAssignments/{member_policy.policy_id}_member", {}),
+        (f"/policies/roleManagementPolicies/{member_policy.policy_id}", {}),
+        (f"/policies/roleManagementPolicies/{member_policy.policy_id}/rules", {}),
+        (f"/policies/roleManagementPolicies/{member_policy.policy_id}/rules/Expiration_EndUser_Assignment", {}),
+    ]
+    # Alice is eligible for Exchange-Admins, which makes her neither owner nor member; she holds no admin role.
+    for path, params in reads:
+        refused = await client.graph("GET", path, params=params, as_user=ALICE)
+        assert (refused.status, refused.code) == (403, "Authorization_RequestDenied"), path
+        assert (await client.graph("GET", path, params=params)).status == 200, path  # app-only
+        assert (await client.graph("GET", path, params=params, as_user=ERIN)).status == 200, path  # an admin role
+
+    client.sim.tenant.add_member(EXCHANGE_ADMINS, CAROL, "owner")
+    path, params = reads[0]
+    assert (await client.graph("GET", path, params=params, as_user=CAROL)).status == 200
+    assert (await client.activate(EXCHANGE_ADMINS)).status == 201  # a member for the hour she activated
+    assert (await client.graph("GET", path, params=params, as_user=ALICE)).status == 200
+
+    # Changing the rules needs ownership or the admin role, as well as the ReadWrite scope.
+    rule = f"/policies/roleManagementPolicies/{member_policy.policy_id}/rules/Expiration_EndUser_Assignment"
+    body = {
+        "@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
+        "id": "Expiration_EndUser_Assignment",
+        "isExpirationRequired": True,
+        "maximumDuration": "PT6H",
+    }
+    scopes = "RoleManagementPolicy.ReadWrite.AzureADGroup"
+    alice = await client.user_token(ALICE, scp=scopes)
+    refused = await client.graph("PATCH", rule, json=body, token=alice)
+    assert (refused.status, refused.code) == (403, "Authorization_RequestDenied")
+    carol = await client.user_token(CAROL, scp=scopes)
+    assert (await client.graph("PATCH", rule, json=body, token=carol)).status == 204
 
 
 async def test_policy_rule_patch_needs_readwrite_and_changes_enforcement(client: Client) -> None:
