@@ -533,6 +533,8 @@ class ApprovalDesk:
 
     async def _spread(self, adapter: Any, service: PimService, record: dict[str, Any], *, skip: str | None) -> None:
         """Re-render every other stored copy from the record; tell the requester."""
+        # Before the requester hears of it: asking again at once must not meet the view cached while it waited.
+        service.forget_user(str(record.get("requesterId") or ""))
         card = self._card(record, None, actionable=False)
         for copy in record.get("approverCards") or []:
             # The clicker's own copy already shows the answer (the invoke response), except in a channel: there the

@@ -409,6 +409,11 @@ class PimService:
                 found.append((group, request))
         return found
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop what is cached about the user's PIM state: the bot learnt that a request of theirs was decided,
+        cancelled or closed, so their next command must not be answered from the view taken while it waited."""
+        self._directory.forget_user(user_id)
+
     # ---- deactivate -----------------------------------------------------------------------------------------
 
     async def deactivate(self, actor: Actor, command: Deactivate) -> list[Outcome]:
