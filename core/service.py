@@ -395,7 +395,10 @@ class PimService:
 
     async def cancel(self, actor: Actor, request_id: str) -> None:
         """Cancel the actor's own pending request, as them (delegated)."""
-        await self._as_user(actor, lambda token: self._directory.cancel(token, request_id))
+        try:
+            await self._as_user(actor, lambda token: self._directory.cancel(token, request_id))
+        finally:
+            self._directory.forget_user(actor.object_id)
 
     async def waiting_requests(self, actor: Actor, asked: str) -> list[tuple[Group, PimRequest]]:
         """The actor's requests waiting for approval for the group named `asked` (name or id), read from Graph now:
