@@ -14,8 +14,10 @@ import re
 import signal
 import ssl
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -23,7 +25,6 @@ import httpx
 import msal
 import requests
 from aiohttp import web
-from botbuilder.core.integration import aiohttp_error_middleware
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
@@ -33,7 +34,7 @@ from bot.handler import PimBot, on_turn_error
 from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.records import Records
-from bot.routes import healthz, messages_handler
+from bot.routes import errors_middleware, healthz, messages_handler
 from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
@@ -130,7 +131,7 @@ def create_app(
     `feed_kill_at` makes the process SIGKILL itself at one point of a feed cycle (the crash tests only)."""
     graph_clock = GraphClock(settings.graph_base_url)
     clock = clock or graph_clock
-    app = web.Application(middlewares=[aiohttp_error_middleware], client_max_size=512 * 1024)
+    app = web.Application(middlewares=[errors_middleware], client_max_size=512 * 1024)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         ssl_ctx = _ssl_context(settings)
@@ -448,6 +449,28 @@ def install_log_redaction(settings: Settings, logger: logging.Logger | None = No
     return redacting
 
 
+def log_uncaught() -> None:
+    """Errors nobody catches (the main thread's, other threads', unraisable ones in __del__) and warnings go through
+    the logging handlers, and so through their redaction, instead of straight to stderr (issue 10, point 2). Errors
+    of a request or of a task are logged already: by bot.routes.errors_middleware, aiohttp and asyncio's loggers."""
+    uncaught = logging.getLogger("pimbot.uncaught")
+
+    def main_thread(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        uncaught.critical("uncaught %s", kind.__name__, exc_info=(kind, error, tb))
+
+    def other_thread(args: threading.ExceptHookArgs) -> None:
+        thread = args.thread.name if args.thread is not None else "?"
+        uncaught.error("uncaught %s in thread %s", args.exc_type.__name__, thread, exc_info=args.exc_value)
+
+    def unraisable(args: sys.UnraisableHookArgs) -> None:
+        uncaught.error("%s: %r", args.err_msg or "unraisable exception", args.object, exc_info=args.exc_value)
+
+    sys.excepthook = main_thread
+    threading.excepthook = other_thread
+    sys.unraisablehook = unraisable
+    logging.captureWarnings(True)
+
+
 # -- end log redaction --
 
 
@@ -461,6 +484,7 @@ def main() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
     install_log_redaction(settings)
+    log_uncaught()
     if settings.anonymous:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."

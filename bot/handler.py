@@ -324,7 +324,10 @@ class PimBot(TeamsActivityHandler):
                 value.failure_message if value else "",
             )
             return InvokeResponse(status=200)
-        return await super().on_invoke_activity(turn_context)
+        # Any other name (task/fetch, composeExtension/*, a made-up or missing one): this bot offers none of them, and
+        # botbuilder's answer would be a 501. A neutral 200 instead (issue 10, point 2).
+        log.info("ignored invoke %.80r (activity %s)", name, turn_context.activity.id)
+        return InvokeResponse(status=200)
 
     async def _on_card_invoke(self, turn_context: TurnContext) -> InvokeResponse:
         # Answered here with a plain-dict body: botbuilder 4.17.1 serialises invoke bodies twice (HTTP 500) when

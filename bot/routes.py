@@ -2,16 +2,23 @@
 
 Why our own handler (botbuilder 4.17.1 defects, see teams-platform.md §1.2): stock `process` serialises invoke bodies
 twice (HTTP 500 on every Action.Execute), answers a malformed bearer with 500 and a missing Content-Type with 404.
-Here: no JSON content type → 415; a body that is not a JSON object activity → 400; authentication failures → 401
-(authentication runs before the turn, so a failing turn is never mistaken for a bad token, nor the reverse);
-invoke bodies are serialised once (msrest models) or passed through (plain dicts).
+Here, in this order: no JSON content type → 415; too large → 413; a missing or invalid bearer → 401 before the body is
+read (the token's signature, issuer, audience and lifetime need no body); a body that is not UTF-8, nests deeper than
+MAX_DEPTH or is not a JSON object activity → 400, checked by a linear scan before json.loads (which recurses); a
+serviceUrl that is not an http(s) URL → 400; then the full authentication with the activity (channel endorsement,
+serviceurl claim) → 401. Authentication runs before the turn, so a failing turn is never mistaken for a bad token, nor
+the reverse. Invoke bodies are serialised once (msrest models) or passed through (plain dicts); an invoke the turn
+left unanswered or failed gets a neutral 200, never a 5xx.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from itertools import accumulate
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from botbuilder.core import Bot
@@ -19,11 +26,38 @@ from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import Activity
 from msrest.serialization import Model
 
-__all__ = ["healthz", "messages_handler"]
+__all__ = ["MAX_DEPTH", "errors_middleware", "healthz", "messages_handler", "nesting_depth"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # Bot Framework activities are far smaller; refuse anything larger before parsing it
+MAX_DEPTH = 64  # Teams activities nest about 8 levels (an Adaptive Card's data inside an invoke's value)
+
+_STRUCTURE = b'"[]{}'
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in _STRUCTURE)
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a UTF-8 JSON text nest, in linear time and without recursion.
+
+    Escaped backslashes, then escaped quotes, are removed (left to right, as JSON reads escapes); the quotes left
+    delimit the strings, whose brackets do not count. In UTF-8 no byte of a multi-byte character is ASCII, so bytes
+    suffice. Where the text is not JSON the count may be off, but never below what json.loads would reach before it
+    fails: it cannot tell strings apart differently on any prefix that is valid JSON."""
+    structure = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    outside_strings = b"".join(structure.split(b'"')[::2])
+    return max(accumulate(map(_STEP.__getitem__, outside_strings)), default=0)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _problem(status: int, message: str) -> web.Response:
@@ -31,37 +65,35 @@ def _problem(status: int, message: str) -> web.Response:
 
 
 def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
+    auth = adapter.bot_framework_authentication
+
     async def messages(request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
             return _problem(415, "Content-Type must be application/json")
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _problem(413, "activity too large")
+        # None, not "": botbuilder's parameterized authentication only takes the anonymous (development) path for a
+        # missing header when it is None, and CloudAdapterBase.process_activity treats a non-str as an already
+        # authenticated result, so authentication is done here, apart from the turn.
+        auth_header = request.headers.get("Authorization") or None
+        if not await _authenticated(auth, Activity(), auth_header, "(before reading the body)"):
+            return _problem(401, "unauthorized")
         raw = await request.read()
         if len(raw) > MAX_BODY:
             return _problem(413, "activity too large")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return _problem(400, "the body is not valid JSON")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _problem(400, "the body is not a Bot Framework activity (an object with a type)")
+        body = _json_object(raw)
+        if isinstance(body, web.Response):
+            return body
         try:
             activity = Activity().deserialize(body)
         except Exception:
             return _problem(400, "the body is not a valid Bot Framework activity")
         if not activity.service_url or activity.conversation is None or not activity.conversation.id:
             return _problem(400, "the activity lacks serviceUrl or conversation.id")
-        # None, not "": botbuilder's parameterized authentication only takes the anonymous (development) path for a
-        # missing header when it is None, and CloudAdapterBase.process_activity treats a non-str as an already
-        # authenticated result, so authentication is done here, apart from the turn.
-        auth_header = request.headers.get("Authorization") or None
-        try:
-            authenticated = await adapter.bot_framework_authentication.authenticate_request(activity, auth_header)
-        except Exception as e:
-            # PermissionError for a missing/invalid token; botbuilder raises arbitrary errors (UnicodeDecodeError,
-            # jwt errors, IndexError, "Could not validate endorsement key") for malformed or foreign bearer tokens:
-            # none of them may become a 500. The token itself is never logged.
-            log.warning("refused activity %s: %s: %s", activity.id, type(e).__name__, e)
+        if not _is_http_url(str(activity.service_url)):
+            return _problem(400, "the activity's serviceUrl is not an http(s) URL")
+        authenticated = await _authenticated(auth, activity, auth_header, activity.id)
+        if not authenticated:
             return _problem(401, "unauthorized")
         try:
             invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
@@ -70,6 +102,10 @@ def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
             return _problem(500, "internal error")
         if invoke_response is None:
             return web.Response(status=201)
+        if invoke_response.status >= 500:
+            # botbuilder's 501 for an invoke nobody answered (the turn failed, and on_turn_error logged why).
+            log.warning("invoke %s (%.80r) was not answered: %s", activity.id, activity.name, invoke_response.status)
+            return web.Response(status=200)
         payload = invoke_response.body
         if isinstance(payload, Model):
             payload = payload.serialize()
@@ -78,6 +114,55 @@ def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
         return web.json_response(payload, status=invoke_response.status)
 
     return messages
+
+
+async def _authenticated(auth: Any, activity: Activity, auth_header: str | None, what: object) -> Any:
+    """botbuilder's AuthenticateRequestResult, or None (logged) when the request is refused.
+
+    Before the body is read, `activity` is empty: with no channel id botbuilder skips only the endorsement check, with
+    no serviceUrl only the serviceurl claim check; the second call, with the activity, makes every check."""
+    try:
+        return await auth.authenticate_request(activity, auth_header)
+    except Exception as e:
+        # PermissionError for a missing/invalid token; botbuilder raises arbitrary errors (UnicodeDecodeError,
+        # jwt errors, IndexError, "Could not validate endorsement key") for malformed or foreign bearer tokens:
+        # none of them may become a 500. The token itself is never logged.
+        log.warning("refused activity %s: %s: %.300s", what, type(e).__name__, e)
+        return None
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | web.Response:
+    """The body as a JSON object with a string `type`, or the 400 that says why not."""
+    try:
+        text = raw.decode("utf-8-sig")  # str, so that json.loads does not guess UTF-16 or UTF-32 from NUL bytes
+    except UnicodeDecodeError:
+        return _problem(400, "the body is not UTF-8")
+    if nesting_depth(raw) > MAX_DEPTH:
+        return _problem(400, f"the body nests deeper than {MAX_DEPTH} levels")
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return _problem(400, "the body is not valid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        return _problem(400, "the body is not a Bot Framework activity (an object with a type)")
+    return body
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unexpected error in any route is logged (through the redacting log handlers) and answered with a plain 500.
+
+    Instead of botbuilder's aiohttp_error_middleware, which prints the traceback to stderr, outside the logs."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _problem(500, "internal error")
 
 
 async def healthz(_: web.Request) -> web.Response:
