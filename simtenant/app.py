@@ -50,7 +50,7 @@ from simtenant.entities import SubjectSet
 from simtenant.graph_api import GraphApi, SimRequest, SimResponse
 from simtenant.isotime import format_instant, parse_instant
 from simtenant.model import Tenant
-from simtenant.observe import Fault
+from simtenant.observe import ConnectionDropped, Fault
 from simtenant.seed import reseed
 from simtenant.tokens import TOKEN_LIFETIME, TokenError
 
@@ -96,7 +96,12 @@ def _make_graph_handler(api: GraphApi) -> Callable[[web.Request], Awaitable[web.
             base_url=_origin(request) + "/v1.0",
             remote=request.remote,
         )
-        response: SimResponse = await api.handle(sim)
+        try:
+            response: SimResponse = await api.handle(sim)
+        except ConnectionDropped:
+            if request.transport is not None:
+                request.transport.abort()  # an injected fault: the caller gets no answer at all
+            raise web.HTTPServiceUnavailable() from None  # never written: the connection is gone
         if response.body is None:
             return web.Response(status=response.status, headers=response.headers)
         return _json(response.status, response.body, response.headers)

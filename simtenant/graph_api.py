@@ -50,7 +50,7 @@ from simtenant.errors import (
     scopes_missing,
 )
 from simtenant.model import Tenant
-from simtenant.observe import Fault
+from simtenant.observe import ConnectionDropped, Fault
 from simtenant.odata import ExpandItem, Filter, parse_expand, parse_filter, parse_select
 from simtenant.tokens import TokenError
 
@@ -1105,6 +1105,8 @@ class GraphApi:
         fault = self.tenant.faults.take(req.method, "/v1.0" + req.path)
         if fault is not None and not fault.after_processing:
             await _sleep(fault.delay_seconds)
+            if fault.drop:
+                raise ConnectionDropped()
             if fault.status is not None:
                 return self._fault_response(fault)
         try:
@@ -1113,6 +1115,8 @@ class GraphApi:
             response = self._error(err, wrapped=pim and self.tenant.settings.wrapped_errors)
         if fault is not None and fault.after_processing:
             await _sleep(fault.delay_seconds)
+            if fault.drop:
+                raise ConnectionDropped()
             if fault.status is not None:
                 return self._fault_response(fault)
         return response

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_FAULT_CODES", "Fault", "FaultRegistry", "RequestLog", "Stats"]
+__all__ = ["DEFAULT_FAULT_CODES", "ConnectionDropped", "Fault", "FaultRegistry", "RequestLog", "Stats"]
 
 DEFAULT_FAULT_CODES = {
     429: "TooManyRequests",
@@ -18,6 +18,10 @@ DEFAULT_FAULT_CODES = {
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
 }
+
+
+class ConnectionDropped(Exception):
+    """An injected fault's `drop`: the HTTP connection is closed without any answer."""
 
 
 @dataclass(slots=True)
@@ -29,6 +33,8 @@ class Fault:
     Before processing (default): wait `delay_seconds`, then answer `status` (if set) without doing the work, or
     carry on normally. With `after_processing`: do the work, wait `delay_seconds`, then answer `status` (if set)
     or the real response — the request took effect although the client may have given up waiting.
+    With `drop`, the connection is closed instead of answering (after the work with `after_processing`): the client
+    sees a connection lost mid-request. A dropped request inside a $batch drops the whole batch's connection.
     `times` = how many requests it hits (None = until cleared)."""
 
     path: re.Pattern[str]
@@ -41,6 +47,7 @@ class Fault:
     code: str | None = None
     message: str | None = None
     wrapped: bool = False
+    drop: bool = False
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     hits: int = 0
 
@@ -58,6 +65,7 @@ class Fault:
             "code",
             "message",
             "wrapped",
+            "drop",
         }
         unknown = set(data) - known
         if unknown:
@@ -84,6 +92,7 @@ class Fault:
             code=data.get("code"),
             message=data.get("message"),
             wrapped=bool(data.get("wrapped", False)),
+            drop=bool(data.get("drop", False)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +108,7 @@ class Fault:
             "code": self.code,
             "message": self.message,
             "wrapped": self.wrapped,
+            "drop": self.drop,
             "hits": self.hits,
         }
 

@@ -199,6 +199,29 @@ async def test_after_processing_delay_lets_the_client_time_out_yet_the_work_is_d
     assert retry.code == "RoleAssignmentExists"
 
 
+async def test_a_dropped_connection_answers_nothing_after_the_work_or_instead_of_it(client: Client) -> None:
+    token = await client.user_token(ALICE)
+    after = {"method": "POST", "path": "assignmentScheduleRequests$", "drop": True, "after_processing": True}
+    assert (await client.control("POST", "/faults", json=after)).status == 201
+    try:
+        await client.activate(EXCHANGE_ADMINS, token=token)
+        raise AssertionError("the connection should have been dropped")
+    except aiohttp.ServerDisconnectedError:
+        pass
+    assert client.sim.tenant.members(EXCHANGE_ADMINS) == [ALICE]  # done, though nobody heard of it
+    client.sim.tenant.advance(600)  # past PIM's five-minute rule: a deactivation would be carried out
+    before = {"method": "POST", "path": "assignmentScheduleRequests$", "drop": True}
+    listed = await client.control("POST", "/faults", json=before)
+    assert listed.body["drop"] is True
+    try:
+        await client.deactivate(EXCHANGE_ADMINS)
+        raise AssertionError("the connection should have been dropped")
+    except aiohttp.ServerDisconnectedError:
+        pass
+    assert client.sim.tenant.members(EXCHANGE_ADMINS) == [ALICE]  # not done
+    assert (await client.deactivate(EXCHANGE_ADMINS)).status == 201  # times=1: used up
+
+
 async def test_token_endpoint_faults(client: Client) -> None:
     await client.control("POST", "/faults", json={"path": "/oauth2/v2.0/token", "status": 503, "retry_after": 1})
     failed = await client.raw(
