@@ -207,7 +207,8 @@ def render(figures: FeedFigures | None, add: Callable[[str], None]) -> None:
         f"Wall time is the `poll` call: median of {figures.repeats} unchanged cycles after a first (baseline) poll. "
         "Not in this table: when the app may read the audit log (AuditLog.Read.All), each feed cycle also makes "
         "**one more request**, an incremental read of PIM's audit log (approval outcomes with the approver, and "
-        "discovery), more only when over 500 entries arrived since the last cycle."
+        "discovery), more only when over 500 entries arrived since the last cycle, and two at the first read and "
+        "every 30 minutes (PIM's service is logged under two spellings; the reader asks for the one the tenant uses)."
     )
     add("")
     add(

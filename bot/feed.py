@@ -22,9 +22,9 @@ computed again after a restart, or by a second process, whose id is in the poste
 queued again.
 
 The PIM audit log (graph.feed, AuditLog.Read.All) is read every cycle, incrementally from a watermark stored in
-`feed/audit` with the snapshot and the outbox (one write), normally one request (the audit API allows 5 per 10 s per
-app); after a throttled read, again after its Retry-After (never waited for inside the cycle); after another failed
-read, again in 5 minutes. It brings:
+`feed/audit` with the snapshot and the outbox (one write), normally one request (two at the first read and every
+30 minutes, graph.feed; the audit API allows 5 per 10 s per app); after a throttled read, again after its
+Retry-After (never waited for inside the cycle); after another failed read, again in 5 minutes. It brings:
 * approval outcomes (approved, denied, expired) of requests made anywhere, with the approver, for the monitored
   groups: APPROVAL_DECIDED events. The first read is a baseline (older outcomes are not news);
 * discovery (FEED_DISCOVER): the monitored groups are FEED_GROUPS plus the PIM groups the log names, stored
@@ -362,9 +362,10 @@ class FeedDesk:
                 log.info("feed: %d PIM group(s) discovered in the audit log (%d in all)", len(new), len(stored))
         await self._health(discoveryError="")
         watermark = read.watermark or since or self._clock.now()
-        news = [d for d in read.decisions if floor is None or d.observed_at is None or d.observed_at >= floor]
+        decided = [d.event for d in read.decisions]
+        news = [d for d in decided if floor is None or d.observed_at is None or d.observed_at >= floor]
         # The outcome kinds this tenant's log has shown in a shape we read (see audit_covers).
-        confirmed = sorted({str(k) for k in item.get("confirmed") or ()} | {str(d.decision) for d in read.decisions})
+        confirmed = sorted({str(k) for k in item.get("confirmed") or ()} | {str(d.decision) for d in decided})
         return news, {
             "watermark": _time(watermark),
             "from": _time(floor),

@@ -28,6 +28,7 @@ __all__ = [
     "EventKind",
     "FeedEvent",
     "GroupState",
+    "LoggedDecision",
     "RequestRecord",
     "ScheduleItem",
     "ScheduleKind",
@@ -147,13 +148,24 @@ class UnknownFeedGroups(PimError):
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedDecision:
+    """An approval outcome as PIM's audit log records it (graph.wire.parse_pim_decision). `request_named`: the entry
+    named its request in additionalDetails; False when the request id is the entry's correlationId, which PIM does
+    not keep equal to the request's (one request's entries can carry several correlation ids), so `event.id` may not
+    be the id the approval desk gives the same outcome (bot.feed pairs those by what they say instead)."""
+
+    event: FeedEvent
+    request_named: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRead:
     """One incremental read of PIM's audit log (graph.feed.FeedReader.read_pim_audit): the groups it names (each
-    once, newest first: discovery), the approval outcomes it records (APPROVAL_DECIDED events, oldest first), and the
-    new watermark (the newest entry's time, or the old one when the read found nothing)."""
+    once, newest first: discovery), the approval outcomes it records (oldest first), and the new watermark (the
+    newest entry's time, or the old one when the read found nothing)."""
 
     groups: tuple[str, ...] = ()
-    decisions: tuple[FeedEvent, ...] = ()
+    decisions: tuple[LoggedDecision, ...] = ()
     watermark: datetime | None = None
 
 

@@ -19,20 +19,27 @@ was provisioned leaves no schedule, and the approver of a decision is not readab
 (delegated-only in Graph). An activation that went through an approval is seen, and its ACTIVE_ACTIVATED event says
 decision "approved". The outcomes themselves, with the approver, come from the PIM audit log (below).
 
-The PIM audit log (`read_pim_audit`; `GET /auditLogs/directoryAudits`, PIM's GroupManagement entries; application
-permission AuditLog.Read.All), read incrementally every cycle by the poster (bot.feed), one read serving two ends:
-* approval outcomes: `Add member to role request approved|denied (PIM activation)` and `PIM activation request
-  expired` become APPROVAL_DECIDED events (`wire.parse_pim_decision`: by = the approver from initiatedBy, group and
-  principal from targetResources, access from additionalDetails Role, else member), whose id is the request's, as
-  the bot's approval desk names the same outcome; canceled requests are left out (nobody decided);
+The PIM audit log (`read_pim_audit`; `GET /auditLogs/directoryAudits`, PIM's entries; application permission
+AuditLog.Read.All), read incrementally every cycle by the poster (bot.feed), one read serving two ends:
+* approval outcomes: `Add member to role request approved|denied (PIM activation)`, `Request approved|denied` and
+  `PIM activation request expired` become APPROVAL_DECIDED events (`wire.parse_pim_decision`: by = the approver
+  from initiatedBy, never PIM itself; group and principal from targetResources; access from additionalDetails Role,
+  else member), whose id is the request's, as the bot's approval desk names the same outcome; canceled requests are
+  left out (nobody decided);
 * discovery (FEED_DISCOVER): Graph has no list of PIM-enabled groups (every schedule and instance list requires a
   groupId or principalId `$filter`), so the groups are found in the log. It keeps 30 days: **a group with no PIM
   activity in the last 30 days is not discovered until it has some** (list it in FEED_GROUPS to monitor it from the
   start); once found, the caller keeps it.
+Microsoft documents no shape for PIM's entries (reference §9): the reader takes every shape public samples show (two
+or more targets in any order, the request under RoleAssignmentRequestId, RequestId or only in the correlationId, PIM's
+service spelled `PIM` or `Privileged Identity Management`) and leaves unplaced what it cannot be sure of. It sends only
+what the directoryAudit page marks filterable (loggedByService, activityDateTime): PIM for Groups' entries (category
+GroupManagement) are told apart here.
 Reading is incremental from a watermark (the newest entry seen), re-reading an overlap before it because entries can
 reach the log a little late (the same entries give the same groups and event ids). The audit API allows 5 requests
-per 10 s per app: one request a cycle normally; a first page refused with 429 fails this read (the caller tries
-again later), a later page is asked again after its Retry-After.
+per 10 s per app: one request a cycle normally (two at the first read and every SERVICES_RECHECK, one per spelling of
+PIM's service); a first page refused with 429 fails this read (the caller tries again later), a later page is asked
+again after its Retry-After.
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from core.errors import DirectoryError, DirectoryUnavailable, Throttled
 from core.feed import (
@@ -50,6 +58,7 @@ from core.feed import (
     DetailQuery,
     FeedEvent,
     GroupState,
+    LoggedDecision,
     RequestRecord,
     ScheduleItem,
     ScheduleKind,
@@ -64,7 +73,7 @@ from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient, Js
 from graph.errors import GraphError, GraphTransportError
 from graph.pim import directory_error
 
-__all__ = ["AUDIT_OVERLAP", "FeedReader"]
+__all__ = ["AUDIT_OVERLAP", "SERVICES_RECHECK", "FeedReader"]
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +82,10 @@ _KINDS = (ScheduleKind.ELIGIBLE, ScheduleKind.ACTIVE)
 # Audit entries can appear in the log minutes after their activityDateTime: each discovery re-reads this much
 # before the last watermark, so a late entry is still seen (re-reading is harmless: the result is a set).
 AUDIT_OVERLAP = timedelta(hours=2)
+SERVICES_RECHECK = timedelta(minutes=30)  # both spellings of PIM's loggedByService are asked for again this often
 _AUDIT_THROTTLE_WAITS = 20  # 429s on one discovery before it gives up (and the next discovery starts over)
 _AUDIT_MAX_PAGES = 1000  # 500 entries a page
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -99,6 +110,7 @@ class FeedReader:
         concurrency: int = 4,
         max_pages: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -106,6 +118,9 @@ class FeedReader:
         self._concurrency = concurrency
         self._max_pages = max_pages
         self._sleep = sleep
+        self._monotonic = monotonic
+        self._services: tuple[str, ...] = ()  # the loggedByService spellings this tenant's PIM entries came under
+        self._services_due = 0.0  # when both spellings are asked for again
         self.last_failed: dict[str, DirectoryError] = {}
 
     async def poll(
@@ -262,35 +277,55 @@ class FeedReader:
         return list(read.groups), read.watermark
 
     async def read_pim_audit(self, since: datetime | None) -> AuditRead:
-        """PIM's group-management entries since `since` (less AUDIT_OVERLAP; None: the whole 30 days the log keeps),
-        one page normally: the groups they name, each once in the order first seen (newest first), the approval
-        outcomes they record (APPROVAL_DECIDED events, `wire.parse_pim_decision`, oldest first, each once), and the
-        new watermark (the newest entry's time, or `since` when there is none). App-only; needs AuditLog.Read.All.
-        Raises DirectoryError kinds (PermissionDenied without the permission; Throttled when the first page is
+        """PIM's entries since `since` (less AUDIT_OVERLAP; None: the whole 30 days the log keeps), one page
+        normally: the groups PIM for Groups' entries name, each once in the order first seen (newest first, per
+        query), the approval outcomes they record (`wire.parse_pim_decision`, oldest first, each once), and the new
+        watermark (the newest entry's time, or `since` when there is none). App-only; needs AuditLog.Read.All. Raises
+        DirectoryError kinds (PermissionDenied without the permission; Throttled when the first page of a query is
         refused with 429 — this cycle's read is skipped rather than waited for — or after too many 429s on later
-        pages); the caller keeps its watermark."""
-        path, params = wire.pim_group_audit_query(None if since is None else since - AUDIT_OVERLAP)
+        pages); the caller keeps its watermark.
+
+        PIM's loggedByService is spelled two ways (`wire.PIM_SERVICES`), each asked for with its own query: both at
+        the first read and every SERVICES_RECHECK, and otherwise only the one(s) this tenant's entries came under
+        (all of them while none has shown an entry), so a read costs one request, not two, in the audit API's
+        5 requests per 10 s. A tenant that changed spellings is caught at the next full read: the watermark does not
+        move without entries, and the recheck comes well within AUDIT_OVERLAP of any other."""
+        full = not self._services or self._monotonic() >= self._services_due
         found: dict[str, str] = {}
-        decisions: dict[str, FeedEvent] = {}
+        decisions: dict[str, LoggedDecision] = {}
+        used: set[str] = set()
         watermark = since
-        url = self._client.url(path, params)
-        for page_number in range(_AUDIT_MAX_PAGES):
-            page = await self._audit_page(url, patient=page_number > 0)
-            for row in page.get("value") or ():
-                if not isinstance(row, dict):
-                    continue
+        for service in wire.PIM_SERVICES if full else self._services:
+            path, params = wire.pim_audit_query(service, None if since is None else since - AUDIT_OVERLAP)
+            async for row in self._audit_rows(self._client.url(path, params)):
                 when = wire.parse_audit_time(row)
                 if when is not None and (watermark is None or when > watermark):
                     watermark = when
+                if wire.is_pim_for_groups(row):
+                    used.add(service)
                 group_id = wire.parse_pim_group_audit(row)
                 if group_id is not None:
                     found.setdefault(group_id.casefold(), group_id)
                 decided = wire.parse_pim_decision(row)
                 if decided is not None:
-                    decisions.setdefault(decided.id, decided)
+                    decisions.setdefault(decided.event.id, decided)
+        if full:
+            self._services = tuple(s for s in wire.PIM_SERVICES if s in used)
+            self._services_due = self._monotonic() + SERVICES_RECHECK.total_seconds()
+        oldest_first = sorted(decisions.values(), key=lambda d: d.event.observed_at or _EPOCH)
+        return AuditRead(tuple(found.values()), tuple(oldest_first), watermark)
+
+    async def _audit_rows(self, url: str) -> AsyncIterator[JsonObject]:
+        """The entries of one audit query, page after page (`@odata.nextLink`); the first page is not waited for
+        when throttled (`_audit_page`)."""
+        for page_number in range(_AUDIT_MAX_PAGES):
+            page = await self._audit_page(url, patient=page_number > 0)
+            for row in page.get("value") or ():
+                if isinstance(row, dict):
+                    yield row
             next_link = page.get("@odata.nextLink")
             if not isinstance(next_link, str) or not next_link:
-                return AuditRead(tuple(found.values()), tuple(reversed(decisions.values())), watermark)
+                return
             url = next_link
         raise DirectoryUnavailable(f"the PIM audit log has more than {_AUDIT_MAX_PAGES} pages")
 

@@ -13,7 +13,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from core.feed import EventKind, FeedEvent, RequestRecord, ScheduleItem, ScheduleKind, approval_event_id
+from core.feed import (
+    EventKind,
+    FeedEvent,
+    LoggedDecision,
+    RequestRecord,
+    ScheduleItem,
+    ScheduleKind,
+    approval_event_id,
+)
 from core.models import (
     Access,
     ActivationPolicy,
@@ -46,9 +54,11 @@ __all__ = [
     "group_state_query",
     "groups_named_query",
     "parse_audit_time",
+    "is_pim_for_groups",
     "parse_pim_decision",
     "parse_pim_group_audit",
-    "pim_group_audit_query",
+    "pim_audit_query",
+    "PIM_SERVICES",
     "parse_request_record",
     "parse_schedule_item",
     "group_pending_query",
@@ -690,12 +700,32 @@ def group_requests_query(kind: ScheduleKind, group_id: str, principal_id: str) -
 
 DIRECTORY_AUDITS = "/auditLogs/directoryAudits"
 AUDIT_PAGE_SIZE = 500
+# PIM's loggedByService: "PIM" in real tenants (community queries; captured entries), "Privileged Identity Management"
+# as the Graph directoryAudit resource page's example value (reference §9). Each is asked for with its own `eq` (the
+# page marks loggedByService filterable with `eq` only, and documents no `or`; graph.feed asks for the one a tenant
+# uses). Filtering on activityDateTime alone and matching the service here would read the tenant's whole directory
+# log (every user, group and app change, sync included) through an API that allows 5 requests per 10 s: 30 days of it
+# at the first read of a large tenant.
+PIM_SERVICES = ("PIM", "Privileged Identity Management")
+_PIM_SERVICES = frozenset(s.casefold() for s in PIM_SERVICES)
+_PIM_CATEGORY = "groupmanagement"  # PIM for Groups; PIM for Entra roles logs RoleManagement
+# PIM writing an entry itself (an expiry): the user "Azure AD PIM" (no UPN) or the app "MS-PIM" in real entries;
+# anchored, so a person called Pim is still a person.
+_PIM_ITSELF = re.compile(
+    r"^(?:(?:azure ad|azure active directory|microsoft entra|entra|ms)[ -]?)?(?:pim|privileged identity management)$",
+    re.IGNORECASE,
+)
+# The request id in additionalDetails: `RoleAssignmentRequestId` (Microsoft Learn's PIM lab, captured real entries),
+# `RequestId` (reference §9). Compared case-insensitively.
+_REQUEST_KEYS = ("roleassignmentrequestid", "requestid")
 
 
-def pim_group_audit_query(since: datetime | None) -> Query:
-    """PIM's group-management entries of the directory audit log (AuditLog.Read.All), from `since` (inclusive)
-    or, with None, all that the log still holds (30 days). Graph lists them newest first."""
-    flt = "loggedByService eq 'PIM' and category eq 'GroupManagement'"
+def pim_audit_query(service: str, since: datetime | None) -> Query:
+    """PIM's entries of the directory audit log (AuditLog.Read.All) under one spelling of its loggedByService
+    (`PIM_SERVICES`), from `since` (inclusive) or, with None, all that the log still holds (30 days); newest first.
+    Only properties the directoryAudit page marks filterable are sent: `category` is not among them, so PIM for
+    Groups' entries (category GroupManagement) are told apart here (`parse_pim_group_audit`, `parse_pim_decision`)."""
+    flt = f"loggedByService eq {_literal(service)}"
     if since is not None:
         flt += f" and activityDateTime ge {format_datetime(since)}"
     return DIRECTORY_AUDITS, {"$filter": flt, "$top": str(AUDIT_PAGE_SIZE)}
@@ -706,26 +736,82 @@ def parse_audit_time(item: Mapping[str, Any]) -> datetime | None:
 
 
 def parse_pim_group_audit(item: Mapping[str, Any]) -> str | None:
-    """The id of the group a PIM-for-Groups audit entry is about; None for any other entry.
+    """The id of the group a PIM-for-Groups audit entry is about; None for any other entry, and for one whose group
+    cannot be told apart (`_placed`).
 
     Activity names are matched loosely (reference §9: the official names use "role" wording even for groups and
-    community code disagrees on some): logged by PIM, category GroupManagement, "PIM" in the activity name. The
-    group is the first target of type Group (a group can also be the principal, listed after it)."""
-    if "pim" not in _str(item.get("activityDisplayName")).casefold():
+    community code disagrees on some): logged by PIM, category GroupManagement, "PIM" in the activity name."""
+    if "pim" not in _fold(item.get("activityDisplayName")) or not is_pim_for_groups(item):
         return None
-    return _pim_group_target(item)
+    return _placed(item, _named_request(item))[0]
 
 
-def _pim_group_target(item: Mapping[str, Any]) -> str | None:
-    """The first Group target of an entry logged by PIM in category GroupManagement; None for any other entry."""
-    if _str(item.get("loggedByService")).casefold() != "pim":
-        return None
-    if _str(item.get("category")).casefold() != "groupmanagement":
-        return None
-    for target in item.get("targetResources") or ():
-        if isinstance(target, Mapping) and _str(target.get("type")).casefold() == "group":
-            return _opt_str(target.get("id"))
-    return None
+def is_pim_for_groups(item: Mapping[str, Any]) -> bool:
+    """An entry PIM wrote (either spelling of its loggedByService) about a group (category GroupManagement)."""
+    return _fold(item.get("loggedByService")) in _PIM_SERVICES and _fold(item.get("category")) == _PIM_CATEGORY
+
+
+def _details(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {_fold(d.get("key")): d.get("value") for d in item.get("additionalDetails") or () if isinstance(d, Mapping)}
+
+
+def _named_request(item: Mapping[str, Any]) -> str | None:
+    details = _details(item)
+    return next((found for key in _REQUEST_KEYS if (found := _opt_str(details.get(key)))), None)
+
+
+def _positions(count: int) -> tuple[int | None, int | None]:
+    """Where samples put (the group, the principal) among `count` targets: [group, principal] with two; with four or
+    more the requestor at [2] and the resource at [3] (Log Analytics' PIM activations query, realmjoin's PIM report,
+    Azure-Sentinel's PIM rules)."""
+    if count == 2:
+        return 0, 1
+    if count >= 4:
+        return 3, 2
+    return None, None
+
+
+def _placed(item: Mapping[str, Any], request_id: str | None) -> tuple[str | None, str | None]:
+    """(the group, the principal) of a PIM-for-Groups entry, each None when the entry does not tell.
+
+    The group is the one target of type Group (or with a groupType) that is neither the request (its id, or the
+    entry's correlationId) nor, when two are groups (a group made eligible for a group), the one where samples put
+    the principal; failing that, the group where samples put it. A target without any type is taken by its position
+    only when no target is a group. The principal is the one other user or group, else the target where samples put
+    the principal. Anything else is left unplaced: a wrong group or principal would be worse than none."""
+    targets = [t for t in item.get("targetResources") or () if isinstance(t, Mapping) and _opt_str(t.get("id"))]
+    not_ids = {_fold(request_id), _fold(item.get("correlationId"))} - {""}
+    group_at, principal_at = _positions(len(targets))
+
+    def kind(n: int) -> str:
+        return _fold(targets[n].get("type"))
+
+    def usable(n: int) -> bool:
+        return _fold(targets[n].get("id")) not in not_ids
+
+    groups = [n for n in range(len(targets)) if usable(n) and (kind(n) == "group" or targets[n].get("groupType"))]
+    if len(groups) > 1 and principal_at in groups:
+        groups.remove(principal_at)
+    if len(groups) > 1:
+        groups = [n for n in groups if n == group_at]
+    if not groups and group_at is not None and not kind(group_at) and usable(group_at):
+        groups = [group_at]
+    if len(groups) != 1:
+        return None, None
+    group = groups[0]
+    others = [n for n in range(len(targets)) if n != group and usable(n) and kind(n) in ("user", "group")]
+    if len(others) != 1:
+        others = [principal_at] if principal_at not in (None, group) and kind(principal_at) in ("user", "group") else []
+    principal = _opt_str(targets[others[0]].get("id")) if others else None
+    return _opt_str(targets[group].get("id")), principal
+
+
+def _pim_itself(initiated_by: Mapping[str, Any]) -> bool:
+    """The entry was written by PIM (an expiry), not by a person: such an initiator approves nothing."""
+    for side in ("user", "app"):
+        if _PIM_ITSELF.match(_str(_obj(initiated_by.get(side)).get("displayName")).strip()):
+            return True
+    return False
 
 
 # Activity names of approval outcomes (reference §9), matched on these parts, case-insensitively. A cancel is left
@@ -733,43 +819,43 @@ def _pim_group_target(item: Mapping[str, Any]) -> str | None:
 _DECISIONS = (("request approved", "approved"), ("request denied", "denied"), ("request expired", "expired"))
 
 
-def parse_pim_decision(item: Mapping[str, Any]) -> FeedEvent | None:
-    """An approval outcome in PIM's audit log as an APPROVAL_DECIDED event; None for any other entry.
+def parse_pim_decision(item: Mapping[str, Any]) -> LoggedDecision | None:
+    """An approval outcome in PIM's audit log as an APPROVAL_DECIDED event; None for any other entry and for one
+    this reader cannot place (no group, principal or request it can be sure of).
 
-    `Add member to role request approved|denied (PIM activation)` and `PIM activation request expired`. The request
-    is additionalDetails `RequestId`, else the correlationId (the simulated tenant writes both; the reference does
-    not document either), and names the event (`approval_event_id`, the id the approval desk uses too). The group
-    is the first Group target, the principal the target after it (a User, or a Group principal); `by` is
-    initiatedBy.user for an approval or denial (the approver) and nobody for an expiry (PIM's own app writes it);
-    access is additionalDetails `Role` (Member/Owner), member when it is missing; justification is the request's."""
-    # Not parse_pim_group_audit: real tenants also log these as "Request approved" / "Request denied" (community
-    # queries), with no "PIM" in the name; the service and category still say it is PIM for Groups.
-    group_id = _pim_group_target(item)
+    `Add member to role request approved|denied (PIM activation)`, `PIM activation request expired`, and `Request
+    approved|denied` (community queries of real tenants: no "PIM" in the name; the service and category say it).
+    The request is additionalDetails `RoleAssignmentRequestId` or `RequestId` (`request_named`), else the
+    correlationId (not `request_named`: PIM gives one request's steps several correlation ids). The event's id is the
+    request's (`approval_event_id`, the approval desk's id for the same outcome). Group and principal: `_placed`.
+    `by` is the person who decided (initiatedBy.user), never PIM itself (an expiry, or an entry initiated by "Azure AD
+    PIM" / "MS-PIM"); access is additionalDetails `Role` (Member/Owner), member when it is missing."""
     name = _fold(item.get("activityDisplayName"))
     decision = next((d for part, d in _DECISIONS if part in name), None)
-    if group_id is None or decision is None:
+    if decision is None or not is_pim_for_groups(item):
         return None
-    details = {
-        _fold(d.get("key")): d.get("value") for d in item.get("additionalDetails") or () if isinstance(d, Mapping)
-    }
-    request_id = _opt_str(details.get("requestid")) or _opt_str(item.get("correlationId"))
-    targets = [t for t in item.get("targetResources") or () if isinstance(t, Mapping)]
-    at = next((n for n, t in enumerate(targets) if _fold(t.get("type")) == "group"), 0)
-    principal_id = next((_opt_str(t.get("id")) for t in targets[at + 1 :] if _opt_str(t.get("id"))), None)
-    if request_id is None or principal_id is None:
+    named = _named_request(item)
+    request_id = named or _opt_str(item.get("correlationId"))
+    if request_id is None:
         return None
-    user = _obj(_obj(item.get("initiatedBy")).get("user"))
-    return FeedEvent(
+    group_id, principal_id = _placed(item, named)
+    if group_id is None or principal_id is None:
+        return None
+    initiated_by = _obj(item.get("initiatedBy"))
+    human = decision != "expired" and not _pim_itself(initiated_by)
+    details = _details(item)
+    event = FeedEvent(
         id=approval_event_id(request_id),
         kind=EventKind.APPROVAL_DECIDED,
         group_id=group_id,
         principal_id=principal_id,
         access=parse_access(details.get("role")) or Access.MEMBER,
-        by=_opt_str(user.get("id")) if decision != "expired" else None,
+        by=_opt_str(_obj(initiated_by.get("user")).get("id")) if human else None,
         justification=_opt_str(details.get("justification")),
         decision=decision,
         observed_at=parse_audit_time(item),
     )
+    return LoggedDecision(event, request_named=named is not None)
 
 
 def groups_named_query(name: str) -> Query:

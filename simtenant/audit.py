@@ -3,12 +3,36 @@
 `Tenant` records one entry per step of every PIM-for-Groups request it carries out; `graph_api` serves them.
 Entries are rendered to Graph's `directoryAudit` JSON when recorded (the real log keeps names as they were then).
 
+Microsoft documents no shape for PIM's entries (reference §9, corrected 2026-12). Public samples of real tenants
+disagree, so the log writes every shape they show, in turn (`SHAPES`, one per entry, in the order entries are
+written: deterministic; a test may pin `AuditLog.shapes`). The sources of each choice:
+
+* `loggedByService` (one per tenant, `AuditLog.service`): `PIM` by default (community queries of real tenants:
+  Azure/Azure-Sentinel PR #3145 `LoggedByService =~ "PIM"`; `Get-MgAuditLogDirectoryAudit -Filter "loggedByservice
+  eq 'PIM'"`; a captured real entry, below), or `Privileged Identity Management` (the value the Graph directoryAudit
+  resource page gives as its example, https://learn.microsoft.com/graph/api/resources/directoryaudit).
+* `targetResources`: two (`[group, principal]`, this log's first shape, reference §9's older reading) or four —
+  the role (type `Role`), the request (type `Other`, id = the request id), the principal and the group — in the
+  orders samples index them: role first, requestor at [2] and the resource at [3] (the Log Analytics example query
+  "View Privileged Identity Management role activations and approvals": `Role = TargetResources[0]`,
+  `ResourceName = TargetResources[3]`;
+  realmjoin/realmjoin-runbooks org/general/report-pim-activations_scheduled.ps1: `[0]` role, `[2]` requestor,
+  `[3]` primary target), or the role last (Azure/Azure-Sentinel NRT_PIMElevationRequestRejected: `[2]` user,
+  `[3]` role). A captured real entry had nine targets; the Graph targetResource page documents `groupType` for
+  targets of type Group (https://learn.microsoft.com/graph/api/resources/targetresource).
+* the request id: additionalDetails `RequestId` (reference §9), `RoleAssignmentRequestId` with a correlationId of
+  its own per entry ("PIM processes approval and activation asynchronously, so one activation cycle can produce
+  several correlation IDs. Use RoleAssignmentRequestId": Microsoft Learn's Entra PIM lab; MicrosoftDocs/entra-docs
+  PR #2037), or only the correlationId (issue 9, point 7: community readings).
+* PIM's own entries (an expiry): initiated by the app `MS-PIM` (Azure/Azure-Sentinel issue #9218 and community
+  hunting queries match `InitiatedBy.app` "MS-PIM"; its app id from a public KQL query, `appId eq '01fc33a7-…'`) or
+  by a user named `Azure AD PIM` with no userPrincipalName (a public capture of a real tenant's directoryAudits,
+  2026-09: `Remove member from role (PIM activation expired)`, nine targetResources, `RoleAssignmentRequestId`).
+
 Choices where the reference is silent (the bot's tests may rely on these):
 
-* Every entry has loggedByService `PIM`, category `GroupManagement`, result `success`, and targetResources
-  `[{the group, type "Group"}, {the principal, type "User" (or "Group" for a group principal)}]`: the group whose
-  membership PIM manages comes FIRST. additionalDetails carry `RequestId`, `Role` (Member/Owner), `StartTime`,
-  `ExpirationTime` and `Justification` where known. correlationId = the request id.
+* Every entry has category `GroupManagement`, result `success`; additionalDetails carry `Role` (Member/Owner),
+  `StartTime`, `ExpirationTime` and `Justification` where known, beside the shape's request id key.
 * Activity names: the reference's official ones for self-service and approvals (`Add member to role requested
   (PIM activation)`, `… approval requested …`, `… request approved …`, `… request denied …`, `… completed …`,
   `… canceled …`, `PIM activation request expired`, `Remove member from role requested|completed (PIM deactivate)`,
@@ -19,11 +43,14 @@ Choices where the reference is silent (the bot's tests may rely on these):
   member in role in PIM completed (…)`. An activation's `completed` entry is written when the request is granted
   (also for a scheduled later start). An admin (`assigned`) assignment or an eligibility reaching its end writes
   nothing (no such entry is documented); an activation's end does (`… (PIM activation expired)`).
-* System entries (expiry) are initiated by the app `MS-PIM`.
 * Retention: entries older than 30 days (sim clock) are not listed. Newest first.
-* `$filter`: `and`-joined terms; `eq` on id, category, correlationId, result, loggedByService, activityDisplayName,
-  initiatedBy/user/id, initiatedBy/app/appId; `ge`/`le` on activityDateTime with an unquoted ISO instant. Anything
-  else (`or`, `startswith`, `any`, other properties or operators) → 400 BadRequest.
+* `$filter`: `and`-joined terms on the properties the directoryAudit resource page marks filterable, and only
+  those: `activityDateTime` (eq, ge, le; an unquoted instant), `activityDisplayName` (eq, startswith), `correlationId`,
+  `id`, `loggedByService` (eq), `initiatedBy/user/id|displayName|userPrincipalName`, `initiatedBy/app/appId|
+  displayName` (eq), `startswith(initiatedBy/user/userPrincipalName, …)`, `targetResources/any(t: t/id eq …)`,
+  `… t/displayName eq …`, `… startswith(t/displayName, …)`. Anything else → 400 BadRequest, **also `category`,
+  `result` and `operationType`**, which the page does not mark filterable (community code sends `category eq`; the
+  bot must not depend on what Microsoft does not document). `or`, `not`, `ne` → 400.
 * Throttling: 5 requests per 10 s (sim clock) per app per tenant for this resource, each page counting; the 6th
   gets 429 with Retry-After = whole seconds until the oldest of the five leaves the window. Refused requests
   (401/403/429) do not count.
@@ -35,24 +62,29 @@ import math
 import re
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from simtenant.isotime import format_instant, parse_instant
 
 __all__ = [
+    "AZURE_AD_PIM_USER_ID",
     "MS_PIM_APP_ID",
+    "PIM",
+    "PRIVILEGED_IDENTITY_MANAGEMENT",
     "RETENTION",
+    "SHAPES",
     "THROTTLE_LIMIT",
     "THROTTLE_WINDOW",
     "AuditFilter",
     "AuditLog",
+    "EntryShape",
+    "Party",
     "ReportsThrottle",
     "app_initiator",
     "parse_audit_filter",
-    "target",
     "user_initiator",
 ]
 
@@ -62,28 +94,86 @@ RETENTION = timedelta(days=30)
 THROTTLE_LIMIT = 5
 THROTTLE_WINDOW = timedelta(seconds=10)
 MS_PIM_APP_ID = "01fc33a7-78ba-4d2f-a4b7-768e336e890e"
+AZURE_AD_PIM_USER_ID = "9dfd627f-0000-4000-8000-00000000a1d0"  # the "Azure AD PIM" initiator (a made-up id)
 CATEGORY = "GroupManagement"
-SERVICE = "PIM"
+PIM = "PIM"
+PRIVILEGED_IDENTITY_MANAGEMENT = "Privileged Identity Management"
 
+Slot = Literal["group", "principal", "role", "request"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryShape:
+    """How one entry is written (module docstring: the samples each choice follows)."""
+
+    name: str
+    layout: tuple[Slot, ...]  # targetResources, in this order
+    request_key: str | None  # the additionalDetails key holding the request id (None: none does)
+    correlation: Literal["request", "fresh"]  # correlationId = the request id, or a new GUID per entry
+    system: Literal["app", "user"]  # PIM's own entries: initiated by the app MS-PIM, or the user "Azure AD PIM"
+    group_type: str | None = None  # the group target's groupType
+
+
+SHAPES: tuple[EntryShape, ...] = (
+    EntryShape("two-targets", ("group", "principal"), "RequestId", "request", "app"),
+    EntryShape(
+        "role-first",
+        ("role", "request", "principal", "group"),
+        "RoleAssignmentRequestId",
+        "fresh",
+        "user",
+        group_type="azureAD",
+    ),
+    EntryShape(
+        "role-last",
+        ("request", "group", "principal", "role"),
+        None,
+        "request",
+        "app",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A directory object an entry names (the group, the principal)."""
+
+    id: str
+    display_name: str | None
+    type: str  # "User" | "Group"
+    upn: str | None = None
+
+
+# -- $filter -------------------------------------------------------------------------------------------------------
+
+# The properties the directoryAudit resource page marks filterable with `eq` (property path → where it is).
 _EQ_PATHS = {
     "id": ("id",),
-    "category": ("category",),
     "correlationid": ("correlationId",),
-    "result": ("result",),
     "loggedbyservice": ("loggedByService",),
     "activitydisplayname": ("activityDisplayName",),
     "initiatedby/user/id": ("initiatedBy", "user", "id"),
+    "initiatedby/user/displayname": ("initiatedBy", "user", "displayName"),
+    "initiatedby/user/userprincipalname": ("initiatedBy", "user", "userPrincipalName"),
     "initiatedby/app/appid": ("initiatedBy", "app", "appId"),
+    "initiatedby/app/displayname": ("initiatedBy", "app", "displayName"),
 }
-_TERM = re.compile(
-    r"^(?P<path>[A-Za-z][\w/]*)\s+(?P<op>[A-Za-z]+)\s+(?P<value>'(?:[^']|'')*'|[0-9][0-9:.TZtz+-]*)$",
-)
+_STARTSWITH_PATHS = {
+    "activitydisplayname": ("activityDisplayName",),
+    "initiatedby/user/userprincipalname": ("initiatedBy", "user", "userPrincipalName"),
+}
+_QUOTED = r"'(?:[^']|'')*'"
+_TERM = re.compile(rf"^(?P<path>[A-Za-z][\w/]*)\s+(?P<op>[A-Za-z]+)\s+(?P<value>{_QUOTED}|[0-9][0-9:.TZtz+-]*)$")
+_STARTSWITH = re.compile(rf"^startswith\(\s*(?P<path>[A-Za-z][\w/]*)\s*,\s*(?P<value>{_QUOTED})\s*\)$", re.I)
+_ANY = re.compile(r"^targetResources/any\(\s*(?P<var>[A-Za-z]\w*)\s*:\s*(?P<body>.+)\)$", re.I)
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+
+Test = Callable[[JsonDict], bool]
 
 
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
-    equals: tuple[tuple[tuple[str, ...], str], ...] = ()
+    tests: tuple[Test, ...] = ()
     since: datetime | None = None  # activityDateTime ge
     until: datetime | None = None  # activityDateTime le
 
@@ -92,27 +182,46 @@ class AuditFilter:
             return False
         if self.until is not None and when > self.until:
             return False
-        for path, value in self.equals:
-            actual: Any = entry
-            for part in path:
-                actual = actual.get(part) if isinstance(actual, Mapping) else None
-            if not isinstance(actual, str) or actual.casefold() != value.casefold():
-                return False
-        return True
+        return all(test(entry) for test in self.tests)
+
+
+def _at(entry: Mapping[str, Any], path: Sequence[str]) -> Any:
+    value: Any = entry
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _text_test(path: Sequence[str], value: str, starts: bool) -> Test:
+    wanted = value.casefold()
+
+    def test(entry: JsonDict) -> bool:
+        actual = _at(entry, path)
+        if not isinstance(actual, str):
+            return False
+        return actual.casefold().startswith(wanted) if starts else actual.casefold() == wanted
+
+    return test
+
+
+def _unquote(raw: str) -> str:
+    return raw[1:-1].replace("''", "'")
 
 
 def _split_and(text: str) -> list[str]:
-    """Split on ` and ` outside quoted strings."""
+    """Split on ` and ` outside quoted strings and parentheses."""
     parts: list[str] = []
-    start = 0
+    start = depth = i = 0
     quoted = False
-    i = 0
     while i < len(text):
-        if text[i] == "'":
+        char = text[i]
+        if char == "'":
             quoted = not quoted
-        elif not quoted:
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+        elif not quoted and depth == 0:
             m = _AND.match(text, i)
-            if m is not None and m.start() == i:
+            if m is not None:
                 parts.append(text[start:i])
                 start = i = m.end()
                 continue
@@ -121,39 +230,71 @@ def _split_and(text: str) -> list[str]:
     return [part.strip() for part in parts]
 
 
+def _any_target(text: str) -> Test:
+    """`targetResources/any(t: t/id eq '…')`, `… t/displayName eq '…'`, `… startswith(t/displayName, '…')`."""
+    m = _ANY.match(text)
+    assert m is not None
+    var, body = m["var"], m["body"].strip()
+    if (s := _STARTSWITH.match(body)) is not None and s["path"].lower() == f"{var}/displayname".lower():
+        inner = _text_test(("displayName",), _unquote(s["value"]), starts=True)
+    elif (t := _TERM.match(body)) is not None and t["op"].lower() == "eq" and t["value"].startswith("'"):
+        prop = t["path"].lower().removeprefix(f"{var.lower()}/")
+        if prop not in ("id", "displayname"):
+            raise ValueError(f"Invalid filter clause: targetResources supports only id and displayName, not '{prop}'.")
+        inner = _text_test(("id" if prop == "id" else "displayName",), _unquote(t["value"]), starts=False)
+    else:
+        raise ValueError(f"Invalid filter clause: '{text}' is not supported on directoryAudits.")
+
+    def test(entry: JsonDict) -> bool:
+        return any(isinstance(t, dict) and inner(t) for t in entry.get("targetResources") or ())
+
+    return test
+
+
 def parse_audit_filter(text: str | None) -> AuditFilter:
-    """Parse the `$filter` of directoryAudits. Raises ValueError with Graph-like wording."""
+    """Parse the `$filter` of directoryAudits: only what the resource page marks filterable. Raises ValueError with
+    Graph-like wording."""
     if text is None or not text.strip():
         return AuditFilter()
-    equals: list[tuple[tuple[str, ...], str]] = []
+    tests: list[Test] = []
     since: datetime | None = None
     until: datetime | None = None
     for part in _split_and(text.strip()):
+        if _ANY.match(part):
+            tests.append(_any_target(part))
+            continue
+        if (s := _STARTSWITH.match(part)) is not None:
+            path = s["path"].lower()
+            if path not in _STARTSWITH_PATHS:
+                raise ValueError(f"Invalid filter clause: startswith is not supported on '{s['path']}'.")
+            tests.append(_text_test(_STARTSWITH_PATHS[path], _unquote(s["value"]), starts=True))
+            continue
         m = _TERM.match(part)
         if m is None:
             raise ValueError(f"Invalid filter clause: '{part}' is not supported on directoryAudits.")
         path, op, raw = m["path"].lower(), m["op"].lower(), m["value"]
         if path == "activitydatetime":
-            if op not in ("ge", "le") or raw.startswith("'"):
+            if op not in ("eq", "ge", "le") or raw.startswith("'"):
                 raise ValueError(
-                    "Invalid filter clause: activityDateTime supports only 'ge' and 'le' with an unquoted ISO 8601 "
-                    "instant."
+                    "Invalid filter clause: activityDateTime supports only 'eq', 'ge' and 'le' with an unquoted ISO "
+                    "8601 instant."
                 )
             try:
                 instant = parse_instant(raw)
             except ValueError as exc:
                 raise ValueError(f"Invalid filter clause: '{raw}' is not a valid DateTimeOffset.") from exc
-            if op == "ge":
-                since = instant
-            else:
-                until = instant
+            since = instant if op in ("eq", "ge") else since
+            until = instant if op in ("eq", "le") else until
             continue
         if path not in _EQ_PATHS:
             raise ValueError(f"Invalid filter clause: could not find a property named '{m['path']}' usable here.")
         if op != "eq" or not raw.startswith("'"):
             raise ValueError(f"Invalid filter clause: '{m['path']}' supports only 'eq' with a quoted string.")
-        equals.append((_EQ_PATHS[path], raw[1:-1].replace("''", "'")))
-    return AuditFilter(tuple(equals), since, until)
+        tests.append(_text_test(_EQ_PATHS[path], _unquote(raw), starts=False))
+    return AuditFilter(tuple(tests), since, until)
+
+
+# -- entries -------------------------------------------------------------------------------------------------------
 
 
 def user_initiator(user_id: str, display_name: str | None, upn: str | None) -> JsonDict:
@@ -175,7 +316,13 @@ def app_initiator(app_id: str, display_name: str | None) -> JsonDict:
     }
 
 
-def target(object_id: str, display_name: str | None, kind: str, upn: str | None = None) -> JsonDict:
+def _pim_itself(shape: EntryShape) -> JsonDict:
+    if shape.system == "user":
+        return user_initiator(AZURE_AD_PIM_USER_ID, "Azure AD PIM", None)
+    return app_initiator(MS_PIM_APP_ID, "MS-PIM")
+
+
+def _target(object_id: str, display_name: str | None, kind: str, upn: str | None = None) -> JsonDict:
     return {
         "id": object_id,
         "displayName": display_name,
@@ -186,27 +333,86 @@ def target(object_id: str, display_name: str | None, kind: str, upn: str | None 
     }
 
 
+def _targets(shape: EntryShape, group: Party, principal: Party | None, access: str, request_id: str) -> list[JsonDict]:
+    person = _target(principal.id, principal.display_name, principal.type, principal.upn) if principal else None
+    slots: dict[Slot, JsonDict | None] = {
+        "group": {**_target(group.id, group.display_name, "Group"), "groupType": shape.group_type},
+        "principal": person,
+        "role": _target(access, access.capitalize(), "Role"),
+        "request": _target(request_id, None, "Other"),
+    }
+    return [target for slot in shape.layout if (target := slots[slot]) is not None]
+
+
 class AuditLog:
     """Entries in the order they were written (their times never go back: they come from the sim clock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shapes: Sequence[EntryShape] = SHAPES, service: str = PIM) -> None:
         self._entries: list[tuple[datetime, JsonDict]] = []
+        self._shapes: tuple[EntryShape, ...] = tuple(shapes)
+        self.service = service  # loggedByService of every PIM entry (PIM or PRIVILEGED_IDENTITY_MANAGEMENT)
+        self._written = 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def shapes(self) -> tuple[EntryShape, ...]:
+        return self._shapes
+
+    @shapes.setter
+    def shapes(self, shapes: Sequence[EntryShape]) -> None:
+        """Pin the shapes entries are written in from now on, the first of them next."""
+        self._shapes = tuple(shapes)
+        self._written = 0
+
+    def next_shape(self) -> EntryShape:
+        """The shape of the next entry: `shapes` in turn."""
+        shape = self.shapes[self._written % len(self.shapes)]
+        self._written += 1
+        return shape
+
+    def record_pim(
+        self,
+        when: datetime,
+        activity: str,
+        *,
+        group: Party,
+        principal: Party | None,
+        access: str,
+        request_id: str,
+        initiated_by: JsonDict | None,
+        details: Mapping[str, str | None],
+        operation_type: str,
+    ) -> JsonDict:
+        """One PIM-for-Groups entry in the next shape; `initiated_by` None: PIM itself (an expiry)."""
+        shape = self.next_shape()
+        keyed = {shape.request_key: request_id} if shape.request_key else {}
+        return self.record(
+            when,
+            activity,
+            service=self.service,
+            initiated_by=initiated_by if initiated_by is not None else _pim_itself(shape),
+            targets=_targets(shape, group, principal, access, request_id),
+            correlation_id=request_id if shape.correlation == "request" else str(uuid.uuid4()),
+            details={**keyed, **details},
+            operation_type=operation_type,
+        )
 
     def record(
         self,
         when: datetime,
         activity: str,
         *,
+        service: str,
         initiated_by: JsonDict,
-        targets: Iterable[JsonDict],
+        targets: Sequence[JsonDict],
         correlation_id: str,
         details: Mapping[str, str | None] = {},  # noqa: B006 - read only
         operation_type: str = "Assign",
         result: str = "success",
     ) -> JsonDict:
+        """An entry exactly as given (tests write shapes of their own with it)."""
         entry: JsonDict = {
             "id": f"PIM_{uuid.uuid4()}",
             "category": CATEGORY,
@@ -215,7 +421,7 @@ class AuditLog:
             "resultReason": "",
             "activityDisplayName": activity,
             "activityDateTime": format_instant(when),
-            "loggedByService": SERVICE,
+            "loggedByService": service,
             "operationType": operation_type,
             "initiatedBy": initiated_by,
             "targetResources": list(targets),

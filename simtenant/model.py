@@ -62,7 +62,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from simtenant import audit
-from simtenant.audit import MS_PIM_APP_ID, AuditLog, ReportsThrottle
+from simtenant.audit import AuditLog, ReportsThrottle
 from simtenant.clock import SimClock
 from simtenant.entities import (
     ACCESS_IDS,
@@ -1310,7 +1310,7 @@ class Tenant:
         end: datetime | None,
         by: Identity | None = _SAME_AS_REQUEST,
     ) -> None:
-        """`by`: who initiated it (default: the request's creator; None: the MS-PIM service)."""
+        """`by`: who initiated it (default: the request's creator; None: PIM itself)."""
         self._audit(
             when,
             activity,
@@ -1339,31 +1339,31 @@ class Tenant:
         justification: str | None,
     ) -> None:
         group = self.groups.get(_k(group_id))
-        targets = [audit.target(group_id, group.display_name if group else None, "Group")]
         principal = self._principal(principal_id)
+        party: audit.Party | None = None
         if isinstance(principal, User):
-            targets.append(audit.target(principal.id, principal.display_name, "User", principal.user_principal_name))
+            party = audit.Party(principal.id, principal.display_name, "User", principal.user_principal_name)
         elif principal is not None:
-            targets.append(audit.target(principal.id, principal.display_name, "Group"))
-        if by is None:
-            initiator = audit.app_initiator(MS_PIM_APP_ID, "MS-PIM")
-        elif by.kind == "user":
+            party = audit.Party(principal.id, principal.display_name, "Group")
+        initiator: dict[str, Any] | None = None  # None: PIM itself, as the entry's shape writes it
+        if by is not None and by.kind == "user":
             user = self.users.get(_k(by.id))
             initiator = audit.user_initiator(
                 by.id, user.display_name if user else by.display_name, user.user_principal_name if user else None
             )
-        else:
+        elif by is not None:
             app = self.apps.get(_k(by.id))
             initiator = audit.app_initiator(by.id, app.display_name if app else by.display_name)
         removal = activity.startswith("Remove") or "expired" in activity or "canceled" in activity
-        self.audit.record(
+        self.audit.record_pim(
             when,
             activity,
+            group=audit.Party(group_id, group.display_name if group else None, "Group"),
+            principal=party,
+            access=access,
+            request_id=request_id,
             initiated_by=initiator,
-            targets=targets,
-            correlation_id=request_id,
             details={
-                "RequestId": request_id,
                 "Role": access.capitalize(),
                 "StartTime": format_instant(start) if start else None,
                 "ExpirationTime": format_instant(end) if end else None,

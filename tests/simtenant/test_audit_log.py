@@ -1,12 +1,19 @@
-"""The PIM audit log (GET /auditLogs/directoryAudits): entries for every PIM-for-Groups request, the seeded
-history, $filter / $top / paging, the AuditLog.Read.All permission, retention and the 5 requests / 10 s throttle."""
+"""The PIM audit log (GET /auditLogs/directoryAudits): entries for every PIM-for-Groups request in every shape public
+samples show, the seeded history, $filter (only what the directoryAudit page marks filterable) / $top / paging, the
+AuditLog.Read.All permission, retention and the 5 requests / 10 s throttle."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from simtenant.audit import MS_PIM_APP_ID
+from simtenant.audit import (
+    AZURE_AD_PIM_USER_ID,
+    MS_PIM_APP_ID,
+    PRIVILEGED_IDENTITY_MANAGEMENT,
+    SHAPES,
+    EntryShape,
+)
 from simtenant.isotime import format_instant, parse_instant
 from simtenant.seed import (
     ALICE,
@@ -22,7 +29,8 @@ from simtenant.seed import (
 from tests.simtenant.conftest import PIM, Client, Resp
 
 AUDITS = "/auditLogs/directoryAudits"
-PIM_GROUPS = "loggedByService eq 'PIM' and category eq 'GroupManagement'"
+PIM_GROUPS = "loggedByService eq 'PIM'"
+TWO_TARGETS, ROLE_FIRST, ROLE_LAST = SHAPES
 
 
 async def _audits(client: Client, flt: str | None = PIM_GROUPS, **params: str) -> Resp:
@@ -59,8 +67,20 @@ async def _elig(client: Client, action: str, principal: str, group: str, end: st
     return await client.graph("POST", f"{PIM}/eligibilityScheduleRequests", json=body)
 
 
+def _group_of(row: dict[str, Any]) -> str:
+    """The group an entry is about, where this log's shapes put it (module docstring of simtenant.audit)."""
+    targets = row["targetResources"]
+    if len(targets) == 2:
+        return str(targets[0]["id"])
+    return str(targets[3]["id"] if targets[0]["type"] == "Role" else targets[1]["id"])
+
+
 def _group_ids(rows: list[dict[str, Any]]) -> set[str]:
-    return {row["targetResources"][0]["id"] for row in rows if row["targetResources"][0]["type"] == "Group"}
+    return {_group_of(row) for row in rows}
+
+
+def _pin(client: Client, shape: EntryShape = TWO_TARGETS) -> None:
+    client.sim.tenant.audit.shapes = (shape,)
 
 
 async def test_demo_history_names_every_pim_group_and_nothing_else(client: Client) -> None:
@@ -73,7 +93,8 @@ async def test_demo_history_names_every_pim_group_and_nothing_else(client: Clien
     assert times == sorted(times, reverse=True)  # newest first
     now = await client.now()
     assert all(now - timedelta(days=30) <= t <= now for t in times)
-    assert {row["loggedByService"] for row in rows} == {"PIM"}
+    assert {row["loggedByService"] for row in rows} == {"PIM"}  # one spelling per tenant
+    assert {len(row["targetResources"]) for row in rows} == {2, 4}  # the shapes, in turn
     approved = [
         row for row in rows if row["activityDisplayName"] == "Add member to role request approved (PIM activation)"
     ]
@@ -81,6 +102,7 @@ async def test_demo_history_names_every_pim_group_and_nothing_else(client: Clien
 
 
 async def test_self_activation_deactivation_and_expiry_are_logged(client: Client) -> None:
+    _pin(client)
     now = await _fresh_now(client)
     created = await client.activate(EXCHANGE_ADMINS, duration="PT1H")
     assert created.status == 201, created.body
@@ -120,6 +142,7 @@ async def test_self_activation_deactivation_and_expiry_are_logged(client: Client
 
 
 async def test_approvals_decisions_cancel_and_approval_expiry_are_logged(client: Client) -> None:
+    _pin(client)
     now = await _fresh_now(client)
     created = await client.activate(SECURITY_OPERATORS, duration="PT2H", justification="Incident 42")
     request_id = created.body["id"]
@@ -163,6 +186,7 @@ async def test_approvals_decisions_cancel_and_approval_expiry_are_logged(client:
 
 
 async def test_admin_eligibility_and_assignment_requests_are_logged(client: Client) -> None:
+    _pin(client)
     now = await _fresh_now(client)
     now_dt = parse_instant(now)
     end = format_instant(now_dt + timedelta(days=30))
@@ -189,6 +213,61 @@ async def test_admin_eligibility_and_assignment_requests_are_logged(client: Clie
     ]
     assert rows[0]["initiatedBy"]["app"]["appId"] == client.sim.client_id
     assert [row["targetResources"][0]["id"] for row in rows] == [FINANCE_PROD] * 3 + [TEAMS_ADMINS] * 2
+
+
+async def test_entries_come_in_every_shape_public_samples_show_in_turn(client: Client) -> None:
+    # Microsoft documents no entry shape (reference §9): two or four targets in the orders samples index them, the
+    # request id under RoleAssignmentRequestId, RequestId or only in the correlationId, PIM's own entries initiated
+    # by the app MS-PIM or the user "Azure AD PIM".
+    tenant = client.sim.tenant
+    tenant.audit.shapes = SHAPES  # the turn starts again: two-targets first
+    now = await _fresh_now(client)
+    first = len(tenant.audit)
+    assert (await client.activate(EXCHANGE_ADMINS, duration="PT1H")).status == 201  # requested, completed
+    await client.advance(3600)  # … and expired, by PIM itself
+    rows = [row for row in tenant.audit.entries()[first:]]
+    assert len(rows) == 3 and parse_instant(rows[0]["activityDateTime"]) == parse_instant(now)
+    request_id = rows[0]["correlationId"]  # the first entry's shape (two-targets) keeps the request id there
+    shapes = {row["activityDisplayName"]: row for row in rows}
+
+    two = shapes["Add member to role requested (PIM activation)"]
+    assert [t["type"] for t in two["targetResources"]] == ["Group", "User"]
+    assert {d["key"]: d["value"] for d in two["additionalDetails"]}["RequestId"] == request_id
+
+    role_first = shapes["Add member to role completed (PIM activation)"]
+    assert [t["type"] for t in role_first["targetResources"]] == ["Role", "Other", "User", "Group"]
+    assert [t["id"] for t in role_first["targetResources"]] == ["member", request_id, ALICE, EXCHANGE_ADMINS]
+    assert role_first["targetResources"][3]["groupType"] == "azureAD"
+    details = {d["key"]: d["value"] for d in role_first["additionalDetails"]}
+    assert details["RoleAssignmentRequestId"] == request_id and "RequestId" not in details
+    assert role_first["correlationId"] != request_id  # one request's steps carry several correlation ids
+
+    role_last = shapes["Remove member from role (PIM activation expired)"]
+    assert [t["type"] for t in role_last["targetResources"]] == ["Other", "Group", "User", "Role"]
+    assert role_last["correlationId"] == request_id
+    assert not {"RequestId", "RoleAssignmentRequestId"} & {d["key"] for d in role_last["additionalDetails"]}
+    assert role_last["initiatedBy"]["app"]["displayName"] == "MS-PIM"
+
+    _pin(client, ROLE_FIRST)  # PIM itself, as the captured real entry shows it: a user without a UPN
+    assert (await client.activate(EXCHANGE_ADMINS, duration="PT1H")).status == 201
+    await client.advance(3600)
+    expired = tenant.audit.entries()[-1]
+    assert expired["activityDisplayName"] == "Remove member from role (PIM activation expired)"
+    user = expired["initiatedBy"]["user"]
+    assert (user["id"], user["displayName"], user["userPrincipalName"]) == (AZURE_AD_PIM_USER_ID, "Azure AD PIM", None)
+    assert expired["initiatedBy"]["app"] is None
+
+
+async def test_a_tenant_logs_pim_under_one_service_name_either_spelling(client: Client) -> None:
+    tenant = client.sim.tenant
+    tenant.audit.service = PRIVILEGED_IDENTITY_MANAGEMENT  # the Graph resource page's example value
+    now = await _fresh_now(client)
+    assert (await client.activate(EXCHANGE_ADMINS, duration="PT1H")).status == 201
+    spelled = await _audits(
+        client, f"loggedByService eq '{PRIVILEGED_IDENTITY_MANAGEMENT}' and activityDateTime ge {now}"
+    )
+    assert len(spelled.body["value"]) == 2
+    assert (await _audits(client, f"{PIM_GROUPS} and activityDateTime ge {now}")).body["value"] == []
 
 
 async def test_filter_top_and_paging(client: Client) -> None:
@@ -220,19 +299,47 @@ async def test_filter_top_and_paging(client: Client) -> None:
     assert recent.body["value"] and all(parse_instant(r["activityDateTime"]) >= newest for r in recent.body["value"])
     by_name = await _audits(client, "activityDisplayName eq 'PIM activation request expired'")
     assert by_name.status == 200 and by_name.body["value"] == []
-    await client.advance(10)
+
+
+async def test_filter_only_on_what_the_directory_audit_page_marks_filterable(client: Client) -> None:
+    # https://learn.microsoft.com/graph/api/resources/directoryaudit: category, result and operationType have no
+    # "Supports $filter"; a product that sent them would depend on what Microsoft does not promise.
     for bad in (
-        "loggedByService eq 'PIM' or category eq 'GroupManagement'",
+        "category eq 'GroupManagement'",
+        "loggedByService eq 'PIM' and category eq 'GroupManagement'",
+        "result eq 'success'",
+        "operationType eq 'Assign'",
+        "loggedByService eq 'PIM' or loggedByService eq 'Privileged Identity Management'",
+        "loggedByService ne 'PIM'",
         "activityDateTime gt 2026-01-01T00:00:00Z",
         "activityDateTime ge '2026-01-01T00:00:00Z'",
         "activityDateTime ge yesterday",
-        "startswith(activityDisplayName, 'Add')",
+        "startswith(loggedByService, 'P')",
+        "groupId eq 'x'",
     ):
+        await client.advance(2)  # within the 5 requests / 10 s
         refused = await _audits(client, bad)
         assert (refused.status, refused.code) == (400, "BadRequest"), bad
-    await client.advance(10)
-    unknown = await _audits(client, "groupId eq 'x'")
-    assert (unknown.status, unknown.code) == (400, "BadRequest")
+        assert refused.body["error"]["message"].startswith("Invalid filter clause"), refused.body
+    await client.advance(2)
+    everything = (await _audits(client)).body["value"]
+    approved = next(r for r in everything if r["activityDisplayName"].endswith("request approved (PIM activation)"))
+    group = _group_of(approved)
+    for good, expected in (
+        ("startswith(activityDisplayName, 'Add member to role request approved')", [approved["id"]]),
+        (f"initiatedBy/user/id eq '{BOB}' and loggedByService eq 'PIM'", [approved["id"]]),
+        ("initiatedBy/user/displayName eq 'Bob Builder'", [approved["id"]]),
+        (f"activityDateTime eq {approved['activityDateTime']} and initiatedBy/user/id eq '{BOB}'", [approved["id"]]),
+        (f"targetResources/any(t: t/id eq '{group}') and initiatedBy/user/id eq '{BOB}'", [approved["id"]]),
+        (
+            f"targetResources/any(t:startswith(t/displayName, 'Security')) and id eq '{approved['id']}'",
+            [approved["id"]],
+        ),
+    ):
+        await client.advance(2)
+        found = await _audits(client, good)
+        assert found.status == 200, (good, found.body)
+        assert [r["id"] for r in found.body["value"]] == expected, good
 
 
 async def test_needs_audit_log_read_all(client: Client) -> None:
