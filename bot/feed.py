@@ -32,14 +32,16 @@ Retry-After (never waited for inside the cycle); after another failed read, agai
   activity in the last 30 days is not found until it has some. A group found later starts with a baseline (the
   reader's first read of a group has no events): its existing assignments are not announced.
 
-The approval desk (bot.approvals) also reports outcomes, through `approval_settled`, into the same outbox. Both name
-an outcome by its request (`core.feed.approval_event_id`), so one seen by both is posted once, whichever comes first.
-While the log is readable and has already shown that kind of outcome in a shape the reader knows (`audit_covers`;
-the reference documents no entry format), the desk's outcomes without an approver (decided outside Teams, expired)
-are left to the log, which names the approver; otherwise the desk posts them itself, so an unknown format costs the
-approver's name, never the post. A decision made in Teams is queued at once. When the log refuses (403: no
-AuditLog.Read.All), `feed/audit` says so and the desk's outcomes are all posted as before (approver named only for
-decisions made in Teams; portal requests that were denied or expired are not seen), and `feed status` says so.
+The approval desk (bot.approvals) also reports outcomes, through `approval_settled`, as accounts stored under
+`feed/outcome/desk/` that the next cycle (woken for them) settles with the log's (`core.witnesses.settle`, accounts
+kept a day under `feed/outcome/`): each outcome is posted once, whichever witness tells it first, also when the log's
+entry named its request by another id (paired by group, person, decision and time). A decision made in Teams names its
+approver and is posted as the desk tells it. Others (decided in the portal, expired) wait for the log's account, which
+names the approver, while the log is readable and has already shown that kind of outcome in a shape the reader knows
+(`_log_tells`; the reference documents no entry format), and at most AUDIT_WAIT: an entry the reader cannot place
+costs the approver's name, never the post. When the log refuses (403: no AuditLog.Read.All), `feed/audit` says so and
+the desk's outcomes are all posted as they come (approver named only for decisions made in Teams; portal requests that
+were denied or expired are not seen), and `feed status` says so.
 
 More than `digest_threshold` events from one cycle go out as digest card(s) instead of one card each.
 """
@@ -83,6 +85,7 @@ from core.feed import (
     EventKind,
     FeedEvent,
     GroupState,
+    LoggedDecision,
     ScheduleItem,
     ScheduleKind,
     UnknownFeedGroups,
@@ -90,6 +93,7 @@ from core.feed import (
 )
 from core.models import Access, Group, Ticket
 from core.ports import Clock
+from core.witnesses import Account, settle
 
 __all__ = ["FeedChannel", "FeedDesk", "FeedSource", "PimAuditLog", "channel_of_reference"]
 
@@ -107,7 +111,9 @@ DISCOVERED = "feed/discovered"
 AUDIT = "feed/audit"  # the PIM audit log's watermark, and whether the last read was allowed
 AUDIT_RETRY_SECONDS = 300.0  # the PIM audit log is read every cycle, or again this many seconds after a failed read
 AUDIT_THROTTLE_SECONDS = 10.0  # after a 429 without Retry-After (the audit API's window is 10 s)
-_AUDITED = frozenset({"approved", "denied", "expired"})  # the outcomes the PIM audit log records
+OUTCOMES = "feed/outcome/"  # approval outcomes as each witness told them (core.witnesses): desk/{id}, log/{id}
+AUDIT_WAIT = timedelta(minutes=15)  # how long an outcome the desk saw without its approver waits for the log's
+OUTCOMES_KEPT = timedelta(days=1)  # an outcome said this long ago can no longer come back from either witness
 
 
 class FeedSource(Protocol):
@@ -307,7 +313,7 @@ class FeedDesk:
         item = (await self._storage.read([DISCOVERED])).get(DISCOVERED) or {}
         return [Group(str(i), str(n)) for i, n in (item.get("groups") or {}).items()]
 
-    async def _read_audit(self) -> tuple[list[FeedEvent], dict[str, Any]]:
+    async def _read_audit(self) -> tuple[list[LoggedDecision], dict[str, Any]]:
         """Read PIM's audit log from the stored watermark (every cycle; after a throttled read, again after its
         Retry-After, never waited for inside the cycle; after another failure, again in 5 minutes):
         with FEED_DISCOVER, add the groups it names to `feed/discovered`; return the approval outcomes it records
@@ -315,9 +321,9 @@ class FeedDesk:
 
         The first read (no watermark yet: a new feed, or `feed here` again) is a baseline: it sets the watermark
         and the instant outcomes are news from (`from`: now), as a group's first poll announces nothing; older
-        outcomes are not posted, also when a later read re-reads them in its overlap. A failed read never fails
-        the cycle: a refusal (403: no AuditLog.Read.All) is stored as `readable: false`, so the approval desk's hook
-        posts every outcome it hears itself again (`approval_settled`), and `feed status` says so."""
+        outcomes are not posted on their own, also when a later read re-reads them in its overlap. A failed read
+        never fails the cycle: a refusal (403: no AuditLog.Read.All) is stored as `readable: false`, so the
+        outcomes the approval desk reports are all posted as they come (`_settle`), and `feed status` says so."""
         if self._audit is None or (self._audit_due is not None and self._wall() < self._audit_due):
             return [], {}
         item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
@@ -362,27 +368,25 @@ class FeedDesk:
                 log.info("feed: %d PIM group(s) discovered in the audit log (%d in all)", len(new), len(stored))
         await self._health(discoveryError="")
         watermark = read.watermark or since or self._clock.now()
-        decided = [d.event for d in read.decisions]
-        news = [d for d in decided if floor is None or d.observed_at is None or d.observed_at >= floor]
-        # The outcome kinds this tenant's log has shown in a shape we read (see audit_covers).
-        confirmed = sorted({str(k) for k in item.get("confirmed") or ()} | {str(d.decision) for d in decided})
-        return news, {
+        # The outcome kinds this tenant's log has shown in a shape we read (see _log_tells).
+        shown = {str(d.event.decision) for d in read.decisions}
+        confirmed = sorted({str(k) for k in item.get("confirmed") or ()} | shown)
+        return list(read.decisions), {
             "watermark": _time(watermark),
             "from": _time(floor),
             "readable": True,
             "confirmed": confirmed,
         }
 
-    async def audit_covers(self, decision: str | None) -> bool:
-        """True when outcomes of this kind come from PIM's audit log, with the approver: the last read succeeded
-        AND the log has already shown an outcome of this kind in a shape the reader understands. Until then the
-        approval desk's hook posts it itself: an entry format the reader does not know (the reference does not
-        document them) must cost the approver's name, never the post."""
+    def _log_tells(self, audit: Mapping[str, Any], decision: str | None) -> bool:
+        """PIM's audit log will tell outcomes of this kind, with the approver: the last read succeeded AND the log
+        has already shown an outcome of this kind in a shape the reader understands. Until then the desk's outcomes
+        of that kind are posted as they come: an entry format the reader does not know (the reference documents
+        none) must cost the approver's name, never the post."""
         if decision is None or self._audit is None:
             return False
-        item = (await self._storage.read([AUDIT])).get(AUDIT) or {}
-        readable = bool(item.get("watermark")) and bool(item.get("readable"))  # the last read succeeded
-        return readable and decision in {str(k) for k in item.get("confirmed") or ()}
+        readable = bool(audit.get("watermark")) and bool(audit.get("readable"))  # the last read succeeded
+        return readable and decision in {str(k) for k in audit.get("confirmed") or ()}
 
     async def status_card(self, tz: str | None) -> dict[str, Any] | str:
         """The `feed status` answer: the status card, or a text when the feed is not on."""
@@ -495,27 +499,26 @@ class FeedDesk:
             log.warning("could not store the feed's health", exc_info=True)
 
     async def _poll(self, channel: FeedChannel) -> None:
-        if self._reader is None:
-            return
-        decisions, audit = await self._read_audit()
+        logged, audit = await self._read_audit()
         if not await self._keep_lease():  # a long first read of a busy audit log can outlast the lease
             log.warning("feed lease lost while reading the PIM audit log; the new holder polls")
             return
-        groups = self._monitored = await self.monitored()
-        item = (await self._storage.read([SNAPSHOT])).get(SNAPSHOT) or {}
-        previous = {gid: _state_from_json(s) for gid, s in (item.get("groups") or {}).items()}
         now = self._clock.now()
-        # A group read for the first time is the reader's baseline (no events): what exists already is not news.
-        current, events = await self._reader.poll([g.id for g in groups], previous, now)
-        watched = {g.id.casefold() for g in groups}
-        events += [e for e in decisions if e.group_id.casefold() in watched]
-        fresh = await self._unseen(events)
-        changes: dict[str, Any] = {
-            SNAPSHOT: {
+        events: list[FeedEvent] = []
+        changes: dict[str, Any] = {}
+        if self._reader is not None:
+            groups = self._monitored = await self.monitored()
+            item = (await self._storage.read([SNAPSHOT])).get(SNAPSHOT) or {}
+            previous = {gid: _state_from_json(s) for gid, s in (item.get("groups") or {}).items()}
+            # A group read for the first time is the reader's baseline (no events): what exists already is not news.
+            current, events = await self._reader.poll([g.id for g in groups], previous, now)
+            changes[SNAPSHOT] = {
                 "groups": {gid: _state_to_json(s) for gid, s in current.items()},
                 "e_tag": item.get("e_tag") or "new",
             }
-        }
+        outcomes, accounts, stale = await self._settle(logged, audit, now)
+        fresh = await self._unseen(events + outcomes)
+        changes.update(accounts)
         if audit:
             changes[AUDIT] = audit  # the watermark moves only with the outcomes it read queued
         stamp = _stamp(now)
@@ -525,13 +528,45 @@ class FeedDesk:
             for i, event in enumerate(fresh):
                 changes[f"{OUTBOX}{stamp}-{i:05d}"] = {"events": [_event_to_json(event)], "digest": False}
         try:
-            await self._storage.write(changes)  # snapshot and outbox together, or neither
+            await self._storage.write(changes)  # snapshot, outcomes and outbox together, or none of them
         except StorageConflict:
             log.warning("the feed snapshot changed under this cycle (another poller?); nothing queued")
             return
+        if stale:
+            await self._storage.delete(stale)
         if fresh:
             log.info("feed: %d event(s) queued", len(fresh))
             self._fault("queued")
+
+    async def _settle(
+        self, logged: Sequence[LoggedDecision], audit: Mapping[str, Any], now: datetime
+    ) -> tuple[list[FeedEvent], dict[str, Any], list[str]]:
+        """The approval outcomes to post now (`core.witnesses.settle`: the desk's and the log's accounts, each
+        outcome once), the accounts to store with them (those that changed, with their ETags), and the keys of
+        accounts old enough to forget."""
+        keys: list[str] = await self._storage.keys_with_prefix(OUTCOMES)
+        stored = await self._storage.read(keys) if keys else {}
+        known = [_account_from_json(value) for value in stored.values()]
+        before = {_account_key(a): _account_to_json(a) for a in known}
+        state = audit or (await self._storage.read([AUDIT])).get(AUDIT) or {}
+        floor = _parse(state.get("from"))
+        watched = {g.id.casefold() for g in self._monitored}
+
+        def news(event: FeedEvent) -> bool:
+            late = floor is None or event.observed_at is None or event.observed_at >= floor
+            return event.group_id.casefold() in watched and late
+
+        outcomes = settle(known, logged, now=now, waits_for_log=lambda e: self._log_tells(state, e.decision), news=news)
+        changes: dict[str, Any] = {}
+        stale: list[str] = []
+        for account in known:
+            key, value = _account_key(account), _account_to_json(account)
+            old = (account.event.observed_at or now) < now - OUTCOMES_KEPT
+            if old and (account.said or account.source == "log"):  # a desk account is said within AUDIT_WAIT
+                stale.append(key)
+            elif value != before.get(key):
+                changes[key] = {**value, "e_tag": (stored.get(key) or {}).get("e_tag") or "new"}
+        return outcomes, changes, [k for k in stale if k in stored]
 
     async def _unseen(self, events: Sequence[FeedEvent]) -> list[FeedEvent]:
         """Drop events already posted or already queued (deterministic ids), and repeats within the list."""
@@ -545,39 +580,27 @@ class FeedDesk:
                 out.append(event)
         return out
 
-    async def enqueue(self, events: Sequence[FeedEvent]) -> int:
-        """Queue events from outside the poll (approval outcomes); posted by the next cycle. How many were new."""
-        channel = await self.channel()
-        if channel is None or not channel.on:
-            return 0
-        fresh = await self._unseen(events)
-        if not fresh:
-            return 0
-        stamp = _stamp(self._clock.now())
-        await self._storage.write(
-            {
-                f"{OUTBOX}{stamp}-{uuid.uuid4().hex[:8]}-{i:02d}": {"events": [_event_to_json(e)], "digest": False}
-                for i, e in enumerate(fresh)
-            }
-        )
-        self.wake.set()
-        return len(fresh)
-
     async def approval_settled(self, record: Mapping[str, Any]) -> None:
-        """bot.approvals calls this when a request record is decided or closed: queue an APPROVAL_DECIDED event.
+        """bot.approvals calls this when a request record is decided or closed: the desk's account of the outcome,
+        an APPROVAL_DECIDED event named by its request (`core.feed.approval_event_id`), for the next cycle, which is
+        woken for it.
 
-        A decision made in Teams names its approver: it is queued at once. While PIM's audit log covers that kind of
-        outcome (`audit_covers`), an outcome the bot saw without an approver (approved or denied elsewhere, expired)
-        is left to the audit log, which names the approver: the next cycle posts it from there. Both give the event
-        the request's id (`core.feed.approval_event_id`), so whichever is queued first is posted and the other is
-        dropped as seen."""
+        The cycle posts it (`_settle`) as the desk tells it when it names the approver (decided in Teams) or when
+        PIM's audit log will not tell it; otherwise it waits up to AUDIT_WAIT for the log's account, which names the
+        approver, and posts that one instead. Either way once."""
         event = approval_event(record)
         if event is None:
             return
-        if event.by is None and event.decision in _AUDITED and await self.audit_covers(event.decision):
-            log.info("feed: the outcome of request %s is left to the PIM audit log", record.get("requestId"))
+        channel = await self.channel()
+        if channel is None or not channel.on:
             return
-        await self.enqueue([event])
+        account = Account(event, "desk", until=self._clock.now() + AUDIT_WAIT)
+        key = _account_key(account)
+        try:
+            await self._storage.write({key: {**_account_to_json(account), "e_tag": "new"}})  # only if not there yet
+        except StorageConflict:
+            return  # told already
+        self.wake.set()
 
     # ---- posting ---------------------------------------------------------------------------------------------
 
@@ -805,6 +828,32 @@ def _event_from_json(d: Mapping[str, Any]) -> FeedEvent:
         decision=d.get("decision"),
         member_type=str(d.get("memberType") or "direct"),
         observed_at=_parse(d.get("observedAt")),
+    )
+
+
+def _account_key(a: Account) -> str:
+    return f"{OUTCOMES}{a.source}/{a.event.id}"
+
+
+def _account_to_json(a: Account) -> dict[str, Any]:
+    return {
+        "event": _event_to_json(a.event),
+        "source": a.source,
+        "said": a.said,
+        "paired": a.paired,
+        "until": _time(a.until),
+        "requestNamed": a.request_named,
+    }
+
+
+def _account_from_json(d: Mapping[str, Any]) -> Account:
+    return Account(
+        event=_event_from_json(d["event"]),
+        source="log" if d.get("source") == "log" else "desk",
+        said=bool(d.get("said")),
+        paired=bool(d.get("paired")),
+        until=_parse(d.get("until")),
+        request_named=bool(d.get("requestNamed", True)),
     )
 
 
