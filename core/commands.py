@@ -316,11 +316,22 @@ def _first_outside(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 
 def _take_ticket(text: str) -> tuple[str, Ticket | None]:
-    m = _first_outside(_TICKET, text)
-    if m is None:
-        return text, None
-    number = m.group(1).rstrip(".,;")
-    return _cut(text, m), Ticket(number)
+    """`ticket <id>` as a clause of its own: before the justification, or after it at the very end. Inside a
+    justification ("because the ticket INC-1 is urgent") it is part of what the person wrote and stays there."""
+    reason = _reason_start(text)
+    for m in _TICKET.finditer(text):
+        at_end = not text[m.end() :].strip(_TRAILING_PUNCTUATION)
+        if _outside_quotes(text, m.start()) and (reason is None or m.end() <= reason or at_end):
+            return _cut(text, m), Ticket(m.group(1).rstrip(".,;"))
+    return text, None
+
+
+def _reason_start(text: str) -> int | None:
+    """Where the justification's keyword starts, as _take_reason finds it (a `for` at the very end is a name's)."""
+    for m in _REASON.finditer(text):
+        if _outside_quotes(text, m.start()) and (m.group(1).lower() != "for" or text[m.end() :].strip()):
+            return m.start()
+    return None
 
 
 def _cut(text: str, m: re.Match[str]) -> str:

@@ -169,9 +169,26 @@ ACTIVATIONS: list[tuple[str, Command]] = [
         "activate Exchange-Admins because patch, ticket INC-4711",
         activate("Exchange-Admins", because="patch", ticket="INC-4711"),
     ),
+    # a ticket is its own clause: before the justification or after it, never cut out of its middle
     (
         "activate Exchange-Admins 2h because patching ticket INC-4711 today",
-        activate("Exchange-Admins", duration=hours(2), because="patching today", ticket="INC-4711"),
+        activate("Exchange-Admins", duration=hours(2), because="patching ticket INC-4711 today"),
+    ),
+    (
+        "activate Exchange-Admins 1h because the ticket INC-4711 is urgent",
+        activate("Exchange-Admins", duration=hours(1), because="the ticket INC-4711 is urgent"),
+    ),
+    (
+        "activate Exchange-Admins 1h because the ticket INC-1 is urgent, ticket INC-1.",
+        activate("Exchange-Admins", duration=hours(1), because="the ticket INC-1 is urgent", ticket="INC-1"),
+    ),
+    (
+        "activate Exchange-Admins ticket INC-4711 2h for the ticket queue",
+        activate("Exchange-Admins", duration=hours(2), because="the ticket queue", ticket="INC-4711"),
+    ),
+    (
+        'activate Exchange-Admins 1h because "ticket INC-1 broke" ticket INC-2',
+        activate("Exchange-Admins", duration=hours(1), because="ticket INC-1 broke", ticket="INC-2"),
     ),
     # other verbs
     ("enable Exchange-Admins", activate("Exchange-Admins")),
