@@ -58,10 +58,17 @@ from core.commands import (
     Status,
     parse,
 )
-from core.errors import DirectoryError, IdentityMismatch, SignInRequired, StepUpInsufficient, StepUpRequired
+from core.errors import (
+    DirectoryError,
+    IdentityMismatch,
+    NotEligible,
+    SignInRequired,
+    StepUpInsufficient,
+    StepUpRequired,
+)
 from core.feed import UnknownFeedGroups
 from core.models import Actor
-from core.outcomes import AwaitingApproval, NeedsInput, Outcome, Refused
+from core.outcomes import AwaitingApproval, Failed, NeedsInput, Outcome, Refused
 from core.ports import Clock
 from core.service import PimService
 
@@ -421,11 +428,14 @@ class PimBot(TeamsActivityHandler):
                 return cards.help_card(InvalidCardAction.user_message)
             return await self._approvals.click(turn_context, service, actor, action, invoke=invoke)
         if action.verb is Verb.DEACTIVATE:
-            outcome = await service.deactivate_group(actor, action.group_id, action.access)
+            outcome = _named_as_on_the_card(
+                await service.deactivate_group(actor, action.group_id, action.access), action
+            )
             return cards.deactivation_card([outcome], actor.time_zone)
         outcome = await service.activate_group(
             actor, action.group_id, action.access, action.duration, action.justification, action.ticket
         )
+        outcome = _named_as_on_the_card(outcome, action)
         if isinstance(outcome, NeedsInput):
             return cards.needs_input_card(outcome, actor.time_zone)
         [outcome] = self._settle_step_ups(actor, [outcome])
@@ -699,6 +709,17 @@ def _command_of(text: str | None, activity: Activity) -> Command:
     if isinstance(command, ApprovalChannel) and not command.action and conversation_kind(activity) != "channel":
         return Pending()  # a bare "approvals" outside a channel: the approver's open requests
     return command
+
+
+def _named_as_on_the_card(outcome: Outcome, action: CardAction) -> Outcome:
+    """A refusal of a click names the group as the clicked card did, never by its id: the group's name comes from the
+    clicker's own eligibilities, and a click on someone else's card finds none (issue 10, point 8)."""
+    if not isinstance(outcome, Refused | Failed) or outcome.group_name != action.group_id:
+        return outcome
+    if isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible):
+        # Suggestions for a group id mean nothing; the card's name is what the clicker saw.
+        return replace(outcome, group_name=action.group_name, error=NotEligible(action.group_name, (), action.access))
+    return replace(outcome, group_name=action.group_name)
 
 
 def _invoke_body(status_code: int, kind: str, value: Any) -> InvokeResponse:

@@ -70,7 +70,8 @@ GROUP_NAME_MAX = 256
 MAX_DURATION_MINUTES = 7 * 24 * 60  # far above any PIM policy (1–24 h); PIM itself enforces the real maximum
 
 _GROUP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # keeps \t \n \r: a multiline justification has them
+# Removed from text fields (people type into them): NUL, ESC, DEL, C1…; \t \n \r stay (a multiline justification).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _COMMON_KEYS = {"pim", "verb", "groupId", "groupName", "access"}
 _ACTIVATE_KEYS = {"durationMinutes", "justification", "ticket", "ticketSystem"}
 
@@ -209,9 +210,9 @@ def _text(data: Mapping[str, object], key: str, limit: int, *, multiline: bool =
         return None
     if not isinstance(value, str):
         raise InvalidCardAction(f"{key} must be text, got {type(value).__name__}")
-    if _CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
-        raise InvalidCardAction(f"{key} contains control characters")
-    value = value.strip()
+    if not multiline and ("\n" in value or "\r" in value):
+        raise InvalidCardAction(f"{key} contains a line break")
+    value = _CONTROL.sub("", value).strip()
     if len(value) > limit:
         raise InvalidCardAction(f"{key} is longer than {limit} characters")
     return value or None
