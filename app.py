@@ -31,6 +31,7 @@ from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.credentials import BotCredentialsFactory, BotTokens
 from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
+from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.records import Records
@@ -132,13 +133,23 @@ def create_app(
     graph_clock = GraphClock(settings.graph_base_url)
     clock = clock or graph_clock
     app = web.Application(middlewares=[errors_middleware], client_max_size=512 * 1024)
+    health = app[HEALTH_KEY] = Health()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         ssl_ctx = _ssl_context(settings)
+
+        async def probe_graph() -> None:  # any HTTP answer (401 without a token) means Graph is reachable
+            await http.get(settings.graph_base_url + "/")
+
+        graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph_base_url, probe_graph))
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
         http = httpx.AsyncClient(
-            verify=ssl_ctx,
+            transport=ObservedTransport(
+                httpx.AsyncHTTPTransport(verify=ssl_ctx, limits=limits), {settings.graph_base_url: graph_reach}
+            ),
+            verify=ssl_ctx,  # and limits: for the transports httpx mounts for HTTPS_PROXY & co.
+            limits=limits,
             timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=min(5.0, settings.graph_timeout_seconds)),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
             event_hooks={"response": [graph_clock.on_response]},
         )
         connector_session = aiohttp.ClientSession(
@@ -146,12 +157,21 @@ def create_app(
             timeout=aiohttp.ClientTimeout(total=15),
         )
         storage = SqliteStorage(settings.state_db)
-        # msal's constructor fetches the OpenID configuration synchronously: keep it off the event loop.
+        # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
+        # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
         msal_session = requests.Session()
-        msal_app = await asyncio.to_thread(_msal_app, settings, msal_session)
+        graph_entra = health.add(
+            "entra_graph",
+            Dependency(
+                "Microsoft Entra (the bot's Graph sign-in)",
+                settings.authority_host,
+                functools.partial(asyncio.to_thread, _msal_app, settings, msal_session),
+            ),
+        )
+        await graph_entra.connect()
         app_tokens = AppTokenSource(
-            functools.partial(msal_app.acquire_token_for_client, scopes=[settings.graph_scope]),
-            msal_app.remove_tokens_for_client,
+            functools.partial(_client_token, graph_entra, [settings.graph_scope]),
+            functools.partial(_forget_client_tokens, graph_entra),
         )
         graph = GraphClient(http, settings.graph_base_url, app_tokens)
         directory = GraphPimDirectory(graph, clock)
@@ -205,7 +225,7 @@ def create_app(
         # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
         # Bot Connector and, through the credentials factory, botbuilder's token service client (bot/credentials.py).
         bot_session = requests.Session()
-        bot_tokens = await asyncio.to_thread(_bot_tokens, settings, bot_session)
+        bot_tokens = await _bot_tokens(settings, bot_session, health)
         credentials_factory = (
             None  # anonymous: botbuilder's own factory, which disables authentication
             if bot_tokens is None
@@ -240,6 +260,7 @@ def create_app(
         try:
             yield
         finally:
+            await health.close()
             poller.cancel()
             feed_poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -365,10 +386,11 @@ async def _anonymous_token(_: str) -> str | None:
     return None
 
 
-def _bot_tokens(settings: Settings, session: requests.Session) -> BotTokens | None:
+async def _bot_tokens(settings: Settings, session: requests.Session, health: Health) -> BotTokens | None:
     """The bot app's tokens (client credentials for its app id, or its user-assigned managed identity; msal caches
-    them), for outbound Bot Connector and token service calls; None in anonymous (local development) mode. Blocking
-    (msal fetches the authority's metadata): call it in a thread."""
+    them), for outbound Bot Connector and token service calls; None in anonymous (local development) mode. The
+    client-credentials msal client is a `Dependency` (its constructor fetches the authority's metadata): while Entra
+    is unreachable the bot runs, but cannot send anything."""
     if settings.anonymous:
         return None
     _trusting(settings, session)
@@ -383,21 +405,39 @@ def _bot_tokens(settings: Settings, session: requests.Session) -> BotTokens | No
             result: dict[str, Any] = msi.acquire_token_for_client(resource=resource)
             return result
     else:
-        client = msal.ConfidentialClientApplication(
-            settings.app_id,
-            client_credential=settings.app_password.reveal(),
-            authority=_bot_authority(settings),
-            # The authority is configured exactly (sovereign clouds, stand-ins): no instance discovery.
-            instance_discovery=False,
-            http_client=session,
-            timeout=10,
+        entra = health.add(
+            "entra_bot",
+            Dependency(
+                "Microsoft Entra (the bot's own sign-in)",
+                _bot_authority(settings),
+                functools.partial(asyncio.to_thread, _bot_msal, settings, session),
+            ),
         )
-
-        def acquire(scopes: list[str]) -> dict[str, Any]:
-            result: dict[str, Any] = client.acquire_token_for_client(scopes=scopes)  # msal serves it from its cache
-            return result
-
+        await entra.connect()
+        acquire = functools.partial(_client_token, entra)
     return BotTokens(settings.app_id, acquire, _bot_scope(settings))
+
+
+def _bot_msal(settings: Settings, session: requests.Session) -> msal.ConfidentialClientApplication:
+    return msal.ConfidentialClientApplication(
+        settings.app_id,
+        client_credential=settings.app_password.reveal(),
+        authority=_bot_authority(settings),
+        # The authority is configured exactly (sovereign clouds, stand-ins): no instance discovery.
+        instance_discovery=False,
+        http_client=session,
+        timeout=10,
+    )
+
+
+def _client_token(entra: Dependency[msal.ConfidentialClientApplication], scopes: list[str]) -> dict[str, Any]:
+    """Blocking: msal's cache, or one token request; `Unreachable` while Entra has not been reached."""
+    result: dict[str, Any] = entra.get().acquire_token_for_client(scopes=scopes)
+    return result
+
+
+def _forget_client_tokens(entra: Dependency[msal.ConfidentialClientApplication]) -> None:
+    entra.get().remove_tokens_for_client()
 
 
 class _NoSignIn:

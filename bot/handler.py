@@ -36,6 +36,7 @@ from bot.activity import (
 from bot.approval_channels import ApprovalChannels
 from bot.approvals import ApprovalDesk
 from bot.feed import FeedChannel, FeedDesk, channel_of_reference
+from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.private import PrivateChats, PrivateChatUnavailable
 from bot.proactive import continue_raising
@@ -735,6 +736,11 @@ def _invoke_message(text: str) -> InvokeResponse:
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
     """Log with the activity id; tell the user kindly. Never the exception text (it may carry internals)."""
+    if isinstance(error, Unreachable):
+        # The bot's own sign-in (Entra) is not reached yet: nothing can be sent, the apology included. No traceback
+        # for an outage bot.health reports and retries.
+        log.warning("cannot answer activity %s: %s", turn_context.activity.id, error)
+        return
     log.error("turn failed (activity %s)", turn_context.activity.id, exc_info=error)
     if turn_context.activity.type == ActivityTypes.message:
         try:

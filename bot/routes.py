@@ -26,6 +26,8 @@ from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import Activity
 from msrest.serialization import Model
 
+from bot.health import HEALTH_KEY
+
 __all__ = ["MAX_DEPTH", "errors_middleware", "healthz", "messages_handler", "nesting_depth"]
 
 log = logging.getLogger(__name__)
@@ -165,5 +167,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _problem(500, "internal error")
 
 
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+async def healthz(request: web.Request) -> web.Response:
+    """Always 200 while the process serves (restarting it cures no outage elsewhere): `status` is "ok", or
+    "degraded" with what the bot cannot reach (bot.health)."""
+    health = request.app.get(HEALTH_KEY)
+    return web.json_response(health.report() if health is not None else {"status": "ok"})

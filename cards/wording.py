@@ -26,6 +26,7 @@ from core.errors import (
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
+    EntraUnreachable,
     IdentityMismatch,
     MissingApproverJustification,
     MissingInputs,
@@ -384,6 +385,11 @@ def _explain_directory(error: DirectoryError) -> str:
         case PermissionDenied():
             what = f" ({_shorten(error.detail, 100)})" if error.detail else ""
             return f"The bot lacks a Microsoft Graph permission{what}; please ask your administrator.{ref}"
+        case EntraUnreachable():
+            return (
+                "The bot cannot reach Microsoft Entra, Microsoft's sign-in service, right now, so it cannot use "
+                "Microsoft Graph; nothing was changed. It keeps trying by itself: please try again in a few minutes."
+            )
         case DirectoryUnavailable():
             return (
                 f"Microsoft Graph is not answering right now; nothing was changed. Please try again in a minute.{ref}"

@@ -36,6 +36,7 @@ __all__ = [
     "ApprovalExpired",
     "DirectoryError",
     "DirectoryUnavailable",
+    "EntraUnreachable",
     "DurationTooLong",
     "DurationTooShort",
     "EligibilityNotInEffect",
@@ -74,6 +75,10 @@ class DirectoryError(PimError):
 
 class DirectoryUnavailable(DirectoryError):
     pass
+
+
+class EntraUnreachable(DirectoryUnavailable):
+    """Microsoft Entra, which issues the bot's Graph tokens, cannot be reached (the bot keeps trying by itself)."""
 
 
 class Throttled(DirectoryError):

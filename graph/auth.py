@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from core.errors import DirectoryUnavailable, PermissionDenied
+from core.errors import DirectoryUnavailable, EntraUnreachable, PermissionDenied
 
 __all__ = ["AppTokenSource", "SimulatedTenantTokens"]
 
@@ -48,7 +48,7 @@ class AppTokenSource:
         try:
             result = await asyncio.to_thread(self._acquire)
         except Exception as exc:  # msal surfaces network failures as requests/urllib exceptions
-            raise DirectoryUnavailable(f"token endpoint unreachable: {type(exc).__name__}: {exc}") from exc
+            raise EntraUnreachable(f"token endpoint unreachable: {type(exc).__name__}: {exc}") from exc
         token = result.get("access_token") if isinstance(result, Mapping) else None
         if isinstance(token, str) and token:
             return token
