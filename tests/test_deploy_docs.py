@@ -41,11 +41,18 @@ GRAPH_PERMISSIONS = {
     "Group.Read.All",
     "Directory.Read.All",
     "AuditLog.Read.All",
+    # Names of Conditional Access authentication contexts (least privileged first, per the Graph API page).
+    "AuthenticationContext.Read.All",
+    "Policy.Read.ConditionalAccess",
+    "Policy.Read.All",
+    # Installing the app for an approver who never opened it (teams-platform.md §6), and finding it in the catalog.
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
+    "AppCatalog.Read.All",
 }
 # The exact shape of a Graph permission name: Resource.Operation[.Constraint][.AzureADGroup].
-PERMISSION_SHAPE = re.compile(r"^[A-Z][A-Za-z]+\.(Read|ReadWrite|ReadBasic|Remove)(\.[A-Za-z]+)*$")
+PERMISSION_SHAPE = re.compile(r"^[A-Z][A-Za-z]+\.(Read|ReadWrite|ReadBasic|Remove)([A-Z][A-Za-z]*)?(\.[A-Za-z]+)*$")
 # What looks like one in prose, whatever its case (so `User.read.All` is caught, not skipped).
-PERMISSION_LIKE = re.compile(r"^[A-Za-z]+\.(read|readwrite|readbasic|remove)(\.[A-Za-z]+)*$", re.IGNORECASE)
+PERMISSION_LIKE = re.compile(r"^[A-Za-z]+\.(read|readwrite|readbasic|remove)([a-z]+)?(\.[A-Za-z]+)*$", re.IGNORECASE)
 
 
 class RecordingEnv(Mapping[str, str]):
