@@ -138,6 +138,7 @@ Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
 def _page(status: int, title: str, message: str) -> web.Response:
     return web.Response(
         status=status,
+        headers={"Retry-After": "60"} if status == 503 else None,
         text=f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>",
         content_type="text/html",
@@ -145,6 +146,10 @@ def _page(status: int, title: str, message: str) -> web.Response:
 
 
 EXPIRED = "This sign-in link has expired or was already used, so nothing was changed. Send your request again in Teams."
+UNREACHABLE = (
+    "The bot cannot reach Microsoft Entra, Microsoft's sign-in service, right now, so nothing was changed. "
+    "Open the same link again in a minute; it still works."
+)
 
 
 class StepUp:
@@ -214,12 +219,23 @@ class StepUp:
             return None
         return dict(item)
 
+    async def _entra(self) -> msal.ConfidentialClientApplication | None:
+        """The msal client, or None when Entra cannot be reached to build it (its metadata is read then)."""
+        try:
+            return await self._msal_app()
+        except Exception as e:  # msal raises ValueError/RuntimeError, requests its own errors: all mean unreachable
+            log.warning("step-up sign-in: Microsoft Entra cannot be reached (%s)", type(e).__name__)
+            return None
+
     async def start(self, request: web.Request) -> web.StreamResponse:
         state = request.query.get("state", "")
+        # Entra first: a link opened during an outage is not used up, the same link works once Entra answers.
+        app = await self._entra()
+        if app is None:
+            return _page(503, "Microsoft Entra cannot be reached", UNREACHABLE)
         item = await self._take(f"stepup/state/{state}") if state else None
         if item is None:
             return _page(400, "Sign-in link expired", EXPIRED)
-        app = await self._msal_app()
         flow = await asyncio.to_thread(
             app.initiate_auth_code_flow,
             self._scopes,
@@ -239,6 +255,9 @@ class StepUp:
         params = dict(await request.post()) if request.method == "POST" else dict(request.query)
         response = {k: str(v) for k, v in params.items()}
         state = response.get("state", "")
+        app = await self._entra()
+        if app is None:
+            return _page(503, "Microsoft Entra cannot be reached", UNREACHABLE)
         item = await self._take(f"stepup/flow/{state}") if state else None
         if item is None:
             return _page(400, "Sign-in link expired", EXPIRED)
@@ -249,7 +268,6 @@ class StepUp:
             time_zone=item.get("timeZone"),
             channel_user_id=str(item.get("channelUserId") or ""),
         )
-        app = await self._msal_app()
         try:
             result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, item["flow"], response)
         except Exception as e:  # msal raises on state/nonce mismatch

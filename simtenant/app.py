@@ -157,6 +157,10 @@ async def openid_configuration(request: web.Request) -> web.Response:
     name = request.match_info["tenant"]
     if not _known_tenant(tenant, name):
         return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{name}' not found.")
+    fault = tenant.faults.take(request.method, request.path)  # a control: Entra's metadata unreachable for a while
+    if fault is not None and fault.status is not None:
+        await _sleep(fault.delay_seconds)
+        return _token_fault(fault)
     base = f"{_origin(request)}/{tenant.tenant_id}"
     # The sign-in pages' origin: this one, or the plain-http loopback listener when it runs (simtenant.server), so a
     # browser opens them without a certificate warning. msal requires https only of the authority it is given.

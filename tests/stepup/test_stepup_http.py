@@ -228,6 +228,28 @@ async def test_expired_or_unknown_link(stack: StepUpStack) -> None:
         assert r.status == 400
 
 
+async def test_a_sign_in_link_opened_while_entra_is_unreachable_says_so_and_still_works_later(
+    stack: StepUpStack,
+) -> None:
+    """Entra's metadata cannot be read when the link is opened (the step-up's msal client is built then): a kind page
+    that says so (503, as the outage is not the user's doing, never a traceback), and the link is not used up; once
+    Entra answers, the same link signs in."""
+    await stack.say(ACTIVATE_MFA_GROUP)
+    link = stack.sign_in_link()
+    outage = {"path": "/.well-known/openid-configuration$", "status": 503, "times": None}
+    async with stack.http.post(f"{stack.sim.control_url}/faults", json=outage) as r:
+        assert r.status in (200, 201), await r.text()
+    async with stack.http.get(link, allow_redirects=False) as r:
+        page = await r.text()
+        assert r.status == 503 and r.headers.get("Retry-After") == "60"
+        assert "cannot reach" in page and "Traceback" not in page
+    stack.sim.tenant.faults.clear()
+    status, page = await stack.sign_in(link, ALICE.oid)
+    assert status == 200 and "close this window" in page
+    await stack.connector.wait_for(2)
+    assert len(stack.activations(PRIVILEGED_ROLE_ADMINS)) == 1
+
+
 async def test_kept_token_serves_only_its_user(stack: StepUpStack) -> None:
     await stack.say("activate Privileged-Role-Admins 30m because x")
     await stack.sign_in(stack.sign_in_link(), ALICE.oid)
