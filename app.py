@@ -15,7 +15,7 @@ import signal
 import ssl
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -34,6 +34,7 @@ from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
+from bot.reconcile import Reconciler
 from bot.records import Records
 from bot.routes import errors_middleware, healthz, messages_handler
 from bot.sendlimit import ConversationLimiter
@@ -53,6 +54,7 @@ from settings import AppType, Settings, SettingsError, UserTokenMode, load_setti
 log = logging.getLogger("pimbot")
 
 APP_KEY = web.AppKey("pim_bot_parts", dict)
+RECONCILE_SECONDS = 5.0  # "I will tell you in a moment": how often unconfirmed writes are followed up
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,13 @@ def create_app(
     clock: Clock | None = None,
     user_tokens: UserTokenProvider | None = None,
     feed_kill_at: str = "",
+    graph_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    reconcile_seconds: float = RECONCILE_SECONDS,
 ) -> web.Application:
-    """The aiohttp application. `clock` and `user_tokens` are seams for tests (the simulated tenant's clock);
-    `feed_kill_at` makes the process SIGKILL itself at one point of a feed cycle (the crash tests only)."""
+    """The aiohttp application. `clock`, `user_tokens` and `graph_sleep` (the Graph client's waits between retries)
+    are seams for tests (the simulated tenant's clock, virtual time); `reconcile_seconds` how often writes whose
+    answer was lost are followed up; `feed_kill_at` makes the process SIGKILL itself at one point of a feed cycle
+    (the crash tests only)."""
     graph_clock = GraphClock(settings.graph_base_url)
     clock = clock or graph_clock
     app = web.Application(middlewares=[errors_middleware], client_max_size=512 * 1024)
@@ -173,7 +179,7 @@ def create_app(
             functools.partial(_client_token, graph_entra, [settings.graph_scope]),
             functools.partial(_forget_client_tokens, graph_entra),
         )
-        graph = GraphClient(http, settings.graph_base_url, app_tokens)
+        graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=graph_sleep)
         directory = GraphPimDirectory(graph, clock)
         tokens: UserTokenProvider
         # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
@@ -217,6 +223,7 @@ def create_app(
             app_id=settings.app_id,
             reminder_minutes=settings.approval_reminder_minutes,
             admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
+            reconciler=Reconciler(storage, clock),
             approval_channels=settings.approval_channels,
             feed=feed,
         )
@@ -244,6 +251,8 @@ def create_app(
         adapter.on_turn_error = on_turn_error
         if step_up is not None:
             bot.attach_step_up(step_up, adapter, settings.app_id)
+        poll = functools.partial(bot.poll_approvals, adapter)
+        follow_up = functools.partial(bot.follow_up_unconfirmed, adapter)
         app[APP_KEY].update(
             storage=storage,
             bot=bot,
@@ -252,21 +261,21 @@ def create_app(
             directory=directory,
             graph=graph,
             messages=messages_handler(adapter, bot),
-            poll=functools.partial(bot.poll_approvals, adapter),
+            poll=poll,
+            reconcile=follow_up,
             feed=feed,
         )
-        poller = asyncio.create_task(_poll_forever(bot, adapter, settings.approval_poll_seconds))
+        poller = asyncio.create_task(_every(settings.approval_poll_seconds, poll, "the approval poll"))
         feed_poller = asyncio.create_task(_feed_forever(feed, adapter))
+        reconciler = asyncio.create_task(_every(reconcile_seconds, follow_up, "following up unconfirmed writes"))
         try:
             yield
         finally:
             await health.close()
-            poller.cancel()
-            feed_poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-            with contextlib.suppress(asyncio.CancelledError):
-                await feed_poller
+            for task in (poller, feed_poller, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(Exception):
                 await feed.release_lease()
             await http.aclose()
@@ -304,14 +313,16 @@ def create_app(
     return app
 
 
-async def _poll_forever(bot: PimBot, adapter: Any, interval: float) -> None:
-    """Outside decisions (portal, e-mail, Graph, expiry) reach every card within one interval (issue 4, point 7)."""
+async def _every(interval: float, sweep: Callable[[], Awaitable[int]], what: str) -> None:
+    """`sweep` every `interval` seconds, the first after one interval; a failed sweep is retried at the next. Used
+    for the approval poller (outside decisions reach every card within one interval, issue 4, point 7) and for
+    following up writes whose answer was lost (issue 10, point 3: the checks are stored, a restart carries on)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await bot.poll_approvals(adapter)
-        except Exception:  # a failed sweep is retried at the next interval
-            log.exception("the approval poll failed")
+            await sweep()
+        except Exception:
+            log.exception("%s failed", what)
 
 
 async def _feed_forever(feed: FeedDesk, adapter: Any) -> None:

@@ -32,6 +32,7 @@ from botbuilder.schema import ConversationParameters
 from bot.activity import reference_of
 from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.proactive import continue_raising
+from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
 from bot.records import Records
 from bot.storage import StorageConflict
 from bot.wire import SentCard
@@ -40,14 +41,23 @@ from cards.actions import DecisionAction, Verb
 from cards.activation import settled_activation_card
 from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, decision_line, expiry_warning_card
 from cards.approval_channels import channel_post_failed, channel_posted
-from cards.wording import access_label, and_list
+from cards.wording import (
+    access_label,
+    and_list,
+    decided_by_you,
+    decision_not_recorded,
+    decision_unconfirmed,
+)
 from core.approvals import Review, may_decide, self_approval
 from core.errors import (
     AlreadyDecided,
     DirectoryError,
+    IdentityMismatch,
     MissingApproverJustification,
+    OutcomeUnknown,
     RequestNotFound,
     RequestRefused,
+    SignInRequired,
 )
 from core.models import Access, Actor, Decision, Group, RequestStatus, Ticket
 from core.names import normalise
@@ -60,6 +70,7 @@ __all__ = ["ApprovalDesk"]
 log = logging.getLogger(__name__)
 
 CLAIM_TTL = timedelta(minutes=2)  # a claim older than this belongs to a decision that never finished
+CONFIRMING_TTL = sum(RETRY_AFTER, timedelta(minutes=5))  # a follow-up of a lost decision answer ends before this
 LOSER_WAIT_SECONDS = 10.0  # how long a concurrent click waits for the winner's result
 EXPIRY_WARNING = timedelta(hours=1)  # the requester is told this long before an unapproved request expires
 RACE_LOST = "Another approver was deciding this request at the same moment. Please try again."
@@ -141,6 +152,20 @@ _APPROVED = {
 }
 
 
+def _unmarked(record: dict[str, Any]) -> dict[str, Any]:
+    record.pop("unconfirmed", None)
+    return record
+
+
+def _decided_notice(record: dict[str, Any], actor: Actor, tz: str | None) -> str:
+    """Who decided: "You approved …" when it was the clicker (also after a lost answer), else "already … by …"."""
+    decided = record["decision"]
+    if str(decided.get("by") or "").casefold() != actor.object_id.casefold():
+        return explain(_already(record), tz)
+    view = view_of(record)
+    return decided_by_you(Decision(decided["decision"]), view.group_name, view.requester_name)
+
+
 def _already(record: dict[str, Any]) -> AlreadyDecided:
     d = record["decision"]
     return AlreadyDecided(Decision(d["decision"]), d.get("by"), _parse_time(d.get("at")), by_name=d.get("byName", ""))
@@ -156,8 +181,10 @@ class ApprovalDesk:
         reminder_after: timedelta = timedelta(hours=1),
         channels: ApprovalChannels | None = None,
         on_settled: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self._on_settled = on_settled  # the admin feed (bot.feed) hears every decided or closed request
+        self._reconcile = reconciler  # decisions whose answer was lost are followed up (bot.reconcile)
         self._records = records
         self._channels = channels
         self._reminder_after = reminder_after
@@ -368,7 +395,7 @@ class ApprovalDesk:
             log.info("refused a decision on %s by its requester", view.request_id)
             return self._card(record, tz, actionable=False, notice=explain(own, tz, group_name=view.group_name))
         if record.get("decision"):
-            return self._card(record, tz, actionable=False, notice=explain(_already(record), tz))
+            return self._card(record, tz, actionable=False, notice=_decided_notice(record, actor, tz))
         if record.get("closed"):
             return self._card(record, tz, actionable=False, notice="This request is closed; nothing was changed.")
         decision = Decision.APPROVE if action.verb is Verb.APPROVE else Decision.DENY
@@ -381,17 +408,19 @@ class ApprovalDesk:
         try:
             verdict = await service.review(actor, view.request_id, decision, action.reason, view.reason_required)
         except (RequestRefused, DirectoryError) as e:
-            return await self._refused_by_graph(turn_context, service, record, e, tz, invoke=invoke)
+            return await self._refused_by_graph(turn_context, service, record, e, actor, invoke=invoke)
         if not isinstance(verdict, Review):
-            return await self._refused_by_graph(turn_context, service, record, verdict, tz, invoke=invoke)
+            return await self._refused_by_graph(turn_context, service, record, verdict, actor, invoke=invoke)
 
         claimed = await self._claim(record, actor)
         if claimed is None:
             return await self._after_race(view.request_id, tz)
         try:
             await service.submit_review(actor, verdict)
+        except OutcomeUnknown:
+            return await self._unconfirmed(turn_context, actor, verdict, action.reason or "")
         except (RequestRefused, DirectoryError) as e:
-            return await self._refused_by_graph(turn_context, service, claimed, e, tz, invoke=invoke, release=True)
+            return await self._refused_by_graph(turn_context, service, claimed, e, actor, invoke=invoke, release=True)
         except BaseException:
             await self._release(view.request_id)
             raise
@@ -408,6 +437,11 @@ class ApprovalDesk:
         return approval_card(
             view_of(record), tz, actionable=actionable, refresh_user_ids=record.get("refreshIds") or (), notice=notice
         )
+
+    def _confirming(self, record: dict[str, Any]) -> bool:
+        """A decision whose answer was lost is being followed up (bot.reconcile; bounded, so the mark expires)."""
+        at = _parse_time((record.get("unconfirmed") or {}).get("at"))
+        return at is not None and self._clock.now() - at < CONFIRMING_TTL
 
     def _claimed_by_other(self, record: dict[str, Any]) -> bool:
         claim = record.get("claim")
@@ -465,23 +499,20 @@ class ApprovalDesk:
         service: PimService,
         record: dict[str, Any],
         error: RequestRefused | DirectoryError,
-        tz: str | None,
+        actor: Actor,
         *,
         invoke: bool,
         release: bool = False,
     ) -> dict[str, Any]:
-        """Graph (or the rules on what Graph returned) refused. A decision made elsewhere is recorded and spread."""
-        request_id = record["requestId"]
+        """Graph (or the rules on what Graph returned) refused. A decision made elsewhere is recorded and spread; one
+        that turns out to be the clicker's own (its first answer was lost) is told as theirs."""
+        request_id, tz = record["requestId"], actor.time_zone
         if isinstance(error, AlreadyDecided) and error.decision is not None:
-            names = record.get("approverNames") or {}
-            by_name = error.by_name or names.get(error.by or "", "") or ""
-            final = await self._record_decision(
-                request_id, error.decision, error.by or "", by_name, error.justification, at=error.at
-            )
+            final = await self._decided_in_pim(record, error)
             await self._spread(
                 turn_context.adapter, service, final, skip=turn_context.activity.reply_to_id if invoke else None
             )
-            return self._card(final, tz, actionable=False, notice=explain(_already(final), tz))
+            return self._card(final, tz, actionable=False, notice=_decided_notice(final, actor, tz))
         if release:
             await self._release(request_id)
         fresh = await self._records.pending(request_id) or record
@@ -489,6 +520,84 @@ class ApprovalDesk:
         access = Access(fresh.get("access") or "member")
         actionable = isinstance(error, MissingApproverJustification | DirectoryError)
         return self._card(fresh, tz, actionable=actionable, notice=explain(error, tz, group_name=group, access=access))
+
+    async def _decided_in_pim(self, record: dict[str, Any], decided: AlreadyDecided) -> dict[str, Any]:
+        """Record a decision PIM shows (made elsewhere, or by a click whose answer was lost), once."""
+        assert decided.decision is not None
+        names = record.get("approverNames") or {}
+        by_name = decided.by_name or names.get(decided.by or "", "") or ""
+        return await self._record_decision(
+            record["requestId"], decided.decision, decided.by or "", by_name, decided.justification, at=decided.at
+        )
+
+    async def _unconfirmed(
+        self, turn_context: TurnContext, actor: Actor, review: Review, reason: str
+    ) -> dict[str, Any]:
+        """The decision was sent but its answer was lost and could not be read back: the approver is told so, the
+        request is marked (the poller leaves its outcome to the follow-up, which knows whose decision it was) and
+        followed up (bot.reconcile). The buttons stay: a second click is answered from PIM's own state."""
+        request_id = review.request_id
+        reference = await self._records.user_reference(actor.object_id) or reference_of(turn_context.activity)
+
+        def mark(record: dict[str, Any]) -> dict[str, Any]:
+            record.pop("claim", None)
+            record["unconfirmed"] = {"by": actor.object_id, "at": self._now()}
+            return record
+
+        record = await self._records.update_pending(request_id, mark)
+        assert record is not None
+        if self._reconcile is not None:
+            await self._reconcile.remember_decision(actor, reference, request_id, review.decision, reason)
+        log.info("decision of %s on %s sent, outcome unknown", actor.object_id, request_id)
+        return self._card(record, actor.time_zone, actionable=True, notice=decision_unconfirmed(review.decision))
+
+    async def confirm_decision(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        actor: Actor,
+        check: DecisionCheck,
+        *,
+        settled: bool,
+        final: bool,
+    ) -> bool:
+        """One try of following up a decision whose answer was lost (bot.reconcile), in the approver's conversation:
+        the approval is read as them. Once PIM shows it decided, the decision is recorded and spread like a click's,
+        and the approver is told whose it was; once it shows the stage still open (`settled`), that it never arrived.
+        False: try again later."""
+        record = await self._records.pending(check.request_id)
+        if record is None:
+            return True
+        tz, view = actor.time_zone, view_of(record)
+        try:
+            if record.get("decision"):
+                verdict: Review | RequestRefused = _already(record)
+            else:
+                verdict = await service.review(actor, check.request_id, check.decision, check.reason, False)
+        except (SignInRequired, IdentityMismatch, DirectoryError) as e:
+            if not final:
+                log.info("decision on %s still unconfirmed: %s", check.request_id, e)
+                return False
+            text = explain(OutcomeUnknown(str(e)), tz)
+        except RequestRefused as e:
+            verdict = e
+        else:
+            text = ""
+        if not text and isinstance(verdict, Review):
+            if not settled:
+                return False
+            text = decision_not_recorded(check.decision, view.group_name)
+        elif not text and isinstance(verdict, AlreadyDecided) and verdict.decision is not None:
+            final_record = record if record.get("decision") else await self._decided_in_pim(record, verdict)
+            if not record.get("decision"):
+                await self._spread(turn_context.adapter, service, final_record, skip=None)
+            text = _decided_notice(final_record, actor, tz)
+        elif not text:
+            assert isinstance(verdict, RequestRefused)
+            text = explain(verdict, tz, group_name=view.group_name, access=view.access)
+        await self._records.update_pending(check.request_id, _unmarked)
+        await turn_context.send_activity(MessageFactory.text(text))
+        return True
 
     async def _record_decision(
         self,
@@ -640,7 +749,7 @@ class ApprovalDesk:
 
     async def _poll_one(self, adapter: Any, service: PimService, request_id: str) -> bool:
         record = await self._records.pending(request_id)
-        if record is None or not is_open(record) or self._claimed_by_other(record):
+        if record is None or not is_open(record) or self._claimed_by_other(record) or self._confirming(record):
             return False
         created = _parse_time(record.get("requestedAt") or record.get("createdAt"))
         too_old = created is not None and self._clock.now() - created >= APPROVAL_WINDOW

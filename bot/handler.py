@@ -40,6 +40,7 @@ from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.private import PrivateChats, PrivateChatUnavailable
 from bot.proactive import continue_raising
+from bot.reconcile import Check, Reconciler
 from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
@@ -63,13 +64,14 @@ from core.errors import (
     DirectoryError,
     IdentityMismatch,
     NotEligible,
+    OutcomeUnknown,
     SignInRequired,
     StepUpInsufficient,
     StepUpRequired,
 )
 from core.feed import UnknownFeedGroups
-from core.models import Actor
-from core.outcomes import AwaitingApproval, Failed, NeedsInput, Outcome, Refused
+from core.models import Actor, WriteKind
+from core.outcomes import AwaitingApproval, Failed, NeedsInput, Outcome, Refused, Unconfirmed
 from core.ports import Clock
 from core.service import PimService
 
@@ -115,6 +117,7 @@ class PimBot(TeamsActivityHandler):
         feed: FeedDesk | None = None,
         *,
         admins: Admins,
+        reconciler: Reconciler,
         approval_channels: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
@@ -138,7 +141,10 @@ class PimBot(TeamsActivityHandler):
             reminder_after=timedelta(minutes=reminder_minutes),
             channels=self._channels,
             on_settled=feed.approval_settled if feed is not None else None,
+            reconciler=reconciler,
         )
+        # Writes whose answer was lost: followed up in the background until PIM shows what became of them.
+        self._reconcile = reconciler
         self._feed = feed
         self._private = PrivateChats(records, app_id)
 
@@ -152,6 +158,71 @@ class PimBot(TeamsActivityHandler):
     async def poll_approvals(self, adapter: Any) -> int:
         """One sweep for decisions made outside the bot (bot.approvals.ApprovalDesk.poll_once)."""
         return await self._approvals.poll_once(adapter, self._service)
+
+    async def follow_up_unconfirmed(self, adapter: Any) -> int:
+        """One sweep over the writes whose answer was lost (bot.reconcile); how many the person was told about."""
+        return await self._reconcile.sweep(adapter, self._follow_up)
+
+    async def _follow_up(self, adapter: Any, check: Check, settled: bool, final: bool) -> bool:
+        """One try of a follow-up, in a proactive turn of the person's conversation (a delegated read then has the
+        person's token source, as their own command would)."""
+        done: list[bool] = []
+
+        async def turn(turn_context: TurnContext) -> None:
+            service = self._service_for(turn_context, check.actor)
+            if check.decision is not None:
+                confirmed = self._approvals.confirm_decision(
+                    turn_context, service, check.actor, check.decision, settled=settled, final=final
+                )
+            else:
+                assert check.write is not None
+                confirmed = self._confirm_write(turn_context, service, check.actor, check.write, settled, final)
+            done.append(await confirmed)
+
+        await continue_raising(adapter, check.reference, turn, self._app_id)
+        return bool(done and done[0])
+
+    async def _confirm_write(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        actor: Actor,
+        unconfirmed: Unconfirmed,
+        settled: bool,
+        final: bool,
+    ) -> bool:
+        """Tell the user what became of their write once PIM shows it (the card their command would have had)."""
+        group, access = unconfirmed.group, unconfirmed.access
+        try:
+            outcome = await service.confirm(unconfirmed, settled=settled)
+        except DirectoryError as e:
+            if not final:
+                log.info("%s of %s still unconfirmed: %s", unconfirmed.write.kind.value, group.id, e)
+                return False
+            outcome = Failed(group.display_name, access, OutcomeUnknown(e.detail, write=unconfirmed.write))
+        if outcome is None:
+            return False
+        if unconfirmed.write.kind is WriteKind.DEACTIVATE:
+            await self._send_card(
+                turn_context, cards.deactivation_card([outcome], actor.time_zone), kind="deactivation"
+            )
+        else:
+            await self._send_activation(turn_context, actor, [outcome])
+        return True
+
+    async def _follow_up_later(
+        self, actor: Actor, outcomes: Sequence[Outcome], turn_context: TurnContext | None
+    ) -> None:
+        """The user was told "I will tell you in a moment" for these: store their follow-ups (bot.reconcile)."""
+        for o in outcomes:
+            if not isinstance(o, Unconfirmed):
+                continue
+            reference = reference_of(turn_context.activity) if turn_context is not None else None
+            reference = reference or await self._records.user_reference(actor.object_id)
+            if reference is None:
+                log.error("no conversation to follow up the %s of %s in", o.write.kind.value, o.group.id)
+                continue
+            await self._reconcile.remember_write(actor, reference, o)
 
     # ---- entry points ---------------------------------------------------------------------------------------
 
@@ -257,6 +328,7 @@ class PimBot(TeamsActivityHandler):
         elif isinstance(command, Deactivate):
             outcomes = await service.deactivate(actor, command)
             await self._send_card(turn_context, cards.deactivation_card(outcomes, actor.time_zone), kind="deactivation")
+            await self._follow_up_later(actor, outcomes, turn_context)
         elif isinstance(command, Feed):
             await self._feed_command(turn_context, actor, command)
 
@@ -432,6 +504,7 @@ class PimBot(TeamsActivityHandler):
             outcome = _named_as_on_the_card(
                 await service.deactivate_group(actor, action.group_id, action.access), action
             )
+            await self._follow_up_later(actor, [outcome], turn_context)
             return cards.deactivation_card([outcome], actor.time_zone)
         outcome = await service.activate_group(
             actor, action.group_id, action.access, action.duration, action.justification, action.ticket
@@ -481,7 +554,9 @@ class PimBot(TeamsActivityHandler):
         turn_context: TurnContext | None,
         service: PimService,
     ) -> None:
-        """Remember each request that waits for approval and send it to its approvers (bot.approvals)."""
+        """Remember each request that waits for approval and send it to its approvers (bot.approvals); follow up
+        each write whose answer was lost (bot.reconcile)."""
+        await self._follow_up_later(actor, outcomes, turn_context)
         for o in outcomes:
             if isinstance(o, AwaitingApproval):
                 await self._records.remember_pending(actor, o, card, self._clock.now())

@@ -7,6 +7,7 @@ Keys:
                                 itself when it shows a request waiting for approval (made read-only once it settles)
   request/{pim request id}      a request the bot submitted that waits for a decision, with the cards showing it
   approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
+(`reconcile/{id}`, the follow-ups of writes whose answer was lost, are kept by bot.reconcile.)
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ from cards.wording import (
     format_duration,
     format_time,
     missing_inputs_phrase,
+    unconfirmed_write,
 )
-from core.errors import DurationTooLong, StepUpInsufficient, TooSoonToDeactivate
+from core.errors import DurationTooLong, OutcomeUnknown, StepUpInsufficient, TooSoonToDeactivate
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -37,6 +38,7 @@ from core.outcomes import (
     NeedsInput,
     Outcome,
     Refused,
+    Unconfirmed,
 )
 
 __all__ = ["activation_card", "deactivation_card", "settled_activation_card"]
@@ -174,9 +176,17 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
             return items
         case Failed():
             state = "Not activated" if flow is _Flow.ACTIVATE else "Not deactivated"
+            if isinstance(outcome.error, OutcomeUnknown):
+                state = "Not confirmed"  # it may have been done: never "Not activated"
             return [
                 *_head(pid, outcome.group_name, outcome, state, "Attention"),
                 _message(pid, explain(outcome.error, tz)),
+            ]
+        case Unconfirmed():
+            message = unconfirmed_write(outcome.write.kind, outcome.access, outcome.group.display_name)
+            return [
+                *_head(pid, outcome.group.display_name, outcome, "Not confirmed yet", "Warning"),
+                _message(pid, message),
             ]
         case Deactivated():
             message = f"Your {outcome.access.value} access to {outcome.group.display_name} has ended."

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cards.wording import explain, format_duration, format_time, help_intro_shared, missing_inputs_phrase
+from cards.wording import (
+    explain,
+    format_duration,
+    format_time,
+    help_intro_shared,
+    missing_inputs_phrase,
+    unconfirmed_write,
+)
 from core.models import Access, ActiveAssignment, Eligibility, PimRequest
 from core.outcomes import (
     Activated,
@@ -18,6 +25,7 @@ from core.outcomes import (
     Outcome,
     Refused,
     StatusView,
+    Unconfirmed,
 )
 
 __all__ = [
@@ -90,6 +98,9 @@ def outcome_line(outcome: Outcome, tz: str | None) -> str:
             return f"{_who(outcome.group_name, outcome.access)}: {explain(outcome.error, tz)}"
         case Deactivated():
             return f"{_who(outcome.group.display_name, outcome.access)}: deactivated."
+        case Unconfirmed():
+            why = unconfirmed_write(outcome.write.kind, outcome.access, outcome.group.display_name)
+            return f"{_who(outcome.group.display_name, outcome.access)}: {why}"
 
 
 def sorted_view(

@@ -32,7 +32,9 @@ from core.errors import (
     MissingInputs,
     NotActive,
     NotAnApprover,
+    NotCarriedOut,
     NotEligible,
+    OutcomeUnknown,
     PendingRequestExists,
     PermissionDenied,
     PimError,
@@ -47,7 +49,7 @@ from core.errors import (
     TokenRejected,
     TooSoonToDeactivate,
 )
-from core.models import MINIMUM_ACTIVATION, Access, Decision
+from core.models import MINIMUM_ACTIVATION, Access, Decision, WriteKind
 
 __all__ = [
     "FEED_IS_OFF",
@@ -63,6 +65,9 @@ __all__ = [
     "PRIVATE_CHAT_REFUSED",
     "REPLIED_PRIVATELY",
     "access_label",
+    "decided_by_you",
+    "decision_not_recorded",
+    "decision_unconfirmed",
     "explain",
     "feed_groups_unknown",
     "feed_here_text",
@@ -76,6 +81,7 @@ __all__ = [
     "and_list",
     "place_name",
     "private_intro",
+    "unconfirmed_write",
     "zone_label",
 ]
 
@@ -390,6 +396,14 @@ def _explain_directory(error: DirectoryError) -> str:
                 "The bot cannot reach Microsoft Entra, Microsoft's sign-in service, right now, so it cannot use "
                 "Microsoft Graph; nothing was changed. It keeps trying by itself: please try again in a few minutes."
             )
+        case OutcomeUnknown():
+            return (
+                "Microsoft Graph has not confirmed whether this was done, and I still cannot read it back. Type "
+                f"“status” in a few minutes to see where things stand.{ref}"
+            )
+        case NotCarriedOut():
+            how = f" (PIM ended the request as {error.status})" if error.status else ""
+            return f"Microsoft Graph did not carry this out{how}; nothing was changed. Please try again."
         case DirectoryUnavailable():
             return (
                 f"Microsoft Graph is not answering right now; nothing was changed. Please try again in a minute.{ref}"
@@ -539,3 +553,41 @@ def feed_groups_unknown(missing: Sequence[str], ambiguous: Sequence[str]) -> str
 
 def feed_off_text(channel: str) -> str:
     return f"The admin feed is off; nothing more is posted in {channel}. `feed here` in a channel turns it on again."
+
+
+# ---- writes whose answer was lost ----------------------------------------------------------------------------------
+
+
+def unconfirmed_write(kind: WriteKind, access: Access, group: str) -> str:
+    """A self-service write sent to Graph whose answer was lost and could not be read back yet."""
+    done = "activated" if kind is WriteKind.ACTIVATE else "deactivated"
+    return (
+        f"I could not confirm yet whether your {_access_to(access, group)} was {done}: Microsoft Graph's answer did "
+        "not reach me. I will tell you in a moment."
+    )
+
+
+def decision_unconfirmed(decision: Decision) -> str:
+    """An approver's decision sent to Graph whose answer was lost and could not be read back yet."""
+    return (
+        f"I could not confirm yet whether your {_DECISION_NOUN[decision]} reached PIM: Microsoft Graph's answer did "
+        "not reach me. I will tell you in a moment."
+    )
+
+
+def decided_by_you(decision: Decision, group: str, requester: str) -> str:
+    """The approver's own decision is the one PIM recorded (also when its first answer was lost)."""
+    verb = "approved" if decision is Decision.APPROVE else "denied"
+    whose = f"{requester}'s" if requester else "the"
+    return f"You {verb} {whose} request for {_group(group)}."
+
+
+def decision_not_recorded(decision: Decision, group: str) -> str:
+    """The approver's decision never reached PIM: the request still waits, the card's buttons work."""
+    return (
+        f"Your {_DECISION_NOUN[decision]} of the request for {_group(group)} did not reach PIM; nothing was changed. "
+        "The request still waits: decide again on the card."
+    )
+
+
+_DECISION_NOUN = {Decision.APPROVE: "approval", Decision.DENY: "denial"}

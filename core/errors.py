@@ -5,6 +5,8 @@ Hierarchy:
 * PimError
   x DirectoryError            -- the directory (Graph) could not answer
     + DirectoryUnavailable    -- timeouts, 5xx after bounded retries
+    + OutcomeUnknown          -- a write's answer was lost and could not be read back: it may have been done
+    + NotCarriedOut           -- a write's answer was lost, and Graph shows it made no request: nothing was done
     + Throttled               -- 429 after bounded retries
     + PermissionDenied        -- 401/403: the bot or the user lacks a permission
       + TokenRejected         -- 401 to a token that is invalid or expired (not a claims challenge): get a new one
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from core.models import Access, Decision
+from core.models import Access, Decision, SentWrite
 
 __all__ = [
     "AlreadyActive",
@@ -45,7 +47,9 @@ __all__ = [
     "MissingInputs",
     "NotAnApprover",
     "NotActive",
+    "NotCarriedOut",
     "NotEligible",
+    "OutcomeUnknown",
     "PendingRequestExists",
     "PermissionDenied",
     "PimError",
@@ -79,6 +83,25 @@ class DirectoryUnavailable(DirectoryError):
 
 class EntraUnreachable(DirectoryUnavailable):
     """Microsoft Entra, which issues the bot's Graph tokens, cannot be reached (the bot keeps trying by itself)."""
+
+
+class OutcomeUnknown(DirectoryError):
+    """A write was sent, its answer was lost (a dropped connection, a timeout, 502/503/504) and what became of it
+    could not be read back: it may have been carried out, so never "nothing was changed". `write` is what to look
+    for later (None for an approver's decision, which is read back from the approval)."""
+
+    def __init__(self, detail: str = "", *, write: SentWrite | None = None, request_id: str | None = None) -> None:
+        super().__init__(detail, request_id=request_id)
+        self.write = write
+
+
+class NotCarriedOut(DirectoryError):
+    """A write whose answer was lost, and Graph shows no request made by it (or one that ended without effect,
+    `status`): nothing was changed."""
+
+    def __init__(self, status: str = "") -> None:
+        super().__init__(f"not carried out{f' ({status})' if status else ''}")
+        self.status = status
 
 
 class Throttled(DirectoryError):

@@ -26,8 +26,10 @@ __all__ = [
     "PimRequest",
     "RequestStatus",
     "ReviewResult",
+    "SentWrite",
     "StageStatus",
     "Ticket",
+    "WriteKind",
 ]
 
 # Entra: "Can't be assigned for a duration of less than five minutes"; also the minimum age before selfDeactivate.
@@ -244,3 +246,23 @@ class Approval:
     def current_stage(self) -> ApprovalStage | None:
         """The open stage, else the last one (to say why nothing is open)."""
         return self.open_stage or (self.stages[-1] if self.stages else None)
+
+
+class WriteKind(StrEnum):
+    """A self-service write of the user's own access."""
+
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+
+
+@dataclass(frozen=True, slots=True)
+class SentWrite:
+    """A self-service write whose answer was lost: enough to find the request it may have created, made by this
+    principal for this group and access since `sent_at` (and, for an activation, with this justification)."""
+
+    kind: WriteKind
+    group_id: str
+    access: Access
+    principal_id: str
+    sent_at: datetime
+    justification: str | None = None

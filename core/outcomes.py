@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.errors import DirectoryError, RequestRefused
-from core.models import Access, ActiveAssignment, Eligibility, Group, PimRequest, Ticket
+from core.models import Access, ActiveAssignment, Eligibility, Group, PimRequest, SentWrite, Ticket
 
 __all__ = [
     "Activated",
@@ -17,6 +17,7 @@ __all__ = [
     "Outcome",
     "Refused",
     "StatusView",
+    "Unconfirmed",
 ]
 
 
@@ -84,7 +85,21 @@ class Deactivated:
     request: PimRequest
 
 
-Outcome = Activated | AwaitingApproval | NeedsInput | Refused | Failed | Deactivated
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """A write was sent but its answer was lost and could not be read back yet: it may have been carried out. The
+    bot keeps looking (`write` says for what) and tells the user what became of it. The other fields are what the
+    outcome needs once it is known."""
+
+    group: Group
+    access: Access
+    write: SentWrite
+    duration: timedelta | None = None  # of an activation: what was asked for (the policy maximum when none was given)
+    duration_was_policy_maximum: bool = False
+    ticket: Ticket | None = None
+
+
+Outcome = Activated | AwaitingApproval | NeedsInput | Refused | Failed | Deactivated | Unconfirmed
 
 
 @dataclass(frozen=True, slots=True)

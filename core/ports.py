@@ -17,6 +17,7 @@ from core.models import (
     Eligibility,
     Group,
     PimRequest,
+    SentWrite,
     Ticket,
 )
 
@@ -129,6 +130,11 @@ class PimDirectory(Protocol):
         ...
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest: ...
+
+    async def find_write(self, write: SentWrite) -> PimRequest | None:
+        """The request a write whose answer was lost made, read app-only now; None when Graph holds none. Self-service
+        writes raise `OutcomeUnknown` (carrying the SentWrite) when they cannot tell on their own."""
+        ...
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         """Eligibilities of the user that have ended (from the request history); used only to explain a refusal."""

@@ -27,7 +27,9 @@ from core.errors import (
     EligibilityNotInEffect,
     MissingInputs,
     NotActive,
+    NotCarriedOut,
     NotEligible,
+    OutcomeUnknown,
     PendingRequestExists,
     RequestRefused,
     TokenRejected,
@@ -42,7 +44,9 @@ from core.models import (
     Eligibility,
     Group,
     PimRequest,
+    RequestStatus,
     Ticket,
+    WriteKind,
 )
 from core.outcomes import (
     Activated,
@@ -53,6 +57,7 @@ from core.outcomes import (
     Outcome,
     Refused,
     StatusView,
+    Unconfirmed,
 )
 from core.ports import ActivationInput, Clock, PimDirectory, PolicyKey, UserSnapshot, UserTokenProvider
 
@@ -63,6 +68,9 @@ log = logging.getLogger(__name__)
 APPROVAL_WINDOW = timedelta(hours=24)  # PIM drops undecided approval requests after 24 hours (not configurable)
 
 T = TypeVar("T")
+
+# A request found after a lost answer that ended without effect: nothing was changed.
+_NO_EFFECT = frozenset({RequestStatus.FAILED, RequestStatus.DENIED, RequestStatus.CANCELED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +247,10 @@ class PimService:
             effective = duration if duration is not None else policy.maximum_duration
             activation = ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket)
             request = await self._as_user(actor, lambda token: self._directory.self_activate(token, activation))
+        except OutcomeUnknown as e:
+            if e.write is None:
+                return Failed(group.display_name, access, e)
+            return Unconfirmed(group, access, e.write, effective, duration is None, ticket)
         except MissingInputs as e:
             return NeedsInput(group, access, duration, e.justification, e.ticket, justification, ticket)
         except RequestRefused as e:
@@ -251,13 +263,53 @@ class PimService:
         except DirectoryError as e:
             return Failed(group.display_name, access, e)
         self._directory.forget_user(actor.object_id)
+        return await self._activation_outcome(group, access, request, effective, duration is None, policy)
+
+    async def _activation_outcome(
+        self,
+        group: Group,
+        access: Access,
+        request: PimRequest,
+        effective: timedelta,
+        policy_maximum: bool,
+        policy: ActivationPolicy | None,
+    ) -> Outcome:
+        """What an activation request PIM holds means for the user: active, waiting for approval, or (found after
+        a lost answer) ended without effect."""
+        now = self._clock.now()
         if request.status.is_pending:
             approvers = await self._approver_names(policy)
             created = request.created or now
             return AwaitingApproval(group, access, request, effective, approvers, created + APPROVAL_WINDOW)
+        if request.status in _NO_EFFECT:
+            return Failed(group.display_name, access, NotCarriedOut(request.raw_status or request.status.value))
         start = request.start or now
         end = request.ends or start + effective
-        return Activated(group, access, request, start, end, end - start, duration is None)
+        return Activated(group, access, request, start, end, end - start, policy_maximum)
+
+    async def confirm(self, unconfirmed: Unconfirmed, *, settled: bool) -> Outcome | None:
+        """What became of a write whose answer was lost, read app-only now: the outcome to tell the user. While Graph
+        shows no request made by it, None if the write may still land (`settled` False), else `NotCarriedOut`
+        (nothing was changed). Raises DirectoryError kinds when Graph cannot be read."""
+        write, group, access = unconfirmed.write, unconfirmed.group, unconfirmed.access
+        request = await self._directory.find_write(write)
+        if request is None:
+            return Failed(group.display_name, access, NotCarriedOut()) if settled else None
+        self._directory.forget_user(write.principal_id)
+        if write.kind is WriteKind.DEACTIVATE:
+            if request.status in _NO_EFFECT:
+                return Failed(group.display_name, access, NotCarriedOut(request.raw_status or request.status.value))
+            return Deactivated(group, access, request)
+        policy: ActivationPolicy | None = None
+        if request.status.is_pending:
+            try:
+                policy = await self._directory.policy(group.id, access)
+            except DirectoryError:
+                log.warning("could not read the policy of %s to name its approvers", group.id, exc_info=True)
+        effective = unconfirmed.duration or request.duration or timedelta(0)
+        return await self._activation_outcome(
+            group, access, request, effective, unconfirmed.duration_was_policy_maximum, policy
+        )
 
     async def _checked_policy(
         self,
@@ -459,6 +511,10 @@ class PimService:
             )
         except RequestRefused as e:
             return Refused(group.display_name, active.access, e.for_group(group.display_name, active.access), group)
+        except OutcomeUnknown as e:
+            if e.write is None:
+                return Failed(group.display_name, active.access, e)
+            return Unconfirmed(group, active.access, e.write)
         except DirectoryError as e:
             return Failed(group.display_name, active.access, e)
         finally:

@@ -28,6 +28,7 @@ from core.errors import (
     NotActive,
     NotAnApprover,
     NotEligible,
+    OutcomeUnknown,
     PendingRequestExists,
     PermissionDenied,
     PimError,
@@ -50,7 +51,9 @@ from core.models import (
     Group,
     PimRequest,
     RequestStatus,
+    SentWrite,
     StageStatus,
+    WriteKind,
 )
 from core.ports import ActivationInput, Clock, GroupMembers, PolicyKey, UserSnapshot
 from graph import wire
@@ -422,17 +425,20 @@ class GraphPimDirectory:
         async def post() -> JsonObject:
             return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
 
+        write = SentWrite(
+            WriteKind.ACTIVATE, request.group_id, request.access, request.principal_id, sent_at, request.justification
+        )
         try:
             created = wire.parse_request(await post())
         except GraphError as err:
             self.forget_user(request.principal_id)
             if err.status in _OUTCOME_UNKNOWN:
-                return await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
+                return await self._reconciled(write, post, request)
             raise await self._refusal(err, request.group_id, request.access, request.principal_id, request) from err
         except GraphTransportError as err:
             self.forget_user(request.principal_id)
             if err.maybe_sent:
-                return await self._reconciled(wire.SELF_ACTIVATE, request, sent_at, post)
+                return await self._reconciled(write, post, request)
             raise DirectoryUnavailable(err.detail) from err
         self.forget_user(request.principal_id)
         return created
@@ -444,67 +450,82 @@ class GraphPimDirectory:
         async def post() -> JsonObject:
             return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
 
-        target = _Target(group_id, access, principal_id)
+        write = SentWrite(WriteKind.DEACTIVATE, group_id, access, principal_id, sent_at)
         try:
             created = wire.parse_request(await post())
         except GraphError as err:
             self.forget_user(principal_id)
             if err.status in _OUTCOME_UNKNOWN:
-                return await self._reconciled(wire.SELF_DEACTIVATE, target, sent_at, post)
+                return await self._reconciled(write, post, None)
             raise await self._refusal(err, group_id, access, principal_id, None) from err
         except GraphTransportError as err:
             self.forget_user(principal_id)
             if err.maybe_sent:
-                return await self._reconciled(wire.SELF_DEACTIVATE, target, sent_at, post)
+                return await self._reconciled(write, post, None)
             raise DirectoryUnavailable(err.detail) from err
         self.forget_user(principal_id)
         return created
 
     async def _reconciled(
-        self,
-        action: str,
-        target: ActivationInput | _Target,
-        sent_at: datetime,
-        post: Callable[[], Awaitable[JsonObject]],
+        self, write: SentWrite, post: Callable[[], Awaitable[JsonObject]], activation: ActivationInput | None
     ) -> PimRequest:
         """After a write whose outcome is unknown: if Graph holds a matching request made since we sent, that is the
-        answer; only if none exists is the write sent once more. Never a blind second activation."""
-        path, params = wire.requests_for_group_query(target.principal_id, target.group_id)
+        answer; only if none exists is the write sent once more. Never a blind second activation. When Graph cannot
+        be read, or the second answer is lost too, the outcome stays unknown (`OutcomeUnknown`): never "nothing was
+        changed" for a write that may have landed."""
         try:
+            found = await self.find_write(write)
+        except DirectoryError as exc:
+            detail = f"outcome of {write.kind.value} unknown and could not be checked: {exc}"
+            raise OutcomeUnknown(detail, write=write) from exc
+        if found is not None:
+            return found
+        log.info("%s outcome was unknown and no request exists: sending it once more", write.kind.value)
+        try:
+            return wire.parse_request(await post())
+        except GraphError as err:
+            self.forget_user(write.principal_id)
+            if err.status in _OUTCOME_UNKNOWN:
+                raise OutcomeUnknown(f"{write.kind.value} sent twice, both answers lost: {err}", write=write) from err
+            refusal = await self._refusal(err, write.group_id, write.access, write.principal_id, activation)
+            if isinstance(refusal, AlreadyActive | PendingRequestExists | NotActive):
+                # The first write may have landed since we looked: then it is the answer, not this refusal.
+                with suppress(DirectoryError):
+                    found = await self.find_write(write)
+                if found is not None:
+                    return found
+            raise refusal from err
+        except GraphTransportError as err:
+            if not err.maybe_sent:
+                raise DirectoryUnavailable(err.detail) from err
+            detail = f"{write.kind.value} sent twice, both answers lost: {err.detail}"
+            raise OutcomeUnknown(detail, write=write) from err
+
+    async def find_write(self, write: SentWrite) -> PimRequest | None:
+        action = wire.SELF_ACTIVATE if write.kind is WriteKind.ACTIVATE else wire.SELF_DEACTIVATE
+        path, params = wire.requests_for_group_query(write.principal_id, write.group_id)
+        with _reading():
             items = await self._client.get_all(path, params=params)
-        except (GraphError, GraphTransportError) as exc:
-            raise DirectoryUnavailable(f"outcome of {action} unknown and could not be checked: {exc}") from exc
-        justification = target.justification if isinstance(target, ActivationInput) else None
-        earliest = sent_at - self._clock_skew
+        earliest = write.sent_at - self._clock_skew
         candidates: list[PimRequest] = []
         for item in items:
             if not wire.is_action(item.get("action"), action):
                 continue
             request = wire.parse_request(item)
             if (
-                request.access is target.access
-                and request.principal_id.casefold() == target.principal_id.casefold()
-                and request.group_id.casefold() == target.group_id.casefold()
+                request.access is write.access
+                and request.principal_id.casefold() == write.principal_id.casefold()
+                and request.group_id.casefold() == write.group_id.casefold()
                 and request.created is not None  # createdDateTime is not filterable: filter here
                 and request.created >= earliest
-                and (justification is None or request.justification in (None, justification))
+                and (write.justification is None or request.justification in (None, write.justification))
             ):
                 candidates.append(request)
-        if candidates:
-            found = max(candidates, key=lambda r: r.created or earliest)
-            log.info("%s outcome was unknown; found request %s (%s)", action, found.id, found.raw_status)
-            return found
-        log.info("%s outcome was unknown and no request exists: sending it once more", action)
-        try:
-            return wire.parse_request(await post())
-        except GraphError as err:
-            self.forget_user(target.principal_id)
-            if err.status in _OUTCOME_UNKNOWN:
-                raise directory_error(err) from err
-            activation = target if isinstance(target, ActivationInput) else None
-            raise await self._refusal(err, target.group_id, target.access, target.principal_id, activation) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
+        if not candidates:
+            return None
+        found = max(candidates, key=lambda r: r.created or earliest)
+        log.info("%s outcome was unknown; found request %s (%s)", write.kind.value, found.id, found.raw_status)
+        return found
 
     # -- approvals ----------------------------------------------------------------------------------------------------
 
@@ -599,7 +620,10 @@ class GraphPimDirectory:
             log.info("decision on approval %s: outcome unknown (%s); reading the approval", request_id, err.detail)
         # The PATCH may have landed. Only if the stage is still open is it sent once more; otherwise the stage says
         # who decided (possibly this caller: the service compares `AlreadyDecided.by` with the actor).
-        approval = await self.approval(token, request_id)
+        try:
+            approval = await self.approval(token, request_id)
+        except DirectoryError as exc:
+            raise OutcomeUnknown(f"decision on {request_id}: answer lost, approval unreadable: {exc}") from exc
         stage = next((s for s in approval.stages if s.id.casefold() == stage_id.casefold()), None)
         if stage is None:
             raise RequestNotFound(request_id)
@@ -608,8 +632,12 @@ class GraphPimDirectory:
         try:
             await self._client.patch(path, token=token, json=body)
         except GraphError as err:
+            if err.status in _OUTCOME_UNKNOWN:
+                raise OutcomeUnknown(f"decision on {request_id} sent twice, both answers lost: {err}") from err
             raise await self._decision_refusal(err, token, request_id, decision) from err
         except GraphTransportError as err:
+            if err.maybe_sent:
+                raise OutcomeUnknown(f"decision on {request_id} sent twice, both answers lost: {err.detail}") from err
             raise DirectoryUnavailable(err.detail) from err
 
     async def cancel(self, token: str, request_id: str) -> None:
@@ -776,13 +804,6 @@ class GraphPimDirectory:
             if pending.group_id.casefold() == group_id.casefold() and pending.access is access:
                 return pending
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    group_id: str
-    access: Access
-    principal_id: str
 
 
 def directory_error(err: GraphError) -> DirectoryError:

@@ -35,6 +35,7 @@ class Fault:
     or the real response — the request took effect although the client may have given up waiting.
     With `drop`, the connection is closed instead of answering (after the work with `after_processing`): the client
     sees a connection lost mid-request. A dropped request inside a $batch drops the whole batch's connection.
+    `skip` matching requests pass untouched before it hits (e.g. the second read of the same URL);
     `times` = how many requests it hits (None = until cleared)."""
 
     path: re.Pattern[str]
@@ -48,6 +49,7 @@ class Fault:
     message: str | None = None
     wrapped: bool = False
     drop: bool = False
+    skip: int = 0
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     hits: int = 0
 
@@ -66,6 +68,7 @@ class Fault:
             "message",
             "wrapped",
             "drop",
+            "skip",
         }
         unknown = set(data) - known
         if unknown:
@@ -80,6 +83,9 @@ class Fault:
         times = data.get("times", 1)
         if times is not None and (not isinstance(times, int) or times < 1):
             raise ValueError("times must be a positive integer or null (unlimited)")
+        skip = data.get("skip", 0)
+        if not isinstance(skip, int) or skip < 0:
+            raise ValueError("skip must be a non-negative integer")
         method = data.get("method")
         return cls(
             path=pattern,
@@ -93,6 +99,7 @@ class Fault:
             message=data.get("message"),
             wrapped=bool(data.get("wrapped", False)),
             drop=bool(data.get("drop", False)),
+            skip=skip,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -109,6 +116,7 @@ class Fault:
             "message": self.message,
             "wrapped": self.wrapped,
             "drop": self.drop,
+            "skip": self.skip,
             "hits": self.hits,
         }
 
@@ -147,6 +155,9 @@ class FaultRegistry:
             return None
         for fault in self._faults:
             if (fault.method is None or fault.method == method.upper()) and fault.path.search(path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.hits += 1
                 if fault.times is not None:
                     fault.times -= 1

@@ -16,12 +16,24 @@ from core.errors import (
     DurationTooLong,
     NotActive,
     NotEligible,
+    OutcomeUnknown,
     StepUpInsufficient,
     StepUpRequired,
     TooSoonToDeactivate,
 )
 from core.feed import EndReason, EventKind, FeedEvent
-from core.models import Access, ActiveAssignment, Decision, Eligibility, Group, PimRequest, RequestStatus, Ticket
+from core.models import (
+    Access,
+    ActiveAssignment,
+    Decision,
+    Eligibility,
+    Group,
+    PimRequest,
+    RequestStatus,
+    SentWrite,
+    Ticket,
+    WriteKind,
+)
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -30,6 +42,7 @@ from core.outcomes import (
     NeedsInput,
     Refused,
     StatusView,
+    Unconfirmed,
 )
 
 TZ = "Europe/Berlin"
@@ -105,6 +118,16 @@ def over_max() -> Refused:
 
 def unavailable() -> Failed:
     return Failed(EXCHANGE.display_name, Access.MEMBER, DirectoryUnavailable("timeout", request_id="req-42"))
+
+
+def unconfirmed(kind: WriteKind = WriteKind.ACTIVATE) -> Unconfirmed:
+    write = SentWrite(kind, EXCHANGE.id, Access.MEMBER, USER, NOW, "patch window")
+    return Unconfirmed(EXCHANGE, Access.MEMBER, write, timedelta(hours=2) if kind is WriteKind.ACTIVATE else None)
+
+
+def not_confirmed() -> Failed:
+    """The follow-up of an unconfirmed activation gave up: still unknown, never "not activated"."""
+    return Failed(EXCHANGE.display_name, Access.MEMBER, OutcomeUnknown("503", write=unconfirmed().write))
 
 
 def needs(need_justification: bool, need_ticket: bool, **kw: Any) -> NeedsInput:
@@ -239,6 +262,9 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "activation_awaiting_approval": lambda: activation_card([awaiting_approval()], TZ),
     "activation_over_max": lambda: activation_card([over_max()], TZ),
     "activation_unavailable": lambda: activation_card([unavailable()], TZ),
+    "activation_unconfirmed": lambda: activation_card([unconfirmed()], TZ),
+    "activation_not_confirmed": lambda: activation_card([not_confirmed()], TZ),
+    "deactivation_unconfirmed": lambda: deactivation_card([unconfirmed(WriteKind.DEACTIVATE)], TZ),
     "activation_mixed": lambda: activation_card(
         [
             activated_member(),

@@ -9,12 +9,16 @@ import pytest
 
 import core.errors
 from cards.wording import (
+    decided_by_you,
+    decision_not_recorded,
+    decision_unconfirmed,
     explain,
     format_duration,
     format_time,
     not_an_admin,
     or_list,
     step_up_requirement,
+    unconfirmed_write,
     zone_label,
 )
 from core.errors import (
@@ -31,7 +35,9 @@ from core.errors import (
     MissingApproverJustification,
     MissingInputs,
     NotActive,
+    NotCarriedOut,
     NotEligible,
+    OutcomeUnknown,
     PendingRequestExists,
     PermissionDenied,
     PimError,
@@ -44,7 +50,7 @@ from core.errors import (
     TokenRejected,
     TooSoonToDeactivate,
 )
-from core.models import Access, Decision
+from core.models import Access, Decision, WriteKind
 
 TZ = "Europe/Berlin"
 NOW = datetime(2026, 11, 22, 13, 5, tzinfo=UTC)
@@ -273,6 +279,33 @@ def test_directory_unavailable() -> None:
         "Microsoft Graph is not answering right now; nothing was changed. Please try again in a minute."
     )
     assert explain(DirectoryUnavailable(request_id="r-9"), TZ).endswith("(Graph request id r-9)")
+
+
+def test_a_write_that_may_have_landed_is_never_nothing_changed() -> None:
+    still = explain(OutcomeUnknown("503", request_id="r-3"), TZ)
+    assert "nothing was changed" not in still and "“status”" in still and still.endswith("(Graph request id r-3)")
+    assert unconfirmed_write(WriteKind.DEACTIVATE, Access.OWNER, "Teams Admins") == (
+        "I could not confirm yet whether your owner access to Teams Admins was deactivated: Microsoft Graph's answer "
+        "did not reach me. I will tell you in a moment."
+    )
+    assert decision_unconfirmed(Decision.DENY).startswith("I could not confirm yet whether your denial reached PIM")
+
+
+def test_nothing_changed_when_graph_shows_the_write_made_nothing() -> None:
+    assert (
+        explain(NotCarriedOut(), TZ) == "Microsoft Graph did not carry this out; nothing was changed. Please try again."
+    )
+    assert "(PIM ended the request as Failed)" in explain(NotCarriedOut("Failed"), TZ)
+
+
+def test_an_approvers_own_decision_is_told_as_theirs() -> None:
+    assert decided_by_you(Decision.APPROVE, "Security-Operators", "Alice Admin") == (
+        "You approved Alice Admin's request for Security-Operators."
+    )
+    assert decided_by_you(Decision.DENY, "", "") == "You denied the request for this group."
+    assert decision_not_recorded(Decision.APPROVE, "Security-Operators").startswith(
+        "Your approval of the request for Security-Operators did not reach PIM; nothing was changed."
+    )
 
 
 @pytest.mark.parametrize(("after", "wait"), [(30, "30 s"), (0.2, "1 s"), (None, "a minute"), (150, "3 min")])

@@ -29,6 +29,7 @@ from core.errors import (
     NotActive,
     NotAnApprover,
     NotEligible,
+    OutcomeUnknown,
     PendingRequestExists,
     PermissionDenied,
     PimError,
@@ -48,7 +49,9 @@ from core.models import (
     PimRequest,
     RequestStatus,
     ReviewResult,
+    SentWrite,
     StageStatus,
+    WriteKind,
 )
 from core.ports import ActivationInput, GroupMembers, UserSnapshot
 
@@ -118,6 +121,8 @@ class FakeDirectory:
         self._approvers: dict[str, set[str]] = {}  # request id → user ids who may decide it
         self._approvals: dict[str, Approval] = {}
         self._requests: dict[str, PimRequest] = {}
+        self._made: list[PimRequest] = []  # every self-service request, as Graph lists a user's requests
+        self._lost: set[str] = set()  # writes whose next answer is lost after the work is done
 
     # ---- seed -------------------------------------------------------------------------------------------------
 
@@ -186,6 +191,23 @@ class FakeDirectory:
     def fail(self, method: str, error: PimError) -> None:
         """Every later call of `method` raises `error`."""
         self._failures[method] = error
+
+    def heal(self, method: str) -> None:
+        self._failures.pop(method, None)
+
+    def lose_answer(self, method: str) -> None:
+        """The next `self_activate` / `self_deactivate` is carried out, but its answer is lost and cannot be read back
+        (`OutcomeUnknown`, as graph/pim.py raises it then)."""
+        self._lost.add(method)
+
+    def _answered(self, method: str, made: PimRequest, sent_at: datetime, justification: str | None) -> PimRequest:
+        self._made.append(made)
+        if method not in self._lost:
+            return made
+        self._lost.discard(method)
+        kind = WriteKind.ACTIVATE if method == "self_activate" else WriteKind.DEACTIVATE
+        write = SentWrite(kind, made.group_id, made.access, made.principal_id, sent_at, justification)
+        raise OutcomeUnknown("answer lost", write=write)
 
     # ---- observe ----------------------------------------------------------------------------------------------
 
@@ -301,7 +323,7 @@ class FakeDirectory:
         else:
             group = next(e.group for e in schedules)
             self._active[user].append(ActiveAssignment(group, request.access, request.start, created.ends, True))
-        return created
+        return self._answered("self_activate", created, now, request.justification)
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
         self._record("self_deactivate", token=token, group_id=group_id, access=access, principal_id=principal_id)
@@ -317,10 +339,24 @@ class FakeDirectory:
         if active.start is not None and now < active.start + MINIMUM_ACTIVATION:
             raise TooSoonToDeactivate(active.start + MINIMUM_ACTIVATION)
         self._active[principal_id].remove(active)
-        return PimRequest(
+        made = PimRequest(
             f"req-{next(self._ids)}", RequestStatus.REVOKED, "selfDeactivate", group_id, access, principal_id,
             created=now,
         )  # fmt: skip
+        return self._answered("self_deactivate", made, now, None)
+
+    async def find_write(self, write: SentWrite) -> PimRequest | None:
+        self._record("find_write", write=write)
+        action = "selfActivate" if write.kind is WriteKind.ACTIVATE else "selfDeactivate"
+        made = [
+            r
+            for r in self._made
+            if (r.action, r.group_id, r.access, r.principal_id)
+            == (action, write.group_id, write.access, write.principal_id)
+            and r.created is not None
+            and r.created >= write.sent_at - timedelta(seconds=60)  # Graph's clock may differ from ours
+        ]
+        return made[-1] if made else None
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         self._record("lapsed_eligibilities", principal_id=principal_id)

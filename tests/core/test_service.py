@@ -15,6 +15,7 @@ from core.errors import (
     DurationTooShort,
     EligibilityNotInEffect,
     NotActive,
+    NotCarriedOut,
     NotEligible,
     PendingRequestExists,
     PermissionDenied,
@@ -22,8 +23,27 @@ from core.errors import (
     TokenRejected,
     TooSoonToDeactivate,
 )
-from core.models import Access, Actor, ApproverRef, Eligibility, Group, RequestStatus, Ticket
-from core.outcomes import Activated, AwaitingApproval, Deactivated, Failed, NeedsInput, Refused, StatusView
+from core.models import (
+    Access,
+    Actor,
+    ApproverRef,
+    Eligibility,
+    Group,
+    RequestStatus,
+    SentWrite,
+    Ticket,
+    WriteKind,
+)
+from core.outcomes import (
+    Activated,
+    AwaitingApproval,
+    Deactivated,
+    Failed,
+    NeedsInput,
+    Refused,
+    StatusView,
+    Unconfirmed,
+)
 from core.ports import ActivationInput
 from core.service import APPROVAL_WINDOW, PimService
 from tests.core.fakes import NOW, FakeDirectory, FakeTokens, FixedClock, token_of
@@ -951,3 +971,74 @@ async def test_a_refused_token_is_not_tried_again_when_no_fresher_one_comes(
     assert isinstance(outcome, Failed) and isinstance(outcome.error, TokenRejected)
     assert len(directory.called("self_activate")) == 1
     assert tokens.refreshed == [ALICE.object_id]
+
+
+# ---- writes whose answer was lost (issue 10, point 3) -------------------------------------------------------------
+
+
+async def test_an_activation_whose_answer_is_lost_is_unconfirmed_then_confirmed_active(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE, maximum_duration=8 * H)
+    directory.lose_answer("self_activate")
+
+    outcome = only(await service.activate(ALICE, activate("Exchange-Admins", justification="INC-7")))
+
+    assert isinstance(outcome, Unconfirmed)  # never Failed: it may have been done
+    assert (outcome.group, outcome.access, outcome.duration, outcome.duration_was_policy_maximum) == (
+        EXCHANGE,
+        MEMBER,
+        8 * H,
+        True,
+    )
+    assert outcome.write == SentWrite(WriteKind.ACTIVATE, EXCHANGE.id, MEMBER, ALICE.object_id, NOW, "INC-7")
+    confirmed = await service.confirm(outcome, settled=False)
+    assert isinstance(confirmed, Activated)
+    assert (confirmed.end, confirmed.duration_was_policy_maximum) == (NOW + 8 * H, True)
+
+
+async def test_an_unconfirmed_approval_request_is_confirmed_waiting_with_its_approvers(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.policy_for(EXCHANGE, approval_required=True, approvers=(ApproverRef("oid-bob", description="Bob"),))
+    directory.lose_answer("self_activate")
+
+    outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=H, justification="x")))
+    assert isinstance(outcome, Unconfirmed)
+    confirmed = await service.confirm(outcome, settled=True)
+
+    assert isinstance(confirmed, AwaitingApproval) and confirmed.approvers == ("Bob",)
+    assert confirmed.request.id == directory.pending_of(ALICE.object_id)[0].id
+
+
+async def test_no_request_is_nothing_changed_only_once_settled(service: PimService) -> None:
+    write = SentWrite(WriteKind.ACTIVATE, EXCHANGE.id, MEMBER, ALICE.object_id, NOW)
+    unconfirmed = Unconfirmed(EXCHANGE, MEMBER, write, H)
+
+    assert await service.confirm(unconfirmed, settled=False) is None  # it may still land
+    failed = await service.confirm(unconfirmed, settled=True)
+    assert isinstance(failed, Failed) and isinstance(failed.error, NotCarriedOut)
+
+
+async def test_a_confirmation_graph_cannot_answer_raises_for_a_later_try(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    write = SentWrite(WriteKind.DEACTIVATE, EXCHANGE.id, MEMBER, ALICE.object_id, NOW)
+    directory.fail("find_write", DirectoryUnavailable("503"))
+    with pytest.raises(DirectoryUnavailable):
+        await service.confirm(Unconfirmed(EXCHANGE, MEMBER, write), settled=True)
+
+
+async def test_a_deactivation_whose_answer_is_lost_is_unconfirmed_then_confirmed(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.activated(ALICE.object_id, EXCHANGE, start=NOW - H, end=NOW + H)
+    directory.lose_answer("self_deactivate")
+
+    outcome = only(await service.deactivate(ALICE, Deactivate(("Exchange-Admins",))))
+
+    assert isinstance(outcome, Unconfirmed) and outcome.write.kind is WriteKind.DEACTIVATE
+    assert isinstance(await service.confirm(outcome, settled=False), Deactivated)

@@ -14,6 +14,7 @@ from core.errors import (
     ApprovalExpired,
     MissingApproverJustification,
     NotAnApprover,
+    OutcomeUnknown,
     PermissionDenied,
     PimError,
     RequestNotFound,
@@ -241,6 +242,18 @@ async def test_lost_answer_with_stage_still_open_is_sent_once_more(rig: Rig) -> 
     rig.patch_answers(error(503, "UnknownError"), Reply(204))
     await rig.decide()
     assert len(rig.stub.sent("PATCH")) == 2
+
+
+async def test_lost_answer_that_cannot_be_read_back_is_unknown_not_unavailable(rig: Rig) -> None:
+    def landed_then_lost(call: Call) -> Reply:
+        rig.stage = DECIDED
+        rig.stub.on("GET", f"{APPROVALS}/{REQUEST_ID}", error(503, "UnknownError"))
+        return error(504, "UnknownError")
+
+    rig.stub.on("PATCH", f"{APPROVALS}/{REQUEST_ID}/stages/{STAGE_ID}", landed_then_lost)
+    with pytest.raises(OutcomeUnknown):
+        await rig.decide()
+    assert len(rig.stub.sent("PATCH")) == 1
 
 
 async def test_lost_answer_after_the_decision_landed_is_not_sent_again(rig: Rig) -> None:

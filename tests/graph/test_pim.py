@@ -17,6 +17,7 @@ from core.errors import (
     MissingInputs,
     NotActive,
     NotEligible,
+    OutcomeUnknown,
     PendingRequestExists,
     PermissionDenied,
     PimError,
@@ -26,7 +27,7 @@ from core.errors import (
     TokenRejected,
     TooSoonToDeactivate,
 )
-from core.models import Access, RequestStatus
+from core.models import Access, RequestStatus, SentWrite, WriteKind
 from core.ports import ActivationInput
 from graph.client import GraphClient
 from graph.pim import GraphPimDirectory
@@ -703,13 +704,34 @@ async def test_gateway_timeout_on_activation_is_reconciled_too() -> None:
     assert len(world.stub.sent("POST", REQUESTS)) == 1
 
 
-async def test_unverifiable_outcome_is_reported_without_a_second_post() -> None:
+async def test_unverifiable_outcome_is_reported_unknown_without_a_second_post() -> None:
     world = World()
     timing_out_once(world)
     world.stub.on("GET", REQUESTS, error(500, "UnknownError"))
-    with pytest.raises(DirectoryUnavailable):
-        await world.directory.self_activate("alice-token", world.activation())
+    with pytest.raises(OutcomeUnknown) as caught:
+        await world.directory.self_activate("alice-token", world.activation(justification="INC-7"))
     assert len(world.stub.sent("POST", REQUESTS)) == 1
+    # What to look for later: this user's activation of this group, made since it was sent.
+    assert caught.value.write == SentWrite(WriteKind.ACTIVATE, EXCHANGE, Access.MEMBER, ALICE, NOW, "INC-7")
+    world.stub.on("GET", REQUESTS, lambda call: {"value": world.requests})
+    found = await world.directory.find_write(caught.value.write)
+    assert found is not None and found.id == "r1" and found.justification == "INC-7"
+
+
+async def test_a_second_send_whose_answer_is_lost_too_is_unknown_not_unavailable() -> None:
+    world = World()
+    world.stub.on("POST", REQUESTS, error(503, "UnknownError"))  # Graph may have acted on either
+    with pytest.raises(OutcomeUnknown) as caught:
+        await world.directory.self_activate("alice-token", world.activation())
+    assert len(world.stub.sent("POST", REQUESTS)) == 2
+    assert caught.value.write is not None and caught.value.write.kind is WriteKind.ACTIVATE
+
+
+async def test_nothing_found_later_is_none() -> None:
+    world = World()
+    write = SentWrite(WriteKind.DEACTIVATE, EXCHANGE, Access.MEMBER, ALICE, NOW)
+    world.requests.append(request_item("older", created=NOW - timedelta(hours=3), status="Revoked"))
+    assert await world.directory.find_write(write) is None
 
 
 # -- deactivation -----------------------------------------------------------------------------------------------------

@@ -222,6 +222,15 @@ async def test_a_dropped_connection_answers_nothing_after_the_work_or_instead_of
     assert (await client.deactivate(EXCHANGE_ADMINS)).status == 201  # times=1: used up
 
 
+async def test_a_fault_can_let_the_first_matching_requests_through(client: Client) -> None:
+    fault = {"method": "GET", "path": "/users/", "status": 503, "skip": 2, "times": 1}
+    assert (await client.control("POST", "/faults", json=fault)).status == 201
+    statuses = [(await client.graph("GET", f"/users/{ALICE}")).status for _ in range(4)]
+    assert statuses == [200, 200, 503, 200]
+    bad = await client.control("POST", "/faults", json={"path": ".*", "skip": -1})
+    assert bad.status == 400
+
+
 async def test_token_endpoint_faults(client: Client) -> None:
     await client.control("POST", "/faults", json={"path": "/oauth2/v2.0/token", "status": 503, "retry_after": 1})
     failed = await client.raw(

@@ -1,0 +1,182 @@
+"""Writes whose answer was lost (issue 10, point 3): followed up in the background until PIM shows what became of them.
+
+When Graph's answer to an activation, a deactivation or an approver's decision is lost (a dropped connection, a
+timeout, a 502/503/504) and reading it back fails too, the user is told "I could not confirm yet; I will tell you in a
+moment" and a check is stored here (`reconcile/{id}`, durable: a restarted bot carries on). Every sweep runs the checks
+that are due, each in a proactive turn of the person's conversation (so a delegated read has that person's token
+source): the follow-up reads PIM and tells the truth once it is known, or asks to be tried again later. Retries are
+bounded (`RETRY_AFTER`); the last one tells the person that it is still unknown and how to see for themselves.
+
+"No request was made" is believed only from a read made `SETTLE` after the write was sent: until then the write may
+still be on its way through Graph. A check is claimed with an ETag compare-and-swap that also moves its next try, so
+of several bot processes sharing the store one runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botbuilder.core import Storage
+
+from bot.storage import StorageConflict
+from core.models import Access, Actor, Decision, Group, SentWrite, Ticket, WriteKind
+from core.outcomes import Unconfirmed
+from core.ports import Clock
+
+__all__ = ["RETRY_AFTER", "SETTLE", "Check", "DecisionCheck", "Reconciler"]
+
+log = logging.getLogger(__name__)
+
+PREFIX = "reconcile/"
+# Waits before each try (the first try is one sweep after the answer was lost): about 15 minutes in all.
+RETRY_AFTER = tuple(timedelta(seconds=s) for s in (5, 10, 20, 30, 60, 60, 120, 120, 240, 240))
+# How long after sending a write its absence from PIM means it was not carried out.
+SETTLE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionCheck:
+    """An approver's decision on `request_id` whose answer was lost."""
+
+    request_id: str
+    decision: Decision
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One follow-up: the person to tell, where, and what to look for (a self-service write or a decision)."""
+
+    key: str
+    actor: Actor
+    reference: dict[str, Any]
+    since: datetime
+    write: Unconfirmed | None = None
+    decision: DecisionCheck | None = None
+
+
+# The bot's side of a check: (adapter, check, settled, final) → done. `settled`: an absence now means "not done";
+# `final`: the last try, which must end with the person told.
+FollowUp = Callable[[Any, Check, bool, bool], Awaitable[bool]]
+
+
+class Reconciler:
+    def __init__(self, storage: Storage, clock: Clock) -> None:
+        self._storage = storage
+        self._clock = clock
+
+    async def remember_write(self, actor: Actor, reference: dict[str, Any], outcome: Unconfirmed) -> None:
+        write = outcome.write
+        await self._store(
+            actor,
+            reference,
+            write.sent_at,
+            {
+                "write": {
+                    "kind": write.kind.value,
+                    "groupId": outcome.group.id,
+                    "groupName": outcome.group.display_name,
+                    "access": outcome.access.value,
+                    "principalId": write.principal_id,
+                    "justification": write.justification,
+                    "durationSeconds": int(outcome.duration.total_seconds()) if outcome.duration else None,
+                    "policyMaximum": outcome.duration_was_policy_maximum,
+                    "ticket": [outcome.ticket.number, outcome.ticket.system] if outcome.ticket else None,
+                }
+            },
+        )
+        log.info("%s of %s by %s unconfirmed: following it up", write.kind.value, outcome.group.id, actor.object_id)
+
+    async def remember_decision(
+        self, actor: Actor, reference: dict[str, Any], request_id: str, decision: Decision, reason: str
+    ) -> None:
+        payload = {"decision": {"requestId": request_id, "decision": decision.value, "reason": reason}}
+        await self._store(actor, reference, self._clock.now(), payload)
+        log.info("decision of %s on %s unconfirmed: following it up", actor.object_id, request_id)
+
+    async def _store(self, actor: Actor, reference: dict[str, Any], since: datetime, payload: dict[str, Any]) -> None:
+        item = {
+            "actor": {
+                "objectId": actor.object_id,
+                "tenantId": actor.tenant_id,
+                "name": actor.name,
+                "timeZone": actor.time_zone,
+                "channelUserId": actor.channel_user_id,
+            },
+            "reference": reference,
+            "since": since.isoformat(),
+            "attempts": 0,
+            "nextAt": self._clock.now().isoformat(),
+            **payload,
+        }
+        await self._storage.write({f"{PREFIX}{uuid.uuid4()}": item})
+
+    async def sweep(self, adapter: Any, follow_up: FollowUp) -> int:
+        """Run every check that is due; how many ended (the person was told)."""
+        keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
+        if keys_with_prefix is None:
+            return 0
+        ended = 0
+        for key in await keys_with_prefix(PREFIX):
+            try:
+                ended += await self._run(adapter, key, follow_up)
+            except Exception:  # one bad check must not stop the others; it is tried again at its next time
+                log.warning("could not follow up %s", key, exc_info=True)
+        return ended
+
+    async def _run(self, adapter: Any, key: str, follow_up: FollowUp) -> bool:
+        item = (await self._storage.read([key])).get(key)
+        now = self._clock.now()
+        if item is None or datetime.fromisoformat(item["nextAt"]) > now:
+            return False
+        attempts = int(item.get("attempts") or 0) + 1
+        final = attempts >= len(RETRY_AFTER)
+        wait = RETRY_AFTER[min(attempts, len(RETRY_AFTER)) - 1]
+        claimed = {**item, "attempts": attempts, "nextAt": (now + wait).isoformat()}
+        try:
+            await self._storage.write({key: claimed})  # carries the e_tag read: one process runs this try
+        except StorageConflict:
+            return False
+        check = _check(key, item)
+        settled = final or now - check.since >= SETTLE
+        done = False
+        try:
+            done = await follow_up(adapter, check, settled, final)
+        finally:
+            if done or final:  # the last try ends the check even if telling the person failed
+                await self._storage.delete([key])
+        return done
+
+
+def _check(key: str, item: dict[str, Any]) -> Check:
+    who = item["actor"]
+    actor = Actor(
+        object_id=who["objectId"],
+        tenant_id=who["tenantId"],
+        name=who.get("name") or "",
+        time_zone=who.get("timeZone"),
+        channel_user_id=who.get("channelUserId") or "",
+    )
+    since, reference = datetime.fromisoformat(item["since"]), dict(item["reference"])
+    if item.get("decision"):
+        d = item["decision"]
+        decision = DecisionCheck(d["requestId"], Decision(d["decision"]), d.get("reason") or "")
+        return Check(key, actor, reference, since, decision=decision)
+    w = item["write"]
+    access = Access(w["access"])
+    write = SentWrite(WriteKind(w["kind"]), w["groupId"], access, w["principalId"], since, w.get("justification"))
+    seconds, ticket = w.get("durationSeconds"), w.get("ticket")
+    unconfirmed = Unconfirmed(
+        Group(w["groupId"], w.get("groupName") or w["groupId"]),
+        access,
+        write,
+        timedelta(seconds=seconds) if seconds else None,
+        bool(w.get("policyMaximum")),
+        Ticket(ticket[0], ticket[1]) if ticket else None,
+    )
+    return Check(key, actor, reference, since, write=unconfirmed)
