@@ -655,15 +655,26 @@ class GraphPimDirectory:
                 raise DirectoryUnavailable(err.detail) from err
             failure = err
         # Refused as not cancelable, or the answer was lost: the request's status says which.
-        request = await self.request(request_id)
+        refused = failure if isinstance(failure, GraphError) and failure.status in (400, 409) else None
+        try:
+            request = await self.request(request_id)
+        except DirectoryError as exc:
+            if refused is not None:
+                raise directory_error(refused) from refused
+            raise OutcomeUnknown(f"cancel of {request_id}: answer lost, request unreadable: {exc}") from exc
         if request.status is RequestStatus.PENDING_APPROVAL:
-            if isinstance(failure, GraphError) and failure.status in (400, 409):
-                raise directory_error(failure) from failure
+            if refused is not None:
+                raise directory_error(refused) from refused
             try:
                 await self._client.post(wire.cancel_path(request_id), token=token)
             except GraphError as err:
+                if err.status in _OUTCOME_UNKNOWN:
+                    raise OutcomeUnknown(f"cancel of {request_id} sent twice, both answers lost: {err}") from err
                 raise directory_error(err) from err
             except GraphTransportError as err:
+                if err.maybe_sent:
+                    detail = f"cancel of {request_id} sent twice, both answers lost: {err.detail}"
+                    raise OutcomeUnknown(detail) from err
                 raise DirectoryUnavailable(err.detail) from err
             return
         if request.status is RequestStatus.CANCELED and isinstance(failure, GraphTransportError):

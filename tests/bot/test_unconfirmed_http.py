@@ -31,6 +31,7 @@ from tests.bot.conftest import Stack
 from tests.bot.quick import follow_up, poll, quick_stack, serving
 from tests.bot.test_activation_http import EXCHANGE, card_text, say, self_activations
 from tests.cards.cardtools import element, maybe_element
+from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 
 WRITE = r"assignmentScheduleRequests$"
@@ -251,3 +252,20 @@ async def _until(condition: Any, seconds: float = 10.0) -> None:
     while not condition():
         assert loop.time() < deadline, "the tenant never got there"
         await asyncio.sleep(0.05)
+
+
+async def test_a_cancel_whose_answer_is_lost_and_unreadable_is_not_called_nothing_changed(quick: Stack) -> None:
+    request_id, _, _ = await request_approval(quick)
+    quick.sim.tenant.add_fault(method="POST", path=r"/cancel$", drop=True, after_processing=True, times=1)
+    quick.sim.tenant.add_fault(method="GET", path=r"assignmentScheduleRequests/[0-9a-f-]+$", status=503, times=None)
+    before = len(quick.connector.messages(conversation(ALICE)))
+
+    status, _ = await quick.post(act.message(quick.service_url, "cancel Security-Operators", ALICE))
+
+    assert status == 201
+    [said] = texts(quick, ALICE, before)
+    assert "has not confirmed whether this was done" in said and "nothing was changed" not in said
+    assert quick.sim.tenant.requests["assignment"][request_id.lower()].status == "Canceled"
+    quick.sim.tenant.faults.clear()
+    assert await poll(quick) == 1  # the poller finds it cancelled and says so everywhere
+    assert any("was cancelled" in t for t in texts(quick, ALICE, before))

@@ -12,6 +12,7 @@ import pytest
 from core.errors import (
     AlreadyDecided,
     ApprovalExpired,
+    DirectoryError,
     MissingApproverJustification,
     NotAnApprover,
     OutcomeUnknown,
@@ -286,6 +287,19 @@ async def test_request_and_group_reads_are_app_only_and_paged(rig: Rig) -> None:
     [listing] = rig.stub.sent("GET", "assignmentScheduleRequests")[1:]
     assert listing.query["$filter"] == "groupId eq 'g' and status eq 'PendingApproval'"
     assert rig.stub.sent("GET", "/members")[0].query == {"$select": "id"}
+
+
+async def test_a_cancel_whose_answer_is_lost_and_unreadable_is_unknown_not_nothing_changed(rig: Rig) -> None:
+    rig.stub.on("POST", f"{PIM}/assignmentScheduleRequests/{REQUEST_ID}/cancel", error(503, "UnknownError"))
+    rig.stub.on("GET", f"{PIM}/assignmentScheduleRequests/{REQUEST_ID}", error(503, "UnknownError"))
+    with pytest.raises(OutcomeUnknown):
+        await rig.directory.cancel("alice-delegated", REQUEST_ID)
+    assert len(rig.stub.sent("POST")) == 1
+    # A refusal is an answer: nothing was cancelled, whether or not the request can be read.
+    rig.stub.on("POST", f"{PIM}/assignmentScheduleRequests/{REQUEST_ID}/cancel", error(400, "InvalidRequest"))
+    with pytest.raises(DirectoryError) as caught:
+        await rig.directory.cancel("alice-delegated", REQUEST_ID)
+    assert not isinstance(caught.value, OutcomeUnknown)
 
 
 async def test_cancel_posts_as_the_requester_and_explains_a_decided_request(rig: Rig) -> None:
