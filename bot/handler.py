@@ -202,7 +202,11 @@ class PimBot(TeamsActivityHandler):
             outcome = Failed(group.display_name, access, OutcomeUnknown(e.detail, write=unconfirmed.write))
         if outcome is None:
             return False
-        if unconfirmed.write.kind is WriteKind.DEACTIVATE:
+        if isinstance(outcome, AwaitingApproval) and await self._records.pending(outcome.request.id) is not None:
+            # Already known (the approval poller found it waiting in PIM): its approvers have their cards.
+            card = cards.activation_card([outcome], actor.time_zone)
+            await self._send_card(turn_context, card, kind="activation", outcomes=[outcome])
+        elif unconfirmed.write.kind is WriteKind.DEACTIVATE:
             await self._send_card(
                 turn_context, cards.deactivation_card([outcome], actor.time_zone), kind="deactivation"
             )

@@ -17,13 +17,16 @@ from typing import Any
 import pytest
 
 from bot.reconcile import RETRY_AFTER, SETTLE
+from bot.storage import SqliteStorage
 from tests.approvals.test_inline_approvals import (
     CAROL,
     answered_card,
+    approval_cards,
     approval_patches,
     approver_updates,
     click,
     conversation,
+    hello,
     request_approval,
     texts,
 )
@@ -269,3 +272,27 @@ async def test_a_cancel_whose_answer_is_lost_and_unreadable_is_not_called_nothin
     quick.sim.tenant.faults.clear()
     assert await poll(quick) == 1  # the poller finds it cancelled and says so everywhere
     assert any("was cancelled" in t for t in texts(quick, ALICE, before))
+
+
+async def test_a_waiting_request_the_bot_already_keeps_is_not_sent_to_the_approvers_twice(quick: Stack) -> None:
+    await hello(quick, BOB, CAROL)
+    await warm(quick)
+    quick.sim.tenant.add_fault(method="POST", path=WRITE, drop=True, after_processing=True, times=1)
+    quick.sim.tenant.add_fault(method="GET", path=REQUESTS, status=503, times=None)
+    unconfirmed_said(await say(quick, "activate Security-Operators 1h because incident INC-9"))
+    [request] = [r for r in self_activations(quick) if r["status"] == "PendingApproval"]
+    # Meanwhile the request became known another way (the approval poller finding it waiting in PIM, cards sent).
+    storage = SqliteStorage(quick.state_db)
+    try:
+        await storage.write({f"request/{request['id']}": {"requestId": request["id"], "status": "PendingApproval"}})
+    finally:
+        storage.close()
+    quick.sim.tenant.faults.clear()
+    before = sent_to_alice(quick)
+    quick.sim.tenant.advance(10)
+
+    assert await follow_up(quick) == 1
+
+    [told] = alice_cards(quick, before)
+    assert element(told, "outcome-0-state")["text"] == "Waiting for approval"
+    assert approval_cards(quick, BOB) == [] and approval_cards(quick, CAROL) == []
