@@ -420,8 +420,16 @@ class PimService:
         gives the stage id the write needs) and apply the rules: the Review to send, or why not. Raises
         SignInRequired / IdentityMismatch from the token provider, RequestRefused / DirectoryError kinds from Graph.
         Nothing is written."""
-        approval = await self._as_user(actor, lambda token: self._directory.approval(token, request_id))
-        request = await self._directory.request(request_id)
+        # Both reads at once (the request app-only): a click waits for one Graph round trip before the write, not two.
+        approval, request = await asyncio.gather(
+            self._as_user(actor, lambda token: self._directory.approval(token, request_id)),
+            self._directory.request(request_id),
+            return_exceptions=True,
+        )
+        if isinstance(approval, BaseException):  # first: a sign-in the approver must complete, or Graph's refusal
+            raise approval
+        if isinstance(request, BaseException):
+            raise request
         return decide(
             approval=approval,
             request=request,
