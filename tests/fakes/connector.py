@@ -3,10 +3,12 @@
 Seed: `roster` members; `without_app` users (Teams id or AAD object id) the bot cannot open a 1:1 chat with.
 Behave: assigns activity ids, keeps every conversation's activities, applies updates and deletes, creates
 conversations (a 1:1 with a user in `without_app` is refused 403), answers member look-ups, can be told to fail the
-next N sends (429/412/502..., with a Retry-After).
+next N sends (429/412/502..., with a Retry-After), or to hold every update (PUT) unanswered until released
+(`hold_updates`: a slow connector).
 Observe: `sent` (everything), `created` (each conversation created: its id and the request), `attempts` (every
 send/update/create call as it arrived, failed ones too, with the time on `clock` — a test's virtual clock or the
-monotonic one), `await wait_for(...)` (no sleeps: an asyncio.Condition).
+monotonic one), `held` (updates waiting), `await wait_for(...)` and `await wait_until(...)` (no sleeps: an
+asyncio.Condition).
 Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises
 if it is not valid); a call without a valid one is answered 401 and kept in `refused`, not in `sent`.
 """
@@ -71,12 +73,23 @@ class FakeConnector:
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, why
     attempts: list[Attempt] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
+    held: int = 0  # updates (PUT) waiting at the stand-in for `release_updates`
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
+    _updates_open: asyncio.Event | None = None  # set: updates answer at once; clear: they wait (hold_updates)
 
     def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after else {}
         self.failures.extend([(status, headers)] * times)
+
+    def hold_updates(self) -> None:
+        """Updates of activities (PUT) wait, unanswered, until `release_updates`: a slow Bot Connector."""
+        assert self._updates_open is not None
+        self._updates_open.clear()
+
+    def release_updates(self) -> None:
+        assert self._updates_open is not None
+        self._updates_open.set()
 
     def block(self, conversation_id: str, status: int = 403) -> None:
         """Every call to this conversation fails with `status` (Teams answers 403 when the user blocked or removed
@@ -101,6 +114,12 @@ class FakeConnector:
         async with asyncio.timeout(seconds), self._changed:
             await self._changed.wait_for(lambda: len([r for r in self.sent if r.type == kind]) >= count)
         return [r for r in self.sent if r.type == kind]
+
+    async def wait_until(self, done: Callable[[], bool], *, seconds: float = 10.0) -> None:
+        """Wait until `done()` holds, looked at whenever a call arrives (what a bot sends after answering)."""
+        assert self._changed is not None
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(done)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -170,6 +189,13 @@ class FakeConnector:
     async def _put(self, request: web.Request) -> web.Response:
         if (denied := self._unauthenticated(request)) is not None:
             return denied
+        assert self._updates_open is not None and self._changed is not None
+        if not self._updates_open.is_set():
+            async with self._changed:
+                self.held += 1
+                self._changed.notify_all()
+            await self._updates_open.wait()
+            self.held -= 1
         if (failed := self._failure(request)) is not None:
             return failed
         activity_id = unquote(request.match_info["aid"])
@@ -243,6 +269,8 @@ class FakeConnector:
 async def running_connector(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[FakeConnector]:
     connector = FakeConnector()
     connector._changed = asyncio.Condition()
+    connector._updates_open = asyncio.Event()
+    connector._updates_open.set()
     server = TestServer(connector.app(), host="127.0.0.1")
     await server.start_server(ssl=ssl_context)
     connector.url = str(server.make_url("/")).rstrip("/") + "/"
