@@ -55,6 +55,7 @@ log = logging.getLogger("pimbot")
 
 APP_KEY = web.AppKey("pim_bot_parts", dict)
 RECONCILE_SECONDS = 5.0  # "I will tell you in a moment": how often unconfirmed writes are followed up
+SHUTDOWN_DRAIN_SECONDS = 10.0  # how long a stopping bot lets running card updates finish (the poller does the rest)
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await bot.drain(SHUTDOWN_DRAIN_SECONDS)  # card updates after approval clicks, before the clients close
             with contextlib.suppress(Exception):
                 await feed.release_lease()
             await http.aclose()

@@ -16,13 +16,18 @@ the approver group later decides if PIM says so, and anyone PIM does not assign 
 the PATCH's 403 when the read did not say). The decision is claimed with an ETag compare-and-swap on the request record
 before the PATCH, so exactly one decision per request reaches Graph; everyone else waits for the winner's result and
 is told "already approved by … at …".
+
+After a decision the clicker is answered at once with the final card; every other copy (updated all at once, within
+each conversation's send limits: bot.sendlimit) and the requester follow from a background task. The record says what
+is still owed (`spread`) until it is done, so a process that stops mid-way (`drain` gives running updates a few seconds
+at shutdown) leaves it to the approval poller, which finishes any spread owed longer than SPREAD_GRACE.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +35,7 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationParameters
 
 from bot.activity import reference_of
+from bot.after_answer import after_answer
 from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.proactive import continue_raising
 from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
@@ -74,6 +80,8 @@ CONFIRMING_TTL = sum(RETRY_AFTER, timedelta(minutes=5))  # a follow-up of a lost
 LOSER_WAIT_SECONDS = 10.0  # how long a concurrent click waits for the winner's result
 EXPIRY_WARNING = timedelta(hours=1)  # the requester is told this long before an unapproved request expires
 RACE_LOST = "Another approver was deciding this request at the same moment. Please try again."
+SPREAD = "spread"  # on a request record: {"since": iso time}, the copies still owed the outcome
+SPREAD_GRACE = timedelta(minutes=2)  # an owed spread older than this is taken over by the poller (its owner stopped)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -166,6 +174,11 @@ def _decided_notice(record: dict[str, Any], actor: Actor, tz: str | None) -> str
     return decided_by_you(Decision(decided["decision"]), view.group_name, view.requester_name)
 
 
+def _clicked(turn_context: TurnContext, invoke: bool) -> str | None:
+    """The copy an invoke's answer replaces (the clicked card's activity id); None for an Action.Submit."""
+    return turn_context.activity.reply_to_id if invoke else None
+
+
 def _already(record: dict[str, Any]) -> AlreadyDecided:
     d = record["decision"]
     return AlreadyDecided(Decision(d["decision"]), d.get("by"), _parse_time(d.get("at")), by_name=d.get("byName", ""))
@@ -190,6 +203,8 @@ class ApprovalDesk:
         self._reminder_after = reminder_after
         self._clock = clock
         self._app_id = app_id
+        self._background: set[asyncio.Task[None]] = set()  # spreads after clicks (`drain` waits for them)
+        self._spreading: set[str] = set()  # request ids whose spread runs in this process
 
     # ---- fan-out -----------------------------------------------------------------------------------------------
 
@@ -425,10 +440,15 @@ class ApprovalDesk:
             await self._release(view.request_id)
             raise
         log.info("%s %s request %s", actor.object_id, decision.value, view.request_id)
-        final = await self._record_decision(view.request_id, decision, actor.object_id, actor.name, action.reason or "")
-        await self._spread(
-            turn_context.adapter, service, final, skip=turn_context.activity.reply_to_id if invoke else None
+        final = await self._record_decision(
+            view.request_id,
+            decision,
+            actor.object_id,
+            actor.name,
+            action.reason or "",
+            skip=_clicked(turn_context, invoke),
         )
+        self._spread_later(turn_context, service, final)
         return self._card(final, tz, actionable=False)
 
     def _card(
@@ -508,10 +528,8 @@ class ApprovalDesk:
         that turns out to be the clicker's own (its first answer was lost) is told as theirs."""
         request_id, tz = record["requestId"], actor.time_zone
         if isinstance(error, AlreadyDecided) and error.decision is not None:
-            final = await self._decided_in_pim(record, error)
-            await self._spread(
-                turn_context.adapter, service, final, skip=turn_context.activity.reply_to_id if invoke else None
-            )
+            final = await self._decided_in_pim(record, error, skip=_clicked(turn_context, invoke))
+            self._spread_later(turn_context, service, final)
             return self._card(final, tz, actionable=False, notice=_decided_notice(final, actor, tz))
         if release:
             await self._release(request_id)
@@ -521,13 +539,22 @@ class ApprovalDesk:
         actionable = isinstance(error, MissingApproverJustification | DirectoryError)
         return self._card(fresh, tz, actionable=actionable, notice=explain(error, tz, group_name=group, access=access))
 
-    async def _decided_in_pim(self, record: dict[str, Any], decided: AlreadyDecided) -> dict[str, Any]:
-        """Record a decision PIM shows (made elsewhere, or by a click whose answer was lost), once."""
+    async def _decided_in_pim(
+        self, record: dict[str, Any], decided: AlreadyDecided, *, skip: str | None = None
+    ) -> dict[str, Any]:
+        """Record a decision PIM shows (made elsewhere, or by a click whose answer was lost), once; `skip` as for
+        `_record_decision`."""
         assert decided.decision is not None
         names = record.get("approverNames") or {}
         by_name = decided.by_name or names.get(decided.by or "", "") or ""
         return await self._record_decision(
-            record["requestId"], decided.decision, decided.by or "", by_name, decided.justification, at=decided.at
+            record["requestId"],
+            decided.decision,
+            decided.by or "",
+            by_name,
+            decided.justification,
+            at=decided.at,
+            skip=skip,
         )
 
     async def _unconfirmed(
@@ -590,7 +617,7 @@ class ApprovalDesk:
         elif not text and isinstance(verdict, AlreadyDecided) and verdict.decision is not None:
             final_record = record if record.get("decision") else await self._decided_in_pim(record, verdict)
             if not record.get("decision"):
-                await self._spread(turn_context.adapter, service, final_record, skip=None)
+                await self._spread(turn_context.adapter, service, final_record)
             text = _decided_notice(final_record, actor, tz)
         elif not text:
             assert isinstance(verdict, RequestRefused)
@@ -608,7 +635,11 @@ class ApprovalDesk:
         reason: str,
         *,
         at: datetime | None = None,
+        skip: str | None = None,
     ) -> dict[str, Any]:
+        """Write the decision on the record (once: a record already decided keeps its decision and owes no spread) and
+        tell the admin feed. The record written; its `spread` says the copies (but `skip`, the clicked one, which the
+        invoke response replaces) are still to be updated."""
         when = (at or self._clock.now()).isoformat()
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
@@ -621,6 +652,7 @@ class ApprovalDesk:
                     "reason": reason,
                 }
                 record["status"] = "Approved" if decision is Decision.APPROVE else "Denied"
+                record[SPREAD] = {"since": self._now(), "skip": skip or ""}
             record.pop("claim", None)
             return record
 
@@ -640,20 +672,77 @@ class ApprovalDesk:
 
     # ---- after a decision --------------------------------------------------------------------------------------
 
-    async def _spread(self, adapter: Any, service: PimService, record: dict[str, Any], *, skip: str | None) -> None:
-        """Re-render every other stored copy from the record; tell the requester."""
-        # Before the requester hears of it: asking again at once must not meet the view cached while it waited.
-        service.forget_user(str(record.get("requesterId") or ""))
-        card = self._card(record, None, actionable=False)
-        for copy in record.get("approverCards") or []:
+    def _spread_later(self, turn_context: TurnContext, service: PimService, record: dict[str, Any]) -> None:
+        """After a click: the clicker is answered now with the final card; once that answer is written
+        (bot.after_answer), the other copies and the requester are updated by a background task (tracked; `drain`
+        waits for it at shutdown, and the poller finishes a spread a stopped process left owed). Nothing to do when
+        this click did not record the decision (someone else spreads it)."""
+        if not record.get(SPREAD):
+            return
+        adapter, answered = turn_context.adapter, asyncio.Event()
+
+        async def spread() -> None:
+            await answered.wait()
+            await self._spread(adapter, service, record)
+
+        self._in_background(record["requestId"], spread())  # tracked now: `drain` also waits for what is to start
+        after_answer(answered.set)
+
+    def _in_background(self, request_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name=f"spread {request_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if task.cancelled():
+            log.warning("%s was stopped before it finished; the approval poller completes it", task.get_name())
+        elif (error := task.exception()) is not None:
+            log.error("%s failed; the approval poller tries again", task.get_name(), exc_info=error)
+
+    async def drain(self, within: float) -> None:
+        """Wait up to `within` seconds for the card updates still running after clicks (shutdown, tests); stop what is
+        left. A stopped spread stays owed on its record, and the next poll (of any instance) finishes it."""
+        running = set(self._background)
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=within)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _spread(self, adapter: Any, service: PimService, record: dict[str, Any]) -> None:
+        """Re-render every other stored copy from the record, all at once (each conversation's send limits are kept by
+        the connector's limiter); meanwhile settle the requester's card and tell them. Then the record owes nothing."""
+        request_id = str(record["requestId"])
+        skip = str((record.get(SPREAD) or {}).get("skip") or "")
+        self._spreading.add(request_id)
+        try:
+            # Before the requester hears of it: asking again at once must not meet the view cached while it waited.
+            service.forget_user(str(record.get("requesterId") or ""))
+            card = self._card(record, None, actionable=False)
             # The clicker's own copy already shows the answer (the invoke response), except in a channel: there the
             # invoke response replaces the card for the clicker only, so the post is updated for everyone.
-            if skip and copy.get("activityId") == skip and not copy.get("channel"):
-                continue
-            try:
-                await self._update(adapter, copy["reference"], copy["activityId"], card)
-            except Exception:
-                log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
+            copies = [
+                c
+                for c in record.get("approverCards") or []
+                if not (skip and c.get("activityId") == skip and not c.get("channel"))
+            ]
+            await asyncio.gather(
+                *(self._update_copy(adapter, copy, card) for copy in copies),
+                self._inform_requester(adapter, service, record),
+            )
+            await self._spread_done(request_id)
+        finally:
+            self._spreading.discard(request_id)
+
+    async def _update_copy(self, adapter: Any, copy: dict[str, Any], card: dict[str, Any]) -> None:
+        try:
+            await self._update(adapter, copy["reference"], copy["activityId"], card)
+        except Exception:
+            log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
+
+    async def _inform_requester(self, adapter: Any, service: PimService, record: dict[str, Any]) -> None:
         try:
             await self._settle_requester_card(adapter, record)
         except Exception:
@@ -662,6 +751,13 @@ class ApprovalDesk:
             await self._tell_requester(adapter, service, record)
         except Exception:
             log.warning("could not tell the requester of %s", record.get("requestId"), exc_info=True)
+
+    async def _spread_done(self, request_id: str) -> None:
+        def done(record: dict[str, Any]) -> dict[str, Any]:
+            record.pop(SPREAD, None)
+            return record
+
+        await self._records.update_pending(request_id, done)
 
     async def _settle_requester_card(self, adapter: Any, record: dict[str, Any]) -> None:
         """The requester's own card of the request (the answer to `activate`, or to a 'Send it again' click) loses its
@@ -749,6 +845,8 @@ class ApprovalDesk:
 
     async def _poll_one(self, adapter: Any, service: PimService, request_id: str) -> bool:
         record = await self._records.pending(request_id)
+        if record is not None and record.get(SPREAD) and not is_open(record):
+            return await self._finish_spread(adapter, service, record)
         if record is None or not is_open(record) or self._claimed_by_other(record) or self._confirming(record):
             return False
         created = _parse_time(record.get("requestedAt") or record.get("createdAt"))
@@ -789,7 +887,6 @@ class ApprovalDesk:
         decision: Decision | None = None,
         closed: str = "",
         status: str = "",
-        skip: str | None = None,
     ) -> bool:
         """Record an outcome reached outside a click, once (ETag compare-and-swap: of two bot instances only one
         writes it), then update every copy and tell the requester. False if it was already recorded."""
@@ -811,15 +908,33 @@ class ApprovalDesk:
                 record["closed"] = {"kind": closed, "at": self._now(), "status": status}
                 record["status"] = "Canceled" if closed == CLOSED_CANCELLED else "Expired"
             record.pop("claim", None)
+            record[SPREAD] = {"since": self._now()}
             try:
                 await self._records.save_pending(record)
             except StorageConflict:
                 continue
             log.info("request %s settled outside a click: %s", request_id, record["status"])
             await self._settled(record)
-            await self._spread(adapter, service, record, skip=skip)
+            await self._spread(adapter, service, record)
             return True
         return False
+
+    async def _finish_spread(self, adapter: Any, service: PimService, record: dict[str, Any]) -> bool:
+        """The safety net for a spread that did not finish (its process stopped or was killed mid-way): once it has
+        been owed longer than SPREAD_GRACE and is not running here, take it over (compare-and-swap: one instance) and
+        run it again. Card updates are idempotent; the requester may be told twice if the first run got that far."""
+        request_id = str(record["requestId"])
+        since = _parse_time((record.get(SPREAD) or {}).get("since"))
+        if request_id in self._spreading or (since is not None and self._clock.now() - since < SPREAD_GRACE):
+            return False
+        record[SPREAD] = {**record[SPREAD], "since": self._now()}
+        try:
+            await self._records.save_pending(record)
+        except StorageConflict:
+            return False
+        log.info("finishing the card updates of request %s (an earlier run did not finish)", request_id)
+        await self._spread(adapter, service, record)
+        return True
 
     # ---- reminders -------------------------------------------------------------------------------------------------
 

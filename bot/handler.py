@@ -228,6 +228,11 @@ class PimBot(TeamsActivityHandler):
                 continue
             await self._reconcile.remember_write(actor, reference, o)
 
+    async def drain(self, within: float) -> None:
+        """Let the card updates still running after approval clicks finish, for up to `within` seconds (before the
+        process stops; what is cut short is finished by the approval poller of the next start)."""
+        await self._approvals.drain(within)
+
     # ---- entry points ---------------------------------------------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:

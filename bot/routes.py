@@ -26,6 +26,7 @@ from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import Activity
 from msrest.serialization import Model
 
+from bot.after_answer import collecting
 from bot.health import HEALTH_KEY
 
 __all__ = ["MAX_DEPTH", "errors_middleware", "healthz", "messages_handler", "nesting_depth"]
@@ -70,6 +71,19 @@ def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
     auth = adapter.bot_framework_authentication
 
     async def messages(request: web.Request) -> web.StreamResponse:
+        with collecting() as starts:
+            try:
+                response = await answer(request)
+                if starts:
+                    # What the turn left for afterwards (an approval click: updating the other copies) must not delay
+                    # its answer: the answer is written first (aiohttp sends nothing more for a prepared response).
+                    await response.prepare(request)
+                    await response.write_eof()
+            finally:
+                starts.run()  # also when the answer could not be written: the work is owed either way
+        return response
+
+    async def answer(request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             return _problem(415, "Content-Type must be application/json")
         if request.content_length is not None and request.content_length > MAX_BODY:

@@ -30,6 +30,7 @@ from tests.approvals.test_inline_approvals import (
     approval_writes,
     conversation,
     hello,
+    spread,
     texts,
 )
 from tests.approvals.test_outside_decisions import poll_once
@@ -119,6 +120,7 @@ async def click_in_channel(stack: Stack, post: Recorded, verb: str, user: TeamsU
     status, body = await stack.post(channel_invoke(stack, post, verb, user, **data))
     assert status == 200, body
     assert isinstance(body, dict)
+    await spread(stack)
     return body
 
 
@@ -205,6 +207,7 @@ async def test_a_decision_in_a_personal_chat_and_a_cancel_update_the_channel_pos
     data = {**element(bob_card.card or {}, "deny")["data"], "reason": "not during the freeze"}
     status, body = await stack.post(act.card_execute(stack.service_url, "deny", data, bob_card.activity_id, BOB))
     assert status == 200
+    await spread(stack)
     [put] = [r for r in stack.connector.sent if r.method == "PUT" and r.activity_id == post.activity_id]
     state = element(put.card or {}, "state")["text"]
     assert state.startswith("Denied by Bob Builder at ") and state.endswith("not during the freeze")

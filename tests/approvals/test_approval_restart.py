@@ -45,6 +45,13 @@ async def test_an_approval_card_sent_before_a_restart_decides_after_it(tmp_path:
                     assert r.status == 200
                     body = await r.json()
                 assert element(body["value"], "state")["text"].startswith("Approved by Bob Builder at ")
+
+                def spread() -> bool:  # the updates made after the click was answered
+                    updated = {r.conversation_id for r in connector.sent if r.method == "PUT"}
+                    told = any("approved by" in str(r.body.get("text")) for r in connector.sent)
+                    return told and {conversation(CAROL), conversation(ALICE)} <= updated
+
+                await connector.wait_until(spread)
                 puts = [r for r in connector.sent if r.method == "PUT"]
                 [put] = [r for r in puts if r.conversation_id != conversation(ALICE)]
                 assert put.activity_id == carol_card.activity_id

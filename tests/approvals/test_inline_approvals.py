@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from app import APP_KEY
 from bot.storage import SqliteStorage
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import card_text, self_activations
@@ -80,9 +81,16 @@ async def request_approval(stack: Stack) -> tuple[str, Recorded, Recorded]:
     return request["id"], bob_card, carol_card
 
 
+async def spread(stack: Stack) -> None:
+    """Wait until the card updates a click left running in the background (issue 9, point 6) are done."""
+    await stack.server.app[APP_KEY]["bot"].drain(10)
+
+
 async def click(
     stack: Stack, user: TeamsUser, card: Recorded, verb: str, reason: str | None = None, **data: Any
 ) -> dict[str, Any]:
+    """The invoke's answer, once the other copies were updated too (tests/approvals/test_click_answers_first.py
+    shows the answer comes first)."""
     button = element(card.card or {}, "approve" if verb != "deny" else "deny")
     payload = {**button["data"], **data}
     if reason is not None:
@@ -91,6 +99,7 @@ async def click(
     status, body = await stack.post(invoke)
     assert status == 200, body
     assert isinstance(body, dict)
+    await spread(stack)
     return body
 
 
@@ -249,6 +258,7 @@ async def test_old_clients_action_submit_decides_and_replies_with_the_final_card
     status, _ = await stack.post(
         act.card_submit(stack.service_url, {**fallback["data"], "reason": "ok"}, bob_card.activity_id, BOB)
     )
+    await spread(stack)
 
     assert status == 201
     assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Provisioned"

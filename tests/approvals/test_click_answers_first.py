@@ -1,0 +1,89 @@
+"""Issue 9, point 6: an Approve/Deny click is answered with the final card before the other copies are updated; they are
+updated afterwards, all at once, and a spread cut short (the process stopping) is finished by the approval poller.
+
+The Bot Connector stand-in holds every update (PUT) unanswered until released: a slow connector. Security-Operators
+(seed "demo"): Bob and Carol have chatted with the bot and get the approval card; Alice asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app import APP_KEY
+from tests.approvals.test_inline_approvals import (
+    CAROL,
+    answered_card,
+    approver_updates,
+    conversation,
+    request_approval,
+    spread,
+    stack_record,
+    texts,
+)
+from tests.approvals.test_outside_decisions import poll_once
+from tests.bot.conftest import Stack
+from tests.cards.cardtools import element
+from tests.fakes import activities as act
+from tests.fakes.activities import ALICE, BOB
+from tests.fakes.connector import Recorded
+
+
+async def approve(stack: Stack, card: Recorded, user: Any) -> dict[str, Any]:
+    data = {**element(card.card or {}, "approve")["data"], "reason": "ok for the patch window"}
+    async with asyncio.timeout(30):  # not a speed goal: a bot that waits for the held updates never answers
+        status, body = await stack.post(act.card_execute(stack.service_url, "approve", data, card.activity_id, user))
+    assert status == 200, body
+    return answered_card(body)
+
+
+def told_alice(stack: Stack, since: int) -> list[str]:
+    return [t for t in texts(stack, ALICE, since) if "approved by Bob Builder" in t]
+
+
+async def test_the_click_is_answered_with_the_final_card_before_the_other_copies_are_updated(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    stack.connector.hold_updates()
+
+    final = await approve(stack, bob_card, BOB)
+
+    state = element(final, "state")["text"]
+    assert state.startswith("Approved by Bob Builder at ")
+    assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Provisioned"
+    # Answered while no other copy is updated yet: Carol's copy and Alice's own card are both on their way, at once.
+    await stack.connector.wait_until(lambda: stack.connector.held == 2)
+    assert approver_updates(stack) == [] and told_alice(stack, alice_before) == []
+
+    stack.connector.release_updates()
+    await spread(stack)
+
+    [put] = approver_updates(stack)
+    assert (put.conversation_id, put.activity_id) == (conversation(CAROL), carol_card.activity_id)
+    assert element(put.card or {}, "state")["text"] == state
+    assert len(told_alice(stack, alice_before)) == 1
+    assert "spread" not in await stack_record(stack, request_id)  # nothing owed any more
+
+
+async def test_updates_cut_short_by_a_stop_are_finished_by_the_poller(stack: Stack) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    alice_before = len(stack.connector.messages(conversation(ALICE)))
+    stack.connector.hold_updates()
+    await approve(stack, bob_card, BOB)
+    await stack.connector.wait_until(lambda: stack.connector.held == 2)
+
+    await stack.server.app[APP_KEY]["bot"].drain(0)  # the process stops before the updates are done
+    stack.connector.release_updates()
+    assert "spread" in await stack_record(stack, request_id)  # the record says the copies are still owed
+    assert told_alice(stack, alice_before) == []
+
+    # Within the grace period the poller leaves it to whoever owns it; after it, one sweep finishes it, once.
+    assert await poll_once(stack) == 0
+    stack.sim.tenant.advance(3 * 60)
+    assert await poll_once(stack) == 1
+
+    updated = [r for r in approver_updates(stack) if r.activity_id == carol_card.activity_id]
+    assert updated and all(element(r.card or {}, "state")["text"].startswith("Approved by Bob") for r in updated)
+    assert len(told_alice(stack, alice_before)) == 1
+    assert "spread" not in await stack_record(stack, request_id)
+    assert await poll_once(stack) == 0
