@@ -36,7 +36,14 @@ from typing import Any
 import aiohttp
 
 from bench import feed as feed_bench
-from bench.approvals import APPROVERS, FANOUT_TARGET_S, ApprovalBench, ApprovalFigures
+from bench.approvals import (
+    APPROVERS,
+    CLICK_TARGET_S,
+    COPIES_TARGET_S,
+    FANOUT_TARGET_S,
+    ApprovalBench,
+    ApprovalFigures,
+)
 from bench.clients import ClientCost, client_cost
 from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
 from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
@@ -74,6 +81,7 @@ class Config:
     feed_samples: int = 10  # admin feed: changes timed from Graph's answer to the card posted
     feed_burst: int = 500  # admin feed: eligibilities in one burst (monitored groups: as many)
     client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
+    only: str = ""  # "approvals": run only the approval figures (a quick look at one section; the page says so)
 
     @property
     def users_per_round(self) -> int:
@@ -225,6 +233,9 @@ class Bench:
             aiohttp.ClientSession(connector=limits, timeout=timeout) as self.http,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=control_ssl), timeout=timeout) as self.control,
         ):
+            if self.config.only == "approvals":
+                await self.approvals()
+                return
             await self.singles()
             if self.report.problems:
                 return
@@ -234,15 +245,18 @@ class Bench:
                     await self.measure(target, r)
                     if self.report.problems:
                         return
-            approvals = ApprovalBench(
-                self.http, self.control, self.control_url, self.urls[ACTIVATE], self.connector_url,
-                self.config.fanouts, self.config.clicks,
-            )  # fmt: skip
-            self.report.approvals = await approvals.run()
-            self.report.problems.extend(self.report.approvals.problems)
+            await self.approvals()
             self.report.clients = await client_cost(
                 f"{self.control_url}/info", self.ca_file, requests=self.config.client_requests
             )
+
+    async def approvals(self) -> None:
+        approvals = ApprovalBench(
+            self.http, self.control, self.control_url, self.urls[ACTIVATE], self.connector_url,
+            self.config.fanouts, self.config.clicks,
+        )  # fmt: skip
+        self.report.approvals = await approvals.run()
+        self.report.problems.extend(self.report.approvals.problems)
 
     # -- helpers over HTTP ---------------------------------------------------------------------------------------------
 
@@ -436,6 +450,12 @@ def render(report: Report) -> str:
     add(f"_Written by `{c.command}` on {report.started:%Y-%m-%d %H:%M} UTC; the run took {report.elapsed:.0f} s. "
         "Rerun it to refresh this page; do not edit it by hand._")  # fmt: skip
     add("")
+    if c.only:
+        add(f"Only the {c.only} section was run (`--only {c.only}`); `make bench` runs them all.")
+        add("")
+        render_approvals(report, add)
+        lines.extend(f"- {p}" for p in report.problems)
+        return "\n".join(lines)
     add("## How to read this")
     add("")
     add(
@@ -543,7 +563,8 @@ def render(report: Report) -> str:
         print(
             f"  fan-out to {APPROVERS}: median {a.fanout_median_ms():.0f} ms, max {a.fanout_max_ms():.0f} ms "
             f"(target ≤ {FANOUT_TARGET_S * 1000:.0f}); click p50 {a.ms(a.click_s, 50):.0f} ms, "
-            f"p99 {a.ms(a.click_s, 99):.0f} ms; copies updated p50 {a.ms(a.copies_s, 50):.0f} ms"
+            f"p99 {a.ms(a.click_s, 99):.0f} ms (1 copy: p99 {a.ms(a.solo_click_s, 99):.0f} ms); copies updated "
+            f"p50 {a.ms(a.copies_s, 50):.0f} ms, p99 {a.ms(a.copies_s, 99):.0f} ms"
         )
     for s in report.singles:
         routes = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in s.stats.get("by_route", {}).items())
@@ -666,8 +687,11 @@ def render_approvals(report: Report, add: Callable[[str], None]) -> None:
         f"is an approver's Approve (an `adaptiveCard/action` invoke) until its HTTP response with the final card, over "
         f"{c.clicks} clicks, each on a new request and by a different approver — so each click also fetches that "
         "approver's delegated token (cold) before the approval PATCH; **copies updated** is from the click until "
-        f"the last of the other {APPROVERS - 1} cards was replaced (PUT at the connector stand-in). The connector "
-        "stand-in answers at once: real Teams sends take longer, so read these as the bot's own share."
+        f"the last of the other {APPROVERS - 1} cards was replaced (PUT at the connector stand-in). Alternating with "
+        f"them, {c.clicks} clicks on requests with **one** copy (a group per click whose policy names one approver, "
+        "each a different one, so also a cold token) give the yardstick: the answer must not wait for the other "
+        "copies, which are updated afterwards, all at once. The connector stand-in answers at once: real Teams sends "
+        "take longer, so read these as the bot's own share."
     )
     add("")
     verdict = "meets" if a.fanout_s and max(a.fanout_s) <= FANOUT_TARGET_S else "**misses**"
@@ -676,7 +700,8 @@ def render_approvals(report: Report, add: Callable[[str], None]) -> None:
     rows = (
         (f"Fan-out to {APPROVERS} approvers (activation → {APPROVERS}th card)", a.fanout_s),
         ("… the activation turn's own HTTP response (every request above and below)", a.fanout_turn_s),
-        ("Click → invoke response (final card)", a.click_s),
+        ("Click → invoke response (final card), 1 copy", a.solo_click_s),
+        (f"Click → invoke response (final card), {APPROVERS} copies", a.click_s),
         (f"Click → all {APPROVERS - 1} other copies updated", a.copies_s),
     )
     for label, values in rows:
@@ -688,6 +713,30 @@ def render_approvals(report: Report, add: Callable[[str], None]) -> None:
         f"max {_f(a.fanout_max_ms())} ms — {verdict} it."
     )
     add("")
+    for line in click_verdicts(a):
+        add(line)
+    add("")
+
+
+def click_verdicts(a: ApprovalFigures) -> list[str]:
+    """Issue 9, point 6: the click is answered before the other copies are updated."""
+    click, solo, copies = a.ms(a.click_s, 99), a.ms(a.solo_click_s, 99), a.ms(a.copies_s, 99)
+    fast = "meets" if click <= CLICK_TARGET_S * 1000 else "**misses**"
+    # p99 of a few clicks is nearly their maximum: one slow moment of a shared machine decides it. So "no slower" is
+    # read with a margin for that noise, and the direct evidence is beside it: copies updated before the answer.
+    margin = max(10.0, solo * 0.1)
+    same = "meets" if click <= solo + margin else "**misses**"
+    early = sum(a.updated_before_answer)
+    spread = "meets" if copies <= COPIES_TARGET_S * 1000 else "**misses**"
+    return [
+        f"- Click → invoke response with {APPROVERS} copies: p99 {_f(click)} ms against ≤ "
+        f"{CLICK_TARGET_S * 1000:.0f} ms — {fast} it. With 1 copy: p99 {_f(solo)} ms (medians "
+        f"{_f(a.ms(a.click_s, 50))} and {_f(a.ms(a.solo_click_s, 50))} ms); {APPROVERS} copies answer no slower than "
+        f"1 within the noise margin of {margin:.0f} ms — {same} it. Other copies updated before the answer arrived: "
+        f"{early} in {len(a.updated_before_answer)} clicks: the answer waits for none of them.",
+        f"- Click → all {APPROVERS - 1} other copies updated: p99 {_f(copies)} ms against ≤ "
+        f"{COPIES_TARGET_S * 1000:.0f} ms — {spread} it.",
+    ]
 
 
 # ---- orchestration -------------------------------------------------------------------------------------------------
@@ -735,6 +784,9 @@ def run(config: Config) -> Report:
         bench = Bench(config, report, connector_url, tenant.control_url, tenant.ca_file, urls, clocks)
         asyncio.run(bench.run())
     report.problems.extend(bot_log_problems(var / "bot.log"))
+    if config.only:
+        report.elapsed = time.monotonic() - t0
+        return report
     if not report.problems and config.feed_groups:
         report.feed = feed_bench.run(var / "feed-simtenant", config.feed_groups)
         report.problems.extend(report.feed.problems)
@@ -766,6 +818,9 @@ def parse(argv: Sequence[str] | None) -> Config:
         type=int,
         help=f"admin feed: eligibilities in one burst (default 500, ≤ {feed_bench.SEED_GROUPS})",
     )
+    parser.add_argument(
+        "--only", choices=["approvals"], help="run one section only (a quick look; `make bench` runs them all)"
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -785,6 +840,7 @@ def parse(argv: Sequence[str] | None) -> Config:
         "feed_groups",
         "feed_samples",
         "feed_burst",
+        "only",
     ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)

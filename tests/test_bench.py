@@ -174,8 +174,10 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     # The approval figures: one fan-out to 60 approvers and two clicks were timed (every card and copy arrived).
     assert "## Approvals: fan-out and click latency" in report
     assert "| Fan-out to 60 approvers (activation → 60th card) | 1 |" in report
-    assert "| Click → invoke response (final card) | 2 |" in report
+    assert "| Click → invoke response (final card), 1 copy | 2 |" in report
+    assert "| Click → invoke response (final card), 60 copies | 2 |" in report
     assert "| Click → all 59 other copies updated | 2 |" in report
+    assert "Other copies updated before the answer arrived: 0 in 2 clicks" in report  # issue 9, point 6
     assert "Fan-out against the target ≤ 1000 ms: median " in report
     # The target's CPU budget is derived from this run's own figures: 8 × echo turns/s, 1000 ÷ that on one core.
     budget = re.search(
@@ -197,6 +199,19 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     # The feed's poster in the bot: two changes timed to their post, a burst of 25 posted as a digest.
     assert "## Admin feed: event to post, and a burst" in report
     assert "| event to post, median of 2 |" in report and "| burst of 25: cards posted | 1 |" in report
+
+
+def test_only_the_approval_section_can_be_run(tmp_path: Path) -> None:
+    out = tmp_path / "approvals.md"
+    args = ["--only", "approvals", "--fanouts", "1", "--clicks", "1", "--out", str(out), "--var", str(tmp_path / "v")]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = out.read_text()
+    assert "Only the approvals section was run (`--only approvals`)" in report
+    assert "| Click → invoke response (final card), 60 copies | 1 |" in report
+    assert "## Throughput and latency" not in report and "## Admin feed" not in report
 
 
 # ---- the admin feed's section ---------------------------------------------------------------------------------------
