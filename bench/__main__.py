@@ -41,6 +41,7 @@ from bench.approvals import (
     CLICK_TARGET_S,
     COPIES_TARGET_S,
     FANOUT_TARGET_S,
+    READ_PAUSE_S,
     ApprovalBench,
     ApprovalFigures,
 )
@@ -690,8 +691,11 @@ def render_approvals(report: Report, add: Callable[[str], None]) -> None:
         f"the last of the other {APPROVERS - 1} cards was replaced (PUT at the connector stand-in). Alternating with "
         f"them, {c.clicks} clicks on requests with **one** copy (a group per click whose policy names one approver, "
         "each a different one, so also a cold token) give the yardstick: the answer must not wait for the other "
-        "copies, which are updated afterwards, all at once. The connector stand-in answers at once: real Teams sends "
-        "take longer, so read these as the bot's own share."
+        "copies, which are updated afterwards, all at once. Every Bot Connector call of the app waits its turn under "
+        "Teams' per-app cap of 30 per second (bot.sendlimit), so 59 updates need at least two one-second windows; half "
+        f"the 60-copy clicks come as soon as the 60th card arrived, when the window is still full of the fan-out's own "
+        f"sends, the other half {READ_PAUSE_S:g} s later, as a person reading the card would. The connector stand-in "
+        "answers at once: real Teams sends take longer, so read these as the bot's own share."
     )
     add("")
     verdict = "meets" if a.fanout_s and max(a.fanout_s) <= FANOUT_TARGET_S else "**misses**"
@@ -702,7 +706,8 @@ def render_approvals(report: Report, add: Callable[[str], None]) -> None:
         ("… the activation turn's own HTTP response (every request above and below)", a.fanout_turn_s),
         ("Click → invoke response (final card), 1 copy", a.solo_click_s),
         (f"Click → invoke response (final card), {APPROVERS} copies", a.click_s),
-        (f"Click → all {APPROVERS - 1} other copies updated", a.copies_s),
+        (f"Click → all {APPROVERS - 1} other copies updated (clicked {READ_PAUSE_S:g} s after the cards)", a.copies_s),
+        (f"Click → all {APPROVERS - 1} other copies updated (clicked as the 60th card arrived)", a.copies_at_once_s),
     )
     for label, values in rows:
         mx = max(values) * 1000 if values else float("nan")
@@ -720,7 +725,8 @@ def render_approvals(report: Report, add: Callable[[str], None]) -> None:
 
 def click_verdicts(a: ApprovalFigures) -> list[str]:
     """Issue 9, point 6: the click is answered before the other copies are updated."""
-    click, solo, copies = a.ms(a.click_s, 99), a.ms(a.solo_click_s, 99), a.ms(a.copies_s, 99)
+    click, solo = a.ms(a.click_s, 99), a.ms(a.solo_click_s, 99)
+    copies, at_once = a.ms(a.copies_s, 99), a.ms(a.copies_at_once_s, 99)
     fast = "meets" if click <= CLICK_TARGET_S * 1000 else "**misses**"
     # p99 of a few clicks is nearly their maximum: one slow moment of a shared machine decides it. So "no slower" is
     # read with a margin for that noise, and the direct evidence is beside it: copies updated before the answer.
@@ -728,14 +734,16 @@ def click_verdicts(a: ApprovalFigures) -> list[str]:
     same = "meets" if click <= solo + margin else "**misses**"
     early = sum(a.updated_before_answer)
     spread = "meets" if copies <= COPIES_TARGET_S * 1000 else "**misses**"
+    at_once_verdict = "meets" if at_once <= COPIES_TARGET_S * 1000 else "**misses**"
     return [
         f"- Click → invoke response with {APPROVERS} copies: p99 {_f(click)} ms against ≤ "
         f"{CLICK_TARGET_S * 1000:.0f} ms — {fast} it. With 1 copy: p99 {_f(solo)} ms (medians "
         f"{_f(a.ms(a.click_s, 50))} and {_f(a.ms(a.solo_click_s, 50))} ms); {APPROVERS} copies answer no slower than "
         f"1 within the noise margin of {margin:.0f} ms — {same} it. Other copies updated before the answer arrived: "
         f"{early} in {len(a.updated_before_answer)} clicks: the answer waits for none of them.",
-        f"- Click → all {APPROVERS - 1} other copies updated: p99 {_f(copies)} ms against ≤ "
-        f"{COPIES_TARGET_S * 1000:.0f} ms — {spread} it.",
+        f"- Click → all {APPROVERS - 1} other copies updated, clicked {READ_PAUSE_S:g} s after the cards: p99 "
+        f"{_f(copies)} ms against ≤ {COPIES_TARGET_S * 1000:.0f} ms — {spread} it. Clicked as the 60th card arrived: "
+        f"p99 {_f(at_once)} ms — {at_once_verdict} it (the per-app cap of 30 calls per second is what it waits for).",
     ]
 
 
