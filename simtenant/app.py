@@ -29,6 +29,12 @@ Control API (/_sim, no auth, loopback callers only):
                                        "get_by_ids_per_type"}
   POST /_sim/seed/{helper}            keyword arguments of Tenant.add_user | add_group | add_member |
                                       remove_member | add_eligibility | add_assignment | set_policy
+  GET  /_sim/teams                    the Teams app catalog and personal-scope installations (simtenant.teams)
+  POST /_sim/teams/apps               {"display_name", "bot_id", "azure_ad_app_id"?, "external_id"?,
+                                       "distribution_method"?, "messaging_endpoint"?, "service_url"?, "bot_name"?}:
+                                      an app in the catalog (an admin's upload); with a messaging endpoint, its bot
+                                      is told of every installation (simtenant.teams_events) → {"id": catalog id}
+  POST /_sim/teams/installations      {"user", "app"}: install for a user as a setup policy or the user would
 """
 
 from __future__ import annotations
@@ -52,14 +58,17 @@ from simtenant.isotime import format_instant, parse_instant
 from simtenant.model import Tenant
 from simtenant.observe import ConnectionDropped, Fault
 from simtenant.seed import reseed
+from simtenant.teams import BotEndpoint
+from simtenant.teams_events import TeamsEvents
 from simtenant.tokens import TOKEN_LIFETIME, TokenError
 
-__all__ = ["INFO_KEY", "SIGN_IN_ORIGIN_KEY", "TENANT_KEY", "create_app", "create_sign_in_app"]
+__all__ = ["EVENTS_KEY", "INFO_KEY", "SIGN_IN_ORIGIN_KEY", "TENANT_KEY", "create_app", "create_sign_in_app"]
 
 TENANT_KEY = web.AppKey("tenant", Tenant)
 INFO_KEY = web.AppKey("info", dict)
 CODES_KEY = web.AppKey("auth_codes", AuthCodes)
 SIGN_IN_ORIGIN_KEY = web.AppKey("sign_in_origin", str)  # "" unless the sign-in pages have their own listener
+EVENTS_KEY = web.AppKey("teams_events", TeamsEvents)
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 _JSON = "application/json"
 
@@ -536,6 +545,53 @@ async def post_seed(request: web.Request) -> web.Response:
     return _json(201, {"ok": True, "id": ident})
 
 
+async def get_teams(request: web.Request) -> web.Response:
+    teams = _tenant(request).teams
+    catalog = [
+        {"id": a.id, "externalId": a.external_id, "displayName": a.display_name, "botId": a.bot_id}
+        for a in teams.catalog.values()
+    ]
+    installations = [
+        {"id": i.id, "user": i.user_id, "app": i.app_id, "chatId": i.chat_id} for i in teams.installations.values()
+    ]
+    return _json(200, {"catalog": catalog, "installations": installations})
+
+
+async def post_teams_app(request: web.Request) -> web.Response:
+    data = await _body(request)
+    name, bot_id = data.get("display_name"), data.get("bot_id")
+    if not isinstance(name, str) or not name or (bot_id is not None and not isinstance(bot_id, str)):
+        return _bad("display_name (and bot_id, if given) must be strings")
+    endpoint = None
+    if data.get("messaging_endpoint"):
+        endpoint = BotEndpoint(
+            str(data["messaging_endpoint"]), str(data.get("service_url") or ""), str(data.get("bot_name") or name)
+        )
+    tenant = _tenant(request)
+    app = tenant.teams.publish(
+        name,
+        bot_id=str(bot_id).removeprefix("28:") if bot_id else None,
+        azure_ad_app_id=str(data.get("azure_ad_app_id") or tenant.default_client_id or "") or None,
+        external_id=str(data["external_id"]) if data.get("external_id") else None,
+        distribution_method=str(data.get("distribution_method") or "organization"),
+        endpoint=endpoint,
+    )
+    return _json(201, {"id": app.id})
+
+
+async def post_teams_installation(request: web.Request) -> web.Response:
+    data = await _body(request)
+    tenant = _tenant(request)
+    user = tenant.user(str(data.get("user") or ""))
+    app = tenant.teams.app(str(data.get("app") or ""))
+    if user is None or app is None:
+        return _json(404, {"error": "no such user or catalog app"})
+    if tenant.teams.installed(user.id, app.id) is not None:
+        return _json(409, {"error": "already installed"})
+    installation = tenant.teams.install(user.id, app.id)
+    return _json(201, {"id": installation.id, "chatId": installation.chat_id})
+
+
 # ---------------------------------------------------------------------------------------------------- app
 
 
@@ -551,6 +607,7 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     app[INFO_KEY] = info or {}
     app[CODES_KEY] = AuthCodes()
     app[SIGN_IN_ORIGIN_KEY] = ""
+    app[EVENTS_KEY] = TeamsEvents(tenant)
     graph = _make_graph_handler(GraphApi(tenant))
     router = app.router
     router.add_route("*", "/v1.0/{tail:.*}", graph)
@@ -568,6 +625,9 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     router.add_get("/_sim/settings", get_settings)
     router.add_post("/_sim/settings", post_settings)
     router.add_post("/_sim/seed/{helper}", post_seed)
+    router.add_get("/_sim/teams", get_teams)
+    router.add_post("/_sim/teams/apps", post_teams_app)
+    router.add_post("/_sim/teams/installations", post_teams_installation)
     router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     router.add_post("/{tenant}/oauth2/v2.0/token", token)

@@ -15,7 +15,11 @@ Choices where the reference is silent (documented here so the bot's tests can re
 * an approver who must justify and did not: 400 `RoleAssignmentRequestPolicyValidationFailed` ["JustificationRule"];
 * cancel in a status other than PendingApproval/Granted: 400 `InvalidRoleAssignmentRequest`;
 * malformed bodies / unknown enum values: 400 `BadRequest`; unsupported schedules (`P6M`, selfExtend): 400
-  `InvalidRoleAssignmentRequest`.
+  `InvalidRoleAssignmentRequest`;
+* Teams app routes (simtenant.teams): a missing permission is 403 `Forbidden` "Missing role permissions on the
+  request. API requires one of '…'. Roles on the request '…'." (scope/Scopes for delegated tokens), as reported from
+  real tenants (microsoftgraph/microsoft-graph-docs#13690, MicrosoftDocs/office-docs-powershell#8399); an app already
+  installed is 409 `Conflict`; an app id not in the catalog is 404 `NotFound` (a choice: the sources are silent).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "acrs_failed",
     "app_only_refused",
     "bad_request",
+    "conflict",
     "denied",
     "directory_not_found",
     "invalid_request",
@@ -39,6 +44,7 @@ __all__ = [
     "not_found",
     "policy_failed",
     "scopes_missing",
+    "teams_forbidden",
 ]
 
 PolicyMessageStyle = Literal["array", "text"]
@@ -142,3 +148,17 @@ def bad_request(message: str) -> GraphError:
 
 def invalid_request(message: str = "The role assignment request is invalid.") -> GraphError:
     return GraphError(400, "InvalidRoleAssignmentRequest", message)
+
+
+def teams_forbidden(required: Sequence[str], granted: Sequence[str], *, delegated: bool) -> GraphError:
+    kind, plural = ("scope", "Scopes") if delegated else ("role", "Roles")
+    return GraphError(
+        403,
+        "Forbidden",
+        f"Missing {kind} permissions on the request. API requires one of '{', '.join(required)}'. "
+        f"{plural} on the request '{', '.join(sorted(granted))}'.",
+    )
+
+
+def conflict(message: str) -> GraphError:
+    return GraphError(409, "Conflict", message)

@@ -18,6 +18,12 @@ Permissions (app roles for app tokens, scopes for delegated tokens):
   AuthenticationContext.ReadWrite.All or Policy.Read.ConditionalAccess (403 AccessDenied without)
 * auditLogs/directoryAudits: AuditLog.Read.All (403 Authorization_RequestDenied without it), throttled at
   5 requests / 10 s per app (429 + Retry-After); entries, filter and throttle: `simtenant.audit`
+* Teams apps (`simtenant.teams`): the catalog with AppCatalog.Read.All or AppCatalog.ReadWrite.All (delegated also
+  AppCatalog.Submit, Directory.Read.All); a user's installed apps and their chat with any TeamsAppInstallation
+  …ForUser permission, installing with the ReadWrite/Manage ones (userteamwork-post-installedapps, its least
+  privileged application permission being TeamsAppInstallation.ReadWriteSelfForUser.All); refusals 403 `Forbidden`
+  naming the permissions. *Self* permissions reach only the caller's own app (its webApplicationInfo id); the
+  *Selected* ones are treated as reaching every app (the stand-in has no admin selection)
 """
 
 from __future__ import annotations
@@ -43,15 +49,18 @@ from simtenant.errors import (
     GraphError,
     app_only_refused,
     bad_request,
+    conflict,
     denied,
     directory_not_found,
     missing_permission,
     not_found,
     scopes_missing,
+    teams_forbidden,
 )
 from simtenant.model import Tenant
 from simtenant.observe import ConnectionDropped, Fault
 from simtenant.odata import ExpandItem, Filter, parse_expand, parse_filter, parse_select
+from simtenant.teams import CatalogApp, Installation
 from simtenant.tokens import TokenError
 
 __all__ = ["GraphApi", "SimRequest", "SimResponse"]
@@ -101,6 +110,11 @@ class Perm:
     directory: bool = False  # refusals use the directory's Authorization_RequestDenied
     delegated_only: bool = False
     refusal: Callable[[], GraphError] | None = None  # a route family's own refusal (Conditional Access: AccessDenied)
+    app_any_of: frozenset[str] | None = None  # what app tokens need, where it differs from delegated ones
+    teams: bool = False  # refusals in the Teams routes' form (errors.teams_forbidden)
+
+    def accepted(self, caller: Caller) -> frozenset[str]:
+        return self.app_any_of if caller.is_app and self.app_any_of is not None else self.any_of
 
 
 def _perm(
@@ -153,6 +167,32 @@ AUTH_CONTEXT_R = _perm(
     "AuthenticationContext.ReadWrite.All",
     "Policy.Read.ConditionalAccess",
     refusal=scopes_missing,
+)
+
+
+def _teams_perm(delegated: tuple[str, ...], app: tuple[str, ...]) -> Perm:
+    return Perm(frozenset(delegated), delegated[0], app_any_of=frozenset(app), teams=True)
+
+
+CATALOG_R = _teams_perm(
+    ("AppCatalog.Read.All", "AppCatalog.ReadWrite.All", "AppCatalog.Submit", "Directory.Read.All",
+     "Directory.ReadWrite.All"),
+    ("AppCatalog.Read.All", "AppCatalog.ReadWrite.All"),
+)  # fmt: skip
+_INSTALL = ("ReadWriteSelfForUser", "ReadWriteForUser", "ReadWriteAndConsentSelfForUser", "ReadWriteAndConsentForUser",
+            "ReadWriteSelectedForUser", "ManageSelectedForUser")  # fmt: skip
+_INSTALLED_READ = ("ReadForUser", *_INSTALL, "ReadSelectedForUser")
+INSTALLED_R = _teams_perm(
+    tuple(f"TeamsAppInstallation.{p}" for p in _INSTALLED_READ),
+    tuple(f"TeamsAppInstallation.{p}.All" for p in _INSTALLED_READ),
+)
+INSTALL_W = _teams_perm(
+    tuple(f"TeamsAppInstallation.{p}" for p in _INSTALL), tuple(f"TeamsAppInstallation.{p}.All" for p in _INSTALL)
+)
+SELF_ONLY = frozenset(
+    f"TeamsAppInstallation.{p}{suffix}"
+    for p in ("ReadWriteSelfForUser", "ReadWriteAndConsentSelfForUser")
+    for suffix in ("", ".All")
 )
 DIRECTORY_R = _perm(*(USERS_R.any_of | GROUPS_R.any_of), directory=True)
 GET_BY_IDS_R = frozenset({"Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"})
@@ -874,6 +914,137 @@ async def get_authentication_context(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     return _entity(ctx, row, ctx.context("identity/conditionalAccess/authenticationContextClassReferences/$entity"))
 
 
+# ---------------------------------------------------------------------------------------------------- Teams apps
+
+_USER_APPS = f"/users/{_SEG}/teamwork/installedApps"
+_IID = r"(?P<iid>[^/()]+)"
+
+
+def _manages(ctx: Ctx, perm: Perm, app: CatalogApp) -> bool:
+    """Whether the caller's permissions reach `app`: any non-Self one reaches every app, a Self one only the app whose
+    webApplicationInfo id is the caller's own (microsoft-graph-docs-contrib#330, #478)."""
+    caller = ctx.caller
+    granted = (caller.roles if caller.is_app else caller.scopes) & perm.accepted(caller)
+    return bool(granted - SELF_ONLY) or (app.azure_ad_app_id or "").lower() == caller.app_id.lower()
+
+
+def _catalog_row(app: CatalogApp, expand: Mapping[str, ExpandItem]) -> JsonDict:
+    row = wire.teams_app_json(app)
+    definitions = expand.get("appdefinitions")
+    if definitions is not None:
+        row["appDefinitions"] = [wire.app_definition_json(app, bot="bot" in definitions.expand)]
+    return row
+
+
+def _only_expand(expand: Mapping[str, ExpandItem], known: set[str], owner: str) -> None:
+    unknown = sorted(set(expand) - known)
+    if unknown:
+        raise bad_request(f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.{owner}'.")
+
+
+async def list_catalog(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    flt = ctx.filter()
+    expand = ctx.expand()
+    _only_expand(expand, {"appdefinitions"}, "teamsApp")
+    full = {"appdefinitions": ExpandItem("appDefinitions", None, {"bot": ExpandItem("bot")})}
+    rows = [
+        _apply_select(_catalog_row(app, expand), ctx.select())
+        for app in ctx.tenant.teams.catalog.values()
+        if not flt or flt.matches(_catalog_row(app, full))
+    ]
+    return _page(ctx, rows, ctx.context("appCatalogs/teamsApps"))
+
+
+async def get_catalog_app(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    app = ctx.tenant.teams.app(m["id"])
+    if app is None:
+        raise GraphError(404, "NotFound", f"The teamsApp '{m['id']}' was not found.")
+    return _entity(ctx, _catalog_row(app, ctx.expand()), ctx.context("appCatalogs/teamsApps/$entity"))
+
+
+def _installation_row(ctx: Ctx, installation: Installation, expand: Mapping[str, ExpandItem]) -> JsonDict:
+    row = wire.installation_json(installation)
+    app = ctx.tenant.teams.app(installation.app_id)
+    if app is not None and "teamsapp" in expand:
+        row["teamsApp"] = wire.teams_app_json(app)
+    if app is not None and "teamsappdefinition" in expand:
+        row["teamsAppDefinition"] = wire.app_definition_json(app, bot=False)
+    return row
+
+
+def _teams_user(ctx: Ctx, user_id: str) -> str:
+    user = ctx.tenant.user(user_id)
+    if user is None:
+        raise directory_not_found(user_id)
+    return user.id
+
+
+def _visible_installations(ctx: Ctx, user_id: str) -> list[Installation]:
+    teams = ctx.tenant.teams
+    return [
+        i
+        for i in teams.of_user(user_id)
+        if (app := teams.app(i.app_id)) is not None and _manages(ctx, INSTALLED_R, app)
+    ]
+
+
+async def list_installed(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    user_id = _teams_user(ctx, m["id"])
+    flt = ctx.filter()
+    expand = ctx.expand()
+    _only_expand(expand, {"teamsapp", "teamsappdefinition"}, "teamsAppInstallation")
+    full = {"teamsapp": ExpandItem("teamsApp"), "teamsappdefinition": ExpandItem("teamsAppDefinition")}
+    rows = [
+        _apply_select(_installation_row(ctx, i, expand), ctx.select())
+        for i in _visible_installations(ctx, user_id)
+        if not flt or flt.matches(_installation_row(ctx, i, full))
+    ]
+    return _page(ctx, rows, ctx.context(f"users('{user_id}')/teamwork/installedApps"))
+
+
+def _installation(ctx: Ctx, m: re.Match[str]) -> Installation:
+    user_id = _teams_user(ctx, m["id"])
+    found = next((i for i in _visible_installations(ctx, user_id) if i.id == m["iid"]), None)
+    if found is None:
+        raise GraphError(404, "NotFound", f"The teamsAppInstallation '{m['iid']}' was not found.")
+    return found
+
+
+async def get_installed(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    row = _installation_row(ctx, _installation(ctx, m), ctx.expand())
+    return _entity(ctx, row, ctx.context("users/teamwork/installedApps/$entity"))
+
+
+async def get_installed_chat(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    installation = _installation(ctx, m)
+    row = wire.chat_json(installation, ctx.tenant.tenant_id, wire.instant(ctx.tenant.now()) or "")
+    return _entity(ctx, _apply_select(row, ctx.select()), ctx.context("chats/$entity"))
+
+
+_BIND = re.compile(r"/appCatalogs/teamsApps/(?P<app>[^/?#]+)$", re.IGNORECASE)
+
+
+async def install_app(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    body = ctx.req.json()
+    bind = body.get("teamsApp@odata.bind") if isinstance(body, Mapping) else None
+    found = _BIND.search(bind) if isinstance(bind, str) else None
+    if found is None:
+        raise bad_request("The request body must bind 'teamsApp@odata.bind' to …/appCatalogs/teamsApps/{id}.")
+    user_id = _teams_user(ctx, m["id"])
+    teams = ctx.tenant.teams
+    app = teams.app(found["app"])
+    if app is None:
+        raise GraphError(404, "NotFound", f"The teamsApp '{found['app']}' was not found in the app catalog.")
+    if not _manages(ctx, INSTALL_W, app):
+        raise GraphError(
+            403, "Forbidden", f"AAD App Id '{ctx.caller.app_id}' is not allowed to manage the Teams App ''"
+        )
+    if teams.installed(user_id, app.id) is not None:
+        raise conflict(f"The app '{app.id}' is already installed for the user.")
+    teams.install(user_id, app.id)
+    return SimResponse(201)
+
+
 # ---------------------------------------------------------------------------------------------------- routes
 
 
@@ -999,6 +1170,28 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/auditLogs/directoryAudits", "GET auditLogs/directoryAudits", AUDIT_R, list_directory_audits, pim=False),
     _r("POST", "/directoryObjects/getByIds", "POST directoryObjects/getByIds", DIRECTORY_R, get_by_ids, pim=False),
     _r("GET", f"/directoryObjects/{_SEG}", "GET directoryObjects/{id}", DIRECTORY_R, get_directory_object, pim=False),
+    _r("GET", "/appCatalogs/teamsApps", "GET appCatalogs/teamsApps", CATALOG_R, list_catalog, pim=False),
+    _r(
+        "GET", f"/appCatalogs/teamsApps/{_SEG}", "GET appCatalogs/teamsApps/{id}", CATALOG_R, get_catalog_app, pim=False
+    ),
+    _r("GET", f"{_USER_APPS}", "GET users/{id}/teamwork/installedApps", INSTALLED_R, list_installed, pim=False),
+    _r("POST", f"{_USER_APPS}", "POST users/{id}/teamwork/installedApps", INSTALL_W, install_app, pim=False),
+    _r(
+        "GET",
+        f"{_USER_APPS}/{_IID}",
+        "GET users/{id}/teamwork/installedApps/{id}",
+        INSTALLED_R,
+        get_installed,
+        pim=False,
+    ),
+    _r(
+        "GET",
+        f"{_USER_APPS}/{_IID}/chat",
+        "GET users/{id}/teamwork/installedApps/{id}/chat",
+        INSTALLED_R,
+        get_installed_chat,
+        pim=False,
+    ),
 )
 
 
@@ -1094,9 +1287,13 @@ class GraphApi:
         perm = route.perm if isinstance(route.perm, Perm) else route.perm(m)
         if perm.delegated_only and caller.is_app:
             raise app_only_refused("This operation")
-        if perm.any_of and not caller.has_any(perm.any_of):
+        accepted = perm.accepted(caller)
+        if accepted and not caller.has_any(accepted):
             if perm.refusal is not None:
                 raise perm.refusal()
+            if perm.teams:
+                granted = caller.roles if caller.is_app else caller.scopes
+                raise teams_forbidden(sorted(accepted), sorted(granted), delegated=not caller.is_app)
             raise denied() if perm.directory else missing_permission(perm.report)
 
     async def _with_faults(

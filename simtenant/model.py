@@ -95,6 +95,7 @@ from simtenant.errors import (
 )
 from simtenant.isotime import CalendarDurationError, format_instant, parse_duration
 from simtenant.observe import Fault, FaultRegistry, RequestLog, Stats
+from simtenant.teams import TeamsApps
 from simtenant.tokens import TokenService
 
 __all__ = [
@@ -265,6 +266,7 @@ class Tenant:
         self.stats = Stats()
         self.log = RequestLog()
         self.reports_throttle = ReportsThrottle()  # auditLogs: 5 requests / 10 s per app (simtenant.audit)
+        self.teams = TeamsApps()  # the Teams app catalog and personal-scope installations (simtenant.teams)
         self.clear()
 
     # ------------------------------------------------------------------ state
@@ -295,6 +297,7 @@ class Tenant:
         self._events: list[tuple[datetime, int, _EventKind, str]] = []
         self._seq = 0
         self.audit = AuditLog()
+        self.teams.clear()  # its listeners (the delivery to the bot) stay
 
     def now(self) -> datetime:
         return self.clock.now()

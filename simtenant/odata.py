@@ -2,9 +2,11 @@
 
 `$filter` grammar (reference §4.1, §11.3): `path eq|ne literal` terms joined by `and`; a path is a property or a
 `/`-separated property path (`createdBy/user/id`); literals are single-quoted strings (`''` escapes a quote),
-`null`, `true`, `false` or numbers. Property names match case-insensitively (as on Graph) and string values too
-(enum values: `'Member'` matches `member`; ids are GUIDs). Anything else (`or`, functions, `lt`) is refused with
-ValueError, which the HTTP layer answers with 400 BadRequest.
+`null`, `true`, `false` or numbers. A term may also be a lambda over a collection, `coll/any(x:x/path eq|ne literal)`
+(the Teams app catalog's `appDefinitions/any(a:a/bot ne null)`, appcatalogs-list-teamsapps example 5). Property names
+match case-insensitively (as on Graph) and string values too (enum values: `'Member'` matches `member`; ids are
+GUIDs). Anything else (`or`, functions, `lt`) is refused with ValueError, which the HTTP layer answers with 400
+BadRequest.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ExpandItem", "Filter", "Term", "parse_expand", "parse_filter", "parse_select"]
+__all__ = ["AnyTerm", "ExpandItem", "Filter", "Term", "parse_expand", "parse_filter", "parse_select"]
 
 Literal_ = str | bool | int | float | None
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<string>'(?:[^']|'')*')
+        (?P<lambda>[A-Za-z_][\w/]*/any\(\s*\w+\s*:[^()']*(?:'(?:[^']|'')*'[^()']*)*\))
+      | (?P<string>'(?:[^']|'')*')
       | (?P<number>-?\d+(?:\.\d+)?)(?![\w-])
       | (?P<word>[A-Za-z_@][\w./@-]*)
       | (?P<open>\()
@@ -45,9 +48,32 @@ class Term:
         return equal if self.op == "eq" else not equal
 
 
+_LAMBDA = re.compile(
+    r"^(?P<coll>[A-Za-z_][\w/]*)/any\(\s*(?P<var>\w+)\s*:\s*(?P=var)/(?P<path>[\w/]+)\s+(?P<op>eq|ne)\s+"
+    r"(?P<value>'(?:[^']|'')*'|-?\d+(?:\.\d+)?|\w+)\s*\)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnyTerm:
+    """`collection/any(x:x/path op literal)`: true when an item of the collection matches the inner term."""
+
+    collection: tuple[str, ...]
+    inner: Term
+
+    @property
+    def name(self) -> str:
+        return "/".join(self.collection)
+
+    def matches(self, obj: Mapping[str, object]) -> bool:
+        items = _lookup(obj, self.collection)
+        return isinstance(items, list) and any(isinstance(i, Mapping) and self.inner.matches(i) for i in items)
+
+
 @dataclass(frozen=True, slots=True)
 class Filter:
-    terms: tuple[Term, ...] = ()
+    terms: tuple[Term | AnyTerm, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.terms)
@@ -58,7 +84,12 @@ class Filter:
     def eq_value(self, name: str) -> str | None:
         """The value of the first `name eq '…'` term (case-insensitive name), if any."""
         for term in self.terms:
-            if term.op == "eq" and term.name.lower() == name.lower() and isinstance(term.value, str):
+            if (
+                isinstance(term, Term)
+                and term.op == "eq"
+                and term.name.lower() == name.lower()
+                and isinstance(term.value, str)
+            ):
                 return term.value
         return None
 
@@ -117,22 +148,38 @@ def parse_filter(text: str | None) -> Filter:
     if text is None or not text.strip():
         return Filter()
     tokens = _tokens(text)
-    terms: list[Term] = []
+    terms: list[Term | AnyTerm] = []
     i = 0
     while True:
-        if i + 3 > len(tokens):
+        if i < len(tokens) and tokens[i][0] == "lambda":
+            terms.append(_any_term(tokens[i][1], text))
+            i += 1
+        elif i + 3 > len(tokens):
             raise ValueError(f"Invalid filter clause: incomplete expression in '{text}'.")
-        (k1, path), (k2, op), (k3, raw) = tokens[i], tokens[i + 1], tokens[i + 2]
-        if k1 != "word" or k2 != "word" or op.lower() not in ("eq", "ne"):
-            raise ValueError(f"Invalid filter clause: only 'property eq|ne value' terms joined by 'and' in '{text}'.")
-        terms.append(Term(tuple(path.split("/")), op.lower(), _literal(k3, raw, text)))
-        i += 3
+        else:
+            (k1, path), (k2, op), (k3, raw) = tokens[i], tokens[i + 1], tokens[i + 2]
+            if k1 != "word" or k2 != "word" or op.lower() not in ("eq", "ne"):
+                raise ValueError(
+                    f"Invalid filter clause: only 'property eq|ne value' terms joined by 'and' in '{text}'."
+                )
+            terms.append(Term(tuple(path.split("/")), op.lower(), _literal(k3, raw, text)))
+            i += 3
         if i == len(tokens):
             return Filter(tuple(terms))
         kind, word = tokens[i]
         if kind != "word" or word.lower() != "and":
             raise ValueError(f"Invalid filter clause: expected 'and' but found '{word}' in '{text}'.")
         i += 1
+
+
+def _any_term(raw: str, text: str) -> AnyTerm:
+    match = _LAMBDA.match(raw)
+    if match is None:
+        raise ValueError(f"Invalid filter clause: unsupported lambda '{raw}' in '{text}'.")
+    value = match["value"]
+    kind = "string" if value.startswith("'") else "number" if value.lstrip("-")[:1].isdigit() else "word"
+    inner = Term(tuple(match["path"].split("/")), match["op"].lower(), _literal(kind, value, text))
+    return AnyTerm(tuple(match["coll"].split("/")), inner)
 
 
 def _literal(kind: str, raw: str, text: str) -> Literal_:

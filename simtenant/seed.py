@@ -60,6 +60,9 @@ APP_ROLES = (
     "RoleManagementPolicy.Read.AzureADGroup",
     "User.Read.All",
     "GroupMember.Read.All",
+    # Reaching approvers who never talked to the bot: find the bot's app in the org catalog, install it for them.
+    "AppCatalog.Read.All",
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
     "AuditLog.Read.All",  # the admin feed's discovery of PIM groups (FEED_DISCOVER) reads the PIM audit log
     "AuthenticationContext.Read.All",  # the display name of an authentication context a PIM policy demands
 )
@@ -97,6 +100,10 @@ DEMO_PIM_GROUPS = frozenset(
         INTUNE_ADMINS,
     }
 )
+
+
+POLLY_APP = "0d8e7f3a-2b1c-4d5e-8f90-112233445566"  # a store app with a bot, in every tenant's catalog
+EXPENSES_APP = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f60718293"  # an org app without a bot
 
 
 def bench_user_id(n: int) -> str:
@@ -188,6 +195,13 @@ def seed_demo(tenant: Tenant) -> None:
     tenant.add_eligibility(HELPDESK_TIER1, HELPDESK_STAFF, "member", start=since)
     tenant.add_eligibility(SHAREPOINT_ADMINS, ALICE, "member", start=now - 92 * day, end=now - 2 * day)
     tenant.add_eligibility(INTUNE_ADMINS, ALICE, "member", start=now + 7 * day, end=now + 365 * day)
+
+    # The Teams org catalog holds other apps (a store bot, an org app without a bot); the PIM bot's own app is
+    # published by whoever runs the bot (`/_sim/teams/apps`), which knows its bot id and messaging endpoint.
+    tenant.teams.publish(
+        "Polly", bot_id="1c0b2b9a-5a6e-4f0a-9a51-3c1f0a7e2d11", distribution_method="store", app_id=POLLY_APP
+    )
+    tenant.teams.publish("Contoso Expenses", distribution_method="organization", app_id=EXPENSES_APP)
 
     # Audit history: activations that began and expired in the last 30 days (Intune-Admins' entry is its
     # eligibility, assigned at seeding; the seeded eligibilities of a month ago are at the edge of retention).

@@ -31,9 +31,10 @@ from typing import Any
 import trustme
 from aiohttp import web
 
-from simtenant.app import INFO_KEY, SIGN_IN_ORIGIN_KEY, create_app, create_sign_in_app
+from simtenant.app import EVENTS_KEY, INFO_KEY, SIGN_IN_ORIGIN_KEY, create_app, create_sign_in_app
 from simtenant.model import Tenant
 from simtenant.seed import build_tenant
+from simtenant.teams_events import TeamsEvents
 
 __all__ = ["RunningSimTenant", "run_simtenant"]
 
@@ -68,6 +69,7 @@ class RunningSimTenant:
     tenant: Tenant = field(repr=False)
     port: int = 0
     sign_in_origin: str = ""  # the plain-http sign-in listener (`sign_in_http`), else ""
+    teams_events: TeamsEvents | None = field(default=None, repr=False)  # what Teams told bots of installations
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +151,7 @@ async def run_simtenant(
             tenant=tenant,
             port=bound,
             sign_in_origin=app[SIGN_IN_ORIGIN_KEY],
+            teams_events=app[EVENTS_KEY],
         )
         app[INFO_KEY].update(sim.to_json())
         yield sim

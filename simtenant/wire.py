@@ -30,14 +30,18 @@ from simtenant.entities import (
 from simtenant.errors import GraphError, bad_request, invalid_request
 from simtenant.isotime import format_instant, parse_duration, parse_instant
 from simtenant.model import RequestInput
+from simtenant.teams import CatalogApp, Installation
 
 __all__ = [
     "authentication_context_json",
     "RULE_IDS",
+    "app_definition_json",
     "approval_json",
+    "chat_json",
     "directory_object_json",
     "group_json",
     "identity_set",
+    "installation_json",
     "instance_json",
     "instant",
     "parse_request_body",
@@ -49,6 +53,7 @@ __all__ = [
     "rules_json",
     "schedule_json",
     "stage_json",
+    "teams_app_json",
     "user_json",
 ]
 
@@ -560,3 +565,53 @@ def parse_request_body(body: Any) -> RequestInput:
         is_validation_only=validation_only,
         custom_data=_opt_str(body, "customData"),
     )
+
+
+# ---------------------------------------------------------------------------------------------------- Teams apps
+# Shapes from appcatalogs-list-teamsapps (teamsApp, teamsAppDefinition with bot) and userteamwork-list-installedapps.
+
+
+def teams_app_json(app: CatalogApp) -> JsonDict:
+    return {
+        "id": app.id,
+        "externalId": app.external_id,
+        "displayName": app.display_name,
+        "distributionMethod": app.distribution_method,
+    }
+
+
+def app_definition_json(app: CatalogApp, *, bot: bool) -> JsonDict:
+    row: JsonDict = {
+        "id": app.definition_id,
+        "teamsAppId": app.id,
+        "azureADAppId": app.azure_ad_app_id,
+        "displayName": app.display_name,
+        "version": app.version,
+        "publishingState": "published",
+        "shortDescription": app.display_name,
+        "description": app.display_name,
+        "lastModifiedDateTime": None,
+        "createdBy": None,
+        "authorization": {"requiredPermissionSet": {"resourceSpecificPermissions": []}},
+    }
+    if bot:  # present only when expanded (`appDefinitions($expand=bot)`): null for an app without a bot
+        row["bot"] = {"id": app.bot_id} if app.bot_id else None
+    return row
+
+
+def installation_json(installation: Installation) -> JsonDict:
+    return {"id": installation.id}
+
+
+def chat_json(installation: Installation, tenant_id: str, created: str) -> JsonDict:
+    return {
+        "id": installation.chat_id,
+        "topic": None,
+        "createdDateTime": created,
+        "lastUpdatedDateTime": created,
+        "chatType": "oneOnOne",
+        "webUrl": f"https://teams.microsoft.com/l/chat/{installation.chat_id}/0?tenantId={tenant_id}",
+        "tenantId": tenant_id,
+        "onlineMeetingInfo": None,
+        "viewpoint": None,
+    }

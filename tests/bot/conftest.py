@@ -14,7 +14,10 @@ from aiohttp.test_utils import TestServer
 from app import create_app
 from settings import load_settings
 from simtenant import run_simtenant
+from tests.fakes.activities import BOT_ID, BOT_NAME
 from tests.fakes.connector import FakeConnector, running_connector
+
+TEAMS_APP_ID = "5c2b1a3d-7e4f-4a6b-9c8d-0e1f2a3b4c5d"  # the bot's Teams app manifest id (the catalog's externalId)
 
 
 @dataclass
@@ -33,6 +36,23 @@ class Stack:
         async with self.http.post(self.server.make_url("/api/messages"), json=activity) as r:
             body = await r.json(content_type=None) if r.content_length != 0 else None
             return r.status, body
+
+    async def publish_bot(self, **extra: Any) -> str:
+        """Put the bot's app in the simulated tenant's org catalog, its messaging endpoint this bot's (an admin's
+        upload): the bot can then install it for people, and Teams tells the bot of every installation."""
+        body = {
+            "display_name": BOT_NAME,
+            "bot_id": BOT_ID,
+            "external_id": TEAMS_APP_ID,
+            "messaging_endpoint": str(self.server.make_url("/api/messages")),
+            "service_url": self.service_url,
+            "bot_name": BOT_NAME,
+            **extra,
+        }
+        published = await self.sim_control("POST", "/teams/apps", body)
+        self.connector.personal_chat = self.sim.tenant.teams.personal_chat  # Teams knows who has the app
+        app_id: str = published["id"]
+        return app_id
 
     async def sim_control(self, method: str, path: str, body: Any = None) -> Any:
         async with self.http.request(

@@ -1,10 +1,12 @@
 """A recording, stateful stand-in of the Bot Connector REST API (what Teams' service URL answers).
 
-Seed: `roster` members; `without_app` users (Teams id or AAD object id) the bot cannot open a 1:1 chat with.
+Seed: `roster` members; `without_app` users (Teams id or AAD object id) the bot cannot open a 1:1 chat with; or,
+when `personal_chat` is set (tests/bot/conftest.py Stack.publish_bot), the simulated tenant's record of who has the
+bot's app, whose personal chat a 1:1 create_conversation then opens (refused for anyone else).
 Behave: assigns activity ids, keeps every conversation's activities, applies updates and deletes, creates
-conversations (a 1:1 with a user in `without_app` is refused 403), answers member look-ups, can be told to fail the
-next N sends (429/412/502..., with a Retry-After), or to hold every update (PUT) unanswered until released
-(`hold_updates`: a slow connector).
+conversations (a 1:1 with a user without the app is refused 403 BotNotInConversationRoster), answers member look-ups,
+can be told to fail the next N sends (429/412/502..., with a Retry-After), or to hold every update (PUT) unanswered
+until released (`hold_updates`: a slow connector).
 Observe: `sent` (everything), `created` (each conversation created: its id and the request), `attempts` (every
 send/update/create call as it arrived, failed ones too, with the time on `clock` — a test's virtual clock or the
 monotonic one), `held` (updates waiting), `await wait_for(...)` and `await wait_until(...)` (no sleeps: an
@@ -74,6 +76,9 @@ class FakeConnector:
     attempts: list[Attempt] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
     held: int = 0  # updates (PUT) waiting at the stand-in for `release_updates`
+    # (bot id, member id) -> the personal chat of a user who has the bot's app, None if they do not; unset: any 1:1
+    # create_conversation succeeds with a new conversation id.
+    personal_chat: Callable[[str, str], str | None] | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _updates_open: asyncio.Event | None = None  # set: updates answer at once; clear: they wait (hold_updates)
@@ -214,13 +219,15 @@ class FakeConnector:
         if (failed := self._failure(request)) is not None:
             return failed
         body = await request.json()
-        if (refused := self._refused_chat(body)) is not None:
+        chat = self._personal_chat(body)
+        if (refused := self._refused_chat(body, chat)) is not None:
+            self.attempts[-1] = Attempt(self.attempts[-1].at, request.method, "", refused.status)  # was logged 201
             return refused
-        cid = f"conversation-{next(self._ids)}"
+        cid = chat or f"conversation-{next(self._ids)}"
+        channel = ((body.get("channelData") or {}).get("channel") or {}).get("id")
         activity_id = ""
         if body.get("activity"):
             activity_id = f"activity-{next(self._ids)}"
-            channel = ((body.get("channelData") or {}).get("channel") or {}).get("id")
             if channel:  # a new post in a Teams channel: its thread is the channel id with the post's message id
                 cid = f"{channel};messageid={activity_id}"
             assert self._changed is not None
@@ -234,15 +241,23 @@ class FakeConnector:
         self.created.append((cid, body))
         return web.json_response({"id": cid, "activityId": activity_id, "serviceUrl": self.url}, status=201)
 
-    def _refused_chat(self, body: dict[str, Any]) -> web.Response | None:
+    def _personal_chat(self, body: dict[str, Any]) -> str | None:
+        """The personal chat a 1:1 create_conversation opens, as the simulated tenant knows it (`personal_chat`)."""
+        members = [m for m in body.get("members") or [] if isinstance(m, dict)]
+        if body.get("isGroup") or self.personal_chat is None or len(members) != 1:
+            return None
+        return self.personal_chat(str((body.get("bot") or {}).get("id") or ""), str(members[0].get("id") or ""))
+
+    def _refused_chat(self, body: dict[str, Any], chat: str | None) -> web.Response | None:
         """A new 1:1 chat with a user the bot cannot reach: the app is not installed for them (nor in a team they
         are in). Teams answers 403 BotNotInConversationRoster (msteams-docs
         bots/how-to/conversations/conversation-messages.md, status codes; OfficeDev/microsoft-teams-apps-company-
-        communicator#744: users who never installed the bot)."""
-        if body.get("isGroup"):
+        communicator#744: users who never installed the bot; MicrosoftDocs/msteams-docs#11125: an object id is
+        accepted only for a user who has the app)."""
+        if body.get("isGroup") or (body.get("channelData") or {}).get("channel"):
             return None
         ids = {str(m.get(k) or "") for m in body.get("members") or [] for k in ("id", "aadObjectId")}
-        if not ids & self.without_app:
+        if not ids & self.without_app and (self.personal_chat is None or chat is not None):
             return None
         return web.json_response(
             {
