@@ -49,6 +49,7 @@ from graph.client import GraphClient
 from graph.clock import GraphClock
 from graph.feed import FeedReader
 from graph.pim import GraphPimDirectory
+from graph.teamsapps import GraphAppInstaller
 from settings import AppType, Settings, SettingsError, UserTokenMode, load_settings
 
 log = logging.getLogger("pimbot")
@@ -227,6 +228,7 @@ def create_app(
             reconciler=Reconciler(storage, clock),
             approval_channels=settings.approval_channels,
             feed=feed,
+            installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
         )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)

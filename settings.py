@@ -168,6 +168,7 @@ class Settings:
     bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
     bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
     approval_channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")
+    teams_app_catalog_id: str = ""  # the bot's app in the org's Teams app catalog; empty: found by the bot id
     feed_channel: str = ""  # the admin feed's channel conversation id (instead of `feed here`)
     feed_groups: tuple[str, ...] = ()  # monitored groups, names or ids (empty: none)
     feed_poll_seconds: float = 60.0
@@ -411,6 +412,16 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     approval_channels = _approval_channels(env.get("APPROVAL_CHANNELS", ""), problems)
     # -- end approvals channels --
 
+    # -- reaching approvers: the bot's app in the org catalog, to install it for them (bot.reach) --
+    teams_app_catalog_id = env.get("TEAMS_APP_CATALOG_ID", "").strip()
+    if teams_app_catalog_id and not _GUID.match(teams_app_catalog_id):
+        problems.append(
+            f"TEAMS_APP_CATALOG_ID={teams_app_catalog_id!r} must be the bot's app's id in the Teams app catalog, a "
+            "GUID (docs/deploy.md, section 4)"
+        )
+    teams_app_catalog_id = teams_app_catalog_id.lower()
+    # -- end reaching approvers --
+
     # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
     # fetch) trust CA_FILE, or else the bundle the standard variables name.
     ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
@@ -453,6 +464,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         bot_admins=bot_admins,
         bot_admin_group=bot_admin_group,
         approval_channels=approval_channels,
+        teams_app_catalog_id=teams_app_catalog_id,
         feed_channel=feed_channel,
         feed_groups=feed_groups,
         feed_poll_seconds=feed_poll,

@@ -2,11 +2,12 @@
 kept true.
 
 Fan-out: when an activation waits for approval, the approvers are resolved (core: policy primary approvers, groups
-expanded, never the requester), each one with a stored 1:1 reference (`ref/user/{oid}`) gets the approval card
-proactively, and the sent cards are kept with the request record (`request/{id}`). When the group has an approvals
-channel (bot.approval_channels), the same card is posted there as a new post, read-only for everyone but the
-approvers (`refresh.userIds`), and kept with the record like the 1:1 copies (`"channel": true`), so every later update
-re-renders it too. The requester is told who was notified, who could not be reached, and about the channel post.
+expanded, never the requester), each one gets the approval card proactively in their 1:1 chat (a stored reference
+`ref/user/{oid}`, else the bot's app installed for them through Graph and that chat opened: bot.reach), and the sent
+cards are kept with the request record (`request/{id}`). When the group has an approvals channel
+(bot.approval_channels), the same card is posted there as a new post, read-only for everyone but the approvers
+(`refresh.userIds`), and kept with the record like the 1:1 copies (`"channel": true`), so every later update re-renders
+it too. The requester is told who was notified, who could not be reached, and about the channel post.
 
 A click: the actor is the authenticated clicker, never card data. The requester, a forged request id, or a request
 the bot already knows to be decided never reach Graph. Who may decide is Graph's answer, not the approver list taken
@@ -38,6 +39,7 @@ from bot.activity import reference_of
 from bot.after_answer import after_answer
 from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.proactive import continue_raising
+from bot.reach import Reach, teams_user_id
 from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
 from bot.records import Records
 from bot.storage import StorageConflict
@@ -50,6 +52,7 @@ from cards.approval_channels import channel_post_failed, channel_posted
 from cards.wording import (
     access_label,
     and_list,
+    approvers_notified,
     decided_by_you,
     decision_not_recorded,
     decision_unconfirmed,
@@ -69,6 +72,7 @@ from core.models import Access, Actor, Decision, Group, RequestStatus, Ticket
 from core.names import normalise
 from core.outcomes import AwaitingApproval
 from core.ports import Clock
+from core.reach import Unreached
 from core.service import APPROVAL_WINDOW, PimService
 
 __all__ = ["ApprovalDesk"]
@@ -195,10 +199,12 @@ class ApprovalDesk:
         channels: ApprovalChannels | None = None,
         on_settled: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
         reconciler: Reconciler | None = None,
+        reach: Reach | None = None,
     ) -> None:
         self._on_settled = on_settled  # the admin feed (bot.feed) hears every decided or closed request
         self._reconcile = reconciler  # decisions whose answer was lost are followed up (bot.reconcile)
         self._records = records
+        self._reach = reach or Reach(records, None, app_id)
         self._channels = channels
         self._reminder_after = reminder_after
         self._clock = clock
@@ -225,17 +231,12 @@ class ApprovalDesk:
                 )
             )
             return
-        reachable: list[tuple[str, dict[str, Any]]] = []
-        unreachable: list[str] = []
-        for user_id in resolved.user_ids:
-            reference = await self._records.user_reference(user_id)
-            if reference is None:
-                unreachable.append(user_id)
-            else:
-                reachable.append((user_id, reference))
-        names = await service.display_names(list(resolved.user_ids))
-        teams_ids = [str((ref.get("user") or {}).get("id") or "") for _, ref in reachable]
-        refresh_ids = [t for t in teams_ids if t][:MAX_REFRESH_USERS]
+        (references, unreached), names = await asyncio.gather(
+            self._reach.approvers(turn_context, resolved.user_ids, actor.tenant_id),
+            service.display_names(list(resolved.user_ids)),
+        )
+        reachable = [(user_id, references[user_id]) for user_id in resolved.user_ids if user_id in references]
+        refresh_ids = [t for t in (teams_user_id(ref) for _, ref in reachable) if t][:MAX_REFRESH_USERS]
 
         def prepare(record: dict[str, Any]) -> dict[str, Any]:
             record.update(
@@ -290,17 +291,18 @@ class ApprovalDesk:
             *(send(user_id, reference) for user_id, reference in reachable), post_to_channel()
         )
         sent = [r for r in results if r is not None]
-        undelivered = [user_id for (user_id, _), r in zip(reachable, results, strict=True) if r is None]
-        unreachable += undelivered
+        for (user_id, _), r in zip(reachable, results, strict=True):
+            if r is None:
+                unreached[user_id] = Unreached.UNDELIVERED
         copies = sent + ([channel_copy] if channel_copy else [])
 
         def add_cards(record: dict[str, Any]) -> dict[str, Any]:
             record["approverCards"] = list(record.get("approverCards") or []) + copies
-            record["unreachable"] = unreachable
+            record["unreachable"] = list(unreached)
             return record
 
         await self._records.update_pending(request_id, add_cards)
-        told = self._notified_text(group, sent, unreachable, names, undelivered=undelivered)
+        told = self._notified_text(group, sent, unreached, names)
         if channel_copy is not None:
             told = f"{told} {channel_posted() if channel_copy else channel_post_failed()}"
         await turn_context.send_activity(MessageFactory.text(told))
@@ -347,35 +349,15 @@ class ApprovalDesk:
 
     @staticmethod
     def _notified_text(
-        group: str,
-        sent: Sequence[dict[str, Any]],
-        unreachable: Sequence[str],
-        names: dict[str, str],
-        *,
-        undelivered: Sequence[str] = (),
+        group: str, sent: Sequence[dict[str, Any]], unreached: dict[str, Unreached], names: dict[str, str]
     ) -> str:
         def name(user_id: str) -> str:
             return names.get(user_id) or "an approver"
 
-        parts: list[str] = []
-        if sent:
-            parts.append(f"I sent your request for {group} to {and_list([name(c['userId']) for c in sent])} in Teams.")
-        never = [u for u in unreachable if u not in undelivered]
-        if never:
-            who = and_list([name(u) for u in never])
-            verb = "has" if len(never) == 1 else "have"
-            parts.append(
-                f"I could not reach {who} in Teams ({verb} not chatted with me yet); PIM notifies approvers by e-mail."
-            )
-        if undelivered:
-            who = and_list([name(u) for u in undelivered])
-            parts.append(
-                f"Teams did not accept the card for {who} (the bot may be blocked or removed there); PIM notifies "
-                "approvers by e-mail."
-            )
-        if not parts:
-            parts.append(f"The policy for {group} names no approvers I could find; PIM notifies them by e-mail.")
-        return " ".join(parts)
+        why: dict[Unreached, list[str]] = {}
+        for user_id, reason in unreached.items():
+            why.setdefault(reason, []).append(name(user_id))
+        return approvers_notified(group, [name(c["userId"]) for c in sent], why)
 
     async def _send(self, turn_context: TurnContext, reference: dict[str, Any], card: dict[str, Any]) -> str:
         out: dict[str, str] = {}

@@ -40,6 +40,7 @@ from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.private import PrivateChats, PrivateChatUnavailable
 from bot.proactive import continue_raising
+from bot.reach import Reach
 from bot.reconcile import Check, Reconciler
 from bot.records import Records
 from bot.stepup import StepUp
@@ -73,6 +74,7 @@ from core.feed import UnknownFeedGroups
 from core.models import Actor, WriteKind
 from core.outcomes import AwaitingApproval, Failed, NeedsInput, Outcome, Refused, Unconfirmed
 from core.ports import Clock
+from core.reach import AppInstaller
 from core.service import PimService
 
 __all__ = ["PimBot"]
@@ -119,6 +121,7 @@ class PimBot(TeamsActivityHandler):
         admins: Admins,
         reconciler: Reconciler,
         approval_channels: Sequence[tuple[str, str]] = (),
+        installer: AppInstaller | None = None,
     ) -> None:
         super().__init__()
         # Who may run admin commands (`approvals here …`, `feed here|off|status`): `await self.admins.is_admin(actor)`
@@ -142,6 +145,7 @@ class PimBot(TeamsActivityHandler):
             channels=self._channels,
             on_settled=feed.approval_settled if feed is not None else None,
             reconciler=reconciler,
+            reach=Reach(records, installer, app_id),  # approvers who never wrote: the app installed through Graph
         )
         # Writes whose answer was lost: followed up in the background until PIM shows what became of them.
         self._reconcile = reconciler

@@ -10,7 +10,7 @@ Commands are quoted with “…” rather than backticks: Teams renders no inlin
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +50,7 @@ from core.errors import (
     TooSoonToDeactivate,
 )
 from core.models import MINIMUM_ACTIVATION, Access, Decision, WriteKind
+from core.reach import Unreached
 
 __all__ = [
     "FEED_IS_OFF",
@@ -65,6 +66,7 @@ __all__ = [
     "PRIVATE_CHAT_REFUSED",
     "REPLIED_PRIVATELY",
     "access_label",
+    "approvers_notified",
     "decided_by_you",
     "decision_not_recorded",
     "decision_unconfirmed",
@@ -591,3 +593,39 @@ def decision_not_recorded(decision: Decision, group: str) -> str:
 
 
 _DECISION_NOUN = {Decision.APPROVE: "approval", Decision.DENY: "denial"}
+
+
+# -- the requester is told who was sent the approval card, and why anyone was not (bot.approvals, bot.reach) --
+
+_UNREACHED = {
+    Unreached.NOT_INSTALLED: "I could not reach {who} in Teams ({have} not chatted with me yet).",
+    Unreached.NOT_ALLOWED: (
+        "I could not reach {who} in Teams: I am not allowed to add myself to people's Teams (an administrator can "
+        "allow it)."
+    ),
+    Unreached.NOT_IN_CATALOG: (
+        "I could not reach {who} in Teams: my app is not in your organisation's Teams app catalog, so I could not add "
+        "it for them."
+    ),
+    Unreached.NOT_FOUND: "I could not reach {who} in Teams: Teams did not find them when I tried to add myself.",
+    Unreached.NO_CHAT: "I could not reach {who} in Teams: I could not open a chat with them.",
+    Unreached.UNAVAILABLE: "I could not reach {who} in Teams just now: Teams did not answer.",
+    Unreached.UNDELIVERED: "Teams did not accept the card for {who} (the bot may be blocked or removed there).",
+}
+
+
+def approvers_notified(group: str, sent: Sequence[str], unreached: Mapping[Unreached, Sequence[str]]) -> str:
+    """After the approval cards went out: to whom (names), and why each other approver got none."""
+    parts: list[str] = []
+    if sent:
+        parts.append(f"I sent your request for {group} to {and_list(list(sent))} in Teams.")
+    for reason in Unreached:  # always in the same order
+        names = list(unreached.get(reason) or ())
+        if names:
+            have = "has" if len(names) == 1 else "have"
+            parts.append(_UNREACHED[reason].format(who=and_list(names), have=have))
+    if len(parts) > (1 if sent else 0):
+        parts.append("PIM notifies approvers by e-mail.")
+    if not parts:
+        parts.append(f"The policy for {group} names no approvers I could find; PIM notifies them by e-mail.")
+    return " ".join(parts)

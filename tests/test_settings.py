@@ -306,3 +306,12 @@ def test_bad_feed_settings_are_named(key: str, value: str) -> None:
     with pytest.raises(SettingsError) as e:
         load_settings(production(**{key: value}))
     assert any(p.startswith(f"{key}=") for p in e.value.problems), e.value.problems
+
+
+def test_the_teams_app_catalog_id_is_a_guid_or_unset() -> None:
+    assert load_settings(production()).teams_app_catalog_id == ""
+    catalog = "B1C5353A-7ACA-41B3-830F-27D5218FE0E5"
+    assert load_settings(production(TEAMS_APP_CATALOG_ID=catalog)).teams_app_catalog_id == catalog.lower()
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(TEAMS_APP_CATALOG_ID="PIM Bot"))
+    assert any(p.startswith("TEAMS_APP_CATALOG_ID='PIM Bot' must be") for p in e.value.problems), e.value.problems

@@ -1,0 +1,142 @@
+"""Approvers are reached whether or not they ever typed to the bot (issue 9).
+
+`Reach.approvers` gives each approver's personal-chat reference, or why there is none:
+
+* a reference stored from any activity of theirs: a message, or the install event Teams sends when the app is added
+  for them (by themselves, by a Teams admin's setup policy, or by this bot);
+* else the bot's app is installed for them through Graph (`core.reach.AppInstaller`, app-only; already installed is
+  fine) and their personal chat with it found there. Where Graph shows no chat (Graph's listing lags an install, or
+  shows nothing of an app whose webApplicationInfo is another registration), the Bot Connector opens it: a 1:1
+  `create_conversation` with the user's Entra object id, which Teams accepts once the app is installed for them
+  (teams-platform.md §6). The reference is stored, so the next request finds it; the install event that Teams sends
+  later stores the one Teams names, with the user's Teams id.
+
+A reference made here carries the bot and service URL of the turn at hand (one tenant, one region) and the user by
+object id: their Teams id (`29:…`, for `refresh.userIds`) is known only once an activity of theirs arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
+
+from bot.records import Records
+from core.models import Actor
+from core.reach import AppInstaller, PersonalChat, Unreached
+
+__all__ = ["Reach", "teams_user_id"]
+
+log = logging.getLogger(__name__)
+
+OPEN_AT_ONCE = 8  # Bot Connector create_conversation calls in flight at once (each also counts against its limits)
+
+
+class Reach:
+    def __init__(self, records: Records, installer: AppInstaller | None, app_id: str) -> None:
+        self._records = records
+        self._installer = installer
+        self._app_id = app_id
+        self._open_slots = asyncio.Semaphore(OPEN_AT_ONCE)
+
+    async def approvers(
+        self, turn_context: TurnContext, user_ids: Sequence[str], tenant_id: str
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Unreached]]:
+        """(reference by user id, reason by user id) for every one of `user_ids`."""
+        references: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for user_id in user_ids:
+            reference = await self._records.user_reference(user_id)
+            if reference is None:
+                missing.append(user_id)
+            else:
+                references[user_id] = reference
+        if not missing:
+            return references, {}
+        if self._installer is None:
+            return references, dict.fromkeys(missing, Unreached.NOT_INSTALLED)
+        activity = turn_context.activity
+        bot_id = self._app_id or str(getattr(activity.recipient, "id", "") or "").removeprefix("28:")
+        chats = await self._installer.personal_chats(missing, bot_id)
+        opened = await asyncio.gather(
+            *(self._open(turn_context, u, chats.get(u, Unreached.UNAVAILABLE), tenant_id) for u in missing)
+        )
+        unreached: dict[str, Unreached] = {}
+        for user_id, result in zip(missing, opened, strict=True):
+            if isinstance(result, Unreached):
+                unreached[user_id] = result
+            else:
+                references[user_id] = result
+        return references, unreached
+
+    async def _open(
+        self, turn_context: TurnContext, user_id: str, chat: PersonalChat | Unreached, tenant_id: str
+    ) -> dict[str, Any] | Unreached:
+        if isinstance(chat, Unreached):
+            return chat
+        conversation_id = chat.chat_id or await self._create_conversation(turn_context, user_id, tenant_id)
+        if not conversation_id:
+            return Unreached.NO_CHAT
+        reference = personal_reference(turn_context.activity, conversation_id, user_id, tenant_id)
+        try:
+            # The install event may have arrived meanwhile (Teams sends it as the install completes): its reference
+            # names the user's Teams id too, so it is kept and used rather than overwritten.
+            stored = await self._records.user_reference(user_id)
+            if stored is not None:
+                return stored
+            await self._records.remember_conversation(Actor(user_id, tenant_id), reference, "personal")
+        except Exception:  # the card still goes out; the next request opens the chat again
+            log.warning("could not store the personal chat of %s", user_id, exc_info=True)
+        log.info("reached %s in Teams (%s)", user_id, "installed now" if chat.installed_now else "app already there")
+        return reference
+
+    async def _create_conversation(self, turn_context: TurnContext, user_id: str, tenant_id: str) -> str:
+        """A new 1:1 conversation with the user through the Bot Connector; "" when Teams refuses it."""
+        activity = turn_context.activity
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=activity.recipient,
+            members=[ChannelAccount(id=user_id)],
+            tenant_id=tenant_id,
+            # ConversationParameters.tenant_id serialises as `tenantID`: Teams reads the tenant from channelData.
+            channel_data={"tenant": {"id": tenant_id}},
+        )
+        created: list[str] = []
+
+        async def opened(tc: TurnContext) -> None:
+            created.append(str(tc.activity.conversation.id or ""))
+
+        async with self._open_slots:
+            try:
+                await turn_context.adapter.create_conversation(
+                    self._app_id, opened, parameters, "msteams", str(activity.service_url or ""), None
+                )
+            except Exception:
+                log.warning("the Bot Connector opened no chat with %s", user_id, exc_info=True)
+                return ""
+        return created[0] if created else ""
+
+
+def personal_reference(activity: Activity, conversation_id: str, user_id: str, tenant_id: str) -> dict[str, Any]:
+    """A conversation reference (as `bot.activity.reference_of` writes them) for a personal chat opened without an
+    activity of the user's."""
+    bot = activity.recipient
+    return {
+        "bot": {"id": str(getattr(bot, "id", "") or ""), "name": str(getattr(bot, "name", "") or "")},
+        "user": {"id": user_id, "aadObjectId": user_id},
+        "conversation": {"conversationType": "personal", "id": conversation_id, "tenantId": tenant_id},
+        "channelId": str(activity.channel_id or "msteams"),
+        "serviceUrl": str(activity.service_url or ""),
+        "tenantId": tenant_id,
+    }
+
+
+def teams_user_id(reference: dict[str, Any]) -> str:
+    """The user's Teams id in a stored reference (for `refresh.userIds`), or "" when it names them only by object id."""
+    user = reference.get("user") or {}
+    teams_id = str(user.get("id") or "")
+    return "" if teams_id.lower() == str(user.get("aadObjectId") or "").lower() else teams_id
