@@ -5,14 +5,15 @@
 * a reference stored from any activity of theirs: a message, or the install event Teams sends when the app is added
   for them (by themselves, by a Teams admin's setup policy, or by this bot);
 * else the bot's app is installed for them through Graph (`core.reach.AppInstaller`, app-only; already installed is
-  fine) and their personal chat with it found there. Where Graph shows no chat (Graph's listing lags an install, or
-  shows nothing of an app whose webApplicationInfo is another registration), the Bot Connector opens it: a 1:1
-  `create_conversation` with the user's Entra object id, which Teams accepts once the app is installed for them
-  (teams-platform.md §6). The reference is stored, so the next request finds it; the install event that Teams sends
-  later stores the one Teams names, with the user's Teams id.
+  fine) and their 1:1 chat opened through the Bot Connector: `create_conversation` with the user's Entra object id,
+  which Teams accepts once the app is installed for them (teams-platform.md §6; MicrosoftDocs/msteams-docs#11125).
+  Where Teams refuses that (403 BotNotInConversationRoster, e.g. while an install settles), the chat Graph shows for
+  the installation is used (`…/installedApps/{id}/chat`, as gravitational/teleport's msteams plugin does).
 
-A reference made here carries the bot and service URL of the turn at hand (one tenant, one region) and the user by
-object id: their Teams id (`29:…`, for `refresh.userIds`) is known only once an activity of theirs arrived.
+The reference is stored, so the next request finds it; a reference Teams sent meanwhile with the install event (it
+names the user's Teams id too) is kept rather than overwritten. A reference made here carries the bot and service URL
+of the turn at hand (one tenant, one region) and the user by object id: their Teams id (`29:…`, for
+`refresh.userIds`) is known only once an activity of theirs arrived.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
 from bot.records import Records
 from core.models import Actor
-from core.reach import AppInstaller, PersonalChat, Unreached
+from core.reach import AppInstaller, Installed, Unreached
 
-__all__ = ["Reach", "teams_user_id"]
+__all__ = ["Reach", "personal_reference", "teams_user_id"]
 
 log = logging.getLogger(__name__)
 
@@ -59,43 +60,50 @@ class Reach:
             return references, {}
         if self._installer is None:
             return references, dict.fromkeys(missing, Unreached.NOT_INSTALLED)
-        activity = turn_context.activity
-        bot_id = self._app_id or str(getattr(activity.recipient, "id", "") or "").removeprefix("28:")
-        chats = await self._installer.personal_chats(missing, bot_id)
-        opened = await asyncio.gather(
-            *(self._open(turn_context, u, chats.get(u, Unreached.UNAVAILABLE), tenant_id) for u in missing)
-        )
-        unreached: dict[str, Unreached] = {}
-        for user_id, result in zip(missing, opened, strict=True):
-            if isinstance(result, Unreached):
-                unreached[user_id] = result
-            else:
-                references[user_id] = result
-        return references, unreached
+        reached, unreached = await self._install_and_open(turn_context, missing, tenant_id)
+        return references | reached, unreached
 
-    async def _open(
-        self, turn_context: TurnContext, user_id: str, chat: PersonalChat | Unreached, tenant_id: str
-    ) -> dict[str, Any] | Unreached:
-        if isinstance(chat, Unreached):
-            return chat
-        conversation_id = chat.chat_id or await self._create_conversation(turn_context, user_id, tenant_id)
-        if not conversation_id:
-            return Unreached.NO_CHAT
+    async def _install_and_open(
+        self, turn_context: TurnContext, user_ids: list[str], tenant_id: str
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Unreached]]:
+        assert self._installer is not None
+        bot_id = self._app_id or str(getattr(turn_context.activity.recipient, "id", "") or "").removeprefix("28:")
+        installed = await self._installer.install(user_ids, bot_id)
+        unreached = {u: a for u in user_ids if isinstance(a := installed.get(u, Unreached.UNAVAILABLE), Unreached)}
+        present = [u for u in user_ids if u not in unreached]
+        opened = await asyncio.gather(*(self._create_conversation(turn_context, u, tenant_id) for u in present))
+        chats = {u: chat for u, chat in zip(present, opened, strict=True) if chat}
+        if len(chats) < len(present):
+            chats |= await self._installer.personal_chats([u for u in present if u not in chats], bot_id)
+        reached: dict[str, dict[str, Any]] = {}
+        for user_id in present:
+            if not chats.get(user_id):
+                unreached[user_id] = Unreached.NO_CHAT
+                continue
+            reached[user_id] = await self._remember(turn_context, user_id, chats[user_id], tenant_id)
+            now = installed[user_id]
+            log.info(
+                "reached %s in Teams (%s)",
+                user_id,
+                "installed now" if isinstance(now, Installed) and now.now else "had the app",
+            )
+        return reached, unreached
+
+    async def _remember(
+        self, turn_context: TurnContext, user_id: str, conversation_id: str, tenant_id: str
+    ) -> dict[str, Any]:
         reference = personal_reference(turn_context.activity, conversation_id, user_id, tenant_id)
         try:
-            # The install event may have arrived meanwhile (Teams sends it as the install completes): its reference
-            # names the user's Teams id too, so it is kept and used rather than overwritten.
             stored = await self._records.user_reference(user_id)
-            if stored is not None:
+            if stored is not None:  # the install event arrived meanwhile: it names the user's Teams id too
                 return stored
             await self._records.remember_conversation(Actor(user_id, tenant_id), reference, "personal")
         except Exception:  # the card still goes out; the next request opens the chat again
             log.warning("could not store the personal chat of %s", user_id, exc_info=True)
-        log.info("reached %s in Teams (%s)", user_id, "installed now" if chat.installed_now else "app already there")
         return reference
 
     async def _create_conversation(self, turn_context: TurnContext, user_id: str, tenant_id: str) -> str:
-        """A new 1:1 conversation with the user through the Bot Connector; "" when Teams refuses it."""
+        """A 1:1 conversation with the user through the Bot Connector; "" when Teams refuses it."""
         activity = turn_context.activity
         parameters = ConversationParameters(
             is_group=False,
@@ -115,8 +123,8 @@ class Reach:
                 await turn_context.adapter.create_conversation(
                     self._app_id, opened, parameters, "msteams", str(activity.service_url or ""), None
                 )
-            except Exception:
-                log.warning("the Bot Connector opened no chat with %s", user_id, exc_info=True)
+            except Exception as e:  # refused (403 BotNotInConversationRoster) or no answer: Graph's chat is next
+                log.info("the Bot Connector opened no chat with %s: %s", user_id, e)
                 return ""
         return created[0] if created else ""
 
@@ -132,11 +140,13 @@ def personal_reference(activity: Activity, conversation_id: str, user_id: str, t
         "channelId": str(activity.channel_id or "msteams"),
         "serviceUrl": str(activity.service_url or ""),
         "tenantId": tenant_id,
+        "openedByBot": True,  # the user is named by object id only (see teams_user_id)
     }
 
 
 def teams_user_id(reference: dict[str, Any]) -> str:
-    """The user's Teams id in a stored reference (for `refresh.userIds`), or "" when it names them only by object id."""
-    user = reference.get("user") or {}
-    teams_id = str(user.get("id") or "")
-    return "" if teams_id.lower() == str(user.get("aadObjectId") or "").lower() else teams_id
+    """The user's Teams id in a stored reference (for `refresh.userIds`), or "" when it names them only by object id
+    (a chat the bot opened before any activity of theirs arrived)."""
+    if reference.get("openedByBot"):
+        return ""
+    return str((reference.get("user") or {}).get("id") or "")

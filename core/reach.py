@@ -1,5 +1,5 @@
-"""Reaching someone in Teams who never wrote to the bot (issue 9): the port that installs the bot's app for them and
-finds their personal chat with it, and every reason it can fail, which the requester is told per approver."""
+"""Reaching someone in Teams who never wrote to the bot (issue 9): the port that installs the bot's app for them (and
+finds their personal chat with it), and every reason it can fail, which the requester is told per approver."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-__all__ = ["AppInstaller", "PersonalChat", "Unreached"]
+__all__ = ["AppInstaller", "Installed", "Unreached"]
 
 
 class Unreached(Enum):
@@ -24,15 +24,18 @@ class Unreached(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class PersonalChat:
-    """The bot's app is installed for the user. `chat_id`: their personal chat with it, when Graph showed it."""
+class Installed:
+    """The bot's app is installed for the user: by this call (`now`), or it was already."""
 
-    chat_id: str | None
-    installed_now: bool = False
+    now: bool = False
 
 
 class AppInstaller(Protocol):
-    async def personal_chats(self, user_ids: Sequence[str], bot_id: str) -> Mapping[str, PersonalChat | Unreached]:
-        """Install the app whose bot is `bot_id` for every user who lacks it (already installed is fine) and find each
-        one's personal chat with it; an answer for every user id, never an exception."""
+    async def install(self, user_ids: Sequence[str], bot_id: str) -> Mapping[str, Installed | Unreached]:
+        """Install the app whose bot is `bot_id` for every user who lacks it (already installed is fine); an answer
+        for every user id, never an exception."""
+        ...
+
+    async def personal_chats(self, user_ids: Sequence[str], bot_id: str) -> Mapping[str, str]:
+        """The personal chat of each user with the app, where the directory shows it (users left out otherwise)."""
         ...

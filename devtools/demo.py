@@ -7,7 +7,15 @@ import signal
 import time
 from pathlib import Path
 
-from devtools.stack import ROOT, bot_environment, bot_process, playground, simulated_tenant, write_playground_config
+from devtools.stack import (
+    ROOT,
+    bot_environment,
+    bot_process,
+    playground,
+    publish_bot_app,
+    simulated_tenant,
+    write_playground_config,
+)
 
 
 def main() -> None:
@@ -25,6 +33,7 @@ def main() -> None:
     with simulated_tenant(var / "simtenant") as (tenant, _):
         env = bot_environment(tenant, bot_port, var / "state.sqlite3")
         with bot_process(env, var / "bot.log"):
+            publish_bot_app(tenant)  # approvers who never wrote to the bot get the card: it installs its app for them
             pg_dir = var / "playground"
             write_playground_config(pg_dir, tenant.tenant_id)
             with playground(pg_dir, bot_port, ui_port):
@@ -37,6 +46,8 @@ def main() -> None:
                             "  You are Alice Admin. Try:     activate Exchange-Admins 2h",
                             '                                activate "Teams Admins" 90m because INC-4711',
                             "                                activate Security-Operators 1h because patching",
+                            "                                  (Bob, Carol and Dave, who never wrote to the bot, get "
+                            "the approval card in their own chats)",
                             "                                status    |    deactivate Exchange-Admins    |    help",
                             f"  Logs: {var}/bot.log, {var}/simtenant/simtenant.log",
                             "Press Ctrl-C to stop.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,16 +49,24 @@ class PlaygroundUser:
         )
 
 
+def _demo_user(name: str, n: int) -> PlaygroundUser:
+    # The Playground's id of a user is its Entra object id: a 1:1 create_conversation names the user by object id,
+    # which Teams accepts for a user who has the app (teams-platform.md §6), and the Playground opens a personal chat
+    # only for one of its own user ids. So the demo's approvers can be reached, as in Teams, without ever writing.
+    oid = f"aaaaaaaa-0000-4000-8000-{n:012d}"
+    return PlaygroundUser(oid, name, f"{name.split()[0].lower()}@contoso.test", oid)
+
+
 # The demo tenant's people (simtenant/seed.py). The Playground wants exactly one current user and five others.
-DEMO_USERS = (
-    PlaygroundUser("user-alice", "Alice Admin", "alice@contoso.test", "aaaaaaaa-0000-4000-8000-000000000001"),
-    PlaygroundUser("user-bob", "Bob Builder", "bob@contoso.test", "aaaaaaaa-0000-4000-8000-000000000002"),
-    PlaygroundUser("user-carol", "Carol Chen", "carol@contoso.test", "aaaaaaaa-0000-4000-8000-000000000003"),
-    PlaygroundUser("user-dave", "Dave Diaz", "dave@contoso.test", "aaaaaaaa-0000-4000-8000-000000000004"),
-    PlaygroundUser("user-erin", "Erin Evans", "erin@contoso.test", "aaaaaaaa-0000-4000-8000-000000000005"),
-    PlaygroundUser("user-frank", "Frank Fisher", "frank@contoso.test", "aaaaaaaa-0000-4000-8000-000000000006"),
+DEMO_USERS = tuple(
+    _demo_user(name, n)
+    for n, name in enumerate(
+        ("Alice Admin", "Bob Builder", "Carol Chen", "Dave Diaz", "Erin Evans", "Frank Fisher"), start=1
+    )
 )
 BOT_NAME = "PIM Bot"
+PLAYGROUND_BOT_ID = "28:pim-bot"  # the bot's id in the Playground's config (a bot id "pim-bot")
+DEMO_TEAMS_APP_ID = "0c1d2e3f-4a5b-4c6d-9e8f-a0b1c2d3e4f5"  # the demo bot's Teams app manifest id
 
 
 def free_port() -> int:
@@ -174,6 +183,21 @@ def python_server(
             _stop(proc)
 
 
+def publish_bot_app(tenant: Tenant, bot_id: str = PLAYGROUND_BOT_ID) -> str:
+    """Put the bot's app in the simulated tenant's org catalog (an admin's upload), so the bot can install it for
+    approvers who never wrote to it. Without a messaging endpoint: the Playground knows only its own conversations, so
+    Teams' install events (in chats it does not know) are not modelled; the bot opens each chat itself through the
+    Playground's create_conversation. Returns the catalog id."""
+    body = json.dumps({"display_name": BOT_NAME, "bot_id": bot_id, "external_id": DEMO_TEAMS_APP_ID}).encode()
+    request = urllib.request.Request(
+        f"{tenant.control_url}/teams/apps", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    context = ssl.create_default_context(cafile=tenant.ca_file)
+    with urllib.request.urlopen(request, timeout=10, context=context) as r:  # noqa: S310 (the local tenant)
+        app_id: str = json.loads(r.read())["id"]
+        return app_id
+
+
 def write_playground_config(directory: Path, tenant_id: str) -> Path:
     """The Playground's .m365agentsplayground.yml with the demo tenant's people, one team and one group chat."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -181,7 +205,7 @@ def write_playground_config(directory: Path, tenant_id: str) -> Path:
     lines = [
         'version: "0.1.1"',
         f"tenantId: {tenant_id}",
-        f'bot: {{ id: "28:pim-bot", name: {BOT_NAME} }}',
+        f'bot: {{ id: "{PLAYGROUND_BOT_ID}", name: {BOT_NAME} }}',
         f"currentUser: {current.yaml()}",
         "users:",
         *[f"  - {u.yaml()}" for u in others],

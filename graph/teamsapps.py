@@ -1,13 +1,12 @@
 """The bot's Teams app, installed for people through Graph (app-only), and their personal chat with it (issue 9).
 
-For users the bot has no conversation with (`GraphAppInstaller.personal_chats`), in waves of at most 100 users, each
-step one `$batch` round of at most 5 batches of 20:
+Every step goes out as `$batch`es, in waves of at most 100 users (5 batches of 20 in flight at most):
 
-1. `POST /users/{id}/teamwork/installedApps` `{"teamsApp@odata.bind": ".../appCatalogs/teamsApps/{catalog id}"}` →
-   201 (installed now; Teams tells the bot) or 409 (already installed, by the user, a setup policy or earlier);
-2. `GET /users/{id}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{catalog id}'` → the
-   installation (userteamwork-list-installedapps; the filter gravitational/teleport's msteams plugin sends);
-3. `GET /users/{id}/teamwork/installedApps/{installation id}/chat` → the personal chat's id.
+* `install`: `POST /users/{id}/teamwork/installedApps` `{"teamsApp@odata.bind": ".../appCatalogs/teamsApps/{catalog
+  id}"}` → 201 (installed now; Teams tells the bot) or 409 (already there: by the user, a setup policy or earlier);
+* `personal_chats`: `GET /users/{id}/teamwork/installedApps?$expand=teamsApp&$filter=teamsApp/id eq '{catalog id}'`
+  → the installation (userteamwork-list-installedapps; the filter gravitational/teleport's msteams plugin sends), then
+  `GET /users/{id}/teamwork/installedApps/{installation id}/chat` → the personal chat's id.
 
 Permission: TeamsAppInstallation.ReadWriteSelfForUser.All (application), which covers all three for the app whose
 manifest's webApplicationInfo id is this app registration; Graph shows nothing of other apps with it.
@@ -27,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from core.reach import PersonalChat, Unreached
+from core.reach import Installed, Unreached
 from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError
 
@@ -60,15 +59,33 @@ class GraphAppInstaller:
         self._failed: dict[str, tuple[float, Unreached]] = {}  # bot id -> (when, why)
         self._lookup = asyncio.Lock()
 
-    async def personal_chats(self, user_ids: Sequence[str], bot_id: str) -> dict[str, PersonalChat | Unreached]:
+    async def install(self, user_ids: Sequence[str], bot_id: str) -> dict[str, Installed | Unreached]:
         try:
             app_id = await self.catalog_app(bot_id)
         except _NoApp as e:
-            return {u: e.reason for u in user_ids}
-        out: dict[str, PersonalChat | Unreached] = {}
-        for start in range(0, len(user_ids), WAVE):
-            out.update(await self._wave(list(user_ids[start : start + WAVE]), app_id))
+            return dict.fromkeys(user_ids, e.reason)
+        out: dict[str, Installed | Unreached] = {}
+        bind = {"teamsApp@odata.bind": f"{self._graph.base_url}/appCatalogs/teamsApps/{app_id}"}
+        for wave in _waves(user_ids):
+            for user, answer in (await self._round(wave, lambda u: ("POST", _apps(u), bind))).items():
+                if isinstance(answer, Unreached):
+                    out[user] = answer
+                elif answer.status == 409 or answer.ok:
+                    out[user] = Installed(now=answer.status != 409)
+                else:
+                    log.warning("Graph did not install the app for %s: %s", user, answer.error)
+                    out[user] = _reason(answer.error)
         return out
+
+    async def personal_chats(self, user_ids: Sequence[str], bot_id: str) -> dict[str, str]:
+        try:
+            app_id = await self.catalog_app(bot_id)
+        except _NoApp:
+            return {}
+        found: dict[str, str] = {}
+        for wave in _waves(user_ids):
+            found.update(await self._chats(wave, app_id))
+        return found
 
     # -- the catalog ------------------------------------------------------------------------------------------------
 
@@ -111,29 +128,10 @@ class GraphAppInstaller:
         log.warning("no app with bot %s in the organisation's Teams app catalog: approvers are not installed", bot)
         raise _NoApp(Unreached.NOT_IN_CATALOG)
 
-    # -- install, installation, chat ----------------------------------------------------------------------------------
-
-    async def _wave(self, users: list[str], app_id: str) -> dict[str, PersonalChat | Unreached]:
-        out: dict[str, PersonalChat | Unreached] = {}
-        present: dict[str, bool] = {}  # user -> installed by this call (False: it was there already)
-        bind = {"teamsApp@odata.bind": f"{self._graph.base_url}/appCatalogs/teamsApps/{app_id}"}
-        for user, answer in (await self._round(users, lambda u: ("POST", _apps(u), bind))).items():
-            if isinstance(answer, Unreached):
-                out[user] = answer
-            elif answer.status == 409 or answer.ok:
-                present[user] = answer.status != 409
-            else:
-                log.warning("Graph did not install the app for %s: %s", user, answer.error)
-                out[user] = _reason(answer.error)
-        chats = await self._chats(list(present), app_id)
-        for user, installed_now in present.items():
-            if chats.get(user) is None:
-                log.info("no personal chat of %s from Graph; the Bot Connector is to open it", user)
-            out[user] = PersonalChat(chats.get(user), installed_now)
-        return out
+    # -- batches ------------------------------------------------------------------------------------------------------
 
     async def _chats(self, users: list[str], app_id: str) -> dict[str, str]:
-        """The personal chat id of each user who has the app, where Graph shows it (the installation, then its chat)."""
+        """Each user's installation of the app, then its chat."""
         query = {"$expand": "teamsApp", "$filter": f"teamsApp/id eq '{app_id}'"}
         listed = await self._round(users, lambda u: ("GET", odata_path(_apps(u), query), None))
         installations = {u: i for u, a in listed.items() if (i := _installation(a, app_id))}
@@ -161,6 +159,10 @@ class GraphAppInstaller:
             log.warning("a Teams app batch failed: %s", e.detail)
             return {u: Unreached.UNAVAILABLE for u in users}
         return {user: answers.get(str(n)) or Unreached.UNAVAILABLE for n, user in enumerate(users)}
+
+
+def _waves(user_ids: Sequence[str]) -> list[list[str]]:
+    return [list(user_ids[start : start + WAVE]) for start in range(0, len(user_ids), WAVE)]
 
 
 def _apps(user_id: str) -> str:

@@ -72,6 +72,7 @@ class Installation:
 
 
 Listener = Callable[[Installation, CatalogApp], None]
+_CATALOG = uuid.UUID("6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5")  # namespace of the catalog ids this stand-in makes
 
 
 @dataclass
@@ -98,7 +99,9 @@ class TeamsApps:
         again replaces the app's definition and keeps its catalog id."""
         external = external_id or str(uuid.uuid4())
         existing = next((a for a in self.catalog.values() if a.external_id.lower() == external.lower()), None)
-        ident = app_id or (existing.id if existing else str(uuid.uuid4()))
+        # The catalog's id of an app is its own (not the manifest id); derived from the manifest id here, so the same
+        # upload after a reseed gets the same id, as a long-running bot that looked it up once expects.
+        ident = app_id or (existing.id if existing else str(uuid.uuid5(_CATALOG, external.lower())))
         app = CatalogApp(ident, external, display_name, distribution_method, bot_id, azure_ad_app_id)
         self.catalog[ident.lower()] = app
         if endpoint is not None:

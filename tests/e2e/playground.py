@@ -21,9 +21,11 @@ from typing import Any
 
 import aiohttp
 
+from devtools.stack import DEMO_USERS, PLAYGROUND_BOT_ID
+
 CARD = "application/vnd.microsoft.card.adaptive"
 PERSONAL = "personal-chat-alice"  # devtools.stack.write_playground_config
-BOT_ID = "28:pim-bot"
+BOT_ID = PLAYGROUND_BOT_ID
 
 
 @dataclass
@@ -41,7 +43,7 @@ class PlaygroundClient:
         base_url: str,
         http: aiohttp.ClientSession,
         *,
-        me: str = "user-alice",
+        me: str = DEMO_USERS[0].id,
         bot_name: str = "PIM Bot",
         diagnostics: Callable[[], str] = lambda: "",
     ) -> None:

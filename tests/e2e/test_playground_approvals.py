@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devtools.stack import DEMO_USERS
 from tests.cards.cardtools import element, maybe_element
 from tests.e2e.conftest import SimControl
 from tests.e2e.playground import PERSONAL, BotMessage, PlaygroundClient
@@ -28,7 +29,7 @@ from tests.e2e.playground import PERSONAL, BotMessage, PlaygroundClient
 pytestmark = [pytest.mark.playground, pytest.mark.asyncio(loop_scope="session")]
 
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
-BOB = {"id": "user-bob", "name": "Bob Builder", "aadObjectId": "aaaaaaaa-0000-4000-8000-000000000002"}
+BOB = {"id": DEMO_USERS[1].id, "name": "Bob Builder", "aadObjectId": "aaaaaaaa-0000-4000-8000-000000000002"}
 
 
 async def custom_activity(pg: PlaygroundClient) -> dict[str, Any]:
