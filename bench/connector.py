@@ -2,6 +2,8 @@
 
 `python -m bench.connector --port N`. Unlike tests/fakes/connector.py it keeps nothing but counters
 (GET /stats → {"activities", "typing"}; POST /stats/reset), so it costs the bots' replies as little as possible.
+A 1:1 `POST /v3/conversations` (the bot opening a chat with an approver who never wrote, bench/reach.py) answers 201
+with a conversation id of its own for that member, as Teams does for a user who has the app.
 
 For the approval benchmark it can also keep a timeline: `POST /events/reset?record=1` starts it (empty), and from then
 every send is kept as {"t": wall-clock seconds at arrival, "method", "conversation", "id" (the activity id answered or
@@ -57,6 +59,17 @@ async def send(request: web.Request) -> web.Response:
     return web.json_response({"id": activity_id}, status=201 if request.method == "POST" else 200)
 
 
+async def create_conversation(request: web.Request) -> web.Response:
+    counters = request.app[COUNTERS]
+    body = await request.json()
+    counters.activities += 1
+    member = str(((body.get("members") or [{}])[0]).get("id") or "")
+    if counters.record:
+        counters.events.append({"t": time.time(), "method": "CREATE", "conversation": "", "id": "", "approval": False,
+                                "body": None})  # fmt: skip
+    return web.json_response({"id": f"a:bench-{member}"}, status=201)
+
+
 async def stats(request: web.Request) -> web.Response:
     counters = request.app[COUNTERS]
     return web.json_response({"activities": counters.activities, "typing": counters.typing})
@@ -85,6 +98,7 @@ def create_app() -> web.Application:
     for path in ("/v3/conversations/{cid}/activities", "/v3/conversations/{cid}/activities/{aid}"):
         app.router.add_post(path, send)
         app.router.add_put(path, send)
+    app.router.add_post("/v3/conversations", create_conversation)
     app.router.add_get("/stats", stats)
     app.router.add_post("/stats/reset", reset)
     app.router.add_get("/events", events)
