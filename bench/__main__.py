@@ -5,7 +5,8 @@ Order of work, all in one run so that the figures compared share the machine's s
 2. Graph round trips of single activations (stats reset/read around each), the fresh-process one first;
 3. R rounds of {activate, echo, plain}, the order rotated each round, each measurement preceded by a discarded warm-up;
    CPU seconds of every process are read from /proc around each measured phase;
-4. the approval figures (bench/approvals.py): fan-out of one request to 60 approvers, and click latency;
+4. the approval figures (bench/approvals.py): fan-out of one request to 60 approvers, and click latency; the fan-out
+   to 60 approvers who never wrote to the bot, in bot CPU beside 60 known ones (bench/reach.py);
    then what one HTTPS request costs the caller with httpx and with aiohttp (bench/clients.py);
 4b. the admin feed's Graph calls per poll cycle for 1, 100 and 1,000 groups (bench/feed.py, a tenant of its own);
 5. medians over the rounds → markdown.
@@ -47,6 +48,7 @@ from bench.approvals import (
 )
 from bench.clients import ClientCost, client_cost
 from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
+from bench.reach import ReachBench, ReachFigures, render_reach
 from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
 from tests.fakes.activities import ALICE, TeamsUser, message
 
@@ -78,11 +80,12 @@ class Config:
     command: str = "make bench (python -m bench)"
     fanouts: int = 5  # requests whose fan-out to 60 approvers is timed
     clicks: int = 20  # Approve clicks timed, each on a new request
+    reach_samples: int = 3  # fan-outs to 60 approvers timed per kind: known, never wrote to the bot (bench/reach.py)
     feed_groups: tuple[int, ...] = feed_bench.SIZES  # monitored groups per admin-feed measurement
     feed_samples: int = 10  # admin feed: changes timed from Graph's answer to the card posted
     feed_burst: int = 500  # admin feed: eligibilities in one burst (monitored groups: as many)
     client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
-    only: str = ""  # "approvals": run only the approval figures (a quick look at one section; the page says so)
+    only: str = ""  # "approvals" or "reach": run only that section (a quick look at one section; the page says so)
 
     @property
     def users_per_round(self) -> int:
@@ -101,6 +104,7 @@ QUICK = {
     "seconds": 3.0,
     "fanouts": 3,
     "clicks": 8,
+    "reach_samples": 1,
     "client_requests": 100,
     "feed_groups": (1, 100),
     "feed_samples": 3,
@@ -196,6 +200,7 @@ class Report:
     elapsed: float = 0.0
     code: str = ""
     approvals: ApprovalFigures | None = None
+    reach: ReachFigures | None = None
     clients: ClientCost | None = None
     feed: feed_bench.FeedFigures | None = None
     poster: feed_bench.PosterFigures | None = None
@@ -237,6 +242,9 @@ class Bench:
             if self.config.only == "approvals":
                 await self.approvals()
                 return
+            if self.config.only == "reach":
+                await self.reach()
+                return
             await self.singles()
             if self.report.problems:
                 return
@@ -247,6 +255,7 @@ class Bench:
                     if self.report.problems:
                         return
             await self.approvals()
+            await self.reach()
             self.report.clients = await client_cost(
                 f"{self.control_url}/info", self.ca_file, requests=self.config.client_requests
             )
@@ -258,6 +267,15 @@ class Bench:
         )  # fmt: skip
         self.report.approvals = await approvals.run()
         self.report.problems.extend(self.report.approvals.problems)
+
+    async def reach(self) -> None:
+        bot = self.clocks[ACTIVATE]
+        reach = ReachBench(
+            self.http, self.control, self.control_url, self.urls[ACTIVATE], self.connector_url,
+            lambda: bot.read()["server"], self.config.reach_samples,
+        )  # fmt: skip
+        self.report.reach = await reach.run()
+        self.report.problems.extend(self.report.reach.problems)
 
     # -- helpers over HTTP ---------------------------------------------------------------------------------------------
 
@@ -615,6 +633,7 @@ def render(report: Report) -> str:
         )
     add("")
     render_approvals(report, add)
+    render_reach(report.reach, add)
     feed_bench.render(report.feed, add)
     feed_bench.render_poster(report.poster, add)
     add("## Checks")
@@ -816,6 +835,9 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--seconds", type=float, help="time limit of each measured phase")
     parser.add_argument("--fanouts", type=int, help="requests whose fan-out to 60 approvers is timed")
     parser.add_argument("--clicks", type=int, help="Approve clicks timed, each on a new request")
+    parser.add_argument(
+        "--reach-samples", type=int, help="fan-outs to 60 approvers per kind: known, never wrote to the bot"
+    )
     parser.add_argument("--client-requests", type=int, help="HTTPS requests per client and round (httpx vs aiohttp)")
     parser.add_argument(
         "--feed-groups", type=_sizes, help="admin feed: monitored group counts, comma-separated (default 1,100,1000)"
@@ -827,7 +849,9 @@ def parse(argv: Sequence[str] | None) -> Config:
         help=f"admin feed: eligibilities in one burst (default 500, ≤ {feed_bench.SEED_GROUPS})",
     )
     parser.add_argument(
-        "--only", choices=["approvals"], help="run one section only (a quick look; `make bench` runs them all)"
+        "--only",
+        choices=["approvals", "reach"],
+        help="run one section only (a quick look; `make bench` runs them all)",
     )
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
@@ -844,6 +868,7 @@ def parse(argv: Sequence[str] | None) -> Config:
         "var",
         "fanouts",
         "clicks",
+        "reach_samples",
         "client_requests",
         "feed_groups",
         "feed_samples",
@@ -857,8 +882,8 @@ def parse(argv: Sequence[str] | None) -> Config:
     config = Config(**values)
     if min(config.rounds, config.concurrency, config.requests, config.plain_requests) < 1 or config.warmup < 0:
         parser.error("rounds, concurrency and request counts must be positive (warm-up ≥ 0)")
-    if min(config.fanouts, config.clicks, config.client_requests) < 1:
-        parser.error("--fanouts, --clicks and --client-requests must be positive")
+    if min(config.fanouts, config.clicks, config.client_requests, config.reach_samples) < 1:
+        parser.error("--fanouts, --clicks, --reach-samples and --client-requests must be positive")
     if not (0 <= config.feed_samples <= feed_bench.SEED_GROUPS and 0 <= config.feed_burst <= feed_bench.SEED_GROUPS):
         parser.error(f"--feed-samples and --feed-burst must be 0..{feed_bench.SEED_GROUPS} (0: skip the poster)")
     return config

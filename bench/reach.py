@@ -11,18 +11,14 @@ as Teams does, each answered with the welcome card) arrive during the span and a
 
 Seeded through the simulated tenant's `/_sim/seed/...` and `/_sim/teams/apps` APIs, two fresh groups per sample (one per
 kind), each with 60 fresh approvers and a fresh requester, so nothing is cached from an earlier sample but the Graph
-app token and the catalog look-up. `python -m bench.reach [--samples N]` runs only this section (its own simulated
-tenant, connector stand-in and bot); `python -m bench` runs it after the approval figures.
+app token and the catalog look-up. `python -m bench` runs it after the approval figures; `python -m bench --only reach
+--reach-samples N` runs only this section.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import shutil
-import ssl
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +27,7 @@ from typing import Any
 import aiohttp
 
 from bench.approvals import APPROVERS
-from bench.load import cpu_seconds, median
-from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
+from bench.load import median
 from tests.fakes.activities import BOT_ID, BOT_NAME, TeamsUser, message
 
 __all__ = ["BOT_CPU_TARGET_S", "ReachBench", "ReachFigures", "render_reach"]
@@ -209,52 +204,3 @@ def render_reach(figures: ReachFigures | None, add: Callable[[str], None]) -> No
 
 def _f(value: float, digits: int = 1) -> str:
     return "–" if value != value else f"{value:,.{digits}f}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Only this section, with its own processes: `python -m bench.reach --samples 3`."""
-    parser = argparse.ArgumentParser(prog="python -m bench.reach", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=3, help="fan-outs of each kind")
-    args = parser.parse_args(argv)
-    var = ROOT / "var" / "bench-reach"
-    shutil.rmtree(var, ignore_errors=True)
-    bot_port, connector_port = free_port(), free_port()
-    connector_args = ["-m", "bench.connector", "--port", str(connector_port)]
-    with (
-        simulated_tenant(var / "simtenant") as (tenant, _),
-        python_server(connector_args, connector_port, var / "connector.log", "the connector stand-in"),
-        bot_process(bot_environment(tenant, bot_port, var / "state.sqlite3"), var / "bot.log") as bot,
-    ):
-
-        async def run() -> ReachFigures:
-            control_ssl = ssl.create_default_context(cafile=tenant.ca_file)
-            async with (
-                aiohttp.ClientSession() as http,
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=control_ssl)) as control,
-            ):
-                bot_url, connector_url = (
-                    f"http://127.0.0.1:{bot_port}/api/messages",
-                    f"http://127.0.0.1:{connector_port}/",
-                )
-                bench = ReachBench(
-                    http,
-                    control,
-                    tenant.control_url,
-                    bot_url,
-                    connector_url,
-                    lambda: cpu_seconds(bot.pid),
-                    args.samples,
-                )
-                return await bench.run()
-
-        figures = asyncio.run(run())
-    lines: list[str] = []
-    render_reach(figures, lines.append)
-    print("\n".join(lines))
-    for problem in figures.problems:
-        print(f"  ! {problem}")
-    return 1 if figures.problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

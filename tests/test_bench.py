@@ -142,6 +142,8 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
         "1",
         "--clicks",
         "2",
+        "--reach-samples",
+        "1",
         "--client-requests",
         "5",
         "--feed-groups",
@@ -180,6 +182,10 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     assert "| Click → all 59 other copies updated (clicked as the 60th card arrived) | 1 |" in report
     assert "Other copies updated before the answer arrived: 0 in 2 clicks" in report  # issue 9, point 6
     assert "Fan-out against the target ≤ 1000 ms: median " in report
+    # Approvers who never wrote to the bot: one fan-out of each kind, in bot CPU (every card arrived).
+    assert "## Approvals: approvers who never wrote to the bot" in report
+    assert "| known (said `help` first) | 1 |" in report and "| unknown (installed, chat opened) | 1 |" in report
+    assert "Unknown approvers against the target ≤ 1000 ms of bot CPU: max " in report
     # The target's CPU budget is derived from this run's own figures: 8 × echo turns/s, 1000 ÷ that on one core.
     budget = re.search(
         r"8× the echo bot's ([\d,.]+) turns/s is \*\*([\d,.]+) turns/s\*\*.*?at most 1000 ÷ [\d,.]+ = "
