@@ -18,7 +18,6 @@ app token and the catalog look-up. `python -m bench` runs it after the approval 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +25,9 @@ from typing import Any
 
 import aiohttp
 
-from bench.approvals import APPROVERS
+from bench.approvals import APPROVERS, ApprovalBench
 from bench.load import median
-from tests.fakes.activities import BOT_ID, BOT_NAME, TeamsUser, message
+from tests.fakes.activities import BOT_ID, BOT_NAME, TeamsUser
 
 __all__ = ["BOT_CPU_TARGET_S", "ReachBench", "ReachFigures", "render_reach"]
 
@@ -57,7 +56,9 @@ class ReachFigures:
         return pick([value(s) for s in samples]) * 1000 if samples else float("nan")
 
 
-class ReachBench:
+class ReachBench(ApprovalBench):
+    """The approval benchmark's plumbing (seeding, saying, the connector's timeline), other samples."""
+
     def __init__(
         self,
         http: aiohttp.ClientSession,
@@ -68,48 +69,41 @@ class ReachBench:
         bot_cpu: Callable[[], float],
         samples: int,
     ) -> None:
-        self.http = http
-        self.control = control
-        self.control_url = control_url.rstrip("/")
-        self.bot_url = bot_url
-        self.connector_url = connector_url  # ends with "/"
+        super().__init__(http, control, control_url, bot_url, connector_url, fanouts=0, clicks=0)
         self.bot_cpu = bot_cpu
         self.samples = samples
-        self.figures = ReachFigures()
+        self.reach = ReachFigures()
 
-    async def run(self) -> ReachFigures:
+    async def run(self) -> ReachFigures:  # type: ignore[override]
         await self._control("POST", "/teams/apps", display_name=BOT_NAME, bot_id=BOT_ID, bot_name=BOT_NAME,
                             messaging_endpoint=self.bot_url, service_url=self.connector_url)  # fmt: skip
         for i in range(self.samples):
             for known in (True, False):
                 sample = await self.sample(2 * i + (0 if known else 1), known)
                 if sample is not None:
-                    (self.figures.known if known else self.figures.unknown).append(sample)
+                    (self.reach.known if known else self.reach.unknown).append(sample)
         await self.http.post(f"{self.connector_url}events/reset")  # stop recording
-        return self.figures
+        return self.reach
 
     async def sample(self, k: int, known: bool) -> Sample | None:
         approvers = [TeamsUser(_id(2, k * 100 + n), f"Reach Approver {k}-{n:02d}") for n in range(APPROVERS)]
         requester = TeamsUser(_id(3, k), f"Reach Requester {k}")
         group, approver_group = _id(0, k), _id(1, k)
         for user in (*approvers, requester):
-            await self._control("POST", "/seed/add_user", user_id=user.oid, display_name=user.name)
-        await self._control("POST", "/seed/add_group", group_id=approver_group, display_name=f"Reach-Approvers-{k}",
-                            members=[a.oid for a in approvers])  # fmt: skip
-        await self._control("POST", "/seed/add_group", group_id=group, display_name=f"Reach-{k}")
-        await self._control("POST", "/seed/set_policy", group_id=group, access="member", activation_max="PT2H",
-                            approval_required=True,
-                            primary_approvers=[["groupMembers", approver_group, f"Reach-Approvers-{k}"]])  # fmt: skip
-        await self._control(
-            "POST", "/seed/add_eligibility", group_id=group, principal_id=requester.oid, access="member"
-        )
+            await self.seed("add_user", user_id=user.oid, display_name=user.name)
+        await self.seed("add_group", group_id=approver_group, display_name=f"Reach-Approvers-{k}",
+                        members=[a.oid for a in approvers])  # fmt: skip
+        await self.seed("add_group", group_id=group, display_name=f"Reach-{k}")
+        await self.seed("set_policy", group_id=group, access="member", activation_max="PT2H", approval_required=True,
+                        primary_approvers=[["groupMembers", approver_group, f"Reach-Approvers-{k}"]])  # fmt: skip
+        await self.seed("add_eligibility", group_id=group, principal_id=requester.oid, access="member")
         if known:
             statuses = await asyncio.gather(*(self.say(a, "help") for a in approvers))
             if any(s != 201 for s in statuses):
-                self.figures.problems.append(f"sample {k}: the approvers' `help` answered {sorted(set(statuses))}")
+                self.reach.problems.append(f"sample {k}: the approvers' `help` answered {sorted(set(statuses))}")
                 return None
         await self._settle()
-        await self.http.post(f"{self.connector_url}events/reset", params={"record": "1"})
+        await self.events(reset=True)
         graph_before = (await self._control("GET", "/stats"))["graph_requests"]
         cpu0, t0 = self.bot_cpu(), time.time()
         status = await self.say(requester, f"activate Reach-{k} 1h because bench")
@@ -119,7 +113,7 @@ class ReachBench:
         graph = (await self._control("GET", "/stats"))["graph_requests"] - graph_before
         if status != 201 or len({c["conversation"] for c in cards}) != APPROVERS:
             kind = "known" if known else "unknown"
-            self.figures.problems.append(
+            self.reach.problems.append(
                 f"{kind} sample {k}: the activation answered HTTP {status} and {len(cards)} approval cards reached "
                 f"{len({c['conversation'] for c in cards})} of {APPROVERS} approvers' chats"
             )
@@ -134,18 +128,6 @@ class ReachBench:
                 raise RuntimeError(f"{method} /_sim{path} -> {r.status}: {await r.text()}")
             return await r.json(content_type=None)
 
-    async def say(self, user: TeamsUser, text: str) -> int:
-        body = json.dumps(message(self.connector_url, text, user)).encode()
-        async with self.http.post(self.bot_url, data=body, headers={"Content-Type": "application/json"}) as r:
-            await r.read()
-            return r.status
-
-    async def _events(self) -> list[dict[str, Any]]:
-        async with self.http.get(f"{self.connector_url}events") as r:
-            r.raise_for_status()
-            data: list[dict[str, Any]] = await r.json()
-            return data
-
     async def _settle(self, quiet: float = 0.3, within: float = 20) -> None:
         """Wait until the connector stand-in has been quiet a moment (the previous sample's install events and their
         welcome cards are done), so their CPU is not counted in the next sample."""
@@ -158,14 +140,6 @@ class ReachBench:
                 return
             before = seen
             await asyncio.sleep(quiet)
-
-    async def wait_events(self, done: Callable[[list[dict[str, Any]]], bool], within: float = 30) -> list[Any]:
-        deadline = time.monotonic() + within
-        while True:
-            events = await self._events()
-            if done(events) or time.monotonic() > deadline:
-                return events
-            await asyncio.sleep(0.02)
 
 
 def render_reach(figures: ReachFigures | None, add: Callable[[str], None]) -> None:
