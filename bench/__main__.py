@@ -473,6 +473,7 @@ def render(report: Report) -> str:
         add(f"Only the {c.only} section was run (`--only {c.only}`); `make bench` runs them all.")
         add("")
         render_approvals(report, add)
+        render_reach(report.reach, add)
         lines.extend(f"- {p}" for p in report.problems)
         return "\n".join(lines)
     add("## How to read this")

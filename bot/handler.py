@@ -137,6 +137,7 @@ class PimBot(TeamsActivityHandler):
         self._app_id = app_id
         # Approvals channels: `approvals here <group>` (stored) or APPROVAL_CHANNELS (group id, channel id).
         self._channels = ApprovalChannels(records, clock, admins, approval_channels)
+        self._reach = Reach(records, installer, app_id)  # approvers who never wrote: the app installed through Graph
         self._approvals = ApprovalDesk(
             records,
             clock,
@@ -145,7 +146,7 @@ class PimBot(TeamsActivityHandler):
             channels=self._channels,
             on_settled=feed.approval_settled if feed is not None else None,
             reconciler=reconciler,
-            reach=Reach(records, installer, app_id),  # approvers who never wrote: the app installed through Graph
+            reach=self._reach,
         )
         # Writes whose answer was lost: followed up in the background until PIM shows what became of them.
         self._reconcile = reconciler
@@ -465,8 +466,12 @@ class PimBot(TeamsActivityHandler):
             return _invoke_message(SORRY)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        if await self._installed(turn_context):
-            await self._send_help(turn_context, None)
+        if not await self._installed(turn_context):
+            return
+        user = str(getattr(turn_context.activity.from_property, "aad_object_id", None) or "")
+        if user and self._reach.installed_by_bot(user):
+            return  # an approver the bot installed itself for: the approval card on its way is their first message
+        await self._send_help(turn_context, None)
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # Not TeamsActivityHandler's version: it looks up every added member in the roster (one call each) and fails

@@ -10,7 +10,9 @@
   Where Teams refuses that (403 BotNotInConversationRoster, e.g. while an install settles), the chat Graph shows for
   the installation is used (`…/installedApps/{id}/chat`, as gravitational/teleport's msteams plugin does).
 
-The reference is stored, so the next request finds it; a reference Teams sent meanwhile with the install event (it
+Teams then tells the bot of the installation, as of any other: the conversation is stored from it, but the welcome
+(help) card is left out, since the approval card on its way is that person's first message (`installed_by_bot`). The
+reference is stored, so the next request finds it; a reference Teams sent meanwhile with the install event (it
 names the user's Teams id too) is kept rather than overwritten. A reference made here carries the bot and service URL
 of the turn at hand (one tenant, one region) and the user by object id: their Teams id (`29:…`, for
 `refresh.userIds`) is known only once an activity of theirs arrived.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +38,7 @@ __all__ = ["Reach", "personal_reference", "teams_user_id"]
 log = logging.getLogger(__name__)
 
 OPEN_AT_ONCE = 8  # Bot Connector create_conversation calls in flight at once (each also counts against its limits)
+EXPECT_INSTALL_EVENT = 120.0  # seconds an install the bot made waits for Teams' install event (see installed_by_bot)
 
 
 class Reach:
@@ -43,6 +47,8 @@ class Reach:
         self._installer = installer
         self._app_id = app_id
         self._open_slots = asyncio.Semaphore(OPEN_AT_ONCE)
+        self._installing: dict[str, float] = {}  # user id -> until when their install event is expected
+        self._clock = time.monotonic
 
     async def approvers(
         self, turn_context: TurnContext, user_ids: Sequence[str], tenant_id: str
@@ -68,7 +74,12 @@ class Reach:
     ) -> tuple[dict[str, dict[str, Any]], dict[str, Unreached]]:
         assert self._installer is not None
         bot_id = self._app_id or str(getattr(turn_context.activity.recipient, "id", "") or "").removeprefix("28:")
+        until = self._clock() + EXPECT_INSTALL_EVENT
+        self._installing.update((u.lower(), until) for u in user_ids)  # before: Teams may tell the bot at once
         installed = await self._installer.install(user_ids, bot_id)
+        for user_id in user_ids:
+            if not (isinstance(done := installed.get(user_id), Installed) and done.now):
+                self._installing.pop(user_id.lower(), None)  # no install, no event
         unreached = {u: a for u in user_ids if isinstance(a := installed.get(u, Unreached.UNAVAILABLE), Unreached)}
         present = [u for u in user_ids if u not in unreached]
         opened = await asyncio.gather(*(self._create_conversation(turn_context, u, tenant_id) for u in present))
@@ -88,6 +99,15 @@ class Reach:
                 "installed now" if isinstance(now, Installed) and now.now else "had the app",
             )
         return reached, unreached
+
+    def installed_by_bot(self, user_id: str) -> bool:
+        """Whether the app was installed for this user by this bot a moment ago (Teams' install event is on its way):
+        the approval card it sends is then their first message, with no welcome card before it. Once per install."""
+        now = self._clock()
+        for user, until in list(self._installing.items()):
+            if until < now:
+                del self._installing[user]
+        return self._installing.pop(user_id.lower(), None) is not None
 
     async def _remember(
         self, turn_context: TurnContext, user_id: str, conversation_id: str, tenant_id: str

@@ -47,6 +47,10 @@ def cards_in(stack: Stack, conversation_id: str) -> list[Recorded]:
     ]
 
 
+def help_cards(stack: Stack, conversation_id: str) -> int:
+    return sum(1 for r in stack.connector.messages(conversation_id) if r.card and maybe_element(r.card, "examples"))
+
+
 def installs(stack: Stack) -> list[tuple[str, int]]:
     """(user id, status) of every install Graph was asked for."""
     return [
@@ -102,10 +106,13 @@ async def test_three_approvers_who_never_wrote_a_word_are_all_reached(stack: Sta
         assert card.card is not None and maybe_element(card.card, "deny") is not None
     assert installs(stack) == [(CAROL_ID, 201), (DAVE_ID, 409)]  # Bob's chat was known: no Graph call for him
 
-    # Teams tells the bot of Carol's installation, too: her chat is then known with her Teams id.
+    # Teams tells the bot of Carol's installation, too: her chat is then known with her Teams id. Bob, whose app a
+    # policy installed, was welcomed with the help card; Carol, whom the bot installed itself for, was not: the approval
+    # card is her first message.
     await stack.sim.teams_events.idle()
     delivered = [a for a, status in stack.sim.teams_events.delivered if status in (200, 201)]
     assert {a["from"]["aadObjectId"] for a in delivered} == {BOB.oid, CAROL.oid}
+    assert [help_cards(stack, chat_of(stack, u, app_id)) for u in (BOB, CAROL, DAVE)] == [1, 0, 0]
 
     # A second request finds every chat stored: nothing is installed again, and the card refreshes for all three.
     status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
