@@ -69,6 +69,7 @@ from core.errors import (
     SignInRequired,
     StepUpInsufficient,
     StepUpRequired,
+    TooSoonToDeactivate,
 )
 from core.feed import UnknownFeedGroups
 from core.models import Actor, WriteKind
@@ -523,6 +524,9 @@ class PimBot(TeamsActivityHandler):
                 await service.deactivate_group(actor, action.group_id, action.access), action
             )
             await self._follow_up_later(actor, [outcome], turn_context)
+            if invoke and _too_soon(outcome):
+                # The answer replaces the clicked card: the activation stays shown, with when it can be ended.
+                return cards.activation_card([outcome], actor.time_zone)
             return cards.deactivation_card([outcome], actor.time_zone)
         outcome = await service.activate_group(
             actor, action.group_id, action.access, action.duration, action.justification, action.ticket
@@ -814,6 +818,11 @@ def _named_as_on_the_card(outcome: Outcome, action: CardAction) -> Outcome:
         # Suggestions for a group id mean nothing; the card's name is what the clicker saw.
         return replace(outcome, group_name=action.group_name, error=NotEligible(action.group_name, (), action.access))
     return replace(outcome, group_name=action.group_name)
+
+
+def _too_soon(outcome: Outcome) -> bool:
+    """PIM will not end this activation yet (its first five minutes)."""
+    return isinstance(outcome, Refused) and isinstance(outcome.error, TooSoonToDeactivate)
 
 
 def _invoke_body(status_code: int, kind: str, value: Any) -> InvokeResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -23,13 +24,23 @@ from cards.text import approvers_phrase, summary_text
 from cards.wording import (
     PIM_ACTIVATE_URL,
     access_label,
+    deactivate_from,
     explain,
     format_duration,
     format_time,
     missing_inputs_phrase,
     unconfirmed_write,
 )
-from core.errors import DurationTooLong, OutcomeUnknown, StepUpInsufficient, TooSoonToDeactivate
+from core.errors import (
+    AlreadyActive,
+    DurationTooLong,
+    NotActive,
+    OutcomeUnknown,
+    PendingRequestExists,
+    RequestRefused,
+    StepUpInsufficient,
+    TooSoonToDeactivate,
+)
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -116,12 +127,7 @@ def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: str | None, flow
 def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[BareObject]:
     match outcome:
         case Activated():
-            rows = [
-                ("Starts", format_time(outcome.start, tz)),
-                ("Ends", format_time(outcome.end, tz, reference=outcome.start)),
-                ("Duration", format_duration(outcome.duration)),
-                ("Request", outcome.request.id),
-            ]
+            rows = [*_window(outcome.start, outcome.end, tz), ("Request", outcome.request.id)]
             items = [*_head(pid, outcome.group.display_name, outcome, "Active", "Good"), facts(f"{pid}-facts", rows)]
             if outcome.duration_was_policy_maximum:
                 note = f"Used the policy maximum of {format_duration(outcome.duration)}."
@@ -150,30 +156,7 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
                 _message(pid, f"Needs {wanted} — see the card below."),
             ]
         case Refused():
-            state = "Not activated" if flow is _Flow.ACTIVATE else "Not deactivated"
-            why = explain(outcome.error, tz, group_name=outcome.group_name, access=outcome.access)
-            items = [*_head(pid, outcome.group_name, outcome, state, "Attention"), _message(pid, why)]
-            error = outcome.error
-            if isinstance(error, DurationTooLong) and error.maximum is not None and outcome.group is not None:
-                button = activate_button(
-                    f"{pid}-activate-max",
-                    f"Activate for {format_duration(error.maximum)}",
-                    outcome.group,
-                    outcome.access,
-                    error.maximum,
-                    justification=outcome.justification,
-                    ticket=outcome.ticket,
-                )
-                items.append(actions(f"{pid}-actions", [button]))
-            elif isinstance(error, StepUpInsufficient):
-                # Another sign-in would be refused the same way: the portal is what works.
-                portal = ActionOpenUrl(id=f"{pid}-open-pim", title="Open PIM", url=PIM_ACTIVATE_URL)
-                items.append(actions(f"{pid}-actions", [portal]))
-            elif isinstance(error, TooSoonToDeactivate) and outcome.group is not None:
-                # PIM's 5-minute rule passes on its own; the same button works once it has.
-                button = deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)
-                items.append(actions(f"{pid}-actions", [button]))
-            return items
+            return _refused(outcome, pid, tz, flow)
         case Failed():
             state = "Not activated" if flow is _Flow.ACTIVATE else "Not deactivated"
             if isinstance(outcome.error, OutcomeUnknown):
@@ -195,6 +178,78 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
                 _message(pid, message),
                 facts(f"{pid}-facts", [("Request", outcome.request.id)]),
             ]
+
+
+def _window(start: datetime | None, end: datetime | None, tz: str | None) -> list[tuple[str, str]]:
+    """The facts of an activation's time window: when it started, when it ends, how long it runs."""
+    rows = []
+    if start is not None:
+        rows.append(("Starts", format_time(start, tz)))
+    if end is not None:
+        rows.append(("Ends", format_time(end, tz, reference=start)))
+    if start is not None and end is not None:
+        rows.append(("Duration", format_duration(end - start)))
+    return rows
+
+
+def _refused(outcome: Refused, pid: str, tz: str | None, flow: _Flow) -> list[BareObject]:
+    error = outcome.error
+    if isinstance(error, TooSoonToDeactivate):
+        return _not_yet_deactivatable(outcome, error, pid, tz, flow)
+    state, color = _refusal_state(error, flow)
+    why = explain(error, tz, group_name=outcome.group_name, access=outcome.access)
+    items = [*_head(pid, outcome.group_name, outcome, state, color), _message(pid, why)]
+    if isinstance(error, DurationTooLong) and error.maximum is not None and outcome.group is not None:
+        button = activate_button(
+            f"{pid}-activate-max",
+            f"Activate for {format_duration(error.maximum)}",
+            outcome.group,
+            outcome.access,
+            error.maximum,
+            justification=outcome.justification,
+            ticket=outcome.ticket,
+        )
+        items.append(actions(f"{pid}-actions", [button]))
+    elif isinstance(error, StepUpInsufficient):
+        # Another sign-in would be refused the same way: the portal is what works.
+        portal = ActionOpenUrl(id=f"{pid}-open-pim", title="Open PIM", url=PIM_ACTIVATE_URL)
+        items.append(actions(f"{pid}-actions", [portal]))
+    return items
+
+
+def _refusal_state(error: RequestRefused, flow: _Flow) -> tuple[str, str]:
+    """The state line of a refusal and its colour. The access already being as asked, or there being nothing to end,
+    is no failure: said in the neutral accent colour, not in red."""
+    match error:
+        case AlreadyActive():
+            return "Already active", _NEUTRAL
+        case PendingRequestExists():
+            return "Already waiting for approval", _NEUTRAL
+        case NotActive(assigned_by_admin=True):
+            return "Assigned by an administrator", _NEUTRAL
+        case NotActive():
+            return "Nothing to deactivate", _NEUTRAL
+    return ("Not activated" if flow is _Flow.ACTIVATE else "Not deactivated"), "Attention"
+
+
+_NEUTRAL = "Accent"
+
+
+def _not_yet_deactivatable(
+    outcome: Refused, error: TooSoonToDeactivate, pid: str, tz: str | None, flow: _Flow
+) -> list[BareObject]:
+    """An activation PIM will not end in its first five minutes: it stays shown as it is (its end time too), with when
+    it can be ended; the Deactivate button works from then on. Answering a click on an activation card's Deactivate
+    button (`flow` ACTIVATE), this replaces that card, so it keeps the card's state ("Active")."""
+    state = "Active" if flow is _Flow.ACTIVATE else "Still active"
+    items = _head(pid, outcome.group_name, outcome, state, "Good")
+    window = _window(error.start, error.end, tz)
+    if window:
+        items.append(facts(f"{pid}-facts", window))
+    items.append(text(f"{pid}-note", deactivate_from(error, tz), spacing="Small"))
+    if outcome.group is not None:
+        items.append(actions(f"{pid}-actions", [deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)]))
+    return items
 
 
 def _head(pid: str, name: str, outcome: Outcome, state: str, color: str) -> list[BareObject]:

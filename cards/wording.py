@@ -74,6 +74,8 @@ __all__ = [
     "feed_groups_unknown",
     "feed_here_text",
     "feed_off_text",
+    "deactivate_from",
+    "format_clock",
     "format_duration",
     "format_time",
     "help_intro_shared",
@@ -135,6 +137,20 @@ def format_time(when: datetime, tz: str | None, *, reference: datetime | None = 
         if ref.astimezone(zone).year != local.year:
             year = f" {local.year}"
     return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}{year}, {local:%H:%M} ({label})"
+
+
+def format_clock(when: datetime, tz: str | None, *, reference: datetime) -> str:
+    """The time of day alone, like "14:21", when it falls on `reference`'s day in the user's zone (a time minutes away,
+    whose date goes without saying); else the whole `format_time`."""
+    zone, _ = _zone(tz)
+    local, ref = _aware(when).astimezone(zone), _aware(reference).astimezone(zone)
+    if local.date() != ref.date():
+        return format_time(when, tz, reference=reference)
+    return f"{local:%H:%M}"
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def format_duration(duration: timedelta) -> str:
@@ -264,10 +280,7 @@ def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: A
                 )
             return f"You have no active {_access_to(access, name)}, so there is nothing to deactivate."
         case TooSoonToDeactivate():
-            rule = f"PIM does not allow deactivating in the first {_MINIMUM} after an activation."
-            if error.earliest is None:
-                return f"{rule} Please try again in a few minutes."
-            return f"{rule} You can deactivate {_group(name)} from {format_time(error.earliest, tz)}."
+            return _explain_too_soon(error, tz, name)
         case SelfApproval():
             return "You cannot approve or deny your own request; one of the approvers has to decide it."
         case NotAnApprover():
@@ -290,6 +303,42 @@ def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: A
             return "I could not find that request; it may have been removed. Nothing was changed."
         case _:
             return f"PIM refused the request for {_access_to(access, name)}."
+
+
+def _explain_too_soon(error: TooSoonToDeactivate, tz: str | None, name: str) -> str:
+    if error.earliest is None:
+        return (
+            f"PIM does not allow deactivating in the first {_MINIMUM} after an activation. "
+            "Please try again in a few minutes."
+        )
+    return f"You can deactivate {_group(name)} {_from_when(error, tz)}. {_FIVE_MINUTE_RULE}"
+
+
+_FIVE_MINUTE_RULE = f"PIM does not end an activation in its first {_MINIMUM}."
+
+
+def deactivate_from(error: TooSoonToDeactivate, tz: str | None) -> str:
+    """The note under an activation that cannot be ended yet: "You can deactivate from 14:21 (in 4 min). …"."""
+    if error.earliest is None:
+        return f"{_FIVE_MINUTE_RULE} Please try again in a few minutes."
+    return f"You can deactivate {_from_when(error, tz)}. {_FIVE_MINUTE_RULE}"
+
+
+def _from_when(error: TooSoonToDeactivate, tz: str | None) -> str:
+    """Like "from 14:21 (in 4 min)", both rounded up: a button pressed at the time said always works."""
+    assert error.earliest is not None
+    earliest = _next_minute(error.earliest)
+    if error.now is None:
+        return f"from {format_time(earliest, tz)}"
+    if error.earliest <= error.now:
+        return "now"
+    minutes = math.ceil((error.earliest - error.now) / timedelta(minutes=1))
+    return f"from {format_clock(earliest, tz, reference=error.now)} (in {minutes} min)"
+
+
+def _next_minute(when: datetime) -> datetime:
+    whole = when.replace(second=0, microsecond=0)
+    return whole if whole == when else whole + timedelta(minutes=1)
 
 
 def missing_inputs_phrase(*, justification: bool, ticket: bool) -> str:

@@ -168,9 +168,20 @@ class NotActive(RequestRefused):
 
 
 class TooSoonToDeactivate(RequestRefused):
-    def __init__(self, earliest: datetime | None) -> None:
+    """PIM does not end an activation in its first five minutes. `earliest` is when it can be ended (None: unknown);
+    `now` when that was found, and `start`/`end` the activation PIM holds, so the answer can keep showing it."""
+
+    def __init__(
+        self,
+        earliest: datetime | None,
+        *,
+        now: datetime | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None:
         super().__init__("too soon to deactivate")
-        self.earliest = earliest
+        self.earliest, self.now = earliest, now
+        self.start, self.end = start, end
 
 
 class DurationTooLong(RequestRefused):

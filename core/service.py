@@ -510,9 +510,9 @@ class PimService:
             return Refused(group.display_name, mine[0].access, NotActive(assigned_by_admin=True), group)
         active = next((a for a in activated if a.access is Access.MEMBER), activated[0])
         if active.start is not None and now < active.start + MINIMUM_ACTIVATION:
-            return Refused(
-                group.display_name, active.access, TooSoonToDeactivate(active.start + MINIMUM_ACTIVATION), group
-            )
+            earliest = active.start + MINIMUM_ACTIVATION
+            too_soon = TooSoonToDeactivate(earliest, now=now, start=active.start, end=active.end)
+            return Refused(group.display_name, active.access, too_soon, group)
         try:
             request = await self._as_user(
                 actor, lambda token: self._directory.self_deactivate(token, group.id, active.access, actor.object_id)

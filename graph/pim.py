@@ -734,7 +734,8 @@ class GraphPimDirectory:
         if err.is_code("ActiveDurationTooShort"):
             active = await self._active_lookup(principal_id, group_id, access)
             start = active.start if active else None
-            return TooSoonToDeactivate(start + MINIMUM_ACTIVATION if start else None)
+            earliest = start + MINIMUM_ACTIVATION if start else None
+            return TooSoonToDeactivate(earliest, now=self._clock.now(), start=start, end=active.end if active else None)
         if err.is_code("InvalidRoleAssignmentRequest") and request and request.duration < MINIMUM_ACTIVATION:
             return DurationTooShort(request.duration)
         if err.status in (400, 422) and err.effective_code:

@@ -12,11 +12,13 @@ from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED
 from core.errors import (
+    AlreadyActive,
     DirectoryUnavailable,
     DurationTooLong,
     NotActive,
     NotEligible,
     OutcomeUnknown,
+    PendingRequestExists,
     StepUpInsufficient,
     StepUpRequired,
     TooSoonToDeactivate,
@@ -128,6 +130,13 @@ def unconfirmed(kind: WriteKind = WriteKind.ACTIVATE) -> Unconfirmed:
 def not_confirmed() -> Failed:
     """The follow-up of an unconfirmed activation gave up: still unknown, never "not activated"."""
     return Failed(EXCHANGE.display_name, Access.MEMBER, OutcomeUnknown("503", write=unconfirmed().write))
+
+
+def too_soon() -> Refused:
+    """Deactivate clicked 1 min 40 s after an activation: PIM allows it from 5 min on (14:08:20, shown as 14:09)."""
+    start = NOW - timedelta(minutes=1, seconds=40)
+    error = TooSoonToDeactivate(start + timedelta(minutes=5), now=NOW, start=start, end=start + timedelta(hours=2))
+    return Refused(EXCHANGE.display_name, Access.MEMBER, error, EXCHANGE)
 
 
 def needs(need_justification: bool, need_ticket: bool, **kw: Any) -> NeedsInput:
@@ -340,19 +349,17 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "deactivation_done": lambda: deactivation_card(
         [Deactivated(EXCHANGE, Access.MEMBER, request("d9a6f5e4-3b2c-4d1e-8f9a-b8c7d6e5f4a3", EXCHANGE))], TZ
     ),
-    "deactivation_too_soon": lambda: deactivation_card(
-        [
-            Refused(
-                EXCHANGE.display_name,
-                Access.MEMBER,
-                TooSoonToDeactivate(NOW + timedelta(minutes=3)),
-                EXCHANGE,
-            )
-        ],
-        TZ,
-    ),
+    "deactivation_too_soon": lambda: deactivation_card([too_soon()], TZ),
+    "activation_too_soon_to_deactivate": lambda: activation_card([too_soon()], TZ),
     "deactivation_not_active": lambda: deactivation_card(
         [Refused(TEAMS.display_name, Access.MEMBER, NotActive(), TEAMS)], TZ
+    ),
+    "activation_already_active_or_waiting": lambda: activation_card(
+        [
+            Refused(EXCHANGE.display_name, Access.MEMBER, AlreadyActive(NOW + timedelta(hours=2)), EXCHANGE),
+            Refused(SECOPS.display_name, Access.MEMBER, PendingRequestExists("c8f5e4d3-2a1b-4cae-9d8f"), SECOPS),
+        ],
+        TZ,
     ),
     "status_full": lambda: status_card(status_full(), TZ),
     "status_empty": lambda: status_card(status_empty(), TZ),

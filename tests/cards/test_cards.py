@@ -21,7 +21,7 @@ from cards import (
 )
 from cards.actions import DecisionAction, Verb, parse_action_data, parse_click
 from cards.activation import settled_activation_card
-from core.errors import DurationTooLong, NotEligible, PolicyViolation
+from core.errors import DurationTooLong, NotActive, NotEligible, PolicyViolation
 from core.models import Access, Ticket
 from core.outcomes import Refused
 from tests.cards import samples
@@ -250,22 +250,58 @@ def test_deactivated() -> None:
     assert element(card, "outcome-0-message")["text"] == "Your member access to Exchange-Admins has ended."
 
 
-def test_too_soon_explains_the_rule_and_offers_the_button_again() -> None:
+def test_too_soon_keeps_the_activation_with_when_it_can_end_and_the_button() -> None:
     card = GOLDEN["deactivation_too_soon"]()
-    assert element(card, "outcome-0-state")["text"] == "Not deactivated"
-    assert element(card, "outcome-0-message")["text"] == (
-        "PIM does not allow deactivating in the first 5 minutes after an activation. "
-        "You can deactivate Exchange-Admins from Sun 22 Nov, 14:08 (Europe/Berlin)."
+    assert element(card, "outcome-0-state")["text"] == "Still active"
+    assert element(card, "outcome-0-state")["color"] == "Good"
+    assert facts(card, "outcome-0-facts")["Ends"] == "Sun 22 Nov, 16:03 (Europe/Berlin)"
+    assert element(card, "outcome-0-note")["text"] == (
+        "You can deactivate from 14:09 (in 4 min). PIM does not end an activation in its first 5 minutes."
     )
+    assert maybe_element(card, "outcome-0-message") is None
     assert element(card, "outcome-0-deactivate")["verb"] == "deactivate"
 
 
-def test_not_active() -> None:
+def test_too_soon_as_the_answer_to_the_activation_cards_button_is_that_activation_card() -> None:
+    card = GOLDEN["activation_too_soon_to_deactivate"]()
+    assert element(card, "heading")["text"] == "Activation"
+    assert (element(card, "outcome-0-state")["text"], element(card, "outcome-0-state")["color"]) == ("Active", "Good")
+    assert list(facts(card, "outcome-0-facts")) == ["Starts", "Ends", "Duration"]
+    assert "from 14:09 (in 4 min)" in element(card, "outcome-0-note")["text"]
+    assert [b["title"] for b in buttons(card)] == ["Deactivate"]
+
+
+def test_not_active_is_said_in_a_neutral_colour() -> None:
     card = GOLDEN["deactivation_not_active"]()
     assert element(card, "outcome-0-message")["text"] == (
         "You have no active member access to Teams Admins, so there is nothing to deactivate."
     )
+    assert (element(card, "outcome-0-state")["text"], element(card, "outcome-0-state")["color"]) == (
+        "Nothing to deactivate",
+        "Accent",
+    )
     assert buttons(card) == []
+
+
+def test_already_active_and_already_waiting_are_no_failures() -> None:
+    card = GOLDEN["activation_already_active_or_waiting"]()
+    states = [element(card, f"outcome-{i}-state") for i in range(2)]
+    assert [(s["text"], s["color"]) for s in states] == [
+        ("Already active", "Accent"),
+        ("Already waiting for approval", "Accent"),
+    ]
+    assert "already active until Sun 22 Nov, 16:05" in element(card, "outcome-0-message")["text"]
+    assert all(o.get("color") != "Attention" for o in walk(card))
+
+
+def test_a_refusal_assigned_by_an_admin_is_neutral_and_a_real_refusal_stays_red() -> None:
+    by_admin = deactivation_card([Refused("Tier0", Access.MEMBER, NotActive(assigned_by_admin=True))], TZ)
+    assert element(by_admin, "outcome-0-state")["color"] == "Accent"
+    refused = GOLDEN["activation_over_max"]()
+    assert (element(refused, "outcome-0-state")["text"], element(refused, "outcome-0-state")["color"]) == (
+        "Not activated",
+        "Attention",
+    )
 
 
 def test_deactivating_an_unknown_group() -> None:

@@ -9,10 +9,12 @@ import pytest
 
 import core.errors
 from cards.wording import (
+    deactivate_from,
     decided_by_you,
     decision_not_recorded,
     decision_unconfirmed,
     explain,
+    format_clock,
     format_duration,
     format_time,
     not_an_admin,
@@ -267,11 +269,37 @@ def test_not_active() -> None:
 
 
 def test_too_soon_to_deactivate_explains_the_five_minute_rule() -> None:
+    assert ex(TooSoonToDeactivate(NOW + timedelta(minutes=3), now=NOW)) == (
+        "You can deactivate Exchange-Admins from 14:08 (in 3 min). PIM does not end an activation in its first "
+        "5 minutes."
+    )
+    # Without the time it was found, the whole date: "in … min" would be a guess.
     assert ex(TooSoonToDeactivate(NOW + timedelta(minutes=3))) == (
-        "PIM does not allow deactivating in the first 5 minutes after an activation. "
-        "You can deactivate Exchange-Admins from Sun 22 Nov, 14:08 (Europe/Berlin)."
+        "You can deactivate Exchange-Admins from Sun 22 Nov, 14:08 (Europe/Berlin). PIM does not end an activation "
+        "in its first 5 minutes."
     )
     assert ex(TooSoonToDeactivate(None)).endswith("Please try again in a few minutes.")
+
+
+@pytest.mark.parametrize(
+    ("left", "said"),
+    [
+        (timedelta(minutes=4), "from 14:09 (in 4 min)"),
+        (timedelta(minutes=3, seconds=20), "from 14:09 (in 4 min)"),  # 14:08:20: both rounded up
+        (timedelta(seconds=1), "from 14:06 (in 1 min)"),
+        (timedelta(minutes=5), "from 14:10 (in 5 min)"),
+    ],
+)
+def test_when_deactivation_becomes_possible_is_rounded_up(left: timedelta, said: str) -> None:
+    note = deactivate_from(TooSoonToDeactivate(NOW + left, now=NOW), TZ)
+    assert note == f"You can deactivate {said}. PIM does not end an activation in its first 5 minutes."
+
+
+def test_a_time_on_another_day_keeps_its_date() -> None:
+    late = datetime(2026, 11, 22, 22, 58, tzinfo=UTC)  # 23:58 in Berlin; deactivatable from 00:03 the next day
+    note = deactivate_from(TooSoonToDeactivate(late + timedelta(minutes=5), now=late), TZ)
+    assert "from Mon 23 Nov, 00:03 (Europe/Berlin) (in 5 min)" in note
+    assert format_clock(late, TZ, reference=late) == "23:58"
 
 
 def test_directory_unavailable() -> None:

@@ -803,6 +803,8 @@ async def test_deactivation_within_five_minutes_is_refused_with_the_earliest_tim
 
     assert isinstance(outcome, Refused) and isinstance(outcome.error, TooSoonToDeactivate)
     assert outcome.error.earliest == NOW - age + 5 * MIN
+    # What the answer keeps showing: the activation's window, and when that was read.
+    assert (outcome.error.start, outcome.error.end, outcome.error.now) == (NOW - age, NOW + H, NOW)
     assert directory.writes == [] and tokens.asked == []
     assert len(directory.active_of(ALICE.object_id)) == 1
 

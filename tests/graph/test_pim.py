@@ -768,6 +768,7 @@ async def test_deactivating_too_soon_says_when_it_becomes_possible() -> None:
     with pytest.raises(TooSoonToDeactivate) as caught:
         await world.directory.self_deactivate("alice-token", EXCHANGE, Access.MEMBER, ALICE)
     assert caught.value.earliest == NOW + timedelta(minutes=3)
+    assert (caught.value.start, caught.value.end) == (NOW - timedelta(minutes=2), NOW + timedelta(hours=1))
 
 
 # -- lapsed eligibilities ---------------------------------------------------------------------------------------------
