@@ -2,19 +2,20 @@
 
 Element ids: `heading`; sections `active`, `pending`, `eligible` with headings `{section}-heading`, an empty state
 `{section}-empty`, rows `{section}-{i}` (ColumnSet) holding `{section}-{i}-title`, `{section}-{i}-detail` and, for
-activations the user can end, `active-{i}-actions` with the button `active-{i}-deactivate`.
+activations the user can end, `active-{i}-actions` with the button `active-{i}-deactivate`; for eligibilities the user
+can activate now, `eligible-{i}-actions` with the button `eligible-{i}-activate` (the policy's maximum duration).
 """
 
 from __future__ import annotations
 
 from adaptivecards.baseobject import BareObject
 
-from cards.actions import deactivate_button
+from cards.actions import activate_button, deactivate_button
 from cards.common import actions, card, columns, container, heading, text
 from cards.elements import JsonDict
-from cards.text import sorted_view, summary_text
-from cards.wording import access_label, format_duration, format_time
-from core.models import ActiveAssignment, Eligibility, PimRequest
+from cards.text import SUGGESTED_DURATION, sorted_view, summary_text, typed_command
+from cards.wording import access_label, format_duration, format_time, nothing_active
+from core.models import Access, ActiveAssignment, Eligibility, PimRequest
 from core.outcomes import StatusView
 
 __all__ = ["status_card"]
@@ -26,7 +27,11 @@ def status_card(view: StatusView, tz: str | None) -> JsonDict:
 
     rows: list[BareObject] = [text("active-heading", "Active", weight="Bolder")]
     if not active:
-        rows.append(text("active-empty", "Nothing is active right now. Try “activate <group> 1h”.", subtle=True))
+        first = next((e for e in eligible if view.can_activate(e)), None)
+        example = None
+        if first is not None:
+            example = typed_command("activate", first.group.display_name, SUGGESTED_DURATION, owner=_owner(first))
+        rows.append(text("active-empty", nothing_active(example), subtle=True))
     rows += [_active_row(a, f"active-{i}", view, tz) for i, a in enumerate(active)]
     body.append(container("active", rows, spacing="Medium"))
 
@@ -90,4 +95,13 @@ def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: str | None) ->
     if e.inherited:
         # core.models.Eligibility does not say which group grants it; name it once the domain carries it.
         detail += " (through a group you are a member of)"
-    return _row(rid, f"{e.group.display_name} · {access_label(e.access)}", detail)
+    extra: list[BareObject] | None = None
+    if view.can_activate(e):
+        # No duration: the policy's maximum (the answer says so); a policy that wants a justification or a ticket
+        # answers the click with the card that asks for them.
+        extra = [actions(f"{rid}-actions", [activate_button(f"{rid}-activate", "Activate", e.group, e.access, None)])]
+    return _row(rid, f"{e.group.display_name} · {access_label(e.access)}", detail, extra)
+
+
+def _owner(e: Eligibility) -> bool:
+    return e.access is Access.OWNER

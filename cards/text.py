@@ -5,7 +5,9 @@ The same facts as the cards, one line per group, no markup beyond “quotes”.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import timedelta
 
 from cards.wording import (
     explain,
@@ -32,11 +34,13 @@ __all__ = [
     "CHANNEL_EXAMPLES",
     "EXAMPLES",
     "GROUP_CHAT_EXAMPLES",
+    "SUGGESTED_DURATION",
     "approvers_phrase",
     "help_text",
     "outcome_line",
     "sorted_view",
     "summary_text",
+    "typed_command",
 ]
 
 # (command, what it does) — shown by the help card, in this order.
@@ -67,6 +71,33 @@ CHANNEL_EXAMPLES: tuple[tuple[str, str], ...] = (
 )
 # In a group chat only help is answered there: the admin commands need a channel.
 GROUP_CHAT_EXAMPLES: tuple[tuple[str, str], ...] = (("help", "This overview."),)
+
+
+# The duration a suggestion offers when the user named none: long enough for a task, well inside PIM's usual limits.
+SUGGESTED_DURATION = timedelta(hours=1)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def typed_command(verb: str, group: str = "", duration: timedelta | None = None, *, owner: bool = False) -> str:
+    """A command as the user would type it, e.g. `activate "Teams Admins" as owner 1h`: a name that is not one plain
+    word is quoted (the parser reads it whole, whatever words it holds)."""
+    parts = [verb]
+    if group:
+        parts.append(group if _PLAIN_NAME.fullmatch(group) else f'"{group}"')
+    if owner:
+        parts.append("as owner")
+    if duration is not None:
+        parts.append(_typed_duration(duration))
+    return " ".join(parts)
+
+
+def _typed_duration(duration: timedelta) -> str:
+    """Like "1h", "90m", "1h30m": the short forms the help card teaches."""
+    minutes = max(1, round(duration / timedelta(minutes=1)))
+    hours, rest = divmod(minutes, 60)
+    if not hours or (hours < 2 and rest):
+        return f"{minutes}m"
+    return f"{hours}h{rest}m" if rest else f"{hours}h"
 
 
 def _who(name: str, access: Access) -> str:

@@ -81,6 +81,7 @@ __all__ = [
     "help_intro_shared",
     "missing_inputs_phrase",
     "not_an_admin",
+    "nothing_active",
     "or_list",
     "and_list",
     "place_name",
@@ -469,6 +470,17 @@ def _wait(seconds: float | None) -> str:
     if seconds < 90:
         return f"{math.ceil(seconds)} s"
     return f"{math.ceil(seconds / 60)} min"
+
+
+# ---- the status card ------------------------------------------------------------------------------------------------
+
+
+def nothing_active(example: str | None) -> str:
+    """The status card's line when nothing is active; `example` is a command that activates one of the user's own
+    eligible groups (None: there is none to activate)."""
+    if example is None:
+        return "Nothing is active right now."
+    return f"Nothing is active right now. Activate a group below, or type “{example}”."
 
 
 # ---- commands typed in a channel or group chat that continue in the 1:1 chat (bot.private) -------------------------

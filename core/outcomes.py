@@ -109,3 +109,11 @@ class StatusView:
     pending: tuple[PimRequest, ...]
     group_names: dict[str, str]
     now: datetime
+
+    def can_activate(self, eligibility: Eligibility) -> bool:
+        """The user can activate this eligibility now: it is in effect, and that access to that group is neither
+        active (activated or assigned) nor waiting for approval (PIM would refuse either)."""
+        key = (eligibility.group.id.casefold(), eligibility.access)
+        busy = {(a.group.id.casefold(), a.access) for a in self.active if a.end is None or a.end > self.now}
+        busy |= {(p.group_id.casefold(), p.access) for p in self.pending}
+        return eligibility.in_effect(self.now) and key not in busy

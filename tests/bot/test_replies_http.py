@@ -4,6 +4,7 @@ tenant: benign outcomes in a neutral colour, the five-minute rule of deactivatio
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -111,3 +112,50 @@ async def test_already_active_and_nothing_to_deactivate_are_said_neutrally(stack
         "Accent",
     )
     assert not any(o.get("color") == "Attention" for card in (again, nothing) for o in walk(card))
+
+
+# ---- point 5: the status card's hint and Activate buttons --------------------------------------------------------
+
+
+def _eligible_rows(card: dict[str, Any]) -> dict[str, str]:
+    """Eligible row id -> its title ("Exchange-Admins · Member")."""
+    rows = [o["id"] for o in walk(card) if re.fullmatch(r"eligible-\d+", str(o.get("id", "")))]
+    return {r: element(card, f"{r}-title")["text"] for r in rows}
+
+
+def _row_of(card: dict[str, Any], title: str) -> str:
+    return next(r for r, t in _eligible_rows(card).items() if t == title)
+
+
+async def test_the_status_hint_names_a_group_the_bot_then_activates(stack: Stack) -> None:
+    card = await say(stack, "status")
+
+    hint = element(card, "active-empty")["text"]
+    assert "<group>" not in hint
+    typed = hint.split("type “", 1)[1].removesuffix("”.")
+    assert typed == "activate Exchange-Admins 1h"
+    activated = await say(stack, typed)
+    assert element(activated, "outcome-0-state")["text"] == "Active"
+
+
+async def test_each_eligible_row_activates_for_the_policy_maximum_or_asks_for_what_the_policy_wants(
+    stack: Stack,
+) -> None:
+    card = await say(stack, "status")
+    rows = _eligible_rows(card)
+    # Intune-Admins' eligibility starts next week: no button; every row in effect has one.
+    assert {title for r, title in rows.items() if maybe_element(card, f"{r}-activate") is None} == {
+        "Intune-Admins · Member"
+    }
+
+    done = await click(stack, element(card, f"{_row_of(card, 'Exchange-Admins · Member')}-activate"))
+    assert element(done, "outcome-0-state")["text"] == "Active"
+    assert "Used the policy maximum of 8 h" in element(done, "outcome-0-note")["text"]
+    asked = await click(stack, element(card, f"{_row_of(card, 'Teams Admins · Member')}-activate"))
+    assert {e["id"] for e in walk(asked) if str(e.get("type", "")).startswith("Input.")} == {"justification", "ticket"}
+    assert [r["groupId"] for r in assignment_requests(stack)] == ["bbbbbbbb-0000-4000-8000-000000000001"]
+
+    # Active now: the row loses its button, the active one has Deactivate.
+    again = await say(stack, "status")
+    assert maybe_element(again, f"{_row_of(again, 'Exchange-Admins · Member')}-activate") is None
+    assert element(again, "active-0-deactivate")["verb"] == "deactivate"

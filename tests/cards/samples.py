@@ -172,6 +172,17 @@ def status_full() -> StatusView:
     return StatusView(eligible, active, pending, names, NOW)
 
 
+def status_nothing_active() -> StatusView:
+    """Eligible for three groups, nothing active: the hint names a real group; rows in effect get Activate."""
+    eligible = (
+        Eligibility(TEAMS, Access.MEMBER, NOW - timedelta(days=10), None),
+        Eligibility(EXCHANGE, Access.MEMBER, NOW - timedelta(days=30), NOW + timedelta(days=150)),
+        Eligibility(HR, Access.MEMBER, NOW + timedelta(days=2), NOW + timedelta(days=400)),
+    )
+    names = {g.id: g.display_name for g in (EXCHANGE, TEAMS, HR)}
+    return StatusView(eligible, (), (), names, NOW)
+
+
 def status_empty() -> StatusView:
     return StatusView((), (), (), {}, NOW)
 
@@ -363,6 +374,7 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "status_full": lambda: status_card(status_full(), TZ),
     "status_empty": lambda: status_card(status_empty(), TZ),
+    "status_nothing_active": lambda: status_card(status_nothing_active(), TZ),
     "step_up_mfa": lambda: step_up_card(
         StepUpRequired(mfa=True), "Privileged-Role-Admins", "https://pimbot.example.com/auth/stepup/start?state=abc"
     ),

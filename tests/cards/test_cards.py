@@ -22,7 +22,7 @@ from cards import (
 from cards.actions import DecisionAction, Verb, parse_action_data, parse_click
 from cards.activation import settled_activation_card
 from core.errors import DurationTooLong, NotActive, NotEligible, PolicyViolation
-from core.models import Access, Ticket
+from core.models import Access, Eligibility, Ticket
 from core.outcomes import Refused
 from tests.cards import samples
 from tests.cards.cardtools import all_ids, buttons, element, maybe_element, walk
@@ -322,7 +322,8 @@ def test_status_full() -> None:
         ("HR-Data-Readers · Owner", "until Sat 19 Dec, 14:05 (Europe/Berlin), assigned by an admin"),
         ("Tier0-Break-Glass · Member", "permanent, assigned by an admin"),
     ]
-    assert [b["id"] for b in buttons(card)] == ["active-0-deactivate"]  # only activations can be ended by the user
+    # Only activations can be ended by the user; only eligibilities in effect, neither active nor waiting, activated.
+    assert [b["id"] for b in buttons(card)] == ["active-0-deactivate", "eligible-3-activate"]
     assert element(card, "pending-0-title")["text"] == "Security-Operators · Member"
     assert element(card, "pending-0-detail")["text"] == (
         "requested Sun 22 Nov, 13:53 (Europe/Berlin), for 1 h, request c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2"
@@ -349,9 +350,28 @@ def test_status_is_sorted_whatever_graph_returned() -> None:
     assert status_card(shuffled, TZ) == status_card(view, TZ)
 
 
+def test_status_with_nothing_active_suggests_a_real_group_and_each_eligible_row_activates() -> None:
+    card = GOLDEN["status_nothing_active"]()
+    assert element(card, "active-empty")["text"] == (
+        "Nothing is active right now. Activate a group below, or type “activate Exchange-Admins 1h”."
+    )
+    titles = {element(card, f"eligible-{i}-title")["text"]: i for i in range(3)}
+    assert list(titles) == ["Exchange-Admins · Member", "HR-Data-Readers · Member", "Teams Admins · Member"]
+    assert [b["id"] for b in buttons(card)] == ["eligible-0-activate", "eligible-2-activate"]  # HR starts later
+    click = parse_action_data(element(card, "eligible-2-activate")["data"], verb="activate")
+    assert (click.group_name, click.access, click.duration) == ("Teams Admins", Access.MEMBER, None)  # policy maximum
+
+
+def test_the_status_hint_quotes_a_name_with_spaces_and_says_owner() -> None:
+    view = samples.status_nothing_active()
+    owner_only = type(view)((Eligibility(samples.TEAMS, Access.OWNER, None, None),), (), (), view.group_names, view.now)
+    hint = element(status_card(owner_only, TZ), "active-empty")["text"]
+    assert hint.endswith('type “activate "Teams Admins" as owner 1h”.')
+
+
 def test_status_empty_is_friendly() -> None:
     card = GOLDEN["status_empty"]()
-    assert element(card, "active-empty")["text"] == "Nothing is active right now. Try “activate <group> 1h”."
+    assert element(card, "active-empty")["text"] == "Nothing is active right now."
     assert "not eligible for any group" in element(card, "eligible-empty")["text"]
     assert maybe_element(card, "pending") is None
     assert card["fallbackText"] == "Active: nothing right now.\nEligible: no groups."
