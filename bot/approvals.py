@@ -113,6 +113,7 @@ def view_of(record: dict[str, Any]) -> ApprovalView:
         decided_at=_parse_time(decided.get("at")),
         decided_reason=decided.get("reason", ""),
         closed=_closed_line(record),
+        active_until=_parse_time(record.get("activeUntil")),
     )
 
 
@@ -429,6 +430,7 @@ class ApprovalDesk:
             actor.name,
             action.reason or "",
             skip=_clicked(turn_context, invoke),
+            plain_answer=True,
         )
         self._spread_later(turn_context, service, final)
         return self._card(final, tz, actionable=False)
@@ -618,10 +620,12 @@ class ApprovalDesk:
         *,
         at: datetime | None = None,
         skip: str | None = None,
+        plain_answer: bool = False,
     ) -> dict[str, Any]:
         """Write the decision on the record (once: a record already decided keeps its decision and owes no spread) and
         tell the admin feed. The record written; its `spread` says the copies (but `skip`, the clicked one, which the
-        invoke response replaces) are still to be updated."""
+        invoke response replaces) are still to be updated. `plain_answer`: the clicked copy was answered with the
+        plain decided card (no notice), so the spread may re-render it once it knows more (the end of the access)."""
         when = (at or self._clock.now()).isoformat()
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
@@ -634,7 +638,7 @@ class ApprovalDesk:
                     "reason": reason,
                 }
                 record["status"] = "Approved" if decision is Decision.APPROVE else "Denied"
-                record[SPREAD] = {"since": self._now(), "skip": skip or ""}
+                record[SPREAD] = {"since": self._now(), "skip": skip or "", "plainAnswer": plain_answer}
             record.pop("claim", None)
             return record
 
@@ -702,6 +706,10 @@ class ApprovalDesk:
         try:
             # Before the requester hears of it: asking again at once must not meet the view cached while it waited.
             service.forget_user(str(record.get("requesterId") or ""))
+            learnt_end = not record.get("activeUntil")
+            record = await self._with_end(service, record)
+            if learnt_end and record.get("activeUntil") and (record.get(SPREAD) or {}).get("plainAnswer"):
+                skip = ""  # the clicker's answer went out before PIM's end of the access was known: it gains it too
             card = self._card(record, None, actionable=False)
             # The clicker's own copy already shows the answer (the invoke response), except in a channel: there the
             # invoke response replaces the card for the clicker only, so the post is updated for everyone.
@@ -712,7 +720,7 @@ class ApprovalDesk:
             ]
             await asyncio.gather(
                 *(self._update_copy(adapter, copy, card) for copy in copies),
-                self._inform_requester(adapter, service, record),
+                self._inform_requester(adapter, record),
             )
             await self._spread_done(request_id)
         finally:
@@ -724,15 +732,36 @@ class ApprovalDesk:
         except Exception:
             log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
 
-    async def _inform_requester(self, adapter: Any, service: PimService, record: dict[str, Any]) -> None:
+    async def _inform_requester(self, adapter: Any, record: dict[str, Any]) -> None:
         try:
             await self._settle_requester_card(adapter, record)
         except Exception:
             log.warning("could not update the requester's card of %s", record.get("requestId"), exc_info=True)
         try:
-            await self._tell_requester(adapter, service, record)
+            await self._tell_requester(adapter, record)
         except Exception:
             log.warning("could not tell the requester of %s", record.get("requestId"), exc_info=True)
+
+    async def _with_end(self, service: PimService, record: dict[str, Any]) -> dict[str, Any]:
+        """An approved request's record with the end PIM scheduled for the access (`activeUntil`), read once (app-only):
+        the approval cards and the requester say until when the access runs, not when the request would have lapsed.
+        The end is PIM's schedule of the approved request, not the duration counted from the request's time."""
+        decided = record.get("decision") or {}
+        if decided.get("decision") != Decision.APPROVE.value or record.get("activeUntil"):
+            return record
+        try:
+            ends = (await service.request(record["requestId"])).ends
+        except (RequestRefused, DirectoryError):
+            log.warning("could not read request %s after approval", record["requestId"], exc_info=True)
+            return record
+        if ends is None:
+            return record
+
+        def keep(stored: dict[str, Any]) -> dict[str, Any]:
+            stored["activeUntil"] = ends.isoformat()
+            return stored
+
+        return await self._records.update_pending(record["requestId"], keep) or record
 
     async def _spread_done(self, request_id: str) -> None:
         def done(record: dict[str, Any]) -> dict[str, Any]:
@@ -779,7 +808,7 @@ class ApprovalDesk:
 
         await continue_raising(adapter, reference, update, self._app_id)
 
-    async def _tell_requester(self, adapter: Any, service: PimService, record: dict[str, Any]) -> None:
+    async def _tell_requester(self, adapter: Any, record: dict[str, Any]) -> None:
         reference = await self._records.user_reference(record["requesterId"])
         if reference is None:
             log.info("no reference for requester %s; not told about %s", record["requesterId"], record["requestId"])
@@ -791,13 +820,7 @@ class ApprovalDesk:
         if view.decision is None:
             text = f"{subject} {_closed_text(record)}"
         elif view.decision is Decision.APPROVE:
-            until = ""
-            try:
-                request = await service.request(view.request_id)
-                if request.ends is not None:
-                    until = f" It is active until {format_time(request.ends, tz)}."
-            except (RequestRefused, DirectoryError):
-                log.warning("could not read request %s after approval", view.request_id, exc_info=True)
+            until = f" It is active until {format_time(view.active_until, tz)}." if view.active_until else ""
             reason = f" ({view.decided_reason})" if view.decided_reason else ""
             text = f"{subject} was approved{who}{reason}.{until or ' It becomes active shortly.'}"
         else:
@@ -961,7 +984,13 @@ class ApprovalDesk:
         # In the channel post's thread `pending` would not help (it lists one's own requests in a 1:1 chat).
         in_channel = said + "The approval card above still works for the approvers."
 
+        reminded: set[str] = set()
         for copy in record.get("approverCards") or []:
+            # One reminder per conversation: an approver who also asked for `pending` holds two copies in one chat.
+            where = str(copy.get("conversationId") or copy.get("activityId") or "")
+            if where in reminded:
+                continue
+            reminded.add(where)
             text = in_channel if copy.get("channel") else personal
 
             async def send(tc: TurnContext, text: str = text) -> None:
@@ -1058,15 +1087,43 @@ class ApprovalDesk:
 
     # ---- an approver's open requests ---------------------------------------------------------------------------
 
-    async def pending_for(self, actor: Actor) -> list[dict[str, Any]]:
-        """The approval cards of the open requests the actor may decide, oldest first."""
+    async def show_pending(self, turn_context: TurnContext, actor: Actor) -> int:
+        """Send the actor the approval card of every open request they may decide, oldest first; how many. Each card
+        is kept with its request like the fan-out's copies, so it follows the decision too."""
         me = actor.object_id.lower()
-        out: list[dict[str, Any]] = []
+        shown = 0
         for record in await self._open_records():
             approvers = [str(a).lower() for a in record.get("approverIds") or []]
-            if me in approvers and str(record.get("requesterId", "")).lower() != me:
-                out.append(self._card(record, actor.time_zone, actionable=True))
-        return out
+            if me not in approvers or str(record.get("requesterId", "")).lower() == me:
+                continue
+            card = self._card(record, actor.time_zone, actionable=True)
+            response = await turn_context.send_activity(
+                MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
+            )
+            shown += 1
+            activity_id = str(getattr(response, "id", "") or "")
+            if activity_id:
+                await self._keep_copy(turn_context, actor, record["requestId"], activity_id)
+        return shown
+
+    async def _keep_copy(self, turn_context: TurnContext, actor: Actor, request_id: str, activity_id: str) -> None:
+        """Keep a card just sent in this turn as a copy of the request. Decided in the meantime: updated at once, since
+        the decision's update of every copy did not know it yet."""
+        reference = reference_of(turn_context.activity)
+        copy = {
+            "userId": actor.object_id,
+            "activityId": activity_id,
+            "reference": reference,
+            "conversationId": str((reference.get("conversation") or {}).get("id") or ""),
+        }
+
+        def add(record: dict[str, Any]) -> dict[str, Any]:
+            record["approverCards"] = [*(record.get("approverCards") or []), copy]
+            return record
+
+        record = await self._records.update_pending(request_id, add)
+        if record is not None and not is_open(record):
+            await self._update(turn_context.adapter, reference, activity_id, self._card(record, None, actionable=False))
 
     async def _open_records(self) -> list[dict[str, Any]]:
         records = [await self._records.pending(i) for i in await self._records.request_ids()]

@@ -332,11 +332,8 @@ class PimBot(TeamsActivityHandler):
             answer = await self._approvals.cancel(turn_context, service, actor, command.group)
             await turn_context.send_activity(MessageFactory.text(answer))
         elif isinstance(command, Pending):
-            found = await self._approvals.pending_for(actor)
-            if not found:
+            if not await self._approvals.show_pending(turn_context, actor):
                 await turn_context.send_activity(MessageFactory.text("No requests are waiting for your approval."))
-            for card in found:
-                await self._send_card(turn_context, card, kind="approval")
         elif isinstance(command, ApprovalChannel):
             answer = await self._channels.command(turn_context, service, actor, command)
             await turn_context.send_activity(MessageFactory.text(answer))

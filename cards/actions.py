@@ -167,10 +167,14 @@ def decision_data(request_id: str) -> dict[str, Any]:
     return {"pim": DATA_VERSION, "requestId": request_id}
 
 
-def execute_button(element_id: str, title: str, verb: Verb, data: Mapping[str, Any]) -> ActionExecute:
-    """Action.Execute with its Action.Submit twin as fallback (same title, same data plus "verb")."""
-    submit = ActionSubmit(id=f"{element_id}-submit", title=title, data={**data, "verb": verb.value})
-    return ActionExecute(id=element_id, title=title, verb=verb.value, data=dict(data), fallback=submit)
+def execute_button(
+    element_id: str, title: str, verb: Verb, data: Mapping[str, Any], *, style: str | None = None
+) -> ActionExecute:
+    """Action.Execute with its Action.Submit twin as fallback (same title, style and data, plus "verb" in the data).
+    `style`: "positive" for the one primary action of a card, "destructive" for one that takes something away."""
+    styled = {"style": style} if style else {}
+    submit = ActionSubmit(id=f"{element_id}-submit", title=title, **styled, data={**data, "verb": verb.value})
+    return ActionExecute(id=element_id, title=title, **styled, verb=verb.value, data=dict(data), fallback=submit)
 
 
 def activate_button(

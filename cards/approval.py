@@ -51,6 +51,7 @@ class ApprovalView:
     decided_reason: str = ""
     closed: str = ""  # closed without a decision: "Cancelled by the requester at …", "Expired: …"
     requester_id: str = ""  # Entra object id: the card @mentions the requester (Teams resolves it in a card mention)
+    active_until: datetime | None = None  # approved: when the access ends, as PIM scheduled it (None: not known)
 
 
 def _mention(name: str, object_id: str) -> tuple[str, JsonDict] | None:
@@ -69,6 +70,20 @@ def decision_line(view: ApprovalView, tz: str | None) -> str:
     when = f" at {format_time(view.decided_at, tz)}" if view.decided_at is not None else ""
     reason = f" — {view.decided_reason}" if view.decided_reason else ""
     return f"{verb}{who}{when}{reason}"
+
+
+def _times(view: ApprovalView, tz: str | None) -> list[tuple[str, str]]:
+    """When it was asked, and the one time that matters now: while it waits, when the request lapses unless someone
+    decides; once approved, when the access ends. A decided or closed request no longer expires."""
+    times = [("Requested at", format_time(view.requested_at, tz))]
+    if view.decision is Decision.APPROVE:
+        if view.active_until is not None:
+            times.append(("Active until", format_time(view.active_until, tz, reference=view.requested_at)))
+    elif view.decision is None and not view.closed:
+        times.append(
+            ("Request expires (if nobody decides)", format_time(view.expires_at, tz, reference=view.requested_at))
+        )
+    return times
 
 
 def approval_card(
@@ -91,11 +106,8 @@ def approval_card(
     ]
     if view.ticket:
         pairs.append(("Ticket", view.ticket))
-    pairs += [
-        ("Requested at", format_time(view.requested_at, tz)),
-        ("Expires at", format_time(view.expires_at, tz, reference=view.requested_at)),
-        ("Request", view.request_id),
-    ]
+    pairs += _times(view, tz)
+    pairs.append(("Request", view.request_id))
     title = f"{view.requester_name} asks for {access.lower()} access to {view.group_name}"
     body: list[BareObject] = [heading("heading", title), facts("facts", pairs)]
     if notice:
@@ -125,8 +137,8 @@ def approval_card(
             actions(
                 "actions",
                 [
-                    execute_button("approve", "Approve", Verb.APPROVE, data),
-                    execute_button("deny", "Deny", Verb.DENY, data),
+                    execute_button("approve", "Approve", Verb.APPROVE, data, style="positive"),
+                    execute_button("deny", "Deny", Verb.DENY, data, style="destructive"),
                 ],
             )
         )

@@ -53,6 +53,7 @@ class _Action(BareObject):  # type: ignore[misc]
     action_type = "None"
     id = PropertyType(type=str)
     title = PropertyType(type=str)
+    style = PropertyType(type=str)  # "positive" (the primary action) or "destructive" (1.2)
     data = PropertyType(type=dict)
 
     def __init__(self, **kwargs: Any) -> None:

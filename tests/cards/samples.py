@@ -315,6 +315,7 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
             decided_by_name="Bob Builder",
             decided_at=NOW + timedelta(minutes=57),
             decided_reason="ok for the patch window",
+            active_until=NOW + timedelta(hours=2, minutes=57),
         ),
         TZ,
         actionable=True,
