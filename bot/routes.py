@@ -4,8 +4,9 @@ Why our own handler (botbuilder 4.17.1 defects, see teams-platform.md §1.2): st
 twice (HTTP 500 on every Action.Execute), answers a malformed bearer with 500 and a missing Content-Type with 404.
 Here, in this order: no JSON content type → 415; too large → 413; a missing or invalid bearer → 401 before the body is
 read (the token's signature, issuer, audience and lifetime need no body); a body that is not UTF-8, nests deeper than
-MAX_DEPTH or is not a JSON object activity → 400, checked by a linear scan before json.loads (which recurses); a
-serviceUrl that is not an http(s) URL → 400; then the full authentication with the activity (channel endorsement,
+MAX_DEPTH (a linear scan before json.loads, which recurses), is not strict JSON (NaN, 1e999, a lone surrogate) or not
+an activity (an object with a type, its addressing members strings) → 400; a serviceUrl that is not an http(s) URL →
+400; then the full authentication with the activity (channel endorsement,
 serviceurl claim) → 401. Authentication runs before the turn, so a failing turn is never mistaken for a bad token, nor
 the reverse. Invoke bodies are serialised once (msrest models) or passed through (plain dicts); an invoke the turn
 left unanswered or failed gets a neutral 200, never a 5xx.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Awaitable, Callable
 from itertools import accumulate
 from typing import Any
@@ -38,6 +41,7 @@ MAX_DEPTH = 64  # Teams activities nest about 8 levels (an Adaptive Card's data 
 
 _STRUCTURE = b'"[]{}'
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in _STRUCTURE)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # only then is a lone surrogate possible
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
@@ -156,12 +160,68 @@ def _json_object(raw: bytes) -> dict[str, Any] | web.Response:
     if nesting_depth(raw) > MAX_DEPTH:
         return _problem(400, f"the body nests deeper than {MAX_DEPTH} levels")
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, RecursionError):
         return _problem(400, "the body is not valid JSON")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        return _problem(400, "the body has a string that is not Unicode (a lone surrogate)")
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         return _problem(400, "the body is not a Bot Framework activity (an object with a type)")
+    wrong = _wrongly_typed(body)
+    if wrong:
+        return _problem(400, f"the activity's {wrong}")
     return body
+
+
+# Members that address or route an activity. msrest turns whatever it finds into a string ({} becomes "{}"), so a
+# reply would go to an activity or conversation nobody named: refused instead. Absent or null is left to later checks,
+# except the recipient (the bot itself), which Teams always names.
+_STRINGS = ("id", "serviceUrl", "channelId", "replyToId", "name", "text")
+_ACCOUNTS = ("from", "recipient", "conversation")
+_ACCOUNT_LISTS = ("membersAdded", "membersRemoved")
+
+
+def _wrongly_typed(body: dict[str, Any]) -> str:
+    """What is wrong with the first malformed addressing member ("name has the wrong type"), or ""."""
+    for key in _STRINGS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return f"{key} has the wrong type"
+    if body.get("recipient") is None:
+        return "recipient is missing"
+    for key in _ACCOUNTS:
+        if body.get(key) is not None and not _is_account(body[key]):
+            return f"{key} has the wrong type"
+    for key in _ACCOUNT_LISTS:
+        accounts = body.get(key)
+        if accounts is not None and not (isinstance(accounts, list) and all(_is_account(a) for a in accounts)):
+            return f"{key} has the wrong type"
+    return ""
+
+
+def _is_account(value: Any) -> bool:
+    """A channel account or conversation: an object whose id, if any, is a string."""
+    return isinstance(value, dict) and (value.get("id") is None or isinstance(value["id"], str))
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"{number[:20]} is out of range")  # 1e999 would be read as infinity
+    return value
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    """`\\ud800` alone is valid JSON text but no Unicode string: it cannot be stored or sent on. (Pairs, which .NET
+    writes for emoji, are joined by json.loads and pass.)"""
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

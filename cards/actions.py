@@ -266,7 +266,7 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
     if group_name is None:
         raise InvalidCardAction("groupName is missing")
     raw_access = data.get("access")
-    if raw_access not in {a.value for a in Access}:
+    if not isinstance(raw_access, str) or raw_access not in {a.value for a in Access}:
         raise InvalidCardAction(f"access {_show(raw_access)} is neither member nor owner")
     access = Access(str(raw_access))
 
