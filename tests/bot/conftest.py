@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,10 @@ def bot_env(sim: Any, state_db: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def serving(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The bot in development mode with the simulated tenant and the recording Bot Connector, for as long as the
+    block runs (the `stack` fixture; the adversarial suite serves it from a background thread)."""
     async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
         state_db = tmp_path / "state.sqlite3"
         settings = load_settings(bot_env(sim, state_db))
@@ -95,3 +98,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 yield Stack(sim, connector, server, http, state_db)
         finally:
             await server.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with serving(tmp_path) as served:
+        yield served

@@ -128,12 +128,14 @@ class FakeConnector:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._put)
-        app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._delete)
+        # Any segment, braces included (aiohttp's default segment pattern excludes { and }; ids are opaque strings).
+        cid, aid = "{cid:[^/]+}", "{aid:[^/]+}"
+        app.router.add_post(f"/v3/conversations/{cid}/activities", self._post)
+        app.router.add_post(f"/v3/conversations/{cid}/activities/{aid}", self._post)
+        app.router.add_put(f"/v3/conversations/{cid}/activities/{aid}", self._put)
+        app.router.add_delete(f"/v3/conversations/{cid}/activities/{aid}", self._delete)
         app.router.add_post("/v3/conversations", self._create)
-        app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
+        app.router.add_get(f"/v3/conversations/{cid}/members/{{mid:[^/]+}}", self._member)
         return app
 
     async def _record(self, method: str, request: web.Request, activity_id: str, body: dict[str, Any]) -> None:
