@@ -156,6 +156,4 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Counter[str]:
     """The figures of one fuzz test ("cases", "status 201", …), printed in the terminal summary."""
-    counts: Counter[str] = Counter()
-    FIGURES[request.node.name] = counts
-    return counts
+    return FIGURES.setdefault(request.node.originalname, Counter())  # parametrized variants add up
