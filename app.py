@@ -34,6 +34,7 @@ from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.identity import PendingCommands, SsoSignIn
 from bot.openid import install_openid_keys, uninstall_openid_keys
+from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
 from bot.records import Records
 from bot.routes import errors_middleware, healthz, messages_handler
@@ -303,8 +304,8 @@ def create_app(
 
     async def step_up_page(request: web.Request) -> web.StreamResponse:
         step_up: StepUp | None = app[APP_KEY].get("step_up")
-        if step_up is None:
-            raise web.HTTPNotFound()
+        if step_up is None:  # PUBLIC_BASE_URL unset: a link from before it was unset still gets a page
+            return respond(SIGN_IN_OFF)
         if request.path == START_PATH:
             return await step_up.start(request)
         return await step_up.callback(request)

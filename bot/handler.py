@@ -666,7 +666,8 @@ class PimBot(TeamsActivityHandler):
         await self._send_card(turn_context, card, kind="step-up")
 
     async def resume_after_step_up(self, actor: Actor, pending: PendingCommand) -> None:
-        """Run the command that waited for the step-up sign-in, in its own conversation (proactively)."""
+        """Run the command that waited for the step-up sign-in, in its own conversation (proactively); raises what
+        the command raised."""
         reference = ConversationReference().deserialize(pending.reference)
         actor = replace(actor, time_zone=actor.time_zone or pending.time_zone)
 
@@ -674,7 +675,8 @@ class PimBot(TeamsActivityHandler):
             log.info("resuming a command of %s after step-up sign-in", actor.object_id)
             await self._run(turn_context, actor, text=pending.text, data=pending.data)
 
-        await self._adapter.continue_conversation(reference, run, self._app_id)
+        # Raising, not botbuilder's on_turn_error: the sign-in page then tells the person it could not carry on.
+        await continue_raising(self._adapter, reference, run, self._app_id)
 
     # ---- sign-in --------------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from itertools import accumulate
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from msrest.serialization import Model
 
 from bot.after_answer import collecting
 from bot.health import HEALTH_KEY
+from bot.pages import FAILED, NOT_FOUND, respond, wants_page
 
 __all__ = ["MAX_DEPTH", "errors_middleware", "healthz", "messages_handler", "nesting_depth"]
 
@@ -230,15 +232,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """An unexpected error in any route is logged (through the redacting log handlers) and answered with a plain 500.
+    A browser gets the bot's own page instead of JSON or aiohttp's "404: Not Found" (bot.pages).
 
     Instead of botbuilder's aiohttp_error_middleware, which prints the traceback to stderr, outside the logs."""
     try:
         return await handler(request)
-    except web.HTTPException:
+    except web.HTTPException as e:
+        if e.status in (404, 405) and wants_page(request):
+            allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
+            return respond(replace(NOT_FOUND, status=e.status), allow)
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return _problem(500, "internal error")
+        return respond(FAILED) if wants_page(request) else _problem(500, "internal error")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -28,12 +28,11 @@ the tenant's own MFA settings may apply — but it cannot be sure the token will
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +42,8 @@ from aiohttp import web
 from botbuilder.core import Storage
 
 from bot.identity import PendingCommand, PendingCommands
+from bot.pages import Outcome, Page, redirect, respond
+from cards import wording
 from core.binding import require_binding
 from core.errors import IdentityMismatch, StepUpRequired
 from core.models import Actor
@@ -135,21 +136,28 @@ class StepUpRequest:
 Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
 
 
-def _page(status: int, title: str, message: str) -> web.Response:
-    return web.Response(
-        status=status,
-        headers={"Retry-After": "60"} if status == 503 else None,
-        text=f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>",
-        content_type="text/html",
-    )
-
-
-EXPIRED = "This sign-in link has expired or was already used, so nothing was changed. Send your request again in Teams."
-UNREACHABLE = (
-    "The bot cannot reach Microsoft Entra, Microsoft's sign-in service, right now, so nothing was changed. "
-    "Open the same link again in a minute; it still works."
+_EXPIRED = Page(400, Outcome.EXPIRED, wording.LINK_EXPIRED, (wording.LINK_EXPIRED_TEXT,), wording.SEND_AGAIN)
+# At the start the link was not used up: the same link works once Entra answers. At the callback the link is spent.
+_UNREACHABLE_AT_START = Page(
+    503,
+    Outcome.UNAVAILABLE,
+    wording.ENTRA_UNREACHABLE,
+    (wording.ENTRA_UNREACHABLE_TEXT,),
+    wording.ENTRA_UNREACHABLE_RETRY_LINK,
 )
+_UNREACHABLE_AT_CALLBACK = replace(_UNREACHABLE_AT_START, next_step=wording.ENTRA_UNREACHABLE_RETRY_REQUEST)
+_INCOMPLETE = Page(
+    400, Outcome.REFUSED, wording.SIGN_IN_INCOMPLETE, (wording.SIGN_IN_INCOMPLETE_TEXT,), wording.SEND_AGAIN
+)
+_WRONG_ACCOUNT = Page(
+    403, Outcome.REFUSED, wording.WRONG_ACCOUNT, (wording.WRONG_ACCOUNT_TEXT,), wording.WRONG_ACCOUNT_NEXT
+)
+
+
+def _signed_in(name: str, done: str) -> Page:
+    """The token is the Teams user's own (checked), so the page may name them; `done`: what became of the request."""
+    text = (wording.signed_in_as(name), done) if name else (done,)
+    return Page(200, Outcome.DONE, wording.SIGNED_IN, text, wording.BACK_TO_TEAMS)
 
 
 class StepUp:
@@ -232,10 +240,10 @@ class StepUp:
         # Entra first: a link opened during an outage is not used up, the same link works once Entra answers.
         app = await self._entra()
         if app is None:
-            return _page(503, "Microsoft Entra cannot be reached", UNREACHABLE)
+            return respond(_UNREACHABLE_AT_START)
         item = await self._take(f"stepup/state/{state}") if state else None
         if item is None:
-            return _page(400, "Sign-in link expired", EXPIRED)
+            return respond(_EXPIRED)
         flow = await asyncio.to_thread(
             app.initiate_auth_code_flow,
             self._scopes,
@@ -249,7 +257,7 @@ class StepUp:
         await self._storage.write(
             {f"stepup/flow/{flow['state']}": {**record, "flow": flow, "at": self._clock.now().isoformat()}}
         )
-        raise web.HTTPFound(flow["auth_uri"])
+        redirect(flow["auth_uri"])
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
         params = dict(await request.post()) if request.method == "POST" else dict(request.query)
@@ -257,10 +265,10 @@ class StepUp:
         state = response.get("state", "")
         app = await self._entra()
         if app is None:
-            return _page(503, "Microsoft Entra cannot be reached", UNREACHABLE)
+            return respond(_UNREACHABLE_AT_CALLBACK)
         item = await self._take(f"stepup/flow/{state}") if state else None
         if item is None:
-            return _page(400, "Sign-in link expired", EXPIRED)
+            return respond(_EXPIRED)
         actor = Actor(
             object_id=str(item["oid"]),
             tenant_id=str(item["tid"]),
@@ -276,26 +284,27 @@ class StepUp:
         token = result.get("access_token") if isinstance(result, dict) else None
         if not isinstance(token, str) or not token:
             log.warning("step-up sign-in of %s got no token: %s", actor.object_id, result.get("error"))
-            return _page(400, "Sign-in did not complete", "Nothing was changed. Send your request again in Teams.")
+            return respond(_INCOMPLETE)
         try:
             require_binding(token, actor.object_id, actor.tenant_id)
         except IdentityMismatch as e:
             log.warning("refused a step-up sign-in for %s: the token's %s differs", actor.object_id, e.claim)
-            return _page(
-                403,
-                "Wrong account",
-                "You signed in with a different account than the one you use in Teams, so nothing was changed. "
-                "Send your request again in Teams and sign in as yourself.",
-            )
+            return respond(_WRONG_ACCOUNT)
         lifetime = float(result.get("expires_in") or 3600)
         self.kept.keep(actor.object_id, token, lifetime, answers=str(item.get("requirement") or ""))
+        return respond(_signed_in(actor.name, await self._carry_on(actor)))
+
+    async def _carry_on(self, actor: Actor) -> str:
+        """Run the command that waited for this sign-in; what the page says became of it."""
         pending = await self._pending.take_pending(actor)
-        if pending is not None and self.resume is not None:
-            try:
-                await self.resume(actor, pending)
-            except Exception:
-                log.exception("could not resume the command of %s after step-up", actor.object_id)
-        return _page(200, "You're signed in", "You can close this window and go back to Teams.")
+        if pending is None or self.resume is None:
+            return wording.SIGNED_IN_NOTHING_WAITING
+        try:
+            await self.resume(actor, pending)
+        except Exception:
+            log.exception("could not resume the command of %s after step-up", actor.object_id)
+            return wording.SIGNED_IN_NOT_CARRIED_ON
+        return wording.SIGNED_IN_CARRIED_ON
 
 
 def requirement_of(error: StepUpRequired) -> str:

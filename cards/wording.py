@@ -690,3 +690,40 @@ def approvers_notified(group: str, sent: Sequence[str], unreached: Mapping[Unrea
     if not parts:
         parts.append(f"The policy for {group} names no approvers I could find; PIM notifies them by e-mail.")
     return " ".join(parts)
+
+
+# ---- the bot's own web pages (bot.pages): the step-up sign-in's start and end in the browser -----------------------
+
+PRODUCT_NAME = "PIM Bot"
+PAGE_TAGLINE = "Just-in-time access with Microsoft Entra PIM, in Teams"
+BACK_TO_TEAMS = "You can close this window and go back to Teams."
+SEND_AGAIN = "Go back to Teams and send your request again."
+
+SIGNED_IN = "You're signed in"
+SIGNED_IN_CARRIED_ON = "PIM Bot carried on with your request: its answer is in your chat in Teams."
+SIGNED_IN_NOTHING_WAITING = "No request of yours was waiting for this sign-in: send it again in Teams."
+SIGNED_IN_NOT_CARRIED_ON = "PIM Bot could not finish your request: type “status” in Teams to see where it stands."
+LINK_EXPIRED = "Sign-in link expired"
+LINK_EXPIRED_TEXT = "This sign-in link has expired or was already used, so nothing was changed."
+SIGN_IN_INCOMPLETE = "Sign-in did not complete"
+SIGN_IN_INCOMPLETE_TEXT = "Microsoft Entra did not give PIM Bot a sign-in, so nothing was changed."
+WRONG_ACCOUNT = "Wrong account"
+WRONG_ACCOUNT_TEXT = "You signed in with a different account than the one you use in Teams, so nothing was changed."
+WRONG_ACCOUNT_NEXT = "Send your request again in Teams and sign in as yourself."
+ENTRA_UNREACHABLE = "Microsoft Entra cannot be reached"
+ENTRA_UNREACHABLE_TEXT = (
+    "The bot cannot reach Microsoft Entra, Microsoft's sign-in service, right now, so nothing was changed."
+)
+ENTRA_UNREACHABLE_RETRY_LINK = "Open the same link again in a minute; it still works."
+ENTRA_UNREACHABLE_RETRY_REQUEST = "Go back to Teams and send your request again in a minute."
+PAGE_NOT_FOUND = "This page does not exist"
+PAGE_NOT_FOUND_TEXT = "PIM Bot has no page at this address."
+SIGN_IN_OFF = "Sign-in is turned off"
+SIGN_IN_OFF_TEXT = "Signing in from the browser is turned off for this PIM Bot, so nothing was changed."
+PAGE_FAILED = "Something went wrong"
+PAGE_FAILED_TEXT = "PIM Bot could not finish this page because of an error on its side; it has been logged."
+
+
+def signed_in_as(name: str) -> str:
+    """The line under "You're signed in" naming the Teams user the sign-in was checked against."""
+    return f"Signed in as {name}."
