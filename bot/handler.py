@@ -152,7 +152,7 @@ class PimBot(TeamsActivityHandler):
         # Writes whose answer was lost: followed up in the background until PIM shows what became of them.
         self._reconcile = reconciler
         self._feed = feed
-        self._private = PrivateChats(records, app_id)
+        self._private = PrivateChats(records, self._reach, app_id)
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""

@@ -7,15 +7,16 @@ commands stay where they were typed (help, the admin commands); everything else 
 as if typed there (`PrivateChats.open` gives the reference to continue in).
 
 The personal chat is found in this order:
-1. the reference stored when the user last wrote to the bot 1:1 (bot.records, `ref/user/{oid}`);
-2. else a 1:1 conversation created through the Bot Connector (§6, "New 1:1 with a user who has the app"), with the
-   user's Teams id from the activity (it also works for a user who shares a team with the bot without having added
-   it personally; the AAD object id would need the personal install) and their AAD object id, the tenant in
-   `channelData.tenant` (`ConversationParameters.tenant_id` serialises as `tenantID`, which Teams does not read).
-   The reference is stored, so approvals and later commands reach the user there too.
-A stored reference that Teams refuses (403/404: the app was removed or the chat is gone) is replaced by a created one.
-Teams refuses to create the chat when the bot cannot reach the user: 403 `BotNotInConversationRoster`
-(msteams-docs, bots/how-to/conversations/conversation-messages.md, status codes) — the app is not installed for them.
+1. the reference stored when the user last wrote to the bot 1:1, or when the app was added for them (bot.records,
+   `ref/user/{oid}`);
+2. else one opened now by bot.reach (`Reach.open_chat`): a 1:1 `create_conversation` through the Bot Connector
+   (teams-platform.md §6, "New 1:1 with a user who has the app"); when Teams refuses it (403
+   `BotNotInConversationRoster`: the app is not installed for the user), the bot's app is installed for them through
+   Graph first, as for approvers. The reference is stored with the user's Teams id from the activity at hand (the
+   bot reads user tokens by it, and the sign-in card's state names the reference's user), so approvals and later
+   commands reach the user there too.
+A stored reference that Teams refuses (403/404: the app was removed, the chat is gone) is dropped and the chat opened
+again. When none can be had, the caller says so where the command was typed.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import logging
 from typing import Any
 
 from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.schema import ChannelAccount, ConversationParameters
 
-from bot.activity import reference_of
 from bot.connector import ConnectorError
 from bot.proactive import continue_raising
+from bot.reach import Reach
 from bot.records import Records
 from core.models import Actor
+from core.reach import Unreached
 
 __all__ = ["PrivateChatUnavailable", "PrivateChats"]
 
@@ -53,8 +54,9 @@ def _refused(error: Exception) -> bool:
 
 
 class PrivateChats:
-    def __init__(self, records: Records, app_id: str) -> None:
+    def __init__(self, records: Records, reach: Reach, app_id: str) -> None:
         self._records = records
+        self._reach = reach
         self._app_id = app_id
 
     async def open(self, turn_context: TurnContext, actor: Actor, first_line: str) -> dict[str, Any]:
@@ -70,7 +72,12 @@ class PrivateChats:
                     log.warning("could not write to the 1:1 chat of %s", actor.object_id, exc_info=True)
                     raise PrivateChatUnavailable(refused=False) from e
                 log.info("Teams refused the stored 1:1 chat of %s; opening it again", actor.object_id)
-        reference = await self._create(turn_context, actor)
+                await self._records.forget_user_reference(actor.object_id)
+        opened = await self._reach.open_chat(turn_context, actor.object_id, actor.tenant_id)
+        if isinstance(opened, Unreached):
+            log.info("could not open a 1:1 chat with %s: %s", actor.object_id, opened.value)
+            raise PrivateChatUnavailable(refused=opened is not Unreached.UNAVAILABLE)
+        reference = _with_teams_id(opened, actor)
         try:
             await self._say(turn_context, reference, first_line)
         except Exception as e:
@@ -85,46 +92,11 @@ class PrivateChats:
 
         await continue_raising(turn_context.adapter, reference, send, self._app_id)
 
-    async def _create(self, turn_context: TurnContext, actor: Actor) -> dict[str, Any]:
-        """A new (or Teams' existing) 1:1 conversation with the user; its reference, with the user filled in (the
-        create turn's activity has none, and the sign-in card needs it)."""
-        activity = turn_context.activity
-        user = ChannelAccount(
-            id=actor.channel_user_id or actor.object_id, name=actor.name, aad_object_id=actor.object_id
-        )
-        parameters = ConversationParameters(
-            is_group=False,
-            bot=activity.recipient,
-            members=[user],
-            tenant_id=actor.tenant_id,
-            channel_data={"tenant": {"id": actor.tenant_id}},
-        )
-        created: dict[str, Any] = {}
 
-        async def remember(tc: TurnContext) -> None:
-            created.update(reference_of(tc.activity))
-
-        try:
-            await turn_context.adapter.create_conversation(
-                self._app_id, remember, parameters, activity.channel_id, activity.service_url, None
-            )
-        except Exception as e:
-            refused = _refused(e)
-            log.log(
-                logging.INFO if refused else logging.WARNING,
-                "could not open a 1:1 chat with %s (%s)",
-                actor.object_id,
-                e,
-                exc_info=not refused,
-            )
-            raise PrivateChatUnavailable(refused=refused) from e
-        conversation = dict(created.get("conversation") or {})
-        conversation.update(conversationType="personal", tenantId=actor.tenant_id)
-        conversation.pop("tenantID", None)
-        created.update(
-            conversation=conversation,
-            user={"id": user.id, "name": actor.name, "aadObjectId": actor.object_id},
-            tenantId=actor.tenant_id,
-        )
-        created.pop("activityId", None)
-        return created
+def _with_teams_id(reference: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """A reference bot.reach opened names the user by object id only; this user's Teams id is known (they just wrote).
+    The bot reads user tokens by the Teams id, and the sign-in card's state names the reference's user."""
+    if not actor.channel_user_id:
+        return reference
+    user = {"id": actor.channel_user_id, "name": actor.name, "aadObjectId": actor.object_id}
+    return {**{k: v for k, v in reference.items() if k != "openedByBot"}, "user": user}

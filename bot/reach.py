@@ -29,6 +29,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
+from bot.connector import ConnectorError
 from bot.records import Records
 from core.models import Actor
 from core.reach import AppInstaller, Installed, Unreached
@@ -83,7 +84,7 @@ class Reach:
         unreached = {u: a for u in user_ids if isinstance(a := installed.get(u, Unreached.UNAVAILABLE), Unreached)}
         present = [u for u in user_ids if u not in unreached]
         opened = await asyncio.gather(*(self._create_conversation(turn_context, u, tenant_id) for u in present))
-        chats = {u: chat for u, chat in zip(present, opened, strict=True) if chat}
+        chats = {u: chat for u, chat in zip(present, opened, strict=True) if isinstance(chat, str)}
         if len(chats) < len(present):
             chats |= await self._installer.personal_chats([u for u in present if u not in chats], bot_id)
         reached: dict[str, dict[str, Any]] = {}
@@ -122,8 +123,21 @@ class Reach:
             log.warning("could not store the personal chat of %s", user_id, exc_info=True)
         return reference
 
-    async def _create_conversation(self, turn_context: TurnContext, user_id: str, tenant_id: str) -> str:
-        """A 1:1 conversation with the user through the Bot Connector; "" when Teams refuses it."""
+    async def open_chat(self, turn_context: TurnContext, user_id: str, tenant_id: str) -> dict[str, Any] | Unreached:
+        """One user's personal chat, opened now whatever reference is stored (the caller found it refused, or has
+        none): through the Bot Connector when Teams lets the bot (the user has the app), else after installing the app
+        for them. For someone who is using the bot elsewhere (a channel) and is to be answered privately."""
+        opened = await self._create_conversation(turn_context, user_id, tenant_id)
+        if isinstance(opened, str):
+            return await self._remember(turn_context, user_id, opened, tenant_id)
+        if opened is Unreached.UNAVAILABLE or self._installer is None:
+            return opened if opened is Unreached.UNAVAILABLE else Unreached.NOT_INSTALLED
+        reached, unreached = await self._install_and_open(turn_context, [user_id], tenant_id)
+        return reached.get(user_id) or unreached.get(user_id, Unreached.NO_CHAT)
+
+    async def _create_conversation(self, turn_context: TurnContext, user_id: str, tenant_id: str) -> str | Unreached:
+        """A 1:1 conversation with the user through the Bot Connector; NO_CHAT when Teams refuses it (403/404, the
+        user does not have the app), UNAVAILABLE when it did not answer."""
         activity = turn_context.activity
         parameters = ConversationParameters(
             is_group=False,
@@ -145,8 +159,9 @@ class Reach:
                 )
             except Exception as e:  # refused (403 BotNotInConversationRoster) or no answer: Graph's chat is next
                 log.info("the Bot Connector opened no chat with %s: %s", user_id, e)
-                return ""
-        return created[0] if created else ""
+                refused = isinstance(e, ConnectorError) and e.status in (403, 404)
+                return Unreached.NO_CHAT if refused else Unreached.UNAVAILABLE
+        return created[0] if created and created[0] else Unreached.NO_CHAT
 
 
 def personal_reference(activity: Activity, conversation_id: str, user_id: str, tenant_id: str) -> dict[str, Any]:

@@ -53,6 +53,13 @@ class Records:
         item = (await self._storage.read([key])).get(key)
         return dict(item["reference"]) if item else None
 
+    async def forget_user_reference(self, object_id: str) -> None:
+        """Drop a user's personal-chat reference that Teams refuses (the app removed, the chat gone), so it is not
+        used again and the next activity from that chat stores it afresh."""
+        oid = object_id.lower()
+        await self._storage.delete([f"ref/user/{oid}"])
+        self._written = {k: v for k, v in self._written.items() if not k.endswith(f"|{oid}")}
+
     async def conversation_reference(self, conversation_id: str) -> dict[str, Any] | None:
         key = f"ref/conversation/{conversation_id}"
         item = (await self._storage.read([key])).get(key)

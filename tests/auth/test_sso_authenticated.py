@@ -170,7 +170,7 @@ async def test_activate_in_a_channel_opens_the_1_1_chat_and_signs_in_there_with_
 
     assert status == 201
     [(private, created)] = prod_sso.connector.created
-    assert created["members"][0]["aadObjectId"] == ALICE.oid
+    assert created["members"][0]["id"] == ALICE.oid
     assert created["channelData"]["tenant"]["id"] == prod_sso.sim.tenant_id
     [note] = prod_sso.connector.messages(channel["conversation"]["id"])
     assert note.body["text"] == "I've replied to you privately." and not note.body.get("attachments")

@@ -37,7 +37,8 @@ def cards_in(stack: Stack, conversation_id: str) -> list[dict[str, Any]]:
 
 
 def graph_writes(stack: Stack) -> list[dict[str, Any]]:
-    return [e for e in stack.sim.tenant.log.recent() if e["method"] in ("POST", "PATCH", "DELETE")]
+    log = stack.sim.tenant.log.recent()
+    return [e for e in log if e["path"].startswith("/v1.0") and e["method"] in ("POST", "PATCH", "DELETE")]
 
 
 def the_new_1_1(stack: Stack, user: act.TeamsUser = ALICE) -> str:
@@ -45,7 +46,7 @@ def the_new_1_1(stack: Stack, user: act.TeamsUser = ALICE) -> str:
     [(conversation_id, created)] = stack.connector.created
     assert created["isGroup"] is False
     [member] = created["members"]
-    assert (member["id"], member["aadObjectId"]) == (user.mri, user.oid)
+    assert member["id"] == user.oid
     assert created["channelData"]["tenant"]["id"] == DEMO_TENANT
     return conversation_id
 
@@ -88,7 +89,7 @@ async def test_bare_approvals_in_a_group_chat_lists_the_approvers_requests_priva
 async def test_a_user_the_bot_cannot_reach_privately_is_told_kindly_where_they_typed_and_nothing_changes(
     stack: Stack,
 ) -> None:
-    stack.connector.without_app.add(ALICE.mri)
+    stack.connector.without_app.add(ALICE.oid)  # and the bot's app is not in the org catalog: it cannot install it
 
     thread = await post(stack, act.channel_message(stack.service_url, "activate Exchange-Admins 1h"))
 
@@ -101,6 +102,19 @@ async def test_a_user_the_bot_cannot_reach_privately_is_told_kindly_where_they_t
     stack.connector.without_app.clear()
     await post(stack, act.group_chat_message(stack.service_url, "status"))
     assert len(stack.connector.created) == 1
+
+
+async def test_a_user_without_the_app_has_it_installed_and_is_answered_in_its_chat(stack: Stack) -> None:
+    app_id = await stack.publish_bot()  # in the org catalog: the bot may install it for people (bot.reach)
+    assert stack.sim.tenant.teams.installed(ALICE.oid, app_id) is None
+
+    thread = await post(stack, act.channel_message(stack.service_url, "status"))
+
+    assert texts(stack, thread) == [REPLIED_PRIVATELY]
+    installation = stack.sim.tenant.teams.installed(ALICE.oid, app_id)
+    assert installation is not None
+    [status] = cards_in(stack, installation.chat_id)  # her new chat with the app: no welcome card before the answer
+    assert "Exchange-Admins" in card_text(status)
 
 
 async def test_a_stored_1_1_chat_teams_refuses_is_opened_again(stack: Stack) -> None:

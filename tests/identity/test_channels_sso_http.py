@@ -101,7 +101,7 @@ async def test_no_sign_in_card_ever_reaches_a_channel_or_group_chat(sso: SsoStac
 async def test_without_a_reachable_1_1_the_channel_is_told_how_to_fix_it_and_no_sign_in_is_kept(
     sso: SsoStack,
 ) -> None:
-    sso.connector.without_app.add(ALICE.mri)
+    sso.connector.without_app.add(ALICE.oid)
     channel = act.channel_message(sso.service_url, "activate Exchange-Admins 1h")
 
     await sso.post(channel)
