@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from core.errors import DirectoryError
 from core.models import (
     Access,
     ActivationPolicy,
@@ -30,6 +31,7 @@ __all__ = [
     "PolicyKey",
     "UserTokenProvider",
     "UserSnapshot",
+    "WaitingRequests",
 ]
 
 
@@ -63,6 +65,14 @@ class GroupMembers:
 
     user_ids: tuple[str, ...] = ()
     group_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingRequests:
+    """The requests waiting for approval in some groups, and the groups that could not be read (id as asked → why)."""
+
+    requests: tuple[PimRequest, ...] = ()
+    failed: Mapping[str, DirectoryError] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +168,9 @@ class PimDirectory(Protocol):
         """An assignment request by id, read app-only (to follow a request's outcome). RequestNotFound if none."""
         ...
 
-    async def pending_requests_for_group(self, group_id: str) -> Sequence[PimRequest]:
-        """The group's requests waiting for approval, read app-only."""
+    async def waiting_in_groups(self, group_ids: Sequence[str]) -> WaitingRequests:
+        """The requests waiting for approval in these groups, read app-only, many groups a round trip; a group that
+        could not be read is named in `failed` and costs the others nothing."""
         ...
 
     async def group_members(self, group_id: str) -> Sequence[str]:

@@ -49,7 +49,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.errors import DirectoryError, DirectoryUnavailable, Throttled
@@ -69,9 +68,9 @@ from core.feed import (
 )
 from core.models import Group
 from graph import wire
-from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
+from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError
-from graph.pim import directory_error
+from graph.reads import Reads, directory_error, read_batched
 
 __all__ = ["AUDIT_OVERLAP", "SERVICES_RECHECK", "FeedReader"]
 
@@ -86,14 +85,6 @@ SERVICES_RECHECK = timedelta(minutes=30)  # both spellings of PIM's loggedByServ
 _AUDIT_THROTTLE_WAITS = 20  # 429s on one discovery before it gives up (and the next discovery starts over)
 _AUDIT_MAX_PAGES = 1000  # 500 entries a page
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-
-
-@dataclass
-class _Reads:
-    """Rows per request key, and what failed, per group (casefolded id)."""
-
-    rows: dict[str, list[JsonObject]] = field(default_factory=dict)
-    failed: dict[str, DirectoryError] = field(default_factory=dict)
 
 
 class FeedReader:
@@ -198,36 +189,10 @@ class FeedReader:
             records += [r for r in (wire.parse_request_record(kinds[key], row) for row in rows) if r is not None]
         return records, reads.failed
 
-    async def _batched(self, requests: Sequence[BatchRequest], owner: Mapping[str, str]) -> _Reads:
-        """Send `requests` in `$batch`es of 20, a few batches at a time; follow nextLinks; a failure is recorded
-        against the group (`owner[request id]`) and does not stop the others."""
-        reads = _Reads()
-        gate = asyncio.Semaphore(self._concurrency)
-
-        async def one_batch(chunk: Sequence[BatchRequest]) -> None:
-            async with gate:
-                try:
-                    responses = await self._client.batch(chunk)
-                except (GraphError, GraphTransportError, DirectoryError) as exc:
-                    for request in chunk:
-                        reads.failed.setdefault(owner[request.id].casefold(), _as_directory_error(exc))
-                    return
-                await asyncio.gather(*(one_response(r, responses.get(r.id)) for r in chunk))
-
-        async def one_response(request: BatchRequest, response: BatchResponse | None) -> None:
-            group = owner[request.id].casefold()
-            if response is None or response.error is not None:
-                error = response.error if response is not None else None
-                reads.failed.setdefault(group, directory_error(error) if error else DirectoryUnavailable("no answer"))
-                return
-            try:
-                reads.rows[request.id] = await self._client.rest_of(response.json(), max_pages=self._max_pages)
-            except (GraphError, GraphTransportError, DirectoryError) as exc:
-                reads.failed.setdefault(group, _as_directory_error(exc))
-
-        chunks = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
-        await asyncio.gather(*(one_batch(chunk) for chunk in chunks))
-        return reads
+    async def _batched(self, requests: Sequence[BatchRequest], owner: Mapping[str, str]) -> Reads:
+        return await read_batched(
+            self._client, requests, owner, concurrency=self._concurrency, max_pages=self._max_pages
+        )
 
     async def resolve_groups(self, names_or_ids: Sequence[str]) -> list[Group]:
         """The groups FEED_GROUPS names, in its order, each once: an object id is checked (`GET /groups/{id}`), a
@@ -347,13 +312,3 @@ class FeedReader:
             except GraphTransportError as err:
                 raise DirectoryUnavailable(err.detail) from err
         raise Throttled(None)
-
-
-def _as_directory_error(exc: Exception) -> DirectoryError:
-    if isinstance(exc, DirectoryError):
-        return exc
-    if isinstance(exc, GraphError):
-        return directory_error(exc)
-    if isinstance(exc, GraphTransportError):
-        return DirectoryUnavailable(exc.detail)
-    return DirectoryUnavailable(str(exc))

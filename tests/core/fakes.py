@@ -53,7 +53,7 @@ from core.models import (
     StageStatus,
     WriteKind,
 )
-from core.ports import ActivationInput, GroupMembers, UserSnapshot
+from core.ports import ActivationInput, GroupMembers, UserSnapshot, WaitingRequests
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -386,11 +386,16 @@ class FakeDirectory:
         self._record("request", request_id=request_id)
         return self._request(request_id)
 
-    async def pending_requests_for_group(self, group_id: str) -> Sequence[PimRequest]:
-        self._record("pending_requests_for_group", group_id=group_id)
-        return [
-            r for r in self._requests.values() if r.group_id == group_id and r.status is RequestStatus.PENDING_APPROVAL
-        ]
+    async def waiting_in_groups(self, group_ids: Sequence[str]) -> WaitingRequests:
+        self._record("waiting_in_groups", group_ids=list(group_ids))
+        wanted = {g.casefold() for g in group_ids}
+        return WaitingRequests(
+            tuple(
+                r
+                for r in self._requests.values()
+                if r.group_id.casefold() in wanted and r.status is RequestStatus.PENDING_APPROVAL
+            )
+        )
 
     async def group_members(self, group_id: str) -> Sequence[str]:
         self._record("group_members", group_id=group_id)

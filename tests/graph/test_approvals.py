@@ -281,10 +281,11 @@ async def test_request_and_group_reads_are_app_only_and_paged(rig: Rig) -> None:
         ),
     )
     assert (await rig.directory.request(REQUEST_ID)).status is RequestStatus.PENDING_APPROVAL
-    assert [r.status for r in await rig.directory.pending_requests_for_group("g")] == [RequestStatus.PENDING_APPROVAL]
+    waiting = await rig.directory.waiting_in_groups(["g"])
+    assert [r.status for r in waiting.requests] == [RequestStatus.PENDING_APPROVAL] and not waiting.failed
     assert await rig.directory.group_members("grp") == ["u1", "u2"]
     assert {c.headers["Authorization"] for c in rig.stub.calls} == {f"Bearer {APP_TOKEN}"}
-    [listing] = rig.stub.sent("GET", "assignmentScheduleRequests")[1:]
+    [listing] = [c for c in rig.stub.sent("GET", "assignmentScheduleRequests")[1:] if c.in_batch]
     assert listing.query["$filter"] == "groupId eq 'g' and status eq 'PendingApproval'"
     assert rig.stub.sent("GET", "/members")[0].query == {"$select": "id"}
 
@@ -312,3 +313,32 @@ async def test_cancel_posts_as_the_requester_and_explains_a_decided_request(rig:
     with pytest.raises(AlreadyDecided) as caught:
         await rig.directory.cancel("alice-delegated", REQUEST_ID)
     assert caught.value.decision is Decision.DENY
+
+
+async def test_waiting_requests_of_many_groups_are_read_20_groups_a_batch_and_a_failing_group_costs_only_itself(
+    rig: Rig,
+) -> None:
+    groups = [f"group-{n:02d}" for n in range(45)]
+
+    def listing(call: Call) -> Any:
+        if call.query.get("page") == "2":
+            return {"value": [{**request_item(), "id": "req-group-30-b", "groupId": "group-30"}]}
+        group = call.query["$filter"].split("'")[1]
+        if group == "group-07":
+            return error(403, "Forbidden", "not for this app")
+        rows = [{**request_item(), "id": f"req-{group}", "groupId": group}]
+        if group == "group-30":  # a group with more waiting requests than one page
+            return {"value": rows, "@odata.nextLink": f"{BASE}{PIM}/assignmentScheduleRequests?page=2"}
+        return {"value": rows + [{**request_item("Provisioned"), "id": f"done-{group}", "groupId": group}]}
+
+    rig.stub.on("GET", f"{PIM}/assignmentScheduleRequests", listing)
+
+    waiting = await rig.directory.waiting_in_groups(groups)
+
+    assert rig.stub.round_trips == 3 + 1  # ⌈45/20⌉ batches, and the second page of group-30
+    assert set(waiting.failed) == {"group-07"} and isinstance(waiting.failed["group-07"], PermissionDenied)
+    expected = {f"req-{g}" for g in groups if g != "group-07"} | {"req-group-30-b"}
+    assert {r.id for r in waiting.requests} == expected
+    assert all(r.status is RequestStatus.PENDING_APPROVAL for r in waiting.requests)
+    filters = {c.query.get("$filter") for c in rig.stub.sent("GET", "assignmentScheduleRequests") if c.in_batch}
+    assert filters == {f"groupId eq '{g}' and status eq 'PendingApproval'" for g in groups}

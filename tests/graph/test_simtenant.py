@@ -404,7 +404,7 @@ async def _token(rig: Rig, user: str) -> str:
 
 async def test_approver_approves_and_the_request_is_provisioned(rig: Rig) -> None:
     request = await _pending_secops(rig)
-    assert [r.id for r in await rig.directory.pending_requests_for_group(SECOPS)] == [request.id]
+    assert [r.id for r in (await rig.directory.waiting_in_groups([SECOPS])).requests] == [request.id]
 
     bob = await _token(rig, BOB)
     approval = await rig.directory.approval(bob, request.id)
@@ -413,7 +413,7 @@ async def test_approver_approves_and_the_request_is_provisioned(rig: Rig) -> Non
     await rig.directory.decide(bob, request.id, stage.id, Decision.APPROVE, "ok for the patch window")
 
     assert (await rig.directory.request(request.id)).status is RequestStatus.PROVISIONED
-    assert await rig.directory.pending_requests_for_group(SECOPS) == []
+    assert (await rig.directory.waiting_in_groups([SECOPS])).requests == ()
     decided = (await rig.directory.approval(bob, request.id)).stages[0]
     assert (decided.review_result, decided.reviewed_by, decided.reviewed_by_name) == (
         ReviewResult.APPROVED,
