@@ -50,10 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,6 +60,7 @@ from botbuilder.core import CardFactory, MessageFactory, Storage, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
 from bot.connector import ConnectorError
+from bot.liveness import gone_here, new_owner, register_owner
 from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards.feed import FeedStatusView, digest_cards, feed_event_card, feed_status_card
@@ -193,7 +191,8 @@ class FeedDesk:
         # The lease outlives a few missed cycles, so a slow Graph does not hand polling back and forth.
         self._lease_seconds = lease_seconds if lease_seconds is not None else max(3 * poll_seconds, 15.0)
         # host:pid:random, so an operator (and the two-process test) can tell which process polls
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or new_owner()
+        register_owner(self.owner)
         self._fault = fault or (lambda point: None)
         self._wall = wall
         self._lease_until = 0.0
@@ -431,7 +430,7 @@ class FeedDesk:
         now = self._wall()
         item = (await self._storage.read([LEASE])).get(LEASE)
         holder = str(item.get("owner") or "") if item else ""
-        if item and holder != self.owner and float(item.get("expires") or 0) > now and not _dead_here(holder):
+        if item and holder != self.owner and float(item.get("expires") or 0) > now and not gone_here(holder):
             return False
         record = {"owner": self.owner, "expires": now + self._lease_seconds, "e_tag": item["e_tag"] if item else "new"}
         try:
@@ -726,22 +725,6 @@ class FeedDesk:
         service_url = str(reference.get("serviceUrl") or "")
         await adapter.create_conversation(self._app_id, created, parameters, "msteams", service_url, None)
         return out.get("id", "")
-
-
-def _dead_here(owner: str) -> bool:
-    """A lease holder on this host whose process is gone (a restart after kill -9): no need to wait for the expiry.
-    Holders on other hosts are only ever trusted to expire."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
 
 
 # ---- approval outcomes as feed events ------------------------------------------------------------------------
