@@ -33,6 +33,7 @@ from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.identity import PendingCommands, SsoSignIn
+from bot.liveness import Liveness
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
@@ -132,13 +133,14 @@ def create_app(
     clock: Clock | None = None,
     user_tokens: UserTokenProvider | None = None,
     feed_kill_at: str = "",
+    approval_kill_at: str = "",
     graph_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     reconcile_seconds: float = RECONCILE_SECONDS,
 ) -> web.Application:
     """The aiohttp application. `clock`, `user_tokens` and `graph_sleep` (the Graph client's waits between retries)
     are seams for tests (the simulated tenant's clock, virtual time); `reconcile_seconds` how often writes whose
-    answer was lost are followed up; `feed_kill_at` makes the process SIGKILL itself at one point of a feed cycle
-    (the crash tests only)."""
+    answer was lost are followed up; `feed_kill_at` and `approval_kill_at` make the process SIGKILL itself at one
+    point of a feed cycle or of the approval flow (the crash tests only)."""
     graph_clock = GraphClock(settings.graph_base_url)
     clock = clock or graph_clock
     app = web.Application(middlewares=[errors_middleware], client_max_size=512 * 1024)
@@ -200,8 +202,12 @@ def create_app(
         step_up = _step_up(settings, storage, clock, sign_in, msal_session) if settings.public_base_url else None
         if step_up is not None:
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
-        service = PimService(directory, tokens, clock)
         records = Records(storage)
+        # Before an activation that waits for approval is written, its group is remembered: a crash after the write
+        # leaves the approval poller a group to find the request in (bot.approvals).
+        service = PimService(directory, tokens, clock, before_approval_write=records.serve_group)
+        liveness = Liveness(storage)  # this process's heartbeat: claims of a dead process are known at once
+        await liveness.start()
         feed_reader = FeedReader(graph)
         feed = FeedDesk(
             storage,
@@ -230,6 +236,8 @@ def create_app(
             approval_channels=settings.approval_channels,
             feed=feed,
             installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
+            liveness=liveness,
+            fault=_kill_at(approval_kill_at) if approval_kill_at else None,
         )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
@@ -272,15 +280,17 @@ def create_app(
         poller = asyncio.create_task(_every(settings.approval_poll_seconds, poll, "the approval poll"))
         feed_poller = asyncio.create_task(_feed_forever(feed, adapter))
         reconciler = asyncio.create_task(_every(reconcile_seconds, follow_up, "following up unconfirmed writes"))
+        heartbeat = asyncio.create_task(liveness.run())
         try:
             yield
         finally:
             await health.close()
-            for task in (poller, feed_poller, reconciler):
+            for task in (poller, feed_poller, reconciler, heartbeat):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await bot.drain(SHUTDOWN_DRAIN_SECONDS)  # card updates after approval clicks, before the clients close
+            await liveness.stop()
             with contextlib.suppress(Exception):
                 await feed.release_lease()
             await http.aclose()
@@ -344,11 +354,12 @@ async def _feed_forever(feed: FeedDesk, adapter: Any) -> None:
 
 
 def _kill_at(point: str) -> Callable[[str], None]:
-    """The crash tests' hook: SIGKILL this process when the feed reaches `point` ("queued", "posted:3", …)."""
+    """The crash tests' hook: SIGKILL this process when the feed or the approval flow reaches `point` ("queued",
+    "posted:3", "claimed", …)."""
 
     def fault(reached: str) -> None:
         if reached == point:
-            log.warning("feed test hook: killing the process at %s", point)
+            log.warning("test hook: killing the process at %s", point)
             os.kill(os.getpid(), signal.SIGKILL)
 
     return fault
@@ -545,7 +556,11 @@ def main() -> None:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."
         )
-    app = create_app(settings, feed_kill_at=os.environ.get("PIMBOT_TEST_FEED_KILL_AT", ""))
+    app = create_app(
+        settings,
+        feed_kill_at=os.environ.get("PIMBOT_TEST_FEED_KILL_AT", ""),
+        approval_kill_at=os.environ.get("PIMBOT_TEST_APPROVAL_KILL_AT", ""),
+    )
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 

@@ -78,6 +78,11 @@ class ApprovalChannels:
         channel = self._configured.get(group_id.lower())
         return ChannelTarget(channel) if channel else None
 
+    async def group_ids(self) -> list[str]:
+        """The groups that have an approvals channel, set in Teams or in the settings."""
+        stored = [str(e.get("groupId") or "") for e in await self._records.approval_channels()]
+        return list(dict.fromkeys([g for g in stored if g] + list(self._configured)))
+
     async def command(
         self, turn_context: TurnContext, service: PimService, actor: Actor, command: ApprovalChannel
     ) -> str:

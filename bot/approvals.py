@@ -22,13 +22,26 @@ After a decision the clicker is answered at once with the final card; every othe
 each conversation's send limits: bot.sendlimit) and the requester follow from a background task. The record says what
 is still owed (`spread`) until it is done, so a process that stops mid-way (`drain` gives running updates a few seconds
 at shutdown) leaves it to the approval poller, which finishes any spread owed longer than SPREAD_GRACE.
+
+Work a process holds on a record (the claim, the fan-out of a new request's cards) names the process (bot.liveness):
+a claim or fan-out whose process is gone is recognised at once, not after a timeout. A click meeting a dead claim
+goes on as if there were none (the approval, read as the clicker, says whether the dead process's decision reached
+PIM, and who made it); the poller finishes a fan-out a dead process left, skipping the copies already sent.
+
+Requests nobody recorded (issue 10, point 4): each poll also lists, app-only, the requests waiting for approval in
+the groups whose approvals the bot serves (`_served_groups`), 20 groups a `$batch`, and gives each one without a
+record the normal fan-out, its requester told with their own waiting card when the bot can reach them: a request made
+in the portal, or one whose bot process died between the activation and its record. The record is created with a
+compare-and-swap (create-only), so of two processes, or of the poller and the turn that made the request, exactly one
+sends the cards; requests younger than ADOPT_AFTER are left to the turn that is recording them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,13 +51,14 @@ from botbuilder.schema import ConversationParameters
 from bot.activity import reference_of
 from bot.after_answer import after_answer
 from bot.approval_channels import ApprovalChannels, ChannelTarget
+from bot.liveness import Liveness
 from bot.proactive import continue_raising
 from bot.reach import Reach, teams_user_id
 from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
 from bot.records import Records
 from bot.storage import StorageConflict
 from bot.wire import SentCard
-from cards import explain, format_time
+from cards import activation_card, explain, format_time
 from cards.actions import DecisionAction, Verb
 from cards.activation import settled_activation_card
 from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, decision_line, expiry_warning_card
@@ -68,7 +82,7 @@ from core.errors import (
     RequestRefused,
     SignInRequired,
 )
-from core.models import Access, Actor, Decision, Group, RequestStatus, Ticket
+from core.models import Access, Actor, Decision, Group, PimRequest, RequestStatus, Ticket
 from core.names import normalise
 from core.outcomes import AwaitingApproval
 from core.ports import Clock
@@ -79,13 +93,18 @@ __all__ = ["ApprovalDesk"]
 
 log = logging.getLogger(__name__)
 
-CLAIM_TTL = timedelta(minutes=2)  # a claim older than this belongs to a decision that never finished
+CLAIM_TTL = timedelta(minutes=2)  # a claim older than this belongs to a decision that never finished, live or not
+FAN_OUT_TTL = timedelta(minutes=2)  # likewise for a fan-out whose process still lives
+ADOPT_AFTER = timedelta(seconds=15)  # a request found in PIM this young may still be recorded by the turn that made it
 CONFIRMING_TTL = sum(RETRY_AFTER, timedelta(minutes=5))  # a follow-up of a lost decision answer ends before this
+MAX_GROUPS_PER_POLL = 400  # groups read for unrecorded requests per poll (20 $batches); more are read in turns
 LOSER_WAIT_SECONDS = 10.0  # how long a concurrent click waits for the winner's result
 EXPIRY_WARNING = timedelta(hours=1)  # the requester is told this long before an unapproved request expires
 RACE_LOST = "Another approver was deciding this request at the same moment. Please try again."
 SPREAD = "spread"  # on a request record: {"since": iso time}, the copies still owed the outcome
 SPREAD_GRACE = timedelta(minutes=2)  # an owed spread older than this is taken over by the poller (its owner stopped)
+CLOSED_NOTICE = "This request is closed; nothing was changed."
+FAN_OUT = "fanOut"  # on a request record: the fan-out of its cards is owed, by the process the mark names
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -184,23 +203,71 @@ def _clicked(turn_context: TurnContext, invoke: bool) -> str | None:
     return turn_context.activity.reply_to_id if invoke else None
 
 
+def _with_card(conversation_id: str, activity_id: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A change that adds one of the requester's cards to a request record."""
+
+    def add(record: dict[str, Any]) -> dict[str, Any]:
+        record["cards"] = list(record.get("cards") or []) + [
+            {"conversationId": conversation_id, "activityId": activity_id}
+        ]
+        return record
+
+    return add
+
+
+def _outcome_of(record: Mapping[str, Any]) -> AwaitingApproval:
+    """The waiting outcome a request record stands for (to finish its fan-out in another turn or process)."""
+    created = _parse_time(record.get("requestedAt") or record.get("createdAt"))
+    assert created is not None
+    access = Access(record.get("access") or "member")
+    group = Group(str(record.get("groupId") or ""), str(record.get("groupName") or record.get("groupId") or ""))
+    duration = timedelta(minutes=int(record.get("durationMinutes") or 0))
+    ticket = record.get("ticket")
+    request = PimRequest(
+        id=str(record["requestId"]),
+        status=RequestStatus.PENDING_APPROVAL,
+        action="selfActivate",
+        group_id=group.id,
+        access=access,
+        principal_id=str(record.get("requesterId") or ""),
+        created=created,
+        duration=duration,
+        justification=record.get("justification"),
+        ticket=Ticket(str(ticket)) if ticket else None,
+    )
+    expires = _parse_time(record.get("expires")) or created + APPROVAL_WINDOW
+    return AwaitingApproval(group, access, request, duration, tuple(record.get("approvers") or ()), expires)
+
+
 def _already(record: dict[str, Any]) -> AlreadyDecided:
     d = record["decision"]
     return AlreadyDecided(Decision(d["decision"]), d.get("by"), _parse_time(d.get("at")), by_name=d.get("byName", ""))
 
 
+AsUser = Callable[[Any, str, Callable[[PimService, Actor], Awaitable[Any]]], Awaitable[Any]]
+
+
 class ApprovalDesk:
+    """`liveness`: this process's owner id, and whether another holder lives. `more_groups`: groups besides the
+    bot's own whose waiting requests the poller adopts (the admin feed's). `as_user(adapter, user_id, work)` runs
+    `work(service, actor)` with a user's delegated token outside their turn (to read who decided an approval).
+    `fault(point)` is the crash tests' hook ("activated", "claimed", "decided")."""
+
     def __init__(
         self,
         records: Records,
         clock: Clock,
         app_id: str = "",
         *,
+        liveness: Liveness,
         reminder_after: timedelta = timedelta(hours=1),
         channels: ApprovalChannels | None = None,
         on_settled: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
         reconciler: Reconciler | None = None,
         reach: Reach | None = None,
+        more_groups: Callable[[], Awaitable[Sequence[str]]] | None = None,
+        as_user: AsUser | None = None,
+        fault: Callable[[str], None] | None = None,
     ) -> None:
         self._on_settled = on_settled  # the admin feed (bot.feed) hears every decided or closed request
         self._reconcile = reconciler  # decisions whose answer was lost are followed up (bot.reconcile)
@@ -212,25 +279,65 @@ class ApprovalDesk:
         self._app_id = app_id
         self._background: set[asyncio.Task[None]] = set()  # spreads after clicks (`drain` waits for them)
         self._spreading: set[str] = set()  # request ids whose spread runs in this process
+        self._live = liveness
+        self._more_groups = more_groups
+        self._as_user = as_user
+        self._fault = fault or (lambda point: None)
+        self._working: set[str] = set()  # tokens of the claims and fan-outs this process is carrying out
+        self._rotation = 0  # where the next poll starts in a list of served groups longer than MAX_GROUPS_PER_POLL
 
     # ---- fan-out -----------------------------------------------------------------------------------------------
 
-    async def fan_out(
-        self, turn_context: TurnContext, service: PimService, actor: Actor, outcome: AwaitingApproval
+    async def waiting(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        actor: Actor,
+        outcome: AwaitingApproval,
+        card: tuple[str, str] | None,
     ) -> None:
-        """Send the approval card to every reachable approver; tell the requester who was notified."""
+        """A request the actor has just made waits for approval: record it, its fan-out owed by this process (so that
+        the poller finishes it if this process dies), and send the approval cards. When the poller recorded it first
+        (it found the request in PIM), the cards went out from there; only the requester's card is added."""
+        self._fault("activated")
+        mark = self._mark()
+        self._working.add(mark["token"])
+        try:
+            record = await self._records.remember_pending(actor, outcome, card, self._clock.now(), fan_out=mark)
+            if record is None:
+                log.info("request %s was recorded first by the approval poller", outcome.request.id)
+                if card is not None:
+                    await self._records.update_pending(outcome.request.id, _with_card(card[0], card[1]))
+                return
+            await self.fan_out(turn_context, service, actor, outcome)
+        finally:
+            self._working.discard(mark["token"])
+
+    async def fan_out(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        actor: Actor,
+        outcome: AwaitingApproval,
+        *,
+        tell: bool = True,
+    ) -> None:
+        """Send the approval card to every reachable approver who has no copy yet; tell the requester who was
+        notified (in `turn_context`'s conversation; not if `tell` is False). Then the record owes no fan-out."""
         request_id = outcome.request.id
         group = outcome.group.display_name
         try:
             resolved, reason_required = await service.approvers_for(outcome.group.id, outcome.access, actor.object_id)
         except (DirectoryError, RequestRefused):
             log.warning("could not resolve the approvers of request %s", request_id, exc_info=True)
-            await turn_context.send_activity(
-                MessageFactory.text(
-                    f"I could not look up the approvers for {group}, so I could not send them the request in Teams. "
-                    "PIM notifies them by e-mail."
+            await self._fan_out_done(request_id)
+            if tell:
+                await turn_context.send_activity(
+                    MessageFactory.text(
+                        f"I could not look up the approvers for {group}, so I could not send them the request in "
+                        "Teams. PIM notifies them by e-mail."
+                    )
                 )
-            )
             return
         (references, unreached), names = await asyncio.gather(
             self._reach.approvers(turn_context, resolved.user_ids, actor.tenant_id),
@@ -256,7 +363,12 @@ class ApprovalDesk:
             log.error("request %s was not remembered; no approval cards sent", request_id)
             return
         card = approval_card(view_of(record), None, actionable=True, refresh_user_ids=refresh_ids)
-        channel_target = await self._channel_of(outcome.group.id)
+        # A fan-out finished for a process that died mid-way: the copies it sent are not sent again.
+        earlier = record.get("approverCards") or []
+        have = {str(c.get("userId") or "") for c in earlier if not c.get("channel")}
+        reachable = [(user_id, reference) for user_id, reference in reachable if user_id not in have]
+        posted = any(c.get("channel") for c in earlier)
+        channel_target = None if posted else await self._channel_of(outcome.group.id)
 
         async def send(user_id: str, reference: dict[str, Any]) -> dict[str, Any] | None:
             try:
@@ -300,13 +412,23 @@ class ApprovalDesk:
         def add_cards(record: dict[str, Any]) -> dict[str, Any]:
             record["approverCards"] = list(record.get("approverCards") or []) + copies
             record["unreachable"] = list(unreached)
+            record.pop(FAN_OUT, None)
             return record
 
         await self._records.update_pending(request_id, add_cards)
+        if not tell:
+            return
         told = self._notified_text(group, sent, unreached, names)
         if channel_copy is not None:
             told = f"{told} {channel_posted() if channel_copy else channel_post_failed()}"
         await turn_context.send_activity(MessageFactory.text(told))
+
+    async def _fan_out_done(self, request_id: str) -> None:
+        def done(record: dict[str, Any]) -> dict[str, Any]:
+            record.pop(FAN_OUT, None)
+            return record
+
+        await self._records.update_pending(request_id, done)
 
     async def _channel_of(self, group_id: str) -> ChannelTarget | None:
         if self._channels is None:
@@ -376,9 +498,21 @@ class ApprovalDesk:
         self, turn_context: TurnContext, service: PimService, actor: Actor, action: DecisionAction, *, invoke: bool
     ) -> dict[str, Any] | str:
         """The answer to an approve/deny/refresh click: a card (replaces the clicker's copy), or a text."""
-        tz = actor.time_zone
         if action.verb is Verb.CANCEL:
             return await self.cancel_request(turn_context, service, actor, action.request_id)
+        return await self._decide(turn_context, service, actor, action, invoke=invoke, again=True)
+
+    async def _decide(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        actor: Actor,
+        action: DecisionAction,
+        *,
+        invoke: bool,
+        again: bool,
+    ) -> dict[str, Any] | str:
+        tz = actor.time_zone
         record = await self._records.pending(action.request_id)
         if record is None or "approverIds" not in record:
             log.info("click by %s on unknown request %r", actor.object_id, action.request_id)
@@ -395,13 +529,13 @@ class ApprovalDesk:
         if record.get("decision"):
             return self._card(record, tz, actionable=False, notice=_decided_notice(record, actor, tz))
         if record.get("closed"):
-            return self._card(record, tz, actionable=False, notice="This request is closed; nothing was changed.")
+            return self._card(record, tz, actionable=False, notice=CLOSED_NOTICE)
         decision = Decision.APPROVE if action.verb is Verb.APPROVE else Decision.DENY
         if view.reason_required and not action.reason:
             notice = explain(MissingApproverJustification(decision), tz, group_name=view.group_name)
             return self._card(record, tz, actionable=True, notice=notice)
-        if self._claimed_by_other(record):
-            return await self._after_race(record["requestId"], tz)
+        if await self._held(record.get("claim"), CLAIM_TTL):
+            return await self._after_race(turn_context, service, actor, action, invoke=invoke, again=again)
 
         try:
             verdict = await service.review(actor, view.request_id, decision, action.reason, view.reason_required)
@@ -410,28 +544,37 @@ class ApprovalDesk:
         if not isinstance(verdict, Review):
             return await self._refused_by_graph(turn_context, service, record, verdict, actor, invoke=invoke)
 
-        claimed = await self._claim(record, actor)
-        if claimed is None:
-            return await self._after_race(view.request_id, tz)
+        mark = self._mark()
+        self._working.add(mark["token"])
         try:
-            await service.submit_review(actor, verdict)
-        except OutcomeUnknown:
-            return await self._unconfirmed(turn_context, actor, verdict, action.reason or "")
-        except (RequestRefused, DirectoryError) as e:
-            return await self._refused_by_graph(turn_context, service, claimed, e, actor, invoke=invoke, release=True)
-        except BaseException:
-            await self._release(view.request_id)
-            raise
-        log.info("%s %s request %s", actor.object_id, decision.value, view.request_id)
-        final = await self._record_decision(
-            view.request_id,
-            decision,
-            actor.object_id,
-            actor.name,
-            action.reason or "",
-            skip=_clicked(turn_context, invoke),
-            plain_answer=True,
-        )
+            claimed = await self._claim(record, actor, decision, mark)
+            if claimed is None:
+                return await self._after_race(turn_context, service, actor, action, invoke=invoke, again=again)
+            self._fault("claimed")
+            try:
+                await service.submit_review(actor, verdict)
+            except OutcomeUnknown:
+                return await self._unconfirmed(turn_context, actor, verdict, action.reason or "")
+            except (RequestRefused, DirectoryError) as e:
+                return await self._refused_by_graph(
+                    turn_context, service, claimed, e, actor, invoke=invoke, release=mark["token"]
+                )
+            except BaseException:
+                await self._release(view.request_id, mark["token"])
+                raise
+            self._fault("decided")
+            log.info("%s %s request %s", actor.object_id, decision.value, view.request_id)
+            final = await self._record_decision(
+                view.request_id,
+                decision,
+                actor.object_id,
+                actor.name,
+                action.reason or "",
+                skip=_clicked(turn_context, invoke),
+                plain_answer=True,
+            )
+        finally:
+            self._working.discard(mark["token"])
         self._spread_later(turn_context, service, final)
         return self._card(final, tz, actionable=False)
 
@@ -447,31 +590,50 @@ class ApprovalDesk:
         at = _parse_time((record.get("unconfirmed") or {}).get("at"))
         return at is not None and self._clock.now() - at < CONFIRMING_TTL
 
-    def _claimed_by_other(self, record: dict[str, Any]) -> bool:
-        claim = record.get("claim")
-        if not claim:
-            return False
-        at = _parse_time(claim.get("at"))
-        return at is not None and self._clock.now() - at < CLAIM_TTL
+    def _mark(self) -> dict[str, str]:
+        """A mark of work this process starts on a record (a claim, a fan-out): the process, the work, the time."""
+        return {"owner": self._live.owner, "token": uuid.uuid4().hex, "at": self._now()}
 
-    async def _claim(self, record: dict[str, Any], actor: Actor) -> dict[str, Any] | None:
-        """Compare-and-swap the claim onto the record; None if someone else claimed or decided first."""
+    async def _held(self, mark: Mapping[str, Any] | None, ttl: timedelta) -> bool:
+        """Whether the work a mark names may still be going on: its process lives (here: the work is running), and it
+        is younger than `ttl`, the bound for work whose process lives but which never finished. A mark written before
+        marks named their process can only be judged by its age."""
+        if not mark:
+            return False
+        at = _parse_time(mark.get("at"))
+        if at is None or self._clock.now() - at >= ttl:
+            return False
+        owner = str(mark.get("owner") or "")
+        if not owner:
+            return True
+        if owner == self._live.owner:
+            return str(mark.get("token") or "") in self._working
+        return await self._live.alive(owner)
+
+    async def _claim(
+        self, record: dict[str, Any], actor: Actor, decision: Decision, mark: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        """Compare-and-swap the claim onto the record; None if someone else claimed, decided or closed it first."""
+        claim = {**mark, "by": actor.object_id, "byName": actor.name, "decision": decision.value}
         for _ in range(5):
-            claimed = {**record, "claim": {"by": actor.object_id, "byName": actor.name, "at": self._now()}}
+            claimed = {**record, "claim": claim}
             try:
                 await self._records.save_pending(claimed)
                 return claimed
             except StorageConflict:
                 log.info("claim on request %s by %s lost a race", record["requestId"], actor.object_id)
                 fresh = await self._records.pending(record["requestId"])
-                if fresh is None or fresh.get("decision") or self._claimed_by_other(fresh):
+                if fresh is None or not is_open(fresh) or await self._held(fresh.get("claim"), CLAIM_TTL):
                     return None
-                record = fresh  # changed for another reason (e.g. the fan-out adding cards): claim again
+                record = fresh  # changed for another reason (e.g. the fan-out adding cards), or a dead claim: again
         return None
 
-    async def _release(self, request_id: str) -> None:
+    async def _release(self, request_id: str, token: str) -> None:
+        """Drop the claim with this token (a claim someone else has taken since is theirs)."""
+
         def drop(record: dict[str, Any]) -> dict[str, Any]:
-            record.pop("claim", None)
+            if (record.get("claim") or {}).get("token") == token:
+                record.pop("claim", None)
             return record
 
         try:
@@ -479,22 +641,37 @@ class ApprovalDesk:
         except Exception:
             log.exception("could not release the claim on request %s", request_id)
 
-    async def _after_race(self, request_id: str, tz: str | None) -> dict[str, Any] | str:
-        """Someone else is deciding: wait for their result, then answer with it."""
+    async def _after_race(
+        self,
+        turn_context: TurnContext,
+        service: PimService,
+        actor: Actor,
+        action: DecisionAction,
+        *,
+        invoke: bool,
+        again: bool,
+    ) -> dict[str, Any] | str:
+        """Someone else is deciding: wait for their result, then answer with it. When their claim ends without a
+        decision (their write was refused, their process died), this click is tried once more, from the start: the
+        approval then says what became of the request."""
+        request_id, tz = action.request_id, actor.time_zone
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOSER_WAIT_SECONDS
         record: dict[str, Any] | None = None
         while loop.time() < deadline:
             record = await self._records.pending(request_id)
             if record is None:
-                break
+                return explain(RequestNotFound(request_id), tz)
             if record.get("decision"):
-                return self._card(record, tz, actionable=False, notice=explain(_already(record), tz))
-            if not record.get("claim"):
+                return self._card(record, tz, actionable=False, notice=_decided_notice(record, actor, tz))
+            if record.get("closed"):
+                return self._card(record, tz, actionable=False, notice=CLOSED_NOTICE)
+            if not await self._held(record.get("claim"), CLAIM_TTL):
+                if again:
+                    return await self._decide(turn_context, service, actor, action, invoke=invoke, again=False)
                 break
             await asyncio.sleep(0.05)
-        if record is None:
-            return explain(RequestNotFound(request_id), tz)
+        assert record is not None
         return self._card(record, tz, actionable=True, notice=RACE_LOST)
 
     async def _refused_by_graph(
@@ -506,17 +683,18 @@ class ApprovalDesk:
         actor: Actor,
         *,
         invoke: bool,
-        release: bool = False,
+        release: str = "",
     ) -> dict[str, Any]:
         """Graph (or the rules on what Graph returned) refused. A decision made elsewhere is recorded and spread; one
-        that turns out to be the clicker's own (its first answer was lost) is told as theirs."""
+        that turns out to be the clicker's own (its first answer was lost) is told as theirs. `release`: the token
+        of this click's claim, dropped when nothing was decided."""
         request_id, tz = record["requestId"], actor.time_zone
         if isinstance(error, AlreadyDecided) and error.decision is not None:
             final = await self._decided_in_pim(record, error, skip=_clicked(turn_context, invoke))
             self._spread_later(turn_context, service, final)
             return self._card(final, tz, actionable=False, notice=_decided_notice(final, actor, tz))
         if release:
-            await self._release(request_id)
+            await self._release(request_id, release)
         fresh = await self._records.pending(request_id) or record
         group = fresh.get("groupName") or ""
         access = Access(fresh.get("access") or "member")
@@ -838,7 +1016,8 @@ class ApprovalDesk:
     # ---- outside decisions: the poller -------------------------------------------------------------------------
 
     async def poll_once(self, adapter: Any, service: PimService) -> int:
-        """Look at every open request in Graph (app-only); spread what changed outside the bot. How many changed."""
+        """Look at every open request in Graph (app-only) and spread what changed outside the bot; then send the
+        cards of the requests waiting in the served groups that nobody recorded. How many changed or were found."""
         changed = 0
         for request_id in await self._records.request_ids():
             try:
@@ -846,14 +1025,22 @@ class ApprovalDesk:
                     changed += 1
             except Exception:  # one bad record must not stop the sweep
                 log.warning("could not poll request %s", request_id, exc_info=True)
+        try:
+            changed += await self._adopt_unrecorded(adapter, service)
+        except Exception:  # the next poll looks again
+            log.warning("could not look for requests nobody recorded", exc_info=True)
         return changed
 
     async def _poll_one(self, adapter: Any, service: PimService, request_id: str) -> bool:
         record = await self._records.pending(request_id)
         if record is not None and record.get(SPREAD) and not is_open(record):
             return await self._finish_spread(adapter, service, record)
-        if record is None or not is_open(record) or self._claimed_by_other(record) or self._confirming(record):
+        if record is None or not is_open(record) or self._confirming(record):
             return False
+        if await self._held(record.get("claim"), CLAIM_TTL):
+            return False
+        if record.get(FAN_OUT) and not await self._held(record.get(FAN_OUT), FAN_OUT_TTL):
+            return await self._finish_fan_out(adapter, service, record)
         created = _parse_time(record.get("requestedAt") or record.get("createdAt"))
         too_old = created is not None and self._clock.now() - created >= APPROVAL_WINDOW
         try:
@@ -868,10 +1055,13 @@ class ApprovalDesk:
         else:
             status = request.status
         if status in _APPROVED:
-            return await self._settle(adapter, service, request_id, decision=Decision.APPROVE)
+            return await self._settle_decided(adapter, service, record, Decision.APPROVE)
         if status is RequestStatus.DENIED:
-            return await self._settle(adapter, service, request_id, decision=Decision.DENY)
+            return await self._settle_decided(adapter, service, record, Decision.DENY)
         if status is RequestStatus.PENDING_APPROVAL and not too_old:
+            if claim := record.get("claim"):  # its process died before its write reached PIM: nothing was decided
+                log.info("claim on request %s by %s dropped: its process is gone", request_id, claim.get("by"))
+                await self._release(request_id, str(claim.get("token") or ""))
             if created is not None:  # the clock now follows the Date of the Graph call just made
                 await self._remind(adapter, request_id, self._clock.now() - created)
             return False
@@ -883,6 +1073,38 @@ class ApprovalDesk:
             kind = CLOSED_FAILED
         return await self._settle(adapter, service, request_id, closed=kind, status=status.value)
 
+    async def _settle_decided(
+        self, adapter: Any, service: PimService, record: dict[str, Any], decision: Decision
+    ) -> bool:
+        """A decision PIM shows and the record does not. When a click's process died with its claim on the record,
+        the approval's stages say who decided, as an approver reads them."""
+        decided = await self._decider(adapter, record) if record.get("claim") else None
+        if decided is None or decided.decision is not decision:
+            return await self._settle(adapter, service, record["requestId"], decision=decision)
+        return await self._settle(adapter, service, record["requestId"], decision=decision, decided=decided)
+
+    async def _decider(self, adapter: Any, record: dict[str, Any]) -> AlreadyDecided | None:
+        """Who decided, from the approval's stages (Graph gives approvals to delegated callers only): read as the
+        approver whose claim was left, else as another approver the bot can reach (at most three tried). None when
+        nobody's token serves."""
+        if self._as_user is None:
+            return None
+        request_id = str(record["requestId"])
+        claimer = str((record.get("claim") or {}).get("by") or "")
+        candidates = list(dict.fromkeys(u for u in [claimer, *map(str, record.get("approverIds") or [])] if u))[:3]
+
+        async def read(service: PimService, actor: Actor) -> AlreadyDecided | None:
+            return await service.decided_by(actor, request_id)
+
+        for user_id in candidates:
+            try:
+                found: AlreadyDecided | None = await self._as_user(adapter, user_id, read)
+            except Exception as e:  # no conversation, no token, Graph refused: the next approver may do
+                log.info("could not read the approval of %s as %s: %s", request_id, user_id, type(e).__name__)
+                continue
+            return found
+        return None
+
     async def _settle(
         self,
         adapter: Any,
@@ -890,23 +1112,26 @@ class ApprovalDesk:
         request_id: str,
         *,
         decision: Decision | None = None,
+        decided: AlreadyDecided | None = None,
         closed: str = "",
         status: str = "",
     ) -> bool:
         """Record an outcome reached outside a click, once (ETag compare-and-swap: of two bot instances only one
-        writes it), then update every copy and tell the requester. False if it was already recorded."""
+        writes it), then update every copy and tell the requester. False if it was already recorded. `decided`:
+        who made the decision, when known (the approval's stage)."""
         for _ in range(10):
             record = await self._records.pending(request_id)
             if not is_open(record):
                 return False
             assert record is not None
             if decision is not None:
+                at = decided.at if decided is not None and decided.at is not None else self._clock.now()
                 record["decision"] = {
                     "decision": decision.value,
-                    "by": "",
-                    "byName": "",
-                    "at": self._now(),
-                    "reason": "",
+                    "by": decided.by or "" if decided is not None else "",
+                    "byName": decided.by_name if decided is not None else "",
+                    "at": at.isoformat(),
+                    "reason": decided.justification if decided is not None else "",
                 }
                 record["status"] = "Approved" if decision is Decision.APPROVE else "Denied"
             else:
@@ -940,6 +1165,135 @@ class ApprovalDesk:
         log.info("finishing the card updates of request %s (an earlier run did not finish)", request_id)
         await self._spread(adapter, service, record)
         return True
+
+    # ---- requests nobody recorded ------------------------------------------------------------------------------
+
+    async def _served_groups(self) -> list[str]:
+        """The groups whose waiting requests the poller reads: each group the bot has carried an approval request of,
+        or was about to (`approvals/group/*`, written before the activation), each group with an approvals channel,
+        and the admin feed's groups (FEED_GROUPS and those it discovered). Sorted, each once."""
+        groups = list(await self._records.served_group_ids())
+        if self._channels is not None:
+            groups += await self._channels.group_ids()
+        if self._more_groups is not None:
+            try:
+                groups += await self._more_groups()
+            except Exception:  # the other groups are read all the same
+                log.warning("could not read the admin feed's groups", exc_info=True)
+        unique: dict[str, str] = {}
+        for group_id in groups:
+            unique.setdefault(group_id.casefold(), group_id)
+        return sorted(unique.values(), key=str.casefold)
+
+    def _this_poll(self, groups: list[str]) -> list[str]:
+        """At most MAX_GROUPS_PER_POLL of them, the next ones each poll: a bounded cost however many groups."""
+        if len(groups) <= MAX_GROUPS_PER_POLL:
+            return groups
+        start = self._rotation % len(groups)
+        self._rotation = start + MAX_GROUPS_PER_POLL
+        return (groups[start:] + groups[:start])[:MAX_GROUPS_PER_POLL]
+
+    async def _adopt_unrecorded(self, adapter: Any, service: PimService) -> int:
+        """Send the cards of the requests waiting in the served groups that have no record. How many."""
+        groups = self._this_poll(await self._served_groups())
+        if not groups:
+            return 0
+        found = await service.waiting_in_groups(groups)
+        for group_id, error in found.failed.items():
+            log.warning("could not list the requests waiting in group %s (%s); next poll", group_id, error)
+        known = {request_id.casefold() for request_id in await self._records.request_ids()}
+        now = self._clock.now()
+        adopted = 0
+        for request in found.requests:
+            if request.id.casefold() in known or (request.created is not None and now - request.created < ADOPT_AFTER):
+                continue
+            try:
+                adopted += await self._adopt(adapter, service, request)
+            except Exception:  # the others still get their cards; this one is found again next poll
+                log.warning("could not send the cards of request %s", request.id, exc_info=True)
+        return adopted
+
+    async def _adopt(self, adapter: Any, service: PimService, request: PimRequest) -> bool:
+        """Record a waiting request found in PIM (create-only: False if someone recorded it first) and fan it out."""
+        outcome = await service.awaiting(request)
+        reference = await self._records.user_reference(request.principal_id)
+        names = await service.display_names([request.principal_id])
+        tenant = str((reference or {}).get("tenantId") or "")
+        requester = Actor(request.principal_id, tenant, names.get(request.principal_id, ""))
+        mark = self._mark()
+        self._working.add(mark["token"])
+        try:
+            now = self._clock.now()
+            record = await self._records.remember_pending(requester, outcome, None, now, fan_out=mark, found=True)
+            if record is None:
+                return False
+            log.info(
+                "request %s for group %s waits for approval without a record: sending its cards",
+                request.id,
+                request.group_id,
+            )
+            await self._fan_out_outside(adapter, service, record, outcome)
+            return True
+        finally:
+            self._working.discard(mark["token"])
+
+    async def _finish_fan_out(self, adapter: Any, service: PimService, record: dict[str, Any]) -> bool:
+        """Take over a fan-out whose process is gone (compare-and-swap: one taker) and finish it; the copies it sent
+        are not sent again (only those in flight when it died may be)."""
+        mark = self._mark()
+        self._working.add(mark["token"])
+        try:
+            try:
+                await self._records.save_pending({**record, FAN_OUT: mark})
+            except StorageConflict:
+                return False
+            log.info("finishing the fan-out of request %s: its process is gone", record["requestId"])
+            await self._fan_out_outside(adapter, service, record, _outcome_of(record))
+            return True
+        finally:
+            self._working.discard(mark["token"])
+
+    async def _fan_out_outside(
+        self, adapter: Any, service: PimService, record: dict[str, Any], outcome: AwaitingApproval
+    ) -> None:
+        """A fan-out outside the requester's turn, in a proactive turn: in the requester's 1:1 chat when the bot can
+        reach them (they get their waiting card, unless they have one, and are told who was notified), else in any
+        chat the bot knows, telling nobody."""
+        reference = await self._records.user_reference(str(record["requesterId"]))
+        origin = reference or await self._records.some_reference()
+        if origin is None:
+            log.warning("no conversation to send request %s from; the poller tries again", record["requestId"])
+            return
+        requester = Actor(
+            str(record["requesterId"]),
+            str(record.get("tenantId") or origin.get("tenantId") or ""),
+            str(record.get("requesterName") or ""),
+            time_zone=record.get("requesterTimeZone"),
+        )
+
+        async def run(turn_context: TurnContext) -> None:
+            if reference is not None and not record.get("cards"):
+                await self._send_waiting_card(turn_context, outcome, requester.time_zone)
+            await self.fan_out(turn_context, service, requester, outcome, tell=reference is not None)
+
+        await continue_raising(adapter, origin, run, self._app_id)
+
+    async def _send_waiting_card(self, turn_context: TurnContext, outcome: AwaitingApproval, tz: str | None) -> None:
+        """The requester's own card of a request found in PIM, with its Cancel button; kept like the answer to
+        `activate`, so that it turns read-only when the request settles."""
+        card = activation_card([outcome], tz)
+        response = await turn_context.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
+        )
+        activity_id = str(getattr(response, "id", "") or "")
+        if not activity_id:
+            return
+        conversation_id = str(turn_context.activity.conversation.id)
+        request_id = outcome.request.id
+        await self._records.remember_card(
+            activity_id, conversation_id, "activation", [request_id], self._clock.now(), card=card
+        )
+        await self._records.update_pending(request_id, _with_card(conversation_id, activity_id))
 
     # ---- reminders -------------------------------------------------------------------------------------------------
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
@@ -38,6 +38,7 @@ from bot.approvals import ApprovalDesk
 from bot.feed import FeedChannel, FeedDesk, channel_of_reference
 from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
+from bot.liveness import Liveness
 from bot.private import PrivateChats, PrivateChatUnavailable
 from bot.proactive import continue_raising
 from bot.reach import Reach
@@ -82,6 +83,8 @@ __all__ = ["PimBot"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CARD = "application/vnd.microsoft.card.adaptive"
 SORRY = (
     "Sorry, something went wrong on my side and I could not finish that. "
@@ -121,8 +124,10 @@ class PimBot(TeamsActivityHandler):
         *,
         admins: Admins,
         reconciler: Reconciler,
+        liveness: Liveness,
         approval_channels: Sequence[tuple[str, str]] = (),
         installer: AppInstaller | None = None,
+        fault: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         # Who may run admin commands (`approvals here …`, `feed here|off|status`): `await self.admins.is_admin(actor)`
@@ -148,6 +153,10 @@ class PimBot(TeamsActivityHandler):
             on_settled=feed.approval_settled if feed is not None else None,
             reconciler=reconciler,
             reach=self._reach,
+            liveness=liveness,
+            more_groups=self._feed_group_ids if feed is not None else None,
+            as_user=self._as_user,
+            fault=fault,
         )
         # Writes whose answer was lost: followed up in the background until PIM shows what became of them.
         self._reconcile = reconciler
@@ -160,6 +169,32 @@ class PimBot(TeamsActivityHandler):
         self._adapter = adapter
         self._app_id = app_id
         step_up.resume = self.resume_after_step_up
+
+    async def _feed_group_ids(self) -> list[str]:
+        """The admin feed's groups (FEED_GROUPS and discovered ones): the approval poller relays their requests too."""
+        assert self._feed is not None
+        return [group.id for group in await self._feed.monitored()]
+
+    async def _as_user(self, adapter: Any, user_id: str, work: Callable[[PimService, Actor], Awaitable[T]]) -> T:
+        """`work(service, actor)` with the user's delegated token, outside any turn of theirs: in a proactive turn of
+        their 1:1 chat, where Teams SSO's token service answers for them. LookupError if the bot has no such chat."""
+        reference = await self._records.user_reference(user_id)
+        if reference is None:
+            raise LookupError(f"no personal chat with {user_id}")
+        user = reference.get("user") or {}
+        actor = Actor(
+            user_id,
+            str(reference.get("tenantId") or ""),
+            str(user.get("name") or ""),
+            channel_user_id=str(user.get("id") or ""),
+        )
+        done: list[T] = []
+
+        async def run(turn_context: TurnContext) -> None:
+            done.append(await work(self._service_for(turn_context, actor), actor))
+
+        await continue_raising(adapter, reference, run, self._app_id)
+        return done[0]
 
     async def poll_approvals(self, adapter: Any) -> int:
         """One sweep for decisions made outside the bot (bot.approvals.ApprovalDesk.poll_once)."""
@@ -577,13 +612,11 @@ class PimBot(TeamsActivityHandler):
         each write whose answer was lost (bot.reconcile)."""
         await self._follow_up_later(actor, outcomes, turn_context)
         for o in outcomes:
-            if isinstance(o, AwaitingApproval):
-                await self._records.remember_pending(actor, o, card, self._clock.now())
-                if turn_context is not None:
-                    try:
-                        await self._approvals.fan_out(turn_context, service, actor, o)
-                    except Exception:  # the request is made; failing to notify must not hide that from the user
-                        log.exception("could not send request %s to its approvers", o.request.id)
+            if isinstance(o, AwaitingApproval) and turn_context is not None:
+                try:
+                    await self._approvals.waiting(turn_context, service, actor, o, card)
+                except Exception:  # the request is made; failing to notify must not hide that from the user
+                    log.exception("could not send request %s to its approvers", o.request.id)
 
     async def _send_help(self, turn_context: TurnContext, reason: str | None) -> None:
         """The usage card for the conversation it goes to: in a channel or group chat it offers what works there."""

@@ -5,7 +5,10 @@ Keys:
   ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
   card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows, and the card
                                 itself when it shows a request waiting for approval (made read-only once it settles)
-  request/{pim request id}      a request the bot submitted that waits for a decision, with the cards showing it
+  request/{pim request id}      a request waiting for a decision (submitted by the bot, or found in PIM by the
+                                approval poller), with the cards showing it
+  approvals/group/{group id}    a group whose approval requests the bot relays (the poller looks there for requests
+                                nobody recorded)
   approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
 (`reconcile/{id}`, the follow-ups of writes whose answer was lost, are kept by bot.reconcile.)
 """
@@ -13,7 +16,7 @@ Keys:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +30,15 @@ __all__ = ["Records"]
 
 log = logging.getLogger(__name__)
 
+_CREATE_ONLY = "create-only"  # an e_tag no stored item has (stored ones are uuid hex): create, or conflict
+
 
 class Records:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         # The last reference written per conversation, so a busy chat does not rewrite an unchanged reference.
         self._written: dict[str, dict[str, Any]] = {}
+        self._served: set[str] = set()  # approvals/group/* keys written by this process
 
     async def remember_conversation(self, actor: Actor | None, reference: dict[str, Any], kind: str) -> None:
         conversation_id = str((reference.get("conversation") or {}).get("id") or "")
@@ -108,31 +114,48 @@ class Records:
         raise RuntimeError(f"{key} kept changing; gave up after {attempts} attempts")
 
     async def remember_pending(
-        self, actor: Actor, outcome: AwaitingApproval, card: tuple[str, str] | None, now: datetime
-    ) -> None:
-        """A request that waits for approval, with the requester's card showing it (updated when it is decided)."""
+        self,
+        actor: Actor,
+        outcome: AwaitingApproval,
+        card: tuple[str, str] | None,
+        now: datetime,
+        *,
+        fan_out: Mapping[str, str] | None = None,
+        found: bool = False,
+    ) -> dict[str, Any] | None:
+        """A request that waits for approval, with the requester's card showing it (updated when it is decided). Only
+        if no record of it exists yet (of two writers, the turn that made it and a poller that found it in PIM, one
+        wins): the record written, with its e_tag, or None. `fan_out` marks its approval cards as still to be sent
+        by the process it names (bot.approvals); `found`: the bot did not make it, the poller found it in PIM."""
         request = outcome.request
-        await self._storage.write(
-            {
-                f"request/{request.id}": {
-                    "requestId": request.id,
-                    "status": request.status.value,
-                    "groupId": outcome.group.id,
-                    "groupName": outcome.group.display_name,
-                    "access": outcome.access.value,
-                    "requesterId": actor.object_id,
-                    "requesterName": actor.name,
-                    "tenantId": actor.tenant_id,
-                    "durationMinutes": int(outcome.duration.total_seconds() // 60),
-                    "justification": request.justification,
-                    "ticket": request.ticket.number if request.ticket else None,
-                    "approvers": list(outcome.approvers),
-                    "expires": outcome.expires.isoformat(),
-                    "createdAt": now.isoformat(),
-                    "cards": [{"conversationId": card[0], "activityId": card[1]}] if card else [],
-                }
-            }
-        )
+        record: dict[str, Any] = {
+            "requestId": request.id,
+            "status": request.status.value,
+            "groupId": outcome.group.id,
+            "groupName": outcome.group.display_name,
+            "access": outcome.access.value,
+            "requesterId": actor.object_id,
+            "requesterName": actor.name,
+            "requesterTimeZone": actor.time_zone,
+            "tenantId": actor.tenant_id,
+            "durationMinutes": int(outcome.duration.total_seconds() // 60),
+            "justification": request.justification,
+            "ticket": request.ticket.number if request.ticket else None,
+            "approvers": list(outcome.approvers),
+            "expires": outcome.expires.isoformat(),
+            "createdAt": now.isoformat(),
+            "cards": [{"conversationId": card[0], "activityId": card[1]}] if card else [],
+        }
+        if fan_out:
+            record["fanOut"] = dict(fan_out)
+        if found:
+            record["found"] = True
+        try:
+            # An e_tag no stored item has: the write creates the record, or fails because it exists.
+            await self._storage.write({f"request/{request.id}": {**record, "e_tag": _CREATE_ONLY}})
+        except StorageConflict:
+            return None
+        return await self.pending(request.id)
 
     async def pending(self, request_id: str) -> dict[str, Any] | None:
         """The stored request with its `e_tag` (pass the dict back to `save_pending` for a compare-and-swap)."""
@@ -161,13 +184,39 @@ class Records:
             return updated
         raise RuntimeError(f"request/{request_id} kept changing; gave up after {attempts} attempts")
 
+    async def serve_group(self, group_id: str) -> None:
+        """Remember, durably, that the bot relays approvals of this group (`approvals/group/{id}`): the approval poller
+        looks there for requests nobody recorded. Written once per group and process; a failure is logged, not
+        raised (this is a safety net, never a reason to refuse an activation)."""
+        key = f"approvals/group/{group_id.lower()}"
+        if key in self._served:
+            return
+        try:
+            await self._storage.write({key: {"groupId": group_id}})
+        except Exception:
+            log.warning("could not remember that group %s has approvals", group_id, exc_info=True)
+            return
+        self._served.add(key)
+
+    async def served_group_ids(self) -> list[str]:
+        """The groups `serve_group` remembered."""
+        return [k.removeprefix("approvals/group/") for k in await self._keys("approvals/group/") or []]
+
+    async def some_reference(self) -> dict[str, Any] | None:
+        """Any stored personal-chat reference: the service URL and bot account to start a proactive turn with when
+        nobody in particular is to be addressed."""
+        for key in await self._keys("ref/user/") or []:
+            item = await self._item(key)
+            if item is not None:
+                return dict(item["reference"])
+        return None
+
     async def request_ids(self) -> list[str]:
         """The ids of every stored request record (the poller and `pending` filter them)."""
-        keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
-        if keys_with_prefix is None:
+        keys = await self._keys("request/")
+        if keys is None:
             log.warning("the storage cannot list keys; outside decisions are not polled")
             return []
-        keys: list[str] = await keys_with_prefix("request/")
         return [k.removeprefix("request/") for k in keys]
 
     # ---- approvals channels (`approvals here <group>`) ---------------------------------------------------------------
@@ -185,11 +234,16 @@ class Records:
 
     async def approval_channels(self) -> list[dict[str, Any]]:
         """Every approvals channel set in Teams (none when the storage cannot list keys)."""
+        found = [await self._item(key) for key in await self._keys("approvals/channel/") or []]
+        return [item for item in found if item is not None]
+
+    async def _keys(self, prefix: str) -> list[str] | None:
+        """The stored keys starting with `prefix`; None when the storage cannot list keys."""
         keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
         if keys_with_prefix is None:
-            return []
-        found = [await self._item(key) for key in await keys_with_prefix("approvals/channel/")]
-        return [item for item in found if item is not None]
+            return None
+        keys: list[str] = await keys_with_prefix(prefix)
+        return keys
 
     async def _item(self, key: str) -> dict[str, Any] | None:
         item = (await self._storage.read([key])).get(key)

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from core import names
-from core.approvals import ApprovalRefusal, ResolvedApprovers, Review, decide, resolve_approvers
+from core.approvals import ApprovalRefusal, ResolvedApprovers, Review, closed_reason, decide, resolve_approvers
 from core.commands import Activate, Deactivate
 from core.errors import (
     AlreadyActive,
+    AlreadyDecided,
     DirectoryError,
     DurationTooLong,
     DurationTooShort,
@@ -59,7 +60,15 @@ from core.outcomes import (
     StatusView,
     Unconfirmed,
 )
-from core.ports import ActivationInput, Clock, PimDirectory, PolicyKey, UserSnapshot, UserTokenProvider
+from core.ports import (
+    ActivationInput,
+    Clock,
+    PimDirectory,
+    PolicyKey,
+    UserSnapshot,
+    UserTokenProvider,
+    WaitingRequests,
+)
 
 __all__ = ["APPROVAL_WINDOW", "PimService"]
 
@@ -89,16 +98,32 @@ class _Reads:
     policies_read: frozenset[PolicyKey]
 
 
+async def _nothing(group_id: str) -> None:
+    return None
+
+
 class PimService:
-    def __init__(self, directory: PimDirectory, tokens: UserTokenProvider, clock: Clock) -> None:
+    """`before_approval_write(group_id)` is awaited before an activation that will wait for approval is written: the
+    bot remembers there, durably, that the group has approvals, so that a crash right after the write leaves its
+    approval poller a group to look in (bot.approvals)."""
+
+    def __init__(
+        self,
+        directory: PimDirectory,
+        tokens: UserTokenProvider,
+        clock: Clock,
+        *,
+        before_approval_write: Callable[[str], Awaitable[None]] = _nothing,
+    ) -> None:
         self._directory = directory
         self._tokens = tokens
         self._clock = clock
+        self._before_approval_write = before_approval_write
 
     def with_tokens(self, tokens: UserTokenProvider) -> PimService:
         """The same service (directory, caches, clock) with another token provider: for providers that live for one
         turn, such as Teams SSO, whose token client belongs to the inbound activity."""
-        return PimService(self._directory, tokens, self._clock)
+        return PimService(self._directory, tokens, self._clock, before_approval_write=self._before_approval_write)
 
     async def _as_user(self, actor: Actor, call: Callable[[str], Awaitable[T]]) -> T:
         """`call(token)` with the actor's delegated token; once more with a fresh token when Graph refused this one as
@@ -245,6 +270,8 @@ class PimService:
             if needs is not None:
                 return needs
             effective = duration if duration is not None else policy.maximum_duration
+            if policy.approval_required:
+                await self._before_approval_write(group.id)
             activation = ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket)
             request = await self._as_user(actor, lambda token: self._directory.self_activate(token, activation))
         except OutcomeUnknown as e:
@@ -452,6 +479,34 @@ class PimService:
     async def request(self, request_id: str) -> PimRequest:
         """A request as it is now (app-only), e.g. to tell the requester until when an approved activation runs."""
         return await self._directory.request(request_id)
+
+    async def waiting_in_groups(self, group_ids: Sequence[str]) -> WaitingRequests:
+        """The requests waiting for approval in these groups, read app-only now, wherever they were made."""
+        return await self._directory.waiting_in_groups(group_ids)
+
+    async def awaiting(self, request: PimRequest) -> AwaitingApproval:
+        """A waiting request found in PIM, as the outcome its activation through the bot would have had: the group's
+        name, the policy's approvers, the duration asked, and when it expires. What cannot be read is left out (the
+        group id stands for its name, no approver names)."""
+        found = await self.display_names([request.group_id])
+        group = Group(request.group_id, found.get(request.group_id) or request.group_id)
+        try:
+            policy: ActivationPolicy | None = await self._directory.policy(group.id, request.access)
+        except (DirectoryError, RequestRefused):
+            log.warning("could not read the policy of group %s", group.id, exc_info=True)
+            policy = None
+        start, end = request.start, request.ends
+        duration = request.duration or (end - start if start is not None and end is not None else timedelta(0))
+        created = request.created or self._clock.now()
+        approvers = await self._approver_names(policy)
+        return AwaitingApproval(group, request.access, request, duration, approvers, created + APPROVAL_WINDOW)
+
+    async def decided_by(self, actor: Actor, request_id: str) -> AlreadyDecided | None:
+        """Who decided a request, when and why, from the approval's stages as `actor` (an approver) reads them: Graph
+        gives approvals to delegated callers only. None while no stage is decided."""
+        approval = await self._as_user(actor, lambda token: self._directory.approval(token, request_id))
+        reason = closed_reason(approval)
+        return reason if isinstance(reason, AlreadyDecided) else None
 
     async def cancel(self, actor: Actor, request_id: str) -> None:
         """Cancel the actor's own pending request, as them (delegated)."""

@@ -821,8 +821,6 @@ class GraphPimDirectory:
         return None
 
 
-
-
 def _approval_refusal(err: GraphError, request_id: str) -> PimError:
     """404 → RequestNotFound; 403 → NotAnApprover unless the token itself lacks the permission (then the bot's
     registration is at fault, not the person)."""
