@@ -500,18 +500,22 @@ class ApprovalDesk:
         """The answer to an approve/deny/refresh click: a card (replaces the clicker's copy), or a text."""
         if action.verb is Verb.CANCEL:
             return await self.cancel_request(turn_context, service, actor, action.request_id)
-        return await self._decide(turn_context, service, actor, action, invoke=invoke, again=True)
+        # A click that waited for another approver whose claim then ended without a decision (their write was
+        # refused, their process died) is tried once more, from the start: the approval then says what became of it.
+        for _ in range(2):
+            answer = await self._decide(turn_context, service, actor, action, invoke=invoke)
+            if answer is not None:
+                return answer
+        record = await self._records.pending(action.request_id)
+        if record is None:
+            return explain(RequestNotFound(action.request_id), actor.time_zone)
+        return self._card(record, actor.time_zone, actionable=True, notice=RACE_LOST)
 
     async def _decide(
-        self,
-        turn_context: TurnContext,
-        service: PimService,
-        actor: Actor,
-        action: DecisionAction,
-        *,
-        invoke: bool,
-        again: bool,
-    ) -> dict[str, Any] | str:
+        self, turn_context: TurnContext, service: PimService, actor: Actor, action: DecisionAction, *, invoke: bool
+    ) -> dict[str, Any] | str | None:
+        """One try of a decision: the answer, or None when another approver's claim ended without a decision while
+        this click waited for it."""
         tz = actor.time_zone
         record = await self._records.pending(action.request_id)
         if record is None or "approverIds" not in record:
@@ -535,7 +539,7 @@ class ApprovalDesk:
             notice = explain(MissingApproverJustification(decision), tz, group_name=view.group_name)
             return self._card(record, tz, actionable=True, notice=notice)
         if await self._held(record.get("claim"), CLAIM_TTL):
-            return await self._after_race(turn_context, service, actor, action, invoke=invoke, again=again)
+            return await self._after_race(action.request_id, actor)
 
         try:
             verdict = await service.review(actor, view.request_id, decision, action.reason, view.reason_required)
@@ -549,7 +553,7 @@ class ApprovalDesk:
         try:
             claimed = await self._claim(record, actor, decision, mark)
             if claimed is None:
-                return await self._after_race(turn_context, service, actor, action, invoke=invoke, again=again)
+                return await self._after_race(action.request_id, actor)
             self._fault("claimed")
             try:
                 await service.submit_review(actor, verdict)
@@ -641,24 +645,13 @@ class ApprovalDesk:
         except Exception:
             log.exception("could not release the claim on request %s", request_id)
 
-    async def _after_race(
-        self,
-        turn_context: TurnContext,
-        service: PimService,
-        actor: Actor,
-        action: DecisionAction,
-        *,
-        invoke: bool,
-        again: bool,
-    ) -> dict[str, Any] | str:
-        """Someone else is deciding: wait for their result, then answer with it. When their claim ends without a
-        decision (their write was refused, their process died), this click is tried once more, from the start: the
-        approval then says what became of the request."""
-        request_id, tz = action.request_id, actor.time_zone
+    async def _after_race(self, request_id: str, actor: Actor) -> dict[str, Any] | str | None:
+        """Someone else is deciding: wait for their result, then answer with it; None when their claim ends without a
+        decision. Still deciding after LOSER_WAIT_SECONDS: the clicker is asked to try again."""
+        tz = actor.time_zone
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOSER_WAIT_SECONDS
-        record: dict[str, Any] | None = None
-        while loop.time() < deadline:
+        while True:
             record = await self._records.pending(request_id)
             if record is None:
                 return explain(RequestNotFound(request_id), tz)
@@ -667,12 +660,10 @@ class ApprovalDesk:
             if record.get("closed"):
                 return self._card(record, tz, actionable=False, notice=CLOSED_NOTICE)
             if not await self._held(record.get("claim"), CLAIM_TTL):
-                if again:
-                    return await self._decide(turn_context, service, actor, action, invoke=invoke, again=False)
-                break
+                return None
+            if loop.time() >= deadline:
+                return self._card(record, tz, actionable=True, notice=RACE_LOST)
             await asyncio.sleep(0.05)
-        assert record is not None
-        return self._card(record, tz, actionable=True, notice=RACE_LOST)
 
     async def _refused_by_graph(
         self,

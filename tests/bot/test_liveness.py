@@ -14,22 +14,16 @@ import pytest
 
 from bot.liveness import Liveness, gone_here
 from bot.storage import SqliteStorage
-
-
-class Wall:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.feed.test_lease import Wall
 
 
 @pytest.fixture
 def stores(tmp_path: Path) -> Iterator[list[SqliteStorage]]:
-    opened = [SqliteStorage(tmp_path / "state.sqlite3") for _ in range(2)]
-    yield opened
-    for s in opened:
-        s.close()
+    """Two connections to one state file, as two processes would have."""
+    first, second = SqliteStorage(tmp_path / "state.sqlite3"), SqliteStorage(tmp_path / "state.sqlite3")
+    yield [first, second]
+    first.close()
+    second.close()
 
 
 async def test_a_process_on_another_host_lives_while_it_beats_and_not_after(stores: list[SqliteStorage]) -> None:
