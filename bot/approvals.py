@@ -101,9 +101,10 @@ MAX_GROUPS_PER_POLL = 400  # groups read for unrecorded requests per poll (20 $b
 LOSER_WAIT_SECONDS = 10.0  # how long a concurrent click waits for the winner's result
 EXPIRY_WARNING = timedelta(hours=1)  # the requester is told this long before an unapproved request expires
 RACE_LOST = "Another approver was deciding this request at the same moment. Please try again."
-SPREAD = "spread"  # on a request record: {"since": iso time}, the copies still owed the outcome
-SPREAD_GRACE = timedelta(minutes=2)  # an owed spread older than this is taken over by the poller (its owner stopped)
+SPREAD = "spread"  # on a request record: the copies are still owed the outcome, by the process the mark names
+SPREAD_GRACE = timedelta(minutes=2)  # an owed spread older than this is taken over even if its process still lives
 CLOSED_NOTICE = "This request is closed; nothing was changed."
+TOLD = "told"  # on a request record: the requester was told its outcome
 FAN_OUT = "fanOut"  # on a request record: the fan-out of its cards is owed, by the process the mark names
 
 
@@ -278,7 +279,6 @@ class ApprovalDesk:
         self._clock = clock
         self._app_id = app_id
         self._background: set[asyncio.Task[None]] = set()  # spreads after clicks (`drain` waits for them)
-        self._spreading: set[str] = set()  # request ids whose spread runs in this process
         self._live = liveness
         self._more_groups = more_groups
         self._as_user = as_user
@@ -598,13 +598,20 @@ class ApprovalDesk:
         """A mark of work this process starts on a record (a claim, a fan-out): the process, the work, the time."""
         return {"owner": self._live.owner, "token": uuid.uuid4().hex, "at": self._now()}
 
+    def _spread_mark(self, skip: str = "") -> dict[str, str]:
+        """The mark of a spread this process is about to run; it counts as running here until `_spread` ends.
+        `skip`: the clicked copy, which the invoke's answer replaces."""
+        mark = {**self._mark(), "skip": skip}
+        self._working.add(mark["token"])
+        return mark
+
     async def _held(self, mark: Mapping[str, Any] | None, ttl: timedelta) -> bool:
         """Whether the work a mark names may still be going on: its process lives (here: the work is running), and it
         is younger than `ttl`, the bound for work whose process lives but which never finished. A mark written before
         marks named their process can only be judged by its age."""
         if not mark:
             return False
-        at = _parse_time(mark.get("at"))
+        at = _parse_time(mark.get("at") or mark.get("since"))
         if at is None or self._clock.now() - at >= ttl:
             return False
         owner = str(mark.get("owner") or "")
@@ -796,6 +803,7 @@ class ApprovalDesk:
         invoke response replaces) are still to be updated. `plain_answer`: the clicked copy was answered with the
         plain decided card (no notice), so the spread may re-render it once it knows more (the end of the access)."""
         when = (at or self._clock.now()).isoformat()
+        spread = self._spread_mark(skip or "")
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if not record.get("decision"):
@@ -807,12 +815,14 @@ class ApprovalDesk:
                     "reason": reason,
                 }
                 record["status"] = "Approved" if decision is Decision.APPROVE else "Denied"
-                record[SPREAD] = {"since": self._now(), "skip": skip or "", "plainAnswer": plain_answer}
+                record[SPREAD] = {**spread, "plainAnswer": plain_answer}
             record.pop("claim", None)
             return record
 
         final = await self._records.update_pending(request_id, decide)
         assert final is not None
+        if (final.get(SPREAD) or {}).get("token") != spread["token"]:
+            self._working.discard(spread["token"])  # decided before: whoever recorded it spreads it
         await self._settled(final)
         return final
 
@@ -870,8 +880,8 @@ class ApprovalDesk:
         """Re-render every other stored copy from the record, all at once (each conversation's send limits are kept by
         the connector's limiter); meanwhile settle the requester's card and tell them. Then the record owes nothing."""
         request_id = str(record["requestId"])
-        skip = str((record.get(SPREAD) or {}).get("skip") or "")
-        self._spreading.add(request_id)
+        owed = record.get(SPREAD) or {}
+        skip = str(owed.get("skip") or "")
         try:
             # Before the requester hears of it: asking again at once must not meet the view cached while it waited.
             service.forget_user(str(record.get("requesterId") or ""))
@@ -893,13 +903,15 @@ class ApprovalDesk:
             )
             await self._spread_done(request_id)
         finally:
-            self._spreading.discard(request_id)
+            self._working.discard(str(owed.get("token") or ""))
 
     async def _update_copy(self, adapter: Any, copy: dict[str, Any], card: dict[str, Any]) -> None:
         try:
             await self._update(adapter, copy["reference"], copy["activityId"], card)
         except Exception:
             log.warning("could not update the approval card %s", copy.get("activityId"), exc_info=True)
+            return
+        self._fault("spread")
 
     async def _inform_requester(self, adapter: Any, record: dict[str, Any]) -> None:
         try:
@@ -978,9 +990,14 @@ class ApprovalDesk:
         await continue_raising(adapter, reference, update, self._app_id)
 
     async def _tell_requester(self, adapter: Any, record: dict[str, Any]) -> None:
+        """Tell the requester the outcome, once: a spread taken over after its process died does not tell them again
+        (unless that process died while telling them)."""
         reference = await self._records.user_reference(record["requesterId"])
         if reference is None:
             log.info("no reference for requester %s; not told about %s", record["requesterId"], record["requestId"])
+            return
+        current = await self._records.pending(str(record["requestId"]))
+        if current is not None and current.get(TOLD):
             return
         view = view_of(record)
         tz = record.get("requesterTimeZone")
@@ -1000,6 +1017,12 @@ class ApprovalDesk:
             await tc.send_activity(MessageFactory.text(text))
 
         await continue_raising(adapter, reference, send, self._app_id)
+
+        def told(record: dict[str, Any]) -> dict[str, Any]:
+            record[TOLD] = {"at": self._now()}
+            return record
+
+        await self._records.update_pending(str(record["requestId"]), told)
 
     def _now(self) -> str:
         return self._clock.now().isoformat()
@@ -1129,10 +1152,11 @@ class ApprovalDesk:
                 record["closed"] = {"kind": closed, "at": self._now(), "status": status}
                 record["status"] = "Canceled" if closed == CLOSED_CANCELLED else "Expired"
             record.pop("claim", None)
-            record[SPREAD] = {"since": self._now()}
+            record[SPREAD] = spread = self._spread_mark()
             try:
                 await self._records.save_pending(record)
             except StorageConflict:
+                self._working.discard(spread["token"])
                 continue
             log.info("request %s settled outside a click: %s", request_id, record["status"])
             await self._settled(record)
@@ -1141,17 +1165,18 @@ class ApprovalDesk:
         return False
 
     async def _finish_spread(self, adapter: Any, service: PimService, record: dict[str, Any]) -> bool:
-        """The safety net for a spread that did not finish (its process stopped or was killed mid-way): once it has
-        been owed longer than SPREAD_GRACE and is not running here, take it over (compare-and-swap: one instance) and
-        run it again. Card updates are idempotent; the requester may be told twice if the first run got that far."""
-        request_id = str(record["requestId"])
-        since = _parse_time((record.get(SPREAD) or {}).get("since"))
-        if request_id in self._spreading or (since is not None and self._clock.now() - since < SPREAD_GRACE):
+        """The safety net for a spread that did not finish: once its process is gone (or stopped running it), or it
+        has been owed longer than SPREAD_GRACE, take it over (compare-and-swap: one taker) and run it again, every
+        copy included (the clicked one too: its click may never have been answered). Card updates are idempotent;
+        the requester is told once unless the first run died while telling them."""
+        if await self._held(record.get(SPREAD), SPREAD_GRACE):
             return False
-        record[SPREAD] = {**record[SPREAD], "since": self._now()}
+        request_id = str(record["requestId"])
+        record[SPREAD] = spread = self._spread_mark()
         try:
             await self._records.save_pending(record)
         except StorageConflict:
+            self._working.discard(spread["token"])
             return False
         log.info("finishing the card updates of request %s (an earlier run did not finish)", request_id)
         await self._spread(adapter, service, record)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -140,3 +141,41 @@ async def test_a_dead_claim_on_a_request_pim_still_has_waiting_is_dropped_and_th
     assert approver_updates(stack) == []  # nothing was decided: every card still has its buttons
     answer = answered_card(await click(stack, BOB, bob_card, "approve", "again, now"))
     assert element(answer, "state")["text"].startswith("Approved by Bob Builder at ")
+
+
+async def owe_spread(db: Path, request_id: str, owner: str, at: datetime, beat: float | None) -> None:
+    """The record says its copies are still owed the outcome, by the process `owner` (heartbeat `beat`)."""
+    store = SqliteStorage(db)
+    try:
+        key = f"request/{request_id}"
+        record: dict[str, Any] = dict((await store.read([key]))[key])
+        spread = {"owner": owner, "token": uuid.uuid4().hex, "at": at.isoformat(), "skip": ""}
+        changes: dict[str, Any] = {key: {**record, "spread": spread}}
+        if beat is not None:
+            changes[f"process/{owner}"] = {"beat": beat}
+        await store.write(changes)
+    finally:
+        store.close()
+
+
+async def test_card_updates_owed_by_a_live_process_are_left_to_it_and_a_dead_ones_are_finished_at_once(
+    stack: Stack,
+) -> None:
+    request_id, bob_card, carol_card = await request_approval(stack)
+    decide_as_bob_in_pim(stack, request_id)
+    assert await poll_once(stack) == 1  # recorded and spread by this process
+    puts = len(approver_updates(stack))
+
+    # Another process that still beats owes the updates: left to it within the grace period, taken over after it.
+    await owe_spread(stack.state_db, request_id, "elsewhere:4242:a1a1a1a1", stack.sim.tenant.now(), time.time())
+    assert await poll_once(stack) == 0
+    stack.sim.tenant.advance(3 * 60)
+    assert await poll_once(stack) == 1
+    assert len(approver_updates(stack)) == puts + 2  # both copies: a click of the dead process may be unanswered
+
+    # A process that stopped beating owes them: finished at once.
+    await owe_spread(stack.state_db, request_id, "elsewhere:4243:b2b2b2b2", stack.sim.tenant.now(), 0.0)
+    assert await poll_once(stack) == 1
+    updated = {r.activity_id for r in approver_updates(stack)[puts + 2 :]}
+    assert updated == {bob_card.activity_id, carol_card.activity_id}
+    assert len([t for t in texts(stack, ALICE) if "was approved" in t]) == 1  # told once, not thrice
