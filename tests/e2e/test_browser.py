@@ -1,21 +1,20 @@
 """The Playground's own web UI in headless Debian chromium: a user types a command and sees the bot's card.
 
-Also writes the README screenshot docs/images/playground-activate.png (with UPDATE_SCREENSHOT=1; otherwise to
-tests/artifacts/). Debian's /usr/bin/chromium is required (never
+Also writes the README screenshots docs/images/playground-activate.png and playground-status.png (with
+UPDATE_SCREENSHOT=1; otherwise to tests/artifacts/). Debian's /usr/bin/chromium is required (never
 `playwright install`): without it the test fails, it does not skip.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
-from devtools.stack import ROOT
 from tests.e2e.conftest import E2EStack, SimControl
 from tests.e2e.playground import PlaygroundClient
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.playground, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -28,12 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# The README's screenshot is refreshed only when asked (UPDATE_SCREENSHOT=1): a test run must not dirty the tree.
-SCREENSHOT = (
-    ROOT / "docs" / "images" / "playground-activate.png"
-    if os.environ.get("UPDATE_SCREENSHOT") == "1"
-    else ROOT / "tests" / "artifacts" / "playground-activate.png"
-)
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
 
 
@@ -50,30 +43,15 @@ async def test_activate_in_the_playground_ui_shows_the_active_card_and_saves_the
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(30_000)
-            await page.goto(e2e_stack.playground_url)
-            # Opening the personal chat sends the install event; the bot answers with its help card.
-            welcome = page.locator(".ac-adaptiveCard").filter(has_text="What I can do")
-            await expect(welcome.first).to_be_visible()
-            # The wire log panel takes a third of the width; the README picture is about the chat.
-            await page.get_by_role("button", name="Hide log panel").click()
-
-            composer = page.locator("div[role=textbox][data-lexical-editor=true]").last
-            await composer.click()
-            await page.keyboard.type("activate Exchange-Admins 2h")
-            await page.get_by_role("button", name="Send Message").click()
-
-            card = page.locator(".ac-adaptiveCard").filter(has_text="Exchange-Admins · Member").last
-            await expect(card).to_be_visible()
+            page = await opened_chat(browser, e2e_stack, height=800)
+            card = await answer(page, "activate Exchange-Admins 2h", "Exchange-Admins · Member")
             await expect(card.get_by_text("Active", exact=True)).to_be_visible()
             await expect(card).to_contain_text("Duration")
             await expect(card).to_contain_text("2 h")
             await expect(card.get_by_role("button", name="Deactivate")).to_be_visible()
             text = await card.inner_text()
             await card.scroll_into_view_if_needed()
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(SCREENSHOT))
+            shot = await screenshot(page, "playground-activate.png")
         finally:
             await browser.close()
 
@@ -82,4 +60,51 @@ async def test_activate_in_the_playground_ui_shows_the_active_card_and_saves_the
     log = await sim.requests()
     writes = [e for e in log if e["method"] == "POST" and e["path"].endswith("/assignmentScheduleRequests")]
     assert [(e["caller"], e["oid"], e["status"]) for e in writes] == [("user", ALICE, 201)]
-    assert SCREENSHOT.stat().st_size > 20_000
+    assert shot.stat().st_size > 20_000
+
+
+async def test_status_in_the_playground_ui_lists_active_and_activatable_groups_and_saves_the_readme_screenshot(
+    chromium: Path, e2e_stack: E2EStack, fresh: PlaygroundClient
+) -> None:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await opened_chat(browser, e2e_stack, height=900)
+            await answer(page, "activate Exchange-Admins 2h", "Exchange-Admins · Member")
+            card = await answer(page, "status", "Your PIM groups")
+            await expect(card.get_by_text("Eligible", exact=True)).to_be_visible()
+            # The active group can be ended; each eligible group that can be activated now has its button.
+            await expect(card.get_by_role("button", name="Deactivate")).to_have_count(1)
+            assert await card.get_by_role("button", name="Activate").count() >= 3
+            # The whole exchange in view: the command, the card, and the Playground's note under it.
+            note = page.get_by_text("Full width control is not supported").last
+            await note.evaluate("element => element.scrollIntoView({block: 'end'})")
+            shot = await screenshot(page, "playground-status.png")
+        finally:
+            await browser.close()
+    assert shot.stat().st_size > 20_000
+
+
+async def opened_chat(browser: Browser, e2e_stack: E2EStack, *, height: int) -> Page:
+    """The Playground's personal chat with the bot in a new 1280-pixel wide page, its welcome card shown and the wire
+    log hidden."""
+    page = await browser.new_page(viewport={"width": 1280, "height": height})
+    page.set_default_timeout(30_000)
+    await page.goto(e2e_stack.playground_url)
+    # Opening the personal chat sends the install event; the bot answers with its help card.
+    welcome = page.locator(".ac-adaptiveCard").filter(has_text="What I can do")
+    await expect(welcome.first).to_be_visible()
+    # The wire log panel takes a third of the width; the README pictures are about the chat.
+    await page.get_by_role("button", name="Hide log panel").click()
+    return page
+
+
+async def answer(page: Page, command: str, card_text: str) -> Locator:
+    """Type `command` in the composer and send it: the bot's card that answers it (the last with `card_text`)."""
+    composer = page.locator("div[role=textbox][data-lexical-editor=true]").last
+    await composer.click()
+    await page.keyboard.type(command)
+    await page.get_by_role("button", name="Send Message").click()
+    card = page.locator(".ac-adaptiveCard").filter(has_text=card_text).last
+    await expect(card).to_be_visible()
+    return card

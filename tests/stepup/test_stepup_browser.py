@@ -14,7 +14,6 @@ tenant fails to load (the control at the end proves that this test would see a c
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,17 +24,16 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright, expect
 
-from devtools.stack import ROOT, bot_environment, bot_process, free_port, simulated_tenant
+from devtools.stack import bot_environment, bot_process, free_port, simulated_tenant
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE
 from tests.fakes.connector import running_connector
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-# The README's picture is refreshed only when asked: a test run must not dirty the tree.
-SCREENSHOTS = ROOT / "docs" / "images" if os.environ.get("UPDATE_SCREENSHOT") == "1" else ROOT / "tests" / "artifacts"
 
 
 @pytest.fixture
@@ -92,8 +90,7 @@ async def test_the_demo_step_up_sign_in_opens_in_chromium_without_a_certificate_
                 await expect(page).to_have_title("You're signed in · PIM Bot")
                 assert failed == []
                 await looks_like_the_product(page)
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(SCREENSHOTS / "stepup-signed-in.png"))
+                await screenshot(page, "stepup-signed-in.png")
                 await reflows_and_goes_dark(page)
                 # The same link again: the expired page, styled by the same rules.
                 await page.set_viewport_size({"width": 880, "height": 560})
