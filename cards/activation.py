@@ -18,7 +18,7 @@ from typing import Any
 from adaptivecards.baseobject import BareObject
 
 from cards.actions import activate_button, cancel_button, deactivate_button
-from cards.common import actions, card, container, facts, heading, text
+from cards.common import actions, card, container, facts, heading, request_footnote, text
 from cards.elements import ActionOpenUrl, JsonDict
 from cards.text import approvers_phrase, summary_text
 from cards.wording import (
@@ -127,7 +127,7 @@ def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: str | None, flow
 def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[BareObject]:
     match outcome:
         case Activated():
-            rows = [*_window(outcome.start, outcome.end, tz), ("Request", outcome.request.id)]
+            rows = _window(outcome.start, outcome.end, tz)
             items = [*_head(pid, outcome.group.display_name, outcome, "Active", "Good"), facts(f"{pid}-facts", rows)]
             if outcome.duration_was_policy_maximum:
                 note = f"Used the policy maximum of {format_duration(outcome.duration)}."
@@ -135,12 +135,12 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
             items.append(
                 actions(f"{pid}-actions", [deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)])
             )
+            items.append(request_footnote(f"{pid}-request", outcome.request.id))
             return items
         case AwaitingApproval():
             message = f"Submitted, waits for approval by {approvers_phrase(outcome.approvers)}."
             rows = [
                 ("Duration", format_duration(outcome.duration)),
-                ("Request", outcome.request.id),
                 ("Expires", format_time(outcome.expires, tz)),
             ]
             return [
@@ -148,6 +148,7 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
                 _message(pid, message),
                 facts(f"{pid}-facts", rows),
                 actions(f"{pid}-actions", [cancel_button(f"{pid}-cancel", outcome.request.id)]),
+                request_footnote(f"{pid}-request", outcome.request.id),
             ]
         case NeedsInput():
             wanted = missing_inputs_phrase(justification=outcome.need_justification, ticket=outcome.need_ticket)
@@ -176,7 +177,7 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
             return [
                 *_head(pid, outcome.group.display_name, outcome, "Deactivated", "Good"),
                 _message(pid, message),
-                facts(f"{pid}-facts", [("Request", outcome.request.id)]),
+                request_footnote(f"{pid}-request", outcome.request.id),
             ]
 
 
@@ -214,6 +215,8 @@ def _refused(outcome: Refused, pid: str, tz: str | None, flow: _Flow) -> list[Ba
         # Another sign-in would be refused the same way: the portal is what works.
         portal = ActionOpenUrl(id=f"{pid}-open-pim", title="Open PIM", url=PIM_ACTIVATE_URL)
         items.append(actions(f"{pid}-actions", [portal]))
+    elif isinstance(error, PendingRequestExists) and error.request_id:
+        items.append(request_footnote(f"{pid}-request", error.request_id))
     return items
 
 

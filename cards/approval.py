@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from adaptivecards.baseobject import BareObject
 
 from cards.actions import REASON_INPUT, REASON_MAX, Verb, activate_button, decision_data, execute_button
-from cards.common import actions, card, facts, heading, text
+from cards.common import actions, card, facts, heading, request_footnote, text
 from cards.elements import ActionExecute, InputText, JsonDict, to_json
 from cards.wording import access_label, format_duration, format_time
 from core.models import Access, Decision, Group, Ticket
@@ -107,7 +107,6 @@ def approval_card(
     if view.ticket:
         pairs.append(("Ticket", view.ticket))
     pairs += _times(view, tz)
-    pairs.append(("Request", view.request_id))
     title = f"{view.requester_name} asks for {access.lower()} access to {view.group_name}"
     body: list[BareObject] = [heading("heading", title), facts("facts", pairs)]
     if notice:
@@ -142,6 +141,7 @@ def approval_card(
                 ],
             )
         )
+    body.append(request_footnote("request-id", view.request_id))
     state = decision_line(view, tz) if decided else (view.closed or "waiting for approval")
     result = card(body, f"{title}: {state}.")
     if mention:
@@ -175,7 +175,6 @@ def expiry_warning_card(
     body: list[BareObject] = [
         heading("heading", "Approval request expires soon"),
         text("message", f"{subject} is still waiting for approval and expires at {format_time(expires_at, tz)}."),
-        facts("facts", [("Request", request_id)]),  # when it expires is said once, in the message
         text(
             "note",
             "Send it again creates a new request with the same group, access, duration, reason and ticket. PIM accepts "
@@ -192,5 +191,6 @@ def expiry_warning_card(
                 )
             ],
         ),
+        request_footnote("request-id", request_id),
     ]
     return card(body, f"{subject} expires at {format_time(expires_at, tz)} unless someone approves it.")

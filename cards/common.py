@@ -25,6 +25,7 @@ __all__ = [
     "container",
     "facts",
     "heading",
+    "request_footnote",
     "text",
 ]
 
@@ -58,6 +59,7 @@ def text(
     subtle: bool = False,
     spacing: str | None = None,
     font: str | None = None,
+    size: str | None = None,
 ) -> BareObject:
     block = TextBlock(id=element_id, text=value, wrap=True)
     if weight:
@@ -70,7 +72,15 @@ def text(
         block.spacing = spacing
     if font:
         block.font_type = font
+    if size:
+        block.size = size
     return block
+
+
+def request_footnote(element_id: str, request_id: str) -> BareObject:
+    """A PIM request's id in small subtle text, last in its card or section: there for whoever must look the request
+    up (the portal, the audit log, a support ticket), out of everyone else's way."""
+    return text(element_id, f"Request ID: {request_id}", subtle=True, size="Small", spacing="Small")
 
 
 def facts(element_id: str, pairs: Iterable[tuple[str, str]]) -> BareObject:

@@ -82,8 +82,7 @@ def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: str | None) -> B
         parts.append(f"requested {format_time(p.created, tz, reference=view.now)}")
     if p.duration is not None:
         parts.append(f"for {format_duration(p.duration)}")
-    parts.append(f"request {p.id}")
-    return _row(rid, f"{name} · {access_label(p.access)}", ", ".join(parts))
+    return _row(rid, f"{name} · {access_label(p.access)}", ", ".join(parts) or "waiting for approval")
 
 
 def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: str | None) -> BareObject:

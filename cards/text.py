@@ -151,7 +151,7 @@ def sorted_view(
 def _pending_line(request: PimRequest, view: StatusView, tz: str | None) -> str:
     name = view.group_names.get(request.group_id, request.group_id)
     duration = f" for {format_duration(request.duration)}" if request.duration else ""
-    return f"{_who(name, request.access)}{duration}, request {request.id}"
+    return f"{_who(name, request.access)}{duration}"
 
 
 def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: str | None) -> str:

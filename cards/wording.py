@@ -249,8 +249,7 @@ def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: A
                 return f"Your {_access_to(access, name)} is already active, with no end date."
             return f"Your {_access_to(access, name)} is already active until {format_time(error.until, tz)}."
         case PendingRequestExists():
-            ref = f" (request {error.request_id})" if error.request_id else ""
-            return f"A request for {_access_to(access, name)} is already waiting for approval{ref}."
+            return f"A request for {_access_to(access, name)} is already waiting for approval."
         case DurationTooLong():
             policy = f"The PIM policy for {_group(name)}"
             if error.maximum is not None and error.requested is not None:

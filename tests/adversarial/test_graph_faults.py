@@ -38,8 +38,8 @@ from bot.storage import SqliteStorage
 from tests.approvals.test_inline_approvals import CAROL, approval_cards, conversation, hello
 from tests.bot.conftest import Stack
 from tests.bot.quick import GRAPH_TIMEOUT, follow_up, poll, quick_stack
-from tests.bot.test_activation_http import EXCHANGE, SECURITY_OPS, assignment_requests, card_text, facts
-from tests.cards.cardtools import element, maybe_element
+from tests.bot.test_activation_http import EXCHANGE, SECURITY_OPS, assignment_requests, card_text
+from tests.cards.cardtools import element, maybe_element, request_id_of
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 
@@ -127,9 +127,8 @@ def _requests(stack: Stack, group: str, action: str) -> list[dict[str, Any]]:
 def _shown_request_ids(stack: Stack) -> set[str]:
     shown: set[str] = set()
     for card in _alice_cards(stack):
-        found = maybe_element(card, "outcome-0-facts")
-        if found is not None:
-            shown.add(facts(card, "outcome-0-facts").get("Request", ""))
+        if maybe_element(card, "outcome-0-request") is not None:
+            shown.add(request_id_of(card, "outcome-0-request"))
     return shown
 
 

@@ -14,7 +14,7 @@ from app import APP_KEY
 from bot.storage import SqliteStorage
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import card_text, self_activations
-from tests.cards.cardtools import element, maybe_element
+from tests.cards.cardtools import element, maybe_element, request_id_of
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB, FRANK, TeamsUser
 from tests.fakes.connector import Recorded
@@ -119,7 +119,7 @@ async def test_approvers_get_cards_and_the_requester_is_told_who_was_notified(st
         {"type": "mention", "text": "<at>Alice Admin</at>", "mentioned": {"id": ALICE.oid, "name": "Alice Admin"}}
     ]
     assert facts["Access"] == "Member" and facts["Duration"] == "1 h"
-    assert facts["Justification"] == "incident INC-9" and facts["Request"] == request_id
+    assert facts["Justification"] == "incident INC-9" and request_id_of(card, "request-id") == request_id
     assert "Request expires (if nobody decides)" in facts and "Requested at" in facts
     assert element(card, "reason")["isRequired"] is True  # the policy requires the approver's reason
     assert element(card, "approve")["fallback"]["type"] == "Action.Submit"

@@ -15,7 +15,7 @@ from tests.approvals.test_inline_approvals import (
     texts,
 )
 from tests.bot.conftest import Stack
-from tests.cards.cardtools import element, maybe_element
+from tests.cards.cardtools import element, maybe_element, request_id_of
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 
@@ -111,8 +111,7 @@ async def test_bob_sees_his_open_requests_as_actionable_cards(stack: Stack) -> N
     assert status == 201
     cards = approval_cards(stack, BOB)[before:]
     assert len(cards) == 1
-    facts = {f["title"]: f["value"] for f in element(cards[0].card or {}, "facts")["facts"]}
-    assert facts["Request"] == request_id
+    assert request_id_of(cards[0].card or {}, "request-id") == request_id
     # Alice (the requester) has nothing to approve.
     alice_before = len(stack.connector.messages(conversation(ALICE)))
     await stack.post(act.message(stack.service_url, "pending", ALICE))

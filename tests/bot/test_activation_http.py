@@ -10,7 +10,7 @@ from typing import Any
 
 from simtenant.wire import request_json
 from tests.bot.conftest import Stack
-from tests.cards.cardtools import buttons, element, maybe_element
+from tests.cards.cardtools import buttons, element, maybe_element, request_id_of
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, FRANK
 
@@ -77,7 +77,7 @@ async def test_activate_sends_typing_first_then_activates_as_the_user(stack: Sta
     [request] = self_activations(stack)
     assert request["principalId"] == ALICE.oid
     assert request["scheduleInfo"]["expiration"]["duration"] == "PT2H"
-    assert f["Request"] == request["id"]
+    assert request_id_of(card, "outcome-0-request") == request["id"]
     # Graph saw the user's delegated token for the write, never the app's, and no admin action happened.
     writes = [e for e in graph_log(stack) if e["method"] == "POST" and "assignmentScheduleRequests" in e["path"]]
     assert writes and all(e["caller"] == "user" and e["oid"] == ALICE.oid for e in writes)

@@ -16,7 +16,7 @@ import aiohttp
 from bot.storage import SqliteStorage
 from devtools.stack import ROOT, Tenant, bot_environment, free_port
 from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element
+from tests.cards.cardtools import element, request_id_of
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE
 from tests.fakes.connector import FakeConnector, running_connector
@@ -78,9 +78,7 @@ async def test_references_pending_requests_and_card_ids_survive_a_kill_and_resta
                 pending = await say(http, port, connector, "activate Security-Operators 1h because restart drill")
                 active = await say(http, port, connector, "activate Exchange-Admins 1h")
                 over_max = await say(http, port, connector, "activate Helpdesk-Tier1 10h")
-                request_id = {f["title"]: f["value"] for f in element(pending["card"], "outcome-0-facts")["facts"]}[
-                    "Request"
-                ]
+                request_id = request_id_of(pending["card"], "outcome-0-request")
 
                 os.kill(bot.pid, signal.SIGKILL)
                 await bot.wait()

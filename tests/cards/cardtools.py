@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["all_ids", "buttons", "element", "maybe_element", "walk"]
+__all__ = ["all_ids", "buttons", "element", "maybe_element", "request_id_of", "walk"]
 
 
 def walk(node: Any, *, into_fallback: bool = True) -> Iterator[dict[str, Any]]:
@@ -37,6 +37,13 @@ def element(card: Mapping[str, Any], element_id: str) -> dict[str, Any]:
     found = maybe_element(card, element_id)
     assert found is not None, f"no element with id {element_id!r}; ids: {all_ids(card)}"
     return found
+
+
+def request_id_of(card: Mapping[str, Any], element_id: str) -> str:
+    """The PIM request id a card shows in the footnote `element_id` (cards.common.request_footnote)."""
+    shown = str(element(card, element_id)["text"])
+    assert shown.startswith("Request ID: "), shown
+    return shown.removeprefix("Request ID: ")
 
 
 def buttons(card: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from cards.approval import approval_card
 from core.models import Decision
-from tests.cards.cardtools import element
+from tests.cards.cardtools import element, walk
 from tests.cards.samples import GOLDEN, NOW, TZ, approval_view
 
 WAITING = "Request expires (if nobody decides)"
@@ -49,3 +49,18 @@ def test_approve_is_the_primary_action_and_deny_the_destructive_one_on_old_clien
     for element_id, style in (("approve", "positive"), ("deny", "destructive")):
         assert element(card, element_id)["style"] == style
         assert element(card, f"{element_id}-submit")["style"] == style
+
+
+def test_request_ids_sit_in_small_subtle_footnotes_out_of_the_way() -> None:
+    shown_ids = 0
+    for name, make in GOLDEN.items():
+        blocks = list(walk(make()))
+        facts = [f for o in blocks for f in o.get("facts") or []]
+        assert not [f for f in facts if f.get("title") == "Request"], name
+        visible = [str(o["text"]) for o in blocks if o.get("type") == "TextBlock"] + [str(f["value"]) for f in facts]
+        for note in [o for o in blocks if str(o.get("text") or "").startswith("Request ID: ")]:
+            assert note["size"] == "Small" and note["isSubtle"] is True, name
+            rid = note["text"].removeprefix("Request ID: ")
+            assert sum(rid in shown for shown in visible) == 1, name  # nowhere else a reader sees it
+            shown_ids += 1
+    assert shown_ids >= 10  # the activation, deactivation, approval and expiry-warning cards all carry one

@@ -165,7 +165,7 @@ def test_already_active() -> None:
 
 def test_pending_request_exists() -> None:
     assert ex(PendingRequestExists("req-1")) == (
-        "A request for member access to Exchange-Admins is already waiting for approval (request req-1)."
+        "A request for member access to Exchange-Admins is already waiting for approval."
     )
     assert ex(PendingRequestExists()).endswith("waiting for approval.")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.cards.cardtools import all_ids, buttons, element, walk
+from tests.cards.cardtools import all_ids, buttons, element, request_id_of, walk
 from tests.e2e.conftest import SimControl
 from tests.e2e.playground import CARD, BotMessage, PlaygroundClient
 
@@ -76,7 +76,7 @@ async def test_activate_replies_with_an_active_card_and_the_tenant_saw_alices_ow
     # The app identity only read (directly or inside $batch); it wrote nothing.
     assert [e for e in log if e["caller"] == "app" and e["method"] != "GET" and e["route"] != "POST $batch"] == []
 
-    request = await sim.assignment_request(f["Request"])
+    request = await sim.assignment_request(request_id_of(card, "outcome-0-request"))
     assert request["action"] == "selfActivate"
     assert (request["principalId"], request["groupId"], request["accessId"]) == (ALICE, EXCHANGE, "member")
     assert request["scheduleInfo"]["expiration"]["duration"] == "PT2H"
@@ -101,7 +101,7 @@ async def ask_for_inputs(pg: PlaygroundClient) -> tuple[BotMessage, dict[str, An
 async def assert_teams_admins_activated(sim: SimControl, card: dict[str, Any]) -> None:
     assert state(card) == "Active", card
     assert element(card, "outcome-0-title")["text"] == "Teams Admins · Member"
-    request = await sim.assignment_request(facts(card, "outcome-0-facts")["Request"])
+    request = await sim.assignment_request(request_id_of(card, "outcome-0-request"))
     assert request["action"] == "selfActivate" and request["groupId"] == TEAMS_ADMINS
     assert request["justification"] == "INC-4711 rollout"
     assert request["ticketInfo"]["ticketNumber"] == "INC-4711"
@@ -189,7 +189,7 @@ async def activated_five_minutes_ago(pg: PlaygroundClient, sim: SimControl, comm
     starts = []
     for i in range(len([x for x in all_ids(card) if x.endswith("-state")])):
         assert state(card, i) == "Active", card
-        request = await sim.assignment_request(facts(card, f"outcome-{i}-facts")["Request"])
+        request = await sim.assignment_request(request_id_of(card, f"outcome-{i}-request"))
         starts.append(datetime.fromisoformat(request["scheduleInfo"]["startDateTime"].replace("Z", "+00:00")))
     assert datetime.now(UTC) - min(starts) > timedelta(minutes=4), starts  # the tenant recorded its own, earlier now
     wait = (max(starts) + timedelta(minutes=5, milliseconds=50) - datetime.now(UTC)).total_seconds()
@@ -259,7 +259,7 @@ async def test_channel_mention_continues_in_the_1_1_chat_and_the_thread_gets_a_n
     card = reply.card or {}
     assert state(card) == "Active", card
     assert element(card, "outcome-0-title")["text"] == "Helpdesk-Tier1 · Member"
-    request = await sim.assignment_request(facts(card, "outcome-0-facts")["Request"])
+    request = await sim.assignment_request(request_id_of(card, "outcome-0-request"))
     assert (request["principalId"], request["groupId"]) == (ALICE, HELPDESK_TIER1)
 
     # `status` in the same thread, the bot mentioned again: answered privately too, never in the channel.

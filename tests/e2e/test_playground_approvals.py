@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from devtools.stack import DEMO_USERS
-from tests.cards.cardtools import element, maybe_element
+from tests.cards.cardtools import element, maybe_element, request_id_of
 from tests.e2e.conftest import SimControl
 from tests.e2e.playground import PERSONAL, BotMessage, PlaygroundClient
 
@@ -119,7 +119,7 @@ async def test_bob_approves_alices_request_from_the_playground(fresh: Playground
     facts = {f["title"]: f["value"] for f in element(card.card, "facts")["facts"]}
     assert facts["Requested by"] == "<at>Alice Admin</at>" and facts["Group"] == "Security-Operators"
     assert facts["Justification"] == "patch"
-    request_id = facts["Request"]
+    request_id = request_id_of(card.card, "request-id")
     [request] = [r for r in await sim.assignment_requests(ALICE) if r["id"] == request_id]
     assert request["status"] == "PendingApproval"
 
