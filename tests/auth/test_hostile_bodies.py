@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.routes import VouchedTokens
 from tests.auth.conftest import ProdStack
 from tests.fakes import activities as act
 
@@ -83,3 +84,30 @@ async def test_unknown_or_malformed_invoke_names_get_a_neutral_200_or_400(
         assert status == 400 and body["error"]["message"] == "the activity's name has the wrong type"
     assert prod.connector.sent == [] and prod.graph_calls() == []
     assert_no_traceback(capfd, caplog)
+
+
+async def test_a_token_vouched_for_before_the_body_is_still_checked_with_each_activity(prod: ProdStack) -> None:
+    first = act.message(prod.service_url, "help")
+    token = prod.token(first)
+    assert (await prod.post(first, authorization=f"Bearer {token}"))[0] == 201
+    # The same bearer, vouched for by the early check, with activities it was not issued for: refused every time.
+    elsewhere = dict(act.message(prod.service_url, "help"), serviceUrl="https://smba.trafficmanager.net/evil/")
+    other_channel = dict(act.message(prod.service_url, "help"), channelId="webchat")
+    for activity in (elsewhere, other_channel, elsewhere):
+        assert (await prod.post(activity, authorization=f"Bearer {token}"))[0] == 401
+    webchat_only = f"Bearer {prod.token(first, key=prod.ids.channel.webchat_key)}"  # not endorsed for msteams
+    for _ in range(2):
+        assert (await prod.post(first, authorization=webchat_only))[0] == 401
+    assert len(prod.connector.messages()) == 1
+
+
+def test_vouched_tokens_last_until_they_expire_and_the_oldest_go_first() -> None:
+    tokens = VouchedTokens(size=2)
+    tokens.remember("Bearer a", 100)
+    tokens.remember("Bearer b", 100.5)
+    tokens.remember("Bearer c", "100")  # not a time: not remembered
+    tokens.remember("Bearer d", True)
+    assert tokens.vouches("Bearer a", 99) and not tokens.vouches("Bearer a", 100)
+    assert not tokens.vouches("Bearer c", 0) and not tokens.vouches("Bearer d", 0)
+    tokens.remember("Bearer e", 200)
+    assert not tokens.vouches("Bearer a", 0) and tokens.vouches("Bearer b", 0) and tokens.vouches("Bearer e", 199)
