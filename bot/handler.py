@@ -47,7 +47,7 @@ from bot.records import Records
 from bot.stepup import StepUp
 from bot.wire import SentCard
 from cards import wording
-from cards.actions import CardAction, DecisionAction, InvalidCardAction, Verb, parse_click
+from cards.actions import CardAction, DecisionAction, InvalidCardAction, RunAction, Verb, parse_click
 from core.admins import Admins
 from core.commands import (
     Activate,
@@ -286,9 +286,7 @@ class PimBot(TeamsActivityHandler):
         if data is None and is_sign_out(text):
             await self._sign_out(turn_context, actor)
             return
-        if conversation_kind(activity) != "personal" and (
-            data is not None or not isinstance(_command_of(text, activity), ANSWERED_IN_PLACE)
-        ):
+        if conversation_kind(activity) != "personal" and not _answered_in_place(text, data, activity):
             await self._continue_privately(turn_context, actor, text=text, data=data)
             return
         await self._run(turn_context, actor, text=text, data=data)
@@ -342,8 +340,11 @@ class PimBot(TeamsActivityHandler):
 
     async def _run_command(self, turn_context: TurnContext, service: PimService, actor: Actor, text: str) -> None:
         command = _command_of(text, turn_context.activity)
+        if isinstance(command, Help) and command.slip:
+            await self._answer_slip(turn_context, service, actor, command)
+            return
         if isinstance(command, Help):
-            await self._send_help(turn_context, command.reason)
+            await self._send_help(turn_context, actor)
             return
         # The typing indicator goes out before any Graph call, so the user sees at once that the bot is on it.
         await turn_context.send_activity(Activity(type=ActivityTypes.typing))
@@ -504,7 +505,7 @@ class PimBot(TeamsActivityHandler):
         user = str(getattr(turn_context.activity.from_property, "aad_object_id", None) or "")
         if user and self._reach.installed_by_bot(user):
             return  # an approver the bot installed itself for: the approval card on its way is their first message
-        await self._send_help(turn_context, None)
+        await self._send_help(turn_context, _actor_or_none(turn_context.activity))
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         # Not TeamsActivityHandler's version: it looks up every added member in the roster (one call each) and fails
@@ -543,10 +544,12 @@ class PimBot(TeamsActivityHandler):
     ) -> dict[str, Any] | str:
         """The answer to a click: a card (an invoke's card replaces the clicked one), or a text."""
         try:
-            action: CardAction | DecisionAction = parse_click(data)
+            action = parse_click(data)
         except InvalidCardAction as e:
             log.info("refused card data: %s", e)
             return cards.help_card(e.user_message)
+        if isinstance(action, RunAction):
+            return await self._run_click(service, actor, action, turn_context)
         if isinstance(action, DecisionAction):
             if turn_context is None:
                 return cards.help_card(InvalidCardAction.user_message)
@@ -618,10 +621,51 @@ class PimBot(TeamsActivityHandler):
                 except Exception:  # the request is made; failing to notify must not hide that from the user
                     log.exception("could not send request %s to its approvers", o.request.id)
 
-    async def _send_help(self, turn_context: TurnContext, reason: str | None) -> None:
+    async def _send_help(self, turn_context: TurnContext, actor: Actor | None) -> None:
         """The usage card for the conversation it goes to: in a channel or group chat it offers what works there."""
-        card = cards.help_card(reason, where=conversation_kind(turn_context.activity))
+        card = await self._help_card(conversation_kind(turn_context.activity), actor)
         await self._send_card(turn_context, card, kind="help")
+
+    async def _help_card(self, where: str, actor: Actor | None) -> dict[str, Any]:
+        """The whole usage for a conversation of type `where`; in the 1:1 chat of one of the bot's admins, with the
+        admin commands."""
+        admin = False
+        if where == "personal" and actor is not None:
+            try:
+                admin = await self.admins.is_admin(actor)
+            except DirectoryError as e:  # the usage without the admin part beats no usage
+                log.warning("could not tell whether %s is an admin: %s", actor.object_id, e)
+        return cards.help_card(where=where, admin=admin)
+
+    async def _answer_slip(self, turn_context: TurnContext, service: PimService, actor: Actor, slip: Help) -> None:
+        """Text that was no command: one line and a few buttons built from the user's own groups (cards.slip). They
+        come from the user's snapshot, read app-only: at most one round trip, none while it is cached. In a channel
+        or group chat nothing of the user's own access is read or shown."""
+        where = conversation_kind(turn_context.activity)
+        view = None
+        if where == "personal":
+            try:
+                view = await service.glance(actor)
+            except DirectoryError as e:  # the line and the buttons that need no groups still help
+                log.warning("could not read the groups of %s to answer a slip: %s", actor.object_id, e)
+        await self._send_card(turn_context, cards.slip_card(slip, view, where=where), kind="slip")
+
+    async def _run_click(
+        self, service: PimService, actor: Actor, action: RunAction, turn_context: TurnContext | None
+    ) -> dict[str, Any] | str:
+        """A button that runs a command with no group (status, help) as if typed; its card is the answer."""
+        where = conversation_kind(turn_context.activity) if turn_context is not None else "personal"
+        if action.command == "help":
+            return await self._help_card(where, actor)
+        if turn_context is not None and where != "personal":
+            # The user's own access is never shown where others read: it continues in the 1:1 chat.
+            await self._continue_privately(turn_context, actor, text=action.command, data=None)
+            return wording.REPLIED_PRIVATELY
+        try:
+            view = await service.status(actor)
+        except DirectoryError as e:
+            return cards.explain(e, actor.time_zone)
+        return cards.status_card(view, actor.time_zone)
 
     async def _send_card(
         self, turn_context: TurnContext, card: dict[str, Any], *, kind: str, outcomes: Sequence[Outcome] = ()
@@ -832,6 +876,25 @@ class PimBot(TeamsActivityHandler):
             await self._records.remember_conversation(actor, reference_of(activity), conversation_kind(activity))
         except Exception:  # losing a reference must not cost the user their answer
             log.exception("could not store the conversation reference of activity %s", activity.id)
+
+
+def _answered_in_place(text: str | None, data: Mapping[str, Any] | None, activity: Activity) -> bool:
+    """A command (typed, or a button that runs one) that is answered where it was sent, also in a channel or group
+    chat: help and the admin commands. Every other one acts as the user and continues in their 1:1 chat."""
+    if data is None:
+        return isinstance(_command_of(text, activity), ANSWERED_IN_PLACE)
+    try:
+        action = parse_click(data)
+    except InvalidCardAction:
+        return False
+    return isinstance(action, RunAction) and action.command == "help"
+
+
+def _actor_or_none(activity: Activity) -> Actor | None:
+    try:
+        return actor_of(activity)
+    except NotAUser:
+        return None
 
 
 def _command_of(text: str | None, activity: Activity) -> Command:

@@ -21,6 +21,9 @@ Action data (a JSON object; Teams merges the card's input values into it)::
       "ticketSystem": "ServiceNow"     # activate only, optional, only with a ticket
     }
 
+A button that runs a command as if typed (`"verb": "run"`) carries only ``{"pim": 1, "command": "status"}``; the
+command is one of `RUN_COMMANDS`, the commands that name no group.
+
 Card data is untrusted: anyone can post a forged `value`. `parse_action_data` accepts only this exact shape, and the
 acting user always comes from the authenticated activity, never from here; the service re-checks eligibility.
 """
@@ -46,9 +49,11 @@ __all__ = [
     "DECISION_VERBS",
     "REASON_INPUT",
     "REASON_MAX",
+    "RUN_COMMANDS",
     "CardAction",
     "DecisionAction",
     "InvalidCardAction",
+    "RunAction",
     "Verb",
     "activate_button",
     "cancel_button",
@@ -59,6 +64,7 @@ __all__ = [
     "execute_button",
     "parse_action_data",
     "parse_click",
+    "run_button",
 ]
 
 DATA_VERSION = 1
@@ -85,6 +91,7 @@ class Verb(StrEnum):
     DENY = "deny"
     REFRESH = "refresh"  # Teams asks for the card a user in refresh.userIds should see (approval cards)
     CANCEL = "cancel"  # the requester withdraws a request that waits for approval (their "waiting" card)
+    RUN = "run"  # a command that names no group, run as if typed (`RUN_COMMANDS`)
 
 
 DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH, Verb.CANCEL})  # all carry a request id
@@ -92,6 +99,8 @@ REASON_INPUT = "reason"  # the approver's reason input on the approval card
 REASON_MAX = 500
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DECISION_KEYS = {"pim", "verb", "requestId", REASON_INPUT}
+RUN_COMMANDS = frozenset({"status", "help"})
+_RUN_KEYS = {"pim", "verb", "command"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,13 @@ class DecisionAction:
     verb: Verb
     request_id: str
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunAction:
+    """A validated click on a button that runs a command as if the clicker had typed it (one of `RUN_COMMANDS`)."""
+
+    command: str
 
 
 class InvalidCardAction(ValueError):
@@ -200,6 +216,13 @@ def deactivate_button(element_id: str, group: Group, access: Access, title: str 
     return execute_button(element_id, title, Verb.DEACTIVATE, deactivate_data(group, access))
 
 
+def run_button(element_id: str, title: str, command: str) -> ActionExecute:
+    """A button that runs `command` (one of `RUN_COMMANDS`) as if the clicker had typed it."""
+    if command not in RUN_COMMANDS:
+        raise ValueError(f"{command!r} cannot run from a button")
+    return execute_button(element_id, title, Verb.RUN, {"pim": DATA_VERSION, "command": command})
+
+
 # ---- parsing ----------------------------------------------------------------------------------------------------
 
 
@@ -225,12 +248,12 @@ def _text(data: Mapping[str, object], key: str, limit: int, *, multiline: bool =
 def parse_action_data(data: Mapping[str, object], *, verb: str | None = None) -> CardAction:
     """`parse_click` for the activate/deactivate buttons only."""
     action = parse_click(data, verb=verb)
-    if isinstance(action, DecisionAction):
-        raise InvalidCardAction(f"{action.verb.value} is not an activation button")
+    if not isinstance(action, CardAction):
+        raise InvalidCardAction(f"{(verb or data.get('verb'))!r} is not an activation button")
     return action
 
 
-def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardAction | DecisionAction:
+def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardAction | DecisionAction | RunAction:
     """Validate what a button sent back. Raises `InvalidCardAction` (a ValueError) for anything else.
 
     For an Action.Execute invoke pass `verb=value["action"]["verb"]` and `value["action"]["data"]`; for an
@@ -253,6 +276,8 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
     action_verb = Verb(raw_verb)
     if action_verb in DECISION_VERBS:
         return _parse_decision(data, action_verb)
+    if action_verb is Verb.RUN:
+        return _parse_run(data)
 
     allowed = _COMMON_KEYS | (_ACTIVATE_KEYS if action_verb is Verb.ACTIVATE else set())
     unknown = sorted(set(data) - allowed)
@@ -301,3 +326,13 @@ def _parse_decision(data: Mapping[str, object], verb: Verb) -> DecisionAction:
         raise InvalidCardAction(f"requestId {_show(request_id)} is not a request id")
     reason = _text(data, REASON_INPUT, REASON_MAX, multiline=True) if verb in (Verb.APPROVE, Verb.DENY) else None
     return DecisionAction(verb, request_id, reason)
+
+
+def _parse_run(data: Mapping[str, object]) -> RunAction:
+    unknown = sorted(set(data) - _RUN_KEYS)
+    if unknown:
+        raise InvalidCardAction(f"unexpected keys for run: {', '.join(map(_show, unknown[:5]))}")
+    command = data.get("command")
+    if not isinstance(command, str) or command not in RUN_COMMANDS:
+        raise InvalidCardAction(f"command {_show(command)} cannot run from a button")
+    return RunAction(command)

@@ -2,9 +2,9 @@
 
 Element ids: `heading`; per outcome i (0-based) `outcome-{i}` (its container), `outcome-{i}-title`,
 `outcome-{i}-state`, `outcome-{i}-message`, `outcome-{i}-facts`, `outcome-{i}-note`, `outcome-{i}-actions` and the
-buttons `outcome-{i}-deactivate` / `outcome-{i}-activate-max` / `outcome-{i}-cancel` (each with its Action.Submit
-twin `…-submit`), and `outcome-{i}-open-pim` (Action.OpenUrl to the PIM portal, when a step-up sign-in did not satisfy
-the policy).
+buttons `outcome-{i}-deactivate` / `outcome-{i}-activate-max` / `outcome-{i}-cancel` / `outcome-{i}-suggestion-{j}`
+(a group the name asked for was close to; each with its Action.Submit twin `…-submit`), and `outcome-{i}-open-pim`
+(Action.OpenUrl to the PIM portal, when a step-up sign-in did not satisfy the policy).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from adaptivecards.baseobject import BareObject
 
 from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import actions, card, container, facts, heading, request_footnote, text
-from cards.elements import ActionOpenUrl, JsonDict
+from cards.elements import ActionExecute, ActionOpenUrl, JsonDict
 from cards.text import approvers_phrase, summary_text
 from cards.wording import (
     PIM_ACTIVATE_URL,
@@ -35,12 +35,14 @@ from core.errors import (
     AlreadyActive,
     DurationTooLong,
     NotActive,
+    NotEligible,
     OutcomeUnknown,
     PendingRequestExists,
     RequestRefused,
     StepUpInsufficient,
     TooSoonToDeactivate,
 )
+from core.models import Access
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -217,7 +219,35 @@ def _refused(outcome: Refused, pid: str, tz: str | None, flow: _Flow) -> list[Ba
         items.append(actions(f"{pid}-actions", [portal]))
     elif isinstance(error, PendingRequestExists) and error.request_id:
         items.append(request_footnote(f"{pid}-request", error.request_id))
+    elif isinstance(error, NotEligible) and error.alternatives:
+        items.append(actions(f"{pid}-actions", _did_you_mean(outcome, error, pid, flow)))
     return items
+
+
+def _did_you_mean(outcome: Refused, error: NotEligible, pid: str, flow: _Flow) -> list[ActionExecute]:
+    """A typo's suggestions as buttons: the same command for each suggested group it could act on, carrying what
+    the command said (duration, justification, ticket)."""
+    buttons = []
+    for j, (group, access) in enumerate(error.alternatives):
+        owner = " (owner)" if access is Access.OWNER else ""
+        if flow is _Flow.DEACTIVATE:
+            title = f"Deactivate {group.display_name}{owner}"
+            buttons.append(deactivate_button(f"{pid}-suggestion-{j}", group, access, title=title))
+            continue
+        title = f"Activate {group.display_name}{owner}"
+        if outcome.duration is not None:
+            title += f" for {format_duration(outcome.duration)}"
+        button = activate_button(
+            f"{pid}-suggestion-{j}",
+            title,
+            group,
+            access,
+            outcome.duration,
+            justification=outcome.justification,
+            ticket=outcome.ticket,
+        )
+        buttons.append(button)
+    return buttons
 
 
 def _refusal_state(error: RequestRefused, flow: _Flow) -> tuple[str, str]:

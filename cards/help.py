@@ -1,31 +1,35 @@
-"""The usage card: what the bot understands, with examples. Shown for `help` and for anything it could not read.
+"""The usage card: what the bot understands, with examples. Shown for `help` (a slip gets cards.slip instead).
 
 In a channel or group chat (`where`) it offers what is answered there: the admin commands (channels only) and help;
 the intro says that commands about the user's own access are answered in the 1:1 chat.
 
 Element ids: `heading`, `reason` (only with a reason), `intro`, `examples` and per example i `example-{i}`,
-`example-{i}-command`, `example-{i}-meaning`, then `footer` (1:1 only: durations and time zones).
+`example-{i}-command`, `example-{i}-meaning`; for admins in the 1:1 chat `admin` with `admin-heading` and the admin
+commands `admin-{i}`, `admin-{i}-command`, `admin-{i}-meaning`; then `footer` (1:1 only: durations and time zones).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from adaptivecards.baseobject import BareObject
 
 from cards.common import card, container, heading, text
 from cards.elements import JsonDict
-from cards.text import CHANNEL_EXAMPLES, EXAMPLES, GROUP_CHAT_EXAMPLES, help_text
-from cards.wording import help_intro_shared
+from cards.text import ADMIN_EXAMPLES, CHANNEL_EXAMPLES, EXAMPLES, GROUP_CHAT_EXAMPLES, help_text
+from cards.wording import ADMIN_COMMANDS_INTRO, help_intro_shared
 
 __all__ = ["help_card"]
 
 
-def help_card(reason: str | None = None, *, where: str = "personal") -> JsonDict:
-    """Usage with examples; `reason` (e.g. "I didn't understand “actvate”.") comes first when given. `where`: the
-    Teams conversation type the card goes to (`personal`, `channel`, `groupChat`)."""
+def help_card(reason: str | None = None, *, where: str = "personal", admin: bool = False) -> JsonDict:
+    """Usage with examples; `reason` (e.g. "That button did not work: …") comes first when given. `where`: the
+    Teams conversation type the card goes to (`personal`, `channel`, `groupChat`); `admin`: the reader may run the
+    admin commands, which the 1:1 help then lists too (a channel's help shows them to everyone: they work there)."""
     personal = where == "personal"
     body: list[BareObject] = []
     if reason:
-        body.append(text("reason", reason, weight="Bolder", color="Attention"))
+        body.append(text("reason", reason, weight="Bolder"))
     body.append(heading("heading", "What I can do"))
     if personal:
         body.append(
@@ -34,18 +38,10 @@ def help_card(reason: str | None = None, *, where: str = "personal") -> JsonDict
     else:
         body.append(text("intro", help_intro_shared(where)))
     shown = EXAMPLES if personal else CHANNEL_EXAMPLES if where == "channel" else GROUP_CHAT_EXAMPLES
-    examples = [
-        container(
-            f"example-{i}",
-            [
-                text(f"example-{i}-command", command, font="Monospace", weight="Bolder"),
-                text(f"example-{i}-meaning", meaning, subtle=True, spacing="None"),
-            ],
-            spacing="Small",
-        )
-        for i, (command, meaning) in enumerate(shown)
-    ]
-    body.append(container("examples", examples))
+    body.append(container("examples", _examples("example", shown)))
+    if personal and admin:
+        admin_items = [text("admin-heading", ADMIN_COMMANDS_INTRO, weight="Bolder")]
+        body.append(container("admin", admin_items + _examples("admin", ADMIN_EXAMPLES), separator=True))
     if personal:
         body.append(
             text(
@@ -56,4 +52,18 @@ def help_card(reason: str | None = None, *, where: str = "personal") -> JsonDict
                 spacing="Medium",
             )
         )
-    return card(body, help_text(reason, where))
+    return card(body, help_text(reason, where, admin=personal and admin))
+
+
+def _examples(prefix: str, shown: Sequence[tuple[str, str]]) -> list[BareObject]:
+    return [
+        container(
+            f"{prefix}-{i}",
+            [
+                text(f"{prefix}-{i}-command", command, font="Monospace", weight="Bolder"),
+                text(f"{prefix}-{i}-meaning", meaning, subtle=True, spacing="None"),
+            ],
+            spacing="Small",
+        )
+        for i, (command, meaning) in enumerate(shown)
+    ]

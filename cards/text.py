@@ -31,6 +31,7 @@ from core.outcomes import (
 )
 
 __all__ = [
+    "ADMIN_EXAMPLES",
     "CHANNEL_EXAMPLES",
     "EXAMPLES",
     "GROUP_CHAT_EXAMPLES",
@@ -55,8 +56,19 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("status", "What you can activate, what is active, what waits for approval."),
     ("cancel Exchange-Admins", "Withdraw your request that still waits for approval."),
     ("pending", "Approvers: the requests waiting for your decision, with Approve and Deny."),
-    ("approvals here Security-Operators", "Admins, in a Teams channel: post that group's approval requests there."),
     ("help", "This overview."),
+)
+# The admin commands, listed in the 1:1 help of the bot's admins (BOT_ADMINS, BOT_ADMIN_GROUP): typed in a channel.
+ADMIN_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "feed here",
+        "Post PIM assignment changes in that channel; “feed off” stops it, “feed status” says where it goes.",
+    ),
+    (
+        "approvals here Security-Operators",
+        "Post that group's approval requests in that channel; “approvals off Security-Operators” stops it.",
+    ),
+    ("approvals status", "Which groups' approval requests are posted in that team."),
 )
 # What works in a Teams channel (help shown there, and the welcome when the bot is added to a team): the admin
 # commands and help. Commands about the user's own access continue in the 1:1 chat, so they are not offered here.
@@ -185,9 +197,11 @@ def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: str |
     return "\n".join(outcome_line(o, tz) for o in subject) or "Nothing to report."
 
 
-def help_text(reason: str | None = None, where: str = "personal") -> str:
-    """The help card's plain-text fallback; `where` is the conversation type it is shown in."""
+def help_text(reason: str | None = None, where: str = "personal", *, admin: bool = False) -> str:
+    """The help card's plain-text fallback; `where` is the conversation type it is shown in, `admin` whether the
+    reader may use the admin commands."""
     head = f"{reason} " if reason else ""
     if where == "personal":
-        return f"{head}Try: “activate Exchange-Admins 2h”, “deactivate Exchange-Admins”, “status” or “help”."
+        admins = " Admins, in a channel: “feed here”, “approvals here <group>”." if admin else ""
+        return f"{head}Try: “activate Exchange-Admins 2h”, “deactivate Exchange-Admins”, “status” or “help”.{admins}"
     return f"{head}{help_intro_shared(where)}"

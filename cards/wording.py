@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.commands import Activate, Cancel, Command, Deactivate, Help
 from core.commands import format_duration as _core_format_duration
 from core.errors import (
     AlreadyActive,
@@ -53,6 +54,7 @@ from core.models import MINIMUM_ACTIVATION, Access, Decision, WriteKind
 from core.reach import Unreached
 
 __all__ = [
+    "ADMIN_COMMANDS_INTRO",
     "FEED_IS_OFF",
     "FEED_MAY_REPEAT",
     "FEED_NOT_SET_UP",
@@ -86,6 +88,7 @@ __all__ = [
     "and_list",
     "place_name",
     "private_intro",
+    "slip_line",
     "unconfirmed_write",
     "zone_label",
 ]
@@ -480,6 +483,48 @@ def nothing_active(example: str | None) -> str:
     if example is None:
         return "Nothing is active right now."
     return f"Nothing is active right now. Activate a group below, or type “{example}”."
+
+
+# ---- slips: text that was no command (cards.slip) -----------------------------------------------------------------
+
+_SLIP_ELSEWHERE = {
+    "channel": "Here I answer “help” and the admin commands; for your own access, write to me in our private chat.",
+    "groupChat": "Here I answer “help”; for your own access, write to me in our private chat.",
+}
+ADMIN_COMMANDS_INTRO = "For admins, in a Teams channel with me @mentioned:"
+
+
+def slip_line(slip: Help, *, where: str = "personal", choices: bool | None = None, example: str | None = None) -> str:
+    """The one line that answers a slip. `choices`: for a command that lacked its group, whether the user has any to
+    choose from (the buttons below); `example`: that command typed with the first of them."""
+    said = "You're welcome!" if slip.thanks else slip.reason or ""
+    if where != "personal":
+        return f"{said} {_SLIP_ELSEWHERE.get(where, _SLIP_ELSEWHERE['groupChat'])}".strip()
+    if slip.thanks:
+        return "You're welcome! Anything else?"
+    if choices is not None:
+        return _which(slip.meant, choices, example)
+    if slip.correction:
+        return f"{said} Did you mean “{slip.correction}”?"
+    return f"{said} Try one of these, or “help” for everything I can do."
+
+
+def _which(meant: Command | None, choices: bool, example: str | None) -> str:
+    """A command that lacked the group (or request) it acts on."""
+    if isinstance(meant, Deactivate):
+        if choices:
+            return "Which group should I deactivate? Choose one below."
+        return "Nothing is active right now, so there is nothing to deactivate."
+    if isinstance(meant, Cancel):
+        if choices:
+            return "Which request should I cancel? Choose one below."
+        return "You have no request waiting for approval, so there is nothing to cancel."
+    if not choices:
+        return "Which group? You have no group you can activate right now; “status” shows what you hold."
+    duration = meant.duration if isinstance(meant, Activate) else None
+    what = f"activate for {format_duration(duration)}" if duration is not None else "activate"
+    typed = f", or type “{example}”" if example else ""
+    return f"Which group should I {what}? Choose one below{typed}."
 
 
 # ---- commands typed in a channel or group chat that continue in the 1:1 chat (bot.private) -------------------------

@@ -21,6 +21,7 @@ resolved against the user's eligibilities by the service (`core.names`).
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -105,7 +106,19 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class Help:
+    """The usage, or, for a slip, what went wrong and what the user seems to have wanted."""
+
     reason: str | None = None  # why the usage is shown: an unknown word, a duration we could not read, …
+    # A slip's best guess at the command meant: a mistyped verb's command ("actvate X 2h" → Activate), or the command
+    # without the group it needs ("activate 1h" → Activate((), duration=1h)), so the answer can offer the user's own.
+    meant: Command | None = None
+    correction: str | None = None  # the text with its mistyped verb corrected: "activate Exchange-Admins 2h"
+    thanks: bool = False  # a thank-you: nothing to do, and no reason to show the whole usage
+
+    @property
+    def slip(self) -> bool:
+        """Not a request for the usage (`help`, a greeting, nothing) but text that was no command."""
+        return self.reason is not None or self.thanks
 
 
 Command = Activate | Deactivate | Cancel | Pending | ApprovalChannel | Status | Feed | Help
@@ -131,6 +144,11 @@ _VERBS = {
     "hi": "help",
     "hello": "help",
 }
+
+# The verbs a mistyped first word is compared with ("actvate" → activate); not their aliases, so that "please" is not
+# taken for "release".
+_TYPO_TARGETS = ("activate", "deactivate", "status", "cancel", "pending", "help")
+_THANKS = {"thanks", "thank", "thx", "ty", "cheers", "thankyou", "danke", "merci"}
 
 _UNIT = {
     "d": 1440, "day": 1440, "days": 1440,
@@ -215,7 +233,7 @@ def parse(text: str) -> Command:
     head, _, rest = text.partition(" ")
     verb = _VERBS.get(head.lower()) or _VERBS.get(head.lower().rstrip(":,.!?"))
     if verb is None:
-        return Help(f"I didn't understand “{_shorten(head)}”.")
+        return _slip(head, rest)
     if verb == "status":
         return Status()
     if verb == "help":
@@ -229,7 +247,7 @@ def parse(text: str) -> Command:
     if verb == "cancel":
         group = rest.strip().rstrip(_TRAILING_PUNCTUATION).strip().strip('"').strip()
         if not group:
-            return Help("Which request? For example: `cancel Exchange-Admins`.")
+            return Help("Which request? For example: “cancel Exchange-Admins”.", meant=Cancel(""))
         return Cancel(group)
     try:
         if verb == "activate":
@@ -255,6 +273,23 @@ def _parse_approval_channel(rest: str) -> Command:
     return ApprovalChannel(action, group if action != "status" else "")
 
 
+def _slip(head: str, rest: str) -> Help:
+    """Text that starts with no known verb: a thank-you, a mistyped verb (with the command it would make), or words
+    the bot does not know."""
+    word = head.lower().rstrip(":,.!?")
+    if word in _THANKS:
+        return Help(thanks=True)
+    reason = f"I didn't understand “{_shorten(head)}”."
+    close = difflib.get_close_matches(word, _TYPO_TARGETS, n=1, cutoff=0.75) if len(word) >= 4 else []
+    if not close:
+        return Help(reason)
+    correction = f"{close[0]} {rest}".strip()
+    meant = parse(correction)
+    if isinstance(meant, Help):  # the corrected verb still lacks something: what that slip guessed
+        return Help(reason, meant.meant, correction)
+    return Help(reason, meant, correction)
+
+
 class _Unreadable(Exception):
     pass
 
@@ -269,7 +304,7 @@ def _parse_feed(rest: str) -> Command:
     action = _FEED_WORDS.get(word)
     if action is None:
         return Help(
-            f"I didn't understand “feed {_shorten(rest.strip())}”. Try `feed here`, `feed off` or `feed status`."
+            f"I didn't understand “feed {_shorten(rest.strip())}”. Try “feed here”, “feed off” or “feed status”."
         )
     return Feed(action)
 
@@ -281,11 +316,14 @@ def _parse_activate(rest: str) -> Command:
     groups_text, duration = _take_duration(rest)
     if reason_duration is not None:
         if duration is not None:
-            raise _Unreadable("I found two durations; please give one, e.g. `activate Exchange-Admins 2h`.")
+            raise _Unreadable("I found two durations; please give one, e.g. “activate Exchange-Admins 2h”.")
         duration = reason_duration
     groups = _split_groups(groups_text)
     if not groups:
-        raise _Unreadable("Which group? For example: `activate Exchange-Admins 2h`.")
+        return Help(
+            "Which group? For example: “activate Exchange-Admins 2h”.",
+            meant=Activate((), access, duration, justification, ticket),
+        )
     return Activate(groups, access, duration, justification, ticket)
 
 
@@ -293,7 +331,7 @@ def _parse_deactivate(rest: str) -> Command:
     rest, access = _take_access(rest.rstrip(_TRAILING_PUNCTUATION))
     groups = _split_groups(rest)
     if not groups:
-        raise _Unreadable("Which group? For example: `deactivate Exchange-Admins`.")
+        return Help("Which group? For example: “deactivate Exchange-Admins”.", meant=Deactivate((), access))
     return Deactivate(groups, access)
 
 
@@ -391,8 +429,8 @@ def _take_duration(text: str) -> tuple[str, timedelta | None]:
     last = words[-1] if words else ""
     if last and '"' not in last and _LOOKS_LIKE_DURATION.match(last) and any(c.isdigit() for c in last):
         if last.isdigit():
-            raise _Unreadable(f"“{last}” needs a unit: `{last}h` for hours or `{last}m` for minutes.")
-        raise _Unreadable(f"I couldn't read the duration “{_shorten(last)}”. Try `2h`, `90m`, `1h30m` or `PT2H`.")
+            raise _Unreadable(f"“{last}” needs a unit: “{last}h” for hours or “{last}m” for minutes.")
+        raise _Unreadable(f"I couldn't read the duration “{_shorten(last)}”. Try “2h”, “90m”, “1h30m” or “PT2H”.")
     return text, None
 
 

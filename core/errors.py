@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from core.models import Access, Decision, SentWrite
+from core.models import Access, Decision, Group, SentWrite
 
 __all__ = [
     "AlreadyActive",
@@ -132,11 +132,22 @@ class RequestRefused(PimError):
 
 
 class NotEligible(RequestRefused):
-    def __init__(self, asked: str, suggestions: Sequence[str] = (), access: Access = Access.MEMBER) -> None:
+    """No eligibility by the name asked. `suggestions` are the user's group names closest to it; `alternatives` the
+    groups among them the command could act on instead, each with the access it would use (for buttons)."""
+
+    def __init__(
+        self,
+        asked: str,
+        suggestions: Sequence[str] = (),
+        access: Access = Access.MEMBER,
+        *,
+        alternatives: Sequence[tuple[Group, Access]] = (),
+    ) -> None:
         super().__init__(asked)
         self.asked = asked
         self.suggestions = tuple(suggestions)
         self.access = access
+        self.alternatives = tuple(alternatives)
 
 
 class EligibilityNotInEffect(RequestRefused):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.errors import DirectoryError, RequestRefused
@@ -109,6 +110,8 @@ class StatusView:
     pending: tuple[PimRequest, ...]
     group_names: dict[str, str]
     now: datetime
+    # The policies' maximum durations known without a read (cached), by (group id, access): a suggestion stays inside.
+    maxima: Mapping[tuple[str, Access], timedelta] = field(default_factory=dict)
 
     def can_activate(self, eligibility: Eligibility) -> bool:
         """The user can activate this eligibility now: it is in effect, and that access to that group is neither

@@ -169,7 +169,7 @@ class PimService:
             )
         except DirectoryError as e:
             return [Failed(name, command.access or Access.MEMBER, e) for name in command.groups]
-        plans = await self._plans(actor, reads.snapshot, command.groups, command.access)
+        plans = await self._plans(actor, reads.snapshot, command)
         reads = await self._read_missing_policies(reads, [p for p in plans if isinstance(p, _Target)])
         return [
             await self._activate_one(actor, reads, plan, command.duration, command.justification, command.ticket)
@@ -178,17 +178,18 @@ class PimService:
             for plan in plans
         ]
 
-    async def _plans(
-        self, actor: Actor, snapshot: UserSnapshot, asked: Sequence[str], access: Access | None
-    ) -> list[_Target | Outcome]:
-        """Per named group: what to activate, or the outcome that says why not. A group named twice ("X, x") once."""
+    async def _plans(self, actor: Actor, snapshot: UserSnapshot, command: Activate) -> list[_Target | Outcome]:
+        """Per named group: what to activate, or the outcome that says why not. A group named twice ("X, x") once.
+        A refusal keeps what the command carried, for a button that offers another way (e.g. a suggested group)."""
         plans: list[_Target | Outcome] = []
         seen: set[tuple[str, Access]] = set()
-        for name in asked:
+        access = command.access
+        for name in command.groups:
             try:
                 target = await self._target(actor, snapshot, name, access)
             except RequestRefused as e:
-                plans.append(Refused(e.group_name or name, e.access, e))
+                carried = (command.duration, command.justification, command.ticket)
+                plans.append(Refused(e.group_name or name, e.access, e, None, *carried))
                 continue
             except DirectoryError as e:
                 plans.append(Failed(name, access or Access.MEMBER, e))
@@ -557,7 +558,9 @@ class PimService:
             known = names.resolve(asked, [e.group for e in snapshot.eligibilities])
             error: RequestRefused = NotActive()
             if known is None:
-                error = NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), label_access)
+                suggestions = names.suggest(asked, self._group_names(snapshot))
+                ends = [(a.group, a.access) for a in candidates if a.activated and a.group.display_name in suggestions]
+                error = NotEligible(asked, suggestions, label_access, alternatives=ends)
             return Refused(known.display_name if known else asked, label_access, error, known)
         mine = [a for a in candidates if a.group.id == group.id]
         activated = [a for a in mine if a.activated]
@@ -588,7 +591,20 @@ class PimService:
 
     async def status(self, actor: Actor) -> StatusView:
         """The user's eligibilities, active assignments and waiting requests, read live from Graph."""
-        snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
+        return self._view(await self._directory.snapshot(actor.object_id, fresh=True))
+
+    async def glance(self, actor: Actor) -> StatusView:
+        """What the user holds, to suggest what they may have meant after a slip: the cached snapshot, else one
+        app-only read; with the maximum durations of the policies that are cached (no read for them). Raises
+        DirectoryError kinds."""
+        view = self._view(await self._directory.snapshot(actor.object_id))
+        maxima = {}
+        for e in view.eligible:
+            if (policy := await self._directory.cached_policy(e.group.id, e.access)) is not None:
+                maxima[(e.group.id, e.access)] = policy.maximum_duration
+        return replace(view, maxima=maxima)
+
+    def _view(self, snapshot: UserSnapshot) -> StatusView:
         group_names = {e.group.id: e.group.display_name for e in snapshot.eligibilities}
         group_names.update({a.group.id: a.group.display_name for a in snapshot.active})
         return StatusView(snapshot.eligibilities, snapshot.active, snapshot.pending, group_names, self._clock.now())
@@ -641,7 +657,27 @@ class PimService:
         if other is not None and access is not None:
             # Eligible, but for the other relationship (e.g. asked "as owner", eligible as member).
             return NotEligible(other.display_name, [], access).for_group(other.display_name, access)
-        return NotEligible(asked, names.suggest(asked, self._group_names(snapshot)), access or Access.MEMBER)
+        suggestions = names.suggest(asked, self._group_names(snapshot))
+        return NotEligible(
+            asked, suggestions, access or Access.MEMBER, alternatives=self._activatable(snapshot, suggestions, access)
+        )
+
+    def _activatable(
+        self, snapshot: UserSnapshot, group_names: Sequence[str], access: Access | None
+    ) -> list[tuple[Group, Access]]:
+        """Of the groups named, those the user could activate now, each with the access asked for, else member, else
+        owner (as a command naming the group would choose)."""
+        now = self._clock.now()
+        found: list[tuple[Group, Access]] = []
+        for name in group_names:
+            target = self._find(snapshot, name, access, now)
+            if isinstance(target, _Target):
+                try:
+                    self._refuse_if_active_or_pending(snapshot, target.group, target.access, now)
+                except RequestRefused:
+                    continue
+                found.append((target.group, target.access))
+        return found
 
     @staticmethod
     def _group_names(snapshot: UserSnapshot) -> Sequence[str]:

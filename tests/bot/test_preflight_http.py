@@ -84,9 +84,9 @@ async def alice_elsewhere(stack: Stack, action: str, group: str, **extra: Any) -
 
 
 @asynccontextmanager
-async def restarted(stack: Stack) -> AsyncIterator[Stack]:
-    """A second bot on the same tenant and state file: a process that has read nothing yet."""
-    app = create_app(load_settings(bot_env(stack.sim, stack.state_db)), clock=stack.sim.tenant.clock)
+async def restarted(stack: Stack, **settings: str) -> AsyncIterator[Stack]:
+    """A second bot on the same tenant and state file: a process that has read nothing yet (with extra settings)."""
+    app = create_app(load_settings(bot_env(stack.sim, stack.state_db, **settings)), clock=stack.sim.tenant.clock)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

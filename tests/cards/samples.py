@@ -6,11 +6,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cards import activation_card, deactivation_card, help_card, needs_input_card, status_card, step_up_card
+from cards import (
+    activation_card,
+    deactivation_card,
+    help_card,
+    needs_input_card,
+    slip_card,
+    status_card,
+    step_up_card,
+)
+from cards.actions import InvalidCardAction
 from cards.activation import settled_activation_card
 from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED
+from core.commands import parse
 from core.errors import (
     AlreadyActive,
     DirectoryUnavailable,
@@ -181,6 +191,28 @@ def status_nothing_active() -> StatusView:
     )
     names = {g.id: g.display_name for g in (EXCHANGE, TEAMS, HR)}
     return StatusView(eligible, (), (), names, NOW)
+
+
+def slip_view() -> StatusView:
+    """What a slip's buttons are built from: Exchange-Admins' policy is cached (at most 30 min), Teams Admins' is not;
+    HR-Data-Readers starts later; Security-Operators is active already."""
+    eligible = (
+        Eligibility(TEAMS, Access.MEMBER, NOW - timedelta(days=10), None),
+        Eligibility(EXCHANGE, Access.MEMBER, NOW - timedelta(days=30), None),
+        Eligibility(EXCHANGE, Access.OWNER, NOW - timedelta(days=30), None),
+        Eligibility(HR, Access.MEMBER, NOW + timedelta(days=2), None),
+        Eligibility(SECOPS, Access.MEMBER, NOW - timedelta(days=1), None),
+    )
+    active = (ActiveAssignment(SECOPS, Access.MEMBER, NOW - timedelta(minutes=20), NOW + timedelta(minutes=40), True),)
+    names = {g.id: g.display_name for g in (EXCHANGE, TEAMS, HR, SECOPS)}
+    maxima = {(EXCHANGE.id, Access.MEMBER): timedelta(minutes=30)}
+    return StatusView(eligible, active, (), names, NOW, maxima)
+
+
+def typo() -> Refused:
+    """“activate Exchnage-Admns 2h because patching”: close to two groups, one of which the user can activate."""
+    error = NotEligible("Exchnage-Admns", ("Exchange-Admins", "Teams Admins"), alternatives=[(EXCHANGE, Access.MEMBER)])
+    return Refused("Exchnage-Admns", Access.MEMBER, error, None, timedelta(hours=2), "patching")
 
 
 def status_empty() -> StatusView:
@@ -512,7 +544,14 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         None,
     ),
     "help": lambda: help_card(None),
-    "help_with_reason": lambda: help_card("I didn't understand “actvate”."),
+    "help_with_reason": lambda: help_card(InvalidCardAction.user_message),
+    "help_admin": lambda: help_card(None, admin=True),
     "help_channel": lambda: help_card(None, where="channel"),
-    "help_group_chat_with_reason": lambda: help_card("I didn't understand “actvate”.", where="groupChat"),
+    "help_group_chat": lambda: help_card(None, where="groupChat"),
+    "slip_unknown_word": lambda: slip_card(parse("asdf"), slip_view()),
+    "slip_activate_without_group": lambda: slip_card(parse("activate 1h"), slip_view()),
+    "slip_cancel_with_nothing_waiting": lambda: slip_card(parse("cancel"), slip_view()),
+    "slip_mistyped_verb": lambda: slip_card(parse("actvate exchange admins 2h because patching"), slip_view()),
+    "slip_in_a_channel": lambda: slip_card(parse("activate 1h"), None, where="channel"),
+    "activation_typo_suggestions": lambda: activation_card([typo()], TZ),
 }

@@ -16,13 +16,15 @@ from cards import (
     help_card,
     help_text,
     needs_input_card,
+    slip_card,
     status_card,
     summary_text,
 )
-from cards.actions import DecisionAction, Verb, parse_action_data, parse_click
+from cards.actions import DecisionAction, InvalidCardAction, RunAction, Verb, parse_action_data, parse_click
 from cards.activation import settled_activation_card
+from core.commands import parse
 from core.errors import DurationTooLong, NotActive, NotEligible, PolicyViolation
-from core.models import Access, Eligibility, Ticket
+from core.models import Access, Eligibility, PimRequest, RequestStatus, Ticket
 from core.outcomes import Refused
 from tests.cards import samples
 from tests.cards.cardtools import all_ids, buttons, element, maybe_element, request_id_of, walk
@@ -392,11 +394,129 @@ def test_help_lists_the_examples() -> None:
     assert maybe_element(card, "reason") is None
 
 
-def test_help_with_reason_shows_it_first() -> None:
+def test_help_with_reason_shows_it_first_and_not_in_red() -> None:
     card = GOLDEN["help_with_reason"]()
     assert card["body"][0]["id"] == "reason"
-    assert element(card, "reason")["text"] == "I didn't understand “actvate”."
-    assert card["fallbackText"].startswith("I didn't understand “actvate”.")
+    assert element(card, "reason")["text"].startswith("That button did not work")
+    assert "color" not in element(card, "reason")
+    assert card["fallbackText"].startswith("That button did not work")
+
+
+def test_help_lists_the_admin_commands_to_admins_only() -> None:
+    plain, admin = GOLDEN["help"](), GOLDEN["help_admin"]()
+    assert maybe_element(plain, "admin") is None
+    assert not any("feed" in o.get("text", "") or "approvals here" in o.get("text", "") for o in walk(plain))
+    commands = [element(admin, f"admin-{i}-command")["text"] for i in range(3)]
+    assert commands == ["feed here", "approvals here Security-Operators", "approvals status"]
+    assert "in a Teams channel" in element(admin, "admin-heading")["text"]
+    assert "Admins, in a channel: “feed here”" in admin["fallbackText"]
+    # Everything a non-admin sees is there too: help stays complete.
+    assert [o.get("text") for o in walk(plain) if o.get("id", "").startswith("example-")] == [
+        o.get("text") for o in walk(admin) if o.get("id", "").startswith("example-")
+    ]
+
+
+# ---- slips --------------------------------------------------------------------------------------------------------
+
+
+def _titles(card: dict[str, Any]) -> list[str]:
+    return [b["title"] for b in buttons(card)]
+
+
+def test_an_unknown_word_gets_one_line_and_buttons_from_the_users_own_groups() -> None:
+    card = GOLDEN["slip_unknown_word"]()
+    assert [o["id"] for o in card["body"]] == ["line", "suggestions"]  # not the help card
+    assert element(card, "line")["text"] == (
+        "I didn't understand “asdf”. Try one of these, or “help” for everything I can do."
+    )
+    # Exchange-Admins' policy is known to allow at most 30 min: the suggestion stays inside it.
+    assert _titles(card) == ["Activate Exchange-Admins for 30 min", "Show status", "All commands"]
+    assert not any(o.get("color") == "Attention" for o in walk(card))
+
+
+def test_a_command_without_its_group_offers_the_groups_it_could_act_on() -> None:
+    card = GOLDEN["slip_activate_without_group"]()
+    assert element(card, "line")["text"] == (
+        "Which group should I activate for 1 h? Choose one below, or type “activate Exchange-Admins 1h”."
+    )
+    # Not HR-Data-Readers (starts later), not Security-Operators (active already): what can be activated now.
+    assert _titles(card) == ["Activate Exchange-Admins for 1 h", "Activate Teams Admins for 1 h", "Show status"]
+    click = parse_action_data(element(card, "suggestion-1")["data"], verb="activate")
+    assert (click.group_id, click.access, click.duration) == (samples.TEAMS.id, Access.MEMBER, timedelta(hours=1))
+
+
+def test_a_bare_command_with_nothing_to_act_on_says_so() -> None:
+    card = GOLDEN["slip_cancel_with_nothing_waiting"]()
+    assert element(card, "line")["text"] == "You have no request waiting for approval, so there is nothing to cancel."
+    assert _titles(card) == ["Show status", "All commands"]
+    view = samples.slip_view()
+    deactivate = slip_card(parse("deactivate"), view)
+    assert element(deactivate, "line")["text"] == "Which group should I deactivate? Choose one below."
+    assert _titles(deactivate) == ["Deactivate Security-Operators", "Show status", "All commands"]
+    waiting = PimRequest("req-7", RequestStatus.PENDING_APPROVAL, "selfActivate", samples.TEAMS.id, Access.MEMBER, "u")
+    cancel = slip_card(parse("cancel"), type(view)(view.eligible, view.active, (waiting,), view.group_names, NOW))
+    assert _titles(cancel)[0] == "Cancel the Teams Admins request"
+    assert parse_click(element(cancel, "suggestion-0")["data"], verb="cancel") == DecisionAction(Verb.CANCEL, "req-7")
+
+
+def test_a_mistyped_verb_offers_the_command_it_would_have_been_as_a_button() -> None:
+    card = GOLDEN["slip_mistyped_verb"]()
+    assert element(card, "line")["text"] == (
+        "I didn't understand “actvate”. Did you mean “activate exchange admins 2h because patching”?"
+    )
+    click = parse_action_data(element(card, "suggestion-0")["data"], verb="activate")
+    assert (click.group_name, click.duration, click.justification) == (
+        "Exchange-Admins",
+        timedelta(hours=2),
+        "patching",
+    )
+    assert _titles(slip_card(parse("stauts"), samples.slip_view()))[0] == "Show status"
+
+
+def test_thanks_is_welcome() -> None:
+    card = slip_card(parse("thanks"), samples.slip_view())
+    assert element(card, "line")["text"] == "You're welcome! Anything else?"
+    assert len(buttons(card)) == 3
+
+
+def test_a_slip_without_the_users_groups_still_offers_status_and_help() -> None:
+    card = slip_card(parse("asdf"), None)
+    assert _titles(card) == ["Show status", "All commands"]
+
+
+def test_a_slip_in_a_channel_shows_nothing_of_the_users_access() -> None:
+    card = GOLDEN["slip_in_a_channel"]()
+    assert _titles(card) == ["All commands"]
+    assert "private chat" in element(card, "line")["text"]
+    # Given the user's groups anyway, a shared conversation's card does not use them.
+    assert slip_card(parse("activate 1h"), samples.slip_view(), where="channel") == card
+
+
+def test_run_buttons_run_only_commands_without_a_group() -> None:
+    card = GOLDEN["slip_unknown_word"]()
+    assert parse_click(element(card, "suggestion-1")["data"], verb="run") == RunAction("status")
+    assert parse_click({**element(card, "suggestion-2")["data"], "verb": "run"}) == RunAction("help")
+    for bad in ({"command": "activate Exchange-Admins 8h"}, {"command": "status", "text": "x"}, {"command": 1}):
+        with pytest.raises(InvalidCardAction):
+            parse_click({"pim": 1, **bad}, verb="run")
+    with pytest.raises(InvalidCardAction):
+        parse_action_data({"pim": 1, "command": "status"}, verb="run")
+
+
+def test_a_typos_suggestions_are_buttons_carrying_what_the_command_said() -> None:
+    card = GOLDEN["activation_typo_suggestions"]()
+    assert element(card, "outcome-0-message")["text"].endswith("Did you mean Exchange-Admins or Teams Admins?")
+    # Teams Admins is suggested by name, but only Exchange-Admins can be activated by this user now.
+    assert _titles(card) == ["Activate Exchange-Admins for 2 h"]
+    click = parse_action_data(element(card, "outcome-0-suggestion-0")["data"], verb="activate")
+    assert (click.group_id, click.duration, click.justification) == (EXCHANGE.id, timedelta(hours=2), "patching")
+    refused = Refused(
+        "Exchnage",
+        Access.MEMBER,
+        NotEligible("Exchnage", ("Exchange-Admins",), alternatives=[(EXCHANGE, Access.MEMBER)]),
+    )
+    deactivate = deactivation_card([refused], TZ)
+    assert element(deactivate, "outcome-0-suggestion-0")["verb"] == "deactivate"
 
 
 def test_help_examples_parse_as_commands() -> None:

@@ -10,6 +10,7 @@ from core.commands import (
     MAX_TEXT,
     Activate,
     ApprovalChannel,
+    Cancel,
     Command,
     Deactivate,
     Help,
@@ -237,8 +238,8 @@ REFUSALS: list[tuple[str, str]] = [
     ('activate "" 2h', "Which group?"),
     ("activate , , 2h", "Which group?"),
     # bare numbers: which unit?
-    ("activate Exchange-Admins 2", "`2h`"),
-    ("activate Exchange-Admins 30", "`30m`"),
+    ("activate Exchange-Admins 2", "“2h”"),
+    ("activate Exchange-Admins 30", "“30m”"),
     # garbage durations
     ("activate Exchange-Admins 2x", "couldn't read the duration"),
     ("activate Exchange-Admins PT2X", "couldn't read the duration"),
@@ -263,6 +264,53 @@ def test_unreadable_text_gets_help_with_a_kind_reason(text: str, reason: str) ->
 
     assert isinstance(command, Help)
     assert command.reason is not None and reason in command.reason
+
+
+# ---- slips: what the user seems to have wanted --------------------------------------------------------------------
+
+SLIPS: list[tuple[str, Help]] = [
+    ("asdf", Help("I didn't understand “asdf”.")),
+    ("thanks", Help(thanks=True)),
+    ("Thank you!", Help(thanks=True)),
+    ("thx.", Help(thanks=True)),
+    # the command without its group: what was given is kept for the answer's buttons
+    ("activate 1h", Help("Which group? For example: “activate Exchange-Admins 2h”.", Activate((), duration=hours(1)))),
+    (
+        "activate as owner 2h because audit",
+        Help(
+            "Which group? For example: “activate Exchange-Admins 2h”.",
+            Activate((), OWNER, hours(2), "audit"),
+        ),
+    ),
+    ("deactivate", Help("Which group? For example: “deactivate Exchange-Admins”.", Deactivate(()))),
+    ("cancel", Help("Which request? For example: “cancel Exchange-Admins”.", Cancel(""))),
+    # a mistyped verb: the command it would have been, and the text corrected
+    (
+        "actvate Exchange-Admins 2h",
+        Help(
+            "I didn't understand “actvate”.",
+            activate("Exchange-Admins", duration=hours(2)),
+            "activate Exchange-Admins 2h",
+        ),
+    ),
+    ("stauts", Help("I didn't understand “stauts”.", Status(), "status")),
+    ("deactvate", Help("I didn't understand “deactvate”.", Deactivate(()), "deactivate")),
+    ("please", Help("I didn't understand “please”.")),  # not "release": aliases are no typo targets
+    ("ok", Help("I didn't understand “ok”.")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SLIPS, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_slip_says_what_the_user_seems_to_have_wanted(text: str, expected: Help) -> None:
+    command = parse(text)
+    assert command == expected
+    assert isinstance(command, Help) and command.slip
+
+
+@pytest.mark.parametrize("text", ["help", "", "hi", "?"])
+def test_asking_for_help_is_no_slip(text: str) -> None:
+    command = parse(text)
+    assert isinstance(command, Help) and not command.slip
 
 
 def test_a_long_but_acceptable_message_still_parses() -> None:

@@ -343,7 +343,23 @@ async def test_an_unknown_group_is_refused_with_suggestions(service: PimService,
     assert isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible)
     assert (outcome.group_name, outcome.error.asked, outcome.group) == ("Exchnge-Admins", "Exchnge-Admins", None)
     assert outcome.error.suggestions[0] == "Exchange-Admins"
+    assert outcome.error.alternatives[0] == (EXCHANGE, MEMBER)  # the suggestion as a group a button can activate
     assert directory.writes == []
+
+
+async def test_a_typos_alternatives_are_only_groups_that_can_be_activated_and_keep_what_was_said(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE, OWNER)
+    directory.eligible(ALICE.object_id, TEAMS)
+    directory.activated(ALICE.object_id, TEAMS, start=NOW - H, end=NOW + H)  # active: nothing to activate
+
+    outcome = only(await service.activate(ALICE, activate("admins", duration=2 * H, justification="patching")))
+
+    assert isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible)
+    assert set(outcome.error.suggestions) == {"Exchange-Admins", "Teams Admins"}
+    assert outcome.error.alternatives == ((EXCHANGE, OWNER),)  # eligible as owner only: owner is what works
+    assert (outcome.duration, outcome.justification) == (2 * H, "patching")
 
 
 async def test_a_user_eligible_for_nothing_gets_no_suggestions(service: PimService, directory: FakeDirectory) -> None:
@@ -852,7 +868,18 @@ async def test_deactivating_an_unknown_group_suggests_names(service: PimService,
 
     assert isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible)
     assert outcome.error.suggestions == ("Exchange-Admins",)
+    assert outcome.error.alternatives == ()  # not active: nothing a Deactivate button could end
     assert directory.writes == []
+
+
+async def test_deactivating_a_typo_of_an_active_group_offers_it(service: PimService, directory: FakeDirectory) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.activated(ALICE.object_id, EXCHANGE, start=NOW - H, end=NOW + H)
+
+    outcome = only(await service.deactivate(ALICE, Deactivate(("Exchnge Admins",))))
+
+    assert isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible)
+    assert outcome.error.alternatives == ((EXCHANGE, MEMBER),)
 
 
 async def test_deactivate_as_owner_ends_ownership_only(service: PimService, directory: FakeDirectory) -> None:
@@ -951,6 +978,24 @@ async def test_status_shows_eligible_active_and_waiting_with_group_names(
     )
     assert directory.called("snapshot")[0].args == {"principal_id": ALICE.object_id, "fresh": True}
     assert directory.writes == []
+
+
+async def test_a_glance_reads_once_and_then_from_the_cache_with_the_cached_policies_maxima(
+    service: PimService, directory: FakeDirectory
+) -> None:
+    directory.eligible(ALICE.object_id, EXCHANGE)
+    directory.eligible(ALICE.object_id, TEAMS)
+    directory.policy_for(EXCHANGE, maximum_duration=H / 2)  # cached
+    directory.policy_for(TEAMS, cached=False)
+
+    first = await service.glance(ALICE)
+    second = await service.glance(ALICE)
+
+    assert [e.group for e in first.eligible] == [EXCHANGE, TEAMS] and second == first
+    assert first.maxima == {(EXCHANGE.id, MEMBER): H / 2}  # Teams Admins' policy is not read for a glance
+    assert [c.args["fresh"] for c in directory.called("snapshot")] == [False, False]
+    assert [c.method for c in directory.io] == ["snapshot", "snapshot"]  # the second served from the cache
+    assert directory.called("policy") == []
 
 
 async def test_status_of_a_user_with_nothing(service: PimService) -> None:

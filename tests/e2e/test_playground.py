@@ -9,6 +9,7 @@ The same flows as tests/bot/test_activation_http.py, but nothing is in-process: 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,10 @@ def state(card: dict[str, Any], i: int = 0) -> str:
 
 def message(card: dict[str, Any], i: int = 0) -> str:
     return str(element(card, f"outcome-{i}-message")["text"])
+
+
+def note(card: dict[str, Any], i: int = 0) -> str:
+    return str(element(card, f"outcome-{i}-note")["text"])
 
 
 def facts(card: dict[str, Any], element_id: str) -> dict[str, str]:
@@ -135,19 +140,23 @@ async def test_needs_input_card_then_action_execute_answers_the_invoke_with_the_
 # ---- (c) deactivate -------------------------------------------------------------------------------------------
 
 
-async def test_deactivate_in_the_first_five_minutes_is_explained_by_text_and_by_button(
+async def test_deactivate_in_the_first_five_minutes_keeps_the_activation_and_says_from_when_by_text_and_by_button(
     fresh: PlaygroundClient, sim: SimControl
 ) -> None:
     activated = await activate(fresh, "activate Exchange-Admins 1h")
+    ends = facts(activated.card or {}, "outcome-0-facts")["Ends"]
     await fresh.say("deactivate Exchange-Admins")
     reply = (await fresh.next_card()).card or {}
-    assert state(reply) == "Not deactivated"
-    assert "5 minutes" in message(reply)
-    assert [b["id"] for b in buttons(reply)] == ["outcome-0-deactivate"]  # to try again later
+    assert state(reply) == "Still active" and facts(reply, "outcome-0-facts")["Ends"] == ends
+    assert re.search(r"You can deactivate from \d\d:\d\d \(in [1-5] min\)", note(reply)), note(reply)
+    assert [b["id"] for b in buttons(reply)] == ["outcome-0-deactivate"]  # it works from then on
 
+    # The activation card's own button: the answer replaces that card, so it is the activation card again.
     button = element(activated.card or {}, "outcome-0-deactivate")
     response = await fresh.invoke(activated.message_id, button["verb"], button["data"])
-    assert state(response["value"]) == "Not deactivated" and "5 minutes" in message(response["value"])
+    kept = response["value"]
+    assert (element(kept, "heading")["text"], state(kept)) == ("Activation", "Active")
+    assert "Ends" in facts(kept, "outcome-0-facts") and "You can deactivate from" in note(kept)
     assert [e for e in await sim.requests() if is_activation_write(e)][1:] == []  # only the activation was sent
 
 
@@ -240,6 +249,24 @@ async def test_status_lists_the_active_and_the_eligible_groups(fresh: Playground
     assert "SharePoint-Admins · Member" not in eligible  # that eligibility ended two days ago
     i = eligible.index("Helpdesk-Tier1 · Member")
     assert "through a group" in element(card, f"eligible-{i}-detail")["text"]
+
+
+async def test_a_slip_gets_one_line_and_buttons_from_alices_groups_that_run_as_if_typed(
+    fresh: PlaygroundClient,
+) -> None:
+    await fresh.say("asdf")
+    slip = await fresh.next_card()
+    card = slip.card or {}
+    assert element(card, "line")["text"].startswith("I didn't understand “asdf”.")
+    assert [b["title"] for b in buttons(card)] == ["Activate Exchange-Admins for 1 h", "Show status", "All commands"]
+
+    status = element(card, "suggestion-1")
+    response = await fresh.invoke(slip.message_id, status["verb"], status["data"])
+    assert response["type"] == CARD and element(response["value"], "heading")["text"] == "Your PIM groups"
+    activate_button = element(card, "suggestion-0")
+    response = await fresh.invoke(slip.message_id, activate_button["verb"], activate_button["data"])
+    assert state(response["value"]) == "Active"
+    assert facts(response["value"], "outcome-0-facts")["Duration"] == "1 h"
 
 
 # ---- (e) a channel, with the bot @mentioned: commands about Alice's own access continue in her 1:1 chat ------------
