@@ -30,6 +30,8 @@ from core.commands import Activate, Cancel, Deactivate, Help, Status
 from core.models import Access, Eligibility, Group
 from core.outcomes import StatusView
 
+__all__ = ["MAX_SUGGESTIONS", "slip_card"]
+
 
 class _OfAGroup(Protocol):
     @property
@@ -37,8 +39,6 @@ class _OfAGroup(Protocol):
 
 
 T = TypeVar("T", bound=_OfAGroup)
-
-__all__ = ["MAX_SUGGESTIONS", "slip_card"]
 
 MAX_SUGGESTIONS = 3  # a few choices read at a glance; more is the help card's job
 
