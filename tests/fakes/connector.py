@@ -113,12 +113,19 @@ class FakeConnector:
     def typing(self) -> list[Recorded]:
         return [r for r in self.sent if r.type == "typing"]
 
-    async def wait_for(self, count: int, *, kind: str = "message", seconds: float = 10.0) -> list[Recorded]:
-        """Wait until at least `count` activities of `kind` were posted (proactive sends arrive after the turn)."""
+    async def wait_for(
+        self, count: int, *, kind: str = "message", seconds: float = 10.0, method: str | None = None
+    ) -> list[Recorded]:
+        """Wait until at least `count` activities of `kind` were posted (proactive sends arrive after the turn);
+        `method` "PUT" counts updates only, "POST" new activities only."""
         assert self._changed is not None
+
+        def matching() -> list[Recorded]:
+            return [r for r in self.sent if r.type == kind and (method is None or r.method == method)]
+
         async with asyncio.timeout(seconds), self._changed:
-            await self._changed.wait_for(lambda: len([r for r in self.sent if r.type == kind]) >= count)
-        return [r for r in self.sent if r.type == kind]
+            await self._changed.wait_for(lambda: len(matching()) >= count)
+        return matching()
 
     async def wait_until(self, done: Callable[[], bool], *, seconds: float = 10.0) -> None:
         """Wait until `done()` holds, looked at whenever a call arrives (what a bot sends after answering)."""
