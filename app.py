@@ -15,10 +15,11 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
@@ -29,6 +30,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.credentials import BotCredentialsFactory, BotTokens
+from bot.deliveries import Deliveries
 from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
@@ -42,6 +44,7 @@ from bot.routes import errors_middleware, healthz, messages_handler
 from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
+from bot.turns import Turns
 from core.admins import Admins
 from core.errors import SignInRequired
 from core.ports import Clock, UserTokenProvider
@@ -127,6 +130,23 @@ def _msal_app(settings: Settings, session: requests.Session) -> msal.Confidentia
     )
 
 
+class Timer(Protocol):
+    """Monotonic seconds and a sleep on that clock: what the send limiter, Graph's retries and the deadline of the
+    HTTP answer wait on (tests pass virtual time)."""
+
+    def __call__(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class _RealTime:
+    def __call__(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -134,15 +154,18 @@ def create_app(
     user_tokens: UserTokenProvider | None = None,
     feed_kill_at: str = "",
     approval_kill_at: str = "",
-    graph_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    graph_sleep: Callable[[float], Awaitable[None]] | None = None,
     reconcile_seconds: float = RECONCILE_SECONDS,
+    timer: Timer | None = None,
 ) -> web.Application:
-    """The aiohttp application. `clock`, `user_tokens` and `graph_sleep` (the Graph client's waits between retries)
-    are seams for tests (the simulated tenant's clock, virtual time); `reconcile_seconds` how often writes whose
-    answer was lost are followed up; `feed_kill_at` and `approval_kill_at` make the process SIGKILL itself at one
-    point of a feed cycle or of the approval flow (the crash tests only)."""
+    """The aiohttp application. `clock`, `user_tokens`, `timer` (monotonic time: the send limiter, the deadline of
+    the HTTP answer, and Graph's retries unless `graph_sleep` is given) are seams for tests (the simulated tenant's
+    clock, virtual time); `reconcile_seconds` how often writes whose answer was lost are followed up; `feed_kill_at`
+    and `approval_kill_at` make the process SIGKILL itself at one point of a feed cycle or of the approval flow (the
+    crash tests only)."""
     graph_clock = GraphClock(settings.graph_base_url)
     clock = clock or graph_clock
+    timer = timer or _RealTime()
     app = web.Application(middlewares=[errors_middleware], client_max_size=512 * 1024)
     health = app[HEALTH_KEY] = Health()
 
@@ -184,7 +207,7 @@ def create_app(
             functools.partial(_client_token, graph_entra, [settings.graph_scope]),
             functools.partial(_forget_client_tokens, graph_entra),
         )
-        graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=graph_sleep)
+        graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=graph_sleep or timer.sleep)
         directory = GraphPimDirectory(graph, clock)
         tokens: UserTokenProvider
         # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
@@ -254,7 +277,9 @@ def create_app(
             BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
         )
         connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
-        limiter = ConversationLimiter(app_limits=((1.0, settings.teams_requests_per_second),))
+        limiter = ConversationLimiter(
+            app_limits=((1.0, settings.teams_requests_per_second),), clock=timer, sleep=timer.sleep
+        )
         adapter = CloudAdapter(
             FastBotFrameworkAuthentication(
                 inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
@@ -265,6 +290,9 @@ def create_app(
             bot.attach_step_up(step_up, adapter, settings.app_id)
         poll = functools.partial(bot.poll_approvals, adapter)
         follow_up = functools.partial(bot.follow_up_unconfirmed, adapter)
+        # Each activity answered in time and acted on once (bot.turns, bot.deliveries): its lease and TTL are on the
+        # clock every process shares.
+        turns = Turns(Deliveries(storage, clock), adapter, settings.app_id, clock=timer, sleep=timer.sleep)
         app[APP_KEY].update(
             storage=storage,
             bot=bot,
@@ -272,7 +300,8 @@ def create_app(
             adapter=adapter,
             directory=directory,
             graph=graph,
-            messages=messages_handler(adapter, bot),
+            messages=messages_handler(adapter, bot, turns),
+            turns=turns,
             poll=poll,
             reconcile=follow_up,
             feed=feed,
@@ -284,6 +313,7 @@ def create_app(
         try:
             yield
         finally:
+            await turns.close()  # turns still running get a grace period, while the clients they use are open
             await health.close()
             for task in (poller, feed_poller, reconciler, heartbeat):
                 task.cancel()

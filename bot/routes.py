@@ -8,8 +8,9 @@ MAX_DEPTH (a linear scan before json.loads, which recurses), is not strict JSON 
 an activity (an object with a type, its addressing members strings) → 400; a serviceUrl that is not an http(s) URL →
 400; then the full authentication with the activity (channel endorsement,
 serviceurl claim) → 401. Authentication runs before the turn, so a failing turn is never mistaken for a bad token, nor
-the reverse. Invoke bodies are serialised once (msrest models) or passed through (plain dicts); an invoke the turn
-left unanswered or failed gets a neutral 200, never a 5xx.
+the reverse. The turn is answered within bot.turns' deadline, and a redelivered activity is not acted on twice
+(bot.turns, bot.deliveries). Invoke bodies are serialised once (msrest models) or passed through (plain dicts); an
+invoke the turn left unanswered or failed gets a neutral 200, never a 5xx.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from msrest.serialization import Model
 from bot.after_answer import collecting
 from bot.health import HEALTH_KEY
 from bot.pages import FAILED, NOT_FOUND, respond, wants_page
+from bot.turns import Turns
 
 __all__ = ["MAX_DEPTH", "VouchedTokens", "errors_middleware", "healthz", "messages_handler", "nesting_depth"]
 
@@ -101,7 +103,7 @@ class VouchedTokens:
         return hashlib.sha256(header.encode()).digest()
 
 
-def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
+def messages_handler(adapter: CloudAdapterBase, bot: Bot, turns: Turns) -> Any:
     auth = adapter.bot_framework_authentication
     vouched = VouchedTokens()
 
@@ -128,6 +130,7 @@ def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
         return response
 
     async def answer(request: web.Request) -> web.Response:
+        arrived = turns.clock()
         if request.content_type != "application/json":
             return _problem(415, "Content-Type must be application/json")
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -156,7 +159,9 @@ def messages_handler(adapter: CloudAdapterBase, bot: Bot) -> Any:
         if not authenticated:
             return _problem(401, "unauthorized")
         try:
-            invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
+            invoke_response = await turns.answer(
+                activity, lambda: adapter.process_activity(authenticated, activity, bot.on_turn), arrived=arrived
+            )
         except Exception:
             log.exception("activity %s failed outside the turn", activity.id)
             return _problem(500, "internal error")

@@ -134,6 +134,20 @@ class SqliteStorage(Storage):
         )
         return [r[0] for r in rows]
 
+    async def delete_expired(self, prefix: str, field: str, before: float) -> int:
+        """Delete the items under `prefix` whose number `field` is below `before` (a TTL sweep, one statement);
+        how many were deleted."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        deleted: int = await self._run(
+            lambda: (
+                self._db.execute(
+                    "DELETE FROM items WHERE key LIKE ? ESCAPE '\\' AND json_extract(value, ?) < ?",
+                    (escaped + "%", f"$.{field}", before),
+                ).rowcount
+            )
+        )
+        return deleted
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self._db.close()

@@ -8,6 +8,7 @@ from cards.actions import CardAction, InvalidCardAction, Verb, parse_action_data
 from cards.activation import activation_card, deactivation_card
 from cards.help import help_card
 from cards.needs_input import needs_input_card
+from cards.progress import note_card, working_card
 from cards.slip import slip_card
 from cards.status import status_card
 from cards.stepup import step_up_card
@@ -26,9 +27,11 @@ __all__ = [
     "help_card",
     "help_text",
     "needs_input_card",
+    "note_card",
     "parse_action_data",
     "slip_card",
     "status_card",
     "step_up_card",
     "summary_text",
+    "working_card",
 ]

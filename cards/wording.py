@@ -771,3 +771,14 @@ PAGE_FAILED_TEXT = "PIM Bot could not finish this page because of an error on it
 def signed_in_as(name: str) -> str:
     """The line under "You're signed in" naming the Teams user the sign-in was checked against."""
     return f"Signed in as {name}."
+
+
+# ---- a click whose answer takes longer than Teams waits (bot.turns) ------------------------------------------------
+
+WORKING_HEADING = "Working on it…"
+WORKING_TEXT = (
+    "This is taking longer than usual. I'm still on it, and this card will show the result as soon as I have it; "
+    "there is no need to click again."
+)
+# The answer to a click came too late for Teams to show the sign-in it asks for: nothing was done yet.
+LATE_SIGN_IN = "I need you to sign in before I can do that, so nothing was changed. Click the button again to sign in."

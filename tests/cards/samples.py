@@ -11,15 +11,17 @@ from cards import (
     deactivation_card,
     help_card,
     needs_input_card,
+    note_card,
     slip_card,
     status_card,
     step_up_card,
+    working_card,
 )
 from cards.actions import InvalidCardAction
 from cards.activation import settled_activation_card
 from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
-from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED
+from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED, LATE_SIGN_IN
 from core.commands import parse
 from core.errors import (
     AlreadyActive,
@@ -309,6 +311,8 @@ def feed_status(**kw: Any) -> FeedStatusView:
 
 # name -> card; each is a golden file tests/cards/golden/<name>.json
 GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
+    "progress_working": working_card,
+    "progress_note": lambda: note_card(LATE_SIGN_IN),
     "activation_member": lambda: activation_card([activated_member()], TZ),
     "activation_owner_policy_max": lambda: activation_card([activated_owner_policy_max()], TZ),
     "activation_awaiting_approval": lambda: activation_card([awaiting_approval()], TZ),
