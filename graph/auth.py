@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from core.errors import DirectoryUnavailable, EntraUnreachable, PermissionDenied
+from graph.cache import Cache
 
 __all__ = ["AppTokenSource", "SimulatedTenantTokens"]
 
@@ -61,9 +62,12 @@ class AppTokenSource:
 
 
 @dataclass(frozen=True, slots=True)
-class _Cached:
+class _Minted:
     token: str
-    expires_at: float  # monotonic seconds
+    keep_for: float  # seconds
+
+
+_Claims = tuple[str, bool, tuple[str, ...]]  # user, mfa, acrs
 
 
 class SimulatedTenantTokens:
@@ -90,9 +94,8 @@ class SimulatedTenantTokens:
         self._mfa = mfa
         self._acrs = tuple(acrs)
         self._refresh_margin = refresh_margin
-        self._monotonic = monotonic
-        self._cache: dict[tuple[str, bool, tuple[str, ...]], _Cached] = {}
-        self._locks: dict[tuple[str, bool, tuple[str, ...]], asyncio.Lock] = {}
+        # one mint per user and claim set, even when several turns ask at once
+        self._tokens: Cache[_Claims, _Minted] = Cache(lambda minted: minted.keep_for, clock=monotonic)
 
     async def token_for(self, user_object_id: str, tenant_id: str) -> str:
         return await self._token(user_object_id, self._mfa, self._acrs)
@@ -101,8 +104,7 @@ class SimulatedTenantTokens:
         return await self._token(user_object_id, mfa or self._mfa, tuple(sorted({*self._acrs, *acrs})))
 
     def forget(self, user_object_id: str) -> None:
-        for key in [k for k in self._cache if k[0] == user_object_id]:
-            del self._cache[key]
+        self._tokens.discard_where(lambda key, _: key[0] == user_object_id)
 
     async def refresh(self, user_object_id: str, tenant_id: str) -> None:
         """Graph refused a cached token: the cache counts lifetimes on this process's clock, the tenant on its own
@@ -110,32 +112,28 @@ class SimulatedTenantTokens:
         self.forget(user_object_id)
 
     async def _token(self, oid: str, mfa: bool, acrs: tuple[str, ...]) -> str:
-        key = (oid, mfa, acrs)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # one mint per user even when several turns ask at once
-            cached = self._cache.get(key)
-            if cached is not None and self._monotonic() < cached.expires_at:
-                return cached.token
-            try:
-                response = await self._http.post(
-                    f"{self._control_url}/token", json={"oid": oid, "mfa": mfa, "acrs": list(acrs)}
-                )
-            except httpx.TransportError as exc:
-                raise DirectoryUnavailable(f"simulated token endpoint: {type(exc).__name__}: {exc}") from exc
-            if response.status_code in (401, 403, 404):
-                raise PermissionDenied(f"simulated token endpoint refused {oid}: {response.status_code}")
-            if response.status_code >= 400:
-                raise DirectoryUnavailable(f"simulated token endpoint: HTTP {response.status_code}")
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise DirectoryUnavailable("simulated token endpoint: not JSON") from exc
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token:
-                raise DirectoryUnavailable("simulated token endpoint: no access_token")
-            try:
-                lifetime = float(body.get("expires_in", 3600))
-            except (TypeError, ValueError):
-                lifetime = 3600.0
-            self._cache[key] = _Cached(token, self._monotonic() + max(lifetime - self._refresh_margin, 0.0))
-            return token
+        return (await self._tokens.get((oid, mfa, acrs), lambda: self._mint(oid, mfa, acrs))).token
+
+    async def _mint(self, oid: str, mfa: bool, acrs: tuple[str, ...]) -> _Minted:
+        try:
+            response = await self._http.post(
+                f"{self._control_url}/token", json={"oid": oid, "mfa": mfa, "acrs": list(acrs)}
+            )
+        except httpx.TransportError as exc:
+            raise DirectoryUnavailable(f"simulated token endpoint: {type(exc).__name__}: {exc}") from exc
+        if response.status_code in (401, 403, 404):
+            raise PermissionDenied(f"simulated token endpoint refused {oid}: {response.status_code}")
+        if response.status_code >= 400:
+            raise DirectoryUnavailable(f"simulated token endpoint: HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise DirectoryUnavailable("simulated token endpoint: not JSON") from exc
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise DirectoryUnavailable("simulated token endpoint: no access_token")
+        try:
+            lifetime = float(body.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        return _Minted(token, max(lifetime - self._refresh_margin, 0.0))

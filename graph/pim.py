@@ -4,13 +4,13 @@ with Graph refusals translated into `core.errors` kinds."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from datetime import datetime, timedelta
 
 from core.approvals import closed_reason, is_expired
 from core.errors import (
@@ -54,6 +54,7 @@ from core.models import (
 )
 from core.ports import ActivationInput, Clock, GroupMembers, PolicyKey, UserSnapshot, WaitingRequests
 from graph import wire
+from graph.cache import Cache
 from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError, acrs_claims_request
 from graph.reads import directory_error, read_batched
@@ -61,10 +62,6 @@ from graph.reads import directory_error, read_batched
 __all__ = ["GraphPimDirectory", "directory_error"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
 # Requests one `$batch` may carry (Graph's JSON batching limit).
 _BATCH_ROOM = 20
@@ -76,12 +73,6 @@ _NOT_FOR_US = frozenset({400, 403, 404, 405, 501})
 
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry(Generic[T]):
-    value: T
-    expires: datetime
 
 
 class GraphPimDirectory:
@@ -104,54 +95,49 @@ class GraphPimDirectory:
     ) -> None:
         self._client = client
         self._clock = clock
-        self._snapshot_ttl = snapshot_ttl
-        self._policy_ttl = policy_ttl
-        self._names_ttl = names_ttl
         self._clock_skew = clock_skew  # tolerance between our clock and Graph's createdDateTime when reconciling
-        self._snapshots: dict[str, _Entry[UserSnapshot]] = {}
-        self._snapshot_flights: dict[str, asyncio.Future[UserSnapshot]] = {}
-        self._generations: dict[str, int] = {}
-        self._policies: dict[tuple[str, Access], _Entry[ActivationPolicy]] = {}
-        self._policy_flights: dict[tuple[str, Access], asyncio.Future[ActivationPolicy]] = {}
-        self._names: dict[str, _Entry[str]] = {}
-        self._upns: dict[str, _Entry[str | None]] = {}
-        self._context_names: dict[str, _Entry[str | None]] = {}
-        self._get_by_ids_refused_until = datetime.min.replace(tzinfo=UTC)
-        self._known: dict[tuple[str, Access], Group] = {}  # (folded group id, access) → group, as last seen
+
+        def now() -> float:
+            return clock.now().timestamp()
+
+        names = names_ttl.total_seconds()
+        self._snapshots: Cache[str, UserSnapshot] = Cache(snapshot_ttl.total_seconds(), clock=now)
+        self._policies: Cache[PolicyKey, ActivationPolicy] = Cache(policy_ttl.total_seconds(), clock=now)
+        self._names: Cache[str, str] = Cache(names, clock=now)
+        self._upns: Cache[str, str | None] = Cache(names, clock=now)
+        self._context_names: Cache[str, str | None] = Cache(names, clock=now)
+        self._get_by_ids_refused: Cache[str, bool] = Cache(names, clock=now, max_size=1)
+        # (folded group id, access) → the group as last seen in anyone's eligibilities, however long ago
+        self._known: Cache[PolicyKey, tuple[Group, Access]] = Cache(math.inf, clock=now)
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
     async def snapshot(
         self, principal_id: str, *, fresh: bool = False, policies: Collection[PolicyKey] = ()
     ) -> UserSnapshot:
-        wanted = [key for key in dict.fromkeys(policies) if self._fresh_policy(*key) is None]
-        cached = None if fresh else await self.cached_snapshot(principal_id)
+        wanted = [key for key in dict.fromkeys(policies) if self._policies.peek(key) is None]
+        cached = None if fresh else self._snapshots.peek(principal_id)
         if cached is not None:
             await self._read_policies(wanted)
             return cached
-        # A fetch already under way (started after the last write we made) is fresh enough for everyone; the
-        # policies it does not carry are read beside it.
-        flight = self._snapshot_flights.get(principal_id)
-        if flight is None:
-            flight = asyncio.ensure_future(self._fetch_snapshot(principal_id, wanted))
-            self._snapshot_flights[principal_id] = flight
-            flight.add_done_callback(_landed(self._snapshot_flights, principal_id))
-            return await asyncio.shield(flight)
-        snapshot, _ = await asyncio.gather(asyncio.shield(flight), self._read_policies(wanted))
-        return snapshot
+        # A read already under way (started after the last write we made) is fresh enough for everyone; the policies
+        # it does not carry are read beside it.
+        load = functools.partial(self._fetch_snapshot, principal_id, wanted)
+        if self._snapshots.loading(principal_id):
+            snapshot, _ = await asyncio.gather(
+                self._snapshots.get(principal_id, load, fresh=True), self._read_policies(wanted)
+            )
+            return snapshot
+        return await self._snapshots.get(principal_id, load, fresh=True)
 
     async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
-        cached = self._snapshots.get(principal_id)
-        if cached is not None and self._clock.now() < cached.expires:
-            return cached.value
-        return None
+        return self._snapshots.peek(principal_id)
 
     async def known_groups(self) -> Sequence[tuple[Group, Access]]:
-        return [(group, access) for (_, access), group in self._known.items()]
+        return self._known.values()
 
     async def _fetch_snapshot(self, principal_id: str, policies: Sequence[PolicyKey] = ()) -> UserSnapshot:
         """The user's three reads and the `policies` in one app-only `$batch`."""
-        generation = self._generations.get(principal_id, 0)
         queries = {
             "eligible": wire.eligibility_schedules_query(principal_id),
             "active": wire.active_instances_query(principal_id),
@@ -180,10 +166,10 @@ class GraphPimDirectory:
             + [(a.group.id, a.group.display_name) for a in snapshot.active]
         )
         for eligibility in eligibilities:
-            self._known[(eligibility.group.id.casefold(), eligibility.access)] = eligibility.group
+            self._known.put(
+                (eligibility.group.id.casefold(), eligibility.access), (eligibility.group, eligibility.access)
+            )
         self._store_policies({key: responses[i] for i, key in policy_ids.items()})
-        if self._generations.get(principal_id, 0) == generation:  # no write since we started reading
-            self._snapshots[principal_id] = _Entry(snapshot, now + self._snapshot_ttl)
         return snapshot
 
     async def _read_policies(self, keys: Sequence[PolicyKey]) -> None:
@@ -201,67 +187,42 @@ class GraphPimDirectory:
     def _store_policies(self, responses: Mapping[PolicyKey, BatchResponse]) -> None:
         for (group_id, access), response in responses.items():
             if response.ok and isinstance(response.body, dict):
-                self._store_policy(response.body, group_id, access)
+                self._policies.put((group_id, access), _policy(response.body, group_id, access))
             else:  # left uncached: whoever needs it reads it again and meets the failure itself
                 log.info("policy read for group %s (%s) failed: %r", group_id, access.value, response.error)
 
     async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
-        cached = None if fresh else self._fresh_policy(group_id, access)
-        if cached is not None:
-            return cached
-        if fresh:
-            return await self._fetch_policy(group_id, access)
-        key = (group_id, access)
-        flight = self._policy_flights.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._fetch_policy(group_id, access))
-            self._policy_flights[key] = flight
-            flight.add_done_callback(_landed(self._policy_flights, key))
-        return await asyncio.shield(flight)
+        load = functools.partial(self._fetch_policy, group_id, access)
+        return await self._policies.get((group_id, access), load, fresh=fresh)
 
     async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
-        return self._fresh_policy(group_id, access)
+        return self._policies.peek((group_id, access))
 
     async def _fetch_policy(self, group_id: str, access: Access) -> ActivationPolicy:
         path, params = wire.policy_query(group_id, access)
         with _reading():
             page = await self._client.get(path, params=params)
-        return self._store_policy(page, group_id, access)
-
-    def _store_policy(self, page: JsonObject, group_id: str, access: Access) -> ActivationPolicy:
-        policy = wire.parse_policy(page, group_id, access)
-        if policy is None:
-            # Not onboarded to PIM yet: nobody can be eligible, so the defaults only ever explain a refusal.
-            log.warning("no PIM policy assignment for group %s (%s); using defaults", group_id, access.value)
-            policy = ActivationPolicy(group_id=group_id, access=access)
-        self._policies[(group_id, access)] = _Entry(policy, self._clock.now() + self._policy_ttl)
-        return policy
-
-    def _fresh_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
-        cached = self._policies.get((group_id, access))
-        if cached is not None and self._clock.now() < cached.expires:
-            return cached.value
-        return None
+        return _policy(page, group_id, access)
 
     async def authentication_context_name(self, context_id: str) -> str | None:
         """The display name of a Conditional Access authentication context (`c1` → "Sensitive admin actions"), read
         app-only (AuthenticationContext.Read.All or Policy.Read.ConditionalAccess) and kept like other names; None
         when the app may not read it or it has none, and that answer is kept too (no read per refusal)."""
-        cached = self._context_names.get(context_id)
-        if cached is not None and self._clock.now() < cached.expires:
-            return cached.value
+        try:
+            return await self._context_names.get(context_id, functools.partial(self._read_context_name, context_id))
+        except GraphTransportError as err:
+            log.info("authentication context %s: no display name (%s)", context_id, err.detail)
+            return None  # not kept: the next refusal may read it
+
+    async def _read_context_name(self, context_id: str) -> str | None:
         path = wire.authentication_context_path(context_id)
-        name: str | None = None
-        if path is not None:
-            try:
-                name = wire.parse_authentication_context_name(await self._client.get(path))
-            except GraphError as err:
-                log.info("authentication context %s: no display name (%s %s)", context_id, err.status, err.code)
-            except GraphTransportError as err:
-                log.info("authentication context %s: no display name (%s)", context_id, err.detail)
-                return None  # not kept: the next refusal may read it
-        self._context_names[context_id] = _Entry(name, self._clock.now() + self._names_ttl)
-        return name
+        if path is None:
+            return None
+        try:
+            return wire.parse_authentication_context_name(await self._client.get(path))
+        except GraphError as err:
+            log.info("authentication context %s: no display name (%s %s)", context_id, err.status, err.code)
+            return None
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         path, params = wire.eligibility_requests_query(principal_id)
@@ -278,8 +239,8 @@ class GraphPimDirectory:
                 ]
             else:
                 windows.setdefault(key, []).append(eligibility)
-        cached = self._snapshots.get(principal_id)
-        current = {(e.group.id, e.access) for e in cached.value.eligibilities} if cached is not None else set()
+        cached = self._snapshots.peek(principal_id)
+        current = {(e.group.id, e.access) for e in cached.eligibilities} if cached is not None else set()
         lapsed: list[Eligibility] = []
         for key, group_windows in windows.items():
             if not group_windows or key in current:
@@ -292,13 +253,12 @@ class GraphPimDirectory:
         return lapsed
 
     async def display_names(self, object_ids: Sequence[str]) -> dict[str, str]:
-        now = self._clock.now()
         names: dict[str, str] = {}
         missing: list[str] = []
         for object_id in dict.fromkeys(object_ids):
-            cached = self._names.get(object_id)
-            if cached is not None and now < cached.expires:
-                names[object_id] = cached.value
+            cached = self._names.peek(object_id)
+            if cached is not None:
+                names[object_id] = cached
             else:
                 missing.append(object_id)
         if not missing:
@@ -313,8 +273,7 @@ class GraphPimDirectory:
     async def _names_by_ids(self, object_ids: Sequence[str]) -> tuple[dict[str, str], list[str]]:
         """Names from getByIds, 1000 ids a call, and the ids still to look up one by one: those it returned without
         a name, or all of them while getByIds is refused. Ids it does not return are unknown (left out)."""
-        now = self._clock.now()
-        if now < self._get_by_ids_refused_until:
+        if self._get_by_ids_refused.peek(wire.GET_BY_IDS):
             return {}, list(object_ids)
         chunks = [object_ids[i : i + wire.MAX_GET_BY_IDS] for i in range(0, len(object_ids), wire.MAX_GET_BY_IDS)]
         try:
@@ -330,7 +289,7 @@ class GraphPimDirectory:
             # Its Learn page lists Directory.Read.All; an app granted only User.Read.All and GroupMember.Read.All may
             # be refused (403). Read the names one by one instead, and ask again in an hour (consent may be granted).
             log.info("directoryObjects/getByIds answered %s: names are read one by one for an hour", err.status)
-            self._get_by_ids_refused_until = now + self._names_ttl
+            self._get_by_ids_refused.put(wire.GET_BY_IDS, True)
             return {}, list(object_ids)
         except GraphTransportError as err:
             raise DirectoryUnavailable(err.detail) from err
@@ -388,31 +347,26 @@ class GraphPimDirectory:
         return found
 
     async def user_principal_name(self, user_id: str) -> str | None:
-        cached = self._upns.get(user_id)
-        if cached is not None and self._clock.now() < cached.expires:
-            return cached.value
+        return await self._upns.get(user_id, functools.partial(self._read_user_principal_name, user_id))
+
+    async def _read_user_principal_name(self, user_id: str) -> str | None:
         path, params = wire.user_principal_name_query(user_id)
         try:
-            upn = wire.parse_user_principal_name(await self._client.get(path, params=params))
+            return wire.parse_user_principal_name(await self._client.get(path, params=params))
         except GraphError as err:
             if err.status != 404:
                 raise directory_error(err) from err
-            upn = None  # not in the directory (deleted, a guest of another tenant): no hint, and no asking again
+            return None  # not in the directory (deleted, a guest of another tenant): no hint, and no asking again
         except GraphTransportError as err:
             raise DirectoryUnavailable(err.detail) from err
-        self._upns[user_id] = _Entry(upn, self._clock.now() + self._names_ttl)
-        return upn
 
     def _remember_names(self, pairs: Sequence[tuple[str, str]]) -> None:
-        expires = self._clock.now() + self._names_ttl
         for object_id, name in pairs:
             if name:
-                self._names[object_id] = _Entry(name, expires)
+                self._names.put(object_id, name)
 
     def forget_user(self, principal_id: str) -> None:
-        self._snapshots.pop(principal_id, None)
-        self._snapshot_flights.pop(principal_id, None)
-        self._generations[principal_id] = self._generations.get(principal_id, 0) + 1
+        self._snapshots.discard(principal_id)
 
     # -- writes -----------------------------------------------------------------------------------------------------
 
@@ -751,7 +705,7 @@ class GraphPimDirectory:
         tenants URL-encode the claims; a form nobody has seen yet must still end in a sign-in Graph accepts)."""
         claims, context = err.claims, err.authentication_context
         if context is None and err.is_acrs_failure:
-            policy = self._fresh_policy(group_id, access)
+            policy = self._policies.peek((group_id, access))
             if policy is None:
                 with suppress(DirectoryError):
                     policy = await self.policy(group_id, access)
@@ -774,7 +728,7 @@ class GraphPimDirectory:
         if "eligibilityrule" in failed:
             return await self._eligibility_refusal(principal_id, group_id, access)
         if "expirationrule" in failed:
-            known = self._fresh_policy(group_id, access)
+            known = self._policies.peek((group_id, access))
             return DurationTooLong(request.duration if request else None, known.maximum_duration if known else None)
         if failed & {"justificationrule", "ticketingrule"}:
             return MissingInputs(justification="justificationrule" in failed, ticket="ticketingrule" in failed)
@@ -797,8 +751,7 @@ class GraphPimDirectory:
             if eligibility.group.id.casefold() == group_id.casefold() and eligibility.access is access:
                 if not eligibility.in_effect(now):
                     return EligibilityNotInEffect(eligibility.start, eligibility.end, now)
-        name = self._names.get(group_id)
-        return NotEligible(name.value if name else group_id, access=access)
+        return NotEligible(self._names.peek(group_id) or group_id, access=access)
 
     async def _active_lookup(self, principal_id: str, group_id: str, access: Access) -> ActiveAssignment | None:
         try:
@@ -860,14 +813,10 @@ def _ended(window: Eligibility, at: datetime) -> Eligibility:
     )
 
 
-def _landed(flights: dict[K, asyncio.Future[V]], key: K) -> Callable[[asyncio.Future[V]], None]:
-    """Done-callback of a shared fetch: stop sharing it, and mark its exception retrieved (every caller may have
-    been cancelled, and an unretrieved exception would only be logged at garbage collection)."""
-
-    def done(future: asyncio.Future[V]) -> None:
-        if flights.get(key) is future:
-            del flights[key]
-        if not future.cancelled():
-            future.exception()
-
-    return done
+def _policy(page: JsonObject, group_id: str, access: Access) -> ActivationPolicy:
+    policy = wire.parse_policy(page, group_id, access)
+    if policy is None:
+        # Not onboarded to PIM yet: nobody can be eligible, so the defaults only ever explain a refusal.
+        log.warning("no PIM policy assignment for group %s (%s); using defaults", group_id, access.value)
+        policy = ActivationPolicy(group_id=group_id, access=access)
+    return policy

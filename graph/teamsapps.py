@@ -19,14 +19,15 @@ bot id is matched here rather than in an undocumented lambda filter). A failed l
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from core.reach import Installed, Unreached
+from graph.cache import Cache
 from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError
 
@@ -54,10 +55,8 @@ class GraphAppInstaller:
     ) -> None:
         self._graph = graph
         self._configured = catalog_app_id
-        self._clock = clock
-        self._found: dict[str, str] = {}  # bot id -> catalog id
-        self._failed: dict[str, tuple[float, Unreached]] = {}  # bot id -> (when, why)
-        self._lookup = asyncio.Lock()
+        # bot id → catalog id, for good; a look-up that found no app is not repeated for RETRY_LOOKUP_AFTER
+        self._catalog: Cache[str, str] = Cache(math.inf, clock=clock, keep_failure=_kept_failure)
 
     async def install(self, user_ids: Sequence[str], bot_id: str) -> dict[str, Installed | Unreached]:
         try:
@@ -94,21 +93,7 @@ class GraphAppInstaller:
         if self._configured:
             return self._configured
         bot = bot_id.lower().removeprefix("28:")
-        async with self._lookup:
-            if bot in self._found:
-                return self._found[bot]
-            failed = self._failed.get(bot)
-            if failed is not None and self._clock() - failed[0] < RETRY_LOOKUP_AFTER:
-                raise _NoApp(failed[1])
-            try:
-                app_id = await self._find(bot)
-            except _NoApp as e:
-                if e.reason is not Unreached.UNAVAILABLE:
-                    self._failed[bot] = (self._clock(), e.reason)
-                raise
-            self._failed.pop(bot, None)
-            self._found[bot] = app_id
-            return app_id
+        return await self._catalog.get(bot, lambda: self._find(bot))
 
     async def _find(self, bot: str) -> str:
         params = {"$filter": "distributionMethod eq 'organization'", "$expand": "appDefinitions($expand=bot)"}
@@ -159,6 +144,13 @@ class GraphAppInstaller:
             log.warning("a Teams app batch failed: %s", e.detail)
             return {u: Unreached.UNAVAILABLE for u in users}
         return {user: answers.get(str(n)) or Unreached.UNAVAILABLE for n, user in enumerate(users)}
+
+
+def _kept_failure(error: Exception) -> float | None:
+    """How long a failed catalog look-up stands: not at all when Graph did not answer."""
+    if isinstance(error, _NoApp) and error.reason is not Unreached.UNAVAILABLE:
+        return RETRY_LOOKUP_AFTER
+    return None
 
 
 def _waves(user_ids: Sequence[str]) -> list[list[str]]:
