@@ -21,8 +21,10 @@ __all__ = ["needs_input_card"]
 def needs_input_card(needs: NeedsInput, tz: str | None) -> JsonDict:
     """Ask for the missing justification and/or ticket number; submitting activates with everything known so far.
 
-    What the user already gave travels in the button's data; a value that is asked for again (e.g. a blank
-    justification) is prefilled in its input instead, so nothing typed is lost and no key is sent twice.
+    What the user already gave is shown in its input, prefilled (`activate X 1h ticket INC-1` for a policy that also
+    wants a justification: the card asks for the justification with the ticket filled in), so the card shows all that
+    the activation will send and nothing typed is lost; a value shown in an input is not also sent in the button's
+    data. Only a ticket with a ticket system (which no input here edits) travels in the data, unseen.
     """
     name = needs.group.display_name
     wanted = missing_inputs_phrase(justification=needs.need_justification, ticket=needs.need_ticket)
@@ -32,7 +34,9 @@ def needs_input_card(needs: NeedsInput, tz: str | None) -> JsonDict:
         text("intro", f"The PIM policy for {name} asks for {wanted} before it activates your access."),
         facts("facts", [("Group", name), ("Access", access_label(needs.access)), ("Duration", duration)]),
     ]
-    if needs.need_justification:
+    given = needs.justification.strip() if needs.justification else ""
+    show_justification = needs.need_justification or bool(given)
+    if show_justification:
         justification = InputText(
             id=JUSTIFICATION_INPUT,
             label="Justification",
@@ -42,10 +46,11 @@ def needs_input_card(needs: NeedsInput, tz: str | None) -> JsonDict:
             is_required=True,
             error_message="Please say why you need access.",
         )
-        if needs.justification and needs.justification.strip():
+        if given:
             justification.value = needs.justification
         body.append(justification)
-    if needs.need_ticket:
+    show_ticket = needs.need_ticket or (needs.ticket is not None and not needs.ticket.system)
+    if show_ticket:
         ticket = InputText(
             id=TICKET_INPUT,
             label="Ticket number",
@@ -63,8 +68,8 @@ def needs_input_card(needs: NeedsInput, tz: str | None) -> JsonDict:
         needs.group,
         needs.access,
         needs.duration,
-        justification=None if needs.need_justification else needs.justification,
-        ticket=None if needs.need_ticket else needs.ticket,
+        justification=None if show_justification else needs.justification,
+        ticket=None if show_ticket else needs.ticket,
     )
     body.append(actions("actions", [button]))
     return card(body, summary_text(needs, tz))

@@ -197,7 +197,7 @@ def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_needs_justification_only() -> None:
     card = GOLDEN["needs_justification"]()
-    assert set(inputs(card)) == {"justification"}
+    assert list(inputs(card)) == ["justification", "ticket"]
     field = inputs(card)["justification"]
     assert field == {
         "type": "Input.Text",
@@ -212,18 +212,28 @@ def test_needs_justification_only() -> None:
     assert facts(card, "facts") == {"Group": "HR-Data-Readers", "Access": "Member", "Duration": "1 h"}
     submit = element(card, "submit")
     assert submit["title"] == "Activate"
-    # The ticket the command carried travels along; the asked-for justification comes from the input.
-    assert submit["data"]["ticket"] == "INC-4711" and "justification" not in submit["data"]
+    # The ticket the command carried is shown, filled in; both come from the inputs, neither from the button's data.
+    assert inputs(card)["ticket"]["value"] == "INC-4711" and inputs(card)["ticket"]["isRequired"] is True
+    assert "ticket" not in submit["data"] and "justification" not in submit["data"]
 
 
-def test_needs_ticket_only_keeps_the_justification_and_the_policy_maximum() -> None:
+def test_needs_ticket_only_shows_the_justification_given_and_keeps_the_policy_maximum() -> None:
     card = GOLDEN["needs_ticket"]()
-    assert set(inputs(card)) == {"ticket"}
-    assert inputs(card)["ticket"]["isRequired"] is True
+    assert list(inputs(card)) == ["justification", "ticket"]
+    assert inputs(card)["ticket"]["isRequired"] is True and "value" not in inputs(card)["ticket"]
     assert inputs(card)["ticket"]["errorMessage"] and inputs(card)["ticket"]["label"] == "Ticket number"
+    assert inputs(card)["justification"]["value"] == "quarterly access review"
     assert facts(card, "facts")["Duration"] == "Policy maximum"
     data = element(card, "submit")["data"]
-    assert (data["durationMinutes"], data["justification"]) == (None, "quarterly access review")
+    assert data["durationMinutes"] is None and "justification" not in data
+
+
+def test_a_ticket_with_a_ticket_system_travels_unseen_since_no_input_edits_the_system() -> None:
+    needs = samples.needs(True, False, ticket=Ticket("INC-7", "ServiceNow"))
+    card = needs_input_card(needs, TZ)
+    assert list(inputs(card)) == ["justification"]
+    data = element(card, "submit")["data"]
+    assert (data["ticket"], data["ticketSystem"]) == ("INC-7", "ServiceNow")
 
 
 def test_needs_both() -> None:
