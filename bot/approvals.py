@@ -63,9 +63,9 @@ from cards.actions import DecisionAction, Verb
 from cards.activation import settled_activation_card
 from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, decision_line, expiry_warning_card
 from cards.approval_channels import channel_post_failed, channel_posted
+from cards.cancel import WaitingRequest, cancel_question_card
 from cards.wording import (
     access_label,
-    and_list,
     approvers_notified,
     decided_by_you,
     decision_not_recorded,
@@ -238,6 +238,17 @@ def _outcome_of(record: Mapping[str, Any]) -> AwaitingApproval:
     )
     expires = _parse_time(record.get("expires")) or created + APPROVAL_WINDOW
     return AwaitingApproval(group, access, request, duration, tuple(record.get("approvers") or ()), expires)
+
+
+def _waiting(view: ApprovalView) -> WaitingRequest:
+    return WaitingRequest(
+        view.request_id, view.group_name, view.access, view.duration or None, view.requested_at, view.expires_at
+    )
+
+
+def _waiting_in_pim(group: Group, request: PimRequest) -> WaitingRequest:
+    expires = request.created + APPROVAL_WINDOW if request.created is not None else None
+    return WaitingRequest(request.id, group.display_name, request.access, request.duration, request.created, expires)
 
 
 def _already(record: dict[str, Any]) -> AlreadyDecided:
@@ -500,6 +511,8 @@ class ApprovalDesk:
         """The answer to an approve/deny/refresh click: a card (replaces the clicker's copy), or a text."""
         if action.verb is Verb.CANCEL:
             return await self.cancel_request(turn_context, service, actor, action.request_id)
+        if action.verb is Verb.KEEP:
+            return await self.keep(service, actor, action.request_id)
         # A click that waited for another approver whose claim then ended without a decision (their write was
         # refused, their process died) is tried once more, from the start: the approval then says what became of it.
         for _ in range(2):
@@ -1399,49 +1412,98 @@ class ApprovalDesk:
 
     # ---- the requester cancels -----------------------------------------------------------------------------------
 
-    async def cancel(self, turn_context: TurnContext, service: PimService, actor: Actor, group: str) -> str:
-        """Cancel the actor's own open request for `group` (delegated, as them); update every approver's card."""
+    async def ask_cancel(self, turn_context: TurnContext, service: PimService, actor: Actor, group: str) -> str | None:
+        """A typed `cancel <group>`: nothing is withdrawn yet. Each of the actor's requests for `group` that waits
+        for approval gets a card asking "Cancel your request for X?" (Cancel request / Keep it); None once asked, or
+        the answer to say instead. Requests the bot keeps come from its records (the question is kept with them, so it
+        settles with the request); others are read from Graph, which alone may say there is nothing to cancel."""
         mine = [
             r
             for r in await self._open_records()
             if str(r.get("requesterId", "")).lower() == actor.object_id.lower()
             and normalise(str(r.get("groupName") or "")) == normalise(group)
         ]
-        if not mine:
-            return await self._cancel_unrecorded(service, actor, group)
-        done: list[str] = []
-        for record in mine:
-            try:
-                await service.cancel(actor, record["requestId"])
-            except (RequestRefused, DirectoryError) as e:
-                return explain(e, actor.time_zone, group_name=record.get("groupName") or group)
-            await self._settle(
-                turn_context.adapter, service, record["requestId"], closed=CLOSED_CANCELLED, status="Canceled"
-            )
-            done.append(record.get("groupName") or group)
-        return f"I cancelled your request for {and_list(sorted(set(done)))}."
-
-    @staticmethod
-    async def _cancel_unrecorded(service: PimService, actor: Actor, group: str) -> str:
-        """No request of the bot's records: Graph may still hold one made elsewhere (the portal, another client), and
-        only Graph may say there is nothing to cancel. No card of the bot's shows such a request: none to update."""
+        if mine:
+            for record in mine:
+                await self._ask(turn_context, actor, _waiting(view_of(record)), kept_with=record["requestId"])
+            return None
         try:
-            waiting = await service.waiting_requests(actor, group)
-            for _, request in waiting:
-                await service.cancel(actor, request.id)
+            found = await service.waiting_requests(actor, group)
         except (RequestRefused, DirectoryError) as e:
             return explain(e, actor.time_zone, group_name=group)
-        if not waiting:
+        if not found:
             return f"You have no request for {group} waiting for approval."
-        return f"I cancelled your request for {and_list(sorted({g.display_name for g, _ in waiting}))}."
+        for found_group, request in found:
+            await self._ask(turn_context, actor, _waiting_in_pim(found_group, request))
+        return None
+
+    async def _ask(
+        self, turn_context: TurnContext, actor: Actor, request: WaitingRequest, *, kept_with: str | None = None
+    ) -> None:
+        card = cancel_question_card(request, actor.time_zone)
+        response = await turn_context.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
+        )
+        activity_id = str(getattr(response, "id", "") or "")
+        if kept_with is None or not activity_id:
+            return
+        conversation_id = str(turn_context.activity.conversation.id or "")
+        await self._records.remember_card(
+            activity_id, conversation_id, "cancel-question", [kept_with], self._clock.now(), card=card
+        )
+        shown = {"conversationId": conversation_id, "activityId": activity_id}
+
+        def add(record: dict[str, Any]) -> dict[str, Any]:
+            record["cards"] = [*(record.get("cards") or []), shown]
+            return record
+
+        record = await self._records.update_pending(kept_with, add)
+        if record is not None and not is_open(record):  # settled meanwhile: its settling did not know this card yet
+            await self._settle_requester_card(turn_context.adapter, record)
+
+    async def _own_waiting_in_pim(
+        self, service: PimService, actor: Actor, request_id: str
+    ) -> tuple[Group, PimRequest] | None:
+        """The actor's own request `request_id`, if Graph shows it waiting for approval (one the bot keeps no record
+        of: made in the portal, or before the bot kept records)."""
+        found = await service.waiting_requests(actor)
+        return next(((g, r) for g, r in found if r.id.casefold() == request_id.casefold()), None)
+
+    async def keep(self, service: PimService, actor: Actor, request_id: str) -> dict[str, Any] | str:
+        """ "Keep it" on the question a typed `cancel` asked: nothing changes; the question gives way to "Kept"."""
+        record = await self._records.pending(request_id)
+        if record is None:
+            try:
+                own = await self._own_waiting_in_pim(service, actor, request_id)
+            except (RequestRefused, DirectoryError) as e:
+                return explain(e, actor.time_zone)
+            if own is None:
+                return explain(RequestNotFound(request_id), actor.time_zone)
+            return cancel_question_card(_waiting_in_pim(*own), actor.time_zone, kept=True)
+        group = str(record.get("groupName") or "")
+        if str(record.get("requesterId", "")).lower() != actor.object_id.lower():
+            return f"Only the person who asked can answer this for {group}; nothing was changed."
+        if not is_open(record):
+            return f"Your request for {group} no longer waits for approval; nothing was changed."
+        return cancel_question_card(_waiting(view_of(record)), actor.time_zone, kept=True)
 
     async def cancel_request(
         self, turn_context: TurnContext, service: PimService, actor: Actor, request_id: str
     ) -> str:
-        """The Cancel button on the requester's waiting card: only the requester may cancel, as themselves."""
+        """Cancel request, on the requester's waiting card or on the question a typed `cancel` asked: only the
+        requester may cancel, as themselves. A request the bot keeps no record of is cancelled if Graph shows it
+        waiting as the actor's own; no card of the bot's follows it."""
         record = await self._records.pending(request_id)
         if record is None:
-            return explain(RequestNotFound(request_id), actor.time_zone)
+            try:
+                own = await self._own_waiting_in_pim(service, actor, request_id)
+                if own is not None:
+                    await service.cancel(actor, request_id)
+            except (RequestRefused, DirectoryError) as e:
+                return explain(e, actor.time_zone)
+            if own is None:
+                return explain(RequestNotFound(request_id), actor.time_zone)
+            return f"I cancelled your request for {own[0].display_name}."
         group = str(record.get("groupName") or "")
         if str(record.get("requesterId", "")).lower() != actor.object_id.lower():
             log.info("refused a cancel of %s by %s (not the requester)", request_id, actor.object_id)

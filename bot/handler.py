@@ -365,8 +365,9 @@ class PimBot(TeamsActivityHandler):
                     return
             await self._send_activation(turn_context, actor, outcomes)
         elif isinstance(command, Cancel):
-            answer = await self._approvals.cancel(turn_context, service, actor, command.group)
-            await turn_context.send_activity(MessageFactory.text(answer))
+            answer = await self._approvals.ask_cancel(turn_context, service, actor, command.group)
+            if answer is not None:
+                await turn_context.send_activity(MessageFactory.text(answer))
         elif isinstance(command, Pending):
             if not await self._approvals.show_pending(turn_context, actor):
                 await turn_context.send_activity(MessageFactory.text("No requests are waiting for your approval."))

@@ -92,9 +92,10 @@ class Verb(StrEnum):
     REFRESH = "refresh"  # Teams asks for the card a user in refresh.userIds should see (approval cards)
     CANCEL = "cancel"  # the requester withdraws a request that waits for approval (their "waiting" card)
     RUN = "run"  # a command that names no group, run as if typed (`RUN_COMMANDS`)
+    KEEP = "keep"  # the requester answers "Keep it" to the question a typed `cancel` asks
 
 
-DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH, Verb.CANCEL})  # all carry a request id
+DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH, Verb.CANCEL, Verb.KEEP})  # all carry a request id
 REASON_INPUT = "reason"  # the approver's reason input on the approval card
 REASON_MAX = 500
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

@@ -18,7 +18,7 @@ from typing import Any
 from adaptivecards.baseobject import BareObject
 
 from cards.actions import activate_button, cancel_button, deactivate_button
-from cards.common import actions, card, container, facts, heading, request_footnote, text
+from cards.common import REQUEST_EXPIRES, actions, card, container, facts, heading, request_footnote, text
 from cards.elements import ActionExecute, ActionOpenUrl, JsonDict
 from cards.text import approvers_phrase, summary_text
 from cards.wording import (
@@ -79,7 +79,7 @@ def settled_activation_card(
 ) -> JsonDict:
     """The requester's activation card `sent` earlier, once the request `request_id` that waited for approval has
     settled: that section's state and message say what became of it (`state` "Approved", `message` "Approved by Bob
-    Builder at …"), its Cancel button is gone, and `fallback` replaces its line of the fallback text. Every other
+    Builder at …"), its buttons are gone, and `fallback` replaces its line of the fallback text. Every other
     section stays as sent (the card holds outcomes the bot keeps no state for, e.g. another group's Deactivate button),
     so this is the one card that is changed rather than rendered anew. The section is found by its Cancel button's
     request id; a card without one comes back unchanged."""
@@ -90,7 +90,12 @@ def settled_activation_card(
         cancel = _find(items, f"{pid}-cancel")
         if not pid.startswith("outcome-") or cancel is None or cancel.get("data", {}).get("requestId") != request_id:
             continue
-        section["items"] = [item for item in items if item.get("id") != f"{pid}-actions"]
+        # The buttons go, and the note on using them (the question a typed `cancel` asks: cards.cancel); a settled
+        # request no longer lapses, so its expiry goes too.
+        section["items"] = [item for item in items if item.get("id") not in (f"{pid}-actions", f"{pid}-note")]
+        for block in section["items"]:
+            if block.get("id") == f"{pid}-facts":
+                block["facts"] = [f for f in block.get("facts") or [] if f.get("title") != REQUEST_EXPIRES]
         state_block, message_block = _find(items, f"{pid}-state"), _find(items, f"{pid}-message")
         if state_block is not None:
             state_block.update(text=state, color=color)
@@ -143,7 +148,7 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
             message = f"Submitted, waits for approval by {approvers_phrase(outcome.approvers)}."
             rows = [
                 ("Duration", format_duration(outcome.duration)),
-                ("Expires", format_time(outcome.expires, tz)),
+                (REQUEST_EXPIRES, format_time(outcome.expires, tz)),
             ]
             return [
                 *_head(pid, outcome.group.display_name, outcome, "Waiting for approval", "Warning"),

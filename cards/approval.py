@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from adaptivecards.baseobject import BareObject
 
 from cards.actions import REASON_INPUT, REASON_MAX, Verb, activate_button, decision_data, execute_button
-from cards.common import actions, card, facts, heading, request_footnote, text
+from cards.common import REQUEST_EXPIRES, actions, card, facts, heading, request_footnote, text
 from cards.elements import ActionExecute, InputText, JsonDict, to_json
 from cards.wording import access_label, format_duration, format_time
 from core.models import Access, Decision, Group, Ticket
@@ -80,9 +80,7 @@ def _times(view: ApprovalView, tz: str | None) -> list[tuple[str, str]]:
         if view.active_until is not None:
             times.append(("Active until", format_time(view.active_until, tz, reference=view.requested_at)))
     elif view.decision is None and not view.closed:
-        times.append(
-            ("Request expires (if nobody decides)", format_time(view.expires_at, tz, reference=view.requested_at))
-        )
+        times.append((REQUEST_EXPIRES, format_time(view.expires_at, tz, reference=view.requested_at)))
     return times
 
 

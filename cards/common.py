@@ -17,6 +17,7 @@ from adaptivecards.elements import TextBlock
 from cards.elements import ActionExecute, ActionOpenUrl, JsonDict, StyledTextBlock, to_json
 
 __all__ = [
+    "REQUEST_EXPIRES",
     "SCHEMA",
     "VERSION",
     "actions",
@@ -31,6 +32,8 @@ __all__ = [
 
 VERSION = "1.5"  # the highest schema Teams renders (teams-platform.md §5.1)
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+# The fact title of when a request lapses if nobody decides: said so, lest it be read as the end of the access.
+REQUEST_EXPIRES = "Request expires (if nobody decides)"
 
 
 def card(body: Sequence[BareObject], fallback_text: str) -> JsonDict:

@@ -782,3 +782,14 @@ WORKING_TEXT = (
 )
 # The answer to a click came too late for Teams to show the sign-in it asks for: nothing was done yet.
 LATE_SIGN_IN = "I need you to sign in before I can do that, so nothing was changed. Click the button again to sign in."
+
+
+# ---- a typed “cancel <group>” asks once (cards.cancel) ---------------------------------------------------------------
+
+
+def cancel_question(group: str) -> str:
+    return f"Cancel your request for {_group(group)}?"
+
+
+CANCEL_QUESTION_NOTE = "Cancel request withdraws it in PIM and the approvers' cards say so; Keep it leaves it waiting."
+CANCEL_KEPT = "Kept: your request still waits for approval."

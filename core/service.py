@@ -516,15 +516,16 @@ class PimService:
         finally:
             self._directory.forget_user(actor.object_id)
 
-    async def waiting_requests(self, actor: Actor, asked: str) -> list[tuple[Group, PimRequest]]:
-        """The actor's requests waiting for approval for the group named `asked` (name or id), read from Graph now:
-        the bot's own records know only the requests made through it, and "nothing to cancel" must be Graph's word."""
+    async def waiting_requests(self, actor: Actor, asked: str | None = None) -> list[tuple[Group, PimRequest]]:
+        """The actor's requests waiting for approval for the group named `asked` (name or id; None: every group), read
+        from Graph now: the bot's own records know only the requests made through it, and "nothing to cancel" must be
+        Graph's word."""
         snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
         groups = {e.group.id.casefold(): e.group for e in snapshot.eligibilities}
         found: list[tuple[Group, PimRequest]] = []
         for request in snapshot.pending:
             group = groups.get(request.group_id.casefold(), Group(request.group_id, request.group_id))
-            if names.resolve(asked, [group]) is not None:
+            if asked is None or names.resolve(asked, [group]) is not None:
                 found.append((group, request))
         return found
 

@@ -34,6 +34,7 @@ from tests.approvals.test_inline_approvals import (
     texts,
 )
 from tests.approvals.test_outside_decisions import poll_once
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack, bot_env
 from tests.bot.test_activation_http import self_activations
 from tests.cards.cardtools import element, maybe_element, request_id_of
@@ -238,7 +239,7 @@ async def test_a_cancelled_request_updates_the_channel_post(make_stack: StackFac
     await in_channel(stack, "approvals here Security-Operators")
     await activate_secops(stack)
     [post] = channel_posts(stack)
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
     assert status == 201
     [put] = [r for r in stack.connector.sent if r.method == "PUT" and r.activity_id == post.activity_id]
     assert element(put.card or {}, "state")["text"].startswith("Cancelled by the requester")
@@ -337,7 +338,7 @@ async def test_a_channel_from_the_settings_gets_the_posts_and_cannot_be_turned_o
 
     # A channel set in Teams wins over the setting.
     await in_channel(stack, "approvals here Security-Operators")
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
     assert status == 201
     stack.sim.tenant.clock.advance(timedelta(minutes=6))
     status, _ = await stack.post(act.message(stack.service_url, "activate Security-Operators 1h because again", ALICE))

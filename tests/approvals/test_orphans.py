@@ -23,6 +23,7 @@ from tests.approvals.test_inline_approvals import (
 )
 from tests.approvals.test_outside_decisions import poll_once
 from tests.approvals.test_requester_card import assert_settled, requester_updates, waiting_card
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack
 from tests.bot.test_preflight_http import alice_elsewhere, restarted
 from tests.cards.cardtools import element, request_id_of
@@ -37,7 +38,7 @@ async def served_by_an_earlier_request(stack: Stack) -> None:
     await hello(stack, BOB, CAROL, ALICE)
     status, _ = await stack.post(act.message(stack.service_url, "activate Security-Operators 1h because drill", ALICE))
     assert status == 201
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
     assert status == 201
 
 

@@ -14,6 +14,7 @@ from tests.approvals.test_inline_approvals import (
     request_approval,
     texts,
 )
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack
 from tests.cards.cardtools import element, maybe_element, request_id_of
 from tests.fakes import activities as act
@@ -87,7 +88,7 @@ async def test_alice_cancels_her_request_and_every_approver_card_says_so(stack: 
     request_id, bob_card, carol_card = await request_approval(stack)
     alice_before = len(stack.connector.messages(conversation(ALICE)))
 
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
 
     assert status == 201
     assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Canceled"
@@ -98,7 +99,7 @@ async def test_alice_cancels_her_request_and_every_approver_card_says_so(stack: 
     assert await poll_once(stack) == 0  # already recorded: the poller does not spread it again
     # Nothing left to cancel.
     before = len(stack.connector.messages(conversation(ALICE)))
-    await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    await cancel_typed(stack)
     assert any("no request for Security-Operators" in t for t in texts(stack, ALICE, before))
 
 

@@ -15,6 +15,7 @@ from simtenant.seed import CAROL as CAROL_ID
 from simtenant.seed import DAVE as DAVE_ID
 from simtenant.teams import teams_user_id
 from tests.approvals.test_inline_approvals import CAROL, DAVE, approval_cards, texts
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import TEAMS_APP_ID, Stack
 from tests.cards.cardtools import maybe_element
 from tests.fakes import activities as act
@@ -115,7 +116,7 @@ async def test_three_approvers_who_never_wrote_a_word_are_all_reached(stack: Sta
     assert [help_cards(stack, chat_of(stack, u, app_id)) for u in (BOB, CAROL, DAVE)] == [1, 0, 0]
 
     # A second request finds every chat stored: nothing is installed again, and the card refreshes for all three.
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
     assert status == 201
     await activate(stack)
     assert installs(stack) == [(CAROL_ID, 201), (DAVE_ID, 409)]
@@ -146,7 +147,7 @@ async def test_an_app_missing_from_the_catalog_is_named_and_not_looked_up_again_
     catalog_reads = [e for e in stack.sim.tenant.log.recent() if e["path"].endswith("/appCatalogs/teamsApps")]
     assert len(catalog_reads) == 1
 
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
     assert status == 201
     await activate(stack)
     assert len([e for e in stack.sim.tenant.log.recent() if e["path"].endswith("/appCatalogs/teamsApps")]) == 1

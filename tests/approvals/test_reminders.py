@@ -11,6 +11,7 @@ from cards.approval import expiry_warning_card
 from core.models import Access, Group
 from tests.approvals.test_inline_approvals import CAROL, conversation, request_approval, self_activations, texts
 from tests.approvals.test_outside_decisions import poll_once
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack
 from tests.cards.cardtools import element
 from tests.fakes import activities as act
@@ -61,7 +62,7 @@ async def test_the_resubmit_button_activates_once_the_old_request_is_cancelled(s
     """The same button the warning carries (same builder, same record values), clicked once the old request is closed
     by its requester, without moving the clock (the 24 h expiry is the next test)."""
     request_id, _, _ = await request_approval(stack)
-    await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    await cancel_typed(stack)
     assert stack.sim.tenant.requests["assignment"][request_id.lower()].status == "Canceled"
     old = self_activations(stack)[0]
     warning = expiry_warning_card(

@@ -12,6 +12,7 @@ import pytest
 from tests.approvals.test_inline_approvals import CAROL, click, conversation, request_approval
 from tests.approvals.test_outside_decisions import decide_in_tenant, poll_once
 from tests.approvals.test_reminders import warnings
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import self_activations
 from tests.cards.cardtools import element, maybe_element
@@ -81,7 +82,7 @@ async def test_cancelling_turns_the_requesters_card_read_only(stack: Stack, how:
     sent = waiting_card(stack, request_id)
 
     if how == "command":
-        await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+        await cancel_typed(stack)
     else:
         button = element(sent.card or {}, "outcome-0-cancel")
         status, _ = await stack.post(
@@ -123,7 +124,7 @@ async def test_expiry_and_then_the_card_a_resubmit_click_answered_with_are_both_
     second = self_activations(stack)[-1]["id"]
     assert second != request_id
 
-    await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    await cancel_typed(stack)
 
     [card] = requester_updates(stack, "warning-card")  # the invoke's answer replaced the warning card in place
     assert_settled(card, "Cancelled", "Cancelled by the requester at ")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tests.approvals.test_inline_approvals import CAROL, answered_card, click, request_approval, texts
 from tests.approvals.test_outside_decisions import decide_in_tenant, poll_once
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import self_activations
 from tests.fakes import activities as act
@@ -54,7 +55,7 @@ async def test_after_cancelling_asking_again_makes_a_new_request(stack: Stack) -
     request_id, _, _ = await request_approval(stack)
     await _waiting_in_status(stack)
     before = len(texts(stack, ALICE))
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(stack)
     assert status == 201
     assert any("I cancelled your request" in t for t in texts(stack, ALICE, before))
 

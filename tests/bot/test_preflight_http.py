@@ -20,10 +20,10 @@ from app import create_app
 from settings import load_settings
 from simtenant import seed
 from simtenant.wire import request_json
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack, bot_env
 from tests.bot.test_activation_http import card_text, say
 from tests.cards.cardtools import element
-from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, FRANK
 
 PIM = "/v1.0/identityGovernance/privilegedAccess/group"
@@ -233,7 +233,7 @@ async def test_cancel_finds_a_request_made_outside_the_bot(stack: Stack) -> None
     assert made["status"] == "PendingApproval"
 
     before = len(stack.connector.messages())
-    status, _ = await stack.post(act.message(stack.service_url, "cancel Security-Operators"))
+    status = await cancel_typed(stack)
     assert status == 201
     [reply] = [m.body.get("text") for m in stack.connector.messages()[before:] if m.body.get("text")]
     assert reply == "I cancelled your request for Security-Operators."
@@ -241,6 +241,6 @@ async def test_cancel_finds_a_request_made_outside_the_bot(stack: Stack) -> None
     assert kept["status"] == "Canceled"
 
     before = len(stack.connector.messages())
-    await stack.post(act.message(stack.service_url, "cancel Security-Operators"))
+    await cancel_typed(stack)
     [reply] = [m.body.get("text") for m in stack.connector.messages()[before:] if m.body.get("text")]
     assert reply == "You have no request for Security-Operators waiting for approval."

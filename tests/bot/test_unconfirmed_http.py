@@ -30,11 +30,11 @@ from tests.approvals.test_inline_approvals import (
     request_approval,
     texts,
 )
+from tests.bot.cancelling import cancel_typed
 from tests.bot.conftest import Stack
 from tests.bot.quick import follow_up, poll, quick_stack, serving
 from tests.bot.test_activation_http import EXCHANGE, card_text, say, self_activations
 from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 
 WRITE = r"assignmentScheduleRequests$"
@@ -263,7 +263,7 @@ async def test_a_cancel_whose_answer_is_lost_and_unreadable_is_not_called_nothin
     quick.sim.tenant.add_fault(method="GET", path=r"assignmentScheduleRequests/[0-9a-f-]+$", status=503, times=None)
     before = len(quick.connector.messages(conversation(ALICE)))
 
-    status, _ = await quick.post(act.message(quick.service_url, "cancel Security-Operators", ALICE))
+    status = await cancel_typed(quick)
 
     assert status == 201
     [said] = texts(quick, ALICE, before)

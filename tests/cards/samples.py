@@ -20,6 +20,7 @@ from cards import (
 from cards.actions import InvalidCardAction
 from cards.activation import settled_activation_card
 from cards.approval import ApprovalView, approval_card, expiry_warning_card
+from cards.cancel import WaitingRequest, cancel_question_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED, LATE_SIGN_IN
 from core.commands import parse
@@ -241,6 +242,14 @@ def approval_view(**kw: Any) -> ApprovalView:
 
 APPROVER_TEAMS_IDS = ["29:bob", "29:carol"]
 
+
+def waiting_request() -> WaitingRequest:
+    view = approval_view()
+    return WaitingRequest(
+        view.request_id, view.group_name, view.access, view.duration, view.requested_at, view.expires_at
+    )
+
+
 # ---- the admin feed (issue 5) ----------------------------------------------------------------------------------
 
 ALICE = "a11ce000-0000-4000-8000-000000000001"
@@ -378,6 +387,16 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         color="Attention",
         fallback="Security-Operators (member): Denied by Carol Chen at Sun 22 Nov, 14:08 (Europe/Berlin) — no change "
         "ticket",
+    ),
+    "cancel_question": lambda: cancel_question_card(waiting_request(), TZ),
+    "cancel_question_kept": lambda: cancel_question_card(waiting_request(), TZ, kept=True),
+    "cancel_question_settled": lambda: settled_activation_card(
+        cancel_question_card(waiting_request(), TZ),
+        waiting_request().request_id,
+        "Cancelled",
+        "Cancelled by the requester at Sun 22 Nov, 14:07 (Europe/Berlin).",
+        color="Warning",
+        fallback="Security-Operators (member): Cancelled by the requester at Sun 22 Nov, 14:07 (Europe/Berlin).",
     ),
     "approval_expiry_warning": lambda: expiry_warning_card(
         SECOPS,

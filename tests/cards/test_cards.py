@@ -120,7 +120,7 @@ def test_awaiting_approval_names_the_approvers() -> None:
     assert element(card, "outcome-0-message")["text"] == "Submitted, waits for approval by Bob Builder, PIM-Approvers."
     assert facts(card, "outcome-0-facts") == {
         "Duration": "1 h",
-        "Expires": "Mon 23 Nov, 14:05 (Europe/Berlin)",
+        "Request expires (if nobody decides)": "Mon 23 Nov, 14:05 (Europe/Berlin)",
     }
     assert request_id_of(card, "outcome-0-request") == "c8f5e4d3-2a1b-4cae-9d8f-a7b6c5d4e3f2"
     # The requester may withdraw it: one Cancel button carrying only the request id.
@@ -588,7 +588,9 @@ def test_a_settled_request_loses_only_its_own_cancel_button_and_waiting_line() -
     assert element(settled, "outcome-1-state")["text"] == "Cancelled"
     assert element(settled, "outcome-1-state")["color"] == "Warning"
     assert element(settled, "outcome-1-message")["text"] == "Cancelled by the requester."
-    assert element(settled, "outcome-1-facts") == element(sent, "outcome-1-facts")
+    # It no longer lapses: its expiry goes, the rest of its facts stay.
+    assert facts(settled, "outcome-1-facts") == {"Duration": "1 h"}
+    assert "Request expires (if nobody decides)" in facts(sent, "outcome-1-facts")
     assert element(settled, "outcome-0") == element(sent, "outcome-0")  # Exchange-Admins keeps its Deactivate button
     first, second = sent["fallbackText"].split("\n")
     assert settled["fallbackText"] == f"{first}\nSecOps: gone" and "waits for approval" in second
