@@ -67,6 +67,7 @@ from cards.cancel import WaitingRequest, cancel_question_card
 from cards.wording import (
     access_label,
     approvers_notified,
+    cancel_came_too_late,
     decided_by_you,
     decision_not_recorded,
     decision_unconfirmed,
@@ -74,6 +75,8 @@ from cards.wording import (
 from core.approvals import Review, may_decide, self_approval
 from core.errors import (
     AlreadyDecided,
+    ApprovalClosed,
+    ApprovalExpired,
     DirectoryError,
     IdentityMismatch,
     MissingApproverJustification,
@@ -706,6 +709,17 @@ class ApprovalDesk:
             return self._card(final, tz, actionable=False, notice=_decided_notice(final, actor, tz))
         if release:
             await self._release(request_id, release)
+        if isinstance(error, ApprovalClosed | ApprovalExpired):
+            # PIM closed it (the requester cancelled at the same moment, say) before the bot heard: recorded now,
+            # so this answer and every copy show the request as it is, not as waiting.
+            if isinstance(error, ApprovalExpired):
+                kind, status = CLOSED_EXPIRED, "Expired"
+            else:
+                kind = CLOSED_CANCELLED if error.canceled else CLOSED_FAILED
+                status = error.status or ("Canceled" if error.canceled else "")
+            settled = await self._settle_record(request_id, closed=kind, status=status)
+            if settled is not None:
+                self._spread_later(turn_context, service, settled)
         fresh = await self._records.pending(request_id) or record
         group = fresh.get("groupName") or ""
         access = Access(fresh.get("access") or "member")
@@ -814,7 +828,8 @@ class ApprovalDesk:
         """Write the decision on the record (once: a record already decided keeps its decision and owes no spread) and
         tell the admin feed. The record written; its `spread` says the copies (but `skip`, the clicked one, which the
         invoke response replaces) are still to be updated. `plain_answer`: the clicked copy was answered with the
-        plain decided card (no notice), so the spread may re-render it once it knows more (the end of the access)."""
+        plain decided card (no notice), so the spread may re-render it once it knows more (the end of the access).
+        The record returned carries `spread` only when this call recorded the decision and so owes its spread."""
         when = (at or self._clock.now()).isoformat()
         spread = self._spread_mark(skip or "")
 
@@ -835,7 +850,9 @@ class ApprovalDesk:
         final = await self._records.update_pending(request_id, decide)
         assert final is not None
         if (final.get(SPREAD) or {}).get("token") != spread["token"]:
-            self._working.discard(spread["token"])  # decided before: whoever recorded it spreads it
+            # Decided before (a concurrent click, the poller): whoever recorded it spreads it, and only they.
+            self._working.discard(spread["token"])
+            return {k: v for k, v in final.items() if k != SPREAD}
         await self._settled(final)
         return final
 
@@ -1143,13 +1160,29 @@ class ApprovalDesk:
         closed: str = "",
         status: str = "",
     ) -> bool:
-        """Record an outcome reached outside a click, once (ETag compare-and-swap: of two bot instances only one
-        writes it), then update every copy and tell the requester. False if it was already recorded. `decided`:
-        who made the decision, when known (the approval's stage)."""
+        """Record an outcome reached outside a click, once, then update every copy and tell the requester. False if
+        it was already recorded. `decided`: who made the decision, when known (the approval's stage)."""
+        record = await self._settle_record(request_id, decision=decision, decided=decided, closed=closed, status=status)
+        if record is None:
+            return False
+        await self._spread(adapter, service, record)
+        return True
+
+    async def _settle_record(
+        self,
+        request_id: str,
+        *,
+        decision: Decision | None = None,
+        decided: AlreadyDecided | None = None,
+        closed: str = "",
+        status: str = "",
+    ) -> dict[str, Any] | None:
+        """Write an outcome on the open record, once (ETag compare-and-swap: of two bot instances only one writes it),
+        and tell the admin feed. The record written, which owes its spread; None if it was no longer open."""
         for _ in range(10):
             record = await self._records.pending(request_id)
             if not is_open(record):
-                return False
+                return None
             assert record is not None
             if decision is not None:
                 at = decided.at if decided is not None and decided.at is not None else self._clock.now()
@@ -1173,9 +1206,8 @@ class ApprovalDesk:
                 continue
             log.info("request %s settled outside a click: %s", request_id, record["status"])
             await self._settled(record)
-            await self._spread(adapter, service, record)
-            return True
-        return False
+            return record
+        return None
 
     async def _finish_spread(self, adapter: Any, service: PimService, record: dict[str, Any]) -> bool:
         """The safety net for a spread that did not finish: once its process is gone (or stopped running it), or it
@@ -1249,11 +1281,12 @@ class ApprovalDesk:
         names = await service.display_names([request.principal_id])
         tenant = str((reference or {}).get("tenantId") or "")
         requester = Actor(request.principal_id, tenant, names.get(request.principal_id, ""))
+        shown = await self._records.request_card(request.id)  # its turn sent the requester's card, then died
         mark = self._mark()
         self._working.add(mark["token"])
         try:
             now = self._clock.now()
-            record = await self._records.remember_pending(requester, outcome, None, now, fan_out=mark, found=True)
+            record = await self._records.remember_pending(requester, outcome, shown, now, fan_out=mark, found=True)
             if record is None:
                 return False
             log.info(
@@ -1509,13 +1542,28 @@ class ApprovalDesk:
             log.info("refused a cancel of %s by %s (not the requester)", request_id, actor.object_id)
             return f"Only the person who asked can cancel this request for {group}; nothing was changed."
         if not is_open(record):
-            return f"Your request for {group} no longer waits for approval; nothing was changed."
+            return self._not_cancelled(record)
         try:
             await service.cancel(actor, request_id)
         except (RequestRefused, DirectoryError) as e:
+            # An approver's decision may have landed at the same moment: once recorded, it is said with its name.
+            fresh = await self._records.pending(request_id)
+            if fresh is not None and fresh.get("decision"):
+                return self._not_cancelled(fresh)
+            if isinstance(e, AlreadyDecided) and e.decision is not None:
+                return cancel_came_too_late(e.decision, group, e.by_name)
             return explain(e, actor.time_zone, group_name=group)
         await self._settle(turn_context.adapter, service, request_id, closed=CLOSED_CANCELLED, status="Canceled")
         return f"I cancelled your request for {group}."
+
+    @staticmethod
+    def _not_cancelled(record: dict[str, Any]) -> str:
+        """Why a request the requester wanted to cancel was not: decided (by whom), or closed otherwise."""
+        group = str(record.get("groupName") or "")
+        decided = record.get("decision") or {}
+        if decided:
+            return cancel_came_too_late(Decision(decided["decision"]), group, str(decided.get("byName") or ""))
+        return f"Your request for {group} no longer waits for approval; nothing was changed."
 
     # ---- an approver's open requests ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Keys:
   ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
   card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows, and the card
                                 itself when it shows a request waiting for approval (made read-only once it settles)
+  request-card/{pim request id} the last kept card showing that request (found again for a request recorded later)
   request/{pim request id}      a request waiting for a decision (submitted by the bot, or found in PIM by the
                                 approval poller), with the cards showing it
   approvals/group/{group id}    a group whose approval requests the bot relays (the poller looks there for requests
@@ -88,9 +89,20 @@ class Records:
             "requestIds": request_ids,
             "sentAt": now.isoformat(),
         }
+        changes: dict[str, Any] = {f"card/{activity_id}": item}
         if card is not None:
             item["card"] = card
-        await self._storage.write({f"card/{activity_id}": item})
+            # Which card shows each request, for a request whose record is written later (found by the poller)
+            for request_id in request_ids:
+                changes[f"request-card/{request_id}"] = {"conversationId": conversation_id, "activityId": activity_id}
+        await self._storage.write(changes)
+
+    async def request_card(self, request_id: str) -> tuple[str, str] | None:
+        """The (conversation id, activity id) of the last card kept by `remember_card` that shows the request."""
+        item = await self._item(f"request-card/{request_id}")
+        if item is None:
+            return None
+        return str(item.get("conversationId") or ""), str(item.get("activityId") or "")
 
     async def card(self, activity_id: str) -> dict[str, Any] | None:
         return await self._item(f"card/{activity_id}")

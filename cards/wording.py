@@ -689,6 +689,13 @@ def decided_by_you(decision: Decision, group: str, requester: str) -> str:
     return f"You {verb} {whose} request for {_group(group)}."
 
 
+def cancel_came_too_late(decision: Decision, group: str, by_name: str) -> str:
+    """The requester's Cancel met a request an approver had decided (first, or at the same moment)."""
+    verb = "approved" if decision is Decision.APPROVE else "denied"
+    who = f" by {by_name}" if by_name else ""
+    return f"Your request for {_group(group)} was already {verb}{who}, so it was not cancelled."
+
+
 def decision_not_recorded(decision: Decision, group: str) -> str:
     """The approver's decision never reached PIM: the request still waits, the card's buttons work."""
     return (

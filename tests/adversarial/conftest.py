@@ -35,8 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, counts in FIGURES.items():
-        statuses = ", ".join(f"{k.removeprefix('status ')}: {v}" for k, v in sorted(counts.items()) if k != "cases")
-        terminalreporter.write_line(f"adversarial {name}: {counts['cases']} cases; statuses {statuses}")
+        items = sorted(counts.items())
+        statuses = ", ".join(f"{k.removeprefix('status ')}: {v}" for k, v in items if k.startswith("status "))
+        others = ", ".join(f"{k}: {v}" for k, v in items if k != "cases" and not k.startswith("status "))
+        said = "; ".join(part for part in (f"statuses {statuses}" if statuses else "", others) if part)
+        terminalreporter.write_line(f"adversarial {name}: {counts['cases']} cases; {said}")
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,24 @@ from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import self_activations
 from tests.cards.cardtools import element, maybe_element
 from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-from tests.fakes.connector import Recorded
+from tests.fakes.activities import ALICE, BOB, TeamsUser
+from tests.fakes.connector import FakeConnector, Recorded
 
 
-def waiting_card(stack: Stack, request_id: str) -> Recorded:
-    """The requester's activation card that shows `request_id` with its Cancel button."""
-    [sent] = [
+def waiting_cards(connector: FakeConnector, requester: TeamsUser, request_id: str) -> list[Recorded]:
+    """The requester's activation cards that show `request_id` with its Cancel button, as sent."""
+    return [
         r
-        for r in stack.connector.messages(conversation(ALICE))
+        for r in connector.messages(conversation(requester))
         if r.card is not None
         and (button := maybe_element(r.card, "outcome-0-cancel")) is not None
         and button["data"]["requestId"] == request_id
     ]
+
+
+def waiting_card(stack: Stack, request_id: str, requester: TeamsUser = ALICE) -> Recorded:
+    """The requester's activation card that shows `request_id` with its Cancel button."""
+    [sent] = waiting_cards(stack.connector, requester, request_id)
     return sent
 
 

@@ -1,0 +1,340 @@
+"""Approval races (issue 10, point 9): 100 per run (`--long`: 500, with ten approvers a group instead of five).
+
+Each race is a fresh request by its own requester (seeded users, each eligible) for one of four groups that need
+approval, in turn: Security-Operators (Bob, and PIM-Approvers: Carol, Dave, Erin, Frank) and three more seeded like it
+(one approver by name and an approver group). Four groups, so that no approver's chat gets more than Teams allows a
+bot in one conversation (60 sends in 30 s; the bot keeps to it by waiting, bot.sendlimit). The approvers get their
+cards; then, at once, through POST /api/messages: two to all of them click Approve or Deny (each with the reason the
+policy requires), one of them sometimes twice (the same button or the other one), and in about a third of the races
+the requester clicks Cancel on their own card at the same moment. Every action starts after a random few
+milliseconds, so the interleavings differ; the seed is fixed (RACE_SEED) so a failure can be replayed.
+
+After each race, once the card updates have run:
+- exactly one outcome reached the simulated tenant, by its request log: one successful stage PATCH or one successful
+  cancel, never two; and at most one approver's PATCH was sent at all (the claim), refused only when the requester's
+  cancel won (refused attempts are counted);
+- every clicker was told the truth: the one whose decision landed that it was his (the decided card, or "You
+  approved …" for his double click), everyone else who decided ("already approved by <the winner>"), or that the
+  requester cancelled; nobody is asked to try again, nobody is told of a decision that did not happen;
+- every copy of the approval card (each update the bot made to it, and each click's answer that replaced it) and the
+  requester's own card show the tenant's final state; the requester's Cancel is answered with what really happened
+  ("I cancelled …", or "already approved by …, so it was not cancelled"), and the requester is told the outcome once;
+- the bot's record holds that outcome and nothing is left owed (no claim, no spread, no fan-out).
+The figures are printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from app import APP_KEY
+from bot.storage import SqliteStorage
+from simtenant import seed
+from simtenant.entities import SubjectSet
+from tests.adversarial.conftest import Budget
+from tests.approvals.test_inline_approvals import CAROL, DAVE, approval_cards, conversation, hello, texts
+from tests.approvals.test_requester_card import waiting_card
+from tests.bot.conftest import Stack, serving
+from tests.bot.test_activation_http import card_text
+from tests.cards.cardtools import element, maybe_element
+from tests.fakes import activities as act
+from tests.fakes.activities import BOB, FRANK, TeamsUser
+from tests.fakes.connector import Recorded
+
+RACE_SEED = 20261207
+ERIN = TeamsUser(seed.ERIN, "Erin Evans")
+APPROVED, DENIED, CANCELLED = "Approved", "Denied", "Cancelled"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A group that needs approval, its command name, and its approvers (in policy order)."""
+
+    group_id: str
+    name: str
+    approvers: tuple[TeamsUser, ...]
+
+
+def _person(kind: int, n: int, name: str) -> TeamsUser:
+    return TeamsUser(f"eeeeeeee-{kind:04d}-4000-8000-{n:012d}", name)
+
+
+def seed_pools(stack: Stack, per_group: int) -> list[Pool]:
+    """Security-Operators with its demo approvers (Erin and Frank added to PIM-Approvers) and three groups like it,
+    each with an approver by name and an approver group; `per_group` approvers each."""
+    tenant = stack.sim.tenant
+    demo = [BOB, CAROL, DAVE, ERIN, FRANK]
+    extra = [_person(1, n, f"Approver {n:02d}") for n in range(per_group - len(demo))]
+    pools = [Pool(seed.SECURITY_OPERATORS, "Security-Operators", tuple(demo + extra))]
+    for k in range(1, 4):
+        first = len(pools[0].approvers) + (k - 1) * per_group
+        people = [_person(1, first + n, f"Approver {first + n:02d}") for n in range(per_group)]
+        group, approver_group = _person(2, k, "").oid, _person(3, k, "").oid
+        tenant.add_group(group, f"Race-Group-{k}")
+        tenant.add_group(approver_group, f"Race-Approvers-{k}")
+        tenant.set_policy(
+            group,
+            "member",
+            activation_max="PT2H",
+            approval_required=True,
+            requestor_justification_required=True,
+            approver_justification_required=True,
+            primary_approvers=[
+                SubjectSet("singleUser", people[0].oid, people[0].name),
+                SubjectSet("groupMembers", approver_group, f"Race-Approvers-{k}"),
+            ],
+        )
+        for person in people[1:]:
+            tenant.add_member(approver_group, person.oid)
+        pools.append(Pool(group, f"Race-Group-{k}", tuple(people)))
+    for person in extra + [p for pool in pools[1:] for p in pool.approvers]:
+        tenant.add_user(person.oid, person.name, f"{person.oid[:8]}-{person.oid[-4:]}@{seed.DOMAIN}")
+    for person in (ERIN, FRANK, *extra):
+        tenant.add_member(seed.PIM_APPROVERS, person.oid)
+    return pools
+
+
+async def seed_requesters(stack: Stack, pools: list[Pool], races: int) -> list[TeamsUser]:
+    """One requester per race, eligible for the group of that race; every approver says hello first (the cards go
+    to their 1:1 chats)."""
+    tenant = stack.sim.tenant
+    since = tenant.now() - timedelta(days=1)
+    requesters = [_person(4, n, f"Requester {n:03d}") for n in range(races)]
+    for n, requester in enumerate(requesters):
+        tenant.add_user(requester.oid, requester.name, f"requester-{n:03d}@{seed.DOMAIN}")
+        tenant.add_eligibility(pools[n % len(pools)].group_id, requester.oid, "member", start=since)
+    await hello(stack, *(a for pool in pools for a in pool.approvers))
+    return requesters
+
+
+@dataclass
+class Click:
+    who: TeamsUser
+    verb: str  # approve | deny | cancel
+    card: Recorded
+    delay: float
+    answer: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(rng: random.Random, approvers: tuple[TeamsUser, ...]) -> tuple[list[tuple[TeamsUser, str]], bool]:
+    """Who clicks what (in the order drawn), and whether the requester's Cancel races them."""
+    clickers = rng.sample(approvers, rng.randint(2, len(approvers)))
+    clicks = [(who, rng.choice(["approve", "deny"])) for who in clickers]
+    if rng.random() < 0.3:
+        who = rng.choice(clickers)
+        clicks.append((who, rng.choice(["approve", "deny"])))  # a double click, the same button or the other
+    return clicks, rng.random() < 0.35
+
+
+def card_of(stack: Stack, user: TeamsUser, request_id: str) -> Recorded:
+    [card] = [
+        c for c in approval_cards(stack, user) if element(c.card or {}, "approve")["data"]["requestId"] == request_id
+    ]
+    return card
+
+
+async def press(stack: Stack, click: Click, n: int) -> None:
+    await asyncio.sleep(click.delay)
+    if click.verb == "cancel":
+        button = element(click.card.card or {}, "outcome-0-cancel")
+        data = dict(button["data"])
+    else:
+        button = element(click.card.card or {}, click.verb)
+        data = {**button["data"], "reason": f"race {n}: {click.who.name} says {click.verb}"}
+    status, body = await stack.post(
+        act.card_execute(stack.service_url, button["verb"], data, click.card.activity_id, click.who)
+    )
+    assert status == 200, body
+    click.answer = body
+
+
+def outcome_in_tenant(stack: Stack, request_id: str) -> tuple[str, str]:
+    """(Approved | Denied | Cancelled, the deciding approver's oid or "")."""
+    tenant = stack.sim.tenant
+    request = tenant.requests["assignment"][request_id.lower()]
+    if request.status == "Canceled":
+        return CANCELLED, ""
+    stage = tenant.approvals[request_id.lower()].stages[0]
+    assert stage.review_result in (APPROVED, DENIED), (request.status, stage.review_result)
+    assert stage.reviewed_by is not None
+    return stage.review_result, stage.reviewed_by.id
+
+
+def writes(stack: Stack, request_id: str) -> Counter[str]:
+    """The decisions and cancels of the request the tenant received, from its request log: "landed", "PATCH
+    refused", "cancel refused"."""
+    seen: Counter[str] = Counter()
+    for entry in stack.sim.tenant.log.recent():
+        path = str(entry["path"])
+        if request_id not in path.lower():
+            continue
+        kind = "PATCH" if entry["method"] == "PATCH" and "assignmentApprovals" in path else ""
+        kind = kind or ("cancel" if entry["method"] == "POST" and path.endswith("/cancel") else "")
+        if kind:
+            seen["landed" if entry["status"] < 300 else f"{kind} refused"] += 1
+    return seen
+
+
+def state_line(outcome: str, winner: TeamsUser | None) -> str:
+    if outcome == CANCELLED:
+        return "Cancelled by the requester at "
+    assert winner is not None
+    return f"{outcome} by {winner.name} at "
+
+
+def check_answer(click: Click, outcome: str, winner: TeamsUser | None, figures: Counter[str]) -> None:
+    """What the clicker was told is what happened."""
+    body = click.answer
+    if click.verb == "cancel":
+        text = str(body.get("value") or "") if body["type"] == "application/vnd.microsoft.activity.message" else ""
+        text = text or card_text(body["value"])
+        if outcome == CANCELLED:
+            assert "I cancelled your request" in text, text
+            figures["cancel won"] += 1
+        else:
+            assert winner is not None
+            assert f"was already {outcome.lower()}" in text and "so it was not cancelled" in text, text
+            if winner.name in text:
+                figures["told the requester: too late, who decided"] += 1
+            else:  # decided in PIM before the bot had recorded it: PIM's refusal, without the name
+                figures["told the requester: too late"] += 1
+        return
+    assert body["type"] == "application/vnd.microsoft.card.adaptive", body
+    card = body["value"]
+    state = str(element(card, "state")["text"])
+    notice = str((maybe_element(card, "notice") or {}).get("text") or "")
+    assert "try again" not in notice.lower(), notice
+    assert state.startswith(state_line(outcome, winner)), (click.who.name, click.verb, state, notice)
+    assert maybe_element(card, "approve") is None and maybe_element(card, "deny") is None
+    verb = outcome.lower()
+    if outcome == CANCELLED:
+        assert "cancel" in (notice + state).lower(), notice
+        figures["told: the requester cancelled"] += 1
+    elif click.who == winner and not notice:
+        assert click.verb == ("approve" if outcome == APPROVED else "deny")
+        figures["told: decided it"] += 1
+    elif click.who == winner:
+        assert f"You {verb}" in notice, (click.who.name, notice)
+        figures["told: it was his own (a second click)"] += 1
+    else:
+        assert winner is not None and f"already {verb} by {winner.name}" in notice, (click.who.name, notice)
+        figures["told: who decided"] += 1
+
+
+async def record_of(stack: Stack, request_id: str) -> dict[str, Any]:
+    store = SqliteStorage(stack.state_db)
+    try:
+        key = f"request/{request_id}"
+        return dict((await store.read([key]))[key])
+    finally:
+        store.close()
+
+
+async def check_copies(
+    stack: Stack, request_id: str, clicks: list[Click], outcome: str, winner: TeamsUser | None, since: int
+) -> None:
+    """Every copy shows the final state: each update the bot made to it after the race, and each click's answer
+    that replaced it."""
+    record = await record_of(stack, request_id)
+    for key in ("claim", "spread", "fanOut"):
+        assert key not in record, (key, record.get(key))
+    decided = record.get("decision") or {}
+    if outcome == CANCELLED:
+        assert not decided and (record.get("closed") or {}).get("kind") == "cancelled", record
+    else:
+        assert winner is not None
+        assert (decided.get("decision"), decided.get("by")) == (
+            "approve" if outcome == APPROVED else "deny",
+            winner.oid,
+        ), decided
+    expected = state_line(outcome, winner)
+    for copy in record["approverCards"]:
+        shown = [
+            r.card or {}
+            for r in stack.connector.sent[since:]
+            if r.method == "PUT" and r.activity_id == copy["activityId"]
+        ]
+        shown += [c.answer["value"] for c in clicks if c.verb != "cancel" and c.card.activity_id == copy["activityId"]]
+        assert shown, f"the copy {copy['activityId']} of {copy['userId']} was neither updated nor answered"
+        for card in shown:
+            assert str(element(card, "state")["text"]).startswith(expected), (copy["userId"], card_text(card))
+
+
+def check_requester(
+    stack: Stack, requester: TeamsUser, waiting: Recorded, outcome: str, winner: TeamsUser | None
+) -> None:
+    updates = [
+        r.card or {}
+        for r in stack.connector.sent
+        if r.method == "PUT" and r.conversation_id == conversation(requester) and r.activity_id == waiting.activity_id
+    ]
+    assert updates, "the requester's card was not settled"
+    assert element(updates[-1], "outcome-0-state")["text"] == outcome
+    told = [t for t in texts(stack, requester) if t.startswith("Your request for")]
+    assert len(told) == 1, told
+    if outcome == CANCELLED:
+        assert "was cancelled" in told[0]
+    else:
+        assert winner is not None and f"was {outcome.lower()} by {winner.name}" in told[0], told[0]
+
+
+async def one_race(
+    stack: Stack, n: int, requester: TeamsUser, pool: Pool, rng: random.Random, figures: Counter[str]
+) -> None:
+    approvers = pool.approvers
+    status, _ = await stack.post(act.message(stack.service_url, f"activate {pool.name} 1h because race {n}", requester))
+    assert status == 201
+    [request] = [
+        r
+        for r in stack.sim.tenant.requests_for("assignment")
+        if r.principal_id == requester.oid and r.status == "PendingApproval"
+    ]
+    request_id = request.id
+    cards = {who: card_of(stack, who, request_id) for who in approvers}
+    waiting = waiting_card(stack, request_id, requester)
+
+    drawn, cancel = plan(rng, approvers)
+    clicks = [Click(who, verb, cards[who], rng.uniform(0, 0.02)) for who, verb in drawn]
+    if cancel:
+        clicks.append(Click(requester, "cancel", waiting, rng.uniform(0, 0.02)))
+    since = len(stack.connector.sent)
+    stack.sim.tenant.log.clear()
+
+    await asyncio.gather(*(press(stack, c, n) for c in clicks))
+    await stack.server.app[APP_KEY]["bot"].drain(30)
+
+    outcome, by = outcome_in_tenant(stack, request_id)
+    winner = next((a for a in approvers if a.oid == by), None)
+    sent = writes(stack, request_id)
+    assert sent["landed"] == 1, sent
+    # One approver's PATCH at most was sent (the claim): refused only when the requester's cancel won the race.
+    assert sent["PATCH refused"] <= (1 if outcome == CANCELLED else 0), sent
+    figures[f"outcome: {outcome.lower()}"] += 1
+    figures["clicks"] += sum(c.verb != "cancel" for c in clicks)
+    figures["cancels raced"] += cancel
+    figures["PATCH refused by PIM (the cancel won)"] += sent["PATCH refused"]
+    figures["cancel refused by PIM (a decision won)"] += sent["cancel refused"]
+    for click in clicks:
+        check_answer(click, outcome, winner, figures)
+    await check_copies(stack, request_id, clicks, outcome, winner, since)
+    check_requester(stack, requester, waiting, outcome, winner)
+
+
+async def test_approval_races(tmp_path: Path, budget: Budget, figures: Counter[str]) -> None:
+    races = 500 if budget.long else 100
+    rng = random.Random(RACE_SEED)
+    async with serving(tmp_path) as stack:
+        pools = seed_pools(stack, 10 if budget.long else 5)
+        requesters = await seed_requesters(stack, pools, races)
+        started = time.perf_counter()
+        for n, requester in enumerate(requesters):
+            await one_race(stack, n, requester, pools[n % len(pools)], rng, figures)
+    figures["cases"] = races
+    figures["ms per race"] = round((time.perf_counter() - started) * 1000 / races)
