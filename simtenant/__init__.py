@@ -3,7 +3,8 @@ enforces. It stands in for Microsoft's service in tests and demos and imports no
 
 Layout: `model` (Tenant: state + rules, no HTTP) · `entities` · `clock` · `odata` · `wire` (JSON shapes) ·
 `tokens` · `errors` · `observe` (faults, stats, log) · `graph_api` (routes, $batch) · `app` (aiohttp) ·
-`server` (`run_simtenant`) · `seed` · `__main__` (`python -m simtenant`).
+`server` (`run_simtenant`) · `seed` · `colleagues` (people acting in the portal, for the demo) · `act` (their
+command line) · `__main__` (`python -m simtenant`).
 """
 
 from simtenant.clock import SimClock

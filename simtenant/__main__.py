@@ -5,6 +5,8 @@ Serves the simulated tenant over HTTPS and prints exactly one JSON line to stdou
 {"graph_base_url", "authority_host", "tenant_id", "client_id", "client_secret", "ca_file", "control_url",
 "sign_in_origin"} (`--sign-in-http`: the sign-in pages also on plain http at 127.0.0.1, for a browser; else "")
 (also written to <state-dir>/simtenant.json). Runs until SIGINT/SIGTERM.
+
+`python -m simtenant assign|request …`: people of a running tenant act behind the bot's back (simtenant.act).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from simtenant import act
 from simtenant.seed import build_tenant, check_seed
 from simtenant.server import run_simtenant
 
@@ -62,6 +65,9 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in act.COMMANDS:
+        raise SystemExit(act.main(argv))
     asyncio.run(_serve(_parse(argv)))
 
 

@@ -35,6 +35,13 @@ Control API (/_sim, no auth, loopback callers only):
                                       an app in the catalog (an admin's upload); with a messaging endpoint, its bot
                                       is told of every installation (simtenant.teams_events) → {"id": catalog id}
   POST /_sim/teams/installations      {"user", "app"}: install for a user as a setup policy or the user would
+  POST /_sim/act/request              {"user", "group"} | {"approver"}, "minutes"?, "justification"?: a colleague
+                                      self-activates with their own token, as in the Entra portal (simtenant.colleagues;
+                                      with "approver": a colleague eligible for a group that person approves)
+  POST /_sim/act/assign               {"user", "group", "access"?, "days"?, "by"?, "justification"?}: an administrator
+                                      makes the user eligible, as in the Entra portal (simtenant.colleagues)
+  Both answer 201 {"status", "user", "group", "by", "request"} when Graph took it, Graph's status with {"error"}
+  when it refused, 404/409 {"error"} when nobody could act (unknown name; every colleague already waiting)
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from typing import Any
 from aiohttp import web
 
 from simtenant.authorize import AuthCodes, CodeError, authorize_page, authorize_submit, authorize_verify, redeem_code
+from simtenant.colleagues import Acted, ActError, admin_assigns, colleague_asks
 from simtenant.entities import SubjectSet
 from simtenant.graph_api import GraphApi, SimRequest, SimResponse
 from simtenant.isotime import format_instant, parse_instant
@@ -69,6 +77,7 @@ INFO_KEY = web.AppKey("info", dict)
 CODES_KEY = web.AppKey("auth_codes", AuthCodes)
 SIGN_IN_ORIGIN_KEY = web.AppKey("sign_in_origin", str)  # "" unless the sign-in pages have their own listener
 EVENTS_KEY = web.AppKey("teams_events", TeamsEvents)
+API_KEY = web.AppKey("graph_api", GraphApi)
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 _JSON = "application/json"
 
@@ -592,6 +601,60 @@ async def post_teams_installation(request: web.Request) -> web.Response:
     return _json(201, {"id": installation.id, "chatId": installation.chat_id})
 
 
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ActError(400, f"{key} must be a string")
+    return value
+
+
+def _whole(data: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
+        raise ActError(400, f"{key} must be a whole number from {low} to {high}")
+    return value
+
+
+async def _acted(request: web.Request, act: Callable[[dict[str, Any]], Awaitable[Acted]]) -> web.Response:
+    try:
+        acted = await act(await _body(request))
+    except ActError as exc:
+        return _json(exc.status, {"error": exc.message})
+    return _json(201 if acted.status < 300 else acted.status, acted.to_json())
+
+
+async def post_act_request(request: web.Request) -> web.Response:
+    base_url = _origin(request) + "/v1.0"
+
+    async def act(data: dict[str, Any]) -> Acted:
+        approver = _text(data, "approver")
+        user, group = _text(data, "user"), _text(data, "group")
+        if approver is None and not (user and group):
+            raise ActError(400, "name a user and a group, or an approver")
+        minutes = _whole(data, "minutes", 5, 24 * 60) or 60
+        return await colleague_asks(
+            request.app[API_KEY], base_url, user=user, group=group, approver=approver, minutes=minutes,
+            justification=_text(data, "justification"),
+        )  # fmt: skip
+
+    return await _acted(request, act)
+
+
+async def post_act_assign(request: web.Request) -> web.Response:
+    base_url = _origin(request) + "/v1.0"
+
+    async def act(data: dict[str, Any]) -> Acted:
+        user, group, access = _text(data, "user"), _text(data, "group"), _text(data, "access") or "member"
+        if not (user and group) or access not in ("member", "owner"):
+            raise ActError(400, "name a user and a group (and access member or owner)")
+        return await admin_assigns(
+            request.app[API_KEY], base_url, user=user, group=group, access=access,
+            days=_whole(data, "days", 1, 3650) or 180, by=_text(data, "by"), justification=_text(data, "justification"),
+        )  # fmt: skip
+
+    return await _acted(request, act)
+
+
 # ---------------------------------------------------------------------------------------------------- app
 
 
@@ -608,7 +671,8 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     app[CODES_KEY] = AuthCodes()
     app[SIGN_IN_ORIGIN_KEY] = ""
     app[EVENTS_KEY] = TeamsEvents(tenant)
-    graph = _make_graph_handler(GraphApi(tenant))
+    app[API_KEY] = api = GraphApi(tenant)
+    graph = _make_graph_handler(api)
     router = app.router
     router.add_route("*", "/v1.0/{tail:.*}", graph)
     router.add_get("/_sim/info", sim_info)
@@ -628,6 +692,8 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     router.add_get("/_sim/teams", get_teams)
     router.add_post("/_sim/teams/apps", post_teams_app)
     router.add_post("/_sim/teams/installations", post_teams_installation)
+    router.add_post("/_sim/act/request", post_act_request)
+    router.add_post("/_sim/act/assign", post_act_assign)
     router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     router.add_post("/{tenant}/oauth2/v2.0/token", token)

@@ -804,6 +804,13 @@ class Tenant:
             return _k(user_id) in stage.approvers_at_request
         return self._named_by(stage.approvers, user_id)
 
+    def approves(self, group_id: str, access: str, user_id: str) -> bool:
+        """Whether the group's policy for `access` requires approval and names `user_id` among its approvers."""
+        policy = self.policy(group_id, access)
+        if policy is None or not policy.approval_required:
+            return False
+        return self._named_by(tuple(policy.primary_approvers), user_id)
+
     def _named_by(self, subjects: tuple[SubjectSet, ...], user_id: str) -> bool:
         for subject in subjects:
             if subject.kind == "singleUser" and _k(subject.id) == _k(user_id):

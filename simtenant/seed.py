@@ -5,9 +5,10 @@ eligible, direct and permanent, for member of Exchange-Admins); "feed:N" (demo p
 `feed-group-NNNN`, ids dddddddd-0000-4000-8000-{n:012d}, each with Alice eligible as member, permanent, and Bob
 eligible as owner for 90 days: the admin feed's benchmark); "empty" (the app registration only).
 The demo also has a PIM audit history of the last 30 days (`simtenant.audit`): past activations in every group
-with an eligibility, so discovery from the audit log finds the demo's eight PIM groups (not Helpdesk-Staff and
-PIM-Approvers, which PIM does not manage). Times are relative to the sim clock at seeding. Groups without explicit
-settings keep the reference §6.3 defaults except Enablement_EndUser_Assignment = [] (see `Tenant.add_group`).
+with an eligibility, so discovery from the audit log finds the demo's nine PIM groups (not Helpdesk-Staff and
+PIM-Approvers, which PIM does not manage; Network-Admins by its eligibilities of three weeks ago). Times are relative
+to the sim clock at seeding. Groups without explicit settings keep the reference §6.3 defaults except
+Enablement_EndUser_Assignment = [] (see `Tenant.add_group`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "HELPDESK_STAFF",
     "HELPDESK_TIER1",
     "INTUNE_ADMINS",
+    "NETWORK_ADMINS",
     "PIM_APPROVERS",
     "PRIVILEGED_ROLE_ADMINS",
     "SECURITY_OPERATORS",
@@ -85,6 +87,9 @@ HELPDESK_STAFF = "bbbbbbbb-0000-4000-8000-000000000007"
 PIM_APPROVERS = "bbbbbbbb-0000-4000-8000-000000000008"
 SHAREPOINT_ADMINS = "bbbbbbbb-0000-4000-8000-000000000009"
 INTUNE_ADMINS = "bbbbbbbb-0000-4000-8000-000000000010"
+# Alice approves it: in the demo her colleagues' requests (`demo request`, simtenant.colleagues) bring her the approval
+# card, so the approver's side can be tried from the Playground's one user.
+NETWORK_ADMINS = "bbbbbbbb-0000-4000-8000-000000000011"
 
 # The demo groups PIM governs (they have eligibilities, assignments or a policy change in the seeded history), so the
 # PIM audit log names them; Helpdesk-Staff and PIM-Approvers are plain groups (a nesting group, an approver group).
@@ -98,6 +103,7 @@ DEMO_PIM_GROUPS = frozenset(
         HELPDESK_TIER1,
         SHAREPOINT_ADMINS,
         INTUNE_ADMINS,
+        NETWORK_ADMINS,
     }
 )
 
@@ -145,6 +151,7 @@ def seed_demo(tenant: Tenant) -> None:
         (PIM_APPROVERS, "PIM-Approvers", "People who approve PIM requests"),
         (SHAREPOINT_ADMINS, "SharePoint-Admins", "SharePoint administrators (JIT)"),
         (INTUNE_ADMINS, "Intune-Admins", "Intune administrators (JIT)"),
+        (NETWORK_ADMINS, "Network-Admins", "Network administrators (JIT, approval by Alice Admin or Bob Builder)"),
     ):
         tenant.add_group(group_id, name, description=description)
     for member in (ALICE, FRANK):
@@ -182,6 +189,18 @@ def seed_demo(tenant: Tenant) -> None:
     tenant.set_policy(HELPDESK_TIER1, "member", activation_max="PT8H")
     tenant.set_policy(SHAREPOINT_ADMINS, "member", activation_max="PT8H")
     tenant.set_policy(INTUNE_ADMINS, "member", activation_max="PT8H")
+    tenant.set_policy(
+        NETWORK_ADMINS,
+        "member",
+        activation_max="PT4H",
+        approval_required=True,
+        requestor_justification_required=True,
+        approver_justification_required=True,
+        primary_approvers=[
+            SubjectSet("singleUser", ALICE, "Alice Admin"),
+            SubjectSet("singleUser", BOB, "Bob Builder"),
+        ],
+    )
     for policy in tenant.policies.values():
         policy.last_modified = None  # seeded settings look like never-edited ones
 
@@ -195,6 +214,8 @@ def seed_demo(tenant: Tenant) -> None:
     tenant.add_eligibility(HELPDESK_TIER1, HELPDESK_STAFF, "member", start=since)
     tenant.add_eligibility(SHAREPOINT_ADMINS, ALICE, "member", start=now - 92 * day, end=now - 2 * day)
     tenant.add_eligibility(INTUNE_ADMINS, ALICE, "member", start=now + 7 * day, end=now + 365 * day)
+    for colleague in (CAROL, DAVE):  # three weeks ago: inside the audit log's 30 days, so discovery finds the group
+        tenant.add_eligibility(NETWORK_ADMINS, colleague, "member", start=now - 21 * day)
 
     # The Teams org catalog holds other apps (a store bot, an org app without a bot); the PIM bot's own app is
     # published by whoever runs the bot (`/_sim/teams/apps`), which knows its bot id and messaging endpoint.
