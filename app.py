@@ -31,6 +31,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from bot.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.credentials import BotCredentialsFactory, BotTokens
 from bot.deliveries import Deliveries
+from bot.demo import DemoCommands
 from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
@@ -52,6 +53,7 @@ from core.service import PimService
 from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
 from graph.clock import GraphClock
+from graph.demo import SimulatedColleagues
 from graph.feed import FeedReader
 from graph.pim import GraphPimDirectory
 from graph.teamsapps import GraphAppInstaller
@@ -261,6 +263,7 @@ def create_app(
             installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
             liveness=liveness,
             fault=_kill_at(approval_kill_at) if approval_kill_at else None,
+            demo=DemoCommands(SimulatedColleagues(http, settings.simulated_tenant_url)) if settings.demo else None,
         )
         # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)

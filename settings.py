@@ -176,6 +176,7 @@ class Settings:
     feed_discover: bool = False  # also monitor the PIM groups found in the PIM audit log (needs AuditLog.Read.All)
     user_tokens: UserTokenMode = UserTokenMode.SSO
     simulated_tenant_url: str = ""
+    demo: bool = False  # BOT_DEMO: the demo's `demo …` commands (only with USER_TOKENS=simulated; never in production)
     oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
     public_base_url: str = ""  # where users' browsers reach the bot (step-up sign-in pages); empty: step-up off
     ca_file: Path | None = None
@@ -341,6 +342,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     simulated_tenant_url = env.get("SIMULATED_TENANT_URL", "").strip().rstrip("/")
     if user_tokens is UserTokenMode.SIMULATED and not simulated_tenant_url:
         problems.append("SIMULATED_TENANT_URL is missing (required with USER_TOKENS=simulated)")
+    # The demo's commands act in the simulated tenant (a colleague asks for a group): never against a real tenant.
+    demo = _bool(env, "BOT_DEMO", problems)
+    if demo and user_tokens is not UserTokenMode.SIMULATED:
+        problems.append("BOT_DEMO is for the demo only: it needs USER_TOKENS=simulated (the simulated tenant)")
     # -- Teams SSO user tokens (USER_TOKENS=sso) --
     # The token service keys tokens by the bot's app id and authenticates the bot: there is no anonymous SSO.
     oauth_connection_name = env.get("OAUTH_CONNECTION_NAME", "").strip()
@@ -472,6 +477,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         feed_discover=feed_discover,
         user_tokens=user_tokens,
         simulated_tenant_url=simulated_tenant_url,
+        demo=demo,
         oauth_connection_name=oauth_connection_name,
         public_base_url=public_base_url,
         ca_file=ca_file,

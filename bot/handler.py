@@ -35,6 +35,7 @@ from bot.activity import (
 )
 from bot.approval_channels import ApprovalChannels
 from bot.approvals import ApprovalDesk
+from bot.demo import DemoCommands
 from bot.feed import FeedChannel, FeedDesk, channel_of_reference
 from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
@@ -128,6 +129,7 @@ class PimBot(TeamsActivityHandler):
         approval_channels: Sequence[tuple[str, str]] = (),
         installer: AppInstaller | None = None,
         fault: Callable[[str], None] | None = None,
+        demo: DemoCommands | None = None,
     ) -> None:
         super().__init__()
         # Who may run admin commands (`approvals here …`, `feed here|off|status`): `await self.admins.is_admin(actor)`
@@ -162,6 +164,7 @@ class PimBot(TeamsActivityHandler):
         self._reconcile = reconciler
         self._feed = feed
         self._private = PrivateChats(records, self._reach, app_id)
+        self._demo = demo  # `demo …` commands: only in the demo (BOT_DEMO)
 
     def attach_step_up(self, step_up: StepUp, adapter: Any, app_id: str) -> None:
         """Enable the step-up sign-in (bot.stepup): its pages resume commands through `adapter` (proactively)."""
@@ -339,6 +342,9 @@ class PimBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(MISMATCH))
 
     async def _run_command(self, turn_context: TurnContext, service: PimService, actor: Actor, text: str) -> None:
+        if self._demo is not None and self._demo.is_demo_command(text):
+            await self._demo.run(turn_context, actor, text)
+            return
         command = _command_of(text, turn_context.activity)
         if isinstance(command, Help) and command.slip:
             await self._answer_slip(turn_context, service, actor, command)

@@ -800,3 +800,25 @@ def cancel_question(group: str) -> str:
 
 CANCEL_QUESTION_NOTE = "Cancel request withdraws it in PIM and the approvers' cards say so; Keep it leaves it waiting."
 CANCEL_KEPT = "Kept: your request still waits for approval."
+
+
+# ---- the demo's commands (BOT_DEMO; bot.demo) -------------------------------------------------------------------
+
+DEMO_USAGE = (
+    "In this demo, “demo request” has a colleague ask for a group you approve, so you can try the approver's side: "
+    "the approval card, Approve or Deny with a reason, every copy updated."
+)
+DEMO_TENANT_UNREACHABLE = "The simulated tenant did not answer, so no colleague asked. Try again in a moment."
+
+
+def demo_request_sent(requester: str, group: str, justification: str) -> str:
+    """A simulated colleague asked, outside the bot; the bot's approval check brings the card (bot.demo)."""
+    why = f" (“{_shorten(justification)}”)" if justification else ""
+    return (
+        f"{requester} just asked for {group}{why}, with their own sign-in, as in the Entra portal: not through me. "
+        "I look for requests made elsewhere when I check PIM, so your approval card arrives here within half a minute."
+    )
+
+
+def demo_no_colleague(reason: str) -> str:
+    return f"No colleague could ask: {_shorten(reason, 300).rstrip('.')}."

@@ -150,8 +150,8 @@ def test_the_configuration_tables_name_only_variables_load_settings_reads() -> N
 
 def test_every_variable_load_settings_reads_has_a_row_in_the_configuration_tables() -> None:
     documented = {name for name, _ in configuration_rows()}
-    # SIMULATED_TENANT_URL serves the demo and the tests (USER_TOKENS=simulated), never a deployment.
-    missing = sorted(variables_load_settings_reads() - documented - {"SIMULATED_TENANT_URL"})
+    # SIMULATED_TENANT_URL and BOT_DEMO serve the demo and the tests (USER_TOKENS=simulated), never a deployment.
+    missing = sorted(variables_load_settings_reads() - documented - {"SIMULATED_TENANT_URL", "BOT_DEMO"})
     assert not missing, f"docs/deploy.md section 6 has no row for {missing}"
 
 

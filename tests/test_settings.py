@@ -268,6 +268,17 @@ def test_the_readme_settings_table_names_every_variable_load_settings_reads() ->
     assert not missing, f"README.md's settings table lacks {missing}"
 
 
+def test_the_demo_commands_exist_only_against_the_simulated_tenant() -> None:
+    assert load_settings(production()).demo is False
+    assert load_settings(production(BOT_DEMO="1")).demo is True
+    sso = production(USER_TOKENS="sso", OAUTH_CONNECTION_NAME="sso", BOT_DEMO="true")
+    with pytest.raises(SettingsError) as e:
+        load_settings(sso)
+    assert e.value.problems == ["BOT_DEMO is for the demo only: it needs USER_TOKENS=simulated (the simulated tenant)"]
+    with pytest.raises(SettingsError, match="BOT_DEMO='perhaps' is not a boolean"):
+        load_settings(production(BOT_DEMO="perhaps"))
+
+
 def test_feed_settings_have_defaults_and_bounds() -> None:
     s = load_settings(production())
     assert (s.feed_channel, s.feed_groups, s.feed_poll_seconds, s.feed_digest_threshold) == ("", (), 60.0, 10)
