@@ -64,6 +64,16 @@ DEMO_USERS = tuple(
         ("Alice Admin", "Bob Builder", "Carol Chen", "Dave Diaz", "Erin Evans", "Frank Fisher"), start=1
     )
 )
+# The bot's settings in `make demo`, beside bot_environment's: every role can be played from the Playground. Alice is
+# the bot's admin; the admin feed watches four groups (Network-Admins, which Alice approves, also puts its waiting
+# requests on the approval poll: a request made outside the bot gets its cards); polls are quick; `demo …` commands on.
+DEMO_BOT_SETTINGS = {
+    "BOT_ADMINS": DEMO_USERS[0].oid,
+    "FEED_GROUPS": "Exchange-Admins, Teams Admins, Security-Operators, Network-Admins",
+    "FEED_POLL_SECONDS": "10",
+    "APPROVAL_POLL_SECONDS": "5",
+    "BOT_DEMO": "1",
+}
 BOT_NAME = "PIM Bot"
 PLAYGROUND_BOT_ID = "28:pim-bot"  # the bot's id in the Playground's config (a bot id "pim-bot")
 DEMO_TEAMS_APP_ID = "0c1d2e3f-4a5b-4c6d-9e8f-a0b1c2d3e4f5"  # the demo bot's Teams app manifest id

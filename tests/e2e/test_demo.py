@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,11 +22,10 @@ import pytest
 from devtools.stack import ROOT, free_port
 from tests.cards.cardtools import element, maybe_element
 from tests.e2e.conftest import require_playground
+from tests.e2e.demo_process import URL_LINE, read_until, running_demo, start_demo
 from tests.e2e.playground import PlaygroundClient
 
 pytestmark = [pytest.mark.playground]
-
-URL_LINE = "Open the Agents Playground:"
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -84,25 +84,6 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-async def read_until(stream: asyncio.StreamReader, marker: str, within: float) -> tuple[str, list[str]]:
-    lines: list[str] = []
-
-    async def scan() -> str:
-        while True:
-            raw = await stream.readline()
-            if not raw:
-                raise AssertionError("the demo exited before printing its URL:\n" + "".join(lines))
-            line = raw.decode(errors="replace")
-            lines.append(line)
-            if marker in line:
-                return line
-
-    try:
-        return await asyncio.wait_for(scan(), within), lines
-    except TimeoutError:
-        raise AssertionError(f"no {marker!r} within {within:.0f}s:\n" + "".join(lines)) from None
-
-
 @pytest.mark.parametrize("stop", ["SIGTERM to the demo", "SIGINT to its process group (Ctrl-C)"])
 async def test_make_demo_starts_the_three_processes_serves_the_playground_and_stops_cleanly(
     tmp_path: Path, stop: str
@@ -110,17 +91,7 @@ async def test_make_demo_starts_the_three_processes_serves_the_playground_and_st
     require_playground()
     bot_port, ui_port = free_port(), free_port()
     state_dir = tmp_path / "demo"
-    env = dict(
-        os.environ,
-        BOT_PORT=str(bot_port),
-        PLAYGROUND_PORT=str(ui_port),
-        DEMO_STATE_DIR=str(state_dir),
-        PYTHONUNBUFFERED="1",
-    )
-    demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devtools.demo",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    demo = await start_demo(state_dir, bot_port, ui_port)
     assert demo.stdout is not None
     children: dict[int, str] = {}
     try:
@@ -131,7 +102,9 @@ async def test_make_demo_starts_the_three_processes_serves_the_playground_and_st
         children = descendants(demo.pid)
         kinds = sorted(k for k in ("-m simtenant", "app.py", "agentsplayground") for c in children.values() if k in c)
         assert kinds == ["-m simtenant", "agentsplayground", "app.py"], children
-        sim_port = int(json.loads((state_dir / "simtenant" / "simtenant.json").read_text())["control_url"].split(":")[2]
+        run = (state_dir / "current").resolve()  # this run's own directory: state, CA and logs
+        assert run.parent == state_dir / "runs" and (run / "simtenant" / "ca.pem").exists()
+        sim_port = int(json.loads((run / "simtenant" / "simtenant.json").read_text())["control_url"].split(":")[2]
                        .split("/")[0])  # fmt: skip
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -143,7 +116,7 @@ async def test_make_demo_starts_the_three_processes_serves_the_playground_and_st
             async with http.get(f"http://127.0.0.1:{bot_port}/healthz") as r:
                 assert r.status == 200
             # Wired together: a message typed in the Playground reaches the bot, which reads the simulated tenant.
-            client = PlaygroundClient(url, http, diagnostics=lambda: (state_dir / "bot.log").read_text()[-3000:])
+            client = PlaygroundClient(url, http, diagnostics=lambda: (run / "bot.log").read_text()[-3000:])
             await client.connect()
             try:
                 await client.say("status")
@@ -171,3 +144,60 @@ async def test_make_demo_starts_the_three_processes_serves_the_playground_and_st
     assert left == {}, f"orphans after the demo stopped: {left}"
     for port in (bot_port, ui_port, sim_port):
         assert port_is_free(port), f"port {port} is still in use after the demo stopped"
+
+
+async def test_a_second_demo_on_the_same_ports_is_refused_and_a_dying_bot_ends_the_first(tmp_path: Path) -> None:
+    async with running_demo(tmp_path / "first") as first:
+        children = descendants(first.process.pid)
+        [bot] = [pid for pid, command in children.items() if command.split()[-1:] == [str(ROOT / "app.py")]]
+
+        # `make demo` again, in another terminal: it names who holds the ports and starts nothing.
+        second = await start_demo(tmp_path / "second", first.bot_port, first.ui_port)
+        assert second.stdout is not None
+        code = await asyncio.wait_for(second.wait(), 30)
+        said = (await second.stdout.read()).decode(errors="replace")
+        assert code == 1, said
+        assert f"Port {first.bot_port}, which the bot needs, is already in use by process {bot} (" in said, said
+        assert f"app.py), started by process {first.process.pid} (" in said, said
+        assert f"Port {first.ui_port}, which the Agents Playground needs, is already in use by process " in said
+        assert "Another `make demo` is running: stop it first" in said and "Traceback" not in said
+        assert not (tmp_path / "second").exists()  # no run directory, no process
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{first.bot_port}/healthz") as r:
+            assert r.status == 200  # the first demo is untouched
+
+        # The first demo's bot dies: the demo says so with the bot's last log lines, and stops the rest.
+        last = (first.run / "bot.log").read_text().splitlines()[-1]
+        os.kill(bot, signal.SIGKILL)
+        code, rest = await first.rest(within=45)
+        assert code == 1, rest
+        assert "The bot stopped unexpectedly: it was killed by SIGKILL." in rest, rest
+        assert f"Its last log lines ({first.run / 'bot.log'}):" in rest and f"  {last}" in rest, rest
+        assert rest.rstrip().endswith("The demo stopped.") and "Traceback" not in rest, rest
+
+    left = {pid: c for pid, c in children.items() if running(pid)}
+    assert left == {}, f"orphans after the demo stopped: {left}"
+    for port in (first.bot_port, first.ui_port):
+        assert port_is_free(port), f"port {port} is still in use after the demo stopped"
+
+
+def test_each_run_has_its_own_directory_and_the_newest_five_are_kept(tmp_path: Path) -> None:
+    from devtools import demo
+
+    base = tmp_path / "demo"
+    runs = [demo._new_run(base) for _ in range(2)]
+    assert runs[0] != runs[1] and (base / "current").resolve() == runs[1]
+    assert all(r.parent == base / "runs" and (r / "demo.pid").read_text() == f"{os.getpid()}\n" for r in runs)
+    old = [base / "runs" / f"20000101-00000{n}-1" for n in range(6)]
+    for directory in old:
+        directory.mkdir()
+    # A run whose demo still runs is never removed (a process whose command line names devtools.demo).
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "devtools.demo"])
+    try:
+        (old[0] / "demo.pid").write_text(f"{live.pid}\n")
+        newest = demo._new_run(base)
+    finally:
+        live.kill()
+        live.wait()
+    left = sorted(p for p in (base / "runs").iterdir())
+    # The five newest by name (this test's three runs and two old ones) and the live one; the other three removed.
+    assert left == sorted([old[0], old[4], old[5], *runs, newest])

@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from devtools.stack import ROOT, free_port
-from tests.e2e.conftest import require_playground
+from tests.e2e.demo_process import running_demo
 from tests.e2e.playground import PERSONAL, PlaygroundClient
-from tests.e2e.test_demo import URL_LINE, read_until
 
 pytestmark = [pytest.mark.playground]
 
@@ -40,26 +35,13 @@ def approval_cards(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_in_the_demo_approvers_who_never_wrote_get_the_card(tmp_path: Path) -> None:
-    require_playground()
-    ui_port, state_dir = free_port(), tmp_path / "demo"
-    env = dict(
-        os.environ, BOT_PORT=str(free_port()), PLAYGROUND_PORT=str(ui_port), DEMO_STATE_DIR=str(state_dir),
-        PYTHONUNBUFFERED="1",
-    )  # fmt: skip
-    demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devtools.demo",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    assert demo.stdout is not None
-    try:
-        line, _ = await read_until(demo.stdout, URL_LINE, within=90)
-        url = line.split(URL_LINE, 1)[1].strip()
+    async with running_demo(tmp_path / "demo") as demo:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            pg = PlaygroundClient(url, http, diagnostics=lambda: (state_dir / "bot.log").read_text()[-3000:])
+            pg = PlaygroundClient(demo.url, http, diagnostics=demo.bot_log_tail)
             await pg.connect()
             entries: list[dict[str, Any]] = []
             try:
-                async with http.ws_connect(f"{url}/_ws/log/stream") as log:
+                async with http.ws_connect(f"{demo.url}/_ws/log/stream") as log:
 
                     async def cards_sent() -> None:
                         async for frame in log:
@@ -77,10 +59,6 @@ async def test_in_the_demo_approvers_who_never_wrote_get_the_card(tmp_path: Path
                     told = await pg.next_message(within=20)
             finally:
                 await pg.close()
-    finally:
-        if demo.returncode is None:
-            demo.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(demo.wait(), timeout=45)
 
     opened = [e for e in entries if e.get("activityName") == "createConversation"]
     assert {e["request"]["body"]["members"][0]["id"] for e in opened} == APPROVERS, opened
