@@ -84,12 +84,13 @@ def bot_env(sim: Any, state_db: Path, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serving(tmp_path: Path) -> AsyncIterator[Stack]:
+async def serving(tmp_path: Path, **settings_env: str) -> AsyncIterator[Stack]:
     """The bot in development mode with the simulated tenant and the recording Bot Connector, for as long as the
-    block runs (the `stack` fixture; the adversarial suite serves it from a background thread)."""
+    block runs (the `stack` fixture; the adversarial suite serves it from a background thread). `settings_env`: more
+    environment for the bot's settings."""
     async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
         state_db = tmp_path / "state.sqlite3"
-        settings = load_settings(bot_env(sim, state_db))
+        settings = load_settings(bot_env(sim, state_db, **settings_env))
         app = create_app(settings, clock=sim.tenant.clock)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

@@ -8,32 +8,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from app import create_app
-from settings import load_settings
-from simtenant import run_simtenant
+from bot.approvals import ADOPT_AFTER
 from simtenant.seed import CAROL, DAVE, NETWORK_ADMINS
-from tests.bot.conftest import Stack, bot_env
+from tests.approvals.test_inline_approvals import answered_card, approval_cards, click
+from tests.approvals.test_outside_decisions import poll_once
+from tests.bot.conftest import Stack, serving
+from tests.cards.cardtools import element
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE
-from tests.fakes.connector import running_connector
 
 
 @pytest.fixture
 async def demo_stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
-        state_db = tmp_path / "state.sqlite3"
-        app = create_app(load_settings(bot_env(sim, state_db, BOT_DEMO="1")), clock=sim.tenant.clock)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield Stack(sim, connector, server, http, state_db)
-        finally:
-            await server.close()
+    # As `make demo` sets it: Network-Admins is one of the admin feed's groups, so the approval poll reads it.
+    async with serving(tmp_path, BOT_DEMO="1", FEED_GROUPS="Network-Admins") as served:
+        yield served
 
 
 def replies(stack: Stack) -> list[str]:
@@ -74,6 +65,34 @@ async def test_demo_request_has_a_colleague_ask_for_a_group_alice_approves(demo_
     assert len(graph_writes(stack)) == 2
     waiting = stack.sim.tenant.requests_for("assignment", group_id=NETWORK_ADMINS)
     assert [r.principal_id for r in waiting if r.status == "PendingApproval"] == [CAROL, DAVE]
+
+
+async def test_alice_approves_the_colleagues_request_from_the_card_the_approval_poll_brings(demo_stack: Stack) -> None:
+    stack = demo_stack
+    await say(stack, "demo request")
+    [request] = [
+        r for r in stack.sim.tenant.requests_for("assignment", principal_id=CAROL) if r.status == "PendingApproval"
+    ]
+    assert approval_cards(stack, ALICE) == []
+    # The bot finds the request as it finds one made in the portal: on its approval poll, once it is older than the
+    # few seconds left to the client that made it.
+    assert await poll_once(stack) == 0
+    await stack.sim_control("POST", "/clock", {"advance_seconds": ADOPT_AFTER.total_seconds() + 1})
+    assert await poll_once(stack) == 1
+    [card] = approval_cards(stack, ALICE)
+    facts = {f["title"]: f["value"] for f in element(card.card or {}, "facts")["facts"]}
+    assert facts["Requested by"] == "<at>Carol Chen</at>" and facts["Group"] == "Network-Admins"
+    assert element(card.card or {}, "reason")["isRequired"] is True
+
+    without_reason = answered_card(await click(stack, ALICE, card, "approve"))
+    assert "reason" in element(without_reason, "notice")["text"]  # the policy wants the approver's reason
+    assert stack.sim.tenant.request("assignment", request.id).status == "PendingApproval"  # type: ignore[union-attr]
+
+    approved = answered_card(await click(stack, ALICE, card, "approve", reason="change approved in CAB"))
+    assert element(approved, "state")["text"].startswith("Approved by Alice Admin at ")
+    assert stack.sim.tenant.request("assignment", request.id).status == "Provisioned"  # type: ignore[union-attr]
+    decisions = [e for e in graph_writes(stack) if e["method"] == "PATCH"]
+    assert [(e["oid"], e["status"]) for e in decisions] == [(ALICE.oid, 204)]  # Graph answers a PATCH 204
 
 
 async def test_demo_alone_or_with_another_word_explains_the_demo_commands(demo_stack: Stack) -> None:

@@ -16,6 +16,7 @@ from devtools.stack import ROOT, free_port
 from tests.e2e.conftest import require_playground
 
 URL_LINE = "Open the Agents Playground:"
+BANNER_END = "Press Ctrl-C to stop."
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Demo:
     bot_port: int
     ui_port: int
     url: str = ""
-    output: list[str] = field(default_factory=list)  # what it printed so far
+    output: list[str] = field(default_factory=list)  # what it printed so far (the whole banner, once running)
 
     @property
     def run(self) -> Path:
@@ -87,6 +88,8 @@ async def running_demo(state_dir: Path) -> AsyncIterator[Demo]:
         assert demo.process.stdout is not None
         line, demo.output = await read_until(demo.process.stdout, URL_LINE, within=90)
         demo.url = line.split(URL_LINE, 1)[1].strip()
+        _, rest = await read_until(demo.process.stdout, BANNER_END, within=10)
+        demo.output += rest
         yield demo
     finally:
         if demo.process.returncode is None:
