@@ -42,20 +42,22 @@ class DemoCommands:
         return bool(words) and words[0].casefold() == WORD
 
     async def run(self, turn_context: TurnContext, actor: Actor, text: str) -> None:
-        """`demo request`; anything else after `demo` gets the usage."""
+        """A typed `demo …`: `demo request`; anything else after `demo` gets the usage."""
         rest = text.split(maxsplit=1)[1:]
         if [w.casefold() for w in rest] != ["request"]:
             await turn_context.send_activity(MessageFactory.text(wording.DEMO_USAGE))
             return
+        await turn_context.send_activity(MessageFactory.text(await self.request(actor)))
+
+    async def request(self, actor: Actor) -> str:
+        """Have a colleague ask for a group `actor` approves (typed, or the welcome card's button); what to say."""
         try:
             asked = await self._colleagues.ask_for_approval(actor.object_id)
         except NoColleague as e:
-            await turn_context.send_activity(MessageFactory.text(wording.demo_no_colleague(e.reason)))
-            return
+            return wording.demo_no_colleague(e.reason)
         except DirectoryError as e:
             log.warning("demo request for %s: the simulated tenant did not answer: %s", actor.object_id, e.detail)
-            await turn_context.send_activity(MessageFactory.text(wording.DEMO_TENANT_UNREACHABLE))
-            return
+            return wording.DEMO_TENANT_UNREACHABLE
         log.info(
             "demo request: %s asked for %s (request %s, %s) for approver %s",
             asked.requester_name,
@@ -64,5 +66,4 @@ class DemoCommands:
             asked.status,
             actor.object_id,
         )
-        text = wording.demo_request_sent(asked.requester_name, asked.group_name, asked.justification)
-        await turn_context.send_activity(MessageFactory.text(text))
+        return wording.demo_request_sent(asked.requester_name, asked.group_name, asked.justification)

@@ -642,7 +642,7 @@ class PimBot(TeamsActivityHandler):
                 admin = await self.admins.is_admin(actor)
             except DirectoryError as e:  # the usage without the admin part beats no usage
                 log.warning("could not tell whether %s is an admin: %s", actor.object_id, e)
-        return cards.help_card(where=where, admin=admin)
+        return cards.help_card(where=where, admin=admin, demo=self._demo is not None)
 
     async def _answer_slip(self, turn_context: TurnContext, service: PimService, actor: Actor, slip: Help) -> None:
         """Text that was no command: one line and a few buttons built from the user's own groups (cards.slip). They
@@ -660,10 +660,15 @@ class PimBot(TeamsActivityHandler):
     async def _run_click(
         self, service: PimService, actor: Actor, action: RunAction, turn_context: TurnContext | None
     ) -> dict[str, Any] | str:
-        """A button that runs a command with no group (status, help) as if typed; its card is the answer."""
+        """A button that runs a command with no group (status, help, the demo's `demo request`) as if typed; its card
+        (or text) is the answer."""
         where = conversation_kind(turn_context.activity) if turn_context is not None else "personal"
         if action.command == "help":
             return await self._help_card(where, actor)
+        if action.command == "demo request":
+            if self._demo is None:  # only the demo offers this button: anywhere else it is one that does not work
+                return cards.help_card(InvalidCardAction.user_message)
+            return await self._demo.request(actor)
         if turn_context is not None and where != "personal":
             # The user's own access is never shown where others read: it continues in the 1:1 chat.
             await self._continue_privately(turn_context, actor, text=action.command, data=None)

@@ -100,7 +100,8 @@ REASON_INPUT = "reason"  # the approver's reason input on the approval card
 REASON_MAX = 500
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DECISION_KEYS = {"pim", "verb", "requestId", REASON_INPUT}
-RUN_COMMANDS = frozenset({"status", "help"})
+# "demo request" works only in the demo (BOT_DEMO, bot.demo); elsewhere its button is refused like any unknown one.
+RUN_COMMANDS = frozenset({"status", "help", "demo request"})
 _RUN_KEYS = {"pim", "verb", "command"}
 
 

@@ -5,7 +5,8 @@ the intro says that commands about the user's own access are answered in the 1:1
 
 Element ids: `heading`, `reason` (only with a reason), `intro`, `examples` and per example i `example-{i}`,
 `example-{i}-command`, `example-{i}-meaning`; for admins in the 1:1 chat `admin` with `admin-heading` and the admin
-commands `admin-{i}`, `admin-{i}-command`, `admin-{i}-meaning`; then `footer` (1:1 only: durations and time zones).
+commands `admin-{i}`, `admin-{i}-command`, `admin-{i}-meaning`; in the demo's 1:1 chat `demo` with `demo-intro` and
+the button `demo-request` (in the ActionSet `demo-actions`); then `footer` (1:1 only: durations and time zones).
 """
 
 from __future__ import annotations
@@ -14,18 +15,23 @@ from collections.abc import Sequence
 
 from adaptivecards.baseobject import BareObject
 
-from cards.common import card, container, heading, text
+from cards.actions import run_button
+from cards.common import actions, card, container, heading, text
 from cards.elements import JsonDict
 from cards.text import ADMIN_EXAMPLES, CHANNEL_EXAMPLES, EXAMPLES, GROUP_CHAT_EXAMPLES, help_text
-from cards.wording import ADMIN_COMMANDS_INTRO, help_intro_shared
+from cards.wording import ADMIN_COMMANDS_INTRO, DEMO_BUTTON, DEMO_INTRO, help_intro_shared
 
 __all__ = ["help_card"]
 
 
-def help_card(reason: str | None = None, *, where: str = "personal", admin: bool = False) -> JsonDict:
+def help_card(
+    reason: str | None = None, *, where: str = "personal", admin: bool = False, demo: bool = False
+) -> JsonDict:
     """Usage with examples; `reason` (e.g. "That button did not work: …") comes first when given. `where`: the
     Teams conversation type the card goes to (`personal`, `channel`, `groupChat`); `admin`: the reader may run the
-    admin commands, which the 1:1 help then lists too (a channel's help shows them to everyone: they work there)."""
+    admin commands, which the 1:1 help then lists too (a channel's help shows them to everyone: they work there);
+    `demo`: the bot runs in the demo (BOT_DEMO), and the 1:1 help offers a button that has a colleague ask for a group
+    the reader approves."""
     personal = where == "personal"
     body: list[BareObject] = []
     if reason:
@@ -42,6 +48,9 @@ def help_card(reason: str | None = None, *, where: str = "personal", admin: bool
     if personal and admin:
         admin_items = [text("admin-heading", ADMIN_COMMANDS_INTRO, weight="Bolder")]
         body.append(container("admin", admin_items + _examples("admin", ADMIN_EXAMPLES), separator=True))
+    if personal and demo:
+        button = actions("demo-actions", [run_button("demo-request", DEMO_BUTTON, "demo request")])
+        body.append(container("demo", [text("demo-intro", DEMO_INTRO), button], separator=True))
     if personal:
         body.append(
             text(

@@ -808,6 +808,11 @@ DEMO_USAGE = (
     "In this demo, “demo request” has a colleague ask for a group you approve, so you can try the approver's side: "
     "the approval card, Approve or Deny with a reason, every copy updated."
 )
+DEMO_INTRO = (
+    "This is the demo: your simulated colleagues ask for groups you approve. Have one ask (or type “demo request”), "
+    "then decide on the approval card that comes."
+)
+DEMO_BUTTON = "A colleague asks for access"
 DEMO_TENANT_UNREACHABLE = "The simulated tenant did not answer, so no colleague asked. Try again in a moment."
 
 

@@ -4,6 +4,7 @@ Carol and Dave are eligible). The bot writes nothing to PIM for it; without BOT_
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from simtenant.seed import CAROL, DAVE, NETWORK_ADMINS
 from tests.approvals.test_inline_approvals import answered_card, approval_cards, click
 from tests.approvals.test_outside_decisions import poll_once
 from tests.bot.conftest import Stack, serving
-from tests.cards.cardtools import element
+from tests.cards.cardtools import element, maybe_element
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE
 
@@ -118,4 +119,34 @@ async def test_without_bot_demo_there_is_no_demo_command(stack: Stack) -> None:
     assert [
         r for r in stack.sim.tenant.requests_for("assignment", group_id=NETWORK_ADMINS) if r.principal_id == CAROL
     ] == []
+    assert graph_writes(stack) == []
+
+
+async def test_the_demos_welcome_offers_a_button_that_has_a_colleague_ask(demo_stack: Stack) -> None:
+    stack = demo_stack
+    status, _ = await stack.post(act.installation(stack.service_url, ALICE))
+    assert status in (200, 201)
+    [welcome] = [r for r in stack.connector.messages(act.personal_conversation(ALICE)["id"]) if r.card]
+    button = element(welcome.card or {}, "demo-request")
+    assert button["title"] == "A colleague asks for access"
+    status, body = await stack.post(
+        act.card_execute(stack.service_url, button["verb"], button["data"], welcome.activity_id, ALICE)
+    )
+    assert status == 200 and body["type"] == "application/vnd.microsoft.activity.message", body
+    assert body["value"].startswith("Carol Chen just asked for Network-Admins"), body
+    assert [(e["method"], e["oid"]) for e in graph_writes(stack)] == [("POST", CAROL)]
+    # The Action.Submit twin (older Teams clients) answers with the same words in the chat.
+    submit = button["fallback"]["data"]
+    status, _ = await stack.post(act.card_submit(stack.service_url, submit, welcome.activity_id, ALICE))
+    assert status == 201 and replies(stack)[-1].startswith("Dave Diaz just asked for Network-Admins")
+
+
+async def test_without_bot_demo_the_welcome_has_no_demo_button_and_a_forged_click_does_nothing(stack: Stack) -> None:
+    status, _ = await stack.post(act.installation(stack.service_url, ALICE))
+    assert status in (200, 201)
+    [welcome] = [r for r in stack.connector.messages(act.personal_conversation(ALICE)["id"]) if r.card]
+    assert maybe_element(welcome.card or {}, "demo-request") is None
+    forged = {"pim": 1, "command": "demo request"}
+    status, body = await stack.post(act.card_execute(stack.service_url, "run", forged, welcome.activity_id, ALICE))
+    assert status == 200 and "That button did not work" in json.dumps(body), body
     assert graph_writes(stack) == []

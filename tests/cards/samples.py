@@ -569,6 +569,7 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "help": lambda: help_card(None),
     "help_with_reason": lambda: help_card(InvalidCardAction.user_message),
     "help_admin": lambda: help_card(None, admin=True),
+    "help_demo": lambda: help_card(None, admin=True, demo=True),
     "help_channel": lambda: help_card(None, where="channel"),
     "help_group_chat": lambda: help_card(None, where="groupChat"),
     "slip_unknown_word": lambda: slip_card(parse("asdf"), slip_view()),
