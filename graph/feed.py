@@ -69,8 +69,8 @@ from core.feed import (
 from core.models import Group
 from graph import wire
 from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
-from graph.errors import GraphError, GraphTransportError
-from graph.reads import Reads, directory_error, read_batched
+from graph.failures import directory_error, translating
+from graph.reads import Reads, read_batched
 
 __all__ = ["AUDIT_OVERLAP", "SERVICES_RECHECK", "FeedReader"]
 
@@ -203,12 +203,8 @@ class FeedReader:
         for n, entry in enumerate(wanted):
             query = wire.group_query(entry) if _GUID.match(entry) else wire.groups_named_query(entry)
             requests.append(BatchRequest(str(n), "GET", odata_path(*query)))
-        try:
+        with translating():
             responses = await self._client.batch(requests) if requests else {}
-        except GraphError as err:
-            raise directory_error(err) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
         found: dict[str, Group] = {}
         missing: list[str] = []
         ambiguous: dict[str, list[str]] = {}
@@ -301,14 +297,12 @@ class FeedReader:
             try:
                 # Not patient (the first page, read inside a feed cycle): a 429 is reported at once, not waited out
                 # by the client, so the audit API's throttle never holds the cycle's posts.
-                return await self._client.get(url, max_retry_wait=None if patient else 0.0)
-            except GraphError as err:
-                problem = directory_error(err)
-                if not isinstance(problem, Throttled) or not patient:
-                    raise problem from err
-                wait = err.retry_after if err.retry_after is not None else 10.0
+                with translating():
+                    return await self._client.get(url, max_retry_wait=None if patient else 0.0)
+            except Throttled as throttled:
+                if not patient:
+                    raise
+                wait = throttled.retry_after if throttled.retry_after is not None else 10.0
                 log.info("feed: the PIM audit log is throttled; reading again in %.0fs", wait)
                 await self._sleep(wait)
-            except GraphTransportError as err:
-                raise DirectoryUnavailable(err.detail) from err
         raise Throttled(None)

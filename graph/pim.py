@@ -8,8 +8,8 @@ import functools
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from core.approvals import closed_reason, is_expired
@@ -57,17 +57,16 @@ from graph import wire
 from graph.cache import Cache
 from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError, acrs_claims_request
-from graph.reads import directory_error, read_batched
+from graph.failures import Failure, answer_lost, directory_error, translated, translating
+from graph.reads import read_batched
 
-__all__ = ["GraphPimDirectory", "directory_error"]
+__all__ = ["GraphPimDirectory"]
 
 log = logging.getLogger(__name__)
 
 # Requests one `$batch` may carry (Graph's JSON batching limit).
 _BATCH_ROOM = 20
 
-# Answers after which a write may or may not have been carried out.
-_OUTCOME_UNKNOWN = frozenset({502, 503, 504})
 # Answers of getByIds that mean "not with this app or in this cloud" rather than "not now": names are read per id.
 _NOT_FOR_US = frozenset({400, 403, 404, 405, 501})
 
@@ -146,7 +145,7 @@ class GraphPimDirectory:
         policy_ids = {f"policy{n}": key for n, key in enumerate(policies[: _BATCH_ROOM - len(queries)], start=1)}
         requests = [BatchRequest(key, "GET", odata_path(*query)) for key, query in queries.items()]
         requests += [BatchRequest(i, "GET", odata_path(*wire.policy_query(*key))) for i, key in policy_ids.items()]
-        with _reading():
+        with translating():
             responses = await self._client.batch(requests)
             pages = {key: responses[key].json() for key in queries}
             items = dict(
@@ -178,7 +177,7 @@ class GraphPimDirectory:
             await self.policy(*keys[0])
         elif keys:
             ids = {f"policy{n}": key for n, key in enumerate(keys[:_BATCH_ROOM], start=1)}
-            with _reading():
+            with translating():
                 responses = await self._client.batch(
                     [BatchRequest(i, "GET", odata_path(*wire.policy_query(*key))) for i, key in ids.items()]
                 )
@@ -200,7 +199,7 @@ class GraphPimDirectory:
 
     async def _fetch_policy(self, group_id: str, access: Access) -> ActivationPolicy:
         path, params = wire.policy_query(group_id, access)
-        with _reading():
+        with translating():
             page = await self._client.get(path, params=params)
         return _policy(page, group_id, access)
 
@@ -210,23 +209,24 @@ class GraphPimDirectory:
         when the app may not read it or it has none, and that answer is kept too (no read per refusal)."""
         try:
             return await self._context_names.get(context_id, functools.partial(self._read_context_name, context_id))
-        except GraphTransportError as err:
-            log.info("authentication context %s: no display name (%s)", context_id, err.detail)
-            return None  # not kept: the next refusal may read it
+        except DirectoryUnavailable as err:  # Graph did not answer: not kept, the next refusal may read it
+            log.info("authentication context %s: no display name (%s)", context_id, err)
+            return None
 
     async def _read_context_name(self, context_id: str) -> str | None:
         path = wire.authentication_context_path(context_id)
         if path is None:
             return None
-        try:
-            return wire.parse_authentication_context_name(await self._client.get(path))
-        except GraphError as err:
+
+        def unnamed(err: GraphError) -> None:
             log.info("authentication context %s: no display name (%s %s)", context_id, err.status, err.code)
-            return None
+
+        found = await translated(self._client.get(path), {}, otherwise=unnamed)
+        return wire.parse_authentication_context_name(found) if found is not None else None
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         path, params = wire.eligibility_requests_query(principal_id)
-        with _reading():
+        with translating():
             items = await self._client.get_all(path, params=params)
         now = self._clock.now()
         windows: dict[tuple[str, Access], list[Eligibility]] = {}
@@ -276,23 +276,20 @@ class GraphPimDirectory:
         if self._get_by_ids_refused.peek(wire.GET_BY_IDS):
             return {}, list(object_ids)
         chunks = [object_ids[i : i + wire.MAX_GET_BY_IDS] for i in range(0, len(object_ids), wire.MAX_GET_BY_IDS)]
-        try:
-            pages = await asyncio.gather(
-                *(
-                    self._client.post(wire.GET_BY_IDS, json=wire.directory_objects_by_ids(chunk), idempotent=True)
-                    for chunk in chunks
-                )
-            )
-        except GraphError as err:
-            if err.status not in _NOT_FOR_US:
-                raise directory_error(err) from err
+
+        def refused(err: GraphError) -> None:
             # Its Learn page lists Directory.Read.All; an app granted only User.Read.All and GroupMember.Read.All may
             # be refused (403). Read the names one by one instead, and ask again in an hour (consent may be granted).
             log.info("directoryObjects/getByIds answered %s: names are read one by one for an hour", err.status)
             self._get_by_ids_refused.put(wire.GET_BY_IDS, True)
+
+        reads = (
+            self._client.post(wire.GET_BY_IDS, json=wire.directory_objects_by_ids(chunk), idempotent=True)
+            for chunk in chunks
+        )
+        pages = await translated(asyncio.gather(*reads), dict.fromkeys(_NOT_FOR_US, refused))
+        if pages is None:
             return {}, list(object_ids)
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
         wanted = {oid.casefold(): oid for oid in object_ids}
         found: dict[str, str] = {}
         unnamed: list[str] = []
@@ -332,7 +329,7 @@ class GraphPimDirectory:
                 request_id = str(len(requests) + 1)
                 owner[request_id] = object_id
                 requests.append(BatchRequest(request_id, "GET", odata_path(*query)))
-        with _reading():
+        with translating():
             responses = await self._client.batch(requests)
         found: dict[str, str | int] = {}
         for request_id, response in responses.items():
@@ -351,14 +348,9 @@ class GraphPimDirectory:
 
     async def _read_user_principal_name(self, user_id: str) -> str | None:
         path, params = wire.user_principal_name_query(user_id)
-        try:
-            return wire.parse_user_principal_name(await self._client.get(path, params=params))
-        except GraphError as err:
-            if err.status != 404:
-                raise directory_error(err) from err
-            return None  # not in the directory (deleted, a guest of another tenant): no hint, and no asking again
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
+        # 404: not in the directory (deleted, a guest of another tenant): no hint, and no asking again
+        found = await translated(self._client.get(path, params=params), {404: lambda err: None})
+        return wire.parse_user_principal_name(found) if found is not None else None
 
     def _remember_names(self, pairs: Sequence[tuple[str, str]]) -> None:
         for object_id, name in pairs:
@@ -371,51 +363,37 @@ class GraphPimDirectory:
     # -- writes -----------------------------------------------------------------------------------------------------
 
     async def self_activate(self, token: str, request: ActivationInput) -> PimRequest:
-        body = wire.activation_body(request)
-        sent_at = self._clock.now()
-
-        async def post() -> JsonObject:
-            return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
-
         write = SentWrite(
-            WriteKind.ACTIVATE, request.group_id, request.access, request.principal_id, sent_at, request.justification
+            WriteKind.ACTIVATE,
+            request.group_id,
+            request.access,
+            request.principal_id,
+            self._clock.now(),
+            request.justification,
         )
-        try:
-            created = wire.parse_request(await post())
-        except GraphError as err:
-            self.forget_user(request.principal_id)
-            if err.status in _OUTCOME_UNKNOWN:
-                return await self._reconciled(write, post, request)
-            raise await self._refusal(err, request.group_id, request.access, request.principal_id, request) from err
-        except GraphTransportError as err:
-            self.forget_user(request.principal_id)
-            if err.maybe_sent:
-                return await self._reconciled(write, post, request)
-            raise DirectoryUnavailable(err.detail) from err
-        self.forget_user(request.principal_id)
-        return created
+        return await self._self_service(token, write, wire.activation_body(request), request)
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
-        body = wire.deactivation_body(group_id, access, principal_id)
-        sent_at = self._clock.now()
+        write = SentWrite(WriteKind.DEACTIVATE, group_id, access, principal_id, self._clock.now())
+        return await self._self_service(token, write, wire.deactivation_body(group_id, access, principal_id), None)
+
+    async def _self_service(
+        self, token: str, write: SentWrite, body: JsonObject, activation: ActivationInput | None
+    ) -> PimRequest:
+        """POST the request as the user: Graph's refusal as its kind, a lost answer reconciled. Whatever came of it,
+        the user's snapshot is read again next time (first of all by the refusal's look-ups)."""
 
         async def post() -> JsonObject:
             return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
 
-        write = SentWrite(WriteKind.DEACTIVATE, group_id, access, principal_id, sent_at)
         try:
             created = wire.parse_request(await post())
-        except GraphError as err:
-            self.forget_user(principal_id)
-            if err.status in _OUTCOME_UNKNOWN:
-                return await self._reconciled(write, post, None)
-            raise await self._refusal(err, group_id, access, principal_id, None) from err
-        except GraphTransportError as err:
-            self.forget_user(principal_id)
-            if err.maybe_sent:
-                return await self._reconciled(write, post, None)
-            raise DirectoryUnavailable(err.detail) from err
-        self.forget_user(principal_id)
+        except (GraphError, GraphTransportError) as err:
+            self.forget_user(write.principal_id)
+            if answer_lost(err):
+                return await self._reconciled(write, post, activation)
+            raise await self._refusal(err, write, activation) from err
+        self.forget_user(write.principal_id)
         return created
 
     async def _reconciled(
@@ -435,11 +413,11 @@ class GraphPimDirectory:
         log.info("%s outcome was unknown and no request exists: sending it once more", write.kind.value)
         try:
             return wire.parse_request(await post())
-        except GraphError as err:
+        except (GraphError, GraphTransportError) as err:
             self.forget_user(write.principal_id)
-            if err.status in _OUTCOME_UNKNOWN:
-                raise OutcomeUnknown(f"{write.kind.value} sent twice, both answers lost: {err}", write=write) from err
-            refusal = await self._refusal(err, write.group_id, write.access, write.principal_id, activation)
+            if answer_lost(err):
+                raise _sent_twice(write.kind.value, err, write) from err
+            refusal = await self._refusal(err, write, activation)
             if isinstance(refusal, AlreadyActive | PendingRequestExists | NotActive):
                 # The first write may have landed since we looked: then it is the answer, not this refusal.
                 with suppress(DirectoryError):
@@ -447,16 +425,11 @@ class GraphPimDirectory:
                 if found is not None:
                     return found
             raise refusal from err
-        except GraphTransportError as err:
-            if not err.maybe_sent:
-                raise DirectoryUnavailable(err.detail) from err
-            detail = f"{write.kind.value} sent twice, both answers lost: {err.detail}"
-            raise OutcomeUnknown(detail, write=write) from err
 
     async def find_write(self, write: SentWrite) -> PimRequest | None:
         action = wire.SELF_ACTIVATE if write.kind is WriteKind.ACTIVATE else wire.SELF_DEACTIVATE
         path, params = wire.requests_for_group_query(write.principal_id, write.group_id)
-        with _reading():
+        with translating():
             items = await self._client.get_all(path, params=params)
         earliest = write.sent_at - self._clock_skew
         candidates: list[PimRequest] = []
@@ -482,14 +455,7 @@ class GraphPimDirectory:
     # -- approvals ----------------------------------------------------------------------------------------------------
 
     async def request(self, request_id: str) -> PimRequest:
-        try:
-            item = await self._client.get(wire.request_path(request_id))
-        except GraphError as err:
-            if err.status == 404:
-                raise RequestNotFound(request_id) from err
-            raise directory_error(err) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
+        item = await translated(self._client.get(wire.request_path(request_id)), _not_found(request_id))
         return wire.parse_request(item)
 
     async def waiting_in_groups(self, group_ids: Sequence[str]) -> WaitingRequests:
@@ -505,29 +471,17 @@ class GraphPimDirectory:
         return WaitingRequests(waiting, failed)
 
     async def group_members(self, group_id: str) -> Sequence[str]:
-        path, params = wire.group_members_query(group_id)
-        try:
-            items = await self._client.get_all(path, params=params)
-        except GraphError as err:
-            if err.status == 404:  # an approver group that was deleted: nobody in it can approve
-                log.warning("approver group %s not found; it has no members to notify", group_id)
-                return []
-            raise directory_error(err) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
-        return wire.member_user_ids(items)
+        return list((await self.members_of(group_id)).user_ids)
 
     async def members_of(self, group_id: str) -> GroupMembers:
+        def deleted(err: GraphError) -> None:
+            # A deleted (or mistyped) approver or admin group: nobody in it approves or administers.
+            log.warning("group %s not found; it has no members", group_id)
+
         path, params = wire.group_members_query(group_id)
-        try:
-            items = await self._client.get_all(path, params=params)
-        except GraphError as err:
-            if err.status == 404:  # a deleted (or mistyped) admin group: nobody is an admin through it
-                log.warning("group %s not found; it has no members", group_id)
-                return GroupMembers()
-            raise directory_error(err) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
+        items = await translated(self._client.get_all(path, params=params), {404: deleted})
+        if items is None:
+            return GroupMembers()
         users, groups = wire.member_ids(items)
         return GroupMembers(tuple(users), tuple(groups))
 
@@ -537,27 +491,16 @@ class GraphPimDirectory:
             return []
         by_id = _GUID.fullmatch(text) is not None
         path, params = wire.group_query(text) if by_id else wire.groups_named_query(text)
-        try:
-            if by_id:
-                items = [await self._client.get(path, params=params)]
-            else:
-                items = await self._client.get_all(path, params=params)
-        except GraphError as err:
-            if err.status == 404:
-                return []
-            raise directory_error(err) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
+        if by_id:
+            group = await translated(self._client.get(path, params=params), {404: lambda err: None})
+            items = [group] if group is not None else []
+        else:
+            items = await translated(self._client.get_all(path, params=params), {})
         found = [wire.parse_display_name(item) for item in items]
         return [Group(object_id, name) for object_id, name in (f for f in found if f is not None)]
 
     async def approval(self, token: str, request_id: str) -> Approval:
-        try:
-            item = await self._client.get(wire.approval_path(request_id), token=token)
-        except GraphError as err:
-            raise _approval_refusal(err, request_id) from err
-        except GraphTransportError as err:
-            raise DirectoryUnavailable(err.detail) from err
+        item = await translated(self._client.get(wire.approval_path(request_id), token=token), _approval(request_id))
         return wire.parse_approval(item)
 
     async def decide(
@@ -567,14 +510,10 @@ class GraphPimDirectory:
         try:
             await self._client.patch(path, token=token, json=body)
             return
-        except GraphError as err:
-            if err.status not in _OUTCOME_UNKNOWN:
+        except (GraphError, GraphTransportError) as err:
+            if not answer_lost(err):
                 raise await self._decision_refusal(err, token, request_id, decision) from err
-            log.info("decision on approval %s: outcome unknown (%d); reading the approval", request_id, err.status)
-        except GraphTransportError as err:
-            if not err.maybe_sent:
-                raise DirectoryUnavailable(err.detail) from err
-            log.info("decision on approval %s: outcome unknown (%s); reading the approval", request_id, err.detail)
+            log.info("decision on approval %s: outcome unknown (%s); reading the approval", request_id, err)
         # The PATCH may have landed. Only if the stage is still open is it sent once more; otherwise the stage says
         # who decided (possibly this caller: the service compares `AlreadyDecided.by` with the actor).
         try:
@@ -588,31 +527,23 @@ class GraphPimDirectory:
             raise await self._closed(token, request_id)
         try:
             await self._client.patch(path, token=token, json=body)
-        except GraphError as err:
-            if err.status in _OUTCOME_UNKNOWN:
-                raise OutcomeUnknown(f"decision on {request_id} sent twice, both answers lost: {err}") from err
+        except (GraphError, GraphTransportError) as err:
+            if answer_lost(err):
+                raise _sent_twice(f"decision on {request_id}", err) from err
             raise await self._decision_refusal(err, token, request_id, decision) from err
-        except GraphTransportError as err:
-            if err.maybe_sent:
-                raise OutcomeUnknown(f"decision on {request_id} sent twice, both answers lost: {err.detail}") from err
-            raise DirectoryUnavailable(err.detail) from err
 
     async def cancel(self, token: str, request_id: str) -> None:
         try:
             await self._client.post(wire.cancel_path(request_id), token=token)
             return
-        except GraphError as err:
-            if err.status == 404:
+        except (GraphError, GraphTransportError) as err:
+            refused = err if isinstance(err, GraphError) and err.status in (400, 409) else None
+            if isinstance(err, GraphError) and err.status == 404:
                 raise RequestNotFound(request_id) from err
-            if err.status not in (400, 409) and err.status not in _OUTCOME_UNKNOWN:
+            if refused is None and not answer_lost(err):
                 raise directory_error(err) from err
-            failure: GraphError | GraphTransportError = err
-        except GraphTransportError as err:
-            if not err.maybe_sent:
-                raise DirectoryUnavailable(err.detail) from err
             failure = err
         # Refused as not cancelable, or the answer was lost: the request's status says which.
-        refused = failure if isinstance(failure, GraphError) and failure.status in (400, 409) else None
         try:
             request = await self.request(request_id)
         except DirectoryError as exc:
@@ -624,22 +555,19 @@ class GraphPimDirectory:
                 raise directory_error(refused) from refused
             try:
                 await self._client.post(wire.cancel_path(request_id), token=token)
-            except GraphError as err:
-                if err.status in _OUTCOME_UNKNOWN:
-                    raise OutcomeUnknown(f"cancel of {request_id} sent twice, both answers lost: {err}") from err
+            except (GraphError, GraphTransportError) as err:
+                if answer_lost(err):
+                    raise _sent_twice(f"cancel of {request_id}", err) from err
                 raise directory_error(err) from err
-            except GraphTransportError as err:
-                if err.maybe_sent:
-                    detail = f"cancel of {request_id} sent twice, both answers lost: {err.detail}"
-                    raise OutcomeUnknown(detail) from err
-                raise DirectoryUnavailable(err.detail) from err
             return
         if request.status is RequestStatus.CANCELED and isinstance(failure, GraphTransportError):
             return  # ours landed
         self.forget_user(request.principal_id)
         raise _not_pending(request, self._clock.now()) from failure
 
-    async def _decision_refusal(self, err: GraphError, token: str, request_id: str, decision: Decision) -> PimError:
+    async def _decision_refusal(self, err: Failure, token: str, request_id: str, decision: Decision) -> PimError:
+        if isinstance(err, GraphTransportError):
+            return directory_error(err)
         log.info("PIM refused a decision on approval %s: %r", request_id, err)
         if err.status == 409:
             return await self._closed(token, request_id)
@@ -647,7 +575,7 @@ class GraphPimDirectory:
             return MissingApproverJustification(decision)
         if err.status == 400 and err.effective_code and not err.failed_rules:
             return PolicyViolation((err.effective_code,), err.message)
-        return _approval_refusal(err, request_id)
+        return _approval(request_id).get(err.status, directory_error)(err)
 
     async def _closed(self, token: str, request_id: str) -> PimError:
         """Why a stage is not open (after a 409): who decided and when, expiry, or cancellation. Reads the approval
@@ -666,14 +594,10 @@ class GraphPimDirectory:
 
     # -- Graph refusal → core error -----------------------------------------------------------------------------------
 
-    async def _refusal(
-        self,
-        err: GraphError,
-        group_id: str,
-        access: Access,
-        principal_id: str,
-        request: ActivationInput | None,
-    ) -> PimError:
+    async def _refusal(self, err: Failure, write: SentWrite, request: ActivationInput | None) -> PimError:
+        if isinstance(err, GraphTransportError):
+            return directory_error(err)
+        group_id, access, principal_id = write.group_id, write.access, write.principal_id
         log.info("PIM refused a write for group %s (%s): %r", group_id, access.value, err)
         if err.is_acrs_failure or (err.status == 401 and err.claims):
             return await self._step_up_refusal(err, group_id, access)
@@ -774,14 +698,22 @@ class GraphPimDirectory:
         return None
 
 
-def _approval_refusal(err: GraphError, request_id: str) -> PimError:
-    """404 → RequestNotFound; 403 → NotAnApprover unless the token itself lacks the permission (then the bot's
-    registration is at fault, not the person)."""
-    if err.status == 404:
-        return RequestNotFound(request_id)
-    if err.status == 403 and not err.is_code("PermissionScopeNotGranted"):
-        return NotAnApprover(request_id)
-    return directory_error(err)
+def _not_found(request_id: str) -> dict[int, Callable[[GraphError], PimError]]:
+    return {404: lambda err: RequestNotFound(request_id)}
+
+
+def _approval(request_id: str) -> dict[int, Callable[[GraphError], PimError]]:
+    """Reading or deciding an approval: 404 → RequestNotFound; 403 → NotAnApprover unless the token itself lacks the
+    permission (then the bot's registration is at fault, not the person)."""
+
+    def forbidden(err: GraphError) -> PimError:
+        return directory_error(err) if err.is_code("PermissionScopeNotGranted") else NotAnApprover(request_id)
+
+    return {**_not_found(request_id), 403: forbidden}
+
+
+def _sent_twice(what: str, err: Failure, write: SentWrite | None = None) -> OutcomeUnknown:
+    return OutcomeUnknown(f"{what} sent twice, both answers lost: {err}", write=write)
 
 
 def _not_pending(request: PimRequest, now: datetime) -> PimError:
@@ -794,16 +726,6 @@ def _not_pending(request: PimRequest, now: datetime) -> PimError:
         # PIM closes an undecided request after 24 h as Canceled or Failed (the status is undocumented).
         return ApprovalExpired(request.created + APPROVAL_WINDOW if request.created else None)
     return ApprovalClosed(request.raw_status or request.status.value)
-
-
-@contextmanager
-def _reading() -> Iterator[None]:
-    try:
-        yield
-    except GraphError as err:
-        raise directory_error(err) from err
-    except GraphTransportError as err:
-        raise DirectoryUnavailable(err.detail) from err
 
 
 def _ended(window: Eligibility, at: datetime) -> Eligibility:

@@ -1,5 +1,5 @@
-"""Reading many things at once: Graph failures as `core.errors` kinds, and list requests sent in `$batch`es of 20 whose
-failures stay with the thing they were read for (a group, say), not with the whole read.
+"""Reading many things at once: list requests sent in `$batch`es of 20 whose failures stay with the thing they were
+read for (a group, say), not with the whole read.
 
 `read_batched` is what the admin feed (graph.feed) and the approval poller's look for requests nobody recorded
 (graph.pim) share: a few batches at a time, each item's `@odata.nextLink` pages followed, an inner 429 re-sent after
@@ -13,34 +13,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.errors import DirectoryError, DirectoryUnavailable, PermissionDenied, Throttled, TokenRejected
+from core.errors import DirectoryError, DirectoryUnavailable
 from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient, JsonObject
-from graph.errors import GraphError, GraphTransportError
+from graph.failures import directory_error, translating
 
-__all__ = ["Reads", "as_directory_error", "directory_error", "read_batched"]
-
-
-def directory_error(err: GraphError) -> DirectoryError:
-    """The kind of a failed read (or of a write Graph did not refuse on policy grounds)."""
-    detail = f"{err.status} {err.effective_code}: {err.message}".strip()
-    if err.status == 401 and not err.claims:  # a claims challenge is a step-up, handled by the write's refusal
-        return TokenRejected(detail, request_id=err.request_id)
-    if err.status in (401, 403):
-        return PermissionDenied(detail, request_id=err.request_id)
-    if err.status == 429:
-        return Throttled(err.retry_after, request_id=err.request_id)
-    return DirectoryUnavailable(detail, request_id=err.request_id)
-
-
-def as_directory_error(exc: Exception) -> DirectoryError:
-    """Any failure of a read as a `DirectoryError` kind."""
-    if isinstance(exc, DirectoryError):
-        return exc
-    if isinstance(exc, GraphError):
-        return directory_error(exc)
-    if isinstance(exc, GraphTransportError):
-        return DirectoryUnavailable(exc.detail)
-    return DirectoryUnavailable(str(exc))
+__all__ = ["Reads", "read_batched"]
 
 
 @dataclass
@@ -67,10 +44,11 @@ async def read_batched(
     async def one_batch(chunk: Sequence[BatchRequest]) -> None:
         async with gate:
             try:
-                responses = await client.batch(chunk)
-            except (GraphError, GraphTransportError, DirectoryError) as exc:
+                with translating():
+                    responses = await client.batch(chunk)
+            except DirectoryError as exc:  # also the app token's
                 for request in chunk:
-                    reads.failed.setdefault(owner[request.id].casefold(), as_directory_error(exc))
+                    reads.failed.setdefault(owner[request.id].casefold(), exc)
                 return
             await asyncio.gather(*(one_response(r, responses.get(r.id)) for r in chunk))
 
@@ -81,9 +59,10 @@ async def read_batched(
             reads.failed.setdefault(key, directory_error(error) if error else DirectoryUnavailable("no answer"))
             return
         try:
-            reads.rows[request.id] = await client.rest_of(response.json(), max_pages=max_pages)
-        except (GraphError, GraphTransportError, DirectoryError) as exc:
-            reads.failed.setdefault(key, as_directory_error(exc))
+            with translating():
+                reads.rows[request.id] = await client.rest_of(response.json(), max_pages=max_pages)
+        except DirectoryError as exc:
+            reads.failed.setdefault(key, exc)
 
     chunks = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
     await asyncio.gather(*(one_batch(chunk) for chunk in chunks))

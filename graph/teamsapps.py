@@ -99,12 +99,9 @@ class GraphAppInstaller:
         params = {"$filter": "distributionMethod eq 'organization'", "$expand": "appDefinitions($expand=bot)"}
         try:
             apps = await self._graph.get_all("/appCatalogs/teamsApps", params=params)
-        except GraphError as e:
-            log.warning("could not read the Teams app catalog (%s %s): %s", e.status, e.effective_code, e.message)
+        except (GraphError, GraphTransportError) as e:
+            log.warning("could not read the Teams app catalog: %s", e)
             raise _NoApp(_reason(e)) from e
-        except GraphTransportError as e:
-            log.warning("could not read the Teams app catalog: %s", e.detail)
-            raise _NoApp(Unreached.UNAVAILABLE) from e
         for app in apps:
             bots = [_text((d.get("bot") or {}).get("id")) for d in _objects(app.get("appDefinitions"))]
             if bot in (b.lower() for b in bots) and isinstance(app.get("id"), str):
@@ -137,12 +134,9 @@ class GraphAppInstaller:
         requests = [BatchRequest(str(n), *request(user)) for n, user in enumerate(users)]
         try:
             answers = await self._graph.batch(requests)
-        except GraphError as e:
-            log.warning("a Teams app batch failed (%s %s): %s", e.status, e.effective_code, e.message)
-            return {u: _reason(e) for u in users}
-        except GraphTransportError as e:
-            log.warning("a Teams app batch failed: %s", e.detail)
-            return {u: Unreached.UNAVAILABLE for u in users}
+        except (GraphError, GraphTransportError) as e:
+            log.warning("a Teams app batch failed: %s", e)
+            return dict.fromkeys(users, _reason(e))
         return {user: answers.get(str(n)) or Unreached.UNAVAILABLE for n, user in enumerate(users)}
 
 
@@ -172,8 +166,9 @@ def _installation(answer: BatchResponse | Unreached, app_id: str) -> str:
     return _text(ours[0].get("id")) if ours else ""
 
 
-def _reason(error: GraphError | None) -> Unreached:
-    if error is None:
+def _reason(error: GraphError | GraphTransportError | None) -> Unreached:
+    """Why Graph did not do it for someone: not allowed, nobody by that id, or no answer."""
+    if not isinstance(error, GraphError):
         return Unreached.UNAVAILABLE
     if error.status in (401, 403):
         return Unreached.NOT_ALLOWED
