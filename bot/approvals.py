@@ -52,7 +52,7 @@ from bot.activity import reference_of
 from bot.after_answer import after_answer
 from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.liveness import Liveness
-from bot.proactive import continue_raising
+from bot.proactive import continue_raising, update_card
 from bot.reach import Reach, teams_user_id
 from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
 from bot.records import Records
@@ -1012,12 +1012,7 @@ class ApprovalDesk:
             await self._update(adapter, reference, activity_id, stored["card"])
 
     async def _update(self, adapter: Any, reference: dict[str, Any], activity_id: str, card: dict[str, Any]) -> None:
-        async def update(tc: TurnContext) -> None:
-            activity = MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
-            activity.id = activity_id
-            await tc.update_activity(activity)
-
-        await continue_raising(adapter, reference, update, self._app_id)
+        await update_card(adapter, reference, activity_id, card, self._app_id)
 
     async def _tell_requester(self, adapter: Any, record: dict[str, Any]) -> None:
         """Tell the requester the outcome, once: a spread taken over after its process died does not tell them again

@@ -41,7 +41,7 @@ from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.liveness import Liveness
 from bot.private import PrivateChats, PrivateChatUnavailable
-from bot.proactive import continue_raising
+from bot.proactive import continue_raising, update_card
 from bot.reach import Reach
 from bot.reconcile import Check, Reconciler
 from bot.records import Records
@@ -172,6 +172,7 @@ class PimBot(TeamsActivityHandler):
         self._adapter = adapter
         self._app_id = app_id
         step_up.resume = self.resume_after_step_up
+        step_up.signed_in = self.step_up_signed_in
 
     async def _feed_group_ids(self) -> list[str]:
         """The admin feed's groups (FEED_GROUPS and discovered ones): the approval poller relays their requests too."""
@@ -488,6 +489,7 @@ class PimBot(TeamsActivityHandler):
                     # The magic code was wrong: the Teams docs' answer for an incorrect `state`, with no value
                     # (authentication-flow-in-universal-action-for-adaptive-cards); the client may prompt again.
                     return InvokeResponse(status=200, body={"statusCode": 401, "type": INVALID_AUTH_CODE})
+                await self._retire_sign_in_card(turn_context.adapter, actor)
             data = card_action_data(activity) or {}
             card = await self._card_action(
                 self._service_for(turn_context, actor), actor, data, turn_context, invoke=True
@@ -580,6 +582,8 @@ class PimBot(TeamsActivityHandler):
         step_up = self._step_up_of([outcome])
         if step_up is not None and turn_context is not None:
             url = await self._begin_step_up(turn_context, actor, step_up, text=None, data=data)
+            if invoke:  # the answer replaces the clicked card: that activity is now the sign-in card
+                await self._remember_sign_in_card(turn_context, actor, turn_context.activity.reply_to_id)
             return cards.step_up_card(step_up.error, step_up.group_name, url)  # type: ignore[arg-type]
         answer = cards.activation_card([outcome], actor.time_zone)
         shown: tuple[str, str] | None = None
@@ -752,7 +756,29 @@ class PimBot(TeamsActivityHandler):
     ) -> None:
         url = await self._begin_step_up(turn_context, actor, refused, text=text, data=data)
         card = cards.step_up_card(refused.error, refused.group_name, url)  # type: ignore[arg-type]
-        await self._send_card(turn_context, card, kind="step-up")
+        shown = await self._send_card(turn_context, card, kind="step-up")
+        await self._remember_sign_in_card(turn_context, actor, shown)
+
+    async def _remember_sign_in_card(self, turn_context: TurnContext, actor: Actor, activity_id: str | None) -> None:
+        """The sign-in card just shown in this turn's conversation, to retire once the user has signed in."""
+        if activity_id:
+            await self._records.remember_sign_in_card(actor.object_id, activity_id, reference_of(turn_context.activity))
+
+    async def step_up_signed_in(self, actor: Actor) -> None:
+        """The step-up page signed the user in (bot.stepup): the step-up card's button is done with."""
+        await self._retire_sign_in_card(self._adapter, actor)
+
+    async def _retire_sign_in_card(self, adapter: Any, actor: Actor) -> None:
+        """The user has signed in (Teams SSO, or the step-up page): their last sign-in card becomes "You're signed
+        in", so its button is not offered again. Its trouble never costs the sign-in its command."""
+        shown = await self._records.take_sign_in_card(actor.object_id)
+        if shown is None:
+            return
+        card = cards.signed_in_card(actor.name)
+        try:
+            await update_card(adapter, shown["reference"], shown["activityId"], card, self._app_id)
+        except Exception:
+            log.warning("could not retire the sign-in card %s", shown.get("activityId"), exc_info=True)
 
     async def resume_after_step_up(self, actor: Actor, pending: PendingCommand) -> None:
         """Run the command that waited for the step-up sign-in, in its own conversation (proactively); raises what
@@ -803,7 +829,8 @@ class PimBot(TeamsActivityHandler):
         )
         await self._sign_in.remember(actor, pending)
         card = await self._sign_in.oauth_card(turn_context, activity)
-        await turn_context.send_activity(MessageFactory.attachment(CardFactory.oauth_card(card)))
+        response = await turn_context.send_activity(MessageFactory.attachment(CardFactory.oauth_card(card)))
+        await self._remember_sign_in_card(turn_context, actor, getattr(response, "id", None))
 
     async def _on_sign_in(self, turn_context: TurnContext) -> InvokeResponse:
         """`signin/tokenExchange` (silent SSO) or `signin/verifyState` (button + magic code), then the waiting
@@ -833,6 +860,7 @@ class PimBot(TeamsActivityHandler):
             # (botbuilder's OAuthPrompt answers it 404 without a word): the user is told instead.
             await turn_context.send_activity(MessageFactory.text(SIGN_IN_FAILED))
             return InvokeResponse(status=200)
+        await self._retire_sign_in_card(turn_context.adapter, actor)
         await self._resume(turn_context, actor)
         return InvokeResponse(status=200)
 

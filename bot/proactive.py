@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
 
-__all__ = ["continue_raising"]
+from bot.wire import SentCard
+
+__all__ = ["continue_raising", "update_card"]
 
 
 async def continue_raising(
@@ -38,3 +40,17 @@ async def continue_raising(
     await adapter.continue_conversation(reference, run, app_id)
     if failure:
         raise failure[0]
+
+
+async def update_card(
+    adapter: Any, reference: dict[str, Any], activity_id: str, card: dict[str, Any], app_id: str
+) -> None:
+    """Replace the bot's message `activity_id` in the conversation of `reference` with the Adaptive Card `card`
+    (a PUT of the activity, proactively); raises what the Bot Connector refused."""
+
+    async def update(turn_context: TurnContext) -> None:
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
+        activity.id = activity_id
+        await turn_context.update_activity(activity)
+
+    await continue_raising(adapter, reference, update, app_id)

@@ -11,6 +11,8 @@ Keys:
   approvals/group/{group id}    a group whose approval requests the bot relays (the poller looks there for requests
                                 nobody recorded)
   approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
+  signin/card/{oid}             the last sign-in card (Teams SSO's OAuth card, or the step-up card) sent to a user:
+                                replaced by "You're signed in" once they are, so its button is not offered again
 (`reconcile/{id}`, the follow-ups of writes whose answer was lost, are kept by bot.reconcile.)
 """
 
@@ -230,6 +232,21 @@ class Records:
             log.warning("the storage cannot list keys; outside decisions are not polled")
             return []
         return [k.removeprefix("request/") for k in keys]
+
+    # ---- sign-in cards -----------------------------------------------------------------------------------------------
+
+    async def remember_sign_in_card(self, object_id: str, activity_id: str, reference: Mapping[str, Any]) -> None:
+        """The sign-in card just sent to the user (the latest one replaces an earlier one's entry)."""
+        entry = {"activityId": activity_id, "reference": dict(reference)}
+        await self._storage.write({f"signin/card/{object_id.lower()}": entry})
+
+    async def take_sign_in_card(self, object_id: str) -> dict[str, Any] | None:
+        """The user's last sign-in card (its activity id and conversation reference), forgotten as it is taken."""
+        key = f"signin/card/{object_id.lower()}"
+        item = await self._item(key)
+        if item is not None:
+            await self._storage.delete([key])
+        return item
 
     # ---- approvals channels (`approvals here <group>`) ---------------------------------------------------------------
 

@@ -134,6 +134,8 @@ class StepUpRequest:
 
 # The bot's resumption: run `pending` for `actor` in its conversation (PimBot.resume_after_step_up).
 Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
+# The bot's word that `actor` has signed in (PimBot.step_up_signed_in: the step-up card gives way to "signed in").
+SignedIn = Callable[[Actor], Awaitable[None]]
 
 
 _EXPIRED = Page(400, Outcome.EXPIRED, wording.LINK_EXPIRED, (wording.LINK_EXPIRED_TEXT,), wording.SEND_AGAIN)
@@ -178,6 +180,7 @@ class StepUp:
         self._msal_app = msal_app
         self.kept = KeptTokens(clock)
         self.resume: Resume | None = None
+        self.signed_in: SignedIn | None = None
 
     def tokens(self, inner: UserTokenProvider) -> StepUpPreferringTokens:
         return StepUpPreferringTokens(inner, self.kept)
@@ -292,6 +295,8 @@ class StepUp:
             return respond(_WRONG_ACCOUNT)
         lifetime = float(result.get("expires_in") or 3600)
         self.kept.keep(actor.object_id, token, lifetime, answers=str(item.get("requirement") or ""))
+        if self.signed_in is not None:
+            await self.signed_in(actor)
         return respond(_signed_in(actor.name, await self._carry_on(actor)))
 
     async def _carry_on(self, actor: Actor) -> str:

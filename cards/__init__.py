@@ -11,7 +11,7 @@ from cards.needs_input import needs_input_card
 from cards.progress import note_card, working_card
 from cards.slip import slip_card
 from cards.status import status_card
-from cards.stepup import step_up_card
+from cards.stepup import signed_in_card, step_up_card
 from cards.text import help_text, summary_text
 from cards.wording import explain, format_duration, format_time
 
@@ -31,6 +31,7 @@ __all__ = [
     "parse_action_data",
     "slip_card",
     "status_card",
+    "signed_in_card",
     "step_up_card",
     "summary_text",
     "working_card",

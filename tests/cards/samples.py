@@ -12,6 +12,7 @@ from cards import (
     help_card,
     needs_input_card,
     note_card,
+    signed_in_card,
     slip_card,
     status_card,
     step_up_card,
@@ -388,6 +389,7 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         fallback="Security-Operators (member): Denied by Carol Chen at Sun 22 Nov, 14:08 (Europe/Berlin) — no change "
         "ticket",
     ),
+    "signed_in": lambda: signed_in_card("Alice Admin"),
     "cancel_question": lambda: cancel_question_card(waiting_request(), TZ),
     "cancel_question_kept": lambda: cancel_question_card(waiting_request(), TZ, kept=True),
     "cancel_question_settled": lambda: settled_activation_card(
