@@ -43,7 +43,7 @@ async def test_activate_in_the_playground_ui_shows_the_active_card_and_saves_the
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = await opened_chat(browser, e2e_stack, height=800)
+            page = await opened_chat(browser, e2e_stack.playground_url, height=800)
             card = await answer(page, "activate Exchange-Admins 2h", "Exchange-Admins · Member")
             await expect(card.get_by_text("Active", exact=True)).to_be_visible()
             await expect(card).to_contain_text("Duration")
@@ -69,7 +69,7 @@ async def test_status_in_the_playground_ui_lists_active_and_activatable_groups_a
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = await opened_chat(browser, e2e_stack, height=900)
+            page = await opened_chat(browser, e2e_stack.playground_url, height=900)
             await answer(page, "activate Exchange-Admins 2h", "Exchange-Admins · Member")
             card = await answer(page, "status", "Your PIM groups")
             await expect(card.get_by_text("Eligible", exact=True)).to_be_visible()
@@ -85,12 +85,12 @@ async def test_status_in_the_playground_ui_lists_active_and_activatable_groups_a
     assert shot.stat().st_size > 20_000
 
 
-async def opened_chat(browser: Browser, e2e_stack: E2EStack, *, height: int) -> Page:
+async def opened_chat(browser: Browser, url: str, *, height: int) -> Page:
     """The Playground's personal chat with the bot in a new 1280-pixel wide page, its welcome card shown and the wire
     log hidden."""
     page = await browser.new_page(viewport={"width": 1280, "height": height})
     page.set_default_timeout(30_000)
-    await page.goto(e2e_stack.playground_url)
+    await page.goto(url)
     # Opening the personal chat sends the install event; the bot answers with its help card.
     welcome = page.locator(".ac-adaptiveCard").filter(has_text="What I can do")
     await expect(welcome.first).to_be_visible()
