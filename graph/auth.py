@@ -1,7 +1,9 @@
-"""Where Graph tokens come from.
+"""Where Graph tokens come from, and how they go on a request.
 
+* `TokenAuth`: an `httpx.Auth` flow that puts a token on each request and, when Graph refuses it as stale, sends the
+  request once more with a fresh one.
 * `AppTokenSource`: app-only tokens from a sync callable (msal's `acquire_token_for_client`, bound by app.py;
-  graph/ never imports msal), run off the event loop.
+  graph/ never imports msal), run off the event loop; it is the `TokenAuth` GraphClient sends app-only calls with.
 * `SimulatedTenantTokens`: delegated tokens from the simulated tenant's control endpoint, a
   `core.ports.UserTokenProvider` for demos and tests.
 """
@@ -9,8 +11,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +21,11 @@ import httpx
 
 from core.errors import DirectoryUnavailable, EntraUnreachable, PermissionDenied
 from graph.cache import Cache
+from graph.errors import parse_error
 
-__all__ = ["AppTokenSource", "SimulatedTenantTokens"]
+__all__ = ["AppTokenSource", "SimulatedTenantTokens", "TokenAuth"]
+
+log = logging.getLogger(__name__)
 
 # msal/AAD error codes that mean "our credentials or consent are wrong", not "try again later".
 _PERMISSION_ERRORS = frozenset(
@@ -27,23 +33,62 @@ _PERMISSION_ERRORS = frozenset(
 )
 
 
-class AppTokenSource:
-    """`await source()` → an app-only access token.
+class TokenAuth(httpx.Auth):
+    """Bearer authentication from an async token source, as an httpx auth flow (for `httpx.AsyncClient`).
+
+    The token goes on each request. A 401 without a claims challenge means Graph refused the token itself (a token
+    source caches by its own clock: msal by wall time, while Graph may count otherwise, e.g. when the simulated
+    tenant's clock is moved): with `refresh`, which drops the kept token, the request goes once more with a fresh one.
+    A claims challenge asks for a stronger sign-in, which a fresh token of the same kind would not satisfy: the 401
+    is the caller's.
+    """
+
+    def __init__(
+        self, token: Callable[[], Awaitable[str]], refresh: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self._token = token
+        self._refresh = refresh
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {await self._token()}"
+        response = yield request
+        if response.status_code != 401 or self._refresh is None:
+            return
+        await response.aread()
+        if parse_error(response.status_code, response.headers, response.content).claims:
+            return
+        log.info(
+            "Graph answered 401 to %s %s: sending it once more with a fresh token",
+            request.method,
+            request.url.path,
+        )
+        await self._refresh()
+        request.headers["Authorization"] = f"Bearer {await self._token()}"
+        yield request
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("TokenAuth gets its token asynchronously: use it with httpx.AsyncClient")
+
+
+class AppTokenSource(TokenAuth):
+    """`await source()` → an app-only access token; as an `httpx.Auth`, the app-only token on a request, refreshed
+    once on a 401 when `forget` can drop msal's cached copy (msal: `remove_tokens_for_client`).
 
     `acquire` is e.g. `functools.partial(msal_app.acquire_token_for_client, scopes=[".../.default"])`; msal ≥ 1.23
-    serves it from its own cache, so calling it per request is cheap. It is sync (and may do network I/O), hence
+    serves it from its own cache, so calling it per request is cheap. Both are sync (and may do network I/O), hence
     `asyncio.to_thread`.
     """
 
     def __init__(self, acquire: Callable[[], Mapping[str, Any]], forget: Callable[[], Any] | None = None) -> None:
         self._acquire = acquire
-        self._forget = forget  # drops the cached token (msal: remove_tokens_for_client)
+        refresh = None
+        if forget is not None:
+            drop = forget
 
-    async def refresh(self) -> None:
-        """Forget the cached token, so the next call gets a new one: after Graph answered 401 to it (msal caches
-        by wall time; a token can be refused earlier, e.g. when the simulated tenant's clock is moved)."""
-        if self._forget is not None:
-            await asyncio.to_thread(self._forget)
+            async def refresh() -> None:
+                await asyncio.to_thread(drop)
+
+        super().__init__(self.__call__, refresh)
 
     async def __call__(self) -> str:
         try:

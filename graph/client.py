@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
+from graph.auth import TokenAuth
 from graph.errors import GraphError, GraphTransportError, parse_error
 
 __all__ = ["BatchRequest", "BatchResponse", "GraphClient", "JsonObject", "odata_path"]
@@ -91,14 +92,16 @@ class GraphClient:
       the user "try again in N s"). Without the header: exponential backoff with jitter.
     * A write (`idempotent=False`, the default for POST/PATCH) is retried only when Graph certainly did not act on it:
       429, or a connection that never opened. After a read timeout or a 502/503/504 the caller must reconcile.
-    * `token=None` means the app-only token from `app_token`; pass a user's delegated token for self-service calls.
+    * `token=None` means the app-only token from `app_token` (an `httpx.Auth` such as `AppTokenSource`, whose flow
+      refreshes a refused token once, or a plain async callable); pass a user's delegated token for self-service
+      calls.
     """
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         base_url: str,
-        app_token: Callable[[], Awaitable[str]],
+        app_token: Callable[[], Awaitable[str]] | httpx.Auth,
         *,
         max_attempts: int = 3,
         max_retry_wait: float = 10.0,
@@ -110,7 +113,7 @@ class GraphClient:
             raise ValueError("max_attempts must be at least 1")
         self._http = http
         self.base_url = base_url.rstrip("/")
-        self._app_token = app_token
+        self._app_auth = app_token if isinstance(app_token, httpx.Auth) else TokenAuth(app_token)
         self._max_attempts = max_attempts
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep
@@ -298,21 +301,21 @@ class GraphClient:
     ) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
         limit = self._max_retry_wait if max_retry_wait is None else max_retry_wait
-        bearer = token if token is not None else await self._app_token()
         send_headers = {
-            "Authorization": f"Bearer {bearer}",
             "Accept": "application/json",
             "client-request-id": client_request_id,
             "return-client-request-id": "true",
         }
+        if token is not None:
+            send_headers["Authorization"] = f"Bearer {token}"
         send_headers.update(headers or {})
+        auth = self._app_auth if token is None else None
         waited = 0.0
         attempt = 0
-        refreshed = False
         while True:
             attempt += 1
             try:
-                response = await self._http.request(method, url, headers=send_headers, json=json)
+                response = await self._http.request(method, url, headers=send_headers, json=json, auth=auth)
             except httpx.TransportError as exc:
                 maybe_sent = not isinstance(exc, _NOT_SENT)
                 failure = GraphTransportError(
@@ -333,14 +336,6 @@ class GraphClient:
 
             if response.status_code < 400:
                 return response
-            refresh = getattr(self._app_token, "refresh", None)
-            if response.status_code == 401 and token is None and refresh is not None and not refreshed:
-                refreshed = True  # an app token refused: get a new one and try once more
-                log.info("graph %s: 401 with the app token; refreshing it", method)
-                await refresh()
-                send_headers["Authorization"] = f"Bearer {await self._app_token()}"
-                attempt -= 1
-                continue
             error = parse_error(response.status_code, response.headers, response.content)
             if error.client_request_id is None:
                 error.client_request_id = client_request_id

@@ -9,6 +9,9 @@ import pytest
 
 from core.errors import DirectoryUnavailable, PermissionDenied
 from graph.auth import AppTokenSource, SimulatedTenantTokens
+from graph.client import GraphClient
+from graph.errors import GraphError
+from tests.graph.graphstub import BASE
 
 CONTROL = "https://sim.test/_sim"
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -91,3 +94,73 @@ async def test_unknown_user_is_permission_denied() -> None:
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(404, json={})))
     with pytest.raises(PermissionDenied):
         await SimulatedTenantTokens(http, CONTROL).token_for("nobody", "tenant")
+
+
+# ---- the app token on Graph requests: an httpx auth flow ------------------------------------------------------------
+
+
+class Msal:
+    """msal's two calls as app.py binds them: a token from its cache (a new one once the cached one is dropped)."""
+
+    def __init__(self) -> None:
+        self.issued = 1
+        self.dropped = 0
+
+    def acquire(self) -> Mapping[str, Any]:
+        return {"access_token": f"app-{self.issued}", "expires_in": 3599}
+
+    def forget(self) -> None:
+        self.dropped += 1
+        self.issued += 1
+
+
+def stale(request: httpx.Request) -> httpx.Response:
+    if request.headers["Authorization"] == "Bearer app-1":
+        return httpx.Response(401, json={"error": {"code": "InvalidAuthenticationToken", "message": "expired"}})
+    return httpx.Response(200, json={"id": "g"})
+
+
+async def test_an_app_token_graph_refuses_is_dropped_and_the_request_sent_once_more_with_a_fresh_one() -> None:
+    msal = Msal()
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["Authorization"])
+        return stale(request)
+
+    client = GraphClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)), BASE, AppTokenSource(msal.acquire, msal.forget)
+    )
+
+    assert await client.get("/groups/g") == {"id": "g"}
+    assert (sent, msal.dropped) == (["Bearer app-1", "Bearer app-2"], 1)
+
+
+@pytest.mark.parametrize("case", ["refused again", "claims challenge", "delegated token", "nothing to drop"], ids=str)
+async def test_a_401_goes_to_the_caller_after_one_refresh_and_without_one_when_refreshing_cannot_help(
+    case: str,
+) -> None:
+    msal = Msal()
+    challenge = {"WWW-Authenticate": 'Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ=="'}
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["Authorization"])
+        headers = challenge if case == "claims challenge" else {}
+        return httpx.Response(401, json={"error": {"code": "InvalidAuthenticationToken"}}, headers=headers)
+
+    source = AppTokenSource(msal.acquire, None if case == "nothing to drop" else msal.forget)
+    client = GraphClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)), BASE, source)
+
+    with pytest.raises(GraphError) as caught:
+        await client.get("/groups/g", token="user-token" if case == "delegated token" else None)
+
+    assert caught.value.status == 401
+    expected = {
+        "refused again": ["Bearer app-1", "Bearer app-2"],
+        "claims challenge": ["Bearer app-1"],
+        "delegated token": ["Bearer user-token"],
+        "nothing to drop": ["Bearer app-1"],
+    }
+    assert sent == expected[case]
+    assert msal.dropped == (1 if case == "refused again" else 0)
