@@ -21,7 +21,8 @@ is told "already approved by … at …".
 After a decision the clicker is answered at once with the final card; every other copy (updated all at once, within
 each conversation's send limits: bot.sendlimit) and the requester follow from a background task. The record says what
 is still owed (`spread`) until it is done, so a process that stops mid-way (`drain` gives running updates a few seconds
-at shutdown) leaves it to the approval poller, which finishes any spread owed longer than SPREAD_GRACE.
+at shutdown) leaves it to the approval poller, which finishes a spread whose process is gone (or no longer runs it)
+at once, and any spread owed longer than SPREAD_GRACE.
 
 Work a process holds on a record (the claim, the fan-out of a new request's cards) names the process (bot.liveness):
 a claim or fan-out whose process is gone is recognised at once, not after a timeout. A click meeting a dead claim

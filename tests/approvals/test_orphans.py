@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.storage import SqliteStorage
 from simtenant import seed
 from tests.approvals.test_inline_approvals import (
     CAROL,
@@ -135,3 +136,24 @@ async def test_an_idle_poll_costs_one_batch_per_20_served_groups(stack: Stack) -
     [inner] = [e for e in stack.sim.tenant.log.recent() if e["inner"]]
     assert inner["query"]["$filter"] == f"groupId eq '{seed.SECURITY_OPERATORS}' and status eq 'PendingApproval'"
     assert inner["caller"] == "app"
+
+
+async def test_a_poll_reads_at_most_400_groups_and_the_next_poll_the_rest(stack: Stack) -> None:
+    await served_by_an_earlier_request(stack)
+    store = SqliteStorage(stack.state_db)
+    try:  # 449 more groups the bot once carried approvals of (as the activation path remembers them)
+        await store.write({f"approvals/group/{n:08d}-0000-4000-8000-000000000000": {} for n in range(449)})
+    finally:
+        store.close()
+
+    read: list[set[str]] = []
+    for _ in range(2):
+        stack.sim.tenant.log.clear()
+        assert await poll_once(stack) == 0
+        calls = [e for e in stack.sim.tenant.log.recent() if not e["inner"]]
+        assert [e["path"] for e in calls] == ["/v1.0/$batch"] * 20  # 400 groups, 20 to a batch
+        inner = [e["query"]["$filter"].split("'")[1] for e in stack.sim.tenant.log.recent() if e["inner"]]
+        assert len(inner) == len(set(inner)) == 400
+        read.append(set(inner))
+
+    assert len(read[0] | read[1]) == 450  # between them, every group
