@@ -21,6 +21,8 @@ from core.models import Actor
 __all__ = [
     "SignInValue",
     "actor_of",
+    "bot_name_of",
+    "is_upgrade",
     "card_action_data",
     "channel_of",
     "channel_name_of",
@@ -83,6 +85,16 @@ def actor_of(activity: Activity) -> Actor:
         time_zone=time_zone_of(activity),
         channel_user_id=str(sender.id or "") if sender else "",
     )
+
+
+def bot_name_of(activity: Activity) -> str:
+    """The bot's name as Teams shows it in this conversation (what people @mention), or empty."""
+    return str(getattr(activity.recipient, "name", None) or "")
+
+
+def is_upgrade(activity: Activity) -> bool:
+    """An installationUpdate for a new version of an app already installed (`add-upgrade`), not a new installation."""
+    return str(activity.action or "").lower().endswith("-upgrade")
 
 
 def channel_of(activity: Activity) -> str:

@@ -22,6 +22,7 @@ import cards
 from bot.activity import (
     NotAUser,
     actor_of,
+    bot_name_of,
     card_action_data,
     channel_name_of,
     channel_of,
@@ -29,6 +30,7 @@ from bot.activity import (
     conversation_id_of,
     conversation_kind,
     is_sign_out,
+    is_upgrade,
     reference_of,
     sign_in_value,
     teams_channel_of,
@@ -510,6 +512,14 @@ class PimBot(TeamsActivityHandler):
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         if not await self._installed(turn_context):
+            return
+        where = conversation_kind(turn_context.activity)
+        if where != "personal":
+            # Added to a team (Teams posts this in the channel picked at install) or to a group chat: what works
+            # there, not the 1:1 usage. An upgrade of an app already there says nothing again.
+            if not is_upgrade(turn_context.activity):
+                card = cards.welcome_card(where, bot_name_of(turn_context.activity))
+                await self._send_card(turn_context, card, kind="welcome")
             return
         user = str(getattr(turn_context.activity.from_property, "aad_object_id", None) or "")
         if user and self._reach.installed_by_bot(user):

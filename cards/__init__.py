@@ -13,6 +13,7 @@ from cards.slip import slip_card
 from cards.status import status_card
 from cards.stepup import signed_in_card, step_up_card
 from cards.text import help_text, summary_text
+from cards.welcome import welcome_card
 from cards.wording import explain, format_duration, format_time
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "signed_in_card",
     "step_up_card",
     "summary_text",
+    "welcome_card",
     "working_card",
 ]

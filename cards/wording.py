@@ -827,3 +827,25 @@ def demo_request_sent(requester: str, group: str, justification: str) -> str:
 
 def demo_no_colleague(reason: str) -> str:
     return f"No colleague could ask: {_shorten(reason, 300).rstrip('.')}."
+
+
+# ---- the welcome when the bot is added to a team or a group chat (cards.welcome) ----------------------------------
+
+WELCOME_WHAT = (
+    "I bring Microsoft Entra PIM for Groups to Teams: just-in-time membership of privileged groups, asked for in a "
+    "chat and approved where your team works."
+)
+WELCOME_IN_CHANNEL = "Here in the channel, with me @mentioned:"
+WELCOME_IN_GROUP_CHAT = (
+    "Here in the group chat I answer “help” with me @mentioned. Posting approval requests and PIM changes for a team "
+    "is set up in one of its channels."
+)
+WELCOME_HELP = "What I answer here."
+WELCOME_PRIVATE = (
+    "Your own access is yours to see: “activate”, “deactivate”, “status”, “cancel” and “pending” I answer in a "
+    "private chat with you. Write to me there, or @mention me here with the command and I reply to you privately."
+)
+
+
+def welcome_heading(bot: str) -> str:
+    return f"Hello, I'm {bot}"

@@ -16,6 +16,7 @@ from cards import (
     slip_card,
     status_card,
     step_up_card,
+    welcome_card,
     working_card,
 )
 from cards.actions import InvalidCardAction
@@ -390,6 +391,8 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         "ticket",
     ),
     "signed_in": lambda: signed_in_card("Alice Admin"),
+    "welcome_channel": lambda: welcome_card("channel", "PIM Bot"),
+    "welcome_group_chat": lambda: welcome_card("groupChat", "Contoso PIM"),
     "cancel_question": lambda: cancel_question_card(waiting_request(), TZ),
     "cancel_question_kept": lambda: cancel_question_card(waiting_request(), TZ, kept=True),
     "cancel_question_settled": lambda: settled_activation_card(

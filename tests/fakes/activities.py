@@ -155,3 +155,32 @@ def bot_added(service_url: str, user: TeamsUser = ALICE) -> dict[str, Any]:
     activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
     activity.update({"type": "conversationUpdate", "membersAdded": [{"id": BOT_ID}]})
     return activity
+
+
+def team_installation(service_url: str, user: TeamsUser = ALICE, *, action: str = "add") -> dict[str, Any]:
+    """The installationUpdate Teams sends when a user adds the app to a team, shaped as Microsoft's example
+    (learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/subscribe-to-conversation-events,
+    "Installation update event"): the conversation is the channel picked at install (`settings.selectedChannel`)."""
+    channel = "19:incidents@thread.tacv2"
+    conversation = {"isGroup": True, "conversationType": "channel", "tenantId": DEMO_TENANT, "id": channel}
+    data = {
+        "settings": {"selectedChannel": {"id": channel}},
+        "channel": {"id": channel},
+        "team": {"id": "19:team-ops", "name": "Ops"},
+        "tenant": {"id": DEMO_TENANT},
+        "source": {"name": "message"},
+    }
+    activity = _base(service_url, user, conversation, data)
+    activity.update({"type": "installationUpdate", "action": action})
+    activity["entities"] = [{"type": "clientInfo", "locale": "en-US"}]
+    return activity
+
+
+def group_chat_installation(
+    service_url: str, user: TeamsUser = ALICE, *, chat: str = "19:oncall@thread.v2"
+) -> dict[str, Any]:
+    """The installationUpdate of the app added to a group chat."""
+    conversation = {"isGroup": True, "conversationType": "groupChat", "tenantId": DEMO_TENANT, "id": chat}
+    activity = _base(service_url, user, conversation, {"tenant": {"id": DEMO_TENANT}})
+    activity.update({"type": "installationUpdate", "action": "add"})
+    return activity
