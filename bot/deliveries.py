@@ -76,24 +76,25 @@ class Deliveries:
         self._lease = lease.total_seconds()
         self._ttl = ttl.total_seconds()
         self.owner = owner or uuid.uuid4().hex
+        self._held: dict[str, tuple[float, float]] = {}  # key → (lease until, expires) of this process's claims
 
     async def claim(self, conversation_id: str, activity_id: str) -> Claim:
         """Claim the delivery of this activity, or learn that it was delivered before (and how that went)."""
         key = marker_key(conversation_id, activity_id)
+        now = self._now()
+        try:  # the usual case, a first delivery: one write, no read
+            await self._storage.write({key: self._marker(now, _ABSENT)})
+        except StorageConflict:
+            pass
+        else:
+            return self._claimed(key, now)
         for _ in range(_ATTEMPTS):
             found = await self._read(key)
             now = self._now()
             if found is not None and now < _number(found, "expires") and not _abandoned(found, now):
                 return Claim(key, acting=False, state=str(found.get("state")), response=found.get("response"))
-            marker = {
-                "owner": self.owner,
-                "state": RUNNING,
-                "leaseUntil": now + self._lease,
-                "expires": now + self._ttl,
-                "e_tag": found["e_tag"] if found is not None else _ABSENT,
-            }
             try:
-                await self._storage.write({key: marker})
+                await self._storage.write({key: self._marker(now, found["e_tag"] if found is not None else _ABSENT)})
             except StorageConflict:
                 continue  # another delivery claimed it in between: look again
             taken_over = found is not None and found.get("state") == RUNNING and now < _number(found, "expires")
@@ -103,7 +104,7 @@ class Deliveries:
                     activity_id,
                     found.get("owner") if found else "?",
                 )
-            return Claim(key, acting=True, state=RUNNING, taken_over=taken_over)
+            return self._claimed(key, now, taken_over=taken_over)
         raise RuntimeError(f"{key} kept changing; gave up after {_ATTEMPTS} attempts")
 
     async def renew(self, claim: Claim) -> bool:
@@ -114,10 +115,20 @@ class Deliveries:
                 return None
             return marker | {"leaseUntil": self._now() + self._lease}
 
-        return await self._update(claim.key, renewed)
+        if not await self._update(claim.key, renewed):
+            self._held.pop(claim.key, None)
+            return False
+        self._held[claim.key] = (self._now() + self._lease, self._held.get(claim.key, (0.0, 0.0))[1])
+        return True
 
     async def finish(self, claim: Claim, response: dict[str, Any] | None) -> None:
         """The delivery is done; `response` is what an invoke answered, for a later delivery of it."""
+        lease_until, expires = self._held.pop(claim.key, (0.0, 0.0))
+        if lease_until - self._now() > self._lease / 3:
+            # Nobody takes a claim over before its lease runs out, and this one has a good while left: no read needed.
+            done = {"owner": self.owner, "state": DONE, "expires": expires, "response": response, "e_tag": "*"}
+            await self._storage.write({claim.key: done})
+            return
 
         def finished(marker: dict[str, Any]) -> dict[str, Any] | None:
             if marker.get("owner") != self.owner:
@@ -142,6 +153,20 @@ class Deliveries:
             return 0
         deleted: int = await delete_expired(PREFIX, "expires", self._now())
         return deleted
+
+    def _claimed(self, key: str, now: float, *, taken_over: bool = False) -> Claim:
+        self._held[key] = (now + self._lease, now + self._ttl)
+        return Claim(key, acting=True, state=RUNNING, taken_over=taken_over)
+
+    def _marker(self, now: float, e_tag: str) -> dict[str, Any]:
+        """A marker claiming a delivery for this process (`e_tag`: the one read, or _ABSENT for a new one)."""
+        return {
+            "owner": self.owner,
+            "state": RUNNING,
+            "leaseUntil": now + self._lease,
+            "expires": now + self._ttl,
+            "e_tag": e_tag,
+        }
 
     async def _update(self, key: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
         for _ in range(_ATTEMPTS):

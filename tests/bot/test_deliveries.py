@@ -1,0 +1,118 @@
+"""bot.deliveries on the SQLite store several processes share: one claim per delivery, leases, takeover, TTL sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.deliveries import DONE, RUNNING, Deliveries, marker_key
+from bot.storage import SqliteStorage
+from tests.core.fakes import FixedClock
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStorage]:
+    s = SqliteStorage(tmp_path / "state.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+async def marker(store: SqliteStorage, activity_id: str = "1") -> dict[str, object]:
+    key = marker_key("a:1", activity_id)
+    return dict((await store.read([key]))[key])
+
+
+async def test_concurrent_deliveries_to_two_processes_make_exactly_one_claim(tmp_path: Path, clock: FixedClock) -> None:
+    stores = [SqliteStorage(tmp_path / "state.sqlite3") for _ in range(4)]
+    try:
+        claims = await asyncio.gather(*(Deliveries(s, clock).claim("a:1", "1") for s in stores for _ in range(5)))
+    finally:
+        for s in stores:
+            s.close()
+    assert sum(c.acting for c in claims) == 1
+    assert {c.state for c in claims if not c.acting} == {RUNNING}
+
+
+async def test_a_later_delivery_finds_the_first_ones_answer(store: SqliteStorage, clock: FixedClock) -> None:
+    first = Deliveries(store, clock)
+    claim = await first.claim("a:1", "1")
+    await first.finish(claim, {"status": 200, "body": {"value": "card"}})
+
+    again = await Deliveries(store, clock).claim("a:1", "1")
+
+    assert (again.acting, again.state, again.response) == (False, DONE, {"status": 200, "body": {"value": "card"}})
+    assert await Deliveries(store, clock).claim("a:2", "1") != again  # another conversation: its own activity
+
+
+async def test_a_running_delivery_whose_lease_ran_out_is_taken_over(store: SqliteStorage, clock: FixedClock) -> None:
+    dead = Deliveries(store, clock)
+    await dead.claim("a:1", "1")
+    clock.advance(timedelta(seconds=29))
+    assert not (await Deliveries(store, clock).claim("a:1", "1")).acting  # still within its lease
+
+    clock.advance(timedelta(seconds=2))
+    heir = Deliveries(store, clock)
+    claim = await heir.claim("a:1", "1")
+
+    assert claim.acting and claim.taken_over
+    assert (await marker(store))["owner"] == heir.owner
+
+
+async def test_a_renewed_lease_keeps_the_delivery_from_being_taken_over(
+    store: SqliteStorage, clock: FixedClock
+) -> None:
+    slow = Deliveries(store, clock)
+    claim = await slow.claim("a:1", "1")
+    for _ in range(5):
+        clock.advance(timedelta(seconds=10))
+        assert await slow.renew(claim)
+        assert not (await Deliveries(store, clock).claim("a:1", "1")).acting
+
+
+async def test_a_process_that_lost_its_claim_does_not_overwrite_the_heirs_marker(
+    store: SqliteStorage, clock: FixedClock
+) -> None:
+    stalled = Deliveries(store, clock)
+    lost = await stalled.claim("a:1", "1")
+    clock.advance(timedelta(seconds=31))
+    heir = Deliveries(store, clock)
+    await heir.claim("a:1", "1")
+
+    assert not await stalled.renew(lost)
+    await stalled.finish(lost, {"status": 200, "body": "stale"})
+
+    found = await marker(store)
+    assert (found["owner"], found["state"]) == (heir.owner, RUNNING)
+
+
+async def test_finish_near_the_end_of_the_lease_checks_ownership_first(store: SqliteStorage, clock: FixedClock) -> None:
+    late = Deliveries(store, clock)
+    claim = await late.claim("a:1", "1")
+    clock.advance(timedelta(seconds=25))  # 5 s of lease left: another process could take over any moment
+
+    await late.finish(claim, None)
+
+    found = await marker(store)
+    assert (found["owner"], found["state"]) == (late.owner, DONE)
+
+
+async def test_markers_expire_and_are_swept(store: SqliteStorage, clock: FixedClock) -> None:
+    deliveries = Deliveries(store, clock)
+    for activity_id in ("1", "2"):
+        await deliveries.finish(await deliveries.claim("a:1", activity_id), None)
+    clock.advance(timedelta(minutes=9))
+    await deliveries.finish(await deliveries.claim("a:1", "3"), None)
+    clock.advance(timedelta(minutes=2))
+
+    assert await deliveries.sweep() == 2
+    assert set(await store.keys_with_prefix("delivery/")) == {marker_key("a:1", "3")}
+    assert (await deliveries.claim("a:1", "1")).acting  # past its TTL an activity id counts as new
