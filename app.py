@@ -40,7 +40,7 @@ from bot.liveness import Liveness
 from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
-from bot.records import Records
+from bot.records import KnownGroupsRecord, Records
 from bot.routes import errors_middleware, healthz, messages_handler
 from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
@@ -210,7 +210,7 @@ def create_app(
             functools.partial(_forget_client_tokens, graph_entra),
         )
         graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=graph_sleep or timer.sleep)
-        directory = GraphPimDirectory(graph, clock)
+        directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(storage))
         tokens: UserTokenProvider
         # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
         sign_in: SsoSignIn | None = None

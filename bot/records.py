@@ -13,23 +13,25 @@ Keys:
   approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
   signin/card/{oid}             the last sign-in card (Teams SSO's OAuth card, or the step-up card) sent to a user:
                                 replaced by "You're signed in" once they are, so its button is not offered again
-(`reconcile/{id}`, the follow-ups of writes whose answer was lost, are kept by bot.reconcile.)
+  pim/known-groups              the groups seen in anyone's eligibilities, for after a restart (graph.known)
+(`reconcile/{id}`, the follow-ups of writes whose answer was lost, are kept by bot.reconcile; `delivery/{hash}`, the
+activities acted on, by bot.deliveries.)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from botbuilder.core import Storage
 
 from bot.storage import StorageConflict
-from core.models import Actor
+from core.models import Access, Actor, Group
 from core.outcomes import AwaitingApproval
 
-__all__ = ["Records"]
+__all__ = ["KnownGroupsRecord", "Records"]
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +279,46 @@ class Records:
     async def _item(self, key: str) -> dict[str, Any] | None:
         item = (await self._storage.read([key])).get(key)
         return dict(item) if item is not None else None
+
+
+class KnownGroupsRecord:
+    """graph.known's store: one item, `{"groups": [[id, name, access], …]}`, earliest seen first."""
+
+    KEY = "pim/known-groups"
+
+    def __init__(self, storage: Storage, attempts: int = 10) -> None:
+        self._storage = storage
+        self._attempts = attempts
+
+    async def load(self) -> list[tuple[Group, Access]]:
+        item = (await self._storage.read([self.KEY])).get(self.KEY)
+        return _known_groups(item)
+
+    async def save(self, groups: Sequence[tuple[Group, Access]], limit: int) -> None:
+        """Merged into what is kept (compare-and-swap: processes on one store add to each other's); not written when
+        nothing changes."""
+        for _ in range(self._attempts):
+            item = (await self._storage.read([self.KEY])).get(self.KEY)
+            kept = {(g.id.casefold(), a): g for g, a in _known_groups(item)}
+            merged = dict(kept)
+            merged.update({(g.id.casefold(), a): g for g, a in groups})
+            rows = [[g.id, g.display_name, a.value] for (_, a), g in list(merged.items())[-limit:]]
+            if merged == kept and len(rows) == len(kept):
+                return
+            try:
+                await self._storage.write({self.KEY: {"groups": rows, "e_tag": item["e_tag"] if item else "absent"}})
+            except StorageConflict:
+                continue
+            return
+        raise RuntimeError(f"{self.KEY} kept changing; gave up after {self._attempts} attempts")
+
+
+def _known_groups(item: Mapping[str, Any] | None) -> list[tuple[Group, Access]]:
+    out: list[tuple[Group, Access]] = []
+    for row in (item or {}).get("groups") or []:
+        try:
+            group_id, name, access = row
+            out.append((Group(str(group_id), str(name)), Access(access)))
+        except (TypeError, ValueError):
+            continue  # a row this version cannot read: one round trip more for that group, nothing worse
+    return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import suppress
@@ -58,6 +57,7 @@ from graph.cache import Cache
 from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
 from graph.errors import GraphError, GraphTransportError, acrs_claims_request
 from graph.failures import Failure, answer_lost, directory_error, translated, translating
+from graph.known import KnownGroups, KnownGroupsStore
 from graph.reads import read_batched
 
 __all__ = ["GraphPimDirectory"]
@@ -91,7 +91,9 @@ class GraphPimDirectory:
         policy_ttl: timedelta = timedelta(minutes=5),
         names_ttl: timedelta = timedelta(hours=1),
         clock_skew: timedelta = timedelta(seconds=60),
+        known_store: KnownGroupsStore | None = None,
     ) -> None:
+        """`known_store` keeps the groups seen in eligibilities across restarts (graph.known)."""
         self._client = client
         self._clock = clock
         self._clock_skew = clock_skew  # tolerance between our clock and Graph's createdDateTime when reconciling
@@ -106,8 +108,7 @@ class GraphPimDirectory:
         self._upns: Cache[str, str | None] = Cache(names, clock=now)
         self._context_names: Cache[str, str | None] = Cache(names, clock=now)
         self._get_by_ids_refused: Cache[str, bool] = Cache(names, clock=now, max_size=1)
-        # (folded group id, access) → the group as last seen in anyone's eligibilities, however long ago
-        self._known: Cache[PolicyKey, tuple[Group, Access]] = Cache(math.inf, clock=now)
+        self._known = KnownGroups(known_store)  # the groups seen in anyone's eligibilities (graph.known)
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class GraphPimDirectory:
         return self._snapshots.peek(principal_id)
 
     async def known_groups(self) -> Sequence[tuple[Group, Access]]:
-        return self._known.values()
+        return await self._known.all()
 
     async def _fetch_snapshot(self, principal_id: str, policies: Sequence[PolicyKey] = ()) -> UserSnapshot:
         """The user's three reads and the `policies` in one app-only `$batch`."""
@@ -164,11 +165,8 @@ class GraphPimDirectory:
             [(e.group.id, e.group.display_name) for e in snapshot.eligibilities]
             + [(a.group.id, a.group.display_name) for a in snapshot.active]
         )
-        for eligibility in eligibilities:
-            self._known.put(
-                (eligibility.group.id.casefold(), eligibility.access), (eligibility.group, eligibility.access)
-            )
         self._store_policies({key: responses[i] for i, key in policy_ids.items()})
+        await self._known.saw((eligibility.group, eligibility.access) for eligibility in eligibilities)
         return snapshot
 
     async def _read_policies(self, keys: Sequence[PolicyKey]) -> None:

@@ -17,6 +17,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from app import create_app
+from bot.records import KnownGroupsRecord
+from bot.storage import SqliteStorage
 from settings import load_settings
 from simtenant import seed
 from simtenant.wire import request_json
@@ -161,6 +163,34 @@ async def test_graph_round_trips_cold_and_warm(stack: Stack) -> None:
     await say(stack, "status")
     trips, card = await round_trips(stack, "activate Helpdesk-Tier1 1h")
     assert (trips, element(card, "outcome-0-state")["text"]) == (1, "Active")
+
+
+async def test_a_group_seen_before_a_restart_still_costs_two_round_trips_after_it(stack: Stack) -> None:
+    await say(stack, "status")  # Alice's eligibilities: the first process sees Helpdesk-Tier1 among them
+    async with restarted(stack) as fresh:  # nothing read yet in this process, the state file kept
+        trips, card = await round_trips(fresh, "activate Helpdesk-Tier1 1h", FRANK)
+
+    assert (trips, element(card, "outcome-0-state")["text"]) == (2, "Active")  # snapshot and policy in one $batch
+    [batch, write] = [e for e in graph_log(stack)[-2:]]
+    assert (batch["route"], write["route"]) == ("POST $batch", ACTIVATION_ROUTE)
+
+
+async def test_the_groups_seen_are_written_only_when_they_change(stack: Stack) -> None:
+    async def kept() -> dict[str, Any]:
+        storage = SqliteStorage(stack.state_db)
+        try:
+            return dict((await storage.read([KnownGroupsRecord.KEY]))[KnownGroupsRecord.KEY])
+        finally:
+            storage.close()
+
+    await say(stack, "status")
+    first = await kept()
+    stack.sim.tenant.clock.advance(timedelta(minutes=2))  # the snapshot cache expired: read from Graph again
+    await say(stack, "status")
+    await say(stack, "status", FRANK)  # Frank's only group was seen in Alice's eligibilities
+
+    assert await kept() == first  # same e_tag: not written again
+    assert "Helpdesk-Tier1" in {name for _, name, _ in first["groups"]}
 
 
 # ---- a "no" from a cache is Graph's before it is said --------------------------------------------------------------
