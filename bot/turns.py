@@ -135,6 +135,11 @@ class Turns:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
+    async def idle(self) -> None:
+        """Wait until no background task is left (those they start included)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     def __len__(self) -> int:
         """Background tasks still running."""
         return len(self._tasks)
