@@ -27,15 +27,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
 from msrest.serialization import Model
 
 from bot.activity import reference_of
 from bot.deliveries import DONE, Claim, Deliveries
-from bot.proactive import continue_raising
+from bot.proactive import update_card
 from bot.sendlimit import Clock, Sleep
-from bot.wire import SentCard
 from cards import note_card, working_card
 from cards.wording import LATE_SIGN_IN
 
@@ -183,15 +182,10 @@ class Turns:
         """A card action answered "working on it": its own answer replaces that card now."""
         if activity.type != ActivityTypes.invoke or activity.name != CARD_ACTION or not activity.reply_to_id:
             return
-        card = _shown_card(response)
-
-        async def update(turn_context: TurnContext) -> None:
-            replacement = MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
-            replacement.id = activity.reply_to_id
-            await turn_context.update_activity(replacement)
-
         try:
-            await continue_raising(self._adapter, reference_of(activity), update, self._app_id)
+            await update_card(
+                self._adapter, reference_of(activity), activity.reply_to_id, _shown_card(response), self._app_id
+            )
         except Exception:
             log.exception("could not show the late answer to card action %s", activity.id)
 

@@ -42,6 +42,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"adversarial {name}: {counts['cases']} cases; {said}")
 
 
+def write_figures(
+    request: pytest.FixtureRequest, heading: str, figures: Counter[str], totals: tuple[str, ...] = ("scenarios",)
+) -> None:
+    """Print a matrix's figures once its module has run: `heading`, then every count but the `totals` (which the
+    heading quotes)."""
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not figures:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(heading)
+        for key, count in sorted(figures.items()):
+            if key in totals:
+                continue
+            reporter.write_line(f"  {key}: {count}")
+
+
 @dataclass(frozen=True)
 class Budget:
     long: bool

@@ -35,6 +35,7 @@ import pytest
 
 from bot.reconcile import RETRY_AFTER
 from bot.storage import SqliteStorage
+from tests.adversarial.conftest import write_figures
 from tests.approvals.test_inline_approvals import CAROL, approval_cards, conversation, hello
 from tests.bot.conftest import Stack
 from tests.bot.quick import GRAPH_TIMEOUT, follow_up, poll, quick_stack
@@ -340,16 +341,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def figures(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
     yield FIGURES
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None or not FIGURES:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line(f"Graph fault matrix: {FIGURES['scenarios']} scenarios")
-        for key, count in sorted(FIGURES.items()):
-            if key != "scenarios":
-                reporter.write_line(f"  {key}: {count}")
+    write_figures(request, f"Graph fault matrix: {FIGURES['scenarios']} scenarios", FIGURES)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from app import APP_KEY
 from bot.deliveries import DONE, PREFIX
 from bot.storage import SqliteStorage
 from simtenant import run_simtenant
+from tests.adversarial.conftest import write_figures
 from tests.approvals.test_inline_approvals import CAROL, approval_cards, approval_patches, conversation, hello
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import card_text, say
@@ -308,16 +309,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def figures(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
     yield FIGURES
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None or not FIGURES:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line(f"Redelivery matrix: {FIGURES['scenarios']} scenarios, {FIGURES['deliveries']} deliveries")
-        for key, count in sorted(FIGURES.items()):
-            if key not in ("scenarios", "deliveries"):
-                reporter.write_line(f"  {key}: {count}")
+    heading = f"Redelivery matrix: {FIGURES['scenarios']} scenarios, {FIGURES['deliveries']} deliveries"
+    write_figures(request, heading, FIGURES, ("scenarios", "deliveries"))
 
 
 async def test_redelivery(tmp_path: Path, kind: str, fault: str, how: str) -> None:

@@ -101,6 +101,19 @@ async def serving(tmp_path: Path, **settings_env: str) -> AsyncIterator[Stack]:
             await server.close()
 
 
+@asynccontextmanager
+async def another_bot(stack: Stack, *, timer: Any = None, **settings_env: str) -> AsyncIterator[Stack]:
+    """Another bot process (in-process) on the stack's tenant, connector and state file: a restarted bot, or a second
+    instance behind the same load balancer. `timer`: its monotonic time (app.Timer; virtual in tests)."""
+    settings = load_settings(bot_env(stack.sim, stack.state_db, **settings_env))
+    server = TestServer(create_app(settings, clock=stack.sim.tenant.clock, timer=timer), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield Stack(stack.sim, stack.connector, server, stack.http, stack.state_db)
+    finally:
+        await server.close()
+
+
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with serving(tmp_path) as served:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,13 +20,11 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from app import APP_KEY, create_app
+from app import APP_KEY
 from bot.turns import ANSWER_WITHIN
-from settings import load_settings
 from simtenant import run_simtenant
-from tests.bot.conftest import Stack, bot_env
+from tests.bot.conftest import Stack, another_bot
 from tests.bot.test_activation_http import card_text, say, self_activations
 from tests.cards.cardtools import element
 from tests.fakes import activities as act
@@ -51,16 +49,9 @@ class Slow:
         return asyncio.ensure_future(self.stack.post(activity))
 
 
-@asynccontextmanager
-async def bot_on(stack: Stack, clock: ManualClock) -> AsyncIterator[Stack]:
+def bot_on(stack: Stack, clock: ManualClock) -> AbstractAsyncContextManager[Stack]:
     """A bot process (in-process app) on the stack's tenant, connector and state file, on virtual monotonic time."""
-    app = create_app(load_settings(bot_env(stack.sim, stack.state_db)), clock=stack.sim.tenant.clock, timer=clock)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield Stack(stack.sim, stack.connector, server, stack.http, stack.state_db)
-    finally:
-        await server.close()
+    return another_bot(stack, timer=clock)
 
 
 @pytest.fixture

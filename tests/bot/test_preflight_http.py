@@ -14,16 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from app import create_app
 from bot.records import KnownGroupsRecord
 from bot.storage import SqliteStorage
-from settings import load_settings
 from simtenant import seed
 from simtenant.wire import request_json
 from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack, bot_env
+from tests.bot.conftest import Stack, another_bot
 from tests.bot.test_activation_http import card_text, say
 from tests.cards.cardtools import element
 from tests.fakes.activities import ALICE, FRANK
@@ -88,13 +85,8 @@ async def alice_elsewhere(stack: Stack, action: str, group: str, **extra: Any) -
 @asynccontextmanager
 async def restarted(stack: Stack, **settings: str) -> AsyncIterator[Stack]:
     """A second bot on the same tenant and state file: a process that has read nothing yet (with extra settings)."""
-    app = create_app(load_settings(bot_env(stack.sim, stack.state_db, **settings)), clock=stack.sim.tenant.clock)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield Stack(stack.sim, stack.connector, server, stack.http, stack.state_db)
-    finally:
-        await server.close()
+    async with another_bot(stack, **settings) as fresh:
+        yield fresh
 
 
 # ---- the pre-flight runs before any write, cold or warm ----------------------------------------------------------
