@@ -89,10 +89,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CARD = "application/vnd.microsoft.card.adaptive"
-SORRY = (
-    "Sorry, something went wrong on my side and I could not finish that. "
-    "Type `status` to see where things stand before you try again."
-)
+SORRY = wording.SORRY
 # Sign-in wording (a later change can move it to cards.wording with the sign-in card).
 MISMATCH = (
     "I did not do that: the sign-in I received belongs to a different account than the one you use in Teams, "

@@ -36,7 +36,7 @@ from bot.deliveries import DONE, Claim, Deliveries
 from bot.proactive import update_card
 from bot.sendlimit import Clock, Sleep
 from cards import note_card, working_card
-from cards.wording import LATE_SIGN_IN
+from cards.wording import LATE_SIGN_IN, SORRY
 
 __all__ = ["ANSWER_WITHIN", "Turns"]
 
@@ -167,7 +167,7 @@ class Turns:
         if turn.late:
             if error is not None:
                 log.error("activity %s failed after it was answered", activity.id, exc_info=error)
-                return None, None
+                response, error = None, None
             await self._answer_late(activity, response)
         return response, error
 
@@ -262,9 +262,11 @@ def _stored(response: InvokeResponse | None) -> dict[str, Any] | None:
 
 
 def _shown_card(response: InvokeResponse | None) -> dict[str, Any]:
-    """The card a card action's answer shows: its card, its sentence on a card, or (a sign-in it asked for, which
-    only the HTTP answer can carry) a note to click again."""
-    body = response.body if response is not None and isinstance(response.body, dict) else {}
+    """The card a card action's answer shows: its card, or its sentence on a card; a sign-in it asked for (which only
+    the HTTP answer can carry) becomes a note to click again, no answer at all (the turn failed) a note saying so."""
+    if response is None:
+        return note_card(SORRY)
+    body = response.body if isinstance(response.body, dict) else {}
     if body.get("type") == CARD and isinstance(body.get("value"), dict):
         return dict(body["value"])
     if body.get("type") == MESSAGE and isinstance(body.get("value"), str):

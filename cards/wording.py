@@ -780,6 +780,15 @@ def signed_in_as(name: str) -> str:
     return f"Signed in as {name}."
 
 
+# ---- a turn that failed on the bot's side (bot.handler, bot.turns) -------------------------------------------------
+
+# Whether anything was changed is not known where this is said: the user is sent to `status`.
+SORRY = (
+    "Sorry, something went wrong on my side and I could not finish that. "
+    "Type `status` to see where things stand before you try again."
+)
+
+
 # ---- a click whose answer takes longer than Teams waits (bot.turns) ------------------------------------------------
 
 WORKING_HEADING = "Working on it…"

@@ -20,9 +20,13 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+from botbuilder.core import InvokeResponse
+from botbuilder.schema import Activity
 
 from app import APP_KEY
-from bot.turns import ANSWER_WITHIN
+from bot.deliveries import Deliveries
+from bot.turns import ANSWER_WITHIN, Turns
+from cards.wording import SORRY
 from simtenant import run_simtenant
 from tests.bot.conftest import Stack, another_bot
 from tests.bot.test_activation_http import card_text, say, self_activations
@@ -149,6 +153,32 @@ async def test_a_card_click_held_by_graph_answers_working_on_it_then_shows_the_r
     assert update.activity_id == card_message.activity_id  # the clicked card, now showing the result
     assert element(update.card, "outcome-0-state")["text"] == "Active"
     assert [e["status"] for e in activation_writes(stack)] == [429, 201]
+
+
+async def test_a_click_whose_turn_fails_after_working_on_it_ends_saying_so(
+    slow: Slow, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack, clock = slow.stack, slow.clock
+    parts = stack.server.app[APP_KEY]
+    deliveries = Deliveries(parts["storage"], stack.sim.tenant.clock)
+    turns = Turns(deliveries, parts["adapter"], "", clock=clock, sleep=clock.sleep)
+    click = Activity().deserialize(act.card_execute(stack.service_url, "activate", {}, "activity-7"))
+
+    async def failing_turn() -> InvokeResponse | None:  # what process_activity does when it fails outside the turn
+        await clock.sleep(20)
+        raise RuntimeError("the turn broke after its answer")
+
+    answer = asyncio.ensure_future(turns.answer(click, failing_turn, arrived=START))
+    await clock.asleep_until(START + 20)
+    clock.advance_to(DEADLINE)
+    working = await promptly(answer)
+    assert working is not None and element(working.body["value"], "heading")["text"] == "Working on it…"
+
+    clock.advance_to(START + 20)
+    [update] = await stack.connector.wait_for(1, kind="message", method="PUT")
+    assert update.activity_id == "activity-7"  # the clicked card no longer says "Working on it…"
+    assert element(update.card, "note")["text"] == SORRY
+    assert "failed after it was answered" in caplog.text
 
 
 async def test_a_quick_turn_is_answered_as_before(slow: Slow) -> None:
