@@ -64,6 +64,7 @@ log = logging.getLogger("pimbot")
 APP_KEY = web.AppKey("pim_bot_parts", dict)
 RECONCILE_SECONDS = 5.0  # "I will tell you in a moment": how often unconfirmed writes are followed up
 SHUTDOWN_DRAIN_SECONDS = 10.0  # how long a stopping bot lets running card updates finish (the poller does the rest)
+DELIVERY_SWEEP_SECONDS = 60.0  # activities left unfinished by a dead process are found, expired markers deleted
 
 
 @dataclass(frozen=True)
@@ -312,13 +313,14 @@ def create_app(
         poller = asyncio.create_task(_every(settings.approval_poll_seconds, poll, "the approval poll"))
         feed_poller = asyncio.create_task(_feed_forever(feed, adapter))
         reconciler = asyncio.create_task(_every(reconcile_seconds, follow_up, "following up unconfirmed writes"))
+        sweeper = asyncio.create_task(_every(DELIVERY_SWEEP_SECONDS, turns.sweep, "the sweep of delivery markers"))
         heartbeat = asyncio.create_task(liveness.run())
         try:
             yield
         finally:
             await turns.close()  # turns still running get a grace period, while the clients they use are open
             await health.close()
-            for task in (poller, feed_poller, reconciler, heartbeat):
+            for task in (poller, feed_poller, reconciler, sweeper, heartbeat):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -10,7 +10,9 @@ Marker `delivery/{sha256 of conversation id and activity id}` (a bounded key wha
   owner       the process acting on it (a random id per process)
   state       "running", then "done"
   leaseUntil  while running, renewed by its owner (bot.turns); a running marker whose lease ran out was left by a
-              process that died: the next delivery takes it over and acts, so a redelivery is not lost with it
+              process that died: the next delivery takes it over and acts, so a redelivery is not lost with it; when
+              none comes, the sweep finds the marker (`orphans`) and the person is told (bot.turns)
+  reference   while running, the conversation to tell that person in
   expires     when the sweep may delete it: redeliveries come within minutes, so a marker lives `ttl`
   response    an invoke's answer {"status", "body"}, once known
 Times are seconds since the epoch on the bot's clock, the one every process reads (Graph's in production).
@@ -78,12 +80,13 @@ class Deliveries:
         self.owner = owner or uuid.uuid4().hex
         self._held: dict[str, tuple[float, float]] = {}  # key → (lease until, expires) of this process's claims
 
-    async def claim(self, conversation_id: str, activity_id: str) -> Claim:
-        """Claim the delivery of this activity, or learn that it was delivered before (and how that went)."""
+    async def claim(self, conversation_id: str, activity_id: str, reference: dict[str, Any] | None = None) -> Claim:
+        """Claim the delivery of this activity, or learn that it was delivered before (and how that went).
+        `reference`: the conversation to tell if the process dies before it finishes (None: nobody to tell)."""
         key = marker_key(conversation_id, activity_id)
         now = self._now()
         try:  # the usual case, a first delivery: one write, no read
-            await self._storage.write({key: self._marker(now, _ABSENT)})
+            await self._storage.write({key: self._marker(now, _ABSENT, reference)})
         except StorageConflict:
             pass
         else:
@@ -94,7 +97,8 @@ class Deliveries:
             if found is not None and now < _number(found, "expires") and not _abandoned(found, now):
                 return Claim(key, acting=False, state=str(found.get("state")), response=found.get("response"))
             try:
-                await self._storage.write({key: self._marker(now, found["e_tag"] if found is not None else _ABSENT)})
+                e_tag = found["e_tag"] if found is not None else _ABSENT
+                await self._storage.write({key: self._marker(now, e_tag, reference)})
             except StorageConflict:
                 continue  # another delivery claimed it in between: look again
             taken_over = found is not None and found.get("state") == RUNNING and now < _number(found, "expires")
@@ -133,7 +137,7 @@ class Deliveries:
         def finished(marker: dict[str, Any]) -> dict[str, Any] | None:
             if marker.get("owner") != self.owner:
                 return None  # taken over by another process (this one looked dead): its answer counts
-            done = {k: v for k, v in marker.items() if k != "leaseUntil"}
+            done = {k: v for k, v in marker.items() if k not in ("leaseUntil", "reference")}
             return done | {"state": DONE, "response": response}
 
         if not await self._update(claim.key, finished):
@@ -145,6 +149,27 @@ class Deliveries:
         if found is None:
             return Claim(claim.key, acting=False, state=DONE)
         return Claim(claim.key, acting=False, state=str(found.get("state")), response=found.get("response"))
+
+    async def orphans(self, grace: timedelta) -> list[tuple[str, dict[str, Any] | None]]:
+        """Deliveries a process died acting on, whose lease ran out more than `grace` ago with no redelivery to take
+        them over: each is closed here, and returned once (with the conversation to tell) to the one process whose
+        compare-and-swap closed it."""
+        read_expired = getattr(self._storage, "read_expired", None)
+        if read_expired is None:
+            return []
+        found: dict[str, dict[str, Any]] = await read_expired(PREFIX, "leaseUntil", self._now() - grace.total_seconds())
+        closed: list[tuple[str, dict[str, Any] | None]] = []
+        for key, marker in found.items():
+            if marker.get("state") != RUNNING:
+                continue
+            done = {k: v for k, v in marker.items() if k not in ("leaseUntil", "reference")}
+            try:
+                await self._storage.write({key: done | {"state": DONE, "response": None, "abandoned": True}})
+            except StorageConflict:
+                continue  # another process closed it, or a redelivery took it over, in between
+            reference = marker.get("reference")
+            closed.append((key, reference if isinstance(reference, dict) else None))
+        return closed
 
     async def sweep(self) -> int:
         """Delete the markers past their TTL; how many (0 when the storage cannot sweep)."""
@@ -158,13 +183,14 @@ class Deliveries:
         self._held[key] = (now + self._lease, now + self._ttl)
         return Claim(key, acting=True, state=RUNNING, taken_over=taken_over)
 
-    def _marker(self, now: float, e_tag: str) -> dict[str, Any]:
+    def _marker(self, now: float, e_tag: str, reference: dict[str, Any] | None) -> dict[str, Any]:
         """A marker claiming a delivery for this process (`e_tag`: the one read, or _ABSENT for a new one)."""
         return {
             "owner": self.owner,
             "state": RUNNING,
             "leaseUntil": now + self._lease,
             "expires": now + self._ttl,
+            "reference": reference,
             "e_tag": e_tag,
         }
 

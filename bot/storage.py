@@ -26,6 +26,14 @@ from botbuilder.core import Storage, StoreItem
 __all__ = ["SqliteStorage", "StorageConflict"]
 
 
+_UNDER = "key LIKE ? ESCAPE '\\'"  # with _like_prefix(prefix): the keys starting with prefix
+_BELOW = "json_extract(value, ?) < ?"  # with ("$.field", number): the items whose number field is below it
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class StorageConflict(KeyError):
     def __init__(self, key: str) -> None:
         super().__init__(f"Etag conflict: {key!r} was changed by someone else")
@@ -126,23 +134,31 @@ class SqliteStorage(Storage):
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         """Keys starting with `prefix` (for sweeps over pending requests and the like)."""
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = await self._run(
             lambda: self._db.execute(
-                "SELECT key FROM items WHERE key LIKE ? ESCAPE '\\' ORDER BY key", (escaped + "%",)
+                f"SELECT key FROM items WHERE {_UNDER} ORDER BY key", (_like_prefix(prefix),)
             ).fetchall()
         )
         return [r[0] for r in rows]
 
+    async def read_expired(self, prefix: str, field: str, before: float) -> dict[str, dict[str, Any]]:
+        """The items under `prefix` whose number `field` is below `before` (items without it are not), with their
+        e_tag, by one statement."""
+        rows = await self._run(
+            lambda: self._db.execute(
+                f"SELECT key, etag, value FROM items WHERE {_UNDER} AND {_BELOW}",
+                (_like_prefix(prefix), f"$.{field}", before),
+            ).fetchall()
+        )
+        return {key: json.loads(value) | {"e_tag": etag} for key, etag, value in rows}
+
     async def delete_expired(self, prefix: str, field: str, before: float) -> int:
         """Delete the items under `prefix` whose number `field` is below `before` (a TTL sweep, one statement);
         how many were deleted."""
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         deleted: int = await self._run(
             lambda: (
                 self._db.execute(
-                    "DELETE FROM items WHERE key LIKE ? ESCAPE '\\' AND json_extract(value, ?) < ?",
-                    (escaped + "%", f"$.{field}", before),
+                    f"DELETE FROM items WHERE {_UNDER} AND {_BELOW}", (_like_prefix(prefix), f"$.{field}", before)
                 ).rowcount
             )
         )

@@ -14,7 +14,9 @@ request's arrival:
   (waited for within the same deadline), anything else an empty 201 (the first delivery's replies reach the user).
 Background turns are tracked: their errors are logged (through the redacting log handlers), and on shutdown they get a
 grace period to finish before they are cancelled and awaited. A turn cut off by a crash leaves its delivery marker
-running; its lease runs out, and a redelivery of the activity is then acted on (bot.deliveries).
+running; its lease runs out, and a redelivery of the activity is then acted on (bot.deliveries); when none comes,
+the periodic sweep tells the person their request was interrupted (what it wrote, if anything, is followed up by
+bot.reconcile and the approval poller).
 """
 
 from __future__ import annotations
@@ -25,18 +27,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from botbuilder.core import InvokeResponse
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
 from msrest.serialization import Model
 
 from bot.activity import reference_of
 from bot.deliveries import DONE, Claim, Deliveries
-from bot.proactive import update_card
+from bot.proactive import continue_raising, update_card
 from bot.sendlimit import Clock, Sleep
 from cards import note_card, working_card
-from cards.wording import LATE_SIGN_IN, SORRY
+from cards.wording import INTERRUPTED, LATE_SIGN_IN, SORRY
 
 __all__ = ["ANSWER_WITHIN", "Turns"]
 
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # Seconds from a request's arrival to its HTTP answer at the latest: under Teams' 10–15 s, with room for the network.
 ANSWER_WITHIN = 8.0
+# How long after its lease ran out an unfinished delivery waits for Teams' redelivery before its person is told.
+ORPHANED_AFTER = timedelta(minutes=2)
 CARD_ACTION = "adaptiveCard/action"
 CARD = "application/vnd.microsoft.card.adaptive"
 MESSAGE = "application/vnd.microsoft.activity.message"
@@ -72,7 +77,6 @@ class Turns:
         sleep: Sleep = asyncio.sleep,
         renew_every: float = 10.0,
         poll_every: float = 0.25,
-        sweep_every: float = 300.0,
     ) -> None:
         self._deliveries = deliveries
         self._adapter = adapter
@@ -82,8 +86,6 @@ class Turns:
         self._sleep = sleep
         self._renew_every = renew_every
         self._poll_every = poll_every
-        self._sweep_every = sweep_every
-        self._next_sweep = clock()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def answer(self, activity: Activity, work: Work, *, arrived: float) -> InvokeResponse | None:
@@ -91,7 +93,6 @@ class Turns:
         if activity.delivery_mode == DeliveryModes.expect_replies:
             return await work()  # the replies travel in the HTTP answer: nothing can continue without it
         deadline = arrived + self._answer_within
-        self._sweep_now_and_then()
         claim = await self._claim(activity)
         if claim is not None and not claim.acting:
             return await self._again(activity, claim, deadline)
@@ -133,6 +134,22 @@ class Turns:
             log.warning("shutting down: cancelled %s, still running after %.0f s", task.get_name(), grace)
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+
+    async def sweep(self) -> int:
+        """Housekeeping (every few minutes): the person whose activity a dead process was acting on, with no
+        redelivery to take it over, is told it was not finished; expired markers are deleted. How many were told."""
+        orphans = await self._deliveries.orphans(ORPHANED_AFTER)
+        for key, reference in orphans:
+            log.warning("delivery %s was left unfinished by a process that stopped; telling its conversation", key)
+            if reference is not None:
+                try:
+                    await continue_raising(self._adapter, reference, _tell_interrupted, self._app_id)
+                except Exception:
+                    log.exception("could not tell conversation %s about its interrupted request", key)
+        swept = await self._deliveries.sweep()
+        if swept:
+            log.info("swept %d expired delivery markers", swept)
+        return len(orphans)
 
     async def idle(self) -> None:
         """Wait until no background task is left (those they start included)."""
@@ -194,8 +211,12 @@ class Turns:
     async def _claim(self, activity: Activity) -> Claim | None:
         if not activity.id:
             return None  # nothing to recognise a redelivery by
+        # Only a person's message or click has someone waiting for its outcome, to tell if it is cut off.
+        person = activity.type in (ActivityTypes.message, ActivityTypes.invoke)
         try:
-            return await self._deliveries.claim(activity.conversation.id, activity.id)
+            return await self._deliveries.claim(
+                activity.conversation.id, activity.id, reference_of(activity) if person else None
+            )
         except Exception:  # acting twice on a redelivery is less harm than not acting at all
             log.exception("could not check whether activity %s was delivered before; acting on it", activity.id)
             return None
@@ -226,22 +247,14 @@ class Turns:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
 
-    def _sweep_now_and_then(self) -> None:
-        now = self.clock()
-        if now < self._next_sweep:
-            return
-        self._next_sweep = now + self._sweep_every
-        self.spawn(self._sweep(), "sweep of delivery markers")
-
-    async def _sweep(self) -> None:
-        swept = await self._deliveries.sweep()
-        if swept:
-            log.info("swept %d expired delivery markers", swept)
-
     def _ended(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("background task %r failed", task.get_name(), exc_info=error)
+
+
+async def _tell_interrupted(turn_context: TurnContext) -> None:
+    await turn_context.send_activity(MessageFactory.text(INTERRUPTED))
 
 
 def _provisional(activity: Activity) -> InvokeResponse | None:

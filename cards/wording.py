@@ -789,6 +789,13 @@ SORRY = (
 )
 
 
+# The bot process stopped while it handled the person's message or click, and Teams did not send it again.
+INTERRUPTED = (
+    "I was restarted while I was working on your last request, so I could not finish answering it. "
+    "Type `status` to see where things stand before you try again."
+)
+
+
 # ---- a click whose answer takes longer than Teams waits (bot.turns) ------------------------------------------------
 
 WORKING_HEADING = "Working on it…"

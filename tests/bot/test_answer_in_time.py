@@ -26,7 +26,7 @@ from botbuilder.schema import Activity
 from app import APP_KEY
 from bot.deliveries import Deliveries
 from bot.turns import ANSWER_WITHIN, Turns
-from cards.wording import SORRY
+from cards.wording import INTERRUPTED, SORRY
 from simtenant import run_simtenant
 from tests.bot.conftest import Stack, another_bot
 from tests.bot.test_activation_http import card_text, say, self_activations
@@ -303,3 +303,25 @@ async def test_a_redelivery_is_acted_on_when_the_process_handling_it_stopped(slo
     assert card is not None and element(card, "outcome-0-state")["text"] == "Active"
     assert len(activation_writes(stack)) == 1
     assert "Exchange-Admins" in card_text(card)
+
+
+async def test_a_request_cut_off_by_a_dead_process_with_no_redelivery_is_not_lost_silently(slow: Slow) -> None:
+    stack, clock = slow.stack, slow.clock
+    stack.connector.fail_next(429, retry_after="20")
+    first = await slow.post(act.message(stack.service_url, ACTIVATE))
+    await clock.asleep_until(START + 20)
+    clock.advance_to(DEADLINE)
+    assert (await promptly(first))[0] == 201  # answered; Teams will not deliver it again
+    await stack.server.app[APP_KEY]["turns"].close(grace=0)  # the process stops before the turn did anything
+
+    async with bot_on(stack, clock) as other:
+        sweep = other.server.app[APP_KEY]["turns"].sweep
+        stack.sim.tenant.clock.advance(timedelta(seconds=31))
+        assert await sweep() == 0  # its lease ran out, but a redelivery may still come
+        stack.sim.tenant.clock.advance(timedelta(minutes=2))
+        assert await sweep() == 1
+        assert await sweep() == 0
+
+    [told] = stack.connector.messages()
+    assert told.body["text"] == INTERRUPTED  # and nothing was activated behind the person's back
+    assert activation_writes(stack) == []

@@ -116,3 +116,28 @@ async def test_markers_expire_and_are_swept(store: SqliteStorage, clock: FixedCl
     assert await deliveries.sweep() == 2
     assert set(await store.keys_with_prefix("delivery/")) == {marker_key("a:1", "3")}
     assert (await deliveries.claim("a:1", "1")).acting  # past its TTL an activity id counts as new
+
+
+REFERENCE = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/"}
+
+
+async def test_a_delivery_left_running_by_a_dead_process_is_an_orphan_once(
+    tmp_path: Path, store: SqliteStorage, clock: FixedClock
+) -> None:
+    dead = Deliveries(store, clock)
+    await dead.claim("a:1", "1", REFERENCE)
+    await dead.finish(await dead.claim("a:1", "2", REFERENCE), None)  # finished: never an orphan
+    clock.advance(timedelta(seconds=30 + 119))
+    assert await Deliveries(store, clock).orphans(timedelta(minutes=2)) == []  # a redelivery may still come
+
+    clock.advance(timedelta(seconds=2))
+    other = SqliteStorage(tmp_path / "state.sqlite3")
+    try:
+        found = await asyncio.gather(*(Deliveries(s, clock).orphans(timedelta(minutes=2)) for s in (store, other)))
+    finally:
+        other.close()
+
+    assert sorted(found, key=len) == [[], [(marker_key("a:1", "1"), REFERENCE)]]  # one process tells, once
+    closed = await marker(store)
+    assert (closed["state"], closed["abandoned"], "reference" in closed) == (DONE, True, False)
+    assert not (await Deliveries(store, clock).claim("a:1", "1")).acting  # a very late redelivery: not acted on
