@@ -45,6 +45,7 @@ from bot.routes import errors_middleware, healthz, messages_handler
 from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
+from bot.store.sqlite import SqliteStore
 from bot.turns import Turns
 from core.admins import Admins
 from core.errors import SignInRequired
@@ -193,7 +194,8 @@ def create_app(
             connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100),
             timeout=aiohttp.ClientTimeout(total=15),
         )
-        storage = SqliteStorage(settings.state_db)
+        store = SqliteStore(settings.state_db)  # the bot's state (bot.store)
+        storage = SqliteStorage(settings.state_db)  # the same table as botbuilder's Storage, for modules not moved yet
         # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
         # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
         msal_session = requests.Session()
@@ -222,17 +224,17 @@ def create_app(
         else:
             if not settings.oauth_connection_name:  # load_settings checks it; guard direct callers
                 raise SettingsError(["OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso)"])
-            sign_in = SsoSignIn(storage, settings.oauth_connection_name, clock)
+            sign_in = SsoSignIn(store, settings.oauth_connection_name, clock)
             tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
         # -- end user tokens --
-        step_up = _step_up(settings, storage, clock, sign_in, msal_session) if settings.public_base_url else None
+        step_up = _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.public_base_url else None
         if step_up is not None:
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
         records = Records(storage)
         # Before an activation that waits for approval is written, its group is remembered: a crash after the write
         # leaves the approval poller a group to find the request in (bot.approvals).
         service = PimService(directory, tokens, clock, before_approval_write=records.serve_group)
-        liveness = Liveness(storage)  # this process's heartbeat: claims of a dead process are known at once
+        liveness = Liveness(store)  # this process's heartbeat: claims of a dead process are known at once
         await liveness.start()
         feed_reader = FeedReader(graph)
         feed = FeedDesk(
@@ -258,7 +260,7 @@ def create_app(
             app_id=settings.app_id,
             reminder_minutes=settings.approval_reminder_minutes,
             admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
-            reconciler=Reconciler(storage, clock),
+            reconciler=Reconciler(store, clock),
             approval_channels=settings.approval_channels,
             feed=feed,
             installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
@@ -336,6 +338,7 @@ def create_app(
             if credentials_factory is not None:
                 credentials_factory.close()
             storage.close()
+            store.close()
 
     app[APP_KEY] = {}
 
@@ -401,7 +404,12 @@ def _kill_at(point: str) -> Callable[[str], None]:
 
 
 def _step_up(
-    settings: Settings, storage: SqliteStorage, clock: Clock, sign_in: SsoSignIn | None, session: requests.Session
+    settings: Settings,
+    store: SqliteStore,
+    storage: SqliteStorage,
+    clock: Clock,
+    sign_in: SsoSignIn | None,
+    session: requests.Session,
 ) -> StepUp:
     """The step-up sign-in pages (bot.stepup), with their own msal client for the Graph app (no token cache),
     built on first use off the event loop. Commands wait in the same store as for Teams SSO."""
@@ -424,7 +432,7 @@ def _step_up(
                 )
             return built[0]
 
-    pending = sign_in if sign_in is not None else PendingCommands(storage, clock)
+    pending = sign_in if sign_in is not None else PendingCommands(store, clock)
     return StepUp(storage, clock, pending, settings.public_base_url, [settings.graph_scope], msal_app)
 
 

@@ -17,27 +17,27 @@ provider is built per turn (`SsoSignIn.provider`) and handed to `PimService.with
 botbuilder.
 
 Deduplication (two Teams clients, two bot instances, or a retry send the same `signin/tokenExchange`): as in
-botbuilder's `TeamsSSOTokenExchangeMiddleware`, an item keyed `{channel}/{conversation}/{exchange id}` is written with
-the exchange id as its e_tag; the storage creates it once and answers every later write with an "Etag conflict"
-(`bot.storage.SqliteStorage`, shared by instances through one file). Unlike the middleware, the claim is taken
-*before* the exchange, so duplicates never reach the token service ("exactly one exchange"); a failed exchange drops
-its claim, so a retry (or the next client) can try again and gets its own 412. A duplicate arriving while the first
-is still exchanging is answered 200 even if that first exchange then fails: the first client shows the sign-in button.
+botbuilder's `TeamsSSOTokenExchangeMiddleware`, an item keyed by channel, conversation and exchange id is created only
+if it does not exist (`put_if(…, None)` on the store that instances share); every later claim gets a Conflict. Unlike
+the middleware, the claim is taken *before* the exchange, so duplicates never reach the token service ("exactly one
+exchange"); a failed exchange drops its claim, so a retry (or the next client) can try again and gets its own 412. A
+duplicate arriving while the first is still exchanging is answered 200 even if that first exchange then fails: the
+first client shows the sign-in button.
 
-Pending commands are consumed exactly once with the same e_tag mechanism: `take_pending` rewrites the item it read,
-marked consumed, under the e_tag it read; a second taker (another instance, the other of verifyState/tokenExchange)
-gets a conflict and runs nothing. A pending command older than `pending_ttl` (15 minutes, OAuthPrompt's default
+Pending commands are consumed exactly once by a compare-and-swap: `take_pending` marks the item consumed over the
+version it read; a second taker (another instance, the other of verifyState/tokenExchange) finds it consumed and runs
+nothing. A pending command older than `pending_ttl` (15 minutes, OAuthPrompt's default
 timeout) is not resumed: an activation the user asked for long ago should not appear out of the blue.
 
-Storage keys:
-  signin/pending/{oid}                               the command waiting for the user's sign-in (the latest one)
-  signin/exchange/{channel}/{conversation}/{id}      a claimed token exchange
+Storage keys (bot.store.keys): `pending_command` (the command waiting for the user's sign-in, the latest one) and
+`token_exchange` (a claimed token exchange).
 
 Tokens are never logged or stored by the bot: they live in the token service.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,11 +45,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from botbuilder.core import Storage, TurnContext
+from botbuilder.core import TurnContext
 from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import ActionTypes, Activity, CardAction, OAuthCard
 from botframework.connector.token_api.models import TokenExchangeRequest
 
+from bot.store import ANY, Conflict, Json, Store
+from bot.store import keys as keyspace
 from core.binding import require_binding
 from core.errors import DirectoryUnavailable, IdentityMismatch, SignInRequired
 from core.models import Actor
@@ -142,8 +144,8 @@ class PendingCommands:
     """The commands waiting for a sign-in (Teams SSO, or the step-up sign-in of bot.stepup), one per user,
     consumed exactly once (module doc)."""
 
-    def __init__(self, storage: Storage, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL) -> None:
-        self._storage = storage
+    def __init__(self, store: Store, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL) -> None:
+        self._store = store
         self._clock = clock
         self._pending_ttl = pending_ttl
 
@@ -151,28 +153,26 @@ class PendingCommands:
 
     async def remember(self, actor: Actor, pending: PendingCommand) -> None:
         """Keep the command that needed the token; a newer one replaces an older one (the user's latest intent)."""
-        await self._storage.write({_pending_key(actor): pending.as_item()})
+        await self._store.put_if(keyspace.pending_command(actor.object_id), pending.as_item(), ANY)
 
     async def take_pending(self, actor: Actor) -> PendingCommand | None:
         """The waiting command, exactly once across retries and instances; None if there is none, it was taken, or it
         is too old."""
-        key = _pending_key(actor)
-        item = (await self._storage.read([key])).get(key)
-        if not item or item.get("consumed"):
-            return None
+        key = keyspace.pending_command(actor.object_id)
+
+        def take(item: Json) -> Json | None:
+            return None if item.get("consumed") else {**item, "consumed": True}
+
+        taken = await self._store.update(key, take)
+        if taken is None:
+            return None  # none waiting, or another taker was first
         try:
-            pending = PendingCommand.from_item(item)
+            pending = PendingCommand.from_item(taken.value)
         except (KeyError, ValueError):
             log.warning("dropping an unreadable pending command of %s", actor.object_id)
-            await self._storage.delete([key])
+            with contextlib.suppress(Conflict):  # unless a new command replaced it meanwhile
+                await self._store.delete(key, taken.etag)
             return None
-        taken = {**{k: v for k, v in item.items() if k != "e_tag"}, "consumed": True, "e_tag": item.get("e_tag")}
-        try:
-            await self._storage.write({key: taken})
-        except Exception as e:
-            if "Etag conflict" in str(e) or "precondition is not met" in str(e):
-                return None  # someone else took it between our read and our write
-            raise
         if self._clock.now() - pending.at > self._pending_ttl:
             log.info("not resuming a command of %s from %s: too old", actor.object_id, pending.at.isoformat())
             return None
@@ -184,9 +184,9 @@ class SsoSignIn(PendingCommands):
     magic codes, sign-out, and the commands waiting for a sign-in."""
 
     def __init__(
-        self, storage: Storage, connection_name: str, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL
+        self, store: Store, connection_name: str, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL
     ) -> None:
-        super().__init__(storage, clock, pending_ttl=pending_ttl)
+        super().__init__(store, clock, pending_ttl=pending_ttl)
         self.connection_name = connection_name
 
     @staticmethod
@@ -222,16 +222,13 @@ class SsoSignIn(PendingCommands):
         token: str,
     ) -> ExchangeResult:
         """Exchange the Teams client's SSO token for the connection's token, once per exchange id (module doc)."""
-        key = f"signin/exchange/{channel_id}/{conversation_id}/{exchange_id}"
+        key = keyspace.token_exchange(channel_id, conversation_id, exchange_id)
         if exchange_id:
             try:
-                await self._storage.write({key: {"e_tag": exchange_id, "at": self._clock.now().isoformat()}})
-            except Exception as e:
-                # The text botbuilder's middleware matches too: "Etag conflict" (ours, MemoryStorage) or Cosmos's.
-                if "Etag conflict" in str(e) or "precondition is not met" in str(e):
-                    log.info("token exchange %s already handled elsewhere", exchange_id)
-                    return ExchangeResult.DUPLICATE
-                raise
+                await self._store.put_if(key, {"at": self._clock.now().isoformat()}, None)
+            except Conflict:
+                log.info("token exchange %s already handled elsewhere", exchange_id)
+                return ExchangeResult.DUPLICATE
         try:
             response = await self._client(turn_context).exchange_token(
                 actor.channel_user_id, self.connection_name, channel_id, TokenExchangeRequest(token=token)
@@ -242,7 +239,7 @@ class SsoSignIn(PendingCommands):
             exchanged = False
         if not exchanged:
             if exchange_id:
-                await self._storage.delete([key])
+                await self._store.delete(key)
             return ExchangeResult.FAILED
         return ExchangeResult.EXCHANGED
 
@@ -259,7 +256,3 @@ class SsoSignIn(PendingCommands):
 
     async def sign_out(self, turn_context: TurnContext, actor: Actor, channel_id: str) -> None:
         await self._client(turn_context).sign_out_user(actor.channel_user_id, self.connection_name, channel_id)
-
-
-def _pending_key(actor: Actor) -> str:
-    return f"signin/pending/{actor.object_id}"

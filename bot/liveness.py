@@ -26,13 +26,13 @@ import time
 import uuid
 from collections.abc import Callable
 
-from botbuilder.core import Storage
+from bot.store import ANY, Conflict, Store
+from bot.store import keys as keyspace
 
 __all__ = ["Liveness", "gone_here", "new_owner", "register_owner"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "process/"
 PRUNE_AFTER = 24 * 3600.0  # heartbeats of processes silent this long are deleted at start-up
 
 _LIVE_HERE: set[str] = set()  # the owners running in this process (tests run several bots in one process)
@@ -71,14 +71,14 @@ class Liveness:
 
     def __init__(
         self,
-        storage: Storage,
+        store: Store,
         *,
         owner: str | None = None,
         beat_seconds: float = 5.0,
         expiry_seconds: float = 20.0,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self._storage = storage
+        self._store = store
         self.owner = owner or new_owner()
         self.beat_seconds = beat_seconds
         self._expiry = expiry_seconds
@@ -88,17 +88,13 @@ class Liveness:
     async def start(self) -> None:
         """The first heartbeat (before the process serves anything), and old heartbeats of dead processes pruned."""
         await self.beat()
-        keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
-        if keys_with_prefix is None:
-            return
-        keys = [k for k in await keys_with_prefix(PREFIX) if k != PREFIX + self.owner]
-        items = await self._storage.read(keys) if keys else {}
-        old = [k for k, item in items.items() if self._wall() - float(item.get("beat") or 0) > PRUNE_AFTER]
-        if old:
-            await self._storage.delete(old)
+        async for key, found in self._store.items(keyspace.HEARTBEATS):
+            if self._wall() - float(found.value.get("beat") or 0) > PRUNE_AFTER:
+                with contextlib.suppress(Conflict):  # it beat again meanwhile: alive after all
+                    await self._store.delete(key, found.etag)
 
     async def beat(self) -> None:
-        await self._storage.write({PREFIX + self.owner: {"beat": self._wall()}})
+        await self._store.put_if(keyspace.heartbeat(self.owner), {"beat": self._wall()}, ANY)
 
     async def run(self) -> None:
         """Beat every `beat_seconds` until cancelled; a failed write is retried at the next beat."""
@@ -113,7 +109,7 @@ class Liveness:
         """A clean shutdown: what this process held is released by its callers; its heartbeat goes."""
         _LIVE_HERE.discard(self.owner)
         with contextlib.suppress(Exception):
-            await self._storage.delete([PREFIX + self.owner])
+            await self._store.delete(keyspace.heartbeat(self.owner))
 
     async def alive(self, owner: str) -> bool:
         """Whether the process `owner` may still be working (this process always is)."""
@@ -121,5 +117,5 @@ class Liveness:
             return True
         if gone_here(owner):
             return False
-        item = (await self._storage.read([PREFIX + owner])).get(PREFIX + owner)
-        return item is not None and self._wall() - float(item.get("beat") or 0) <= self._expiry
+        found = await self._store.get(keyspace.heartbeat(owner))
+        return found is not None and self._wall() - float(found.value.get("beat") or 0) <= self._expiry

@@ -8,8 +8,8 @@ source): the follow-up reads PIM and tells the truth once it is known, or asks t
 bounded (`RETRY_AFTER`); the last one tells the person that it is still unknown and how to see for themselves.
 
 "No request was made" is believed only from a read made `SETTLE` after the write was sent: until then the write may
-still be on its way through Graph. A check is claimed with an ETag compare-and-swap that also moves its next try, so
-of several bot processes sharing the store one runs it.
+still be on its way through Graph. A check is claimed with a compare-and-swap that also moves its next try, so of
+several bot processes sharing the store one runs it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from botbuilder.core import Storage
-
-from bot.storage import StorageConflict
+from bot.store import Json, Store
+from bot.store import keys as keyspace
 from core.models import Access, Actor, Decision, Group, SentWrite, Ticket, WriteKind
 from core.outcomes import Unconfirmed
 from core.ports import Clock
@@ -32,7 +31,6 @@ __all__ = ["RETRY_AFTER", "SETTLE", "Check", "DecisionCheck", "Reconciler"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "reconcile/"
 # Waits before each try (the first try is one sweep after the answer was lost): about 15 minutes in all.
 RETRY_AFTER = tuple(timedelta(seconds=s) for s in (5, 10, 20, 30, 60, 60, 120, 120, 240, 240))
 # How long after sending a write its absence from PIM means it was not carried out.
@@ -66,13 +64,13 @@ FollowUp = Callable[[Any, Check, bool, bool], Awaitable[bool]]
 
 
 class Reconciler:
-    def __init__(self, storage: Storage, clock: Clock) -> None:
-        self._storage = storage
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
         self._clock = clock
 
     async def remember_write(self, actor: Actor, reference: dict[str, Any], outcome: Unconfirmed) -> None:
         write = outcome.write
-        await self._store(
+        await self._keep(
             actor,
             reference,
             write.sent_at,
@@ -96,10 +94,10 @@ class Reconciler:
         self, actor: Actor, reference: dict[str, Any], request_id: str, decision: Decision, reason: str
     ) -> None:
         payload = {"decision": {"requestId": request_id, "decision": decision.value, "reason": reason}}
-        await self._store(actor, reference, self._clock.now(), payload)
+        await self._keep(actor, reference, self._clock.now(), payload)
         log.info("decision of %s on %s unconfirmed: following it up", actor.object_id, request_id)
 
-    async def _store(self, actor: Actor, reference: dict[str, Any], since: datetime, payload: dict[str, Any]) -> None:
+    async def _keep(self, actor: Actor, reference: dict[str, Any], since: datetime, payload: dict[str, Any]) -> None:
         item = {
             "actor": {
                 "objectId": actor.object_id,
@@ -114,15 +112,12 @@ class Reconciler:
             "nextAt": self._clock.now().isoformat(),
             **payload,
         }
-        await self._storage.write({f"{PREFIX}{uuid.uuid4()}": item})
+        await self._store.put_if(keyspace.reconcile_check(str(uuid.uuid4())), item, None)
 
     async def sweep(self, adapter: Any, follow_up: FollowUp) -> int:
         """Run every check that is due; how many ended (the person was told)."""
-        keys_with_prefix = getattr(self._storage, "keys_with_prefix", None)
-        if keys_with_prefix is None:
-            return 0
         ended = 0
-        for key in await keys_with_prefix(PREFIX):
+        for key in [key async for key in self._store.keys(keyspace.RECONCILE)]:
             try:
                 ended += await self._run(adapter, key, follow_up)
             except Exception:  # one bad check must not stop the others; it is tried again at its next time
@@ -130,18 +125,21 @@ class Reconciler:
         return ended
 
     async def _run(self, adapter: Any, key: str, follow_up: FollowUp) -> bool:
-        item = (await self._storage.read([key])).get(key)
         now = self._clock.now()
-        if item is None or datetime.fromisoformat(item["nextAt"]) > now:
+
+        def claim(item: Json) -> Json | None:
+            """This try, if it is due: the next one moved on (of several processes, one claims it)."""
+            if datetime.fromisoformat(item["nextAt"]) > now:
+                return None
+            attempts = int(item.get("attempts") or 0) + 1
+            wait = RETRY_AFTER[min(attempts, len(RETRY_AFTER)) - 1]
+            return {**item, "attempts": attempts, "nextAt": (now + wait).isoformat()}
+
+        claimed = await self._store.update(key, claim)
+        if claimed is None:
             return False
-        attempts = int(item.get("attempts") or 0) + 1
-        final = attempts >= len(RETRY_AFTER)
-        wait = RETRY_AFTER[min(attempts, len(RETRY_AFTER)) - 1]
-        claimed = {**item, "attempts": attempts, "nextAt": (now + wait).isoformat()}
-        try:
-            await self._storage.write({key: claimed})  # carries the e_tag read: one process runs this try
-        except StorageConflict:
-            return False
+        item = claimed.value
+        final = item["attempts"] >= len(RETRY_AFTER)
         check = _check(key, item)
         settled = final or now - check.since >= SETTLE
         done = False
@@ -149,7 +147,7 @@ class Reconciler:
             done = await follow_up(adapter, check, settled, final)
         finally:
             if done or final:  # the last try ends the check even if telling the person failed
-                await self._storage.delete([key])
+                await self._store.delete(key)
         return done
 
 

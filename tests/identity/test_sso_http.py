@@ -10,6 +10,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from cards.actions import DATA_VERSION
 from simtenant.wire import request_json
 from tests.fakes import activities as act
@@ -147,6 +149,20 @@ async def test_the_same_exchange_twice_and_on_two_instances_exchanges_and_activa
     assert [status for status, _ in answers] == [200, 200, 200]
     assert sso.token_service.exchanges == 1
     assert len(self_activations(sso)) == 1 and len(cards_sent(sso)) == 1
+
+
+@pytest.mark.parametrize("exchange_id", ["x" * 2000, "line\nbreak"], ids=["2000-characters", "newline"])
+async def test_an_exchange_id_no_store_could_key_as_it_is_is_still_exchanged_once(
+    sso: SsoStack, exchange_id: str
+) -> None:
+    await ask_to_activate(sso)
+    exchange = await token_exchange(sso, exchange_id=exchange_id)
+
+    answers = [await sso.post(exchange, instance=0), await sso.post(exchange, instance=1)]
+
+    assert [status for status, _ in answers] == [200, 200]
+    assert sso.token_service.exchanges == 1
+    assert len(self_activations(sso)) == 1
 
 
 async def test_a_pending_command_runs_once_even_when_both_sign_in_paths_arrive(sso: SsoStack) -> None:

@@ -21,9 +21,6 @@ NOT_MOVED_YET = {
     "bot/feed.py",
     "bot/stepup.py",
     "bot/deliveries.py",
-    "bot/reconcile.py",
-    "bot/liveness.py",
-    "bot/identity.py",
 }
 
 
