@@ -30,12 +30,14 @@ __all__ = [
     "FEED_SNAPSHOT",
     "HEARTBEATS",
     "KEYSPACE",
+    "KNOWN_GROUPS",
     "LEASES",
     "PENDING_COMMANDS",
     "RECONCILE",
     "REQUESTS",
     "REQUEST_CARDS",
     "SERVED_GROUPS",
+    "SIGN_IN_CARDS",
     "STEPUP_FLOWS",
     "STEPUP_STATES",
     "TOKEN_EXCHANGES",
@@ -53,6 +55,7 @@ __all__ = [
     "request",
     "request_card",
     "served_group",
+    "sign_in_card",
     "stepup_flow",
     "stepup_state",
     "token_exchange",
@@ -144,6 +147,7 @@ def delivery(conversation_id: str, activity_id: str) -> str:
 # ---- sign-in (bot.identity, bot.stepup) ---------------------------------------------------------------------------
 PENDING_COMMANDS = "signin/pending/"
 TOKEN_EXCHANGES = "signin/exchange/"
+SIGN_IN_CARDS = "signin/card/"
 STEPUP_STATES = "stepup/state/"
 STEPUP_FLOWS = "stepup/flow/"
 
@@ -156,6 +160,11 @@ def pending_command(object_id: str) -> str:
 def token_exchange(channel_id: str, conversation_id: str, exchange_id: str) -> str:
     """A claimed Teams SSO token exchange."""
     return f"{TOKEN_EXCHANGES}{_part(channel_id)}/{_part(conversation_id)}/{_part(exchange_id)}"
+
+
+def sign_in_card(object_id: str) -> str:
+    """The last sign-in card sent to a user (replaced by "You're signed in" once they are)."""
+    return f"{SIGN_IN_CARDS}{_part(object_id.lower())}"
 
 
 def stepup_state(state: str) -> str:
@@ -190,6 +199,9 @@ def feed_outcome(source: str, event_id: str) -> str:
     return f"{FEED_OUTCOMES}{_part(source)}/{_part(event_id)}"
 
 
+# ---- the directory (graph.known, kept by bot.records) ----------------------------------------------------------------
+KNOWN_GROUPS = "pim/known-groups"
+
 # ---- leases (bot.store) -------------------------------------------------------------------------------------------
 LEASES = "lease/"
 
@@ -212,6 +224,7 @@ KEYSPACE: tuple[str, ...] = (
     DELIVERIES,
     PENDING_COMMANDS,
     TOKEN_EXCHANGES,
+    SIGN_IN_CARDS,
     STEPUP_STATES,
     STEPUP_FLOWS,
     FEED_LEASE,
@@ -223,6 +236,7 @@ KEYSPACE: tuple[str, ...] = (
     FEED_AUDIT,
     FEED_OUTBOX,
     FEED_OUTCOMES,
+    KNOWN_GROUPS,
     LEASES,
 )
 """Every prefix (ending in "/") and single key the bot stores under, in the order of the documentation's table."""
