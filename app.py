@@ -195,7 +195,7 @@ def create_app(
             timeout=aiohttp.ClientTimeout(total=15),
         )
         store = SqliteStore(settings.state_db)  # the bot's state (bot.store)
-        storage = SqliteStorage(settings.state_db)  # the same table as botbuilder's Storage, for modules not moved yet
+        storage = SqliteStorage(store)  # botbuilder's Storage on it, for modules not moved to the store yet
         # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
         # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
         msal_session = requests.Session()
@@ -337,7 +337,6 @@ def create_app(
             bot_session.close()
             if credentials_factory is not None:
                 credentials_factory.close()
-            storage.close()
             store.close()
 
     app[APP_KEY] = {}

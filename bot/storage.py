@@ -8,30 +8,24 @@ Semantics (the same as botbuilder's Cosmos/Blob storages, which MemoryStorage do
   recognises) and nothing of that write is changed;
 - an empty e_tag "" is refused.
 A write of several keys is one transaction. Several processes may share one file (WAL, busy timeout).
+
+It is a view of bot.store.sqlite.SqliteStore: the same table, etags and JSON, so a key written through one reads the
+same through the other. New code uses the store (bot.store); botbuilder's own pieces need this `Storage`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from botbuilder.core import Storage, StoreItem
 
+from bot.store import ANY, Conflict
+from bot.store.sqlite import SqliteStore, Write
+
 __all__ = ["SqliteStorage", "StorageConflict"]
-
-
-_UNDER = "key LIKE ? ESCAPE '\\'"  # with _like_prefix(prefix): the keys starting with prefix
-_BELOW = "json_extract(value, ?) < ?"  # with ("$.field", number): the items whose number field is below it
-
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class StorageConflict(KeyError):
@@ -49,121 +43,51 @@ def _as_dict(item: Any) -> dict[str, Any]:
 
 
 class SqliteStorage(Storage):
-    """botbuilder Storage on a SQLite file. Blocking sqlite calls run on one dedicated thread, in order."""
+    """botbuilder Storage on a SQLite file, or on an open SqliteStore (which stays open when this closes)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path_or_store: str | Path | SqliteStore) -> None:
         super().__init__()
-        self._path = str(path)
-        if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-storage")
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, etag TEXT NOT NULL, value TEXT NOT NULL)"
-        )
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        self._owned = not isinstance(path_or_store, SqliteStore)
+        self.store = path_or_store if isinstance(path_or_store, SqliteStore) else SqliteStore(path_or_store)
 
     async def read(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        if not keys:
-            return {}
-        return dict(await self._run(self._read, list(keys)))
-
-    def _read(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, etag, value in self._db.execute(
-                f"SELECT key, etag, value FROM items WHERE key IN ({marks})", chunk
-            ):
-                item = json.loads(value)
-                item["e_tag"] = etag
-                out[key] = item
-        return out
+        found = await self.store.get_many(keys)
+        return {key: {**v.value, "e_tag": v.etag} for key, v in found.items()}
 
     async def write(self, changes: Mapping[str, Any]) -> None:
         if changes is None:
             raise TypeError("changes are required when writing")
-        if not changes:
-            return
-        prepared: list[tuple[str, str | None, str]] = []
+        writes: list[Write] = []
         for key, item in changes.items():
             data = _as_dict(item)
             etag = data.pop("e_tag", None)
             if etag == "":
                 raise ValueError(f"write of {key!r}: an empty e_tag is not allowed (use '*' to overwrite)")
-            prepared.append((key, etag, json.dumps(data, separators=(",", ":"), default=str)))
-        await self._run(self._write, prepared)
-
-    def _write(self, prepared: list[tuple[str, str | None, str]]) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
+            text = json.dumps(data, separators=(",", ":"), default=str)
+            writes.append(Write(key, text, ANY if etag is None else etag, create_missing=True))
         try:
-            for key, etag, value in prepared:
-                new_etag = uuid.uuid4().hex
-                if etag is None or etag == "*":
-                    db.execute(
-                        "INSERT INTO items(key, etag, value) VALUES(?,?,?) "
-                        "ON CONFLICT(key) DO UPDATE SET etag=excluded.etag, value=excluded.value",
-                        (key, new_etag, value),
-                    )
-                    continue
-                row = db.execute("SELECT etag FROM items WHERE key=?", (key,)).fetchone()
-                if row is None:
-                    db.execute("INSERT INTO items(key, etag, value) VALUES(?,?,?)", (key, new_etag, value))
-                elif row[0] == etag:
-                    db.execute("UPDATE items SET etag=?, value=? WHERE key=?", (new_etag, value, key))
-                else:
-                    raise StorageConflict(key)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            await self.store.write_many(writes)
+        except Conflict as e:
+            raise StorageConflict(e.key) from None
 
     async def delete(self, keys: list[str]) -> None:
-        if keys:
-            await self._run(self._delete, list(keys))
-
-    def _delete(self, keys: list[str]) -> None:
-        self._db.executemany("DELETE FROM items WHERE key=?", [(k,) for k in keys])
+        await self.store.delete_many(keys)
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         """Keys starting with `prefix` (for sweeps over pending requests and the like)."""
-        rows = await self._run(
-            lambda: self._db.execute(
-                f"SELECT key FROM items WHERE {_UNDER} ORDER BY key", (_like_prefix(prefix),)
-            ).fetchall()
-        )
-        return [r[0] for r in rows]
+        return [key async for key in self.store.keys(prefix)]
 
     async def read_expired(self, prefix: str, field: str, before: float) -> dict[str, dict[str, Any]]:
         """The items under `prefix` whose number `field` is below `before` (items without it are not), with their
         e_tag, by one statement."""
-        rows = await self._run(
-            lambda: self._db.execute(
-                f"SELECT key, etag, value FROM items WHERE {_UNDER} AND {_BELOW}",
-                (_like_prefix(prefix), f"$.{field}", before),
-            ).fetchall()
-        )
-        return {key: json.loads(value) | {"e_tag": etag} for key, etag, value in rows}
+        found = await self.store.read_expired(prefix, field, before)
+        return {key: {**v.value, "e_tag": v.etag} for key, v in found.items()}
 
     async def delete_expired(self, prefix: str, field: str, before: float) -> int:
         """Delete the items under `prefix` whose number `field` is below `before` (a TTL sweep, one statement);
         how many were deleted."""
-        deleted: int = await self._run(
-            lambda: (
-                self._db.execute(
-                    f"DELETE FROM items WHERE {_UNDER} AND {_BELOW}", (_like_prefix(prefix), f"$.{field}", before)
-                ).rowcount
-            )
-        )
-        return deleted
+        return await self.store.delete_expired(prefix, field, before)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        self._db.close()
+        if self._owned:
+            self.store.close()

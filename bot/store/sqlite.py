@@ -39,11 +39,13 @@ class _SystemClock:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One key of a `write_many` transaction: JSON `text` under `key` if `etag` allows (as `put_if`)."""
+    """One key of a `write_many` transaction: JSON `text` under `key` if `etag` allows (as `put_if`); with
+    `create_missing`, a conditional write of a key that does not exist creates it (botbuilder's Storage semantics)."""
 
     key: str
     text: str
     etag: str | None
+    create_missing: bool = False
 
 
 class SqliteStore(Store):
@@ -111,7 +113,7 @@ class SqliteStore(Store):
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
-    # ---- what only this backend offers ---------------------------------------------------------------------------
+    # ---- what only this backend offers (bot.storage's botbuilder view, sweeps) -------------------------------------
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Versioned]:
         """The values of those of `keys` that exist."""
@@ -120,6 +122,24 @@ class SqliteStore(Store):
     async def write_many(self, writes: Sequence[Write]) -> list[str]:
         """Several keys in one transaction: all written (their new etags, in order) or, on a Conflict, none."""
         return await self._run(self._write_many, list(writes)) if writes else []
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._run(self._delete_many, list(keys))
+
+    async def read_expired(self, prefix: str, field: str, before: float) -> dict[str, Versioned]:
+        """The items under `prefix` whose number `field` is below `before` (items without it are not), by one
+        statement."""
+        sql, args = self._expired(prefix, field, before)
+        rows = await self._run(lambda: self._db.execute(f"SELECT key, etag, value FROM items {sql}", args).fetchall())
+        return {key: Versioned(json.loads(value), etag) for key, etag, value in rows}
+
+    async def delete_expired(self, prefix: str, field: str, before: float) -> int:
+        """Delete the items under `prefix` whose number `field` is below `before` (a TTL sweep, one statement);
+        how many were deleted."""
+        sql, args = self._expired(prefix, field, before)
+        deleted: int = await self._run(lambda: self._db.execute(f"DELETE FROM items {sql}", args).rowcount)
+        return deleted
 
     def close(self) -> None:
         """Wait for what is queued, then close the file (twice is harmless)."""
@@ -157,7 +177,7 @@ class SqliteStore(Store):
                     )
                 else:
                     row = db.execute("SELECT etag FROM items WHERE key=?", (w.key,)).fetchone()
-                    if row is None and w.etag is None:
+                    if row is None and (w.etag is None or w.create_missing):
                         db.execute("INSERT INTO items(key, etag, value) VALUES(?,?,?)", (w.key, new, w.text))
                     elif row is not None and w.etag is not None and row[0] == w.etag:
                         db.execute("UPDATE items SET etag=?, value=? WHERE key=?", (new, w.text, w.key))
@@ -179,6 +199,9 @@ class SqliteStore(Store):
         if self._db.execute("SELECT 1 FROM items WHERE key=?", (key,)).fetchone() is not None:
             raise Conflict(key)
         return False
+
+    def _delete_many(self, keys: list[str]) -> None:
+        self._db.executemany("DELETE FROM items WHERE key=?", [(k,) for k in keys])
 
     def _page(self, low: str, high: str | None, after: str | None, n: int, with_values: bool) -> list[Any]:
         columns = "key, etag, value" if with_values else "key"
@@ -208,6 +231,14 @@ class SqliteStore(Store):
                 return
             after = rows[-1][0]
             left = left - len(rows) if left > 0 else left
+
+    @staticmethod
+    def _expired(prefix: str, field: str, before: float) -> tuple[str, list[Any]]:
+        low, high = _bounds(prefix)
+        sql, args = "WHERE key >= ?", [low]
+        if high is not None:
+            sql, args = sql + " AND key < ?", [*args, high]
+        return sql + " AND json_extract(value, ?) < ?", [*args, f"$.{field}", before]
 
     async def _hold(self, name: str, owner: str, ttl: timedelta, etag: str | None) -> Lease | None:
         expires = self._clock.now() + ttl

@@ -1,6 +1,6 @@
-"""What only the SQLite backend promises: botbuilder's Storage (bot.storage.SqliteStorage) and the store
-(bot.store.sqlite.SqliteStore) on one file are two views of one table, so a key written through one reads the same
-through the other while modules move from the first to the second."""
+"""What only the SQLite backend promises: botbuilder's Storage view (bot.storage.SqliteStorage) and the store
+(bot.store.sqlite.SqliteStore) are two views of one table, so a key written through one reads the same through the
+other while modules move from the first to the second."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from bot.store.sqlite import SqliteStore
 
 @pytest.fixture
 async def views(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStorage]]:
-    store, storage = SqliteStore(tmp_path / "state.sqlite3"), SqliteStorage(tmp_path / "state.sqlite3")
-    yield store, storage
-    storage.close()
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    yield store, SqliteStorage(store)
     await store.aclose()
 
 
@@ -46,3 +45,33 @@ async def test_an_etag_from_one_view_guards_a_write_through_the_other(views: tup
     await store.put_if("k", {"v": 4}, fresh.etag)
     with pytest.raises(StorageConflict, match="Etag conflict"):
         await storage.write({"k": {"v": 5, "e_tag": fresh.etag}})
+
+
+async def test_a_second_file_handle_closes_without_closing_a_shared_store(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    SqliteStorage(store).close()
+    assert await store.put_if("k", {}, None)
+    own = SqliteStorage(tmp_path / "state.sqlite3")
+    assert set(await own.read(["k"])) == {"k"}
+    own.close()
+    await store.aclose()
+    store.close()  # twice is harmless
+
+
+async def test_two_connections_to_one_file_agree_as_well(tmp_path: Path) -> None:
+    store, storage = SqliteStore(tmp_path / "state.sqlite3"), SqliteStorage(tmp_path / "state.sqlite3")
+    etag = await store.put_if("k", {"v": 1}, None)
+    assert await storage.read(["k"]) == {"k": {"v": 1, "e_tag": etag}}
+    storage.close()
+    await store.aclose()
+
+
+async def test_the_botbuilder_prefix_listing_and_sweeps_are_case_sensitive(
+    views: tuple[SqliteStore, SqliteStorage],
+) -> None:
+    store, storage = views
+    await storage.write({"Request/1": {"at": 1}, "request/1": {"at": 1}, "request-card/1": {"at": 1}})
+    assert await storage.keys_with_prefix("request/") == ["request/1"]  # SQL's LIKE matched Request/1 too
+    assert list(await storage.read_expired("request/", "at", 2)) == ["request/1"]
+    assert await storage.delete_expired("request/", "at", 2) == 1
+    assert set(await storage.read(["Request/1", "request/1", "request-card/1"])) == {"Request/1", "request-card/1"}
