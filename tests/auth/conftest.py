@@ -16,13 +16,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from app import create_app
 from settings import load_settings
 from simtenant import run_simtenant
 from tests.fakes.botframework import IdentityStandIns, running_identity
 from tests.fakes.connector import FakeConnector, running_connector
+from tests.fakes.ports import ReservedPort
 from tests.fakes.token_service import FakeTokenService, running_token_service
 
 CONNECTION = "graph-sso"
@@ -112,12 +113,17 @@ async def production_stack(tmp_path: Path, *, sso: bool = False, https: bool = F
             if sso:
                 env.update(USER_TOKENS="sso", OAUTH_CONNECTION_NAME=CONNECTION, OAUTH_URL=token_service.url)
                 env.pop("SIMULATED_TENANT_URL")
-            port = unused_port() if https else None
-            if https:
-                env["PUBLIC_BASE_URL"] = f"https://127.0.0.1:{port}"
+            reserved = ReservedPort() if https else None
+            if reserved is not None:
+                env["PUBLIC_BASE_URL"] = f"https://127.0.0.1:{reserved.port}"
             settings = load_settings(env)
             assert not settings.anonymous
-            server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1", port=port)
+            app = create_app(settings, clock=sim.tenant.clock)
+            server = (
+                TestServer(app, host="127.0.0.1", port=reserved.port, socket_factory=reserved.factory)
+                if reserved is not None
+                else TestServer(app, host="127.0.0.1")
+            )
             await server.start_server(ssl=ids.ca.server_context() if https else None)
             trust = ssl.create_default_context(cafile=env["CA_FILE"]) if https else None
             try:

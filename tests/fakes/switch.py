@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiohttp.test_utils import unused_port
+from tests.fakes.ports import ReservedPort
 
 __all__ = ["Switch"]
 
@@ -14,7 +14,8 @@ __all__ = ["Switch"]
 class Switch:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = unused_port()
+        self._reserved = ReservedPort()
+        self.port = self._reserved.port
         self._server: asyncio.Server | None = None
 
     @property
@@ -22,7 +23,11 @@ class Switch:
         return f"https://127.0.0.1:{self.port}"
 
     async def up(self) -> None:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+        if self._reserved is not None:  # the first time: the socket held since the port was chosen
+            sock, self._reserved = self._reserved.socket, None
+            self._server = await asyncio.start_server(self._forward, sock=sock)
+        else:  # again after down(): the port was ours until then
+            self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
 
     async def down(self) -> None:
         if self._server is not None:

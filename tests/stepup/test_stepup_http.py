@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from app import create_app
 from cards.wording import PIM_ACTIVATE_URL
@@ -26,6 +26,7 @@ from tests.bot.conftest import bot_env
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 from tests.fakes.connector import FakeConnector, running_connector
+from tests.fakes.ports import ReservedPort
 from tests.fakes.signin_page import walk_sign_in
 
 
@@ -77,10 +78,11 @@ async def stepup_stack(tmp_path: Path, *, sign_in_http: bool = False) -> AsyncIt
         run_simtenant(seed="demo", state_dir=tmp_path / "sim", sign_in_http=sign_in_http) as sim,
         running_connector() as connector,
     ):
-        port = unused_port()
+        reserved = ReservedPort()
+        port = reserved.port
         env = bot_env(sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         app = create_app(load_settings(env), clock=sim.tenant.clock)
-        server = TestServer(app, host="127.0.0.1", port=port)
+        server = TestServer(app, host="127.0.0.1", port=port, socket_factory=reserved.factory)
         await server.start_server()
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=sim.ssl_context())) as http:
