@@ -914,8 +914,6 @@ class ApprovalDesk:
         owed = record.get(SPREAD) or {}
         skip = str(owed.get("skip") or "")
         try:
-            # Before the requester hears of it: asking again at once must not meet the view cached while it waited.
-            service.forget_user(str(record.get("requesterId") or ""))
             learnt_end = not record.get("activeUntil")
             record = await self._with_end(service, record)
             if learnt_end and record.get("activeUntil") and (record.get(SPREAD) or {}).get("plainAnswer"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,6 +29,7 @@ __all__ = [
     "GroupMembers",
     "PimDirectory",
     "PolicyKey",
+    "PolicyQuery",
     "UserTokenProvider",
     "UserSnapshot",
     "WaitingRequests",
@@ -49,13 +50,34 @@ class AdminCheck(Protocol):
         ...
 
 
+PolicyKey = tuple[str, Access]  # (group id, member|owner): one PIM policy
+
+
 @dataclass(frozen=True, slots=True)
 class UserSnapshot:
-    """A user's eligibilities, active assignments and open requests, read together (one $batch round trip)."""
+    """A user's eligibilities, active assignments and open requests, read together (one $batch round trip), and the
+    policies that came with them: those asked for (`PolicyQuery`) that could be read, and those of the user's
+    groups the directory had at hand (none is read for them)."""
 
     eligibilities: tuple[Eligibility, ...]
     active: tuple[ActiveAssignment, ...]
     pending: tuple[PimRequest, ...] = ()
+    policies: Mapping[PolicyKey, ActivationPolicy] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyQuery:
+    """The policies a command will need, asked for with the user's snapshot so that they come in its round trip.
+
+    `keys` names groups by id (a card button); `names` as the user typed them, for the groups the directory has seen
+    by such a name in anyone's eligibilities (a guess before the snapshot says: a hint, never an answer), with
+    `access` (None: as each group was seen). `recheck(policy)` True: the policy would refuse or ask for something,
+    so a copy read before this command is not taken; Graph is read again (an admin may have relaxed it)."""
+
+    keys: tuple[PolicyKey, ...] = ()
+    names: tuple[str, ...] = ()
+    access: Access | None = None
+    recheck: Callable[[ActivationPolicy], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,38 +123,33 @@ class UserTokenProvider(Protocol):
         ...
 
 
-PolicyKey = tuple[str, Access]  # (group id, member|owner): one PIM policy
-
-
 class PimDirectory(Protocol):
     """PIM for Groups as the bot uses it. Reads are app-only (a plain eligible user may not read a group's policy);
-    writes take the acting user's delegated token."""
+    writes take the acting user's delegated token.
+
+    A read may be answered from one made a short while ago (the directory's choice); a caller who must not draw a
+    "no" from an older read says so with `recheck`, and `fresh` asks for Graph's word now. After its own writes,
+    and when it learns that a request is no longer waiting, the directory answers from Graph again by itself."""
 
     async def snapshot(
-        self, principal_id: str, *, fresh: bool = False, policies: Collection[PolicyKey] = ()
+        self,
+        principal_id: str,
+        *,
+        fresh: bool = False,
+        recheck: Callable[[UserSnapshot], bool] | None = None,
+        policies: PolicyQuery | None = None,
     ) -> UserSnapshot:
         """Eligibility schedules (in effect or not yet started, direct or inherited through a group), active
-        assignment instances and PendingApproval requests of a user. Cached for a short TTL; fresh=True bypasses it.
-        `policies` the caller will need and that are not cached are read in the same round trip and cached, so
-        that `cached_policy` answers them (a policy that could not be read is left out)."""
+        assignment instances and PendingApproval requests of a user. `recheck(snapshot)` True: a snapshot read
+        before this call is not taken, Graph is read again. `policies`: see `PolicyQuery` and
+        `UserSnapshot.policies`; one that could not be read is left out (`policy` meets the failure again)."""
         ...
 
-    async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
-        """The user's snapshot if a fresh copy is cached, else None (no I/O)."""
-        ...
-
-    async def known_groups(self) -> Sequence[tuple[Group, Access]]:
-        """Every (group, access) the directory has seen in anyone's eligibilities, however long ago (no I/O): which
-        policies a command naming a group will need can be guessed from it before the snapshot says. A hint, never
-        an answer."""
-        ...
-
-    async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
-        """The group's PIM policy for member or owner, cached; fresh=True reads it again."""
-        ...
-
-    async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
-        """The policy if a fresh copy is cached, else None (no I/O)."""
+    async def policy(
+        self, group_id: str, access: Access, *, recheck: Callable[[ActivationPolicy], bool] | None = None
+    ) -> ActivationPolicy:
+        """The group's PIM policy for member or owner. `recheck(policy)` True: a policy read before this call is not
+        taken, Graph is read again."""
         ...
 
     async def self_activate(self, token: str, request: ActivationInput) -> PimRequest:
@@ -155,11 +172,7 @@ class PimDirectory(Protocol):
         ...
 
     async def user_principal_name(self, user_id: str) -> str | None:
-        """The user's sign-in name (UPN), read app-only and cached; None when the directory has none for the id."""
-        ...
-
-    def forget_user(self, principal_id: str) -> None:
-        """Drop cached state of a user after a write changed it."""
+        """The user's sign-in name (UPN), read app-only; None when the directory has none for the id."""
         ...
 
     # -- approvals ----------------------------------------------------------------------------------------------------

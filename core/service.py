@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -65,6 +65,7 @@ from core.ports import (
     Clock,
     PimDirectory,
     PolicyKey,
+    PolicyQuery,
     UserSnapshot,
     UserTokenProvider,
     WaitingRequests,
@@ -90,12 +91,31 @@ class _Target:
 
 
 @dataclass(frozen=True, slots=True)
-class _Reads:
-    """What an activation decides on: the user's snapshot, and which policies this command read from Graph (a "no"
-    drawn from a policy it did not read, a cached one, is checked against Graph once before it is said)."""
+class _Asked:
+    """What an activation asks for besides the group: the policy must let it through, or it is refused or asks for
+    more. A "no" drawn from a policy read before the command is checked against Graph once before it is said."""
 
-    snapshot: UserSnapshot
-    policies_read: frozenset[PolicyKey]
+    duration: timedelta | None
+    justification: str | None
+    ticket: Ticket | None
+
+    def preflight(self, policy: ActivationPolicy, group: Group, access: Access) -> NeedsInput | None:
+        """What the policy says before anything is written. Raises for hard refusals; NeedsInput for missing inputs."""
+        duration, justification, ticket = self.duration, self.justification, self.ticket
+        if duration is not None and policy.expiration_required and duration > policy.maximum_duration:
+            raise DurationTooLong(duration, policy.maximum_duration)
+        need_justification = policy.justification_required and not (justification and justification.strip())
+        need_ticket = policy.ticket_required and ticket is None
+        if need_justification or need_ticket:
+            return NeedsInput(group, access, duration, need_justification, need_ticket, justification, ticket)
+        return None
+
+    def doubts(self, policy: ActivationPolicy) -> bool:
+        """True when `policy` would refuse this or ask for something."""
+        try:
+            return self.preflight(policy, Group(policy.group_id, policy.group_id), policy.access) is not None
+        except DurationTooLong:
+            return True
 
 
 async def _nothing(group_id: str) -> None:
@@ -141,19 +161,6 @@ class PimService:
             log.info("Graph refused the delegated token of %s; trying once more with a fresh one", actor.object_id)
             return await call(fresh)
 
-    # ---- reading ----------------------------------------------------------------------------------------------
-
-    async def _likely_policies(self, asked: Sequence[str], access: Access | None) -> list[PolicyKey]:
-        """The policies a command naming `asked` will need, as far as the groups the directory has seen tell: read
-        with the snapshot, they save the round trip that would otherwise come between the snapshot and the write."""
-        known = await self._directory.known_groups()
-        keys: dict[PolicyKey, None] = {}
-        for name in asked:
-            for group, seen_as in known:
-                if names.resolve(name, [group]) is not None:
-                    keys[(group.id, access or seen_as)] = None
-        return list(keys)
-
     # ---- activate -------------------------------------------------------------------------------------------
 
     async def activate(self, actor: Actor, command: Activate) -> list[Outcome]:
@@ -163,18 +170,18 @@ class PimService:
                 Refused(name, command.access or Access.MEMBER, DurationTooShort(command.duration))
                 for name in command.groups
             ]
+        asked = _Asked(command.duration, command.justification, command.ticket)
+        # The policies of the groups the directory has seen by these names come with the snapshot: they save the
+        # round trip that would otherwise come between the snapshot and the write.
+        query = PolicyQuery(names=tuple(command.groups), access=command.access, recheck=asked.doubts)
         try:
-            reads = await self._read_for_activation(
-                actor, command.groups, command.access, await self._likely_policies(command.groups, command.access)
-            )
+            snapshot = await self._read_for_activation(actor, command.groups, command.access, query)
         except DirectoryError as e:
             return [Failed(name, command.access or Access.MEMBER, e) for name in command.groups]
-        plans = await self._plans(actor, reads.snapshot, command)
-        reads = await self._read_missing_policies(reads, [p for p in plans if isinstance(p, _Target)])
+        plans = await self._plans(actor, snapshot, command)
+        policies = await self._read_missing_policies(snapshot, [p for p in plans if isinstance(p, _Target)], asked)
         return [
-            await self._activate_one(actor, reads, plan, command.duration, command.justification, command.ticket)
-            if isinstance(plan, _Target)
-            else plan
+            await self._activate_one(actor, snapshot, policies, plan, asked) if isinstance(plan, _Target) else plan
             for plan in plans
         ]
 
@@ -211,28 +218,30 @@ class PimService:
         """Activate one group named by id (a card button). Eligibility is checked again: card data is untrusted."""
         if duration is not None and duration < MINIMUM_ACTIVATION:
             return Refused(group_id, access, DurationTooShort(duration))
+        asked = _Asked(duration, justification, ticket)
+        query = PolicyQuery(keys=((group_id, access),), recheck=asked.doubts)
         try:
-            reads = await self._read_for_activation(actor, [group_id], access, [(group_id, access)])
-            target = await self._target(actor, reads.snapshot, group_id, access)
+            snapshot = await self._read_for_activation(actor, [group_id], access, query)
+            target = await self._target(actor, snapshot, group_id, access)
         except RequestRefused as e:
             return Refused(group_id, access, e)
         except DirectoryError as e:
             return Failed(group_id, access, e)
-        return await self._activate_one(actor, reads, target, duration, justification, ticket)
+        return await self._activate_one(actor, snapshot, snapshot.policies, target, asked)
 
     async def _read_for_activation(
-        self, actor: Actor, asked: Sequence[str], access: Access | None, policies: Sequence[PolicyKey]
-    ) -> _Reads:
-        """The user's snapshot and, in the same round trip, the `policies` not cached. A cached snapshot serves only
-        if it says yes for every named group: one that says no (not eligible by that name, not in effect, already
-        active, waiting for approval) is read again from Graph before the answer, as a missing one is. An
-        eligibility an admin granted a minute ago is activatable at once."""
+        self, actor: Actor, asked: Sequence[str], access: Access | None, policies: PolicyQuery
+    ) -> UserSnapshot:
+        """The user's snapshot and, in the same round trip, the `policies`. An earlier snapshot serves only if it says
+        yes for every named group: one that says no (not eligible by that name, not in effect, already active,
+        waiting for approval) is read again from Graph before the answer. An eligibility an admin granted a minute
+        ago is activatable at once."""
         now = self._clock.now()
-        cached = await self._directory.cached_snapshot(actor.object_id)
-        fresh = cached is None or any(self._says_no(cached, name, access, now) for name in asked)
-        cached_policies = {key for key in policies if await self._directory.cached_policy(*key) is not None}
-        snapshot = await self._directory.snapshot(actor.object_id, fresh=fresh, policies=policies)
-        return _Reads(snapshot, frozenset(set(policies) - cached_policies))
+
+        def says_no(snapshot: UserSnapshot) -> bool:
+            return any(self._says_no(snapshot, name, access, now) for name in asked)
+
+        return await self._directory.snapshot(actor.object_id, recheck=says_no, policies=policies)
 
     def _says_no(self, snapshot: UserSnapshot, asked: str, access: Access | None, now: datetime) -> bool:
         found = self._find(snapshot, asked, access, now)
@@ -244,30 +253,38 @@ class PimService:
             return True
         return False
 
-    async def _read_missing_policies(self, reads: _Reads, targets: Sequence[_Target]) -> _Reads:
-        """The policies of the targets that neither the cache nor the snapshot's round trip held, read side by side
-        (one round trip); a failure is met again, per group, where the policy is needed."""
-        missing = [
-            (t.group.id, t.access) for t in targets if await self._directory.cached_policy(t.group.id, t.access) is None
-        ]
-        await asyncio.gather(*(self._directory.policy(*key) for key in missing), return_exceptions=True)
-        return replace(reads, policies_read=reads.policies_read | frozenset(missing))
+    async def _read_missing_policies(
+        self, snapshot: UserSnapshot, targets: Sequence[_Target], asked: _Asked
+    ) -> dict[PolicyKey, ActivationPolicy]:
+        """The policies of the targets, those that did not come with the snapshot read side by side (one round trip);
+        a failure is met again, per group, where the policy is needed."""
+        policies = dict(snapshot.policies)
+        missing = [(t.group.id, t.access) for t in targets if (t.group.id, t.access) not in policies]
+        read = await asyncio.gather(
+            *(self._directory.policy(*key, recheck=asked.doubts) for key in missing), return_exceptions=True
+        )
+        policies.update({key: p for key, p in zip(missing, read, strict=True) if isinstance(p, ActivationPolicy)})
+        return policies
 
     async def _activate_one(
         self,
         actor: Actor,
-        reads: _Reads,
+        snapshot: UserSnapshot,
+        policies: Mapping[PolicyKey, ActivationPolicy],
         target: _Target,
-        duration: timedelta | None,
-        justification: str | None,
-        ticket: Ticket | None,
+        asked: _Asked,
     ) -> Outcome:
         group, access = target.group, target.access
+        duration, justification, ticket = asked.duration, asked.justification, asked.ticket
         now = self._clock.now()
+        policy: ActivationPolicy | None = None
         try:
-            self._refuse_if_active_or_pending(reads.snapshot, group, access, now)
-            policy = await self._checked_policy(reads, target, duration, justification, ticket)
-            needs = self._preflight(policy, group, access, duration, justification, ticket)
+            self._refuse_if_active_or_pending(snapshot, group, access, now)
+            # Always known before the write: read now if neither the snapshot nor the reads after it brought it.
+            policy = policies.get((group.id, access)) or await self._directory.policy(
+                group.id, access, recheck=asked.doubts
+            )
+            needs = asked.preflight(policy, group, access)
             if needs is not None:
                 return needs
             effective = duration if duration is not None else policy.maximum_duration
@@ -282,15 +299,13 @@ class PimService:
         except MissingInputs as e:
             return NeedsInput(group, access, duration, e.justification, e.ticket, justification, ticket)
         except RequestRefused as e:
-            if isinstance(e, DurationTooLong) and e.maximum is None:
+            if isinstance(e, DurationTooLong) and e.maximum is None and policy is not None:
                 # Graph's ExpirationRule does not name the maximum; the policy read before the write does.
-                if cached := await self._directory.cached_policy(group.id, access):
-                    e = DurationTooLong(e.requested, cached.maximum_duration)
+                e = DurationTooLong(e.requested, policy.maximum_duration)
             refusal = e.for_group(group.display_name, access)
             return Refused(group.display_name, access, refusal, group, duration, justification, ticket)
         except DirectoryError as e:
             return Failed(group.display_name, access, e)
-        self._directory.forget_user(actor.object_id)
         return await self._activation_outcome(group, access, request, effective, duration is None, policy)
 
     async def _activation_outcome(
@@ -323,7 +338,6 @@ class PimService:
         request = await self._directory.find_write(write)
         if request is None:
             return Failed(group.display_name, access, NotCarriedOut()) if settled else None
-        self._directory.forget_user(write.principal_id)
         if write.kind is WriteKind.DEACTIVATE:
             if request.status in _NO_EFFECT:
                 return Failed(group.display_name, access, NotCarriedOut(request.raw_status or request.status.value))
@@ -338,46 +352,6 @@ class PimService:
         return await self._activation_outcome(
             group, access, request, effective, unconfirmed.duration_was_policy_maximum, policy
         )
-
-    async def _checked_policy(
-        self,
-        reads: _Reads,
-        target: _Target,
-        duration: timedelta | None,
-        justification: str | None,
-        ticket: Ticket | None,
-    ) -> ActivationPolicy:
-        """The group's policy, always known before the write. When a copy this command did not read (cached) would
-        refuse or ask for something, the policy is read again once first: an admin may have relaxed it."""
-        key = (target.group.id, target.access)
-        policy = await self._directory.cached_policy(*key)
-        if policy is None:
-            return await self._directory.policy(*key)
-        if key in reads.policies_read:
-            return policy
-        try:
-            passes = self._preflight(policy, target.group, target.access, duration, justification, ticket) is None
-        except DurationTooLong:
-            passes = False
-        return policy if passes else await self._directory.policy(*key, fresh=True)
-
-    @staticmethod
-    def _preflight(
-        policy: ActivationPolicy,
-        group: Group,
-        access: Access,
-        duration: timedelta | None,
-        justification: str | None,
-        ticket: Ticket | None,
-    ) -> NeedsInput | None:
-        """What the policy says before anything is written. Raises for hard refusals; NeedsInput for missing inputs."""
-        if duration is not None and policy.expiration_required and duration > policy.maximum_duration:
-            raise DurationTooLong(duration, policy.maximum_duration)
-        need_justification = policy.justification_required and not (justification and justification.strip())
-        need_ticket = policy.ticket_required and ticket is None
-        if need_justification or need_ticket:
-            return NeedsInput(group, access, duration, need_justification, need_ticket, justification, ticket)
-        return None
 
     @staticmethod
     def _refuse_if_active_or_pending(snapshot: UserSnapshot, group: Group, access: Access, now: datetime) -> None:
@@ -511,10 +485,7 @@ class PimService:
 
     async def cancel(self, actor: Actor, request_id: str) -> None:
         """Cancel the actor's own pending request, as them (delegated)."""
-        try:
-            await self._as_user(actor, lambda token: self._directory.cancel(token, request_id))
-        finally:
-            self._directory.forget_user(actor.object_id)
+        await self._as_user(actor, lambda token: self._directory.cancel(token, request_id))
 
     async def waiting_requests(self, actor: Actor, asked: str | None = None) -> list[tuple[Group, PimRequest]]:
         """The actor's requests waiting for approval for the group named `asked` (name or id; None: every group), read
@@ -528,11 +499,6 @@ class PimService:
             if asked is None or names.resolve(asked, [group]) is not None:
                 found.append((group, request))
         return found
-
-    def forget_user(self, user_id: str) -> None:
-        """Drop what is cached about the user's PIM state: the bot learnt that a request of theirs was decided,
-        cancelled or closed, so their next command must not be answered from the view taken while it waited."""
-        self._directory.forget_user(user_id)
 
     # ---- deactivate -----------------------------------------------------------------------------------------
 
@@ -584,8 +550,6 @@ class PimService:
             return Unconfirmed(group, active.access, e.write)
         except DirectoryError as e:
             return Failed(group.display_name, active.access, e)
-        finally:
-            self._directory.forget_user(actor.object_id)
         return Deactivated(group, active.access, request)
 
     # ---- status ---------------------------------------------------------------------------------------------
@@ -595,14 +559,12 @@ class PimService:
         return self._view(await self._directory.snapshot(actor.object_id, fresh=True))
 
     async def glance(self, actor: Actor) -> StatusView:
-        """What the user holds, to suggest what they may have meant after a slip: the cached snapshot, else one
-        app-only read; with the maximum durations of the policies that are cached (no read for them). Raises
-        DirectoryError kinds."""
-        view = self._view(await self._directory.snapshot(actor.object_id))
-        maxima = {}
-        for e in view.eligible:
-            if (policy := await self._directory.cached_policy(e.group.id, e.access)) is not None:
-                maxima[(e.group.id, e.access)] = policy.maximum_duration
+        """What the user holds, to suggest what they may have meant after a slip: a snapshot read a short while ago,
+        else one app-only read; with the maximum durations of the policies that came with it (none is read for
+        them). Raises DirectoryError kinds."""
+        snapshot = await self._directory.snapshot(actor.object_id)
+        view = self._view(snapshot)
+        maxima = {(e.group.id, e.access): p.maximum_duration for e in view.eligible if (p := _policy_of(snapshot, e))}
         return replace(view, maxima=maxima)
 
     def _view(self, snapshot: UserSnapshot) -> StatusView:
@@ -683,3 +645,7 @@ class PimService:
     @staticmethod
     def _group_names(snapshot: UserSnapshot) -> Sequence[str]:
         return sorted({e.group.display_name for e in snapshot.eligibilities})
+
+
+def _policy_of(snapshot: UserSnapshot, eligibility: Eligibility) -> ActivationPolicy | None:
+    return snapshot.policies.get((eligibility.group.id, eligibility.access))

@@ -7,8 +7,9 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from core.approvals import closed_reason, is_expired
@@ -51,7 +52,8 @@ from core.models import (
     StageStatus,
     WriteKind,
 )
-from core.ports import ActivationInput, Clock, GroupMembers, PolicyKey, UserSnapshot, WaitingRequests
+from core.names import resolve
+from core.ports import ActivationInput, Clock, GroupMembers, PolicyKey, PolicyQuery, UserSnapshot, WaitingRequests
 from graph import wire
 from graph.cache import Cache
 from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, odata_path
@@ -77,9 +79,12 @@ _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class GraphPimDirectory:
     """PIM for Groups through Graph.
 
-    Reads use the app-only token and are cached (snapshot per user, policy per group and access, display names);
-    concurrent reads of the same key share one request. Writes use the acting user's delegated token and drop that
-    user's cached snapshot.
+    Reads use the app-only token and are kept (`graph.cache`: a snapshot per user for a minute, a policy per group and
+    access for five, display names for an hour); concurrent reads of the same key share one request. Writes use the
+    acting user's delegated token. What is kept is dropped here, not by the caller: the user's snapshot after each of
+    their writes (and when a write whose answer was lost is found), and every snapshot that shows a request waiting
+    once a decision, a cancel or a read shows it no longer waits. A caller who must not answer "no" from a kept copy
+    passes `recheck`.
     """
 
     def __init__(
@@ -113,13 +118,20 @@ class GraphPimDirectory:
     # -- reads ------------------------------------------------------------------------------------------------------
 
     async def snapshot(
-        self, principal_id: str, *, fresh: bool = False, policies: Collection[PolicyKey] = ()
+        self,
+        principal_id: str,
+        *,
+        fresh: bool = False,
+        recheck: Callable[[UserSnapshot], bool] | None = None,
+        policies: PolicyQuery | None = None,
     ) -> UserSnapshot:
-        wanted = [key for key in dict.fromkeys(policies) if self._policies.peek(key) is None]
-        cached = None if fresh else self._snapshots.peek(principal_id)
-        if cached is not None:
+        query = policies or PolicyQuery()
+        keys = await self._policy_keys(query)
+        wanted = [key for key in keys if self._kept_policy(key, query.recheck) is None]
+        kept = None if fresh else self._snapshots.peek(principal_id)
+        if kept is not None and (recheck is None or not recheck(kept)):
             await self._read_policies(wanted)
-            return cached
+            return self._with_policies(kept, keys, query.recheck)
         # A read already under way (started after the last write we made) is fresh enough for everyone; the policies
         # it does not carry are read beside it.
         load = functools.partial(self._fetch_snapshot, principal_id, wanted)
@@ -127,14 +139,42 @@ class GraphPimDirectory:
             snapshot, _ = await asyncio.gather(
                 self._snapshots.get(principal_id, load, fresh=True), self._read_policies(wanted)
             )
-            return snapshot
-        return await self._snapshots.get(principal_id, load, fresh=True)
+        else:
+            snapshot = await self._snapshots.get(principal_id, load, fresh=True)
+        return self._with_policies(snapshot, keys, query.recheck)
 
-    async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
-        return self._snapshots.peek(principal_id)
+    async def _policy_keys(self, query: PolicyQuery) -> list[PolicyKey]:
+        """The policies a query asks for: its keys, and those of the groups seen in anyone's eligibilities by the
+        names it gives."""
+        keys = dict.fromkeys(query.keys)
+        known = await self._known.all() if query.names else []
+        for name in query.names:
+            for group, seen_as in known:
+                if resolve(name, [group]) is not None:
+                    keys[(group.id, query.access or seen_as)] = None
+        return list(keys)
 
-    async def known_groups(self) -> Sequence[tuple[Group, Access]]:
-        return await self._known.all()
+    def _kept_policy(
+        self, key: PolicyKey, recheck: Callable[[ActivationPolicy], bool] | None
+    ) -> ActivationPolicy | None:
+        """The policy kept for `key`, unless the caller doubts it: then it is dropped, to be read again."""
+        kept = self._policies.peek(key)
+        if kept is not None and recheck is not None and recheck(kept):
+            self._policies.discard(key)
+            return None
+        return kept
+
+    def _with_policies(
+        self, snapshot: UserSnapshot, keys: Sequence[PolicyKey], recheck: Callable[[ActivationPolicy], bool] | None
+    ) -> UserSnapshot:
+        """The snapshot with the policies asked for that could be read, and the others of its groups at hand."""
+        found = {key: policy for key in keys if (policy := self._policies.peek(key)) is not None}
+        for eligibility in snapshot.eligibilities:
+            key = (eligibility.group.id, eligibility.access)
+            if key not in found and (policy := self._policies.peek(key)) is not None:
+                if recheck is None or not recheck(policy):
+                    found[key] = policy
+        return replace(snapshot, policies=found)
 
     async def _fetch_snapshot(self, principal_id: str, policies: Sequence[PolicyKey] = ()) -> UserSnapshot:
         """The user's three reads and the `policies` in one app-only `$batch`."""
@@ -188,12 +228,12 @@ class GraphPimDirectory:
             else:  # left uncached: whoever needs it reads it again and meets the failure itself
                 log.info("policy read for group %s (%s) failed: %r", group_id, access.value, response.error)
 
-    async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
-        load = functools.partial(self._fetch_policy, group_id, access)
-        return await self._policies.get((group_id, access), load, fresh=fresh)
-
-    async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
-        return self._policies.peek((group_id, access))
+    async def policy(
+        self, group_id: str, access: Access, *, recheck: Callable[[ActivationPolicy], bool] | None = None
+    ) -> ActivationPolicy:
+        key = (group_id, access)
+        self._kept_policy(key, recheck)
+        return await self._policies.get(key, functools.partial(self._fetch_policy, group_id, access))
 
     async def _fetch_policy(self, group_id: str, access: Access) -> ActivationPolicy:
         path, params = wire.policy_query(group_id, access)
@@ -355,8 +395,16 @@ class GraphPimDirectory:
             if name:
                 self._names.put(object_id, name)
 
-    def forget_user(self, principal_id: str) -> None:
+    def _forget(self, principal_id: str) -> None:
+        """The user's PIM state changed (a write of theirs, or one whose outcome is being found out): their next
+        snapshot is read from Graph, not from before the change."""
         self._snapshots.discard(principal_id)
+
+    def _closed_request(self, request_id: str) -> None:
+        """A request stopped waiting (decided, cancelled, closed): a snapshot that still shows it waiting is dropped,
+        so its requester's next command does not meet "already waiting"."""
+        folded = request_id.casefold()
+        self._snapshots.discard_where(lambda _, snapshot: any(p.id.casefold() == folded for p in snapshot.pending))
 
     # -- writes -----------------------------------------------------------------------------------------------------
 
@@ -387,11 +435,11 @@ class GraphPimDirectory:
         try:
             created = wire.parse_request(await post())
         except (GraphError, GraphTransportError) as err:
-            self.forget_user(write.principal_id)
+            self._forget(write.principal_id)
             if answer_lost(err):
                 return await self._reconciled(write, post, activation)
             raise await self._refusal(err, write, activation) from err
-        self.forget_user(write.principal_id)
+        self._forget(write.principal_id)
         return created
 
     async def _reconciled(
@@ -412,7 +460,7 @@ class GraphPimDirectory:
         try:
             return wire.parse_request(await post())
         except (GraphError, GraphTransportError) as err:
-            self.forget_user(write.principal_id)
+            self._forget(write.principal_id)
             if answer_lost(err):
                 raise _sent_twice(write.kind.value, err, write) from err
             refusal = await self._refusal(err, write, activation)
@@ -448,13 +496,22 @@ class GraphPimDirectory:
             return None
         found = max(candidates, key=lambda r: r.created or earliest)
         log.info("%s outcome was unknown; found request %s (%s)", write.kind.value, found.id, found.raw_status)
+        self._forget(write.principal_id)  # the write landed
         return found
 
     # -- approvals ----------------------------------------------------------------------------------------------------
 
     async def request(self, request_id: str) -> PimRequest:
-        item = await translated(self._client.get(wire.request_path(request_id)), _not_found(request_id))
-        return wire.parse_request(item)
+        try:
+            request = wire.parse_request(
+                await translated(self._client.get(wire.request_path(request_id)), _not_found(request_id))
+            )
+        except RequestNotFound:
+            self._closed_request(request_id)
+            raise
+        if not request.status.is_pending:
+            self._closed_request(request_id)
+        return request
 
     async def waiting_in_groups(self, group_ids: Sequence[str]) -> WaitingRequests:
         """`status eq 'PendingApproval'` per group (`$filter` by groupId, as Graph requires), 20 groups a `$batch`, a
@@ -504,6 +561,14 @@ class GraphPimDirectory:
     async def decide(
         self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
     ) -> None:
+        try:
+            await self._decide(token, request_id, stage_id, decision, justification)
+        finally:  # decided now, or found decided or closed; or not, and the next read shows it waiting again
+            self._closed_request(request_id)
+
+    async def _decide(
+        self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
+    ) -> None:
         path, body = wire.stage_path(request_id, stage_id), wire.review_body(decision, justification)
         try:
             await self._client.patch(path, token=token, json=body)
@@ -531,6 +596,12 @@ class GraphPimDirectory:
             raise await self._decision_refusal(err, token, request_id, decision) from err
 
     async def cancel(self, token: str, request_id: str) -> None:
+        try:
+            await self._cancel(token, request_id)
+        finally:  # cancelled now, or found closed; or not, and the next read shows it waiting again
+            self._closed_request(request_id)
+
+    async def _cancel(self, token: str, request_id: str) -> None:
         try:
             await self._client.post(wire.cancel_path(request_id), token=token)
             return
@@ -560,7 +631,7 @@ class GraphPimDirectory:
             return
         if request.status is RequestStatus.CANCELED and isinstance(failure, GraphTransportError):
             return  # ours landed
-        self.forget_user(request.principal_id)
+        self._forget(request.principal_id)
         raise _not_pending(request, self._clock.now()) from failure
 
     async def _decision_refusal(self, err: Failure, token: str, request_id: str, decision: Decision) -> PimError:
@@ -670,30 +741,29 @@ class GraphPimDirectory:
         if not isinstance(lapsed, BaseException):
             candidates += lapsed
         for eligibility in candidates:
-            if eligibility.group.id.casefold() == group_id.casefold() and eligibility.access is access:
+            if _same(eligibility.group.id, eligibility.access, group_id, access):
                 if not eligibility.in_effect(now):
                     return EligibilityNotInEffect(eligibility.start, eligibility.end, now)
         return NotEligible(self._names.peek(group_id) or group_id, access=access)
 
     async def _active_lookup(self, principal_id: str, group_id: str, access: Access) -> ActiveAssignment | None:
-        try:
-            snapshot = await self.snapshot(principal_id)
-        except DirectoryError:
-            return None
-        for active in snapshot.active:
-            if active.group.id.casefold() == group_id.casefold() and active.access is access:
-                return active
-        return None
+        held = await self._snapshot_if_readable(principal_id)
+        return next((a for a in held.active if _same(a.group.id, a.access, group_id, access)), None) if held else None
 
     async def _pending_lookup(self, principal_id: str, group_id: str, access: Access) -> PimRequest | None:
+        held = await self._snapshot_if_readable(principal_id)
+        return next((p for p in held.pending if _same(p.group_id, p.access, group_id, access)), None) if held else None
+
+    async def _snapshot_if_readable(self, principal_id: str) -> UserSnapshot | None:
+        """The user's snapshot to explain a refusal with, or None: the refusal stands without its details."""
         try:
-            snapshot = await self.snapshot(principal_id)
+            return await self.snapshot(principal_id)
         except DirectoryError:
             return None
-        for pending in snapshot.pending:
-            if pending.group_id.casefold() == group_id.casefold() and pending.access is access:
-                return pending
-        return None
+
+
+def _same(group_id: str, access: Access, wanted_group: str, wanted_access: Access) -> bool:
+    return group_id.casefold() == wanted_group.casefold() and access is wanted_access
 
 
 def _not_found(request_id: str) -> dict[int, Callable[[GraphError], PimError]]:

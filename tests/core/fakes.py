@@ -6,13 +6,16 @@ a write with someone else's token (403), no eligibility in effect (EligibilityRu
 (ExpirationRule: Graph's message does not carry the maximum), missing justification/ticket (JustificationRule /
 TicketingRule), and on selfDeactivate: not active (RoleAssignmentDoesNotExist), within five minutes
 (ActiveDurationTooShort). A refused write changes nothing; every call is recorded.
+
+It keeps what it read as graph/pim.py does (a snapshot for a minute, policies until a test changes them): a snapshot
+or policy call records `read=False` when a kept copy answered, and `io` lists only the calls that went to Graph.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,7 +56,8 @@ from core.models import (
     StageStatus,
     WriteKind,
 )
-from core.ports import ActivationInput, GroupMembers, UserSnapshot, WaitingRequests
+from core.names import resolve
+from core.ports import ActivationInput, GroupMembers, PolicyKey, PolicyQuery, UserSnapshot, WaitingRequests
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -99,7 +103,6 @@ class Call:
 class FakeDirectory:
     """A `core.ports.PimDirectory` over in-memory state, for any number of users."""
 
-    NO_IO = frozenset({"cached_policy", "cached_snapshot", "known_groups", "forget_user"})  # memory only in graph/
     SNAPSHOT_TTL = timedelta(seconds=60)  # as graph/pim.py caches a user's snapshot
     WRITES = frozenset({"self_activate", "self_deactivate", "decide", "cancel"})
 
@@ -220,7 +223,13 @@ class FakeDirectory:
 
     @property
     def io(self) -> list[Call]:
-        return [c for c in self.calls if c.method not in self.NO_IO]
+        """The calls that went to Graph: not those a kept snapshot or policy answered."""
+        return [c for c in self.calls if c.args.get("read", True)]
+
+    def holds_snapshot(self, user: str) -> bool:
+        """Whether a snapshot of the user is kept (the next one is not read from Graph)."""
+        kept = self._snapshots.get(user)
+        return kept is not None and self.clock.now() < kept[1] + self.SNAPSHOT_TTL
 
     def active_of(self, user: str) -> list[ActiveAssignment]:
         return list(self._active[user])
@@ -243,49 +252,80 @@ class FakeDirectory:
         return [e for e in self._eligible[user] if e.end is None or now < e.end]
 
     async def snapshot(
-        self, principal_id: str, *, fresh: bool = False, policies: Collection[tuple[str, Access]] = ()
+        self,
+        principal_id: str,
+        *,
+        fresh: bool = False,
+        recheck: Callable[[UserSnapshot], bool] | None = None,
+        policies: PolicyQuery | None = None,
     ) -> UserSnapshot:
-        """The cached copy unless `fresh` (as the real directory: live state only when it reads Graph); the
-        `policies` not cached are read with it."""
+        """A copy read less than a minute ago unless `fresh` or `recheck` doubts it (as the real directory: live state
+        only when it reads Graph); the asked policies not kept, or kept but doubted, are read with it."""
+        query = policies or PolicyQuery()
+        keys = list(dict.fromkeys([*query.keys, *self._named(query)]))
+        unread = [key for key in keys if not self._holds(key, query.recheck)]
+        kept = None if fresh or not self.holds_snapshot(principal_id) else self._snapshots[principal_id][0]
+        if kept is not None and recheck is not None and recheck(kept):
+            kept = None
         self._record(
-            "snapshot", principal_id=principal_id, fresh=fresh, **({"policies": list(policies)} if policies else {})
+            "snapshot", principal_id=principal_id, read=kept is None, **({"policies": unread} if unread else {})
         )
-        for key in policies:
-            self._cached.setdefault(key, self._policy(*key))
-        cached = None if fresh else await self.cached_snapshot(principal_id)
-        if cached is not None:
-            return cached
-        snapshot = UserSnapshot(
-            tuple(self._current(principal_id)),
-            tuple(self._active[principal_id]),
-            tuple(self._pending[principal_id]),
-        )
-        self._snapshots[principal_id] = (snapshot, self.clock.now())
-        self._known.update({(e.group.id, e.access): e.group for e in snapshot.eligibilities})
-        return snapshot
+        for key in unread:
+            self._cached[key] = self._policy(*key)
+        if kept is None:
+            kept = UserSnapshot(
+                tuple(self._current(principal_id)),
+                tuple(self._active[principal_id]),
+                tuple(self._pending[principal_id]),
+            )
+            self._snapshots[principal_id] = (kept, self.clock.now())
+            self._known.update({(e.group.id, e.access): e.group for e in kept.eligibilities})
+        return replace(kept, policies=self._policies_with(kept, keys, query.recheck))
 
-    async def cached_snapshot(self, principal_id: str) -> UserSnapshot | None:
-        self._record("cached_snapshot", principal_id=principal_id)
-        cached = self._snapshots.get(principal_id)
-        if cached is not None and self.clock.now() < cached[1] + self.SNAPSHOT_TTL:
-            return cached[0]
-        return None
+    def _named(self, query: PolicyQuery) -> list[PolicyKey]:
+        return [
+            (group.id, query.access or seen_as)
+            for name in query.names
+            for (_, seen_as), group in self._known.items()
+            if resolve(name, [group]) is not None
+        ]
 
-    async def known_groups(self) -> Sequence[tuple[Group, Access]]:
-        self._record("known_groups")
-        return [(group, access) for (_, access), group in self._known.items()]
+    def _holds(self, key: PolicyKey, recheck: Callable[[ActivationPolicy], bool] | None) -> bool:
+        kept = self._cached.get(key)
+        return kept is not None and (recheck is None or not recheck(kept))
 
-    async def policy(self, group_id: str, access: Access, *, fresh: bool = False) -> ActivationPolicy:
-        self._record("policy", group_id=group_id, access=access, fresh=fresh)
-        if fresh or (group_id, access) not in self._cached:
-            self._cached[group_id, access] = self._policy(group_id, access)
-        return self._cached[group_id, access]
+    def _policies_with(
+        self, snapshot: UserSnapshot, keys: Sequence[PolicyKey], recheck: Callable[[ActivationPolicy], bool] | None
+    ) -> Mapping[PolicyKey, ActivationPolicy]:
+        """The asked policies (read now or kept), and those of the snapshot's groups kept and not doubted."""
+        found = {key: self._cached[key] for key in keys if key in self._cached}
+        for e in snapshot.eligibilities:
+            key = (e.group.id, e.access)
+            if key not in found and self._holds(key, recheck):
+                found[key] = self._cached[key]
+        return found
 
-    async def cached_policy(self, group_id: str, access: Access) -> ActivationPolicy | None:
-        self._record("cached_policy", group_id=group_id, access=access)
-        return self._cached.get((group_id, access))
+    async def policy(
+        self, group_id: str, access: Access, *, recheck: Callable[[ActivationPolicy], bool] | None = None
+    ) -> ActivationPolicy:
+        key = (group_id, access)
+        read = not self._holds(key, recheck)
+        self._record("policy", group_id=group_id, access=access, read=read)
+        if read:
+            self._cached[key] = self._policy(group_id, access)
+        return self._cached[key]
+
+    def _forget(self, user: str) -> None:
+        self._snapshots.pop(user, None)
+
+    def _closed_request(self, request_id: str) -> None:
+        """As graph/pim.py: a kept snapshot that still shows the request waiting is dropped."""
+        for user, (snapshot, _) in list(self._snapshots.items()):
+            if any(p.id == request_id for p in snapshot.pending):
+                del self._snapshots[user]
 
     async def self_activate(self, token: str, request: ActivationInput) -> PimRequest:
+        self._forget(request.principal_id)  # whatever comes of it
         self._record("self_activate", token=token, request=request)
         key = (request.group_id, request.access)
         policy = self._policy(*key)
@@ -326,6 +366,7 @@ class FakeDirectory:
         return self._answered("self_activate", created, now, request.justification)
 
     async def self_deactivate(self, token: str, group_id: str, access: Access, principal_id: str) -> PimRequest:
+        self._forget(principal_id)  # whatever comes of it
         self._record("self_deactivate", token=token, group_id=group_id, access=access, principal_id=principal_id)
         if token != token_of(principal_id):
             raise PermissionDenied("the caller is not the principal of the request")
@@ -356,7 +397,10 @@ class FakeDirectory:
             and r.created is not None
             and r.created >= write.sent_at - timedelta(seconds=60)  # Graph's clock may differ from ours
         ]
-        return made[-1] if made else None
+        if not made:
+            return None
+        self._forget(write.principal_id)  # the write landed
+        return made[-1]
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         self._record("lapsed_eligibilities", principal_id=principal_id)
@@ -371,10 +415,6 @@ class FakeDirectory:
         self._record("user_principal_name", user_id=user_id)
         return None
 
-    def forget_user(self, principal_id: str) -> None:
-        self.calls.append(Call("forget_user", {"principal_id": principal_id}))
-        self._snapshots.pop(principal_id, None)
-
     # approvals: one stage, approvers as seeded; a delegated token is recognised by `token_of`
 
     def _request(self, request_id: str) -> PimRequest:
@@ -384,6 +424,8 @@ class FakeDirectory:
 
     async def request(self, request_id: str) -> PimRequest:
         self._record("request", request_id=request_id)
+        if request_id not in self._requests or not self._requests[request_id].status.is_pending:
+            self._closed_request(request_id)
         return self._request(request_id)
 
     async def waiting_in_groups(self, group_ids: Sequence[str]) -> WaitingRequests:
@@ -424,6 +466,14 @@ class FakeDirectory:
     async def decide(
         self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
     ) -> None:
+        try:
+            await self._decide(token, request_id, stage_id, decision, justification)
+        finally:
+            self._closed_request(request_id)
+
+    async def _decide(
+        self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
+    ) -> None:
         self._record(
             "decide", token=token, request_id=request_id, stage_id=stage_id, decision=decision,
             justification=justification,
@@ -449,6 +499,7 @@ class FakeDirectory:
         self._close(request, RequestStatus.PROVISIONED if approved else RequestStatus.DENIED)
 
     async def cancel(self, token: str, request_id: str) -> None:
+        self._closed_request(request_id)
         self._record("cancel", token=token, request_id=request_id)
         request = self._request(request_id)
         if token != token_of(request.principal_id):

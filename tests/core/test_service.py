@@ -96,7 +96,7 @@ async def test_activation_with_a_duration_writes_as_the_user_and_reports_the_win
     assert write.args["token"] == token_of(ALICE.object_id)
     assert write.args["request"] == ActivationInput(EXCHANGE.id, MEMBER, ALICE.object_id, NOW, 2 * H, "patch", None)
     assert [(a.group, a.end) for a in directory.active_of(ALICE.object_id)] == [(EXCHANGE, NOW + 2 * H)]
-    assert directory.calls[-1].method == "forget_user"  # the cached snapshot no longer tells the truth
+    assert not directory.holds_snapshot(ALICE.object_id)  # the snapshot read before the write no longer tells the truth
 
 
 @pytest.mark.parametrize("policy_cached", [True, False], ids=["policy cached", "policy cold"])
@@ -587,8 +587,8 @@ async def test_warm_activation_is_the_write_alone(service: PimService, directory
     outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=H)))
 
     assert isinstance(outcome, Activated)
-    assert [c.method for c in directory.io] == ["snapshot", "self_activate"]
-    assert directory.called("snapshot")[0].args["fresh"] is False  # answered from the cache: no round trip
+    assert [c.method for c in directory.io] == ["self_activate"]
+    assert directory.called("snapshot")[0].args["read"] is False  # answered from the kept snapshot: no round trip
 
 
 async def test_no_from_a_cached_snapshot_is_checked_against_graph_first(
@@ -603,7 +603,7 @@ async def test_no_from_a_cached_snapshot_is_checked_against_graph_first(
     outcome = only(await service.activate(ALICE, activate("Teams Admins", duration=H)))
 
     assert isinstance(outcome, Activated) and outcome.group == TEAMS
-    assert [c.args["fresh"] for c in directory.called("snapshot")] == [True, True]  # status, then activate
+    assert [c.args["read"] for c in directory.called("snapshot")] == [True, True]  # status, then activate
 
 
 @pytest.mark.parametrize("stale", ["active", "pending", "not started"])
@@ -638,7 +638,7 @@ async def test_a_no_confirmed_by_graph_costs_one_snapshot_read(service: PimServi
 
     assert isinstance(outcome, Refused) and isinstance(outcome.error, NotEligible)
     assert [c.method for c in directory.io] == ["snapshot", "lapsed_eligibilities"]
-    assert directory.called("snapshot")[0].args["fresh"] is True  # the cached copy said no: not believed
+    assert directory.called("snapshot")[0].args["read"] is True  # the kept copy said no: not believed
     assert directory.writes == []
 
 
@@ -658,8 +658,8 @@ async def test_no_from_a_cached_policy_is_checked_against_graph_first(
     outcome = only(await service.activate(ALICE, command))
 
     assert isinstance(outcome, Activated)
-    [fresh] = directory.called("policy")
-    assert fresh.args["fresh"] is True
+    [read] = directory.called("policy")
+    assert read.args["read"] is True
 
 
 async def test_a_policy_read_by_this_command_is_not_read_twice_before_a_refusal(
@@ -672,7 +672,7 @@ async def test_a_policy_read_by_this_command_is_not_read_twice_before_a_refusal(
     outcome = only(await service.activate(ALICE, activate("Exchange-Admins", duration=9 * H)))
 
     assert isinstance(outcome, Refused) and isinstance(outcome.error, DurationTooLong)
-    assert [c.args["fresh"] for c in directory.called("policy")] == [False]
+    assert [c.args["read"] for c in directory.called("policy")] == [True]
     assert directory.writes == [] and tokens.asked == []
 
 
@@ -804,8 +804,8 @@ async def test_deactivation_ends_the_activation_as_the_user(
         "token": token_of(ALICE.object_id), "group_id": EXCHANGE.id, "access": MEMBER, "principal_id": ALICE.object_id
     }  # fmt: skip
     assert tokens.asked == [(ALICE.object_id, TENANT)]
-    assert directory.called("snapshot")[0].args["fresh"] is True  # never decide from a cached snapshot
-    assert directory.calls[-1].method == "forget_user"
+    assert directory.called("snapshot")[0].args["read"] is True  # never decide from a kept snapshot
+    assert not directory.holds_snapshot(ALICE.object_id)
 
 
 @pytest.mark.parametrize("age", [timedelta(0), 2 * MIN, 5 * MIN - timedelta(seconds=1)], ids=str)
@@ -950,7 +950,7 @@ async def test_a_failed_deactivation_write_is_a_failure_and_the_cache_is_dropped
     outcome = only(await service.deactivate(ALICE, Deactivate(("Exchange-Admins",))))
 
     assert isinstance(outcome, Failed) and outcome.group_name == "Exchange-Admins"
-    assert directory.calls[-1].method == "forget_user"
+    assert not directory.holds_snapshot(ALICE.object_id)
 
 
 # ---- status -------------------------------------------------------------------------------------------------------
@@ -976,7 +976,7 @@ async def test_status_shows_eligible_active_and_waiting_with_group_names(
         group_names={EXCHANGE.id: "Exchange-Admins", TEAMS.id: "Teams Admins", "grp-all-staff": "All Staff"},
         now=NOW,
     )
-    assert directory.called("snapshot")[0].args == {"principal_id": ALICE.object_id, "fresh": True}
+    assert directory.called("snapshot")[0].args == {"principal_id": ALICE.object_id, "read": True}
     assert directory.writes == []
 
 
@@ -993,8 +993,7 @@ async def test_a_glance_reads_once_and_then_from_the_cache_with_the_cached_polic
 
     assert [e.group for e in first.eligible] == [EXCHANGE, TEAMS] and second == first
     assert first.maxima == {(EXCHANGE.id, MEMBER): H / 2}  # Teams Admins' policy is not read for a glance
-    assert [c.args["fresh"] for c in directory.called("snapshot")] == [False, False]
-    assert [c.method for c in directory.io] == ["snapshot", "snapshot"]  # the second served from the cache
+    assert [c.args["read"] for c in directory.called("snapshot")] == [True, False]  # the second: the kept copy
     assert directory.called("policy") == []
 
 

@@ -22,13 +22,14 @@ from core.errors import (
     PermissionDenied,
     PimError,
     PolicyViolation,
+    RequestNotFound,
     StepUpRequired,
     Throttled,
     TokenRejected,
     TooSoonToDeactivate,
 )
-from core.models import Access, RequestStatus, SentWrite, WriteKind
-from core.ports import ActivationInput
+from core.models import Access, ActivationPolicy, Decision, RequestStatus, SentWrite, WriteKind
+from core.ports import ActivationInput, PolicyQuery
 from graph.client import GraphClient
 from graph.pim import GraphPimDirectory
 from tests.graph.graphstub import BASE, Call, FixedClock, GraphStub, Reply, Sleeps, app_token, error, wrapped
@@ -257,7 +258,7 @@ async def test_snapshot_follows_next_links_of_batched_pages() -> None:
     assert world.stub.round_trips == 2
 
 
-async def test_snapshot_is_cached_for_its_ttl_and_fresh_bypasses_it() -> None:
+async def test_snapshot_is_kept_for_a_minute_and_fresh_or_a_recheck_reads_graph() -> None:
     world = World()
     await world.directory.snapshot(ALICE)
     await world.directory.snapshot(ALICE)
@@ -267,9 +268,11 @@ async def test_snapshot_is_cached_for_its_ttl_and_fresh_bypasses_it() -> None:
     world.clock.advance(timedelta(seconds=61))
     await world.directory.snapshot(ALICE)
     assert world.stub.round_trips == 3
-    world.directory.forget_user(ALICE)
-    await world.directory.snapshot(ALICE)
-    assert world.stub.round_trips == 4
+    await world.directory.snapshot(ALICE, recheck=lambda kept: False)
+    assert world.stub.round_trips == 3
+    doubted: list[int] = []
+    await world.directory.snapshot(ALICE, recheck=lambda kept: doubted.append(1) is None)
+    assert (world.stub.round_trips, doubted) == (4, [1])  # only a kept snapshot is rechecked, not the one read now
 
 
 async def test_concurrent_callers_share_one_fetch() -> None:
@@ -281,7 +284,8 @@ async def test_concurrent_callers_share_one_fetch() -> None:
 
 async def test_policies_asked_for_come_in_the_snapshots_app_only_batch() -> None:
     world = World()
-    snapshot = await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER), (EXCHANGE, Access.OWNER)])
+    query = PolicyQuery(keys=((TEAMS, Access.MEMBER), (EXCHANGE, Access.OWNER)))
+    snapshot = await world.directory.snapshot(ALICE, policies=query)
 
     assert world.stub.round_trips == 1
     assert world.stub.http_requests[0].headers["Authorization"] == "Bearer app-token"
@@ -295,50 +299,93 @@ async def test_policies_asked_for_come_in_the_snapshots_app_only_batch() -> None
     ]
     assert reads[3][1] == f"scopeId eq '{TEAMS}' and scopeType eq 'Group' and roleDefinitionId eq 'member'"
     assert reads[4][1] == f"scopeId eq '{EXCHANGE}' and scopeType eq 'Group' and roleDefinitionId eq 'owner'"
-    teams = await world.directory.cached_policy(TEAMS, Access.MEMBER)
-    assert teams is not None and teams.maximum_duration == timedelta(hours=4)
-    assert await world.directory.cached_policy(EXCHANGE, Access.OWNER) is not None
+    assert snapshot.policies[(TEAMS, Access.MEMBER)].maximum_duration == timedelta(hours=4)
+    assert set(snapshot.policies) == {(TEAMS, Access.MEMBER), (EXCHANGE, Access.OWNER)}
     assert len(snapshot.eligibilities) == 2
-    assert await world.directory.cached_snapshot(ALICE) == snapshot
+    again = await world.directory.snapshot(ALICE)
+    assert (again.eligibilities, again.active, again.pending) == (snapshot.eligibilities, snapshot.active, ())
+    assert set(again.policies) == {(TEAMS, Access.MEMBER)}  # of Alice's groups, the one whose policy is at hand
+    assert await world.directory.policy(EXCHANGE, Access.OWNER) is snapshot.policies[(EXCHANGE, Access.OWNER)]
+    assert world.stub.round_trips == 1
 
 
-async def test_policies_already_cached_are_not_read_again() -> None:
+async def test_policies_already_kept_are_not_read_again() -> None:
     world = World()
     await world.directory.policy(TEAMS, Access.MEMBER)
-    await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER)])
+    await world.directory.snapshot(ALICE, policies=PolicyQuery(keys=((TEAMS, Access.MEMBER),)))
     assert world.stub.round_trips == 2
     assert len(world.stub.sent("GET", "/policies/")) == 1
 
 
-async def test_with_a_cached_snapshot_the_missing_policies_are_one_round_trip() -> None:
+async def test_with_a_kept_snapshot_the_missing_policies_are_one_round_trip() -> None:
     world = World()
     await world.directory.snapshot(ALICE)
-    await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER), (EXCHANGE, Access.MEMBER)])
-    assert world.stub.round_trips == 2  # the cached snapshot answered; both policies came in one $batch
+    both = PolicyQuery(keys=((TEAMS, Access.MEMBER), (EXCHANGE, Access.MEMBER)))
+    snapshot = await world.directory.snapshot(ALICE, policies=both)
+    assert world.stub.round_trips == 2  # the kept snapshot answered; both policies came in one $batch
     assert len(world.stub.sent("GET", "/policies/")) == 2
-    assert await world.directory.cached_policy(EXCHANGE, Access.MEMBER) is not None
-    await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER)])
-    assert world.stub.round_trips == 2  # everything cached: no round trip
+    assert set(snapshot.policies) == {(TEAMS, Access.MEMBER), (EXCHANGE, Access.MEMBER)}
+    await world.directory.snapshot(ALICE, policies=PolicyQuery(keys=((TEAMS, Access.MEMBER),)))
+    assert world.stub.round_trips == 2  # everything kept: no round trip
 
 
-async def test_a_policy_that_cannot_be_read_leaves_the_snapshot_whole_and_stays_uncached() -> None:
+async def test_a_policy_that_cannot_be_read_leaves_the_snapshot_whole_and_is_read_again_when_needed() -> None:
     world = World()
     world.stub.on("GET", "/policies/roleManagementPolicyAssignments", error(403, "Authorization_RequestDenied"))
-    snapshot = await world.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER)])
-    assert len(snapshot.eligibilities) == 2
-    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
+    snapshot = await world.directory.snapshot(ALICE, policies=PolicyQuery(keys=((TEAMS, Access.MEMBER),)))
+    assert len(snapshot.eligibilities) == 2 and snapshot.policies == {}
     with pytest.raises(PermissionDenied):
         await world.directory.policy(TEAMS, Access.MEMBER)
+    assert len(world.stub.sent("GET", "/policies/")) == 2
 
 
-async def test_groups_seen_in_any_snapshot_are_known_after_the_cache_expires() -> None:
+async def test_a_group_named_as_seen_in_anyones_snapshot_has_its_policy_read_with_the_snapshot() -> None:
     world = World()
-    assert await world.directory.known_groups() == []
-    await world.directory.snapshot(ALICE)
-    world.clock.advance(timedelta(hours=2))
-    assert await world.directory.cached_snapshot(ALICE) is None
-    known = {(group.id, group.display_name, access) for group, access in await world.directory.known_groups()}
-    assert known == {(EXCHANGE, "Exchange-Admins", Access.MEMBER), (TEAMS, "Teams Admins", Access.MEMBER)}
+    await world.directory.snapshot(ALICE, policies=PolicyQuery(names=("teams admins",)))
+    assert len(world.stub.sent("GET", "/policies/")) == 0  # never seen before this snapshot: nothing to guess from
+    world.clock.advance(timedelta(hours=2))  # long after the snapshot: the groups stay known
+
+    query = PolicyQuery(names=("teams admins", "exchange-admins", "payroll"), access=Access.OWNER)
+    snapshot = await world.directory.snapshot("someone-else", policies=query)
+
+    assert world.stub.round_trips == 2
+    policy_reads = [c.query["$filter"] for c in world.stub.sent("GET", "/policies/")]
+    assert [c.in_batch for c in world.stub.sent("GET", "/policies/")] == [True, True]
+    assert [f.split("'")[1] for f in policy_reads] == [TEAMS, EXCHANGE] and all("'owner'" in f for f in policy_reads)
+    assert set(snapshot.policies) == {(TEAMS, Access.OWNER), (EXCHANGE, Access.OWNER)}
+
+
+async def test_a_kept_policy_the_caller_doubts_is_read_again_in_the_snapshots_round_trip() -> None:
+    world = World()
+    await world.directory.policy(TEAMS, Access.MEMBER)  # 4 h
+    await world.directory.policy(EXCHANGE, Access.MEMBER)  # 8 h
+    world.clock.advance(timedelta(seconds=30))
+
+    def doubts(policy: ActivationPolicy) -> bool:
+        return policy.maximum_duration < timedelta(hours=5)
+
+    query = PolicyQuery(keys=((TEAMS, Access.MEMBER), (EXCHANGE, Access.MEMBER)), recheck=doubts)
+    snapshot = await world.directory.snapshot(ALICE, policies=query)
+
+    assert world.stub.round_trips == 3  # the two policies, then the snapshot with the doubted one in its $batch
+    assert [c.in_batch for c in world.stub.sent("GET", "/policies/")] == [False, False, True]
+    assert set(snapshot.policies) == {(TEAMS, Access.MEMBER), (EXCHANGE, Access.MEMBER)}  # the new read is the answer
+    assert await world.directory.policy(TEAMS, Access.MEMBER, recheck=doubts) is not None
+    assert world.stub.round_trips == 4  # doubted again: read again
+    assert await world.directory.policy(TEAMS, Access.MEMBER) is not None
+    assert world.stub.round_trips == 4
+
+
+async def test_a_snapshot_brings_the_policies_of_its_groups_at_hand_unless_doubted() -> None:
+    world = World()
+    exchange = await world.directory.policy(EXCHANGE, Access.MEMBER)
+
+    snapshot = await world.directory.snapshot(ALICE)
+    doubted = await world.directory.snapshot(ALICE, policies=PolicyQuery(recheck=lambda policy: True))
+
+    assert snapshot.policies == {(EXCHANGE, Access.MEMBER): exchange}  # Teams Admins' is not read for it
+    assert doubted.policies == {}
+    assert world.stub.round_trips == 2
 
 
 @pytest.mark.parametrize(
@@ -373,9 +420,8 @@ async def test_snapshot_transport_failure_is_directory_unavailable() -> None:
 # -- policy ---------------------------------------------------------------------------------------------------------
 
 
-async def test_policy_is_read_once_and_cached() -> None:
+async def test_policy_is_read_once_and_kept_for_five_minutes() -> None:
     world = World()
-    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
     policy = await world.directory.policy(TEAMS, Access.MEMBER)
     assert policy.maximum_duration == timedelta(hours=4)
     assert world.stub.calls[0].query == {
@@ -383,16 +429,16 @@ async def test_policy_is_read_once_and_cached() -> None:
         "$expand": "policy($expand=rules)",
     }
     assert await world.directory.policy(TEAMS, Access.MEMBER) is policy
-    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is policy
     assert world.stub.round_trips == 1
     world.clock.advance(timedelta(minutes=5, seconds=1))
-    assert await world.directory.cached_policy(TEAMS, Access.MEMBER) is None
+    assert await world.directory.policy(TEAMS, Access.MEMBER) is not policy
+    assert world.stub.round_trips == 2
 
 
-async def test_a_fresh_policy_read_bypasses_the_cache() -> None:
+async def test_a_policy_the_caller_doubts_is_read_again() -> None:
     world = World()
     await world.directory.policy(TEAMS, Access.MEMBER)
-    await world.directory.policy(TEAMS, Access.MEMBER, fresh=True)
+    await world.directory.policy(TEAMS, Access.MEMBER, recheck=lambda policy: True)
     assert world.stub.round_trips == 2
     assert world.stub.http_requests[-1].headers["Authorization"] == "Bearer app-token"
 
@@ -406,6 +452,64 @@ async def test_group_without_policy_assignment_gets_the_defaults() -> None:
         Access.OWNER,
         timedelta(hours=8),
     )
+
+
+# -- the directory drops a snapshot the world has moved past, by itself ----------------------------------------------
+
+
+def waiting_for_approval(world: World) -> str:
+    world.requests.append(request_item("p1", group=TEAMS, status="PendingApproval"))
+    world.stub.on("GET", f"{REQUESTS}/p1", lambda call: next(r for r in world.requests if r["id"] == "p1"))
+    return "p1"
+
+
+@pytest.mark.parametrize("how", ["approved", "cancelled", "read as closed", "gone"])
+async def test_a_snapshot_showing_a_request_waiting_is_read_again_once_the_request_stopped_waiting(how: str) -> None:
+    world = World()
+    request_id = waiting_for_approval(world)
+    assert [p.id for p in (await world.directory.snapshot(ALICE)).pending] == [request_id]
+    world.requests[0]["status"] = "Canceled" if how == "cancelled" else "Provisioned"
+    stage = f"{PIM}/assignmentApprovals/{request_id}/stages/s1"
+    world.stub.on("PATCH", stage, Reply(204))
+    world.stub.on("POST", f"{REQUESTS}/{request_id}/cancel", Reply(204))
+    if how == "gone":
+        world.stub.on("GET", f"{REQUESTS}/{request_id}", error(404, "RoleAssignmentRequestNotFound"))
+
+    if how == "approved":
+        await world.directory.decide("bob-token", request_id, "s1", Decision.APPROVE, "ok")
+    elif how == "cancelled":
+        await world.directory.cancel("alice-token", request_id)
+    elif how == "read as closed":
+        await world.directory.request(request_id)
+    else:
+        with pytest.raises(RequestNotFound):
+            await world.directory.request(request_id)
+    before = world.stub.round_trips
+
+    assert (await world.directory.snapshot(ALICE)).pending == ()
+    assert world.stub.round_trips == before + 1
+
+
+async def test_a_request_read_while_it_still_waits_leaves_the_snapshot_kept() -> None:
+    world = World()
+    request_id = waiting_for_approval(world)
+    await world.directory.snapshot(ALICE)
+    await world.directory.request(request_id)
+    await world.directory.snapshot(ALICE)
+    assert world.stub.round_trips == 2
+
+
+async def test_a_write_found_after_its_answer_was_lost_drops_the_users_snapshot() -> None:
+    world = World()
+    await world.directory.snapshot(ALICE)
+    world.requests.append(request_item("r9", group=EXCHANGE, created=NOW))
+    write = SentWrite(WriteKind.ACTIVATE, EXCHANGE, Access.MEMBER, ALICE, NOW)
+
+    assert (await world.directory.find_write(write)) is not None
+    before = world.stub.round_trips
+    await world.directory.snapshot(ALICE)
+
+    assert world.stub.round_trips == before + 1
 
 
 # -- activation -------------------------------------------------------------------------------------------------------

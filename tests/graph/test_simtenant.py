@@ -39,7 +39,7 @@ from core.errors import (
     TooSoonToDeactivate,
 )
 from core.models import Access, Actor, ApproverRef, Decision, RequestStatus, ReviewResult, Ticket
-from core.ports import ActivationInput, GroupMembers
+from core.ports import ActivationInput, GroupMembers, PolicyQuery
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens, wire
 from simtenant import seed
 from tests.graph.test_feed_discovery import app_token_source
@@ -157,13 +157,14 @@ async def test_warm_activation_is_one_round_trip(rig: Rig) -> None:
 
 
 async def test_the_snapshot_and_the_policies_are_one_app_only_round_trip(rig: Rig) -> None:
-    snapshot = await rig.directory.snapshot(ALICE, policies=[(TEAMS, Access.MEMBER), (SECOPS, Access.MEMBER)])
+    query = PolicyQuery(keys=((TEAMS, Access.MEMBER), (SECOPS, Access.MEMBER)))
+    snapshot = await rig.directory.snapshot(ALICE, policies=query)
     assert rig.graph_requests() == 1
     assert len(snapshot.eligibilities) >= 7
-    teams = await rig.directory.cached_policy(TEAMS, Access.MEMBER)
-    assert teams is not None and teams.maximum_duration == 4 * HOUR
+    teams = snapshot.policies[(TEAMS, Access.MEMBER)]
+    assert teams.maximum_duration == 4 * HOUR
     assert teams.justification_required and teams.ticket_required
-    assert await rig.directory.cached_policy(SECOPS, Access.MEMBER) is not None
+    assert (SECOPS, Access.MEMBER) in snapshot.policies
     reads = [e for e in rig.tenant.log.recent() if e["path"].startswith("/v1.0/")]
     assert {e["caller"] for e in reads} == {"app"} and len(reads) == 6  # $batch + 3 reads + 2 policies
 
