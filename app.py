@@ -298,8 +298,9 @@ def create_app(
         follow_up = functools.partial(bot.follow_up_unconfirmed, adapter)
         # Each activity answered in time and acted on once (bot.turns, bot.deliveries): its lease and TTL are on the
         # clock every process shares.
-        turns = Turns(Deliveries(storage, clock), adapter, settings.app_id, clock=timer, sleep=timer.sleep)
+        turns = Turns(Deliveries(store, clock), adapter, settings.app_id, clock=timer, sleep=timer.sleep)
         app[APP_KEY].update(
+            store=store,
             storage=storage,
             bot=bot,
             step_up=step_up,

@@ -77,17 +77,6 @@ class SqliteStorage(Storage):
         """Keys starting with `prefix` (for sweeps over pending requests and the like)."""
         return [key async for key in self.store.keys(prefix)]
 
-    async def read_expired(self, prefix: str, field: str, before: float) -> dict[str, dict[str, Any]]:
-        """The items under `prefix` whose number `field` is below `before` (items without it are not), with their
-        e_tag, by one statement."""
-        found = await self.store.read_expired(prefix, field, before)
-        return {key: {**v.value, "e_tag": v.etag} for key, v in found.items()}
-
-    async def delete_expired(self, prefix: str, field: str, before: float) -> int:
-        """Delete the items under `prefix` whose number `field` is below `before` (a TTL sweep, one statement);
-        how many were deleted."""
-        return await self.store.delete_expired(prefix, field, before)
-
     def close(self) -> None:
         if self._owned:
             self.store.close()

@@ -159,10 +159,10 @@ class Store(Protocol):
         attempts: int = 10,
     ) -> Versioned | None:
         """Compare-and-swap: `fn(current)` written over the version it was computed from, read again and re-applied
-        when someone wrote in between. `fn` gets a copy it may change, returns the new value or None for "leave it as
-        it is", and may run several times: no side effects. A missing key starts from `create`, or is left missing
-        (None returned) without it. The version written, or None when nothing was written. Contended after
-        `attempts` lost races."""
+        when someone wrote in between. `fn` gets a copy it may change and returns the new value, or None for "leave
+        it as it is"; it may run several times, so it must not act on the world (noting what it saw, for the caller,
+        is fine). A missing key starts from `create`, or is left missing (None returned) without it. The version
+        written, or None when nothing was written. Contended after `attempts` lost races."""
         for attempt in range(attempts):
             found = await self.get(key)
             if found is None and create is None:

@@ -113,7 +113,7 @@ class SqliteStore(Store):
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
-    # ---- what only this backend offers (bot.storage's botbuilder view, sweeps) -------------------------------------
+    # ---- what only this backend offers (bot.storage's botbuilder view) ---------------------------------------------
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Versioned]:
         """The values of those of `keys` that exist."""
@@ -126,20 +126,6 @@ class SqliteStore(Store):
     async def delete_many(self, keys: Sequence[str]) -> None:
         if keys:
             await self._run(self._delete_many, list(keys))
-
-    async def read_expired(self, prefix: str, field: str, before: float) -> dict[str, Versioned]:
-        """The items under `prefix` whose number `field` is below `before` (items without it are not), by one
-        statement."""
-        sql, args = self._expired(prefix, field, before)
-        rows = await self._run(lambda: self._db.execute(f"SELECT key, etag, value FROM items {sql}", args).fetchall())
-        return {key: Versioned(json.loads(value), etag) for key, etag, value in rows}
-
-    async def delete_expired(self, prefix: str, field: str, before: float) -> int:
-        """Delete the items under `prefix` whose number `field` is below `before` (a TTL sweep, one statement);
-        how many were deleted."""
-        sql, args = self._expired(prefix, field, before)
-        deleted: int = await self._run(lambda: self._db.execute(f"DELETE FROM items {sql}", args).rowcount)
-        return deleted
 
     def close(self) -> None:
         """Wait for what is queued, then close the file (twice is harmless)."""
@@ -231,14 +217,6 @@ class SqliteStore(Store):
                 return
             after = rows[-1][0]
             left = left - len(rows) if left > 0 else left
-
-    @staticmethod
-    def _expired(prefix: str, field: str, before: float) -> tuple[str, list[Any]]:
-        low, high = _bounds(prefix)
-        sql, args = "WHERE key >= ?", [low]
-        if high is not None:
-            sql, args = sql + " AND key < ?", [*args, high]
-        return sql + " AND json_extract(value, ?) < ?", [*args, f"$.{field}", before]
 
     async def _hold(self, name: str, owner: str, ttl: timedelta, etag: str | None) -> Lease | None:
         expires = self._clock.now() + ttl

@@ -28,8 +28,9 @@ import aiohttp
 import pytest
 
 from app import APP_KEY
-from bot.deliveries import DONE, PREFIX
-from bot.storage import SqliteStorage
+from bot.deliveries import DONE
+from bot.store import keys
+from bot.store.sqlite import SqliteStore
 from simtenant import run_simtenant
 from tests.adversarial.conftest import write_figures
 from tests.approvals.test_inline_approvals import CAROL, approval_cards, approval_patches, conversation, hello
@@ -336,9 +337,8 @@ async def test_redelivery(tmp_path: Path, kind: str, fault: str, how: str) -> No
 
 
 async def _running_deliveries(rig: Rig) -> list[str]:
-    storage = SqliteStorage(rig.one.state_db)
+    store = SqliteStore(rig.one.state_db)
     try:
-        markers = await storage.read(await storage.keys_with_prefix(PREFIX))
+        return [key async for key, marker in store.items(keys.DELIVERIES) if marker.value.get("state") != DONE]
     finally:
-        storage.close()
-    return [key for key, marker in markers.items() if marker.get("state") != DONE]
+        await store.aclose()

@@ -160,7 +160,7 @@ async def test_a_click_whose_turn_fails_after_working_on_it_ends_saying_so(
 ) -> None:
     stack, clock = slow.stack, slow.clock
     parts = stack.server.app[APP_KEY]
-    deliveries = Deliveries(parts["storage"], stack.sim.tenant.clock)
+    deliveries = Deliveries(parts["store"], stack.sim.tenant.clock)
     turns = Turns(deliveries, parts["adapter"], "", clock=clock, sleep=clock.sleep)
     click = Activity().deserialize(act.card_execute(stack.service_url, "activate", {}, "activity-7"))
 

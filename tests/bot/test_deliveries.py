@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.deliveries import DONE, RUNNING, Deliveries, marker_key
-from bot.storage import SqliteStorage
+from bot.deliveries import DONE, RUNNING, Deliveries
+from bot.store import ANY
+from bot.store.keys import delivery as marker_key
+from bot.store.sqlite import SqliteStore
 from tests.core.fakes import FixedClock
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStorage]:
-    s = SqliteStorage(tmp_path / "state.sqlite3")
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "state.sqlite3")
     yield s
     s.close()
 
@@ -26,13 +28,14 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-async def marker(store: SqliteStorage, activity_id: str = "1") -> dict[str, object]:
-    key = marker_key("a:1", activity_id)
-    return dict((await store.read([key]))[key])
+async def marker(store: SqliteStore, activity_id: str = "1") -> dict[str, object]:
+    found = await store.get(marker_key("a:1", activity_id))
+    assert found is not None
+    return found.value
 
 
 async def test_concurrent_deliveries_to_two_processes_make_exactly_one_claim(tmp_path: Path, clock: FixedClock) -> None:
-    stores = [SqliteStorage(tmp_path / "state.sqlite3") for _ in range(4)]
+    stores = [SqliteStore(tmp_path / "state.sqlite3") for _ in range(4)]
     try:
         claims = await asyncio.gather(*(Deliveries(s, clock).claim("a:1", "1") for s in stores for _ in range(5)))
     finally:
@@ -42,7 +45,7 @@ async def test_concurrent_deliveries_to_two_processes_make_exactly_one_claim(tmp
     assert {c.state for c in claims if not c.acting} == {RUNNING}
 
 
-async def test_a_later_delivery_finds_the_first_ones_answer(store: SqliteStorage, clock: FixedClock) -> None:
+async def test_a_later_delivery_finds_the_first_ones_answer(store: SqliteStore, clock: FixedClock) -> None:
     first = Deliveries(store, clock)
     claim = await first.claim("a:1", "1")
     await first.finish(claim, {"status": 200, "body": {"value": "card"}})
@@ -53,7 +56,7 @@ async def test_a_later_delivery_finds_the_first_ones_answer(store: SqliteStorage
     assert await Deliveries(store, clock).claim("a:2", "1") != again  # another conversation: its own activity
 
 
-async def test_a_running_delivery_whose_lease_ran_out_is_taken_over(store: SqliteStorage, clock: FixedClock) -> None:
+async def test_a_running_delivery_whose_lease_ran_out_is_taken_over(store: SqliteStore, clock: FixedClock) -> None:
     dead = Deliveries(store, clock)
     await dead.claim("a:1", "1")
     clock.advance(timedelta(seconds=29))
@@ -67,9 +70,7 @@ async def test_a_running_delivery_whose_lease_ran_out_is_taken_over(store: Sqlit
     assert (await marker(store))["owner"] == heir.owner
 
 
-async def test_a_renewed_lease_keeps_the_delivery_from_being_taken_over(
-    store: SqliteStorage, clock: FixedClock
-) -> None:
+async def test_a_renewed_lease_keeps_the_delivery_from_being_taken_over(store: SqliteStore, clock: FixedClock) -> None:
     slow = Deliveries(store, clock)
     claim = await slow.claim("a:1", "1")
     for _ in range(5):
@@ -79,7 +80,7 @@ async def test_a_renewed_lease_keeps_the_delivery_from_being_taken_over(
 
 
 async def test_a_process_that_lost_its_claim_does_not_overwrite_the_heirs_marker(
-    store: SqliteStorage, clock: FixedClock
+    store: SqliteStore, clock: FixedClock
 ) -> None:
     stalled = Deliveries(store, clock)
     lost = await stalled.claim("a:1", "1")
@@ -94,7 +95,7 @@ async def test_a_process_that_lost_its_claim_does_not_overwrite_the_heirs_marker
     assert (found["owner"], found["state"]) == (heir.owner, RUNNING)
 
 
-async def test_finish_near_the_end_of_the_lease_checks_ownership_first(store: SqliteStorage, clock: FixedClock) -> None:
+async def test_finish_near_the_end_of_the_lease_checks_ownership_first(store: SqliteStore, clock: FixedClock) -> None:
     late = Deliveries(store, clock)
     claim = await late.claim("a:1", "1")
     clock.advance(timedelta(seconds=25))  # 5 s of lease left: another process could take over any moment
@@ -105,7 +106,7 @@ async def test_finish_near_the_end_of_the_lease_checks_ownership_first(store: Sq
     assert (found["owner"], found["state"]) == (late.owner, DONE)
 
 
-async def test_markers_expire_and_are_swept(store: SqliteStorage, clock: FixedClock) -> None:
+async def test_markers_expire_and_are_swept(store: SqliteStore, clock: FixedClock) -> None:
     deliveries = Deliveries(store, clock)
     for activity_id in ("1", "2"):
         await deliveries.finish(await deliveries.claim("a:1", activity_id), None)
@@ -113,8 +114,14 @@ async def test_markers_expire_and_are_swept(store: SqliteStorage, clock: FixedCl
     await deliveries.finish(await deliveries.claim("a:1", "3"), None)
     clock.advance(timedelta(minutes=2))
 
+    await store.put_if("delivery/without-expiry", {"state": "no expiry"}, ANY)
+    await store.put_if("deliveryx", {"expires": 0.0}, ANY)  # not a marker
     assert await deliveries.sweep() == 2
-    assert set(await store.keys_with_prefix("delivery/")) == {marker_key("a:1", "3")}
+    assert [key async for key in store.keys("delivery")] == [
+        marker_key("a:1", "3"),
+        "delivery/without-expiry",
+        "deliveryx",
+    ]
     assert (await deliveries.claim("a:1", "1")).acting  # past its TTL an activity id counts as new
 
 
@@ -122,7 +129,7 @@ REFERENCE = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/
 
 
 async def test_a_delivery_left_running_by_a_dead_process_is_an_orphan_once(
-    tmp_path: Path, store: SqliteStorage, clock: FixedClock
+    tmp_path: Path, store: SqliteStore, clock: FixedClock
 ) -> None:
     dead = Deliveries(store, clock)
     await dead.claim("a:1", "1", REFERENCE)
@@ -131,7 +138,7 @@ async def test_a_delivery_left_running_by_a_dead_process_is_an_orphan_once(
     assert await Deliveries(store, clock).orphans(timedelta(minutes=2)) == []  # a redelivery may still come
 
     clock.advance(timedelta(seconds=2))
-    other = SqliteStorage(tmp_path / "state.sqlite3")
+    other = SqliteStore(tmp_path / "state.sqlite3")
     try:
         found = await asyncio.gather(*(Deliveries(s, clock).orphans(timedelta(minutes=2)) for s in (store, other)))
     finally:

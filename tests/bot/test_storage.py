@@ -90,20 +90,3 @@ async def test_keys_with_prefix_escapes_like_wildcards(store: SqliteStorage) -> 
     await store.write({"request/a_1": {}, "request/ab1": {}, "ref/x": {}})
     assert await store.keys_with_prefix("request/a_") == ["request/a_1"]
     assert await store.keys_with_prefix("request/") == ["request/a_1", "request/ab1"]
-
-
-async def test_delete_expired_removes_only_expired_items_under_the_prefix(store: SqliteStorage) -> None:
-    await store.write(
-        {
-            "delivery/old": {"expires": 100.0},
-            "delivery/new": {"expires": 300.0},
-            "delivery/none": {"state": "no expiry"},
-            "other/old": {"expires": 100.0},
-        }
-    )
-    assert await store.delete_expired("delivery/", "expires", 200.0) == 1
-    assert set(await store.read(["delivery/old", "delivery/new", "delivery/none", "other/old"])) == {
-        "delivery/new",
-        "delivery/none",
-        "other/old",
-    }

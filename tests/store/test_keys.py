@@ -20,7 +20,6 @@ NOT_MOVED_YET = {
     "bot/records.py",
     "bot/feed.py",
     "bot/stepup.py",
-    "bot/deliveries.py",
 }
 
 
@@ -77,7 +76,6 @@ def test_ids_are_kept_as_they_are_and_the_known_ones_as_before() -> None:
     assert k.served_group("Group-ID") == "approvals/group/group-id"
     assert k.token_exchange("msteams", "a:1", "x") == "signin/exchange/msteams/a:1/x"
     assert k.feed_outbox("20261201T090000000000", 7) == "feed/outbox/20261201T090000000000-00007"
-    # bot.deliveries' markers (its own marker_key until it moves here)
     assert k.delivery("c", "a") == "delivery/" + __import__("hashlib").sha256(b"c\na").hexdigest()[:40]
 
 

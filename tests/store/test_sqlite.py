@@ -66,12 +66,7 @@ async def test_two_connections_to_one_file_agree_as_well(tmp_path: Path) -> None
     await store.aclose()
 
 
-async def test_the_botbuilder_prefix_listing_and_sweeps_are_case_sensitive(
-    views: tuple[SqliteStore, SqliteStorage],
-) -> None:
+async def test_the_botbuilder_prefix_listing_is_case_sensitive(views: tuple[SqliteStore, SqliteStorage]) -> None:
     store, storage = views
-    await storage.write({"Request/1": {"at": 1}, "request/1": {"at": 1}, "request-card/1": {"at": 1}})
+    await storage.write({"Request/1": {}, "request/1": {}, "request-card/1": {}})
     assert await storage.keys_with_prefix("request/") == ["request/1"]  # SQL's LIKE matched Request/1 too
-    assert list(await storage.read_expired("request/", "at", 2)) == ["request/1"]
-    assert await storage.delete_expired("request/", "at", 2) == 1
-    assert set(await storage.read(["Request/1", "request/1", "request-card/1"])) == {"Request/1", "request-card/1"}
