@@ -6,6 +6,7 @@ the wrong JSON key), invoke values arrive as plain dicts (`value.action` is not 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "actor_of",
     "bot_name_of",
     "is_upgrade",
+    "locale_of",
     "card_action_data",
     "channel_of",
     "channel_name_of",
@@ -73,6 +75,19 @@ def time_zone_of(activity: Activity) -> str | None:
     return None
 
 
+_LOCALE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}")
+
+
+def locale_of(activity: Activity) -> str | None:
+    """The Teams client's language tag (BCP 47, e.g. "en-US"): the activity's `locale`, else the clientInfo entity's;
+    None when neither looks like a tag (client data: no free text reaches the cards)."""
+    candidates: list[Any] = [activity.locale]
+    for entity in activity.entities or []:
+        if getattr(entity, "type", None) == "clientInfo":
+            candidates.append((getattr(entity, "additional_properties", None) or {}).get("locale"))
+    return next((str(c) for c in candidates if isinstance(c, str) and _LOCALE.fullmatch(c)), None)
+
+
 def actor_of(activity: Activity) -> Actor:
     sender = activity.from_property
     oid = getattr(sender, "aad_object_id", None) if sender else None
@@ -84,6 +99,7 @@ def actor_of(activity: Activity) -> Actor:
         name=str(getattr(sender, "name", "") or ""),
         time_zone=time_zone_of(activity),
         channel_user_id=str(sender.id or "") if sender else "",
+        locale=locale_of(activity),
     )
 
 

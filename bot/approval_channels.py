@@ -101,7 +101,7 @@ class ApprovalChannels:
                 return not_an_admin(f"approvals {command.action}", configured=self._admins.configured)
             found = await service.find_groups(command.group)
         except DirectoryError as e:
-            return explain(e, actor.time_zone)
+            return explain(e, actor.time_style)
         if not found:
             return group_not_found(command.group)
         if len(found) > 1:
@@ -161,7 +161,7 @@ class ApprovalChannels:
         configured_here = [g for g, c in self._configured.items() if c == channel_id and g not in overridden]
         names = await service.display_names(configured_here) if configured_here else {}
         lines += [ChannelLine(names.get(g, g), True, from_settings=True) for g in configured_here]
-        return channels_status(lines, actor.time_zone)
+        return channels_status(lines, actor.time_style)
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -65,6 +65,7 @@ from cards.activation import settled_activation_card
 from cards.approval import MAX_REFRESH_USERS, ApprovalView, approval_card, decision_line, expiry_warning_card
 from cards.approval_channels import channel_post_failed, channel_posted
 from cards.cancel import WaitingRequest, cancel_question_card
+from cards.times import Tz
 from cards.wording import (
     access_label,
     approvers_notified,
@@ -86,7 +87,7 @@ from core.errors import (
     RequestRefused,
     SignInRequired,
 )
-from core.models import Access, Actor, Decision, Group, PimRequest, RequestStatus, Ticket
+from core.models import Access, Actor, Decision, Group, PimRequest, RequestStatus, Ticket, TimeStyle
 from core.names import normalise
 from core.outcomes import AwaitingApproval
 from core.ports import Clock
@@ -146,7 +147,7 @@ CLOSED_EXPIRED = "expired"
 CLOSED_FAILED = "failed"
 
 
-def _closed_line(record: dict[str, Any], tz: str | None = None) -> str:
+def _closed_line(record: dict[str, Any], tz: Tz = None) -> str:
     """The state line of a request closed without a decision (empty if it was not)."""
     closed = record.get("closed") or {}
     kind = closed.get("kind")
@@ -194,7 +195,7 @@ def _unmarked(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _decided_notice(record: dict[str, Any], actor: Actor, tz: str | None) -> str:
+def _decided_notice(record: dict[str, Any], actor: Actor, tz: Tz) -> str:
     """Who decided: "You approved …" when it was the clicker (also after a lost answer), else "already … by …"."""
     decided = record["decision"]
     if str(decided.get("by") or "").casefold() != actor.object_id.casefold():
@@ -242,6 +243,33 @@ def _outcome_of(record: Mapping[str, Any]) -> AwaitingApproval:
     )
     expires = _parse_time(record.get("expires")) or created + APPROVAL_WINDOW
     return AwaitingApproval(group, access, request, duration, tuple(record.get("approvers") or ()), expires)
+
+
+class _Rendered:
+    """One card per way of writing times: the copies of a request differ only in their readers' zones and locales."""
+
+    def __init__(self, render: Callable[[TimeStyle], dict[str, Any]]) -> None:
+        self._render = render
+        self._cards: dict[TimeStyle, dict[str, Any]] = {}
+
+    def of(self, style: TimeStyle) -> dict[str, Any]:
+        if style not in self._cards:
+            self._cards[style] = self._render(style)
+        return self._cards[style]
+
+
+def _style_fields(style: TimeStyle) -> dict[str, str]:
+    """How a copy's reader reads times, kept with the copy (absent: UTC, the default style; a channel copy)."""
+    return {k: v for k, v in (("timeZone", style.zone), ("locale", style.locale)) if v}
+
+
+def _copy_style(copy: dict[str, Any]) -> TimeStyle:
+    return TimeStyle(copy.get("timeZone"), copy.get("locale"))
+
+
+def _requester_style(record: dict[str, Any]) -> TimeStyle:
+    """How the requester reads times, as their request's record keeps it."""
+    return TimeStyle(record.get("requesterTimeZone"), record.get("requesterLocale"))
 
 
 def _waiting(view: ApprovalView) -> WaitingRequest:
@@ -368,6 +396,7 @@ class ApprovalDesk:
                 reasonRequired=reason_required,
                 refreshIds=refresh_ids,
                 requesterTimeZone=actor.time_zone,
+                requesterLocale=actor.locale,
                 requestedAt=(outcome.request.created or self._clock.now()).isoformat(),
             )
             record.setdefault("approverCards", [])
@@ -377,17 +406,22 @@ class ApprovalDesk:
         if record is None:
             log.error("request %s was not remembered; no approval cards sent", request_id)
             return
-        card = approval_card(view_of(record), None, actionable=True, refresh_user_ids=refresh_ids)
         # A fan-out finished for a process that died mid-way: the copies it sent are not sent again.
         earlier = record.get("approverCards") or []
         have = {str(c.get("userId") or "") for c in earlier if not c.get("channel")}
         reachable = [(user_id, reference) for user_id, reference in reachable if user_id not in have]
+        # Each approver's card in their own zone and locale, as their last message to the bot said.
+        styles = await self._records.user_styles([user_id for user_id, _ in reachable])
+        cards = _Rendered(
+            lambda style: approval_card(view_of(record), style, actionable=True, refresh_user_ids=refresh_ids)
+        )
         posted = any(c.get("channel") for c in earlier)
         channel_target = None if posted else await self._channel_of(outcome.group.id)
 
         async def send(user_id: str, reference: dict[str, Any]) -> dict[str, Any] | None:
+            style = styles[user_id]
             try:
-                activity_id = await self._send(turn_context, reference, card)
+                activity_id = await self._send(turn_context, reference, cards.of(style))
             except Exception:
                 log.warning("could not send the approval card of %s to %s", request_id, user_id, exc_info=True)
                 return None
@@ -397,6 +431,7 @@ class ApprovalDesk:
                 "activityId": activity_id,
                 "reference": reference,
                 "conversationId": conversation_id,
+                **_style_fields(style),
             }
 
         async def post_to_channel() -> dict[str, Any] | None:
@@ -525,15 +560,15 @@ class ApprovalDesk:
                 return answer
         record = await self._records.pending(action.request_id)
         if record is None:
-            return explain(RequestNotFound(action.request_id), actor.time_zone)
-        return self._card(record, actor.time_zone, actionable=True, notice=RACE_LOST)
+            return explain(RequestNotFound(action.request_id), actor.time_style)
+        return self._card(record, actor.time_style, actionable=True, notice=RACE_LOST)
 
     async def _decide(
         self, turn_context: TurnContext, service: PimService, actor: Actor, action: DecisionAction, *, invoke: bool
     ) -> dict[str, Any] | str | None:
         """One try of a decision: the answer, or None when another approver's claim ended without a decision while
         this click waited for it."""
-        tz = actor.time_zone
+        tz = actor.time_style
         record = await self._records.pending(action.request_id)
         if record is None or "approverIds" not in record:
             log.info("click by %s on unknown request %r", actor.object_id, action.request_id)
@@ -599,9 +634,7 @@ class ApprovalDesk:
         self._spread_later(turn_context, service, final)
         return self._card(final, tz, actionable=False)
 
-    def _card(
-        self, record: dict[str, Any], tz: str | None, *, actionable: bool, notice: str | None = None
-    ) -> dict[str, Any]:
+    def _card(self, record: dict[str, Any], tz: Tz, *, actionable: bool, notice: str | None = None) -> dict[str, Any]:
         return approval_card(
             view_of(record), tz, actionable=actionable, refresh_user_ids=record.get("refreshIds") or (), notice=notice
         )
@@ -672,7 +705,7 @@ class ApprovalDesk:
     async def _after_race(self, request_id: str, actor: Actor) -> dict[str, Any] | str | None:
         """Someone else is deciding: wait for their result, then answer with it; None when their claim ends without a
         decision. Still deciding after LOSER_WAIT_SECONDS: the clicker is asked to try again."""
-        tz = actor.time_zone
+        tz = actor.time_style
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOSER_WAIT_SECONDS
         while True:
@@ -703,7 +736,7 @@ class ApprovalDesk:
         """Graph (or the rules on what Graph returned) refused. A decision made elsewhere is recorded and spread; one
         that turns out to be the clicker's own (its first answer was lost) is told as theirs. `release`: the token
         of this click's claim, dropped when nothing was decided."""
-        request_id, tz = record["requestId"], actor.time_zone
+        request_id, tz = record["requestId"], actor.time_style
         if isinstance(error, AlreadyDecided) and error.decision is not None:
             final = await self._decided_in_pim(record, error, skip=_clicked(turn_context, invoke))
             self._spread_later(turn_context, service, final)
@@ -764,7 +797,7 @@ class ApprovalDesk:
         if self._reconcile is not None:
             await self._reconcile.remember_decision(actor, reference, request_id, review.decision, reason)
         log.info("decision of %s on %s sent, outcome unknown", actor.object_id, request_id)
-        return self._card(record, actor.time_zone, actionable=True, notice=decision_unconfirmed(review.decision))
+        return self._card(record, actor.time_style, actionable=True, notice=decision_unconfirmed(review.decision))
 
     async def confirm_decision(
         self,
@@ -783,7 +816,7 @@ class ApprovalDesk:
         record = await self._records.pending(check.request_id)
         if record is None:
             return True
-        tz, view = actor.time_zone, view_of(record)
+        tz, view = actor.time_style, view_of(record)
         try:
             if record.get("decision"):
                 verdict: Review | RequestRefused = _already(record)
@@ -918,7 +951,7 @@ class ApprovalDesk:
             record = await self._with_end(service, record)
             if learnt_end and record.get("activeUntil") and (record.get(SPREAD) or {}).get("plainAnswer"):
                 skip = ""  # the clicker's answer went out before PIM's end of the access was known: it gains it too
-            card = self._card(record, None, actionable=False)
+            cards = _Rendered(lambda style: self._card(record, style, actionable=False))
             # The clicker's own copy already shows the answer (the invoke response), except in a channel: there the
             # invoke response replaces the card for the clicker only, so the post is updated for everyone.
             copies = [
@@ -927,7 +960,7 @@ class ApprovalDesk:
                 if not (skip and c.get("activityId") == skip and not c.get("channel"))
             ]
             await asyncio.gather(
-                *(self._update_copy(adapter, copy, card) for copy in copies),
+                *(self._update_copy(adapter, copy, cards.of(_copy_style(copy))) for copy in copies),
                 self._inform_requester(adapter, record),
             )
             await self._spread_done(request_id)
@@ -983,7 +1016,7 @@ class ApprovalDesk:
     async def _settle_requester_card(self, adapter: Any, record: dict[str, Any]) -> None:
         """The requester's own card of the request (the answer to `activate`, or to a 'Send it again' click) loses its
         Cancel button and says what became of the request. Cards sent before their JSON was kept are left alone."""
-        view, tz = view_of(record), record.get("requesterTimeZone")
+        view, tz = view_of(record), _requester_style(record)
         if view.decision is not None:
             approved = view.decision is Decision.APPROVE
             state, color = ("Approved", "Good") if approved else ("Denied", "Attention")
@@ -1024,7 +1057,7 @@ class ApprovalDesk:
         if current is not None and current.get(TOLD):
             return
         view = view_of(record)
-        tz = record.get("requesterTimeZone")
+        tz = _requester_style(record)
         subject = f"Your request for {access_label(view.access).lower()} access to {view.group_name}"
         who = f" by {view.decided_by_name}" if view.decided_by_name else ""
         if view.decision is None:
@@ -1325,16 +1358,17 @@ class ApprovalDesk:
             str(record.get("tenantId") or origin.get("tenantId") or ""),
             str(record.get("requesterName") or ""),
             time_zone=record.get("requesterTimeZone"),
+            locale=record.get("requesterLocale"),
         )
 
         async def run(turn_context: TurnContext) -> None:
             if reference is not None and not record.get("cards"):
-                await self._send_waiting_card(turn_context, outcome, requester.time_zone)
+                await self._send_waiting_card(turn_context, outcome, requester.time_style)
             await self.fan_out(turn_context, service, requester, outcome, tell=reference is not None)
 
         await continue_raising(adapter, origin, run, self._app_id)
 
-    async def _send_waiting_card(self, turn_context: TurnContext, outcome: AwaitingApproval, tz: str | None) -> None:
+    async def _send_waiting_card(self, turn_context: TurnContext, outcome: AwaitingApproval, tz: Tz) -> None:
         """The requester's own card of a request found in PIM, with its Cancel button; kept like the answer to
         `activate`, so that it turns read-only when the request settles."""
         card = activation_card([outcome], tz)
@@ -1423,7 +1457,7 @@ class ApprovalDesk:
             view.access,
             view.request_id,
             view.expires_at,
-            record.get("requesterTimeZone"),
+            _requester_style(record),
             duration=timedelta(minutes=minutes) if minutes else None,
             justification=view.justification,
             ticket=Ticket(view.ticket) if view.ticket else None,
@@ -1457,7 +1491,7 @@ class ApprovalDesk:
         try:
             found = await service.waiting_requests(actor, group)
         except (RequestRefused, DirectoryError) as e:
-            return explain(e, actor.time_zone, group_name=group)
+            return explain(e, actor.time_style, group_name=group)
         if not found:
             return f"You have no request for {group} waiting for approval."
         for found_group, request in found:
@@ -1467,7 +1501,7 @@ class ApprovalDesk:
     async def _ask(
         self, turn_context: TurnContext, actor: Actor, request: WaitingRequest, *, kept_with: str | None = None
     ) -> None:
-        card = cancel_question_card(request, actor.time_zone)
+        card = cancel_question_card(request, actor.time_style)
         response = await turn_context.send_activity(
             MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
         )
@@ -1503,16 +1537,16 @@ class ApprovalDesk:
             try:
                 own = await self._own_waiting_in_pim(service, actor, request_id)
             except (RequestRefused, DirectoryError) as e:
-                return explain(e, actor.time_zone)
+                return explain(e, actor.time_style)
             if own is None:
-                return explain(RequestNotFound(request_id), actor.time_zone)
-            return cancel_question_card(_waiting_in_pim(*own), actor.time_zone, kept=True)
+                return explain(RequestNotFound(request_id), actor.time_style)
+            return cancel_question_card(_waiting_in_pim(*own), actor.time_style, kept=True)
         group = str(record.get("groupName") or "")
         if str(record.get("requesterId", "")).lower() != actor.object_id.lower():
             return f"Only the person who asked can answer this for {group}; nothing was changed."
         if not is_open(record):
             return f"Your request for {group} no longer waits for approval; nothing was changed."
-        return cancel_question_card(_waiting(view_of(record)), actor.time_zone, kept=True)
+        return cancel_question_card(_waiting(view_of(record)), actor.time_style, kept=True)
 
     async def cancel_request(
         self, turn_context: TurnContext, service: PimService, actor: Actor, request_id: str
@@ -1527,9 +1561,9 @@ class ApprovalDesk:
                 if own is not None:
                     await service.cancel(actor, request_id)
             except (RequestRefused, DirectoryError) as e:
-                return explain(e, actor.time_zone)
+                return explain(e, actor.time_style)
             if own is None:
-                return explain(RequestNotFound(request_id), actor.time_zone)
+                return explain(RequestNotFound(request_id), actor.time_style)
             return f"I cancelled your request for {own[0].display_name}."
         group = str(record.get("groupName") or "")
         if str(record.get("requesterId", "")).lower() != actor.object_id.lower():
@@ -1546,7 +1580,7 @@ class ApprovalDesk:
                 return self._not_cancelled(fresh)
             if isinstance(e, AlreadyDecided) and e.decision is not None:
                 return cancel_came_too_late(e.decision, group, e.by_name)
-            return explain(e, actor.time_zone, group_name=group)
+            return explain(e, actor.time_style, group_name=group)
         await self._settle(turn_context.adapter, service, request_id, closed=CLOSED_CANCELLED, status="Canceled")
         return f"I cancelled your request for {group}."
 
@@ -1570,7 +1604,7 @@ class ApprovalDesk:
             approvers = [str(a).lower() for a in record.get("approverIds") or []]
             if me not in approvers or str(record.get("requesterId", "")).lower() == me:
                 continue
-            card = self._card(record, actor.time_zone, actionable=True)
+            card = self._card(record, actor.time_style, actionable=True)
             response = await turn_context.send_activity(
                 MessageFactory.attachment(CardFactory.adaptive_card(SentCard(card)))
             )
@@ -1589,6 +1623,7 @@ class ApprovalDesk:
             "activityId": activity_id,
             "reference": reference,
             "conversationId": str((reference.get("conversation") or {}).get("id") or ""),
+            **_style_fields(actor.time_style),
         }
 
         def add(record: dict[str, Any]) -> dict[str, Any]:
@@ -1597,7 +1632,8 @@ class ApprovalDesk:
 
         record = await self._records.update_pending(request_id, add)
         if record is not None and not is_open(record):
-            await self._update(turn_context.adapter, reference, activity_id, self._card(record, None, actionable=False))
+            settled = self._card(record, actor.time_style, actionable=False)
+            await self._update(turn_context.adapter, reference, activity_id, settled)
 
     async def _open_records(self) -> list[dict[str, Any]]:
         records = [await self._records.pending(i) for i in await self._records.request_ids()]

@@ -64,6 +64,7 @@ from bot.liveness import gone_here, new_owner, register_owner
 from bot.storage import StorageConflict
 from bot.wire import SentCard
 from cards.feed import FeedStatusView, digest_cards, feed_event_card, feed_status_card
+from cards.times import Tz
 from cards.wording import (
     FEED_AUDIT_DENIED,
     FEED_AUDIT_FAILED,
@@ -89,7 +90,7 @@ from core.feed import (
     UnknownFeedGroups,
     approval_event_id,
 )
-from core.models import Access, Group, Ticket
+from core.models import Access, Group, Ticket, TimeStyle
 from core.ports import Clock
 from core.witnesses import Account, settle
 
@@ -142,6 +143,7 @@ class FeedChannel:
     channel_id: str
     name: str = ""
     time_zone: str | None = None
+    locale: str | None = None  # with the zone: of the admin who set the channel (the feed is written their way)
     set_by: str = ""
     on: bool = True
 
@@ -220,6 +222,7 @@ class FeedDesk:
             channel_id=str(item.get("channelId") or ""),
             name=str(item.get("name") or ""),
             time_zone=item.get("timeZone"),
+            locale=item.get("locale"),
             set_by=str(item.get("setBy") or ""),
             on=bool(item.get("on", True)),
         )
@@ -260,6 +263,7 @@ class FeedDesk:
                 "channelId": channel.channel_id,
                 "name": channel.name,
                 "timeZone": channel.time_zone,
+                "locale": channel.locale,
                 "setBy": channel.set_by,
                 "setAt": self._clock.now().isoformat(),
                 "on": True,
@@ -387,7 +391,7 @@ class FeedDesk:
         readable = bool(audit.get("watermark")) and bool(audit.get("readable"))  # the last read succeeded
         return readable and decision in {str(k) for k in audit.get("confirmed") or ()}
 
-    async def status_card(self, tz: str | None) -> dict[str, Any] | str:
+    async def status_card(self, tz: Tz) -> dict[str, Any] | str:
         """The `feed status` answer: the status card, or a text when the feed is not on."""
         channel = await self.channel()
         if channel is None:
@@ -633,9 +637,9 @@ class FeedDesk:
     ) -> int:
         names = await self._names_for(events)
         if entry.get("digest"):
-            cards = digest_cards(events, names, channel.time_zone)
+            cards = digest_cards(events, names, TimeStyle(channel.time_zone, channel.locale))
         else:
-            cards = [feed_event_card(events[0], names, channel.time_zone)]
+            cards = [feed_event_card(events[0], names, TimeStyle(channel.time_zone, channel.locale))]
         sent = list(entry.get("activityIds") or [])
         count = 0
         if entry.get("sending"):

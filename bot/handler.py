@@ -248,11 +248,11 @@ class PimBot(TeamsActivityHandler):
             return False
         if isinstance(outcome, AwaitingApproval) and await self._records.pending(outcome.request.id) is not None:
             # Already known (the approval poller found it waiting in PIM): its approvers have their cards.
-            card = cards.activation_card([outcome], actor.time_zone)
+            card = cards.activation_card([outcome], actor.time_style)
             await self._send_card(turn_context, card, kind="activation", outcomes=[outcome])
         elif unconfirmed.write.kind is WriteKind.DEACTIVATE:
             await self._send_card(
-                turn_context, cards.deactivation_card([outcome], actor.time_zone), kind="deactivation"
+                turn_context, cards.deactivation_card([outcome], actor.time_style), kind="deactivation"
             )
         else:
             await self._send_activation(turn_context, actor, [outcome])
@@ -358,9 +358,9 @@ class PimBot(TeamsActivityHandler):
             try:
                 view = await service.status(actor)
             except DirectoryError as e:
-                await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_zone)))
+                await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_style)))
                 return
-            await self._send_card(turn_context, cards.status_card(view, actor.time_zone), kind="status")
+            await self._send_card(turn_context, cards.status_card(view, actor.time_style), kind="status")
         elif isinstance(command, Activate):
             outcomes = self._settle_step_ups(actor, await service.activate(actor, command))
             step_up = self._step_up_of(outcomes)
@@ -382,7 +382,9 @@ class PimBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(answer))
         elif isinstance(command, Deactivate):
             outcomes = await service.deactivate(actor, command)
-            await self._send_card(turn_context, cards.deactivation_card(outcomes, actor.time_zone), kind="deactivation")
+            await self._send_card(
+                turn_context, cards.deactivation_card(outcomes, actor.time_style), kind="deactivation"
+            )
             await self._follow_up_later(actor, outcomes, turn_context)
         elif isinstance(command, Feed):
             await self._feed_command(turn_context, actor, command)
@@ -395,7 +397,7 @@ class PimBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(wording.FEED_NOT_SET_UP))
             return
         if command.action is FeedAction.STATUS:
-            status = await self._feed.status_card(actor.time_zone)
+            status = await self._feed.status_card(actor.time_style)
             if isinstance(status, str):
                 await turn_context.send_activity(MessageFactory.text(status))
             else:
@@ -409,7 +411,7 @@ class PimBot(TeamsActivityHandler):
         try:
             admin = await self.admins.is_admin(actor)
         except DirectoryError as e:
-            await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_zone)))
+            await turn_context.send_activity(MessageFactory.text(cards.explain(e, actor.time_style)))
             return
         if not admin:
             log.info("refused 'feed %s' by %s (not an admin)", command.action.value, actor.object_id)
@@ -426,6 +428,7 @@ class PimBot(TeamsActivityHandler):
             channel_id=channel_id,
             name=channel_name_of(turn_context.activity),
             time_zone=actor.time_zone,
+            locale=actor.locale,
             set_by=actor.object_id,
         )
         moved_from = await self._feed.set_channel(channel)
@@ -436,7 +439,7 @@ class PimBot(TeamsActivityHandler):
         except UnknownFeedGroups as e:
             problem = wording.feed_groups_unknown(e.missing, list(e.ambiguous))
         except DirectoryError as e:
-            problem = cards.explain(e, actor.time_zone)
+            problem = cards.explain(e, actor.time_style)
         log.info("%s made channel %s the admin feed's channel", actor.object_id, channel.channel_id)
         moved = moved_from.label if moved_from else None
         text = wording.feed_here_text(channel.label, groups, moved, problem, discovering=self._feed.discovering)
@@ -577,14 +580,14 @@ class PimBot(TeamsActivityHandler):
             await self._follow_up_later(actor, [outcome], turn_context)
             if invoke and _too_soon(outcome):
                 # The answer replaces the clicked card: the activation stays shown, with when it can be ended.
-                return cards.activation_card([outcome], actor.time_zone)
-            return cards.deactivation_card([outcome], actor.time_zone)
+                return cards.activation_card([outcome], actor.time_style)
+            return cards.deactivation_card([outcome], actor.time_style)
         outcome = await service.activate_group(
             actor, action.group_id, action.access, action.duration, action.justification, action.ticket
         )
         outcome = _named_as_on_the_card(outcome, action)
         if isinstance(outcome, NeedsInput):
-            return cards.needs_input_card(outcome, actor.time_zone)
+            return cards.needs_input_card(outcome, actor.time_style)
         [outcome] = self._settle_step_ups(actor, [outcome])
         step_up = self._step_up_of([outcome])
         if step_up is not None and turn_context is not None:
@@ -592,7 +595,7 @@ class PimBot(TeamsActivityHandler):
             if invoke:  # the answer replaces the clicked card: that activity is now the sign-in card
                 await self._remember_sign_in_card(turn_context, actor, turn_context.activity.reply_to_id)
             return cards.step_up_card(step_up.error, step_up.group_name, url)  # type: ignore[arg-type]
-        answer = cards.activation_card([outcome], actor.time_zone)
+        answer = cards.activation_card([outcome], actor.time_style)
         shown: tuple[str, str] | None = None
         if invoke and turn_context is not None and isinstance(outcome, AwaitingApproval):
             # The invoke's answer replaces the clicked card in place: that activity now shows the waiting request.
@@ -613,12 +616,12 @@ class PimBot(TeamsActivityHandler):
         sent: tuple[str, str] | None = None
         if others or not needs:
             activity_id = await self._send_card(
-                turn_context, cards.activation_card(outcomes, actor.time_zone), kind="activation", outcomes=others
+                turn_context, cards.activation_card(outcomes, actor.time_style), kind="activation", outcomes=others
             )
             if activity_id:
                 sent = (turn_context.activity.conversation.id, activity_id)
         for n in needs:
-            await self._send_card(turn_context, cards.needs_input_card(n, actor.time_zone), kind="needs-input")
+            await self._send_card(turn_context, cards.needs_input_card(n, actor.time_style), kind="needs-input")
         await self._after_activation(actor, others, sent, turn_context, self._service_for(turn_context, actor))
 
     async def _after_activation(
@@ -687,8 +690,8 @@ class PimBot(TeamsActivityHandler):
         try:
             view = await service.status(actor)
         except DirectoryError as e:
-            return cards.explain(e, actor.time_zone)
-        return cards.status_card(view, actor.time_zone)
+            return cards.explain(e, actor.time_style)
+        return cards.status_card(view, actor.time_style)
 
     async def _send_card(
         self, turn_context: TurnContext, card: dict[str, Any], *, kind: str, outcomes: Sequence[Outcome] = ()
@@ -748,6 +751,7 @@ class PimBot(TeamsActivityHandler):
             reference=reference_of(turn_context.activity),
             at=self._clock.now(),
             time_zone=actor.time_zone,
+            locale=actor.locale,
         )
         hint = await self._service.sign_in_hint(actor.object_id)
         return await self._step_up.begin(actor, pending, refused.error, login_hint=hint)
@@ -791,7 +795,7 @@ class PimBot(TeamsActivityHandler):
         """Run the command that waited for the step-up sign-in, in its own conversation (proactively); raises what
         the command raised."""
         reference = ConversationReference().deserialize(pending.reference)
-        actor = replace(actor, time_zone=actor.time_zone or pending.time_zone)
+        actor = replace(actor, time_zone=actor.time_zone or pending.time_zone, locale=actor.locale or pending.locale)
 
         async def run(turn_context: TurnContext) -> None:
             log.info("resuming a command of %s after step-up sign-in", actor.object_id)
@@ -833,6 +837,7 @@ class PimBot(TeamsActivityHandler):
             reference=reference_of(activity),
             at=self._clock.now(),
             time_zone=actor.time_zone,
+            locale=actor.locale,
         )
         await self._sign_in.remember(actor, pending)
         card = await self._sign_in.oauth_card(turn_context, activity)
@@ -880,7 +885,7 @@ class PimBot(TeamsActivityHandler):
             await turn_context.send_activity(MessageFactory.text(SIGNED_IN))
             return
         log.info("resuming a command of %s after sign-in (activity %s)", actor.object_id, turn_context.activity.id)
-        actor = replace(actor, time_zone=actor.time_zone or pending.time_zone)
+        actor = replace(actor, time_zone=actor.time_zone or pending.time_zone, locale=actor.locale or pending.locale)
         await self._run(turn_context, actor, text=pending.text, data=pending.data)
 
     async def _sign_out(self, turn_context: TurnContext, actor: Actor) -> None:
@@ -914,8 +919,21 @@ class PimBot(TeamsActivityHandler):
             # Refused before any logic; nothing is said to a tenant the bot does not serve.
             log.warning("refused activity %s from tenant %r", activity.id, actor.tenant_id)
             return None
+        actor = await self._with_known_style(actor)
         await self._remember(turn_context, actor)
         return actor
+
+    async def _with_known_style(self, actor: Actor) -> Actor:
+        """An activity without the user's time zone or locale (a card click's invoke, an install event) is answered
+        the way their last message said they read times, so one person's cards do not switch between zones."""
+        if actor.time_zone and actor.locale:
+            return actor
+        try:
+            known = (await self._records.user_styles([actor.object_id]))[actor.object_id]
+        except Exception:  # the answer in UTC beats no answer
+            log.warning("could not read how %s reads times", actor.object_id, exc_info=True)
+            return actor
+        return replace(actor, time_zone=actor.time_zone or known.zone, locale=actor.locale or known.locale)
 
     async def _remember(self, turn_context: TurnContext, actor: Actor | None) -> None:
         activity = turn_context.activity

@@ -111,6 +111,7 @@ class PendingCommand:
     reference: dict[str, Any]
     at: datetime
     time_zone: str | None = None
+    locale: str | None = None  # the user's, so the answer after the sign-in reads like the answer before it
 
     def as_item(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ class PendingCommand:
             "reference": self.reference,
             "at": self.at.isoformat(),
             "timeZone": self.time_zone,
+            "locale": self.locale,
             "consumed": False,
         }
 
@@ -131,6 +133,7 @@ class PendingCommand:
             reference=dict(item.get("reference") or {}),
             at=datetime.fromisoformat(str(item["at"])),
             time_zone=item.get("timeZone") if isinstance(item.get("timeZone"), str) else None,
+            locale=item.get("locale") if isinstance(item.get("locale"), str) else None,
         )
 
 

@@ -104,6 +104,7 @@ class Reconciler:
                 "tenantId": actor.tenant_id,
                 "name": actor.name,
                 "timeZone": actor.time_zone,
+                "locale": actor.locale,
                 "channelUserId": actor.channel_user_id,
             },
             "reference": reference,
@@ -159,6 +160,7 @@ def _check(key: str, item: dict[str, Any]) -> Check:
         name=who.get("name") or "",
         time_zone=who.get("timeZone"),
         channel_user_id=who.get("channelUserId") or "",
+        locale=who.get("locale"),
     )
     since, reference = datetime.fromisoformat(item["since"]), dict(item["reference"])
     if item.get("decision"):

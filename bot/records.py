@@ -1,7 +1,7 @@
 """What the bot remembers, on a botbuilder Storage: conversation references, sent cards, requests waiting for approval.
 
 Keys:
-  ref/user/{oid}                personal-chat reference of a user (for proactive 1:1 messages)
+  ref/user/{oid}                personal-chat reference of a user (for proactive 1:1 messages), with how they read times
   ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
   card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows, and the card
                                 itself when it shows a request waiting for approval (made read-only once it settles)
@@ -28,7 +28,7 @@ from typing import Any
 from botbuilder.core import Storage
 
 from bot.storage import StorageConflict
-from core.models import Access, Actor, Group
+from core.models import Access, Actor, Group, TimeStyle
 from core.outcomes import AwaitingApproval
 
 __all__ = ["KnownGroupsRecord", "Records"]
@@ -51,18 +51,31 @@ class Records:
             return
         stable = {k: v for k, v in reference.items() if k != "activityId"}
         cache_key = f"{conversation_id}|{actor.object_id if actor else ''}"
-        if self._written.get(cache_key) == stable:
+        style = {"timeZone": actor.time_zone, "locale": actor.locale} if actor is not None else {}
+        if self._written.get(cache_key) == {**stable, **style}:
             return
         changes: dict[str, Any] = {f"ref/conversation/{conversation_id}": {"reference": stable, "kind": kind}}
         if actor is not None and kind == "personal":
-            changes[f"ref/user/{actor.object_id}"] = {"reference": stable, "tenantId": actor.tenant_id}
+            # With how the user reads times, for the cards the bot sends them later (an approval card).
+            changes[f"ref/user/{actor.object_id}"] = {"reference": stable, "tenantId": actor.tenant_id, **style}
         await self._storage.write(changes)
-        self._written[cache_key] = stable
+        self._written[cache_key] = {**stable, **style}
 
     async def user_reference(self, object_id: str) -> dict[str, Any] | None:
         key = f"ref/user/{object_id.lower()}"
         item = (await self._storage.read([key])).get(key)
         return dict(item["reference"]) if item else None
+
+    async def user_styles(self, object_ids: Sequence[str]) -> dict[str, TimeStyle]:
+        """How each user reads times, as their last activity in their personal chat said (UTC and the default style
+        for a user the bot knows nothing of)."""
+        keys = [f"ref/user/{oid.lower()}" for oid in object_ids]
+        items = await self._storage.read(keys) if keys else {}
+        styles = {}
+        for oid, key in zip(object_ids, keys, strict=True):
+            item = items.get(key) or {}
+            styles[oid] = TimeStyle(item.get("timeZone"), item.get("locale"))
+        return styles
 
     async def forget_user_reference(self, object_id: str) -> None:
         """Drop a user's personal-chat reference that Teams refuses (the app removed, the chat gone), so it is not
@@ -153,6 +166,7 @@ class Records:
             "requesterId": actor.object_id,
             "requesterName": actor.name,
             "requesterTimeZone": actor.time_zone,
+            "requesterLocale": actor.locale,
             "tenantId": actor.tenant_id,
             "durationMinutes": int(outcome.duration.total_seconds() // 60),
             "justification": request.justification,

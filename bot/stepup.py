@@ -205,6 +205,7 @@ class StepUp:
                     "name": actor.name,
                     "channelUserId": actor.channel_user_id,
                     "timeZone": actor.time_zone,
+                    "locale": actor.locale,
                     "claims": error.claims or MFA_CLAIMS,
                     "requirement": requirement_of(error),
                     "loginHint": login_hint or None,
@@ -256,7 +257,8 @@ class StepUp:
             prompt="login",
             response_mode="form_post",
         )
-        record = {k: item.get(k) for k in ("oid", "tid", "name", "channelUserId", "timeZone", "requirement")}
+        kept = ("oid", "tid", "name", "channelUserId", "timeZone", "locale", "requirement")
+        record = {k: item.get(k) for k in kept}
         await self._storage.write(
             {f"stepup/flow/{flow['state']}": {**record, "flow": flow, "at": self._clock.now().isoformat()}}
         )
@@ -278,6 +280,7 @@ class StepUp:
             name=str(item.get("name") or ""),
             time_zone=item.get("timeZone"),
             channel_user_id=str(item.get("channelUserId") or ""),
+            locale=item.get("locale"),
         )
         try:
             result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, item["flow"], response)

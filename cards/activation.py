@@ -21,6 +21,7 @@ from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import REQUEST_EXPIRES, actions, card, container, facts, heading, request_footnote, text
 from cards.elements import ActionExecute, ActionOpenUrl, JsonDict
 from cards.text import approvers_phrase, summary_text
+from cards.times import Tz
 from cards.wording import (
     PIM_ACTIVATE_URL,
     access_label,
@@ -62,13 +63,13 @@ class _Flow(Enum):
     DEACTIVATE = "deactivate"
 
 
-def activation_card(outcomes: Sequence[Outcome], tz: str | None) -> JsonDict:
+def activation_card(outcomes: Sequence[Outcome], tz: Tz) -> JsonDict:
     """The reply to `activate …` for one or several groups. NeedsInput gets its own card (`needs_input_card`)."""
     title = "Activation" if len(outcomes) == 1 else f"Activation of {len(outcomes)} groups"
     return _outcomes_card(title, outcomes, tz, _Flow.ACTIVATE)
 
 
-def deactivation_card(outcomes: Sequence[Outcome], tz: str | None) -> JsonDict:
+def deactivation_card(outcomes: Sequence[Outcome], tz: Tz) -> JsonDict:
     """The reply to `deactivate …` (or to a Deactivate button)."""
     title = "Deactivation" if len(outcomes) == 1 else f"Deactivation of {len(outcomes)} groups"
     return _outcomes_card(title, outcomes, tz, _Flow.DEACTIVATE)
@@ -120,7 +121,7 @@ def _find(items: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None
     return None
 
 
-def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: str | None, flow: _Flow) -> JsonDict:
+def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: Tz, flow: _Flow) -> JsonDict:
     body: list[BareObject] = [heading("heading", title)]
     if not outcomes:
         body.append(text("empty", "Nothing was requested."))
@@ -131,7 +132,7 @@ def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: str | None, flow
     return card(body, summary_text(outcomes, tz))
 
 
-def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[BareObject]:
+def _section(outcome: Outcome, pid: str, tz: Tz, flow: _Flow) -> list[BareObject]:
     match outcome:
         case Activated():
             rows = _window(outcome.start, outcome.end, tz)
@@ -188,7 +189,7 @@ def _section(outcome: Outcome, pid: str, tz: str | None, flow: _Flow) -> list[Ba
             ]
 
 
-def _window(start: datetime | None, end: datetime | None, tz: str | None) -> list[tuple[str, str]]:
+def _window(start: datetime | None, end: datetime | None, tz: Tz) -> list[tuple[str, str]]:
     """The facts of an activation's time window: when it started, when it ends, how long it runs."""
     rows = []
     if start is not None:
@@ -200,7 +201,7 @@ def _window(start: datetime | None, end: datetime | None, tz: str | None) -> lis
     return rows
 
 
-def _refused(outcome: Refused, pid: str, tz: str | None, flow: _Flow) -> list[BareObject]:
+def _refused(outcome: Refused, pid: str, tz: Tz, flow: _Flow) -> list[BareObject]:
     error = outcome.error
     if isinstance(error, TooSoonToDeactivate):
         return _not_yet_deactivatable(outcome, error, pid, tz, flow)
@@ -274,7 +275,7 @@ _NEUTRAL = "Accent"
 
 
 def _not_yet_deactivatable(
-    outcome: Refused, error: TooSoonToDeactivate, pid: str, tz: str | None, flow: _Flow
+    outcome: Refused, error: TooSoonToDeactivate, pid: str, tz: Tz, flow: _Flow
 ) -> list[BareObject]:
     """An activation PIM will not end in its first five minutes: it stays shown as it is (its end time too), with when
     it can be ended; the Deactivate button works from then on. Answering a click on an activation card's Deactivate

@@ -23,6 +23,7 @@ from adaptivecards.baseobject import BareObject
 from cards.actions import REASON_INPUT, REASON_MAX, Verb, activate_button, decision_data, execute_button
 from cards.common import REQUEST_EXPIRES, actions, card, facts, heading, request_footnote, text
 from cards.elements import ActionExecute, InputText, JsonDict, to_json
+from cards.times import Tz
 from cards.wording import access_label, format_duration, format_time
 from core.models import Access, Decision, Group, Ticket
 
@@ -63,7 +64,7 @@ def _mention(name: str, object_id: str) -> tuple[str, JsonDict] | None:
     return tag, {"type": "mention", "text": tag, "mentioned": {"id": object_id, "name": shown}}
 
 
-def decision_line(view: ApprovalView, tz: str | None) -> str:
+def decision_line(view: ApprovalView, tz: Tz) -> str:
     """Like "Approved by Bob Builder at Sun 22 Nov, 14:02 (UTC) — ok for the patch window"."""
     verb = "Approved" if view.decision is Decision.APPROVE else "Denied"
     who = f" by {view.decided_by_name}" if view.decided_by_name else ""
@@ -72,7 +73,7 @@ def decision_line(view: ApprovalView, tz: str | None) -> str:
     return f"{verb}{who}{when}{reason}"
 
 
-def _times(view: ApprovalView, tz: str | None) -> list[tuple[str, str]]:
+def _times(view: ApprovalView, tz: Tz) -> list[tuple[str, str]]:
     """When it was asked, and the one time that matters now: while it waits, when the request lapses unless someone
     decides; once approved, when the access ends. A decided or closed request no longer expires."""
     times = [("Requested at", format_time(view.requested_at, tz))]
@@ -86,7 +87,7 @@ def _times(view: ApprovalView, tz: str | None) -> list[tuple[str, str]]:
 
 def approval_card(
     view: ApprovalView,
-    tz: str | None,
+    tz: Tz,
     *,
     actionable: bool,
     refresh_user_ids: Sequence[str] = (),
@@ -160,7 +161,7 @@ def expiry_warning_card(
     access: Access,
     request_id: str,
     expires_at: datetime,
-    tz: str | None,
+    tz: Tz,
     *,
     duration: timedelta | None,
     justification: str | None = None,

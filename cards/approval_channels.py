@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cards.times import Tz
 from cards.wording import format_time
 
 __all__ = [
@@ -82,7 +83,7 @@ def set_in_settings(group: str) -> str:
     )
 
 
-def channels_status(lines: Sequence[ChannelLine], tz: str | None) -> str:
+def channels_status(lines: Sequence[ChannelLine], tz: Tz) -> str:
     """`approvals status`: the approvals channels of this team (set in Teams), and those set in settings here."""
     if not lines:
         return (

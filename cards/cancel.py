@@ -20,6 +20,7 @@ from adaptivecards.baseobject import BareObject
 from cards.actions import Verb, decision_data, execute_button
 from cards.common import REQUEST_EXPIRES, actions, card, container, facts, request_footnote, text
 from cards.elements import JsonDict
+from cards.times import Tz
 from cards.wording import CANCEL_KEPT, CANCEL_QUESTION_NOTE, access_label, cancel_question, format_duration, format_time
 from core.models import Access
 
@@ -38,7 +39,7 @@ class WaitingRequest:
     expires_at: datetime | None = None
 
 
-def cancel_question_card(request: WaitingRequest, tz: str | None, *, kept: bool = False) -> JsonDict:
+def cancel_question_card(request: WaitingRequest, tz: Tz, *, kept: bool = False) -> JsonDict:
     """ "Cancel your request for X?" with Cancel request and Keep it; `kept`: the answer to Keep it (no buttons)."""
     pid = "outcome-0"
     rows = []

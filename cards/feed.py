@@ -30,6 +30,7 @@ from adaptivecards.elements import TextBlock
 
 from cards.common import card, facts, heading, text
 from cards.elements import ActionOpenUrl, JsonDict, Table, TableCell, TableRow, to_json
+from cards.times import Tz
 from cards.wording import access_label, and_list, format_duration, format_time
 from core.feed import EndReason, EventKind, FeedEvent
 from core.models import Access, Ticket
@@ -122,7 +123,7 @@ def event_what(event: FeedEvent, names: Mapping[str, str]) -> str:
             return _KIND_WORDS[event.kind]
 
 
-def _period(event: FeedEvent, tz: str | None) -> str | None:
+def _period(event: FeedEvent, tz: Tz) -> str | None:
     """Like "Sun 22 Nov, 14:05 (Europe/Berlin) – Sat 22 May 2027, 14:05 (Europe/Berlin)", "permanent", or None."""
     ref = event.observed_at or event.start
     start = format_time(event.start, tz, reference=ref) if event.start is not None else None
@@ -136,7 +137,7 @@ def _period(event: FeedEvent, tz: str | None) -> str | None:
     return f"from {start}" if start else None
 
 
-def _until(event: FeedEvent, tz: str | None) -> str:
+def _until(event: FeedEvent, tz: Tz) -> str:
     """The digest's short time column: when it ends (or ended), "permanent", or "–"."""
     ref = event.observed_at or event.start
     if event.end is not None:
@@ -153,7 +154,7 @@ def _access(event: FeedEvent) -> str:
     return f"{label} (through another group)" if event.member_type == "group" else label
 
 
-def event_line(event: FeedEvent, names: Mapping[str, str], tz: str | None) -> str:
+def event_line(event: FeedEvent, names: Mapping[str, str], tz: Tz) -> str:
     """One plain line: "Alice Admin: became eligible — Exchange-Admins (member), … – …"."""
     who = _user(event.principal_id, names)
     line = f"{who}: {event_what(event, names)} — {_group(event.group_id, names)} ({event.access.value})"
@@ -164,7 +165,7 @@ def event_line(event: FeedEvent, names: Mapping[str, str], tz: str | None) -> st
 # ---- one event -------------------------------------------------------------------------------------------------
 
 
-def feed_event_card(event: FeedEvent, names: Mapping[str, str], tz: str | None) -> JsonDict:
+def feed_event_card(event: FeedEvent, names: Mapping[str, str], tz: Tz) -> JsonDict:
     who = _user(event.principal_id, names)
     group = _group(event.group_id, names)
     body: list[BareObject] = [
@@ -234,7 +235,7 @@ def _cell(value: str, *, bold: bool = False, color: str | None = None) -> TableC
     return TableCell(items=[block])
 
 
-def _row(event: FeedEvent, names: Mapping[str, str], tz: str | None, i: int) -> TableRow:
+def _row(event: FeedEvent, names: Mapping[str, str], tz: Tz, i: int) -> TableRow:
     group = f"{_group(event.group_id, names)} · {access_label(event.access)}"
     color = "Attention" if event.warning else None
     return TableRow(
@@ -252,7 +253,7 @@ def _digest(
     shown: Sequence[FeedEvent],
     burst: Sequence[FeedEvent],
     names: Mapping[str, str],
-    tz: str | None,
+    tz: Tz,
     *,
     first: int,
     more: int,
@@ -280,7 +281,7 @@ def _fit(
     events: Sequence[FeedEvent],
     burst: Sequence[FeedEvent],
     names: Mapping[str, str],
-    tz: str | None,
+    tz: Tz,
     *,
     first: int,
     part: tuple[int, int] | None,
@@ -306,7 +307,7 @@ def _warnings_first(events: Sequence[FeedEvent]) -> list[FeedEvent]:
 def feed_digest_card(
     events: Sequence[FeedEvent],
     names: Mapping[str, str],
-    tz: str | None,
+    tz: Tz,
     *,
     max_bytes: int = DIGEST_MAX_BYTES,
 ) -> JsonDict:
@@ -320,7 +321,7 @@ def feed_digest_card(
 def digest_cards(
     events: Sequence[FeedEvent],
     names: Mapping[str, str],
-    tz: str | None,
+    tz: Tz,
     *,
     max_bytes: int = DIGEST_MAX_BYTES,
     max_cards: int = 5,
@@ -371,7 +372,7 @@ class FeedStatusView:
     # (discovery's, or the approval outcomes' when FEED_DISCOVER is off)
 
 
-def feed_status_card(view: FeedStatusView, tz: str | None) -> JsonDict:
+def feed_status_card(view: FeedStatusView, tz: Tz) -> JsonDict:
     count = len(view.group_names)
     groups_line = f"{count} {'group' if count == 1 else 'groups'}"
     if view.discovering:

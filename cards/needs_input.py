@@ -12,13 +12,14 @@ from cards.actions import JUSTIFICATION_INPUT, JUSTIFICATION_MAX, TICKET_INPUT, 
 from cards.common import actions, card, facts, heading, text
 from cards.elements import InputText, JsonDict
 from cards.text import summary_text
+from cards.times import Tz
 from cards.wording import access_label, format_duration, missing_inputs_phrase
 from core.outcomes import NeedsInput
 
 __all__ = ["needs_input_card"]
 
 
-def needs_input_card(needs: NeedsInput, tz: str | None) -> JsonDict:
+def needs_input_card(needs: NeedsInput, tz: Tz) -> JsonDict:
     """Ask for the missing justification and/or ticket number; submitting activates with everything known so far.
 
     What the user already gave is shown in its input, prefilled (`activate X 1h ticket INC-1` for a policy that also

@@ -14,6 +14,7 @@ from cards.actions import activate_button, deactivate_button
 from cards.common import actions, card, columns, container, heading, text
 from cards.elements import JsonDict
 from cards.text import SUGGESTED_DURATION, sorted_view, summary_text, typed_command
+from cards.times import Tz
 from cards.wording import access_label, format_duration, format_time, nothing_active
 from core.models import Access, ActiveAssignment, Eligibility, PimRequest
 from core.outcomes import StatusView
@@ -21,7 +22,7 @@ from core.outcomes import StatusView
 __all__ = ["status_card"]
 
 
-def status_card(view: StatusView, tz: str | None) -> JsonDict:
+def status_card(view: StatusView, tz: Tz) -> JsonDict:
     active, pending, eligible = sorted_view(view)
     body: list[BareObject] = [heading("heading", "Your PIM groups")]
 
@@ -62,7 +63,7 @@ def _row(rid: str, title: str, detail: str, extra: list[BareObject] | None = Non
     return columns(rid, cols)
 
 
-def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: str | None) -> BareObject:
+def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: Tz) -> BareObject:
     title = f"{a.group.display_name} · {access_label(a.access)}"
     if a.activated:
         detail = f"until {format_time(a.end, tz, reference=view.now)}" if a.end else "no end date"
@@ -75,7 +76,7 @@ def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: str | None)
     return _row(rid, title, detail)
 
 
-def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: str | None) -> BareObject:
+def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObject:
     name = view.group_names.get(p.group_id, p.group_id)
     parts = []
     if p.created is not None:
@@ -85,7 +86,7 @@ def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: str | None) -> B
     return _row(rid, f"{name} · {access_label(p.access)}", ", ".join(parts) or "waiting for approval")
 
 
-def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: str | None) -> BareObject:
+def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: Tz) -> BareObject:
     parts = []
     if e.start is not None and view.now < e.start:
         parts.append(f"starts {format_time(e.start, tz, reference=view.now)}")

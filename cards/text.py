@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from datetime import timedelta
 
+from cards.times import Tz
 from cards.wording import (
     explain,
     format_duration,
@@ -121,7 +122,7 @@ def approvers_phrase(approvers: Sequence[str]) -> str:
     return ", ".join(a for a in approvers if a) or "an approver"
 
 
-def outcome_line(outcome: Outcome, tz: str | None) -> str:
+def outcome_line(outcome: Outcome, tz: Tz) -> str:
     """One line per group, e.g. "Exchange-Admins (member): active until Sun 22 Nov, 16:05 (Europe/Berlin)."."""
     match outcome:
         case Activated():
@@ -160,13 +161,13 @@ def sorted_view(
     return active, pending, eligible
 
 
-def _pending_line(request: PimRequest, view: StatusView, tz: str | None) -> str:
+def _pending_line(request: PimRequest, view: StatusView, tz: Tz) -> str:
     name = view.group_names.get(request.group_id, request.group_id)
     duration = f" for {format_duration(request.duration)}" if request.duration else ""
     return f"{_who(name, request.access)}{duration}"
 
 
-def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: str | None) -> str:
+def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: Tz) -> str:
     """The plain-text fallback of the activation, deactivation, needs-input or status card for `subject`."""
     if isinstance(subject, NeedsInput):
         wanted = missing_inputs_phrase(justification=subject.need_justification, ticket=subject.need_ticket)

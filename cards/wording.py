@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta
 
+from cards.times import Tz, format_clock, format_time, zone_label
 from core.commands import Activate, Cancel, Command, Deactivate, Help
 from core.commands import format_duration as _core_format_duration
 from core.errors import (
@@ -94,8 +93,6 @@ __all__ = [
 ]
 
 _MINIMUM = f"{MINIMUM_ACTIVATION // timedelta(minutes=1)} minutes"  # PIM's floor for activation and deactivation
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # PIM's rule names in RoleAssignmentRequestPolicyValidationFailed (graph-pim-groups.md §9), in plain words.
 _RULES = {
@@ -112,49 +109,6 @@ _RULES = {
 
 
 # ---- times, durations, names ---------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=64)
-def _zone(tz: str | None) -> tuple[tzinfo, str]:
-    if not tz:
-        return UTC, "UTC"
-    try:
-        return ZoneInfo(tz), tz
-    except (ZoneInfoNotFoundError, ValueError):  # Teams' clientInfo is client data: tolerate garbage
-        return UTC, "UTC"
-
-
-def zone_label(tz: str | None) -> str:
-    """The zone name times are shown in: the IANA name, or "UTC" for None or an unknown zone."""
-    return _zone(tz)[1]
-
-
-def format_time(when: datetime, tz: str | None, *, reference: datetime | None = None) -> str:
-    """Like "Sun 22 Nov, 14:05 (Europe/Berlin)". The year is added when it differs from `reference`'s year."""
-    zone, label = _zone(tz)
-    if when.tzinfo is None:  # the domain promises aware UTC; be safe rather than shift by the server's zone
-        when = when.replace(tzinfo=UTC)
-    local = when.astimezone(zone)
-    year = ""
-    if reference is not None:
-        ref = reference if reference.tzinfo is not None else reference.replace(tzinfo=UTC)
-        if ref.astimezone(zone).year != local.year:
-            year = f" {local.year}"
-    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}{year}, {local:%H:%M} ({label})"
-
-
-def format_clock(when: datetime, tz: str | None, *, reference: datetime) -> str:
-    """The time of day alone, like "14:21", when it falls on `reference`'s day in the user's zone (a time minutes away,
-    whose date goes without saying); else the whole `format_time`."""
-    zone, _ = _zone(tz)
-    local, ref = _aware(when).astimezone(zone), _aware(reference).astimezone(zone)
-    if local.date() != ref.date():
-        return format_time(when, tz, reference=reference)
-    return f"{local:%H:%M}"
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def format_duration(duration: timedelta) -> str:
@@ -194,7 +148,7 @@ def _shorten(text: str, limit: int = 120) -> str:
 
 def explain(
     error: PimError,
-    tz: str | None,
+    tz: Tz,
     *,
     group_name: str | None = None,
     access: Access | None = None,
@@ -228,7 +182,7 @@ def _access_to(access: Access, name: str) -> str:
     return f"{access.value} access to {_group(name)}"
 
 
-def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: Access) -> str:
+def _explain_refusal(error: RequestRefused, tz: Tz, name: str, access: Access) -> str:
     match error:
         case NotEligible():
             if error.access is Access.OWNER:
@@ -308,7 +262,7 @@ def _explain_refusal(error: RequestRefused, tz: str | None, name: str, access: A
             return f"PIM refused the request for {_access_to(access, name)}."
 
 
-def _explain_too_soon(error: TooSoonToDeactivate, tz: str | None, name: str) -> str:
+def _explain_too_soon(error: TooSoonToDeactivate, tz: Tz, name: str) -> str:
     if error.earliest is None:
         return (
             f"PIM does not allow deactivating in the first {_MINIMUM} after an activation. "
@@ -320,14 +274,14 @@ def _explain_too_soon(error: TooSoonToDeactivate, tz: str | None, name: str) -> 
 _FIVE_MINUTE_RULE = f"PIM does not end an activation in its first {_MINIMUM}."
 
 
-def deactivate_from(error: TooSoonToDeactivate, tz: str | None) -> str:
+def deactivate_from(error: TooSoonToDeactivate, tz: Tz) -> str:
     """The note under an activation that cannot be ended yet: "You can deactivate from 14:21 (in 4 min). …"."""
     if error.earliest is None:
         return f"{_FIVE_MINUTE_RULE} Please try again in a few minutes."
     return f"You can deactivate {_from_when(error, tz)}. {_FIVE_MINUTE_RULE}"
 
 
-def _from_when(error: TooSoonToDeactivate, tz: str | None) -> str:
+def _from_when(error: TooSoonToDeactivate, tz: Tz) -> str:
     """Like "from 14:21 (in 4 min)", both rounded up: a button pressed at the time said always works."""
     assert error.earliest is not None
     earliest = _next_minute(error.earliest)

@@ -29,6 +29,7 @@ __all__ = [
     "SentWrite",
     "StageStatus",
     "Ticket",
+    "TimeStyle",
     "WriteKind",
 ]
 
@@ -75,6 +76,16 @@ class RequestStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TimeStyle:
+    """How one person reads dates and times: their IANA time zone and their language tag (BCP 47, e.g. "en-US"), as
+    their Teams client sends them (clientInfo `timezone`, the activity's `locale`). Either may be unknown: then UTC,
+    and the bot's default way of writing a date."""
+
+    zone: str | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Actor:
     """The person behind a Teams activity.
 
@@ -87,6 +98,12 @@ class Actor:
     name: str = ""
     time_zone: str | None = None  # IANA name sent by Teams in the clientInfo entity
     channel_user_id: str = ""
+    locale: str | None = None  # BCP 47 tag of the Teams client (the activity's `locale`), e.g. "en-US"
+
+    @property
+    def time_style(self) -> TimeStyle:
+        """How this person reads dates and times (their zone and locale)."""
+        return TimeStyle(self.time_zone, self.locale)
 
 
 @dataclass(frozen=True, slots=True)

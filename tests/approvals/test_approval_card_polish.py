@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from cards.wording import format_time
+from core.models import TimeStyle
 from tests.approvals.test_inline_approvals import (
     CAROL,
     answered_card,
@@ -53,9 +54,9 @@ async def test_a_waiting_card_says_when_the_request_lapses_and_an_approved_one_u
     assert "Active until" not in facts(final) and not [t for t in facts(final) if "expire" in t.lower()]
     [carol_copy] = [u.card for u in approver_updates(stack) if u.activity_id == carol_card.activity_id]
     [bob_copy] = [u.card for u in approver_updates(stack) if u.activity_id == bob_card.activity_id]
-    for card in (bob_copy or {}, carol_copy or {}):
+    for card in (bob_copy or {}, carol_copy or {}):  # each written the way its reader's messages said (point 10)
         after = facts(card)
-        assert after["Active until"] == format_time(ends, None), after
+        assert after["Active until"] == format_time(ends, TimeStyle("Europe/Berlin", "en-US")), after
         assert not [title for title in after if "expire" in title.lower()], after
 
 

@@ -19,6 +19,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from app import create_app
+from cards.times import format_time
+from core.models import TimeStyle
 from settings import load_settings
 from simtenant import run_simtenant
 from tests.approvals.test_inline_approvals import (
@@ -47,6 +49,8 @@ CHANNEL = "19:incidents@thread.tacv2"  # where tests.fakes.activities.channel_me
 SETTINGS_CHANNEL = "19:secops-approvals@thread.tacv2"
 
 StackFactory = Callable[..., Awaitable[Stack]]
+
+BERLIN_EN_US = TimeStyle("Europe/Berlin", "en-US")  # as the test activities say (clientInfo, locale)
 
 
 @pytest.fixture
@@ -174,7 +178,10 @@ async def test_an_approvers_click_in_the_channel_decides_as_that_approver_and_ev
     puts = {(r.conversation_id, r.activity_id): r for r in stack.connector.sent if r.method == "PUT"}
     # The channel post is updated for everyone (the invoke answer replaces it for Carol only); Bob's copy too.
     channel_copy = puts[(post.conversation_id, post.activity_id)].card or {}
-    assert element(channel_copy, "state")["text"] == element(final, "state")["text"]
+    # Carol's answer is written her way (en-US, Berlin: her messages said so); the post for everyone in UTC.
+    at = stack.sim.tenant.requests["assignment"][request_id.lower()].completed
+    assert element(final, "state")["text"] == f"Approved by Carol Chen at {format_time(at, BERLIN_EN_US)} — fine by me"
+    assert element(channel_copy, "state")["text"] == f"Approved by Carol Chen at {format_time(at, None)} — fine by me"
     assert "refresh" not in channel_copy and maybe_element(channel_copy, "approve") is None
     assert (conversation(BOB), bob_card.activity_id) in puts
 

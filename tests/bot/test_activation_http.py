@@ -5,6 +5,7 @@ The simulated tenant enforces Graph's rules and records who called what; the fak
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -73,7 +74,8 @@ async def test_activate_sends_typing_first_then_activates_as_the_user(stack: Sta
     assert kinds[0] == "typing" and kinds[-1] == "message"
     assert element(card, "outcome-0-state")["text"] == "Active"
     f = facts(card, "outcome-0-facts")
-    assert "(Europe/Berlin)" in f["Ends"]
+    # In Alice's zone (Berlin), the way her en-US client reads times (point 10): "Mon, Dec 7, 8:10 AM (CET)".
+    assert re.fullmatch(r"[A-Z][a-z]{2}, [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2} [AP]M \(CES?T\)", f["Ends"]), f["Ends"]
     [request] = self_activations(stack)
     assert request["principalId"] == ALICE.oid
     assert request["scheduleInfo"]["expiration"]["duration"] == "PT2H"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cards.wording import format_time
+from cards.wording import format_clock, format_time
+from core.models import TimeStyle
 from simtenant import seed
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import assignment_requests, facts, say
@@ -18,7 +18,7 @@ from tests.cards.cardtools import buttons, element, maybe_element, walk
 from tests.fakes import activities as act
 from tests.fakes.activities import ALICE, BOB
 
-BERLIN = ZoneInfo("Europe/Berlin")
+ALICES_WAY = TimeStyle("Europe/Berlin", "en-US")  # as the test activities say (clientInfo timezone, locale)
 
 
 async def click(stack: Stack, button: dict[str, Any], reply_to: str = "activity-1") -> dict[str, Any]:
@@ -51,19 +51,22 @@ async def test_deactivate_clicked_too_soon_keeps_the_activation_card_and_works_f
     # Still the activation card: its state, its window (the end time above all) and its Deactivate button.
     assert element(answer, "heading")["text"] == "Activation"
     assert element(answer, "outcome-0-state")["text"] == "Active"
-    # The click carries no time zone (the typed command did): the same instants, in UTC.
+    # The click carries no time zone; the typed command did, and the answer is written the same way (Berlin, en-US).
     kept = facts(answer, "outcome-0-facts")
     assert kept == {
-        "Starts": format_time(started, None),
-        "Ends": format_time(started + timedelta(hours=1), None, reference=started),
+        "Starts": format_time(started, ALICES_WAY),
+        "Ends": format_time(started + timedelta(hours=1), ALICES_WAY, reference=started),
         "Duration": shown["Duration"],
     }
+    assert kept["Ends"] == shown["Ends"]
     earliest = started + timedelta(minutes=5)
     minute = earliest.replace(second=0, microsecond=0)
     minute += timedelta(minutes=1) if minute != earliest else timedelta(0)
     left = math.ceil((earliest - clock.now()).total_seconds() / 60)
     note = element(answer, "outcome-0-note")["text"]
-    assert note.startswith(f"You can deactivate from {minute.astimezone(UTC):%H:%M} (in {left} min).")
+    assert note.startswith(
+        f"You can deactivate from {format_clock(minute, ALICES_WAY, reference=clock.now())} (in {left} min)."
+    )
     assert not any(o.get("color") == "Attention" for o in walk(answer))
     assert deactivations(stack) == []
 
@@ -90,9 +93,13 @@ async def test_deactivate_typed_too_soon_shows_the_activation_still_running_and_
         "Good",
     )
     assert facts(card, "outcome-0-facts")["Ends"] == facts(activated, "outcome-0-facts")["Ends"]
-    ready = (clock.now() + timedelta(minutes=5)).astimezone(BERLIN)
+    ready = clock.now() + timedelta(minutes=5)
     ready += timedelta(minutes=1) if ready.second or ready.microsecond else timedelta(0)
-    assert f"from {ready:%H:%M} (in 5 min)" in element(card, "outcome-0-note")["text"]
+    ready = ready.replace(second=0, microsecond=0)
+    assert (
+        f"from {format_clock(ready, ALICES_WAY, reference=clock.now())} (in 5 min)"
+        in element(card, "outcome-0-note")["text"]
+    )
     assert maybe_element(card, "outcome-0-message") is None
     assert [b["title"] for b in buttons(card)] == ["Deactivate"]
 

@@ -58,12 +58,13 @@ def message(
     *,
     tenant: str = DEMO_TENANT,
     time_zone: str | None = "Europe/Berlin",
+    locale: str = "en-US",
 ) -> dict[str, Any]:
     activity = _base(service_url, user, personal_conversation(user, tenant), {"tenant": {"id": tenant}})
-    activity.update({"type": "message", "text": text, "textFormat": "plain"})
+    activity.update({"type": "message", "text": text, "textFormat": "plain", "locale": locale})
     if time_zone:
         activity["entities"] = [
-            {"type": "clientInfo", "locale": "en-US", "country": "DE", "platform": "Web", "timezone": time_zone}
+            {"type": "clientInfo", "locale": locale, "country": "DE", "platform": "Web", "timezone": time_zone}
         ]
     return activity
 

@@ -12,6 +12,7 @@ import pytest
 from bot.connector import ConnectorError
 from cards.wording import FEED_WAITING_FOR_SERVICE_URL, format_time
 from core.feed import UnknownFeedGroups
+from core.models import TimeStyle
 from simtenant.seed import BOB, CAROL, DAVE, EXCHANGE_ADMINS, INTUNE_ADMINS, SECURITY_OPERATORS, TEAMS_ADMINS
 from tests.bot.test_activation_http import card_text
 from tests.cards.cardtools import element
@@ -75,7 +76,8 @@ async def test_an_eligibility_starting_next_week_is_posted_when_it_is_made_and_n
     assert "Bob Builder" in text and "Exchange-Admins" in text and "joins next week" in text, text
     channel = await feed_stack.desk.channel()
     assert channel is not None
-    assert f"{format_time(start, channel.time_zone, reference=now)} –" in text, text  # the window's own start
+    way = TimeStyle(channel.time_zone, channel.locale)  # the way of the admin who typed `feed here`
+    assert f"{format_time(start, way, reference=now)} –" in text, text  # the window's own start
     await feed_stack.graph.advance(7 * 86400 + 60)
     assert await feed_stack.cycle() == 0  # its start is not news a second time
     assert len(feed_stack.channel_posts()) == 1
