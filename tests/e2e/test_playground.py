@@ -148,7 +148,8 @@ async def test_deactivate_in_the_first_five_minutes_keeps_the_activation_and_say
     await fresh.say("deactivate Exchange-Admins")
     reply = (await fresh.next_card()).card or {}
     assert state(reply) == "Still active" and facts(reply, "outcome-0-facts")["Ends"] == ends
-    assert re.search(r"You can deactivate from \d\d:\d\d \(in [1-5] min\)", note(reply)), note(reply)
+    # The Playground's client says en-US: a 12-hour clock (issue 11, point 10).
+    assert re.search(r"You can deactivate from \d{1,2}:\d\d [AP]M \(in [1-5] min\)", note(reply)), note(reply)
     assert [b["id"] for b in buttons(reply)] == ["outcome-0-deactivate"]  # it works from then on
 
     # The activation card's own button: the answer replaces that card, so it is the activation card again.
