@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -193,6 +194,11 @@ def test_each_run_has_its_own_directory_and_the_newest_five_are_kept(tmp_path: P
     # A run whose demo still runs is never removed (a process whose command line names devtools.demo).
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "devtools.demo"])
     try:
+        # Until it has exec'd, the child's command line is still this process's: wait for it to read as a demo.
+        cmdline = Path(f"/proc/{live.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while b"devtools.demo" not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)
         (old[0] / "demo.pid").write_text(f"{live.pid}\n")
         newest = demo._new_run(base)
     finally:
