@@ -127,11 +127,14 @@ class GraphPimDirectory:
     ) -> UserSnapshot:
         query = policies or PolicyQuery()
         keys = await self._policy_keys(query)
-        wanted = [key for key in keys if self._kept_policy(key, query.recheck) is None]
         kept = None if fresh else self._snapshots.peek(principal_id)
         if kept is not None and (recheck is None or not recheck(kept)):
-            await self._read_policies(wanted)
+            # The snapshot says what the user holds: a group known by name also as an access they do not hold (a
+            # group others own) needs no policy read for them, doubted or not.
+            keys = _held(keys, kept) if not query.keys else keys
+            await self._read_policies([key for key in keys if self._kept_policy(key, query.recheck) is None])
             return self._with_policies(kept, keys, query.recheck)
+        wanted = [key for key in keys if self._kept_policy(key, query.recheck) is None]
         # A read already under way (started after the last write we made) is fresh enough for everyone; the policies
         # it does not carry are read beside it.
         load = functools.partial(self._fetch_snapshot, principal_id, wanted)
@@ -810,3 +813,9 @@ def _policy(page: JsonObject, group_id: str, access: Access) -> ActivationPolicy
         log.warning("no PIM policy assignment for group %s (%s); using defaults", group_id, access.value)
         policy = ActivationPolicy(group_id=group_id, access=access)
     return policy
+
+
+def _held(keys: Sequence[PolicyKey], snapshot: UserSnapshot) -> list[PolicyKey]:
+    """The keys of groups named by the user that the snapshot shows them eligible for, with that access."""
+    held = {(e.group.id.casefold(), e.access) for e in snapshot.eligibilities}
+    return [key for key in keys if (key[0].casefold(), key[1]) in held]

@@ -355,6 +355,29 @@ async def test_a_group_named_as_seen_in_anyones_snapshot_has_its_policy_read_wit
     assert set(snapshot.policies) == {(TEAMS, Access.OWNER), (EXCHANGE, Access.OWNER)}
 
 
+async def test_a_kept_snapshot_reads_no_policy_of_an_access_the_user_does_not_hold() -> None:
+    """A group is known both as a membership and as an ownership (other users hold it as owner). A user who holds
+    only its membership and has a kept snapshot asks for it by name without saying the access: the owner policy, which
+    the caller doubts (it would ask this activation for more), is not read again on every command (make bench saw 1.5
+    Graph round trips per warm turn instead of 1)."""
+    world = World()
+    world.eligible.append(eligibility(EXCHANGE, "Exchange-Admins", access="owner"))
+    await world.directory.snapshot("someone-else")  # Exchange-Admins seen as member and as owner
+    world.eligible.pop()
+    await world.directory.snapshot(ALICE)  # Alice holds the membership only; her snapshot is kept
+    await world.directory.policy(EXCHANGE, Access.MEMBER)
+    await world.directory.policy(EXCHANGE, Access.OWNER)
+    before = world.stub.round_trips
+
+    def doubts(policy: ActivationPolicy) -> bool:
+        return policy.access is Access.OWNER  # the owner policy would ask for what a member activation lacks
+
+    snapshot = await world.directory.snapshot(ALICE, policies=PolicyQuery(names=("exchange-admins",), recheck=doubts))
+
+    assert world.stub.round_trips == before  # the kept snapshot and the member policy answer: no Graph call
+    assert (EXCHANGE, Access.MEMBER) in snapshot.policies
+
+
 async def test_a_kept_policy_the_caller_doubts_is_read_again_in_the_snapshots_round_trip() -> None:
     world = World()
     await world.directory.policy(TEAMS, Access.MEMBER)  # 4 h
