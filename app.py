@@ -46,6 +46,7 @@ from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
 from bot.store.sqlite import SqliteStore
+from bot.transport.proactive import BotConnector
 from bot.turns import Turns
 from core.admins import Admins
 from core.errors import SignInRequired
@@ -230,6 +231,31 @@ def create_app(
         step_up = _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.public_base_url else None
         if step_up is not None:
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
+        # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
+        openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
+        # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
+        # Bot Connector and, through the credentials factory, botbuilder's token service client (bot/credentials.py).
+        bot_session = requests.Session()
+        bot_tokens = await _bot_tokens(settings, bot_session, health)
+        credentials_factory = (
+            None  # anonymous: botbuilder's own factory, which disables authentication
+            if bot_tokens is None
+            else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
+        )
+        inner = ConfigurationBotFrameworkAuthentication(
+            BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
+        )
+        connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
+        limiter = ConversationLimiter(
+            app_limits=((1.0, settings.teams_requests_per_second),), clock=timer, sleep=timer.sleep
+        )
+        adapter = CloudAdapter(
+            FastBotFrameworkAuthentication(
+                inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
+            )
+        )
+        adapter.on_turn_error = on_turn_error
+        proactive = BotConnector(adapter, settings.app_id)  # the desks' side of the Bot Connector (bot.transport)
         records = Records(storage)
         # Before an activation that waits for approval is written, its group is remembered: a crash after the write
         # leaves the approval poller a group to find the request in (bot.approvals).
@@ -268,34 +294,10 @@ def create_app(
             fault=_kill_at(approval_kill_at) if approval_kill_at else None,
             demo=DemoCommands(SimulatedColleagues(http, settings.simulated_tenant_url)) if settings.demo else None,
         )
-        # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
-        openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
-        # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
-        # Bot Connector and, through the credentials factory, botbuilder's token service client (bot/credentials.py).
-        bot_session = requests.Session()
-        bot_tokens = await _bot_tokens(settings, bot_session, health)
-        credentials_factory = (
-            None  # anonymous: botbuilder's own factory, which disables authentication
-            if bot_tokens is None
-            else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
-        )
-        inner = ConfigurationBotFrameworkAuthentication(
-            BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
-        )
-        connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
-        limiter = ConversationLimiter(
-            app_limits=((1.0, settings.teams_requests_per_second),), clock=timer, sleep=timer.sleep
-        )
-        adapter = CloudAdapter(
-            FastBotFrameworkAuthentication(
-                inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
-            )
-        )
-        adapter.on_turn_error = on_turn_error
         if step_up is not None:
-            bot.attach_step_up(step_up, adapter, settings.app_id)
-        poll = functools.partial(bot.poll_approvals, adapter)
-        follow_up = functools.partial(bot.follow_up_unconfirmed, adapter)
+            bot.attach_step_up(step_up, proactive, settings.app_id)
+        poll = functools.partial(bot.poll_approvals, proactive)
+        follow_up = functools.partial(bot.follow_up_unconfirmed, proactive)
         # Each activity answered in time and acted on once (bot.turns, bot.deliveries): its lease and TTL are on the
         # clock every process shares.
         turns = Turns(Deliveries(store, clock), adapter, settings.app_id, clock=timer, sleep=timer.sleep)
@@ -305,6 +307,7 @@ def create_app(
             bot=bot,
             step_up=step_up,
             adapter=adapter,
+            proactive=proactive,
             directory=directory,
             graph=graph,
             messages=messages_handler(adapter, bot, turns),
@@ -314,7 +317,7 @@ def create_app(
             feed=feed,
         )
         poller = asyncio.create_task(_every(settings.approval_poll_seconds, poll, "the approval poll"))
-        feed_poller = asyncio.create_task(_feed_forever(feed, adapter))
+        feed_poller = asyncio.create_task(_feed_forever(feed, proactive))
         reconciler = asyncio.create_task(_every(reconcile_seconds, follow_up, "following up unconfirmed writes"))
         sweeper = asyncio.create_task(_every(DELIVERY_SWEEP_SECONDS, turns.sweep, "the sweep of delivery markers"))
         heartbeat = asyncio.create_task(liveness.run())

@@ -53,11 +53,11 @@ from bot.activity import reference_of
 from bot.after_answer import after_answer
 from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.liveness import Liveness
-from bot.proactive import continue_raising, update_card
 from bot.reach import Reach, teams_user_id
 from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
 from bot.records import Records
 from bot.storage import StorageConflict
+from bot.transport.proactive import continue_raising, update_card
 from bot.wire import SentCard
 from cards import activation_card, explain, format_time
 from cards.actions import DecisionAction, Verb

@@ -43,11 +43,11 @@ from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.liveness import Liveness
 from bot.private import PrivateChats, PrivateChatUnavailable
-from bot.proactive import continue_raising, update_card
 from bot.reach import Reach
 from bot.reconcile import Check, Reconciler
 from bot.records import Records
 from bot.stepup import StepUp
+from bot.transport.proactive import continue_raising, update_card
 from bot.wire import SentCard
 from cards import wording
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, RunAction, Verb, parse_click

@@ -36,8 +36,8 @@ from msrest.serialization import Model
 
 from bot.activity import reference_of
 from bot.deliveries import DONE, Claim, Deliveries
-from bot.proactive import continue_raising, update_card
 from bot.sendlimit import Clock, Sleep
+from bot.transport.proactive import continue_raising, update_card
 from cards import note_card, working_card
 from cards.wording import INTERRUPTED, LATE_SIGN_IN, SORRY
 
