@@ -28,26 +28,26 @@ import requests
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
-from bot.connector import FastBotFrameworkAuthentication, TokenSource
-from bot.credentials import BotCredentialsFactory, BotTokens
-from bot.deliveries import Deliveries
 from bot.demo import DemoCommands
 from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.identity import PendingCommands, SsoSignIn
 from bot.liveness import Liveness
-from bot.openid import install_openid_keys, uninstall_openid_keys
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
 from bot.records import KnownGroupsRecord, Records
-from bot.routes import errors_middleware, healthz, messages_handler
-from bot.sendlimit import ConversationLimiter
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
 from bot.store.sqlite import SqliteStore
+from bot.transport.connector import FastBotFrameworkAuthentication, TokenSource
+from bot.transport.credentials import BotCredentialsFactory, BotTokens
+from bot.transport.deliveries import Deliveries
+from bot.transport.openid import install_openid_keys, uninstall_openid_keys
 from bot.transport.proactive import BotConnector
-from bot.turns import Turns
+from bot.transport.routes import errors_middleware, healthz, messages_handler
+from bot.transport.sendlimit import ConversationLimiter
+from bot.transport.turns import Turns
 from core.admins import Admins
 from core.errors import SignInRequired
 from core.ports import Clock, UserTokenProvider
@@ -231,10 +231,11 @@ def create_app(
         step_up = _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.public_base_url else None
         if step_up is not None:
             tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
-        # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/openid.py).
+        # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/transport/openid.py).
         openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
         # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
-        # Bot Connector and, through the credentials factory, botbuilder's token service client (bot/credentials.py).
+        # Bot Connector and, through the credentials factory, botbuilder's token service client
+        # (bot/transport/credentials.py).
         bot_session = requests.Session()
         bot_tokens = await _bot_tokens(settings, bot_session, health)
         credentials_factory = (
@@ -298,8 +299,8 @@ def create_app(
             bot.attach_step_up(step_up, proactive, settings.app_id)
         poll = functools.partial(bot.poll_approvals, proactive)
         follow_up = functools.partial(bot.follow_up_unconfirmed, proactive)
-        # Each activity answered in time and acted on once (bot.turns, bot.deliveries): its lease and TTL are on the
-        # clock every process shares.
+        # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
+        # and TTL are on the clock every process shares.
         turns = Turns(Deliveries(store, clock), adapter, settings.app_id, clock=timer, sleep=timer.sleep)
         app[APP_KEY].update(
             store=store,
@@ -565,7 +566,8 @@ def install_log_redaction(settings: Settings, logger: logging.Logger | None = No
 def log_uncaught() -> None:
     """Errors nobody catches (the main thread's, other threads', unraisable ones in __del__) and warnings go through
     the logging handlers, and so through their redaction, instead of straight to stderr (issue 10, point 2). Errors
-    of a request or of a task are logged already: by bot.routes.errors_middleware, aiohttp and asyncio's loggers."""
+    of a request or of a task are logged already: by bot.transport.routes.errors_middleware, aiohttp and asyncio's
+    loggers."""
     uncaught = logging.getLogger("pimbot.uncaught")
 
     def main_thread(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:

@@ -164,7 +164,9 @@ class Settings:
     graph_timeout_seconds: float = 8.0
     approval_poll_seconds: float = 60.0
     approval_reminder_minutes: int = 60
-    teams_requests_per_second: int = 30  # Bot Connector calls per second over all conversations (bot.sendlimit)
+    teams_requests_per_second: int = (
+        30  # Bot Connector calls per second over all conversations (bot.transport.sendlimit)
+    )
     bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
     bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
     approval_channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")

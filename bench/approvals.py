@@ -34,7 +34,8 @@ FANOUT_TARGET_S = 1.0
 CLICK_TARGET_S = 0.3  # click → invoke response, p99, 60 copies (and no slower than with 1 copy)
 COPIES_TARGET_S = 1.5  # click → all other copies updated, p99
 # Every other 60-copy click waits this long after the last card arrived, as an approver reading the card would: by then
-# the app's send window (30 Bot Connector calls per second, bot.sendlimit) no longer holds the fan-out's own sends.
+# the app's send window (30 Bot Connector calls per second, bot.transport.sendlimit) no longer holds the fan-out's own
+# sends.
 READ_PAUSE_S = 1.1
 GROUP = "eeeeeeee-0000-4000-8000-000000000001"
 APPROVER_GROUP = "eeeeeeee-0000-4000-8000-000000000002"

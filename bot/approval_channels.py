@@ -20,8 +20,8 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 
-from bot.activity import conversation_kind, teams_channel_of
 from bot.records import Records
+from bot.transport.activity import conversation_kind, teams_channel_of
 from cards import explain
 from cards.approval_channels import (
     ChannelLine,

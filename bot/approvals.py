@@ -49,16 +49,16 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationParameters
 
-from bot.activity import reference_of
-from bot.after_answer import after_answer
 from bot.approval_channels import ApprovalChannels, ChannelTarget
 from bot.liveness import Liveness
 from bot.reach import Reach, teams_user_id
 from bot.reconcile import RETRY_AFTER, DecisionCheck, Reconciler
 from bot.records import Records
 from bot.storage import StorageConflict
+from bot.transport.activity import reference_of
+from bot.transport.after_answer import after_answer
 from bot.transport.proactive import continue_raising, update_card
-from bot.wire import SentCard
+from bot.transport.wire import SentCard
 from cards import activation_card, explain, format_time
 from cards.actions import DecisionAction, Verb
 from cards.activation import settled_activation_card

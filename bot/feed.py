@@ -59,10 +59,10 @@ from typing import Any, Protocol
 from botbuilder.core import CardFactory, MessageFactory, Storage, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
-from bot.connector import ConnectorError
 from bot.liveness import gone_here, new_owner, register_owner
 from bot.storage import StorageConflict
-from bot.wire import SentCard
+from bot.transport.connector import ConnectorError
+from bot.transport.wire import SentCard
 from cards.feed import FeedStatusView, digest_cards, feed_event_card, feed_status_card
 from cards.times import Tz
 from cards.wording import (

@@ -19,7 +19,19 @@ from botbuilder.schema import (
 )
 
 import cards
-from bot.activity import (
+from bot.approval_channels import ApprovalChannels
+from bot.approvals import ApprovalDesk
+from bot.demo import DemoCommands
+from bot.feed import FeedChannel, FeedDesk, channel_of_reference
+from bot.health import Unreachable
+from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
+from bot.liveness import Liveness
+from bot.private import PrivateChats, PrivateChatUnavailable
+from bot.reach import Reach
+from bot.reconcile import Check, Reconciler
+from bot.records import Records
+from bot.stepup import StepUp
+from bot.transport.activity import (
     NotAUser,
     actor_of,
     bot_name_of,
@@ -35,20 +47,8 @@ from bot.activity import (
     sign_in_value,
     teams_channel_of,
 )
-from bot.approval_channels import ApprovalChannels
-from bot.approvals import ApprovalDesk
-from bot.demo import DemoCommands
-from bot.feed import FeedChannel, FeedDesk, channel_of_reference
-from bot.health import Unreachable
-from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
-from bot.liveness import Liveness
-from bot.private import PrivateChats, PrivateChatUnavailable
-from bot.reach import Reach
-from bot.reconcile import Check, Reconciler
-from bot.records import Records
-from bot.stepup import StepUp
 from bot.transport.proactive import continue_raising, update_card
-from bot.wire import SentCard
+from bot.transport.wire import SentCard
 from cards import wording
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, RunAction, Verb, parse_click
 from core.admins import Admins

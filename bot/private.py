@@ -26,9 +26,9 @@ from typing import Any
 
 from botbuilder.core import MessageFactory, TurnContext
 
-from bot.connector import ConnectorError
 from bot.reach import Reach
 from bot.records import Records
+from bot.transport.connector import ConnectorError
 from bot.transport.proactive import continue_raising
 from core.models import Actor
 from core.reach import Unreached

@@ -29,8 +29,8 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
-from bot.connector import ConnectorError
 from bot.records import Records
+from bot.transport.connector import ConnectorError
 from core.models import Actor
 from core.reach import AppInstaller, Installed, Unreached
 

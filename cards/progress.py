@@ -1,7 +1,7 @@
-"""Cards for a click whose answer takes longer than Teams waits for it (bot.turns): "working on it" first, then the
-answer. Teams shows the card an `adaptiveCard/action` invoke answers with; when the answer is not ready in time the
-bot answers with `working_card()` and later replaces it with the real card, or with `note_card(text)` when the answer
-is a sentence.
+"""Cards for a click whose answer takes longer than Teams waits for it (bot.transport.turns): "working on it" first,
+then the answer. Teams shows the card an `adaptiveCard/action` invoke answers with; when the answer is not ready in time
+the bot answers with `working_card()` and later replaces it with the real card, or with `note_card(text)` when the
+answer is a sentence.
 
 Element ids: `heading`, `detail` (the working card); `note` (the note card).
 """

@@ -734,7 +734,7 @@ def signed_in_as(name: str) -> str:
     return f"Signed in as {name}."
 
 
-# ---- a turn that failed on the bot's side (bot.handler, bot.turns) -------------------------------------------------
+# ---- a turn that failed on the bot's side (bot.handler, bot.transport.turns) -----------------------------------------
 
 # Whether anything was changed is not known where this is said: the user is sent to `status`.
 SORRY = (
@@ -750,7 +750,7 @@ INTERRUPTED = (
 )
 
 
-# ---- a click whose answer takes longer than Teams waits (bot.turns) ------------------------------------------------
+# ---- a click whose answer takes longer than Teams waits (bot.transport.turns) ----------------------------------------
 
 WORKING_HEADING = "Working on it…"
 WORKING_TEXT = (

@@ -56,7 +56,8 @@ class _Resolved:
 
 class Admins:
     """`core.ports.AdminCheck`: the actor is an admin when listed in `user_ids` or a (transitive) member of
-    `group_id`. The actor is the authenticated one (`bot.activity.actor_of`), never a name or id from the message."""
+    `group_id`. The actor is the authenticated one (`bot.transport.activity.actor_of`), never a name or id from the
+    message."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """Domain types: what the bot knows about people, groups, eligibilities, policies and PIM requests.
 
-No Graph field names and no Teams types live here (graph/wire.py and bot/activity.py translate at the edges).
+No Graph field names and no Teams types live here (graph/wire.py and bot/transport/activity.py translate at the edges).
 All datetimes are timezone-aware UTC.
 """
 

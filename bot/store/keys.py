@@ -128,7 +128,7 @@ def reconcile_check(check_id: str) -> str:
     return f"{RECONCILE}{_part(check_id)}"
 
 
-# ---- processes and deliveries (bot.liveness, bot.deliveries) ------------------------------------------------------
+# ---- processes and deliveries (bot.liveness, bot.transport.deliveries) -----------------------------------------------
 HEARTBEATS = "process/"
 DELIVERIES = "delivery/"
 

@@ -7,10 +7,10 @@ through `ProactiveAdapter` and never see botbuilder's adapter, `ConversationPara
 six positional arguments; `bot.transport.proactive.BotConnector` is the one implementation, over botbuilder's
 `CloudAdapter`. A move to the Microsoft 365 Agents SDK or the Teams SDK for Python replaces that class, not the desks.
 
-Every method raises what the Bot Connector refused (`bot.connector.ConnectorError` with its status): botbuilder's
-own proactive path would hand the failure to `on_turn_error`, which logs and swallows it.
+Every method raises what the Bot Connector refused (`bot.transport.connector.ConnectorError` with its status):
+botbuilder's own proactive path would hand the failure to `on_turn_error`, which logs and swallows it.
 
-A conversation reference here is the JSON form `bot.activity.reference_of` writes and the desks store.
+A conversation reference here is the JSON form `bot.transport.activity.reference_of` writes and the desks store.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from botbuilder.core import TurnContext
 __all__ = ["ChannelPost", "ProactiveAdapter", "Reference"]
 
 Reference = Mapping[str, Any]
-"""A stored conversation reference (bot.activity.reference_of's JSON)."""
+"""A stored conversation reference (bot.transport.activity.reference_of's JSON)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from typing import Any
 from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters, ConversationReference
 
-from bot.activity import reference_of
 from bot.transport import ChannelPost, Reference
-from bot.wire import SentCard
+from bot.transport.activity import reference_of
+from bot.transport.wire import SentCard
 
 __all__ = ["BotConnector", "continue_raising", "update_card"]
 
@@ -65,7 +65,7 @@ def _card(card: Mapping[str, Any]) -> Activity:
 
 class BotConnector:
     """The ProactiveAdapter over botbuilder's adapter (a CloudAdapter in the app, whose connector client is
-    bot.connector's: its refusals raise ConnectorError)."""
+    bot.transport.connector's: its refusals raise ConnectorError)."""
 
     def __init__(self, adapter: BotAdapter, app_id: str) -> None:
         self._adapter = adapter

@@ -83,8 +83,8 @@ _conversations = itertools.count(1)
 
 
 def in_a_new_conversation(template: dict[str, Any]) -> dict[str, Any]:
-    """`template` in a conversation of its own: Teams' per-conversation send limits (bot.sendlimit) would otherwise
-    make hundreds of cases in one chat wait, as they should."""
+    """`template` in a conversation of its own: Teams' per-conversation send limits (bot.transport.sendlimit) would
+    otherwise make hundreds of cases in one chat wait, as they should."""
     activity = copy.deepcopy(template)
     n = next(_conversations)
     conversation = activity["conversation"]

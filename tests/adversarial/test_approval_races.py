@@ -3,9 +3,9 @@
 Each race is a fresh request by its own requester (seeded users, each eligible) for one of four groups that need
 approval, in turn: Security-Operators (Bob, and PIM-Approvers: Carol, Dave, Erin, Frank) and three more seeded like it
 (one approver by name and an approver group). Four groups, so that no approver's chat gets more than Teams allows a
-bot in one conversation (60 sends in 30 s; the bot keeps to it by waiting, bot.sendlimit). The approvers get their
-cards; then, at once, through POST /api/messages: two to all of them click Approve or Deny (each with the reason the
-policy requires), one of them sometimes twice (the same button or the other one), and in about a third of the races
+bot in one conversation (60 sends in 30 s; the bot keeps to it by waiting, bot.transport.sendlimit). The approvers get
+their cards; then, at once, through POST /api/messages: two to all of them click Approve or Deny (each with the reason
+the policy requires), one of them sometimes twice (the same button or the other one), and in about a third of the races
 the requester clicks Cancel on their own card at the same moment. Every action starts after a random few
 milliseconds, so the interleavings differ; the seed is fixed (RACE_SEED) so a failure can be replayed.
 

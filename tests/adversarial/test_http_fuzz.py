@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.routes import MAX_BODY, MAX_DEPTH
+from bot.transport.routes import MAX_BODY, MAX_DEPTH
 from tests.adversarial.bodies import (
     Mutation,
     in_a_new_conversation,

@@ -28,9 +28,9 @@ import aiohttp
 import pytest
 
 from app import APP_KEY
-from bot.deliveries import DONE
 from bot.store import keys
 from bot.store.sqlite import SqliteStore
+from bot.transport.deliveries import DONE
 from simtenant import run_simtenant
 from tests.adversarial.conftest import write_figures
 from tests.approvals.test_inline_approvals import CAROL, approval_cards, approval_patches, conversation, hello

@@ -159,7 +159,7 @@ async def test_a_connector_that_refuses_the_bots_token_never_turns_into_a_500(pr
 
 
 async def test_a_slow_signing_key_host_does_not_stall_other_requests(prod: ProdStack) -> None:
-    # botbuilder's own key refresh is a blocking requests.get on the event loop; bot/openid.py's is not.
+    # botbuilder's own key refresh is a blocking requests.get on the event loop; bot/transport/openid.py's is not.
     prod.ids.channel.delay_seconds = 1.5
     first = asyncio.create_task(prod.post(act.message(prod.service_url, "help")))
     await asyncio.sleep(0.2)  # the first request is now waiting for the keys

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.routes import VouchedTokens
+from bot.transport.routes import VouchedTokens
 from tests.auth.conftest import ProdStack
 from tests.fakes import activities as act
 

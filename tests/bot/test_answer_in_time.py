@@ -1,10 +1,10 @@
 """Teams waits about 15 s for the bot's HTTP answer, then may deliver the same activity again (issue 10, point 7).
 
 Through POST /api/messages, with the Bot Connector stand-in answering 429 + Retry-After or the simulated tenant's
-Graph doing so: the HTTP answer comes by the deadline (bot.turns.ANSWER_WITHIN after arrival) and the result still
-reaches the user; the same activity delivered twice, to one bot or to two sharing a state file, makes one write and
-the user sees the first delivery's outcome. Monotonic time is virtual (a ManualClock the test moves): every assertion
-on time is on that clock or on the order of events, none on wall time.
+Graph doing so: the HTTP answer comes by the deadline (bot.transport.turns.ANSWER_WITHIN after arrival) and the result
+still reaches the user; the same activity delivered twice, to one bot or to two sharing a state file, makes one write
+and the user sees the first delivery's outcome. Monotonic time is virtual (a ManualClock the test moves): every
+assertion on time is on that clock or on the order of events, none on wall time.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity
 
 from app import APP_KEY
-from bot.deliveries import Deliveries
-from bot.turns import ANSWER_WITHIN, Turns
+from bot.transport.deliveries import Deliveries
+from bot.transport.turns import ANSWER_WITHIN, Turns
 from cards.wording import INTERRUPTED, SORRY
 from simtenant import run_simtenant
 from tests.bot.conftest import Stack, another_bot

@@ -1,5 +1,5 @@
-"""The command text of a message (bot.activity.command_text): mentions and HTML stripped in one linear pass over a
-bounded text, whatever the message holds (issue 10, point 1). Work is counted, never timed: the characters the
+"""The command text of a message (bot.transport.activity.command_text): mentions and HTML stripped in one linear pass
+over a bounded text, whatever the message holds (issue 10, point 1). Work is counted, never timed: the characters the
 stripper pulls from its input, and the Python lines the whole call executes (sys.settrace)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botbuilder.schema import Activity
 
-from bot.activity import MAX_MARKUP, command_text, strip_markup
+from bot.transport.activity import MAX_MARKUP, command_text, strip_markup
 from core.commands import MAX_TEXT, Help, parse
 
 pytest.importorskip("hypothesis")
@@ -26,7 +26,7 @@ BOT = "28:bot-id"
 
 
 def message(text: str, entities: list[dict[str, Any]] | None = None) -> Activity:
-    """As bot/routes.py builds it from the JSON body."""
+    """As bot/transport/routes.py builds it from the JSON body."""
     body = {"type": "message", "text": text, "recipient": {"id": BOT, "name": "PIM Bot"}}
     return Activity().deserialize(body if entities is None else {**body, "entities": entities})
 

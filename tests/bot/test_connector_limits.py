@@ -16,8 +16,14 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 from botbuilder.schema.teams import ChannelInfo, TeamsChannelData
 
 from app import APP_KEY, create_app
-from bot.connector import MAX_RETRY_AFTER, ConnectorError, HttpxConnectorClient, HttpxConnectorFactory, _retry_after
-from bot.sendlimit import ConversationLimiter
+from bot.transport.connector import (
+    MAX_RETRY_AFTER,
+    AiohttpConnectorClient,
+    AiohttpConnectorFactory,
+    ConnectorError,
+    _retry_after,
+)
+from bot.transport.sendlimit import ConversationLimiter
 from settings import load_settings
 from simtenant import run_simtenant
 from tests.bot.conftest import bot_env
@@ -28,7 +34,7 @@ from tests.fakes.virtual_time import SteppingClock
 
 @dataclass
 class Rig:
-    client: HttpxConnectorClient
+    client: AiohttpConnectorClient
     connector: FakeConnector
     clock: SteppingClock
 
@@ -43,7 +49,7 @@ async def rig() -> AsyncIterator[Rig]:
     async with running_connector() as connector, aiohttp.ClientSession() as session:
         connector.clock = clock
         limiter = ConversationLimiter(clock=clock, sleep=clock.sleep)
-        client = HttpxConnectorClient(
+        client = AiohttpConnectorClient(
             session, connector.url, "https://api.botframework.com", _anonymous, limiter=limiter
         )
         yield Rig(client, connector, clock)
@@ -160,7 +166,7 @@ async def test_a_retry_after_longer_than_a_send_should_wait_fails_the_send(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     rig.connector.fail_next(429, retry_after=str(int(MAX_RETRY_AFTER) + 1))
-    with caplog.at_level(logging.ERROR, logger="bot.connector"), pytest.raises(ConnectorError) as raised:
+    with caplog.at_level(logging.ERROR, logger="bot.transport.connector"), pytest.raises(ConnectorError) as raised:
         await rig.client.conversations.send_to_conversation("a:1", message("hi"))
     assert raised.value.status == 429
     assert len(rig.connector.attempts) == 1 and rig.clock.slept == []
@@ -180,7 +186,7 @@ async def test_persistent_502_gives_up_after_the_bounded_attempts_and_logs(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     rig.connector.fail_next(502, times=10)
-    with caplog.at_level(logging.ERROR, logger="bot.connector"), pytest.raises(ConnectorError) as raised:
+    with caplog.at_level(logging.ERROR, logger="bot.transport.connector"), pytest.raises(ConnectorError) as raised:
         await rig.client.conversations.send_to_conversation("a:1", message("hi"))
     assert raised.value.status == 502
     assert [a.status for a in rig.connector.attempts] == [502, 502, 502]
@@ -198,7 +204,7 @@ async def test_other_errors_are_not_retried(rig: Rig) -> None:
 
 async def test_every_client_of_a_factory_shares_one_limiter() -> None:
     async with aiohttp.ClientSession() as session:
-        factory = HttpxConnectorFactory(session, _anonymous, "https://api.botframework.com")
+        factory = AiohttpConnectorFactory(session, _anonymous, "https://api.botframework.com")
         emea = await factory.create("https://smba.trafficmanager.net/emea/")
         amer = await factory.create("https://smba.trafficmanager.net/amer/", "other-audience")
         assert emea is not amer and emea.limiter is amer.limiter is factory.limiter
@@ -206,7 +212,7 @@ async def test_every_client_of_a_factory_shares_one_limiter() -> None:
 
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="attempts"):
-        HttpxConnectorClient(None, "https://x/", "aud", _anonymous, attempts=0)  # type: ignore[arg-type]
+        AiohttpConnectorClient(None, "https://x/", "aud", _anonymous, attempts=0)  # type: ignore[arg-type]
 
 
 async def test_the_bots_app_wide_cap_is_the_setting(tmp_path: Path) -> None:

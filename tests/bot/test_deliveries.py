@@ -1,4 +1,5 @@
-"""bot.deliveries on the SQLite store several processes share: one claim per delivery, leases, takeover, TTL sweep."""
+"""bot.transport.deliveries on the SQLite store several processes share: one claim per delivery, leases, takeover, TTL
+sweep."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.deliveries import DONE, RUNNING, Deliveries
 from bot.store import ANY
 from bot.store.keys import delivery as marker_key
 from bot.store.sqlite import SqliteStore
+from bot.transport.deliveries import DONE, RUNNING, Deliveries
 from tests.core.fakes import FixedClock
 
 

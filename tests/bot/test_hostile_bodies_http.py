@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.routes import errors_middleware
+from bot.transport.routes import errors_middleware
 from tests.auth.test_hostile_bodies import assert_no_traceback, nested
 from tests.bot.conftest import Stack
 from tests.fakes import activities as act

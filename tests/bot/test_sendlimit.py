@@ -1,4 +1,4 @@
-"""Teams' send limits (bot.sendlimit), per conversation and per app, on virtual time: minutes of waiting in
+"""Teams' send limits (bot.transport.sendlimit), per conversation and per app, on virtual time: minutes of waiting in
 milliseconds."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.sendlimit import TEAMS_APP_LIMITS, TEAMS_SEND_LIMITS, ConversationLimiter, conversation_key
+from bot.transport.sendlimit import TEAMS_APP_LIMITS, TEAMS_SEND_LIMITS, ConversationLimiter, conversation_key
 from tests.fakes.virtual_time import VirtualClock
 
 

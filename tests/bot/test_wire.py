@@ -1,4 +1,4 @@
-"""bot.wire.to_json gives exactly what msrest's Model.serialize() gives, on the activities the bot sends."""
+"""bot.transport.wire.to_json gives exactly what msrest's Model.serialize() gives, on the activities the bot sends."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from botbuilder.schema import (
     Mention,
 )
 
-from bot.wire import to_json
+from bot.transport.wire import to_json
 from cards import activation_card, help_card
 
 
@@ -79,11 +79,12 @@ def test_conversation_reference_as_msrest() -> None:
 def test_a_sent_card_is_shared_not_copied_by_botbuilders_deep_copy() -> None:
     import copy
 
-    from bot.wire import SentCard
+    from bot.transport.wire import SentCard
 
     card = SentCard(help_card(None))
     activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
     clone = copy.deepcopy(activity)
     assert clone is not activity and clone.attachments[0].content is card
-    # (msrest itself would turn a dict subclass into a string; the bot sends with to_json only, bot/connector.py.)
+    # (msrest itself would turn a dict subclass into a string; the bot sends with to_json only,
+    # bot/transport/connector.py.)
     assert to_json(clone) == MessageFactory.attachment(CardFactory.adaptive_card(help_card(None))).serialize()

@@ -1,4 +1,5 @@
-"""Virtual time for code that takes a monotonic clock and a sleep function (bot.sendlimit, the connector's retries).
+"""Virtual time for code that takes a monotonic clock and a sleep function (bot.transport.sendlimit, the connector's
+retries).
 
 `SteppingClock`: `sleep(d)` moves the clock on by `d` at once — for one task doing things in sequence (its waits take
 no wall time, and what it does happens exactly at the virtual instant it waited for).

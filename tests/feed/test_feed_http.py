@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.connector import ConnectorError
+from bot.transport.connector import ConnectorError
 from cards.wording import FEED_WAITING_FOR_SERVICE_URL, format_time
 from core.feed import UnknownFeedGroups
 from core.models import TimeStyle

@@ -24,7 +24,7 @@ from botframework.connector.auth import MicrosoftAppCredentials
 from botframework.connector.auth._user_token_client_impl import _UserTokenClientImpl
 
 from app import create_app
-from bot.connector import FastBotFrameworkAuthentication
+from bot.transport.connector import FastBotFrameworkAuthentication
 from settings import Settings, UserTokenMode, load_settings
 from simtenant import run_simtenant
 from tests.bot.conftest import bot_env

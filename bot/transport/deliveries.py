@@ -3,15 +3,15 @@
 Teams waits roughly 10–15 s for the bot's HTTP answer and may then deliver the same activity again; Bot Service and
 clients retry too (teams-platform.md §5 timing, §7: "Bot Service and clients may retry"). A delivery is known by its
 conversation id and activity id. The first delivery claims a marker in the store every process shares (bot.store,
-compare-and-swap on etags); a later delivery finds the marker and is not acted on (bot.turns answers it with what the
-first one answered).
+compare-and-swap on etags); a later delivery finds the marker and is not acted on (bot.transport.turns answers it with
+what the first one answered).
 
 Marker `keys.delivery(conversation id, activity id)` (a hash: a bounded key whatever the ids):
   owner       the process acting on it (a random id per process)
   state       "running", then "done"
-  leaseUntil  while running, renewed by its owner (bot.turns); a running marker whose lease ran out was left by a
+  leaseUntil  while running, renewed by its owner (.turns); a running marker whose lease ran out was left by a
               process that died: the next delivery takes it over and acts, so a redelivery is not lost with it; when
-              none comes, the sweep finds the marker (`orphans`) and the person is told (bot.turns)
+              none comes, the sweep finds the marker (`orphans`) and the person is told (.turns)
   reference   while running, the conversation to tell that person in
   expires     when the sweep may delete it: redeliveries come within minutes, so a marker lives `ttl`
   response    an invoke's answer {"status", "body"}, once known

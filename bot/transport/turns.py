@@ -2,20 +2,21 @@
 
 Teams waits roughly 10–15 s for the bot's HTTP answer: an invoke unanswered by then fails in the client (Bot Service
 answers it 504), and any activity may be delivered again (teams-platform.md §5 timing). A turn can take longer: the
-send limiter holds a conversation for a 429's Retry-After (bot.sendlimit), Graph calls wait for theirs (graph.client).
-So each turn runs as a task of its own, and the HTTP answer waits for it at most `answer_within` seconds from the
-request's arrival:
+send limiter holds a conversation for a 429's Retry-After (bot.transport.sendlimit), Graph calls wait for theirs
+(graph.client). So each turn runs as a task of its own, and the HTTP answer waits for it at most `answer_within` seconds
+from the request's arrival:
 - finished by then: answered as before (an invoke's own answer; 201 for everything else);
 - not yet: answered now, while the turn goes on in the background and replies through its conversation (a TurnContext
   sends to the Bot Connector, never into the HTTP answer). An `adaptiveCard/action` invoke is answered with a "working
   on it" card, since Teams shows the card an invoke answers with; the turn's own answer replaces it (update_activity)
   when it is ready;
-- an activity delivered before (bot.deliveries) is not acted on twice: an invoke gets the first delivery's answer
-  (waited for within the same deadline), anything else an empty 201 (the first delivery's replies reach the user).
+- an activity delivered before (bot.transport.deliveries) is not acted on twice: an invoke gets the first delivery's
+  answer (waited for within the same deadline), anything else an empty 201 (the first delivery's replies reach the
+  user).
 Background turns are tracked: their errors are logged (through the redacting log handlers), and on shutdown they get a
 grace period to finish before they are cancelled and awaited. A turn cut off by a crash leaves its delivery marker
-running; its lease runs out, and a redelivery of the activity is then acted on (bot.deliveries); when none comes,
-the periodic sweep tells the person their request was interrupted (what it wrote, if anything, is followed up by
+running; its lease runs out, and a redelivery of the activity is then acted on (bot.transport.deliveries); when none
+comes, the periodic sweep tells the person their request was interrupted (what it wrote, if anything, is followed up by
 bot.reconcile and the approval poller).
 """
 
@@ -34,10 +35,10 @@ from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
 from msrest.serialization import Model
 
-from bot.activity import reference_of
-from bot.deliveries import DONE, Claim, Deliveries
-from bot.sendlimit import Clock, Sleep
+from bot.transport.activity import reference_of
+from bot.transport.deliveries import DONE, Claim, Deliveries
 from bot.transport.proactive import continue_raising, update_card
+from bot.transport.sendlimit import Clock, Sleep
 from cards import note_card, working_card
 from cards.wording import INTERRUPTED, LATE_SIGN_IN, SORRY
 

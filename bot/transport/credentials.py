@@ -95,7 +95,7 @@ class BotTokens:
         return access
 
     async def token(self, audience: str | None = None) -> str:
-        """`bot.connector.TokenSource`: from memory while fresh, else fetched in a worker thread."""
+        """`bot.transport.connector.TokenSource`: from memory while fresh, else fetched in a worker thread."""
         scope = scope_for(audience) if audience else self.default_scope
         fresh = self._fresh(scope, REFRESH_MARGIN)
         return fresh if fresh is not None else await asyncio.to_thread(self._fetch, scope)

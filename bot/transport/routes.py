@@ -8,9 +8,9 @@ MAX_DEPTH (a linear scan before json.loads, which recurses), is not strict JSON 
 an activity (an object with a type, its addressing members strings) → 400; a serviceUrl that is not an http(s) URL →
 400; then the full authentication with the activity (channel endorsement,
 serviceurl claim) → 401. Authentication runs before the turn, so a failing turn is never mistaken for a bad token, nor
-the reverse. The turn is answered within bot.turns' deadline, and a redelivered activity is not acted on twice
-(bot.turns, bot.deliveries). Invoke bodies are serialised once (msrest models) or passed through (plain dicts); an
-invoke the turn left unanswered or failed gets a neutral 200, never a 5xx.
+the reverse. The turn is answered within bot.transport.turns' deadline, and a redelivered activity is not acted on twice
+(bot.transport.turns, bot.transport.deliveries). Invoke bodies are serialised once (msrest models) or passed through
+(plain dicts); an invoke the turn left unanswered or failed gets a neutral 200, never a 5xx.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import Activity
 from msrest.serialization import Model
 
-from bot.after_answer import collecting
 from bot.health import HEALTH_KEY
 from bot.pages import FAILED, NOT_FOUND, respond, wants_page
-from bot.turns import Turns
+from bot.transport.after_answer import collecting
+from bot.transport.turns import Turns
 
 __all__ = ["MAX_DEPTH", "VouchedTokens", "errors_middleware", "healthz", "messages_handler", "nesting_depth"]
 

@@ -3,9 +3,9 @@
 Why: botbuilder 4.17.1 builds a new msrest ConnectorClient (and a UserTokenClient) for every inbound activity; their
 retry-policy construction alone costs most of a turn's ~28 ms of CPU, and msrest then sends the reply through blocking
 `requests` in a thread pool. `FastBotFrameworkAuthentication` keeps botbuilder's inbound JWT validation untouched and
-only swaps the connector factory for `HttpxConnectorFactory`, whose clients are cached per (service URL, audience) and
-speak the same v3 REST API asynchronously. The duck-typed `conversations` object offers the operations CloudAdapter and
-our code call (reply, send, update, delete, create conversation, get member).
+only swaps the connector factory for `AiohttpConnectorFactory`: its `AiohttpConnectorClient`s speak the same v3 REST API
+asynchronously on the app's aiohttp session, one per (service URL, audience). Their duck-typed `conversations` offers
+the operations CloudAdapter and our code call (reply, send, update, delete, create conversation, get member).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
-from bot.sendlimit import ConversationLimiter
-from bot.wire import to_json
+from bot.transport.sendlimit import ConversationLimiter
+from bot.transport.wire import to_json
 
-__all__ = ["ConnectorError", "FastBotFrameworkAuthentication", "HttpxConnectorClient", "HttpxConnectorFactory"]
+__all__ = ["ConnectorError", "FastBotFrameworkAuthentication", "AiohttpConnectorClient", "AiohttpConnectorFactory"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class ConnectorError(Exception):
 
 
 class _Conversations:
-    def __init__(self, client: HttpxConnectorClient) -> None:
+    def __init__(self, client: AiohttpConnectorClient) -> None:
         self._c = client
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Activity) -> ResourceResponse:
@@ -89,7 +89,7 @@ class _Conversations:
         return TeamsChannelAccount().deserialize(await self._c.request("GET", path, None))
 
 
-class HttpxConnectorClient:
+class AiohttpConnectorClient:
     """The subset of botframework's ConnectorClient the bot uses, on a shared aiohttp session.
 
     Every call waits its turn in `limiter` (one per process, shared by every client): Teams' per-app cap over all
@@ -193,7 +193,7 @@ def _backoff(attempt: int) -> float:
     return backoff * (0.5 + random.random())  # exponential backoff with jitter
 
 
-class HttpxConnectorFactory(ConnectorFactory):
+class AiohttpConnectorFactory(ConnectorFactory):
     """Caches one client per (service URL, audience); all of them share one `ConversationLimiter`."""
 
     def __init__(
@@ -207,13 +207,13 @@ class HttpxConnectorFactory(ConnectorFactory):
         self._token = token
         self._default_audience = default_audience
         self.limiter = limiter if limiter is not None else ConversationLimiter()
-        self._clients: dict[tuple[str, str], HttpxConnectorClient] = {}
+        self._clients: dict[tuple[str, str], AiohttpConnectorClient] = {}
 
-    async def create(self, service_url: str, audience: str | None = None) -> HttpxConnectorClient:
+    async def create(self, service_url: str, audience: str | None = None) -> AiohttpConnectorClient:
         key = (service_url, audience or self._default_audience)
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = HttpxConnectorClient(
+            client = self._clients[key] = AiohttpConnectorClient(
                 self._session, service_url, key[1], self._token, limiter=self.limiter
             )
         return client
@@ -231,7 +231,7 @@ class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
         limiter: ConversationLimiter | None = None,
     ) -> None:
         self._inner = inner
-        self._factory = HttpxConnectorFactory(session, token, default_audience, limiter)
+        self._factory = AiohttpConnectorFactory(session, token, default_audience, limiter)
         self._token, self._default_audience = token, default_audience
         self._user_token_clients: dict[str, UserTokenClient] = {}
 
@@ -254,7 +254,7 @@ class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
         # The token client's msrest credentials take the bot's token synchronously, on the loop: make sure a fresh
         # one is kept in memory first (free while it is; fetched in a worker thread when near expiry —
-        # bot/credentials.py).
+        # bot/transport/credentials.py).
         try:
             await self._token(self._default_audience)
         except Exception as e:  # the token service call will try again, and fail there if it must

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
-from bot.wire import to_json
+from bot.transport.wire import to_json
 from core.commands import MAX_TEXT
 from core.models import Actor
 

@@ -3,8 +3,8 @@
 An approval click is answered with the final card, and only then are the other copies updated (issue 9, point 6).
 Starting those updates as background tasks is not enough: the tasks would run their first steps (dozens of Bot
 Connector calls being prepared) on the event loop while the answer is still on its way out, and delay it. So the
-handler of POST /api/messages (bot.routes) collects what a turn wants started, writes its answer, then starts it.
-Outside a request (the pollers, a proactive turn), or once the answer is out, the work starts at once.
+handler of POST /api/messages (bot.transport.routes) collects what a turn wants started, writes its answer, then starts
+it. Outside a request (the pollers, a proactive turn), or once the answer is out, the work starts at once.
 """
 
 from __future__ import annotations
