@@ -28,6 +28,7 @@ import requests
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
+from bot.conversations import Conversations, KnownGroupsRecord
 from bot.demo import DemoCommands
 from bot.feed import FeedDesk
 from bot.handler import PimBot, on_turn_error
@@ -36,7 +37,7 @@ from bot.identity import PendingCommands, SsoSignIn
 from bot.liveness import Liveness
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
-from bot.records import KnownGroupsRecord, Records
+from bot.records import Records
 from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
 from bot.store.sqlite import SqliteStore
@@ -214,7 +215,7 @@ def create_app(
             functools.partial(_forget_client_tokens, graph_entra),
         )
         graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=graph_sleep or timer.sleep)
-        directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(storage))
+        directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(store))
         tokens: UserTokenProvider
         # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
         sign_in: SsoSignIn | None = None
@@ -257,7 +258,7 @@ def create_app(
         )
         adapter.on_turn_error = on_turn_error
         proactive = BotConnector(adapter, settings.app_id)  # the desks' side of the Bot Connector (bot.transport)
-        records = Records(storage)
+        records = Records(storage, Conversations(store))
         # Before an activation that waits for approval is written, its group is remembered: a crash after the write
         # leaves the approval poller a group to find the request in (bot.approvals).
         service = PimService(directory, tokens, clock, before_approval_write=records.serve_group)

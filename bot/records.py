@@ -1,8 +1,6 @@
-"""What the bot remembers, on a botbuilder Storage: conversation references, sent cards, requests waiting for approval.
+"""What the bot remembers, on a botbuilder Storage: sent cards, requests waiting for approval.
 
 Keys:
-  ref/user/{oid}                personal-chat reference of a user (for proactive 1:1 messages), with how they read times
-  ref/conversation/{id}         reference of any conversation the bot is in (channels, group chats, 1:1)
   card/{activity id}            a card the bot sent: kind, conversation, the PIM request ids it shows, and the card
                                 itself when it shows a request waiting for approval (made read-only once it settles)
   request-card/{pim request id} the last kept card showing that request (found again for a request recorded later)
@@ -13,9 +11,9 @@ Keys:
   approvals/channel/{group id}  the approvals channel of a group, set by an admin with `approvals here <group>`
   signin/card/{oid}             the last sign-in card (Teams SSO's OAuth card, or the step-up card) sent to a user:
                                 replaced by "You're signed in" once they are, so its button is not offered again
-  pim/known-groups              the groups seen in anyone's eligibilities, for after a restart (graph.known)
-(`reconcile/{id}`, the follow-ups of writes whose answer was lost, are kept by bot.reconcile; `delivery/{hash}`, the
-activities acted on, by bot.deliveries.)
+(`ref/…`, the conversation references, and `pim/known-groups` are kept by bot.conversations; `reconcile/{id}`, the
+follow-ups of writes whose answer was lost, by bot.reconcile; `delivery/{hash}`, the activities acted on, by
+bot.transport.deliveries.)
 """
 
 from __future__ import annotations
@@ -27,11 +25,12 @@ from typing import Any
 
 from botbuilder.core import Storage
 
+from bot.conversations import Conversations
 from bot.storage import StorageConflict
-from core.models import Access, Actor, Group, TimeStyle
+from core.models import Actor, TimeStyle
 from core.outcomes import AwaitingApproval
 
-__all__ = ["KnownGroupsRecord", "Records"]
+__all__ = ["Records"]
 
 log = logging.getLogger(__name__)
 
@@ -39,55 +38,30 @@ _CREATE_ONLY = "create-only"  # an e_tag no stored item has (stored ones are uui
 
 
 class Records:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, conversations: Conversations) -> None:
         self._storage = storage
-        # The last reference written per conversation, so a busy chat does not rewrite an unchanged reference.
-        self._written: dict[str, dict[str, Any]] = {}
+        self.conversations = conversations
         self._served: set[str] = set()  # approvals/group/* keys written by this process
 
+    # Transitional, for callers not yet holding bot.conversations.Conversations (issue 12 moves them): its methods,
+    # under their old names.
     async def remember_conversation(self, actor: Actor | None, reference: dict[str, Any], kind: str) -> None:
-        conversation_id = str((reference.get("conversation") or {}).get("id") or "")
-        if not conversation_id:
-            return
-        stable = {k: v for k, v in reference.items() if k != "activityId"}
-        cache_key = f"{conversation_id}|{actor.object_id if actor else ''}"
-        style = {"timeZone": actor.time_zone, "locale": actor.locale} if actor is not None else {}
-        if self._written.get(cache_key) == {**stable, **style}:
-            return
-        changes: dict[str, Any] = {f"ref/conversation/{conversation_id}": {"reference": stable, "kind": kind}}
-        if actor is not None and kind == "personal":
-            # With how the user reads times, for the cards the bot sends them later (an approval card).
-            changes[f"ref/user/{actor.object_id}"] = {"reference": stable, "tenantId": actor.tenant_id, **style}
-        await self._storage.write(changes)
-        self._written[cache_key] = {**stable, **style}
+        await self.conversations.remember(actor, reference, kind)
 
     async def user_reference(self, object_id: str) -> dict[str, Any] | None:
-        key = f"ref/user/{object_id.lower()}"
-        item = (await self._storage.read([key])).get(key)
-        return dict(item["reference"]) if item else None
+        return await self.conversations.user_reference(object_id)
 
     async def user_styles(self, object_ids: Sequence[str]) -> dict[str, TimeStyle]:
-        """How each user reads times, as their last activity in their personal chat said (UTC and the default style
-        for a user the bot knows nothing of)."""
-        keys = [f"ref/user/{oid.lower()}" for oid in object_ids]
-        items = await self._storage.read(keys) if keys else {}
-        styles = {}
-        for oid, key in zip(object_ids, keys, strict=True):
-            item = items.get(key) or {}
-            styles[oid] = TimeStyle(item.get("timeZone"), item.get("locale"))
-        return styles
+        return await self.conversations.user_styles(object_ids)
 
     async def forget_user_reference(self, object_id: str) -> None:
-        """Drop a user's personal-chat reference that Teams refuses (the app removed, the chat gone), so it is not
-        used again and the next activity from that chat stores it afresh."""
-        oid = object_id.lower()
-        await self._storage.delete([f"ref/user/{oid}"])
-        self._written = {k: v for k, v in self._written.items() if not k.endswith(f"|{oid}")}
+        await self.conversations.forget_user(object_id)
 
     async def conversation_reference(self, conversation_id: str) -> dict[str, Any] | None:
-        key = f"ref/conversation/{conversation_id}"
-        item = (await self._storage.read([key])).get(key)
-        return dict(item["reference"]) if item else None
+        return await self.conversations.reference(conversation_id)
+
+    async def some_reference(self) -> dict[str, Any] | None:
+        return await self.conversations.some_reference()
 
     async def remember_card(
         self,
@@ -232,15 +206,6 @@ class Records:
         """The groups `serve_group` remembered."""
         return [k.removeprefix("approvals/group/") for k in await self._keys("approvals/group/") or []]
 
-    async def some_reference(self) -> dict[str, Any] | None:
-        """Any stored personal-chat reference: the service URL and bot account to start a proactive turn with when
-        nobody in particular is to be addressed."""
-        for key in await self._keys("ref/user/") or []:
-            item = await self._item(key)
-            if item is not None:
-                return dict(item["reference"])
-        return None
-
     async def request_ids(self) -> list[str]:
         """The ids of every stored request record (the poller and `pending` filter them)."""
         keys = await self._keys("request/")
@@ -293,46 +258,3 @@ class Records:
     async def _item(self, key: str) -> dict[str, Any] | None:
         item = (await self._storage.read([key])).get(key)
         return dict(item) if item is not None else None
-
-
-class KnownGroupsRecord:
-    """graph.known's store: one item, `{"groups": [[id, name, access], …]}`, earliest seen first."""
-
-    KEY = "pim/known-groups"
-
-    def __init__(self, storage: Storage, attempts: int = 10) -> None:
-        self._storage = storage
-        self._attempts = attempts
-
-    async def load(self) -> list[tuple[Group, Access]]:
-        item = (await self._storage.read([self.KEY])).get(self.KEY)
-        return _known_groups(item)
-
-    async def save(self, groups: Sequence[tuple[Group, Access]], limit: int) -> None:
-        """Merged into what is kept (compare-and-swap: processes on one store add to each other's); not written when
-        nothing changes."""
-        for _ in range(self._attempts):
-            item = (await self._storage.read([self.KEY])).get(self.KEY)
-            kept = {(g.id.casefold(), a): g for g, a in _known_groups(item)}
-            merged = dict(kept)
-            merged.update({(g.id.casefold(), a): g for g, a in groups})
-            rows = [[g.id, g.display_name, a.value] for (_, a), g in list(merged.items())[-limit:]]
-            if merged == kept and len(rows) == len(kept):
-                return
-            try:
-                await self._storage.write({self.KEY: {"groups": rows, "e_tag": item["e_tag"] if item else "absent"}})
-            except StorageConflict:
-                continue
-            return
-        raise RuntimeError(f"{self.KEY} kept changing; gave up after {self._attempts} attempts")
-
-
-def _known_groups(item: Mapping[str, Any] | None) -> list[tuple[Group, Access]]:
-    out: list[tuple[Group, Access]] = []
-    for row in (item or {}).get("groups") or []:
-        try:
-            group_id, name, access = row
-            out.append((Group(str(group_id), str(name)), Access(access)))
-        except (TypeError, ValueError):
-            continue  # a row this version cannot read: one round trip more for that group, nothing worse
-    return out

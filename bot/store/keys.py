@@ -71,7 +71,7 @@ def _part(text: str) -> str:
     return "#" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-# ---- conversations and cards (bot.records) ------------------------------------------------------------------------
+# ---- conversation references (bot.conversations) and cards (bot.records) ------------------------------------------
 USER_REFS = "ref/user/"
 CONVERSATION_REFS = "ref/conversation/"
 CARDS = "card/"
@@ -199,7 +199,7 @@ def feed_outcome(source: str, event_id: str) -> str:
     return f"{FEED_OUTCOMES}{_part(source)}/{_part(event_id)}"
 
 
-# ---- the directory (graph.known, kept by bot.records) ----------------------------------------------------------------
+# ---- the directory (graph.known, kept by bot.conversations) ---------------------------------------------------------
 KNOWN_GROUPS = "pim/known-groups"
 
 # ---- leases (bot.store) -------------------------------------------------------------------------------------------

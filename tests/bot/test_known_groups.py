@@ -1,5 +1,5 @@
-"""The groups seen in eligibilities, kept in the shared store for after a restart (bot.records.KnownGroupsRecord for
-graph.known): merged across processes, bounded, written only when something changes."""
+"""The groups seen in eligibilities, kept in the shared store for after a restart (bot.conversations.KnownGroupsRecord
+for graph.known): merged across processes, bounded, written only when something changes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.records import KnownGroupsRecord
-from bot.storage import SqliteStorage
+from bot.conversations import KnownGroupsRecord
+from bot.store import ANY, keys
+from bot.store.sqlite import SqliteStore
 from core.models import Access, Group
 from graph.known import KnownGroups
 
@@ -19,18 +20,18 @@ HELPDESK = Group("bbbbbbbb-0000-4000-8000-000000000006", "Helpdesk-Tier1")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStorage]:
-    s = SqliteStorage(tmp_path / "state.sqlite3")
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "state.sqlite3")
     yield s
     s.close()
 
 
-async def etag(store: SqliteStorage) -> str | None:
-    item = (await store.read([KnownGroupsRecord.KEY])).get(KnownGroupsRecord.KEY)
-    return str(item["e_tag"]) if item else None
+async def etag(store: SqliteStore) -> str | None:
+    found = await store.get(keys.KNOWN_GROUPS)
+    return found.etag if found is not None else None
 
 
-async def test_a_restarted_process_knows_the_groups_seen_before(store: SqliteStorage) -> None:
+async def test_a_restarted_process_knows_the_groups_seen_before(store: SqliteStore) -> None:
     before = KnownGroups(KnownGroupsRecord(store))
     await before.saw([(EXCHANGE, Access.MEMBER), (TEAMS, Access.OWNER)])
 
@@ -39,7 +40,7 @@ async def test_a_restarted_process_knows_the_groups_seen_before(store: SqliteSto
     assert await after.all() == [(EXCHANGE, Access.MEMBER), (TEAMS, Access.OWNER)]
 
 
-async def test_written_only_when_a_group_is_new_or_renamed(store: SqliteStorage) -> None:
+async def test_written_only_when_a_group_is_new_or_renamed(store: SqliteStore) -> None:
     known = KnownGroups(KnownGroupsRecord(store))
     await known.saw([(EXCHANGE, Access.MEMBER)])
     first = await etag(store)
@@ -54,7 +55,7 @@ async def test_written_only_when_a_group_is_new_or_renamed(store: SqliteStorage)
     assert await KnownGroupsRecord(store).load() == [(Group(EXCHANGE.id, "Exchange-Admins-EU"), Access.MEMBER)]
 
 
-async def test_two_processes_on_one_store_keep_each_others_groups(store: SqliteStorage) -> None:
+async def test_two_processes_on_one_store_keep_each_others_groups(store: SqliteStore) -> None:
     one, two = KnownGroups(KnownGroupsRecord(store)), KnownGroups(KnownGroupsRecord(store))
     await one.all()
     await two.all()  # both loaded the empty store
@@ -65,7 +66,7 @@ async def test_two_processes_on_one_store_keep_each_others_groups(store: SqliteS
     assert await KnownGroupsRecord(store).load() == [(EXCHANGE, Access.MEMBER), (HELPDESK, Access.MEMBER)]
 
 
-async def test_bounded_the_earliest_seen_go_first(store: SqliteStorage) -> None:
+async def test_bounded_the_earliest_seen_go_first(store: SqliteStore) -> None:
     groups = [(Group(f"group-{n}", f"G{n}"), Access.MEMBER) for n in range(5)]
     known = KnownGroups(KnownGroupsRecord(store), limit=3)
 
@@ -76,8 +77,8 @@ async def test_bounded_the_earliest_seen_go_first(store: SqliteStorage) -> None:
     assert await KnownGroupsRecord(store).load() == groups[2:]
 
 
-async def test_an_unreadable_row_is_skipped_not_fatal(store: SqliteStorage) -> None:
+async def test_an_unreadable_row_is_skipped_not_fatal(store: SqliteStore) -> None:
     rows = [["x"], [EXCHANGE.id, EXCHANGE.display_name, "member"], ["y", "Y", "no such access"]]
-    await store.write({KnownGroupsRecord.KEY: {"groups": rows}})
+    await store.put_if(keys.KNOWN_GROUPS, {"groups": rows}, ANY)
 
     assert await KnownGroups(KnownGroupsRecord(store)).all() == [(EXCHANGE, Access.MEMBER)]

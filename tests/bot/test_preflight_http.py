@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.records import KnownGroupsRecord
 from bot.storage import SqliteStorage
+from bot.store import keys
 from simtenant import seed
 from simtenant.wire import request_json
 from tests.bot.cancelling import cancel_typed
@@ -171,7 +171,7 @@ async def test_the_groups_seen_are_written_only_when_they_change(stack: Stack) -
     async def kept() -> dict[str, Any]:
         storage = SqliteStorage(stack.state_db)
         try:
-            return dict((await storage.read([KnownGroupsRecord.KEY]))[KnownGroupsRecord.KEY])
+            return dict((await storage.read([keys.KNOWN_GROUPS]))[keys.KNOWN_GROUPS])
         finally:
             storage.close()
 
