@@ -30,7 +30,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 from bot.conversations import Conversations, KnownGroupsRecord
 from bot.demo import DemoCommands
-from bot.feed import FeedDesk
+from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.identity import PendingCommands, SsoSignIn
@@ -266,18 +266,19 @@ def create_app(
         await liveness.start()
         feed_reader = FeedReader(graph)
         feed = FeedDesk(
-            storage,
-            feed_reader,
+            store,
+            proactive,
+            feed_reader,  # also PIM's audit log: approval outcomes, and with FEED_DISCOVER the groups it names
             clock,
             service.display_names,
-            app_id=settings.app_id,
-            groups=settings.feed_groups,
-            digest_threshold=settings.feed_digest_threshold,
-            poll_seconds=settings.feed_poll_seconds,
-            configured_channel=settings.feed_channel,
+            FeedSettings(
+                groups=settings.feed_groups,
+                channel=settings.feed_channel,
+                discover=settings.feed_discover,
+                digest_threshold=settings.feed_digest_threshold,
+                poll_seconds=settings.feed_poll_seconds,
+            ),
             fault=_kill_at(feed_kill_at) if feed_kill_at else None,
-            discovery=feed_reader if settings.feed_discover else None,  # FEED_DISCOVER: the PIM audit log
-            audit=feed_reader,  # approval outcomes from the PIM audit log, when AuditLog.Read.All is granted
         )
         bot = PimBot(
             service,
@@ -319,7 +320,7 @@ def create_app(
             feed=feed,
         )
         poller = asyncio.create_task(_every(settings.approval_poll_seconds, poll, "the approval poll"))
-        feed_poller = asyncio.create_task(_feed_forever(feed, proactive))
+        feed_poller = asyncio.create_task(feed.run())
         reconciler = asyncio.create_task(_every(reconcile_seconds, follow_up, "following up unconfirmed writes"))
         sweeper = asyncio.create_task(_every(DELIVERY_SWEEP_SECONDS, turns.sweep, "the sweep of delivery markers"))
         heartbeat = asyncio.create_task(liveness.run())
@@ -381,19 +382,6 @@ async def _every(interval: float, sweep: Callable[[], Awaitable[int]], what: str
             await sweep()
         except Exception:
             log.exception("%s failed", what)
-
-
-async def _feed_forever(feed: FeedDesk, adapter: Any) -> None:
-    """The admin feed (issue 5): one cycle at start (a restart replays what a killed process left queued), then
-    every FEED_POLL_SECONDS, or sooner when something was queued (an approval decided)."""
-    while True:
-        feed.wake.clear()
-        try:
-            await feed.cycle(adapter)
-        except Exception:  # a failed cycle is retried at the next interval; its snapshot and outbox stay as they were
-            log.exception("the admin feed cycle failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(feed.wake.wait(), feed.poll_seconds)
 
 
 def _kill_at(point: str) -> Callable[[str], None]:

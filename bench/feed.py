@@ -276,12 +276,12 @@ async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: i
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
-            desk, adapter = app[APP_KEY]["feed"], app[APP_KEY]["adapter"]
+            desk = app[APP_KEY]["feed"]
             async with aiohttp.ClientSession() as session:
                 here = channel_message(connector.url, "feed here", TeamsUser(ALICE, "Alice Admin"))
                 async with session.post(server.make_url("/api/messages"), json=here) as r:
                     r.raise_for_status()
-            await desk.cycle(adapter)  # the baseline
+            await desk.cycle()  # the baseline
             channel = here["channelData"]["channel"]["id"]
 
             def posts() -> list[Any]:
@@ -306,7 +306,7 @@ async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: i
                 }
                 await client.post(f"{PIM}/eligibilityScheduleRequests", json=body)
                 started = time.perf_counter()
-                await desk.cycle(adapter)
+                await desk.cycle()
                 figures.latency_s.append(time.perf_counter() - started)
                 if len(posts()) != before + 1:
                     figures.problems.append(f"feed poster: {len(posts()) - before} post(s) for one change")
@@ -316,14 +316,14 @@ async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: i
                 seeded = {"group_id": group_id, "principal_id": DAVE, "access": "member", "justification": "bulk"}
                 (await http.post(f"{control}/seed/add_eligibility", json=seeded)).raise_for_status()
             started = time.perf_counter()
-            await desk.cycle(adapter)
+            await desk.cycle()
             figures.burst_seconds = time.perf_counter() - started
             cards = [r.card for r in posts()[before:] if r.card]
             figures.burst_cards = len(cards)
             figures.burst_bytes = [len(json.dumps(c, separators=(",", ":")).encode()) for c in cards]
             if not 1 <= figures.burst_cards <= 5:
                 figures.problems.append(f"feed poster: a burst of {burst} gave {figures.burst_cards} cards")
-            if await desk.cycle(adapter):
+            if await desk.cycle():
                 figures.problems.append("feed poster: the cycle after the burst posted again")
         finally:
             await server.close()

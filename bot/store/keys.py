@@ -23,7 +23,6 @@ __all__ = [
     "FEED_CHANNEL",
     "FEED_DISCOVERED",
     "FEED_HEALTH",
-    "FEED_LEASE",
     "FEED_OUTBOX",
     "FEED_OUTCOMES",
     "FEED_POSTED",
@@ -177,8 +176,7 @@ def stepup_flow(state: str) -> str:
     return f"{STEPUP_FLOWS}{_part(state)}"
 
 
-# ---- the admin feed (bot.feed) ------------------------------------------------------------------------------------
-FEED_LEASE = "feed/lease"
+# ---- the admin feed (bot.feed.store; its lease is lease("feed")) -----------------------------------------------------
 FEED_HEALTH = "feed/health"
 FEED_SNAPSHOT = "feed/snapshot"
 FEED_POSTED = "feed/posted"
@@ -227,7 +225,6 @@ KEYSPACE: tuple[str, ...] = (
     SIGN_IN_CARDS,
     STEPUP_STATES,
     STEPUP_FLOWS,
-    FEED_LEASE,
     FEED_HEALTH,
     FEED_SNAPSHOT,
     FEED_POSTED,

@@ -47,7 +47,7 @@ class FeedStack(Stack):
         # The loop clears `wake` right before it enters its cycle (and takes the lock); polling it is all a test needs.
         while self.desk.wake.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-        return await self.desk.cycle(self.server.app[APP_KEY]["adapter"])
+        return await self.desk.cycle()
 
     def channel_posts(self, channel: str = CHANNEL) -> list[Recorded]:
         return channel_posts(self.connector, channel)

@@ -114,7 +114,7 @@ async def test_kill_9_at_every_step_of_a_cycle_loses_nothing_and_labels_the_one_
         log = tmp_path / "bot.log"
         people = list(PEOPLE)
 
-        # 1. Killed right after the snapshot and the 5 events were written (one transaction): nothing posted yet.
+        # 1. Killed right after the 5 events were queued and the snapshot written: nothing posted yet.
         env = feed_env(tenant, db, PIMBOT_TEST_FEED_KILL_AT="queued")
         bot = await start_bot(env, log)
         await feed_here(env["PORT"], connector, db)
@@ -182,7 +182,7 @@ async def test_two_processes_on_one_store_poll_one_at_a_time_and_hand_over_when_
             assert cards_naming(connector) == {**{n: 1 for n in PEOPLE.values()}, "Erin Evans": 0, "Frank Fisher": 0}
 
             # Kill the process holding the lease; the other takes over once the lease expires.
-            lease = (await stored(db, "feed/lease"))["feed/lease"]
+            lease = (await stored(db, "lease/feed"))["lease/feed"]  # the store's lease record (bot.store.sqlite)
             holder_pid = int(str(lease["owner"]).split(":")[1])
             holder = next(name for name, p in bots.items() if p.pid == holder_pid)
             os.kill(holder_pid, signal.SIGKILL)
@@ -191,7 +191,7 @@ async def test_two_processes_on_one_store_poll_one_at_a_time_and_hand_over_when_
             await eventually(posted(5), 45, "the other process to take over")
             await asyncio.sleep(6)
             assert cards_naming(connector) == {n: 1 for n in PEOPLE.values()}
-            new_owner = (await stored(db, "feed/lease"))["feed/lease"]["owner"]
+            new_owner = (await stored(db, "lease/feed"))["lease/feed"]["owner"]
             assert int(str(new_owner).split(":")[1]) != holder_pid
         finally:
             for p in bots.values():

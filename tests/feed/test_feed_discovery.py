@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 import simtenant
-from bot.feed import FeedChannel, FeedDesk
-from bot.storage import SqliteStorage
+from bot.feed import FeedChannel, FeedDesk, FeedSettings
+from bot.store.sqlite import SqliteStore
 from cards.wording import FEED_DISCOVERY_DENIED
 from graph import FeedReader, GraphClient
 from simtenant import seed
-from tests.feed.test_lease import Wall
+from tests.feed.test_lease import NoConnector, Wall
 from tests.graph.test_feed_discovery import app_token_source
 
 DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
@@ -42,7 +42,7 @@ class Env:
     def token(self, client_id: str, secret: str) -> Callable[[], Awaitable[str]]:
         return app_token_source(self.http, self.sim.authority, client_id, secret)
 
-    def desk(self, store: SqliteStorage, *, client_id: str = "", secret: str = "") -> FeedDesk:
+    def desk(self, store: SqliteStore, *, client_id: str = "", secret: str = "") -> FeedDesk:
         """A desk as app.py builds it with FEED_DISCOVER on (one per process), monitoring no configured group."""
         client = GraphClient(
             self.http,
@@ -54,7 +54,8 @@ class Env:
         async def names(ids: Sequence[str]) -> dict[str, str]:
             return {i: g.display_name for i in ids if (g := self.tenant.group(i)) is not None}
 
-        return FeedDesk(store, reader, self.tenant.clock, names, wall=self.wall, discovery=reader)
+        settings = FeedSettings(discover=True)
+        return FeedDesk(store, NoConnector(), reader, self.tenant.clock, names, settings, wall=self.wall)
 
     def audit_reads(self) -> list[dict[str, Any]]:
         return [e for e in self.tenant.log.recent() if e["route"] == "GET auditLogs/directoryAudits"]
@@ -73,18 +74,18 @@ async def ids(desk: FeedDesk) -> set[str]:
 
 
 async def test_read_every_cycle_incrementally_and_kept_after_the_log_forgets(env: Env) -> None:
-    store = SqliteStorage(env.path)
+    store = SqliteStore(env.path)
     try:
         desk = env.desk(store)
         await desk.set_channel(CHANNEL)
-        assert await desk.cycle(None) == 0  # baseline
+        assert await desk.cycle() == 0  # baseline
         assert await ids(desk) == DEMO_PIM_GROUPS
         assert len(env.audit_reads()) == 2  # both spellings of PIM's service, the first time
 
         env.tenant.add_group(FRESH, "Fresh-PIM-Group")
         env.tenant.add_eligibility(FRESH, seed.BOB, "member")  # an admin elsewhere: the group enters the log
         env.wall.now += 60
-        await desk.cycle(None)  # the next cycle reads the log again (one request): the group is found at once
+        await desk.cycle()  # the next cycle reads the log again (one request): the group is found at once
         assert await ids(desk) == DEMO_PIM_GROUPS | {FRESH}
         [_, _, third] = env.audit_reads()
         assert third["query"]["$filter"].startswith("loggedByService eq 'PIM' and activityDateTime ge ")  # watermark
@@ -95,11 +96,11 @@ async def test_read_every_cycle_incrementally_and_kept_after_the_log_forgets(env
         store.close()
 
     env.tenant.advance(timedelta(days=31))  # the audit log has forgotten every group
-    store = SqliteStorage(env.path)  # a new process on the same store; `feed here` again (a fresh baseline)
+    store = SqliteStore(env.path)  # a new process on the same store; `feed here` again (a fresh baseline)
     try:
         desk = env.desk(store)
         await desk.set_channel(CHANNEL)
-        assert await desk.cycle(None) == 0
+        assert await desk.cycle() == 0
         assert len(env.audit_reads()) == 5  # read at this process's start (both spellings again): nothing new in it
         assert await ids(desk) == DEMO_PIM_GROUPS | {FRESH}
     finally:
@@ -110,11 +111,11 @@ async def test_a_failed_read_keeps_the_cycle_and_is_retried_in_five_minutes(env:
     other, secret = "11111111-2222-4333-8444-555555555555", "no-audit-secret"
     without = [role for role in seed.APP_ROLES if role != "AuditLog.Read.All"]
     env.tenant.add_app(other, secret, without, "Without AuditLog.Read.All")
-    store = SqliteStorage(env.path)
+    store = SqliteStore(env.path)
     try:
         desk = env.desk(store, client_id=other, secret=secret)
         await desk.set_channel(CHANNEL)
-        assert await desk.cycle(None) == 0  # the cycle itself succeeds
+        assert await desk.cycle() == 0  # the cycle itself succeeds
         assert await ids(desk) == set()
         assert [e["status"] for e in env.audit_reads()] == [403]
         status = await desk.status_card(None)
@@ -122,15 +123,15 @@ async def test_a_failed_read_keeps_the_cycle_and_is_retried_in_five_minutes(env:
         [problem] = [b for b in status["body"] if b.get("id") == "discovery-error"]
         assert problem["text"] == FEED_DISCOVERY_DENIED
         env.wall.now += 299
-        await desk.cycle(None)
+        await desk.cycle()
         assert len(env.audit_reads()) == 1
         env.wall.now += 1
-        await desk.cycle(None)
+        await desk.cycle()
         assert [e["status"] for e in env.audit_reads()] == [403, 403]
 
         env.tenant.apps[other.lower()].roles = frozenset(seed.APP_ROLES)  # consent granted meanwhile
         env.wall.now += 300
-        await desk.cycle(None)
+        await desk.cycle()
         assert await ids(desk) == DEMO_PIM_GROUPS
         status = await desk.status_card(None)
         assert isinstance(status, dict)
@@ -140,21 +141,21 @@ async def test_a_failed_read_keeps_the_cycle_and_is_retried_in_five_minutes(env:
 
 
 async def test_a_throttled_audit_log_does_not_hold_the_cycle_and_is_read_after_its_retry_after(env: Env) -> None:
-    store = SqliteStorage(env.path)
+    store = SqliteStore(env.path)
     try:
         desk = env.desk(store)
         await desk.set_channel(CHANNEL)
         for _ in range(5):  # another tool of this app used the audit API's 5 requests / 10 s
             env.tenant.reports_throttle.admit(env.sim.client_id, env.tenant.now())
         env.tenant.advance(7)  # three seconds left in the throttle window
-        assert await desk.cycle(None) == 0  # not held by the throttle: no wait inside the cycle
+        assert await desk.cycle() == 0  # not held by the throttle: no wait inside the cycle
         assert [e["status"] for e in env.audit_reads()] == [429]
         env.wall.now += 2
-        await desk.cycle(None)
+        await desk.cycle()
         assert len(env.audit_reads()) == 1  # not before the Retry-After (3 s) …
         env.wall.now += 1
         env.tenant.advance(3)
-        await desk.cycle(None)
+        await desk.cycle()
         assert [e["status"] for e in env.audit_reads()] == [429, 200, 200]  # … but long before five minutes
         assert await ids(desk) == DEMO_PIM_GROUPS
     finally:
