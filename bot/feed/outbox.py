@@ -26,11 +26,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.transport.connector import ConnectorError
 from bot.feed.store import FeedChannel, OutboxEntry, PostedMarks
 from bot.store import Conflict, Json, Store, Versioned
 from bot.store import keys as keyspace
 from bot.transport import ProactiveAdapter
+from bot.transport.connector import ConnectorError
 from cards.feed import digest_cards, feed_event_card
 from cards.wording import FEED_MAY_REPEAT
 from core.feed import FeedEvent
