@@ -102,8 +102,9 @@ async def spawn(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
 
 
 async def killed(bot: asyncio.subprocess.Process) -> None:
-    """The bot killed itself at its hook."""
-    assert await asyncio.wait_for(bot.wait(), 30) == -signal.SIGKILL
+    """The bot killed itself at its hook (a restart first waits out the feed lease of the process killed before it:
+    up to 15 s, bot.feed.lease)."""
+    assert await asyncio.wait_for(bot.wait(), 60) == -signal.SIGKILL
 
 
 async def test_kill_9_at_every_step_of_a_cycle_loses_nothing_and_labels_the_one_possible_repeat(
@@ -140,7 +141,7 @@ async def test_kill_9_at_every_step_of_a_cycle_loses_nothing_and_labels_the_one_
             async def drained() -> bool:
                 return not await outbox(db) and len([r for r in channel_posts(connector) if r.card]) >= 6
 
-            await eventually(drained, 30, "the outbox to drain")
+            await eventually(drained, 45, "the outbox to drain")
             await asyncio.sleep(6)  # one more cycle: it must post nothing
         finally:
             bot.terminate()

@@ -1,4 +1,4 @@
-"""FEED_DISCOVER in the feed desk (bot/feed.py) with the real Graph reader against the simulated tenant: the audit log
+"""FEED_DISCOVER in the feed desk (bot.feed) with the real Graph reader against the simulated tenant: the audit log
 is read every cycle (the same read brings the approval outcomes), incrementally from the stored watermark; the
 groups found are stored, so they stay monitored after the log has forgotten them (30 days) and across restarts; a
 failed read never fails the cycle."""
