@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.conversations import ConversationRecord
 from bot.feed.lease import PollerLease, lease_ttl
 from bot.feed.outbox import Outbox
 from bot.feed.outcomes import Outcomes, SettledApproval
@@ -146,7 +147,7 @@ class FeedDesk:
         tenant, which only Teams tells the bot: it is taken from any conversation the bot has stored (the bot's
         installation in the team, or anyone's first message). Until then, None (and the status says so)."""
         async for _, found in self._store.items(keyspace.CONVERSATION_REFS, limit=CONFIGURED_LOOKUPS):
-            reference: Json = found.value.get("reference") or {}
+            reference = ConversationRecord.from_json(found.value).reference
             if reference.get("serviceUrl"):
                 tenant_id = reference.get("tenantId")
                 channel_id = self.settings.channel
