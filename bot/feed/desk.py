@@ -343,8 +343,11 @@ class FeedDesk:
             log_tells=lambda decision: self._audit.tells(mark, decision),
         )
         fresh = await self._outbox.unseen([*events, *settled.events])
-        # The writes of step 3, one at a time, in this order (module doc).
+        # The writes of step 3, one at a time, in this order (module doc); the fault hook may stop the cycle after
+        # each (the crash tests).
+        step = self._fault if fresh else (lambda point: None)
         await self._outbox.queue(fresh, now, digest=len(fresh) > self.settings.digest_threshold)
+        step("queued:outbox")
         if snapshot is not None:
             try:
                 etag = found.etag if found is not None else None
@@ -352,12 +355,14 @@ class FeedDesk:
             except Conflict:
                 log.warning("the feed snapshot changed under this cycle (another poller?); it stops here")
                 return
+        step("queued:snapshot")
         if reading.mark is not None:
             await self._audit.save(reading.mark)  # the watermark moves only once the outcomes it read are queued
+        step("queued:watermark")
         await self._outcomes.save(settled)
         if fresh:
             log.info("feed: %d event(s) queued", len(fresh))
-            self._fault("queued")
+        step("queued")
 
     async def _names_for(self, events: Sequence[FeedEvent]) -> dict[str, str]:
         ids = sorted({i for e in events for i in (e.principal_id, e.group_id, e.by) if i})

@@ -5,68 +5,17 @@ failed read never fails the cycle."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-
-import simtenant
-from bot.feed import FeedChannel, FeedDesk, FeedSettings
+from bot.feed import FeedDesk
 from bot.store.sqlite import SqliteStore
 from cards.wording import FEED_DISCOVERY_DENIED
-from graph import FeedReader, GraphClient
 from simtenant import seed
-from tests.feed.test_lease import NoConnector, Wall
-from tests.graph.test_feed_discovery import app_token_source
+from tests.feed.conftest import CHANNEL_SETTING as CHANNEL
+from tests.feed.conftest import Env
 
 DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
 FRESH = "eeeeeeee-0000-4000-8000-000000000001"
-CHANNEL = FeedChannel(reference={"conversation": {"id": "19:feed@thread.tacv2"}}, channel_id="19:feed@thread.tacv2")
-
-
-@dataclass
-class Env:
-    sim: Any
-    http: httpx.AsyncClient
-    path: Path
-    wall: Wall
-
-    @property
-    def tenant(self) -> Any:
-        return self.sim.tenant
-
-    def token(self, client_id: str, secret: str) -> Callable[[], Awaitable[str]]:
-        return app_token_source(self.http, self.sim.authority, client_id, secret)
-
-    def desk(self, store: SqliteStore, *, client_id: str = "", secret: str = "") -> FeedDesk:
-        """A desk as app.py builds it with FEED_DISCOVER on (one per process), monitoring no configured group."""
-        client = GraphClient(
-            self.http,
-            self.sim.graph_base_url,
-            self.token(client_id or self.sim.client_id, secret or self.sim.client_secret),
-        )
-        reader = FeedReader(client)
-
-        async def names(ids: Sequence[str]) -> dict[str, str]:
-            return {i: g.display_name for i in ids if (g := self.tenant.group(i)) is not None}
-
-        settings = FeedSettings(discover=True)
-        return FeedDesk(store, NoConnector(), reader, self.tenant.clock, names, settings, wall=self.wall)
-
-    def audit_reads(self) -> list[dict[str, Any]]:
-        return [e for e in self.tenant.log.recent() if e["route"] == "GET auditLogs/directoryAudits"]
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    tenant = simtenant.build_tenant("demo", clock=simtenant.SimClock(frozen=True))
-    async with simtenant.run_simtenant(tenant=tenant) as sim:
-        async with httpx.AsyncClient(verify=sim.ssl_context(), timeout=30.0) as http:
-            yield Env(sim, http, tmp_path / "state.sqlite3", Wall())
 
 
 async def ids(desk: FeedDesk) -> set[str]:

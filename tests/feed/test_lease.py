@@ -14,31 +14,14 @@ import pytest
 from bot.feed import FeedDesk, FeedSettings
 from bot.feed.lease import PollerLease, lease_ttl
 from bot.store.sqlite import SqliteStore
-from bot.transport import ChannelPost
 from core.feed import AuditRead, FeedEvent, GroupState
 from core.models import Group
 from tests.core.fakes import FixedClock
+from tests.feed.conftest import NoConnector, Wall
 
 
 async def no_names(ids: Sequence[str]) -> dict[str, str]:
     return {}
-
-
-class Wall:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class NoConnector:
-    """A Bot Connector for desks that must not post (bot.transport.ProactiveAdapter's one method the feed uses)."""
-
-    app_id = "feed-tests"
-
-    async def post_to_channel(self, *args: object, **kwargs: object) -> ChannelPost:
-        raise AssertionError("this desk was not expected to post")
 
 
 @pytest.fixture
