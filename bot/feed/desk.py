@@ -265,27 +265,31 @@ class FeedDesk:
 
     async def run(self) -> None:
         """The feed's loop (app.py): one cycle at start (a restart replays what a killed process left queued), then
-        every FEED_POLL_SECONDS, or sooner when something was queued (an approval decided)."""
-        while True:
-            self.wake.clear()
-            try:
-                await self.cycle()
-            except Exception:  # a failed cycle is retried at the next interval; what it stored stays consistent
-                log.exception("the admin feed cycle failed")
-            await self._idle()
+        every FEED_POLL_SECONDS, or sooner when something was queued (an approval decided). The lease is renewed
+        beside it, also while a long cycle runs."""
+        renewing = asyncio.create_task(self._renew_lease())
+        try:
+            while True:
+                self.wake.clear()
+                try:
+                    await self.cycle()
+                except Exception:  # a failed cycle is retried at the next interval; what it stored stays consistent
+                    log.exception("the admin feed cycle failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.poll_seconds)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
 
-    async def _idle(self) -> None:
-        """Wait for the next cycle, renewing a held lease meanwhile (bot.feed.lease)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.poll_seconds
-        while (left := deadline - loop.time()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), min(left, self._lease.ttl.total_seconds() / 3))
-                return
+    async def _renew_lease(self) -> None:
+        """Every third of the lease's TTL, renew it if held (bot.feed.lease: when half of it is used up)."""
+        while True:
+            await asyncio.sleep(self._lease.ttl.total_seconds() / 3)
             if self._lease.held:
                 try:
                     await self._lease.keep()
-                except Exception:
+                except Exception:  # the next try, or the next cycle, renews it
                     log.warning("could not renew the feed lease", exc_info=True)
 
     # ---- one cycle ---------------------------------------------------------------------------------------------------

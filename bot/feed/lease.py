@@ -3,8 +3,9 @@
 Only `Store.acquire`, `renew` and `release` are used, so the lease moves to an Azure blob lease with the store (the
 owner id is the proposed lease id, the TTL is within blob leases' 15 to 60 seconds, and renewing a lease that lapsed
 while nobody took it succeeds there as it does on SQLite). The holder renews it when half of it is used up: at the
-cycle's checkpoints (a long read of the audit log, each post) and while it waits for the next cycle
-(`FeedDesk.run`), so polling stays with one process instead of going to whichever asks first after a lapse.
+cycle's checkpoints (a long read of the audit log, each post) and in the background beside the cycles
+(`FeedDesk.run`), so polling stays with one process, also through a slow Graph, instead of going to whichever asks
+first after a lapse.
 
 A holder killed without releasing it is taken over once the TTL has passed on the store's clock (a clean shutdown
 releases it at once).
@@ -34,8 +35,8 @@ def lease_ttl(poll_seconds: float) -> timedelta:
 
 
 class PollerLease:
-    """This process's hold on the feed's lease (module doc). Its operations run one at a time, so a renewal while
-    waiting never races one made inside a cycle with the same token."""
+    """This process's hold on the feed's lease (module doc). Its operations run one at a time, so a background
+    renewal never races one made inside a cycle with the same token."""
 
     def __init__(
         self, store: Store, owner: str, ttl: timedelta, *, wall: Callable[[], float] = time.time, name: str = NAME
