@@ -16,7 +16,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -44,9 +44,9 @@ from bot.store.sqlite import SqliteStore
 from bot.transport.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.transport.credentials import BotCredentialsFactory, BotTokens
 from bot.transport.deliveries import Deliveries
-from bot.transport.openid import install_openid_keys, uninstall_openid_keys
+from bot.transport.openid import OpenIdKeys, install_openid_keys, uninstall_openid_keys
 from bot.transport.proactive import BotConnector
-from bot.transport.routes import errors_middleware, healthz, messages_handler
+from bot.transport.routes import Handler, errors_middleware, healthz, messages_handler
 from bot.transport.sendlimit import ConversationLimiter
 from bot.transport.turns import Turns
 from core.admins import Admins
@@ -64,7 +64,6 @@ from settings import AppType, Settings, SettingsError, UserTokenMode, load_setti
 
 log = logging.getLogger("pimbot")
 
-APP_KEY = web.AppKey("pim_bot_parts", dict)
 RECONCILE_SECONDS = 5.0  # "I will tell you in a moment": how often unconfirmed writes are followed up
 SHUTDOWN_DRAIN_SECONDS = 10.0  # how long a stopping bot lets running card updates finish (the poller does the rest)
 DELIVERY_SWEEP_SECONDS = 60.0  # activities left unfinished by a dead process are found, expired markers deleted
@@ -153,217 +152,305 @@ class _RealTime:
         await asyncio.sleep(seconds)
 
 
-def create_app(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    user_tokens: UserTokenProvider | None = None,
-    feed_kill_at: str = "",
-    approval_kill_at: str = "",
-    graph_sleep: Callable[[float], Awaitable[None]] | None = None,
-    reconcile_seconds: float = RECONCILE_SECONDS,
-    timer: Timer | None = None,
-) -> web.Application:
-    """The aiohttp application. `clock`, `user_tokens`, `timer` (monotonic time: the send limiter, the deadline of
-    the HTTP answer, and Graph's retries unless `graph_sleep` is given) are seams for tests (the simulated tenant's
-    clock, virtual time); `reconcile_seconds` how often writes whose answer was lost are followed up; `feed_kill_at`
-    and `approval_kill_at` make the process SIGKILL itself at one point of a feed cycle or of the approval flow (the
-    crash tests only)."""
+@dataclass(frozen=True)
+class Faults:
+    """Where the crash tests (tests/adversarial) make this process die: SIGKILL when the admin feed's cycle or the
+    approval flow reaches the named point ("queued", "posted:3", "claimed", …). Empty, as in production: never."""
+
+    feed_kill_at: str = ""
+    approval_kill_at: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Faults:
+        """PIMBOT_TEST_FEED_KILL_AT, PIMBOT_TEST_APPROVAL_KILL_AT: how the crash tests, which run the bot as a
+        process, set them."""
+        return cls(env.get("PIMBOT_TEST_FEED_KILL_AT", ""), env.get("PIMBOT_TEST_APPROVAL_KILL_AT", ""))
+
+    @property
+    def feed(self) -> Callable[[str], None] | None:
+        return _kill_at(self.feed_kill_at) if self.feed_kill_at else None
+
+    @property
+    def approval(self) -> Callable[[str], None] | None:
+        return _kill_at(self.approval_kill_at) if self.approval_kill_at else None
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What tests put in place of the real thing; `Seams()` is production. `clock`: the bot's wall clock (Graph's
+    Date header otherwise); `user_tokens`: delegated tokens (else as USER_TOKENS says); `timer`: monotonic time (the
+    send limiter, the deadline of the HTTP answer, and Graph's retries unless `graph_sleep` is given);
+    `reconcile_seconds`: how often writes whose answer was lost are followed up; `faults`: the crash tests' kill
+    points."""
+
+    clock: Clock | None = None
+    user_tokens: UserTokenProvider | None = None
+    timer: Timer | None = None
+    graph_sleep: Callable[[float], Awaitable[None]] | None = None
+    reconcile_seconds: float = RECONCILE_SECONDS
+    faults: Faults = field(default_factory=Faults)
+
+
+@dataclass(frozen=True)
+class _Clients:
+    """What the parts talk to the world through, closed last (after the work that uses them)."""
+
+    http: httpx.AsyncClient  # Graph, the simulated tenant, the OpenID keys
+    connector_session: aiohttp.ClientSession  # the Bot Connector
+    openid_keys: OpenIdKeys  # in botbuilder's key cache, fetching through `http` (bot.transport.openid)
+    msal_session: requests.Session  # msal's, for the Graph app
+    bot_session: requests.Session  # msal's, for the bot's own app
+    credentials_factory: BotCredentialsFactory | None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.connector_session.close()
+        uninstall_openid_keys(self.openid_keys)
+        self.msal_session.close()
+        self.bot_session.close()
+        if self.credentials_factory is not None:
+            self.credentials_factory.close()
+
+
+@dataclass(frozen=True)
+class Parts:
+    """One bot process's pieces, built by `build_parts` (the event loop must run). `start` runs the background loops
+    (approval poll, admin feed, follow-ups of lost writes, sweep of delivery markers, heartbeat); `aclose` stops them
+    and closes everything in the order that lets running work finish on open clients."""
+
+    settings: Settings
+    health: Health
+    store: SqliteStore  # the bot's state (bot.store)
+    storage: SqliteStorage  # botbuilder's Storage on it, for modules not moved to the store yet
+    graph: GraphClient
+    directory: GraphPimDirectory
+    adapter: CloudAdapter  # botbuilder's, for the inbound route
+    proactive: BotConnector  # the desks' side of the Bot Connector (bot.transport)
+    liveness: Liveness
+    feed: FeedDesk
+    bot: PimBot
+    step_up: StepUp | None  # PUBLIC_BASE_URL unset: no step-up pages
+    turns: Turns
+    messages: Handler  # POST /api/messages
+    poll: Callable[[], Awaitable[int]]  # one approval poll
+    reconcile: Callable[[], Awaitable[int]]  # one round of follow-ups of lost writes
+    reconcile_seconds: float
+    clients: _Clients
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        every = self.settings.approval_poll_seconds
+        self._tasks.extend(
+            asyncio.create_task(loop)
+            for loop in (
+                _every(every, self.poll, "the approval poll"),
+                self.feed.run(),
+                _every(self.reconcile_seconds, self.reconcile, "following up unconfirmed writes"),
+                _every(DELIVERY_SWEEP_SECONDS, self.turns.sweep, "the sweep of delivery markers"),
+                self.liveness.run(),
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self.turns.close()  # turns still running get a grace period, while the clients they use are open
+        await self.health.close()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.bot.drain(SHUTDOWN_DRAIN_SECONDS)  # card updates after approval clicks, before the clients close
+        await self.liveness.stop()
+        with contextlib.suppress(Exception):
+            await self.feed.release_lease()
+        await self.clients.aclose()
+        self.store.close()
+
+
+PARTS_KEY = web.AppKey("pim_bot_parts", Parts)
+
+
+async def build_parts(settings: Settings, seams: Seams | None = None, *, health: Health | None = None) -> Parts:
+    """Every piece of the bot, wired: clients, Graph, user tokens, the Bot Connector, the desks, the turn runner.
+    `health` collects what the bot cannot reach (the app's, for GET /healthz)."""
+    seams = seams or Seams()
+    health = health or Health()
     graph_clock = GraphClock(settings.graph_base_url)
-    clock = clock or graph_clock
-    timer = timer or _RealTime()
+    clock = seams.clock or graph_clock
+    timer = seams.timer or _RealTime()
+    ssl_ctx = _ssl_context(settings)
+
+    async def probe_graph() -> None:  # any HTTP answer (401 without a token) means Graph is reachable
+        await http.get(settings.graph_base_url + "/")
+
+    graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph_base_url, probe_graph))
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+    http = httpx.AsyncClient(
+        transport=ObservedTransport(
+            httpx.AsyncHTTPTransport(verify=ssl_ctx, limits=limits), {settings.graph_base_url: graph_reach}
+        ),
+        verify=ssl_ctx,  # and limits: for the transports httpx mounts for HTTPS_PROXY & co.
+        limits=limits,
+        timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=min(5.0, settings.graph_timeout_seconds)),
+        event_hooks={"response": [graph_clock.on_response]},
+    )
+    connector_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100),
+        timeout=aiohttp.ClientTimeout(total=15),
+    )
+    store = SqliteStore(settings.state_db)  # the bot's state (bot.store)
+    storage = SqliteStorage(store)  # botbuilder's Storage on it, for modules not moved to the store yet
+    # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
+    # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
+    msal_session = requests.Session()
+    graph_entra = health.add(
+        "entra_graph",
+        Dependency(
+            "Microsoft Entra (the bot's Graph sign-in)",
+            settings.authority_host,
+            functools.partial(asyncio.to_thread, _msal_app, settings, msal_session),
+        ),
+    )
+    await graph_entra.connect()
+    app_tokens = AppTokenSource(
+        functools.partial(_client_token, graph_entra, [settings.graph_scope]),
+        functools.partial(_forget_client_tokens, graph_entra),
+    )
+    graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=seams.graph_sleep or timer.sleep)
+    directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(store))
+    tokens: UserTokenProvider
+    # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
+    sign_in: SsoSignIn | None = None
+    if seams.user_tokens is not None:
+        tokens = seams.user_tokens
+    elif settings.user_tokens is UserTokenMode.SIMULATED:
+        tokens = SimulatedTenantTokens(http, settings.simulated_tenant_url)
+    else:
+        if not settings.oauth_connection_name:  # load_settings checks it; guard direct callers
+            raise SettingsError(["OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso)"])
+        sign_in = SsoSignIn(store, settings.oauth_connection_name, clock)
+        tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
+    # -- end user tokens --
+    step_up = _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.public_base_url else None
+    if step_up is not None:
+        tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
+    # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot.transport.openid).
+    openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
+    # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
+    # Bot Connector and, through the credentials factory, botbuilder's token service client (bot.transport.credentials).
+    bot_session = requests.Session()
+    bot_tokens = await _bot_tokens(settings, bot_session, health)
+    credentials_factory = (
+        None  # anonymous: botbuilder's own factory, which disables authentication
+        if bot_tokens is None
+        else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
+    )
+    inner = ConfigurationBotFrameworkAuthentication(
+        BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
+    )
+    connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
+    limiter = ConversationLimiter(
+        app_limits=((1.0, settings.teams_requests_per_second),), clock=timer, sleep=timer.sleep
+    )
+    adapter = CloudAdapter(
+        FastBotFrameworkAuthentication(
+            inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
+        )
+    )
+    adapter.on_turn_error = on_turn_error
+    proactive = BotConnector(adapter, settings.app_id)  # the desks' side of the Bot Connector (bot.transport)
+    records = Records(storage, Conversations(store))
+    # Before an activation that waits for approval is written, its group is remembered: a crash after the write
+    # leaves the approval poller a group to find the request in (bot.approvals).
+    service = PimService(directory, tokens, clock, before_approval_write=records.serve_group)
+    liveness = Liveness(store)  # this process's heartbeat: claims of a dead process are known at once
+    await liveness.start()
+    feed_reader = FeedReader(graph)
+    feed = FeedDesk(
+        store,
+        proactive,
+        feed_reader,  # also PIM's audit log: approval outcomes, and with FEED_DISCOVER the groups it names
+        clock,
+        service.display_names,
+        FeedSettings(
+            groups=settings.feed_groups,
+            channel=settings.feed_channel,
+            discover=settings.feed_discover,
+            digest_threshold=settings.feed_digest_threshold,
+            poll_seconds=settings.feed_poll_seconds,
+        ),
+        fault=seams.faults.feed,
+    )
+    bot = PimBot(
+        service,
+        records,
+        clock,
+        settings.allowed_tenants,
+        sign_in=sign_in,
+        app_id=settings.app_id,
+        reminder_minutes=settings.approval_reminder_minutes,
+        admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
+        reconciler=Reconciler(store, clock),
+        approval_channels=settings.approval_channels,
+        feed=feed,
+        installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
+        liveness=liveness,
+        fault=seams.faults.approval,
+        demo=DemoCommands(SimulatedColleagues(http, settings.simulated_tenant_url)) if settings.demo else None,
+    )
+    if step_up is not None:
+        bot.attach_step_up(step_up, proactive, settings.app_id)
+    # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
+    # and TTL are on the clock every process shares.
+    turns = Turns(Deliveries(store, clock), proactive, clock=timer, sleep=timer.sleep)
+    return Parts(
+        settings=settings,
+        health=health,
+        store=store,
+        storage=storage,
+        graph=graph,
+        directory=directory,
+        adapter=adapter,
+        proactive=proactive,
+        liveness=liveness,
+        feed=feed,
+        bot=bot,
+        step_up=step_up,
+        turns=turns,
+        messages=messages_handler(adapter, bot, turns),
+        poll=functools.partial(bot.poll_approvals, proactive),
+        reconcile=functools.partial(bot.follow_up_unconfirmed, proactive),
+        reconcile_seconds=seams.reconcile_seconds,
+        clients=_Clients(http, connector_session, openid_keys, msal_session, bot_session, credentials_factory),
+    )
+
+
+def create_app(settings: Settings, seams: Seams | None = None) -> web.Application:
+    """The aiohttp application: its routes, and a lifecycle that builds the parts at start-up (`build_parts`: they
+    need the running loop; `app[PARTS_KEY]` then) and closes them at shutdown. `seams`: what tests replace."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=512 * 1024)
     health = app[HEALTH_KEY] = Health()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        ssl_ctx = _ssl_context(settings)
-
-        async def probe_graph() -> None:  # any HTTP answer (401 without a token) means Graph is reachable
-            await http.get(settings.graph_base_url + "/")
-
-        graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph_base_url, probe_graph))
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
-        http = httpx.AsyncClient(
-            transport=ObservedTransport(
-                httpx.AsyncHTTPTransport(verify=ssl_ctx, limits=limits), {settings.graph_base_url: graph_reach}
-            ),
-            verify=ssl_ctx,  # and limits: for the transports httpx mounts for HTTPS_PROXY & co.
-            limits=limits,
-            timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=min(5.0, settings.graph_timeout_seconds)),
-            event_hooks={"response": [graph_clock.on_response]},
-        )
-        connector_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100),
-            timeout=aiohttp.ClientTimeout(total=15),
-        )
-        store = SqliteStore(settings.state_db)  # the bot's state (bot.store)
-        storage = SqliteStorage(store)  # botbuilder's Storage on it, for modules not moved to the store yet
-        # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
-        # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
-        msal_session = requests.Session()
-        graph_entra = health.add(
-            "entra_graph",
-            Dependency(
-                "Microsoft Entra (the bot's Graph sign-in)",
-                settings.authority_host,
-                functools.partial(asyncio.to_thread, _msal_app, settings, msal_session),
-            ),
-        )
-        await graph_entra.connect()
-        app_tokens = AppTokenSource(
-            functools.partial(_client_token, graph_entra, [settings.graph_scope]),
-            functools.partial(_forget_client_tokens, graph_entra),
-        )
-        graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=graph_sleep or timer.sleep)
-        directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(store))
-        tokens: UserTokenProvider
-        # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
-        sign_in: SsoSignIn | None = None
-        if user_tokens is not None:
-            tokens = user_tokens
-        elif settings.user_tokens is UserTokenMode.SIMULATED:
-            tokens = SimulatedTenantTokens(http, settings.simulated_tenant_url)
-        else:
-            if not settings.oauth_connection_name:  # load_settings checks it; guard direct callers
-                raise SettingsError(["OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso)"])
-            sign_in = SsoSignIn(store, settings.oauth_connection_name, clock)
-            tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
-        # -- end user tokens --
-        step_up = _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.public_base_url else None
-        if step_up is not None:
-            tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
-        # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot/transport/openid.py).
-        openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
-        # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
-        # Bot Connector and, through the credentials factory, botbuilder's token service client
-        # (bot/transport/credentials.py).
-        bot_session = requests.Session()
-        bot_tokens = await _bot_tokens(settings, bot_session, health)
-        credentials_factory = (
-            None  # anonymous: botbuilder's own factory, which disables authentication
-            if bot_tokens is None
-            else BotCredentialsFactory(bot_tokens, str(settings.ca_file) if settings.ca_file else None)
-        )
-        inner = ConfigurationBotFrameworkAuthentication(
-            BotFrameworkConfig.from_settings(settings), credentials_factory=credentials_factory
-        )
-        connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
-        limiter = ConversationLimiter(
-            app_limits=((1.0, settings.teams_requests_per_second),), clock=timer, sleep=timer.sleep
-        )
-        adapter = CloudAdapter(
-            FastBotFrameworkAuthentication(
-                inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
-            )
-        )
-        adapter.on_turn_error = on_turn_error
-        proactive = BotConnector(adapter, settings.app_id)  # the desks' side of the Bot Connector (bot.transport)
-        records = Records(storage, Conversations(store))
-        # Before an activation that waits for approval is written, its group is remembered: a crash after the write
-        # leaves the approval poller a group to find the request in (bot.approvals).
-        service = PimService(directory, tokens, clock, before_approval_write=records.serve_group)
-        liveness = Liveness(store)  # this process's heartbeat: claims of a dead process are known at once
-        await liveness.start()
-        feed_reader = FeedReader(graph)
-        feed = FeedDesk(
-            store,
-            proactive,
-            feed_reader,  # also PIM's audit log: approval outcomes, and with FEED_DISCOVER the groups it names
-            clock,
-            service.display_names,
-            FeedSettings(
-                groups=settings.feed_groups,
-                channel=settings.feed_channel,
-                discover=settings.feed_discover,
-                digest_threshold=settings.feed_digest_threshold,
-                poll_seconds=settings.feed_poll_seconds,
-            ),
-            fault=_kill_at(feed_kill_at) if feed_kill_at else None,
-        )
-        bot = PimBot(
-            service,
-            records,
-            clock,
-            settings.allowed_tenants,
-            sign_in=sign_in,
-            app_id=settings.app_id,
-            reminder_minutes=settings.approval_reminder_minutes,
-            admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
-            reconciler=Reconciler(store, clock),
-            approval_channels=settings.approval_channels,
-            feed=feed,
-            installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
-            liveness=liveness,
-            fault=_kill_at(approval_kill_at) if approval_kill_at else None,
-            demo=DemoCommands(SimulatedColleagues(http, settings.simulated_tenant_url)) if settings.demo else None,
-        )
-        if step_up is not None:
-            bot.attach_step_up(step_up, proactive, settings.app_id)
-        poll = functools.partial(bot.poll_approvals, proactive)
-        follow_up = functools.partial(bot.follow_up_unconfirmed, proactive)
-        # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
-        # and TTL are on the clock every process shares.
-        turns = Turns(Deliveries(store, clock), adapter, settings.app_id, clock=timer, sleep=timer.sleep)
-        app[APP_KEY].update(
-            store=store,
-            storage=storage,
-            bot=bot,
-            step_up=step_up,
-            adapter=adapter,
-            proactive=proactive,
-            directory=directory,
-            graph=graph,
-            messages=messages_handler(adapter, bot, turns),
-            turns=turns,
-            poll=poll,
-            reconcile=follow_up,
-            feed=feed,
-        )
-        poller = asyncio.create_task(_every(settings.approval_poll_seconds, poll, "the approval poll"))
-        feed_poller = asyncio.create_task(feed.run())
-        reconciler = asyncio.create_task(_every(reconcile_seconds, follow_up, "following up unconfirmed writes"))
-        sweeper = asyncio.create_task(_every(DELIVERY_SWEEP_SECONDS, turns.sweep, "the sweep of delivery markers"))
-        heartbeat = asyncio.create_task(liveness.run())
+        parts = app[PARTS_KEY] = await build_parts(settings, seams, health=health)
+        parts.start()
         try:
             yield
         finally:
-            await turns.close()  # turns still running get a grace period, while the clients they use are open
-            await health.close()
-            for task in (poller, feed_poller, reconciler, sweeper, heartbeat):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await bot.drain(SHUTDOWN_DRAIN_SECONDS)  # card updates after approval clicks, before the clients close
-            await liveness.stop()
-            with contextlib.suppress(Exception):
-                await feed.release_lease()
-            await http.aclose()
-            await connector_session.close()
-            uninstall_openid_keys(openid_keys)
-            msal_session.close()
-            bot_session.close()
-            if credentials_factory is not None:
-                credentials_factory.close()
-            store.close()
-
-    app[APP_KEY] = {}
+            await parts.aclose()
 
     async def messages(request: web.Request) -> web.StreamResponse:
         # The router is frozen before the lifecycle runs; the real handler is built there (it needs the loop).
-        handler = app[APP_KEY]["messages"]
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    app.router.add_post("/api/messages", messages)
+        return await app[PARTS_KEY].messages(request)
 
     async def step_up_page(request: web.Request) -> web.StreamResponse:
-        step_up: StepUp | None = app[APP_KEY].get("step_up")
+        step_up = app[PARTS_KEY].step_up
         if step_up is None:  # PUBLIC_BASE_URL unset: a link from before it was unset still gets a page
             return respond(SIGN_IN_OFF)
         if request.path == START_PATH:
             return await step_up.start(request)
         return await step_up.callback(request)
 
+    app.router.add_post("/api/messages", messages)
     app.router.add_get(START_PATH, step_up_page)
     app.router.add_get(CALLBACK_PATH, step_up_page)
     app.router.add_post(CALLBACK_PATH, step_up_page)
@@ -385,8 +472,7 @@ async def _every(interval: float, sweep: Callable[[], Awaitable[int]], what: str
 
 
 def _kill_at(point: str) -> Callable[[str], None]:
-    """The crash tests' hook: SIGKILL this process when the feed or the approval flow reaches `point` ("queued",
-    "posted:3", "claimed", …)."""
+    """SIGKILL this process when the feed or the approval flow reaches `point` (Faults)."""
 
     def fault(reached: str) -> None:
         if reached == point:
@@ -593,11 +679,7 @@ def main() -> None:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."
         )
-    app = create_app(
-        settings,
-        feed_kill_at=os.environ.get("PIMBOT_TEST_FEED_KILL_AT", ""),
-        approval_kill_at=os.environ.get("PIMBOT_TEST_APPROVAL_KILL_AT", ""),
-    )
+    app = create_app(settings, Seams(faults=Faults.from_env(os.environ)))
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 

@@ -256,7 +256,7 @@ async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: i
     import aiohttp
     from aiohttp.test_utils import TestServer
 
-    from app import APP_KEY, create_app
+    from app import PARTS_KEY, create_app
     from devtools.stack import bot_environment, free_port
     from settings import load_settings
     from tests.fakes.activities import TeamsUser, channel_message
@@ -276,7 +276,7 @@ async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: i
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
-            desk = app[APP_KEY]["feed"]
+            desk = app[PARTS_KEY].feed
             async with aiohttp.ClientSession() as session:
                 here = channel_message(connector.url, "feed here", TeamsUser(ALICE, "Alice Admin"))
                 async with session.post(server.make_url("/api/messages"), json=here) as r:

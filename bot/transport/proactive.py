@@ -24,7 +24,7 @@ __all__ = ["BotConnector", "continue_raising", "update_card"]
 
 
 async def continue_raising(
-    adapter: Any,
+    adapter: BotAdapter,
     reference: Reference | ConversationReference,
     callback: Callable[[TurnContext], Awaitable[None]],
     app_id: str,
@@ -46,7 +46,7 @@ async def continue_raising(
 
 
 async def update_card(
-    adapter: Any, reference: Reference, activity_id: str, card: Mapping[str, Any], app_id: str
+    adapter: BotAdapter, reference: Reference, activity_id: str, card: Mapping[str, Any], app_id: str
 ) -> None:
     """Replace the bot's message `activity_id` in the conversation of `reference` with the Adaptive Card `card`
     (a PUT of the activity, proactively); raises what the Bot Connector refused."""

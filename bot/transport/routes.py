@@ -103,7 +103,7 @@ class VouchedTokens:
         return hashlib.sha256(header.encode()).digest()
 
 
-def messages_handler(adapter: CloudAdapterBase, bot: Bot, turns: Turns) -> Any:
+def messages_handler(adapter: CloudAdapterBase, bot: Bot, turns: Turns) -> Handler:
     auth = adapter.bot_framework_authentication
     vouched = VouchedTokens()
 

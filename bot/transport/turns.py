@@ -35,9 +35,9 @@ from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
 from msrest.serialization import Model
 
+from bot.transport import ProactiveAdapter
 from bot.transport.activity import reference_of
 from bot.transport.deliveries import DONE, Claim, Deliveries
-from bot.transport.proactive import continue_raising, update_card
 from bot.transport.sendlimit import Clock, Sleep
 from cards import note_card, working_card
 from cards.wording import INTERRUPTED, LATE_SIGN_IN, SORRY
@@ -70,8 +70,7 @@ class Turns:
     def __init__(
         self,
         deliveries: Deliveries,
-        adapter: Any,
-        app_id: str,
+        proactive: ProactiveAdapter,
         *,
         answer_within: float = ANSWER_WITHIN,
         clock: Clock = time.monotonic,
@@ -80,8 +79,7 @@ class Turns:
         poll_every: float = 0.25,
     ) -> None:
         self._deliveries = deliveries
-        self._adapter = adapter
-        self._app_id = app_id
+        self._proactive = proactive
         self._answer_within = answer_within
         self.clock = clock
         self._sleep = sleep
@@ -144,7 +142,7 @@ class Turns:
             log.warning("delivery %s was left unfinished by a process that stopped; telling its conversation", key)
             if reference is not None:
                 try:
-                    await continue_raising(self._adapter, reference, _tell_interrupted, self._app_id)
+                    await self._proactive.continue_as(reference, _tell_interrupted)
                 except Exception:
                     log.exception("could not tell conversation %s about its interrupted request", key)
         swept = await self._deliveries.sweep()
@@ -201,9 +199,7 @@ class Turns:
         if activity.type != ActivityTypes.invoke or activity.name != CARD_ACTION or not activity.reply_to_id:
             return
         try:
-            await update_card(
-                self._adapter, reference_of(activity), activity.reply_to_id, _shown_card(response), self._app_id
-            )
+            await self._proactive.update_card(reference_of(activity), activity.reply_to_id, _shown_card(response))
         except Exception:
             log.exception("could not show the late answer to card action %s", activity.id)
 

@@ -34,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from app import APP_KEY
+from app import PARTS_KEY
 from bot.storage import SqliteStorage
 from simtenant import seed
 from simtenant.entities import SubjectSet
@@ -308,7 +308,7 @@ async def one_race(
     stack.sim.tenant.log.clear()
 
     await asyncio.gather(*(press(stack, c, n) for c in clicks))
-    await stack.server.app[APP_KEY]["bot"].drain(30)
+    await stack.server.app[PARTS_KEY].bot.drain(30)
 
     outcome, by = outcome_in_tenant(stack, request_id)
     winner = next((a for a in approvers if a.oid == by), None)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import aiohttp
 import pytest
 
-from app import APP_KEY
+from app import PARTS_KEY
 from bot.store import keys
 from bot.store.sqlite import SqliteStore
 from bot.transport.deliveries import DONE
@@ -84,9 +84,9 @@ class Rig:
         """Every turn, and every update a click left for after its answer, is finished in both processes."""
         async with asyncio.timeout(20):
             for bot in (self.one, self.two):
-                parts = bot.server.app[APP_KEY]
-                await parts["turns"].idle()
-                await parts["bot"].drain(10)
+                parts = bot.server.app[PARTS_KEY]
+                await parts.turns.idle()
+                await parts.bot.drain(10)
 
 
 @asynccontextmanager

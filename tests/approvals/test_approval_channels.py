@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import create_app
+from app import Seams, create_app
 from cards.times import format_time
 from core.models import TimeStyle
 from settings import load_settings
@@ -62,7 +62,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
 
             async def make(**extra: str) -> Stack:
                 state_db = tmp_path / "state.sqlite3"
-                app = create_app(load_settings(bot_env(sim, state_db, **extra)), clock=sim.tenant.clock)
+                app = create_app(load_settings(bot_env(sim, state_db, **extra)), Seams(clock=sim.tenant.clock))
                 server = TestServer(app, host="127.0.0.1")
                 await server.start_server()
                 servers.append(server)

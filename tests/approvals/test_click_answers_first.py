@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app import APP_KEY
+from app import PARTS_KEY
 from tests.approvals.test_inline_approvals import (
     CAROL,
     answered_card,
@@ -75,7 +75,7 @@ async def test_updates_cut_short_by_a_stop_are_finished_by_the_poller(stack: Sta
     # Carol's copy, Bob's (gaining PIM's end of the access) and Alice's card.
     await stack.connector.wait_until(lambda: stack.connector.held == 3)
 
-    await stack.server.app[APP_KEY]["bot"].drain(0)  # the process stops before the updates are done
+    await stack.server.app[PARTS_KEY].bot.drain(0)  # the process stops before the updates are done
     stack.connector.release_updates()
     assert "spread" in await stack_record(stack, request_id)  # the record says the copies are still owed
     assert told_alice(stack, alice_before) == []

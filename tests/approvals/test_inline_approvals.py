@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app import APP_KEY
+from app import PARTS_KEY
 from bot.storage import SqliteStorage
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import card_text, self_activations
@@ -83,7 +83,7 @@ async def request_approval(stack: Stack) -> tuple[str, Recorded, Recorded]:
 
 async def spread(stack: Stack) -> None:
     """Wait until the card updates a click left running in the background (issue 9, point 6) are done."""
-    await stack.server.app[APP_KEY]["bot"].drain(10)
+    await stack.server.app[PARTS_KEY].bot.drain(10)
 
 
 async def click(

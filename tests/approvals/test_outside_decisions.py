@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import APP_KEY
+from app import PARTS_KEY
 from tests.approvals.test_inline_approvals import (
     CAROL,
     DAVE,
@@ -22,7 +22,7 @@ from tests.fakes.activities import ALICE, BOB
 
 
 async def poll_once(stack: Stack) -> int:
-    changed: int = await stack.server.app[APP_KEY]["poll"]()
+    changed: int = await stack.server.app[PARTS_KEY].poll()
     return changed
 
 

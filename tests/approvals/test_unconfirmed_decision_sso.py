@@ -4,7 +4,7 @@ his."""
 
 from __future__ import annotations
 
-from app import APP_KEY
+from app import PARTS_KEY
 from tests.approvals.test_approver_sign_in import alice_asks, approve, signed_in
 from tests.approvals.test_inline_approvals import conversation
 from tests.cards.cardtools import element
@@ -24,7 +24,7 @@ async def test_a_lost_decision_is_read_back_as_the_approver_and_told_as_his(sso:
     assert sso.sim.tenant.requests["assignment"][request_id.lower()].status == "Provisioned"
     sso.sim.tenant.faults.clear()
     before = len(sso.connector.messages(conversation(BOB)))
-    await sso.servers[0].app[APP_KEY]["reconcile"]()  # the bot's sweep (it also runs by itself every few seconds)
+    await sso.servers[0].app[PARTS_KEY].reconcile()  # the bot's sweep (it also runs by itself every few seconds)
 
     said = [str(r.body.get("text")) for r in sso.connector.messages(conversation(BOB))[before:] if r.body.get("text")]
     assert said == ["You approved Alice Admin's request for Security-Operators."]

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import create_app
+from app import Seams, create_app
 from settings import load_settings
 from simtenant import run_simtenant
 from tests.fakes.botframework import IdentityStandIns, running_identity
@@ -118,7 +118,7 @@ async def production_stack(tmp_path: Path, *, sso: bool = False, https: bool = F
                 env["PUBLIC_BASE_URL"] = f"https://127.0.0.1:{reserved.port}"
             settings = load_settings(env)
             assert not settings.anonymous
-            app = create_app(settings, clock=sim.tenant.clock)
+            app = create_app(settings, Seams(clock=sim.tenant.clock))
             server = (
                 TestServer(app, host="127.0.0.1", port=reserved.port, socket_factory=reserved.factory)
                 if reserved is not None

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import create_app
+from app import Seams, create_app
 from settings import load_settings
 from simtenant import run_simtenant
 from simtenant.seed import EXCHANGE_ADMINS
@@ -86,7 +86,7 @@ async def outage(tmp_path: Path) -> AsyncIterator[Outage]:
         env = production_env(sim, ids, tmp_path, app_id, secret)
         env["AUTHORITY_HOST"] = graph_entra.origin
         env["TO_CHANNEL_FROM_BOT_LOGIN_URL"] = f"{bot_entra.origin}/botframework.com"
-        server = TestServer(create_app(load_settings(env), clock=sim.tenant.clock), host="127.0.0.1")
+        server = TestServer(create_app(load_settings(env), Seams(clock=sim.tenant.clock)), host="127.0.0.1")
         await server.start_server()  # with Entra unreachable: it used to raise here (msal's authority discovery)
         try:
             async with aiohttp.ClientSession() as http:

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import create_app
+from app import Seams, create_app
 from settings import load_settings
 from simtenant import run_simtenant
 from tests.fakes.activities import BOT_ID, BOT_NAME
@@ -91,7 +91,7 @@ async def serving(tmp_path: Path, **settings_env: str) -> AsyncIterator[Stack]:
     async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
         state_db = tmp_path / "state.sqlite3"
         settings = load_settings(bot_env(sim, state_db, **settings_env))
-        app = create_app(settings, clock=sim.tenant.clock)
+        app = create_app(settings, Seams(clock=sim.tenant.clock))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
@@ -106,7 +106,7 @@ async def another_bot(stack: Stack, *, timer: Any = None, **settings_env: str) -
     """Another bot process (in-process) on the stack's tenant, connector and state file: a restarted bot, or a second
     instance behind the same load balancer. `timer`: its monotonic time (app.Timer; virtual in tests)."""
     settings = load_settings(bot_env(stack.sim, stack.state_db, **settings_env))
-    server = TestServer(create_app(settings, clock=stack.sim.tenant.clock, timer=timer), host="127.0.0.1")
+    server = TestServer(create_app(settings, Seams(clock=stack.sim.tenant.clock, timer=timer)), host="127.0.0.1")
     await server.start_server()
     try:
         yield Stack(stack.sim, stack.connector, server, stack.http, stack.state_db)

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from app import APP_KEY, create_app
+from app import PARTS_KEY, Seams, create_app
 from settings import load_settings
 from simtenant import run_simtenant
 from tests.bot.conftest import Stack, bot_env
@@ -39,7 +39,7 @@ async def serving(sim: Any, state_db: Path, **env: str) -> AsyncIterator[TestSer
         await asyncio.sleep(0)
 
     settings = load_settings(bot_env(sim, state_db, GRAPH_TIMEOUT_SECONDS=str(GRAPH_TIMEOUT), **env))
-    app = create_app(settings, clock=sim.tenant.clock, graph_sleep=virtual_sleep, reconcile_seconds=3600)
+    app = create_app(settings, Seams(clock=sim.tenant.clock, graph_sleep=virtual_sleep, reconcile_seconds=3600))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -50,11 +50,11 @@ async def serving(sim: Any, state_db: Path, **env: str) -> AsyncIterator[TestSer
 
 async def follow_up(stack: Stack, server: TestServer | None = None) -> int:
     """One sweep of the unconfirmed writes (what the bot does every few seconds); how many were settled."""
-    ended: int = await (server or stack.server).app[APP_KEY]["reconcile"]()
+    ended: int = await (server or stack.server).app[PARTS_KEY].reconcile()
     return ended
 
 
 async def poll(stack: Stack) -> int:
     """One sweep of the approval poller."""
-    changed: int = await stack.server.app[APP_KEY]["poll"]()
+    changed: int = await stack.server.app[PARTS_KEY].poll()
     return changed

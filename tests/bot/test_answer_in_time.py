@@ -23,7 +23,7 @@ import pytest
 from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity
 
-from app import APP_KEY
+from app import PARTS_KEY
 from bot.transport.deliveries import Deliveries
 from bot.transport.turns import ANSWER_WITHIN, Turns
 from cards.wording import INTERRUPTED, SORRY
@@ -159,9 +159,9 @@ async def test_a_click_whose_turn_fails_after_working_on_it_ends_saying_so(
     slow: Slow, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack, clock = slow.stack, slow.clock
-    parts = stack.server.app[APP_KEY]
-    deliveries = Deliveries(parts["store"], stack.sim.tenant.clock)
-    turns = Turns(deliveries, parts["adapter"], "", clock=clock, sleep=clock.sleep)
+    parts = stack.server.app[PARTS_KEY]
+    deliveries = Deliveries(parts.store, stack.sim.tenant.clock)
+    turns = Turns(deliveries, parts.proactive, clock=clock, sleep=clock.sleep)
     click = Activity().deserialize(act.card_execute(stack.service_url, "activate", {}, "activity-7"))
 
     async def failing_turn() -> InvokeResponse | None:  # what process_activity does when it fails outside the turn
@@ -292,7 +292,7 @@ async def test_a_redelivery_is_acted_on_when_the_process_handling_it_stopped(slo
     await clock.asleep_until(START + 20)
     clock.advance_to(DEADLINE)
     assert (await promptly(first))[0] == 201
-    await stack.server.app[APP_KEY]["turns"].close(grace=0)  # ... when it stops, before it did anything
+    await stack.server.app[PARTS_KEY].turns.close(grace=0)  # ... when it stops, before it did anything
     stack.sim.tenant.clock.advance(timedelta(seconds=31))  # its lease runs out
 
     async with bot_on(stack, clock) as other:
@@ -312,10 +312,10 @@ async def test_a_request_cut_off_by_a_dead_process_with_no_redelivery_is_not_los
     await clock.asleep_until(START + 20)
     clock.advance_to(DEADLINE)
     assert (await promptly(first))[0] == 201  # answered; Teams will not deliver it again
-    await stack.server.app[APP_KEY]["turns"].close(grace=0)  # the process stops before the turn did anything
+    await stack.server.app[PARTS_KEY].turns.close(grace=0)  # the process stops before the turn did anything
 
     async with bot_on(stack, clock) as other:
-        sweep = other.server.app[APP_KEY]["turns"].sweep
+        sweep = other.server.app[PARTS_KEY].turns.sweep
         stack.sim.tenant.clock.advance(timedelta(seconds=31))
         assert await sweep() == 0  # its lease ran out, but a redelivery may still come
         stack.sim.tenant.clock.advance(timedelta(minutes=2))

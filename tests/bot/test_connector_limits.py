@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 from botbuilder.schema.teams import ChannelInfo, TeamsChannelData
 
-from app import APP_KEY, create_app
+from app import PARTS_KEY, Seams, create_app
 from bot.transport.connector import (
     MAX_RETRY_AFTER,
     AiohttpConnectorClient,
@@ -218,10 +218,10 @@ def test_attempts_must_be_positive() -> None:
 async def test_the_bots_app_wide_cap_is_the_setting(tmp_path: Path) -> None:
     async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim:
         settings = load_settings(bot_env(sim, tmp_path / "state.sqlite3", TEAMS_REQUESTS_PER_SECOND="2"))
-        server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
+        server = TestServer(create_app(settings, Seams(clock=sim.tenant.clock)), host="127.0.0.1")
         await server.start_server()
         try:
-            limiter = server.app[APP_KEY]["adapter"].bot_framework_authentication.limiter
+            limiter = server.app[PARTS_KEY].adapter.bot_framework_authentication.limiter
             assert [limiter.reserve(f"a:{i}") for i in range(2)] == [0, 0]
             assert limiter.reserve("a:3") > 0.9
         finally:

@@ -19,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 import simtenant
-from app import APP_KEY, create_app
+from app import PARTS_KEY, Seams, create_app
 from bot.feed import FeedChannel, FeedDesk, FeedSettings
 from bot.store.sqlite import SqliteStore
 from bot.transport import ChannelPost, ProactiveAdapter
@@ -46,7 +46,7 @@ class FeedStack(Stack):
 
     @property
     def desk(self) -> FeedDesk:
-        desk: FeedDesk = self.server.app[APP_KEY]["feed"]
+        desk: FeedDesk = self.server.app[PARTS_KEY].feed
         return desk
 
     async def cycle(self) -> int:
@@ -90,7 +90,7 @@ async def running_feed_stack(tmp_path: Path, **env: str) -> AsyncIterator[FeedSt
         state_db = tmp_path / "state.sqlite3"
         values = {"BOT_ADMINS": ALICE.oid, "FEED_POLL_SECONDS": "3600", "FEED_GROUPS": FEED_GROUPS, **env}
         settings = load_settings(bot_env(sim, state_db, **values))
-        app = create_app(settings, clock=sim.tenant.clock)
+        app = create_app(settings, Seams(clock=sim.tenant.clock))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from app import APP_KEY
+from app import PARTS_KEY
 from bot.feed import AUDIT_WAIT
 from bot.storage import SqliteStorage
 from cards.wording import FEED_AUDIT_DENIED
@@ -117,7 +117,7 @@ async def approve_in_teams(stack: FeedStack) -> None:
 
 async def approval_poll(stack: FeedStack) -> int:
     """One sweep of the approval desk's poller (it notices decisions made outside Teams)."""
-    changed: int = await stack.server.app[APP_KEY]["poll"]()
+    changed: int = await stack.server.app[PARTS_KEY].poll()
     return changed
 
 

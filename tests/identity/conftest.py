@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from botframework.connector.auth import MicrosoftAppCredentials
 from botframework.connector.auth._user_token_client_impl import _UserTokenClientImpl
 
-from app import create_app
+from app import Seams, create_app
 from bot.transport.connector import FastBotFrameworkAuthentication
 from settings import Settings, UserTokenMode, load_settings
 from simtenant import run_simtenant
@@ -57,7 +57,7 @@ class SsoStack:
 
 @asynccontextmanager
 async def bot_server(settings: Settings, sim: Any) -> AsyncIterator[TestServer]:
-    server = TestServer(create_app(settings, clock=sim.tenant.clock), host="127.0.0.1")
+    server = TestServer(create_app(settings, Seams(clock=sim.tenant.clock)), host="127.0.0.1")
     await server.start_server()
     try:
         yield server

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import create_app
+from app import Seams, create_app
 from cards.wording import PIM_ACTIVATE_URL
 from settings import load_settings
 from simtenant import run_simtenant, seed
@@ -81,7 +81,7 @@ async def stepup_stack(tmp_path: Path, *, sign_in_http: bool = False) -> AsyncIt
         reserved = ReservedPort()
         port = reserved.port
         env = bot_env(sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
-        app = create_app(load_settings(env), clock=sim.tenant.clock)
+        app = create_app(load_settings(env), Seams(clock=sim.tenant.clock))
         server = TestServer(app, host="127.0.0.1", port=port, socket_factory=reserved.factory)
         await server.start_server()
         try:

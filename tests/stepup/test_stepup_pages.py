@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import create_app
+from app import Seams, create_app
 from bot.pages import Outcome, Page, render
 from bot.storage import SqliteStorage
 from settings import load_settings
@@ -393,7 +393,7 @@ def entra_down() -> Fault:
 async def other_process(stack: StepUpStack, tmp_path: Path) -> AsyncIterator[TestServer]:
     """A second bot on the same state file (as several bot processes may run), with the same public address."""
     env = bot_env(stack.sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=str(stack.server.make_url("/")).rstrip("/"))
-    server = TestServer(create_app(load_settings(env), clock=stack.sim.tenant.clock), host="127.0.0.1")
+    server = TestServer(create_app(load_settings(env), Seams(clock=stack.sim.tenant.clock)), host="127.0.0.1")
     await server.start_server()
     try:
         yield server
