@@ -91,14 +91,14 @@ class BotFrameworkConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BotFrameworkConfig:
-        e = settings.endpoints
+        e = settings.bot.endpoints
         return cls(
-            APP_ID=settings.app_id,
-            APP_PASSWORD=settings.app_password.reveal(),
+            APP_ID=settings.bot.app_id,
+            APP_PASSWORD=settings.bot.app_password.reveal(),
             # botbuilder refuses SingleTenant without an app id; its MultiTenant branch is the one that allows the
             # anonymous local-development mode (load_settings only permits that with BOT_ALLOW_ANONYMOUS=1).
-            APP_TYPE="MultiTenant" if settings.anonymous else settings.app_type.value,
-            APP_TENANTID=settings.app_tenant_id,
+            APP_TYPE="MultiTenant" if settings.bot.anonymous else settings.bot.app_type.value,
+            APP_TENANTID=settings.bot.app_tenant_id,
             OAUTH_URL=e.oauth_url,
             TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=e.to_bot_from_channel_openid_metadata_url,
             TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=e.to_bot_from_channel_token_issuer,
@@ -125,13 +125,13 @@ def _trusting(settings: Settings, session: requests.Session) -> requests.Session
 def _msal_app(settings: Settings, session: requests.Session) -> msal.ConfidentialClientApplication:
     _trusting(settings, session)
     return msal.ConfidentialClientApplication(
-        settings.graph_client_id,
-        client_credential=settings.graph_client_secret.reveal(),
-        authority=f"{settings.authority_host}/{settings.graph_tenant_id}",
+        settings.graph.client_id,
+        client_credential=settings.graph.client_secret.reveal(),
+        authority=f"{settings.graph.authority_host}/{settings.graph.tenant_id}",
         # No instance discovery: the authority is configured exactly (sovereign clouds, the simulated tenant).
         instance_discovery=False,
         http_client=session,
-        timeout=settings.graph_timeout_seconds,
+        timeout=settings.graph.timeout_seconds,
     )
 
 
@@ -239,7 +239,7 @@ class Parts:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
-        every = self.settings.approval_poll_seconds
+        every = self.settings.approvals.poll_seconds
         self._tasks.extend(
             asyncio.create_task(loop)
             for loop in (
@@ -274,30 +274,30 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     `health` collects what the bot cannot reach (the app's, for GET /healthz)."""
     seams = seams or Seams()
     health = health or Health()
-    graph_clock = GraphClock(settings.graph_base_url)
+    graph_clock = GraphClock(settings.graph.base_url)
     clock = seams.clock or graph_clock
     timer = seams.timer or _RealTime()
     ssl_ctx = _ssl_context(settings)
 
     async def probe_graph() -> None:  # any HTTP answer (401 without a token) means Graph is reachable
-        await http.get(settings.graph_base_url + "/")
+        await http.get(settings.graph.base_url + "/")
 
-    graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph_base_url, probe_graph))
+    graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph.base_url, probe_graph))
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     http = httpx.AsyncClient(
         transport=ObservedTransport(
-            httpx.AsyncHTTPTransport(verify=ssl_ctx, limits=limits), {settings.graph_base_url: graph_reach}
+            httpx.AsyncHTTPTransport(verify=ssl_ctx, limits=limits), {settings.graph.base_url: graph_reach}
         ),
         verify=ssl_ctx,  # and limits: for the transports httpx mounts for HTTPS_PROXY & co.
         limits=limits,
-        timeout=httpx.Timeout(settings.graph_timeout_seconds, connect=min(5.0, settings.graph_timeout_seconds)),
+        timeout=httpx.Timeout(settings.graph.timeout_seconds, connect=min(5.0, settings.graph.timeout_seconds)),
         event_hooks={"response": [graph_clock.on_response]},
     )
     connector_session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100),
         timeout=aiohttp.ClientTimeout(total=15),
     )
-    store = SqliteStore(settings.state_db)  # the bot's state (bot.store)
+    store = SqliteStore(settings.store.state_db)  # the bot's state (bot.store)
     storage = SqliteStorage(store)  # botbuilder's Storage on it, for modules not moved to the store yet
     # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
     # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
@@ -306,35 +306,37 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         "entra_graph",
         Dependency(
             "Microsoft Entra (the bot's Graph sign-in)",
-            settings.authority_host,
+            settings.graph.authority_host,
             functools.partial(asyncio.to_thread, _msal_app, settings, msal_session),
         ),
     )
     await graph_entra.connect()
     app_tokens = AppTokenSource(
-        functools.partial(_client_token, graph_entra, [settings.graph_scope]),
+        functools.partial(_client_token, graph_entra, [settings.graph.scope]),
         functools.partial(_forget_client_tokens, graph_entra),
     )
-    graph = GraphClient(http, settings.graph_base_url, app_tokens, sleep=seams.graph_sleep or timer.sleep)
+    graph = GraphClient(http, settings.graph.base_url, app_tokens, sleep=seams.graph_sleep or timer.sleep)
     directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(store))
     tokens: UserTokenProvider
     # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
     sign_in: SsoSignIn | None = None
     if seams.user_tokens is not None:
         tokens = seams.user_tokens
-    elif settings.user_tokens is UserTokenMode.SIMULATED:
-        tokens = SimulatedTenantTokens(http, settings.simulated_tenant_url)
+    elif settings.sign_in.user_tokens is UserTokenMode.SIMULATED:
+        tokens = SimulatedTenantTokens(http, settings.sign_in.simulated_tenant_url)
     else:
-        if not settings.oauth_connection_name:  # load_settings checks it; guard direct callers
+        if not settings.sign_in.oauth_connection_name:  # load_settings checks it; guard direct callers
             raise SettingsError(["OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso)"])
-        sign_in = SsoSignIn(store, settings.oauth_connection_name, clock)
+        sign_in = SsoSignIn(store, settings.sign_in.oauth_connection_name, clock)
         tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
     # -- end user tokens --
-    step_up = _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.public_base_url else None
+    step_up = (
+        _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.sign_in.public_base_url else None
+    )
     if step_up is not None:
         tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
     # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot.transport.openid).
-    openid_keys = install_openid_keys(settings.endpoints.to_bot_from_channel_openid_metadata_url, http)
+    openid_keys = install_openid_keys(settings.bot.endpoints.to_bot_from_channel_openid_metadata_url, http)
     # Outbound: our own msal client for the bot's app (built off the loop: msal fetches OpenID metadata), for the
     # Bot Connector and, through the credentials factory, botbuilder's token service client (bot.transport.credentials).
     bot_session = requests.Session()
@@ -349,15 +351,15 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     )
     connector_tokens: TokenSource = bot_tokens.token if bot_tokens is not None else _anonymous_token
     limiter = ConversationLimiter(
-        app_limits=((1.0, settings.teams_requests_per_second),), clock=timer, sleep=timer.sleep
+        app_limits=((1.0, settings.bot.teams_requests_per_second),), clock=timer, sleep=timer.sleep
     )
     adapter = CloudAdapter(
         FastBotFrameworkAuthentication(
-            inner, connector_session, connector_tokens, settings.endpoints.to_channel_from_bot_oauth_scope, limiter
+            inner, connector_session, connector_tokens, settings.bot.endpoints.to_channel_from_bot_oauth_scope, limiter
         )
     )
     adapter.on_turn_error = on_turn_error
-    proactive = BotConnector(adapter, settings.app_id)  # the desks' side of the Bot Connector (bot.transport)
+    proactive = BotConnector(adapter, settings.bot.app_id)  # the desks' side of the Bot Connector (bot.transport)
     records = Records(storage, Conversations(store))
     # Before an activation that waits for approval is written, its group is remembered: a crash after the write
     # leaves the approval poller a group to find the request in (bot.approvals).
@@ -372,11 +374,11 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         clock,
         service.display_names,
         FeedSettings(
-            groups=settings.feed_groups,
-            channel=settings.feed_channel,
-            discover=settings.feed_discover,
-            digest_threshold=settings.feed_digest_threshold,
-            poll_seconds=settings.feed_poll_seconds,
+            groups=settings.feed.groups,
+            channel=settings.feed.channel,
+            discover=settings.feed.discover,
+            digest_threshold=settings.feed.digest_threshold,
+            poll_seconds=settings.feed.poll_seconds,
         ),
         fault=seams.faults.feed,
     )
@@ -384,21 +386,21 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         service,
         records,
         clock,
-        settings.allowed_tenants,
+        settings.access.allowed_tenants,
         sign_in=sign_in,
-        app_id=settings.app_id,
-        reminder_minutes=settings.approval_reminder_minutes,
-        admins=Admins(directory, clock, user_ids=settings.bot_admins, group_id=settings.bot_admin_group),
+        app_id=settings.bot.app_id,
+        reminder_minutes=settings.approvals.reminder_minutes,
+        admins=Admins(directory, clock, user_ids=settings.access.admins, group_id=settings.access.admin_group),
         reconciler=Reconciler(store, clock),
-        approval_channels=settings.approval_channels,
+        approval_channels=settings.approvals.channels,
         feed=feed,
-        installer=GraphAppInstaller(graph, settings.teams_app_catalog_id),
+        installer=GraphAppInstaller(graph, settings.bot.teams_app_catalog_id),
         liveness=liveness,
         fault=seams.faults.approval,
-        demo=DemoCommands(SimulatedColleagues(http, settings.simulated_tenant_url)) if settings.demo else None,
+        demo=DemoCommands(SimulatedColleagues(http, settings.sign_in.simulated_tenant_url)) if settings.demo else None,
     )
     if step_up is not None:
-        bot.attach_step_up(step_up, proactive, settings.app_id)
+        bot.attach_step_up(step_up, proactive, settings.bot.app_id)
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
     turns = Turns(Deliveries(store, clock), proactive, clock=timer, sleep=timer.sleep)
@@ -502,32 +504,32 @@ def _step_up(
                 built.append(
                     await asyncio.to_thread(
                         build_step_up_msal,
-                        settings.graph_client_id,
-                        settings.graph_client_secret.reveal(),
-                        f"{settings.authority_host}/{settings.graph_tenant_id}",
+                        settings.graph.client_id,
+                        settings.graph.client_secret.reveal(),
+                        f"{settings.graph.authority_host}/{settings.graph.tenant_id}",
                         session,
-                        settings.graph_timeout_seconds,
+                        settings.graph.timeout_seconds,
                     )
                 )
             return built[0]
 
     pending = sign_in if sign_in is not None else PendingCommands(store, clock)
-    return StepUp(storage, clock, pending, settings.public_base_url, [settings.graph_scope], msal_app)
+    return StepUp(storage, clock, pending, settings.sign_in.public_base_url, [settings.graph.scope], msal_app)
 
 
 def _bot_authority(settings: Settings) -> str:
     """Where the bot's own token comes from: TO_CHANNEL_FROM_BOT_LOGIN_URL, whose tenant part (botframework.com in
     the presets) is the bot's own tenant for SingleTenant and UserAssignedMSI bots, as botbuilder does for the
     public and US Gov login hosts (PasswordServiceClientCredentialFactory → MicrosoftAppCredentials)."""
-    login_url = settings.endpoints.to_channel_from_bot_login_url
-    if settings.app_type is AppType.MULTI_TENANT:
+    login_url = settings.bot.endpoints.to_channel_from_bot_login_url
+    if settings.bot.app_type is AppType.MULTI_TENANT:
         return login_url
     origin = "/".join(login_url.split("/")[:3])
-    return f"{origin}/{settings.app_tenant_id}"
+    return f"{origin}/{settings.bot.app_tenant_id}"
 
 
 def _bot_scope(settings: Settings) -> str:
-    scope = settings.endpoints.to_channel_from_bot_oauth_scope
+    scope = settings.bot.endpoints.to_channel_from_bot_oauth_scope
     return scope if scope.endswith("/.default") else f"{scope}/.default"
 
 
@@ -540,13 +542,13 @@ async def _bot_tokens(settings: Settings, session: requests.Session, health: Hea
     them), for outbound Bot Connector and token service calls; None in anonymous (local development) mode. The
     client-credentials msal client is a `Dependency` (its constructor fetches the authority's metadata): while Entra
     is unreachable the bot runs, but cannot send anything."""
-    if settings.anonymous:
+    if settings.bot.anonymous:
         return None
     _trusting(settings, session)
     acquire: Callable[[list[str]], dict[str, Any]]
-    if settings.app_type is AppType.USER_ASSIGNED_MSI:
+    if settings.bot.app_type is AppType.USER_ASSIGNED_MSI:
         msi = msal.ManagedIdentityClient(
-            msal.UserAssignedManagedIdentity(client_id=settings.app_id), http_client=session
+            msal.UserAssignedManagedIdentity(client_id=settings.bot.app_id), http_client=session
         )
 
         def acquire(scopes: list[str]) -> dict[str, Any]:
@@ -564,13 +566,13 @@ async def _bot_tokens(settings: Settings, session: requests.Session, health: Hea
         )
         await entra.connect()
         acquire = functools.partial(_client_token, entra)
-    return BotTokens(settings.app_id, acquire, _bot_scope(settings))
+    return BotTokens(settings.bot.app_id, acquire, _bot_scope(settings))
 
 
 def _bot_msal(settings: Settings, session: requests.Session) -> msal.ConfidentialClientApplication:
     return msal.ConfidentialClientApplication(
-        settings.app_id,
-        client_credential=settings.app_password.reveal(),
+        settings.bot.app_id,
+        client_credential=settings.bot.app_password.reveal(),
         authority=_bot_authority(settings),
         # The authority is configured exactly (sovereign clouds, stand-ins): no instance discovery.
         instance_discovery=False,
@@ -632,7 +634,7 @@ class RedactingFilter(logging.Filter):
 
 def install_log_redaction(settings: Settings, logger: logging.Logger | None = None) -> RedactingFilter:
     """On every handler of the root logger (filters on a logger do not see records propagated from its children)."""
-    redacting = RedactingFilter([settings.app_password.reveal(), settings.graph_client_secret.reveal()])
+    redacting = RedactingFilter([settings.bot.app_password.reveal(), settings.graph.client_secret.reveal()])
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(redacting)
     return redacting
@@ -675,7 +677,7 @@ def main() -> None:
     )
     install_log_redaction(settings)
     log_uncaught()
-    if settings.anonymous:
+    if settings.bot.anonymous:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."
         )

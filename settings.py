@@ -1,7 +1,11 @@
 """Settings: read once from the environment at start-up, typed, validated; secrets masked.
 
 `load_settings(os.environ)` is called only by app.py. A missing or invalid key stops start-up with a message that
-names every bad key at once.
+names every bad key at once. `Settings` is composed of one frozen group per concern, each read by a loader of its
+own: the bot's identity and cloud (`bot`), Microsoft Graph (`graph`), where user tokens come from (`sign_in`), who may
+use the bot and its admin commands (`access`), approvals (`approvals`), the admin feed (`feed`) and the state store
+(`store`). A later group's defaults may come from an earlier one (Graph's app from the bot's, the allowed tenants
+from Graph's tenant), so the loaders run in that order.
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ from urllib.parse import unquote
 
 __all__ = [
     "CLOUDS",
+    "AccessSettings",
     "AppType",
+    "ApprovalSettings",
     "BotCloud",
+    "BotSettings",
     "CloudEndpoints",
+    "FeedSettings",
+    "GraphSettings",
     "Secret",
     "Settings",
     "SettingsError",
+    "SignInSettings",
+    "StoreSettings",
     "UserTokenMode",
     "load_settings",
 ]
@@ -144,50 +155,98 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 3978
+class BotSettings:
+    """The bot's app registration and cloud: who it is to the Bot Framework and Teams."""
+
     app_id: str = ""
     app_password: Secret = field(default_factory=lambda: Secret(""))
     app_type: AppType = AppType.SINGLE_TENANT
     app_tenant_id: str = ""
     allow_anonymous: bool = False
-    allowed_tenants: tuple[str, ...] = ()
-    bot_cloud: BotCloud = BotCloud.PUBLIC
+    cloud: BotCloud = BotCloud.PUBLIC
     endpoints: CloudEndpoints = CLOUDS[BotCloud.PUBLIC]  # with the individual overrides applied
-    graph_base_url: str = "https://graph.microsoft.com/v1.0"
-    graph_scope: str = ""  # default: the origin of graph_base_url + "/.default"
-    authority_host: str = "https://login.microsoftonline.com"
-    graph_tenant_id: str = ""
-    graph_client_id: str = ""
-    graph_client_secret: Secret = field(default_factory=lambda: Secret(""))
-    graph_timeout_seconds: float = 8.0
-    approval_poll_seconds: float = 60.0
-    approval_reminder_minutes: int = 60
-    teams_requests_per_second: int = (
-        30  # Bot Connector calls per second over all conversations (bot.transport.sendlimit)
-    )
-    bot_admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
-    bot_admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
-    approval_channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")
+    teams_requests_per_second: int = 30  # Bot Connector calls per second over all conversations (bot.transport)
     teams_app_catalog_id: str = ""  # the bot's app in the org's Teams app catalog; empty: found by the bot id
-    feed_channel: str = ""  # the admin feed's channel conversation id (instead of `feed here`)
-    feed_groups: tuple[str, ...] = ()  # monitored groups, names or ids (empty: none)
-    feed_poll_seconds: float = 60.0
-    feed_digest_threshold: int = 10
-    feed_discover: bool = False  # also monitor the PIM groups found in the PIM audit log (needs AuditLog.Read.All)
-    user_tokens: UserTokenMode = UserTokenMode.SSO
-    simulated_tenant_url: str = ""
-    demo: bool = False  # BOT_DEMO: the demo's `demo …` commands (only with USER_TOKENS=simulated; never in production)
-    oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
-    public_base_url: str = ""  # where users' browsers reach the bot (step-up sign-in pages); empty: step-up off
-    ca_file: Path | None = None
-    state_db: Path = Path("var/state.sqlite3")
-    log_level: str = "INFO"
 
     @property
     def anonymous(self) -> bool:
         return not self.app_id
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """Microsoft Graph: where, as which app of which tenant, how patiently."""
+
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    scope: str = ""  # default: the origin of base_url + "/.default"
+    authority_host: str = "https://login.microsoftonline.com"
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    timeout_seconds: float = 8.0
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """Where users' delegated tokens come from, and the step-up sign-in pages."""
+
+    user_tokens: UserTokenMode = UserTokenMode.SSO
+    simulated_tenant_url: str = ""
+    oauth_connection_name: str = ""  # the Azure Bot's OAuth connection (USER_TOKENS=sso)
+    public_base_url: str = ""  # where users' browsers reach the bot (step-up sign-in pages); empty: step-up off
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    """Who may use the bot, and who its admin commands."""
+
+    allowed_tenants: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()  # Entra object ids allowed to run admin commands
+    admin_group: str = ""  # an Entra group whose (transitive) members may run admin commands
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    """Approval requests: how often PIM is polled for outside decisions, when approvers are reminded, and the
+    approvals channels set in settings."""
+
+    poll_seconds: float = 60.0
+    reminder_minutes: int = 60
+    channels: tuple[tuple[str, str], ...] = ()  # (PIM group id, Teams channel id "19:…@thread.tacv2")
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """The admin feed (issue 5): where it posts, what it monitors, how often, when a burst becomes a digest."""
+
+    channel: str = ""  # the feed's channel conversation id (instead of `feed here`)
+    groups: tuple[str, ...] = ()  # monitored groups, names or ids (empty: none)
+    poll_seconds: float = 60.0
+    digest_threshold: int = 10
+    discover: bool = False  # also monitor the PIM groups found in the PIM audit log (needs AuditLog.Read.All)
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The state store (bot.store)."""
+
+    state_db: Path = Path("var/state.sqlite3")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3978
+    bot: BotSettings = BotSettings()
+    graph: GraphSettings = GraphSettings()
+    sign_in: SignInSettings = SignInSettings()
+    access: AccessSettings = AccessSettings()
+    approvals: ApprovalSettings = ApprovalSettings()
+    feed: FeedSettings = FeedSettings()
+    store: StoreSettings = StoreSettings()
+    demo: bool = False  # BOT_DEMO: the demo's `demo …` commands (only with USER_TOKENS=simulated; never in production)
+    ca_file: Path | None = None
+    log_level: str = "INFO"
 
 
 def _bounded(
@@ -290,7 +349,48 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         problems.append(f"PORT={port_raw!r} must be a port number (0-65535)")
     else:
         port = int(port_raw)
+    bot = _bot(env, problems)
+    graph = _graph(env, bot, problems)
+    access = _access(env, graph, problems)
+    sign_in = _sign_in(env, bot, problems)
+    # The demo's commands act in the simulated tenant (a colleague asks for a group): never against a real tenant.
+    demo = _bool(env, "BOT_DEMO", problems)
+    if demo and sign_in.user_tokens is not UserTokenMode.SIMULATED:
+        problems.append("BOT_DEMO is for the demo only: it needs USER_TOKENS=simulated (the simulated tenant)")
+    approvals = _approvals(env, problems)
+    feed = _feed(env, problems)
 
+    # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
+    # fetch) trust CA_FILE, or else the bundle the standard variables name.
+    ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
+    ca_file = Path(env[ca_key].strip()) if ca_key else None
+    if ca_key and ca_file is not None and not ca_file.is_file():
+        problems.append(f"{ca_key}={env[ca_key]!r} is not a readable file")
+
+    log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        problems.append(f"LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+
+    settings = Settings(
+        host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
+        port=port,
+        bot=bot,
+        graph=graph,
+        sign_in=sign_in,
+        access=access,
+        approvals=approvals,
+        feed=feed,
+        store=StoreSettings(Path(env.get("STATE_DB", str(StoreSettings.state_db)))),
+        demo=demo,
+        ca_file=ca_file,
+        log_level=log_level,
+    )
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _bot(env: Mapping[str, str], problems: list[str]) -> BotSettings:
     app_id = env.get("MicrosoftAppId", "").strip()
     app_password = Secret(env.get("MicrosoftAppPassword", ""))
     allow_anonymous = _bool(env, "BOT_ALLOW_ANONYMOUS", problems)
@@ -317,24 +417,81 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         if app_type in (AppType.SINGLE_TENANT, AppType.USER_ASSIGNED_MSI) and not _GUID.match(app_tenant_id):
             problems.append(f"MicrosoftAppTenantId is missing or not a GUID (required for {app_type.value})")
 
-    graph_tenant_id = env.get("GRAPH_TENANT_ID", app_tenant_id).strip()
-    if not _GUID.match(graph_tenant_id):
+    # Teams allows an app 30 requests per second per tenant (teams-platform.md §6.1; older Learn quotes say 50).
+    teams_rps = int(
+        _bounded(env, "TEAMS_REQUESTS_PER_SECOND", 30, 1, 1000, "a whole number of requests", problems, whole=True)
+    )
+    # -- reaching approvers: the bot's app in the org catalog, to install it for them (bot.reach) --
+    teams_app_catalog_id = env.get("TEAMS_APP_CATALOG_ID", "").strip()
+    if teams_app_catalog_id and not _GUID.match(teams_app_catalog_id):
+        problems.append(
+            f"TEAMS_APP_CATALOG_ID={teams_app_catalog_id!r} must be the bot's app's id in the Teams app catalog, a "
+            "GUID (docs/deploy.md, section 4)"
+        )
+    # -- end reaching approvers --
+    cloud, endpoints = _endpoints(env, problems)
+    return BotSettings(
+        app_id=app_id,
+        app_password=app_password,
+        app_type=app_type,
+        app_tenant_id=app_tenant_id,
+        allow_anonymous=allow_anonymous,
+        cloud=cloud,
+        endpoints=endpoints,
+        teams_requests_per_second=teams_rps,
+        teams_app_catalog_id=teams_app_catalog_id.lower(),
+    )
+
+
+def _graph(env: Mapping[str, str], bot: BotSettings, problems: list[str]) -> GraphSettings:
+    """Graph's app and tenant default to the bot's own."""
+    tenant_id = env.get("GRAPH_TENANT_ID", bot.app_tenant_id).strip()
+    if not _GUID.match(tenant_id):
         problems.append(
             "GRAPH_TENANT_ID (or MicrosoftAppTenantId) is missing or not a GUID: the tenant whose PIM is used"
         )
-    graph_client_id = env.get("GRAPH_CLIENT_ID", app_id).strip()
-    if not _GUID.match(graph_client_id):
+    client_id = env.get("GRAPH_CLIENT_ID", bot.app_id).strip()
+    if not _GUID.match(client_id):
         problems.append("GRAPH_CLIENT_ID (or MicrosoftAppId) is missing or not a GUID: the app that reads Graph")
-    graph_client_secret = Secret(env.get("GRAPH_CLIENT_SECRET", app_password.reveal()))
-    if not graph_client_secret:
+    client_secret = Secret(env.get("GRAPH_CLIENT_SECRET", bot.app_password.reveal()))
+    if not client_secret:
         problems.append("GRAPH_CLIENT_SECRET (or MicrosoftAppPassword) is missing: the client secret for Graph reads")
+    timeout = _bounded(env, "GRAPH_TIMEOUT_SECONDS", 8.0, 0.1, 60, "a number of seconds", problems)
+    base_url = bot.endpoints.graph_base_url
+    origin = "/".join(base_url.split("/")[:3])
+    scope = env.get("GRAPH_SCOPE", f"{origin}/.default").strip()
+    if not re.match(r"^https://\S+/\.default$", scope):
+        problems.append(f"GRAPH_SCOPE={scope!r} must be an https:// resource followed by /.default")
+    return GraphSettings(
+        base_url=base_url,
+        scope=scope,
+        authority_host=bot.endpoints.authority_host,
+        tenant_id=tenant_id,
+        client_id=client_id,
+        client_secret=client_secret,
+        timeout_seconds=timeout,
+    )
 
-    allowed_raw = env.get("ALLOWED_TENANTS", graph_tenant_id)
+
+def _access(env: Mapping[str, str], graph: GraphSettings, problems: list[str]) -> AccessSettings:
+    """The allowed tenants default to Graph's; admins: who may run the admin commands (`approvals here …`, `feed
+    here`), nobody when none is set."""
+    allowed_raw = env.get("ALLOWED_TENANTS", graph.tenant_id)
     allowed = tuple(t.strip().lower() for t in allowed_raw.split(",") if t.strip())
     for t in allowed:
         if not _GUID.match(t):
             problems.append(f"ALLOWED_TENANTS has {t!r}, which is not a tenant GUID")
+    admins = tuple(a.strip().lower() for a in env.get("BOT_ADMINS", "").split(",") if a.strip())
+    for admin in admins:
+        if not _GUID.match(admin):
+            problems.append(f"BOT_ADMINS has {admin!r}, which is not an Entra object id (a GUID)")
+    admin_group = env.get("BOT_ADMIN_GROUP", "").strip()
+    if admin_group and not _GUID.match(admin_group):
+        problems.append(f"BOT_ADMIN_GROUP={admin_group!r} is not an Entra group object id (a GUID)")
+    return AccessSettings(allowed_tenants=allowed, admins=admins, admin_group=admin_group.lower())
 
+
+def _sign_in(env: Mapping[str, str], bot: BotSettings, problems: list[str]) -> SignInSettings:
     mode_raw = env.get("USER_TOKENS", UserTokenMode.SSO.value).strip().lower()
     try:
         user_tokens = UserTokenMode(mode_raw)
@@ -344,10 +501,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     simulated_tenant_url = env.get("SIMULATED_TENANT_URL", "").strip().rstrip("/")
     if user_tokens is UserTokenMode.SIMULATED and not simulated_tenant_url:
         problems.append("SIMULATED_TENANT_URL is missing (required with USER_TOKENS=simulated)")
-    # The demo's commands act in the simulated tenant (a colleague asks for a group): never against a real tenant.
-    demo = _bool(env, "BOT_DEMO", problems)
-    if demo and user_tokens is not UserTokenMode.SIMULATED:
-        problems.append("BOT_DEMO is for the demo only: it needs USER_TOKENS=simulated (the simulated tenant)")
     # -- Teams SSO user tokens (USER_TOKENS=sso) --
     # The token service keys tokens by the bot's app id and authenticates the bot: there is no anonymous SSO.
     oauth_connection_name = env.get("OAUTH_CONNECTION_NAME", "").strip()
@@ -357,7 +510,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                 "OAUTH_CONNECTION_NAME is missing (required with USER_TOKENS=sso): the name of the Azure Bot's OAuth "
                 "connection setting"
             )
-        if not app_id:
+        if not bot.app_id:
             problems.append(
                 "USER_TOKENS=sso needs the bot's MicrosoftAppId (the token service serves only a registered bot); "
                 "for local development without one use USER_TOKENS=simulated"
@@ -369,123 +522,39 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     public_base_url = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
     if public_base_url and not re.match(r"^https://[^/\s]+(/\S*)?$", public_base_url):
         local = re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/\S*)?$", public_base_url)
-        if not (local and allow_anonymous and not app_id):
+        if not (local and bot.allow_anonymous and not bot.app_id):
             problems.append(
                 f"PUBLIC_BASE_URL={public_base_url!r} must be an https:// URL (http://127.0.0.1:port only with "
                 "BOT_ALLOW_ANONYMOUS=1 and no MicrosoftAppId)"
             )
     # -- end step-up --
+    return SignInSettings(user_tokens, simulated_tenant_url, oauth_connection_name, public_base_url)
 
-    timeout = _bounded(env, "GRAPH_TIMEOUT_SECONDS", 8.0, 0.1, 60, "a number of seconds", problems)
 
-    # -- approval polling: how often open requests are checked for decisions made outside the bot --
-    approval_poll = _bounded(env, "APPROVAL_POLL_SECONDS", 60.0, 5, 3600, "a number of seconds", problems)
-    # -- end approval polling --
-
-    # -- approval reminders: a request still pending this long gets one reminder to its approvers --
-    approval_reminder = int(
+def _approvals(env: Mapping[str, str], problems: list[str]) -> ApprovalSettings:
+    # How often open requests are checked for decisions made outside the bot.
+    poll = _bounded(env, "APPROVAL_POLL_SECONDS", 60.0, 5, 3600, "a number of seconds", problems)
+    # A request still pending this long gets one reminder to its approvers.
+    reminder = int(
         _bounded(env, "APPROVAL_REMINDER_MINUTES", 60, 1, 22 * 60, "a whole number of minutes", problems, whole=True)
     )
-    # -- end approval reminders --
+    # Approvals channels from settings (admins can also type `approvals here <group>` in the channel).
+    channels = _approval_channels(env.get("APPROVAL_CHANNELS", ""), problems)
+    return ApprovalSettings(poll_seconds=poll, reminder_minutes=reminder, channels=channels)
 
-    # Teams allows an app 30 requests per second per tenant (teams-platform.md §6.1; older Learn quotes say 50).
-    teams_rps = int(
-        _bounded(env, "TEAMS_REQUESTS_PER_SECOND", 30, 1, 1000, "a whole number of requests", problems, whole=True)
-    )
 
-    # -- admins: who may run the admin commands (`approvals here …`, `feed here`); none set: nobody --
-    bot_admins = tuple(a.strip().lower() for a in env.get("BOT_ADMINS", "").split(",") if a.strip())
-    for admin in bot_admins:
-        if not _GUID.match(admin):
-            problems.append(f"BOT_ADMINS has {admin!r}, which is not an Entra object id (a GUID)")
-    bot_admin_group = env.get("BOT_ADMIN_GROUP", "").strip()
-    if bot_admin_group and not _GUID.match(bot_admin_group):
-        problems.append(f"BOT_ADMIN_GROUP={bot_admin_group!r} is not an Entra group object id (a GUID)")
-    bot_admin_group = bot_admin_group.lower()
-    # -- end admins --
-    # -- admin feed (issue 5): where it posts, what it monitors, how often, when a burst becomes a digest --
-    feed_channel = _channel_from_link(env.get("FEED_CHANNEL", "").strip())
-    if feed_channel and not _CHANNEL_ID.match(feed_channel):
+def _feed(env: Mapping[str, str], problems: list[str]) -> FeedSettings:
+    channel = _channel_from_link(env.get("FEED_CHANNEL", "").strip())
+    if channel and not _CHANNEL_ID.match(channel):
         problems.append(
-            f"FEED_CHANNEL={feed_channel!r} must be a Teams channel id like 19:…@thread.tacv2, or the channel's link"
+            f"FEED_CHANNEL={channel!r} must be a Teams channel id like 19:…@thread.tacv2, or the channel's link"
         )
-    feed_groups = tuple(g.strip() for g in env.get("FEED_GROUPS", "").split(",") if g.strip())
-    feed_poll = _bounded(env, "FEED_POLL_SECONDS", 60.0, 5, 3600, "a number of seconds", problems)
-    feed_digest = int(_bounded(env, "FEED_DIGEST_THRESHOLD", 10, 1, 100, "a whole number", problems, whole=True))
-    feed_discover = _bool(env, "FEED_DISCOVER", problems)
-    # -- end admin feed --
-
-    # -- approvals channels from settings (admins can also type `approvals here <group>` in the channel) --
-    approval_channels = _approval_channels(env.get("APPROVAL_CHANNELS", ""), problems)
-    # -- end approvals channels --
-
-    # -- reaching approvers: the bot's app in the org catalog, to install it for them (bot.reach) --
-    teams_app_catalog_id = env.get("TEAMS_APP_CATALOG_ID", "").strip()
-    if teams_app_catalog_id and not _GUID.match(teams_app_catalog_id):
-        problems.append(
-            f"TEAMS_APP_CATALOG_ID={teams_app_catalog_id!r} must be the bot's app's id in the Teams app catalog, a "
-            "GUID (docs/deploy.md, section 4)"
-        )
-    teams_app_catalog_id = teams_app_catalog_id.lower()
-    # -- end reaching approvers --
-
-    # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
-    # fetch) trust CA_FILE, or else the bundle the standard variables name.
-    ca_key = next((k for k in ("CA_FILE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(k, "").strip()), None)
-    ca_file = Path(env[ca_key].strip()) if ca_key else None
-    if ca_key and ca_file is not None and not ca_file.is_file():
-        problems.append(f"{ca_key}={env[ca_key]!r} is not a readable file")
-
-    bot_cloud, endpoints = _endpoints(env, problems)
-    graph_base_url = endpoints.graph_base_url
-    origin = "/".join(graph_base_url.split("/")[:3])
-    graph_scope = env.get("GRAPH_SCOPE", f"{origin}/.default").strip()
-    if not re.match(r"^https://\S+/\.default$", graph_scope):
-        problems.append(f"GRAPH_SCOPE={graph_scope!r} must be an https:// resource followed by /.default")
-
-    log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
-    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        problems.append(f"LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
-
-    settings = Settings(
-        host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
-        port=port,
-        app_id=app_id,
-        app_password=app_password,
-        app_type=app_type,
-        app_tenant_id=app_tenant_id,
-        allow_anonymous=allow_anonymous,
-        allowed_tenants=allowed,
-        bot_cloud=bot_cloud,
-        endpoints=endpoints,
-        graph_base_url=graph_base_url,
-        graph_scope=graph_scope,
-        authority_host=endpoints.authority_host,
-        graph_tenant_id=graph_tenant_id,
-        graph_client_id=graph_client_id,
-        graph_client_secret=graph_client_secret,
-        graph_timeout_seconds=timeout,
-        approval_poll_seconds=approval_poll,
-        approval_reminder_minutes=approval_reminder,
-        teams_requests_per_second=teams_rps,
-        bot_admins=bot_admins,
-        bot_admin_group=bot_admin_group,
-        approval_channels=approval_channels,
-        teams_app_catalog_id=teams_app_catalog_id,
-        feed_channel=feed_channel,
-        feed_groups=feed_groups,
-        feed_poll_seconds=feed_poll,
-        feed_digest_threshold=feed_digest,
-        feed_discover=feed_discover,
-        user_tokens=user_tokens,
-        simulated_tenant_url=simulated_tenant_url,
-        demo=demo,
-        oauth_connection_name=oauth_connection_name,
-        public_base_url=public_base_url,
-        ca_file=ca_file,
-        state_db=Path(env.get("STATE_DB", str(Settings.state_db))),
-        log_level=log_level,
+    return FeedSettings(
+        channel=channel,
+        groups=tuple(g.strip() for g in env.get("FEED_GROUPS", "").split(",") if g.strip()),
+        poll_seconds=_bounded(env, "FEED_POLL_SECONDS", 60.0, 5, 3600, "a number of seconds", problems),
+        digest_threshold=int(
+            _bounded(env, "FEED_DIGEST_THRESHOLD", 10, 1, 100, "a whole number", problems, whole=True)
+        ),
+        discover=_bool(env, "FEED_DISCOVER", problems),
     )
-    if problems:
-        raise SettingsError(problems)
-    return settings

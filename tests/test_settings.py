@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,12 @@ def production(**overrides: str) -> dict[str, str]:
 
 def test_a_complete_configuration_loads_with_graph_defaults_from_the_bot_app() -> None:
     s = load_settings(production())
-    assert s.app_type is AppType.SINGLE_TENANT and not s.anonymous
-    assert s.graph_client_id == APP and s.graph_tenant_id == TENANT
-    assert s.graph_client_secret.reveal() == "s3cret-value"
-    assert s.graph_scope == "https://graph.microsoft.com/.default"
-    assert s.allowed_tenants == (TENANT,)
-    assert s.user_tokens is UserTokenMode.SIMULATED
+    assert s.bot.app_type is AppType.SINGLE_TENANT and not s.bot.anonymous
+    assert s.graph.client_id == APP and s.graph.tenant_id == TENANT
+    assert s.graph.client_secret.reveal() == "s3cret-value"
+    assert s.graph.scope == "https://graph.microsoft.com/.default"
+    assert s.access.allowed_tenants == (TENANT,)
+    assert s.sign_in.user_tokens is UserTokenMode.SIMULATED
 
 
 def test_no_app_id_refuses_to_start_unless_anonymous_mode_is_asked_for() -> None:
@@ -41,7 +42,7 @@ def test_no_app_id_refuses_to_start_unless_anonymous_mode_is_asked_for() -> None
         load_settings(env)
     assert any("MicrosoftAppId is missing" in p and "BOT_ALLOW_ANONYMOUS" in p for p in e.value.problems)
     s = load_settings(dict(env, BOT_ALLOW_ANONYMOUS="1", GRAPH_CLIENT_ID=APP, GRAPH_TENANT_ID=TENANT))
-    assert s.anonymous
+    assert s.bot.anonymous
 
 
 def test_every_bad_key_is_named_at_once() -> None:
@@ -79,7 +80,7 @@ def test_sso_user_tokens_need_the_oauth_connection_name() -> None:
         load_settings(production(USER_TOKENS="sso"))
     assert any("OAUTH_CONNECTION_NAME" in p for p in e.value.problems)
     s = load_settings(production(USER_TOKENS="sso", OAUTH_CONNECTION_NAME="graph-sso"))
-    assert (s.user_tokens, s.oauth_connection_name) == (UserTokenMode.SSO, "graph-sso")
+    assert (s.sign_in.user_tokens, s.sign_in.oauth_connection_name) == (UserTokenMode.SSO, "graph-sso")
 
 
 def test_sso_user_tokens_need_a_real_app_id() -> None:
@@ -92,7 +93,7 @@ def test_sso_user_tokens_need_a_real_app_id() -> None:
 
 def test_sovereign_graph_host_sets_the_token_scope(tmp_path: Path) -> None:
     s = load_settings(production(GRAPH_BASE_URL="https://graph.microsoft.us/v1.0"))
-    assert s.graph_scope == "https://graph.microsoft.us/.default"
+    assert s.graph.scope == "https://graph.microsoft.us/.default"
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     assert load_settings(production(CA_FILE=str(ca))).ca_file == ca
@@ -102,7 +103,7 @@ def test_sovereign_graph_host_sets_the_token_scope(tmp_path: Path) -> None:
 
 def test_secrets_never_show_in_repr_or_str() -> None:
     s = load_settings(production())
-    for text in (repr(s), str(s), repr(s.app_password), f"{s.graph_client_secret}"):
+    for text in (repr(s), str(s), repr(s.bot.app_password), f"{s.graph.client_secret}"):
         assert "s3cret-value" not in text
     assert repr(Secret("")) == "Secret('')"
 
@@ -128,9 +129,9 @@ def test_bot_cloud_presets_fill_every_endpoint(
     cloud: str, graph: str, authority: str, issuer: str, metadata: str, login: str, scope: str, oauth: str
 ) -> None:
     s = load_settings(production(BOT_CLOUD=cloud))
-    e = s.endpoints
-    assert (s.graph_base_url, s.authority_host) == (graph, authority)
-    assert s.graph_scope == graph.removesuffix("/v1.0") + "/.default"
+    e = s.bot.endpoints
+    assert (s.graph.base_url, s.graph.authority_host) == (graph, authority)
+    assert s.graph.scope == graph.removesuffix("/v1.0") + "/.default"
     assert (e.to_bot_from_channel_token_issuer, e.to_bot_from_channel_openid_metadata_url) == (issuer, metadata)
     assert (e.to_channel_from_bot_login_url, e.to_channel_from_bot_oauth_scope, e.oauth_url) == (login, scope, oauth)
 
@@ -140,7 +141,7 @@ def test_public_preset_matches_botbuilders_own_constants() -> None:
     from botframework.connector.auth import GovernmentConstants as G
 
     for cloud, consts, oauth in (("public", C, C.OAUTH_URL), ("usgov", G, G.OAUTH_URL_GOV)):
-        e = load_settings(production(BOT_CLOUD=cloud)).endpoints
+        e = load_settings(production(BOT_CLOUD=cloud)).bot.endpoints
         assert e.to_bot_from_channel_openid_metadata_url == consts.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
         assert e.to_bot_from_channel_token_issuer == consts.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
         # botbuilder's built-in clouds log in at PREFIX + tenant (DEFAULT_CHANNEL_AUTH_TENANT for MultiTenant).
@@ -161,13 +162,13 @@ def test_each_endpoint_can_be_overridden_alone_on_top_of_a_preset() -> None:
             GRAPH_BASE_URL="https://dod-graph.microsoft.us/v1.0",
         )
     )
-    e = s.endpoints
+    e = s.bot.endpoints
     assert e.to_bot_from_channel_openid_metadata_url == "https://keys.example/v1/.well-known/openidconfiguration"
     assert e.to_bot_from_channel_token_issuer == "https://issuer.example/"  # compared verbatim with `iss`
-    assert s.graph_base_url == "https://dod-graph.microsoft.us/v1.0"
-    assert s.graph_scope == "https://dod-graph.microsoft.us/.default"
+    assert s.graph.base_url == "https://dod-graph.microsoft.us/v1.0"
+    assert s.graph.scope == "https://dod-graph.microsoft.us/.default"
     assert e.to_channel_from_bot_oauth_scope == "https://api.botframework.us"  # the rest stays US Gov
-    assert s.authority_host == "https://login.microsoftonline.us"
+    assert s.graph.authority_host == "https://login.microsoftonline.us"
 
 
 def test_bad_cloud_and_endpoint_values_are_each_named() -> None:
@@ -199,9 +200,9 @@ def test_the_standard_ca_variables_are_honoured_when_ca_file_is_not_set(tmp_path
 def test_admins_are_object_ids_and_an_optional_group() -> None:
     admin, group = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
     s = load_settings(production())
-    assert (s.bot_admins, s.bot_admin_group) == ((), "")  # nobody is an admin until configured
+    assert (s.access.admins, s.access.admin_group) == ((), "")  # nobody is an admin until configured
     s = load_settings(production(BOT_ADMINS=f" {admin.upper()}, ,{APP}", BOT_ADMIN_GROUP=group))
-    assert (s.bot_admins, s.bot_admin_group) == ((admin, APP), group)
+    assert (s.access.admins, s.access.admin_group) == ((admin, APP), group)
     with pytest.raises(SettingsError) as e:
         load_settings(production(BOT_ADMINS=f"{admin},alice@contoso.com", BOT_ADMIN_GROUP="Bot Admins"))
     assert any("BOT_ADMINS" in p and "alice@contoso.com" in p for p in e.value.problems)
@@ -210,10 +211,10 @@ def test_admins_are_object_ids_and_an_optional_group() -> None:
 
 def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
     group, other = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"
-    assert load_settings(production()).approval_channels == ()
+    assert load_settings(production()).approvals.channels == ()
     link = "https://teams.microsoft.com/l/channel/19%3aAbC123%40thread.tacv2/Approvals?groupId=x&tenantId=y"
     s = load_settings(production(APPROVAL_CHANNELS=f"{group.upper()}=19:ops-approvals@thread.tacv2,\n {other}={link}"))
-    assert s.approval_channels == ((group, "19:ops-approvals@thread.tacv2"), (other, "19:AbC123@thread.tacv2"))
+    assert s.approvals.channels == ((group, "19:ops-approvals@thread.tacv2"), (other, "19:AbC123@thread.tacv2"))
     with pytest.raises(SettingsError) as e:
         load_settings(production(APPROVAL_CHANNELS=f"Exchange-Admins=19:a@thread.tacv2,{group}=General,{other}"))
     bad = [p for p in e.value.problems if p.startswith("APPROVAL_CHANNELS")]
@@ -225,20 +226,20 @@ def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "field", "expected"),
     [
-        ("APPROVAL_POLL_SECONDS", None, "approval_poll_seconds", 60.0),
-        ("APPROVAL_POLL_SECONDS", "5", "approval_poll_seconds", 5.0),
-        ("APPROVAL_POLL_SECONDS", "3600", "approval_poll_seconds", 3600.0),
-        ("APPROVAL_POLL_SECONDS", "4.9", "approval_poll_seconds", SettingsError),
-        ("APPROVAL_POLL_SECONDS", "3601", "approval_poll_seconds", SettingsError),
-        ("APPROVAL_REMINDER_MINUTES", None, "approval_reminder_minutes", 60),
-        ("APPROVAL_REMINDER_MINUTES", "1", "approval_reminder_minutes", 1),
-        ("APPROVAL_REMINDER_MINUTES", "1320", "approval_reminder_minutes", 1320),  # 22 h: before the expiry warning
-        ("APPROVAL_REMINDER_MINUTES", "0", "approval_reminder_minutes", SettingsError),
-        ("APPROVAL_REMINDER_MINUTES", "1321", "approval_reminder_minutes", SettingsError),
-        ("TEAMS_REQUESTS_PER_SECOND", None, "teams_requests_per_second", 30),  # Teams' cap per app per tenant
-        ("TEAMS_REQUESTS_PER_SECOND", "50", "teams_requests_per_second", 50),
-        ("TEAMS_REQUESTS_PER_SECOND", "0", "teams_requests_per_second", SettingsError),
-        ("TEAMS_REQUESTS_PER_SECOND", "2.5", "teams_requests_per_second", SettingsError),
+        ("APPROVAL_POLL_SECONDS", None, "approvals.poll_seconds", 60.0),
+        ("APPROVAL_POLL_SECONDS", "5", "approvals.poll_seconds", 5.0),
+        ("APPROVAL_POLL_SECONDS", "3600", "approvals.poll_seconds", 3600.0),
+        ("APPROVAL_POLL_SECONDS", "4.9", "approvals.poll_seconds", SettingsError),
+        ("APPROVAL_POLL_SECONDS", "3601", "approvals.poll_seconds", SettingsError),
+        ("APPROVAL_REMINDER_MINUTES", None, "approvals.reminder_minutes", 60),
+        ("APPROVAL_REMINDER_MINUTES", "1", "approvals.reminder_minutes", 1),
+        ("APPROVAL_REMINDER_MINUTES", "1320", "approvals.reminder_minutes", 1320),  # 22 h: before the expiry warning
+        ("APPROVAL_REMINDER_MINUTES", "0", "approvals.reminder_minutes", SettingsError),
+        ("APPROVAL_REMINDER_MINUTES", "1321", "approvals.reminder_minutes", SettingsError),
+        ("TEAMS_REQUESTS_PER_SECOND", None, "bot.teams_requests_per_second", 30),  # Teams' cap per app per tenant
+        ("TEAMS_REQUESTS_PER_SECOND", "50", "bot.teams_requests_per_second", 50),
+        ("TEAMS_REQUESTS_PER_SECOND", "0", "bot.teams_requests_per_second", SettingsError),
+        ("TEAMS_REQUESTS_PER_SECOND", "2.5", "bot.teams_requests_per_second", SettingsError),
     ],
 )  # fmt: skip
 def test_approval_timing_and_send_rate_defaults_and_bounds(
@@ -250,7 +251,7 @@ def test_approval_timing_and_send_rate_defaults_and_bounds(
             load_settings(env)
         assert [p for p in e.value.problems if p.startswith(f"{key}={value!r}")], e.value.problems
     else:
-        assert getattr(load_settings(env), field) == expected
+        assert attrgetter(field)(load_settings(env)) == expected
 
 
 def test_the_readme_settings_table_names_every_variable_load_settings_reads() -> None:
@@ -281,8 +282,8 @@ def test_the_demo_commands_exist_only_against_the_simulated_tenant() -> None:
 
 def test_feed_settings_have_defaults_and_bounds() -> None:
     s = load_settings(production())
-    assert (s.feed_channel, s.feed_groups, s.feed_poll_seconds, s.feed_digest_threshold) == ("", (), 60.0, 10)
-    assert s.feed_discover is False
+    assert (s.feed.channel, s.feed.groups, s.feed.poll_seconds, s.feed.digest_threshold) == ("", (), 60.0, 10)
+    assert s.feed.discover is False
     s = load_settings(
         production(
             FEED_CHANNEL="19:abc123@thread.tacv2",
@@ -292,12 +293,12 @@ def test_feed_settings_have_defaults_and_bounds() -> None:
             FEED_DISCOVER="yes",
         )
     )
-    assert s.feed_channel == "19:abc123@thread.tacv2"
+    assert s.feed.channel == "19:abc123@thread.tacv2"
     link = "https://teams.microsoft.com/l/channel/19%3Aabc123%40thread.tacv2/Ops?groupId=x&tenantId=y"
-    assert load_settings(production(FEED_CHANNEL=link)).feed_channel == "19:abc123@thread.tacv2"
-    assert s.feed_groups == ("Exchange-Admins", "0b1c2d3e-0000-4000-8000-000000000001")
-    assert (s.feed_poll_seconds, s.feed_digest_threshold) == (5.0, 25)
-    assert s.feed_discover is True
+    assert load_settings(production(FEED_CHANNEL=link)).feed.channel == "19:abc123@thread.tacv2"
+    assert s.feed.groups == ("Exchange-Admins", "0b1c2d3e-0000-4000-8000-000000000001")
+    assert (s.feed.poll_seconds, s.feed.digest_threshold) == (5.0, 25)
+    assert s.feed.discover is True
 
 
 @pytest.mark.parametrize(
@@ -320,9 +321,9 @@ def test_bad_feed_settings_are_named(key: str, value: str) -> None:
 
 
 def test_the_teams_app_catalog_id_is_a_guid_or_unset() -> None:
-    assert load_settings(production()).teams_app_catalog_id == ""
+    assert load_settings(production()).bot.teams_app_catalog_id == ""
     catalog = "B1C5353A-7ACA-41B3-830F-27D5218FE0E5"
-    assert load_settings(production(TEAMS_APP_CATALOG_ID=catalog)).teams_app_catalog_id == catalog.lower()
+    assert load_settings(production(TEAMS_APP_CATALOG_ID=catalog)).bot.teams_app_catalog_id == catalog.lower()
     with pytest.raises(SettingsError) as e:
         load_settings(production(TEAMS_APP_CATALOG_ID="PIM Bot"))
     assert any(p.startswith("TEAMS_APP_CATALOG_ID='PIM Bot' must be") for p in e.value.problems), e.value.problems

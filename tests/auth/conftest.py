@@ -117,7 +117,7 @@ async def production_stack(tmp_path: Path, *, sso: bool = False, https: bool = F
             if reserved is not None:
                 env["PUBLIC_BASE_URL"] = f"https://127.0.0.1:{reserved.port}"
             settings = load_settings(env)
-            assert not settings.anonymous
+            assert not settings.bot.anonymous
             app = create_app(settings, Seams(clock=sim.tenant.clock))
             server = (
                 TestServer(app, host="127.0.0.1", port=reserved.port, socket_factory=reserved.factory)

@@ -84,9 +84,8 @@ async def sso(tmp_path: Path, user_token_client: None) -> AsyncIterator[SsoStack
         base = load_settings(bot_env(sim, tmp_path / "state.sqlite3"))
         settings = replace(
             base,
-            user_tokens=UserTokenMode.SSO,
-            oauth_connection_name=CONNECTION,
-            endpoints=replace(base.endpoints, oauth_url=token_service.url),
+            sign_in=replace(base.sign_in, user_tokens=UserTokenMode.SSO, oauth_connection_name=CONNECTION),
+            bot=replace(base.bot, endpoints=replace(base.bot.endpoints, oauth_url=token_service.url)),
         )
         async with bot_server(settings, sim) as one, bot_server(settings, sim) as two:
             async with aiohttp.ClientSession() as http:
