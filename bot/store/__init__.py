@@ -8,7 +8,9 @@ offers five things, which Azure Blob Storage also offers one to one (one blob pe
 * `put_if(key, value, etag)` → the new etag: `etag` None writes only if the key does not exist, `ANY` ("*") writes
   whatever is there, any other etag writes only if the stored one is that. Otherwise `Conflict`, nothing written;
 * `delete(key, etag=None)`, conditional like `put_if`;
-* `keys(prefix)` / `items(prefix)`: the keys starting with `prefix`, in code point order, read page by page;
+* `keys(prefix)` / `items(prefix)`: the keys starting with `prefix`, in code point order (a backend may order keys
+  with characters beyond U+FFFF, or the Blob backend's escaped `%` `.` `\\`, its own way: nothing relies on that), read
+  page by page;
 * a lease: `acquire(name, owner, ttl)`, `renew`, `release`. One holder at a time; a holder that stops renewing
   (killed) loses it once `ttl` has passed on the store's clock.
 
@@ -53,6 +55,8 @@ __all__ = [
     "check_key",
     "check_lease",
     "encode",
+    "storable_char",
+    "stored_length",
 ]
 
 Json = dict[str, Any]
@@ -124,8 +128,9 @@ class Store(Protocol):
         ...
 
     def keys(self, prefix: str, *, limit: int | None = None) -> AsyncIterator[str]:
-        """The keys starting with `prefix`, in code point order, at most `limit` of them. Read a page at a time: a key
-        that exists during the whole iteration is seen once; one written or deleted meanwhile may or may not be."""
+        """The keys starting with `prefix`, in code point order (module doc), at most `limit` of them. Read a page at a
+        time: a key that exists during the whole iteration is seen once; one written or deleted meanwhile may or may
+        not be."""
         ...
 
     def items(self, prefix: str, *, limit: int | None = None) -> AsyncIterator[tuple[str, Versioned]]:
@@ -163,7 +168,9 @@ class Store(Protocol):
         it as it is"; it may run several times, so it must not act on the world (noting what it saw, for the caller,
         is fine). A missing key starts from `create`, or is left missing (None returned) without it. The version
         written, or None when nothing was written. Contended after `attempts` lost races."""
+        loop = asyncio.get_running_loop()
         for attempt in range(attempts):
+            started = loop.time()
             found = await self.get(key)
             if found is None and create is None:
                 return None
@@ -174,22 +181,37 @@ class Store(Protocol):
             try:
                 etag = await self.put_if(key, new, found.etag if found is not None else None)
             except Conflict:
-                # Someone else wrote it: back off a little (random, growing) so racing writers spread out.
-                await asyncio.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
+                # Someone else wrote it: back off (random, growing with each loss, in units of what one try took
+                # here, so a backend over the network spreads its racing writers as far as a local one) and retry.
+                took = max(loop.time() - started, 0.001)
+                await asyncio.sleep(random.uniform(0, min(1.0, took * 2**attempt)))
                 continue
             return Versioned(new, etag)
         raise Contended(key, attempts)
 
 
+def stored_length(key: str) -> int:
+    """The length `key` has in every backend: its characters, `%`, `.` and `\\` counting three each (the Blob backend
+    writes them escaped, bot.store.azureblob)."""
+    return len(key) + 2 * sum(key.count(c) for c in "%.\\")
+
+
+def storable_char(c: str) -> bool:
+    """False for what no backend can keep in a key: a control character or a noncharacter U+FFFE/U+FFFF (Blob
+    Storage lists names in XML 1.0, which cannot carry them), a lone surrogate."""
+    code = ord(c)
+    return not (code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000 or code in (0xFFFE, 0xFFFF))
+
+
 def check_key(key: str) -> str:
-    """`key` if every backend can store it: 1 to MAX_KEY_LENGTH characters, none of them a control character (Blob
-    Storage lists names in XML, which cannot carry them) or a lone surrogate. ValueError otherwise."""
+    """`key` if every backend can store it: 1 to MAX_KEY_LENGTH characters as `stored_length` counts them, each one
+    `storable_char`. ValueError otherwise."""
     if not isinstance(key, str) or not key:
         raise ValueError("a store key is a non-empty string")
-    if len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"a store key has at most {MAX_KEY_LENGTH} characters, not {len(key)}")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in key):
-        raise ValueError(f"store key {key!r} has a control character or a lone surrogate")
+    if stored_length(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"a store key has at most {MAX_KEY_LENGTH} characters (%, . and \\ count 3), not {len(key)}")
+    if not all(storable_char(c) for c in key):
+        raise ValueError(f"store key {key!r} has a control character, a noncharacter or a lone surrogate")
     return key
 
 

@@ -5,14 +5,16 @@ Each record kind has a prefix (or, for the feed's single records, a key) and a b
 keeps the two in step. No prefix is the beginning of another one, so listing one kind never returns another.
 
 Ids from outside (activities, Graph) go into keys as they are, except one no backend could store (a control
-character, longer than PART_MAX): that one becomes `#` and a hash of it, so odd input still has a key of its own.
+character, a noncharacter, longer than PART_MAX as bot.store.stored_length counts): that one becomes `#` and a hash
+of it, so odd input still has a key of its own.
 Graph's ids and Teams' ids are never such.
 """
 
 from __future__ import annotations
 
 import hashlib
-import unicodedata
+
+from bot.store import storable_char, stored_length
 
 __all__ = [
     "APPROVAL_CHANNELS",
@@ -65,7 +67,7 @@ PART_MAX = 256  # characters of one id in a key: three of them and a prefix stay
 
 
 def _part(text: str) -> str:
-    if len(text) <= PART_MAX and not any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+    if stored_length(text) <= PART_MAX and all(storable_char(c) for c in text):
         return text
     return "#" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 

@@ -7,14 +7,19 @@ here and one entry in BACKENDS.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+import pytest
+
 from bot.store import Store
+from bot.store.azureblob import AzureBlobStore
 from bot.store.sqlite import SqliteStore
 from tests.core.fakes import FixedClock
+from tests.fakes.azurite import Azurite
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -42,7 +47,7 @@ class Backend(Protocol):
 class Sqlite:
     """SQLite files (bot.store.sqlite): every handle its own connection to one file; leases on a virtual clock."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, request: pytest.FixtureRequest, tmp: Path) -> None:
         self.path = tmp / "state.sqlite3"
         self.clock = FixedClock(START)
         self._opened: list[SqliteStore] = []
@@ -63,7 +68,43 @@ class Sqlite:
             await store.aclose()
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"sqlite": Sqlite}
+class AzureBlob:
+    """Azure Blob Storage (bot.store.azureblob) on Azurite, Microsoft's emulator: a container of its own per test,
+    every handle its own client. Leases lapse on Azurite's clock, which is real time: `advance` waits that long (and
+    moves the clock the store dates its leases with)."""
+
+    def __init__(self, request: pytest.FixtureRequest, tmp: Path) -> None:
+        azurite: Azurite = request.getfixturevalue("azurite")
+        self.connection_string = azurite.connection_string
+        self.container = azurite.container_name()
+        self.clock = FixedClock(START)
+        self._opened: list[AzureBlobStore] = []
+
+    def open(self) -> Store:
+        store = AzureBlobStore.from_connection_string(self.connection_string, self.container, clock=self.clock)
+        self._opened.append(store)
+        return store
+
+    async def create(self) -> None:
+        first = AzureBlobStore.from_connection_string(self.connection_string, self.container)
+        try:
+            await first.ensure_container()
+        finally:
+            await first.aclose()
+
+    def spec(self) -> str:
+        return f"azureblob:{self.container}|{self.connection_string}"
+
+    async def advance(self, by: timedelta) -> None:
+        await asyncio.sleep(by.total_seconds())
+        self.clock.advance(by)
+
+    async def close(self) -> None:
+        for store in self._opened:
+            await store.aclose()
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {"sqlite": Sqlite, "azureblob": AzureBlob}
 
 
 def open_spec(spec: str, now: datetime) -> Store:
@@ -71,4 +112,7 @@ def open_spec(spec: str, now: datetime) -> Store:
     kind, _, where = spec.partition(":")
     if kind == "sqlite":
         return SqliteStore(where, clock=FixedClock(now))
+    if kind == "azureblob":
+        container, _, connection_string = where.partition("|")
+        return AzureBlobStore.from_connection_string(connection_string, container, clock=FixedClock(now))
     raise ValueError(f"unknown store spec {spec!r}")

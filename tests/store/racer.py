@@ -2,7 +2,7 @@
 stdin, then:
 
   python -m tests.store.racer SPEC update KEY COUNT TAG   COUNT updates of KEY: n + 1, TAG-i appended to "seen"
-  python -m tests.store.racer SPEC lease NAME OWNER NOW   takes the lease NAME for 30 s at NOW (ISO time), prints
+  python -m tests.store.racer SPEC lease NAME OWNER NOW   takes the lease NAME for 15 s at NOW (ISO time), prints
                                                           "held" and waits to be killed
 """
 
@@ -37,7 +37,7 @@ async def main(spec: str, mode: str, *args: str) -> None:
             await store.update(key, bump(f"{tag}-{i}"), create={"n": 0, "seen": []})
         print("done", flush=True)
     elif mode == "lease":
-        lease = await store.acquire(args[0], args[1], timedelta(seconds=30))
+        lease = await store.acquire(args[0], args[1], timedelta(seconds=15))
         print("held" if lease is not None else "refused", flush=True)
         await asyncio.Event().wait()
     await store.aclose()

@@ -26,7 +26,7 @@ from tests.store.backends import Backend
 from tests.store.racer import bump
 
 ROOT = Path(__file__).resolve().parents[2]
-TTL = timedelta(seconds=30)
+TTL = timedelta(seconds=15)  # the shortest lease every backend keeps: the Blob backend's lapse takes real time
 
 
 async def listed(store: Store, prefix: str, limit: int | None = None) -> list[str]:
@@ -141,8 +141,18 @@ async def test_odd_keys_are_written_read_listed_and_deleted(store: Store, key: s
 
 @pytest.mark.parametrize(
     "key",
-    ["", "k" * (MAX_KEY_LENGTH + 1), "new\nline", "nul\x00", "tab\t", "del\x7f", "lone \ud800 surrogate"],
-    ids=["empty", "too-long", "newline", "nul", "tab", "delete", "surrogate"],
+    [
+        "",
+        "k" * (MAX_KEY_LENGTH + 1),
+        "." * (MAX_KEY_LENGTH // 3 + 1),
+        "new\nline",
+        "nul\x00",
+        "tab\t",
+        "del\x7f",
+        "lone \ud800 surrogate",
+        "non\uffffcharacter",
+    ],
+    ids=["empty", "too-long", "too-long-escaped", "newline", "nul", "tab", "delete", "surrogate", "noncharacter"],
 )
 async def test_keys_no_backend_can_store_are_refused(store: Store, key: str) -> None:
     with pytest.raises(ValueError):
@@ -178,18 +188,22 @@ async def test_delete_with_an_etag_deletes_that_version_only(store: Store) -> No
 
 
 async def test_a_prefix_lists_its_keys_only_in_code_point_order(store: Store) -> None:
-    keys = ["a/", "a/b", "a/b/c", "a/bc", "a0", "ab", "A/b", "b", "a/é", "a/z", "a/🙂", "a/\uffff", "request/1"]
+    # Code point order for the keys the bot writes; beyond U+FFFF the order is the backend's own (Azurite compares
+    # UTF-16 code units), so 🙂 is only checked to be listed (below).
+    keys = ["a/", "a/b", "a/b/c", "a/bc", "a0", "ab", "A/b", "b", "a/é", "a/z", "a/\ufffd", "request/1"]
     keys += ["request-card/1", "request/2"]
     for key in keys:
         await store.put_if(key, {"k": key}, None)
     assert await listed(store, "") == sorted(keys)
-    assert await listed(store, "a/") == ["a/", "a/b", "a/b/c", "a/bc", "a/z", "a/é", "a/\uffff", "a/🙂"]
+    assert await listed(store, "a/") == ["a/", "a/b", "a/b/c", "a/bc", "a/z", "a/é", "a/\ufffd"]
     assert await listed(store, "a/b") == ["a/b", "a/b/c", "a/bc"]
     assert await listed(store, "a/b/") == ["a/b/c"]
     assert await listed(store, "request/") == ["request/1", "request/2"]  # not request-card/
     assert await listed(store, "A/") == ["A/b"]  # prefixes are case-sensitive
     assert await listed(store, "a/bcd") == []
     assert await listed(store, "a_") == [] and await listed(store, "a%") == []  # no wildcards
+    await store.put_if("a/🙂", {}, None)
+    assert "a/🙂" in await listed(store, "a/") and await listed(store, "a/🙂") == ["a/🙂"]
 
 
 async def test_items_list_values_with_the_etags_get_gives(store: Store) -> None:
@@ -280,7 +294,10 @@ def interfere(backend: Backend, key: str, value: dict[str, Any]) -> None:
 
     async def write() -> None:
         other = backend.open()
-        await other.put_if(key, value, ANY)
+        try:
+            await other.put_if(key, value, ANY)
+        finally:
+            await other.aclose()  # on this thread's loop, which owns its connections
 
     thread = threading.Thread(target=asyncio.run, args=(write(),))
     thread.start()
@@ -396,9 +413,9 @@ async def test_a_lease_has_one_holder_until_it_lapses(backend: Backend, store: S
     mine = await store.acquire("poller", "me", TTL)
     assert mine is not None and mine.owner == "me" and mine.expires == backend.clock.now() + TTL
     assert await other.acquire("poller", "them", TTL) is None
-    await backend.advance(TTL - timedelta(seconds=1))
+    await backend.advance(TTL - timedelta(seconds=4))  # (margins of seconds: Azurite's leases lapse in real time)
     assert await other.acquire("poller", "them", TTL) is None
-    await backend.advance(timedelta(seconds=2))  # the holder died: it stopped renewing
+    await backend.advance(timedelta(seconds=6))  # the holder died: it stopped renewing
     theirs = await other.acquire("poller", "them", TTL)
     assert theirs is not None and theirs.owner == "them"
     assert await store.renew(mine) is None  # the dead holder's lease is gone for good
@@ -410,7 +427,7 @@ async def test_a_lease_has_one_holder_until_it_lapses(backend: Backend, store: S
 async def test_renewing_keeps_a_lease_past_its_first_ttl(backend: Backend, store: Store) -> None:
     other = backend.open()
     lease = await store.acquire("poller", "me", TTL)
-    for _ in range(4):
+    for _ in range(3):
         await backend.advance(TTL / 2)
         assert lease is not None
         lease = await store.renew(lease)
@@ -424,7 +441,7 @@ async def test_the_holder_acquiring_again_keeps_it_and_a_lapsed_lease_nobody_too
     first = await store.acquire("poller", "me", TTL)
     again = await store.acquire("poller", "me", TTL)
     assert first is not None and again is not None
-    await backend.advance(TTL * 2)
+    await backend.advance(TTL + timedelta(seconds=2))
     assert await store.renew(again) is not None  # lapsed, but nobody took it since
 
 
@@ -456,7 +473,7 @@ async def test_a_lease_held_by_a_killed_process_passes_on_once_it_lapses(
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     assert await store.acquire("poller", "me", TTL) is None
-    await backend.advance(TTL + timedelta(seconds=1))
+    await backend.advance(TTL + timedelta(seconds=2))
     lease = await store.acquire("poller", "me", TTL)
     assert lease is not None and lease.owner == "me"
 
