@@ -28,6 +28,7 @@ import requests
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
+from bot.approvals import ApprovalRecords
 from bot.conversations import Conversations, KnownGroupsRecord
 from bot.demo import DemoCommands
 from bot.feed import FeedDesk, FeedSettings
@@ -361,9 +362,10 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     adapter.on_turn_error = on_turn_error
     proactive = BotConnector(adapter, settings.bot.app_id)  # the desks' side of the Bot Connector (bot.transport)
     records = Records(storage, Conversations(store))
+    approval_records = ApprovalRecords(store)
     # Before an activation that waits for approval is written, its group is remembered: a crash after the write
     # leaves the approval poller a group to find the request in (bot.approvals).
-    service = PimService(directory, tokens, clock, before_approval_write=records.serve_group)
+    service = PimService(directory, tokens, clock, before_approval_write=approval_records.serve_group)
     liveness = Liveness(store)  # this process's heartbeat: claims of a dead process are known at once
     await liveness.start()
     feed_reader = FeedReader(graph)
@@ -396,6 +398,8 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         feed=feed,
         installer=GraphAppInstaller(graph, settings.bot.teams_app_catalog_id),
         liveness=liveness,
+        proactive=proactive,
+        approval_records=approval_records,
         fault=seams.faults.approval,
         demo=DemoCommands(SimulatedColleagues(http, settings.sign_in.simulated_tenant_url)) if settings.demo else None,
     )

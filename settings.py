@@ -421,7 +421,7 @@ def _bot(env: Mapping[str, str], problems: list[str]) -> BotSettings:
     teams_rps = int(
         _bounded(env, "TEAMS_REQUESTS_PER_SECOND", 30, 1, 1000, "a whole number of requests", problems, whole=True)
     )
-    # -- reaching approvers: the bot's app in the org catalog, to install it for them (bot.reach) --
+    # -- reaching approvers: the bot's app in the org catalog, to install it for them (bot.approvals.reach) --
     teams_app_catalog_id = env.get("TEAMS_APP_CATALOG_ID", "").strip()
     if teams_app_catalog_id and not _GUID.match(teams_app_catalog_id):
         problems.append(

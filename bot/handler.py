@@ -19,18 +19,20 @@ from botbuilder.schema import (
 )
 
 import cards
-from bot.approval_channels import ApprovalChannels
-from bot.approvals import ApprovalDesk
+from bot.approvals import ApprovalDesk, ApprovalRecords
+from bot.approvals.channels import ApprovalChannels
+from bot.approvals.reach import Reach
+from bot.approvals.records import KeptCard
 from bot.demo import DemoCommands
 from bot.feed import FeedChannel, FeedDesk, channel_of_reference
 from bot.health import Unreachable
 from bot.identity import ExchangeResult, PendingCommand, SsoSignIn
 from bot.liveness import Liveness
 from bot.private import PrivateChats, PrivateChatUnavailable
-from bot.reach import Reach
 from bot.reconcile import Check, Reconciler
 from bot.records import Records
 from bot.stepup import StepUp
+from bot.transport import ProactiveAdapter
 from bot.transport.activity import (
     NotAUser,
     actor_of,
@@ -125,6 +127,8 @@ class PimBot(TeamsActivityHandler):
         admins: Admins,
         reconciler: Reconciler,
         liveness: Liveness,
+        proactive: ProactiveAdapter,
+        approval_records: ApprovalRecords,
         approval_channels: Sequence[tuple[str, str]] = (),
         installer: AppInstaller | None = None,
         fault: Callable[[str], None] | None = None,
@@ -143,15 +147,20 @@ class PimBot(TeamsActivityHandler):
         self._adapter: Any = None
         self._app_id = app_id
         # Approvals channels: `approvals here <group>` (stored) or APPROVAL_CHANNELS (group id, channel id).
-        self._channels = ApprovalChannels(records, clock, admins, approval_channels)
-        self._reach = Reach(records, installer, app_id)  # approvers who never wrote: the app installed through Graph
+        self._proactive = proactive
+        self._approval_records = approval_records
+        self._channels = ApprovalChannels(approval_records, clock, admins, approval_channels)
+        self._reach = Reach(
+            records.conversations, installer, proactive
+        )  # approvers who never wrote: the app installed through Graph
         self._approvals = ApprovalDesk(
-            records,
+            approval_records,
+            records.conversations,
+            proactive,
             clock,
-            app_id,
             reminder_after=timedelta(minutes=reminder_minutes),
             channels=self._channels,
-            on_settled=feed.approval_settled if feed is not None else None,
+            on_settled=feed.tell if feed is not None else None,
             reconciler=reconciler,
             reach=self._reach,
             liveness=liveness,
@@ -178,7 +187,7 @@ class PimBot(TeamsActivityHandler):
         assert self._feed is not None
         return [group.id for group in await self._feed.monitored()]
 
-    async def _as_user(self, adapter: Any, user_id: str, work: Callable[[PimService, Actor], Awaitable[T]]) -> T:
+    async def _as_user(self, user_id: str, work: Callable[[PimService, Actor], Awaitable[T]]) -> T:
         """`work(service, actor)` with the user's delegated token, outside any turn of theirs: in a proactive turn of
         their 1:1 chat, where Teams SSO's token service answers for them. LookupError if the bot has no such chat."""
         reference = await self._records.user_reference(user_id)
@@ -196,12 +205,12 @@ class PimBot(TeamsActivityHandler):
         async def run(turn_context: TurnContext) -> None:
             done.append(await work(self._service_for(turn_context, actor), actor))
 
-        await continue_raising(adapter, reference, run, self._app_id)
+        await self._proactive.continue_as(reference, run)
         return done[0]
 
     async def poll_approvals(self, adapter: Any) -> int:
         """One sweep for decisions made outside the bot (bot.approvals.ApprovalDesk.poll_once)."""
-        return await self._approvals.poll_once(adapter, self._service)
+        return await self._approvals.poll_once(self._service)
 
     async def follow_up_unconfirmed(self, adapter: Any) -> int:
         """One sweep over the writes whose answer was lost (bot.reconcile); how many the person was told about."""
@@ -246,7 +255,7 @@ class PimBot(TeamsActivityHandler):
             outcome = Failed(group.display_name, access, OutcomeUnknown(e.detail, write=unconfirmed.write))
         if outcome is None:
             return False
-        if isinstance(outcome, AwaitingApproval) and await self._records.pending(outcome.request.id) is not None:
+        if isinstance(outcome, AwaitingApproval) and await self._approvals.knows(outcome.request.id):
             # Already known (the approval poller found it waiting in PIM): its approvers have their cards.
             card = cards.activation_card([outcome], actor.time_style)
             await self._send_card(turn_context, card, kind="activation", outcomes=[outcome])
@@ -601,9 +610,8 @@ class PimBot(TeamsActivityHandler):
             # The invoke's answer replaces the clicked card in place: that activity now shows the waiting request.
             conversation_id, activity_id = turn_context.activity.conversation.id, turn_context.activity.reply_to_id
             if activity_id:
-                await self._records.remember_card(
-                    activity_id, conversation_id, "activation", [outcome.request.id], self._clock.now(), card=answer
-                )
+                kept = KeptCard("activation", conversation_id, (outcome.request.id,), self._clock.now(), answer)
+                await self._approval_records.remember_card(activity_id, kept)
                 shown = (conversation_id, activity_id)
         await self._after_activation(actor, [outcome], shown, turn_context, service)
         return answer
@@ -703,14 +711,9 @@ class PimBot(TeamsActivityHandler):
         request_ids = [o.request.id for o in outcomes if hasattr(o, "request") and not isinstance(o, Refused)]
         if activity_id and request_ids:
             waiting = any(isinstance(o, AwaitingApproval) for o in outcomes)  # kept, to be made read-only later
-            await self._records.remember_card(
-                activity_id,
-                turn_context.activity.conversation.id,
-                kind,
-                request_ids,
-                self._clock.now(),
-                card=card if waiting else None,
-            )
+            conversation_id = turn_context.activity.conversation.id
+            kept = KeptCard(kind, conversation_id, tuple(request_ids), self._clock.now(), card if waiting else None)
+            await self._approval_records.remember_card(activity_id, kept)
         return str(activity_id) if activity_id else None
 
     # ---- step-up sign-in (bot.stepup) ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ as if typed there (`PrivateChats.open` gives the reference to continue in).
 The personal chat is found in this order:
 1. the reference stored when the user last wrote to the bot 1:1, or when the app was added for them (bot.records,
    `ref/user/{oid}`);
-2. else one opened now by bot.reach (`Reach.open_chat`): a 1:1 `create_conversation` through the Bot Connector
+2. else one opened now by bot.approvals.reach (`Reach.open_chat`): a 1:1 `create_conversation` through the Bot Connector
    (teams-platform.md §6, "New 1:1 with a user who has the app"); when Teams refuses it (403
    `BotNotInConversationRoster`: the app is not installed for the user), the bot's app is installed for them through
    Graph first, as for approvers. The reference is stored with the user's Teams id from the activity at hand (the
@@ -26,8 +26,9 @@ from typing import Any
 
 from botbuilder.core import MessageFactory, TurnContext
 
-from bot.reach import Reach
+from bot.approvals.reach import Reach
 from bot.records import Records
+from bot.transport.activity import reference_of
 from bot.transport.connector import ConnectorError
 from bot.transport.proactive import continue_raising
 from core.models import Actor
@@ -73,7 +74,7 @@ class PrivateChats:
                     raise PrivateChatUnavailable(refused=False) from e
                 log.info("Teams refused the stored 1:1 chat of %s; opening it again", actor.object_id)
                 await self._records.forget_user_reference(actor.object_id)
-        opened = await self._reach.open_chat(turn_context, actor.object_id, actor.tenant_id)
+        opened = await self._reach.open_chat(reference_of(turn_context.activity), actor.object_id, actor.tenant_id)
         if isinstance(opened, Unreached):
             log.info("could not open a 1:1 chat with %s: %s", actor.object_id, opened.value)
             raise PrivateChatUnavailable(refused=opened is not Unreached.UNAVAILABLE)
@@ -94,8 +95,8 @@ class PrivateChats:
 
 
 def _with_teams_id(reference: dict[str, Any], actor: Actor) -> dict[str, Any]:
-    """A reference bot.reach opened names the user by object id only; this user's Teams id is known (they just wrote).
-    The bot reads user tokens by the Teams id, and the sign-in card's state names the reference's user."""
+    """A reference bot.approvals.reach opened names the user by object id only; this user's Teams id is known (they
+    just wrote). The bot reads user tokens by the Teams id, and the sign-in card's state names the reference's user."""
     if not actor.channel_user_id:
         return reference
     user = {"id": actor.channel_user_id, "name": actor.name, "aadObjectId": actor.object_id}

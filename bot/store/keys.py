@@ -37,6 +37,7 @@ __all__ = [
     "RECONCILE",
     "REQUESTS",
     "REQUEST_CARDS",
+    "REQUEST_COPIES",
     "SERVED_GROUPS",
     "SIGN_IN_CARDS",
     "STEPUP_FLOWS",
@@ -55,6 +56,8 @@ __all__ = [
     "reconcile_check",
     "request",
     "request_card",
+    "request_copies",
+    "request_copy",
     "served_group",
     "sign_in_card",
     "stepup_flow",
@@ -99,8 +102,9 @@ def request_card(request_id: str) -> str:
     return f"{REQUEST_CARDS}{_part(request_id)}"
 
 
-# ---- approvals (bot.records, bot.approvals) -----------------------------------------------------------------------
+# ---- approvals (bot.approvals.records) ----------------------------------------------------------------------------
 REQUESTS = "request/"
+REQUEST_COPIES = "request-copy/"
 SERVED_GROUPS = "approvals/group/"
 APPROVAL_CHANNELS = "approvals/channel/"
 
@@ -108,6 +112,16 @@ APPROVAL_CHANNELS = "approvals/channel/"
 def request(request_id: str) -> str:
     """A PIM request waiting for (or settled after) an approver's decision, with every copy of its card."""
     return f"{REQUESTS}{_part(request_id)}"
+
+
+def request_copies(request_id: str) -> str:
+    """The prefix of every copy of a request's approval card (list it to update them all)."""
+    return f"{REQUEST_COPIES}{_part(request_id)}/"
+
+
+def request_copy(request_id: str, activity_id: str) -> str:
+    """One copy of a request's approval card (an approver's 1:1 card or the channel post), by its activity id."""
+    return f"{request_copies(request_id)}{_part(activity_id)}"
 
 
 def served_group(group_id: str) -> str:
@@ -217,6 +231,7 @@ KEYSPACE: tuple[str, ...] = (
     CARDS,
     REQUEST_CARDS,
     REQUESTS,
+    REQUEST_COPIES,
     SERVED_GROUPS,
     APPROVAL_CHANNELS,
     RECONCILE,

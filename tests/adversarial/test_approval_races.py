@@ -39,7 +39,7 @@ from bot.storage import SqliteStorage
 from simtenant import seed
 from simtenant.entities import SubjectSet
 from tests.adversarial.conftest import Budget
-from tests.approvals.test_inline_approvals import CAROL, DAVE, approval_cards, conversation, hello, texts
+from tests.approvals.test_inline_approvals import CAROL, DAVE, approval_cards, conversation, hello, stack_copies, texts
 from tests.approvals.test_requester_card import waiting_card
 from tests.bot.conftest import Stack, serving
 from tests.bot.test_activation_http import card_text
@@ -255,7 +255,7 @@ async def check_copies(
             winner.oid,
         ), decided
     expected = state_line(outcome, winner)
-    for copy in record["approverCards"]:
+    for copy in await stack_copies(stack, request_id):
         shown = [
             r.card or {}
             for r in stack.connector.sent[since:]

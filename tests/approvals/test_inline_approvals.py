@@ -12,6 +12,7 @@ from typing import Any
 
 from app import PARTS_KEY
 from bot.storage import SqliteStorage
+from bot.store.keys import request_copies
 from tests.bot.conftest import Stack
 from tests.bot.test_activation_http import card_text, self_activations
 from tests.cards.cardtools import element, maybe_element, request_id_of
@@ -146,9 +147,19 @@ async def test_an_approver_whose_card_could_not_be_delivered_is_not_counted_as_n
     assert "to Bob Builder in Teams" in told and "Teams did not accept the card for Carol Chen" in told, told
     # Dave never wrote to the bot, and this tenant's catalog lacks the bot's app (tests/approvals/test_reach.py).
     assert "could not reach Dave Diaz in Teams: my app is not in your organisation's Teams app catalog" in told
-    record = await stack_record(stack, request["id"])
-    copies = [c for c in record["approverCards"] if not c.get("channel")]
+    copies = [c for c in await stack_copies(stack, request["id"]) if not c.get("channel")]
     assert [c["userId"] for c in copies] == [BOB.oid] and all(c["activityId"] for c in copies)
+
+
+async def stack_copies(stack: Stack, request_id: str) -> list[dict[str, Any]]:
+    """The copies of the request's approval card the bot keeps (one stored record each)."""
+    storage = SqliteStorage(stack.state_db)
+    try:
+        keys = await storage.keys_with_prefix(request_copies(request_id))
+        items = await storage.read(keys)
+    finally:
+        storage.close()
+    return [dict(items[key]) for key in keys]
 
 
 async def stack_record(stack: Stack, request_id: str) -> dict[str, Any]:

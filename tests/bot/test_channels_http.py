@@ -105,7 +105,7 @@ async def test_a_user_the_bot_cannot_reach_privately_is_told_kindly_where_they_t
 
 
 async def test_a_user_without_the_app_has_it_installed_and_is_answered_in_its_chat(stack: Stack) -> None:
-    app_id = await stack.publish_bot()  # in the org catalog: the bot may install it for people (bot.reach)
+    app_id = await stack.publish_bot()  # in the org catalog: the bot may install it for people (bot.approvals.reach)
     assert stack.sim.tenant.teams.installed(ALICE.oid, app_id) is None
 
     thread = await post(stack, act.channel_message(stack.service_url, "status"))

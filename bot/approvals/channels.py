@@ -1,6 +1,6 @@
 """Approvals channels (issue 4, point 2): where a group's approval cards are posted besides the approvers' 1:1 chats.
 
-Two sources: an admin typing `approvals here <group>` in a Teams channel (stored durably: `approvals/channel/{group}`,
+Two sources: an admin typing `approvals here <group>` in a Teams channel (stored durably: `ChannelEntry`,
 with the service URL and tenant of that message, so the bot can post there later), and the `APPROVAL_CHANNELS`
 setting (`<group id>=<channel id>`). A channel set in Teams wins over the setting. A channel from the setting has no
 stored service URL: the bot posts there with the service URL of the turn that needs it (the requester's message,
@@ -15,12 +15,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from botbuilder.core import TurnContext
-
-from bot.records import Records
+from bot.approvals.records import ApprovalRecords, ChannelEntry
 from bot.transport.activity import conversation_kind, teams_channel_of
 from cards import explain
 from cards.approval_channels import (
@@ -42,6 +39,9 @@ from core.models import Actor, Group
 from core.ports import Clock
 from core.service import PimService
 
+if TYPE_CHECKING:
+    from botbuilder.core import TurnContext
+
 __all__ = ["ApprovalChannels", "ChannelTarget"]
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class ChannelTarget:
 
 class ApprovalChannels:
     def __init__(
-        self, records: Records, clock: Clock, admins: Admins, configured: Sequence[tuple[str, str]] = ()
+        self, records: ApprovalRecords, clock: Clock, admins: Admins, configured: Sequence[tuple[str, str]] = ()
     ) -> None:
         self._records = records
         self._clock = clock
@@ -68,19 +68,15 @@ class ApprovalChannels:
 
     async def target(self, group_id: str) -> ChannelTarget | None:
         """The approvals channel of a group, if it has one."""
-        stored = await self._records.approval_channel(group_id)
+        stored = await self._records.channel(group_id)
         if stored is not None:
-            return ChannelTarget(
-                str(stored.get("channelId") or ""),
-                str(stored.get("serviceUrl") or ""),
-                str(stored.get("tenantId") or ""),
-            )
+            return ChannelTarget(stored.channel_id, stored.service_url, stored.tenant_id)
         channel = self._configured.get(group_id.lower())
         return ChannelTarget(channel) if channel else None
 
     async def group_ids(self) -> list[str]:
         """The groups that have an approvals channel, set in Teams or in the settings."""
-        stored = [str(e.get("groupId") or "") for e in await self._records.approval_channels()]
+        stored = [e.group_id for e in await self._records.channels()]
         return list(dict.fromkeys([g for g in stored if g] + list(self._configured)))
 
     async def command(
@@ -113,56 +109,45 @@ class ApprovalChannels:
 
     async def _here(self, turn_context: TurnContext, actor: Actor, group: Group, channel_id: str, team_id: str) -> str:
         activity = turn_context.activity
-        earlier = await self._records.approval_channel(group.id)
-        replaced = earlier is not None and earlier.get("channelId") != channel_id
-        await self._records.set_approval_channel(
-            group.id,
-            {
-                "groupId": group.id,
-                "groupName": group.display_name,
-                "channelId": channel_id,
-                "teamId": team_id,
-                "serviceUrl": str(activity.service_url or ""),
-                "tenantId": actor.tenant_id,
-                "setBy": actor.object_id,
-                "setByName": actor.name,
-                "setAt": self._clock.now().isoformat(),
-            },
+        earlier = await self._records.channel(group.id)
+        replaced = earlier is not None and earlier.channel_id != channel_id
+        entry = ChannelEntry(
+            group_id=group.id,
+            group_name=group.display_name,
+            channel_id=channel_id,
+            team_id=team_id,
+            service_url=str(activity.service_url or ""),
+            tenant_id=actor.tenant_id,
+            set_by=actor.object_id,
+            set_by_name=actor.name,
+            set_at=self._clock.now(),
         )
+        await self._records.set_channel(entry)
         log.info("%s made channel %s the approvals channel of %s", actor.object_id, channel_id, group.id)
         return channel_set(group.display_name, replaced=replaced)
 
     async def _off(self, actor: Actor, group: Group) -> str:
-        if await self._records.approval_channel(group.id) is None:
+        if await self._records.channel(group.id) is None:
             if group.id.lower() in self._configured:
                 return set_in_settings(group.display_name)
             return no_channel_to_turn_off(group.display_name)
-        await self._records.forget_approval_channel(group.id)
+        await self._records.forget_channel(group.id)
         log.info("%s turned off the approvals channel of %s", actor.object_id, group.id)
         return channel_off(group.display_name)
 
     async def _status(self, service: PimService, actor: Actor, channel_id: str, team_id: str) -> str:
         lines: list[ChannelLine] = []
-        stored = await self._records.approval_channels()
+        stored = await self._records.channels()
         for entry in stored:
-            here = entry.get("channelId") == channel_id
-            if not here and not (team_id and entry.get("teamId") == team_id):
+            here = entry.channel_id == channel_id
+            if not here and not (team_id and entry.team_id == team_id):
                 continue
             lines.append(
-                ChannelLine(
-                    str(entry.get("groupName") or entry.get("groupId") or ""),
-                    here,
-                    set_by=str(entry.get("setByName") or ""),
-                    set_at=_parse_time(entry.get("setAt")),
-                )
+                ChannelLine(entry.group_name or entry.group_id, here, set_by=entry.set_by_name, set_at=entry.set_at)
             )
-        overridden = {str(e.get("groupId") or "").lower() for e in stored}
+        overridden = {e.group_id.lower() for e in stored}
         # A channel from the settings names no team: it is listed only in the channel itself.
         configured_here = [g for g, c in self._configured.items() if c == channel_id and g not in overridden]
         names = await service.display_names(configured_here) if configured_here else {}
         lines += [ChannelLine(names.get(g, g), True, from_settings=True) for g in configured_here]
         return channels_status(lines, actor.time_style)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
