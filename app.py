@@ -638,7 +638,12 @@ class RedactingFilter(logging.Filter):
 
 def install_log_redaction(settings: Settings, logger: logging.Logger | None = None) -> RedactingFilter:
     """On every handler of the root logger (filters on a logger do not see records propagated from its children)."""
-    redacting = RedactingFilter([settings.bot.app_password.reveal(), settings.graph.client_secret.reveal()])
+    secrets = [settings.bot.app_password.reveal(), settings.graph.client_secret.reveal()]
+    # The Blob store's connection string, and the account key or SAS token inside it, however a log quotes them.
+    connection_string = settings.store.connection_string.reveal()
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+    secrets += [connection_string, parts.get("AccountKey", ""), parts.get("SharedAccessSignature", "")]
+    redacting = RedactingFilter(secrets)
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(redacting)
     return redacting

@@ -226,11 +226,22 @@ class FeedSettings:
     discover: bool = False  # also monitor the PIM groups found in the PIM audit log (needs AuditLog.Read.All)
 
 
+class StoreKind(StrEnum):
+    SQLITE = "sqlite"  # one file (STATE_DB): one host
+    AZUREBLOB = "azureblob"  # an Azure Blob Storage container: several instances
+
+
 @dataclass(frozen=True)
 class StoreSettings:
-    """The state store (bot.store)."""
+    """The state store (bot.store): STORE=sqlite (the embedded default, STATE_DB) or STORE=azureblob
+    (bot.store.azureblob: AZURE_STORAGE_CONTAINER in the account of AZURE_STORAGE_ACCOUNT_URL, signed in with
+    DefaultAzureCredential, or of AZURE_STORAGE_CONNECTION_STRING)."""
 
+    kind: StoreKind = StoreKind.SQLITE
     state_db: Path = Path("var/state.sqlite3")
+    account_url: str = ""
+    connection_string: Secret = Secret("")
+    container: str = ""
 
 
 @dataclass(frozen=True)
@@ -380,7 +391,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         access=access,
         approvals=approvals,
         feed=feed,
-        store=StoreSettings(Path(env.get("STATE_DB", str(StoreSettings.state_db)))),
+        store=_store(env, problems),
         demo=demo,
         ca_file=ca_file,
         log_level=log_level,
@@ -388,6 +399,41 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+# https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+
+
+def _store(env: Mapping[str, str], problems: list[str]) -> StoreSettings:
+    kind_raw = env.get("STORE", StoreKind.SQLITE.value).strip().lower() or StoreKind.SQLITE.value
+    state_db = Path(env.get("STATE_DB", str(StoreSettings.state_db)))
+    try:
+        kind = StoreKind(kind_raw)
+    except ValueError:
+        problems.append(f"STORE={kind_raw!r} must be sqlite (one host, STATE_DB) or azureblob (Azure Blob Storage)")
+        return StoreSettings(state_db=state_db)
+    account_url = env.get("AZURE_STORAGE_ACCOUNT_URL", "").strip().rstrip("/")
+    connection_string = Secret(env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip())
+    container = env.get("AZURE_STORAGE_CONTAINER", "").strip()
+    if kind is StoreKind.AZUREBLOB:
+        if not account_url and not connection_string:
+            problems.append(
+                "STORE=azureblob needs AZURE_STORAGE_ACCOUNT_URL (https://<account>.blob.core.windows.net, signed in "
+                "with the managed identity) or AZURE_STORAGE_CONNECTION_STRING"
+            )
+        elif account_url and connection_string:
+            problems.append("set AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_CONNECTION_STRING, not both")
+        elif account_url and not account_url.startswith("https://"):
+            problems.append(f"AZURE_STORAGE_ACCOUNT_URL={account_url!r} must be an https:// URL")
+        if not container:
+            problems.append("STORE=azureblob needs AZURE_STORAGE_CONTAINER (the container the bot keeps its state in)")
+        elif not _CONTAINER.match(container):
+            problems.append(
+                f"AZURE_STORAGE_CONTAINER={container!r} is not a container name: 3-63 lowercase letters, digits and "
+                "single dashes, starting and ending with a letter or digit"
+            )
+    return StoreSettings(kind, state_db, account_url, connection_string, container)
 
 
 def _bot(env: Mapping[str, str], problems: list[str]) -> BotSettings:

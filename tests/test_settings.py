@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import AppType, Secret, SettingsError, UserTokenMode, load_settings
+from settings import AppType, Secret, SettingsError, StoreKind, UserTokenMode, load_settings
 
 TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
 APP = "4b8e2f6a-9c1d-4e3f-a5b7-c9d1e3f5a7b9"
@@ -327,3 +327,47 @@ def test_the_teams_app_catalog_id_is_a_guid_or_unset() -> None:
     with pytest.raises(SettingsError) as e:
         load_settings(production(TEAMS_APP_CATALOG_ID="PIM Bot"))
     assert any(p.startswith("TEAMS_APP_CATALOG_ID='PIM Bot' must be") for p in e.value.problems), e.value.problems
+
+
+def test_the_store_is_sqlite_by_default_or_an_azure_blob_container() -> None:
+    s = load_settings(production())
+    assert s.store.kind is StoreKind.SQLITE and s.store.state_db == Path("var/state.sqlite3")
+    url = "https://pimbot.blob.core.windows.net"
+    s = load_settings(
+        production(STORE="azureblob", AZURE_STORAGE_ACCOUNT_URL=url + "/", AZURE_STORAGE_CONTAINER="pim-bot")
+    )
+    assert (s.store.kind, s.store.account_url, s.store.container) == (StoreKind.AZUREBLOB, url, "pim-bot")
+    azurite = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5LXZhbHVl;BlobEndpoint=x"
+    s = load_settings(
+        production(STORE="AzureBlob", AZURE_STORAGE_CONNECTION_STRING=azurite, AZURE_STORAGE_CONTAINER="abc")
+    )
+    assert s.store.connection_string.reveal() == azurite and "a2V5LXZhbHVl" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"STORE": "redis"}, "STORE='redis' must be sqlite"),
+        ({"STORE": "azureblob", "AZURE_STORAGE_CONTAINER": "pim"}, "STORE=azureblob needs AZURE_STORAGE_ACCOUNT_URL"),
+        (
+            {"STORE": "azureblob", "AZURE_STORAGE_ACCOUNT_URL": "http://pimbot.blob.core.windows.net"},
+            "AZURE_STORAGE_ACCOUNT_URL='http://pimbot.blob.core.windows.net' must be an https:// URL",
+        ),
+        (
+            {"STORE": "azureblob", "AZURE_STORAGE_ACCOUNT_URL": "https://a", "AZURE_STORAGE_CONNECTION_STRING": "x=y"},
+            "set AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_CONNECTION_STRING, not both",
+        ),
+        (
+            {"STORE": "azureblob", "AZURE_STORAGE_ACCOUNT_URL": "https://a"},
+            "STORE=azureblob needs AZURE_STORAGE_CONTAINER",
+        ),
+        (
+            {"STORE": "azureblob", "AZURE_STORAGE_ACCOUNT_URL": "https://a", "AZURE_STORAGE_CONTAINER": "Pim--Bot"},
+            "AZURE_STORAGE_CONTAINER='Pim--Bot' is not a container name",
+        ),
+    ],
+)
+def test_bad_store_settings_are_named(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(**env))
+    assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
