@@ -18,8 +18,8 @@ import pytest
 from bot.store import Store
 from bot.store.azureblob import AzureBlobStore
 from bot.store.sqlite import SqliteStore
+from devtools.azurite import Azurite
 from tests.core.fakes import FixedClock
-from tests.fakes.azurite import Azurite
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

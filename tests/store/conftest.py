@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
-from tests.fakes.azurite import Azurite, running_azurite
+from devtools.azurite import Azurite, running_azurite
 from tests.store.backends import BACKENDS, AzureBlob, Backend
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.store.azureblob import AzureBlobStore
 from bot.store.sqlite import SqliteStore
-from tests.fakes.azurite import Azurite
+from devtools.azurite import Azurite
 
 ROOT = Path(__file__).resolve().parents[2]
 

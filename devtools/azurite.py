@@ -1,4 +1,5 @@
-"""Azurite, Microsoft's Azure Storage emulator (npm `azurite`, a dev dependency in package.json), as a test fixture.
+"""Azurite, Microsoft's Azure Storage emulator (npm `azurite`, a dev dependency in package.json), for the tests and
+the benchmark.
 
 Started on a free port (Azurite binds port 0 and prints the one it got), its data in memory, so each run starts
 empty and leaves nothing behind. Tests isolate themselves by container (one per test). The account and key are
@@ -19,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["ACCOUNT", "Azurite", "running_azurite"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 _LISTENING = re.compile(r"Azurite Blob service successfully listens on (http://\S+)")
