@@ -93,11 +93,15 @@ def _median(runs: list[OpFigures]) -> OpFigures:
     )
 
 
-async def measure_stores(var: Path, *, ops: int = OPS, rounds: int = ROUNDS) -> StoreFigures:
+def _fresh_db(var: Path) -> Path:
     var.mkdir(parents=True, exist_ok=True)
-    db = var / "store-bench.sqlite3"
     for leftover in var.glob("store-bench.sqlite3*"):
         leftover.unlink()
+    return var / "store-bench.sqlite3"
+
+
+async def measure_stores(var: Path, *, ops: int = OPS, rounds: int = ROUNDS) -> StoreFigures:
+    db = _fresh_db(var)
     runs: dict[tuple[str, str], list[OpFigures]] = {}
     with running_azurite() as azurite:
         for r in range(rounds):
