@@ -208,7 +208,7 @@ class PimBot(TeamsActivityHandler):
         await self._proactive.continue_as(reference, run)
         return done[0]
 
-    async def poll_approvals(self, adapter: Any) -> int:
+    async def poll_approvals(self) -> int:
         """One sweep for decisions made outside the bot (bot.approvals.ApprovalDesk.poll_once)."""
         return await self._approvals.poll_once(self._service)
 

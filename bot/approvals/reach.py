@@ -86,7 +86,7 @@ class Reach:
                 self._installing.pop(user_id.lower(), None)  # no install, no event
         unreached = {u: a for u in user_ids if isinstance(a := installed.get(u, Unreached.UNAVAILABLE), Unreached)}
         present = [u for u in user_ids if u not in unreached]
-        opened = await asyncio.gather(*(self._create_conversation(origin, u, tenant_id) for u in present))
+        opened = await asyncio.gather(*(self._open_personal_chat(origin, u, tenant_id) for u in present))
         chats = {u: chat for u, chat in zip(present, opened, strict=True) if isinstance(chat, str)}
         if len(chats) < len(present):
             chats |= await self._installer.personal_chats([u for u in present if u not in chats], bot_id)
@@ -128,7 +128,7 @@ class Reach:
         """One user's personal chat, opened now whatever reference is stored (the caller found it refused, or has
         none): through the Bot Connector when Teams lets the bot (the user has the app), else after installing the app
         for them. For someone who is using the bot elsewhere (a channel) and is to be answered privately."""
-        opened = await self._create_conversation(origin, user_id, tenant_id)
+        opened = await self._open_personal_chat(origin, user_id, tenant_id)
         if isinstance(opened, str):
             return await self._remember(origin, user_id, opened, tenant_id)
         if opened is Unreached.UNAVAILABLE or self._installer is None:
@@ -136,7 +136,7 @@ class Reach:
         reached, unreached = await self._install_and_open(origin, [user_id], tenant_id)
         return reached.get(user_id) or unreached.get(user_id, Unreached.NO_CHAT)
 
-    async def _create_conversation(self, origin: Reference, user_id: str, tenant_id: str) -> str | Unreached:
+    async def _open_personal_chat(self, origin: Reference, user_id: str, tenant_id: str) -> str | Unreached:
         """A 1:1 conversation with the user through the Bot Connector; NO_CHAT when Teams refuses it (403/404, the
         user does not have the app), UNAVAILABLE when it did not answer."""
         service_url = str(origin.get("serviceUrl") or "")
