@@ -241,16 +241,10 @@ class FeedDesk:
 
     # ---- approval outcomes (bot.approvals) --------------------------------------------------------------------------
 
-    async def approval_settled(self, record: Mapping[str, Any]) -> None:
-        """bot.approvals calls this when a request record is decided or closed (its JSON record, until it has a
-        typed one: then it calls `tell` with the fields)."""
-        settled = SettledApproval.of_record(record)
-        if settled is not None:
-            await self.tell(settled)
-
     async def tell(self, settled: SettledApproval) -> None:
-        """The desk's account of an approval outcome, for the next cycle, which is woken for it (bot.feed.outcomes
-        says when it is posted: once, as the desk or as the audit log tells it)."""
+        """bot.approvals.settle calls this when it records a request decided or closed: the desk's account of the
+        outcome, for the next cycle, which is woken for it (bot.feed.outcomes says when it is posted: once, as the
+        desk or as the audit log tells it)."""
         channel = await self.channel()
         if channel is None or not channel.on:
             return

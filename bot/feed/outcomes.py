@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.feed.store import account_from_json, account_to_json
 from bot.store import Conflict, Store
@@ -35,9 +34,6 @@ log = logging.getLogger(__name__)
 AUDIT_WAIT = timedelta(minutes=15)  # how long an outcome the desk saw without its approver waits for the log's
 OUTCOMES_KEPT = timedelta(days=1)  # an outcome said this long ago can no longer come back from either witness
 
-_DECIDED = {"approve": "approved", "deny": "denied"}
-_CLOSED = {"expired": "expired", "cancelled": "canceled"}
-
 
 @dataclass(frozen=True)
 class SettledApproval:
@@ -53,28 +49,6 @@ class SettledApproval:
     by: str | None = None
     reason: str | None = None
     ticket: Ticket | None = None
-
-    @classmethod
-    def of_record(cls, record: Mapping[str, Any]) -> SettledApproval | None:
-        """From bot.approvals' request record (its JSON, until it has a typed one); None if it is not settled."""
-        decision = record.get("decision") or {}
-        closed = record.get("closed") or {}
-        outcome = _DECIDED.get(str(decision.get("decision"))) if decision else _CLOSED.get(str(closed.get("kind")))
-        if outcome is None:
-            return None
-        at = decision.get("at") or closed.get("at")
-        ticket = record.get("ticket")
-        return cls(
-            request_id=str(record.get("requestId") or ""),
-            group_id=str(record.get("groupId") or ""),
-            requester_id=str(record.get("requesterId") or ""),
-            access=Access(record.get("access") or "member"),
-            outcome=outcome,
-            at=datetime.fromisoformat(at) if at else None,
-            by=str(decision.get("by") or "") or None,
-            reason=str(decision.get("reason") or "") or None,
-            ticket=Ticket(str(ticket)) if ticket else None,
-        )
 
     @property
     def event(self) -> FeedEvent:
