@@ -29,9 +29,12 @@ NAME = "feed"  # the lease's name in the store (bot.store.keys.lease)
 
 
 def lease_ttl(poll_seconds: float) -> timedelta:
-    """A few missed cycles' worth, so a slow Graph does not hand polling back and forth, within what every backend
-    offers."""
-    return min(max(timedelta(seconds=3 * poll_seconds), LEASE_TTL_MIN), LEASE_TTL_MAX)
+    """Two cycles' worth, within what every backend offers (15 to 60 s). A holder killed without releasing it is
+    then replaced within three poll intervals: its lease lapses within two, and the other process polls within one
+    more (with FEED_POLL_SECONDS of 7.5 or more; below that the 15 s floor is longer than two intervals). Longer is
+    not needed for a slow Graph: the holder renews the lease beside its cycles (`FeedDesk.run`), not only between
+    them."""
+    return min(max(timedelta(seconds=2 * poll_seconds), LEASE_TTL_MIN), LEASE_TTL_MAX)
 
 
 class PollerLease:

@@ -86,6 +86,7 @@ async def test_a_clean_shutdown_hands_the_lease_over_at_once(stores: list[Sqlite
 def test_the_lease_lasts_a_few_cycles_within_what_every_backend_offers() -> None:
     assert lease_ttl(5) == timedelta(seconds=15)
     assert lease_ttl(1) == timedelta(seconds=15)
+    assert lease_ttl(10) == timedelta(seconds=20)  # lapses within two intervals: taken over within three
     assert lease_ttl(60) == timedelta(seconds=60)
 
 
