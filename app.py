@@ -34,12 +34,10 @@ from bot.demo import DemoCommands
 from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
-from bot.identity import PendingCommands, SsoSignIn
 from bot.liveness import Liveness
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
-from bot.records import Records
-from bot.stepup import CALLBACK_PATH, START_PATH, StepUp, build_step_up_msal
+from bot.signin import CALLBACK_PATH, START_PATH, SsoSignIn, StepUp, build_step_up_msal
 from bot.storage import SqliteStorage
 from bot.store.sqlite import SqliteStore
 from bot.transport.connector import FastBotFrameworkAuthentication, TokenSource
@@ -331,9 +329,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         sign_in = SsoSignIn(store, settings.sign_in.oauth_connection_name, clock)
         tokens = _NoSignIn()  # never used: PimBot hands PimService a per-turn SsoTokenProvider
     # -- end user tokens --
-    step_up = (
-        _step_up(settings, store, storage, clock, sign_in, msal_session) if settings.sign_in.public_base_url else None
-    )
+    step_up = _step_up(settings, store, clock, msal_session) if settings.sign_in.public_base_url else None
     if step_up is not None:
         tokens = step_up.tokens(tokens)  # a kept step-up token first (SSO mode wraps its per-turn provider)
     # Inbound: botbuilder validates every channel token; only its key fetch is ours (bot.transport.openid).
@@ -361,7 +357,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     )
     adapter.on_turn_error = on_turn_error
     proactive = BotConnector(adapter, settings.bot.app_id)  # the desks' side of the Bot Connector (bot.transport)
-    records = Records(storage, Conversations(store))
+    conversations = Conversations(store)
     approval_records = ApprovalRecords(store)
     # Before an activation that waits for approval is written, its group is remembered: a crash after the write
     # leaves the approval poller a group to find the request in (bot.approvals).
@@ -386,25 +382,24 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     )
     bot = PimBot(
         service,
-        records,
+        conversations,
         clock,
         settings.access.allowed_tenants,
         sign_in=sign_in,
-        app_id=settings.bot.app_id,
         reminder_minutes=settings.approvals.reminder_minutes,
+        store=store,
+        proactive=proactive,
+        step_up=step_up,
         admins=Admins(directory, clock, user_ids=settings.access.admins, group_id=settings.access.admin_group),
         reconciler=Reconciler(store, clock),
         approval_channels=settings.approvals.channels,
         feed=feed,
         installer=GraphAppInstaller(graph, settings.bot.teams_app_catalog_id),
         liveness=liveness,
-        proactive=proactive,
         approval_records=approval_records,
         fault=seams.faults.approval,
         demo=DemoCommands(SimulatedColleagues(http, settings.sign_in.simulated_tenant_url)) if settings.demo else None,
     )
-    if step_up is not None:
-        bot.attach_step_up(step_up, proactive, settings.bot.app_id)
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
     turns = Turns(Deliveries(store, clock), proactive, clock=timer, sleep=timer.sleep)
@@ -424,7 +419,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         turns=turns,
         messages=messages_handler(adapter, bot, turns),
         poll=bot.poll_approvals,
-        reconcile=functools.partial(bot.follow_up_unconfirmed, proactive),
+        reconcile=bot.follow_up_unconfirmed,
         reconcile_seconds=seams.reconcile_seconds,
         clients=_Clients(http, connector_session, openid_keys, msal_session, bot_session, credentials_factory),
     )
@@ -488,16 +483,9 @@ def _kill_at(point: str) -> Callable[[str], None]:
     return fault
 
 
-def _step_up(
-    settings: Settings,
-    store: SqliteStore,
-    storage: SqliteStorage,
-    clock: Clock,
-    sign_in: SsoSignIn | None,
-    session: requests.Session,
-) -> StepUp:
-    """The step-up sign-in pages (bot.stepup), with their own msal client for the Graph app (no token cache),
-    built on first use off the event loop. Commands wait in the same store as for Teams SSO."""
+def _step_up(settings: Settings, store: SqliteStore, clock: Clock, session: requests.Session) -> StepUp:
+    """The step-up sign-in pages (bot.signin.stepup), with their own msal client for the Graph app (no token cache),
+    built on first use off the event loop."""
     built: list[msal.ConfidentialClientApplication] = []
     lock = asyncio.Lock()
 
@@ -517,8 +505,7 @@ def _step_up(
                 )
             return built[0]
 
-    pending = sign_in if sign_in is not None else PendingCommands(store, clock)
-    return StepUp(storage, clock, pending, settings.sign_in.public_base_url, [settings.graph.scope], msal_app)
+    return StepUp(store, clock, settings.sign_in.public_base_url, [settings.graph.scope], msal_app)
 
 
 def _bot_authority(settings: Settings) -> str:

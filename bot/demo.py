@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from botbuilder.core import MessageFactory, TurnContext
-
+from bot.turn import Turn
 from cards import wording
 from core.errors import DirectoryError
 from core.models import Actor
@@ -41,13 +40,13 @@ class DemoCommands:
         words = (text or "").split(maxsplit=1)
         return bool(words) and words[0].casefold() == WORD
 
-    async def run(self, turn_context: TurnContext, actor: Actor, text: str) -> None:
+    async def run(self, turn: Turn, text: str) -> None:
         """A typed `demo …`: `demo request`; anything else after `demo` gets the usage."""
         rest = text.split(maxsplit=1)[1:]
         if [w.casefold() for w in rest] != ["request"]:
-            await turn_context.send_activity(MessageFactory.text(wording.DEMO_USAGE))
+            await turn.send_text(wording.DEMO_USAGE)
             return
-        await turn_context.send_activity(MessageFactory.text(await self.request(actor)))
+        await turn.send_text(await self.request(turn.actor))
 
     async def request(self, actor: Actor) -> str:
         """Have a colleague ask for a group `actor` approves (typed, or the welcome card's button); what to say."""

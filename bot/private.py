@@ -7,7 +7,7 @@ commands stay where they were typed (help, the admin commands); everything else 
 as if typed there (`PrivateChats.open` gives the reference to continue in).
 
 The personal chat is found in this order:
-1. the reference stored when the user last wrote to the bot 1:1, or when the app was added for them (bot.records,
+1. the reference stored when the user last wrote to the bot 1:1, or when the app was added for them (bot.conversations,
    `ref/user/{oid}`);
 2. else one opened now by bot.approvals.reach (`Reach.open_chat`): a 1:1 `create_conversation` through the Bot Connector
    (teams-platform.md §6, "New 1:1 with a user who has the app"); when Teams refuses it (403
@@ -24,13 +24,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botbuilder.core import MessageFactory, TurnContext
-
 from bot.approvals.reach import Reach
-from bot.records import Records
-from bot.transport.activity import reference_of
+from bot.conversations import Conversations
+from bot.transport import ProactiveAdapter
 from bot.transport.connector import ConnectorError
-from bot.transport.proactive import continue_raising
+from bot.turn import Turn
 from core.models import Actor
 from core.reach import Unreached
 
@@ -55,43 +53,38 @@ def _refused(error: Exception) -> bool:
 
 
 class PrivateChats:
-    def __init__(self, records: Records, reach: Reach, app_id: str) -> None:
-        self._records = records
+    def __init__(self, conversations: Conversations, reach: Reach, proactive: ProactiveAdapter) -> None:
+        self._conversations = conversations
         self._reach = reach
-        self._app_id = app_id
+        self._proactive = proactive
 
-    async def open(self, turn_context: TurnContext, actor: Actor, first_line: str) -> dict[str, Any]:
-        """The reference of `actor`'s 1:1 chat, once `first_line` (why the bot writes there) was delivered in it.
-        Raises PrivateChatUnavailable when it cannot be reached; nothing else is done then."""
-        stored = await self._records.user_reference(actor.object_id)
+    async def open(self, turn: Turn, first_line: str) -> dict[str, Any]:
+        """The reference of the turn's user's 1:1 chat, once `first_line` (why the bot writes there) was delivered
+        in it. Raises PrivateChatUnavailable when it cannot be reached; nothing else is done then."""
+        actor = turn.actor
+        stored = await self._conversations.user_reference(actor.object_id)
         if stored is not None:
             try:
-                await self._say(turn_context, stored, first_line)
+                await self._proactive.send_text(stored, first_line)
                 return stored
             except Exception as e:
                 if not _refused(e):
                     log.warning("could not write to the 1:1 chat of %s", actor.object_id, exc_info=True)
                     raise PrivateChatUnavailable(refused=False) from e
                 log.info("Teams refused the stored 1:1 chat of %s; opening it again", actor.object_id)
-                await self._records.forget_user_reference(actor.object_id)
-        opened = await self._reach.open_chat(reference_of(turn_context.activity), actor.object_id, actor.tenant_id)
+                await self._conversations.forget_user(actor.object_id)
+        opened = await self._reach.open_chat(turn.reference, actor.object_id, actor.tenant_id)
         if isinstance(opened, Unreached):
             log.info("could not open a 1:1 chat with %s: %s", actor.object_id, opened.value)
             raise PrivateChatUnavailable(refused=opened is not Unreached.UNAVAILABLE)
         reference = _with_teams_id(opened, actor)
         try:
-            await self._say(turn_context, reference, first_line)
+            await self._proactive.send_text(reference, first_line)
         except Exception as e:
             log.warning("could not write to the new 1:1 chat of %s", actor.object_id, exc_info=True)
             raise PrivateChatUnavailable(refused=_refused(e)) from e
-        await self._records.remember_conversation(actor, reference, "personal")
+        await self._conversations.remember(actor, reference, "personal")
         return reference
-
-    async def _say(self, turn_context: TurnContext, reference: dict[str, Any], text: str) -> None:
-        async def send(tc: TurnContext) -> None:
-            await tc.send_activity(MessageFactory.text(text))
-
-        await continue_raising(turn_context.adapter, reference, send, self._app_id)
 
 
 def _with_teams_id(reference: dict[str, Any], actor: Actor) -> dict[str, Any]:

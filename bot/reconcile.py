@@ -58,9 +58,9 @@ class Check:
     decision: DecisionCheck | None = None
 
 
-# The bot's side of a check: (adapter, check, settled, final) → done. `settled`: an absence now means "not done";
+# The bot's side of a check: (check, settled, final) → done. `settled`: an absence now means "not done";
 # `final`: the last try, which must end with the person told.
-FollowUp = Callable[[Any, Check, bool, bool], Awaitable[bool]]
+FollowUp = Callable[[Check, bool, bool], Awaitable[bool]]
 
 
 class Reconciler:
@@ -115,17 +115,17 @@ class Reconciler:
         }
         await self._store.put_if(keyspace.reconcile_check(str(uuid.uuid4())), item, None)
 
-    async def sweep(self, adapter: Any, follow_up: FollowUp) -> int:
+    async def sweep(self, follow_up: FollowUp) -> int:
         """Run every check that is due; how many ended (the person was told)."""
         ended = 0
         for key in [key async for key in self._store.keys(keyspace.RECONCILE)]:
             try:
-                ended += await self._run(adapter, key, follow_up)
+                ended += await self._run(key, follow_up)
             except Exception:  # one bad check must not stop the others; it is tried again at its next time
                 log.warning("could not follow up %s", key, exc_info=True)
         return ended
 
-    async def _run(self, adapter: Any, key: str, follow_up: FollowUp) -> bool:
+    async def _run(self, key: str, follow_up: FollowUp) -> bool:
         now = self._clock.now()
 
         def claim(item: Json) -> Json | None:
@@ -145,7 +145,7 @@ class Reconciler:
         settled = final or now - check.since >= SETTLE
         done = False
         try:
-            done = await follow_up(adapter, check, settled, final)
+            done = await follow_up(check, settled, final)
         finally:
             if done or final:  # the last try ends the check even if telling the person failed
                 await self._store.delete(key)

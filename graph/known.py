@@ -2,8 +2,8 @@
 is read, so the group's policy can ride in the same app-only `$batch` as the snapshot (two Graph round trips for a
 cold activation instead of three: `core.ports.PolicyQuery.names`).
 
-Kept in memory and, through a `KnownGroupsStore` (bot.records), across restarts: loaded once on first use, saved only
-when a sighting adds a group or renames one, at most `limit` groups (the earliest seen go first).
+Kept in memory and, through a `KnownGroupsStore` (bot.conversations), across restarts: loaded once on first use,
+saved only when a sighting adds a group or renames one, at most `limit` groups (the earliest seen go first).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ kept true.
 * `settle` — a decision or closing recorded once, spread to every copy, the requester told (clicks, `cancel` and the
   poller alike);
 * `poller` — outside decisions, requests made in the portal, expiry, reminders, work a stopped process left;
+* `commands` — `approvals here|off|status`, `pending`, `cancel` and the card's buttons, each given a turn by the
+  router (bot.handler);
 * `cancel` — the requester's `cancel`; `channels` — approvals channels; `reach` — approvers who never wrote to the
   bot; `views` — what a record looks like on a card; `work` — marks of work in progress and whether they still hold.
 """

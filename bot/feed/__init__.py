@@ -1,6 +1,7 @@
 """The admin feed (issue 5): Graph changes and approval outcomes become channel posts, exactly once, durably.
 
-* `desk` — FeedDesk: the cycle and what the `feed here|off|status` commands do (the commands' code: bot.handler);
+* `desk` — FeedDesk: the cycle and what the `feed here|off|status` commands do;
+* `commands` — those commands, each given a turn by the router (bot.handler);
 * `store` — the feed's records, one frozen dataclass and one codec each;
 * `lease` — one poller at a time, on the store's lease primitive;
 * `watermark` — PIM's audit log, read from its watermark, and the groups it names (FEED_DISCOVER);

@@ -75,7 +75,7 @@ def _part(text: str) -> str:
     return "#" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-# ---- conversation references (bot.conversations) and cards (bot.records) ------------------------------------------
+# ---- conversation references (bot.conversations) -----------------------------------------------------------------
 USER_REFS = "ref/user/"
 CONVERSATION_REFS = "ref/conversation/"
 CARDS = "card/"
@@ -159,7 +159,7 @@ def delivery(conversation_id: str, activity_id: str) -> str:
     return f"{DELIVERIES}{digest[:40]}"
 
 
-# ---- sign-in (bot.identity, bot.stepup) ---------------------------------------------------------------------------
+# ---- sign-in (bot.signin) -------------------------------------------------------------------------------------------
 PENDING_COMMANDS = "signin/pending/"
 TOKEN_EXCHANGES = "signin/exchange/"
 SIGN_IN_CARDS = "signin/card/"

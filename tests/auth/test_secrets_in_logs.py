@@ -125,7 +125,7 @@ async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_
             leaked = [p for p in parts if p in logged]
             assert not leaked, f"a {kind} (or a part of it) was logged"
     names = {r.name for r in caplog.records}
-    assert {"msal.application", "bot.identity"} & names and any(n.startswith("msrest") for n in names), names
+    assert {"msal.application", "bot.signin.sso"} & names and any(n.startswith("msrest") for n in names), names
 
 
 def test_the_redacting_filter_removes_jwts_bearer_values_and_secrets_from_messages_and_tracebacks(

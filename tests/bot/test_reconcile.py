@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -36,7 +35,7 @@ class FollowUps:
         self.told = told
         self.tries: list[tuple[str, bool]] = []
 
-    async def __call__(self, adapter: Any, check: Check, settled: bool, final: bool) -> bool:
+    async def __call__(self, check: Check, settled: bool, final: bool) -> bool:
         assert check.decision is not None and check.decision.request_id == "req-1"
         self.tries.append((check.key, final))
         await asyncio.sleep(0)  # let the other process's sweep run meanwhile
@@ -49,12 +48,12 @@ async def test_of_two_processes_sweeping_at_once_one_runs_each_try(
     a, b, clock = two
     await a.remember_decision(ALICE, {"conversation": {"id": "c"}}, "req-1", Decision.APPROVE, "ok")
     follow_up = FollowUps(told=False)
-    assert await asyncio.gather(a.sweep(None, follow_up), b.sweep(None, follow_up)) == [0, 0]
+    assert await asyncio.gather(a.sweep(follow_up), b.sweep(follow_up)) == [0, 0]
     assert len(follow_up.tries) == 1
-    await asyncio.gather(a.sweep(None, follow_up), b.sweep(None, follow_up))
+    await asyncio.gather(a.sweep(follow_up), b.sweep(follow_up))
     assert len(follow_up.tries) == 1  # the next try waits for its time
     clock.advance(RETRY_AFTER[0])
-    await asyncio.gather(a.sweep(None, follow_up), b.sweep(None, follow_up))
+    await asyncio.gather(a.sweep(follow_up), b.sweep(follow_up))
     assert len(follow_up.tries) == 2
 
 
@@ -64,15 +63,15 @@ async def test_a_check_ends_when_the_person_is_told_or_at_the_last_try(
     a, b, clock = two
     await a.remember_decision(ALICE, {}, "req-1", Decision.DENY, "no")
     told = FollowUps(told=True)
-    assert await b.sweep(None, told) == 1
-    assert await a.sweep(None, told) == 0 and len(told.tries) == 1
+    assert await b.sweep(told) == 1
+    assert await a.sweep(told) == 0 and len(told.tries) == 1
 
     await a.remember_decision(ALICE, {}, "req-1", Decision.DENY, "no")
     untold = FollowUps(told=False)
     for i, wait in enumerate([timedelta(0), *RETRY_AFTER[:-1]]):
         clock.advance(wait)
-        await (a, b)[i % 2].sweep(None, untold)
+        await (a, b)[i % 2].sweep(untold)
     assert [final for _, final in untold.tries] == [False] * (len(RETRY_AFTER) - 1) + [True]
     clock.advance(RETRY_AFTER[-1])
-    await a.sweep(None, untold)
+    await a.sweep(untold)
     assert len(untold.tries) == len(RETRY_AFTER)  # the last try ended it, though nobody was told

@@ -4,12 +4,13 @@ Flow (teams-platform.md §4.2, §4.3):
 1. A PIM write asks `SsoTokenProvider.token_for` for the user's token. The provider reads it from the token service
    (`UserTokenClient.get_user_token`), checks that it is the acting user's (`core.binding.require_binding`: token
    `oid`/`tid` == activity `aadObjectId`/tenant) and hands it over; with no token it raises `SignInRequired`.
-2. The bot then stores the command that needed the token (`remember`) and sends an OAuthCard (`oauth_card`) built
-   from `UserTokenClient.get_sign_in_resource`; for an Action.Execute click it answers with a loginRequest instead.
+2. The bot then keeps the command that needed the token (bot.signin.state.PendingCommands) and sends an OAuthCard
+   (`oauth_card`) built from `UserTokenClient.get_sign_in_resource`; for an Action.Execute click it answers with a
+   loginRequest instead.
 3. The Teams client either exchanges its SSO token silently (`signin/tokenExchange`, or the re-sent click's
    `value.authentication`) → `exchange`; or, after the button sign-in, sends the magic code (`signin/verifyState`, or
    the re-sent click's `value.state`) → `redeem`.
-4. The stored command is taken once (`take_pending`) and run again: the user does not retype it.
+4. The kept command is taken once and run again (bot.signin.rounds): the user does not retype it.
 
 Why the token client is per turn: botbuilder puts a `UserTokenClient` on each turn
 (`turn_state[CloudAdapterBase.USER_TOKEN_CLIENT_KEY]`), authenticated for the bot that turn is addressed to. So the
@@ -24,24 +25,14 @@ exchange"); a failed exchange drops its claim, so a retry (or the next client) c
 duplicate arriving while the first is still exchanging is answered 200 even if that first exchange then fails: the
 first client shows the sign-in button.
 
-Pending commands are consumed exactly once by a compare-and-swap: `take_pending` marks the item consumed over the
-version it read; a second taker (another instance, the other of verifyState/tokenExchange) finds it consumed and runs
-nothing. A pending command older than `pending_ttl` (15 minutes, OAuthPrompt's default
-timeout) is not resumed: an activation the user asked for long ago should not appear out of the blue.
-
-Storage keys (bot.store.keys): `pending_command` (the command waiting for the user's sign-in, the latest one) and
-`token_exchange` (a claimed token exchange).
+Storage key (bot.store.keys): `token_exchange` (a claimed token exchange).
 
 Tokens are never logged or stored by the bot: they live in the token service.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -50,18 +41,17 @@ from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import ActionTypes, Activity, CardAction, OAuthCard
 from botframework.connector.token_api.models import TokenExchangeRequest
 
-from bot.store import ANY, Conflict, Json, Store
+from bot.store import Conflict, Store
 from bot.store import keys as keyspace
 from core.binding import require_binding
 from core.errors import DirectoryUnavailable, IdentityMismatch, SignInRequired
 from core.models import Actor
 from core.ports import Clock
 
-__all__ = ["ExchangeResult", "PendingCommand", "PendingCommands", "SsoSignIn", "SsoTokenProvider"]
+__all__ = ["ExchangeResult", "SsoSignIn", "SsoTokenProvider"]
 
 log = logging.getLogger(__name__)
 
-PENDING_TTL = timedelta(minutes=15)
 SIGN_IN_TEXT = "Please sign in, so I can act as you in Entra PIM."
 SIGN_IN_BUTTON = "Sign in"
 
@@ -102,94 +92,19 @@ class SsoTokenProvider:
         has expired, so the next `token_for` asks it again."""
 
 
-@dataclass(frozen=True, slots=True)
-class PendingCommand:
-    """A command that waits for the user's sign-in: message text, or the data of a clicked Action.Submit."""
-
-    text: str | None
-    data: dict[str, Any] | None
-    reference: dict[str, Any]
-    at: datetime
-    time_zone: str | None = None
-    locale: str | None = None  # the user's, so the answer after the sign-in reads like the answer before it
-
-    def as_item(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "data": self.data,
-            "reference": self.reference,
-            "at": self.at.isoformat(),
-            "timeZone": self.time_zone,
-            "locale": self.locale,
-            "consumed": False,
-        }
-
-    @staticmethod
-    def from_item(item: Mapping[str, Any]) -> PendingCommand:
-        data = item.get("data")
-        return PendingCommand(
-            text=item.get("text") if isinstance(item.get("text"), str) else None,
-            data=dict(data) if isinstance(data, Mapping) else None,
-            reference=dict(item.get("reference") or {}),
-            at=datetime.fromisoformat(str(item["at"])),
-            time_zone=item.get("timeZone") if isinstance(item.get("timeZone"), str) else None,
-            locale=item.get("locale") if isinstance(item.get("locale"), str) else None,
-        )
-
-
 class ExchangeResult(Enum):
     EXCHANGED = "exchanged"
     DUPLICATE = "duplicate"  # another instance or an earlier delivery claimed this exchange
     FAILED = "failed"  # the token service would not exchange (consent needed, bad token): fall back to the button
 
 
-class PendingCommands:
-    """The commands waiting for a sign-in (Teams SSO, or the step-up sign-in of bot.stepup), one per user,
-    consumed exactly once (module doc)."""
+class SsoSignIn:
+    """Everything the bot does with the OAuth connection: per-turn token providers, the sign-in card, exchange and
+    magic codes, sign-out."""
 
-    def __init__(self, store: Store, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL) -> None:
+    def __init__(self, store: Store, connection_name: str, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._pending_ttl = pending_ttl
-
-    # ---- commands waiting for a sign-in -------------------------------------------------------------------------
-
-    async def remember(self, actor: Actor, pending: PendingCommand) -> None:
-        """Keep the command that needed the token; a newer one replaces an older one (the user's latest intent)."""
-        await self._store.put_if(keyspace.pending_command(actor.object_id), pending.as_item(), ANY)
-
-    async def take_pending(self, actor: Actor) -> PendingCommand | None:
-        """The waiting command, exactly once across retries and instances; None if there is none, it was taken, or it
-        is too old."""
-        key = keyspace.pending_command(actor.object_id)
-
-        def take(item: Json) -> Json | None:
-            return None if item.get("consumed") else {**item, "consumed": True}
-
-        taken = await self._store.update(key, take)
-        if taken is None:
-            return None  # none waiting, or another taker was first
-        try:
-            pending = PendingCommand.from_item(taken.value)
-        except (KeyError, ValueError):
-            log.warning("dropping an unreadable pending command of %s", actor.object_id)
-            with contextlib.suppress(Conflict):  # unless a new command replaced it meanwhile
-                await self._store.delete(key, taken.etag)
-            return None
-        if self._clock.now() - pending.at > self._pending_ttl:
-            log.info("not resuming a command of %s from %s: too old", actor.object_id, pending.at.isoformat())
-            return None
-        return pending
-
-
-class SsoSignIn(PendingCommands):
-    """Everything the bot does with the OAuth connection: per-turn token providers, the sign-in card, exchange and
-    magic codes, sign-out, and the commands waiting for a sign-in."""
-
-    def __init__(
-        self, store: Store, connection_name: str, clock: Clock, *, pending_ttl: timedelta = PENDING_TTL
-    ) -> None:
-        super().__init__(store, clock, pending_ttl=pending_ttl)
         self.connection_name = connection_name
 
     @staticmethod

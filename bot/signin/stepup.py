@@ -2,10 +2,10 @@
 
 Flow (teams-platform.md §4.6, graph-pim-groups.md §8):
 1. An activation ends in `StepUpRequired` (MfaRule, or RoleAssignmentRequestAcrsValidationFailed with the claims
-   request read from the refusal or built from the policy's authentication-context rule). The bot keeps the command
-   in the pending-command store Teams SSO uses (`bot.identity.PendingCommands`, key `signin/pending/{oid}`, consumed
-   once) and stores a step-up request `stepup/state/{state}` (the user, the claims, the requirement); it sends a
-   card whose Action.OpenUrl goes to `{PUBLIC_BASE_URL}/auth/stepup/start?state=…`.
+   request read from the refusal or built from the policy's authentication-context rule). bot.signin.rounds keeps
+   the command where Teams SSO keeps its own (`signin/pending/{oid}`, taken once) and `begin` stores the link's
+   record `stepup/state/{state}` (bot.signin.state.StepUpLink: the user, the claims, the requirement); the card's
+   Action.OpenUrl goes to `{PUBLIC_BASE_URL}/auth/stepup/start?state=…`.
 2. `GET /auth/stepup/start`: the request is taken (single use, 15 minutes), msal `initiate_auth_code_flow` runs with
    the claims challenge, `login_hint` and `prompt=login`, `response_mode=form_post` (msal's recommendation: the code
    never sits in a URL); the flow is stored as `stepup/flow/{flow state}` and the browser is sent (302) to Entra.
@@ -13,8 +13,8 @@ Flow (teams-platform.md §4.6, graph-pim-groups.md §8):
    `acquire_token_by_auth_code_flow` redeems the code; the token must be the user's (`require_binding`: oid/tid),
    or nothing is kept and the page says so. It is kept in memory for that user only, until it expires (never
    logged, never stored, and msal's own cache is disabled for this client), with the requirement it answered (carried
-   from step 1 through `stepup/state` and `stepup/flow`); then the pending command runs again in the original
-   conversation (proactive `continue_conversation`); the page says "you can close this window".
+   from step 1 through `stepup/state` and `stepup/flow`); then `AfterSignIn` (bot.signin.rounds) retires the step-up
+   card and runs the pending command again in its conversation (a proactive turn); the page says what became of it.
 4. PIM refusing that kept token again for the same requirement (`completed_for`): the bot says so plainly
    (`StepUpInsufficient`) instead of sending another sign-in that would end the same way. Without a kept token (it
    expired, or another bot process served the sign-in) a new step-up is offered: that is a first try, not a loop.
@@ -34,22 +34,24 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
 
 import msal
 from aiohttp import web
-from botbuilder.core import Storage
 
-from bot.identity import PendingCommand, PendingCommands
 from bot.pages import Outcome, Page, redirect, respond
+from bot.signin.state import StepUpFlow, StepUpLink, take
+from bot.store import ANY, Store
+from bot.store import keys as keyspace
 from cards import wording
 from core.binding import require_binding
 from core.errors import IdentityMismatch, StepUpRequired
 from core.models import Actor
 from core.ports import Clock, UserTokenProvider
 
-__all__ = ["KeptTokens", "StepUp", "StepUpPreferringTokens", "StepUpRequest", "requirement_of"]
+__all__ = ["AfterSignIn", "Carried", "KeptTokens", "StepUp", "StepUpPreferringTokens", "requirement_of"]
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +127,23 @@ class StepUpPreferringTokens:
         await self._inner.refresh(user_object_id, tenant_id)
 
 
-@dataclass(frozen=True, slots=True)
-class StepUpRequest:
-    actor: Actor
-    claims: str
-    login_hint: str
+class Carried(Enum):
+    """What became of the command that waited for a step-up sign-in (the page says so)."""
+
+    NOTHING_WAITING = "nothing waiting"
+    CARRIED_ON = "carried on"
+    NOT_CARRIED_ON = "not carried on"  # it raised
 
 
-# The bot's resumption: run `pending` for `actor` in its conversation (PimBot.resume_after_step_up).
-Resume = Callable[[Actor, PendingCommand], Awaitable[None]]
-# The bot's word that `actor` has signed in (PimBot.step_up_signed_in: the step-up card gives way to "signed in").
-SignedIn = Callable[[Actor], Awaitable[None]]
+# What the bot does once `actor` has signed in on the step-up page (bot.signin.rounds: retire the step-up card, run
+# the waiting command); what became of that command.
+AfterSignIn = Callable[[Actor], Awaitable[Carried]]
+
+_DONE = {
+    Carried.NOTHING_WAITING: wording.SIGNED_IN_NOTHING_WAITING,
+    Carried.CARRIED_ON: wording.SIGNED_IN_CARRIED_ON,
+    Carried.NOT_CARRIED_ON: wording.SIGNED_IN_NOT_CARRIED_ON,
+}
 
 
 _EXPIRED = Page(400, Outcome.EXPIRED, wording.LINK_EXPIRED, (wording.LINK_EXPIRED_TEXT,), wording.SEND_AGAIN)
@@ -163,24 +171,28 @@ def _signed_in(name: str, done: str) -> Page:
 
 
 class StepUp:
+    """The step-up sign-in: its links, its two pages, and the tokens it got (module doc)."""
+
     def __init__(
         self,
-        storage: Storage,
+        store: Store,
         clock: Clock,
-        pending: PendingCommands,
         public_base_url: str,
         scopes: list[str],
         msal_app: Callable[[], Awaitable[msal.ConfidentialClientApplication]],
     ) -> None:
-        self._storage = storage
+        self._store = store
         self._clock = clock
-        self._pending = pending
         self._base = public_base_url.rstrip("/")
         self._scopes = scopes
         self._msal_app = msal_app
         self.kept = KeptTokens(clock)
-        self.resume: Resume | None = None
-        self.signed_in: SignedIn | None = None
+        self._after: AfterSignIn | None = None
+
+    def attach(self, after: AfterSignIn) -> None:
+        """What the bot does after a completed step-up sign-in (bot.signin.rounds gives it: the bot is built after
+        these pages, which the app routes from the start)."""
+        self._after = after
 
     def tokens(self, inner: UserTokenProvider) -> StepUpPreferringTokens:
         return StepUpPreferringTokens(inner, self.kept)
@@ -190,46 +202,18 @@ class StepUp:
         requirement produced (a kept token is always the one used): another sign-in would be refused the same way."""
         return self.kept.answers(actor.object_id) == requirement_of(error)
 
-    async def begin(
-        self, actor: Actor, pending: PendingCommand, error: StepUpRequired, login_hint: str | None = None
-    ) -> str:
-        """Keep the command and the step-up request; the link for the sign-in card. `login_hint`: the user's UPN, or
-        None (Entra is then sent no hint at all, never an empty one)."""
+    async def begin(self, actor: Actor, error: StepUpRequired, login_hint: str | None = None) -> str:
+        """Store a step-up link's record; the link for the sign-in card. `login_hint`: the user's UPN, or None (Entra
+        is then sent no hint at all, never an empty one)."""
         state = secrets.token_urlsafe(24)
-        await self._pending.remember(actor, pending)
-        await self._storage.write(
-            {
-                f"stepup/state/{state}": {
-                    "oid": actor.object_id,
-                    "tid": actor.tenant_id,
-                    "name": actor.name,
-                    "channelUserId": actor.channel_user_id,
-                    "timeZone": actor.time_zone,
-                    "locale": actor.locale,
-                    "claims": error.claims or MFA_CLAIMS,
-                    "requirement": requirement_of(error),
-                    "loginHint": login_hint or None,
-                    "at": self._clock.now().isoformat(),
-                }
-            }
+        link = StepUpLink(
+            actor, error.claims or MFA_CLAIMS, requirement_of(error), login_hint or None, self._clock.now()
         )
+        await self._store.put_if(keyspace.stepup_state(state), link.to_json(), None)
         return f"{self._base}{START_PATH}?{urlencode({'state': state})}"
 
-    async def _take(self, key: str) -> dict[str, Any] | None:
-        """Read an item once: rewrite it consumed under the e_tag read; a concurrent taker loses."""
-        item = (await self._storage.read([key])).get(key)
-        if not item or item.get("consumed"):
-            return None
-        try:
-            await self._storage.write({key: {"consumed": True, "e_tag": item.get("e_tag")}})
-        except Exception as e:
-            if "Etag conflict" in str(e) or "precondition is not met" in str(e):
-                return None
-            raise
-        at = datetime.fromisoformat(str(item.get("at")))
-        if self._clock.now() - at > REQUEST_TTL:
-            return None
-        return dict(item)
+    def _fresh(self, at: datetime) -> bool:
+        return self._clock.now() - at <= REQUEST_TTL
 
     async def _entra(self) -> msal.ConfidentialClientApplication | None:
         """The msal client, or None when Entra cannot be reached to build it (its metadata is read then)."""
@@ -245,23 +229,21 @@ class StepUp:
         app = await self._entra()
         if app is None:
             return respond(_UNREACHABLE_AT_START)
-        item = await self._take(f"stepup/state/{state}") if state else None
-        if item is None:
+        taken = await take(self._store, keyspace.stepup_state(state)) if state else None
+        link = StepUpLink.from_json(taken) if taken is not None else None  # unreadable: raises (an error page)
+        if link is None or not self._fresh(link.at):
             return respond(_EXPIRED)
         flow = await asyncio.to_thread(
             app.initiate_auth_code_flow,
             self._scopes,
             redirect_uri=f"{self._base}{CALLBACK_PATH}",
-            claims_challenge=item["claims"],
-            login_hint=item.get("loginHint") or None,
+            claims_challenge=link.claims,
+            login_hint=link.login_hint,
             prompt="login",
             response_mode="form_post",
         )
-        kept = ("oid", "tid", "name", "channelUserId", "timeZone", "locale", "requirement")
-        record = {k: item.get(k) for k in kept}
-        await self._storage.write(
-            {f"stepup/flow/{flow['state']}": {**record, "flow": flow, "at": self._clock.now().isoformat()}}
-        )
+        under_way = StepUpFlow(link.actor, link.requirement, flow, self._clock.now())
+        await self._store.put_if(keyspace.stepup_flow(str(flow["state"])), under_way.to_json(), ANY)
         redirect(flow["auth_uri"])
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
@@ -271,19 +253,13 @@ class StepUp:
         app = await self._entra()
         if app is None:
             return respond(_UNREACHABLE_AT_CALLBACK)
-        item = await self._take(f"stepup/flow/{state}") if state else None
-        if item is None:
+        taken = await take(self._store, keyspace.stepup_flow(state)) if state else None
+        under_way = StepUpFlow.from_json(taken) if taken is not None else None  # unreadable: raises (an error page)
+        if under_way is None or not self._fresh(under_way.at):
             return respond(_EXPIRED)
-        actor = Actor(
-            object_id=str(item["oid"]),
-            tenant_id=str(item["tid"]),
-            name=str(item.get("name") or ""),
-            time_zone=item.get("timeZone"),
-            channel_user_id=str(item.get("channelUserId") or ""),
-            locale=item.get("locale"),
-        )
+        actor = under_way.actor
         try:
-            result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, item["flow"], response)
+            result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, dict(under_way.flow), response)
         except Exception as e:  # msal raises on state/nonce mismatch
             log.warning("step-up sign-in of %s failed: %s", actor.object_id, type(e).__name__)
             result = {}
@@ -297,22 +273,9 @@ class StepUp:
             log.warning("refused a step-up sign-in for %s: the token's %s differs", actor.object_id, e.claim)
             return respond(_WRONG_ACCOUNT)
         lifetime = float(result.get("expires_in") or 3600)
-        self.kept.keep(actor.object_id, token, lifetime, answers=str(item.get("requirement") or ""))
-        if self.signed_in is not None:
-            await self.signed_in(actor)
-        return respond(_signed_in(actor.name, await self._carry_on(actor)))
-
-    async def _carry_on(self, actor: Actor) -> str:
-        """Run the command that waited for this sign-in; what the page says became of it."""
-        pending = await self._pending.take_pending(actor)
-        if pending is None or self.resume is None:
-            return wording.SIGNED_IN_NOTHING_WAITING
-        try:
-            await self.resume(actor, pending)
-        except Exception:
-            log.exception("could not resume the command of %s after step-up", actor.object_id)
-            return wording.SIGNED_IN_NOT_CARRIED_ON
-        return wording.SIGNED_IN_CARRIED_ON
+        self.kept.keep(actor.object_id, token, lifetime, answers=under_way.requirement)
+        carried = await self._after(actor) if self._after is not None else Carried.NOTHING_WAITING
+        return respond(_signed_in(actor.name, _DONE[carried]))
 
 
 def requirement_of(error: StepUpRequired) -> str:
