@@ -377,13 +377,14 @@ class PimBot(TeamsActivityHandler):
             if actor is None:
                 return invoke_message("This action is not available here.")
             turn = self._turn(turn_context, actor)
-            refused = await self._signins.complete_click(turn)
-            if refused is not None:
-                return refused
-            answer = await self._click(turn, card_action_data(turn_context.activity) or {}, invoke=True)
+            try:
+                refused = await self._signins.complete_click(turn)
+                if refused is not None:
+                    return refused
+                answer = await self._click(turn, card_action_data(turn_context.activity) or {}, invoke=True)
+            except SignInRequired:
+                return await self._signins.login_request(turn)
             return invoke_message(answer) if isinstance(answer, str) else invoke_card(answer)
-        except SignInRequired:
-            return await self._signins.login_request(turn_context)
         except IdentityMismatch as e:
             log_mismatch(turn_context, actor, e)
             return invoke_message(MISMATCH)

@@ -26,7 +26,7 @@ from bot.signin.state import PendingCommand, PendingCommands, SignInCard, SignIn
 from bot.signin.stepup import Carried, StepUp
 from bot.store import Store
 from bot.transport import ProactiveAdapter
-from bot.transport.activity import channel_of, conversation_id_of, sign_in_value
+from bot.transport.activity import channel_of, sign_in_value
 from bot.turn import Turn, UserInput, invoke_answer, invoke_done
 from cards import wording
 from cards.elements import JsonDict
@@ -103,13 +103,13 @@ class SignIns:
             await turn.send_text(wording.SORRY)
             return
         await self._pending.remember(turn.actor, self._pending_command(turn, said))
-        card = await self._sso.oauth_card(turn.context, turn.activity)
+        card = await self._sso.oauth_card(turn)
         await self._remember_card(turn, await turn.send_attachment(CardFactory.oauth_card(card)))
 
-    async def login_request(self, context: TurnContext) -> InvokeResponse:
+    async def login_request(self, turn: Turn) -> InvokeResponse:
         """The answer to a click that needs a sign-in: Teams shows the sign-in and sends the click again."""
         assert self._sso is not None  # only SSO providers ask for a sign-in
-        oauth = await self._sso.oauth_card(context, context.activity)
+        oauth = await self._sso.oauth_card(turn)
         return invoke_answer(401, LOGIN_REQUEST, oauth.serialize())
 
     async def complete(self, turn: Turn) -> InvokeResponse:
@@ -120,11 +120,8 @@ class SignIns:
         if self._sso is None or value is None:
             log.warning("ignored %s (activity %s): no SSO configured or no value", activity.name, activity.id)
             return invoke_done()
-        channel = channel_of(activity)
         if activity.name == "signin/tokenExchange":
-            result = await self._sso.exchange(
-                turn.context, actor, channel, conversation_id_of(activity), value.exchange_id, value.token
-            )
+            result = await self._sso.exchange(turn, value.exchange_id, value.token)
             if result is ExchangeResult.DUPLICATE:
                 return invoke_done()
             if result is ExchangeResult.FAILED:
@@ -134,7 +131,7 @@ class SignIns:
                     failure_detail="The bot is unable to exchange token. Proceed with regular login.",
                 )
                 return InvokeResponse(status=412, body=body.serialize())
-        elif not await self._sso.redeem(turn.context, actor, channel, value.state):
+        elif not await self._sso.redeem(turn, value.state):
             # invalidAuthCode is documented for an Action.Execute's `state` only, not for signin/verifyState
             # (botbuilder's OAuthPrompt answers it 404 without a word): the user is told instead.
             await turn.send_text(SIGN_IN_FAILED)
@@ -149,26 +146,23 @@ class SignIns:
         value = sign_in_value(turn.activity)
         if value is None or self._sso is None:
             return None
-        actor, channel = turn.actor, channel_of(turn.activity)
         if value.token:
-            result = await self._sso.exchange(
-                turn.context, actor, channel, conversation_id_of(turn.activity), "", value.token
-            )
+            result = await self._sso.exchange(turn, "", value.token)
             if result is not ExchangeResult.EXCHANGED:
                 failed = {"code": "412", "message": "The bot could not use that sign-in."}
                 return invoke_answer(412, PRECONDITION_FAILED, failed)
-        elif not await self._sso.redeem(turn.context, actor, channel, value.state):
+        elif not await self._sso.redeem(turn, value.state):
             # The magic code was wrong: the Teams docs' answer for an incorrect `state`, with no value
             # (authentication-flow-in-universal-action-for-adaptive-cards); the client may prompt again.
             return invoke_answer(401, INVALID_AUTH_CODE)
-        await self.retire_card(actor)
+        await self.retire_card(turn.actor)
         return None
 
     async def sign_out(self, turn: Turn) -> None:
         if self._sso is None:
             await turn.send_text(NO_SIGN_IN)
             return
-        await self._sso.sign_out(turn.context, turn.actor, channel_of(turn.activity))
+        await self._sso.sign_out(turn)
         await turn.send_text(SIGNED_OUT)
 
     async def _resume_here(self, turn: Turn) -> None:

@@ -38,11 +38,13 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.core.cloud_adapter_base import CloudAdapterBase
-from botbuilder.schema import ActionTypes, Activity, CardAction, OAuthCard
+from botbuilder.schema import ActionTypes, CardAction, OAuthCard
 from botframework.connector.token_api.models import TokenExchangeRequest
 
 from bot.store import Conflict, Store
 from bot.store import keys as keyspace
+from bot.transport.activity import channel_of, conversation_id_of
+from bot.turn import Turn
 from core.binding import require_binding
 from core.errors import DirectoryUnavailable, IdentityMismatch, SignInRequired
 from core.models import Actor
@@ -116,9 +118,9 @@ class SsoSignIn:
 
     # ---- the sign-in card ---------------------------------------------------------------------------------------
 
-    async def oauth_card(self, turn_context: TurnContext, activity: Activity) -> OAuthCard:
+    async def oauth_card(self, turn: Turn) -> OAuthCard:
         """An OAuthCard with the sign-in link (button fallback) and the token exchange resource (silent SSO)."""
-        resource = await self._client(turn_context).get_sign_in_resource(self.connection_name, activity, None)
+        resource = await self._client(turn.context).get_sign_in_resource(self.connection_name, turn.activity, None)
         exchange = resource.token_exchange_resource
         return OAuthCard(
             text=SIGN_IN_TEXT,
@@ -130,17 +132,11 @@ class SsoSignIn:
 
     # ---- completing a sign-in -----------------------------------------------------------------------------------
 
-    async def exchange(
-        self,
-        turn_context: TurnContext,
-        actor: Actor,
-        channel_id: str,
-        conversation_id: str,
-        exchange_id: str,
-        token: str,
-    ) -> ExchangeResult:
-        """Exchange the Teams client's SSO token for the connection's token, once per exchange id (module doc)."""
-        key = keyspace.token_exchange(channel_id, conversation_id, exchange_id)
+    async def exchange(self, turn: Turn, exchange_id: str, token: str) -> ExchangeResult:
+        """Exchange the Teams client's SSO token for the connection's token, once per exchange id (module doc); an
+        empty `exchange_id` (a re-sent click's token) is not deduplicated."""
+        channel_id = channel_of(turn.activity)
+        key = keyspace.token_exchange(channel_id, conversation_id_of(turn.activity), exchange_id)
         if exchange_id:
             try:
                 await self._store.put_if(key, {"at": self._clock.now().isoformat()}, None)
@@ -148,8 +144,8 @@ class SsoSignIn:
                 log.info("token exchange %s already handled elsewhere", exchange_id)
                 return ExchangeResult.DUPLICATE
         try:
-            response = await self._client(turn_context).exchange_token(
-                actor.channel_user_id, self.connection_name, channel_id, TokenExchangeRequest(token=token)
+            response = await self._client(turn.context).exchange_token(
+                turn.actor.channel_user_id, self.connection_name, channel_id, TokenExchangeRequest(token=token)
             )
             exchanged = bool(_token_of(response))
         except Exception as e:
@@ -161,16 +157,17 @@ class SsoSignIn:
             return ExchangeResult.FAILED
         return ExchangeResult.EXCHANGED
 
-    async def redeem(self, turn_context: TurnContext, actor: Actor, channel_id: str, magic_code: str) -> bool:
+    async def redeem(self, turn: Turn, magic_code: str) -> bool:
         """The button sign-in's magic code → the user's token is now in the token service."""
         try:
-            response = await self._client(turn_context).get_user_token(
-                actor.channel_user_id, self.connection_name, channel_id, magic_code
+            response = await self._client(turn.context).get_user_token(
+                turn.actor.channel_user_id, self.connection_name, channel_of(turn.activity), magic_code
             )
         except Exception as e:
             log.warning("magic code redemption failed: %s", type(e).__name__)
             return False
         return bool(_token_of(response))
 
-    async def sign_out(self, turn_context: TurnContext, actor: Actor, channel_id: str) -> None:
-        await self._client(turn_context).sign_out_user(actor.channel_user_id, self.connection_name, channel_id)
+    async def sign_out(self, turn: Turn) -> None:
+        client = self._client(turn.context)
+        await client.sign_out_user(turn.actor.channel_user_id, self.connection_name, channel_of(turn.activity))

@@ -50,10 +50,10 @@ async def take(store: Store, key: str) -> Json | None:
     if found is None:
         return None
     try:
-        await store.delete(key, found.etag)
+        deleted = await store.delete(key, found.etag)
     except Conflict:
-        return None  # taken, or replaced by a newer one meanwhile (which stays for its own taker)
-    return found.value
+        return None  # replaced by a newer one meanwhile, which stays for its own taker
+    return found.value if deleted else None  # not deleted: another taker was first
 
 
 def _text(value: Json, name: str) -> str | None:
