@@ -50,7 +50,7 @@ from bench.clients import ClientCost, client_cost
 from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
 from bench.reach import ReachBench, ReachFigures, render_reach
 from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
-from tests.fakes.activities import ALICE, TeamsUser, message
+from devtools.teams.activities import ALICE, TeamsUser, message
 
 ACTIVATE = "activate"
 ECHO = "echo"

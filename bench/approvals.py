@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from bench.load import median, percentile
-from tests.fakes.activities import TeamsUser, card_execute, message
+from devtools.teams.activities import TeamsUser, card_execute, message
 
 APPROVERS = 60
 FANOUT_TARGET_S = 1.0

@@ -1,6 +1,6 @@
 """A lean Bot Connector stand-in for the benchmark: every send answers 201 {"id"} at once.
 
-`python -m bench.connector --port N`. Unlike tests/fakes/connector.py it keeps nothing but counters
+`python -m bench.connector --port N`. Unlike devtools/teams/connector.py it keeps nothing but counters
 (GET /stats → {"activities", "typing"}; POST /stats/reset), so it costs the bots' replies as little as possible.
 A 1:1 `POST /v3/conversations` (the bot opening a chat with an approver who never wrote, bench/reach.py) answers 201
 with a conversation id of its own for that member, as Teams does for a user who has the app.

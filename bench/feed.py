@@ -258,9 +258,9 @@ async def measure_poster(tenant: Tenant, state_dir: Path, samples: int, burst: i
 
     from app import PARTS_KEY, create_app
     from devtools.stack import bot_environment, free_port
+    from devtools.teams.activities import TeamsUser, channel_message
+    from devtools.teams.connector import running_connector
     from settings import load_settings
-    from tests.fakes.activities import TeamsUser, channel_message
-    from tests.fakes.connector import running_connector
 
     figures = PosterFigures(burst=burst)
     size = max(samples, burst)

@@ -27,7 +27,7 @@ import aiohttp
 
 from bench.approvals import APPROVERS, ApprovalBench
 from bench.load import median
-from tests.fakes.activities import BOT_ID, BOT_NAME, TeamsUser
+from devtools.teams.activities import BOT_ID, BOT_NAME, TeamsUser
 
 __all__ = ["BOT_CPU_TARGET_S", "ReachBench", "ReachFigures", "render_reach"]
 

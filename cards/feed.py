@@ -206,7 +206,7 @@ def feed_event_card(event: FeedEvent, names: Mapping[str, str], tz: Tz) -> JsonD
 
 
 def card_bytes(result: Mapping[str, object]) -> int:
-    """A card's size as sent: UTF-8 JSON (the measure tests/cards/renderer.py checks against 28 KB)."""
+    """A card's size as sent: UTF-8 JSON (the measure tests/support/renderer.py checks against 28 KB)."""
     return len(json.dumps(result, ensure_ascii=False).encode("utf-8"))
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from settings import AppType, Secret, SettingsError, StoreKind, UserTokenMode, load_settings
+from tests.support.settings_env import variables_load_settings_reads
 
 TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
 APP = "4b8e2f6a-9c1d-4e3f-a5b7-c9d1e3f5a7b9"
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def production(**overrides: str) -> dict[str, str]:
@@ -255,8 +258,6 @@ def test_approval_timing_and_send_rate_defaults_and_bounds(
 
 
 def test_the_readme_settings_table_names_every_variable_load_settings_reads() -> None:
-    from tests.test_deploy_docs import ROOT, variables_load_settings_reads
-
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Settings") : readme.index("\n## ", readme.index("## Settings") + 1)]
     named = {

@@ -28,15 +28,15 @@ import aiohttp
 
 from bot.storage import SqliteStorage
 from devtools.stack import Tenant, bot_environment, free_port
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, TeamsUser
+from devtools.teams.connector import FakeConnector, Recorded, running_connector
 from simtenant import seed
-from tests.approvals.test_inline_approvals import CAROL, conversation
-from tests.approvals.test_requester_card import waiting_cards
-from tests.bot.test_restart import start_bot, tenant_process
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, TeamsUser
-from tests.fakes.connector import FakeConnector, Recorded, running_connector
-from tests.feed.test_feed_crash import eventually, killed
+from tests.support.approvals import CAROL, conversation, waiting_cards
+from tests.support.cards import element, maybe_element
+from tests.support.feed import killed
+from tests.support.processes import start_bot, tenant_process
+from tests.support.waiting import eventually
 
 RUTH = TeamsUser("eeeeeeee-0005-4000-8000-000000000001", "Ruth Requester")
 SAM = TeamsUser("eeeeeeee-0005-4000-8000-000000000002", "Sam Requester")

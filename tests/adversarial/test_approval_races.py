@@ -36,17 +36,15 @@ from typing import Any
 
 from app import PARTS_KEY
 from bot.storage import SqliteStorage
+from devtools.teams import activities as act
+from devtools.teams.activities import BOB, FRANK, TeamsUser
+from devtools.teams.connector import Recorded
 from simtenant import seed
 from simtenant.entities import SubjectSet
-from tests.adversarial.conftest import Budget
-from tests.approvals.test_inline_approvals import CAROL, DAVE, approval_cards, conversation, hello, stack_copies, texts
-from tests.approvals.test_requester_card import waiting_card
-from tests.bot.conftest import Stack, serving
-from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import BOB, FRANK, TeamsUser
-from tests.fakes.connector import Recorded
+from tests.support.adversarial import Budget
+from tests.support.approvals import CAROL, DAVE, approval_cards, conversation, hello, stack_copies, texts, waiting_card
+from tests.support.cards import card_text, element, maybe_element
+from tests.support.stack import Stack, running_stack
 
 RACE_SEED = 20261207
 ERIN = TeamsUser(seed.ERIN, "Erin Evans")
@@ -330,7 +328,7 @@ async def one_race(
 async def test_approval_races(tmp_path: Path, budget: Budget, figures: Counter[str]) -> None:
     races = 500 if budget.long else 100
     rng = random.Random(RACE_SEED)
-    async with serving(tmp_path) as stack:
+    async with running_stack(tmp_path) as stack:
         pools = seed_pools(stack, 10 if budget.long else 5)
         requesters = await seed_requesters(stack, pools, races)
         started = time.perf_counter()

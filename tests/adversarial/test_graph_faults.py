@@ -35,14 +35,13 @@ import pytest
 
 from bot.reconcile import RETRY_AFTER
 from bot.storage import SqliteStorage
-from tests.adversarial.conftest import write_figures
-from tests.approvals.test_inline_approvals import CAROL, approval_cards, conversation, hello
-from tests.bot.conftest import Stack
-from tests.bot.quick import GRAPH_TIMEOUT, follow_up, poll, quick_stack
-from tests.bot.test_activation_http import EXCHANGE, SECURITY_OPS, assignment_requests, card_text
-from tests.cards.cardtools import element, maybe_element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from tests.support.adversarial import write_figures
+from tests.support.approvals import CAROL, approval_cards, conversation, hello
+from tests.support.cards import card_text, element, maybe_element, request_id_of
+from tests.support.chat import EXCHANGE, SECURITY_OPS, assignment_requests
+from tests.support.stack import GRAPH_TIMEOUT, Stack, follow_up, poll, running_stack
 
 SLOW = GRAPH_TIMEOUT * 2  # an answer (or the work) this late comes after the bot stopped waiting
 
@@ -346,7 +345,7 @@ def figures(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with quick_stack(tmp_path) as running:
+    async with running_stack(tmp_path, quick=True) as running:
         yield running
 
 

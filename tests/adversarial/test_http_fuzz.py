@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.transport.routes import MAX_BODY, MAX_DEPTH
-from tests.adversarial.bodies import (
+from devtools.teams import activities as act
+from tests.support.adversarial import Budget, Served
+from tests.support.bodies import (
     Mutation,
     in_a_new_conversation,
     mutate,
@@ -29,8 +31,6 @@ from tests.adversarial.bodies import (
     service_url_ok,
     templates,
 )
-from tests.adversarial.conftest import Budget, Served
-from tests.fakes import activities as act
 
 JSON = {"Content-Type": "application/json"}
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -31,17 +31,16 @@ from app import PARTS_KEY
 from bot.store import keys
 from bot.store.sqlite import SqliteStore
 from bot.transport.deliveries import DONE
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from devtools.teams.connector import running_connector
 from simtenant import run_simtenant
-from tests.adversarial.conftest import write_figures
-from tests.approvals.test_inline_approvals import CAROL, approval_cards, approval_patches, conversation, hello
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import card_text, say
-from tests.bot.test_answer_in_time import START, bot_on
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-from tests.fakes.connector import running_connector
 from tests.fakes.virtual_time import ManualClock
+from tests.support.adversarial import write_figures
+from tests.support.approvals import CAROL, approval_cards, approval_patches, conversation, hello
+from tests.support.cards import card_text, element, maybe_element
+from tests.support.chat import say
+from tests.support.stack import START, Stack, bot_on
 
 FIGURES: Counter[str] = Counter()
 ACTIVATION = "POST assignmentScheduleRequests"

@@ -1,4 +1,3 @@
-from tests.bot.conftest import stack
-from tests.identity.conftest import sso, user_token_client
+from tests.support.stack import sso, stack
 
-__all__ = ["sso", "stack", "user_token_client"]
+__all__ = ["sso", "stack"]

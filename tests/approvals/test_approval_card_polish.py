@@ -10,21 +10,21 @@ from typing import Any
 
 from cards.wording import format_time
 from core.models import TimeStyle
-from tests.approvals.test_inline_approvals import (
+from devtools.teams import activities as act
+from devtools.teams.activities import BOB
+from tests.support.approvals import (
     CAROL,
     answered_card,
     approval_cards,
     approver_updates,
     click,
     conversation,
+    poll_once,
+    reminders,
     request_approval,
 )
-from tests.approvals.test_outside_decisions import poll_once
-from tests.approvals.test_reminders import reminders
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import BOB
+from tests.support.cards import element, maybe_element
+from tests.support.stack import Stack
 
 WAITING = "Request expires (if nobody decides)"
 

@@ -10,20 +10,19 @@ Security-Operators (seed "demo"): approvers Bob and PIM-Approvers (Carol, Dave).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from app import Seams, create_app
 from cards.times import format_time
 from core.models import TimeStyle
-from settings import load_settings
-from simtenant import run_simtenant
-from tests.approvals.test_inline_approvals import (
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, FRANK, TeamsUser
+from devtools.teams.connector import Recorded
+from tests.support.approvals import (
     CAROL,
     DAVE,
     answered_card,
@@ -32,20 +31,16 @@ from tests.approvals.test_inline_approvals import (
     approval_writes,
     conversation,
     hello,
+    poll_once,
     spread,
     texts,
 )
-from tests.approvals.test_outside_decisions import poll_once
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack, bot_env
-from tests.bot.test_activation_http import self_activations
-from tests.cards.cardtools import element, maybe_element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, FRANK, TeamsUser
-from tests.fakes.connector import Recorded, running_connector
+from tests.support.cards import element, maybe_element, request_id_of
+from tests.support.chat import cancel_typed, self_activations
+from tests.support.stack import Stack, another_bot, no_bot_yet
 
 SECOPS = "bbbbbbbb-0000-4000-8000-000000000003"  # Security-Operators (simtenant.seed.SECURITY_OPERATORS)
-CHANNEL = "19:incidents@thread.tacv2"  # where tests.fakes.activities.channel_message posts
+CHANNEL = "19:incidents@thread.tacv2"  # where devtools.teams.activities.channel_message posts
 SETTINGS_CHANNEL = "19:secops-approvals@thread.tacv2"
 
 StackFactory = Callable[..., Awaitable[Stack]]
@@ -55,24 +50,13 @@ BERLIN_EN_US = TimeStyle("Europe/Berlin", "en-US")  # as the test activities say
 
 @pytest.fixture
 async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
-    """The bot stack (tests/bot/conftest.py) with extra settings; one per test."""
-    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
-        servers: list[TestServer] = []
-        async with aiohttp.ClientSession() as http:
+    """Bots with extra settings, one per call, on one tenant, connector and state file (tests.support.stack)."""
+    async with no_bot_yet(tmp_path) as base, AsyncExitStack() as bots:
 
-            async def make(**extra: str) -> Stack:
-                state_db = tmp_path / "state.sqlite3"
-                app = create_app(load_settings(bot_env(sim, state_db, **extra)), Seams(clock=sim.tenant.clock))
-                server = TestServer(app, host="127.0.0.1")
-                await server.start_server()
-                servers.append(server)
-                return Stack(sim, connector, server, http, state_db)
+        async def make(**extra: str) -> Stack:
+            return await bots.enter_async_context(another_bot(base, **extra))
 
-            try:
-                yield make
-            finally:
-                for server in servers:
-                    await server.close()
+        yield make
 
 
 async def in_channel(stack: Stack, text: str, user: TeamsUser = FRANK) -> str:

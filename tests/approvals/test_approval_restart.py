@@ -10,12 +10,12 @@ from pathlib import Path
 import aiohttp
 
 from devtools.stack import bot_environment, free_port
-from tests.approvals.test_inline_approvals import CAROL, conversation
-from tests.bot.test_restart import start_bot, tenant_process
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, FRANK
-from tests.fakes.connector import running_connector
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, FRANK
+from devtools.teams.connector import running_connector
+from tests.support.approvals import CAROL, conversation
+from tests.support.cards import element
+from tests.support.processes import start_bot, tenant_process
 
 
 async def test_an_approval_card_sent_before_a_restart_decides_after_it(tmp_path: Path) -> None:

@@ -11,22 +11,22 @@ import asyncio
 from typing import Any
 
 from app import PARTS_KEY
-from tests.approvals.test_inline_approvals import (
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from devtools.teams.connector import Recorded
+from tests.support.approvals import (
     CAROL,
     answered_card,
     approver_updates,
     conversation,
+    poll_once,
     request_approval,
     spread,
     stack_record,
     texts,
 )
-from tests.approvals.test_outside_decisions import poll_once
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-from tests.fakes.connector import Recorded
+from tests.support.cards import element
+from tests.support.stack import Stack
 
 
 async def approve(stack: Stack, card: Recorded, user: Any) -> dict[str, Any]:

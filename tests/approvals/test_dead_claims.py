@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.storage import SqliteStorage
-from tests.approvals.test_inline_approvals import (
+from devtools.teams.activities import ALICE, BOB
+from tests.support.approvals import (
     CAROL,
     answered_card,
     approval_patches,
@@ -28,13 +29,12 @@ from tests.approvals.test_inline_approvals import (
     approver_updates,
     click,
     conversation,
+    poll_once,
     request_approval,
     texts,
 )
-from tests.approvals.test_outside_decisions import poll_once
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes.activities import ALICE, BOB
+from tests.support.cards import element, maybe_element
+from tests.support.stack import Stack
 
 
 async def dead_pid() -> int:

@@ -13,18 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from devtools.teams.activities import ALICE, BOB, FRANK, TeamsUser
 from simtenant.seed import HELPDESK_STAFF, PIM_APPROVERS
-from tests.approvals.test_inline_approvals import (
-    CAROL,
-    answered_card,
-    approval_patches,
-    approval_writes,
-    click,
-    request_approval,
-)
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes.activities import ALICE, BOB, FRANK, TeamsUser
+from tests.support.approvals import CAROL, answered_card, approval_patches, approval_writes, click, request_approval
+from tests.support.cards import element, maybe_element
+from tests.support.stack import Stack
 
 ERIN = TeamsUser("aaaaaaaa-0000-4000-8000-000000000005", "Erin Evans")
 NOT_AN_APPROVER = "You are not an approver for Security-Operators, so I did not record a decision."

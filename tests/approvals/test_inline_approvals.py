@@ -8,106 +8,28 @@ reason. Bob and Carol have chatted with the bot (their references are stored); D
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from app import PARTS_KEY
-from bot.storage import SqliteStorage
-from bot.store.keys import request_copies
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import card_text, self_activations
-from tests.cards.cardtools import element, maybe_element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, FRANK, TeamsUser
-from tests.fakes.connector import Recorded
-
-CAROL = TeamsUser("aaaaaaaa-0000-4000-8000-000000000003", "Carol Chen")
-DAVE = TeamsUser("aaaaaaaa-0000-4000-8000-000000000004", "Dave Diaz")
-
-
-def conversation(user: TeamsUser) -> str:
-    return act.personal_conversation(user)["id"]
-
-
-async def post(stack: Stack, activity: dict[str, Any]) -> tuple[int, Any]:
-    return await stack.post(activity)
-
-
-async def hello(stack: Stack, *users: TeamsUser) -> None:
-    for user in users:
-        status, _ = await stack.post(act.message(stack.service_url, "help", user))
-        assert status == 201
-
-
-def approval_patches(stack: Stack) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in stack.sim.tenant.log.recent()
-        if e["method"] == "PATCH" and "assignmentApprovals" in e["path"] and e["status"] < 300
-    ]
-
-
-def approval_writes(stack: Stack) -> list[dict[str, Any]]:
-    """Every PATCH attempt on an approval, refused or not."""
-    return [e for e in stack.sim.tenant.log.recent() if e["method"] == "PATCH" and "assignmentApprovals" in e["path"]]
-
-
-def approval_cards(stack: Stack, user: TeamsUser) -> list[Recorded]:
-    return [
-        r
-        for r in stack.connector.messages(conversation(user))
-        if r.card is not None and maybe_element(r.card, "approve") is not None
-    ]
-
-
-def approver_updates(stack: Stack) -> list[Recorded]:
-    """Updates of the approvers' copies (the requester's own card: tests/approvals/test_requester_card.py)."""
-    return [r for r in stack.connector.sent if r.method == "PUT" and r.conversation_id != conversation(ALICE)]
-
-
-def texts(stack: Stack, user: TeamsUser, since: int = 0) -> list[str]:
-    return [str(r.body.get("text")) for r in stack.connector.messages(conversation(user))[since:] if r.body.get("text")]
-
-
-async def request_approval(stack: Stack) -> tuple[str, Recorded, Recorded]:
-    """Bob and Carol say hello; Alice activates Security-Operators. Returns (request id, Bob's card, Carol's card)."""
-    await hello(stack, BOB, CAROL)
-    status, _ = await stack.post(
-        act.message(stack.service_url, "activate Security-Operators 1h because incident INC-9", ALICE)
-    )
-    assert status == 201
-    [request] = self_activations(stack)
-    assert request["status"] == "PendingApproval"
-    [bob_card] = approval_cards(stack, BOB)
-    [carol_card] = approval_cards(stack, CAROL)
-    return request["id"], bob_card, carol_card
-
-
-async def spread(stack: Stack) -> None:
-    """Wait until the card updates a click left running in the background (issue 9, point 6) are done."""
-    await stack.server.app[PARTS_KEY].bot.drain(10)
-
-
-async def click(
-    stack: Stack, user: TeamsUser, card: Recorded, verb: str, reason: str | None = None, **data: Any
-) -> dict[str, Any]:
-    """The invoke's answer, once the other copies were updated too (tests/approvals/test_click_answers_first.py
-    shows the answer comes first)."""
-    button = element(card.card or {}, "approve" if verb != "deny" else "deny")
-    payload = {**button["data"], **data}
-    if reason is not None:
-        payload["reason"] = reason
-    invoke = act.card_execute(stack.service_url, verb, payload, card.activity_id, user)
-    status, body = await stack.post(invoke)
-    assert status == 200, body
-    assert isinstance(body, dict)
-    await spread(stack)
-    return body
-
-
-def answered_card(body: dict[str, Any]) -> dict[str, Any]:
-    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive", body
-    card: dict[str, Any] = body["value"]
-    return card
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, FRANK
+from tests.support.approvals import (
+    CAROL,
+    DAVE,
+    answered_card,
+    approval_cards,
+    approval_patches,
+    approval_writes,
+    approver_updates,
+    click,
+    conversation,
+    hello,
+    request_approval,
+    spread,
+    stack_copies,
+    texts,
+)
+from tests.support.cards import card_text, element, maybe_element, request_id_of
+from tests.support.chat import self_activations
+from tests.support.stack import Stack
 
 
 async def test_approvers_get_cards_and_the_requester_is_told_who_was_notified(stack: Stack) -> None:
@@ -149,27 +71,6 @@ async def test_an_approver_whose_card_could_not_be_delivered_is_not_counted_as_n
     assert "could not reach Dave Diaz in Teams: my app is not in your organisation's Teams app catalog" in told
     copies = [c for c in await stack_copies(stack, request["id"]) if not c.get("channel")]
     assert [c["userId"] for c in copies] == [BOB.oid] and all(c["activityId"] for c in copies)
-
-
-async def stack_copies(stack: Stack, request_id: str) -> list[dict[str, Any]]:
-    """The copies of the request's approval card the bot keeps (one stored record each)."""
-    storage = SqliteStorage(stack.state_db)
-    try:
-        keys = await storage.keys_with_prefix(request_copies(request_id))
-        items = await storage.read(keys)
-    finally:
-        storage.close()
-    return [dict(items[key]) for key in keys]
-
-
-async def stack_record(stack: Stack, request_id: str) -> dict[str, Any]:
-    storage = SqliteStorage(stack.state_db)
-    try:
-        items = await storage.read([f"request/{request_id}"])
-    finally:
-        storage.close()
-    record: dict[str, Any] = dict(items[f"request/{request_id}"])
-    return record
 
 
 async def test_bob_approves_every_copy_is_updated_and_alice_is_told(stack: Stack) -> None:

@@ -12,24 +12,26 @@ import asyncio
 from typing import Any
 
 from bot.storage import SqliteStorage
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
 from simtenant import seed
-from tests.approvals.test_inline_approvals import (
+from tests.support.approvals import (
     CAROL,
     DAVE,
     approval_cards,
+    assert_settled,
     click,
     conversation,
     hello,
+    poll_once,
+    requester_updates,
     texts,
+    waiting_card,
 )
-from tests.approvals.test_outside_decisions import poll_once
-from tests.approvals.test_requester_card import assert_settled, requester_updates, waiting_card
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack
-from tests.bot.test_preflight_http import alice_elsewhere, restarted
-from tests.cards.cardtools import element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
+from tests.support.cards import element, request_id_of
+from tests.support.chat import cancel_typed
+from tests.support.elsewhere import alice_elsewhere
+from tests.support.stack import Stack, another_bot
 
 ADOPT_AFTER_SECONDS = 16  # a little more than the bot's grace for requests its own turns are still recording
 
@@ -105,7 +107,7 @@ async def test_two_processes_polling_at_once_send_each_card_once(stack: Stack) -
     before = len(texts(stack, ALICE))
     stack.sim.tenant.advance(ADOPT_AFTER_SECONDS)
 
-    async with restarted(stack) as other:
+    async with another_bot(stack) as other:
         changed = await asyncio.gather(poll_once(stack), poll_once(other))
 
     assert sorted(changed) == [0, 1]

@@ -5,38 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import PARTS_KEY
-from tests.approvals.test_inline_approvals import (
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from tests.support.approvals import (
     CAROL,
-    DAVE,
     approval_cards,
     conversation,
+    decide_in_tenant,
+    poll_once,
     request_approval,
     texts,
 )
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import element, maybe_element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-
-
-async def poll_once(stack: Stack) -> int:
-    changed: int = await stack.server.app[PARTS_KEY].poll()
-    return changed
+from tests.support.cards import element, maybe_element, request_id_of
+from tests.support.chat import cancel_typed
+from tests.support.stack import Stack
 
 
 def puts(stack: Stack) -> list[Any]:
     """Updates of the approvers' copies (the requester's own card: tests/approvals/test_requester_card.py)."""
     return [r for r in stack.connector.sent if r.method == "PUT" and r.conversation_id != conversation(ALICE)]
-
-
-async def decide_in_tenant(stack: Stack, request_id: str, decision: str) -> None:
-    from simtenant.entities import Caller
-
-    tenant = stack.sim.tenant
-    stage = tenant.approvals[request_id.lower()].stages[0]
-    tenant.decide(Caller("user", "portal", DAVE.oid), request_id, stage.id, decision, "done in the portal")
 
 
 async def test_an_approval_in_the_portal_reaches_every_copy_and_the_requester_once(stack: Stack) -> None:

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, TeamsUser
+from devtools.teams.connector import Recorded
 from simtenant import SubjectSet
 from simtenant.seed import ALICE as ALICE_ID
 from simtenant.seed import CAROL as CAROL_ID
 from simtenant.seed import DAVE as DAVE_ID
 from simtenant.teams import teams_user_id
-from tests.approvals.test_inline_approvals import CAROL, DAVE, approval_cards, texts
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import TEAMS_APP_ID, Stack
-from tests.cards.cardtools import maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, TeamsUser
-from tests.fakes.connector import Recorded
+from tests.support.approvals import CAROL, DAVE, approval_cards, texts
+from tests.support.cards import maybe_element
+from tests.support.chat import cancel_typed
+from tests.support.stack import TEAMS_APP_ID, Stack
 
 ACTIVATE = "activate Security-Operators 1h because incident INC-9"
 SELF = "TeamsAppInstallation.ReadWriteSelfForUser.All"

@@ -9,25 +9,12 @@ from datetime import UTC, datetime, timedelta
 from cards.actions import Verb, parse_action_data
 from cards.approval import expiry_warning_card
 from core.models import Access, Group
-from tests.approvals.test_inline_approvals import CAROL, conversation, request_approval, self_activations, texts
-from tests.approvals.test_outside_decisions import poll_once
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-
-
-def reminders(stack: Stack, user: object) -> list[str]:
-    return [t for t in texts(stack, user) if t.startswith("Reminder:")]  # type: ignore[arg-type]
-
-
-def warnings(stack: Stack) -> list[dict[str, object]]:
-    return [
-        r.card
-        for r in stack.connector.messages(conversation(ALICE))
-        if r.card is not None and (r.card.get("body") or [{}])[0].get("text") == "Approval request expires soon"
-    ]
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from tests.support.approvals import CAROL, conversation, poll_once, reminders, request_approval, warnings
+from tests.support.cards import element
+from tests.support.chat import cancel_typed, self_activations
+from tests.support.stack import Stack
 
 
 async def test_one_reminder_after_an_hour_then_one_warning_with_a_resubmit_that_works(stack: Stack) -> None:

@@ -5,56 +5,24 @@ request that no longer waits. Through POST /api/messages with the simulated tena
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.approvals.test_inline_approvals import CAROL, click, conversation, request_approval
-from tests.approvals.test_outside_decisions import decide_in_tenant, poll_once
-from tests.approvals.test_reminders import warnings
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import self_activations
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, TeamsUser
-from tests.fakes.connector import FakeConnector, Recorded
-
-
-def waiting_cards(connector: FakeConnector, requester: TeamsUser, request_id: str) -> list[Recorded]:
-    """The requester's activation cards that show `request_id` with its Cancel button, as sent."""
-    return [
-        r
-        for r in connector.messages(conversation(requester))
-        if r.card is not None
-        and (button := maybe_element(r.card, "outcome-0-cancel")) is not None
-        and button["data"]["requestId"] == request_id
-    ]
-
-
-def waiting_card(stack: Stack, request_id: str, requester: TeamsUser = ALICE) -> Recorded:
-    """The requester's activation card that shows `request_id` with its Cancel button."""
-    [sent] = waiting_cards(stack.connector, requester, request_id)
-    return sent
-
-
-def requester_updates(stack: Stack, activity_id: str) -> list[dict[str, Any]]:
-    return [
-        r.card
-        for r in stack.connector.sent
-        if r.method == "PUT" and r.conversation_id == conversation(ALICE) and r.activity_id == activity_id and r.card
-    ]
-
-
-def assert_settled(card: dict[str, Any], state: str, message_starts: str) -> None:
-    assert maybe_element(card, "outcome-0-cancel") is None and maybe_element(card, "outcome-0-actions") is None
-    assert element(card, "outcome-0-state")["text"] == state
-    assert element(card, "outcome-0-message")["text"].startswith(message_starts), element(card, "outcome-0-message")
-    assert "waits for approval" not in card["fallbackText"]
-    # The rest of the card is what was sent: title, request id and duration.
-    assert element(card, "outcome-0-title")["text"] == "Security-Operators · Member"
-    facts = {f["title"]: f["value"] for f in element(card, "outcome-0-facts")["facts"]}
-    assert facts["Duration"] == "1 h"
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from tests.support.approvals import (
+    CAROL,
+    assert_settled,
+    click,
+    decide_in_tenant,
+    poll_once,
+    request_approval,
+    requester_updates,
+    waiting_card,
+    warnings,
+)
+from tests.support.cards import element, maybe_element
+from tests.support.chat import cancel_typed, self_activations
+from tests.support.stack import Stack
 
 
 async def test_an_approval_turns_the_requesters_card_read_only(stack: Stack) -> None:

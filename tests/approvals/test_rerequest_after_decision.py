@@ -6,13 +6,11 @@ Alice types `status` while she waits: that reads (and caches, for 60 s) her view
 
 from __future__ import annotations
 
-from tests.approvals.test_inline_approvals import CAROL, answered_card, click, request_approval, texts
-from tests.approvals.test_outside_decisions import decide_in_tenant, poll_once
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import self_activations
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
+from tests.support.approvals import CAROL, answered_card, click, decide_in_tenant, poll_once, request_approval, texts
+from tests.support.chat import cancel_typed, self_activations
+from tests.support.stack import Stack
 
 AGAIN = "activate Security-Operators 1h because incident INC-9"
 

@@ -5,14 +5,14 @@ his."""
 from __future__ import annotations
 
 from app import PARTS_KEY
-from tests.approvals.test_approver_sign_in import alice_asks, approve, signed_in
-from tests.approvals.test_inline_approvals import conversation
-from tests.cards.cardtools import element
-from tests.fakes.activities import BOB
-from tests.identity.conftest import SsoStack
+from devtools.teams.activities import BOB
+from tests.support.approvals import conversation
+from tests.support.cards import element
+from tests.support.sso import alice_asks, approve, signed_in
+from tests.support.stack import Stack
 
 
-async def test_a_lost_decision_is_read_back_as_the_approver_and_told_as_his(sso: SsoStack) -> None:
+async def test_a_lost_decision_is_read_back_as_the_approver_and_told_as_his(sso: Stack) -> None:
     request_id, cards = await alice_asks(sso)
     await signed_in(sso, BOB)
     sso.sim.tenant.add_fault(method="PATCH", path=r"assignmentApprovals/.+/stages/", drop=True, after_processing=True)

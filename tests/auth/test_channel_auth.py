@@ -14,14 +14,14 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.auth.conftest import ProdStack
-from tests.fakes import activities as act
+from devtools.teams import activities as act
 from tests.fakes.botframework import SigningKey
+from tests.support.stack import Stack
 
 FOREIGN_TENANT = "00000000-0000-4000-8000-00000000beef"
 
 
-async def test_a_signed_activity_is_accepted_and_the_reply_carries_the_bots_own_valid_bearer(prod: ProdStack) -> None:
+async def test_a_signed_activity_is_accepted_and_the_reply_carries_the_bots_own_valid_bearer(prod: Stack) -> None:
     status, _ = await prod.post(act.message(prod.service_url, "help"))
     assert status == 201
     [reply] = prod.connector.messages()
@@ -38,7 +38,7 @@ async def test_a_signed_activity_is_accepted_and_the_reply_carries_the_bots_own_
     assert request["grant_type"] == "client_credentials"
 
 
-async def test_a_full_activation_runs_authenticated_and_reuses_the_cached_keys_and_token(prod: ProdStack) -> None:
+async def test_a_full_activation_runs_authenticated_and_reuses_the_cached_keys_and_token(prod: Stack) -> None:
     for text in ("activate Exchange-Admins 1h because INC-4711", "status"):
         status, _ = await prod.post(act.message(prod.service_url, text))
         assert status == 201
@@ -50,7 +50,7 @@ async def test_a_full_activation_runs_authenticated_and_reuses_the_cached_keys_a
     assert len(prod.ids.login.issued) == 1
 
 
-def _bad_tokens() -> dict[str, Callable[[ProdStack, dict[str, Any]], str | None]]:
+def _bad_tokens() -> dict[str, Callable[[Stack, dict[str, Any]], str | None]]:
     forger = SigningKey("forged", ["msteams"])
     return {
         "missing": lambda s, a: None,
@@ -96,7 +96,7 @@ BAD = _bad_tokens()
 
 
 @pytest.mark.parametrize("case", list(BAD))
-async def test_each_bad_token_is_refused_401_and_nothing_happens(prod: ProdStack, case: str) -> None:
+async def test_each_bad_token_is_refused_401_and_nothing_happens(prod: Stack, case: str) -> None:
     activity = act.message(prod.service_url, "activate Exchange-Admins 1h because INC-4711")
     status, body = await prod.post(activity, authorization=BAD[case](prod, activity))
     assert status == 401, (case, body)
@@ -104,27 +104,27 @@ async def test_each_bad_token_is_refused_401_and_nothing_happens(prod: ProdStack
     assert prod.graph_calls() == []
 
 
-async def test_a_token_expired_within_the_five_minute_skew_is_still_accepted(prod: ProdStack) -> None:
+async def test_a_token_expired_within_the_five_minute_skew_is_still_accepted(prod: Stack) -> None:
     activity = act.message(prod.service_url, "help")
     token = prod.token(activity, issued_ago=3720, lifetime=3600)  # expired two minutes ago
     status, _ = await prod.post(activity, authorization=f"Bearer {token}")
     assert status == 201 and len(prod.connector.messages()) == 1
 
 
-async def test_a_signed_invoke_with_a_bad_token_is_refused_too(prod: ProdStack) -> None:
+async def test_a_signed_invoke_with_a_bad_token_is_refused_too(prod: Stack) -> None:
     activity = act.card_execute(prod.service_url, "activate", {"groupId": "x"}, reply_to="a-1")
     status, _ = await prod.post(activity, authorization=f"Bearer {prod.token(activity, audience='someone-else')}")
     assert status == 401 and prod.graph_calls() == []
 
 
-async def test_a_validly_signed_message_from_another_tenant_is_ignored_before_any_logic(prod: ProdStack) -> None:
+async def test_a_validly_signed_message_from_another_tenant_is_ignored_before_any_logic(prod: Stack) -> None:
     status, _ = await prod.post(act.message(prod.service_url, "activate Exchange-Admins 1h", tenant=FOREIGN_TENANT))
     assert status == 201  # accepted by the channel protocol, then dropped: no reply goes to another tenant
     assert prod.connector.sent == [] and prod.graph_calls() == []
 
 
 async def test_a_validly_signed_card_click_from_another_tenant_gets_a_neutral_200_and_nothing_runs(
-    prod: ProdStack,
+    prod: Stack,
 ) -> None:
     activity = act.card_execute(prod.service_url, "activate", {"groupId": "x", "access": "member"}, reply_to="a-1")
     activity["channelData"] = {"tenant": {"id": FOREIGN_TENANT}}
@@ -140,7 +140,7 @@ async def test_a_validly_signed_card_click_from_another_tenant_gets_a_neutral_20
     assert prod.connector.sent == [] and prod.graph_calls() == []
 
 
-async def test_body_errors_are_still_400_or_415_with_a_valid_token(prod: ProdStack) -> None:
+async def test_body_errors_are_still_400_or_415_with_a_valid_token(prod: Stack) -> None:
     url = prod.server.make_url("/api/messages")
     activity = act.message(prod.service_url, "help")
     auth = {"Authorization": f"Bearer {prod.token(activity)}"}
@@ -151,14 +151,14 @@ async def test_body_errors_are_still_400_or_415_with_a_valid_token(prod: ProdSta
     assert prod.connector.sent == []
 
 
-async def test_a_connector_that_refuses_the_bots_token_never_turns_into_a_500(prod: ProdStack) -> None:
+async def test_a_connector_that_refuses_the_bots_token_never_turns_into_a_500(prod: Stack) -> None:
     prod.connector.verify_bearer = lambda token: (_ for _ in ()).throw(PermissionError("revoked"))
     status, _ = await prod.post(act.message(prod.service_url, "help"))
     assert status in (200, 201)
     assert prod.connector.sent == [] and prod.connector.refused
 
 
-async def test_a_slow_signing_key_host_does_not_stall_other_requests(prod: ProdStack) -> None:
+async def test_a_slow_signing_key_host_does_not_stall_other_requests(prod: Stack) -> None:
     # botbuilder's own key refresh is a blocking requests.get on the event loop; bot/transport/openid.py's is not.
     prod.ids.channel.delay_seconds = 1.5
     first = asyncio.create_task(prod.post(act.message(prod.service_url, "help")))
@@ -172,7 +172,7 @@ async def test_a_slow_signing_key_host_does_not_stall_other_requests(prod: ProdS
     assert status == 201 and prod.ids.channel.metadata_requests == 1
 
 
-async def test_concurrent_first_requests_fetch_the_signing_keys_once(prod: ProdStack) -> None:
+async def test_concurrent_first_requests_fetch_the_signing_keys_once(prod: Stack) -> None:
     prod.ids.channel.delay_seconds = 0.3
     results = await asyncio.gather(*(prod.post(act.message(prod.service_url, "help")) for _ in range(5)))
     assert [status for status, _ in results] == [201] * 5

@@ -4,41 +4,28 @@ traceback reaches stderr; nothing is sent and Graph is not called."""
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
 import pytest
 
 from bot.transport.routes import VouchedTokens
-from tests.auth.conftest import ProdStack
-from tests.fakes import activities as act
+from devtools.teams import activities as act
+from tests.support.bodies import assert_no_traceback, nested_member
+from tests.support.stack import Stack
 
 JSON = {"Content-Type": "application/json"}
 
 
-def nested(activity: dict[str, Any], depth: int) -> bytes:
-    """`activity` with an extra member nested so deep that the whole body is `depth` levels (the activity is one)."""
-    body = json.dumps({**activity, "extra": None})
-    return body.replace('"extra": null', '"extra": ' + "[" * (depth - 1) + "]" * (depth - 1)).encode()
-
-
-async def post_raw(prod: ProdStack, body: bytes, authorization: str | None) -> tuple[int, str]:
+async def post_raw(prod: Stack, body: bytes, authorization: str | None) -> tuple[int, str]:
     headers = {**JSON, "Authorization": authorization} if authorization else JSON
     async with prod.http.post(prod.server.make_url("/api/messages"), data=body, headers=headers) as r:
         return r.status, await r.text()
 
 
-def assert_no_traceback(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
-    out, err = capfd.readouterr()
-    assert "Traceback" not in out + err
-    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
-
-
 async def test_a_deeply_nested_body_without_a_token_is_refused_401_before_it_is_parsed(
-    prod: ProdStack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    prod: Stack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    body = nested(act.message(prod.service_url, "help"), 990)  # ~2 KB: RecursionError in json.loads, then a 500
+    body = nested_member(act.message(prod.service_url, "help"), 990)  # ~2 KB: RecursionError in json.loads, then a 500
 
     for authorization in (None, "Bearer not-a-jwt", "Basic dXNlcjpwYXNz"):
         assert (await post_raw(prod, body, authorization))[0] == 401
@@ -48,21 +35,21 @@ async def test_a_deeply_nested_body_without_a_token_is_refused_401_before_it_is_
 
 
 async def test_a_signed_body_nested_beyond_64_levels_is_refused_400(
-    prod: ProdStack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    prod: Stack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     activity = act.message(prod.service_url, "help")
     signed = f"Bearer {prod.token(activity)}"
 
     for depth in (65, 990, 100_000):
-        status, text = await post_raw(prod, nested(activity, depth), signed)
+        status, text = await post_raw(prod, nested_member(activity, depth), signed)
         assert status == 400, (depth, text)
     assert prod.connector.sent == []
-    assert (await post_raw(prod, nested(activity, 64), signed))[0] == 201  # 64 levels are read as any activity
+    assert (await post_raw(prod, nested_member(activity, 64), signed))[0] == 201  # 64 levels are read as any activity
     assert len(prod.connector.messages()) == 1  # the help card
     assert_no_traceback(capfd, caplog)
 
 
-async def test_brackets_and_quotes_inside_strings_do_not_count_as_nesting(prod: ProdStack) -> None:
+async def test_brackets_and_quotes_inside_strings_do_not_count_as_nesting(prod: Stack) -> None:
     activity = act.message(prod.service_url, 'help [[[[ {{{{ \\" "' + "[" * 100 + "\\\\")
     status, _ = await prod.post(activity)
     assert status == 201 and len(prod.connector.messages()) == 1
@@ -70,7 +57,7 @@ async def test_brackets_and_quotes_inside_strings_do_not_count_as_nesting(prod: 
 
 @pytest.mark.parametrize("name", ["foo/bar", None, 5, "", "task/fetch", "composeExtension/query", "x" * 5000])
 async def test_unknown_or_malformed_invoke_names_get_a_neutral_200_or_400(
-    prod: ProdStack, name: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    prod: Stack, name: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     activity = act.card_execute(prod.service_url, "activate", {"pim": 1}, reply_to="a-1")
     if name is None:
@@ -86,7 +73,7 @@ async def test_unknown_or_malformed_invoke_names_get_a_neutral_200_or_400(
     assert_no_traceback(capfd, caplog)
 
 
-async def test_a_token_vouched_for_before_the_body_is_still_checked_with_each_activity(prod: ProdStack) -> None:
+async def test_a_token_vouched_for_before_the_body_is_still_checked_with_each_activity(prod: Stack) -> None:
     first = act.message(prod.service_url, "help")
     token = prod.token(first)
     assert (await prod.post(first, authorization=f"Bearer {token}"))[0] == 201

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from app import install_log_redaction
+from devtools.teams import activities as act
 from settings import load_settings
-from tests.auth.conftest import CONNECTION, ProdStack
-from tests.fakes import activities as act
+from tests.support.stack import CONNECTION, Stack
 
 
-async def test_no_secret_and_no_token_appears_in_debug_logs(prod: ProdStack, caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_secret_and_no_token_appears_in_debug_logs(prod: Stack, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # root: botbuilder, msal, urllib3, aiohttp, httpx and ours
     for text in ("activate Exchange-Admins 1h because INC-4711", "status", "deactivate Exchange-Admins"):
         status, _ = await prod.post(act.message(prod.service_url, text))
@@ -48,7 +48,7 @@ async def test_no_secret_and_no_token_appears_in_debug_logs(prod: ProdStack, cap
 
 
 async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_sso_scenario(
-    prod_sso: ProdStack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    prod_sso: Stack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sign-in card, silent exchange, activation, the magic-code fallback, a refused bot token, logout — with the
     root logger at DEBUG (botbuilder, msrest, msal, urllib3, requests, aiohttp, httpx and ours)."""
@@ -129,7 +129,7 @@ async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_
 
 
 def test_the_redacting_filter_removes_jwts_bearer_values_and_secrets_from_messages_and_tracebacks(
-    prod: ProdStack,
+    prod: Stack,
 ) -> None:
     stream = io.StringIO()
     logger = logging.getLogger("redaction-test")

@@ -10,51 +10,16 @@ from typing import Any
 
 import aiohttp
 
-from simtenant.wire import request_json
-from tests.auth.conftest import CONNECTION, ProdStack
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-from tests.fakes.token_service import FakeTokenService
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from tests.support.chat import self_activations
+from tests.support.sso import ask_to_activate, cards_sent, invoke, oauth_cards, texts_sent, tokens
+from tests.support.stack import CONNECTION, Stack
 
 EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"
-OAUTH = "application/vnd.microsoft.card.oauth"
 
 
-def tokens(prod: ProdStack) -> FakeTokenService:
-    assert prod.token_service is not None
-    return prod.token_service
-
-
-def self_activations(prod: ProdStack) -> list[dict[str, Any]]:
-    requests = (request_json(x) for x in prod.sim.tenant.requests_for("assignment"))
-    return [r for r in requests if r["action"] == "selfActivate"]
-
-
-def oauth_cards(prod: ProdStack) -> list[dict[str, Any]]:
-    return [
-        a["content"]
-        for r in prod.connector.messages()
-        for a in r.body.get("attachments") or []
-        if a.get("contentType") == OAUTH
-    ]
-
-
-def result_cards(prod: ProdStack) -> list[dict[str, Any]]:
-    return [r.card for r in prod.connector.messages() if r.card is not None]
-
-
-def texts(prod: ProdStack) -> list[str]:
-    return [str(r.body.get("text")) for r in prod.connector.messages() if r.body.get("text")]
-
-
-def invoke(prod: ProdStack, name: str, value: dict[str, Any], user: act.TeamsUser = ALICE) -> dict[str, Any]:
-    activity = act.message(prod.service_url, "", user)
-    activity.update({"type": "invoke", "name": name, "value": value})
-    activity.pop("text")
-    return activity
-
-
-def assert_every_token_service_call_carried_the_bots_valid_bearer(prod: ProdStack) -> None:
+def assert_every_token_service_call_carried_the_bots_valid_bearer(prod: Stack) -> None:
     service = tokens(prod)
     assert service.refused == []
     assert service.calls and len(service.bearers) == len(service.calls)
@@ -67,14 +32,7 @@ def assert_every_token_service_call_carried_the_bots_valid_bearer(prod: ProdStac
     ]
 
 
-async def ask_to_activate(prod: ProdStack) -> dict[str, Any]:
-    status, _ = await prod.post(act.message(prod.service_url, "activate Exchange-Admins 1h"))
-    assert status == 201
-    [card] = oauth_cards(prod)
-    return card
-
-
-async def test_the_token_service_stand_in_refuses_calls_without_the_bots_valid_bearer(prod_sso: ProdStack) -> None:
+async def test_the_token_service_stand_in_refuses_calls_without_the_bots_valid_bearer(prod_sso: Stack) -> None:
     url = f"{tokens(prod_sso).url}/api/usertoken/GetToken?userId=x&connectionName={CONNECTION}&channelId=msteams"
     forged = prod_sso.token(act.message(prod_sso.service_url, "x"))  # a channel token is not the bot's token
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=prod_sso.ids.ca.client_context())) as http:
@@ -85,7 +43,7 @@ async def test_the_token_service_stand_in_refuses_calls_without_the_bots_valid_b
 
 
 async def test_no_token_asks_to_sign_in_and_the_silent_exchange_activates_with_a_valid_bot_bearer_throughout(
-    prod_sso: ProdStack,
+    prod_sso: Stack,
 ) -> None:
     card = await ask_to_activate(prod_sso)
 
@@ -101,14 +59,14 @@ async def test_no_token_asks_to_sign_in_and_the_silent_exchange_activates_with_a
     assert status == 200, body
     [activation] = self_activations(prod_sso)
     assert activation["principalId"] == ALICE.oid and activation["groupId"] == EXCHANGE
-    [result] = result_cards(prod_sso)
+    [result] = cards_sent(prod_sso)
     assert "Exchange-Admins" in json.dumps(result)
     assert [op for op, _ in tokens(prod_sso).calls] == ["GetToken", "GetSignInResource", "exchange", "GetToken"]
     assert_every_token_service_call_carried_the_bots_valid_bearer(prod_sso)
     assert prod_sso.connector.refused == []
 
 
-async def test_oauth_card_fallback_the_magic_code_resumes_the_command(prod_sso: ProdStack) -> None:
+async def test_oauth_card_fallback_the_magic_code_resumes_the_command(prod_sso: Stack) -> None:
     await ask_to_activate(prod_sso)
     tokens(prod_sso).fail_exchanges = 1
     sso_token = await tokens(prod_sso).sso_token(ALICE.oid)
@@ -121,23 +79,23 @@ async def test_oauth_card_fallback_the_magic_code_resumes_the_command(prod_sso: 
     status, _ = await prod_sso.post(invoke(prod_sso, "signin/verifyState", {"state": code}))
 
     assert status == 200
-    assert len(self_activations(prod_sso)) == 1 and len(result_cards(prod_sso)) == 1
+    assert len(self_activations(prod_sso)) == 1 and len(cards_sent(prod_sso)) == 1
     assert "GetToken+code" in [op for op, _ in tokens(prod_sso).calls]
     assert_every_token_service_call_carried_the_bots_valid_bearer(prod_sso)
 
 
-async def test_a_token_of_another_user_writes_nothing(prod_sso: ProdStack) -> None:
+async def test_a_token_of_another_user_writes_nothing(prod_sso: Stack) -> None:
     tokens(prod_sso).put_token(ALICE.mri, await tokens(prod_sso).graph_token(BOB.oid))
 
     status, _ = await prod_sso.post(act.message(prod_sso.service_url, "activate Exchange-Admins 1h"))
 
     assert status == 201
     assert self_activations(prod_sso) == [] and oauth_cards(prod_sso) == []
-    assert any("belongs to a different account" in t and "nothing was changed" in t for t in texts(prod_sso))
+    assert any("belongs to a different account" in t and "nothing was changed" in t for t in texts_sent(prod_sso))
     assert_every_token_service_call_carried_the_bots_valid_bearer(prod_sso)
 
 
-async def test_logout_signs_out_with_the_bots_bearer(prod_sso: ProdStack) -> None:
+async def test_logout_signs_out_with_the_bots_bearer(prod_sso: Stack) -> None:
     tokens(prod_sso).put_token(ALICE.mri, await tokens(prod_sso).graph_token(ALICE.oid))
     status, _ = await prod_sso.post(act.message(prod_sso.service_url, "logout"))
     assert status == 201
@@ -146,7 +104,7 @@ async def test_logout_signs_out_with_the_bots_bearer(prod_sso: ProdStack) -> Non
     assert_every_token_service_call_carried_the_bots_valid_bearer(prod_sso)
 
 
-async def test_a_bot_token_the_token_service_refuses_writes_nothing_and_answers(prod_sso: ProdStack) -> None:
+async def test_a_bot_token_the_token_service_refuses_writes_nothing_and_answers(prod_sso: Stack) -> None:
     def revoked(_: str) -> Any:
         raise PermissionError("revoked")
 
@@ -157,12 +115,12 @@ async def test_a_bot_token_the_token_service_refuses_writes_nothing_and_answers(
 
     assert status == 201
     assert self_activations(prod_sso) == [] and tokens(prod_sso).refused
-    [card] = result_cards(prod_sso)  # the user is told, not left waiting
+    [card] = cards_sent(prod_sso)  # the user is told, not left waiting
     assert "Not activated" in json.dumps(card) and "nothing was changed" in json.dumps(card)
 
 
 async def test_activate_in_a_channel_opens_the_1_1_chat_and_signs_in_there_with_a_valid_bot_bearer_throughout(
-    prod_sso: ProdStack,
+    prod_sso: Stack,
 ) -> None:
     channel = act.channel_message(prod_sso.service_url, "activate Exchange-Admins 1h")
 

@@ -13,16 +13,16 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
 from simtenant.seed import FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
 from simtenant.wire import request_json
-from tests.auth.conftest import CONNECTION, ProdStack
-from tests.auth.test_sso_authenticated import invoke, oauth_cards, tokens
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
 from tests.fakes.signin_page import walk_sign_in
+from tests.support.sso import invoke, oauth_cards, tokens
+from tests.support.stack import CONNECTION, Stack
 
 
-def provisioned(prod: ProdStack, group_id: str) -> list[Any]:
+def provisioned(prod: Stack, group_id: str) -> list[Any]:
     return [
         r
         for r in prod.sim.tenant.requests_for("assignment", group_id=group_id)
@@ -30,7 +30,7 @@ def provisioned(prod: ProdStack, group_id: str) -> list[Any]:
     ]
 
 
-def step_up_link(card: dict[str, Any] | None, prod: ProdStack) -> str:
+def step_up_link(card: dict[str, Any] | None, prod: Stack) -> str:
     assert card is not None
     [action] = [a for a in card.get("actions", []) if a.get("type") == "Action.OpenUrl"]
     url = str(action["url"])
@@ -38,7 +38,7 @@ def step_up_link(card: dict[str, Any] | None, prod: ProdStack) -> str:
     return url
 
 
-async def sign_in_with_ssl(prod: ProdStack, link: str, user_id: str, *, mfa: bool = True) -> tuple[int, str]:
+async def sign_in_with_ssl(prod: Stack, link: str, user_id: str, *, mfa: bool = True) -> tuple[int, str]:
     """Follow the step-up link as a browser would (HTTPS throughout); the callback page's status and text."""
     walk = await walk_sign_in(prod.http, link, user_id, mfa=mfa)
     assert walk.authorize_url.startswith("https://")
@@ -47,7 +47,7 @@ async def sign_in_with_ssl(prod: ProdStack, link: str, user_id: str, *, mfa: boo
     return walk.status, walk.page
 
 
-async def sso_exchange(prod: ProdStack) -> None:
+async def sso_exchange(prod: Stack) -> None:
     """Teams' silent SSO answer to the OAuth card: the command that waited for it resumes in this turn."""
     token = await tokens(prod).sso_token(ALICE.oid)
     value = {"id": str(uuid.uuid4()), "connectionName": CONNECTION, "token": token}
@@ -55,7 +55,7 @@ async def sso_exchange(prod: ProdStack) -> None:
     assert status == 200, body
 
 
-def assert_every_outbound_call_carried_the_bots_valid_bearer(prod: ProdStack) -> None:
+def assert_every_outbound_call_carried_the_bots_valid_bearer(prod: Stack) -> None:
     assert prod.connector.refused == [] and tokens(prod).refused == []
     assert all(r.authorization and r.authorization.startswith("Bearer ") for r in prod.connector.sent)
     for r in prod.connector.sent:
@@ -64,7 +64,7 @@ def assert_every_outbound_call_carried_the_bots_valid_bearer(prod: ProdStack) ->
 
 
 async def test_sso_then_mfa_step_up_over_https_retries_and_posts_active_with_a_valid_bot_bearer(
-    prod_stepup: ProdStack,
+    prod_stepup: Stack,
 ) -> None:
     prod = prod_stepup
     status, _ = await prod.post(
@@ -94,7 +94,7 @@ async def test_sso_then_mfa_step_up_over_https_retries_and_posts_active_with_a_v
     assert len(provisioned(prod, PRIVILEGED_ROLE_ADMINS)) == 1
 
 
-async def test_authentication_context_step_up_in_production_mode(prod_stepup: ProdStack) -> None:
+async def test_authentication_context_step_up_in_production_mode(prod_stepup: Stack) -> None:
     prod = prod_stepup
     tokens(prod).put_token(ALICE.mri, await tokens(prod).graph_token(ALICE.oid))  # already signed in through SSO
     status, _ = await prod.post(act.message(prod.service_url, "activate Finance-Prod 30m because quarter close"))
@@ -133,7 +133,7 @@ def execute_button(card: dict[str, Any], title_starts: str) -> dict[str, Any]:
 
 
 async def test_card_clicks_over_max_then_justification_submit_step_up_and_the_click_completes_once(
-    prod_stepup: ProdStack,
+    prod_stepup: Stack,
 ) -> None:
     prod = prod_stepup
     tokens(prod).put_token(ALICE.mri, await tokens(prod).graph_token(ALICE.oid))  # already signed in through SSO
@@ -178,7 +178,7 @@ async def test_card_clicks_over_max_then_justification_submit_step_up_and_the_cl
 
 
 async def test_a_click_whose_step_up_did_no_mfa_is_answered_plainly_and_never_asks_to_sign_in_again(
-    prod_stepup: ProdStack,
+    prod_stepup: Stack,
 ) -> None:
     prod = prod_stepup
     tokens(prod).put_token(ALICE.mri, await tokens(prod).graph_token(ALICE.oid))  # already signed in through SSO

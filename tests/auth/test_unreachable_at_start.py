@@ -18,15 +18,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import Seams, create_app
+from devtools.teams import activities as act
+from devtools.teams.connector import FakeConnector, running_connector
 from settings import load_settings
 from simtenant import run_simtenant
 from simtenant.seed import EXCHANGE_ADMINS
-from tests.auth.conftest import production_env
-from tests.fakes import activities as act
 from tests.fakes.botframework import IdentityStandIns, running_identity
-from tests.fakes.connector import FakeConnector, running_connector
 from tests.fakes.switch import Switch
+from tests.support.stack import bot_server, production_env, seams
 
 
 @dataclass
@@ -86,13 +85,11 @@ async def outage(tmp_path: Path) -> AsyncIterator[Outage]:
         env = production_env(sim, ids, tmp_path, app_id, secret)
         env["AUTHORITY_HOST"] = graph_entra.origin
         env["TO_CHANNEL_FROM_BOT_LOGIN_URL"] = f"{bot_entra.origin}/botframework.com"
-        server = TestServer(create_app(load_settings(env), Seams(clock=sim.tenant.clock)), host="127.0.0.1")
-        await server.start_server()  # with Entra unreachable: it used to raise here (msal's authority discovery)
         try:
-            async with aiohttp.ClientSession() as http:
+            # Started with Entra unreachable: it used to raise here (msal's authority discovery).
+            async with bot_server(load_settings(env), seams(sim)) as server, aiohttp.ClientSession() as http:
                 yield Outage(sim, ids, connector, server, http, graph_entra, bot_entra, env)
         finally:
-            await server.close()
             await graph_entra.down()
             await bot_entra.down()
 

@@ -9,58 +9,13 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from simtenant.wire import request_json
-from tests.bot.conftest import Stack
-from tests.cards.cardtools import buttons, element, maybe_element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, FRANK
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, FRANK
+from tests.support.cards import buttons, card_text, element, facts, maybe_element, request_id_of
+from tests.support.chat import assignment_requests, say, self_activations
+from tests.support.stack import Stack
 
-EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"
 TEAMS_ADMINS = "bbbbbbbb-0000-4000-8000-000000000002"
-SECURITY_OPS = "bbbbbbbb-0000-4000-8000-000000000003"
-
-
-def facts(card: dict[str, Any], element_id: str) -> dict[str, str]:
-    return {f["title"]: f["value"] for f in element(card, element_id)["facts"]}
-
-
-def card_text(card: dict[str, Any]) -> str:
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("text", "title", "value", "label"):
-                if isinstance(node.get(key), str):
-                    out.append(node[key])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return "\n".join(out)
-
-
-async def say(stack: Stack, text: str, user: act.TeamsUser = ALICE, **kw: Any) -> dict[str, Any]:
-    """Send a personal-chat message; return the card of the last reply that has one."""
-    before = len(stack.connector.messages())
-    status, _ = await stack.post(act.message(stack.service_url, text, user, **kw))
-    assert status == 201
-    replies = stack.connector.messages()[before:]
-    assert replies, f"no reply to {text!r}"
-    # The last card: a text may follow it (an approval request tells the requester who was notified).
-    card = next((r.card for r in reversed(replies) if r.card is not None), None)
-    assert card is not None, replies[-1].body
-    return card
-
-
-def assignment_requests(stack: Stack) -> list[dict[str, Any]]:
-    return [request_json(r) for r in stack.sim.tenant.requests_for("assignment")]
-
-
-def self_activations(stack: Stack) -> list[dict[str, Any]]:
-    return [r for r in assignment_requests(stack) if r["action"] == "selfActivate"]
 
 
 def graph_log(stack: Stack) -> list[dict[str, Any]]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import pytest
 from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity
@@ -27,15 +25,12 @@ from app import PARTS_KEY
 from bot.transport.deliveries import Deliveries
 from bot.transport.turns import ANSWER_WITHIN, Turns
 from cards.wording import INTERRUPTED, SORRY
-from simtenant import run_simtenant
-from tests.bot.conftest import Stack, another_bot
-from tests.bot.test_activation_http import card_text, say, self_activations
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
-from tests.fakes.connector import running_connector
+from devtools.teams import activities as act
 from tests.fakes.virtual_time import ManualClock
+from tests.support.cards import card_text, element
+from tests.support.chat import say, self_activations
+from tests.support.stack import START, Stack, bot_on, no_bot_yet
 
-START = 1000.0
 DEADLINE = START + ANSWER_WITHIN
 ACTIVATE = "activate Exchange-Admins 1h"
 T = TypeVar("T")
@@ -53,23 +48,16 @@ class Slow:
         return asyncio.ensure_future(self.stack.post(activity))
 
 
-def bot_on(stack: Stack, clock: ManualClock) -> AbstractAsyncContextManager[Stack]:
-    """A bot process (in-process app) on the stack's tenant, connector and state file, on virtual monotonic time."""
-    return another_bot(stack, timer=clock)
-
-
 @pytest.fixture
 async def slow(tmp_path: Path) -> AsyncIterator[Slow]:
     clock = ManualClock(START)
-    async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim, running_connector() as connector:
-        connector.clock = clock
-        async with aiohttp.ClientSession() as http:
-            base = Stack(sim, connector, None, http, tmp_path / "state.sqlite3")  # type: ignore[arg-type]
-            async with bot_on(base, clock) as stack:
-                try:
-                    yield Slow(stack, clock)
-                finally:
-                    clock.advance_to(clock() + 3600)  # a test that failed midway leaves nothing asleep for ever
+    async with no_bot_yet(tmp_path) as base:
+        base.connector.clock = clock
+        async with bot_on(base, clock) as stack:
+            try:
+                yield Slow(stack, clock)
+            finally:
+                clock.advance_to(clock() + 3600)  # a test that failed midway leaves nothing asleep for ever
 
 
 async def promptly(answer: Awaitable[T]) -> T:

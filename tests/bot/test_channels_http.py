@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from cards.wording import PRIVATE_CHAT_FAILED, PRIVATE_CHAT_REFUSED, REPLIED_PRIVATELY
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import card_text, self_activations
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, DEMO_TENANT, FRANK
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, DEMO_TENANT, FRANK
+from tests.support.cards import card_text, element, maybe_element
+from tests.support.chat import self_activations
+from tests.support.stack import Stack
 
 EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"
 PERSONAL = f"a:personal-{ALICE.oid}"  # the conversation of act.message (Alice's 1:1 chat)

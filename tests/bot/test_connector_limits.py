@@ -11,11 +11,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 from botbuilder.schema.teams import ChannelInfo, TeamsChannelData
 
-from app import PARTS_KEY, Seams, create_app
+from app import PARTS_KEY
 from bot.transport.connector import (
     MAX_RETRY_AFTER,
     AiohttpConnectorClient,
@@ -24,12 +23,12 @@ from bot.transport.connector import (
     _retry_after,
 )
 from bot.transport.sendlimit import ConversationLimiter
+from devtools.teams.connector import FakeConnector, running_connector
 from settings import load_settings
 from simtenant import run_simtenant
-from tests.bot.conftest import bot_env
-from tests.bot.test_sendlimit import assert_within_app_limits, assert_within_teams_limits, busiest
-from tests.fakes.connector import FakeConnector, running_connector
 from tests.fakes.virtual_time import SteppingClock
+from tests.support.sendlimit import assert_within_app_limits, assert_within_teams_limits, busiest
+from tests.support.stack import bot_env, bot_server, seams
 
 
 @dataclass
@@ -218,11 +217,7 @@ def test_attempts_must_be_positive() -> None:
 async def test_the_bots_app_wide_cap_is_the_setting(tmp_path: Path) -> None:
     async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim:
         settings = load_settings(bot_env(sim, tmp_path / "state.sqlite3", TEAMS_REQUESTS_PER_SECOND="2"))
-        server = TestServer(create_app(settings, Seams(clock=sim.tenant.clock)), host="127.0.0.1")
-        await server.start_server()
-        try:
+        async with bot_server(settings, seams(sim)) as server:
             limiter = server.app[PARTS_KEY].adapter.bot_framework_authentication.limiter
             assert [limiter.reserve(f"a:{i}") for i in range(2)] == [0, 0]
             assert limiter.reserve("a:3") > 0.9
-        finally:
-            await server.close()

@@ -14,7 +14,7 @@ from bot.store import ANY
 from bot.store.keys import delivery as marker_key
 from bot.store.sqlite import SqliteStore
 from bot.transport.deliveries import DONE, RUNNING, Deliveries
-from tests.core.fakes import FixedClock
+from tests.support.core_fakes import FixedClock
 
 
 @pytest.fixture

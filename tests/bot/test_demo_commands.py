@@ -12,19 +12,18 @@ from typing import Any
 import pytest
 
 from bot.approvals import ADOPT_AFTER
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
 from simtenant.seed import CAROL, DAVE, NETWORK_ADMINS
-from tests.approvals.test_inline_approvals import answered_card, approval_cards, click
-from tests.approvals.test_outside_decisions import poll_once
-from tests.bot.conftest import Stack, serving
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
+from tests.support.approvals import answered_card, approval_cards, click, poll_once
+from tests.support.cards import element, maybe_element
+from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture
 async def demo_stack(tmp_path: Path) -> AsyncIterator[Stack]:
     # As `make demo` sets it: Network-Admins is one of the admin feed's groups, so the approval poll reads it.
-    async with serving(tmp_path, BOT_DEMO="1", FEED_GROUPS="Network-Admins") as served:
+    async with running_stack(tmp_path, BOT_DEMO="1", FEED_GROUPS="Network-Admins") as served:
         yield served
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import EXCHANGE, SECURITY_OPS, card_text, say, self_activations
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
+from devtools.teams import activities as act
+from tests.support.cards import card_text, element
+from tests.support.chat import EXCHANGE, SECURITY_OPS, say, self_activations
+from tests.support.stack import Stack
 
 TEAMS_ADMINS_LIKE_FOREIGN_GROUP = "bbbbbbbb-0000-4000-8000-000000000008"  # PIM-Approvers: Alice is not eligible
 

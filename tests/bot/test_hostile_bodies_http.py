@@ -12,9 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.transport.routes import errors_middleware
-from tests.auth.test_hostile_bodies import assert_no_traceback, nested
-from tests.bot.conftest import Stack
-from tests.fakes import activities as act
+from devtools.teams import activities as act
+from tests.support.bodies import assert_no_traceback, nested_member
+from tests.support.stack import Stack
 
 
 async def post_raw(stack: Stack, body: bytes) -> tuple[int, str]:
@@ -28,11 +28,11 @@ async def test_a_body_nested_beyond_64_levels_is_refused_400_without_a_traceback
 ) -> None:
     activity = act.message(stack.service_url, "help")
     for depth in (65, 990, 100_000):
-        assert (await post_raw(stack, nested(activity, depth)))[0] == 400
+        assert (await post_raw(stack, nested_member(activity, depth)))[0] == 400
     assert (await post_raw(stack, b"[" * 5000))[0] == 400  # not even an object
     assert (await post_raw(stack, b'{"type": "message", "x": "' + b"[" * 5000))[0] == 400  # an unclosed string
     assert stack.connector.sent == []
-    assert (await post_raw(stack, nested(activity, 64)))[0] == 201
+    assert (await post_raw(stack, nested_member(activity, 64)))[0] == 201
     assert_no_traceback(capfd, caplog)
 
 

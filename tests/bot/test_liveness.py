@@ -15,7 +15,7 @@ import pytest
 from bot.liveness import Liveness, gone_here
 from bot.store import ANY
 from bot.store.sqlite import SqliteStore
-from tests.feed.test_lease import Wall
+from tests.support.feed import Wall
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.approvals.test_inline_approvals import CAROL, approval_cards, conversation
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import facts, say
-from tests.cards.cardtools import buttons
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from tests.support.approvals import CAROL, approval_cards, conversation
+from tests.support.cards import buttons, facts
+from tests.support.chat import say
+from tests.support.stack import Stack
 
 # A weekday, a date and a time, the zone last: "Sun, Nov 22, 2:05 PM (EST)" (month first, 12 hours) or
 # "Sun 22 Nov, 14:05 (CET)" (day first, 24 hours).

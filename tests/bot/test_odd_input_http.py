@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import EXCHANGE, card_text, say, self_activations
-from tests.cards.cardtools import buttons, element
-from tests.fakes import activities as act
+from devtools.teams import activities as act
+from tests.support.cards import buttons, card_text, element
+from tests.support.chat import EXCHANGE, say, self_activations
+from tests.support.stack import Stack
 
 SORRY = "something went wrong"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -8,8 +8,6 @@ from a cached read is checked against Graph once before it is said.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -17,20 +15,15 @@ import pytest
 
 from bot.storage import SqliteStorage
 from bot.store import keys
+from devtools.teams.activities import ALICE, FRANK
 from simtenant import seed
 from simtenant.wire import request_json
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack, another_bot
-from tests.bot.test_activation_http import card_text, say
-from tests.cards.cardtools import element
-from tests.fakes.activities import ALICE, FRANK
+from tests.support.cards import card_text, element
+from tests.support.chat import cancel_typed, say
+from tests.support.elsewhere import PIM, alice_elsewhere, graph_as
+from tests.support.stack import Stack, another_bot
 
-PIM = "/v1.0/identityGovernance/privilegedAccess/group"
 ACTIVATION_ROUTE = "POST assignmentScheduleRequests"
-ADMIN_SCOPES = (
-    "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup "
-    "RoleManagementPolicy.ReadWrite.AzureADGroup"
-)
 
 
 def graph_log(stack: Stack) -> list[dict[str, Any]]:
@@ -45,21 +38,6 @@ def policy_reads(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e["path"].startswith("/v1.0/policies/")]
 
 
-async def graph_as(stack: Stack, oid: str, method: str, path: str, body: Any = None, scp: str = ADMIN_SCOPES) -> Any:
-    """A call to the simulated tenant's Graph with `oid`'s delegated token: what an admin does in the portal, or a
-    user in another client."""
-    token = (await stack.sim_control("POST", "/token", {"oid": oid, "scp": scp}))["access_token"]
-    async with stack.http.request(
-        method,
-        f"{stack.sim.graph_base_url}{path.removeprefix('/v1.0')}",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        ssl=stack.sim.ssl_context(),
-    ) as r:
-        assert r.status < 300, await r.text()
-        return await r.json(content_type=None) if r.content_length != 0 else None
-
-
 async def admin_grants_eligibility(stack: Stack, group: str, principal: str) -> None:
     """Erin (an admin) makes `principal` eligible for member of `group`: adminAssign on eligibilityScheduleRequests."""
     body = {
@@ -71,22 +49,6 @@ async def admin_grants_eligibility(stack: Stack, group: str, principal: str) -> 
         "scheduleInfo": {"startDateTime": None, "expiration": {"type": "afterDuration", "duration": "P90D"}},
     }
     await graph_as(stack, seed.ERIN, "POST", f"{PIM}/eligibilityScheduleRequests", body)
-
-
-async def alice_elsewhere(stack: Stack, action: str, group: str, **extra: Any) -> Any:
-    """Alice's own request made in another client (the portal), with her token, as Graph receives it."""
-    body: dict[str, Any] = {"action": action, "groupId": group, "principalId": ALICE.oid, "accessId": "member"}
-    if action == "selfActivate":
-        body["scheduleInfo"] = {"startDateTime": None, "expiration": {"type": "afterDuration", "duration": "PT1H"}}
-    scp = "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup"
-    return await graph_as(stack, ALICE.oid, "POST", f"{PIM}/assignmentScheduleRequests", body | extra, scp=scp)
-
-
-@asynccontextmanager
-async def restarted(stack: Stack, **settings: str) -> AsyncIterator[Stack]:
-    """A second bot on the same tenant and state file: a process that has read nothing yet (with extra settings)."""
-    async with another_bot(stack, **settings) as fresh:
-        yield fresh
 
 
 # ---- the pre-flight runs before any write, cold or warm ----------------------------------------------------------
@@ -115,7 +77,7 @@ async def test_with_a_cold_cache_the_policy_refuses_or_asks_before_any_write(
 @pytest.mark.parametrize(("text", "said"), COLD_REFUSALS)
 async def test_on_the_first_message_after_a_restart_too(stack: Stack, text: str, said: str) -> None:
     await say(stack, "activate Exchange-Admins 1h")  # the first process read and wrote
-    async with restarted(stack) as fresh:
+    async with another_bot(stack) as fresh:
         before = len(graph_log(stack))
         card = await say(fresh, text)
 
@@ -159,7 +121,7 @@ async def test_graph_round_trips_cold_and_warm(stack: Stack) -> None:
 
 async def test_a_group_seen_before_a_restart_still_costs_two_round_trips_after_it(stack: Stack) -> None:
     await say(stack, "status")  # Alice's eligibilities: the first process sees Helpdesk-Tier1 among them
-    async with restarted(stack) as fresh:  # nothing read yet in this process, the state file kept
+    async with another_bot(stack) as fresh:  # nothing read yet in this process, the state file kept
         trips, card = await round_trips(fresh, "activate Helpdesk-Tier1 1h", FRANK)
 
     assert (trips, element(card, "outcome-0-state")["text"]) == (2, "Active")  # snapshot and policy in one $batch

@@ -13,7 +13,7 @@ import pytest
 from bot.reconcile import RETRY_AFTER, Check, Reconciler
 from bot.store.sqlite import SqliteStore
 from core.models import Actor, Decision
-from tests.core.fakes import FixedClock
+from tests.support.core_fakes import FixedClock
 
 ALICE = Actor("alice-oid", "tenant", "Alice")
 

@@ -10,13 +10,12 @@ from typing import Any
 
 from cards.wording import format_clock, format_time
 from core.models import TimeStyle
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
 from simtenant import seed
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import assignment_requests, facts, say
-from tests.bot.test_preflight_http import restarted
-from tests.cards.cardtools import buttons, element, maybe_element, walk
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
+from tests.support.cards import buttons, element, facts, maybe_element, walk
+from tests.support.chat import assignment_requests, say
+from tests.support.stack import Stack, another_bot
 
 ALICES_WAY = TimeStyle("Europe/Berlin", "en-US")  # as the test activities say (clientInfo timezone, locale)
 
@@ -313,14 +312,14 @@ def admin_commands(card: dict[str, Any]) -> list[str]:
 async def test_help_lists_the_admin_commands_to_admins_named_or_by_group(stack: Stack) -> None:
     assert admin_commands(await say(stack, "help")) == []  # nobody is an admin here
 
-    async with restarted(stack, BOT_ADMINS=BOB.oid) as named:
+    async with another_bot(stack, BOT_ADMINS=BOB.oid) as named:
         assert admin_commands(await say(named, "help", BOB)) == [
             "feed here",
             "approvals here Security-Operators",
             "approvals status",
         ]
         assert admin_commands(await say(named, "help")) == []  # Alice is not named
-    async with restarted(stack, BOT_ADMIN_GROUP=seed.HELPDESK_STAFF) as by_group:
+    async with another_bot(stack, BOT_ADMIN_GROUP=seed.HELPDESK_STAFF) as by_group:
         assert len(admin_commands(await say(by_group, "help"))) == 3  # Alice is a member of Helpdesk-Staff
         assert admin_commands(await say(by_group, "help", BOB)) == []
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from devtools.teams.connector import Recorded
 from simtenant import seed
-from tests.approvals.test_inline_approvals import conversation, request_approval
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import assignment_requests, say, self_activations
-from tests.bot.test_preflight_http import alice_elsewhere
-from tests.cards.cardtools import buttons, element, maybe_element, request_id_of, walk
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-from tests.fakes.connector import Recorded
+from tests.support.approvals import conversation, request_approval
+from tests.support.cards import buttons, element, maybe_element, request_id_of, walk
+from tests.support.chat import assignment_requests, say, self_activations
+from tests.support.elsewhere import alice_elsewhere
+from tests.support.stack import Stack
 
 
 def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:

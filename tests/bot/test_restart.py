@@ -2,59 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
 from bot.storage import SqliteStorage
-from devtools.stack import ROOT, Tenant, bot_environment, free_port
-from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element, request_id_of
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
-from tests.fakes.connector import FakeConnector, running_connector
-
-
-@asynccontextmanager
-async def tenant_process(state_dir: Path) -> AsyncIterator[Tenant]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simtenant", "--port", "0", "--state-dir", str(state_dir), "--seed", "demo",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        info = json.loads(line)
-        yield Tenant(**{k: info[k] for k in Tenant.__dataclass_fields__})
-    finally:
-        proc.terminate()
-        await proc.wait()
-
-
-async def start_bot(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "app.py"), cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if proc.returncode is not None:
-                raise AssertionError("the bot exited: " + await asyncio.to_thread(log.read_text))
-            try:
-                async with http.get(f"http://127.0.0.1:{env['PORT']}/healthz") as r:
-                    if r.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the bot did not start: " + (await asyncio.to_thread(log.read_text))[-2000:])
+from devtools.stack import bot_environment, free_port
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
+from devtools.teams.connector import FakeConnector, running_connector
+from tests.support.cards import card_text, element, request_id_of
+from tests.support.processes import start_bot, tenant_process
 
 
 async def say(http: aiohttp.ClientSession, port: str, connector: FakeConnector, text: str) -> dict:

@@ -18,7 +18,8 @@ import pytest
 
 from bot.reconcile import RETRY_AFTER, SETTLE
 from bot.storage import SqliteStorage
-from tests.approvals.test_inline_approvals import (
+from devtools.teams.activities import ALICE, BOB
+from tests.support.approvals import (
     CAROL,
     answered_card,
     approval_cards,
@@ -30,12 +31,9 @@ from tests.approvals.test_inline_approvals import (
     request_approval,
     texts,
 )
-from tests.bot.cancelling import cancel_typed
-from tests.bot.conftest import Stack
-from tests.bot.quick import follow_up, poll, quick_stack, serving
-from tests.bot.test_activation_http import EXCHANGE, card_text, say, self_activations
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes.activities import ALICE, BOB
+from tests.support.cards import card_text, element, maybe_element
+from tests.support.chat import EXCHANGE, cancel_typed, say, self_activations
+from tests.support.stack import Stack, another_bot, follow_up, poll, running_stack
 
 WRITE = r"assignmentScheduleRequests$"
 REQUESTS = r"assignmentScheduleRequests"  # the outcome is read back from the user's requests in the group
@@ -45,7 +43,7 @@ STAGES = r"assignmentApprovals/.+/stages/"
 
 @pytest.fixture
 async def quick(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with quick_stack(tmp_path) as stack:
+    async with running_stack(tmp_path, quick=True) as stack:
         yield stack
 
 
@@ -175,8 +173,8 @@ async def test_a_restarted_bot_carries_on_and_tells_the_truth(quick: Stack) -> N
     quick.sim.tenant.advance(20)
     before = sent_to_alice(quick)
 
-    async with serving(quick.sim, quick.state_db) as restarted:
-        assert await follow_up(quick, restarted) == 1
+    async with another_bot(quick, quick=True) as restarted:
+        assert await follow_up(quick, restarted.server) == 1
 
     [told] = alice_cards(quick, before)
     assert element(told, "outcome-0-state")["text"] == "Active"

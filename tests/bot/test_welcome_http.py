@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.bot.conftest import Stack
-from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element, maybe_element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOT_ID
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOT_ID
+from tests.support.cards import card_text, element, maybe_element
+from tests.support.stack import Stack
 
 
 def cards_in(stack: Stack, conversation_id: str) -> list[dict[str, Any]]:

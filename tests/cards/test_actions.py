@@ -21,8 +21,8 @@ from cards.actions import (
 )
 from cards.elements import to_json
 from core.models import Access, Ticket
-from tests.cards.cardtools import buttons
-from tests.cards.samples import EXCHANGE, GOLDEN, TEAMS
+from tests.support.card_samples import EXCHANGE, GOLDEN, TEAMS
+from tests.support.cards import buttons
 
 
 def activate(**overrides: Any) -> dict[str, Any]:

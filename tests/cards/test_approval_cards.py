@@ -7,8 +7,8 @@ from typing import Any
 
 from cards.approval import approval_card
 from core.models import Decision
-from tests.cards.cardtools import element, walk
-from tests.cards.samples import GOLDEN, NOW, TZ, approval_view
+from tests.support.card_samples import GOLDEN, NOW, TZ, approval_view
+from tests.support.cards import element, walk
 
 WAITING = "Request expires (if nobody decides)"
 

@@ -26,9 +26,9 @@ from core.commands import parse
 from core.errors import DurationTooLong, NotActive, NotEligible, PolicyViolation
 from core.models import Access, Eligibility, PimRequest, RequestStatus, Ticket
 from core.outcomes import Refused
-from tests.cards import samples
-from tests.cards.cardtools import all_ids, buttons, element, maybe_element, request_id_of, walk
-from tests.cards.samples import EXCHANGE, GOLDEN, HR, NOW, TZ
+from tests.support import card_samples as samples
+from tests.support.card_samples import EXCHANGE, GOLDEN, HR, NOW, TZ
+from tests.support.cards import all_ids, buttons, element, maybe_element, request_id_of, walk
 
 CARDS_DIR = Path(__file__).resolve().parents[2] / "cards"
 

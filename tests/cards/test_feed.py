@@ -19,9 +19,7 @@ from cards.feed import (
 )
 from core.feed import EndReason, EventKind, FeedEvent
 from core.models import Access, Ticket
-from tests.cards.cardtools import all_ids, element, maybe_element
-from tests.cards.renderer import MAX_CARD_BYTES, CardRenderer
-from tests.cards.samples import (
+from tests.support.card_samples import (
     ALICE,
     BOB,
     EXCHANGE,
@@ -34,11 +32,8 @@ from tests.cards.samples import (
     feed_event,
     feed_status,
 )
-
-
-def fact(card: dict[str, Any], title: str) -> str | None:
-    values = [f["value"] for f in element(card, "facts")["facts"] if f["title"] == title]
-    return values[0] if values else None
+from tests.support.cards import all_ids, element, fact, maybe_element
+from tests.support.renderer import MAX_CARD_BYTES, CardRenderer
 
 
 def table_rows(card: dict[str, Any]) -> list[list[str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cards.samples import GOLDEN
+from tests.support.card_samples import GOLDEN
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 

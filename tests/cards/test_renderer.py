@@ -16,8 +16,8 @@ import pytest
 
 from cards import CardAction, Verb, parse_action_data
 from core.models import Access, Ticket
-from tests.cards.renderer import MAX_CARD_BYTES, CardRenderer, hand_check, round_trip_diff
-from tests.cards.samples import EXCHANGE, GOLDEN, HR, SECOPS
+from tests.support.card_samples import EXCHANGE, GOLDEN, HR, SECOPS
+from tests.support.renderer import MAX_CARD_BYTES, CardRenderer, hand_check, round_trip_diff
 
 pytestmark = pytest.mark.browser
 

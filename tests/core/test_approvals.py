@@ -37,7 +37,7 @@ from core.models import (
     ReviewResult,
     StageStatus,
 )
-from tests.core.fakes import NOW
+from tests.support.core_fakes import NOW
 
 ALICE, BOB, CAROL, DAVE, FRANK = "alice", "bob", "carol", "dave", "frank"
 APPROVERS_GROUP = "pim-approvers"

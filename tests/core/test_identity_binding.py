@@ -15,7 +15,7 @@ from core.commands import Activate, Deactivate
 from core.errors import IdentityMismatch, PimError, SignInRequired
 from core.models import Access, Actor, Group
 from core.service import PimService
-from tests.core.fakes import NOW, FakeDirectory, FakeTokens, FixedClock
+from tests.support.core_fakes import NOW, FakeDirectory, FakeTokens, FixedClock
 
 TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
 ALICE = Actor("aaaaaaaa-0000-4000-8000-000000000001", TENANT, "Alice", channel_user_id="29:alice")

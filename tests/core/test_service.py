@@ -46,7 +46,7 @@ from core.outcomes import (
 )
 from core.ports import ActivationInput
 from core.service import APPROVAL_WINDOW, PimService
-from tests.core.fakes import NOW, FakeDirectory, FakeTokens, FixedClock, token_of
+from tests.support.core_fakes import NOW, FakeDirectory, FakeTokens, FixedClock, token_of
 
 MEMBER, OWNER = Access.MEMBER, Access.OWNER
 TENANT = "tenant-contoso"

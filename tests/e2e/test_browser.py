@@ -10,23 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Locator, Page, async_playwright, expect
 
-from tests.e2e.conftest import E2EStack, SimControl
-from tests.e2e.playground import PlaygroundClient
-from tests.screenshots import screenshot
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, opened_chat
+from tests.support.e2e import E2EStack, SimControl
+from tests.support.playground import PlaygroundClient
+from tests.support.screenshots import screenshot
 
 pytestmark = [pytest.mark.playground, pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
 
 
@@ -83,20 +75,6 @@ async def test_status_in_the_playground_ui_lists_active_and_activatable_groups_a
         finally:
             await browser.close()
     assert shot.stat().st_size > 20_000
-
-
-async def opened_chat(browser: Browser, url: str, *, height: int) -> Page:
-    """The Playground's personal chat with the bot in a new 1280-pixel wide page, its welcome card shown and the wire
-    log hidden."""
-    page = await browser.new_page(viewport={"width": 1280, "height": height})
-    page.set_default_timeout(30_000)
-    await page.goto(url)
-    # Opening the personal chat sends the install event; the bot answers with its help card.
-    welcome = page.locator(".ac-adaptiveCard").filter(has_text="What I can do")
-    await expect(welcome.first).to_be_visible()
-    # The wire log panel takes a third of the width; the README pictures are about the chat.
-    await page.get_by_role("button", name="Hide log panel").click()
-    return page
 
 
 async def answer(page: Page, command: str, card_text: str) -> Locator:

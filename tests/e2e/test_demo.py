@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 
 from devtools.stack import ROOT, free_port
-from tests.cards.cardtools import element, maybe_element
-from tests.e2e.conftest import require_playground
-from tests.e2e.demo_process import URL_LINE, read_until, running_demo, start_demo
-from tests.e2e.playground import PlaygroundClient
+from tests.support.cards import element, maybe_element
+from tests.support.demo_process import URL_LINE, read_until, running_demo, start_demo
+from tests.support.e2e import require_playground
+from tests.support.playground import PlaygroundClient
 
 pytestmark = [pytest.mark.playground]
 

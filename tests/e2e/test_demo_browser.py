@@ -1,6 +1,6 @@
 """`make demo` in headless Debian chromium, as its README tells a person to play it: Alice clicks the welcome card's
 "A colleague asks for access", Carol's request reaches Alice as an approval card, and Alice approves it on the card
-with a reason. Also writes the README screenshot docs/images/playground-approval.png (tests.screenshots)."""
+with a reason. Also writes the README screenshot docs/images/playground-approval.png (tests.support.screenshots)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from playwright.async_api import async_playwright, expect
 
 from cards.wording import DEMO_BUTTON
 from devtools.stack import DEMO_USERS, Tenant
-from tests.e2e.conftest import SimControl
-from tests.e2e.demo_process import running_demo
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, opened_chat
-from tests.screenshots import screenshot
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, opened_chat
+from tests.support.demo_process import running_demo
+from tests.support.e2e import SimControl
+from tests.support.screenshots import screenshot
 
 pytestmark = [pytest.mark.playground, pytest.mark.browser]
 

@@ -23,12 +23,12 @@ import pytest
 import pytest_asyncio
 
 from devtools.stack import DEMO_USERS, ROOT, Tenant
-from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element, maybe_element
-from tests.e2e.conftest import SimControl
-from tests.e2e.demo_process import Demo, running_demo
-from tests.e2e.playground import PERSONAL, BotMessage, PlaygroundClient
-from tests.feed.test_feed_crash import eventually, stored
+from tests.support.cards import card_text, element, maybe_element
+from tests.support.demo_process import Demo, running_demo
+from tests.support.e2e import SimControl
+from tests.support.feed import stored
+from tests.support.playground import PERSONAL, BotMessage, PlaygroundClient
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.playground, pytest.mark.asyncio(loop_scope="module")]
 

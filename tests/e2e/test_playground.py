@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.cards.cardtools import all_ids, buttons, element, request_id_of, walk
-from tests.e2e.conftest import SimControl
-from tests.e2e.playground import CARD, BotMessage, PlaygroundClient
+from tests.support.cards import all_ids, buttons, element, request_id_of, walk
+from tests.support.e2e import SimControl
+from tests.support.playground import CARD, BotMessage, PlaygroundClient
 
 pytestmark = [pytest.mark.playground, pytest.mark.asyncio(loop_scope="session")]
 

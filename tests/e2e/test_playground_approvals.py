@@ -22,9 +22,9 @@ import aiohttp
 import pytest
 
 from devtools.stack import DEMO_USERS
-from tests.cards.cardtools import element, maybe_element, request_id_of
-from tests.e2e.conftest import SimControl
-from tests.e2e.playground import PERSONAL, BotMessage, PlaygroundClient
+from tests.support.cards import element, maybe_element, request_id_of
+from tests.support.e2e import SimControl
+from tests.support.playground import PERSONAL, BotMessage, PlaygroundClient
 
 pytestmark = [pytest.mark.playground, pytest.mark.asyncio(loop_scope="session")]
 

@@ -23,10 +23,11 @@ from devtools.stack import (
     simulated_tenant,
     write_playground_config,
 )
-from tests.bot.test_activation_http import card_text
-from tests.e2e.conftest import SimControl, require_playground
-from tests.e2e.playground import PlaygroundClient
-from tests.feed.test_feed_crash import eventually, stored
+from tests.support.cards import card_text
+from tests.support.e2e import SimControl, require_playground
+from tests.support.feed import stored
+from tests.support.playground import PlaygroundClient
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.playground]
 

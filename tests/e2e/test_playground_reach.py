@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.demo_process import running_demo
-from tests.e2e.playground import PERSONAL, PlaygroundClient
+from tests.support.demo_process import running_demo
+from tests.support.playground import PERSONAL, PlaygroundClient
 
 pytestmark = [pytest.mark.playground]
 

@@ -21,16 +21,14 @@ from app import PARTS_KEY
 from bot.feed import AUDIT_WAIT
 from bot.storage import SqliteStorage
 from cards.wording import FEED_AUDIT_DENIED
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
 from simtenant import seed
 from simtenant.audit import PRIVILEGED_IDENTITY_MANAGEMENT, SHAPES, EntryShape
 from simtenant.seed import BOB, CAROL, SECURITY_OPERATORS
-from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
-from tests.feed.conftest import FeedStack, for_days, running_feed_stack
-from tests.feed.test_feed_http import feed_here, say_in_channel_card
-from tests.simtenant.conftest import PIM
+from tests.support.cards import card_text, element
+from tests.support.feed import FeedStack, feed_here, for_days, running_feed_stack, say_in_channel_card
+from tests.support.tenant import PIM
 
 
 def approval_posts(stack: FeedStack) -> list[str]:

@@ -12,37 +12,21 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from bot.storage import SqliteStorage
 from devtools.stack import ROOT, Tenant, bot_environment, free_port
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
+from devtools.teams.connector import FakeConnector, running_connector
 from simtenant.seed import BOB, CAROL, DAVE, ERIN, EXCHANGE_ADMINS, FRANK, INTUNE_ADMINS
-from tests.bot.test_activation_http import card_text
-from tests.bot.test_restart import start_bot, tenant_process
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
-from tests.fakes.connector import FakeConnector, running_connector
-from tests.feed.conftest import FEED_GROUPS, channel_posts
+from tests.support.cards import card_text
+from tests.support.feed import FEED_GROUPS, channel_posts, killed, stored
+from tests.support.processes import start_bot, tenant_process
+from tests.support.waiting import eventually
 
 PEOPLE = {BOB: "Bob Builder", CAROL: "Carol Chen", DAVE: "Dave Diaz", ERIN: "Erin Evans", FRANK: "Frank Fisher"}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
-async def stored(db: Path, *keys: str) -> dict[str, Any]:
-    store = SqliteStorage(db)
-    try:
-        return await store.read(list(keys))
-    finally:
-        store.close()
 
 
 async def outbox(db: Path) -> list[str]:
@@ -99,12 +83,6 @@ async def spawn(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "app.py"), cwd=ROOT, env=env, stdout=out, stderr=out
         )
-
-
-async def killed(bot: asyncio.subprocess.Process) -> None:
-    """The bot killed itself at its hook (a restart first waits out the feed lease of the process killed before it:
-    up to 15 s, bot.feed.lease)."""
-    assert await asyncio.wait_for(bot.wait(), 60) == -signal.SIGKILL
 
 
 async def test_kill_9_at_every_step_of_a_cycle_loses_nothing_and_labels_the_one_possible_repeat(

@@ -11,8 +11,8 @@ from bot.feed import FeedDesk
 from bot.store.sqlite import SqliteStore
 from cards.wording import FEED_DISCOVERY_DENIED
 from simtenant import seed
-from tests.feed.conftest import CHANNEL_SETTING as CHANNEL
-from tests.feed.conftest import Env
+from tests.support.feed import CHANNEL_SETTING as CHANNEL
+from tests.support.feed import Env
 
 DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
 FRESH = "eeeeeeee-0000-4000-8000-000000000001"

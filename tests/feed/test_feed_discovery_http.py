@@ -7,10 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from simtenant.seed import BOB, CAROL
-from tests.bot.test_activation_http import card_text
-from tests.cards.test_feed import fact
-from tests.feed.conftest import FeedStack, for_days, running_feed_stack
-from tests.feed.test_feed_http import feed_here, say_in_channel, say_in_channel_card
+from tests.support.cards import card_text, fact
+from tests.support.feed import FeedStack, feed_here, for_days, running_feed_stack, say_in_channel, say_in_channel_card
 
 FRESH = "eeeeeeee-0000-4000-8000-000000000001"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,28 +12,20 @@ from bot.transport.connector import ConnectorError
 from cards.wording import FEED_WAITING_FOR_SERVICE_URL, format_time
 from core.feed import UnknownFeedGroups
 from core.models import TimeStyle
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, FRANK
 from simtenant.seed import BOB, CAROL, DAVE, EXCHANGE_ADMINS, INTUNE_ADMINS, SECURITY_OPERATORS, TEAMS_ADMINS
-from tests.bot.test_activation_http import card_text
-from tests.cards.cardtools import element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, FRANK
-from tests.feed.conftest import CHANNEL, FeedStack, for_days, running_feed_stack, until
-
-
-async def say_in_channel(stack: FeedStack, text: str, user: act.TeamsUser = ALICE) -> str:
-    """Type `text` in the channel with the bot @mentioned; the bot's text answer (in the thread)."""
-    activity = act.channel_message(stack.service_url, text, user)
-    status, _ = await stack.post(activity)
-    assert status in (200, 201)
-    replies = [r for r in stack.connector.messages(activity["conversation"]["id"]) if r.body.get("text")]
-    assert replies, "the bot did not answer"
-    return str(replies[-1].body["text"])
-
-
-async def feed_here(stack: FeedStack) -> None:
-    answer = await say_in_channel(stack, "feed here")
-    assert "now posts here" in answer, answer
-    assert await stack.cycle() == 0  # the first cycle is the baseline: what exists already is not news
+from tests.support.cards import card_text, element
+from tests.support.feed import (
+    CHANNEL,
+    FeedStack,
+    feed_here,
+    for_days,
+    running_feed_stack,
+    say_in_channel,
+    say_in_channel_card,
+    until,
+)
 
 
 async def test_admin_changes_made_outside_the_bot_arrive_in_the_channel_once(feed_stack: FeedStack) -> None:
@@ -232,10 +223,3 @@ async def test_feed_channel_from_the_settings_posts_once_the_service_url_is_know
         await stack.admin("eligibility", "adminAssign", BOB, SECURITY_OPERATORS, **for_days(now, 30))
         assert await stack.cycle() == 0
         assert len(stack.channel_posts(configured)) == 1
-
-
-async def say_in_channel_card(stack: FeedStack, text: str, user: act.TeamsUser = ALICE) -> dict[str, Any]:
-    activity = act.channel_message(stack.service_url, text, user)
-    await stack.post(activity)
-    [reply] = [r for r in stack.connector.messages(activity["conversation"]["id"]) if r.card]
-    return reply.card or {}

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from simtenant import seed
 from simtenant.seed import EXCHANGE_ADMINS
-from tests.bot.test_activation_http import card_text
-from tests.feed.conftest import for_days, running_feed_stack
-from tests.feed.test_feed_http import feed_here
+from tests.support.cards import card_text
+from tests.support.feed import feed_here, for_days, running_feed_stack
 
 GHOST = "dddddddd-0000-4000-8000-00000000dead"
 

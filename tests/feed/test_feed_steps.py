@@ -19,8 +19,8 @@ from cards.wording import FEED_MAY_REPEAT
 from core.feed import EventKind, FeedEvent
 from core.models import Access
 from simtenant import seed
-from tests.core.fakes import NOW, FixedClock
-from tests.feed.conftest import CHANNEL_SETTING, Env, RecordingConnector
+from tests.support.core_fakes import NOW, FixedClock
+from tests.support.feed import CHANNEL_SETTING, Env, RecordingConnector
 
 PEOPLE = (seed.BOB, seed.CAROL, seed.DAVE)
 OWNER = "host-a:101:aa"  # the restarted process has the lease again at once

@@ -16,8 +16,8 @@ from bot.feed.lease import PollerLease, lease_ttl
 from bot.store.sqlite import SqliteStore
 from core.feed import AuditRead, FeedEvent, GroupState
 from core.models import Group
-from tests.core.fakes import FixedClock
-from tests.feed.conftest import NoConnector, Wall
+from tests.support.core_fakes import FixedClock
+from tests.support.feed import NoConnector, Wall
 
 
 async def no_names(ids: Sequence[str]) -> dict[str, str]:

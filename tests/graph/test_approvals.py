@@ -24,7 +24,7 @@ from core.models import Decision, RequestStatus, ReviewResult, StageStatus
 from graph import wire
 from graph.client import GraphClient
 from graph.pim import GraphPimDirectory
-from tests.graph.graphstub import APP_TOKEN, BASE, Call, FixedClock, GraphStub, Reply, Sleeps, app_token, error, wrapped
+from tests.fakes.graphstub import APP_TOKEN, BASE, Call, FixedClock, GraphStub, Reply, Sleeps, app_token, error, wrapped
 
 PIM = "/identityGovernance/privilegedAccess/group"
 APPROVALS = f"{PIM}/assignmentApprovals"

@@ -11,7 +11,7 @@ from core.errors import DirectoryUnavailable, PermissionDenied
 from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
 from graph.errors import GraphError
-from tests.graph.graphstub import BASE
+from tests.fakes.graphstub import BASE
 
 CONTROL = "https://sim.test/_sim"
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"

@@ -6,7 +6,7 @@ import pytest
 
 from graph.client import BatchRequest, GraphClient, odata_path
 from graph.errors import GraphError, GraphTransportError
-from tests.graph.graphstub import APP_TOKEN, BASE, GraphStub, Reply, Sleeps, app_token, error, wrapped
+from tests.fakes.graphstub import APP_TOKEN, BASE, GraphStub, Reply, Sleeps, app_token, error, wrapped
 
 REQUESTS = "/identityGovernance/privilegedAccess/group/assignmentScheduleRequests"
 

@@ -24,31 +24,11 @@ from graph.wire import format_datetime, parse_pim_decision, parse_pim_group_audi
 from simtenant import seed
 from simtenant.audit import PIM as PIM_SERVICE
 from simtenant.audit import PRIVILEGED_IDENTITY_MANAGEMENT, SHAPES, EntryShape
+from tests.fakes.graphstub import app_token_source
 
 DEMO_PIM_GROUPS = seed.DEMO_PIM_GROUPS
 PIM = "/identityGovernance/privilegedAccess/group"
 OTHER_APP, OTHER_SECRET = "11111111-2222-4333-8444-555555555555", "no-audit-secret"
-
-
-def app_token_source(
-    http: httpx.AsyncClient, authority: str, client_id: str, secret: str
-) -> Callable[[], Awaitable[str]]:
-    """App-only tokens from the simulated tenant's token endpoint (client credentials), as msal would get them."""
-
-    async def token() -> str:
-        response = await http.post(
-            f"{authority}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": secret,
-                "scope": "https://graph.microsoft.com/.default",
-            },
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    return token
 
 
 @dataclass

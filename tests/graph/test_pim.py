@@ -32,7 +32,7 @@ from core.models import Access, ActivationPolicy, Decision, RequestStatus, SentW
 from core.ports import ActivationInput, PolicyQuery
 from graph.client import GraphClient
 from graph.pim import GraphPimDirectory
-from tests.graph.graphstub import BASE, Call, FixedClock, GraphStub, Reply, Sleeps, app_token, error, wrapped
+from tests.fakes.graphstub import BASE, Call, FixedClock, GraphStub, Reply, Sleeps, app_token, error, wrapped
 
 ALICE = "aaaaaaaa-0000-4000-8000-000000000001"
 EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"

@@ -42,7 +42,7 @@ from core.models import Access, Actor, ApproverRef, Decision, RequestStatus, Rev
 from core.ports import ActivationInput, GroupMembers, PolicyQuery
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens, wire
 from simtenant import seed
-from tests.graph.test_feed_discovery import app_token_source
+from tests.fakes.graphstub import app_token_source
 
 ALICE, BOB, CAROL, DAVE, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.DAVE, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS

@@ -9,19 +9,20 @@ import json
 from typing import Any
 
 from cards.wording import PRIVATE_CHAT_REFUSED, REPLIED_PRIVATELY
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
-from tests.identity.conftest import BOT_API, SsoStack
-from tests.identity.test_sso_http import OAUTH, invoke, self_activations, token_exchange
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
+from tests.support.chat import self_activations
+from tests.support.sso import OAUTH, invoke, token_exchange
+from tests.support.stack import SSO_BOT_API, Stack
 
 PERSONAL = f"a:personal-{ALICE.oid}"
 
 
-def sent_to(sso: SsoStack, conversation_id: str) -> list[dict[str, Any]]:
+def sent_to(sso: Stack, conversation_id: str) -> list[dict[str, Any]]:
     return [r.body for r in sso.connector.messages(conversation_id)]
 
 
-def oauth_cards_in(sso: SsoStack, conversation_id: str) -> list[dict[str, Any]]:
+def oauth_cards_in(sso: Stack, conversation_id: str) -> list[dict[str, Any]]:
     return [
         a["content"]
         for b in sent_to(sso, conversation_id)
@@ -37,7 +38,7 @@ def from_the_1_1(activity: dict[str, Any], conversation_id: str) -> dict[str, An
 
 
 async def test_activate_in_a_channel_signs_in_and_activates_in_a_new_1_1_and_the_channel_sees_one_line(
-    sso: SsoStack,
+    sso: Stack,
 ) -> None:
     channel = act.channel_message(sso.service_url, "activate Exchange-Admins 1h")
     thread = channel["conversation"]["id"]
@@ -49,7 +50,7 @@ async def test_activate_in_a_channel_signs_in_and_activates_in_a_new_1_1_and_the
     assert note["text"] == REPLIED_PRIVATELY and not note.get("attachments")
     [(private, _)] = sso.connector.created
     [card] = oauth_cards_in(sso, private)
-    assert card["tokenExchangeResource"]["uri"] == BOT_API  # silent SSO works in the 1:1 chat
+    assert card["tokenExchangeResource"]["uri"] == SSO_BOT_API  # silent SSO works in the 1:1 chat
     assert self_activations(sso) == []
 
     # The Teams client exchanges its SSO token from the 1:1 chat, where the card is: the command resumes there.
@@ -64,7 +65,7 @@ async def test_activate_in_a_channel_signs_in_and_activates_in_a_new_1_1_and_the
 
 
 async def test_activate_in_a_group_chat_asks_for_sign_in_in_the_stored_1_1_and_the_magic_code_resumes_it(
-    sso: SsoStack,
+    sso: Stack,
 ) -> None:
     await sso.post(act.message(sso.service_url, "help"))  # Alice has a 1:1 chat with the bot
     chat = act.group_chat_message(sso.service_url, "activate Exchange-Admins 2h")
@@ -86,7 +87,7 @@ async def test_activate_in_a_group_chat_asks_for_sign_in_in_the_stored_1_1_and_t
     assert [b.get("text") for b in sent_to(sso, chat["conversation"]["id"])] == [REPLIED_PRIVATELY]
 
 
-async def test_no_sign_in_card_ever_reaches_a_channel_or_group_chat(sso: SsoStack) -> None:
+async def test_no_sign_in_card_ever_reaches_a_channel_or_group_chat(sso: Stack) -> None:
     for text in ("activate Exchange-Admins 1h", "deactivate Exchange-Admins", "cancel Security-Operators", "status",
                  "pending"):  # fmt: skip
         await sso.post(act.channel_message(sso.service_url, text))
@@ -99,7 +100,7 @@ async def test_no_sign_in_card_ever_reaches_a_channel_or_group_chat(sso: SsoStac
 
 
 async def test_without_a_reachable_1_1_the_channel_is_told_how_to_fix_it_and_no_sign_in_is_kept(
-    sso: SsoStack,
+    sso: Stack,
 ) -> None:
     sso.connector.without_app.add(ALICE.oid)
     channel = act.channel_message(sso.service_url, "activate Exchange-Admins 1h")

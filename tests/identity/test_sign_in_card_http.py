@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.cards.cardtools import buttons, element
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
-from tests.fakes.connector import Recorded
-from tests.identity.conftest import SsoStack
-from tests.identity.test_sso_http import OAUTH, ask_to_activate, invoke, self_activations, token_exchange
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
+from devtools.teams.connector import Recorded
+from tests.support.cards import buttons, element
+from tests.support.chat import self_activations
+from tests.support.sso import OAUTH, ask_to_activate, invoke, token_exchange
+from tests.support.stack import Stack
 
 
-def oauth_card_sent(sso: SsoStack) -> Recorded:
+def oauth_card_sent(sso: Stack) -> Recorded:
     [sent] = [
         r
         for r in sso.connector.messages()
@@ -23,7 +24,7 @@ def oauth_card_sent(sso: SsoStack) -> Recorded:
     return sent
 
 
-def updates_of(sso: SsoStack, activity_id: str) -> list[dict[str, Any]]:
+def updates_of(sso: Stack, activity_id: str) -> list[dict[str, Any]]:
     return [r.card or {} for r in sso.connector.sent if r.method == "PUT" and r.activity_id == activity_id]
 
 
@@ -33,7 +34,7 @@ def assert_signed_in(card: dict[str, Any]) -> None:
     assert buttons(card) == [] and "actions" not in card
 
 
-async def test_the_sign_in_card_says_signed_in_after_the_silent_exchange(sso: SsoStack) -> None:
+async def test_the_sign_in_card_says_signed_in_after_the_silent_exchange(sso: Stack) -> None:
     await ask_to_activate(sso)
     sent = oauth_card_sent(sso)
     assert updates_of(sso, sent.activity_id) == []
@@ -46,7 +47,7 @@ async def test_the_sign_in_card_says_signed_in_after_the_silent_exchange(sso: Ss
     assert sent.conversation_id == act.personal_conversation(ALICE)["id"]
 
 
-async def test_the_sign_in_card_says_signed_in_after_the_magic_code_and_not_after_a_wrong_one(sso: SsoStack) -> None:
+async def test_the_sign_in_card_says_signed_in_after_the_magic_code_and_not_after_a_wrong_one(sso: Stack) -> None:
     await ask_to_activate(sso)
     sent = oauth_card_sent(sso)
     code = await sso.token_service.button_sign_in(ALICE.mri, ALICE.oid)

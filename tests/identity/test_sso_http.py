@@ -13,53 +13,14 @@ from typing import Any
 import pytest
 
 from cards.actions import DATA_VERSION
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, DEMO_TENANT
 from simtenant.wire import request_json
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, DEMO_TENANT
-from tests.identity.conftest import BOT_API, CONNECTION, SsoStack
+from tests.support.chat import self_activations
+from tests.support.sso import ask_to_activate, cards_sent, invoke, oauth_cards, texts_sent, token_exchange
+from tests.support.stack import CONNECTION, SSO_BOT_API, Stack
 
 EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"
-OAUTH = "application/vnd.microsoft.card.oauth"
-
-
-def self_activations(sso: SsoStack) -> list[dict[str, Any]]:
-    return [
-        r for r in (request_json(x) for x in sso.sim.tenant.requests_for("assignment")) if r["action"] == "selfActivate"
-    ]
-
-
-def oauth_cards(sso: SsoStack) -> list[dict[str, Any]]:
-    return [
-        a["content"]
-        for r in sso.connector.messages()
-        for a in r.body.get("attachments") or []
-        if a.get("contentType") == OAUTH
-    ]
-
-
-def cards_sent(sso: SsoStack) -> list[dict[str, Any]]:
-    return [r.card for r in sso.connector.messages() if r.card is not None]
-
-
-def texts_sent(sso: SsoStack) -> list[str]:
-    return [str(r.body.get("text")) for r in sso.connector.messages() if r.body.get("text")]
-
-
-def invoke(sso: SsoStack, name: str, value: dict[str, Any], user: act.TeamsUser = ALICE) -> dict[str, Any]:
-    activity = act.message(sso.service_url, "", user)
-    activity.update({"type": "invoke", "name": name, "value": value})
-    activity.pop("text")
-    return activity
-
-
-async def token_exchange(sso: SsoStack, user: act.TeamsUser = ALICE, exchange_id: str | None = None) -> dict[str, Any]:
-    token = await sso.token_service.sso_token(user.oid)
-    return invoke(
-        sso,
-        "signin/tokenExchange",
-        {"id": exchange_id or str(uuid.uuid4()), "connectionName": CONNECTION, "token": token},
-        user,
-    )
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -69,21 +30,14 @@ def jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
 
 
-async def ask_to_activate(sso: SsoStack, text: str = "activate Exchange-Admins 1h") -> dict[str, Any]:
-    status, _ = await sso.post(act.message(sso.service_url, text))
-    assert status == 201
-    [card] = oauth_cards(sso)
-    return card
-
-
 # ---- (1) first command without a token: OAuth card, nothing written; silent exchange resumes it ------------------
 
 
-async def test_first_activation_asks_to_sign_in_then_the_exchange_resumes_it_without_retyping(sso: SsoStack) -> None:
+async def test_first_activation_asks_to_sign_in_then_the_exchange_resumes_it_without_retyping(sso: Stack) -> None:
     card = await ask_to_activate(sso)
 
     assert card["connectionName"] == CONNECTION
-    assert card["tokenExchangeResource"]["uri"] == BOT_API
+    assert card["tokenExchangeResource"]["uri"] == SSO_BOT_API
     assert card["buttons"][0]["type"] == "signin" and card["buttons"][0]["value"].startswith(sso.token_service.url)
     assert self_activations(sso) == [] and cards_sent(sso) == []
 
@@ -98,7 +52,7 @@ async def test_first_activation_asks_to_sign_in_then_the_exchange_resumes_it_wit
     assert sso.token_service.exchanges == 1
 
 
-async def test_a_signed_in_user_is_not_asked_again(sso: SsoStack) -> None:
+async def test_a_signed_in_user_is_not_asked_again(sso: Stack) -> None:
     await ask_to_activate(sso)
     await sso.post(await token_exchange(sso))
     status, _ = await sso.post(act.message(sso.service_url, "deactivate Exchange-Admins"))
@@ -107,7 +61,7 @@ async def test_a_signed_in_user_is_not_asked_again(sso: SsoStack) -> None:
     assert len(cards_sent(sso)) == 2
 
 
-async def test_a_day_later_the_token_service_refreshes_and_no_new_sign_in_is_asked(sso: SsoStack) -> None:
+async def test_a_day_later_the_token_service_refreshes_and_no_new_sign_in_is_asked(sso: Stack) -> None:
     await ask_to_activate(sso)
     await sso.post(await token_exchange(sso))
     sso.sim.tenant.advance(24 * 3600)  # Alice's token, and her activation, have long expired
@@ -119,7 +73,7 @@ async def test_a_day_later_the_token_service_refreshes_and_no_new_sign_in_is_ask
     assert sso.token_service.refreshes == 1
 
 
-async def test_a_token_graph_refuses_is_asked_for_once_more_then_the_refusal_is_told(sso: SsoStack) -> None:
+async def test_a_token_graph_refuses_is_asked_for_once_more_then_the_refusal_is_told(sso: Stack) -> None:
     # Bound to Alice (right oid and tid) but not the tenant's: Graph answers 401. The token service has nothing newer,
     # so after one more GetToken the bot stops there: one refused write, no sign-in loop.
     stale = jwt({"oid": ALICE.oid, "tid": DEMO_TENANT, "exp": 4102444800})
@@ -139,7 +93,7 @@ async def test_a_token_graph_refuses_is_asked_for_once_more_then_the_refusal_is_
 # ---- (2) duplicates: one exchange, one activation -------------------------------------------------------------------
 
 
-async def test_the_same_exchange_twice_and_on_two_instances_exchanges_and_activates_once(sso: SsoStack) -> None:
+async def test_the_same_exchange_twice_and_on_two_instances_exchanges_and_activates_once(sso: Stack) -> None:
     await ask_to_activate(sso)
     exchange = await token_exchange(sso)
 
@@ -152,9 +106,7 @@ async def test_the_same_exchange_twice_and_on_two_instances_exchanges_and_activa
 
 
 @pytest.mark.parametrize("exchange_id", ["x" * 2000, "line\nbreak"], ids=["2000-characters", "newline"])
-async def test_an_exchange_id_no_store_could_key_as_it_is_is_still_exchanged_once(
-    sso: SsoStack, exchange_id: str
-) -> None:
+async def test_an_exchange_id_no_store_could_key_as_it_is_is_still_exchanged_once(sso: Stack, exchange_id: str) -> None:
     await ask_to_activate(sso)
     exchange = await token_exchange(sso, exchange_id=exchange_id)
 
@@ -165,7 +117,7 @@ async def test_an_exchange_id_no_store_could_key_as_it_is_is_still_exchanged_onc
     assert len(self_activations(sso)) == 1
 
 
-async def test_a_pending_command_runs_once_even_when_both_sign_in_paths_arrive(sso: SsoStack) -> None:
+async def test_a_pending_command_runs_once_even_when_both_sign_in_paths_arrive(sso: Stack) -> None:
     await ask_to_activate(sso)
     status, _ = await sso.post(await token_exchange(sso), instance=0)
     code = await sso.token_service.button_sign_in(ALICE.mri, ALICE.oid)
@@ -179,7 +131,7 @@ async def test_a_pending_command_runs_once_even_when_both_sign_in_paths_arrive(s
 # ---- (3) failed exchange → 412, then the button and the magic code -------------------------------------------------
 
 
-async def test_a_failed_exchange_answers_412_and_the_magic_code_resumes_the_command(sso: SsoStack) -> None:
+async def test_a_failed_exchange_answers_412_and_the_magic_code_resumes_the_command(sso: Stack) -> None:
     await ask_to_activate(sso)
     sso.token_service.fail_exchanges = 1
     exchange = await token_exchange(sso)
@@ -197,17 +149,17 @@ async def test_a_failed_exchange_answers_412_and_the_magic_code_resumes_the_comm
     assert len(self_activations(sso)) == 1 and len(cards_sent(sso)) == 1
 
 
-async def test_an_invalid_sso_token_is_not_exchanged(sso: SsoStack) -> None:
+async def test_an_invalid_sso_token_is_not_exchanged(sso: Stack) -> None:
     await ask_to_activate(sso)
     exchange = await token_exchange(sso)
-    exchange["value"]["token"] = jwt({"oid": ALICE.oid, "tid": DEMO_TENANT, "aud": BOT_API})  # unsigned
+    exchange["value"]["token"] = jwt({"oid": ALICE.oid, "tid": DEMO_TENANT, "aud": SSO_BOT_API})  # unsigned
 
     status, _ = await sso.post(exchange)
 
     assert status == 412 and self_activations(sso) == []
 
 
-async def test_a_wrong_magic_code_completes_nothing(sso: SsoStack) -> None:
+async def test_a_wrong_magic_code_completes_nothing(sso: Stack) -> None:
     await ask_to_activate(sso)
     await sso.token_service.button_sign_in(ALICE.mri, ALICE.oid)
     status, _ = await sso.post(invoke(sso, "signin/verifyState", {"state": "000000x"}))
@@ -218,18 +170,20 @@ async def test_a_wrong_magic_code_completes_nothing(sso: SsoStack) -> None:
 # ---- (4) Action.Execute: loginRequest, then the click's action completes ------------------------------------------
 
 
-def activate_click(sso: SsoStack) -> dict[str, Any]:
+def activate_click(sso: Stack) -> dict[str, Any]:
     data = {"pim": DATA_VERSION, "verb": "activate", "groupId": EXCHANGE, "groupName": "Exchange-Admins",
             "access": "member", "durationMinutes": 60}  # fmt: skip
     return act.card_execute(sso.service_url, "activate", data, reply_to="activity-1")
 
 
-async def test_a_card_click_without_a_token_gets_a_login_request_and_completes_after_sign_in(sso: SsoStack) -> None:
+async def test_a_card_click_without_a_token_gets_a_login_request_and_completes_after_sign_in(sso: Stack) -> None:
     status, body = await sso.post(activate_click(sso))
 
     assert status == 200 and body["statusCode"] == 401
     assert body["type"] == "application/vnd.microsoft.activity.loginRequest"
-    assert body["value"]["connectionName"] == CONNECTION and body["value"]["tokenExchangeResource"]["uri"] == BOT_API
+    assert (
+        body["value"]["connectionName"] == CONNECTION and body["value"]["tokenExchangeResource"]["uri"] == SSO_BOT_API
+    )
     assert body["value"]["buttons"][0]["type"] == "signin"
     assert self_activations(sso) == []
 
@@ -245,7 +199,7 @@ async def test_a_card_click_without_a_token_gets_a_login_request_and_completes_a
     assert len(self_activations(sso)) == 1
 
 
-async def test_a_card_click_completes_after_the_button_sign_in_magic_code(sso: SsoStack) -> None:
+async def test_a_card_click_completes_after_the_button_sign_in_magic_code(sso: Stack) -> None:
     status, body = await sso.post(activate_click(sso))
     assert body["statusCode"] == 401
     again = activate_click(sso)
@@ -258,7 +212,7 @@ async def test_a_card_click_completes_after_the_button_sign_in_magic_code(sso: S
 
 
 async def test_a_card_click_with_a_wrong_magic_code_gets_invalid_auth_code_and_the_right_one_still_works(
-    sso: SsoStack,
+    sso: Stack,
 ) -> None:
     """Teams docs, "Add third party authentication to Adaptive Cards Universal Actions" (learn.microsoft.com/
     microsoftteams/platform/task-modules-and-cards/cards/universal-actions-for-adaptive-cards/
@@ -282,7 +236,7 @@ async def test_a_card_click_with_a_wrong_magic_code_gets_invalid_auth_code_and_t
     assert len(self_activations(sso)) == 1
 
 
-async def test_a_card_click_with_a_bad_sso_token_gets_precondition_failed(sso: SsoStack) -> None:
+async def test_a_card_click_with_a_bad_sso_token_gets_precondition_failed(sso: Stack) -> None:
     again = activate_click(sso)
     again["value"]["authentication"] = {"id": "x", "connectionName": CONNECTION, "token": "not-a-token"}
     status, body = await sso.post(again)
@@ -294,7 +248,7 @@ async def test_a_card_click_with_a_bad_sso_token_gets_precondition_failed(sso: S
 # ---- (5) binding: someone else's token, another tenant's token ---------------------------------------------------
 
 
-async def test_a_token_of_another_user_writes_nothing_and_the_user_is_told(sso: SsoStack, caplog: Any) -> None:
+async def test_a_token_of_another_user_writes_nothing_and_the_user_is_told(sso: Stack, caplog: Any) -> None:
     bobs = await sso.token_service.graph_token(BOB.oid)
     sso.token_service.put_token(ALICE.mri, bobs)
 
@@ -307,7 +261,7 @@ async def test_a_token_of_another_user_writes_nothing_and_the_user_is_told(sso: 
     assert bobs not in caplog.text
 
 
-async def test_a_token_of_another_tenant_writes_nothing(sso: SsoStack, caplog: Any) -> None:
+async def test_a_token_of_another_tenant_writes_nothing(sso: Stack, caplog: Any) -> None:
     foreign = jwt({"oid": ALICE.oid, "tid": "11111111-2222-3333-4444-555555555555"})
     sso.token_service.put_token(ALICE.mri, foreign)
 
@@ -324,7 +278,7 @@ async def test_a_token_of_another_tenant_writes_nothing(sso: SsoStack, caplog: A
 # ---- (6) logout -----------------------------------------------------------------------------------------------------
 
 
-async def test_logout_signs_out_and_the_next_command_asks_to_sign_in_again(sso: SsoStack) -> None:
+async def test_logout_signs_out_and_the_next_command_asks_to_sign_in_again(sso: Stack) -> None:
     await ask_to_activate(sso)
     await sso.post(await token_exchange(sso))
     assert sso.token_service.has_token(ALICE.mri)
@@ -340,11 +294,11 @@ async def test_logout_signs_out_and_the_next_command_asks_to_sign_in_again(sso: 
     assert len([r for r in request_json_all(sso) if r["action"] == "selfDeactivate"]) == 0
 
 
-def request_json_all(sso: SsoStack) -> list[dict[str, Any]]:
+def request_json_all(sso: Stack) -> list[dict[str, Any]]:
     return [request_json(x) for x in sso.sim.tenant.requests_for("assignment")]
 
 
-async def test_signin_failure_from_the_client_is_logged_and_answered_200(sso: SsoStack, caplog: Any) -> None:
+async def test_signin_failure_from_the_client_is_logged_and_answered_200(sso: Stack, caplog: Any) -> None:
     status, _ = await sso.post(invoke(sso, "signin/failure", {"code": "resourcematchfailed", "message": "mismatch"}))
     assert status == 200
     assert any("resourcematchfailed" in r.getMessage() for r in caplog.records)

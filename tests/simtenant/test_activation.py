@@ -18,7 +18,7 @@ from simtenant.seed import (
     SHAREPOINT_ADMINS,
     TEAMS_ADMINS,
 )
-from tests.simtenant.conftest import PIM, Client
+from tests.support.tenant import PIM, Client
 
 
 def rules_failed(message: str) -> list[str]:

@@ -17,7 +17,7 @@ from simtenant.seed import (
     SHAREPOINT_ADMINS,
     TEAMS_ADMINS,
 )
-from tests.simtenant.conftest import PIM, Client, Resp
+from tests.support.tenant import PIM, Client, Resp
 
 
 def _body(

@@ -14,7 +14,7 @@ from simtenant.seed import (
     PIM_APPROVERS,
     SECURITY_OPERATORS,
 )
-from tests.simtenant.conftest import PIM, Client, Resp
+from tests.support.tenant import PIM, Client, Resp
 
 APPROVALS = f"{PIM}/assignmentApprovals"
 

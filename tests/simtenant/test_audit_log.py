@@ -26,7 +26,7 @@ from simtenant.seed import (
     SECURITY_OPERATORS,
     TEAMS_ADMINS,
 )
-from tests.simtenant.conftest import PIM, Client, Resp
+from tests.support.tenant import PIM, Client, Resp
 
 AUDITS = "/auditLogs/directoryAudits"
 PIM_GROUPS = "loggedByService eq 'PIM'"

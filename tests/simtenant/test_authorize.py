@@ -16,7 +16,7 @@ import requests
 from simtenant import RunningSimTenant, run_simtenant
 from simtenant.seed import ALICE, BOB, FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
 from tests.fakes.signin_page import sign_in_on_page
-from tests.simtenant.conftest import Client
+from tests.support.tenant import Client
 
 REDIRECT = "http://127.0.0.1:9/auth/stepup/callback"
 SCOPES = ["https://graph.microsoft.com/PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup"]

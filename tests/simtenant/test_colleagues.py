@@ -13,7 +13,7 @@ import pytest
 
 from simtenant import RunningSimTenant, act
 from simtenant.seed import BOB, CAROL, DAVE, ERIN, NETWORK_ADMINS, TEAMS_ADMINS
-from tests.simtenant.conftest import PIM, Client
+from tests.support.tenant import PIM, Client
 
 
 def writes(client: Client) -> list[dict[str, Any]]:

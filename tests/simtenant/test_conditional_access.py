@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.simtenant.conftest import Client
+from tests.support.tenant import Client
 
 CONTEXTS = "/identity/conditionalAccess/authenticationContextClassReferences"
 

@@ -7,7 +7,7 @@ id and type ("limited information returned for inaccessible member objects")."""
 from __future__ import annotations
 
 from simtenant.seed import ALICE, APP_ROLES, BOB, HELPDESK_STAFF, TEAMS_ADMINS
-from tests.simtenant.conftest import Client
+from tests.support.tenant import Client
 
 GHOST = "00000000-0000-4000-8000-00000000dead"
 

@@ -15,7 +15,7 @@ from simtenant.seed import (
     SECURITY_OPERATORS,
     TEAMS_ADMINS,
 )
-from tests.simtenant.conftest import PIM, Client
+from tests.support.tenant import PIM, Client
 
 COLLECTIONS = (
     "assignmentScheduleRequests",

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from simtenant.seed import ALICE, BOB, CAROL, POLLY_APP
 from simtenant.teams import teams_user_id
-from tests.simtenant.conftest import Client
+from tests.support.tenant import Client
 
 BOT = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 SELF = "TeamsAppInstallation.ReadWriteSelfForUser.All"

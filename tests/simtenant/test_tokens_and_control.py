@@ -15,7 +15,7 @@ import requests
 
 from simtenant import RunningSimTenant
 from simtenant.seed import ALICE, CLIENT_ID, EXCHANGE_ADMINS, FINANCE_PROD, TENANT_ID
-from tests.simtenant.conftest import PIM, Client
+from tests.support.tenant import PIM, Client
 
 GUESSED_KEY = "a-guessed-key-that-is-long-enough-for-hs256"
 

@@ -3,10 +3,10 @@ so its Sign in button (a used-up link by then) is not pressed again; a refused s
 
 from __future__ import annotations
 
+from devtools.teams.activities import ALICE, BOB
 from simtenant.seed import PRIVILEGED_ROLE_ADMINS
-from tests.cards.cardtools import buttons, element
-from tests.fakes.activities import ALICE, BOB
-from tests.stepup.test_stepup_http import StepUpStack, stack
+from tests.support.cards import buttons, element
+from tests.support.stepup import StepUpStack, stack
 
 __all__ = ["stack"]
 

@@ -25,10 +25,10 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright, expect
 
 from devtools.stack import bot_environment, bot_process, free_port, simulated_tenant
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE
-from tests.fakes.connector import running_connector
-from tests.screenshots import screenshot
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE
+from devtools.teams.connector import running_connector
+from tests.support.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser]
 

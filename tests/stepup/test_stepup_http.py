@@ -4,91 +4,21 @@ sign-in page → the bot's callback → the command retried and the result poste
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from app import Seams, create_app
 from cards.wording import PIM_ACTIVATE_URL
-from settings import load_settings
-from simtenant import run_simtenant, seed
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB
+from simtenant import seed
 from simtenant.observe import Fault
 from simtenant.seed import FINANCE_PROD, PRIVILEGED_ROLE_ADMINS
-from tests.bot.conftest import bot_env
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB
-from tests.fakes.connector import FakeConnector, running_connector
-from tests.fakes.ports import ReservedPort
 from tests.fakes.signin_page import walk_sign_in
-
-
-@dataclass
-class StepUpStack:
-    sim: Any
-    connector: FakeConnector
-    server: TestServer
-    http: aiohttp.ClientSession
-
-    async def say(self, text: str) -> None:
-        async with self.http.post(
-            self.server.make_url("/api/messages"), json=act.message(self.connector.url, text)
-        ) as r:
-            assert r.status in (200, 201), await r.text()
-
-    def sign_in_link(self) -> str:
-        card = self.connector.messages()[-1].card
-        assert card is not None
-        (action,) = card["actions"]
-        assert action["type"] == "Action.OpenUrl"
-        return str(action["url"])
-
-    async def sign_in(self, link: str, user_id: str, *, mfa: bool = True) -> tuple[int, str]:
-        """Follow the link as a browser would; the callback page's status and text."""
-        walk = await walk_sign_in(self.http, link, user_id, mfa=mfa)
-        self.last_callback = (walk.callback_url, walk.callback_fields)
-        return walk.status, walk.page
-
-    def activations(self, group_id: str) -> list[Any]:
-        return [
-            r
-            for r in self.sim.tenant.requests_for("assignment", group_id=group_id)
-            if r.action == "selfActivate" and r.status == "Provisioned"
-        ]
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[StepUpStack]:
-    async with stepup_stack(tmp_path) as running:
-        yield running
-
-
-@asynccontextmanager
-async def stepup_stack(tmp_path: Path, *, sign_in_http: bool = False) -> AsyncIterator[StepUpStack]:
-    """The simulated tenant (demo seed), the Bot Connector stand-in and the bot with step-up on at http://127.0.0.1
-    (as in the demo)."""
-    async with (
-        run_simtenant(seed="demo", state_dir=tmp_path / "sim", sign_in_http=sign_in_http) as sim,
-        running_connector() as connector,
-    ):
-        reserved = ReservedPort()
-        port = reserved.port
-        env = bot_env(sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
-        app = create_app(load_settings(env), Seams(clock=sim.tenant.clock))
-        server = TestServer(app, host="127.0.0.1", port=port, socket_factory=reserved.factory)
-        await server.start_server()
-        try:
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=sim.ssl_context())) as http:
-                yield StepUpStack(sim, connector, server, http)
-        finally:
-            await server.close()
+from tests.support.stepup import ACTIVATE_MFA_GROUP, StepUpStack
 
 
 async def test_mfa_step_up_then_automatic_retry(stack: StepUpStack) -> None:
@@ -269,8 +199,6 @@ async def test_kept_token_serves_only_its_user(stack: StepUpStack) -> None:
 
 # -- login_hint: the user's UPN as Graph knows it (read app-only, kept an hour), or no hint at all: never
 # `login_hint=` with nothing after it --
-
-ACTIVATE_MFA_GROUP = "activate Privileged-Role-Admins 30m because x"
 
 
 async def authorize_query(stack: StepUpStack) -> dict[str, list[str]]:

@@ -18,18 +18,17 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from app import Seams, create_app
 from bot.pages import Outcome, Page, render
 from bot.storage import SqliteStorage
+from devtools.teams import activities as act
+from devtools.teams.activities import ALICE, BOB, TeamsUser
 from settings import load_settings
 from simtenant import run_simtenant
 from simtenant.observe import Fault
 from simtenant.seed import PRIVILEGED_ROLE_ADMINS
-from tests.bot.conftest import bot_env
-from tests.fakes import activities as act
-from tests.fakes.activities import ALICE, BOB, TeamsUser
 from tests.fakes.signin_page import sign_in_on_page, walk_sign_in
-from tests.stepup.test_stepup_http import ACTIVATE_MFA_GROUP, StepUpStack, stepup_stack
+from tests.support.stack import another_bot, bot_env, bot_server
+from tests.support.stepup import ACTIVATE_MFA_GROUP, StepUpStack, stepup_stack
 
 NASTY = "<script>alert('x')</script> & \"Mallory\""
 
@@ -338,13 +337,9 @@ async def test_a_page_that_fails_says_so_in_a_page(stack: StepUpStack, tmp_path:
 async def test_sign_in_pages_when_sign_in_is_off(tmp_path: Path) -> None:
     """A bot without PUBLIC_BASE_URL sends no sign-in links, but one from before may still be opened."""
     async with run_simtenant(seed="demo", state_dir=tmp_path / "sim") as sim:
-        server = TestServer(create_app(load_settings(bot_env(sim, tmp_path / "state.sqlite3"))), host="127.0.0.1")
-        await server.start_server()
-        try:
+        async with bot_server(load_settings(bot_env(sim, tmp_path / "state.sqlite3"))) as server:
             async with aiohttp.ClientSession() as http:
                 answer = await get(http, server.make_url("/auth/stepup/start?state=x"))
-        finally:
-            await server.close()
     check_page(
         answer,
         404,
@@ -392,10 +387,5 @@ def entra_down() -> Fault:
 @asynccontextmanager
 async def other_process(stack: StepUpStack, tmp_path: Path) -> AsyncIterator[TestServer]:
     """A second bot on the same state file (as several bot processes may run), with the same public address."""
-    env = bot_env(stack.sim, tmp_path / "state.sqlite3", PUBLIC_BASE_URL=str(stack.server.make_url("/")).rstrip("/"))
-    server = TestServer(create_app(load_settings(env), Seams(clock=stack.sim.tenant.clock)), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield server
-    finally:
-        await server.close()
+    async with another_bot(stack, PUBLIC_BASE_URL=str(stack.server.make_url("/")).rstrip("/")) as other:
+        yield other.server

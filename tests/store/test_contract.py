@@ -1,4 +1,4 @@
-"""The store interface's contract (bot.store.Store), run against every backend in tests/store/backends.py.
+"""The store interface's contract (bot.store.Store), run against every backend in tests/support/store_backends.py.
 
 What the bot relies on: conditional writes that refuse a stale etag, one generic compare-and-swap that survives
 races of tasks and processes, prefix listing that never mixes kinds, leases that pass on when their holder dies, and
@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from bot.store import ANY, MAX_KEY_LENGTH, Conflict, Contended, Store, Versioned
-from tests.store.backends import Backend
-from tests.store.racer import bump
+from tests.support.racer import bump
+from tests.support.store_backends import Backend
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL = timedelta(seconds=15)  # the shortest lease every backend keeps: the Blob backend's lapse takes real time
@@ -364,9 +364,9 @@ def racers() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def racer(racers: list[subprocess.Popen[str]], *args: str) -> subprocess.Popen[str]:
-    """A child process on the same store (tests/store/racer.py), once it says it is ready."""
+    """A child process on the same store (tests/support/racer.py), once it says it is ready."""
     p = subprocess.Popen(
-        [sys.executable, "-m", "tests.store.racer", *args],
+        [sys.executable, "-m", "tests.support.racer", *args],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
-from tests.fakes import activities as act
+from devtools.teams import activities as act
 
 EXCHANGE = "bbbbbbbb-0000-4000-8000-000000000001"
 REQUEST = "cccccccc-0000-4000-8000-000000000001"
@@ -180,3 +182,15 @@ def service_url_ok(activity: Any) -> bool:
     """Whether the activity still carries an http(s) URL as its serviceUrl (if not, nothing may be sent)."""
     url = activity.get("serviceUrl") if isinstance(activity, dict) else None
     return isinstance(url, str) and url.startswith(("http://", "https://"))
+
+
+def nested_member(activity: dict[str, Any], depth: int) -> bytes:
+    """`activity` with an extra member nested so deep that the whole body is `depth` levels (the activity is one)."""
+    body = json.dumps({**activity, "extra": None})
+    return body.replace('"extra": null', '"extra": ' + "[" * (depth - 1) + "]" * (depth - 1)).encode()
+
+
+def assert_no_traceback(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []

@@ -50,3 +50,30 @@ def buttons(card: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The Action.Execute buttons, in card order (not the root `refresh` action: nobody clicks it)."""
     body = {k: v for k, v in card.items() if k != "refresh"}
     return [o for o in walk(body, into_fallback=False) if o.get("type") == "Action.Execute"]
+
+
+def facts(card: dict[str, Any], element_id: str) -> dict[str, str]:
+    return {f["title"]: f["value"] for f in element(card, element_id)["facts"]}
+
+
+def card_text(card: dict[str, Any]) -> str:
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("text", "title", "value", "label"):
+                if isinstance(node.get(key), str):
+                    out.append(node[key])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(card)
+    return "\n".join(out)
+
+
+def fact(card: dict[str, Any], title: str) -> str | None:
+    values = [f["value"] for f in element(card, "facts")["facts"] if f["title"] == title]
+    return values[0] if values else None

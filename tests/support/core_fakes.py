@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
@@ -58,6 +60,7 @@ from core.models import (
 )
 from core.names import resolve
 from core.ports import ActivationInput, GroupMembers, PolicyKey, PolicyQuery, UserSnapshot, WaitingRequests
+from core.service import PimService
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -513,3 +516,23 @@ class FakeDirectory:
     def _close(self, request: PimRequest, status: RequestStatus) -> None:
         self._requests[request.id] = replace(request, status=status, raw_status=status.value)
         self._pending[request.principal_id] = [p for p in self._pending[request.principal_id] if p.id != request.id]
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def directory(clock: FixedClock) -> FakeDirectory:
+    return FakeDirectory(clock)
+
+
+@pytest.fixture
+def tokens() -> FakeTokens:
+    return FakeTokens()
+
+
+@pytest.fixture
+def service(directory: FakeDirectory, tokens: FakeTokens, clock: FixedClock) -> PimService:
+    return PimService(directory, tokens, clock)

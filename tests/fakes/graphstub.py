@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,3 +157,24 @@ class Sleeps:
 
 async def app_token() -> str:
     return APP_TOKEN
+
+
+def app_token_source(
+    http: httpx.AsyncClient, authority: str, client_id: str, secret: str
+) -> Callable[[], Awaitable[str]]:
+    """App-only tokens from the simulated tenant's token endpoint (client credentials), as msal would get them."""
+
+    async def token() -> str:
+        response = await http.post(
+            f"{authority}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    return token

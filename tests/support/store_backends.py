@@ -8,7 +8,7 @@ here and one entry in BACKENDS.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -18,8 +18,8 @@ import pytest
 from bot.store import Store
 from bot.store.azureblob import AzureBlobStore
 from bot.store.sqlite import SqliteStore
-from devtools.azurite import Azurite
-from tests.core.fakes import FixedClock
+from devtools.azurite import Azurite, running_azurite
+from tests.support.core_fakes import FixedClock
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -116,3 +116,23 @@ def open_spec(spec: str, now: datetime) -> Store:
         container, _, connection_string = where.partition("|")
         return AzureBlobStore.from_connection_string(connection_string, container, clock=FixedClock(now))
     raise ValueError(f"unknown store spec {spec!r}")
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with running_azurite() as running:
+        yield running
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    opened = BACKENDS[request.param](request, tmp_path)
+    if isinstance(opened, AzureBlob):
+        await opened.create()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()

@@ -1,8 +1,8 @@
 """A second process on the store under test (tests/store/test_contract.py). Prints "ready", waits for a line on
 stdin, then:
 
-  python -m tests.store.racer SPEC update KEY COUNT TAG   COUNT updates of KEY: n + 1, TAG-i appended to "seen"
-  python -m tests.store.racer SPEC lease NAME OWNER NOW   takes the lease NAME for 15 s at NOW (ISO time), prints
+  python -m tests.support.racer SPEC update KEY COUNT TAG   COUNT updates of KEY: n + 1, TAG-i appended to "seen"
+  python -m tests.support.racer SPEC lease NAME OWNER NOW   takes the lease NAME for 15 s at NOW (ISO time), prints
                                                           "held" and waits to be killed
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.store.backends import START, open_spec
+from tests.support.store_backends import START, open_spec
 
 
 def bump(tag: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -1,7 +1,7 @@
 """A recording, stateful stand-in of the Bot Connector REST API (what Teams' service URL answers).
 
 Seed: `roster` members; `without_app` users (Teams id or AAD object id) the bot cannot open a 1:1 chat with; or,
-when `personal_chat` is set (tests/bot/conftest.py Stack.publish_bot), the simulated tenant's record of who has the
+when `personal_chat` is set (tests/support/stack.py Stack.publish_bot), the simulated tenant's record of who has the
 bot's app, whose personal chat a 1:1 create_conversation then opens (refused for anyone else).
 Behave: assigns activity ids, keeps every conversation's activities, applies updates and deletes, creates
 conversations (a 1:1 with a user without the app is refused 403 BotNotInConversationRoster), answers member look-ups,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.stack import ROOT, free_port
-from tests.e2e.conftest import require_playground
+from tests.support.e2e import require_playground
 
 URL_LINE = "Open the Agents Playground:"
 BANNER_END = "Press Ctrl-C to stop."

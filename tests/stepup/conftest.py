@@ -1,0 +1,3 @@
+from tests.support.stepup import stack
+
+__all__ = ["stack"]
