@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench package chromium clean
+.PHONY: setup demo test test-fast lint bench package chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: setup
 
 test: setup chromium lint ## everything: lint, types, import layers, unit, HTTP, Playground and browser tests
 	$(PY) -m pytest -q
+
+test-fast: setup ## unit and in-process HTTP tests, the slow ones left out: no subprocess, Playground or browser
+	$(PY) -m pytest -q -m "(unit or stack) and not slow"
 
 bench: setup ## writes docs/benchmarks.md
 	$(PY) -m bench

@@ -124,7 +124,11 @@ def azurite() -> Iterator[Azurite]:
         yield running
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+# Azurite is a process of its own (started once per session, on first use): its cases are `process` tests.
+MARKS = {"azureblob": pytest.mark.process}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(BACKENDS)])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     opened = BACKENDS[request.param](request, tmp_path)
     if isinstance(opened, AzureBlob):
