@@ -22,7 +22,7 @@ from bot.signin.state import (
 from bot.store.sqlite import SqliteStore
 from bot.turn import UserInput
 from core.models import Actor
-from tests.core.fakes import NOW, FixedClock
+from tests.support.core_fakes import NOW, FixedClock
 
 ALICE = Actor("alice-oid", "tenant", "Alice", time_zone="Europe/Paris", channel_user_id="29:alice", locale="fr-FR")
 REFERENCE = {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba.example/", "tenantId": "tenant"}
