@@ -144,11 +144,10 @@ class PimBot(TeamsActivityHandler):
         self._reconcile = reconciler
         self._private = PrivateChats(conversations, self._reach, proactive)
         self._signins = SignIns(store, clock, service, proactive, self._dispatch, sso=sign_in, step_up=step_up)
-        replies = Replies(approval_records, clock)
         # The handlers, one per kind of command or click.
-        self._usage = Usage(admins, replies, demo=demo is not None)
-        self._replies = replies
-        self._activations = Activations(conversations, replies, self._approvals, reconciler, self._signins)
+        self._replies = Replies(approval_records, clock)
+        self._usage = Usage(admins, self._replies, demo=demo is not None)
+        self._activations = Activations(conversations, self._replies, self._approvals, reconciler, self._signins)
         self._approval_commands = ApprovalCommands(self._approvals, channels)
         self._feed_commands = FeedCommands(feed, admins)
         self._demo = demo  # `demo …` commands: only in the demo (BOT_DEMO)
@@ -176,9 +175,7 @@ class PimBot(TeamsActivityHandler):
         async def run(context: TurnContext) -> None:
             turn = self._turn(context, check.actor)
             if check.decision is not None:
-                confirmed = self._approvals.confirm_decision(
-                    context, turn.service, turn.actor, check.decision, settled=settled, final=final
-                )
+                confirmed = self._approval_commands.confirm(turn, check.decision, settled=settled, final=final)
             else:
                 assert check.write is not None
                 confirmed = self._activations.confirm(turn, check.write, settled=settled, final=final)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.approvals.channels import ApprovalChannels
 from bot.approvals.desk import ApprovalDesk
+from bot.reconcile import DecisionCheck
 from bot.turn import Turn
 from cards.actions import DecisionAction
 from cards.elements import JsonDict
@@ -35,6 +36,13 @@ class ApprovalCommands:
     async def channel(self, turn: Turn, command: ApprovalChannel) -> None:
         """`approvals here|off|status <group>` (admins only, in a channel)."""
         await turn.send_text(await self._channels.command(turn.context, turn.service, turn.actor, command))
+
+    async def confirm(self, turn: Turn, check: DecisionCheck, *, settled: bool, final: bool) -> bool:
+        """What became of the turn's user's decision whose answer was lost (bot.reconcile), in a proactive turn of
+        their conversation; False: not known yet, try again later."""
+        return await self._desk.confirm_decision(
+            turn.context, turn.service, turn.actor, check, settled=settled, final=final
+        )
 
     async def click(self, turn: Turn, action: DecisionAction, *, invoke: bool) -> JsonDict | str:
         """Approve, Deny, Refresh, Cancel request, Keep it: the card (or text) that answers the click."""
