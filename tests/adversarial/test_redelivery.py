@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
 import pytest
 
 from app import PARTS_KEY
@@ -33,14 +32,12 @@ from bot.store.sqlite import SqliteStore
 from bot.transport.deliveries import DONE
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB
-from devtools.teams.connector import running_connector
-from simtenant import run_simtenant
 from tests.fakes.virtual_time import ManualClock
 from tests.support.adversarial import write_figures
 from tests.support.approvals import CAROL, approval_cards, approval_patches, conversation, hello
 from tests.support.cards import card_text, element, maybe_element
 from tests.support.chat import say
-from tests.support.stack import START, Stack, bot_on
+from tests.support.stack import START, Stack, bot_on, no_bot_yet
 
 FIGURES: Counter[str] = Counter()
 ACTIVATION = "POST assignmentScheduleRequests"
@@ -92,11 +89,8 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = ManualClock(START)
     async with AsyncExitStack() as stack:
-        sim = await stack.enter_async_context(run_simtenant(seed="demo", state_dir=tmp_path / "sim"))
-        connector = await stack.enter_async_context(running_connector())
-        connector.clock = clock
-        http = await stack.enter_async_context(aiohttp.ClientSession())
-        base = Stack(sim, connector, None, http, tmp_path / "state.sqlite3")  # type: ignore[arg-type]
+        base = await stack.enter_async_context(no_bot_yet(tmp_path))
+        base.connector.clock = clock
         one = await stack.enter_async_context(bot_on(base, clock))
         two = await stack.enter_async_context(bot_on(base, clock))
         try:
