@@ -38,8 +38,8 @@ from bot.liveness import Liveness
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
 from bot.signin import CALLBACK_PATH, START_PATH, SsoSignIn, StepUp, build_step_up_msal
-from bot.storage import SqliteStorage
-from bot.store.sqlite import SqliteStore
+from bot.store import Store, StoreError
+from bot.store.open import StoreLocation, open_store
 from bot.transport.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.transport.credentials import BotCredentialsFactory, BotTokens
 from bot.transport.deliveries import Deliveries
@@ -219,8 +219,7 @@ class Parts:
 
     settings: Settings
     health: Health
-    store: SqliteStore  # the bot's state (bot.store)
-    storage: SqliteStorage  # botbuilder's Storage on it, for modules not moved to the store yet
+    store: Store  # the bot's state (bot.store: SQLite or Azure Blob Storage, STORE)
     graph: GraphClient
     directory: GraphPimDirectory
     adapter: CloudAdapter  # botbuilder's, for the inbound route
@@ -262,7 +261,7 @@ class Parts:
         with contextlib.suppress(Exception):
             await self.feed.release_lease()
         await self.clients.aclose()
-        self.store.close()
+        await self.store.aclose()
 
 
 PARTS_KEY = web.AppKey("pim_bot_parts", Parts)
@@ -277,6 +276,10 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     clock = seams.clock or graph_clock
     timer = seams.timer or _RealTime()
     ssl_ctx = _ssl_context(settings)
+    # The bot's state first: a store that cannot be opened (Blob Storage refusing the identity) stops the start
+    # before any client is open (main says why).
+    store = await open_store(_store_location(settings))
+    log.info("state store: %s", _store_location(settings).describe())
 
     async def probe_graph() -> None:  # any HTTP answer (401 without a token) means Graph is reachable
         await http.get(settings.graph.base_url + "/")
@@ -296,8 +299,6 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         connector=aiohttp.TCPConnector(ssl=ssl_ctx, limit=100),
         timeout=aiohttp.ClientTimeout(total=15),
     )
-    store = SqliteStore(settings.store.state_db)  # the bot's state (bot.store)
-    storage = SqliteStorage(store)  # botbuilder's Storage on it, for modules not moved to the store yet
     # msal's constructor fetches the authority's OpenID configuration (synchronously: off the event loop). With
     # Entra unreachable the bot starts anyway and builds it in the background (bot.health).
     msal_session = requests.Session()
@@ -407,7 +408,6 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         settings=settings,
         health=health,
         store=store,
-        storage=storage,
         graph=graph,
         directory=directory,
         adapter=adapter,
@@ -483,7 +483,12 @@ def _kill_at(point: str) -> Callable[[str], None]:
     return fault
 
 
-def _step_up(settings: Settings, store: SqliteStore, clock: Clock, session: requests.Session) -> StepUp:
+def _store_location(settings: Settings) -> StoreLocation:
+    s = settings.store
+    return StoreLocation(s.kind.value, s.state_db, s.account_url, s.connection_string.reveal(), s.container)
+
+
+def _step_up(settings: Settings, store: Store, clock: Clock, session: requests.Session) -> StepUp:
     """The step-up sign-in pages (bot.signin.stepup), with their own msal client for the Graph app (no token cache),
     built on first use off the event loop."""
     built: list[msal.ConfidentialClientApplication] = []
@@ -678,7 +683,12 @@ def main() -> None:
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."
         )
     app = create_app(settings, Seams(faults=Faults.from_env(os.environ)))
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    except StoreError as e:  # the state store refused or could not be reached at start: say why, no stack trace
+        log.error("cannot start: %s", e)
+        print(f"pim-bot: cannot start.\n{e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ Callers never write their own retry loop.
 
 Why a package of the bot and not a port in core/: the domain's use cases never read or write state (core.service
 works through PimDirectory); everything kept here is the bot's bookkeeping of cards, claims, sign-ins and the feed.
-bot.store imports no botbuilder (an import contract says so), so a later move to another Teams SDK leaves it as it is;
-bot.storage's botbuilder `Storage`, which botbuilder's own pieces still use, is on the same table.
+bot.store imports no botbuilder (an import contract says so), so a later move to another Teams SDK leaves it as it is.
 
 Errors:
 
@@ -60,7 +59,8 @@ __all__ = [
 ]
 
 Json = dict[str, Any]
-"""A stored value: a JSON object. `e_tag` is not a field of it (bot.storage's botbuilder view adds it on reading)."""
+"""A stored value: a JSON object. `e_tag` is not a field of it (botbuilder's Storage convention): the etag is
+`Versioned.etag`."""
 
 ANY: Final = "*"
 """The etag of an unconditional `put_if` or `delete`."""

@@ -44,6 +44,7 @@ from typing import Any, Final, Self
 from azure.core import MatchConditions
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
@@ -131,12 +132,14 @@ class AzureBlobStore(Store):
         except ClientAuthenticationError as e:
             raise StoreError(f"Azure Blob Storage did not accept the bot's credentials: {_reason(e)}") from None
         except HttpResponseError as e:
-            if e.status_code == 403:
+            if e.status_code in (401, 403):
                 raise StoreError(
                     f"the bot's identity may not use the container {name!r}: give it the role 'Storage Blob Data "
                     "Contributor' on the container (or on the storage account, to let the bot create it)"
                 ) from None
             raise StoreError(f"Azure Blob Storage refused the container {name!r}: {_reason(e)}") from None
+        except AzureError as e:  # no answer after the SDK's retries (DNS, firewall, outage), or no credential
+            raise StoreError(f"cannot reach Azure Blob Storage ({type(e).__name__}): {e.message}") from None
 
     # ---- the interface ------------------------------------------------------------------------------------------
 

@@ -1,7 +1,6 @@
 """The store on a SQLite file: the embedded default (STATE_DB), one table `items(key, etag, value)`.
 
-bot.storage's botbuilder Storage reads and writes the same table (same etag column, same JSON), so both views of a
-key agree. Every etag is a fresh uuid4 hex. Writes are `BEGIN IMMEDIATE` transactions, so several processes share one
+Every etag is a fresh uuid4 hex. Writes are `BEGIN IMMEDIATE` transactions, so several processes share one
 file (WAL, a busy timeout); the blocking sqlite calls of one store run on one thread of its own, in order.
 
 Leases are records (`lease/{name}` = owner and expiry on the store's clock) taken and renewed by compare-and-swap;
@@ -39,13 +38,11 @@ class _SystemClock:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One key of a `write_many` transaction: JSON `text` under `key` if `etag` allows (as `put_if`); with
-    `create_missing`, a conditional write of a key that does not exist creates it (botbuilder's Storage semantics)."""
+    """One key of a `write_many` transaction: JSON `text` under `key` if `etag` allows (as `put_if`)."""
 
     key: str
     text: str
     etag: str | None
-    create_missing: bool = False
 
 
 class SqliteStore(Store):
@@ -113,7 +110,7 @@ class SqliteStore(Store):
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
-    # ---- what only this backend offers (bot.storage's botbuilder view) ---------------------------------------------
+    # ---- what only this backend offers: several keys in one transaction -------------------------------------------
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Versioned]:
         """The values of those of `keys` that exist."""
@@ -122,10 +119,6 @@ class SqliteStore(Store):
     async def write_many(self, writes: Sequence[Write]) -> list[str]:
         """Several keys in one transaction: all written (their new etags, in order) or, on a Conflict, none."""
         return await self._run(self._write_many, list(writes)) if writes else []
-
-    async def delete_many(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._run(self._delete_many, list(keys))
 
     def close(self) -> None:
         """Wait for what is queued, then close the file (twice is harmless)."""
@@ -163,7 +156,7 @@ class SqliteStore(Store):
                     )
                 else:
                     row = db.execute("SELECT etag FROM items WHERE key=?", (w.key,)).fetchone()
-                    if row is None and (w.etag is None or w.create_missing):
+                    if row is None and w.etag is None:
                         db.execute("INSERT INTO items(key, etag, value) VALUES(?,?,?)", (w.key, new, w.text))
                     elif row is not None and w.etag is not None and row[0] == w.etag:
                         db.execute("UPDATE items SET etag=?, value=? WHERE key=?", (new, w.text, w.key))
@@ -185,9 +178,6 @@ class SqliteStore(Store):
         if self._db.execute("SELECT 1 FROM items WHERE key=?", (key,)).fetchone() is not None:
             raise Conflict(key)
         return False
-
-    def _delete_many(self, keys: list[str]) -> None:
-        self._db.executemany("DELETE FROM items WHERE key=?", [(k,) for k in keys])
 
     def _page(self, low: str, high: str | None, after: str | None, n: int, with_values: bool) -> list[Any]:
         columns = "key, etag, value" if with_values else "key"

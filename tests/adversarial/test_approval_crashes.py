@@ -26,7 +26,6 @@ from typing import Any
 
 import aiohttp
 
-from bot.storage import SqliteStorage
 from devtools.stack import Tenant, bot_environment, free_port
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB, TeamsUser
@@ -36,6 +35,7 @@ from tests.support.approvals import CAROL, conversation, waiting_cards
 from tests.support.cards import element, maybe_element
 from tests.support.feed import killed
 from tests.support.processes import start_bot, tenant_process
+from tests.support.state import StateFile
 from tests.support.waiting import eventually
 
 RUTH = TeamsUser("eeeeeeee-0005-4000-8000-000000000001", "Ruth Requester")
@@ -137,7 +137,7 @@ async def click(bot: Bot, user: TeamsUser, card: Recorded, reason: str) -> tuple
 
 
 async def record_of(db: Path, request_id: str) -> dict[str, Any]:
-    store = SqliteStorage(db)
+    store = StateFile(db)
     try:
         key = f"request/{request_id}"
         return dict((await store.read([key])).get(key) or {})

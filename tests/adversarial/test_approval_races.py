@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from app import PARTS_KEY
-from bot.storage import SqliteStorage
 from devtools.teams import activities as act
 from devtools.teams.activities import BOB, FRANK, TeamsUser
 from devtools.teams.connector import Recorded
@@ -45,6 +44,7 @@ from tests.support.adversarial import Budget
 from tests.support.approvals import CAROL, DAVE, approval_cards, conversation, hello, stack_copies, texts, waiting_card
 from tests.support.cards import card_text, element, maybe_element
 from tests.support.stack import Stack, running_stack
+from tests.support.state import StateFile
 
 RACE_SEED = 20261207
 ERIN = TeamsUser(seed.ERIN, "Erin Evans")
@@ -227,7 +227,7 @@ def check_answer(click: Click, outcome: str, winner: TeamsUser | None, figures: 
 
 
 async def record_of(stack: Stack, request_id: str) -> dict[str, Any]:
-    store = SqliteStorage(stack.state_db)
+    store = StateFile(stack.state_db)
     try:
         key = f"request/{request_id}"
         return dict((await store.read([key]))[key])

@@ -34,7 +34,6 @@ from typing import Any, Protocol
 import pytest
 
 from bot.reconcile import RETRY_AFTER
-from bot.storage import SqliteStorage
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB
 from tests.support.adversarial import write_figures
@@ -42,6 +41,7 @@ from tests.support.approvals import CAROL, approval_cards, conversation, hello
 from tests.support.cards import card_text, element, maybe_element, request_id_of
 from tests.support.chat import EXCHANGE, SECURITY_OPS, assignment_requests
 from tests.support.stack import GRAPH_TIMEOUT, Stack, follow_up, poll, running_stack
+from tests.support.state import StateFile
 
 SLOW = GRAPH_TIMEOUT * 2  # an answer (or the work) this late comes after the bot stopped waiting
 
@@ -133,7 +133,7 @@ def _shown_request_ids(stack: Stack) -> set[str]:
 
 
 async def _records(stack: Stack, prefix: str) -> dict[str, dict[str, Any]]:
-    storage = SqliteStorage(stack.state_db)
+    storage = StateFile(stack.state_db)
     try:
         keys = await storage.keys_with_prefix(prefix)
         return await storage.read(keys)

@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.storage import SqliteStorage
 from devtools.teams.activities import ALICE, BOB
 from tests.support.approvals import (
     CAROL,
@@ -35,6 +34,7 @@ from tests.support.approvals import (
 )
 from tests.support.cards import element, maybe_element
 from tests.support.stack import Stack
+from tests.support.state import StateFile
 
 
 async def dead_pid() -> int:
@@ -47,7 +47,7 @@ async def dead_pid() -> int:
 async def leave_claim(db: Path, request_id: str, owner: str, at: datetime, beat: float | None = None) -> None:
     """Bob's claim on the request, as a process that died between its claim and the end of its decision left it;
     `beat`: that process's last heartbeat (wall time), if it wrote one."""
-    store = SqliteStorage(db)
+    store = StateFile(db)
     try:
         key = f"request/{request_id}"
         record: dict[str, Any] = dict((await store.read([key]))[key])
@@ -132,7 +132,7 @@ async def test_a_dead_claim_on_a_request_pim_still_has_waiting_is_dropped_and_th
 
     assert await poll_once(stack) == 0
 
-    store = SqliteStorage(stack.state_db)
+    store = StateFile(stack.state_db)
     try:
         record = (await store.read([f"request/{request_id}"]))[f"request/{request_id}"]
     finally:
@@ -145,7 +145,7 @@ async def test_a_dead_claim_on_a_request_pim_still_has_waiting_is_dropped_and_th
 
 async def owe_spread(db: Path, request_id: str, owner: str, at: datetime, beat: float | None) -> None:
     """The record says its copies are still owed the outcome, by the process `owner` (heartbeat `beat`)."""
-    store = SqliteStorage(db)
+    store = StateFile(db)
     try:
         key = f"request/{request_id}"
         record: dict[str, Any] = dict((await store.read([key]))[key])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.storage import SqliteStorage
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB
 from simtenant import seed
@@ -32,6 +31,7 @@ from tests.support.cards import element, request_id_of
 from tests.support.chat import cancel_typed
 from tests.support.elsewhere import alice_elsewhere
 from tests.support.stack import Stack, another_bot
+from tests.support.state import StateFile
 
 ADOPT_AFTER_SECONDS = 16  # a little more than the bot's grace for requests its own turns are still recording
 
@@ -142,7 +142,7 @@ async def test_an_idle_poll_costs_one_batch_per_20_served_groups(stack: Stack) -
 
 async def test_a_poll_reads_at_most_400_groups_and_the_next_poll_the_rest(stack: Stack) -> None:
     await served_by_an_earlier_request(stack)
-    store = SqliteStorage(stack.state_db)
+    store = StateFile(stack.state_db)
     try:  # 449 more groups the bot once carried approvals of (as the activation path remembers them)
         await store.write({f"approvals/group/{n:08d}-0000-4000-8000-000000000000": {} for n in range(449)})
     finally:

@@ -14,6 +14,7 @@ from devtools.teams.activities import ALICE, FRANK
 from tests.support.cards import buttons, card_text, element, facts, maybe_element, request_id_of
 from tests.support.chat import assignment_requests, say, self_activations
 from tests.support.stack import Stack
+from tests.support.state import StateFile
 
 TEAMS_ADMINS = "bbbbbbbb-0000-4000-8000-000000000002"
 
@@ -108,9 +109,8 @@ async def test_approval_group_is_submitted_and_names_the_approvers(stack: Stack)
     [request] = self_activations(stack)
     assert request["status"] == "PendingApproval"
     # The pending request is durable: it is in the SQLite store the bot keeps.
-    from bot.storage import SqliteStorage
 
-    store = SqliteStorage(stack.state_db)
+    store = StateFile(stack.state_db)
     try:
         saved = await store.read([f"request/{request['id']}"])
     finally:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from bot.storage import SqliteStorage
 from bot.store import keys
 from devtools.teams.activities import ALICE, FRANK
 from simtenant import seed
@@ -22,6 +21,7 @@ from tests.support.cards import card_text, element
 from tests.support.chat import cancel_typed, say
 from tests.support.elsewhere import PIM, alice_elsewhere, graph_as
 from tests.support.stack import Stack, another_bot
+from tests.support.state import StateFile
 
 ACTIVATION_ROUTE = "POST assignmentScheduleRequests"
 
@@ -131,7 +131,7 @@ async def test_a_group_seen_before_a_restart_still_costs_two_round_trips_after_i
 
 async def test_the_groups_seen_are_written_only_when_they_change(stack: Stack) -> None:
     async def kept() -> dict[str, Any]:
-        storage = SqliteStorage(stack.state_db)
+        storage = StateFile(stack.state_db)
         try:
             return dict((await storage.read([keys.KNOWN_GROUPS]))[keys.KNOWN_GROUPS])
         finally:

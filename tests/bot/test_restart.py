@@ -8,13 +8,13 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.storage import SqliteStorage
 from devtools.stack import bot_environment, free_port
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE
 from devtools.teams.connector import FakeConnector, running_connector
 from tests.support.cards import card_text, element, request_id_of
 from tests.support.processes import start_bot, tenant_process
+from tests.support.state import StateFile
 
 
 async def say(http: aiohttp.ClientSession, port: str, connector: FakeConnector, text: str) -> dict:
@@ -44,7 +44,7 @@ async def test_references_pending_requests_and_card_ids_survive_a_kill_and_resta
                 await bot.wait()
                 bot = await start_bot(env, tmp_path / "bot.log")
 
-                store = SqliteStorage(db)
+                store = StateFile(db)
                 try:
                     kept = await store.read(
                         [f"ref/user/{ALICE.oid}", f"request/{request_id}", f"card/{active['activity_id']}"]

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from bot.reconcile import RETRY_AFTER, SETTLE
-from bot.storage import SqliteStorage
 from devtools.teams.activities import ALICE, BOB
 from tests.support.approvals import (
     CAROL,
@@ -34,6 +33,7 @@ from tests.support.approvals import (
 from tests.support.cards import card_text, element, maybe_element
 from tests.support.chat import EXCHANGE, cancel_typed, say, self_activations
 from tests.support.stack import Stack, another_bot, follow_up, poll, running_stack
+from tests.support.state import StateFile
 
 WRITE = r"assignmentScheduleRequests$"
 REQUESTS = r"assignmentScheduleRequests"  # the outcome is read back from the user's requests in the group
@@ -280,7 +280,7 @@ async def test_a_waiting_request_the_bot_already_keeps_is_not_sent_to_the_approv
     unconfirmed_said(await say(quick, "activate Security-Operators 1h because incident INC-9"))
     [request] = [r for r in self_activations(quick) if r["status"] == "PendingApproval"]
     # Meanwhile the request became known another way (the approval poller finding it waiting in PIM, cards sent).
-    storage = SqliteStorage(quick.state_db)
+    storage = StateFile(quick.state_db)
     try:
         await storage.write({f"request/{request['id']}": {"requestId": request["id"], "status": "PendingApproval"}})
     finally:

@@ -19,7 +19,6 @@ import pytest
 
 from app import PARTS_KEY
 from bot.feed import AUDIT_WAIT
-from bot.storage import SqliteStorage
 from cards.wording import FEED_AUDIT_DENIED
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE
@@ -28,6 +27,7 @@ from simtenant.audit import PRIVILEGED_IDENTITY_MANAGEMENT, SHAPES, EntryShape
 from simtenant.seed import BOB, CAROL, SECURITY_OPERATORS
 from tests.support.cards import card_text, element
 from tests.support.feed import FeedStack, feed_here, for_days, running_feed_stack, say_in_channel_card
+from tests.support.state import StateFile
 from tests.support.tenant import PIM
 
 
@@ -42,7 +42,7 @@ def audit_reads(stack: FeedStack) -> list[dict[str, Any]]:
 async def outcome_accounts(stack: FeedStack) -> list[str]:
     """What the feed keeps of the outcomes the two witnesses told (bot.feed `feed/outcome/`), read as a second process
     sharing the store would."""
-    store = SqliteStorage(stack.state_db)
+    store = StateFile(stack.state_db)
     try:
         keys: list[str] = await store.keys_with_prefix("feed/outcome/")
         return keys

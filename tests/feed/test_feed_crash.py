@@ -15,7 +15,6 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.storage import SqliteStorage
 from devtools.stack import ROOT, Tenant, bot_environment, free_port
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE
@@ -24,13 +23,14 @@ from simtenant.seed import BOB, CAROL, DAVE, ERIN, EXCHANGE_ADMINS, FRANK, INTUN
 from tests.support.cards import card_text
 from tests.support.feed import FEED_GROUPS, channel_posts, killed, stored
 from tests.support.processes import start_bot, tenant_process
+from tests.support.state import StateFile
 from tests.support.waiting import eventually
 
 PEOPLE = {BOB: "Bob Builder", CAROL: "Carol Chen", DAVE: "Dave Diaz", ERIN: "Erin Evans", FRANK: "Frank Fisher"}
 
 
 async def outbox(db: Path) -> list[str]:
-    store = SqliteStorage(db)
+    store = StateFile(db)
     try:
         return await store.keys_with_prefix("feed/outbox/")
     finally:

@@ -19,7 +19,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.pages import Outcome, Page, render
-from bot.storage import SqliteStorage
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB, TeamsUser
 from settings import load_settings
@@ -28,6 +27,7 @@ from simtenant.observe import Fault
 from simtenant.seed import PRIVILEGED_ROLE_ADMINS
 from tests.fakes.signin_page import sign_in_on_page, walk_sign_in
 from tests.support.stack import another_bot, bot_env, bot_server
+from tests.support.state import StateFile
 from tests.support.stepup import ACTIVATE_MFA_GROUP, StepUpStack, stepup_stack
 
 NASTY = "<script>alert('x')</script> & \"Mallory\""
@@ -314,7 +314,7 @@ async def test_a_page_that_fails_says_so_in_a_page(stack: StepUpStack, tmp_path:
     await stack.say(ACTIVATE_MFA_GROUP)
     link = stack.sign_in_link()
     state = parse_qs(urlsplit(link).query)["state"][0]
-    storage = SqliteStorage(tmp_path / "state.sqlite3")
+    storage = StateFile(tmp_path / "state.sqlite3")
     try:
         key = f"stepup/state/{state}"
         item = (await storage.read([key]))[key]

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from app import PARTS_KEY
-from bot.storage import SqliteStorage
 from bot.store.keys import request_copies
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB, TeamsUser
@@ -15,6 +14,7 @@ from devtools.teams.connector import FakeConnector, Recorded
 from tests.support.cards import element, maybe_element
 from tests.support.chat import self_activations
 from tests.support.stack import Stack
+from tests.support.state import StateFile
 
 CAROL = TeamsUser("aaaaaaaa-0000-4000-8000-000000000003", "Carol Chen")
 
@@ -110,7 +110,7 @@ def answered_card(body: dict[str, Any]) -> dict[str, Any]:
 
 async def stack_copies(stack: Stack, request_id: str) -> list[dict[str, Any]]:
     """The copies of the request's approval card the bot keeps (one stored record each)."""
-    storage = SqliteStorage(stack.state_db)
+    storage = StateFile(stack.state_db)
     try:
         keys = await storage.keys_with_prefix(request_copies(request_id))
         items = await storage.read(keys)
@@ -120,7 +120,7 @@ async def stack_copies(stack: Stack, request_id: str) -> list[dict[str, Any]]:
 
 
 async def stack_record(stack: Stack, request_id: str) -> dict[str, Any]:
-    storage = SqliteStorage(stack.state_db)
+    storage = StateFile(stack.state_db)
     try:
         items = await storage.read([f"request/{request_id}"])
     finally:

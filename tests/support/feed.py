@@ -21,7 +21,6 @@ import pytest
 import simtenant
 from app import PARTS_KEY
 from bot.feed import FeedChannel, FeedDesk, FeedSettings
-from bot.storage import SqliteStorage
 from bot.store.sqlite import SqliteStore
 from bot.transport import ChannelPost, ProactiveAdapter
 from devtools.teams import activities as act
@@ -30,6 +29,7 @@ from devtools.teams.connector import FakeConnector, Recorded
 from graph import FeedReader, GraphClient
 from tests.fakes.graphstub import app_token_source
 from tests.support.stack import Stack, running_stack
+from tests.support.state import StateFile
 from tests.support.tenant import PIM, Client
 
 CHANNEL = "19:incidents@thread.tacv2"  # the channel devtools.teams.activities.channel_message posts in
@@ -200,7 +200,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 
 
 async def stored(db: Path, *keys: str) -> dict[str, Any]:
-    store = SqliteStorage(db)
+    store = StateFile(db)
     try:
         return await store.read(list(keys))
     finally:
