@@ -132,12 +132,7 @@ class AzureBlobStore(Store):
         except ClientAuthenticationError as e:
             raise StoreError(f"Azure Blob Storage did not accept the bot's credentials: {_reason(e)}") from None
         except HttpResponseError as e:
-            if e.status_code in (401, 403):
-                raise StoreError(
-                    f"the bot's identity may not use the container {name!r}: give it the role 'Storage Blob Data "
-                    "Contributor' on the container (or on the storage account, to let the bot create it)"
-                ) from None
-            raise StoreError(f"Azure Blob Storage refused the container {name!r}: {_reason(e)}") from None
+            raise StoreError(_refusal(e, name)) from None
         except AzureError as e:  # no answer after the SDK's retries (DNS, firewall, outage), or no credential
             raise StoreError(f"cannot reach Azure Blob Storage ({type(e).__name__}): {e.message}") from None
 
@@ -275,6 +270,29 @@ def _client_options() -> dict[str, Any]:
         "max_single_put_size": BLOCK_BYTES,
         "max_block_size": BLOCK_BYTES,
     }
+
+
+def _refusal(error: HttpResponseError, container: str) -> str:
+    """Why Blob Storage refused the container, in the words an operator acts on. Azure answers 403 with error code
+    AuthenticationFailed for a wrong key, SAS or token, AuthorizationPermissionMismatch for a missing data role, and
+    AuthorizationFailure for other refusals (firewall, network rules); Azurite answers a wrong key with
+    AuthorizationFailure and "Server failed to authenticate the request" (seen in its tests here), so the message
+    decides too. https://learn.microsoft.com/rest/api/storageservices/common-rest-api-error-codes"""
+    code = str(getattr(error, "error_code", "") or "").lower().replace("_", "")
+    message = str(getattr(error, "reason", "") or "") + " " + str(error.message or "")
+    if error.status_code == 401 or code == "authenticationfailed" or "failed to authenticate" in message.lower():
+        return f"Azure Blob Storage did not accept the bot's credentials ({_reason(error)}): check the key or SAS"
+    if code == "authorizationpermissionmismatch":
+        return (
+            f"the bot's identity may not use the container {container!r}: give it the role 'Storage Blob Data "
+            "Contributor' on the container (or on the storage account, to let the bot create it)"
+        )
+    if error.status_code == 403:
+        return (
+            f"Azure Blob Storage refused the container {container!r} ({_reason(error)}): the identity needs the role "
+            "'Storage Blob Data Contributor', and the account's firewall must let this host in"
+        )
+    return f"Azure Blob Storage refused the container {container!r}: {_reason(error)}"
 
 
 def _status(error: Exception) -> int | None:
