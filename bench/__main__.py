@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 
 from bench import feed as feed_bench
+from bench import store as store_bench
 from bench.approvals import (
     APPROVERS,
     CLICK_TARGET_S,
@@ -47,7 +48,7 @@ from bench.approvals import (
     ApprovalFigures,
 )
 from bench.clients import ClientCost, client_cost
-from bench.load import CpuClock, LoadResult, machine_cpu_seconds, median, run_load
+from bench.load import CpuClock, LoadResult, bench_user, machine_cpu_seconds, median, run_load
 from bench.reach import ReachBench, ReachFigures, render_reach
 from devtools.stack import ROOT, bot_environment, bot_process, free_port, python_server, simulated_tenant
 from devtools.teams.activities import ALICE, TeamsUser, message
@@ -86,7 +87,11 @@ class Config:
     feed_samples: int = 10  # admin feed: changes timed from Graph's answer to the card posted
     feed_burst: int = 500  # admin feed: eligibilities in one burst (monitored groups: as many)
     client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
-    only: str = ""  # "approvals" or "reach": run only that section (a quick look at one section; the page says so)
+    store_ops: int = store_bench.OPS  # state store: sequential calls per operation, backend and round (bench/store.py)
+    store_turns: int = 120  # state store: warm `activate` turns on each backend
+    only: str = (
+        ""  # "approvals", "reach" or "store": run only that section (a quick look at one section; the page says so)
+    )
 
     @property
     def users_per_round(self) -> int:
@@ -110,6 +115,8 @@ QUICK = {
     "feed_groups": (1, 100),
     "feed_samples": 3,
     "feed_burst": 100,
+    "store_ops": 100,
+    "store_turns": 40,
 }
 
 
@@ -205,6 +212,8 @@ class Report:
     clients: ClientCost | None = None
     feed: feed_bench.FeedFigures | None = None
     poster: feed_bench.PosterFigures | None = None
+    store: store_bench.StoreFigures | None = None
+    store_turns: dict[str, store_bench.TurnFigures] | None = None
 
     def of(self, target: str) -> list[Measurement]:
         return [m for m in self.measurements if m.target == target]
@@ -212,10 +221,6 @@ class Report:
     def med(self, target: str, value: Callable[[Measurement], float]) -> float:
         values = [value(m) for m in self.of(target) if m.result.ok]
         return median(values) if values else float("nan")
-
-
-def bench_user(n: int) -> TeamsUser:
-    return TeamsUser(f"cccccccc-0000-4000-8000-{n:012d}", f"bench-user-{n:04d}")
 
 
 class Bench:
@@ -480,6 +485,7 @@ def render(report: Report) -> str:
         add("")
         render_approvals(report, add)
         render_reach(report.reach, add)
+        render_store(report, add)
         lines.extend(f"- {p}" for p in report.problems)
         return "\n".join(lines)
     add("## How to read this")
@@ -646,6 +652,7 @@ def render(report: Report) -> str:
     render_reach(report.reach, add)
     feed_bench.render(report.feed, add)
     feed_bench.render_poster(report.poster, add)
+    render_store(report, add)
     add("## Checks")
     add("")
     if ok:
@@ -661,6 +668,34 @@ def render(report: Report) -> str:
         lines.extend(f"- {p}" for p in report.problems)
     add("")
     return "\n".join(lines)
+
+
+def render_store(report: Report, add: Callable[[str], None]) -> None:
+    if report.store is None or report.store_turns is None:
+        return
+    add("## State store: SQLite and Azure Blob Storage")
+    add("")
+    add(
+        "The bot's state store (bot/store) on its two backends, in one run: the SQLite file (`STORE=sqlite`, one "
+        "host) and Azure Blob Storage (`STORE=azureblob`, several instances) on Azurite, Microsoft's emulator, on "
+        "this machine. Azurite has no network between it and the bot, so its figures are the Azure SDK's and the "
+        "emulator's own cost: a floor, to which a real account adds a round trip inside its region per call. "
+        f"Operations: {report.store.ops} sequential calls each, after a warm-up, {report.store.rounds} rounds "
+        "alternating the backends, the median of the rounds."
+    )
+    add("")
+    for line in store_bench.render_store(report.store):
+        add(line)
+    add("")
+    add(
+        "A warm `activate` turn (the user's token and eligibilities cached, as in the rounds above) through "
+        "`/api/messages`, on one bot process per backend sharing one simulated tenant and one connector stand-in; "
+        "each turn keeps its bookkeeping in the store (its delivery marker first, bot/transport/deliveries.py):"
+    )
+    add("")
+    for line in store_bench.render_activate(report.store_turns, report.config.concurrency):
+        add(line)
+    add("")
 
 
 def render_target_budget(report: Report, add: Callable[[str], None]) -> None:
@@ -795,6 +830,10 @@ def run(config: Config) -> Report:
     var = config.var
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
+    if config.only == "store":
+        run_store(report, config)
+        report.elapsed = time.monotonic() - t0
+        return report
     ports = {name: free_port() for name in ("connector", ACTIVATE, ECHO, PLAIN, APPROVALS_BOT)}
     # Teams allows an app 30 Bot Connector calls per second per tenant; the bot keeps to that. The throughput rounds
     # drive 8 users at well over 15 turns/s (two sends a turn) to measure the bot's CPU per turn against the echo bot,
@@ -845,8 +884,23 @@ def run(config: Config) -> Report:
     if not report.problems and config.feed_samples and config.feed_burst:
         report.poster = feed_bench.run_poster(var / "feed-poster", config.feed_samples, config.feed_burst)
         report.problems.extend(report.poster.problems)
+    if not report.problems:
+        run_store(report, config)
     report.elapsed = time.monotonic() - t0
     return report
+
+
+def run_store(report: Report, config: Config) -> None:
+    """The state store on SQLite and on Azure Blob Storage (Azurite), side by side (bench/store.py)."""
+    report.store = asyncio.run(store_bench.measure_stores(config.var, ops=config.store_ops))
+    report.store_turns = store_bench.activate_on_backends(
+        config.var, users=config.store_turns, concurrency=config.concurrency
+    )
+    for backend, turns in report.store_turns.items():
+        if turns.failed:
+            report.problems.append(f"state store: {turns.failed} `activate` turns failed on {backend}")
+    report.problems.extend(bot_log_problems(config.var / "store-sqlite.log"))
+    report.problems.extend(bot_log_problems(config.var / "store-azureblob.log"))
 
 
 def parse(argv: Sequence[str] | None) -> Config:
@@ -875,9 +929,11 @@ def parse(argv: Sequence[str] | None) -> Config:
     )
     parser.add_argument(
         "--only",
-        choices=["approvals", "reach"],
+        choices=["approvals", "reach", "store"],
         help="run one section only (a quick look; `make bench` runs them all)",
     )
+    parser.add_argument("--store-ops", type=int, help="state store: sequential calls per operation and backend")
+    parser.add_argument("--store-turns", type=int, help="state store: warm `activate` turns on each backend")
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -898,6 +954,8 @@ def parse(argv: Sequence[str] | None) -> Config:
         "feed_groups",
         "feed_samples",
         "feed_burst",
+        "store_ops",
+        "store_turns",
         "only",
     ):
         if getattr(args, name) is not None:
@@ -931,7 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run(config)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     config.out.write_text(render(report), encoding="utf-8")
-    for target in TARGETS:
+    for target in TARGETS if not config.only else ():
         print(
             f"  {target:8} {report.med(target, lambda m: m.result.throughput):8.1f} turns/s  "
             f"p50 {report.med(target, lambda m: m.result.latency_ms(50)):6.1f} ms  "

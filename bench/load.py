@@ -17,9 +17,25 @@ from pathlib import Path
 
 import aiohttp
 
-__all__ = ["CpuClock", "LoadResult", "cpu_seconds", "machine_cpu_seconds", "median", "percentile", "run_load"]
+from devtools.teams.activities import TeamsUser
+
+__all__ = [
+    "CpuClock",
+    "LoadResult",
+    "bench_user",
+    "cpu_seconds",
+    "machine_cpu_seconds",
+    "median",
+    "percentile",
+    "run_load",
+]
 
 JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def bench_user(n: int) -> TeamsUser:
+    """The n-th user of the simulated tenant's `bench:N` seed (eligible for Exchange-Admins and Helpdesk-Tier1)."""
+    return TeamsUser(f"cccccccc-0000-4000-8000-{n:012d}", f"bench-user-{n:04d}")
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -14,18 +14,32 @@ median over the rounds:
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+
+from bench.load import bench_user, run_load
 from bot.store import Store
 from bot.store.azureblob import AzureBlobStore
 from bot.store.sqlite import SqliteStore
 from devtools.azurite import Azurite, running_azurite
+from devtools.stack import bot_environment, bot_process, free_port, python_server, simulated_tenant
+from devtools.teams.activities import TeamsUser, message
 
-__all__ = ["OPERATIONS", "StoreFigures", "measure_stores", "render_store"]
+__all__ = [
+    "OPERATIONS",
+    "StoreFigures",
+    "TurnFigures",
+    "activate_on_backends",
+    "measure_stores",
+    "render_activate",
+    "render_store",
+]
 
 OPS = 300
 WARMUP = 30
@@ -136,6 +150,102 @@ def render_store(figures: StoreFigures) -> list[str]:
     return lines
 
 
+# ---- an `activate` turn on each backend -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnFigures:
+    turns: int
+    p50_ms: float
+    p99_ms: float
+    failed: int
+
+
+WARM_TEXTS = ("activate Helpdesk-Tier1 1h", "status")  # as bench's rounds: the user's token and snapshot are warm
+ACTIVATE_TEXT = "activate Exchange-Admins 1h"
+
+
+def activate_on_backends(var: Path, *, users: int = 120, concurrency: int = 8) -> dict[str, TurnFigures]:
+    """Two bot processes, one on SQLite and one on Blob Storage (Azurite), on one simulated tenant and one connector
+    stand-in; `users` warm `activate` turns each (their own users), at `concurrency`: the latency of the turn as
+    Teams sees it (HTTP round trip), p50 and p99."""
+    ports = {name: free_port() for name in ("connector", "SQLite", "Azure Blob (Azurite)")}
+    lifted = {"TEAMS_REQUESTS_PER_SECOND": "1000"}  # as the throughput rounds: the load is far above Teams' cap
+    with (
+        running_azurite() as azurite,
+        simulated_tenant(var / "store-simtenant", seed=f"bench:{2 * users}") as (tenant, _),
+        python_server(
+            ["-m", "bench.connector", "--port", str(ports["connector"])],
+            ports["connector"],
+            var / "store-connector.log",
+            "the Bot Connector stand-in",
+        ),
+        bot_process(
+            bot_environment(tenant, ports["SQLite"], var / "store-activate.sqlite3", lifted), var / "store-sqlite.log"
+        ),
+        bot_process(
+            bot_environment(
+                tenant,
+                ports["Azure Blob (Azurite)"],
+                var / "unused.sqlite3",
+                {
+                    **lifted,
+                    "STORE": "azureblob",
+                    "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+                    "AZURE_STORAGE_CONTAINER": "bench-activate",
+                },
+            ),
+            var / "store-azureblob.log",
+        ),
+    ):
+        connector_url = f"http://127.0.0.1:{ports['connector']}/"
+        return asyncio.run(_activate_all(ports, connector_url, users, concurrency))
+
+
+async def _activate_all(
+    ports: dict[str, int], connector_url: str, users: int, concurrency: int
+) -> dict[str, TurnFigures]:
+    figures: dict[str, TurnFigures] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        for i, backend in enumerate(BACKENDS):
+            url = f"http://127.0.0.1:{ports[backend]}/api/messages"
+            people = [bench_user(n) for n in range(1 + i * users, 1 + (i + 1) * users)]
+
+            for text in WARM_TEXTS:
+                warm = _bodies(connector_url, text, people)
+                await run_load(http, url, warm, concurrency=concurrency, max_requests=users, max_seconds=60)
+            result = await run_load(
+                http,
+                url,
+                _bodies(connector_url, ACTIVATE_TEXT, people),
+                concurrency=concurrency,
+                max_requests=users,
+                max_seconds=60,
+            )
+            figures[backend] = TurnFigures(
+                result.ok, result.latency_ms(50), result.latency_ms(99), result.bad + (users - result.requests)
+            )
+    return figures
+
+
+def _bodies(connector_url: str, text: str, people: list[TeamsUser]) -> list[bytes]:
+    return [json.dumps(message(connector_url, text, user)).encode() for user in people]
+
+
+def render_activate(figures: dict[str, TurnFigures], concurrency: int) -> list[str]:
+    lines = [
+        "| Backend | warm `activate` turns | p50 (ms) | p99 (ms) | failed |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for backend in BACKENDS:
+        f = figures[backend]
+        lines.append(
+            f"| {backend} | {f.turns} at {concurrency} at once | {f.p50_ms:.1f} | {f.p99_ms:.1f} | {f.failed} |"
+        )
+    return lines
+
+
 if __name__ == "__main__":  # a quick look: python -m bench.store
     measured = asyncio.run(measure_stores(Path("var/bench")))
     print("\n".join(render_store(measured)))
+    print("\n".join(render_activate(activate_on_backends(Path("var/bench"), users=40), 8)))

@@ -152,13 +152,17 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
         "2",
         "--feed-burst",
         "25",
+        "--store-ops",
+        "20",
+        "--store-turns",
+        "4",
         "--out",
         str(out),
         "--var",
         str(tmp_path / "var"),
     ]
     done = subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=90, check=False
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = out.read_text()
@@ -206,6 +210,12 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     # The feed's poster in the bot: two changes timed to their post, a burst of 25 posted as a digest.
     assert "## Admin feed: event to post, and a burst" in report
     assert "| event to post, median of 2 |" in report and "| burst of 25: cards posted | 1 |" in report
+    # The state store on both backends (issue 13 point 6): each operation, and 4 warm activations on each, none failed.
+    assert "## State store: SQLite and Azure Blob Storage" in report
+    for op in ("get", "put_if", "update"):
+        assert f"| {op} | SQLite |" in report and f"| {op} | Azure Blob (Azurite) |" in report
+    assert re.search(r"\| SQLite \| 4 at 2 at once \| [\d.]+ \| [\d.]+ \| 0 \|", report), report
+    assert re.search(r"\| Azure Blob \(Azurite\) \| 4 at 2 at once \| [\d.]+ \| [\d.]+ \| 0 \|", report), report
 
 
 def test_only_the_approval_section_can_be_run(tmp_path: Path) -> None:
