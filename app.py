@@ -31,6 +31,12 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from bot.approvals import ApprovalRecords
 from bot.conversations import Conversations, KnownGroupsRecord
 from bot.demo import DemoCommands
+from bot.extension.contract import PATH as EXTENSION_PATH
+from bot.extension.contract import TokenRules
+from bot.extension.endpoint import ExtensionEndpoint
+from bot.extension.records import ExtensionRecords
+from bot.extension.rules import FileRules
+from bot.extension.tokens import CallerCheck
 from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
@@ -50,6 +56,7 @@ from bot.transport.sendlimit import ConversationLimiter
 from bot.transport.turns import Turns
 from core.admins import Admins
 from core.errors import SignInRequired
+from core.extension import Outcome
 from core.ports import Clock, UserTokenProvider
 from core.service import PimService
 from graph.auth import AppTokenSource, SimulatedTenantTokens
@@ -228,6 +235,7 @@ class Parts:
     feed: FeedDesk
     bot: PimBot
     step_up: StepUp | None  # PUBLIC_BASE_URL unset: no step-up pages
+    extension: ExtensionEndpoint | None  # PIM's custom extension (PIM_EXTENSION_APP_ID_URI unset: off)
     turns: Turns
     messages: Handler  # POST /api/messages
     poll: Callable[[], Awaitable[int]]  # one approval poll
@@ -257,6 +265,8 @@ class Parts:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.bot.drain(SHUTDOWN_DRAIN_SECONDS)  # card updates after approval clicks, before the clients close
+        if self.extension is not None:
+            await self.extension.drain(SHUTDOWN_DRAIN_SECONDS)  # feed posts and messages of PIM's calls
         await self.liveness.stop()
         with contextlib.suppress(Exception):
             await self.feed.release_lease()
@@ -404,6 +414,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
     turns = Turns(Deliveries(store, clock), proactive, clock=timer, sleep=timer.sleep)
+    extension = _extension(settings, http, store, clock)
     return Parts(
         settings=settings,
         health=health,
@@ -416,6 +427,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         feed=feed,
         bot=bot,
         step_up=step_up,
+        extension=extension,
         turns=turns,
         messages=messages_handler(adapter, bot, turns),
         poll=bot.poll_approvals,
@@ -455,6 +467,14 @@ def create_app(settings: Settings, seams: Seams | None = None) -> web.Applicatio
     app.router.add_get(START_PATH, step_up_page)
     app.router.add_get(CALLBACK_PATH, step_up_page)
     app.router.add_post(CALLBACK_PATH, step_up_page)
+
+    async def pim_extension(request: web.Request) -> web.StreamResponse:
+        extension = app[PARTS_KEY].extension
+        if extension is None:
+            return web.json_response({"error": "the PIM custom extension is not configured on this bot"}, status=404)
+        return await extension.handle(request)
+
+    app.router.add_post(EXTENSION_PATH, pim_extension)
     app.router.add_get("/healthz", healthz)
     app.cleanup_ctx.append(lifecycle)
     return app
@@ -481,6 +501,23 @@ def _kill_at(point: str) -> Callable[[str], None]:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return fault
+
+
+def _extension(settings: Settings, http: httpx.AsyncClient, store: Store, clock: Clock) -> ExtensionEndpoint | None:
+    """PIM's custom extension (bot.extension), when PIM_EXTENSION_APP_ID_URI is set: tokens checked against the
+    tenant's OpenID keys (fetched through `http`, which trusts CA_FILE), decisions kept in the store."""
+    ext = settings.extension
+    if not ext.on:
+        return None
+    rules = TokenRules(ext.app_id_uri, settings.graph.tenant_id, settings.graph.authority_host, ext.caller_app_ids)
+    keys = OpenIdKeys(rules.metadata_url, http, what="the tenant")
+    return ExtensionEndpoint(
+        CallerCheck(rules, keys, clock),
+        FileRules(clock),
+        ExtensionRecords(store),
+        deadline_seconds=ext.deadline_seconds,
+        fallback=Outcome(ext.fallback),
+    )
 
 
 def _store_location(settings: Settings) -> StoreLocation:

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
+
+from bot.extension.contract import PIM_CALLER_APP_ID
 
 __all__ = [
     "CLOUDS",
@@ -25,6 +27,7 @@ __all__ = [
     "BotCloud",
     "BotSettings",
     "CloudEndpoints",
+    "ExtensionSettings",
     "FeedSettings",
     "GraphSettings",
     "Secret",
@@ -245,6 +248,22 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class ExtensionSettings:
+    """The bot as PIM's custom extension (issue 15, bot.extension): on when `app_id_uri` is set (the audience PIM's
+    tokens must carry); the rules file (`rules_file`, TOML) decides, none: every request goes on (`Approved`)."""
+
+    app_id_uri: str = ""  # PIM_EXTENSION_APP_ID_URI: api://{bot host}/{client id}; empty: the endpoint is off
+    rules_file: Path | None = None  # PIM_EXTENSION_RULES
+    caller_app_ids: tuple[str, ...] = (PIM_CALLER_APP_ID,)  # PIM_EXTENSION_CALLER_APP_ID: PIM's first-party app
+    deadline_seconds: float = 5.0  # PIM_EXTENSION_DEADLINE_SECONDS: answer within this (below the extension's timeout)
+    fallback: str = "Approved"  # PIM_EXTENSION_FALLBACK: Approved or Denied, when the rules cannot decide in time
+
+    @property
+    def on(self) -> bool:
+        return bool(self.app_id_uri)
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3978
@@ -255,6 +274,7 @@ class Settings:
     approvals: ApprovalSettings = ApprovalSettings()
     feed: FeedSettings = FeedSettings()
     store: StoreSettings = StoreSettings()
+    extension: ExtensionSettings = ExtensionSettings()
     demo: bool = False  # BOT_DEMO: the demo's `demo …` commands (only with USER_TOKENS=simulated; never in production)
     ca_file: Path | None = None
     log_level: str = "INFO"
@@ -392,6 +412,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         approvals=approvals,
         feed=feed,
         store=_store(env, problems),
+        extension=_extension(env, bot, sign_in, problems),
         demo=demo,
         ca_file=ca_file,
         log_level=log_level,
@@ -603,4 +624,49 @@ def _feed(env: Mapping[str, str], problems: list[str]) -> FeedSettings:
             _bounded(env, "FEED_DIGEST_THRESHOLD", 10, 1, 100, "a whole number", problems, whole=True)
         ),
         discover=_bool(env, "FEED_DISCOVER", problems),
+    )
+
+
+def _extension(
+    env: Mapping[str, str], bot: BotSettings, sign_in: SignInSettings, problems: list[str]
+) -> ExtensionSettings:
+    """PIM's custom extension (bot.extension.contract): the Application ID URI PIM's tokens are for, defaulting to
+    `api://{PUBLIC_BASE_URL host}/{MicrosoftAppId}` once a rules file is set; the rules; the caller; time."""
+    rules_raw = env.get("PIM_EXTENSION_RULES", "").strip()
+    rules_file = Path(rules_raw) if rules_raw else None
+    if rules_file is not None and not rules_file.is_file():
+        problems.append(f"PIM_EXTENSION_RULES={rules_raw!r} is not a readable file (the custom extension's rules)")
+    uri = env.get("PIM_EXTENSION_APP_ID_URI", "").strip()
+    host = urlsplit(sign_in.public_base_url).netloc if sign_in.public_base_url else ""
+    if not uri and rules_file is not None:
+        if host and bot.app_id:
+            uri = f"api://{host}/{bot.app_id}"
+        else:
+            problems.append(
+                "PIM_EXTENSION_APP_ID_URI is missing: with PIM_EXTENSION_RULES set, the Application ID URI PIM's "
+                "tokens are for (api://{bot host}/{client id}) is needed, or PUBLIC_BASE_URL and MicrosoftAppId to "
+                "make it"
+            )
+    if uri and not re.match(r"^api://[^/\s]+/\S+$", uri):
+        problems.append(
+            f"PIM_EXTENSION_APP_ID_URI={uri!r} must be an Application ID URI like api://bot.contoso.com/<client id>"
+        )
+    callers = tuple(
+        c.strip().lower() for c in env.get("PIM_EXTENSION_CALLER_APP_ID", PIM_CALLER_APP_ID).split(",") if c.strip()
+    )
+    if not callers or any(not _GUID.match(c) for c in callers):
+        problems.append("PIM_EXTENSION_CALLER_APP_ID must be PIM's app id (a GUID; several comma-separated)")
+    deadline = _bounded(env, "PIM_EXTENSION_DEADLINE_SECONDS", 5.0, 0.5, 59, "a number of seconds", problems)
+    fallback = env.get("PIM_EXTENSION_FALLBACK", "Approved").strip()
+    if fallback.casefold() not in ("approved", "denied"):
+        problems.append(
+            f"PIM_EXTENSION_FALLBACK={fallback!r} must be Approved (PIM's normal approval applies) or Denied"
+        )
+        fallback = "Approved"
+    return ExtensionSettings(
+        app_id_uri=uri,
+        rules_file=rules_file,
+        caller_app_ids=callers or (PIM_CALLER_APP_ID,),
+        deadline_seconds=deadline,
+        fallback="Denied" if fallback.casefold() == "denied" else "Approved",
     )

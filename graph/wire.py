@@ -96,6 +96,8 @@ __all__ = [
     "pending_requests_query",
     "policy_query",
     "requests_for_group_query",
+    "CalloutError",
+    "parse_callout",
 ]
 
 Query = tuple[str, dict[str, str]]  # (path relative to the version root, OData query parameters)
@@ -427,6 +429,38 @@ def parse_request(item: Mapping[str, Any]) -> PimRequest:
         ticket=Ticket(ticket_number, _opt_str(ticket_info.get("ticketSystem"))) if ticket_number else None,
         raw_status=raw_status,
     )
+
+
+class CalloutError(ValueError):
+    """A PIM custom extension's request body that is not a usable activation request (the message says what)."""
+
+
+_GUIDISH = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
+
+
+def parse_callout(body: Any) -> PimRequest:
+    """The activation request a PIM custom extension receives: the raw `privilegedAccessGroupAssignmentScheduleRequest`
+    at the top level of the JSON body ("In the request model for PIM for groups, PIM sends a
+    privilegedAccessGroupAssignmentScheduleRequest object", learn.microsoft.com/entra/id-governance/
+    privileged-identity-management/privileged-identity-management-custom-extensions, "Request model"). The doc
+    shows no filled-in example; nothing but `id`, `principalId`, `groupId` and `accessId` is required here, and an
+    envelope (`{"data": {...}}`, entitlement management's shape) is refused rather than guessed at. Raises
+    CalloutError naming the first field that is missing or of the wrong type."""
+    if not isinstance(body, Mapping):
+        raise CalloutError("the body must be a JSON object: the privilegedAccessGroupAssignmentScheduleRequest")
+    for name in ("id", "principalId", "groupId"):
+        value = body.get(name)
+        if not isinstance(value, str) or not _GUIDISH.match(value):
+            raise CalloutError(f"'{name}' must be the request's {name} (a non-empty id), got {value!r}"[:300])
+    if parse_access(body.get("accessId")) is None:
+        raise CalloutError(f"'accessId' must be 'member' or 'owner', got {body.get('accessId')!r}"[:300])
+    for name in ("scheduleInfo", "ticketInfo"):
+        if body.get(name) is not None and not isinstance(body.get(name), Mapping):
+            raise CalloutError(f"'{name}' must be an object when present")
+    for name in ("justification", "action", "status"):
+        if body.get(name) is not None and not isinstance(body.get(name), str):
+            raise CalloutError(f"'{name}' must be a string when present")
+    return parse_request(body)
 
 
 def eligibility_changes(items: Iterable[Mapping[str, Any]]) -> list[tuple[Eligibility, PimRequest]]:

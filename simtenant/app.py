@@ -213,7 +213,9 @@ async def openid_configuration(request: web.Request) -> web.Response:
 
 
 async def jwks(request: web.Request) -> web.Response:
-    return _json(200, {"keys": []})  # tokens are HS256 with a private key: nobody but the sim verifies them
+    # Graph's tokens are HS256 with a private key (nobody but the sim verifies them); tokens for custom APIs (a PIM
+    # custom extension's endpoint) are RS256 with the key published here (simtenant.tokens).
+    return _json(200, _tenant(request).tokens.jwks())
 
 
 def _count_token(request: web.Request) -> None:

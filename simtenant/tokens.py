@@ -8,16 +8,27 @@ of skew, so tokens issued before the clock is set back a little stay usable.
 
 Claims: aud, iss, tid, iat, nbf, exp, appid, idtyp ("app" | "user"); app tokens add `roles`; delegated tokens add
 oid, scp (space-separated), name, preferred_username, amr (["pwd"] or ["pwd","mfa"]) and optionally acrs.
+
+Tokens for a custom API (`issue_api_token`: what Entra gives a first-party service such as PIM calling a custom
+extension's endpoint, which that API validates itself) are signed RS256 with a key whose public half the tenant's
+JWKS (`/{tenant}/discovery/v2.0/keys`, from the OpenID metadata's `jwks_uri`) publishes with its `kid`, as Entra's
+are: "Microsoft Entra ID signs tokens with RS256; the key is in the JWKS the OpenID configuration names"
+(learn.microsoft.com/entra/identity-platform/access-tokens#validate-the-signature). v1 tokens carry `appid` and
+`iss` = `https://sts.windows.net/{tid}/`; v2 tokens carry `azp` and `iss` = `{authority}/{tid}/v2.0`
+(learn.microsoft.com/entra/identity-platform/access-token-claims-reference: `appid` "only present in v1.0 tokens",
+`azp` "only present in v2.0 tokens").
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from simtenant.clock import SimClock
 from simtenant.entities import App, Caller, User
@@ -40,6 +51,8 @@ class TokenService:
         self.clock = clock
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, Caller] = {}
+        self._signing: rsa.RSAPrivateKey | None = None  # made on first use: 2048-bit keys take ~50 ms
+        self.signing_kid = secrets.token_hex(8)
 
     @property
     def issuer(self) -> str:
@@ -113,6 +126,58 @@ class TokenService:
         if nonce:
             claims["nonce"] = nonce
         return jwt.encode(claims, self._key, algorithm="HS256")
+
+    @property
+    def signing_key(self) -> rsa.RSAPrivateKey:
+        """The private half of the key the JWKS publishes (RS256 tokens for custom APIs)."""
+        if self._signing is None:
+            self._signing = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return self._signing
+
+    def jwks(self) -> dict[str, Any]:
+        """The JSON Web Key Set of `jwks_uri`: the RS256 key's public half (kty, use, kid, n, e; Entra's keys also
+        carry x5t and x5c, which verifiers that build the key from n and e do not need)."""
+        numbers = self.signing_key.public_key().public_numbers()
+
+        def b64(value: int) -> str:
+            raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        key = {"kty": "RSA", "use": "sig", "kid": self.signing_kid, "n": b64(numbers.n), "e": b64(numbers.e)}
+        return {"keys": [key]}
+
+    def issue_api_token(
+        self,
+        app_id: str,
+        audience: str,
+        *,
+        version: str = "1.0",
+        authority: str = "https://login.microsoftonline.com",
+        lifetime: timedelta = TOKEN_LIFETIME,
+        issued_at: datetime | None = None,
+    ) -> str:
+        """An app-only token for a custom API (`audience`: its Application ID URI or client id), as Entra issues it
+        to the app `app_id` (e.g. PIM's first-party app calling a custom extension), signed RS256 with the key the
+        JWKS publishes. `version` "2.0": `azp` instead of `appid` and the v2 issuer `{authority}/{tid}/v2.0`."""
+        now = issued_at or self.clock.now()
+        iat = int(now.timestamp())
+        claims: dict[str, Any] = {
+            "aud": audience,
+            "iss": self.issuer if version == "1.0" else f"{authority}/{self.tenant_id}/v2.0",
+            "tid": self.tenant_id,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + int(lifetime.total_seconds()),
+            "oid": app_id,
+            "sub": app_id,
+            "idtyp": "app",
+            "uti": secrets.token_urlsafe(16),
+            "ver": version,
+        }
+        claims["appid" if version == "1.0" else "azp"] = app_id
+        if version != "1.0":
+            claims["azpacr"] = "2"  # "2": the client authenticated with a certificate (first-party services do)
+        return jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": self.signing_kid})
 
     def verify(self, token: str) -> Caller:
         """The caller behind a bearer token. Raises TokenError with Graph's wording."""

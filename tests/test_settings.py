@@ -372,3 +372,30 @@ def test_bad_store_settings_are_named(env: dict[str, str], problem: str) -> None
     with pytest.raises(SettingsError) as e:
         load_settings(production(**env))
     assert any(p.startswith(problem) for p in e.value.problems), e.value.problems
+
+
+def test_the_pim_extension_is_off_by_default_and_its_uri_comes_from_the_public_host_and_app_id(tmp_path: Path) -> None:
+    assert not load_settings(production()).extension.on
+    rules = tmp_path / "rules.toml"
+    rules.write_text("", encoding="utf-8")
+    s = load_settings(production(PIM_EXTENSION_RULES=str(rules), PUBLIC_BASE_URL="https://bot.contoso.com"))
+    assert s.extension.on and s.extension.app_id_uri == f"api://bot.contoso.com/{APP}"
+    assert s.extension.caller_app_ids == ("1c67c054-65c8-4f7f-92a1-eb7ba6e48627",)
+    assert (s.extension.deadline_seconds, s.extension.fallback) == (5.0, "Approved")
+
+
+def test_bad_pim_extension_settings_are_each_named() -> None:
+    with pytest.raises(SettingsError) as e:
+        load_settings(
+            production(
+                PIM_EXTENSION_RULES="/nonexistent/rules.toml",
+                PIM_EXTENSION_APP_ID_URI="https://bot.contoso.com",
+                PIM_EXTENSION_CALLER_APP_ID="pim",
+                PIM_EXTENSION_DEADLINE_SECONDS="90",
+                PIM_EXTENSION_FALLBACK="AutoApproved",
+            )
+        )
+    named = " ".join(e.value.problems)
+    for key in ("PIM_EXTENSION_RULES", "PIM_EXTENSION_APP_ID_URI", "PIM_EXTENSION_CALLER_APP_ID",
+                "PIM_EXTENSION_DEADLINE_SECONDS", "PIM_EXTENSION_FALLBACK"):  # fmt: skip
+        assert key in named

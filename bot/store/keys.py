@@ -21,6 +21,7 @@ __all__ = [
     "CARDS",
     "CONVERSATION_REFS",
     "DELIVERIES",
+    "EXTENSION_EVALUATIONS",
     "FEED_AUDIT",
     "FEED_CHANNEL",
     "FEED_DISCOVERED",
@@ -48,6 +49,7 @@ __all__ = [
     "card",
     "conversation_ref",
     "delivery",
+    "extension_evaluation",
     "feed_outbox",
     "feed_outcome",
     "heartbeat",
@@ -213,6 +215,15 @@ def feed_outcome(source: str, event_id: str) -> str:
     return f"{FEED_OUTCOMES}{_part(source)}/{_part(event_id)}"
 
 
+# ---- PIM's custom-extension calls (bot.extension.records) ---------------------------------------------------------
+EXTENSION_EVALUATIONS = "pim-extension/evaluation/"
+
+
+def extension_evaluation(request_id: str) -> str:
+    """The answer given to PIM about one activation request, by its PIM request id (retries get the same)."""
+    return f"{EXTENSION_EVALUATIONS}{_part(request_id)}"
+
+
 # ---- the directory (graph.known, kept by bot.conversations) ---------------------------------------------------------
 KNOWN_GROUPS = "pim/known-groups"
 
@@ -250,6 +261,7 @@ KEYSPACE: tuple[str, ...] = (
     FEED_AUDIT,
     FEED_OUTBOX,
     FEED_OUTCOMES,
+    EXTENSION_EVALUATIONS,
     KNOWN_GROUPS,
     LEASES,
 )

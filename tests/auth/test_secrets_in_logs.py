@@ -43,7 +43,9 @@ async def test_no_secret_and_no_token_appears_in_debug_logs(prod: Stack, caplog:
     for token in prod.ids.login.issued + prod.minted:
         header, payload, signature = token.split(".")
         assert token not in logged and signature not in logged and payload not in logged, "a token was logged"
-    assert {"msal.application", "bot.transport.openid", "bot.transport.routes"} <= {r.name for r in caplog.records}
+    assert {"msal.application", "bot.transport.signing_keys", "bot.transport.routes"} <= {
+        r.name for r in caplog.records
+    }
     assert "refused activity" in caplog.text  # the refusals themselves are logged (without the token)
 
 

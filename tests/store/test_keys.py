@@ -52,6 +52,7 @@ BUILT: list[tuple[Callable[..., str], tuple[str, ...], str]] = [
     (k.stepup_state, ("state",), k.STEPUP_STATES),
     (k.stepup_flow, ("state",), k.STEPUP_FLOWS),
     (k.feed_outcome, ("desk", "event-1"), k.FEED_OUTCOMES),
+    (k.extension_evaluation, ("req-1",), k.EXTENSION_EVALUATIONS),
     (k.lease, ("feed",), k.LEASES),
 ]
 

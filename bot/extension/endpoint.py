@@ -1,0 +1,131 @@
+"""`POST /api/pim/evaluate`: Entra PIM asks the bot, during an activation, whether the request may go on (issue 15).
+
+The contract (token, body, answer, timing) is bot.extension.contract's. The order of the work is what keeps it:
+the token is checked before the body is read (401: nothing read, evaluated, stored or posted); the body is parsed
+(400 naming the field); an answer already stored for the request id is answered again (PIM retries 0-5 times: the
+same evaluationId, outcome and reasons, and nothing posted twice); else the rules decide within the deadline, or
+the configured fallback is answered and the log says which rule could not decide and why. The decision is stored
+once (created only if absent: of two racing retries one stores it and the other answers what it stored), and only
+the request that stored it tells the admin feed and the requester (`Tell`), after the answer is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.extension.contract import MAX_BODY_BYTES, answer_body
+from bot.extension.records import ExtensionRecords
+from bot.extension.tokens import CallerCheck, Unauthorized
+from core.extension import FALLBACK, Evaluation, Outcome, decided
+from core.models import PimRequest
+from graph.wire import CalloutError, parse_callout
+
+__all__ = ["ExtensionEndpoint", "Rules", "Tell"]
+
+log = logging.getLogger(__name__)
+
+_MARGIN = 0.25  # seconds kept for storing and writing the answer after the deadline of the rules
+
+
+class Rules(Protocol):
+    """What decides (bot.extension.rules over core.extension_rules). `progress` gets each rule's name as its
+    evaluation starts, so a deadline that passes can say which rule was still deciding."""
+
+    async def evaluate(self, request: PimRequest, progress: list[str]) -> Evaluation: ...
+
+
+Tell = Callable[[Evaluation, PimRequest], Awaitable[None]]
+
+
+class ExtensionEndpoint:
+    def __init__(
+        self,
+        check: CallerCheck,
+        rules: Rules,
+        records: ExtensionRecords,
+        *,
+        deadline_seconds: float,
+        fallback: Outcome,
+        tell: Tell | None = None,
+    ) -> None:
+        self._check = check
+        self._rules = rules
+        self._records = records
+        self._deadline = deadline_seconds
+        self._fallback = fallback
+        self._tell = tell
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = asyncio.get_running_loop().time()
+        try:
+            await self._check.claims(request.headers.get("Authorization"))
+        except Unauthorized as e:
+            log.warning("PIM extension call refused (401): %s", e)
+            return _error(401, f"unauthorized: {e}", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            pim_request = parse_callout(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError) as e:  # json.JSONDecodeError and CalloutError are ValueErrors
+            message = str(e) if isinstance(e, CalloutError) else "the body is not JSON"
+            log.warning("PIM extension call refused (400): %s", message)
+            return _error(400, f"bad request: {message}")
+        stored = await self._records.get(pim_request.id)
+        if stored is not None:
+            log.info("PIM extension: request %s asked again, answered %s again", pim_request.id, stored.outcome)
+            return web.json_response(answer_body(stored))
+        remaining = self._deadline - (asyncio.get_running_loop().time() - started) - _MARGIN
+        evaluation = await self._decide(pim_request, remaining)
+        kept = await self._records.keep(evaluation)
+        if kept is evaluation and self._tell is not None:
+            self._later(self._tell(evaluation, pim_request))
+        log.info(
+            "PIM extension: request %s of %s for %s %s: %s by rule %r",
+            pim_request.id, pim_request.principal_id, pim_request.access.value, pim_request.group_id,
+            kept.outcome, kept.rule,
+        )  # fmt: skip
+        return web.json_response(answer_body(kept))
+
+    async def _decide(self, pim_request: PimRequest, seconds: float) -> Evaluation:
+        progress: list[str] = []
+        try:
+            return await asyncio.wait_for(self._rules.evaluate(pim_request, progress), max(seconds, 0.05))
+        except TimeoutError:
+            why = f"rule {progress[-1]!r} could not decide within {self._deadline:g} s" if progress else "no time left"
+        except Exception as e:  # a read a rule needs failed (Graph down, refused): the fallback, as for a timeout
+            log.exception("PIM extension: evaluating request %s failed", pim_request.id)
+            rule = f"rule {progress[-1]!r}" if progress else "the rules"
+            why = f"{rule} could not decide: {type(e).__name__}"
+        log.warning("PIM extension: request %s: %s; answered the fallback %s", pim_request.id, why, self._fallback)
+        reason = f"The Teams bot could not decide in time ({why}); the configured fallback applies."
+        return decided(pim_request, self._fallback, FALLBACK, (reason,))
+
+    def _later(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("PIM extension: telling the feed and the requester failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, seconds: float) -> None:
+        """At shutdown: let the feed posts and messages under way finish (at most `seconds`)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=seconds)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)

@@ -1,0 +1,63 @@
+"""The decisions the bot answered PIM, one per request id (`pim-extension/evaluation/{request id}`): what makes a
+retry of the same request get the same answer, and the admin feed hear of it once. Each is created once
+(`put_if` with no etag: of racing retries one creates it) and never changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.store import Conflict, Store, keys
+from core.extension import Evaluation, Outcome
+from core.models import Access
+
+__all__ = ["ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
+
+
+def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
+    return {
+        "request_id": evaluation.request_id,
+        "evaluation_id": evaluation.evaluation_id,
+        "outcome": evaluation.outcome.value,
+        "rule": evaluation.rule,
+        "reasons": list(evaluation.reasons),
+        "principal_id": evaluation.principal_id,
+        "group_id": evaluation.group_id,
+        "access": evaluation.access.value,
+        "action": evaluation.action,
+    }
+
+
+def evaluation_from_json(value: dict[str, Any]) -> Evaluation:
+    return Evaluation(
+        request_id=str(value["request_id"]),
+        evaluation_id=str(value["evaluation_id"]),
+        outcome=Outcome(value["outcome"]),
+        rule=str(value["rule"]),
+        reasons=tuple(str(r) for r in value.get("reasons", [])),
+        principal_id=str(value.get("principal_id", "")),
+        group_id=str(value.get("group_id", "")),
+        access=Access(value.get("access", Access.MEMBER.value)),
+        action=str(value.get("action", "")),
+    )
+
+
+class ExtensionRecords:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def get(self, request_id: str) -> Evaluation | None:
+        found = await self._store.get(keys.extension_evaluation(request_id))
+        return evaluation_from_json(found.value) if found is not None else None
+
+    async def keep(self, evaluation: Evaluation) -> Evaluation:
+        """Store `evaluation` unless one is stored for its request already; the one stored (`evaluation` itself
+        when this call stored it: only then is it news)."""
+        key = keys.extension_evaluation(evaluation.request_id)
+        try:
+            await self._store.put_if(key, evaluation_to_json(evaluation), None)
+        except Conflict:
+            found = await self._store.get(key)
+            if found is not None:
+                return evaluation_from_json(found.value)
+            raise
+        return evaluation
