@@ -20,6 +20,7 @@ Control API (/_sim, no auth, loopback callers only):
   POST /_sim/clock                    {"advance_seconds": n} | {"set": iso} | {"freeze": bool} | {"reset": true}
   POST /_sim/token                    {"oid"|"upn", "mfa": bool, "acrs": [..], "scp": "a b"?, "audience"?}
   GET|POST|DELETE /_sim/faults        list / add (see observe.Fault) / clear
+  GET  /_sim/callouts                 every PIM custom-extension callout and its attempts (simtenant.extensions)
   GET  /_sim/stats, POST /_sim/stats/reset
   GET  /_sim/requests?limit=n         recent request log (newest last)
   POST /_sim/reset                    {"seed": "demo"|"bench:N"|"feed:N"|"empty"?, "clock": bool?, "faults": bool?}
@@ -104,15 +105,17 @@ def _origin(request: web.Request) -> str:
 
 def _make_graph_handler(api: GraphApi) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def graph(request: web.Request) -> web.StreamResponse:
-        path = request.path[len("/v1.0") :] or "/"
+        version = request.path.split("/", 2)[1]  # "v1.0" or "beta"
+        path = request.path[len(version) + 1 :] or "/"
         sim = SimRequest(
             method=request.method,
             path=path,
             query={key: request.query[key] for key in request.query},
             headers=request.headers,
             body=await request.read(),
-            base_url=_origin(request) + "/v1.0",
+            base_url=f"{_origin(request)}/{version}",
             remote=request.remote,
+            version=version,
         )
         try:
             response: SimResponse = await api.handle(sim)
@@ -461,6 +464,11 @@ async def sim_token(request: web.Request) -> web.Response:
     return _json(200, {"token_type": "Bearer", "access_token": access, "expires_in": 3600})
 
 
+async def get_callouts(request: web.Request) -> web.Response:
+    """Every PIM custom-extension callout so far, each with its attempts (simtenant.extensions)."""
+    return _json(200, {"callouts": request.app[API_KEY].callouts})
+
+
 async def get_faults(request: web.Request) -> web.Response:
     return _json(200, {"faults": [f.to_json() for f in _tenant(request).faults.list()]})
 
@@ -677,11 +685,14 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     graph = _make_graph_handler(api)
     router = app.router
     router.add_route("*", "/v1.0/{tail:.*}", graph)
+    # The same Graph on /beta: PIM custom extensions are documented there (and on v1.0), simtenant.extensions.
+    router.add_route("*", "/beta/{tail:.*}", graph)
     router.add_get("/_sim/info", sim_info)
     router.add_get("/_sim/clock", get_clock)
     router.add_post("/_sim/clock", post_clock)
     router.add_post("/_sim/token", sim_token)
     router.add_get("/_sim/faults", get_faults)
+    router.add_get("/_sim/callouts", get_callouts)
     router.add_post("/_sim/faults", post_fault)
     router.add_delete("/_sim/faults", delete_faults)
     router.add_get("/_sim/stats", get_stats)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from simtenant.extensions import ExtensionRule
 from simtenant.isotime import parse_duration
 
 __all__ = [
@@ -173,6 +174,8 @@ class RolePolicy:
     admin_assignment_enabled_rules: list[str] = field(default_factory=lambda: ["Justification"])
     # Notification rules are served with defaults; PATCHed ones are kept verbatim by rule id.
     notification_overrides: dict[str, dict[str, object]] = field(default_factory=dict)
+    # unifiedRoleManagementPolicyCustomExtensionRule by rule id, only once one was PATCHed in (simtenant.extensions)
+    extension_rules: dict[str, ExtensionRule] = field(default_factory=dict)
     last_modified: datetime | None = None
 
     @property

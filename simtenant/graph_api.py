@@ -35,14 +35,14 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
 from yarl import URL
 
-from simtenant import wire
+from simtenant import extensions, wire
 from simtenant.audit import parse_audit_filter
 from simtenant.entities import Caller, Group, Kind, RolePolicy, Schedule, ScheduleRequest, User
 from simtenant.errors import (
@@ -57,7 +57,8 @@ from simtenant.errors import (
     scopes_missing,
     teams_forbidden,
 )
-from simtenant.model import Tenant
+from simtenant.extensions import CustomExtension
+from simtenant.model import RequestInput, Tenant
 from simtenant.observe import ConnectionDropped, Fault
 from simtenant.odata import ExpandItem, Filter, parse_expand, parse_filter, parse_select
 from simtenant.teams import CatalogApp, Installation
@@ -81,6 +82,7 @@ class SimRequest:
     base_url: str  # "https://127.0.0.1:PORT/v1.0"
     remote: str | None = None
     inner: bool = False
+    version: str = "v1.0"  # "v1.0" | "beta": the same routes on both (beta adds nothing the sim models apart)
 
     def json(self) -> Any:
         if not self.body:
@@ -140,6 +142,11 @@ APPROVAL_R = _perm(
     delegated_only=True,
 )
 APPROVAL_W = _perm("PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup", delegated_only=True)
+# PIM custom extensions (privilegedaccessroot-post/list-customextensions, rolemanagementcustomcalloutextension-get/
+# update/delete): delegated or application; a delegated caller must also hold Privileged Role Administrator (checked
+# in the handlers: `_extension_admin`).
+CUSTOM_EXT_R = _perm("PrivilegedAccess-CustomExt.Read.All", "PrivilegedAccess-CustomExt.ReadWrite.All")
+CUSTOM_EXT_W = _perm("PrivilegedAccess-CustomExt.ReadWrite.All")
 POLICY_R = _perm("RoleManagementPolicy.Read.AzureADGroup", "RoleManagementPolicy.ReadWrite.AzureADGroup")
 POLICY_W = _perm("RoleManagementPolicy.ReadWrite.AzureADGroup")
 USERS_R = _perm(
@@ -541,8 +548,71 @@ async def create_request(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     coll = m["coll"].lower()
     kind, _ = _COLLECTIONS[coll]
     inp = wire.parse_request_body(ctx.req.json())
-    request = ctx.tenant.create_request(kind, ctx.caller, inp)
+    tenant = ctx.tenant
+    extension = tenant.extension_for(inp.group_id, inp.access_id) if inp.action == "selfActivate" else None
+    if kind == "assignment" and extension is not None and not inp.is_validation_only:
+        request = await _activate_with_extension(ctx, inp, extension)
+    else:
+        request = tenant.create_request(kind, ctx.caller, inp)
     return _entity(ctx, wire.request_json(request), _collection_context(ctx, coll) + "/$entity", 201)
+
+
+async def _activate_with_extension(ctx: Ctx, inp: RequestInput, extension: CustomExtension) -> ScheduleRequest:
+    """selfActivate on a policy with an enabled pre-approval custom extension (simtenant.extensions): validate as
+    usual, call the extension while the request waits (awaited: the event loop serves everything else meanwhile), then
+    obey it — Denied refuses, AutoApproved skips the approval stage, Approved goes on as without an extension."""
+    tenant, caller = ctx.tenant, ctx.caller
+    # Every rule the policy enforces first (a validation-only request is checked in full and stored nowhere).
+    preview = tenant.create_request("assignment", caller, replace(inp, is_validation_only=True))
+    key = (inp.principal_id.lower(), inp.group_id.lower(), inp.access_id)
+    if key in tenant.evaluating:  # a second request while the first one's extension is still being asked
+        raise GraphError(
+            400, "PendingRoleAssignmentRequest", "There already exists a pending Role assignment request in the system."
+        )
+    tenant.evaluating.add(key)
+    try:
+        settings = tenant.settings
+        origin = ctx.req.base_url.rsplit("/", 1)[0]
+        audience = extension.resource_id
+        if settings.extension_token_version == 2 and audience.startswith("api://"):
+            # Entra writes the API's client id, not its Application ID URI, into the aud of a v2 token (reference
+            # pim-custom-extension.md §2.3, inferred from general Entra behaviour): the URI's last segment.
+            audience = audience.rstrip("/").rsplit("/", 1)[-1]
+        token = tenant.tokens.issue_api_token(
+            settings.pim_app_id,
+            audience,
+            version="2.0" if settings.extension_token_version == 2 else "1.0",
+            authority=origin,
+        )
+        payload = extensions.callout_payload(wire.request_json(preview), preview.status)
+        attempts: list[JsonDict] = []
+        evaluation = await extensions.evaluate(extension, payload, token, log=attempts)
+        ctx.api.callouts.append({"request": preview.id, "extension": extension.id, "attempts": attempts})
+    finally:
+        tenant.evaluating.discard(key)
+    outcome = evaluation.outcome
+    if outcome is None:
+        reasons: tuple[str, ...] = (f"The custom extension could not be reached: {evaluation.failure}",)
+        outcome_name = "Denied" if settings.extension_failure == "deny" else "Approved"
+        tenant.audit_evaluation(preview, extension, f"Failed ({outcome_name})", reasons, Attempts=evaluation.attempts)
+        if settings.extension_failure == "deny":
+            raise extensions.extension_denied(reasons, "array")
+        return tenant.create_request("assignment", caller, inp, request_id=preview.id)
+    tenant.audit_evaluation(
+        preview,
+        extension,
+        outcome,
+        evaluation.reasons,
+        EvaluationId=evaluation.evaluation_id,
+        Attempts=evaluation.attempts,
+    )
+    if outcome == "Denied":
+        if settings.extension_denial_style == "status":
+            return tenant.deny_by_extension(caller, inp, preview.id)
+        raise extensions.extension_denied(evaluation.reasons, settings.extension_denial_style)
+    return tenant.create_request(
+        "assignment", caller, inp, request_id=preview.id, auto_approved=outcome == "AutoApproved"
+    )
 
 
 async def cancel_request(ctx: Ctx, m: re.Match[str]) -> SimResponse:
@@ -729,21 +799,100 @@ async def list_rules(ctx: Ctx, m: re.Match[str]) -> SimResponse:
 
 async def get_rule(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     policy = _policy(ctx, m["id"])
+    context = ctx.context(f"policies/roleManagementPolicies('{policy.policy_id}')/rules/$entity")
+    ext_rule = next((r for r in policy.extension_rules if r.lower() == m["rid"].lower()), None)
+    if ext_rule is not None:
+        return _entity(ctx, _apply_select(wire.extension_rule_json(policy, ext_rule), ctx.select()), context)
     rule_id = next((r for r in wire.RULE_IDS if r.lower() == m["rid"].lower()), None)
     if rule_id is None:
         raise not_found("rule", m["rid"])
-    return _entity(
-        ctx,
-        _apply_select(wire.rule_json(policy, rule_id), ctx.select()),
-        ctx.context(f"policies/roleManagementPolicies('{policy.policy_id}')/rules/$entity"),
-    )
+    return _entity(ctx, _apply_select(wire.rule_json(policy, rule_id), ctx.select()), context)
 
 
 async def patch_rule(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     policy = _policy(ctx, m["id"], change=True)
+    ext_rule = next((r for r in extensions.EXTENSION_RULE_IDS if r.lower() == m["rid"].lower()), None)
+    if ext_rule is not None:
+        # Created by its first PATCH (inferred: simtenant.extensions); the extension must exist and be for groups.
+        rule = extensions.parse_rule(ctx.req.json(), ctx.tenant.custom_extensions, policy.extension_rules.get(ext_rule))
+        ctx.tenant.link_extension(
+            policy.group_id, policy.access, rule.extension_id, enabled=rule.enabled, rule_id=ext_rule
+        )
+        return SimResponse(204)
     rule_id = next((r for r in wire.RULE_IDS if r.lower() == m["rid"].lower()), m["rid"])
     changes = wire.parse_rule_patch(policy, rule_id, ctx.req.json())
     ctx.tenant.set_policy(policy.group_id, policy.access, **changes)
+    return SimResponse(204)
+
+
+# ---------------------------------------------------------------------------------------------------- custom extensions
+
+
+def _extension_admin(ctx: Ctx) -> None:
+    """A delegated caller must hold Privileged Role Administrator (or more): the sim's `User.is_admin`."""
+    caller = ctx.caller
+    if caller.is_app:
+        return
+    user = ctx.tenant.user(caller.oid or "")
+    if user is None or not user.is_admin:
+        raise denied(
+            "The signed-in user must be assigned a supported Microsoft Entra role (at least Privileged Role "
+            "Administrator) to manage PIM custom extensions."
+        )
+
+
+def _extension(ctx: Ctx, ident: str) -> CustomExtension:
+    ext = ctx.tenant.custom_extensions.get(ident.lower())
+    if ext is None:
+        raise not_found("roleManagementCustomCalloutExtension", ident)
+    return ext
+
+
+_EXT_CONTEXT = "identityGovernance/privilegedAccess/customExtensions"
+
+
+async def list_extensions(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    _extension_admin(ctx)
+    flt = ctx.filter()
+    try:
+        flt.check_properties(["resourceType"])  # the list page: $filter (eq) on resourceType
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
+    rows = [extensions.extension_json(ext) for ext in ctx.tenant.custom_extensions.values()]
+    rows = [_apply_select(row, ctx.select()) for row in rows if not flt or flt.matches(row)]
+    return _page(ctx, rows, ctx.context(_EXT_CONTEXT))
+
+
+async def get_extension(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    _extension_admin(ctx)
+    row = _apply_select(extensions.extension_json(_extension(ctx, m["id"])), ctx.select())
+    return _entity(ctx, row, ctx.context(_EXT_CONTEXT + "/$entity"))
+
+
+async def create_extension(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    _extension_admin(ctx)
+    ext = extensions.parse_extension(ctx.req.json())
+    if ext.id.lower() in ctx.tenant.custom_extensions:
+        raise conflict(f"A custom extension with id '{ext.id}' already exists.")
+    ctx.tenant.add_custom_extension(ext)
+    return _entity(ctx, extensions.extension_json(ext), ctx.context(_EXT_CONTEXT + "/$entity"), 201)
+
+
+async def update_extension(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    _extension_admin(ctx)
+    ext = extensions.parse_extension_patch(_extension(ctx, m["id"]), ctx.req.json())
+    if ext.resource_type != extensions.ENTRA_GROUPS and ctx.tenant.extension_in_use(ext.id):
+        raise bad_request("The custom extension is linked to a group policy; its resourceType must stay entraGroups.")
+    ctx.tenant.add_custom_extension(ext)
+    return SimResponse(204)
+
+
+async def delete_extension(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    _extension_admin(ctx)
+    ext = _extension(ctx, m["id"])
+    if ctx.tenant.extension_in_use(ext.id):  # nothing documented: refused rather than leaving a dangling rule
+        raise bad_request("The custom extension is referenced by a role management policy rule; remove the rule first.")
+    del ctx.tenant.custom_extensions[ext.id.lower()]
     return SimResponse(204)
 
 
@@ -1066,7 +1215,14 @@ def _r(
     return Route(method, re.compile(f"^{pattern}/?$", re.IGNORECASE), name, perm, handler, pim)
 
 
+_EXT = "/identityGovernance/privilegedAccess/customExtensions"
+
 ROUTES: tuple[Route, ...] = (
+    _r("GET", _EXT, "GET customExtensions", CUSTOM_EXT_R, list_extensions),
+    _r("POST", _EXT, "POST customExtensions", CUSTOM_EXT_W, create_extension),
+    _r("GET", f"{_EXT}/{_SEG}", "GET customExtensions/{id}", CUSTOM_EXT_R, get_extension),
+    _r("PATCH", f"{_EXT}/{_SEG}", "PATCH customExtensions/{id}", CUSTOM_EXT_W, update_extension),
+    _r("DELETE", f"{_EXT}/{_SEG}", "DELETE customExtensions/{id}", CUSTOM_EXT_W, delete_extension),
     _r("GET", P, "GET privilegedAccess/group", ASSIGN_R, get_container),
     _r("GET", f"{P}/{_COLL}/{_FBCU}", "GET {coll}/filterByCurrentUser", _coll_perm, filter_by_current_user),
     _r("GET", f"{P}/{_COLL}", "GET {coll}", _coll_perm, list_collection),
@@ -1209,6 +1365,8 @@ def _innererror(now: datetime, client_request_id: str, request_id: str) -> JsonD
 class GraphApi:
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
+        # Every custom-extension callout: {"request", "extension", "attempts": [{attempt, url, status|error, seconds}]}
+        self.callouts: list[JsonDict] = []
 
     # -- entry points
 
@@ -1299,7 +1457,7 @@ class GraphApi:
     async def _with_faults(
         self, req: SimRequest, caller: Caller, work: Callable[[], Awaitable[SimResponse]], *, pim: bool
     ) -> SimResponse:
-        fault = self.tenant.faults.take(req.method, "/v1.0" + req.path)
+        fault = self.tenant.faults.take(req.method, f"/{req.version}{req.path}")
         if fault is not None and not fault.after_processing:
             await _sleep(fault.delay_seconds)
             if fault.drop:
@@ -1358,7 +1516,7 @@ class GraphApi:
             {
                 "time": wire.instant(self.tenant.now()),
                 "method": req.method.upper(),
-                "path": "/v1.0" + req.path,
+                "path": f"/{req.version}{req.path}",
                 "query": dict(req.query),
                 "caller": None if caller is None else caller.kind,
                 "oid": None if caller is None else caller.oid,
@@ -1443,8 +1601,8 @@ class GraphApi:
         body = item.get("body")
         raw_body = b"" if body is None else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
         path = url.path
-        if path.lower().startswith("/v1.0/"):
-            path = path[5:]
+        if path.lower().startswith(f"/{outer.version}/"):
+            path = path[len(outer.version) + 1 :]
         inner = SimRequest(
             method=str(item["method"]).upper(),
             path=path,
@@ -1454,6 +1612,7 @@ class GraphApi:
             base_url=outer.base_url,
             remote=outer.remote,
             inner=True,
+            version=outer.version,
         )
         route_name = "unknown"
         try:

@@ -55,6 +55,7 @@ Choices made where the reference (graph-pim-groups.md) is silent — the bot's t
 from __future__ import annotations
 
 import heapq
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -93,6 +94,7 @@ from simtenant.errors import (
     not_found,
     policy_failed,
 )
+from simtenant.extensions import PIM_APP_ID, PRE_APPROVAL_RULE, CustomExtension, ExtensionRule
 from simtenant.isotime import CalendarDurationError, format_instant, parse_duration
 from simtenant.observe import Fault, FaultRegistry, RequestLog, Stats
 from simtenant.teams import TeamsApps
@@ -145,6 +147,14 @@ class Settings:
     # for inaccessible member objects",
     # learn.microsoft.com/graph/permissions-overview#limited-information-returned-for-inaccessible-member-objects).
     get_by_ids_per_type: bool = False
+    # PIM custom extensions (simtenant.extensions, whose docstring gives the sources and what is inferred): what a
+    # Graph caller gets on Denied ("policy": 400 naming CustomExtensionRule with the reasons; "status": 201 with the
+    # request Denied), what PIM does when the endpoint never answers readably ("deny" | "continue"), the caller app id
+    # in the callout token, and its token version (1: aud = Application ID URI, appid; 2: aud = client id, azp).
+    extension_denial_style: str = "policy"
+    extension_failure: str = "deny"
+    pim_app_id: str = PIM_APP_ID
+    extension_token_version: int = 1
 
     def update(self, data: dict[str, Any]) -> None:
         """Apply a /_sim/settings body. Raises ValueError."""
@@ -165,6 +175,14 @@ class Settings:
                 self.approvers_at_request = value
             elif key == "get_by_ids_per_type" and isinstance(value, bool):
                 self.get_by_ids_per_type = value
+            elif key == "extension_denial_style" and value in ("policy", "text", "status"):
+                self.extension_denial_style = value
+            elif key == "extension_failure" and value in ("deny", "continue"):
+                self.extension_failure = value
+            elif key == "pim_app_id" and isinstance(value, str) and value:
+                self.pim_app_id = value
+            elif key == "extension_token_version" and value in (1, 2):
+                self.extension_token_version = value
             else:
                 raise ValueError(f"bad setting {key}={value!r}")
 
@@ -178,6 +196,10 @@ class Settings:
             "nested_group_approvers": self.nested_group_approvers,
             "approvers_at_request": self.approvers_at_request,
             "get_by_ids_per_type": self.get_by_ids_per_type,
+            "extension_denial_style": self.extension_denial_style,
+            "extension_failure": self.extension_failure,
+            "pim_app_id": self.pim_app_id,
+            "extension_token_version": self.extension_token_version,
         }
 
 
@@ -284,6 +306,8 @@ class Tenant:
         self.schedules: dict[Kind, dict[str, Schedule]] = {"assignment": {}, "eligibility": {}}
         self.requests: dict[Kind, dict[str, ScheduleRequest]] = {"assignment": {}, "eligibility": {}}
         self.approvals: dict[str, Approval] = {}
+        self.custom_extensions: dict[str, CustomExtension] = {}  # PIM custom extensions by lower-cased id
+        self.evaluating: set[tuple[str, str, str]] = set()  # (principal, group, access) whose extension is being called
         self._sched_by_group = {"assignment": _Index(), "eligibility": _Index()}
         self._sched_by_principal = {"assignment": _Index(), "eligibility": _Index()}
         self._req_by_group = {"assignment": _Index(), "eligibility": _Index()}
@@ -841,8 +865,19 @@ class Tenant:
 
     # ------------------------------------------------------------------ behaviour: requests
 
-    def create_request(self, kind: Kind, caller: Caller, inp: RequestInput) -> ScheduleRequest:
-        """POST …ScheduleRequests. Permission (scope/app role) is checked by the caller of this method."""
+    def create_request(
+        self,
+        kind: Kind,
+        caller: Caller,
+        inp: RequestInput,
+        *,
+        request_id: str | None = None,
+        auto_approved: bool = False,
+    ) -> ScheduleRequest:
+        """POST …ScheduleRequests. Permission (scope/app role) is checked by the caller of this method.
+
+        `request_id`: the id the request gets (the one a custom extension was shown); `auto_approved`: the custom
+        extension answered AutoApproved, so a selfActivate skips the approval stage (simtenant.extensions)."""
         now = self.tick()
         if inp.action in SELF_ACTIONS:
             if kind == "eligibility":
@@ -852,7 +887,7 @@ class Tenant:
             if _k(caller.oid or "") != _k(inp.principal_id):
                 raise denied("A self-service request must name the signed-in user as principalId.")
             if inp.action == "selfActivate":
-                return self._self_activate(caller, inp, now)
+                return self._self_activate(caller, inp, now, request_id=request_id, auto_approved=auto_approved)
             if inp.action == "selfDeactivate":
                 return self._self_deactivate(caller, inp, now)
             raise invalid_request(f"The action '{inp.action}' is not supported for groups by the simulated tenant.")
@@ -927,7 +962,9 @@ class Tenant:
                 failures.append("ExpirationRule")
         return start, end, failures
 
-    def _self_activate(self, caller: Caller, inp: RequestInput, now: datetime) -> ScheduleRequest:
+    def _self_activate(
+        self, caller: Caller, inp: RequestInput, now: datetime, *, request_id: str | None, auto_approved: bool
+    ) -> ScheduleRequest:
         policy = self.policy(inp.group_id, inp.access_id)
         eligibility = self._eligibility_in_effect(inp.principal_id, inp.group_id, inp.access_id, now)
         if policy is None or eligibility is None:
@@ -961,6 +998,8 @@ class Tenant:
                 "There already exists a pending Role assignment request in the system.",
             )
         request = self._new_request("assignment", caller, inp, now, "Granted")
+        if request_id is not None:
+            request.id = request_id
         request.schedule_info = ScheduleInfo(
             start,
             inp.schedule.expiration_type if inp.schedule else "notSpecified",
@@ -972,7 +1011,7 @@ class Tenant:
         if inp.is_validation_only:
             request.status = "PendingApproval" if policy.approval_required else "Granted"
             return request
-        if policy.approval_required:
+        if policy.approval_required and not auto_approved:
             request.status = "PendingApproval"
             request.approval_id = request.id
             approvers = tuple(policy.primary_approvers)
@@ -1034,6 +1073,82 @@ class Tenant:
         self._audit_request(now, "Remove member from role requested (PIM deactivate)", request, schedule.start, now)
         self._audit_request(now, "Remove member from role completed (PIM deactivate)", request, schedule.start, now)
         return request
+
+    # ------------------------------------------------------------------ PIM custom extensions (simtenant.extensions)
+
+    def add_custom_extension(self, extension: CustomExtension) -> CustomExtension:
+        self.custom_extensions[_k(extension.id)] = extension
+        return extension
+
+    def link_extension(
+        self, group_id: str, access: str, extension_id: str, *, enabled: bool = True, rule_id: str = PRE_APPROVAL_RULE
+    ) -> RolePolicy:
+        """The policy rule naming the extension (a PATCH of …/rules/CustomExtension_PreApproval_EndUser_Assignment)."""
+        policy = self.policies.get((_k(group_id), access))
+        if policy is None:
+            raise KeyError(f"no policy for group {group_id} / {access}")
+        ext = self.custom_extensions.get(_k(extension_id))
+        if ext is None:
+            raise KeyError(f"no custom extension {extension_id}")
+        policy.extension_rules[rule_id] = ExtensionRule(ext.id, enabled)
+        policy.last_modified = self.clock.now()
+        return policy
+
+    def extension_for(self, group_id: str, access: str) -> CustomExtension | None:
+        """The extension PIM calls before a selfActivate of (group, access): its enabled pre-approval rule's."""
+        policy = self.policies.get((_k(group_id), access))
+        rule = policy.extension_rules.get(PRE_APPROVAL_RULE) if policy is not None else None
+        if rule is None or not rule.enabled:
+            return None
+        return self.custom_extensions.get(_k(rule.extension_id))
+
+    def extension_in_use(self, extension_id: str) -> bool:
+        return any(
+            _k(rule.extension_id) == _k(extension_id)
+            for policy in self.policies.values()
+            for rule in policy.extension_rules.values()
+        )
+
+    def deny_by_extension(self, caller: Caller, inp: RequestInput, request_id: str) -> ScheduleRequest:
+        """Setting extension_denial_style "status": the request is kept, status Denied (inferred, see extensions)."""
+        now = self.tick()
+        request = self._new_request("assignment", caller, inp, now, "Denied")
+        request.id = request_id
+        request.completed = now
+        if not inp.is_validation_only:
+            self._store_request(request)
+            self._audit_request(now, "Add member to role requested (PIM activation)", request, None, None)
+        return request
+
+    def audit_evaluation(
+        self, request: ScheduleRequest, extension: CustomExtension, outcome: str, reasons: Iterable[str], **extra: Any
+    ) -> None:
+        """One audit entry per evaluation; the how-to says only that evaluationId "is logged in PIM audits"."""
+        now = self.tick()
+        group = self.groups.get(_k(request.group_id))
+        principal = self._principal(request.principal_id)
+        party = None
+        if isinstance(principal, User):
+            party = audit.Party(principal.id, principal.display_name, "User", principal.user_principal_name)
+        details: dict[str, str | None] = {
+            "Role": request.access_id.capitalize(),
+            "CustomExtensionId": extension.id,
+            "EvaluationOutcome": outcome,
+            "Reason": json.dumps(list(reasons)),
+            "Justification": request.justification,
+        }
+        details.update({key: None if value is None else str(value) for key, value in extra.items()})
+        self.audit.record_pim(
+            now,
+            "Custom extension evaluated (PIM activation)",
+            group=audit.Party(request.group_id, group.display_name if group else None, "Group"),
+            principal=party,
+            access=request.access_id,
+            request_id=request.id,
+            initiated_by=None,  # PIM itself calls the extension
+            details=details,
+            operation_type="Assign",
+        )
 
     def may_read_settings(self, caller: Caller, group_id: str) -> bool:
         """Whether a caller may read a group's PIM policy (role settings), given the RoleManagementPolicy permission.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from simtenant import extensions
 from simtenant.entities import (
     ACCESS_IDS,
     ACTIONS,
@@ -334,7 +335,14 @@ def rule_json(policy: RolePolicy, rule_id: str) -> JsonDict:
 
 
 def rules_json(policy: RolePolicy) -> list[JsonDict]:
-    return [rule_json(policy, rule_id) for rule_id in RULE_IDS]
+    rules = [rule_json(policy, rule_id) for rule_id in RULE_IDS]
+    # A custom-extension rule appears once one was set (simtenant.extensions: absent from a policy that never had one)
+    rules += [extension_rule_json(policy, rule_id) for rule_id in policy.extension_rules]
+    return rules
+
+
+def extension_rule_json(policy: RolePolicy, rule_id: str) -> JsonDict:
+    return extensions.rule_json(rule_id, policy.extension_rules[rule_id], _target(rule_id))
 
 
 def policy_json(policy: RolePolicy, *, with_rules: bool) -> JsonDict:
