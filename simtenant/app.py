@@ -9,6 +9,8 @@ Entra endpoints (msal client credentials with `instance_discovery=False`, author
        urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of; the assertion must be a delegated token this
        tenant issued, e.g. from /_sim/token with an "audience"; amr/acrs carry over; a `claims` request the
        assertion cannot satisfy → 400 interaction_required, as OBO cannot step up), or authorization_code
+  POST /{tenant}/oauth2/v2.0/devicecode   the device authorization grant (simtenant.devicecode; the token endpoint
+       redeems it with grant_type=urn:ietf:params:oauth:grant-type:device_code, no secret)
   GET  /{tenant}/oauth2/v2.0/authorize (+ POST …/authorize/submit, …/authorize/verify)   sign-in pages standing in
        for the browser sign-in: pick a user, then the MFA step (type the code shown, or continue without MFA); codes
        bound to client, redirect_uri, PKCE and nonce (simtenant.authorize). Also on a plain-http loopback listener
@@ -21,6 +23,8 @@ Control API (/_sim, no auth, loopback callers only):
   POST /_sim/token                    {"oid"|"upn", "mfa": bool, "acrs": [..], "scp": "a b"?, "audience"?}
   GET|POST|DELETE /_sim/faults        list / add (see observe.Fault) / clear
   GET  /_sim/callouts                 every PIM custom-extension callout and its attempts (simtenant.extensions)
+  GET  /_sim/devicecode               device codes waiting for a sign-in (simtenant.devicecode)
+  POST /_sim/devicecode               {"user_code", "user"} signs the user in for it; {"user_code", "decline": true}
   GET  /_sim/stats, POST /_sim/stats/reset
   GET  /_sim/requests?limit=n         recent request log (newest last)
   POST /_sim/reset                    {"seed": "demo"|"bench:N"|"feed:N"|"empty"?, "clock": bool?, "faults": bool?}
@@ -61,6 +65,10 @@ from aiohttp import web
 
 from simtenant.authorize import AuthCodes, CodeError, authorize_page, authorize_submit, authorize_verify, redeem_code
 from simtenant.colleagues import Acted, ActError, admin_assigns, colleague_asks
+from simtenant.devicecode import GRANT as DEVICE_GRANT
+from simtenant.devicecode import INTERVAL_SECONDS as DEVICE_INTERVAL
+from simtenant.devicecode import LIFETIME as DEVICE_LIFETIME
+from simtenant.devicecode import DeviceCodes
 from simtenant.entities import SubjectSet
 from simtenant.graph_api import GraphApi, SimRequest, SimResponse
 from simtenant.isotime import format_instant, parse_instant
@@ -76,6 +84,7 @@ __all__ = ["EVENTS_KEY", "INFO_KEY", "SIGN_IN_ORIGIN_KEY", "TENANT_KEY", "create
 TENANT_KEY = web.AppKey("tenant", Tenant)
 INFO_KEY = web.AppKey("info", dict)
 CODES_KEY = web.AppKey("auth_codes", AuthCodes)
+DEVICE_KEY = web.AppKey("device_codes", DeviceCodes)
 SIGN_IN_ORIGIN_KEY = web.AppKey("sign_in_origin", str)  # "" unless the sign-in pages have their own listener
 EVENTS_KEY = web.AppKey("teams_events", TeamsEvents)
 API_KEY = web.AppKey("graph_api", GraphApi)
@@ -288,6 +297,8 @@ async def _token(request: web.Request, tenant: Tenant) -> web.Response:
         return _aad_error(
             400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."
         )
+    if grant == DEVICE_GRANT:  # a public client: no secret (simtenant.devicecode)
+        return _device_token(request, tenant, client_id, str(form.get("device_code") or ""))
     app = tenant.apps.get(client_id.lower())
     if app is None:
         return _aad_error(
@@ -335,6 +346,67 @@ async def _token(request: web.Request, tenant: Tenant) -> web.Response:
         except CodeError as exc:
             return _aad_error(400, "invalid_grant", exc.code, exc.description)
     return _aad_error(400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'.")
+
+
+async def device_authorization(request: web.Request) -> web.Response:
+    """POST /{tenant}/oauth2/v2.0/devicecode (simtenant.devicecode)."""
+    tenant = _tenant(request)
+    name = request.match_info["tenant"]
+    if not _known_tenant(tenant, name):
+        return _aad_error(400, "invalid_request", 90002, f"Tenant '{name}' not found.")
+    form = await request.post()
+    client_id = str(form.get("client_id") or "")
+    if not client_id:
+        return _aad_error(
+            400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'."
+        )
+    code = request.app[DEVICE_KEY].start(client_id, str(form.get("scope") or ""), tenant.now())
+    verification = f"{_origin(request)}/_sim/devicecode"
+    return _json(
+        200,
+        {
+            "device_code": code.device_code,
+            "user_code": code.user_code,
+            "verification_uri": verification,
+            "expires_in": int(DEVICE_LIFETIME.total_seconds()),
+            "interval": DEVICE_INTERVAL,
+            "message": f"To sign in, use a web browser to open the page {verification} and enter the code "
+            f"{code.user_code} to authenticate.",
+        },
+    )
+
+
+def _device_token(request: web.Request, tenant: Tenant, client_id: str, device_code: str) -> web.Response:
+    code = request.app[DEVICE_KEY].by_device.get(device_code)
+    if code is None or code.client_id != client_id or code.redeemed:
+        return _aad_error(400, "bad_verification_code", 70019, "Verification code is not valid.")
+    if tenant.now() >= code.expires:
+        return _aad_error(
+            400, "expired_token", 70020, "The provided value for the input parameter 'device_code' expired."
+        )
+    if code.declined:
+        return _aad_error(400, "authorization_declined", 70016, "The user declined the authorization request.")
+    user = tenant.user(code.user_id) if code.user_id else None
+    if user is None:
+        return _aad_error(
+            400,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        )
+    code.redeemed = True
+    access = tenant.tokens.issue_user_token(user, client_id, code.scopes)
+    lifetime = int(TOKEN_LIFETIME.total_seconds()) - 1
+    return _json(
+        200,
+        {
+            "token_type": "Bearer",
+            "scope": " ".join(code.scopes),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access,
+        },
+    )
 
 
 def _on_behalf_of(tenant: Tenant, client_id: str, form: Any, scopes: list[str]) -> web.Response:
@@ -462,6 +534,30 @@ async def sim_token(request: web.Request) -> web.Response:
         user, client_id, scopes, mfa=bool(data.get("mfa", False)), acrs=[str(a) for a in acrs], audience=audience
     )
     return _json(200, {"token_type": "Bearer", "access_token": access, "expires_in": 3600})
+
+
+async def get_device_codes(request: web.Request) -> web.Response:
+    """The device codes waiting for a user to sign in (simtenant.devicecode)."""
+    pending = request.app[DEVICE_KEY].pending()
+    return _json(
+        200, {"pending": [{"user_code": c.user_code, "client_id": c.client_id, "scopes": c.scopes} for c in pending]}
+    )
+
+
+async def post_device_code(request: web.Request) -> web.Response:
+    """{"user_code", "user"} signs that user in for the code; {"user_code", "decline": true} refuses it."""
+    data = await _body(request)
+    code = request.app[DEVICE_KEY].by_user_code(str(data.get("user_code") or ""))
+    if code is None:
+        return _json(404, {"error": "no such user code"})
+    if data.get("decline"):
+        code.declined = True
+        return _json(200, {"declined": True})
+    user = _tenant(request).user(str(data.get("user") or ""))
+    if user is None:
+        return _json(404, {"error": f"no user {data.get('user')!r}"})
+    code.user_id = user.id
+    return _json(200, {"user": user.id})
 
 
 async def get_callouts(request: web.Request) -> web.Response:
@@ -679,6 +775,7 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     app[TENANT_KEY] = tenant
     app[INFO_KEY] = info or {}
     app[CODES_KEY] = AuthCodes()
+    app[DEVICE_KEY] = DeviceCodes()
     app[SIGN_IN_ORIGIN_KEY] = ""
     app[EVENTS_KEY] = TeamsEvents(tenant)
     app[API_KEY] = api = GraphApi(tenant)
@@ -693,6 +790,8 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     router.add_post("/_sim/token", sim_token)
     router.add_get("/_sim/faults", get_faults)
     router.add_get("/_sim/callouts", get_callouts)
+    router.add_get("/_sim/devicecode", get_device_codes)
+    router.add_post("/_sim/devicecode", post_device_code)
     router.add_post("/_sim/faults", post_fault)
     router.add_delete("/_sim/faults", delete_faults)
     router.add_get("/_sim/stats", get_stats)
@@ -710,6 +809,7 @@ def create_app(tenant: Tenant, info: dict[str, Any] | None = None) -> web.Applic
     router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     router.add_get("/{tenant}/discovery/v2.0/keys", jwks)
     router.add_post("/{tenant}/oauth2/v2.0/token", token)
+    router.add_post("/{tenant}/oauth2/v2.0/devicecode", device_authorization)
     _add_sign_in_routes(app)
     return app
 

@@ -1,0 +1,3 @@
+from tests.support.tenant import client, sim
+
+__all__ = ["client", "sim"]
