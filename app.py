@@ -66,6 +66,7 @@ from graph.demo import SimulatedColleagues
 from graph.feed import FeedReader
 from graph.pim import GraphPimDirectory
 from graph.teamsapps import GraphAppInstaller
+from graph.transport import graph_transport
 from settings import AppType, Settings, SettingsError, UserTokenMode, load_settings
 
 log = logging.getLogger("pimbot")
@@ -297,9 +298,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph.base_url, probe_graph))
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     http = httpx.AsyncClient(
-        transport=ObservedTransport(
-            httpx.AsyncHTTPTransport(verify=ssl_ctx, limits=limits), {settings.graph.base_url: graph_reach}
-        ),
+        transport=ObservedTransport(graph_transport(ssl_ctx, limits), {settings.graph.base_url: graph_reach}),
         verify=ssl_ctx,  # and limits: for the transports httpx mounts for HTTPS_PROXY & co.
         limits=limits,
         timeout=httpx.Timeout(settings.graph.timeout_seconds, connect=min(5.0, settings.graph.timeout_seconds)),
