@@ -54,6 +54,7 @@ from bot.transport.proactive import BotConnector
 from bot.transport.routes import Handler, errors_middleware, healthz, messages_handler
 from bot.transport.sendlimit import ConversationLimiter
 from bot.transport.turns import Turns
+from bot.transport.typing import TypingIndicator
 from core.admins import Admins
 from core.errors import SignInRequired
 from core.extension import Outcome
@@ -409,6 +410,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         approval_records=approval_records,
         fault=seams.faults.approval,
         demo=DemoCommands(SimulatedColleagues(http, settings.sign_in.simulated_tenant_url)) if settings.demo else None,
+        typing=TypingIndicator(sleep=timer.sleep),
     )
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.

@@ -51,6 +51,7 @@ from bot.transport.activity import (
     reference_of,
     sign_in_value,
 )
+from bot.transport.typing import TypingIndicator
 from bot.turn import Turn, UserInput, invoke_card, invoke_done, invoke_message, send_card, send_text
 from cards import wording
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, RunAction, Verb, parse_click
@@ -111,8 +112,10 @@ class PimBot(TeamsActivityHandler):
         installer: AppInstaller | None = None,
         fault: Callable[[str], None] | None = None,
         demo: DemoCommands | None = None,
+        typing: TypingIndicator | None = None,
     ) -> None:
         super().__init__()
+        self._typing = typing or TypingIndicator()
         # Who may run admin commands (`approvals here …`, `feed here|off|status`): `await self.admins.is_admin(actor)`
         # with the authenticated actor; `self.admins.configured` False means nobody can (say how to configure it).
         self.admins = admins
@@ -211,6 +214,12 @@ class PimBot(TeamsActivityHandler):
         return [group.id for group in await self._feed.monitored()]
 
     # ---- messages ---------------------------------------------------------------------------------------------
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        try:
+            await super().on_turn(turn_context)
+        finally:
+            TypingIndicator.stop(turn_context)  # a turn that ended without an answer shows no late indicator
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -431,7 +440,7 @@ class PimBot(TeamsActivityHandler):
     # ---- who, and their turn ----------------------------------------------------------------------------------
 
     def _turn(self, turn_context: TurnContext, actor: Actor) -> Turn:
-        return Turn(turn_context, actor, self._signins.service_for(turn_context, actor))
+        return Turn(turn_context, actor, self._signins.service_for(turn_context, actor), self._typing)
 
     async def _actor(self, turn_context: TurnContext) -> Actor | None:
         """The activity's user, with how they read times; None (and nothing said) for no user or a tenant the bot does

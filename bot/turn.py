@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity
 
 from bot.transport.activity import conversation_kind, reference_of
+from bot.transport.typing import TypingIndicator
 from bot.transport.wire import SentCard
 from core.models import Actor
 from core.service import PimService
@@ -56,6 +57,7 @@ class Turn:
     context: TurnContext
     actor: Actor
     service: PimService
+    indicator: TypingIndicator = TypingIndicator(after=0)  # the router's sends it only when the answer is late
 
     @property
     def activity(self) -> Activity:
@@ -79,8 +81,9 @@ class Turn:
         return replace(self, actor=actor)
 
     async def typing(self) -> None:
-        """The typing indicator: the user sees at once that the bot is on it (sent before any Graph call)."""
-        await self.context.send_activity(Activity(type=ActivityTypes.typing))
+        """The typing indicator, before any Graph call: the user sees that the bot is on it when the answer is not
+        there within half a second (bot.transport.typing)."""
+        await self.indicator.start(self.context)
 
     async def send_text(self, text: str) -> str | None:
         """`text` as a message into this conversation; the new activity's id, when the channel named one."""

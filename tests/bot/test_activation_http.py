@@ -23,11 +23,11 @@ def graph_log(stack: Stack) -> list[dict[str, Any]]:
     return list(stack.sim.tenant.log.recent())
 
 
-async def test_activate_sends_typing_first_then_activates_as_the_user(stack: Stack) -> None:
+async def test_activate_activates_as_the_user_and_answers_without_a_typing_indicator(stack: Stack) -> None:
     card = await say(stack, "activate Exchange-Admins 2h")
 
     kinds = [r.type for r in stack.connector.sent]
-    assert kinds[0] == "typing" and kinds[-1] == "message"
+    assert kinds == ["message"]  # ready within half a second: no typing indicator (bot.transport.typing)
     assert element(card, "outcome-0-state")["text"] == "Active"
     f = facts(card, "outcome-0-facts")
     # In Alice's zone (Berlin), the way her en-US client reads times (point 10): "Mon, Dec 7, 8:10 AM (CET)".

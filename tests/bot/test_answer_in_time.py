@@ -86,7 +86,7 @@ async def graph_throttles_the_activation(stack: Stack, seconds: int) -> None:
 
 async def test_a_reply_held_by_teams_429_does_not_hold_the_http_answer(slow: Slow) -> None:
     stack, clock = slow.stack, slow.clock
-    stack.connector.fail_next(429, retry_after="20")  # the first send (the typing indicator) is throttled
+    stack.connector.fail_next(429, retry_after="20")  # the first send (the answer: it is ready at once) is throttled
 
     answer = await slow.post(act.message(stack.service_url, ACTIVATE))
     await clock.asleep_until(START + 20)  # the retry waits for Teams' Retry-After ...
@@ -95,12 +95,13 @@ async def test_a_reply_held_by_teams_429_does_not_hold_the_http_answer(slow: Slo
     status, _ = await promptly(answer)
 
     assert status == 201
-    assert stack.connector.messages() == [] and activation_writes(stack) == []  # the turn waits for Teams
+    assert stack.connector.messages() == [] and len(self_activations(stack)) == 1  # the card waits for Teams
     clock.advance_to(START + 20)
     [reply] = await stack.connector.wait_for(1)
     assert reply.at == START + 20 > DEADLINE  # the result came after the HTTP answer, when Teams allowed it
     assert element(reply.card, "outcome-0-state")["text"] == "Active"
-    assert [r.type for r in stack.connector.sent] == ["typing", "message"]  # the typing indicator still goes first
+    # The answer was ready at once: no typing indicator (bot.transport.typing), though its send waited for Teams.
+    assert [r.type for r in stack.connector.sent] == ["message"]
     assert len(self_activations(stack)) == 1
 
 
@@ -118,6 +119,8 @@ async def test_an_activation_held_by_graph_retry_after_does_not_hold_the_http_an
     [reply] = await stack.connector.wait_for(1)
     assert element(reply.card, "outcome-0-state")["text"] == "Active"
     assert [e["status"] for e in activation_writes(stack)] == [429, 201]
+    # The answer was late: the typing indicator went out while it waited, before it (bot.transport.typing).
+    assert [r.type for r in stack.connector.sent] == ["typing", "message"]
 
 
 async def test_a_card_click_held_by_graph_answers_working_on_it_then_shows_the_result(slow: Slow) -> None:
@@ -274,10 +277,10 @@ async def test_two_bots_on_one_state_file_act_once_on_a_redelivery(slow: Slow) -
 
 async def test_a_redelivery_is_acted_on_when_the_process_handling_it_stopped(slow: Slow) -> None:
     stack, clock = slow.stack, slow.clock
-    stack.connector.fail_next(429, retry_after="20")  # the first process is stuck behind Teams' Retry-After ...
+    await graph_throttles_the_activation(stack, 9)  # the first process is stuck behind Graph's Retry-After ...
     activity = act.message(stack.service_url, ACTIVATE)
     first = await slow.post(activity)
-    await clock.asleep_until(START + 20)
+    await clock.asleep_until(START + 9)
     clock.advance_to(DEADLINE)
     assert (await promptly(first))[0] == 201
     await stack.server.app[PARTS_KEY].turns.close(grace=0)  # ... when it stops, before it did anything
@@ -289,15 +292,15 @@ async def test_a_redelivery_is_acted_on_when_the_process_handling_it_stopped(slo
     assert status == 201
     card = stack.connector.messages()[-1].card
     assert card is not None and element(card, "outcome-0-state")["text"] == "Active"
-    assert len(activation_writes(stack)) == 1
+    assert [e["status"] for e in activation_writes(stack)] == [429, 201]  # the first process's write never landed
     assert "Exchange-Admins" in card_text(card)
 
 
 async def test_a_request_cut_off_by_a_dead_process_with_no_redelivery_is_not_lost_silently(slow: Slow) -> None:
     stack, clock = slow.stack, slow.clock
-    stack.connector.fail_next(429, retry_after="20")
+    await graph_throttles_the_activation(stack, 9)
     first = await slow.post(act.message(stack.service_url, ACTIVATE))
-    await clock.asleep_until(START + 20)
+    await clock.asleep_until(START + 9)
     clock.advance_to(DEADLINE)
     assert (await promptly(first))[0] == 201  # answered; Teams will not deliver it again
     await stack.server.app[PARTS_KEY].turns.close(grace=0)  # the process stops before the turn did anything
@@ -312,4 +315,4 @@ async def test_a_request_cut_off_by_a_dead_process_with_no_redelivery_is_not_los
 
     [told] = stack.connector.messages()
     assert told.body["text"] == INTERRUPTED  # and nothing was activated behind the person's back
-    assert activation_writes(stack) == []
+    assert [e["status"] for e in activation_writes(stack)] == [429]
