@@ -23,7 +23,9 @@ from bot.store import ANY, Json, Store
 from bot.store import keys as keyspace
 from core.models import Access, Actor, Group, TimeStyle
 
-__all__ = ["ConversationRecord", "Conversations", "KnownGroupsRecord", "UserRecord"]
+__all__ = ["WRITTEN_KEPT", "ConversationRecord", "Conversations", "KnownGroupsRecord", "UserRecord"]
+
+WRITTEN_KEPT = 4096  # conversations whose last written record a process remembers (to skip rewriting it unchanged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class Conversations:
     def __init__(self, store: Store) -> None:
         self._store = store
         # What this process last wrote per (conversation, user), so a busy chat does not rewrite an unchanged record.
+        # The most recent WRITTEN_KEPT only: every new user would otherwise stay in memory for the life of the process.
         self._written: dict[tuple[str, str], tuple[ConversationRecord, UserRecord | None]] = {}
 
     async def remember(self, actor: Actor | None, reference: Mapping[str, Any], kind: str) -> None:
@@ -88,11 +91,14 @@ class Conversations:
             user = UserRecord(stable, actor.tenant_id, actor.time_style)
         cache_key = (conversation_id, actor.object_id.lower() if actor is not None else "")
         if self._written.get(cache_key) == (conversation, user):
+            self._written[cache_key] = self._written.pop(cache_key)  # most recently seen last: kept longest
             return
         await self._store.put_if(keyspace.conversation_ref(conversation_id), conversation.to_json(), ANY)
         if actor is not None and user is not None:
             await self._store.put_if(keyspace.user_ref(actor.object_id), user.to_json(), ANY)
         self._written[cache_key] = (conversation, user)
+        if len(self._written) > WRITTEN_KEPT:
+            del self._written[next(iter(self._written))]  # the least recently seen: its next activity writes again
 
     async def user(self, object_id: str) -> UserRecord | None:
         found = await self._store.get(keyspace.user_ref(object_id))
