@@ -37,6 +37,8 @@ from typing import Any
 import aiohttp
 
 from bench import feed as feed_bench
+from bench import memory as memory_bench
+from bench import profile as profile_bench
 from bench import store as store_bench
 from bench.approvals import (
     APPROVERS,
@@ -89,6 +91,9 @@ class Config:
     client_requests: int = 300  # per HTTP client and round in the httpx-vs-aiohttp cost (bench/clients.py)
     store_ops: int = store_bench.OPS  # state store: sequential calls per operation, backend and round (bench/store.py)
     store_turns: int = 120  # state store: warm `activate` turns on each backend
+    profile_turns: int = 300  # warm `activate` turns profiled (bench/profile.py); 0: no profile
+    memory_sizes: tuple[int, ...] = memory_bench.SIZES  # approval requests (and references) in the memory section
+    soak_seconds: float = 150.0  # the memory section's sustained load (the issue's 30 minutes: 1800)
     only: str = (
         ""  # "approvals", "reach" or "store": run only that section (a quick look at one section; the page says so)
     )
@@ -117,6 +122,9 @@ QUICK = {
     "feed_burst": 100,
     "store_ops": 100,
     "store_turns": 40,
+    "profile_turns": 100,
+    "memory_sizes": (0, 10_000),
+    "soak_seconds": 30.0,
 }
 
 
@@ -213,6 +221,8 @@ class Report:
     feed: feed_bench.FeedFigures | None = None
     poster: feed_bench.PosterFigures | None = None
     store: store_bench.StoreFigures | None = None
+    profile: profile_bench.ProfileFigures | None = None
+    memory: memory_bench.MemoryFigures | None = None
     store_turns: dict[str, store_bench.TurnFigures] | None = None
 
     def of(self, target: str) -> list[Measurement]:
@@ -265,8 +275,9 @@ class Bench:
                     await self.measure(target, r)
                     if self.report.problems:
                         return
-            await self.approvals()
-            await self.reach()
+            if self.config.only != "turns":
+                await self.approvals()
+                await self.reach()
             self.report.clients = await client_cost(
                 f"{self.control_url}/info", self.ca_file, requests=self.config.client_requests
             )
@@ -393,7 +404,7 @@ class Bench:
                 f"first errors {res.errors}"
             )
         if m.target in (ACTIVATE, ECHO):
-            per_turn = 2 if m.target == ACTIVATE else 1  # activate: a typing activity and a card; echo: one message
+            per_turn = 1  # activate: its card (a typing indicator only when the answer is late); echo: one message
             if m.replies.get("activities") != per_turn * res.ok:
                 self.report.problems.append(
                     f"{where}: the connector stand-in received {m.replies} for {res.ok} turns "
@@ -480,14 +491,19 @@ def render(report: Report) -> str:
     add(f"_Written by `{c.command}` on {report.started:%Y-%m-%d %H:%M} UTC; the run took {report.elapsed:.0f} s. "
         "Rerun it to refresh this page; do not edit it by hand._")  # fmt: skip
     add("")
-    if c.only:
+    if c.only and c.only != "turns":
         add(f"Only the {c.only} section was run (`--only {c.only}`); `make bench` runs them all.")
         add("")
         render_approvals(report, add)
         render_reach(report.reach, add)
         render_store(report, add)
+        memory_bench.render_memory(report.memory, add)
         lines.extend(f"- {p}" for p in report.problems)
         return "\n".join(lines)
+    if c.only == "turns":
+        add("Only the turns were measured (`--only turns`: throughput, CPU per turn, the profile); `make bench` runs "
+            "every section.")  # fmt: skip
+        add("")
     add("## How to read this")
     add("")
     add(
@@ -578,10 +594,11 @@ def render(report: Report) -> str:
         "is now cached by the bot until shortly before it expires) and then `status` (its eligibility snapshot is "
         "cached again for 60 s; a write drops it), and the group's activation policy was cached (5 min) by an earlier "
         "activation. The app-only Graph token (msal cache) and the Bot Connector client are reused too. So a measured "
-        "turn makes exactly one outside call besides its two replies: the activation POST. (With Teams SSO the "
+        "turn makes exactly one outside call besides its reply: the activation POST. (With Teams SSO the "
         "user's token would come from the Bot Framework token service, one more HTTP call per turn, not measured "
         "here.) Each turn is a different bench user activating member of "
-        "Exchange-Admins for 1 h (no approval, no justification); each turn sends a typing activity and a card."
+        "Exchange-Admins for 1 h (no approval, no justification); each turn sends its card, and no typing indicator: "
+        "the bot sends one only when the answer is not ready within half a second (bot/transport/typing.py)."
     )
     add("")
     add("## Graph round trips per activation")
@@ -648,16 +665,18 @@ def render(report: Report) -> str:
             f"| {_f(m.other_cores, 2)} |"
         )
     add("")
+    profile_bench.render_profile(report.profile, add)
     render_approvals(report, add)
     render_reach(report.reach, add)
     feed_bench.render(report.feed, add)
     feed_bench.render_poster(report.poster, add)
     render_store(report, add)
+    memory_bench.render_memory(report.memory, add)
     add("## Checks")
     add("")
     if ok:
         add(
-            "Every measured turn answered 201; the connector stand-in received exactly the replies expected (two per "
+            "Every measured turn answered 201; the connector stand-in received exactly the replies expected (one per "
             "`activate` turn, one per echo turn); every `activate` turn created exactly one activation request that "
             "the simulated tenant answered 201; every approval request reached all 60 approvers' conversations, and "
             "every click answered 200 with the final card and updated every other copy; the bot's log holds no errors."
@@ -720,7 +739,7 @@ def render_target_budget(report: Report, add: Callable[[str], None]) -> None:
         f"{_f(others, 2)} = {_f(two_cores, 2)} ms. The budget is therefore **{_f(max(budget, 0.0), 2)} ms of bot CPU "
         f"per turn**; this run measured {_f(bot, 2)} ms. For scale: the plain aiohttp handler spends {_f(plain, 2)} "
         "ms answering one request and making no outbound call, while an `activate` turn receives one request and "
-        "makes three outbound HTTPS/HTTP calls (the Graph write and two Bot Connector sends) through botbuilder's "
+        "makes two outbound HTTPS/HTTP calls (the Graph write and one Bot Connector send) through botbuilder's "
         "turn pipeline."
     )
     add("")
@@ -834,6 +853,10 @@ def run(config: Config) -> Report:
         run_store(report, config)
         report.elapsed = time.monotonic() - t0
         return report
+    if config.only == "memory":
+        run_memory(report, config)
+        report.elapsed = time.monotonic() - t0
+        return report
     ports = {name: free_port() for name in ("connector", ACTIVATE, ECHO, PLAIN, APPROVALS_BOT)}
     # Teams allows an app 30 Bot Connector calls per second per tenant; the bot keeps to that. The throughput rounds
     # drive 8 users at well over 15 turns/s (two sends a turn) to measure the bot's CPU per turn against the echo bot,
@@ -875,6 +898,11 @@ def run(config: Config) -> Report:
         asyncio.run(bench.run())
     report.problems.extend(bot_log_problems(var / "bot.log"))
     report.problems.extend(bot_log_problems(var / "approvals-bot.log"))
+    if not report.problems and config.profile_turns and config.only in ("", "turns"):
+        report.profile = profile_bench.profile_activate(var, turns=config.profile_turns, concurrency=config.concurrency)
+        if report.profile.failed:
+            report.problems.append(f"profile: {report.profile.failed} `activate` turns failed")
+        report.problems.extend(bot_log_problems(var / "profile-bot.log"))
     if config.only:
         report.elapsed = time.monotonic() - t0
         return report
@@ -886,8 +914,18 @@ def run(config: Config) -> Report:
         report.problems.extend(report.poster.problems)
     if not report.problems:
         run_store(report, config)
+    if not report.problems:
+        run_memory(report, config)
     report.elapsed = time.monotonic() - t0
     return report
+
+
+def run_memory(report: Report, config: Config) -> None:
+    """Memory and start-up (bench/memory.py): RSS with many requests, growth, sustained load, start to /healthz."""
+    report.memory = memory_bench.measure_memory(config.var, soak_seconds=config.soak_seconds, sizes=config.memory_sizes)
+    report.problems.extend(report.memory.problems)
+    for size in config.memory_sizes:
+        report.problems.extend(bot_log_problems(config.var / f"memory-bot-{size}.log"))
 
 
 def run_store(report: Report, config: Config) -> None:
@@ -929,11 +967,18 @@ def parse(argv: Sequence[str] | None) -> Config:
     )
     parser.add_argument(
         "--only",
-        choices=["approvals", "reach", "store"],
+        choices=["turns", "approvals", "reach", "store", "memory"],
         help="run one section only (a quick look; `make bench` runs them all)",
     )
     parser.add_argument("--store-ops", type=int, help="state store: sequential calls per operation and backend")
     parser.add_argument("--store-turns", type=int, help="state store: warm `activate` turns on each backend")
+    parser.add_argument("--profile-turns", type=int, help="warm `activate` turns profiled with cProfile (0: none)")
+    parser.add_argument(
+        "--memory-sizes", type=_counts, help="memory: approval requests (and references) per state, e.g. 0,5000,10000"
+    )
+    parser.add_argument(
+        "--soak-seconds", type=float, help="memory: seconds of sustained mixed load, RSS sampled (default 150; 1800)"
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -956,6 +1001,9 @@ def parse(argv: Sequence[str] | None) -> Config:
         "feed_burst",
         "store_ops",
         "store_turns",
+        "profile_turns",
+        "memory_sizes",
+        "soak_seconds",
         "only",
     ):
         if getattr(args, name) is not None:
@@ -970,6 +1018,16 @@ def parse(argv: Sequence[str] | None) -> Config:
     if not (0 <= config.feed_samples <= feed_bench.SEED_GROUPS and 0 <= config.feed_burst <= feed_bench.SEED_GROUPS):
         parser.error(f"--feed-samples and --feed-burst must be 0..{feed_bench.SEED_GROUPS} (0: skip the poster)")
     return config
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of counts: {text!r}") from None
+    if not counts or any(n < 0 or n > 100_000 for n in counts):
+        raise argparse.ArgumentTypeError("counts must be 0..100000")
+    return counts
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -989,13 +1047,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run(config)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     config.out.write_text(render(report), encoding="utf-8")
-    for target in TARGETS if not config.only else ():
+    for target in TARGETS if config.only in ("", "turns") else ():
         print(
             f"  {target:8} {report.med(target, lambda m: m.result.throughput):8.1f} turns/s  "
             f"p50 {report.med(target, lambda m: m.result.latency_ms(50)):6.1f} ms  "
             f"p99 {report.med(target, lambda m: m.result.latency_ms(99)):6.1f} ms  "
             f"CPU {report.med(target, lambda m: m.cpu_ms('server')):6.2f} ms/turn"
         )
+    if (p := report.profile) is not None:
+        print(f"  profile of {p.turns} warm activate turns (cProfile, ms per turn; own time, with callees):")
+        for row in p.by_own[:12]:
+            print(f"    {row.own_ms:6.3f} {row.total_ms:6.3f}  {row.function}")
+    if (mem := report.memory) is not None and mem.sizes:
+        for size in mem.sizes:
+            print(
+                f"  memory: {size.requests:>6,} requests: start-up {size.startup_s:.2f} s ({size.startup_cpu_s:.2f} s "
+                f"CPU), RSS {size.rss_started_mb:.1f} MB after start, {size.rss_warm_mb:.1f} MB warm"
+            )
+        print(f"  memory: growth {mem.growth_per_1000_mb():.2f} MB per 1,000 requests; sustained load slope "
+              f"{mem.soak_slope_mb_per_10min():+.2f} MB per 10 min; Blob start-up {mem.blob_startup}")  # fmt: skip
     for s in report.singles:
         print(f"  {s.single.label}: {s.graph} Graph, {s.stats['token_requests']} token")
     print(f"bench: wrote {config.out} in {report.elapsed:.0f} s" + ("" if not report.problems else " — PROBLEMS:"))

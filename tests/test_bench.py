@@ -156,6 +156,12 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
         "20",
         "--store-turns",
         "4",
+        "--profile-turns",
+        "6",
+        "--memory-sizes",
+        "0,50",
+        "--soak-seconds",
+        "6",
         "--out",
         str(out),
         "--var",
@@ -210,6 +216,14 @@ def test_a_tiny_bench_run_writes_the_report(tmp_path: Path) -> None:
     # The feed's poster in the bot: two changes timed to their post, a burst of 25 posted as a digest.
     assert "## Admin feed: event to post, and a burst" in report
     assert "| event to post, median of 2 |" in report and "| burst of 25: cards posted | 1 |" in report
+    # Where the bot's CPU goes: a profile of warm activations, top functions per turn (issue 16).
+    assert "## Where the bot's CPU goes in a warm `activate` turn (profile)" in report
+    assert "cProfile over 6 warm `activate` turns" in report and "(on_turn)` |" in report
+    # Memory and start-up: RSS at two state sizes, a few seconds of sustained load, start-up on SQLite and Blob.
+    assert "## Memory and start-up" in report
+    assert re.search(r"\| 50 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", report), report
+    assert "MB per 1,000 requests" in report and "On Azure Blob Storage (Azurite" in report
+    assert "Sustained mixed load on the 50-request bot" in report
     # The state store on both backends (issue 13 point 6): each operation, and 4 warm activations on each, none failed.
     assert "## State store: SQLite and Azure Blob Storage" in report
     for op in ("get", "put_if", "update"):
