@@ -29,7 +29,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,13 @@ from simtenant import seed
 from simtenant.entities import SubjectSet
 from tests.support.adversarial import Budget
 from tests.support.approvals import CAROL, DAVE, approval_cards, conversation, hello, stack_copies, texts, waiting_card
-from tests.support.cards import card_text, element, maybe_element
+from tests.support.cards import card_text, element
+from tests.support.races import APPROVED, CANCELLED, Click, check_answer, outcome_in_tenant, state_line, writes
 from tests.support.stack import Stack, running_stack
 from tests.support.state import StateFile
 
 RACE_SEED = 20261207
 ERIN = TeamsUser(seed.ERIN, "Erin Evans")
-APPROVED, DENIED, CANCELLED = "Approved", "Denied", "Cancelled"
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,6 @@ async def seed_requesters(stack: Stack, pools: list[Pool], races: int) -> list[T
     return requesters
 
 
-@dataclass
-class Click:
-    who: TeamsUser
-    verb: str  # approve | deny | cancel
-    card: Recorded
-    delay: float
-    answer: dict[str, Any] = field(default_factory=dict)
-
-
 def plan(rng: random.Random, approvers: tuple[TeamsUser, ...]) -> tuple[list[tuple[TeamsUser, str]], bool]:
     """Who clicks what (in the order drawn), and whether the requester's Cancel races them."""
     clickers = rng.sample(approvers, rng.randint(2, len(approvers)))
@@ -151,79 +142,6 @@ async def press(stack: Stack, click: Click, n: int) -> None:
     )
     assert status == 200, body
     click.answer = body
-
-
-def outcome_in_tenant(stack: Stack, request_id: str) -> tuple[str, str]:
-    """(Approved | Denied | Cancelled, the deciding approver's oid or "")."""
-    tenant = stack.sim.tenant
-    request = tenant.requests["assignment"][request_id.lower()]
-    if request.status == "Canceled":
-        return CANCELLED, ""
-    stage = tenant.approvals[request_id.lower()].stages[0]
-    assert stage.review_result in (APPROVED, DENIED), (request.status, stage.review_result)
-    assert stage.reviewed_by is not None
-    return stage.review_result, stage.reviewed_by.id
-
-
-def writes(stack: Stack, request_id: str) -> Counter[str]:
-    """The decisions and cancels of the request the tenant received, from its request log: "landed", "PATCH
-    refused", "cancel refused"."""
-    seen: Counter[str] = Counter()
-    for entry in stack.sim.tenant.log.recent():
-        path = str(entry["path"])
-        if request_id not in path.lower():
-            continue
-        kind = "PATCH" if entry["method"] == "PATCH" and "assignmentApprovals" in path else ""
-        kind = kind or ("cancel" if entry["method"] == "POST" and path.endswith("/cancel") else "")
-        if kind:
-            seen["landed" if entry["status"] < 300 else f"{kind} refused"] += 1
-    return seen
-
-
-def state_line(outcome: str, winner: TeamsUser | None) -> str:
-    if outcome == CANCELLED:
-        return "Cancelled by the requester at "
-    assert winner is not None
-    return f"{outcome} by {winner.name} at "
-
-
-def check_answer(click: Click, outcome: str, winner: TeamsUser | None, figures: Counter[str]) -> None:
-    """What the clicker was told is what happened."""
-    body = click.answer
-    if click.verb == "cancel":
-        text = str(body.get("value") or "") if body["type"] == "application/vnd.microsoft.activity.message" else ""
-        text = text or card_text(body["value"])
-        if outcome == CANCELLED:
-            assert "I cancelled your request" in text, text
-            figures["cancel won"] += 1
-        else:
-            assert winner is not None
-            assert f"was already {outcome.lower()}" in text and "so it was not cancelled" in text, text
-            if winner.name in text:
-                figures["told the requester: too late, who decided"] += 1
-            else:  # decided in PIM before the bot had recorded it: PIM's refusal, without the name
-                figures["told the requester: too late"] += 1
-        return
-    assert body["type"] == "application/vnd.microsoft.card.adaptive", body
-    card = body["value"]
-    state = str(element(card, "state")["text"])
-    notice = str((maybe_element(card, "notice") or {}).get("text") or "")
-    assert "try again" not in notice.lower(), notice
-    assert state.startswith(state_line(outcome, winner)), (click.who.name, click.verb, state, notice)
-    assert maybe_element(card, "approve") is None and maybe_element(card, "deny") is None
-    verb = outcome.lower()
-    if outcome == CANCELLED:
-        assert "cancel" in (notice + state).lower(), notice
-        figures["told: the requester cancelled"] += 1
-    elif click.who == winner and not notice:
-        assert click.verb == ("approve" if outcome == APPROVED else "deny")
-        figures["told: decided it"] += 1
-    elif click.who == winner:
-        assert f"You {verb}" in notice, (click.who.name, notice)
-        figures["told: it was his own (a second click)"] += 1
-    else:
-        assert winner is not None and f"already {verb} by {winner.name}" in notice, (click.who.name, notice)
-        figures["told: who decided"] += 1
 
 
 async def record_of(stack: Stack, request_id: str) -> dict[str, Any]:
@@ -308,9 +226,9 @@ async def one_race(
     await asyncio.gather(*(press(stack, c, n) for c in clicks))
     await stack.server.app[PARTS_KEY].bot.drain(30)
 
-    outcome, by = outcome_in_tenant(stack, request_id)
+    outcome, by = outcome_in_tenant(stack.sim.tenant, request_id)
     winner = next((a for a in approvers if a.oid == by), None)
-    sent = writes(stack, request_id)
+    sent = writes(stack.sim.tenant, request_id)
     assert sent["landed"] == 1, sent
     # One approver's PATCH at most was sent (the claim): refused only when the requester's cancel won the race.
     assert sent["PATCH refused"] <= (1 if outcome == CANCELLED else 0), sent

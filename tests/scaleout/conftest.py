@@ -1,0 +1,3 @@
+from tests.support.store_backends import azurite
+
+__all__ = ["azurite"]
