@@ -65,6 +65,7 @@ from graph.client import GraphClient
 from graph.clock import GraphClock
 from graph.demo import SimulatedColleagues
 from graph.feed import FeedReader
+from graph.history import AuditPacer, HistoryReader
 from graph.pim import GraphPimDirectory
 from graph.teamsapps import GraphAppInstaller
 from graph.transport import graph_transport
@@ -391,6 +392,9 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         ),
         fault=seams.faults.feed,
     )
+    # `history` and `audit export`: requests and PIM's audit log, its pages paced within the audit API's budget.
+    graph_sleep = seams.graph_sleep or timer.sleep
+    history = HistoryReader(graph, clock, AuditPacer(clock, graph_sleep), sleep=graph_sleep)
     bot = PimBot(
         service,
         conversations,
@@ -411,6 +415,9 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         fault=seams.faults.approval,
         demo=DemoCommands(SimulatedColleagues(http, settings.sign_in.simulated_tenant_url)) if settings.demo else None,
         typing=TypingIndicator(sleep=timer.sleep),
+        history=history,
+        exports=history,
+        upload_session=connector_session,  # the file an admin accepts is PUT with it (bot.exports)
     )
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.

@@ -10,11 +10,13 @@ chat), the `match` over the parsed command or the clicked card's verb, and the s
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import aiohttp
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import ActivityTypes, ChannelAccount
@@ -26,10 +28,12 @@ from bot.approvals.commands import ApprovalCommands
 from bot.approvals.reach import Reach
 from bot.conversations import Conversations
 from bot.demo import DemoCommands
+from bot.exports import AuditExports
 from bot.feed import FeedDesk
 from bot.feed.commands import FeedCommands
 from bot.handlers import status
 from bot.handlers.activation import Activations
+from bot.handlers.history import Histories
 from bot.handlers.replies import Replies
 from bot.handlers.usage import Usage
 from bot.health import Unreachable
@@ -57,19 +61,23 @@ from cards import wording
 from cards.actions import CardAction, DecisionAction, InvalidCardAction, RunAction, Verb, parse_click
 from cards.elements import JsonDict
 from core.admins import Admins
+from core.audit import ExportSource
 from core.commands import (
     Activate,
     ApprovalChannel,
+    AuditExport,
     Cancel,
     Command,
     Deactivate,
     Feed,
     Help,
+    History,
     Pending,
     Status,
     parse,
 )
 from core.errors import IdentityMismatch, SignInRequired
+from core.history import HistorySource
 from core.models import Actor
 from core.ports import Clock
 from core.reach import AppInstaller
@@ -113,6 +121,9 @@ class PimBot(TeamsActivityHandler):
         fault: Callable[[str], None] | None = None,
         demo: DemoCommands | None = None,
         typing: TypingIndicator | None = None,
+        history: HistorySource | None = None,
+        exports: ExportSource | None = None,
+        upload_session: aiohttp.ClientSession | None = None,
     ) -> None:
         super().__init__()
         self._typing = typing or TypingIndicator()
@@ -154,6 +165,17 @@ class PimBot(TeamsActivityHandler):
         self._approval_commands = ApprovalCommands(self._approvals, channels)
         self._feed_commands = FeedCommands(feed, admins)
         self._demo = demo  # `demo …` commands: only in the demo (BOT_DEMO)
+        self._history = Histories(history, clock, self._replies)  # `history`: the user's own requests
+        # `audit export`: the admins' CSV of the monitored groups, delivered as a file in their 1:1 chat
+        self._exports = AuditExports(
+            exports,
+            admins,
+            store,
+            clock,
+            upload_session,
+            monitored=feed.monitored if feed is not None else None,
+            names=service.display_names,
+        )
 
     # ---- background work (app.py runs it on timers) ---------------------------------------------------------------
 
@@ -316,6 +338,10 @@ class PimBot(TeamsActivityHandler):
                 await self._approval_commands.channel(turn, command)
             case Feed():
                 await self._feed_commands.run(turn, command)
+            case History():
+                await self._history.show(turn, command.page)
+            case AuditExport():
+                await self._exports.run(turn, command)
 
     async def _click(self, turn: Turn, data: Mapping[str, Any], *, invoke: bool) -> JsonDict | str:
         """A clicked button, to its handler: the card that answers it (an invoke's replaces the clicked card), or a
@@ -336,6 +362,8 @@ class PimBot(TeamsActivityHandler):
                 # The user's own access is never shown where others read: it continues in the 1:1 chat.
                 await self._continue_privately(turn, UserInput(action.command))
                 return wording.REPLIED_PRIVATELY
+            case RunAction(command=command) if (page := _history_page(command)) is not None:
+                return await self._history.answer(turn, page)
             case RunAction():
                 return await status.answer(turn)
             case DecisionAction():
@@ -358,6 +386,14 @@ class PimBot(TeamsActivityHandler):
                     log.warning("ignored %s (activity %s): no user", activity.name, activity.id)
                     return invoke_done()
                 return await self._signins.complete(self._turn(turn_context, actor))
+            case "fileConsent/invoke":
+                # The admin's answer to an audit export's file consent card (bot.exports). Answered 200 with no body,
+                # as botbuilder's TeamsActivityHandler answers it; what happened is said in the chat.
+                actor = await self._actor(turn_context)
+                if actor is None:
+                    return invoke_done()
+                await self._exports.consent(self._turn(turn_context, actor))
+                return invoke_done()
             case "signin/failure":
                 # The Teams client could not do SSO (e.g. resourcematchfailed: the connection's exchange URL is not the
                 # app's api://botid-... URI). botbuilder has no handler (it answers 501); the client shows the button.
@@ -489,6 +525,15 @@ def _answered_in_place(said: UserInput, activity: Any) -> bool:
     except InvalidCardAction:
         return False
     return isinstance(action, RunAction) and action.command == "help"
+
+
+_HISTORY_RUN = re.compile(r"history(?: (\d+))?")
+
+
+def _history_page(command: str) -> int | None:
+    """The page a history button's command asks for (`history`, `history 2`), None for another command."""
+    m = _HISTORY_RUN.fullmatch(command)
+    return None if m is None else int(m.group(1) or 1)
 
 
 def _actor_or_none(turn_context: TurnContext) -> Actor | None:

@@ -38,6 +38,7 @@ from enum import StrEnum
 from typing import Any
 
 from cards.elements import ActionExecute, ActionSubmit
+from core.commands import MAX_HISTORY_PAGE
 from core.models import Access, Group, Ticket
 
 __all__ = [
@@ -101,7 +102,10 @@ REASON_MAX = 500
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DECISION_KEYS = {"pim", "verb", "requestId", REASON_INPUT}
 # "demo request" works only in the demo (BOT_DEMO, bot.demo); elsewhere its button is refused like any unknown one.
-RUN_COMMANDS = frozenset({"status", "help", "demo request"})
+# `history N`: the history card's Older / Newer buttons (core.commands.MAX_HISTORY_PAGE pages at most).
+RUN_COMMANDS = frozenset(
+    {"status", "help", "demo request", "history"} | {f"history {n}" for n in range(2, MAX_HISTORY_PAGE + 1)}
+)
 _RUN_KEYS = {"pim", "verb", "command"}
 
 

@@ -26,7 +26,7 @@ from cards.elements import ActionExecute, JsonDict
 from cards.text import SUGGESTED_DURATION, sorted_view, typed_command
 from cards.wording import format_duration, slip_line
 from core import names
-from core.commands import Activate, Cancel, Deactivate, Help, Status
+from core.commands import Activate, Cancel, Deactivate, Help, History, Status
 from core.models import Access, Eligibility, Group
 from core.outcomes import StatusView
 
@@ -44,6 +44,7 @@ MAX_SUGGESTIONS = 3  # a few choices read at a glance; more is the help card's j
 
 _Button = Callable[[str], ActionExecute]  # the element id in, the button out
 _STATUS: _Button = partial(run_button, title="Show status", command="status")
+_HISTORY: _Button = partial(run_button, title="Show my request history", command="history")
 _HELP: _Button = partial(run_button, title="All commands", command="help")
 
 
@@ -87,6 +88,8 @@ def _understood(slip: Help, view: StatusView | None) -> tuple[list[_Button], str
             return offered, slip_line(slip, choices=bool(offered))
     elif isinstance(meant, Status):
         offered = [_STATUS]
+    elif isinstance(meant, History):
+        offered = [_HISTORY]
     return offered or _activations(view, Activate(()))[:1], slip_line(slip)
 
 

@@ -57,6 +57,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("status", "What you can activate, what is active, what waits for approval."),
     ("cancel Exchange-Admins", "Withdraw your request that still waits for approval."),
     ("pending", "Approvers: the requests waiting for your decision, with Approve and Deny."),
+    ("history", "Your PIM requests of the last 30 days: what, when, how it ended, who approved."),
     ("help", "This overview."),
 )
 # The admin commands, listed in the 1:1 help of the bot's admins (BOT_ADMINS, BOT_ADMIN_GROUP): typed in a channel.
@@ -70,6 +71,10 @@ ADMIN_EXAMPLES: tuple[tuple[str, str], ...] = (
         "Post that group's approval requests in that channel; “approvals off Security-Operators” stops it.",
     ),
     ("approvals status", "Which groups' approval requests are posted in that team."),
+    (
+        "audit export 2026-11-01 2026-11-30",
+        "Here in our chat: a CSV of the monitored groups' activations, approvals and admin changes, as a file.",
+    ),
 )
 # What works in a Teams channel (help shown there, and the welcome when the bot is added to a team): the admin
 # commands and help. Commands about the user's own access continue in the 1:1 chat, so they are not offered here.

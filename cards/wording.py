@@ -819,3 +819,49 @@ WELCOME_PRIVATE = (
 
 def welcome_heading(bot: str) -> str:
     return f"Hello, I'm {bot}"
+
+
+# ---- the admins' audit export (bot.exports) ------------------------------------------------------------------------
+
+EXPORT_NO_GROUPS = (
+    "No groups are monitored, so there is nothing to export. The export covers the admin feed's groups: whoever runs "
+    "the bot names them in FEED_GROUPS (or turns on FEED_DISCOVER)."
+)
+EXPORT_IN_THE_FUTURE = "That period has not begun yet, so there is nothing to export. Pick days up to today (UTC)."
+EXPORT_BAD_CONSENT = "I could not read your answer to the file card. Please run “audit export” again."
+EXPORT_GONE = (
+    "That export is no longer here: it was sent or declined already, or is more than a day old. Run “audit export” "
+    "again for a fresh one."
+)
+EXPORT_NOT_YOURS = "That file card belongs to another admin's export; nothing was sent."
+
+
+def export_unknown_groups(names: Sequence[str], monitored: Sequence[str]) -> str:
+    listed = and_list(list(monitored)) if monitored else "none"
+    which = and_list([f"“{n}”" for n in names])
+    return (
+        f"{which} {'is' if len(names) == 1 else 'are'} not among the monitored groups ({listed}). Nothing was exported."
+    )
+
+
+def export_reading(groups: int) -> str:
+    return (
+        f"Reading PIM's audit log and requests for {groups} group{'s' if groups != 1 else ''}. A long period can take "
+        "a minute: the audit log answers 5 requests every 10 seconds."
+    )
+
+
+def export_file_description(rows: int) -> str:
+    return f"PIM for Groups audit export: {rows} row{'s' if rows != 1 else ''} (CSV)."
+
+
+def export_declined(file_name: str) -> str:
+    return f"OK, I won't upload {file_name}. Run “audit export” again whenever you want it."
+
+
+def export_upload_failed(file_name: str) -> str:
+    return f"I could not upload {file_name} to your OneDrive. Please run “audit export” again."
+
+
+def export_uploaded(file_name: str) -> str:
+    return f"{file_name} is in your OneDrive (in the Microsoft Teams Chat Files folder):"

@@ -13,6 +13,8 @@ Forgiving by design. Examples that parse:
     approvals here Exchange-Admins                (admins, in a channel: the group's approvals go to this channel)
     approvals off Exchange-Admins / approvals status
     feed here / feed off / feed status            (admins, in a channel: the admin feed, issue 5)
+    history / history 2                           (one's own PIM-for-Groups requests of the last 30 days, by page)
+    audit export 2026-11-01 2026-11-30 [group …]  (admins: a CSV of the monitored groups' PIM events, in the 1:1 chat)
     status / help
 
 Anything else is a `Help` carrying a kind reason. The parser knows nothing about which groups exist; names are
@@ -24,7 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 from core.models import Access, Ticket
@@ -33,12 +35,14 @@ from core.names import normalise
 __all__ = [
     "Activate",
     "ApprovalChannel",
+    "AuditExport",
     "Cancel",
     "Command",
     "Deactivate",
     "Feed",
     "FeedAction",
     "Help",
+    "History",
     "Pending",
     "Status",
     "format_duration",
@@ -105,6 +109,24 @@ class Feed:
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """One's own PIM-for-Groups requests of the last 30 days, newest first, one page of them (1 = the newest)."""
+
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AuditExport:
+    """`audit export <from> <to> [group …]` (admins): a CSV of the monitored groups' PIM events from the day `start`
+    to the day `end`, both included (dates in UTC), delivered as a file in the admin's 1:1 chat. `groups` empty: all
+    monitored groups."""
+
+    start: date
+    end: date
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """The usage, or, for a slip, what went wrong and what the user seems to have wanted."""
 
@@ -121,7 +143,7 @@ class Help:
         return self.reason is not None or self.thanks
 
 
-Command = Activate | Deactivate | Cancel | Pending | ApprovalChannel | Status | Feed | Help
+Command = Activate | Deactivate | Cancel | Pending | ApprovalChannel | Status | Feed | History | AuditExport | Help
 
 _VERBS = {
     "activate": "activate",
@@ -137,6 +159,8 @@ _VERBS = {
     "withdraw": "cancel",
     "pending": "pending",
     "feed": "feed",
+    "history": "history",
+    "audit": "audit",
     "approvals": "pending",
     "help": "help",
     "?": "help",
@@ -147,7 +171,7 @@ _VERBS = {
 
 # The verbs a mistyped first word is compared with ("actvate" → activate); not their aliases, so that "please" is not
 # taken for "release".
-_TYPO_TARGETS = ("activate", "deactivate", "status", "cancel", "pending", "help")
+_TYPO_TARGETS = ("activate", "deactivate", "status", "cancel", "pending", "history", "help")
 _THANKS = {"thanks", "thank", "thx", "ty", "cheers", "thankyou", "danke", "merci"}
 
 _UNIT = {
@@ -244,6 +268,10 @@ def parse(text: str) -> Command:
         return Pending()
     if verb == "feed":
         return _parse_feed(rest)
+    if verb == "history":
+        return _parse_history(rest)
+    if verb == "audit":
+        return _parse_audit(rest)
     if verb == "cancel":
         group = rest.strip().rstrip(_TRAILING_PUNCTUATION).strip().strip('"').strip()
         if not group:
@@ -307,6 +335,70 @@ def _parse_feed(rest: str) -> Command:
             f"I didn't understand “feed {_shorten(rest.strip())}”. Try “feed here”, “feed off” or “feed status”."
         )
     return Feed(action)
+
+
+MAX_HISTORY_PAGE = 50
+_HISTORY_PAGE = re.compile(r"(?:page\s*)?#?(\d{1,4})", re.IGNORECASE | re.ASCII)
+
+
+def _parse_history(rest: str) -> Command:
+    """`history`, `history 2`, `history page 2`."""
+    rest = rest.strip().rstrip(_TRAILING_PUNCTUATION).strip()
+    if not rest:
+        return History()
+    m = _HISTORY_PAGE.fullmatch(rest)
+    if m is None or not 1 <= int(m.group(1)) <= MAX_HISTORY_PAGE:
+        return Help(f"I didn't understand “history {_shorten(rest)}”. Try “history” or “history 2” for older requests.")
+    return History(int(m.group(1)))
+
+
+_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
+_AUDIT_USAGE = (
+    "For example: “audit export 2026-11-01 2026-11-30” or “audit export 2026-11-01 2026-11-30 Exchange-Admins”."
+)
+
+
+def _parse_audit(rest: str) -> Command:
+    """`audit export <from> <to> [group …]`: two dates (YYYY-MM-DD, the first not after the second), then group
+    names, separated by commas or spaces (a name with spaces in quotes)."""
+    word, _, rest = rest.strip().partition(" ")
+    if word.lower().rstrip(":,.!?") != "export":
+        return Help(f"I didn't understand “audit {_shorten(word)}”. {_AUDIT_USAGE}")
+    words = rest.split()
+    if len(words) < 2:
+        return Help(f"From which day to which day? {_AUDIT_USAGE}")
+    days: list[date] = []
+    for word in words[:2]:
+        day = _read_date(word.rstrip(","))
+        if day is None:
+            return Help(f"“{_shorten(word)}” is not a date I can read: write it as YYYY-MM-DD. {_AUDIT_USAGE}")
+        days.append(day)
+    if days[0] > days[1]:
+        return Help(
+            f"The first date ({days[0].isoformat()}) is after the second ({days[1].isoformat()}). {_AUDIT_USAGE}"
+        )
+    groups = _split_group_words(" ".join(words[2:]))
+    return AuditExport(days[0], days[1], groups)
+
+
+def _read_date(text: str) -> date | None:
+    m = _DATE.fullmatch(text)
+    if m is None:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:  # 2026-02-30
+        return None
+
+
+def _split_group_words(text: str) -> tuple[str, ...]:
+    """Group names separated by commas or spaces; a quoted name is one name, spaces and all."""
+    names: list[str] = []
+    for part in re.findall(r'"([^"]*)"|([^\s,"]+)', text):
+        name = (part[0] or part[1]).strip()
+        if name and normalise(name) not in {normalise(n) for n in names}:
+            names.append(name)
+    return tuple(names)
 
 
 def _parse_activate(rest: str) -> Command:

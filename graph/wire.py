@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from core.audit import AuditKind, PimAuditEntry, ScheduleRequestRow
 from core.feed import (
     EventKind,
     FeedEvent,
@@ -55,7 +56,12 @@ __all__ = [
     "groups_named_query",
     "parse_audit_time",
     "is_pim_for_groups",
+    "parse_pim_audit_entry",
     "parse_pim_decision",
+    "parse_schedule_request_row",
+    "audit_range_query",
+    "user_requests_query",
+    "group_all_requests_query",
     "parse_pim_group_audit",
     "pim_audit_query",
     "PIM_SERVICES",
@@ -765,6 +771,53 @@ def pim_audit_query(service: str, since: datetime | None) -> Query:
     return DIRECTORY_AUDITS, {"$filter": flt, "$top": str(AUDIT_PAGE_SIZE)}
 
 
+def audit_range_query(service: str, since: datetime, until: datetime, target_id: str | None = None) -> Query:
+    """PIM's entries (one spelling of its loggedByService) with since <= activityDateTime <= until, newest first;
+    `target_id`: only entries naming that object among their targets (`targetResources/any(t: t/id eq '…')`, which
+    the directoryAudit list page documents as a supported filter). Only documented filterable properties are sent."""
+    flt = (
+        f"loggedByService eq {_literal(service)} and activityDateTime ge {format_datetime(since)}"
+        f" and activityDateTime le {format_datetime(until)}"
+    )
+    if target_id is not None:
+        flt += f" and targetResources/any(t: t/id eq {_literal(target_id)})"
+    return DIRECTORY_AUDITS, {"$filter": flt, "$top": str(AUDIT_PAGE_SIZE)}
+
+
+def user_requests_query(kind: ScheduleKind, principal_id: str) -> Query:
+    """Every assignment (ACTIVE) or eligibility (ELIGIBLE) schedule request of a principal, with its group's name
+    (principalId is filterable with eq; Graph requires a principalId or groupId filter, reference §11)."""
+    path = ELIGIBILITY_REQUESTS if kind is ScheduleKind.ELIGIBLE else ASSIGNMENT_REQUESTS
+    return path, {"$filter": f"principalId eq {_literal(principal_id)}", "$expand": _EXPAND_GROUP}
+
+
+def group_all_requests_query(kind: ScheduleKind, group_id: str) -> Query:
+    """Every assignment or eligibility schedule request of a group (`createdDateTime` is not filterable: the period
+    is applied by the caller)."""
+    path = ELIGIBILITY_REQUESTS if kind is ScheduleKind.ELIGIBLE else ASSIGNMENT_REQUESTS
+    return path, {"$filter": f"groupId eq {_literal(group_id)}", "$select": _REQUEST_FIELDS}
+
+
+def parse_schedule_request_row(kind: ScheduleKind, item: Mapping[str, Any]) -> ScheduleRequestRow | None:
+    """A group's schedule request for the export; None without an id, a group or an access the bot knows."""
+    record = parse_request_record(kind, item)
+    if record is None or not record.id or not record.group_id:
+        return None
+    return ScheduleRequestRow(
+        id=record.id,
+        eligibility=kind is ScheduleKind.ELIGIBLE,
+        action=record.action,
+        status=record.status,
+        group_id=record.group_id,
+        principal_id=record.principal_id,
+        access=record.access,
+        created=record.created,
+        created_by=record.created_by,
+        justification=record.justification,
+        ticket=record.ticket,
+    )
+
+
 def parse_audit_time(item: Mapping[str, Any]) -> datetime | None:
     return parse_datetime(item.get("activityDateTime"))
 
@@ -848,9 +901,91 @@ def _pim_itself(initiated_by: Mapping[str, Any]) -> bool:
     return False
 
 
-# Activity names of approval outcomes (reference §9), matched on these parts, case-insensitively. A cancel is left
-# out: the requester withdrew it, nobody decided (and a canceled activation may never have needed an approval).
-_DECISIONS = (("request approved", "approved"), ("request denied", "denied"), ("request expired", "expired"))
+# What an activity name records (reference §9: official names use "role" wording for groups; community names differ
+# in places), matched on these parts, case-insensitively, first match wins. `Request approved|denied` without "PIM"
+# in the name is what community queries of real tenants show (the service and category say it is PIM's).
+_KINDS: tuple[tuple[tuple[str, ...], AuditKind], ...] = (
+    (("request approved",), AuditKind.APPROVED),
+    (("request denied",), AuditKind.DENIED),
+    (("request expired",), AuditKind.EXPIRED),
+    (("canceled",), AuditKind.CANCELED),
+    (("cancelled",), AuditKind.CANCELED),
+    (("approval requested",), AuditKind.APPROVAL_REQUESTED),
+    (("activation expired",), AuditKind.ACTIVATION_ENDED),
+    (("pim deactivate", "requested"), AuditKind.DEACTIVATION_REQUESTED),
+    (("pim deactivate",), AuditKind.DEACTIVATED),
+    (("pim activation", "requested"), AuditKind.REQUESTED),
+    (("pim activation",), AuditKind.ACTIVATED),
+    (("add eligible",), AuditKind.ELIGIBLE_ASSIGNED),
+    (("remove eligible",), AuditKind.ELIGIBLE_REMOVED),
+    (("add member", "in pim"), AuditKind.ACTIVE_ASSIGNED),
+    (("add owner", "in pim"), AuditKind.ACTIVE_ASSIGNED),
+    (("remove member", "in pim"), AuditKind.ACTIVE_REMOVED),
+    (("remove owner", "in pim"), AuditKind.ACTIVE_REMOVED),
+    (("update",), AuditKind.UPDATED),
+    (("extend",), AuditKind.UPDATED),
+    (("renew",), AuditKind.UPDATED),
+)
+_DECIDED = {AuditKind.APPROVED: "approved", AuditKind.DENIED: "denied", AuditKind.EXPIRED: "expired"}
+# A reason beside the request's justification (an approver's): no documented key. Inferred: the entry's resultReason,
+# or an additionalDetails key naming one; read when present, never required.
+_REASON_KEYS = ("approverjustification", "approvaljustification", "reviewjustification", "reason")
+
+
+def _kind_of(name: str) -> AuditKind:
+    return next((kind for parts, kind in _KINDS if all(p in name for p in parts)), AuditKind.OTHER)
+
+
+def parse_pim_audit_entry(item: Mapping[str, Any]) -> PimAuditEntry | None:
+    """A PIM-for-Groups entry of the directory audit log (logged by PIM, category GroupManagement); None for any
+    other entry. The one reader of these entries: the feed's approval outcomes (`parse_pim_decision`), `history`'s
+    approvers and the admins' export all go through it.
+
+    The request is additionalDetails `RoleAssignmentRequestId` or `RequestId` (`request_named`), else the
+    correlationId (not `request_named`: PIM gives one request's steps several correlation ids). Group and principal:
+    `_placed` (None when the entry does not tell for sure). The initiator is initiatedBy's user, else its app;
+    `by_pim` when PIM itself wrote it (an expiry, or an entry initiated by "Azure AD PIM" / "MS-PIM"). Access is
+    additionalDetails `Role` (Member/Owner), member when it is missing."""
+    if not is_pim_for_groups(item):
+        return None
+    name = _fold(item.get("activityDisplayName"))
+    kind = _kind_of(name)
+    named = _named_request(item)
+    group_id, principal_id = _placed(item, named)
+    initiated_by = _obj(item.get("initiatedBy"))
+    user, app = _obj(initiated_by.get("user")), _obj(initiated_by.get("app"))
+    details = _details(item)
+    reason = _opt_str(item.get("resultReason")) or next(
+        (found for key in _REASON_KEYS if (found := _opt_str(details.get(key)))), None
+    )
+    return PimAuditEntry(
+        id=_str(item.get("id")),
+        at=parse_audit_time(item),
+        activity=_str(item.get("activityDisplayName")),
+        kind=kind,
+        phase="requested" if "requested" in name else "completed" if "completed" in name else "",
+        group_id=group_id,
+        principal_id=principal_id,
+        request_id=named or _opt_str(item.get("correlationId")),
+        request_named=named is not None,
+        initiator_id=_opt_str(user.get("id")) or _opt_str(app.get("appId")),
+        initiator_name=_opt_str(user.get("displayName")) or _opt_str(app.get("displayName")),
+        by_pim=kind is AuditKind.EXPIRED or _pim_itself(initiated_by),
+        access=parse_access(details.get("role")) or Access.MEMBER,
+        justification=_opt_str(details.get("justification")),
+        reason=reason,
+        group_name=_target_name(item, group_id),
+    )
+
+
+def _target_name(item: Mapping[str, Any], object_id: str | None) -> str | None:
+    """The displayName of the target with this id (the name as the entry was written)."""
+    if object_id is None:
+        return None
+    for target in item.get("targetResources") or ():
+        if isinstance(target, Mapping) and _fold(target.get("id")) == object_id.casefold():
+            return _opt_str(target.get("displayName"))
+    return None
 
 
 def parse_pim_decision(item: Mapping[str, Any]) -> LoggedDecision | None:
@@ -858,38 +993,28 @@ def parse_pim_decision(item: Mapping[str, Any]) -> LoggedDecision | None:
     this reader cannot place (no group, principal or request it can be sure of).
 
     `Add member to role request approved|denied (PIM activation)`, `PIM activation request expired`, and `Request
-    approved|denied` (community queries of real tenants: no "PIM" in the name; the service and category say it).
-    The request is additionalDetails `RoleAssignmentRequestId` or `RequestId` (`request_named`), else the
-    correlationId (not `request_named`: PIM gives one request's steps several correlation ids). The event's id is the
-    request's (`approval_event_id`, the approval desk's id for the same outcome). Group and principal: `_placed`.
-    `by` is the person who decided (initiatedBy.user), never PIM itself (an expiry, or an entry initiated by "Azure AD
-    PIM" / "MS-PIM"); access is additionalDetails `Role` (Member/Owner), member when it is missing."""
-    name = _fold(item.get("activityDisplayName"))
-    decision = next((d for part, d in _DECISIONS if part in name), None)
-    if decision is None or not is_pim_for_groups(item):
+    approved|denied` (`parse_pim_audit_entry`); a cancel is left out: the requester withdrew it, nobody decided (and
+    a canceled activation may never have needed an approval). The event's id is the request's (`approval_event_id`,
+    the approval desk's id for the same outcome). `by` is the person who decided (initiatedBy.user), never PIM
+    itself."""
+    entry = parse_pim_audit_entry(item)
+    if entry is None or entry.kind not in _DECIDED or entry.request_id is None:
         return None
-    named = _named_request(item)
-    request_id = named or _opt_str(item.get("correlationId"))
-    if request_id is None:
+    if entry.group_id is None or entry.principal_id is None:
         return None
-    group_id, principal_id = _placed(item, named)
-    if group_id is None or principal_id is None:
-        return None
-    initiated_by = _obj(item.get("initiatedBy"))
-    human = decision != "expired" and not _pim_itself(initiated_by)
-    details = _details(item)
+    user_id = _opt_str(_obj(_obj(item.get("initiatedBy")).get("user")).get("id"))
     event = FeedEvent(
-        id=approval_event_id(request_id),
+        id=approval_event_id(entry.request_id),
         kind=EventKind.APPROVAL_DECIDED,
-        group_id=group_id,
-        principal_id=principal_id,
-        access=parse_access(details.get("role")) or Access.MEMBER,
-        by=_opt_str(_obj(initiated_by.get("user")).get("id")) if human else None,
-        justification=_opt_str(details.get("justification")),
-        decision=decision,
-        observed_at=parse_audit_time(item),
+        group_id=entry.group_id,
+        principal_id=entry.principal_id,
+        access=entry.access,
+        by=None if entry.by_pim else user_id,
+        justification=entry.justification,
+        decision=_DECIDED[entry.kind],
+        observed_at=entry.at,
     )
-    return LoggedDecision(event, request_named=named is not None)
+    return LoggedDecision(event, request_named=entry.request_named)
 
 
 def groups_named_query(name: str) -> Query:

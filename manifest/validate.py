@@ -60,7 +60,16 @@ EXPECTED_COMMANDS = frozenset({"help"})
 # 1:1: everything about the user's own access. It needs the user's token, and Teams has no bot SSO in channels:
 # typed in a channel or group chat it continues in the 1:1 chat, so those lists do not offer it (teams-platform.md
 # §4.1).
-PERSONAL_COMMANDS = EXPECTED_COMMANDS | {"activate", "deactivate", "status", "cancel", "pending"}
+# `audit export` too: Teams' bots send files only in personal scope ("Send and receive files using bot").
+PERSONAL_COMMANDS = EXPECTED_COMMANDS | {
+    "activate",
+    "deactivate",
+    "status",
+    "cancel",
+    "pending",
+    "history",
+    "audit export",
+}
 # Teams channels only: an admin points the admin feed or a group's approval requests at the channel it is typed in.
 TEAM_COMMANDS = EXPECTED_COMMANDS | {"feed", "approvals"}
 PACKAGE_FILES = ("manifest.json", "color.png", "outline.png")

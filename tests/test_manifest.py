@@ -218,7 +218,10 @@ def test_each_scope_offers_only_what_works_there_help_everywhere_own_access_in_1
     assert personal["activate"].endswith("Example: activate Exchange-Admins 2h because INC-4711")
     assert personal["cancel"].endswith("Example: cancel Exchange-Admins")
     assert personal["pending"].endswith("Example: pending")
-    assert len(bot["commandLists"][0]["commands"]) == 6
+    assert personal["history"].endswith("Example: history")
+    assert personal["audit export"].endswith("Example: audit export 2026-11-01 2026-11-30")
+    assert len(bot["commandLists"][0]["commands"]) == 8
+    assert bot["supportsFiles"] is True  # the audit export's file consent card needs it (bots-filesv4)
     team = {c["title"]: c["description"] for c in bot["commandLists"][1]["commands"]}
     assert bot["commandLists"][1]["scopes"] == ["team"]
     assert set(team) == {"feed", "approvals", "help"}
@@ -232,7 +235,7 @@ def test_1_1_command_descriptions_say_what_the_help_card_says() -> None:
 
     help_meanings = {command.split()[0]: meaning for command, meaning in EXAMPLES}
     personal = {c["title"]: c["description"] for c in sample_manifest()["bots"][0]["commandLists"][0]["commands"]}
-    for title in ("cancel", "pending"):
+    for title in ("cancel", "pending", "history"):
         assert personal[title].startswith(help_meanings[title] + " Example: "), title
 
 
@@ -419,7 +422,19 @@ def test_manifest_tooling_does_not_import_botbuilder() -> None:
 
 
 def test_manifest_commands_are_words_the_command_parser_knows() -> None:
-    from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Feed, Help, Pending, Status, parse
+    from core.commands import (
+        Activate,
+        ApprovalChannel,
+        AuditExport,
+        Cancel,
+        Deactivate,
+        Feed,
+        Help,
+        History,
+        Pending,
+        Status,
+        parse,
+    )
 
     examples = {
         "activate": "activate Exchange-Admins 2h",
@@ -427,6 +442,7 @@ def test_manifest_commands_are_words_the_command_parser_knows() -> None:
         "cancel": "cancel Exchange-Admins",
         "feed": "feed here",
         "approvals": "approvals here Exchange-Admins",
+        "audit export": "audit export 2026-11-01 2026-11-30",
     }
     kinds = {
         "activate": Activate,
@@ -437,6 +453,8 @@ def test_manifest_commands_are_words_the_command_parser_knows() -> None:
         "pending": Pending,
         "feed": Feed,
         "approvals": ApprovalChannel,
+        "history": History,
+        "audit export": AuditExport,
     }
     for title in PERSONAL_COMMANDS | TEAM_COMMANDS:
         command = parse(examples.get(title, title))

@@ -22,6 +22,7 @@ __all__ = [
     "CONVERSATION_REFS",
     "DELIVERIES",
     "EXTENSION_EVALUATIONS",
+    "EXPORTS",
     "FEED_AUDIT",
     "FEED_CHANNEL",
     "FEED_DISCOVERED",
@@ -50,6 +51,7 @@ __all__ = [
     "conversation_ref",
     "delivery",
     "extension_evaluation",
+    "export",
     "feed_outbox",
     "feed_outcome",
     "heartbeat",
@@ -236,6 +238,15 @@ def lease(name: str) -> str:
     return f"{LEASES}{_part(name)}"
 
 
+# ---- audit exports waiting for the admin's consent (bot.exports) ---------------------------------------------------
+EXPORTS = "export/"
+
+
+def export(export_id: str) -> str:
+    """An audit export's CSV, kept from the file consent card until the admin accepts or declines it."""
+    return f"{EXPORTS}{_part(export_id)}"
+
+
 KEYSPACE: tuple[str, ...] = (
     USER_REFS,
     CONVERSATION_REFS,
@@ -263,6 +274,7 @@ KEYSPACE: tuple[str, ...] = (
     FEED_OUTCOMES,
     EXTENSION_EVALUATIONS,
     KNOWN_GROUPS,
+    EXPORTS,
     LEASES,
 )
 """Every prefix (ending in "/") and single key the bot stores under, in the order of the documentation's table."""

@@ -285,3 +285,53 @@ def sign_in_value(activity: Activity) -> SignInValue | None:
         if value.get("state"):
             return SignInValue(state=str(value.get("state")))
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """Where the accepted file goes (the invoke's `value.uploadInfo`): `upload_url` takes the bytes (PUT),
+    `content_url`, `unique_id` and `file_type` make the file info card afterwards."""
+
+    upload_url: str
+    content_url: str
+    name: str
+    unique_id: str
+    file_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileConsent:
+    """The user's answer to a file consent card: `accepted`, the card's context, and (accepted) where to upload."""
+
+    accepted: bool
+    context: Mapping[str, Any]
+    upload: UploadInfo | None
+
+
+def file_consent_of(activity: Activity) -> FileConsent | None:
+    """A `fileConsent/invoke`'s value ("Send and receive files using bot", Microsoft Learn: `value.type`
+    "fileUpload", `value.action` "accept" or "decline", `value.context` = the card's acceptContext / declineContext,
+    and on accept `value.uploadInfo` {contentUrl, name, uploadUrl, uniqueId, fileType, etag}); None for anything
+    else, or an accept without an https (or loopback http) upload URL."""
+    value = activity.value if isinstance(activity.value, Mapping) else None
+    if activity.type != "invoke" or (activity.name or "") != "fileConsent/invoke" or value is None:
+        return None
+    action = str(value.get("action") or "").casefold()
+    context = value.get("context")
+    context = context if isinstance(context, Mapping) else {}
+    if action == "decline":
+        return FileConsent(False, context, None)
+    info = value.get("uploadInfo")
+    if action != "accept" or not isinstance(info, Mapping):
+        return None
+    upload_url = str(info.get("uploadUrl") or "")
+    if not (upload_url.startswith("https://") or upload_url.startswith(("http://127.0.0.1", "http://localhost"))):
+        return None
+    upload = UploadInfo(
+        upload_url=upload_url,
+        content_url=str(info.get("contentUrl") or ""),
+        name=str(info.get("name") or ""),
+        unique_id=str(info.get("uniqueId") or ""),
+        file_type=str(info.get("fileType") or ""),
+    )
+    return FileConsent(True, context, upload)

@@ -185,3 +185,22 @@ def group_chat_installation(
     activity = _base(service_url, user, conversation, {"tenant": {"id": DEMO_TENANT}})
     activity.update({"type": "installationUpdate", "action": "add"})
     return activity
+
+
+def file_consent(
+    service_url: str,
+    action: str,
+    context: dict[str, Any],
+    reply_to: str,
+    upload_info: dict[str, Any] | None = None,
+    user: TeamsUser = ALICE,
+) -> dict[str, Any]:
+    """The user's answer to a file consent card: a `fileConsent/invoke` (Microsoft Learn, "Send and receive files
+    using bot": value.type "fileUpload", value.action "accept" | "decline", value.context = the card's
+    acceptContext / declineContext, and on accept value.uploadInfo)."""
+    activity = _base(service_url, user, personal_conversation(user), {"tenant": {"id": DEMO_TENANT}})
+    value: dict[str, Any] = {"type": "fileUpload", "action": action, "context": context}
+    if upload_info is not None:
+        value["uploadInfo"] = upload_info
+    activity.update({"type": "invoke", "name": "fileConsent/invoke", "replyToId": reply_to, "value": value})
+    return activity

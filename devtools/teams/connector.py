@@ -11,6 +11,10 @@ Observe: `sent` (everything), `created` (each conversation created: its id and t
 send/update/create call as it arrived, failed ones too, with the time on `clock` — a test's virtual clock or the
 monotonic one), `held` (updates waiting), `await wait_for(...)` and `await wait_until(...)` (no sleeps: an
 asyncio.Condition).
+Files (a bot's file in a personal chat, bot.exports): `offer_upload(name)` is what Teams does when the user accepts a
+file consent card, an upload session on the user's OneDrive whose `uploadInfo` goes into the `fileConsent/invoke`;
+`PUT /upload/{session}` takes the bytes as OneDrive's upload session does (`UploadSession`); `files` holds what was
+completed, by name.
 Authenticate (when told to, as the real one always does): `verify_bearer` checks every call's bearer token (raises
 if it is not valid); a call without a valid one is answered 401 and kept in `refused`, not in `sent`.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +68,39 @@ class Attempt:
 
 
 @dataclass
+class UploadSession:
+    """An upload session as OneDrive for Business runs it ("Upload bytes to the upload session",
+    https://learn.microsoft.com/graph/api/driveitem-createuploadsession; microsoftgraph/microsoft-graph-docs-contrib
+    `api-reference/v1.0/api/driveitem-createuploadsession.md`), the place a `fileConsent/invoke`'s uploadUrl points
+    to (Microsoft Learn, "Send and receive files using bot": "the OneDrive for Business placeholder URL that the bot
+    can then issue a PUT to", linking that section). Modelled:
+
+    * PUT with `Content-Range: bytes {first}-{last}/{total}` and a body of exactly that many bytes (`Content-Length`);
+      a range that does not parse, a body of another length, or a total other than the session's first → 400;
+    * fragments in order: one starting before what was received → 416 Requested Range Not Satisfiable ("a fragment
+      the server had already received"); one starting after it → 400 ("Uploading fragments out of order results in an
+      error"); a fragment of 60 MiB or more → 400;
+    * more expected → 202 Accepted `{"expirationDateTime", "nextExpectedRanges": ["{received}-"]}`; the last byte →
+      201 Created with the driveItem (`id`, `name`, `size`, `file`), the session then gone (404 for any later call,
+      "the upload session no longer exists");
+    * an `Authorization` header → 401 ("If you include the Authorization header when issuing the PUT call, it may
+      result in an HTTP 401 Unauthorized response": the page says *may*; the stand-in always does, so a bot that
+      sends one is caught);
+    * GET → 200 with `nextExpectedRanges` (resuming); DELETE → 204 (cancel).
+    Inferred (not on the page): the 400/401 bodies are Graph's error envelope with codes of our choosing
+    (`invalidRange`, `unauthenticated`).
+    """
+
+    id: str
+    name: str
+    received: bytearray = field(default_factory=bytearray)
+    total: int | None = None
+
+
+_FRAGMENT_LIMIT = 60 * 1024 * 1024
+
+
+@dataclass
 class FakeConnector:
     sent: list[Recorded] = field(default_factory=list)
     roster: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -79,6 +117,9 @@ class FakeConnector:
     # (bot id, member id) -> the personal chat of a user who has the bot's app, None if they do not; unset: any 1:1
     # create_conversation succeeds with a new conversation id.
     personal_chat: Callable[[str, str], str | None] | None = None
+    uploads: dict[str, UploadSession] = field(default_factory=dict)  # open upload sessions by id
+    files: dict[str, bytes] = field(default_factory=dict)  # completed uploads by file name
+    upload_puts: list[tuple[str, str, int]] = field(default_factory=list)  # (session, Content-Range, status) of PUTs
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _updates_open: asyncio.Event | None = None  # set: updates answer at once; clear: they wait (hold_updates)
@@ -133,6 +174,21 @@ class FakeConnector:
         async with asyncio.timeout(seconds), self._changed:
             await self._changed.wait_for(done)
 
+    def offer_upload(self, name: str) -> dict[str, Any]:
+        """What Teams puts in `fileConsent/invoke`'s `value.uploadInfo` when the user accepts a file consent card for
+        `name` (Microsoft Learn, "Send and receive files using bot": contentUrl, name, uploadUrl, uniqueId, fileType,
+        etag): a new upload session here."""
+        session = UploadSession(f"upload-{next(self._ids)}", name)
+        self.uploads[session.id] = session
+        return {
+            "contentUrl": f"{self.url}files/{session.id}/{name}",
+            "name": name,
+            "uploadUrl": f"{self.url}upload/{session.id}",
+            "uniqueId": f"1150D938-8870-4044-9F2C-{int(session.id.split('-')[1]):012d}",
+            "fileType": name.rsplit(".", 1)[-1] if "." in name else "",
+            "etag": "1",
+        }
+
     def app(self) -> web.Application:
         app = web.Application()
         # Any segment, braces included (aiohttp's default segment pattern excludes { and }; ids are opaque strings).
@@ -143,7 +199,73 @@ class FakeConnector:
         app.router.add_delete(f"/v3/conversations/{cid}/activities/{aid}", self._delete)
         app.router.add_post("/v3/conversations", self._create)
         app.router.add_get(f"/v3/conversations/{cid}/members/{{mid:[^/]+}}", self._member)
+        app.router.add_put("/upload/{sid}", self._upload_put)
+        app.router.add_get("/upload/{sid}", self._upload_status)
+        app.router.add_delete("/upload/{sid}", self._upload_cancel)
         return app
+
+    # ---- the upload session a file consent opens (UploadSession) ----------------------------------------------
+
+    def _upload_session(self, request: web.Request) -> UploadSession | None:
+        return self.uploads.get(request.match_info["sid"])
+
+    @staticmethod
+    def _upload_error(status: int, code: str, message: str) -> web.Response:
+        return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+    def _expected(self, session: UploadSession) -> dict[str, Any]:
+        return {"expirationDateTime": "2099-01-01T00:00:00Z", "nextExpectedRanges": [f"{len(session.received)}-"]}
+
+    async def _upload_put(self, request: web.Request) -> web.Response:
+        session = self._upload_session(request)
+        if session is None:
+            self.upload_puts.append((request.match_info["sid"], request.headers.get("Content-Range", ""), 404))
+            return self._upload_error(404, "itemNotFound", "The upload session does not exist.")
+        body = await request.read()
+        status, answer = self._take_fragment(session, request.headers, body)
+        self.upload_puts.append((session.id, request.headers.get("Content-Range", ""), status))
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+        return answer
+
+    def _take_fragment(self, session: UploadSession, headers: Any, body: bytes) -> tuple[int, web.Response]:
+        if "Authorization" in headers:
+            return 401, self._upload_error(401, "unauthenticated", "Do not send an Authorization header here.")
+        match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", headers.get("Content-Range", "").strip())
+        if match is None:
+            return 400, self._upload_error(400, "invalidRange", "Content-Range must be bytes {first}-{last}/{total}.")
+        first, last, total = (int(g) for g in match.groups())
+        length = headers.get("Content-Length")
+        if last < first or last >= total or len(body) != last - first + 1 or (length and int(length) != len(body)):
+            return 400, self._upload_error(400, "invalidRange", "The body does not match the Content-Range.")
+        if len(body) >= _FRAGMENT_LIMIT:
+            return 400, self._upload_error(400, "invalidRange", "A fragment must be under 60 MiB.")
+        if session.total is not None and total != session.total:
+            return 400, self._upload_error(400, "invalidRange", "The total size differs from the first request's.")
+        if first < len(session.received):
+            return 416, self._upload_error(416, "invalidRange", "The fragment was already received.")
+        if first > len(session.received):
+            return 400, self._upload_error(400, "invalidRange", "Fragments must be uploaded in order.")
+        session.total = total
+        session.received += body
+        if len(session.received) < total:
+            return 202, web.json_response(self._expected(session), status=202)
+        del self.uploads[session.id]
+        self.files[session.name] = bytes(session.received)
+        item = {"id": session.id, "name": session.name, "size": total, "file": {}}
+        return 201, web.json_response(item, status=201)
+
+    async def _upload_status(self, request: web.Request) -> web.Response:
+        session = self._upload_session(request)
+        if session is None:
+            return self._upload_error(404, "itemNotFound", "The upload session does not exist.")
+        return web.json_response(self._expected(session))
+
+    async def _upload_cancel(self, request: web.Request) -> web.Response:
+        if self.uploads.pop(request.match_info["sid"], None) is None:
+            return self._upload_error(404, "itemNotFound", "The upload session does not exist.")
+        return web.Response(status=204)
 
     async def _record(self, method: str, request: web.Request, activity_id: str, body: dict[str, Any]) -> None:
         assert self._changed is not None

@@ -317,10 +317,11 @@ async def test_help_lists_the_admin_commands_to_admins_named_or_by_group(stack: 
             "feed here",
             "approvals here Security-Operators",
             "approvals status",
+            "audit export 2026-11-01 2026-11-30",
         ]
         assert admin_commands(await say(named, "help")) == []  # Alice is not named
     async with another_bot(stack, BOT_ADMIN_GROUP=seed.HELPDESK_STAFF) as by_group:
-        assert len(admin_commands(await say(by_group, "help"))) == 3  # Alice is a member of Helpdesk-Staff
+        assert len(admin_commands(await say(by_group, "help"))) == 4  # Alice is a member of Helpdesk-Staff
         assert admin_commands(await say(by_group, "help", BOB)) == []
 
 

@@ -524,10 +524,22 @@ def test_a_typos_suggestions_are_buttons_carrying_what_the_command_said() -> Non
 
 
 def test_help_examples_parse_as_commands() -> None:
-    from core.commands import Activate, ApprovalChannel, Cancel, Deactivate, Help, Pending, Status, parse
+    from core.commands import (
+        Activate,
+        ApprovalChannel,
+        AuditExport,
+        Cancel,
+        Deactivate,
+        Feed,
+        Help,
+        History,
+        Pending,
+        Status,
+        parse,
+    )
 
-    kinds = Activate | Deactivate | Status | Help | Cancel | Pending | ApprovalChannel
-    for o in walk(help_card()):
+    kinds = Activate | Deactivate | Status | Help | Cancel | Pending | ApprovalChannel | Feed | History | AuditExport
+    for o in walk(help_card(admin=True)):
         if str(o.get("id", "")).endswith("-command"):
             assert isinstance(parse(o["text"]), kinds), o["text"]
             assert not (isinstance(parse(o["text"]), Help) and o["text"] != "help"), o["text"]

@@ -23,8 +23,11 @@ from cards.actions import InvalidCardAction
 from cards.activation import settled_activation_card
 from cards.approval import ApprovalView, approval_card, expiry_warning_card
 from cards.cancel import WaitingRequest, cancel_question_card
+from cards.export import export_summary_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
+from cards.history import history_card
 from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED, LATE_SIGN_IN
+from core.audit import ExportPeriod, ExportSummary
 from core.commands import parse
 from core.errors import (
     AlreadyActive,
@@ -39,6 +42,7 @@ from core.errors import (
     TooSoonToDeactivate,
 )
 from core.feed import EndReason, EventKind, FeedEvent
+from core.history import ApproverState, HistoryItem, HistoryRead, page_of
 from core.models import (
     Access,
     ActiveAssignment,
@@ -320,8 +324,52 @@ def feed_status(**kw: Any) -> FeedStatusView:
     return FeedStatusView(**fields)
 
 
+def history_items() -> list[HistoryItem]:
+    """Ten requests of the last weeks, newest first: every kind of outcome the card words."""
+    base = dict(access=Access.MEMBER, justification="patch window")
+    items = [
+        HistoryItem("r-10", "selfDeactivate", "Revoked", EXCHANGE, created=NOW - timedelta(minutes=5), **base),
+        HistoryItem("r-09", "selfActivate", "Provisioned", EXCHANGE, created=NOW - timedelta(hours=2), **base),
+        HistoryItem(
+            "r-08", "selfActivate", "Provisioned", SECOPS, created=NOW - timedelta(days=1), decision="approved",
+            approver_id="b0b", approver_name="Bob Builder", **base,
+        ),
+        HistoryItem(
+            "r-07", "selfActivate", "Denied", SECOPS, created=NOW - timedelta(days=2), decision="denied",
+            approver_id="c4r", approver_name="Carol Chen", **base,
+        ),
+        HistoryItem("r-06", "selfActivate", "Canceled", SECOPS, Access.MEMBER, NOW - timedelta(days=3),
+                    decision="expired"),
+        HistoryItem("r-05", "selfActivate", "Canceled", TEAMS, Access.OWNER, created=NOW - timedelta(days=4)),
+        HistoryItem("r-04", "adminAssign", "Provisioned", TIER0, Access.MEMBER, NOW - timedelta(days=6),
+                    eligibility=True),
+        HistoryItem("r-03", "selfActivate", "PendingApproval", HR, Access.MEMBER, NOW - timedelta(days=8)),
+        HistoryItem("r-02", "selfActivate", "Failed", HR, Access.MEMBER, NOW - timedelta(days=9)),
+        HistoryItem("r-01", "selfRenew", "PendingAdminDecision", TEAMS, Access.MEMBER, NOW - timedelta(days=20),
+                    eligibility=True),
+    ]  # fmt: skip
+    return items
+
+
+def history_read(approvers: ApproverState = ApproverState.READ) -> HistoryRead:
+    return HistoryRead(tuple(history_items()), NOW - timedelta(days=30), approvers)
+
+
+def export_summary() -> ExportSummary:
+    period = ExportPeriod(
+        datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 10, 23, 13, 5, tzinfo=UTC)
+    )
+    counts = {"Activations": 42, "Deactivations": 40, "Approved": 7, "Denied": 1, "Requests expired": 1,
+              "Admin assignments": 3, "Admin removals": 2}  # fmt: skip
+    return ExportSummary(period, (EXCHANGE, SECOPS), 180, counts, unplaced=2, throttled_waits=1, pages=3)
+
+
 # name -> card; each is a golden file tests/cards/golden/<name>.json
 GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
+    "history_first_page": lambda: history_card(page_of(history_read(), 1), TZ),
+    "history_last_page_no_audit": lambda: history_card(page_of(history_read(ApproverState.REFUSED), 2), TZ),
+    "history_empty": lambda: history_card(page_of(HistoryRead((), NOW - timedelta(days=30)), 1), TZ),
+    "export_summary": lambda: export_summary_card(export_summary(), "pim-audit-2026-10-01-to-2026-10-31.csv", TZ),
     "progress_working": working_card,
     "progress_note": lambda: note_card(LATE_SIGN_IN),
     "activation_member": lambda: activation_card([activated_member()], TZ),
