@@ -418,6 +418,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         history=history,
         exports=history,
         upload_session=connector_session,  # the file an admin accepts is PUT with it (bot.exports)
+        export_max_days=settings.feed.export_max_days,
     )
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.

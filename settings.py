@@ -227,6 +227,7 @@ class FeedSettings:
     poll_seconds: float = 60.0
     digest_threshold: int = 10
     discover: bool = False  # also monitor the PIM groups found in the PIM audit log (needs AuditLog.Read.All)
+    export_max_days: int = 92  # AUDIT_EXPORT_MAX_DAYS: the longest period `audit export` covers; 0: no export
 
 
 class StoreKind(StrEnum):
@@ -624,6 +625,9 @@ def _feed(env: Mapping[str, str], problems: list[str]) -> FeedSettings:
             _bounded(env, "FEED_DIGEST_THRESHOLD", 10, 1, 100, "a whole number", problems, whole=True)
         ),
         discover=_bool(env, "FEED_DISCOVER", problems),
+        export_max_days=int(
+            _bounded(env, "AUDIT_EXPORT_MAX_DAYS", 92, 0, 366, "a whole number of days", problems, whole=True)
+        ),
     )
 
 

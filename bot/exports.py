@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ import aiohttp
 from botbuilder.schema import Attachment
 
 import cards
+from bot.approvals.records import ApprovalRecords
 from bot.store import Conflict, Store
 from bot.store import keys as keyspace
 from bot.transport.activity import FileConsent, file_consent_of
@@ -38,7 +39,7 @@ from bot.turn import Turn
 from cards import wording
 from cards.export import export_summary_card, file_consent_card, file_info_card
 from core.admins import Admins
-from core.audit import ExportSource, export_rows, period_of, summarise, to_csv
+from core.audit import AuditKind, ExportRow, ExportSource, export_rows, period_of, summarise, to_csv
 from core.commands import AuditExport
 from core.errors import DirectoryError
 from core.feed import UnknownFeedGroups
@@ -92,6 +93,8 @@ class AuditExports:
         *,
         monitored: Callable[[], Awaitable[list[Group]]] | None,
         names: Callable[[Sequence[str]], Awaitable[dict[str, str]]],
+        max_days: int = 92,
+        records: ApprovalRecords | None = None,
     ) -> None:
         self._source = source
         self._admins = admins
@@ -100,11 +103,20 @@ class AuditExports:
         self._session = session
         self._monitored = monitored
         self._names = names
+        self._max_days = max_days  # AUDIT_EXPORT_MAX_DAYS; 0: the export is off
+        self._records = records  # the bot's own approval records: the reason of a decision made in Teams
 
     # -- the command ----------------------------------------------------------------------------------------------
 
     async def run(self, turn: Turn, command: AuditExport) -> None:
         if not await self._admin(turn):
+            return
+        if self._max_days == 0:
+            await turn.send_text(wording.EXPORT_OFF)
+            return
+        days = (command.end - command.start).days + 1
+        if days > self._max_days:
+            await turn.send_text(wording.export_too_long(days, self._max_days))
             return
         if self._source is None or self._monitored is None or self._session is None:
             await turn.send_text(wording.EXPORT_NO_GROUPS)
@@ -136,6 +148,7 @@ class AuditExports:
             await turn.send_text(cards.explain(e, turn.actor.time_style))
             return
         rows, unplaced = export_rows(data, [g.id for g in groups], period)
+        rows = await self._with_reasons(rows)
         names = await self._display_names(
             groups, {v for r in rows for v in (r.principal_id, r.actor_id, r.approver_id)}
         )
@@ -170,6 +183,26 @@ class AuditExports:
             log.info("refused 'audit export' by %s (not an admin)", turn.actor.object_id)
             await turn.send_text(wording.not_an_admin("audit export", configured=self._admins.configured))
         return admin
+
+    async def _with_reasons(self, rows: list[ExportRow]) -> list[ExportRow]:
+        """An approval or denial made in Teams has its approver's reason in the bot's records (`request/{id}`);
+        Microsoft documents no audit entry field for it, so where the log gave none the record's is used."""
+        if self._records is None:
+            return rows
+        decided = {AuditKind.APPROVED.value, AuditKind.DENIED.value}
+        wanted = {r.request_id for r in rows if r.event in decided and not r.reason and r.request_id}
+        reasons: dict[str, tuple[str, str]] = {}
+        for request_id in wanted:
+            record = await self._records.get(request_id)
+            if record is not None and record.decision is not None and record.decision.reason:
+                reasons[request_id] = (record.decision.reason, record.decision.by_name)
+        out = []
+        for r in rows:
+            found = reasons.get(r.request_id) if r.event in decided and not r.reason else None
+            if found is not None:
+                r = replace(r, reason=found[0], approver_name=r.approver_name or found[1])
+            out.append(r)
+        return out
 
     async def _display_names(self, groups: Sequence[Group], ids: set[str]) -> dict[str, str]:
         names = {g.id: g.display_name for g in groups}

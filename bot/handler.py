@@ -124,6 +124,7 @@ class PimBot(TeamsActivityHandler):
         history: HistorySource | None = None,
         exports: ExportSource | None = None,
         upload_session: aiohttp.ClientSession | None = None,
+        export_max_days: int = 92,
     ) -> None:
         super().__init__()
         self._typing = typing or TypingIndicator()
@@ -175,6 +176,8 @@ class PimBot(TeamsActivityHandler):
             upload_session,
             monitored=feed.monitored if feed is not None else None,
             names=service.display_names,
+            max_days=export_max_days,
+            records=approval_records,
         )
 
     # ---- background work (app.py runs it on timers) ---------------------------------------------------------------

@@ -828,6 +828,7 @@ EXPORT_NO_GROUPS = (
     "the bot names them in FEED_GROUPS (or turns on FEED_DISCOVER)."
 )
 EXPORT_IN_THE_FUTURE = "That period has not begun yet, so there is nothing to export. Pick days up to today (UTC)."
+EXPORT_OFF = "The audit export is switched off here (AUDIT_EXPORT_MAX_DAYS=0); whoever runs the bot can turn it on."
 EXPORT_BAD_CONSENT = "I could not read your answer to the file card. Please run “audit export” again."
 EXPORT_GONE = (
     "That export is no longer here: it was sent or declined already, or is more than a day old. Run “audit export” "
@@ -841,6 +842,13 @@ def export_unknown_groups(names: Sequence[str], monitored: Sequence[str]) -> str
     which = and_list([f"“{n}”" for n in names])
     return (
         f"{which} {'is' if len(names) == 1 else 'are'} not among the monitored groups ({listed}). Nothing was exported."
+    )
+
+
+def export_too_long(days: int, most: int) -> str:
+    return (
+        f"That period is {days} days; an export covers {most} at most (AUDIT_EXPORT_MAX_DAYS). Nothing was exported: "
+        "split it into shorter periods."
     )
 
 

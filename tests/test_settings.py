@@ -284,7 +284,8 @@ def test_the_demo_commands_exist_only_against_the_simulated_tenant() -> None:
 def test_feed_settings_have_defaults_and_bounds() -> None:
     s = load_settings(production())
     assert (s.feed.channel, s.feed.groups, s.feed.poll_seconds, s.feed.digest_threshold) == ("", (), 60.0, 10)
-    assert s.feed.discover is False
+    assert s.feed.discover is False and s.feed.export_max_days == 92
+    assert load_settings(production(AUDIT_EXPORT_MAX_DAYS="0")).feed.export_max_days == 0  # the export off
     s = load_settings(
         production(
             FEED_CHANNEL="19:abc123@thread.tacv2",
@@ -313,6 +314,9 @@ def test_feed_settings_have_defaults_and_bounds() -> None:
         ("FEED_DIGEST_THRESHOLD", "0"),
         ("FEED_DIGEST_THRESHOLD", "2.5"),
         ("FEED_DISCOVER", "sometimes"),
+        ("AUDIT_EXPORT_MAX_DAYS", "-1"),
+        ("AUDIT_EXPORT_MAX_DAYS", "367"),
+        ("AUDIT_EXPORT_MAX_DAYS", "30.5"),
     ],
 )
 def test_bad_feed_settings_are_named(key: str, value: str) -> None:
