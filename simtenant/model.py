@@ -26,6 +26,10 @@ Choices made where the reference (graph-pim-groups.md) is silent — the bot's t
   RoleAssignmentDoesNotExist. The deactivation request gets status `Revoked`, targetScheduleId = the ended
   schedule. isValidationOnly requests are validated and echoed (status `Granted`, or `PendingApproval` when
   approval would be needed) but not stored.
+* selfExtend / selfRenew on eligibilityScheduleRequests (a user's own eligibility ending or lapsed): kept as
+  `PendingAdminDecision` for an admin, or refused (setting `self_eligibility_requests`); a future selfActivate beside
+  a running activation that ends by its start: RoleAssignmentExists unless `future_activation_while_active`
+  (Settings says why both are settings).
 * Approval: one stage, approvers snapshotted from the policy when the request is made; `assignedToMe` is true
   for a singleUser approver or a member of a groupMembers approver group, never for the requester. Which members
   count is two settings, as the docs are silent (Settings): by default direct members at the time of the call;
@@ -115,7 +119,9 @@ FUTURE_START_TOLERANCE = timedelta(minutes=5)
 SELF_ACTIONS = ("selfActivate", "selfDeactivate", "selfExtend", "selfRenew")
 DEFAULT_DELEGATED_SCOPES = (
     "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
-    "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+    # ReadWrite: a user's own selfExtend / selfRenew of an eligibility (eligibilityScheduleRequests POST needs it,
+    # learn.microsoft.com/graph/api/privilegedaccessgroup-post-eligibilityschedulerequests), issue 14 point 4.
+    "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
     "RoleManagementPolicy.Read.AzureADGroup",
     "User.Read",
 )
@@ -155,6 +161,23 @@ class Settings:
     extension_failure: str = "deny"
     pim_app_id: str = PIM_APP_ID
     extension_token_version: int = 1
+    # A user's selfExtend / selfRenew of their own group eligibility. Microsoft's page for
+    # privilegedAccessGroupEligibilityScheduleRequest (learn.microsoft.com/graph/api/resources/
+    # privilegedaccessgroupeligibilityschedulerequest) lists neither action for groups; both are in the shared
+    # scheduleRequestActions enum and documented for Entra roles ("selfExtend: For users to request to extend their
+    # expiring assignments", learn.microsoft.com/graph/api/resources/unifiedroleeligibilityschedulerequest), and the
+    # portal offers them for groups ("The affected user or group can request to extend assignments that are about to
+    # expire and request to renew assignments that are already expired", Entra docs groups-renew-extend.md). So both
+    # readings are a setting: on (the default), the request is kept for an admin with status PendingAdminDecision (a
+    # documented request status, R-REQ; which status such a request gets is inferred); off, 400
+    # InvalidRoleAssignmentRequest as for any action the groups API does not take.
+    self_eligibility_requests: bool = True
+    # A selfActivate whose startDateTime is in the future while the user holds an activation of the same group that
+    # ends by then. Microsoft documents scheduled starts (requestSchedule.startDateTime, "When the eligible or active
+    # assignment becomes active") but not whether PIM takes one beside a running activation; RoleAssignmentExists is
+    # what it answers for an activation while one exists (LEGACY error table). Off (the default): refused so;
+    # on: scheduled. The product must work under both (issue 14 point 3, "Keep it").
+    future_activation_while_active: bool = False
 
     def update(self, data: dict[str, Any]) -> None:
         """Apply a /_sim/settings body. Raises ValueError."""
@@ -183,6 +206,10 @@ class Settings:
                 self.pim_app_id = value
             elif key == "extension_token_version" and value in (1, 2):
                 self.extension_token_version = value
+            elif key == "self_eligibility_requests" and isinstance(value, bool):
+                self.self_eligibility_requests = value
+            elif key == "future_activation_while_active" and isinstance(value, bool):
+                self.future_activation_while_active = value
             else:
                 raise ValueError(f"bad setting {key}={value!r}")
 
@@ -200,6 +227,8 @@ class Settings:
             "extension_failure": self.extension_failure,
             "pim_app_id": self.pim_app_id,
             "extension_token_version": self.extension_token_version,
+            "self_eligibility_requests": self.self_eligibility_requests,
+            "future_activation_while_active": self.future_activation_while_active,
         }
 
 
@@ -880,12 +909,14 @@ class Tenant:
         extension answered AutoApproved, so a selfActivate skips the approval stage (simtenant.extensions)."""
         now = self.tick()
         if inp.action in SELF_ACTIONS:
-            if kind == "eligibility":
+            if kind == "eligibility" and inp.action not in ("selfExtend", "selfRenew"):
                 raise invalid_request(f"The action '{inp.action}' is not supported on eligibility schedule requests.")
             if caller.is_app:
                 raise app_only_refused(f"The action '{inp.action}'")
             if _k(caller.oid or "") != _k(inp.principal_id):
                 raise denied("A self-service request must name the signed-in user as principalId.")
+            if kind == "eligibility":
+                return self._self_eligibility_change(caller, inp, now)
             if inp.action == "selfActivate":
                 return self._self_activate(caller, inp, now, request_id=request_id, auto_approved=auto_approved)
             if inp.action == "selfDeactivate":
@@ -988,7 +1019,13 @@ class Tenant:
         if policy.auth_context_enabled and policy.auth_context_claim:
             if policy.auth_context_claim not in caller.acrs:
                 raise acrs_failed(policy.auth_context_claim)
-        if self._current("assignment", inp.principal_id, inp.group_id, inp.access_id, now):
+        current = self._current("assignment", inp.principal_id, inp.group_id, inp.access_id, now)
+        after_current = (
+            self.settings.future_activation_while_active
+            and start > now
+            and all(s.end is not None and s.end <= start for s in current)
+        )
+        if current and not after_current:
             raise GraphError(400, "RoleAssignmentExists", "The Role assignment already exists.")
         key = (_k(inp.principal_id), _k(inp.group_id), inp.access_id)
         if key in self._pending:
@@ -1035,6 +1072,32 @@ class Tenant:
         self._store_request(request)
         self._audit_request(now, "Add member to role requested (PIM activation)", request, start, end)
         self._audit_request(now, "Add member to role completed (PIM activation)", request, start, end)
+        return request
+
+    def _self_eligibility_change(self, caller: Caller, inp: RequestInput, now: datetime) -> ScheduleRequest:
+        """selfExtend (an eligibility in effect that has an end) or selfRenew (one that lapsed, none in effect): kept
+        for an admin as PendingAdminDecision (Settings.self_eligibility_requests says why); nothing changes until an
+        admin acts (adminExtend / adminRenew). A second one while the first waits: PendingRoleAssignmentRequest."""
+        if not self.settings.self_eligibility_requests:
+            raise invalid_request(f"The action '{inp.action}' is not supported for group eligibility requests.")
+        current = self._current("eligibility", inp.principal_id, inp.group_id, inp.access_id, now)
+        if inp.action == "selfExtend":
+            if not any(s.end is not None and s.in_effect(now) for s in current):
+                raise GraphError(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist.")
+        elif current or ("eligibility", _k(inp.principal_id), _k(inp.group_id), inp.access_id) not in self._lapsed:
+            raise GraphError(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist.")
+        for other in self.requests_for("eligibility", principal_id=inp.principal_id, group_id=inp.group_id):
+            if other.action == inp.action and other.status == "PendingAdminDecision":
+                raise GraphError(
+                    400,
+                    "PendingRoleAssignmentRequest",
+                    "There already exists a pending Role assignment request in the system.",
+                )
+        if not (inp.justification or "").strip():
+            raise self._fail(["JustificationRule"])
+        request = self._new_request("eligibility", caller, inp, now, "PendingAdminDecision")
+        if not inp.is_validation_only:
+            self._store_request(request)
         return request
 
     def _provision(self, request: ScheduleRequest, start: datetime, eligibility: Schedule, now: datetime) -> None:

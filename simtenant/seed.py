@@ -205,7 +205,9 @@ def seed_demo(tenant: Tenant) -> None:
         policy.last_modified = None  # seeded settings look like never-edited ones
 
     tenant.add_eligibility(EXCHANGE_ADMINS, ALICE, "member", start=since)
-    tenant.add_eligibility(EXCHANGE_ADMINS, ALICE, "owner", start=since, end=now + 180 * day)
+    # Ends in 10 days: the demo's "Ask to extend" card (issue 14 point 4); SharePoint-Admins below, which ended two
+    # days ago, is its "Ask to renew".
+    tenant.add_eligibility(EXCHANGE_ADMINS, ALICE, "owner", start=since, end=now + 10 * day)
     tenant.add_eligibility(TEAMS_ADMINS, ALICE, "member", start=since)
     tenant.add_eligibility(TEAMS_ADMINS, ERIN, "owner", start=since)
     tenant.add_eligibility(SECURITY_OPERATORS, ALICE, "member", start=since)

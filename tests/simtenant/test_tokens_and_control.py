@@ -86,7 +86,7 @@ async def test_delegated_token_claims(client: Client) -> None:
     assert claims["amr"] == ["pwd", "mfa"] and claims["acrs"] == ["c1"]
     assert claims["scp"].split() == [
         "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
-        "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+        "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
         "RoleManagementPolicy.Read.AzureADGroup",
         "User.Read",
     ]
