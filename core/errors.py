@@ -14,7 +14,8 @@ Hierarchy:
     + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
       StepUpInsufficient (refused again after the step-up it asked for),
-      PolicyViolation (a rule we could not map to one of the above)
+      PolicyViolation (a rule we could not map to one of the above),
+      SelfServiceRefused (Graph takes no such self-service request here, e.g. selfExtend for a group)
     + approvals: SelfApproval, NotAnApprover, AlreadyDecided, ApprovalExpired, ApprovalClosed,
       MissingApproverJustification, RequestNotFound
   x SignInRequired            -- no delegated token for the user yet: the bot asks them to sign in, then resumes
@@ -57,6 +58,7 @@ __all__ = [
     "RequestNotFound",
     "RequestRefused",
     "SelfApproval",
+    "SelfServiceRefused",
     "SignInRequired",
     "StepUpInsufficient",
     "StepUpRequired",
@@ -193,6 +195,16 @@ class TooSoonToDeactivate(RequestRefused):
         super().__init__("too soon to deactivate")
         self.earliest, self.now = earliest, now
         self.start, self.end = start, end
+
+
+class SelfServiceRefused(RequestRefused):
+    """Graph refused a self-service request the bot cannot make another way (a `selfExtend` or `selfRenew` of a
+    group eligibility: Microsoft documents neither action for groups): the user is sent to the portal instead.
+    `code` is Graph's error code, for the log."""
+
+    def __init__(self, code: str = "") -> None:
+        super().__init__("self-service request refused")
+        self.code = code
 
 
 class DurationTooLong(RequestRefused):

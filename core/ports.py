@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from core.ending import EligibilityChange, Holdings
 from core.errors import DirectoryError
 from core.models import (
     Access,
@@ -161,6 +162,19 @@ class PimDirectory(Protocol):
     async def find_write(self, write: SentWrite) -> PimRequest | None:
         """The request a write whose answer was lost made, read app-only now; None when Graph holds none. Self-service
         writes raise `OutcomeUnknown` (carrying the SentWrite) when they cannot tell on their own."""
+        ...
+
+    async def holdings(self, principal_ids: Sequence[str], *, eligibilities: bool = False) -> Holdings:
+        """Several users' activations (and, with `eligibilities`, their eligibilities and those that ended), read
+        app-only now (never from a kept copy) in as few round trips as Graph allows. A user whose read failed is
+        named in `failed` and costs the others nothing."""
+        ...
+
+    async def request_eligibility_change(
+        self, token: str, change: EligibilityChange, eligibility: Eligibility, principal_id: str, justification: str
+    ) -> PimRequest:
+        """Ask, as the user, for their eligibility to be extended or renewed (an admin decides in PIM).
+        SelfServiceRefused when Graph takes no such request."""
         ...
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:

@@ -19,6 +19,7 @@ from typing import TypeVar
 from core import names
 from core.approvals import ApprovalRefusal, ResolvedApprovers, Review, closed_reason, decide, resolve_approvers
 from core.commands import Activate, Deactivate
+from core.ending import ChangeAsked, EligibilityChange, Holdings
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
@@ -214,23 +215,34 @@ class PimService:
         duration: timedelta | None,
         justification: str | None = None,
         ticket: Ticket | None = None,
+        *,
+        after_current: bool = False,
     ) -> Outcome:
-        """Activate one group named by id (a card button). Eligibility is checked again: card data is untrusted."""
+        """Activate one group named by id (a card button). Eligibility is checked again: card data is untrusted.
+        `after_current`: if the group is active now, the new activation starts when that one ends (PIM's scheduled
+        start: "Keep it" on the ending-soon card); else, or when it is not active, it starts now."""
         if duration is not None and duration < MINIMUM_ACTIVATION:
             return Refused(group_id, access, DurationTooShort(duration))
         asked = _Asked(duration, justification, ticket)
         query = PolicyQuery(keys=((group_id, access),), recheck=asked.doubts)
         try:
-            snapshot = await self._read_for_activation(actor, [group_id], access, query)
+            snapshot = await self._read_for_activation(actor, [group_id], access, query, after_current=after_current)
             target = await self._target(actor, snapshot, group_id, access)
         except RequestRefused as e:
             return Refused(group_id, access, e)
         except DirectoryError as e:
             return Failed(group_id, access, e)
-        return await self._activate_one(actor, snapshot, snapshot.policies, target, asked)
+        start = _current_end(snapshot, target, self._clock.now()) if after_current else None
+        return await self._activate_one(actor, snapshot, snapshot.policies, target, asked, start=start)
 
     async def _read_for_activation(
-        self, actor: Actor, asked: Sequence[str], access: Access | None, policies: PolicyQuery
+        self,
+        actor: Actor,
+        asked: Sequence[str],
+        access: Access | None,
+        policies: PolicyQuery,
+        *,
+        after_current: bool = False,
     ) -> UserSnapshot:
         """The user's snapshot and, in the same round trip, the `policies`. An earlier snapshot serves only if it says
         yes for every named group: one that says no (not eligible by that name, not in effect, already active,
@@ -239,7 +251,7 @@ class PimService:
         now = self._clock.now()
 
         def says_no(snapshot: UserSnapshot) -> bool:
-            return any(self._says_no(snapshot, name, access, now) for name in asked)
+            return after_current or any(self._says_no(snapshot, name, access, now) for name in asked)
 
         return await self._directory.snapshot(actor.object_id, recheck=says_no, policies=policies)
 
@@ -273,13 +285,16 @@ class PimService:
         policies: Mapping[PolicyKey, ActivationPolicy],
         target: _Target,
         asked: _Asked,
+        *,
+        start: datetime | None = None,
     ) -> Outcome:
+        """`start`: a scheduled start (after the activation running now); None: now."""
         group, access = target.group, target.access
         duration, justification, ticket = asked.duration, asked.justification, asked.ticket
         now = self._clock.now()
         policy: ActivationPolicy | None = None
         try:
-            self._refuse_if_active_or_pending(snapshot, group, access, now)
+            self._refuse_if_active_or_pending(snapshot, group, access, start or now)
             # Always known before the write: read now if neither the snapshot nor the reads after it brought it.
             policy = policies.get((group.id, access)) or await self._directory.policy(
                 group.id, access, recheck=asked.doubts
@@ -290,7 +305,8 @@ class PimService:
             effective = duration if duration is not None else policy.maximum_duration
             if policy.approval_required:
                 await self._before_approval_write(group.id)
-            activation = ActivationInput(group.id, access, actor.object_id, now, effective, justification, ticket)
+            begins = start or now
+            activation = ActivationInput(group.id, access, actor.object_id, begins, effective, justification, ticket)
             request = await self._as_user(actor, lambda token: self._directory.self_activate(token, activation))
         except OutcomeUnknown as e:
             if e.write is None:
@@ -552,6 +568,46 @@ class PimService:
             return Failed(group.display_name, active.access, e)
         return Deactivated(group, active.access, request)
 
+    # ---- access about to end (issue 14 points 3 and 4) --------------------------------------------------------
+
+    async def holdings(self, user_ids: Sequence[str], *, eligibilities: bool = False) -> Holdings:
+        """What these users hold now, read app-only from Graph (`PimDirectory.holdings`): the background check of
+        activations and eligibilities about to end."""
+        return await self._directory.holdings(user_ids, eligibilities=eligibilities)
+
+    async def ask_eligibility_change(
+        self, actor: Actor, group_id: str, access: Access, change: EligibilityChange, justification: str
+    ) -> ChangeAsked | Refused | Failed:
+        """Ask, as the user, for their own eligibility for the group to be extended (it ends soon) or renewed (it
+        ended): PIM keeps the request for an admin. The eligibility is read from Graph now, not taken from the card
+        (card data is untrusted); Refused when there is none to extend or renew, or Graph refuses the request."""
+        try:
+            if change is EligibilityChange.EXTEND:
+                snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
+                now = self._clock.now()
+                found = [e for e in snapshot.eligibilities if e.end is not None and e.in_effect(now)]
+            else:
+                found = list(await self._directory.lapsed_eligibilities(actor.object_id))
+        except DirectoryError as e:
+            return Failed(group_id, access, e)
+        own = [e for e in found if e.group.id.lower() == group_id.lower() and e.access is access and not e.inherited]
+        if not own:
+            return Refused(group_id, access, NotEligible(group_id, (), access))
+        eligibility = max(own, key=lambda e: e.end or self._clock.now())
+        name = eligibility.group.display_name
+        try:
+            request = await self._as_user(
+                actor,
+                lambda token: self._directory.request_eligibility_change(
+                    token, change, eligibility, actor.object_id, justification
+                ),
+            )
+        except RequestRefused as e:
+            return Refused(name, access, e.for_group(name, access), eligibility.group)
+        except DirectoryError as e:
+            return Failed(name, access, e)
+        return ChangeAsked(change, eligibility, request)
+
     # ---- status ---------------------------------------------------------------------------------------------
 
     async def status(self, actor: Actor) -> StatusView:
@@ -645,6 +701,22 @@ class PimService:
     @staticmethod
     def _group_names(snapshot: UserSnapshot) -> Sequence[str]:
         return sorted({e.group.display_name for e in snapshot.eligibilities})
+
+
+def _current_end(snapshot: UserSnapshot, target: _Target, now: datetime) -> datetime | None:
+    """When the user's running activation of the target ends, to the second after (None: none runs, or it has no
+    end)."""
+    ends = [
+        a.end
+        for a in snapshot.active
+        if a.group.id == target.group.id and a.access is target.access and a.activated and a.end and a.end > now
+    ]
+    if not ends:
+        return None
+    # The next whole second: a start written with less precision than Graph's end (milliseconds on the wire) must
+    # not fall a fraction before it, inside the running activation.
+    end = max(ends)
+    return end + timedelta(microseconds=1_000_000 - end.microsecond) if end.microsecond else end
 
 
 def _policy_of(snapshot: UserSnapshot, eligibility: Eligibility) -> ActivationPolicy | None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from core.approvals import closed_reason, is_expired
+from core.ending import EligibilityChange, Holdings, UserHoldings
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
@@ -33,6 +34,7 @@ from core.errors import (
     PimError,
     PolicyViolation,
     RequestNotFound,
+    SelfServiceRefused,
     StepUpRequired,
     TooSoonToDeactivate,
 )
@@ -269,29 +271,71 @@ class GraphPimDirectory:
         path, params = wire.eligibility_requests_query(principal_id)
         with translating():
             items = await self._client.get_all(path, params=params)
-        now = self._clock.now()
-        windows: dict[tuple[str, Access], list[Eligibility]] = {}
-        for eligibility, request in wire.eligibility_changes(items):
-            key = (eligibility.group.id, eligibility.access)
-            if wire.is_removal(request):
-                removed_at = eligibility.end
-                windows[key] = [
-                    _ended(window, removed_at) if removed_at is not None else window for window in windows.get(key, [])
-                ]
-            else:
-                windows.setdefault(key, []).append(eligibility)
         cached = self._snapshots.peek(principal_id)
         current = {(e.group.id, e.access) for e in cached.eligibilities} if cached is not None else set()
-        lapsed: list[Eligibility] = []
-        for key, group_windows in windows.items():
-            if not group_windows or key in current:
-                continue
-            if any(w.end is None or now < w.end for w in group_windows):
-                continue  # still (or again, or not yet) eligible: superseded by a current window
-            lapsed.append(max(group_windows, key=lambda w: w.end or now))
+        lapsed = _lapsed(items, current, self._clock.now())
         self._remember_names([(e.group.id, e.group.display_name) for e in lapsed])
-        lapsed.sort(key=lambda e: e.end or now, reverse=True)
         return lapsed
+
+    async def holdings(self, principal_ids: Sequence[str], *, eligibilities: bool = False) -> Holdings:
+        """Per user, app-only and never from the cache: the assignment instances and, with `eligibilities`, the
+        eligibility schedules and the eligibility request history (what ended). Each is a `$filter` by principalId
+        (Graph requires a principalId or groupId filter and documents no `in` over several ids), 20 to a `$batch`,
+        four batches at a time: ⌈U/20⌉ round trips for U users, ⌈3U/20⌉ with `eligibilities`, and one more request
+        per extra page of a user's rows."""
+        users = list(dict.fromkeys(principal_ids))
+        queries = [wire.active_instances_query]
+        if eligibilities:
+            queries += [wire.eligibility_schedules_query, wire.eligibility_requests_query]
+        owner: dict[str, str] = {}
+        batch: list[BatchRequest] = []
+        for n, user in enumerate(users):
+            for q, query in enumerate(queries):
+                owner[f"{n}-{q}"] = user
+                batch.append(BatchRequest(f"{n}-{q}", "GET", odata_path(*query(user))))
+        reads = await read_batched(self._client, batch, owner)
+        now = self._clock.now()
+        found: dict[str, UserHoldings] = {}
+        for n, user in enumerate(users):
+            if user.casefold() in reads.failed:
+                continue
+            rows = [reads.rows.get(f"{n}-{q}", []) for q in range(len(queries))]
+            active = tuple(
+                a for a in map(wire.parse_active, rows[0]) if a is not None and (a.end is None or now < a.end)
+            )
+            held: tuple[Eligibility, ...] = ()
+            ended: tuple[Eligibility, ...] = ()
+            if eligibilities:
+                held = tuple(e for e in map(wire.parse_eligibility, rows[1]) if e is not None)
+                current = {(e.group.id, e.access) for e in held if e.end is None or now < e.end}
+                ended = tuple(_lapsed(rows[2], current, now))
+            found[user] = UserHoldings(active, held, ended)
+            groups = [a.group for a in active] + [e.group for e in (*held, *ended)]
+            self._remember_names([(g.id, g.display_name) for g in groups])
+        failed = {user: error for user in users if (error := reads.failed.get(user.casefold())) is not None}
+        return Holdings(found, failed)
+
+    async def request_eligibility_change(
+        self, token: str, change: EligibilityChange, eligibility: Eligibility, principal_id: str, justification: str
+    ) -> PimRequest:
+        """POST a selfExtend or selfRenew eligibility schedule request as the user. Microsoft's page for
+        privilegedAccessGroupEligibilityScheduleRequest lists only adminAssign, adminUpdate, adminRemove, selfActivate,
+        selfDeactivate, adminExtend and adminRenew; selfExtend and selfRenew are in the shared scheduleRequestActions
+        enum (CSDL) and documented for Entra roles ("For users to request to extend their expiring assignments",
+        unifiedRoleEligibilityScheduleRequest), and the portal lets a user request both for groups (Entra docs,
+        groups-renew-extend.md). A 400 or 403 that is not about the token is taken as Graph refusing the action for
+        groups: SelfServiceRefused, and the user is sent to the portal."""
+        body = wire.eligibility_change_body(change, eligibility, principal_id, justification, self._clock.now())
+        try:
+            created = await self._client.post(wire.ELIGIBILITY_REQUESTS, token=token, json=body)
+        except GraphError as err:
+            if err.status in (400, 403, 422) and not err.claims:
+                log.info("PIM refused a %s of group %s: %r", change.value, eligibility.group.id, err)
+                raise SelfServiceRefused(err.effective_code or str(err.status)) from err
+            raise directory_error(err) from err
+        except GraphTransportError as err:  # a lost answer: the user may ask again (PIM refuses a duplicate)
+            raise directory_error(err) from err
+        return wire.parse_request(created)
 
     async def display_names(self, object_ids: Sequence[str]) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -797,6 +841,30 @@ def _not_pending(request: PimRequest, now: datetime) -> PimError:
         # PIM closes an undecided request after 24 h as Canceled or Failed (the status is undocumented).
         return ApprovalExpired(request.created + APPROVAL_WINDOW if request.created else None)
     return ApprovalClosed(request.raw_status or request.status.value)
+
+
+def _lapsed(items: Sequence[JsonObject], current: set[tuple[str, Access]], now: datetime) -> list[Eligibility]:
+    """The eligibilities the request history shows ended (latest first), except those of a group and access that is
+    eligible again (`current`) or still: each group's latest window."""
+    windows: dict[tuple[str, Access], list[Eligibility]] = {}
+    for eligibility, request in wire.eligibility_changes(items):
+        key = (eligibility.group.id, eligibility.access)
+        if wire.is_removal(request):
+            removed_at = eligibility.end
+            windows[key] = [
+                _ended(window, removed_at) if removed_at is not None else window for window in windows.get(key, [])
+            ]
+        else:
+            windows.setdefault(key, []).append(eligibility)
+    lapsed: list[Eligibility] = []
+    for key, group_windows in windows.items():
+        if not group_windows or key in current:
+            continue
+        if any(w.end is None or now < w.end for w in group_windows):
+            continue  # still (or again, or not yet) eligible: superseded by a current window
+        lapsed.append(max(group_windows, key=lambda w: w.end or now))
+    lapsed.sort(key=lambda e: e.end or now, reverse=True)
+    return lapsed
 
 
 def _ended(window: Eligibility, at: datetime) -> Eligibility:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from core.audit import AuditKind, PimAuditEntry, ScheduleRequestRow
+from core.ending import EligibilityChange
 from core.feed import (
     EventKind,
     FeedEvent,
@@ -118,6 +119,8 @@ ASSIGNMENT_APPROVALS = f"{PIM_GROUP}/assignmentApprovals"
 
 SELF_ACTIVATE = "selfActivate"
 SELF_DEACTIVATE = "selfDeactivate"
+# The user's own ask to extend or renew an eligibility (scheduleRequestActions; issue 14 point 4, graph.pim).
+ELIGIBILITY_CHANGE_ACTIONS = {EligibilityChange.EXTEND: "selfExtend", EligibilityChange.RENEW: "selfRenew"}
 _ELIGIBILITY_GRANTING_ACTIONS = frozenset({"adminassign", "adminupdate", "adminextend", "adminrenew"})
 _ELIGIBILITY_REMOVING_ACTIONS = frozenset({"adminremove"})
 _EXPAND_GROUP = "group($select=id,displayName)"
@@ -686,6 +689,29 @@ def activation_body(request: ActivationInput) -> dict[str, Any]:
     if request.ticket is not None:
         body["ticketInfo"] = {"ticketNumber": request.ticket.number, "ticketSystem": request.ticket.system}
     return body
+
+
+def eligibility_change_body(
+    change: EligibilityChange, eligibility: Eligibility, principal_id: str, justification: str, now: datetime
+) -> dict[str, Any]:
+    """selfExtend / selfRenew of an eligibility. The span asked for is the one the eligibility had (from its start,
+    or from now when unknown), at least a day; the admin who approves it in PIM sets what PIM grants. Inferred: no
+    Microsoft page shows this body for groups (the Entra-roles selfExtend takes the same scheduleInfo)."""
+    start = now
+    span = timedelta(days=30)
+    if eligibility.start is not None and eligibility.end is not None:
+        span = timedelta(days=max(1, (eligibility.end - eligibility.start).days))
+    return {
+        "accessId": eligibility.access.value,
+        "principalId": principal_id,
+        "groupId": eligibility.group.id,
+        "action": ELIGIBILITY_CHANGE_ACTIONS[change],
+        "justification": justification,
+        "scheduleInfo": {
+            "startDateTime": format_datetime(start),
+            "expiration": {"type": "afterDuration", "duration": format_duration(span)},
+        },
+    }
 
 
 def deactivation_body(
