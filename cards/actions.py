@@ -21,6 +21,10 @@ Action data (a JSON object; Teams merges the card's input values into it)::
       "ticketSystem": "ServiceNow"     # activate only, optional, only with a ticket
     }
 
+The ending-soon card's Keep it (`"verb": "keepActive"`) carries the common keys and the choice set's `keepMinutes`
+(Teams sends an input's value as text: "60"); the eligibility cards' Ask to extend / Ask to renew (`"askExtend"`,
+`"askRenew"`) carry the common keys and the reason typed into `changeReason`.
+
 A button that runs a command as if typed (`"verb": "run"`) carries only ``{"pim": 1, "command": "status"}``; the
 command is one of `RUN_COMMANDS`, the commands that name no group.
 
@@ -47,7 +51,9 @@ __all__ = [
     "JUSTIFICATION_MAX",
     "TICKET_INPUT",
     "TICKET_MAX",
+    "CHANGE_REASON_INPUT",
     "DECISION_VERBS",
+    "KEEP_INPUT",
     "REASON_INPUT",
     "REASON_MAX",
     "RUN_COMMANDS",
@@ -81,6 +87,8 @@ _GROUP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _COMMON_KEYS = {"pim", "verb", "groupId", "groupName", "access"}
 _ACTIVATE_KEYS = {"durationMinutes", "justification", "ticket", "ticketSystem"}
+KEEP_INPUT = "keepMinutes"  # the ending-soon card's choice of how long to keep the group
+CHANGE_REASON_INPUT = "changeReason"  # the eligibility cards' reason for the admin
 
 
 class Verb(StrEnum):
@@ -94,8 +102,16 @@ class Verb(StrEnum):
     CANCEL = "cancel"  # the requester withdraws a request that waits for approval (their "waiting" card)
     RUN = "run"  # a command that names no group, run as if typed (`RUN_COMMANDS`)
     KEEP = "keep"  # the requester answers "Keep it" to the question a typed `cancel` asks
+    KEEP_ACTIVE = "keepActive"  # "Keep it" on the ending-soon card: the same group again from when this one ends
+    ASK_EXTEND = "askExtend"  # the user asks an admin to extend their eligibility (it ends soon)
+    ASK_RENEW = "askRenew"  # the user asks an admin to renew their eligibility (it ended)
 
 
+_EXTRA_KEYS = {
+    Verb.KEEP_ACTIVE: {KEEP_INPUT, JUSTIFICATION_INPUT},
+    Verb.ASK_EXTEND: {CHANGE_REASON_INPUT},
+    Verb.ASK_RENEW: {CHANGE_REASON_INPUT},
+}
 DECISION_VERBS = frozenset({Verb.APPROVE, Verb.DENY, Verb.REFRESH, Verb.CANCEL, Verb.KEEP})  # all carry a request id
 REASON_INPUT = "reason"  # the approver's reason input on the approval card
 REASON_MAX = 500
@@ -190,11 +206,21 @@ def decision_data(request_id: str) -> dict[str, Any]:
 
 
 def execute_button(
-    element_id: str, title: str, verb: Verb, data: Mapping[str, Any], *, style: str | None = None
+    element_id: str,
+    title: str,
+    verb: Verb,
+    data: Mapping[str, Any],
+    *,
+    style: str | None = None,
+    inputs: bool = True,
 ) -> ActionExecute:
     """Action.Execute with its Action.Submit twin as fallback (same title, style and data, plus "verb" in the data).
-    `style`: "positive" for the one primary action of a card, "destructive" for one that takes something away."""
-    styled = {"style": style} if style else {}
+    `style`: "positive" for the one primary action of a card, "destructive" for one that takes something away.
+    `inputs` False: the card's inputs are not sent with this button (`associatedInputs: none`), for a button on a card
+    whose inputs belong to another one."""
+    styled: dict[str, Any] = {"style": style} if style else {}
+    if not inputs:
+        styled["associated_inputs"] = "none"
     submit = ActionSubmit(id=f"{element_id}-submit", title=title, **styled, data={**data, "verb": verb.value})
     return ActionExecute(id=element_id, title=title, **styled, verb=verb.value, data=dict(data), fallback=submit)
 
@@ -218,8 +244,10 @@ def cancel_button(element_id: str, request_id: str, title: str = "Cancel request
     return execute_button(element_id, title, Verb.CANCEL, decision_data(request_id))
 
 
-def deactivate_button(element_id: str, group: Group, access: Access, title: str = "Deactivate") -> ActionExecute:
-    return execute_button(element_id, title, Verb.DEACTIVATE, deactivate_data(group, access))
+def deactivate_button(
+    element_id: str, group: Group, access: Access, title: str = "Deactivate", *, inputs: bool = True
+) -> ActionExecute:
+    return execute_button(element_id, title, Verb.DEACTIVATE, deactivate_data(group, access), inputs=inputs)
 
 
 def run_button(element_id: str, title: str, command: str) -> ActionExecute:
@@ -285,7 +313,7 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
     if action_verb is Verb.RUN:
         return _parse_run(data)
 
-    allowed = _COMMON_KEYS | (_ACTIVATE_KEYS if action_verb is Verb.ACTIVATE else set())
+    allowed = _COMMON_KEYS | (_ACTIVATE_KEYS if action_verb is Verb.ACTIVATE else _EXTRA_KEYS.get(action_verb, set()))
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise InvalidCardAction(f"unexpected keys for {action_verb.value}: {', '.join(map(_show, unknown[:5]))}")
@@ -303,6 +331,13 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
 
     if action_verb is Verb.DEACTIVATE:
         return CardAction(action_verb, group_id, group_name, access)
+    if action_verb is Verb.KEEP_ACTIVE:
+        keep_for = _keep_minutes(data.get(KEEP_INPUT))
+        reason = _text(data, JUSTIFICATION_INPUT, JUSTIFICATION_MAX, multiline=True)
+        return CardAction(action_verb, group_id, group_name, access, keep_for, reason)
+    if action_verb in (Verb.ASK_EXTEND, Verb.ASK_RENEW):
+        reason = _text(data, CHANGE_REASON_INPUT, JUSTIFICATION_MAX, multiline=True)
+        return CardAction(action_verb, group_id, group_name, access, justification=reason)
 
     if "durationMinutes" not in data:
         raise InvalidCardAction("durationMinutes is missing")
@@ -321,6 +356,18 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
         raise InvalidCardAction("ticketSystem without a ticket")
     ticket = Ticket(number, system) if number is not None else None
     return CardAction(action_verb, group_id, group_name, access, duration, justification, ticket)
+
+
+def _keep_minutes(value: object) -> timedelta | None:
+    """The choice set's value: whole minutes as text (how Teams sends an input) or a number; missing: the policy's
+    maximum."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if type(value) is not int or not 1 <= value <= MAX_DURATION_MINUTES:
+        raise InvalidCardAction(f"{KEEP_INPUT} {_show(value)} is not a whole number of minutes in range")
+    return timedelta(minutes=value)
 
 
 def _parse_decision(data: Mapping[str, object], verb: Verb) -> DecisionAction:

@@ -18,6 +18,7 @@ __all__ = [
     "ActionExecute",
     "ActionOpenUrl",
     "ActionSubmit",
+    "InputChoiceSet",
     "InputText",
     "JsonDict",
     "StyledTextBlock",
@@ -43,6 +44,19 @@ class InputText(Element):  # type: ignore[misc]  # adaptivecards ships no type i
     error_message = PropertyType(type=str, key_name="errorMessage")
 
 
+class InputChoiceSet(Element):  # type: ignore[misc]
+    """Input.ChoiceSet (1.0; label 1.3): `choices` are ``{"title": …, "value": …}`` objects, `value` the chosen one's
+    value (a drop-down, the default style). Its `id` is the key its value (text) gets in the action data."""
+
+    element_type = "Input.ChoiceSet"
+    label = PropertyType(type=str)
+    choices = PropertyType(type=list)
+    value = PropertyType(type=str)
+    style = PropertyType(type=str)
+    is_required = PropertyType(type=bool, key_name="isRequired")
+    error_message = PropertyType(type=str, key_name="errorMessage")
+
+
 class StyledTextBlock(TextBlock):  # type: ignore[misc]
     """TextBlock with `style` (1.5): "heading" lets screen readers announce section headings."""
 
@@ -55,6 +69,8 @@ class _Action(BareObject):  # type: ignore[misc]
     title = PropertyType(type=str)
     style = PropertyType(type=str)  # "positive" (the primary action) or "destructive" (1.2)
     data = PropertyType(type=dict)
+    # "none": the card's inputs are not merged into this button's data (1.3; "auto", the default, merges them all)
+    associated_inputs = PropertyType(type=str, key_name="associatedInputs")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -56,7 +56,8 @@ def help_card(
             text(
                 "footer",
                 "Durations: 30m, 90m, 1h30m, 2h. Without one, the policy maximum is used. Times are shown in your "
-                "time zone.",
+                "time zone. Before an activation or an eligibility of yours ends, I send you a card to keep it, end "
+                "it or ask for more.",
                 subtle=True,
                 spacing="Medium",
             )

@@ -4,6 +4,8 @@ Element ids: `heading`; sections `active`, `pending`, `eligible` with headings `
 `{section}-empty`, rows `{section}-{i}` (ColumnSet) holding `{section}-{i}-title`, `{section}-{i}-detail` and, for
 activations the user can end, `active-{i}-actions` with the button `active-{i}-deactivate`; for eligibilities the user
 can activate now, `eligible-{i}-actions` with the button `eligible-{i}-activate` (the policy's maximum duration).
+An eligibility that ends within ELIGIBILITY_SOON (14 days, when PIM mails its own notice) says so in its detail,
+`eligible-{i}-ending`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cards.elements import JsonDict
 from cards.text import SUGGESTED_DURATION, sorted_view, summary_text, typed_command
 from cards.times import Tz
 from cards.wording import access_label, format_duration, format_time, nothing_active
+from core.ending import ELIGIBILITY_SOON, days_left
 from core.models import Access, ActiveAssignment, Eligibility, PimRequest
 from core.outcomes import StatusView
 
@@ -55,8 +58,12 @@ def status_card(view: StatusView, tz: Tz) -> JsonDict:
     return card(body, summary_text(view, tz))
 
 
-def _row(rid: str, title: str, detail: str, extra: list[BareObject] | None = None) -> BareObject:
+def _row(
+    rid: str, title: str, detail: str, extra: list[BareObject] | None = None, warning: BareObject | None = None
+) -> BareObject:
     lines = [text(f"{rid}-title", title), text(f"{rid}-detail", detail, subtle=True, spacing="None")]
+    if warning is not None:
+        lines.append(warning)
     cols = [(f"{rid}-text", "stretch", lines)]
     if extra:
         cols.append((f"{rid}-action", "auto", extra))
@@ -96,11 +103,16 @@ def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: Tz) -> BareObj
         # core.models.Eligibility does not say which group grants it; name it once the domain carries it.
         detail += " (through a group you are a member of)"
     extra: list[BareObject] | None = None
+    ending: BareObject | None = None
+    if e.end is not None and view.now < e.end <= view.now + ELIGIBILITY_SOON:
+        days = days_left(e.end, view.now)
+        left = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
+        ending = text(f"{rid}-ending", f"Eligibility ends {left}", color="Warning", spacing="None")
     if view.can_activate(e):
         # No duration: the policy's maximum (the answer says so); a policy that wants a justification or a ticket
         # answers the click with the card that asks for them.
         extra = [actions(f"{rid}-actions", [activate_button(f"{rid}-activate", "Activate", e.group, e.access, None)])]
-    return _row(rid, f"{e.group.display_name} · {access_label(e.access)}", detail, extra)
+    return _row(rid, f"{e.group.display_name} · {access_label(e.access)}", detail, extra, ending)
 
 
 def _owner(e: Eligibility) -> bool:

@@ -42,6 +42,7 @@ from core.errors import (
     RequestNotFound,
     RequestRefused,
     SelfApproval,
+    SelfServiceRefused,
     SignInRequired,
     StepUpInsufficient,
     StepUpRequired,
@@ -258,6 +259,12 @@ def _explain_refusal(error: RequestRefused, tz: Tz, name: str, access: Access) -
             return f"The PIM policy for {_group(name)} requires a reason from the approver; please add one."
         case RequestNotFound():
             return "I could not find that request; it may have been removed. Nothing was changed."
+        case SelfServiceRefused():
+            return (
+                f"PIM did not take my request to extend or renew your {_access_to(access, name)}: Microsoft Graph "
+                "does not document that request for groups, and this tenant refused it. Nothing was changed. Ask in "
+                f"{_PIM_PORTAL}, where the Extend or Renew link sends it to your administrator."
+            )
         case _:
             return f"PIM refused the request for {_access_to(access, name)}."
 

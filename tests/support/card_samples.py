@@ -631,3 +631,39 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "slip_in_a_channel": lambda: slip_card(parse("activate 1h"), None, where="channel"),
     "activation_typo_suggestions": lambda: activation_card([typo()], TZ),
 }
+
+
+# ---- access about to end (issue 14 points 3 and 4) -----------------------------------------------------------------
+
+
+def _ending_cards() -> dict[str, Callable[[], dict[str, Any]]]:
+    from cards.ending import (
+        change_asked_card,
+        change_refused_card,
+        eligibility_card,
+        ending_soon_card,
+        keep_planned_card,
+        kept_card,
+    )
+    from core.ending import ChangeAsked, EligibilityChange, EligibilityNotice, NoticeKind
+    from core.errors import SelfServiceRefused
+
+    running = ActiveAssignment(EXCHANGE, Access.MEMBER, NOW - timedelta(minutes=50), NOW + timedelta(minutes=10), True)
+    ending = Eligibility(EXCHANGE, Access.OWNER, NOW - timedelta(days=170), NOW + timedelta(days=10))
+    ended = Eligibility(HR, Access.MEMBER, NOW - timedelta(days=92), NOW - timedelta(days=2))
+    asked = request("7b6a5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d", EXCHANGE, Access.OWNER, RequestStatus.OTHER)
+    later = NOW + timedelta(minutes=10)
+    return {
+        "ending_soon": lambda: ending_soon_card(running, TZ, NOW),
+        "ending_kept": lambda: kept_card(EXCHANGE, Access.MEMBER, later, later + timedelta(hours=1), TZ, "req-kept-1"),
+        "ending_keep_planned": lambda: keep_planned_card(EXCHANGE, Access.MEMBER, later, timedelta(hours=2), TZ),
+        "eligibility_ending": lambda: eligibility_card(EligibilityNotice(NoticeKind.ENDING, ending), TZ, NOW),
+        "eligibility_ended": lambda: eligibility_card(EligibilityNotice(NoticeKind.ENDED, ended), TZ, NOW),
+        "eligibility_asked": lambda: change_asked_card(ChangeAsked(EligibilityChange.EXTEND, ending, asked), TZ),
+        "eligibility_not_asked": lambda: change_refused_card(
+            "Exchange-Admins", Access.OWNER, SelfServiceRefused("InvalidRoleAssignmentRequest"), TZ
+        ),
+    }
+
+
+GOLDEN.update(_ending_cards())
