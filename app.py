@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from bot.approvals import ApprovalRecords
 from bot.conversations import Conversations, KnownGroupsRecord
 from bot.demo import DemoCommands
+from bot.ending import EndingSettings
 from bot.extension.contract import PATH as EXTENSION_PATH
 from bot.extension.contract import TokenRules
 from bot.extension.endpoint import ExtensionEndpoint
@@ -256,6 +258,7 @@ class Parts:
                 self.feed.run(),
                 _every(self.reconcile_seconds, self.reconcile, "following up unconfirmed writes"),
                 _every(DELIVERY_SWEEP_SECONDS, self.turns.sweep, "the sweep of delivery markers"),
+                _every(self.settings.ending.poll_seconds, self.bot.ending_cycle, "the check of access about to end"),
                 self.liveness.run(),
             )
         )
@@ -273,6 +276,8 @@ class Parts:
         await self.liveness.stop()
         with contextlib.suppress(Exception):
             await self.feed.release_lease()
+        with contextlib.suppress(Exception):
+            await self.bot.ending.release_lease()
         await self.clients.aclose()
         await self.store.aclose()
 
@@ -419,6 +424,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         exports=history,
         upload_session=connector_session,  # the file an admin accepts is PUT with it (bot.exports)
         export_max_days=settings.feed.export_max_days,
+        ending=_ending_settings(settings),
     )
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
@@ -443,6 +449,16 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         reconcile=bot.follow_up_unconfirmed,
         reconcile_seconds=seams.reconcile_seconds,
         clients=_Clients(http, connector_session, openid_keys, msal_session, bot_session, credentials_factory),
+    )
+
+
+def _ending_settings(settings: Settings) -> EndingSettings:
+    """ENDING_WARNING_MINUTES, ELIGIBILITY_WARNING_DAYS (None: off) and ENDING_POLL_SECONDS, for bot.ending."""
+    minutes, days = settings.ending.warning_minutes, settings.ending.eligibility_days
+    return EndingSettings(
+        warning=timedelta(minutes=minutes) if minutes is not None else None,
+        eligibility_within=timedelta(days=days) if days is not None else None,
+        poll_seconds=settings.ending.poll_seconds,
     )
 
 

@@ -230,6 +230,16 @@ class FeedSettings:
     export_max_days: int = 92  # AUDIT_EXPORT_MAX_DAYS: the longest period `audit export` covers; 0: no export
 
 
+@dataclass(frozen=True)
+class EndingSettings:
+    """Warnings before access ends (issue 14 points 3 and 4): how long before an activation ends its card comes
+    (None: off), how many days before an eligibility ends (None: off), and how often both are checked."""
+
+    warning_minutes: int | None = 10
+    eligibility_days: int | None = 14
+    poll_seconds: float = 60.0
+
+
 class StoreKind(StrEnum):
     SQLITE = "sqlite"  # one file (STATE_DB): one host
     AZUREBLOB = "azureblob"  # an Azure Blob Storage container: several instances
@@ -274,6 +284,7 @@ class Settings:
     access: AccessSettings = AccessSettings()
     approvals: ApprovalSettings = ApprovalSettings()
     feed: FeedSettings = FeedSettings()
+    ending: EndingSettings = EndingSettings()
     store: StoreSettings = StoreSettings()
     extension: ExtensionSettings = ExtensionSettings()
     demo: bool = False  # BOT_DEMO: the demo's `demo …` commands (only with USER_TOKENS=simulated; never in production)
@@ -391,6 +402,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         problems.append("BOT_DEMO is for the demo only: it needs USER_TOKENS=simulated (the simulated tenant)")
     approvals = _approvals(env, problems)
     feed = _feed(env, problems)
+    ending = _ending(env, problems)
 
     # Extra CAs (a TLS-inspecting proxy, the test stand-ins): our own clients (httpx, aiohttp, msal, the OpenID key
     # fetch) trust CA_FILE, or else the bundle the standard variables name.
@@ -412,6 +424,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         access=access,
         approvals=approvals,
         feed=feed,
+        ending=ending,
         store=_store(env, problems),
         extension=_extension(env, bot, sign_in, problems),
         demo=demo,
@@ -674,3 +687,24 @@ def _extension(
         deadline_seconds=deadline,
         fallback="Denied" if fallback.casefold() == "denied" else "Approved",
     )
+
+
+def _off_or_bounded(
+    env: Mapping[str, str], key: str, default: int, low: int, high: int, what: str, problems: list[str]
+) -> int | None:
+    """`off` (also 0, none, false, no): None; else a whole number between `low` and `high` (`_bounded`)."""
+    raw = env.get(key, "").strip().lower()
+    if raw in {"off", "0", "none", "false", "no"}:
+        return None
+    return int(_bounded(env, key, default, low, high, what, problems, whole=True))
+
+
+def _ending(env: Mapping[str, str], problems: list[str]) -> EndingSettings:
+    # The card before an activation ends; PIM's shortest activation is 5 minutes, the longest 24 hours.
+    warning = _off_or_bounded(
+        env, "ENDING_WARNING_MINUTES", 10, 1, 24 * 60, "a whole number of minutes (or off)", problems
+    )
+    # The card before an eligibility ends; PIM mails its own notice 14 days before (groups-renew-extend.md).
+    days = _off_or_bounded(env, "ELIGIBILITY_WARNING_DAYS", 14, 1, 90, "a whole number of days (or off)", problems)
+    poll = _bounded(env, "ENDING_POLL_SECONDS", 60.0, 15, 3600, "a number of seconds", problems)
+    return EndingSettings(warning_minutes=warning, eligibility_days=days, poll_seconds=poll)

@@ -28,11 +28,13 @@ from bot.approvals.commands import ApprovalCommands
 from bot.approvals.reach import Reach
 from bot.conversations import Conversations
 from bot.demo import DemoCommands
+from bot.ending import EndingDesk, EndingSettings, KeepPlan
 from bot.exports import AuditExports
 from bot.feed import FeedDesk
 from bot.feed.commands import FeedCommands
 from bot.handlers import status
 from bot.handlers.activation import Activations
+from bot.handlers.ending import Endings
 from bot.handlers.history import Histories
 from bot.handlers.replies import Replies
 from bot.handlers.usage import Usage
@@ -125,6 +127,7 @@ class PimBot(TeamsActivityHandler):
         exports: ExportSource | None = None,
         upload_session: aiohttp.ClientSession | None = None,
         export_max_days: int = 92,
+        ending: EndingSettings | None = None,
     ) -> None:
         super().__init__()
         self._typing = typing or TypingIndicator()
@@ -179,6 +182,9 @@ class PimBot(TeamsActivityHandler):
             max_days=export_max_days,
             records=approval_records,
         )
+        # Access about to end: the worker (bot.ending) and the buttons of its cards (bot.handlers.ending).
+        self.ending = EndingDesk(store, proactive, service, clock, ending or EndingSettings(), self._keep_at_end)
+        self._endings = Endings(self._activations, self.ending.plans, clock)
 
     # ---- background work (app.py runs it on timers) ---------------------------------------------------------------
 
@@ -189,6 +195,34 @@ class PimBot(TeamsActivityHandler):
     async def follow_up_unconfirmed(self) -> int:
         """One sweep over the writes whose answer was lost (bot.reconcile); how many the person was told about."""
         return await self._reconcile.sweep(self._follow_up)
+
+    async def ending_cycle(self) -> int:
+        """One cycle of the worker of access about to end (bot.ending.EndingDesk.cycle)."""
+        return await self.ending.cycle()
+
+    async def _keep_at_end(self, plan: KeepPlan) -> None:
+        """A Keep it whose time came, carried out as the user in a proactive turn of their 1:1 chat (where Teams SSO's
+        token service answers for them, as for their own command)."""
+        reference = await self._conversations.user_reference(plan.user_id)
+        if reference is None:
+            log.warning("no personal chat with %s to keep %s in", plan.user_id, plan.group.id)
+            return
+        user = reference.get("user") or {}
+        styles = await self._conversations.user_styles([plan.user_id])
+        style = styles[plan.user_id]
+        actor = Actor(
+            plan.user_id,
+            str(reference.get("tenantId") or ""),
+            str(user.get("name") or ""),
+            time_zone=style.zone,
+            channel_user_id=str(user.get("id") or ""),
+            locale=style.locale,
+        )
+
+        async def run(context: TurnContext) -> None:
+            await self._endings.carry_out(self._turn(context, actor), plan)
+
+        await self._proactive.continue_as(reference, run)
 
     async def drain(self, within: float) -> None:
         """Let the card updates still running after approval clicks finish, for up to `within` seconds (before the
@@ -371,6 +405,10 @@ class PimBot(TeamsActivityHandler):
                 return await status.answer(turn)
             case DecisionAction():
                 return await self._approval_commands.click(turn, action, invoke=invoke)
+            case CardAction(verb=Verb.KEEP_ACTIVE):
+                return await self._endings.keep(turn, action, UserInput(data=data), invoke=invoke)
+            case CardAction(verb=Verb.ASK_EXTEND | Verb.ASK_RENEW):
+                return await self._endings.ask(turn, action)
             case CardAction(verb=Verb.DEACTIVATE):
                 return await self._activations.click_deactivate(turn, action, invoke=invoke)
             case CardAction():

@@ -403,3 +403,32 @@ def test_bad_pim_extension_settings_are_each_named() -> None:
     for key in ("PIM_EXTENSION_RULES", "PIM_EXTENSION_APP_ID_URI", "PIM_EXTENSION_CALLER_APP_ID",
                 "PIM_EXTENSION_DEADLINE_SECONDS", "PIM_EXTENSION_FALLBACK"):  # fmt: skip
         assert key in named
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field", "expected"),
+    [
+        ("ENDING_WARNING_MINUTES", None, "ending.warning_minutes", 10),
+        ("ENDING_WARNING_MINUTES", "off", "ending.warning_minutes", None),
+        ("ENDING_WARNING_MINUTES", "OFF", "ending.warning_minutes", None),
+        ("ENDING_WARNING_MINUTES", "30", "ending.warning_minutes", 30),
+        ("ENDING_WARNING_MINUTES", "1441", "ending.warning_minutes", SettingsError),
+        ("ENDING_WARNING_MINUTES", "soon", "ending.warning_minutes", SettingsError),
+        ("ENDING_WARNING_MINUTES", "2.5", "ending.warning_minutes", SettingsError),
+        ("ELIGIBILITY_WARNING_DAYS", None, "ending.eligibility_days", 14),
+        ("ELIGIBILITY_WARNING_DAYS", "off", "ending.eligibility_days", None),
+        ("ELIGIBILITY_WARNING_DAYS", "30", "ending.eligibility_days", 30),
+        ("ELIGIBILITY_WARNING_DAYS", "91", "ending.eligibility_days", SettingsError),
+        ("ENDING_POLL_SECONDS", None, "ending.poll_seconds", 60.0),
+        ("ENDING_POLL_SECONDS", "14", "ending.poll_seconds", SettingsError),
+        ("ENDING_POLL_SECONDS", "3600", "ending.poll_seconds", 3600.0),
+    ],
+)  # fmt: skip
+def test_ending_warnings_defaults_off_and_bounds(key: str, value: str | None, field: str, expected: object) -> None:
+    env = production() if value is None else production(**{key: value})
+    if expected is SettingsError:
+        with pytest.raises(SettingsError) as e:
+            load_settings(env)
+        assert [p for p in e.value.problems if p.startswith(f"{key}=")], e.value.problems
+    else:
+        assert attrgetter(field)(load_settings(env)) == expected

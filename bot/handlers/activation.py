@@ -68,10 +68,18 @@ class Activations:
     async def click(self, turn: Turn, action: CardAction, said: UserInput, *, invoke: bool) -> JsonDict:
         """An Activate button (or the needs-input card's submit): the card that answers it (an invoke's replaces the
         clicked card)."""
-        actor = turn.actor
         outcome = await turn.service.activate_group(
-            actor, action.group_id, action.access, action.duration, action.justification, action.ticket
+            turn.actor, action.group_id, action.access, action.duration, action.justification, action.ticket
         )
+        return await self.answer_click(turn, outcome, action, said, invoke=invoke)
+
+    async def answer_click(
+        self, turn: Turn, outcome: Outcome, action: CardAction, said: UserInput, *, invoke: bool
+    ) -> JsonDict:
+        """The card that answers a click whose activation gave `outcome` (an Activate button, or Keep it on the
+        ending-soon card, bot.handlers.ending): the inputs the policy still wants, the step-up sign-in, or the
+        activation card; a request that waits for approval goes to its approvers, a lost answer is followed up."""
+        actor = turn.actor
         outcome = _named_as_on_the_card(outcome, action)
         if isinstance(outcome, NeedsInput):
             return cards.needs_input_card(outcome, actor.time_style)
@@ -126,6 +134,11 @@ class Activations:
         return True
 
     # ---- shared -----------------------------------------------------------------------------------------------------
+
+    async def tell(self, turn: Turn, outcomes: list[Outcome]) -> None:
+        """Answer activations made without a typed command (a Keep it the bot carries out, bot.handlers.ending) as
+        a typed one is answered."""
+        await self._send(turn, outcomes)
 
     async def _send(self, turn: Turn, outcomes: list[Outcome]) -> None:
         """The activation card (and a needs-input card per group that needs more), then what follows a request."""

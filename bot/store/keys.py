@@ -23,6 +23,9 @@ __all__ = [
     "DELIVERIES",
     "EXTENSION_EVALUATIONS",
     "EXPORTS",
+    "ENDING_KEEPS",
+    "ENDING_NOTICES",
+    "ENDING_WARNED",
     "FEED_AUDIT",
     "FEED_CHANNEL",
     "FEED_DISCOVERED",
@@ -52,6 +55,9 @@ __all__ = [
     "delivery",
     "extension_evaluation",
     "export",
+    "ending_keep",
+    "ending_notice",
+    "ending_warned",
     "feed_outbox",
     "feed_outcome",
     "heartbeat",
@@ -226,6 +232,27 @@ def extension_evaluation(request_id: str) -> str:
     return f"{EXTENSION_EVALUATIONS}{_part(request_id)}"
 
 
+# ---- access about to end (bot.ending; its lease is lease("ending")) -------------------------------------------------
+ENDING_WARNED = "ending/warned/"
+ENDING_KEEPS = "ending/keep/"
+ENDING_NOTICES = "ending/eligibility/"
+
+
+def ending_warned(object_id: str, mark: str) -> str:
+    """The "ending soon" card of one activation of a user, sent once (core.ending.warning_mark names it)."""
+    return f"{ENDING_WARNED}{_part(object_id.lower())}/{_part(mark)}"
+
+
+def ending_keep(object_id: str, group_id: str, access: str) -> str:
+    """A Keep it the bot carries out itself when the running activation ends (PIM would not schedule it)."""
+    return f"{ENDING_KEEPS}{_part(object_id.lower())}/{_part(group_id.lower())}/{_part(access)}"
+
+
+def ending_notice(object_id: str, mark: str) -> str:
+    """The card about one eligibility of a user ending or ended, sent once (core.ending.EligibilityNotice.mark)."""
+    return f"{ENDING_NOTICES}{_part(object_id.lower())}/{_part(mark)}"
+
+
 # ---- the directory (graph.known, kept by bot.conversations) ---------------------------------------------------------
 KNOWN_GROUPS = "pim/known-groups"
 
@@ -273,6 +300,9 @@ KEYSPACE: tuple[str, ...] = (
     FEED_OUTBOX,
     FEED_OUTCOMES,
     EXTENSION_EVALUATIONS,
+    ENDING_WARNED,
+    ENDING_KEEPS,
+    ENDING_NOTICES,
     KNOWN_GROUPS,
     EXPORTS,
     LEASES,

@@ -53,6 +53,9 @@ BUILT: list[tuple[Callable[..., str], tuple[str, ...], str]] = [
     (k.stepup_flow, ("state",), k.STEPUP_FLOWS),
     (k.feed_outcome, ("desk", "event-1"), k.FEED_OUTCOMES),
     (k.extension_evaluation, ("req-1",), k.EXTENSION_EVALUATIONS),
+    (k.ending_warned, ("OID", "group_member_20261207T140000Z"), k.ENDING_WARNED),
+    (k.ending_keep, ("OID", "GROUP-1", "member"), k.ENDING_KEEPS),
+    (k.ending_notice, ("OID", "group_member_ending_20261221T000000Z"), k.ENDING_NOTICES),
     (k.lease, ("feed",), k.LEASES),
 ]
 

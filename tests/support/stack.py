@@ -167,6 +167,8 @@ def bot_env(sim: Any, state_db: Path, **extra: str) -> dict[str, str]:
         "SIMULATED_TENANT_URL": sim.control_url,
         "STATE_DB": str(state_db),
         "GRAPH_TIMEOUT_SECONDS": "2",
+        # Tests run the check of access about to end themselves (`ending_cycle`), on the simulated clock.
+        "ENDING_POLL_SECONDS": "3600",
     }
     env.update(extra)
     return env
@@ -197,6 +199,7 @@ def production_env(sim: Any, ids: IdentityStandIns, tmp_path: Path, app_id: str,
         "SIMULATED_TENANT_URL": sim.control_url,
         "STATE_DB": str(tmp_path / "state.sqlite3"),
         "GRAPH_TIMEOUT_SECONDS": "2",
+        "ENDING_POLL_SECONDS": "3600",
     }
 
 
@@ -370,6 +373,12 @@ async def follow_up(stack: Stack, server: TestServer | None = None) -> int:
     """One sweep of the unconfirmed writes (what the bot does every few seconds); how many were settled."""
     ended: int = await (server or stack.server).app[PARTS_KEY].reconcile()
     return ended
+
+
+async def ending_cycle(stack: Stack, instance: int = 0) -> int:
+    """One cycle of the check of access about to end (bot.ending), what the bot does every ENDING_POLL_SECONDS."""
+    done: int = await stack.servers[instance].app[PARTS_KEY].bot.ending_cycle()
+    return done
 
 
 async def poll(stack: Stack) -> int:
