@@ -6,10 +6,11 @@ event, correlated by PIM request id with the schedule requests Graph still lists
 the admin feed, `history` and the export). Microsoft documents no shape for these entries (graph-pim-groups.md §9):
 an entry the reader cannot place has no group, principal or request, and is left out of the export (counted).
 
-The directory audit log keeps 30 days (Microsoft Entra data retention: "Audit logs … 30 days" for P1/P2,
-https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention): an export that
-starts earlier says from when the log could still tell, and what it has before that comes from the schedule
-requests only. Pure: graph.history reads, bot.exports delivers.
+The directory audit log keeps 30 days ("Microsoft Entra data retention", Activity reports: Audit logs, 30 days with
+Entra ID P1 or P2, which PIM requires; https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-
+data-retention, MicrosoftDocs/entra-docs `docs/identity/monitoring-health/reference-reports-data-retention.md`):
+an export that starts earlier says from when the log could still tell, and what it has before that comes from the
+schedule requests only. Pure: graph.history reads, bot.exports delivers.
 """
 
 from __future__ import annotations

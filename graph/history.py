@@ -9,12 +9,12 @@ PIM events over a period (the admins' `audit export`). App-only reads.
   properties the directoryAudit page marks filterable are sent: loggedByService (once per spelling of PIM's, as the
   feed does), activityDateTime, and for one user `targetResources/any(t: t/id eq '…')`.
 
-The audit API is throttled apart from the rest of Graph: 5 requests per 10 seconds per app per tenant
-(Microsoft Graph throttling limits, "Identity and access reports service limits": microsoftgraph/microsoft-graph-docs-
-contrib `concepts/includes/throttling-aad-reports.md`; graph-pim-groups.md §9). `AuditPacer` keeps every page of these
-reads within that budget on its own (a large export waits rather than hitting 429s), and a 429 that comes anyway
-(another reader of the same app: the feed, a second bot process) is waited out per its Retry-After, a bounded number
-of times. The log keeps 30 days; what the export asks for before that is said (core.audit.ExportPeriod).
+The audit API is throttled apart from the rest of Graph: "Five requests per 10 seconds" per app per tenant for
+directoryAudit (Microsoft Graph throttling limits, Microsoft Entra logs and reports: microsoftgraph/microsoft-graph-
+docs-contrib `includes/throttling-entra-logs-reports.md`; graph-pim-groups.md §9). `AuditPacer` keeps every page of
+these reads within that budget on its own (a large export waits rather than hitting 429s), and a 429 that comes
+anyway (another reader of the same app: the feed, a second bot process) is waited out per its Retry-After, a bounded
+number of times. The log keeps 30 days; what the export asks for before that is said (core.audit.ExportPeriod).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.store import keys
 from cards.wording import EXPORT_GONE, REPLIED_PRIVATELY
@@ -17,8 +18,9 @@ from simtenant.seed import EXCHANGE_ADMINS, SECURITY_OPERATORS
 from tests.support.approvals import click, decide_in_tenant, request_approval
 from tests.support.cards import card_text, element, facts
 from tests.support.chat import say, self_activations
+from tests.support.feed import FEED_GROUPS
 from tests.support.history import FILE_CONSENT, FILE_INFO, answer_consent, attachments
-from tests.support.stack import Stack
+from tests.support.stack import Channel, Stack, running_stack
 from tests.support.state import StateFile
 
 
@@ -199,3 +201,20 @@ async def test_an_approval_made_in_teams_carries_the_approvers_reason(export_sta
     assert approved["request_id"] == request_id and approved["approver"] == "Bob Builder"
     assert approved["reason"] == "ok for the patch window"  # the bot's record: no documented log field has it
     assert approved["justification"] == "incident INC-9"
+
+
+async def test_with_production_settings_the_upload_carries_no_bearer_and_goes_over_https(tmp_path: Path) -> None:
+    """The SIGNED stack: the Bot Connector stand-in (HTTPS, test CA) checks the bot's bearer on every call; the upload
+    URL must get none (its session answers 401 to one)."""
+    values = {"BOT_ADMINS": ALICE.oid, "FEED_POLL_SECONDS": "3600", "FEED_GROUPS": FEED_GROUPS}
+    async with running_stack(tmp_path, channel=Channel.SIGNED, quick=True, **values) as stack:
+        start, end = _days(stack, 3)
+        before = len(stack.connector.messages())
+        status, _ = await stack.post(act.message(stack.service_url, f"audit export {start} {end}"))
+        assert status == 201
+        [consent] = attachments(stack, FILE_CONSENT, before)
+        status, _ = await answer_consent(stack, consent, "accept")
+        assert status == 200
+        assert consent[1]["name"] in stack.connector.files
+        assert stack.connector.upload_puts[-1][2] == 201 and stack.service_url.startswith("https://")
+        assert not stack.connector.refused  # every Bot Connector call carried a valid bearer
