@@ -38,6 +38,7 @@ from bot.extension.contract import TokenRules
 from bot.extension.endpoint import ExtensionEndpoint
 from bot.extension.records import ExtensionRecords
 from bot.extension.rules import FileRules
+from bot.extension.tell import Teller
 from bot.extension.tokens import CallerCheck
 from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
@@ -66,6 +67,7 @@ from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
 from graph.clock import GraphClock
 from graph.demo import SimulatedColleagues
+from graph.extension import DirectoryFacts
 from graph.feed import FeedReader
 from graph.history import AuditPacer, HistoryReader
 from graph.pim import GraphPimDirectory
@@ -375,7 +377,8 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     adapter.on_turn_error = on_turn_error
     proactive = BotConnector(adapter, settings.bot.app_id)  # the desks' side of the Bot Connector (bot.transport)
     conversations = Conversations(store)
-    approval_records = ApprovalRecords(store)
+    # The approval card says when PIM's custom extension passed a request on to approval (bot.extension).
+    approval_records = ApprovalRecords(store, screening=ExtensionRecords(store).screening)
     # Before an activation that waits for approval is written, its group is remembered: a crash after the write
     # leaves the approval poller a group to find the request in (bot.approvals).
     service = PimService(directory, tokens, clock, before_approval_write=approval_records.serve_group)
@@ -429,7 +432,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
     turns = Turns(Deliveries(store, clock), proactive, clock=timer, sleep=timer.sleep)
-    extension = _extension(settings, http, store, clock)
+    extension = _extension(settings, http, store, clock, DirectoryFacts(graph, directory, clock), Teller(feed, clock))
     return Parts(
         settings=settings,
         health=health,
@@ -528,9 +531,12 @@ def _kill_at(point: str) -> Callable[[str], None]:
     return fault
 
 
-def _extension(settings: Settings, http: httpx.AsyncClient, store: Store, clock: Clock) -> ExtensionEndpoint | None:
+def _extension(
+    settings: Settings, http: httpx.AsyncClient, store: Store, clock: Clock, facts: DirectoryFacts, teller: Teller
+) -> ExtensionEndpoint | None:
     """PIM's custom extension (bot.extension), when PIM_EXTENSION_APP_ID_URI is set: tokens checked against the
-    tenant's OpenID keys (fetched through `http`, which trusts CA_FILE), decisions kept in the store."""
+    tenant's OpenID keys (fetched through `http`, which trusts CA_FILE), the rules file deciding with what `facts`
+    reads, decisions kept in the store."""
     ext = settings.extension
     if not ext.on:
         return None
@@ -538,10 +544,12 @@ def _extension(settings: Settings, http: httpx.AsyncClient, store: Store, clock:
     keys = OpenIdKeys(rules.metadata_url, http, what="the tenant")
     return ExtensionEndpoint(
         CallerCheck(rules, keys, clock),
-        FileRules(clock),
+        FileRules(ext.rules, facts, clock),
         ExtensionRecords(store),
+        clock,
         deadline_seconds=ext.deadline_seconds,
         fallback=Outcome(ext.fallback),
+        tell=teller,
     )
 
 

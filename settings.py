@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bot.extension.contract import PIM_CALLER_APP_ID
+from core.extension_rules import RulesError, RuleSet, parse_rules
 
 __all__ = [
     "CLOUDS",
@@ -265,6 +266,7 @@ class ExtensionSettings:
 
     app_id_uri: str = ""  # PIM_EXTENSION_APP_ID_URI: api://{bot host}/{client id}; empty: the endpoint is off
     rules_file: Path | None = None  # PIM_EXTENSION_RULES
+    rules: RuleSet = RuleSet()  # the file's rules, checked at start (none: every request goes on)
     caller_app_ids: tuple[str, ...] = (PIM_CALLER_APP_ID,)  # PIM_EXTENSION_CALLER_APP_ID: PIM's first-party app
     deadline_seconds: float = 5.0  # PIM_EXTENSION_DEADLINE_SECONDS: answer within this (below the extension's timeout)
     fallback: str = "Approved"  # PIM_EXTENSION_FALLBACK: Approved or Denied, when the rules cannot decide in time
@@ -651,8 +653,16 @@ def _extension(
     `api://{PUBLIC_BASE_URL host}/{MicrosoftAppId}` once a rules file is set; the rules; the caller; time."""
     rules_raw = env.get("PIM_EXTENSION_RULES", "").strip()
     rules_file = Path(rules_raw) if rules_raw else None
-    if rules_file is not None and not rules_file.is_file():
-        problems.append(f"PIM_EXTENSION_RULES={rules_raw!r} is not a readable file (the custom extension's rules)")
+    rules = RuleSet()
+    if rules_file is not None:
+        try:
+            rules = parse_rules(rules_file.read_text(encoding="utf-8"), rules_file.name)
+        except OSError:
+            problems.append(f"PIM_EXTENSION_RULES={rules_raw!r} is not a readable file (the custom extension's rules)")
+        except UnicodeDecodeError:
+            problems.append(f"PIM_EXTENSION_RULES={rules_raw!r} is not UTF-8 text (a TOML file)")
+        except RulesError as e:
+            problems.extend(f"PIM_EXTENSION_RULES: {p}" for p in e.problems)
     uri = env.get("PIM_EXTENSION_APP_ID_URI", "").strip()
     host = urlsplit(sign_in.public_base_url).netloc if sign_in.public_base_url else ""
     if not uri and rules_file is not None:
@@ -683,6 +693,7 @@ def _extension(
     return ExtensionSettings(
         app_id_uri=uri,
         rules_file=rules_file,
+        rules=rules,
         caller_app_ids=callers or (PIM_CALLER_APP_ID,),
         deadline_seconds=deadline,
         fallback="Denied" if fallback.casefold() == "denied" else "Approved",

@@ -30,6 +30,8 @@ from bot.conversations import Conversations
 from bot.demo import DemoCommands
 from bot.ending import EndingDesk, EndingSettings, KeepPlan
 from bot.exports import AuditExports
+from bot.extension.notices import ExtensionNotices
+from bot.extension.records import ExtensionRecords
 from bot.feed import FeedDesk
 from bot.feed.commands import FeedCommands
 from bot.handlers import status
@@ -165,7 +167,10 @@ class PimBot(TeamsActivityHandler):
         # The handlers, one per kind of command or click.
         self._replies = Replies(approval_records, clock)
         self._usage = Usage(admins, self._replies, demo=demo is not None)
-        self._activations = Activations(conversations, self._replies, self._approvals, reconciler, self._signins)
+        notices = ExtensionNotices(ExtensionRecords(store), clock)  # PIM's custom extension's word (bot.extension)
+        self._activations = Activations(
+            conversations, self._replies, self._approvals, reconciler, self._signins, notices
+        )
         self._approval_commands = ApprovalCommands(self._approvals, channels)
         self._feed_commands = FeedCommands(feed, admins)
         self._demo = demo  # `demo …` commands: only in the demo (BOT_DEMO)

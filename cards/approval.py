@@ -53,6 +53,7 @@ class ApprovalView:
     closed: str = ""  # closed without a decision: "Cancelled by the requester at …", "Expired: …"
     requester_id: str = ""  # Entra object id: the card @mentions the requester (Teams resolves it in a card mention)
     active_until: datetime | None = None  # approved: when the access ends, as PIM scheduled it (None: not known)
+    screened: str = ""  # PIM's custom extension passed the request on to approval: what it said
 
 
 def _mention(name: str, object_id: str) -> tuple[str, JsonDict] | None:
@@ -108,6 +109,8 @@ def approval_card(
     pairs += _times(view, tz)
     title = f"{view.requester_name} asks for {access.lower()} access to {view.group_name}"
     body: list[BareObject] = [heading("heading", title), facts("facts", pairs)]
+    if view.screened:
+        body.append(text("screened", view.screened, subtle=True))
     if notice:
         body.append(text("notice", notice, color="Attention", weight="Bolder"))
     decided = view.decision is not None

@@ -97,7 +97,9 @@ _KIND_WORDS = {
     EventKind.ACTIVE_ASSIGNED: "assigned active by an admin",
     EventKind.ACTIVE_ENDED: "active access ended",
     EventKind.APPROVAL_DECIDED: "approval decided",
+    EventKind.EXTENSION_EVALUATED: "checked by the custom extension",
 }
+_OUTCOME_WORDS = {"Approved": "passed on to approval", "AutoApproved": "approved automatically", "Denied": "denied"}
 
 
 def event_what(event: FeedEvent, names: Mapping[str, str]) -> str:
@@ -113,6 +115,9 @@ def event_what(event: FeedEvent, names: Mapping[str, str]) -> str:
         case EventKind.ACTIVE_ENDED:
             what = "ownership" if event.access is Access.OWNER else "membership"
             return f"{what} ended — {reason}" if reason else f"{what} ended"
+        case EventKind.EXTENSION_EVALUATED:
+            outcome = _OUTCOME_WORDS.get(event.decision or "", event.decision or "decided")
+            return f"activation {outcome} by rule '{event.rule}'" if event.rule else f"activation {outcome}"
         case EventKind.APPROVAL_DECIDED:
             decision = (event.decision or "decided").lower()
             if decision == "expired":
@@ -196,6 +201,9 @@ def feed_event_card(event: FeedEvent, names: Mapping[str, str], tz: Tz) -> JsonD
         pairs.append(("Justification", event.justification))
     if event.ticket is not None:
         pairs.append(("Ticket", _ticket(event.ticket)))
+    if event.kind is EventKind.EXTENSION_EVALUATED:
+        pairs.append(("Outcome", f"{event.decision} (rule '{event.rule}')"))
+        pairs.extend(("Reason", reason) for reason in event.reasons)
     body.append(facts("facts", pairs))
     result = card(body, event_line(event, names, tz))
     result["actions"] = [to_json(ActionOpenUrl(id="open-pim", title="Open in PIM", url=pim_group_url(event.group_id)))]

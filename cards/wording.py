@@ -50,6 +50,7 @@ from core.errors import (
     TokenRejected,
     TooSoonToDeactivate,
 )
+from core.extension import NO_OBJECTION
 from core.models import MINIMUM_ACTIVATION, Access, Decision, WriteKind
 from core.reach import Unreached
 
@@ -73,6 +74,9 @@ __all__ = [
     "decision_not_recorded",
     "decision_unconfirmed",
     "explain",
+    "extension_auto_approved",
+    "extension_denied",
+    "extension_passed",
     "feed_groups_unknown",
     "feed_here_text",
     "feed_off_text",
@@ -106,6 +110,8 @@ _RULES = {
     "eligibilityrule": "you are not eligible",
     "adminrequestrule": "only an administrator can make this request",
     "activationdayrule": "activation is not allowed at this time",
+    # The pre-approval custom extension answered Denied (simtenant.extensions; Graph's form is undocumented).
+    "customextensionrule": "the activation rules of its custom extension denied it",
 }
 
 
@@ -880,3 +886,26 @@ def export_upload_failed(file_name: str) -> str:
 
 def export_uploaded(file_name: str) -> str:
     return f"{file_name} is in your OneDrive (in the Microsoft Teams Chat Files folder):"
+
+
+# ---- PIM's custom extension (bot.extension) --------------------------------------------------------------------
+
+
+def extension_auto_approved(group_name: str, reasons: Sequence[str]) -> str:
+    """The requester's line when the custom extension approved their activation without the approvers."""
+    why = " ".join(reasons) or "Approved automatically."
+    return f"{_group(group_name)}: {why}"
+
+
+def extension_denied(group_name: str, reasons: Sequence[str]) -> str:
+    """The requester's line when the custom extension denied their activation: its reasons, as PIM shows them."""
+    why = " ".join(reasons) or "No reason was given."
+    return f"{_group(group_name)} was denied by the activation rules: {why}"
+
+
+def extension_passed(rule: str, reasons: Sequence[str], *, fallback: bool) -> str:
+    """The approval card's line: the custom extension passed the request to the approvers."""
+    if fallback:
+        return "The activation rules could not decide in time and passed this request on for approval."
+    why = "".join(f" {r}" for r in reasons if r != NO_OBJECTION)
+    return f"Checked by the activation rules: no rule objected; passed to you for approval.{why}"

@@ -38,6 +38,7 @@ __all__ = [
     "diff",
     "enrich",
     "event_id",
+    "extension_event_id",
 ]
 
 EXPIRY_NOTICE = timedelta(days=14)  # an eligibility ending within this is announced once
@@ -89,6 +90,7 @@ class EventKind(StrEnum):
     ACTIVE_ASSIGNED = "active.assigned"  # assigned directly by an admin; `permanent` → a warning
     ACTIVE_ENDED = "active.ended"  # expired, deactivated or removed (reason says which)
     APPROVAL_DECIDED = "approval.decided"  # approved, denied or expired (reason / decision says which)
+    EXTENSION_EVALUATED = "extension.evaluated"  # PIM asked the bot (custom extension); decision = the outcome
 
 
 class EndReason(StrEnum):
@@ -118,6 +120,8 @@ class FeedEvent:
     member_type: str = "direct"
     observed_at: datetime | None = None  # when the poll saw it (event-to-post latency is measured from here)
     schedule_id: str | None = None  # the schedule behind the change: matches a request's targetScheduleId
+    rule: str | None = None  # EXTENSION_EVALUATED: the rule that decided
+    reasons: tuple[str, ...] = ()  # EXTENSION_EVALUATED: the reasons given to PIM
 
     @property
     def permanent(self) -> bool:
@@ -167,6 +171,11 @@ class AuditRead:
     groups: tuple[str, ...] = ()
     decisions: tuple[LoggedDecision, ...] = ()
     watermark: datetime | None = None
+
+
+def extension_event_id(request_id: str) -> str:
+    """The id of the EXTENSION_EVALUATED event of one request: PIM's retries of the call are one event, posted once."""
+    return f"{EventKind.EXTENSION_EVALUATED.value}|{request_id.casefold()}"
 
 
 def approval_event_id(request_id: str) -> str:

@@ -33,7 +33,8 @@ Control API (/_sim, no auth, loopback callers only):
                                        "nested_group_approvers", "approvers_at_request",
                                        "get_by_ids_per_type"}
   POST /_sim/seed/{helper}            keyword arguments of Tenant.add_user | add_group | add_member |
-                                      remove_member | add_eligibility | add_assignment | set_policy
+                                      remove_member | add_eligibility | add_assignment | set_policy |
+                                      add_team_schedule | add_shift (team_id, user_id, start, end, shared?)
   GET  /_sim/teams                    the Teams app catalog and personal-scope installations (simtenant.teams)
   POST /_sim/teams/apps               {"display_name", "bot_id", "azure_ad_app_id"?, "external_id"?,
                                        "distribution_method"?, "messaging_endpoint"?, "service_url"?, "bot_name"?}:
@@ -638,6 +639,8 @@ _SEED_HELPERS = (
     "add_eligibility",
     "add_assignment",
     "set_policy",
+    "add_team_schedule",
+    "add_shift",
 )
 
 

@@ -24,6 +24,8 @@ Permissions (app roles for app tokens, scopes for delegated tokens):
   privileged application permission being TeamsAppInstallation.ReadWriteSelfForUser.All); refusals 403 `Forbidden`
   naming the permissions. *Self* permissions reach only the caller's own app (its webApplicationInfo id); the
   *Selected* ones are treated as reaching every app (the stand-in has no admin selection)
+* Teams Shifts (`simtenant.shifts`): a team's shifts with Schedule.Read.All or Schedule.ReadWrite.All (delegated also
+  Group.Read.All, Group.ReadWrite.All); an app token must name the user it acts as (MS-APP-ACTS-AS)
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from simtenant.extensions import CustomExtension
 from simtenant.model import RequestInput, Tenant
 from simtenant.observe import ConnectionDropped, Fault
 from simtenant.odata import ExpandItem, Filter, parse_expand, parse_filter, parse_select
+from simtenant.shifts import parse_shift_filter, shift_json
 from simtenant.teams import CatalogApp, Installation
 from simtenant.tokens import TokenError
 
@@ -200,6 +203,12 @@ SELF_ONLY = frozenset(
     f"TeamsAppInstallation.{p}{suffix}"
     for p in ("ReadWriteSelfForUser", "ReadWriteAndConsentSelfForUser")
     for suffix in ("", ".All")
+)
+# List shifts (schedule-list-shifts, v1.0): delegated Schedule.Read.All, Schedule.ReadWrite.All, Group.Read.All,
+# Group.ReadWrite.All; application Schedule.Read.All, Schedule.ReadWrite.All. Refused in the Teams routes' form.
+SHIFTS_R = _teams_perm(
+    ("Schedule.Read.All", "Schedule.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"),
+    ("Schedule.Read.All", "Schedule.ReadWrite.All"),
 )
 DIRECTORY_R = _perm(*(USERS_R.any_of | GROUPS_R.any_of), directory=True)
 GET_BY_IDS_R = frozenset({"Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"})
@@ -1194,6 +1203,31 @@ async def install_app(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     return SimResponse(201)
 
 
+# ---------------------------------------------------------------------------------------------------- Shifts
+
+
+async def list_shifts(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    """GET /teams/{id}/schedule/shifts (simtenant.shifts: sources and what is inferred)."""
+    acting = ctx.caller.oid
+    if ctx.caller.is_app:
+        acting = next((v for k, v in ctx.req.headers.items() if k.lower() == "ms-app-acts-as"), None)
+        if not acting:
+            raise GraphError(
+                403, "Forbidden", "MS-APP-ACTS-AS header needs to be set for application context requests."
+            )
+    shifts = ctx.tenant.shifts.team(m["id"])
+    tenant = ctx.tenant
+    sees = acting is not None and any(tenant.is_member(m["id"], acting, a) for a in ("member", "owner"))
+    if shifts is None or not sees:
+        raise GraphError(404, "NotFound", "Sorry, the team was not found, or you may not have access to it.")
+    try:
+        wanted = parse_shift_filter(ctx.q("$filter"))
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
+    rows = [shift_json(s) for s in shifts if wanted(s)]
+    return _page(ctx, rows, ctx.context(f"teams('{m['id']}')/schedule/shifts"))
+
+
 # ---------------------------------------------------------------------------------------------------- routes
 
 
@@ -1330,6 +1364,7 @@ ROUTES: tuple[Route, ...] = (
     _r(
         "GET", f"/appCatalogs/teamsApps/{_SEG}", "GET appCatalogs/teamsApps/{id}", CATALOG_R, get_catalog_app, pim=False
     ),
+    _r("GET", f"/teams/{_SEG}/schedule/shifts", "GET teams/{id}/schedule/shifts", SHIFTS_R, list_shifts, pim=False),
     _r("GET", f"{_USER_APPS}", "GET users/{id}/teamwork/installedApps", INSTALLED_R, list_installed, pim=False),
     _r("POST", f"{_USER_APPS}", "POST users/{id}/teamwork/installedApps", INSTALL_W, install_app, pim=False),
     _r(

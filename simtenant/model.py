@@ -101,6 +101,7 @@ from simtenant.errors import (
 from simtenant.extensions import PIM_APP_ID, PRE_APPROVAL_RULE, CustomExtension, ExtensionRule
 from simtenant.isotime import CalendarDurationError, format_instant, parse_duration
 from simtenant.observe import Fault, FaultRegistry, RequestLog, Stats
+from simtenant.shifts import Schedules, Shift, ShiftItem, new_shift
 from simtenant.teams import TeamsApps
 from simtenant.tokens import TokenService
 
@@ -318,6 +319,7 @@ class Tenant:
         self.log = RequestLog()
         self.reports_throttle = ReportsThrottle()  # auditLogs: 5 requests / 10 s per app (simtenant.audit)
         self.teams = TeamsApps()  # the Teams app catalog and personal-scope installations (simtenant.teams)
+        self.shifts = Schedules()  # Teams Shifts schedules of teams (simtenant.shifts)
         self.clear()
 
     # ------------------------------------------------------------------ state
@@ -351,6 +353,7 @@ class Tenant:
         self._seq = 0
         self.audit = AuditLog()
         self.teams.clear()  # its listeners (the delivery to the bot) stay
+        self.shifts.clear()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -480,6 +483,29 @@ class Tenant:
         base = group.base_members if access == "member" else group.base_owners
         base.pop(_k(principal_id), None)
         self._refresh_membership(group_id, principal_id, access)
+
+    def add_team_schedule(self, team_id: str) -> None:
+        """Make an existing group a team with a Shifts schedule (its members see it; simtenant.shifts)."""
+        self._group(team_id)
+        self.shifts.add_team(team_id)
+
+    def add_shift(
+        self,
+        team_id: str,
+        user_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        display_name: str = "On call",
+        shared: bool = True,
+    ) -> Shift:
+        """A shift of `user_id` in the team's schedule (made a team with a schedule if it was not); `shared` False:
+        a manager's draft only. Graph's limits: 1 minute to 24 hours (resources/shift)."""
+        self._group(team_id)
+        if not timedelta(minutes=1) <= end - start <= timedelta(hours=24):
+            raise ValueError("a shift lasts from 1 minute to 24 hours")
+        item = ShiftItem(start=start, end=end, display_name=display_name)
+        return self.shifts.add(team_id, new_shift(user_id, item, shared=shared, created=self.clock.now()))
 
     def set_policy(self, group_id: str, access: str = "member", **changes: Any) -> RolePolicy:
         """Change role settings, by RolePolicy field name (activation_max="PT2H", enduser_enabled_rules=[…],

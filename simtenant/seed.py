@@ -67,6 +67,7 @@ APP_ROLES = (
     "TeamsAppInstallation.ReadWriteSelfForUser.All",
     "AuditLog.Read.All",  # the admin feed's discovery of PIM groups (FEED_DISCOVER) reads the PIM audit log
     "AuthenticationContext.Read.All",  # the display name of an authentication context a PIM policy demands
+    "Schedule.Read.All",  # the custom extension's on-call rule reads a team's Teams Shifts schedule (issue 15)
 )
 DELEGATED_SCOPES = DEFAULT_DELEGATED_SCOPES
 

@@ -18,7 +18,7 @@ The stored JSON keeps the camelCase names the records had before they were typed
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -230,6 +230,7 @@ class ApprovalRequest:
     told_at: datetime | None = None
     reminded_at: datetime | None = None
     expiry_warned_at: datetime | None = None
+    screened: str = ""  # what PIM's custom extension said when it passed the request on (bot.extension), for the card
 
     @classmethod
     def waiting(
@@ -317,6 +318,8 @@ class ApprovalRequest:
         data.update({name: value for name, value in marks.items() if value is not None})
         if self.active_until is not None:
             data["activeUntil"] = self.active_until.isoformat()
+        if self.screened:
+            data["screened"] = self.screened
         return data
 
     @classmethod
@@ -362,6 +365,7 @@ class ApprovalRequest:
             told_at=_stamp(data, "told"),
             reminded_at=_stamp(data, "reminded"),
             expiry_warned_at=_stamp(data, "expiryWarned"),
+            screened=_str(data.get("screened")),
         )
 
 
@@ -490,15 +494,23 @@ Change = Callable[[ApprovalRequest], ApprovalRequest | None]
 class ApprovalRecords:
     """The approvals' records in the store; every change of one is `Store.update` (compare-and-swap)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, screening: Callable[[str], Awaitable[str]] | None = None) -> None:
+        """`screening(request id)`: what PIM's custom extension said when it passed the request on to approval ("" if
+        it did not: bot.extension.records), shown on the approval card."""
         self._store = store
         self._served: set[str] = set()  # groups this process has remembered (approvals/group/*)
+        self._screening = screening
 
     # ---- requests -------------------------------------------------------------------------------------------------
 
     async def create(self, request: ApprovalRequest) -> bool:
         """Write the record only if none exists (of the turn that made the request and a poller that found it in PIM,
         one wins); whether this call wrote it."""
+        if self._screening is not None and not request.screened:
+            try:
+                request = replace(request, screened=await self._screening(request.request_id))
+            except Exception:  # the card goes out without the line rather than not at all
+                log.warning("could not read the custom extension's word on request %s", request.request_id)
         try:
             await self._store.put_if(k.request(request.request_id), request.to_json(), None)
         except Conflict:

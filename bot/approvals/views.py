@@ -55,6 +55,7 @@ def view_of(record: ApprovalRequest) -> ApprovalView:
         decided_reason=decided.reason if decided else "",
         closed=closed_line(record),
         active_until=record.active_until,
+        screened=record.screened,
     )
 
 

@@ -5,8 +5,9 @@ the token is checked before the body is read (401: nothing read, evaluated, stor
 (400 naming the field); an answer already stored for the request id is answered again (PIM retries 0-5 times: the
 same evaluationId, outcome and reasons, and nothing posted twice); else the rules decide within the deadline, or
 the configured fallback is answered and the log says which rule could not decide and why. The decision is stored
-once (created only if absent: of two racing retries one stores it and the other answers what it stored), and only
-the request that stored it tells the admin feed and the requester (`Tell`), after the answer is written.
+once (created only if absent: of two racing retries one stores it and the other answers what it stored); the call
+that stored it also notes it as the person's latest (read by their own activation turn, so before answering) and
+tells the admin feed (`Tell`, after the answer).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.extension.records import ExtensionRecords
 from bot.extension.tokens import CallerCheck, Unauthorized
 from core.extension import FALLBACK, Evaluation, Outcome, decided
 from core.models import PimRequest
+from core.ports import Clock
 from graph.wire import CalloutError, parse_callout
 
 __all__ = ["ExtensionEndpoint", "Rules", "Tell"]
@@ -49,6 +51,7 @@ class ExtensionEndpoint:
         check: CallerCheck,
         rules: Rules,
         records: ExtensionRecords,
+        clock: Clock,
         *,
         deadline_seconds: float,
         fallback: Outcome,
@@ -57,6 +60,7 @@ class ExtensionEndpoint:
         self._check = check
         self._rules = rules
         self._records = records
+        self._clock = clock
         self._deadline = deadline_seconds
         self._fallback = fallback
         self._tell = tell
@@ -87,8 +91,12 @@ class ExtensionEndpoint:
         remaining = self._deadline - (asyncio.get_running_loop().time() - started) - _MARGIN
         evaluation = await self._decide(pim_request, remaining)
         kept = await self._records.keep(evaluation)
-        if kept is evaluation and self._tell is not None:
-            self._later(self._tell(evaluation, pim_request))
+        if kept is evaluation:
+            # Before the answer: the bot's own activation turn, whose write PIM is holding for this call, reads it
+            # as soon as the write returns (bot.extension.notices). The feed can hear of it after.
+            await self._records.keep_latest(evaluation, self._clock.now())
+            if self._tell is not None:
+                self._later(self._tell(evaluation, pim_request))
         log.info(
             "PIM extension: request %s of %s for %s %s: %s by rule %r",
             pim_request.id, pim_request.principal_id, pim_request.access.value, pim_request.group_id,

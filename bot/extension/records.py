@@ -1,16 +1,25 @@
 """The decisions the bot answered PIM, one per request id (`pim-extension/evaluation/{request id}`): what makes a
 retry of the same request get the same answer, and the admin feed hear of it once. Each is created once
-(`put_if` with no etag: of racing retries one creates it) and never changed."""
+(`put_if` with no etag: of racing retries one creates it) and never changed.
+
+Beside it, the last decision about each person's activation of each group (`pim-extension/latest/{oid}/{group}/
+{access}`, with when it was made): PIM calls the extension while the bot's own activation write is in flight, and
+the write's answer does not say what the extension said (a denial is a refusal naming CustomExtensionRule at most;
+an auto-approval looks like any activation), so the person's turn reads it there to tell them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from bot.store import Conflict, Store, keys
+from bot.store import ANY, Conflict, Store, keys
+from cards.wording import extension_passed
 from core.extension import Evaluation, Outcome
 from core.models import Access
 
-__all__ = ["ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
+__all__ = ["RECENT", "ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
+
+RECENT = timedelta(minutes=2)  # a latest decision older than this is not about the write a turn just made
 
 
 def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
@@ -61,3 +70,28 @@ class ExtensionRecords:
                 return evaluation_from_json(found.value)
             raise
         return evaluation
+
+    async def screening(self, request_id: str) -> str:
+        """The approval card's line for a request this extension passed on to approval ("" if it did not decide it,
+        or did not pass it on): bot.approvals.records shows it to the approvers."""
+        evaluation = await self.get(request_id)
+        if evaluation is None or evaluation.outcome is not Outcome.APPROVED:
+            return ""
+        return extension_passed(evaluation.rule, evaluation.reasons, fallback=evaluation.by_fallback)
+
+    async def keep_latest(self, evaluation: Evaluation, at: datetime) -> None:
+        """Note `evaluation` as the last one about its person, group and access (replacing the one before)."""
+        key = keys.extension_latest(evaluation.principal_id, evaluation.group_id, evaluation.access.value)
+        await self._store.put_if(key, {"evaluation": evaluation_to_json(evaluation), "at": at.isoformat()}, ANY)
+
+    async def latest(self, principal_id: str, group_id: str, access: str, since: datetime) -> Evaluation | None:
+        """The last decision about this person's activation of this group, if made at `since` or later."""
+        found = await self._store.get(keys.extension_latest(principal_id, group_id, access))
+        if found is None:
+            return None
+        try:
+            at = datetime.fromisoformat(str(found.value["at"]))
+            evaluation = evaluation_from_json(found.value["evaluation"])
+        except (KeyError, ValueError, TypeError):
+            return None
+        return evaluation if at >= since else None

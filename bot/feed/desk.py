@@ -251,6 +251,20 @@ class FeedDesk:
         if await self._outcomes.told(settled):
             self.wake.set()
 
+    async def tell_evaluation(self, event: FeedEvent) -> bool:
+        """bot.extension calls this once per PIM request it decided (the call that stored the decision): queued for
+        the next post, which is woken for it. Its id is the request's (core.feed.extension_event_id), so it is
+        posted once however often it is told. False when the feed is off or had it already."""
+        channel = await self.channel()
+        if channel is None or not channel.on:
+            return False
+        fresh = await self._outbox.unseen([event])
+        if not fresh:
+            return False
+        await self._outbox.queue(fresh, self._clock.now(), digest=False)
+        self.wake.set()
+        return True
+
     # ---- the lease and the loop --------------------------------------------------------------------------------------
 
     async def release_lease(self) -> None:

@@ -348,6 +348,8 @@ def event_to_json(e: FeedEvent) -> Json:
         "memberType": e.member_type,
         "observedAt": _time(e.observed_at),
         "scheduleId": e.schedule_id,
+        "rule": e.rule,
+        "reasons": list(e.reasons),
     }
 
 
@@ -370,6 +372,8 @@ def event_from_json(value: Json) -> FeedEvent:
         member_type=str(value["memberType"]),
         observed_at=_parse(value["observedAt"]),
         schedule_id=value["scheduleId"],
+        rule=value.get("rule"),  # absent in entries queued before the custom extension
+        reasons=tuple(str(r) for r in value.get("reasons") or ()),
     )
 
 

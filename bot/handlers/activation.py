@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 import cards
 from bot.approvals import ApprovalDesk
 from bot.conversations import Conversations
+from bot.extension.notices import ExtensionNotices
 from bot.handlers.replies import Replies
 from bot.reconcile import Reconciler
 from bot.signin import SignIns
@@ -38,8 +40,10 @@ class Activations:
         approvals: ApprovalDesk,
         reconciler: Reconciler,
         signins: SignIns,
+        notices: ExtensionNotices | None = None,
     ) -> None:
         self._conversations = conversations
+        self._notices = notices  # what PIM's custom extension decided about the activations (bot.extension)
         self._replies = replies
         self._approvals = approvals
         self._reconcile = reconciler
@@ -48,6 +52,7 @@ class Activations:
     # ---- typed ------------------------------------------------------------------------------------------------------
 
     async def activate(self, turn: Turn, command: Activate, said: UserInput) -> None:
+        since = self._notices.started() if self._notices is not None else None
         outcomes = self._signins.settle(turn.actor, await turn.service.activate(turn.actor, command))
         step_up = self._signins.step_up_of(outcomes)
         if step_up is not None:
@@ -56,6 +61,7 @@ class Activations:
             if not outcomes:
                 return
         await self._send(turn, outcomes)
+        await self._tell_extension(turn, outcomes, since)
 
     async def deactivate(self, turn: Turn, command: Deactivate) -> None:
         outcomes = await turn.service.deactivate(turn.actor, command)
@@ -68,13 +74,21 @@ class Activations:
     async def click(self, turn: Turn, action: CardAction, said: UserInput, *, invoke: bool) -> JsonDict:
         """An Activate button (or the needs-input card's submit): the card that answers it (an invoke's replaces the
         clicked card)."""
+        since = self._notices.started() if self._notices is not None else None
         outcome = await turn.service.activate_group(
             turn.actor, action.group_id, action.access, action.duration, action.justification, action.ticket
         )
-        return await self.answer_click(turn, outcome, action, said, invoke=invoke)
+        return await self.answer_click(turn, outcome, action, said, invoke=invoke, since=since)
 
     async def answer_click(
-        self, turn: Turn, outcome: Outcome, action: CardAction, said: UserInput, *, invoke: bool
+        self,
+        turn: Turn,
+        outcome: Outcome,
+        action: CardAction,
+        said: UserInput,
+        *,
+        invoke: bool,
+        since: datetime | None = None,
     ) -> JsonDict:
         """The card that answers a click whose activation gave `outcome` (an Activate button, or Keep it on the
         ending-soon card, bot.handlers.ending): the inputs the policy still wants, the step-up sign-in, or the
@@ -95,6 +109,11 @@ class Activations:
         if invoke and isinstance(outcome, AwaitingApproval):
             shown = await self._replies.keep_in_place(turn, answer, outcome)
         await self._after(turn, [outcome], shown)
+        if (
+            since is None and self._notices is not None
+        ):  # a write the caller made just now (Keep it, bot.handlers.ending)
+            since = self._notices.recent()
+        await self._tell_extension(turn, [outcome], since)
         return answer
 
     async def click_deactivate(self, turn: Turn, action: CardAction, *, invoke: bool) -> JsonDict:
@@ -164,6 +183,19 @@ class Activations:
                     await self._approvals.waiting(turn.context, turn.service, turn.actor, o, card)
                 except Exception:  # the request is made; failing to notify must not hide that from the user
                     log.exception("could not send request %s to its approvers", o.request.id)
+
+    async def _tell_extension(self, turn: Turn, outcomes: Sequence[Outcome], since: datetime | None) -> None:
+        """What PIM's custom extension decided about these activations, when it approved one automatically or denied
+        it (bot.extension.notices): one line each, after the card."""
+        if self._notices is None or since is None:
+            return
+        try:
+            lines = await self._notices.lines(turn.actor.object_id, outcomes, since)
+        except Exception:  # the activation's own answer is out; a missing note must not turn into an error
+            log.exception("could not read the custom extension's decisions")
+            return
+        for line in lines:
+            await turn.send_text(line)
 
     async def _follow_up_later(self, turn: Turn, outcomes: Sequence[Outcome]) -> None:
         """The user was told "I will tell you in a moment" for these: store their follow-ups (bot.reconcile)."""

@@ -26,6 +26,7 @@ __all__ = [
     "ENDING_KEEPS",
     "ENDING_NOTICES",
     "ENDING_WARNED",
+    "EXTENSION_LATEST",
     "FEED_AUDIT",
     "FEED_CHANNEL",
     "FEED_DISCOVERED",
@@ -58,6 +59,7 @@ __all__ = [
     "ending_keep",
     "ending_notice",
     "ending_warned",
+    "extension_latest",
     "feed_outbox",
     "feed_outcome",
     "heartbeat",
@@ -225,11 +227,17 @@ def feed_outcome(source: str, event_id: str) -> str:
 
 # ---- PIM's custom-extension calls (bot.extension.records) ---------------------------------------------------------
 EXTENSION_EVALUATIONS = "pim-extension/evaluation/"
+EXTENSION_LATEST = "pim-extension/latest/"
 
 
 def extension_evaluation(request_id: str) -> str:
     """The answer given to PIM about one activation request, by its PIM request id (retries get the same)."""
     return f"{EXTENSION_EVALUATIONS}{_part(request_id)}"
+
+
+def extension_latest(principal_id: str, group_id: str, access: str) -> str:
+    """The last answer given to PIM about one person's activation of one group (what their turn tells them)."""
+    return f"{EXTENSION_LATEST}{_part(principal_id.lower())}/{_part(group_id.lower())}/{_part(access)}"
 
 
 # ---- access about to end (bot.ending; its lease is lease("ending")) -------------------------------------------------
@@ -300,6 +308,7 @@ KEYSPACE: tuple[str, ...] = (
     FEED_OUTBOX,
     FEED_OUTCOMES,
     EXTENSION_EVALUATIONS,
+    EXTENSION_LATEST,
     ENDING_WARNED,
     ENDING_KEEPS,
     ENDING_NOTICES,

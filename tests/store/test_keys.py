@@ -56,6 +56,7 @@ BUILT: list[tuple[Callable[..., str], tuple[str, ...], str]] = [
     (k.ending_warned, ("OID", "group_member_20261207T140000Z"), k.ENDING_WARNED),
     (k.ending_keep, ("OID", "GROUP-1", "member"), k.ENDING_KEEPS),
     (k.ending_notice, ("OID", "group_member_ending_20261221T000000Z"), k.ENDING_NOTICES),
+    (k.extension_latest, ("OID", "GROUP", "member"), k.EXTENSION_LATEST),
     (k.lease, ("feed",), k.LEASES),
 ]
 

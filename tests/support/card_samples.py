@@ -26,7 +26,7 @@ from cards.cancel import WaitingRequest, cancel_question_card
 from cards.export import export_summary_card
 from cards.feed import FeedStatusView, feed_digest_card, feed_event_card, feed_status_card
 from cards.history import history_card
-from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED, LATE_SIGN_IN
+from cards.wording import FEED_AUDIT_DENIED, FEED_DISCOVERY_DENIED, LATE_SIGN_IN, extension_passed
 from core.audit import ExportPeriod, ExportSummary
 from core.commands import parse
 from core.errors import (
@@ -401,6 +401,14 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "approval_channel_copy": lambda: approval_card(
         approval_view(), TZ, actionable=False, refresh_user_ids=APPROVER_TEAMS_IDS, channel=True
     ),
+    "approval_screened_by_extension": lambda: approval_card(
+        approval_view(
+            screened=extension_passed("default", ("Ticket INC-4711 has the expected form.",), fallback=False)
+        ),
+        TZ,
+        actionable=True,
+        refresh_user_ids=APPROVER_TEAMS_IDS,
+    ),
     "approval_waiting_read_only": lambda: approval_card(
         approval_view(), TZ, actionable=False, notice="You are not an approver for Security-Operators."
     ),
@@ -595,6 +603,33 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
             Group("0e1d2c3b-4a59-4867-b5a4-c3d2e1f0a9b8", "not in names"),
             principal_id=STRANGER,
             decision="expired",
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_extension_denied": lambda: feed_event_card(
+        feed_event(
+            EventKind.EXTENSION_EVALUATED,
+            EXCHANGE,
+            start=NOW,
+            end=NOW + timedelta(hours=1),
+            justification="patching",
+            decision="Denied",
+            rule="ticket",
+            reasons=("A ticket number of the form INC-4711 is required; none was given (rule 'ticket').",),
+        ),
+        FEED_NAMES,
+        TZ,
+    ),
+    "feed_extension_auto_approved": lambda: feed_event_card(
+        feed_event(
+            EventKind.EXTENSION_EVALUATED,
+            SECOPS,
+            start=NOW,
+            end=NOW + timedelta(hours=1),
+            decision="AutoApproved",
+            rule="on call",
+            reasons=("Approved automatically: you are on call in Ops Rotation.",),
         ),
         FEED_NAMES,
         TZ,
