@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import httpx
 
 from graph.auth import TokenAuth
 from graph.errors import GraphError, GraphTransportError, parse_error
+from graph.observe import GRAPH_CALL, CallObserver, GraphCall, route_of
 
 __all__ = ["BatchRequest", "BatchResponse", "GraphClient", "JsonObject", "odata_path"]
 
@@ -95,6 +97,8 @@ class GraphClient:
     * `token=None` means the app-only token from `app_token` (an `httpx.Auth` such as `AppTokenSource`, whose flow
       refreshes a refused token once, or a plain async callable); pass a user's delegated token for self-service
       calls.
+    * `observer` is told of every response, failed connection and retry (the bot's metrics); the last answered
+      call's ids are in `graph.observe.GRAPH_CALL` for the logs.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class GraphClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         backoff_base: float = 0.5,
+        observer: CallObserver | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -119,6 +124,7 @@ class GraphClient:
         self._sleep = sleep
         self._jitter = jitter
         self._backoff_base = backoff_base
+        self._observer = observer
 
     # -- plain requests ---------------------------------------------------------------------------------------------
 
@@ -254,6 +260,7 @@ class GraphClient:
                     request.id, 502, {}, None, GraphError(502, "MissingBatchResponse", "no response for this item")
                 )
                 results[request.id] = response
+                self._observe_item(request, response)
                 if response.status in RETRYABLE and (response.status == 429 or request.method.upper() == "GET"):
                     retry_ids.add(request.id)
             # Items that failed only because an item they depend on was throttled go again with it.
@@ -276,10 +283,29 @@ class GraphClient:
             if waited + wait > self._max_retry_wait:
                 break
             log.info("graph batch: %d item(s) throttled, retrying in %.1fs", len(retry_ids), wait)
+            if self._observer is not None:
+                for request in pending:
+                    if request.id in retry_ids:
+                        reason = str(results[request.id].status)
+                        self._observer.retrying(request.method.upper(), route_of(request.url), reason)
             await self._sleep(wait)
             waited += wait
             pending = [r for r in chunk if r.id in retry_ids]
         return results
+
+    def _observe_item(self, request: BatchRequest, response: BatchResponse) -> None:
+        """A batch item counts as a Graph request of its own (Graph throttles per item); its time is the batch's."""
+        if self._observer is None:
+            return
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        call = GraphCall(
+            request.method.upper(),
+            route_of(request.url),
+            response.status,
+            headers.get("request-id", ""),
+            headers.get("client-request-id", ""),
+        )
+        self._observer.answered(call, None)
 
     # -- the one place that talks to httpx --------------------------------------------------------------------------
 
@@ -312,11 +338,16 @@ class GraphClient:
         auth = self._app_auth if token is None else None
         waited = 0.0
         attempt = 0
+        observer = self._observer
+        route = route_of(url) if observer is not None else ""
         while True:
             attempt += 1
+            started = time.perf_counter()
             try:
                 response = await self._http.request(method, url, headers=send_headers, json=json, auth=auth)
             except httpx.TransportError as exc:
+                if observer is not None:
+                    observer.failed(method, route, type(exc).__name__)
                 maybe_sent = not isinstance(exc, _NOT_SENT)
                 failure = GraphTransportError(
                     f"{method} {_redact(url)}: {type(exc).__name__}: {exc}",
@@ -330,10 +361,22 @@ class GraphClient:
                 if waited + wait > limit:
                     raise failure from exc
                 log.info("graph %s: %s, retrying in %.1fs", method, type(exc).__name__, wait)
+                if observer is not None:
+                    observer.retrying(method, route, type(exc).__name__)
                 await self._sleep(wait)
                 waited += wait
                 continue
 
+            call = GraphCall(
+                method,
+                route,
+                response.status_code,
+                response.headers.get("request-id", ""),
+                response.headers.get("client-request-id", client_request_id),
+            )
+            GRAPH_CALL.set(call)
+            if observer is not None:
+                observer.answered(call, time.perf_counter() - started)
             if response.status_code < 400:
                 return response
             error = parse_error(response.status_code, response.headers, response.content)
@@ -353,6 +396,8 @@ class GraphClient:
                 error.request_id,
                 wait,
             )
+            if observer is not None:
+                observer.retrying(method, route, str(response.status_code))
             await self._sleep(wait)
             waited += wait
 

@@ -62,6 +62,7 @@ from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, o
 from graph.errors import GraphError, GraphTransportError, acrs_claims_request
 from graph.failures import Failure, answer_lost, directory_error, translated, translating
 from graph.known import KnownGroups, KnownGroupsStore
+from graph.observe import about_pim_request
 from graph.reads import read_batched
 
 __all__ = ["GraphPimDirectory"]
@@ -487,6 +488,7 @@ class GraphPimDirectory:
                 return await self._reconciled(write, post, activation)
             raise await self._refusal(err, write, activation) from err
         self._forget(write.principal_id)
+        about_pim_request(created.id)
         return created
 
     async def _reconciled(
@@ -542,6 +544,7 @@ class GraphPimDirectory:
         if not candidates:
             return None
         found = max(candidates, key=lambda r: r.created or earliest)
+        about_pim_request(found.id)
         log.info("%s outcome was unknown; found request %s (%s)", write.kind.value, found.id, found.raw_status)
         self._forget(write.principal_id)  # the write landed
         return found
@@ -549,6 +552,7 @@ class GraphPimDirectory:
     # -- approvals ----------------------------------------------------------------------------------------------------
 
     async def request(self, request_id: str) -> PimRequest:
+        about_pim_request(request_id)
         try:
             request = wire.parse_request(
                 await translated(self._client.get(wire.request_path(request_id)), _not_found(request_id))
@@ -608,6 +612,7 @@ class GraphPimDirectory:
     async def decide(
         self, token: str, request_id: str, stage_id: str, decision: Decision, justification: str | None
     ) -> None:
+        about_pim_request(request_id)
         try:
             await self._decide(token, request_id, stage_id, decision, justification)
         finally:  # decided now, or found decided or closed; or not, and the next read shows it waiting again
@@ -643,6 +648,7 @@ class GraphPimDirectory:
             raise await self._decision_refusal(err, token, request_id, decision) from err
 
     async def cancel(self, token: str, request_id: str) -> None:
+        about_pim_request(request_id)
         try:
             await self._cancel(token, request_id)
         finally:  # cancelled now, or found closed; or not, and the next read shows it waiting again
