@@ -44,6 +44,12 @@ from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
 from bot.liveness import Liveness
+from bot.observe import tracing
+from bot.observe.context import TURN, TurnScope
+from bot.observe.logs import JsonFormatter
+from bot.observe.metrics import TURN_SECONDS, TURNS, GraphMetrics, child, watch_send_waits
+from bot.observe.ready import READINESS_KEY, Readiness, readyz
+from bot.observe.serve import MetricsServer
 from bot.pages import SIGN_IN_OFF, respond
 from bot.reconcile import Reconciler
 from bot.signin import CALLBACK_PATH, START_PATH, SsoSignIn, StepUp, build_step_up_msal
@@ -73,7 +79,7 @@ from graph.history import AuditPacer, HistoryReader
 from graph.pim import GraphPimDirectory
 from graph.teamsapps import GraphAppInstaller
 from graph.transport import graph_transport
-from settings import AppType, Settings, SettingsError, UserTokenMode, load_settings
+from settings import AppType, LogFormat, Settings, SettingsError, UserTokenMode, load_settings
 
 log = logging.getLogger("pimbot")
 
@@ -249,6 +255,7 @@ class Parts:
     reconcile: Callable[[], Awaitable[int]]  # one round of follow-ups of lost writes
     reconcile_seconds: float
     clients: _Clients
+    readiness: Readiness
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
@@ -333,7 +340,9 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         functools.partial(_client_token, graph_entra, [settings.graph.scope]),
         functools.partial(_forget_client_tokens, graph_entra),
     )
-    graph = GraphClient(http, settings.graph.base_url, app_tokens, sleep=seams.graph_sleep or timer.sleep)
+    graph = GraphClient(
+        http, settings.graph.base_url, app_tokens, sleep=seams.graph_sleep or timer.sleep, observer=GraphMetrics()
+    )
     directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(store))
     tokens: UserTokenProvider
     # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
@@ -369,6 +378,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     limiter = ConversationLimiter(
         app_limits=((1.0, settings.bot.teams_requests_per_second),), clock=timer, sleep=timer.sleep
     )
+    watch_send_waits(lambda: limiter.waited)
     adapter = CloudAdapter(
         FastBotFrameworkAuthentication(
             inner, connector_session, connector_tokens, settings.bot.endpoints.to_channel_from_bot_oauth_scope, limiter
@@ -452,6 +462,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         reconcile=bot.follow_up_unconfirmed,
         reconcile_seconds=seams.reconcile_seconds,
         clients=_Clients(http, connector_session, openid_keys, msal_session, bot_session, credentials_factory),
+        readiness=Readiness(store, app_tokens, lambda: feed.lease_held),
     )
 
 
@@ -473,15 +484,26 @@ def create_app(settings: Settings, seams: Seams | None = None) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         parts = app[PARTS_KEY] = await build_parts(settings, seams, health=health)
+        app[READINESS_KEY] = parts.readiness
+        metrics = MetricsServer(settings.observe.metrics_host, settings.observe.metrics_port)
+        app[METRICS_KEY] = metrics
         parts.start()
         try:
+            await metrics.start()
             yield
         finally:
+            await metrics.stop()
             await parts.aclose()
 
     async def messages(request: web.Request) -> web.StreamResponse:
         # The router is frozen before the lifecycle runs; the real handler is built there (it needs the loop).
-        return await app[PARTS_KEY].messages(request)
+        # The turn's scope first: the turn (bot.transport.turns) names its activity there, the log lines read it.
+        scope = TurnScope()
+        TURN.set(scope)
+        started = time.perf_counter()
+        response = await app[PARTS_KEY].messages(request)
+        _count_turn(scope, response.status, time.perf_counter() - started)
+        return response
 
     async def step_up_page(request: web.Request) -> web.StreamResponse:
         step_up = app[PARTS_KEY].step_up
@@ -504,8 +526,29 @@ def create_app(settings: Settings, seams: Seams | None = None) -> web.Applicatio
 
     app.router.add_post(EXTENSION_PATH, pim_extension)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+METRICS_KEY = web.AppKey("metrics_server", MetricsServer)
+
+
+def _count_turn(scope: TurnScope, status: int, seconds: float) -> None:
+    """One answered POST /api/messages in the turn metrics: the outcome the turn set, else the one its status
+    tells."""
+    outcome = scope.outcome
+    if not outcome:
+        if status == 401:
+            outcome = "unauthorized"
+        elif 400 <= status < 500:
+            outcome = "rejected"
+        elif status >= 500:
+            outcome = "error"
+        else:
+            outcome = "ok"
+    child(TURNS, scope.kind, outcome).inc()
+    child(TURN_SECONDS, scope.kind).observe(seconds)
 
 
 async def _every(interval: float, sweep: Callable[[], Awaitable[int]], what: str) -> None:
@@ -705,6 +748,9 @@ def install_log_redaction(settings: Settings, logger: logging.Logger | None = No
     connection_string = settings.store.connection_string.reveal()
     parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
     secrets += [connection_string, parts.get("AccountKey", ""), parts.get("SharedAccessSignature", "")]
+    # Application Insights' connection string (tracing): its instrumentation key lets anyone send telemetry there.
+    insights = settings.observe.azure_monitor.reveal()
+    secrets += [insights, *(p.split("=", 1)[1] for p in insights.split(";") if p.startswith("InstrumentationKey="))]
     redacting = RedactingFilter(secrets)
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(redacting)
@@ -746,12 +792,26 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
+    if settings.observe.log_format is LogFormat.JSON:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     install_log_redaction(settings)
     log_uncaught()
     if settings.bot.anonymous:
         log.warning(
             "BOT_ALLOW_ANONYMOUS is on: inbound requests are NOT authenticated. Local development and demos only."
         )
+    # Before the app and its clients exist: the instrumentation hooks into aiohttp's and httpx's classes.
+    traced = (
+        tracing.start(
+            settings.observe.tracing,
+            settings.observe.service_name,
+            settings.graph.base_url,
+            settings.observe.azure_monitor.reveal(),
+        )
+        if settings.observe.tracing
+        else None
+    )
     app = create_app(settings, Seams(faults=Faults.from_env(os.environ)))
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -759,6 +819,9 @@ def main() -> None:
         log.error("cannot start: %s", e)
         print(f"pim-bot: cannot start.\n{e}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        if traced is not None:
+            traced.shutdown()  # the spans still buffered are exported
 
 
 if __name__ == "__main__":

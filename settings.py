@@ -31,6 +31,8 @@ __all__ = [
     "ExtensionSettings",
     "FeedSettings",
     "GraphSettings",
+    "LogFormat",
+    "ObservabilitySettings",
     "Secret",
     "Settings",
     "SettingsError",
@@ -259,6 +261,27 @@ class StoreSettings:
     container: str = ""
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"  # one line: time level logger message
+    JSON = "json"  # one JSON object per line (bot.observe.logs)
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """What an operator sees (bot.observe): the log format, the Prometheus metrics' port, OpenTelemetry tracing.
+
+    `metrics_port` None: no /metrics at all; 0: any free port (tests). `tracing` "": off (no OpenTelemetry module is
+    imported), else the exporter, "otlp" or "console"; the OTEL_* variables are read by the OpenTelemetry SDK itself,
+    checked here so that a typo stops the start instead of silently exporting nothing."""
+
+    log_format: LogFormat = LogFormat.TEXT
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    tracing: str = ""
+    service_name: str = "pim-teams-bot"
+    azure_monitor: Secret = Secret("")  # APPLICATIONINSIGHTS_CONNECTION_STRING: traces to Application Insights
+
+
 @dataclass(frozen=True)
 class ExtensionSettings:
     """The bot as PIM's custom extension (issue 15, bot.extension): on when `app_id_uri` is set (the audience PIM's
@@ -289,6 +312,7 @@ class Settings:
     ending: EndingSettings = EndingSettings()
     store: StoreSettings = StoreSettings()
     extension: ExtensionSettings = ExtensionSettings()
+    observe: ObservabilitySettings = ObservabilitySettings()
     demo: bool = False  # BOT_DEMO: the demo's `demo …` commands (only with USER_TOKENS=simulated; never in production)
     ca_file: Path | None = None
     log_level: str = "INFO"
@@ -417,8 +441,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
 
+    host = env.get("HOST", "127.0.0.1").strip() or "127.0.0.1"
     settings = Settings(
-        host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
+        host=host,
         port=port,
         bot=bot,
         graph=graph,
@@ -429,6 +454,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ending=ending,
         store=_store(env, problems),
         extension=_extension(env, bot, sign_in, problems),
+        observe=_observe(env, host, port, problems),
         demo=demo,
         ca_file=ca_file,
         log_level=log_level,
@@ -436,6 +462,83 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+_TRACE_EXPORTERS = ("otlp", "console")
+
+
+def _observe(env: Mapping[str, str], host: str, port: int, problems: list[str]) -> ObservabilitySettings:
+    """LOG_FORMAT, METRICS_PORT / METRICS_HOST, and whether the OTEL_* variables turn tracing on."""
+    format_raw = env.get("LOG_FORMAT", "").strip().lower() or LogFormat.TEXT.value
+    try:
+        log_format = LogFormat(format_raw)
+    except ValueError:
+        log_format = LogFormat.TEXT
+        problems.append(f"LOG_FORMAT={format_raw!r} must be text or json")
+    metrics_port: int | None = None
+    metrics_raw = env.get("METRICS_PORT", "").strip()
+    if metrics_raw:
+        if not metrics_raw.isdigit() or not 0 <= int(metrics_raw) <= 65535:
+            problems.append(f"METRICS_PORT={metrics_raw!r} must be a port number (0-65535), or empty for no metrics")
+        elif port and int(metrics_raw) == port:
+            problems.append(
+                f"METRICS_PORT={metrics_raw} is the bot's PORT: metrics go on a port of their own, which the "
+                "internet-facing messaging endpoint does not expose"
+            )
+        else:
+            metrics_port = int(metrics_raw)
+    metrics_host = env.get("METRICS_HOST", "").strip() or host
+    return ObservabilitySettings(
+        log_format=log_format,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        tracing=_tracing(env, problems),
+        service_name=env.get("OTEL_SERVICE_NAME", "").strip() or ObservabilitySettings.service_name,
+        azure_monitor=Secret(env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()),
+    )
+
+
+def _tracing(env: Mapping[str, str], problems: list[str]) -> str:
+    """The trace exporter the OTEL_* variables ask for ("" for none), as the OpenTelemetry SDK reads them: off with
+    OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none; on with OTEL_TRACES_EXPORTER=otlp|console, or with an OTLP
+    endpoint or an Application Insights connection string set. Only OTLP over HTTP is installed (the `tracing`
+    extra), so OTEL_EXPORTER_OTLP_PROTOCOL=grpc is refused rather than exporting nothing."""
+    protocols = {
+        k: env.get(k, "").strip() for k in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+    }
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return ""
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    endpoints = [k for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") if env.get(k, "")]
+    azure = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    if exporter == "none" or (not exporter and not endpoints and not azure):
+        return ""
+    exporter = exporter or "otlp"
+    if exporter not in _TRACE_EXPORTERS:
+        problems.append(f"OTEL_TRACES_EXPORTER={exporter!r}: this bot exports traces with otlp, console or none")
+        return ""
+    for key in endpoints:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", env[key].strip()):
+            problems.append(f"{key}={env[key]!r} must be an http:// or https:// URL (OTLP over HTTP, port 4318)")
+    for key, protocol in protocols.items():
+        if protocol and protocol != "http/protobuf":
+            problems.append(f"{key}={protocol!r}: this bot exports OTLP over HTTP only (http/protobuf)")
+    needed = "azure.monitor.opentelemetry" if azure else "opentelemetry.sdk"
+    if not _installed(needed):
+        extra = "azure-monitor-opentelemetry" if azure else "the tracing extra: pip install 'pim-teams-bot[tracing]'"
+        problems.append(f"tracing is configured (OTEL_* variables) but {needed} is not installed: install {extra}")
+    return exporter
+
+
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported (its parent packages are imported to find it: only asked when tracing is
+    on)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 # https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata

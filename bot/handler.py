@@ -42,6 +42,7 @@ from bot.handlers.replies import Replies
 from bot.handlers.usage import Usage
 from bot.health import Unreachable
 from bot.liveness import Liveness
+from bot.observe.context import turn_failed
 from bot.private import PrivateChats, PrivateChatUnavailable
 from bot.reconcile import Check, Reconciler
 from bot.signin import MISMATCH, SignIns, SsoSignIn, StepUp, log_mismatch
@@ -478,6 +479,7 @@ class PimBot(TeamsActivityHandler):
             return invoke_message(MISMATCH)
         except Exception:  # an invoke must always be answered, or Teams shows a generic failure
             log.exception("card action failed (activity %s)", turn_context.activity.id)
+            turn_failed()
             return invoke_message(wording.SORRY)
 
     # ---- installation -----------------------------------------------------------------------------------------
@@ -602,8 +604,10 @@ async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
         # The bot's own sign-in (Entra) is not reached yet: nothing can be sent, the apology included. No traceback
         # for an outage bot.health reports and retries.
         log.warning("cannot answer activity %s: %s", turn_context.activity.id, error)
+        turn_failed()
         return
     log.error("turn failed (activity %s)", turn_context.activity.id, exc_info=error)
+    turn_failed()
     if turn_context.activity.type == ActivityTypes.message:
         try:
             await send_text(turn_context, wording.SORRY)

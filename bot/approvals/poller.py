@@ -17,6 +17,7 @@ ADOPT_AFTER are left to the turn that is recording them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from bot.approvals.settle import Settler
 from bot.approvals.views import view_of
 from bot.approvals.work import CLAIM_TTL, Work
 from bot.conversations import Conversations
+from bot.observe import metrics
 from bot.reconcile import RETRY_AFTER
 from bot.transport import ProactiveAdapter
 from cards import activation_card
@@ -102,29 +104,36 @@ class Poller:
         self._channels = channels
         self._more_groups = more_groups
         self._as_user = as_user
+        self._open = 0  # open requests seen by the poll under way
         self._rotation = 0  # where the next poll starts in a list of served groups longer than MAX_GROUPS_PER_POLL
 
     async def poll_once(self, service: PimService) -> int:
         """Look at every open request in Graph (app-only) and settle what changed outside the bot; then send the
         cards of the requests waiting in the served groups that nobody recorded. How many changed or were found."""
         changed = 0
+        self._open = 0
         for request_id in await self._records.ids():
             try:
                 if await self._poll_one(service, request_id):
                     changed += 1
             except Exception:  # one bad record must not stop the sweep
                 log.warning("could not poll request %s", request_id, exc_info=True)
+        metrics.APPROVALS_PENDING.set(self._open)
         try:
             changed += await self._adopt_unrecorded(service)
         except Exception:  # the next poll looks again
             log.warning("could not look for requests nobody recorded", exc_info=True)
+        metrics.APPROVAL_POLL_LAST_SUCCESS.set(time.time())
         return changed
 
     async def _poll_one(self, service: PimService, request_id: str) -> bool:
         record = await self._records.get(request_id)
         if record is not None and record.spread is not None and not record.is_open:
             return await self._settler.finish_spread(service, record)
-        if record is None or not record.is_open or self._confirming(record):
+        if record is None or not record.is_open:
+            return False
+        self._open += 1  # still waiting for a decision, as far as the bot knows (the metric of pending requests)
+        if self._confirming(record):
             return False
         if await self._work.held(record.claim.mark if record.claim else None, CLAIM_TTL):
             return False

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.observe import metrics
 from bot.store import ANY, Conflict, Json, Store
 from bot.store import keys as k
 from core.models import Access, Actor, Decision, RequestStatus, TimeStyle
@@ -515,6 +516,7 @@ class ApprovalRecords:
             await self._store.put_if(k.request(request.request_id), request.to_json(), None)
         except Conflict:
             return False
+        metrics.APPROVALS_CREATED.inc()
         return True
 
     async def get(self, request_id: str) -> ApprovalRequest | None:

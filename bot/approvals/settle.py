@@ -37,6 +37,7 @@ from bot.approvals.views import Rendered, approval_card_of, closed_line, outcome
 from bot.approvals.work import Work
 from bot.conversations import Conversations
 from bot.feed.outcomes import SettledApproval
+from bot.observe import metrics
 from bot.transport import ProactiveAdapter
 from bot.transport.after_answer import after_answer
 from cards.activation import settled_activation_card
@@ -116,6 +117,7 @@ class Settler:
             self._work.done(spread.mark)
             return Settled(record, False)
         log.info("request %s settled: %s", request_id, record.status)
+        metrics.APPROVALS_SETTLED.labels(_outcome_label(outcome)).inc()
         await self._tell_feed(record)
         return Settled(record, True)
 
@@ -309,6 +311,13 @@ class Settler:
 
 
 _FEED_OUTCOMES = {CLOSED_CANCELLED: "canceled", CLOSED_EXPIRED: "expired"}  # the feed has no word for "failed"
+
+
+def _outcome_label(outcome: Decided | Closing) -> str:
+    """approved, denied, or how it closed (cancelled, expired, failed)."""
+    if isinstance(outcome, Decided):
+        return "approved" if outcome.decision is Decision.APPROVE else "denied"
+    return outcome.kind
 
 
 def feed_account(record: ApprovalRequest) -> SettledApproval | None:

@@ -40,6 +40,7 @@ from bot.feed.outcomes import Outcomes, SettledApproval
 from bot.feed.store import FeedChannel, FeedHealth, FeedSnapshot
 from bot.feed.watermark import AuditWatermark, PimAuditLog
 from bot.liveness import new_owner
+from bot.observe import metrics
 from bot.store import ANY, Conflict, Json, Store
 from bot.store import keys as keyspace
 from bot.transport import ProactiveAdapter
@@ -267,6 +268,11 @@ class FeedDesk:
 
     # ---- the lease and the loop --------------------------------------------------------------------------------------
 
+    @property
+    def lease_held(self) -> bool:
+        """Whether this process holds the feed's lease (polls and posts) now; the others stand by."""
+        return self._lease.held
+
     async def release_lease(self) -> None:
         """On a clean shutdown: another process may take over at once instead of after the lease's TTL."""
         await self._lease.release()
@@ -305,26 +311,44 @@ class FeedDesk:
     async def cycle(self) -> int:
         """Poll once and post what is queued. How many posts were made (0 without the lease or a channel)."""
         async with self._lock:
-            if not await self._lease.hold():
+            held = await self._lease.hold()
+            metrics.FEED_LEASE_HELD.set(1 if held else 0)
+            if not held:
+                metrics.feed_lag_from(None)  # the holder reports the lag; a standby must not repeat an old one
                 return 0
             channel = await self.channel()
             if channel is None or not channel.on:
+                metrics.feed_lag_from(None)
                 return 0
+            started = time.perf_counter()
+            outcome = "failed"
             try:
-                await self._poll(channel)
-            except UnknownFeedGroups as e:
-                await self._failed(feed_groups_unknown(e.missing, list(e.ambiguous)))
-                raise
-            except Exception:
-                await self._failed(FEED_POLL_FAILED)
-                raise
-            try:
-                posted = await self._outbox.post(channel, self._names_for, self._lease.keep)
-            except Exception:
-                await self._failed(FEED_POST_FAILED)
-                raise
-            await self._health(last_success=self._clock.now(), last_error="", last_error_at=None)
-            return posted
+                posted = await self._poll_and_post(channel)
+                outcome = "ok"
+                metrics.FEED_LAST_SUCCESS.set(time.time())
+                return posted
+            finally:
+                metrics.FEED_CYCLE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+                with contextlib.suppress(Exception):  # the lag is a courtesy: never fail a cycle for it
+                    metrics.feed_lag_from(await self._outbox.oldest(), self._clock.now())
+
+    async def _poll_and_post(self, channel: FeedChannel) -> int:
+        """The cycle's work once the lease is held and the feed is on."""
+        try:
+            await self._poll(channel)
+        except UnknownFeedGroups as e:
+            await self._failed(feed_groups_unknown(e.missing, list(e.ambiguous)))
+            raise
+        except Exception:
+            await self._failed(FEED_POLL_FAILED)
+            raise
+        try:
+            posted = await self._outbox.post(channel, self._names_for, self._lease.keep)
+        except Exception:
+            await self._failed(FEED_POST_FAILED)
+            raise
+        await self._health(last_success=self._clock.now(), last_error="", last_error_at=None)
+        return posted
 
     async def _poll(self, channel: FeedChannel) -> None:
         """Steps 2 and 3 of the cycle (module doc: the order of the writes is what makes a crash safe)."""

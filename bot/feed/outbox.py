@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.feed.store import FeedChannel, OutboxEntry, PostedMarks
@@ -46,9 +46,12 @@ Fault = Callable[[str], None]
 MAX_SLOTS = 1000  # outbox slots tried for one entry when its stamp is taken (a clock standing still)
 
 
+_STAMP = "%Y%m%dT%H%M%S%f"
+
+
 def _stamp(now: datetime) -> str:
-    """Sortable outbox key part: posting order is key order."""
-    return now.strftime("%Y%m%dT%H%M%S%f")
+    """Sortable outbox key part: posting order is key order (the bot's clock, which is UTC)."""
+    return now.strftime(_STAMP)
 
 
 class Outbox:
@@ -62,6 +65,14 @@ class Outbox:
     async def posted(self) -> PostedMarks:
         found = await self._store.get(keyspace.FEED_POSTED)
         return PostedMarks.from_json(found.value) if found is not None else PostedMarks()
+
+    async def oldest(self) -> datetime | None:
+        """When the oldest entry still queued was queued (its key's stamp: key order is queue order); None when the
+        outbox is empty. The feed's lag metric."""
+        async for key in self._store.keys(keyspace.FEED_OUTBOX, limit=1):
+            stamp = key.removeprefix(keyspace.FEED_OUTBOX).rsplit("-", 1)[0]
+            return datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC)
+        return None
 
     async def unseen(self, events: Sequence[FeedEvent]) -> list[FeedEvent]:
         """Drop events already posted or already queued (deterministic ids), and repeats within the list."""

@@ -25,7 +25,7 @@ from cards.elements import JsonDict
 from core.commands import Activate, Deactivate
 from core.errors import DirectoryError, NotEligible, OutcomeUnknown, TooSoonToDeactivate
 from core.models import WriteKind
-from core.outcomes import AwaitingApproval, Failed, NeedsInput, Outcome, Refused, Unconfirmed
+from core.outcomes import Activated, AwaitingApproval, Failed, NeedsInput, Outcome, Refused, Unconfirmed
 
 __all__ = ["Activations"]
 
@@ -176,6 +176,8 @@ class Activations:
     async def _after(self, turn: Turn, outcomes: Sequence[Outcome], card: tuple[str, str] | None) -> None:
         """Remember each request that waits for approval and send it to its approvers (bot.approvals); follow up
         each write whose answer was lost (bot.reconcile)."""
+        for o in outcomes:  # one line per outcome: the log search that follows an activation finds how it ended
+            log.info("activation outcome: %s", _described(o))
         await self._follow_up_later(turn, outcomes)
         for o in outcomes:
             if isinstance(o, AwaitingApproval):
@@ -218,6 +220,21 @@ def _named_as_on_the_card(outcome: Outcome, action: CardAction) -> Outcome:
         # Suggestions for a group id mean nothing; the card's name is what the clicker saw.
         return replace(outcome, group_name=action.group_name, error=NotEligible(action.group_name, (), action.access))
     return replace(outcome, group_name=action.group_name)
+
+
+def _described(outcome: Outcome) -> str:
+    """An outcome for the log: its kind, the group's id (or name) and PIM's request id and status where there is one."""
+    match outcome:
+        case Activated() | AwaitingApproval():
+            request = outcome.request
+            return (
+                f"{type(outcome).__name__}, group {outcome.group.id}, PIM request {request.id} ({request.status.value})"
+            )
+        case Unconfirmed():
+            return f"Unconfirmed, group {outcome.group.id}"
+        case Refused() | Failed():
+            return f"{type(outcome).__name__}, group {outcome.group_name!r}: {type(outcome.error).__name__}"
+    return type(outcome).__name__
 
 
 def _too_soon(outcome: Outcome) -> bool:

@@ -41,6 +41,7 @@ from botbuilder.core.cloud_adapter_base import CloudAdapterBase
 from botbuilder.schema import ActionTypes, CardAction, OAuthCard
 from botframework.connector.token_api.models import TokenExchangeRequest
 
+from bot.observe import metrics
 from bot.store import Conflict, Store
 from bot.store import keys as keyspace
 from bot.transport.activity import channel_of, conversation_id_of
@@ -120,6 +121,7 @@ class SsoSignIn:
 
     async def oauth_card(self, turn: Turn) -> OAuthCard:
         """An OAuthCard with the sign-in link (button fallback) and the token exchange resource (silent SSO)."""
+        metrics.SIGN_INS.labels("asked").inc()
         resource = await self._client(turn.context).get_sign_in_resource(self.connection_name, turn.activity, None)
         exchange = resource.token_exchange_resource
         return OAuthCard(
@@ -152,9 +154,11 @@ class SsoSignIn:
             log.warning("token exchange failed: %s", type(e).__name__)
             exchanged = False
         if not exchanged:
+            metrics.SIGN_INS.labels("exchange_failed").inc()
             if exchange_id:
                 await self._store.delete(key)
             return ExchangeResult.FAILED
+        metrics.SIGN_INS.labels("exchanged").inc()
         return ExchangeResult.EXCHANGED
 
     async def redeem(self, turn: Turn, magic_code: str) -> bool:
@@ -165,8 +169,10 @@ class SsoSignIn:
             )
         except Exception as e:
             log.warning("magic code redemption failed: %s", type(e).__name__)
-            return False
-        return bool(_token_of(response))
+            response = None
+        redeemed = response is not None and bool(_token_of(response))
+        metrics.SIGN_INS.labels("code_redeemed" if redeemed else "code_failed").inc()
+        return redeemed
 
     async def sign_out(self, turn: Turn) -> None:
         client = self._client(turn.context)

@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 import msal
 from aiohttp import web
 
+from bot.observe import metrics
 from bot.pages import Outcome, Page, redirect, respond
 from bot.signin.state import StepUpFlow, StepUpLink, take
 from bot.store import ANY, Store
@@ -210,6 +211,7 @@ class StepUp:
             actor, error.claims or MFA_CLAIMS, requirement_of(error), login_hint or None, self._clock.now()
         )
         await self._store.put_if(keyspace.stepup_state(state), link.to_json(), None)
+        metrics.STEP_UPS.labels("started").inc()
         return f"{self._base}{START_PATH}?{urlencode({'state': state})}"
 
     def _fresh(self, at: datetime) -> bool:
@@ -252,11 +254,11 @@ class StepUp:
         state = response.get("state", "")
         app = await self._entra()
         if app is None:
-            return respond(_UNREACHABLE_AT_CALLBACK)
+            return _ended(_UNREACHABLE_AT_CALLBACK)
         taken = await take(self._store, keyspace.stepup_flow(state)) if state else None
         under_way = StepUpFlow.from_json(taken) if taken is not None else None  # unreadable: raises (an error page)
         if under_way is None or not self._fresh(under_way.at):
-            return respond(_EXPIRED)
+            return _ended(_EXPIRED)
         actor = under_way.actor
         try:
             result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, dict(under_way.flow), response)
@@ -266,16 +268,22 @@ class StepUp:
         token = result.get("access_token") if isinstance(result, dict) else None
         if not isinstance(token, str) or not token:
             log.warning("step-up sign-in of %s got no token: %s", actor.object_id, result.get("error"))
-            return respond(_INCOMPLETE)
+            return _ended(_INCOMPLETE)
         try:
             require_binding(token, actor.object_id, actor.tenant_id)
         except IdentityMismatch as e:
             log.warning("refused a step-up sign-in for %s: the token's %s differs", actor.object_id, e.claim)
-            return respond(_WRONG_ACCOUNT)
+            return _ended(_WRONG_ACCOUNT)
         lifetime = float(result.get("expires_in") or 3600)
         self.kept.keep(actor.object_id, token, lifetime, answers=under_way.requirement)
         carried = await self._after(actor) if self._after is not None else Carried.NOTHING_WAITING
-        return respond(_signed_in(actor.name, _DONE[carried]))
+        return _ended(_signed_in(actor.name, _DONE[carried]))
+
+
+def _ended(page: Page) -> web.StreamResponse:
+    """The step-up's last page, counted by its outcome (done, refused, expired, unavailable)."""
+    metrics.STEP_UPS.labels(page.outcome.value).inc()
+    return respond(page)
 
 
 def requirement_of(error: StepUpRequired) -> str:

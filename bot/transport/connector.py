@@ -10,6 +10,7 @@ the operations CloudAdapter and our code call (reply, send, update, delete, crea
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
+from bot.observe import metrics
 from bot.transport.sendlimit import ConversationLimiter
 from bot.transport.wire import to_json
 
@@ -127,20 +129,23 @@ class AiohttpConnectorClient:
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         url = self.service_url + path
+        operation = metrics.connector_operation(method, path)
         for attempt in range(1, self._attempts + 1):
             await self.limiter.acquire(conversation_id)
-            async with self._session.request(method, url, json=body, headers=headers) as resp:
-                text = await resp.text()
-                if resp.status < 300:
-                    if not text:
-                        return {}
-                    try:
-                        data = await resp.json(content_type=None)
-                    except ValueError:
-                        return {}
-                    return data if isinstance(data, dict) else {}
-                retry_after = _retry_after(resp.headers.get("Retry-After"), now=datetime.now(UTC))
+            try:
+                async with self._session.request(method, url, json=body, headers=headers) as resp:
+                    text = await resp.text()
+            except Exception:  # no answer (refused, reset, timed out): the call did not reach Teams
+                metrics.CONNECTOR_FAILURES.labels(operation).inc()
+                raise
+            metrics.child(metrics.CONNECTOR_REQUESTS, operation, str(resp.status)).inc()
+            if resp.status < 300:
+                return _json_object(text)
+            if resp.status == 429:
+                metrics.CONNECTOR_THROTTLED.labels(operation).inc()
+            retry_after = _retry_after(resp.headers.get("Retry-After"), now=datetime.now(UTC))
             if resp.status not in _RETRYABLE:
+                metrics.CONNECTOR_FAILURES.labels(operation).inc()
                 raise ConnectorError(resp.status, text, method, path)
             if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                 log.error(
@@ -150,6 +155,7 @@ class AiohttpConnectorClient:
                     resp.status,
                     retry_after,
                 )
+                metrics.CONNECTOR_FAILURES.labels(operation).inc()
                 raise ConnectorError(resp.status, text, method, path)
             if attempt == self._attempts:
                 log.error(
@@ -159,6 +165,7 @@ class AiohttpConnectorClient:
                     resp.status,
                     attempt,
                 )
+                metrics.CONNECTOR_FAILURES.labels(operation).inc()
                 raise ConnectorError(resp.status, text, method, path)
             delay = retry_after if retry_after is not None else _backoff(attempt)
             log.warning("Bot Connector %s %s answered %s; retrying in %.2fs", method, path, resp.status, delay)
@@ -166,6 +173,17 @@ class AiohttpConnectorClient:
                 self.limiter.hold(conversation_id, delay)  # the other sends to this conversation wait too
             await self.limiter.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A success's body as a JSON object; {} when empty or not an object (a 201 with no body, a bare id)."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _retry_after(value: str | None, *, now: datetime) -> float | None:

@@ -35,6 +35,9 @@ from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, DeliveryModes
 from msrest.serialization import Model
 
+from bot.observe import tracing
+from bot.observe.context import TURN
+from bot.observe.metrics import turn_kind
 from bot.transport import ProactiveAdapter
 from bot.transport.activity import reference_of
 from bot.transport.deliveries import DONE, Claim, Deliveries
@@ -89,11 +92,19 @@ class Turns:
 
     async def answer(self, activity: Activity, work: Work, *, arrived: float) -> InvokeResponse | None:
         """Run `work` (the turn) for an authenticated activity; its answer, or what stands for it at the deadline."""
+        scope = TURN.get()
+        if scope is not None:  # the route's (app.py): the log lines and the turn metrics name the activity
+            scope.activity_id = activity.id or ""
+            scope.conversation_id = activity.conversation.id if activity.conversation is not None else ""
+            scope.kind = turn_kind(activity.type, activity.name)
+            tracing.name_turn(scope.kind)
         if activity.delivery_mode == DeliveryModes.expect_replies:
             return await work()  # the replies travel in the HTTP answer: nothing can continue without it
         deadline = arrived + self._answer_within
         claim = await self._claim(activity)
         if claim is not None and not claim.acting:
+            if scope is not None:
+                scope.outcome = "duplicate"
             return await self._again(activity, claim, deadline)
         turn = _Turn(activity, claim)
         task = self.spawn(self._run(turn, work), f"turn of activity {activity.id}")
@@ -108,6 +119,8 @@ class Turns:
                 raise error
             return response
         turn.late = True  # decided with no await since task.done(): the turn sees it when it finishes
+        if scope is not None:
+            scope.outcome = "late"
         log.warning(
             "activity %s (%s) is not finished after %.0f s: answered now, the turn goes on in the background",
             activity.id,

@@ -1,23 +1,64 @@
-"""A full authenticated scenario at DEBUG: neither a client secret nor any token value reaches the logs."""
+"""A full authenticated scenario at DEBUG: neither a client secret nor any token value reaches the logs, in the plain
+format nor in LOG_FORMAT=json (bot.observe.logs, whose extra fields are the turn's and Graph's ids)."""
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from app import install_log_redaction
+from bot.observe.logs import JsonFormatter
 from devtools.teams import activities as act
 from settings import load_settings
 from tests.support.stack import CONNECTION, Stack
 
 
+@contextmanager
+def json_lines() -> Iterator[io.StringIO]:
+    """Every record, as LOG_FORMAT=json writes it (no redacting filter: like the plain scan, it must find nothing
+    without one); each line checked to be one JSON object."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines and all(isinstance(json.loads(line), dict) for line in lines)
+
+
 async def test_no_secret_and_no_token_appears_in_debug_logs(prod: Stack, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # root: botbuilder, msal, urllib3, aiohttp, httpx and ours
+    with json_lines() as as_json:
+        await _signed_scenario(prod)
+    assert prod.ids.login.issued and prod.minted
+    logged = caplog.text + "\n".join(
+        str(r.args) + (r.exc_text or "") + str(getattr(r, "stack_info", "")) for r in caplog.records
+    )
+    logged += as_json.getvalue()
+    assert '"activity_id"' in as_json.getvalue() and '"graph_request_id"' in as_json.getvalue()
+    secrets = {"bot client secret": prod.app_secret, "graph client secret": prod.sim.client_secret}
+    for name, value in secrets.items():
+        assert value not in logged, f"the {name} was logged"
+    for token in prod.ids.login.issued + prod.minted:
+        header, payload, signature = token.split(".")
+        assert token not in logged and signature not in logged and payload not in logged, "a token was logged"
+    assert {"msal.application", "bot.transport.signing_keys", "bot.transport.routes"} <= {
+        r.name for r in caplog.records
+    }
+    assert "refused activity" in caplog.text  # the refusals themselves are logged (without the token)
+
+
+async def _signed_scenario(prod: Stack) -> None:
     for text in ("activate Exchange-Admins 1h because INC-4711", "status", "deactivate Exchange-Admins"):
         status, _ = await prod.post(act.message(prod.service_url, text))
         assert status == 201
@@ -32,21 +73,6 @@ async def test_no_secret_and_no_token_appears_in_debug_logs(prod: Stack, caplog:
         assert status == 401
     prod.connector.verify_bearer = lambda token: (_ for _ in ()).throw(PermissionError("revoked"))
     await prod.post(act.message(prod.service_url, "help"))  # a refused outbound bearer is logged, its value is not
-
-    assert prod.ids.login.issued and prod.minted
-    logged = caplog.text + "\n".join(
-        str(r.args) + (r.exc_text or "") + str(getattr(r, "stack_info", "")) for r in caplog.records
-    )
-    secrets = {"bot client secret": prod.app_secret, "graph client secret": prod.sim.client_secret}
-    for name, value in secrets.items():
-        assert value not in logged, f"the {name} was logged"
-    for token in prod.ids.login.issued + prod.minted:
-        header, payload, signature = token.split(".")
-        assert token not in logged and signature not in logged and payload not in logged, "a token was logged"
-    assert {"msal.application", "bot.transport.signing_keys", "bot.transport.routes"} <= {
-        r.name for r in caplog.records
-    }
-    assert "refused activity" in caplog.text  # the refusals themselves are logged (without the token)
 
 
 async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_sso_scenario(
@@ -130,13 +156,16 @@ async def test_no_secret_and_no_token_appears_in_debug_logs_of_an_authenticated_
     assert {"msal.application", "bot.signin.sso"} & names and any(n.startswith("msrest") for n in names), names
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_the_redacting_filter_removes_jwts_bearer_values_and_secrets_from_messages_and_tracebacks(
-    prod: Stack,
+    prod: Stack, log_format: str
 ) -> None:
     stream = io.StringIO()
-    logger = logging.getLogger("redaction-test")
+    logger = logging.getLogger(f"redaction-test-{log_format}")
     logger.propagate = False
     handler = logging.StreamHandler(stream)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     try:
         install_log_redaction(load_settings(prod.env), logger)
@@ -155,3 +184,6 @@ def test_the_redacting_filter_removes_jwts_bearer_values_and_secrets_from_messag
     for value in (jwt_value, payload, signature, prod.app_secret, prod.sim.client_secret, "opaque-token-value_123"):
         assert value not in text
     assert text.count("[redacted]") >= 6 and "it broke" in text and "RuntimeError" in text
+    if log_format == "json":
+        *_, broke = [json.loads(line) for line in text.splitlines()]
+        assert broke["message"] == "it broke" and "[redacted]" in broke["exception"]

@@ -31,10 +31,12 @@ async def tenant_process(state_dir: Path) -> AsyncIterator[Tenant]:
         await proc.wait()
 
 
-async def start_bot(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+async def start_bot(env: dict[str, str], log: Path, *python: str) -> asyncio.subprocess.Process:
+    """`python [python…] app.py` with `env`, its output in `log`; once /healthz answers. `python`: interpreter options
+    (`-X importtime`: every module it imports, on stderr)."""
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "app.py"), cwd=ROOT, env=env, stdout=out, stderr=out
+            sys.executable, *python, str(ROOT / "app.py"), cwd=ROOT, env=env, stdout=out, stderr=out
         )
     async with aiohttp.ClientSession() as http:
         for _ in range(300):

@@ -1,0 +1,3 @@
+from tests.support.stack import stack
+
+__all__ = ["stack"]
