@@ -20,7 +20,8 @@ from tests.support.approvals import CAROL as CAROL_USER
 from tests.support.approvals import click, hello, poll_once, request_approval
 from tests.support.feed import FeedStack, feed_here, for_days, running_feed_stack
 from tests.support.scrape import metrics_url, scrape
-from tests.support.stack import Stack
+from tests.support.sso import ask_to_activate, token_exchange
+from tests.support.stack import Stack, Tokens, running_stack
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 UPN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -135,3 +136,19 @@ def test_the_feed_lag_grows_while_the_oldest_event_waits() -> None:
     finally:
         metrics.feed_lag_from(None)
     assert metrics.REGISTRY.get_sample_value("pimbot_feed_lag_seconds") == 0
+
+
+async def test_sso_sign_ins_are_counted_by_step(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, tokens=Tokens.SSO, METRICS_PORT="0") as sso:
+        before = await scrape(metrics_url(sso))
+        await ask_to_activate(sso)
+        assert sso.token_service is not None
+        sso.token_service.fail_exchanges = 1
+        status, _ = await sso.post(await token_exchange(sso))
+        assert status == 412  # Teams then shows the sign-in button
+        status, _ = await sso.post(await token_exchange(sso))
+        assert status == 200
+        got = (await scrape(metrics_url(sso))).since(before)
+    assert got.value("pimbot_sign_ins_total", step="asked") == 1
+    assert got.value("pimbot_sign_ins_total", step="exchange_failed") == 1
+    assert got.value("pimbot_sign_ins_total", step="exchanged") == 1
