@@ -259,6 +259,8 @@ class Parts:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
+        if self.extension is not None:
+            self.extension.start()  # the tenant's keys for PIM's tokens, fetched now
         every = self.settings.approvals.poll_seconds
         self._tasks.extend(
             asyncio.create_task(loop)

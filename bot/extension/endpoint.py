@@ -80,29 +80,42 @@ class ExtensionEndpoint:
             return _error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
             pim_request = parse_callout(json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError) as e:  # json.JSONDecodeError and CalloutError are ValueErrors
-            message = str(e) if isinstance(e, CalloutError) else "the body is not JSON"
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError, CalloutError: ValueErrors
+            message = str(e) if isinstance(e, CalloutError) else "the body is not JSON (UTF-8, nested at most 900 deep)"
             log.warning("PIM extension call refused (400): %s", message)
             return _error(400, f"bad request: {message}")
-        stored = await self._records.get(pim_request.id)
+        try:
+            stored = await self._records.get(pim_request.id)
+        except Exception:  # the store is out: decide anyway; PIM waits for an answer, not for our bookkeeping
+            log.exception("PIM extension: could not read the answer kept for request %s", pim_request.id)
+            stored = None
         if stored is not None:
             log.info("PIM extension: request %s asked again, answered %s again", pim_request.id, stored.outcome)
             return web.json_response(answer_body(stored))
         remaining = self._deadline - (asyncio.get_running_loop().time() - started) - _MARGIN
         evaluation = await self._decide(pim_request, remaining)
-        kept = await self._records.keep(evaluation)
-        if kept is evaluation:
-            # Before the answer: the bot's own activation turn, whose write PIM is holding for this call, reads it
-            # as soon as the write returns (bot.extension.notices). The feed can hear of it after.
-            await self._records.keep_latest(evaluation, self._clock.now())
-            if self._tell is not None:
-                self._later(self._tell(evaluation, pim_request))
+        kept = await self._keep(evaluation)
+        if kept is evaluation and self._tell is not None:
+            self._later(self._tell(evaluation, pim_request))
         log.info(
             "PIM extension: request %s of %s for %s %s: %s by rule %r",
             pim_request.id, pim_request.principal_id, pim_request.access.value, pim_request.group_id,
             kept.outcome, kept.rule,
         )  # fmt: skip
         return web.json_response(answer_body(kept))
+
+    async def _keep(self, evaluation: Evaluation) -> Evaluation:
+        """Store the decision once (a racing retry's stored one wins) and note it as the person's latest: before the
+        answer, since the bot's own activation turn, whose write PIM is holding for this call, reads it as soon as
+        the write returns (bot.extension.notices). A store that fails loses the bookkeeping, not the answer."""
+        try:
+            kept = await self._records.keep(evaluation)
+            if kept is evaluation:
+                await self._records.keep_latest(evaluation, self._clock.now())
+        except Exception:
+            log.exception("PIM extension: could not keep the answer to request %s", evaluation.request_id)
+            return evaluation
+        return kept
 
     async def _decide(self, pim_request: PimRequest, seconds: float) -> Evaluation:
         progress: list[str] = []
@@ -118,12 +131,16 @@ class ExtensionEndpoint:
         reason = f"The Teams bot could not decide in time ({why}); the configured fallback applies."
         return decided(pim_request, self._fallback, FALLBACK, (reason,))
 
+    def start(self) -> None:
+        """At start: fetch the tenant's signing keys in the background (the first call need not wait for them)."""
+        self._later(self._check.warm())
+
     def _later(self, work: Awaitable[None]) -> None:
         async def run() -> None:
             try:
                 await work
             except Exception:
-                log.exception("PIM extension: telling the feed and the requester failed")
+                log.exception("PIM extension: background work (the feed post, the key fetch) failed")
 
         task = asyncio.create_task(run())
         self._tasks.add(task)

@@ -30,6 +30,10 @@ class CallerCheck:
         self._keys = keys
         self._clock = clock
 
+    async def warm(self) -> None:
+        """The tenant's keys fetched at start: PIM's first call is answered without waiting for them."""
+        await self._keys.prefetch()
+
     async def claims(self, authorization: str | None) -> dict[str, Any]:
         """The claims of a token PIM sent for this API; Unauthorized otherwise."""
         scheme, _, token = (authorization or "").strip().partition(" ")

@@ -63,6 +63,15 @@ class OpenIdKeys:
             raise PermissionError(f"the token's signing key is not in {self._what}'s OpenID metadata")
         return key
 
+    async def prefetch(self) -> None:
+        """Fetch the keys now (at start), so the first token to check does not wait for the metadata host; a failure
+        is logged and the first check tries again."""
+        if self._stale(_MAX_AGE):
+            try:
+                await self._refresh(_MAX_AGE)
+            except PermissionError:
+                pass  # logged by _refresh
+
     def _stale(self, age: timedelta) -> bool:
         return self._fetched is None or self._fetched < datetime.now() - age
 

@@ -83,6 +83,8 @@ async def test_a_foreign_or_broken_token_is_refused_with_401_and_nothing_is_eval
     ("body", "says"),
     [
         (b"{not json", "not JSON"),
+        (b"[" * 30_000 + b"]" * 30_000, "not JSON"),  # deeper than Python's parser goes: a 400, not a 500
+        (b"\xff\xfe{}", "not JSON"),
         (b"[]", "must be a JSON object"),
         (b'{"data": {"id": "x"}}', "'id'"),
         (b'{"id": "r1", "principalId": "p", "groupId": "g", "accessId": "admin"}', "'accessId'"),
