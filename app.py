@@ -43,6 +43,8 @@ from bot.extension.tokens import CallerCheck
 from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
+from bot.live import LiveDesk
+from bot.live import LiveSettings as LiveDeskSettings
 from bot.liveness import Liveness
 from bot.observe import tracing
 from bot.observe.context import TURN, TurnScope
@@ -246,6 +248,7 @@ class Parts:
     proactive: BotConnector  # the desks' side of the Bot Connector (bot.transport)
     liveness: Liveness
     feed: FeedDesk
+    live: LiveDesk  # scheduled activations until they start, activations until the directory shows them (bot.live)
     bot: PimBot
     step_up: StepUp | None  # PUBLIC_BASE_URL unset: no step-up pages
     extension: ExtensionEndpoint | None  # PIM's custom extension (PIM_EXTENSION_APP_ID_URI unset: off)
@@ -267,6 +270,7 @@ class Parts:
             for loop in (
                 _every(every, self.poll, "the approval poll"),
                 self.feed.run(),
+                self.live.run(),
                 _every(self.reconcile_seconds, self.reconcile, "following up unconfirmed writes"),
                 _every(DELIVERY_SWEEP_SECONDS, self.turns.sweep, "the sweep of delivery markers"),
                 _every(self.settings.ending.poll_seconds, self.bot.ending_cycle, "the check of access about to end"),
@@ -415,6 +419,14 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     # `history` and `audit export`: requests and PIM's audit log, its pages paced within the audit API's budget.
     graph_sleep = seams.graph_sleep or timer.sleep
     history = HistoryReader(graph, clock, AuditPacer(clock, graph_sleep), sleep=graph_sleep)
+    live = LiveDesk(
+        store,
+        proactive,
+        conversations,
+        service,
+        clock,
+        LiveDeskSettings(settings.live.poll_seconds, settings.live.check_seconds, settings.live.notes),
+    )
     bot = PimBot(
         service,
         conversations,
@@ -440,6 +452,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         upload_session=connector_session,  # the file an admin accepts is PUT with it (bot.exports)
         export_max_days=settings.feed.export_max_days,
         ending=_ending_settings(settings),
+        live=live,
     )
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
@@ -455,6 +468,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         proactive=proactive,
         liveness=liveness,
         feed=feed,
+        live=live,
         bot=bot,
         step_up=step_up,
         extension=extension,

@@ -33,6 +33,7 @@ __all__ = [
     "GraphSettings",
     "LogFormat",
     "ObservabilitySettings",
+    "LiveSettings",
     "Secret",
     "Settings",
     "SettingsError",
@@ -243,6 +244,17 @@ class EndingSettings:
     poll_seconds: float = 60.0
 
 
+@dataclass(frozen=True)
+class LiveSettings:
+    """After an activation (issue 14 points 1 and 2): how often scheduled starts and not-yet-visible memberships are
+    checked, how long the bot keeps checking that Graph's directory shows an activation, and per-group notes on what
+    may still lag."""
+
+    poll_seconds: float = 15.0  # LIVE_POLL_SECONDS
+    check_seconds: float = 300.0  # LIVE_CHECK_SECONDS; 0: no check at all
+    notes: tuple[tuple[str, str], ...] = ()  # LIVE_NOTES: (group name or id, note)
+
+
 class StoreKind(StrEnum):
     SQLITE = "sqlite"  # one file (STATE_DB): one host
     AZUREBLOB = "azureblob"  # an Azure Blob Storage container: several instances
@@ -310,6 +322,7 @@ class Settings:
     approvals: ApprovalSettings = ApprovalSettings()
     feed: FeedSettings = FeedSettings()
     ending: EndingSettings = EndingSettings()
+    live: LiveSettings = LiveSettings()
     store: StoreSettings = StoreSettings()
     extension: ExtensionSettings = ExtensionSettings()
     observe: ObservabilitySettings = ObservabilitySettings()
@@ -452,6 +465,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         approvals=approvals,
         feed=feed,
         ending=ending,
+        live=_live(env, problems),
         store=_store(env, problems),
         extension=_extension(env, bot, sign_in, problems),
         observe=_observe(env, host, port, problems),
@@ -727,6 +741,26 @@ def _approvals(env: Mapping[str, str], problems: list[str]) -> ApprovalSettings:
     # Approvals channels from settings (admins can also type `approvals here <group>` in the channel).
     channels = _approval_channels(env.get("APPROVAL_CHANNELS", ""), problems)
     return ApprovalSettings(poll_seconds=poll, reminder_minutes=reminder, channels=channels)
+
+
+def _live(env: Mapping[str, str], problems: list[str]) -> LiveSettings:
+    notes: list[tuple[str, str]] = []
+    for part in env.get("LIVE_NOTES", "").split(";"):
+        if not part.strip():
+            continue
+        group, sep, note = part.partition("=")
+        if not sep or not group.strip() or not note.strip() or len(note) > 300:
+            problems.append(
+                f"LIVE_NOTES entry {part.strip()[:60]!r} must be “<group name or id>=<note>” (a note of at most 300 "
+                "characters; entries separated by ';')"
+            )
+            continue
+        notes.append((group.strip(), " ".join(note.split())))
+    return LiveSettings(
+        poll_seconds=_bounded(env, "LIVE_POLL_SECONDS", 15.0, 5, 300, "a number of seconds", problems),
+        check_seconds=_bounded(env, "LIVE_CHECK_SECONDS", 300.0, 0, 3600, "a number of seconds", problems),
+        notes=tuple(notes),
+    )
 
 
 def _feed(env: Mapping[str, str], problems: list[str]) -> FeedSettings:

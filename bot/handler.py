@@ -41,6 +41,7 @@ from bot.handlers.history import Histories
 from bot.handlers.replies import Replies
 from bot.handlers.usage import Usage
 from bot.health import Unreachable
+from bot.live import LiveDesk
 from bot.liveness import Liveness
 from bot.observe.context import turn_failed
 from bot.private import PrivateChats, PrivateChatUnavailable
@@ -131,6 +132,7 @@ class PimBot(TeamsActivityHandler):
         upload_session: aiohttp.ClientSession | None = None,
         export_max_days: int = 92,
         ending: EndingSettings | None = None,
+        live: LiveDesk | None = None,
     ) -> None:
         super().__init__()
         self._typing = typing or TypingIndicator()
@@ -170,7 +172,7 @@ class PimBot(TeamsActivityHandler):
         self._usage = Usage(admins, self._replies, demo=demo is not None)
         notices = ExtensionNotices(ExtensionRecords(store), clock)  # PIM's custom extension's word (bot.extension)
         self._activations = Activations(
-            conversations, self._replies, self._approvals, reconciler, self._signins, notices
+            conversations, self._replies, self._approvals, reconciler, self._signins, notices, live
         )
         self._approval_commands = ApprovalCommands(self._approvals, channels)
         self._feed_commands = FeedCommands(feed, admins)
@@ -552,8 +554,10 @@ class PimBot(TeamsActivityHandler):
             known = (await self._conversations.user_styles([actor.object_id]))[actor.object_id]
         except Exception:  # the answer in UTC beats no answer
             log.warning("could not read how %s reads times", actor.object_id, exc_info=True)
-            return actor
-        return replace(actor, time_zone=actor.time_zone or known.zone, locale=actor.locale or known.locale)
+            return replace(actor, time_zone=actor.time_zone or actor.fallback_zone)
+        # The activity's own offset (localTimestamp) only when no IANA zone is known: it cannot tell summer time.
+        zone = actor.time_zone or known.zone or actor.fallback_zone
+        return replace(actor, time_zone=zone, locale=actor.locale or known.locale)
 
     async def _remember(self, turn_context: TurnContext, actor: Actor | None) -> None:
         activity = turn_context.activity

@@ -23,14 +23,17 @@ from cards.elements import ActionExecute, ActionOpenUrl, JsonDict
 from cards.text import approvers_phrase, summary_text
 from cards.times import Tz
 from cards.wording import (
+    LAG_NOTE,
     PIM_ACTIVATE_URL,
     access_label,
     deactivate_from,
     explain,
     format_duration,
     format_time,
+    in_effect_line,
     missing_inputs_phrase,
     unconfirmed_write,
+    utc_fallback_note,
 )
 from core.errors import (
     AlreadyActive,
@@ -43,7 +46,7 @@ from core.errors import (
     StepUpInsufficient,
     TooSoonToDeactivate,
 )
-from core.models import Access
+from core.models import Access, TimeStyle
 from core.outcomes import (
     Activated,
     AwaitingApproval,
@@ -63,9 +66,10 @@ class _Flow(Enum):
     DEACTIVATE = "deactivate"
 
 
-def activation_card(outcomes: Sequence[Outcome], tz: Tz) -> JsonDict:
-    """The reply to `activate …` for one or several groups. NeedsInput gets its own card (`needs_input_card`)."""
-    title = "Activation" if len(outcomes) == 1 else f"Activation of {len(outcomes)} groups"
+def activation_card(outcomes: Sequence[Outcome], tz: Tz, *, title: str | None = None) -> JsonDict:
+    """The reply to `activate …` for one or several groups. NeedsInput gets its own card (`needs_input_card`).
+    `title`: another heading (a scheduled activation that started)."""
+    title = title or ("Activation" if len(outcomes) == 1 else f"Activation of {len(outcomes)} groups")
     return _outcomes_card(title, outcomes, tz, _Flow.ACTIVATE)
 
 
@@ -134,12 +138,34 @@ def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: Tz, flow: _Flow)
 
 def _section(outcome: Outcome, pid: str, tz: Tz, flow: _Flow) -> list[BareObject]:
     match outcome:
+        case Activated() if outcome.scheduled:
+            rows = _window(outcome.start, outcome.end, tz)
+            message = (
+                f"PIM will activate it on {format_time(outcome.start, tz)}; I'll message you when it starts. "
+                f"Type “cancel {outcome.group.display_name}” to withdraw it before then."
+            )
+            items = [
+                *_head(pid, outcome.group.display_name, outcome, "Scheduled", "Accent"),
+                _message(pid, message),
+                facts(f"{pid}-facts", rows),
+            ]
+            if not _zone_known(tz):
+                items.append(text(f"{pid}-note", utc_fallback_note(), subtle=True, spacing="Small"))
+            items.append(actions(f"{pid}-actions", [cancel_button(f"{pid}-cancel", outcome.request.id, "Cancel")]))
+            items.append(request_footnote(f"{pid}-request", outcome.request.id))
+            return items
         case Activated():
             rows = _window(outcome.start, outcome.end, tz)
             items = [*_head(pid, outcome.group.display_name, outcome, "Active", "Good"), facts(f"{pid}-facts", rows)]
             if outcome.duration_was_policy_maximum:
                 note = f"Used the policy maximum of {format_duration(outcome.duration)}."
                 items.append(text(f"{pid}-note", note, subtle=True, spacing="Small"))
+            if outcome.in_effect is not None:
+                # checked: what Graph's directory showed, then what may still lag (and the group's own note)
+                live = in_effect_line(outcome.access, outcome.in_effect)
+                items.append(text(f"{pid}-live", live, spacing="Small"))
+                lag = f"{LAG_NOTE} {outcome.note}".strip()
+                items.append(text(f"{pid}-lag", lag, subtle=True, spacing="Small"))
             items.append(
                 actions(f"{pid}-actions", [deactivate_button(f"{pid}-deactivate", outcome.group, outcome.access)])
             )
@@ -187,6 +213,12 @@ def _section(outcome: Outcome, pid: str, tz: Tz, flow: _Flow) -> list[BareObject
                 _message(pid, message),
                 request_footnote(f"{pid}-request", outcome.request.id),
             ]
+
+
+def _zone_known(tz: Tz) -> bool:
+    """Whether times are written in the reader's own zone (Teams sent one), not UTC by default."""
+    zone = tz.zone if isinstance(tz, TimeStyle) else tz
+    return bool(zone)
 
 
 def _window(start: datetime | None, end: datetime | None, tz: Tz) -> list[tuple[str, str]]:

@@ -37,12 +37,15 @@ class WaitingRequest:
     duration: timedelta | None = None
     requested_at: datetime | None = None
     expires_at: datetime | None = None
+    starts_at: datetime | None = None  # an activation PIM took for a later start (no approval waited for, or given)
 
 
 def cancel_question_card(request: WaitingRequest, tz: Tz, *, kept: bool = False) -> JsonDict:
     """ "Cancel your request for X?" with Cancel request and Keep it; `kept`: the answer to Keep it (no buttons)."""
     pid = "outcome-0"
     rows = []
+    if request.starts_at is not None:
+        rows.append(("Starts", format_time(request.starts_at, tz)))
     if request.duration is not None:
         rows.append(("Duration", format_duration(request.duration)))
     if request.requested_at is not None:
@@ -53,7 +56,12 @@ def cancel_question_card(request: WaitingRequest, tz: Tz, *, kept: bool = False)
     question = cancel_question(request.group_name)
     items: list[BareObject] = [
         text(f"{pid}-title", title, weight="Bolder"),
-        text(f"{pid}-state", "Waiting for approval", color="Warning", spacing="None"),
+        text(
+            f"{pid}-state",
+            "Scheduled" if request.starts_at else "Waiting for approval",
+            color="Warning",
+            spacing="None",
+        ),
         text(f"{pid}-message", CANCEL_KEPT if kept else question, spacing="Small"),
     ]
     if not kept:

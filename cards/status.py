@@ -1,7 +1,8 @@
 """The reply to `status`: what is active, what waits for approval, what the user can activate.
 
 Element ids: `heading`; sections `active`, `pending`, `eligible` with headings `{section}-heading`, an empty state
-`{section}-empty`, rows `{section}-{i}` (ColumnSet) holding `{section}-{i}-title`, `{section}-{i}-detail` and, for
+`{section}-empty` (and `scheduled`, activations PIM took for a later start, each with `scheduled-{i}-cancel`), rows
+`{section}-{i}` (ColumnSet) holding `{section}-{i}-title`, `{section}-{i}-detail` and, for
 activations the user can end, `active-{i}-actions` with the button `active-{i}-deactivate`; for eligibilities the user
 can activate now, `eligible-{i}-actions` with the button `eligible-{i}-activate` (the policy's maximum duration).
 An eligibility that ends within ELIGIBILITY_SOON (14 days, when PIM mails its own notice) says so in its detail,
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from adaptivecards.baseobject import BareObject
 
-from cards.actions import activate_button, deactivate_button
+from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import actions, card, columns, container, heading, text
 from cards.elements import JsonDict
 from cards.text import SUGGESTED_DURATION, sorted_view, summary_text, typed_command
@@ -38,6 +39,12 @@ def status_card(view: StatusView, tz: Tz) -> JsonDict:
         rows.append(text("active-empty", nothing_active(example), subtle=True))
     rows += [_active_row(a, f"active-{i}", view, tz) for i, a in enumerate(active)]
     body.append(container("active", rows, spacing="Medium"))
+
+    if view.scheduled:
+        later = sorted(view.scheduled, key=lambda r: (r.start or view.now, r.group_id))
+        rows = [text("scheduled-heading", "Scheduled", weight="Bolder")]
+        rows += [_scheduled_row(r, f"scheduled-{i}", view, tz) for i, r in enumerate(later)]
+        body.append(container("scheduled", rows, separator=True, spacing="Medium"))
 
     if pending:
         rows = [text("pending-heading", "Waiting for approval", weight="Bolder")]
@@ -91,6 +98,19 @@ def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObjec
     if p.duration is not None:
         parts.append(f"for {format_duration(p.duration)}")
     return _row(rid, f"{name} · {access_label(p.access)}", ", ".join(parts) or "waiting for approval")
+
+
+def _scheduled_row(r: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObject:
+    """An activation PIM took for a later start, with PIM's own word for where it is (ScheduleCreated, Granted, …)
+    and its Cancel button."""
+    name = view.group_names.get(r.group_id, r.group_id)
+    parts = [f"starts {format_time(r.start, tz, reference=view.now)}" if r.start else "starts later"]
+    if r.ends is not None:
+        parts.append(f"until {format_time(r.ends, tz, reference=r.start or view.now)}")
+    if r.raw_status:
+        parts.append(f"PIM: {r.raw_status}")
+    button = cancel_button(f"{rid}-cancel", r.id, "Cancel")
+    return _row(rid, f"{name} · {access_label(r.access)}", ", ".join(parts), [actions(f"{rid}-actions", [button])])
 
 
 def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: Tz) -> BareObject:

@@ -130,6 +130,11 @@ def approvers_phrase(approvers: Sequence[str]) -> str:
 def outcome_line(outcome: Outcome, tz: Tz) -> str:
     """One line per group, e.g. "Exchange-Admins (member): active until Sun 22 Nov, 16:05 (Europe/Berlin)."."""
     match outcome:
+        case Activated() if outcome.scheduled:
+            return (
+                f"{_who(outcome.group.display_name, outcome.access)}: scheduled from {format_time(outcome.start, tz)} "
+                f"until {format_time(outcome.end, tz)}."
+            )
         case Activated():
             return f"{_who(outcome.group.display_name, outcome.access)}: active until {format_time(outcome.end, tz)}."
         case AwaitingApproval():
@@ -193,6 +198,15 @@ def summary_text(subject: Sequence[Outcome] | NeedsInput | StatusView, tz: Tz) -
             )
         else:
             lines.append("Active: nothing right now.")
+        if subject.scheduled:
+            lines.append(
+                "Scheduled: "
+                + "; ".join(
+                    f"{_who(subject.group_names.get(r.group_id, r.group_id), r.access)} from "
+                    + (format_time(r.start, tz, reference=subject.now) if r.start else "later")
+                    for r in subject.scheduled
+                )
+            )
         if pending:
             lines.append("Waiting for approval: " + "; ".join(_pending_line(p, subject, tz) for p in pending))
         if eligible:

@@ -44,6 +44,9 @@ from core.errors import (
     SelfApproval,
     SelfServiceRefused,
     SignInRequired,
+    StartAfterEligibility,
+    StartDoesNotExist,
+    StartInPast,
     StepUpInsufficient,
     StepUpRequired,
     Throttled,
@@ -228,6 +231,27 @@ def _explain_refusal(error: RequestRefused, tz: Tz, name: str, access: Access) -
             return f"{policy} does not allow an activation that long; please ask for less."
         case DurationTooShort():
             return f"PIM cannot activate for less than {_MINIMUM}; you asked for {format_duration(error.requested)}."
+        case StartInPast():
+            passed = (
+                f"{format_time(error.start, tz, reference=error.now)} has already passed, so nothing was requested."
+            )
+            if error.following is not None:
+                return f"{passed} Did you mean {format_time(error.following, tz, reference=error.now)}? Add the day."
+            return passed
+        case StartDoesNotExist():
+            return (
+                f"In your time zone, {error.local:%H:%M} does not exist on {error.local:%Y-%m-%d}: the clocks go "
+                "forward then. Please pick another time; nothing was requested."
+            )
+        case StartAfterEligibility():
+            ends = format_time(error.end, tz, reference=error.start)
+            if error.starts_too_late:
+                return f"Your eligibility for {_group(name)} ends {ends}, before that start; nothing was requested."
+            room = format_duration(error.end - error.start)
+            return (
+                f"Your eligibility for {_group(name)} ends {ends}: an activation starting then can run at most "
+                f"{room}. Ask for less, or start earlier; nothing was requested."
+            )
         case MissingInputs():
             return _explain_missing(name, justification=error.justification, ticket=error.ticket)
         case StepUpRequired():
@@ -442,6 +466,58 @@ def _wait(seconds: float | None) -> str:
 
 
 # ---- the status card ------------------------------------------------------------------------------------------------
+
+
+# Microsoft: "Application may provide access to users based on their group membership. In some situations, application
+# access may not immediately reflect [it] … For some applications, signing out and signing back in may help"
+# (learn.microsoft.com/entra/id-governance/privileged-identity-management/groups-activate-roles); and for Microsoft
+# Entra roles with permissions in SharePoint, Exchange or Microsoft Purview given through a group, "it may take
+# significant time to have all permissions of the role activated and ready to use" (…/concept-pim-for-groups).
+LAG_NOTE = (
+    "Apps that remember your group memberships may need you to sign out and in again; Exchange, SharePoint and "
+    "Purview permissions given through a group can take much longer (Microsoft documents both)."
+)
+
+
+def in_effect_line(access: Access, live: bool | None) -> str:
+    """What Graph's directory said right after the activation: in effect now, or not yet (and that the bot checks
+    again); empty when it was not checked."""
+    what = "a member" if access is Access.MEMBER else "an owner"
+    if live is True:
+        return f"In effect now: Microsoft Entra ID shows you as {what}."
+    if live is False:
+        return (
+            f"PIM has added you, but Microsoft Entra ID does not show you as {what} yet. I'll keep checking for a "
+            "few minutes and tell you when it does."
+        )
+    return ""
+
+
+def now_in_effect(group: str, access: Access, after: timedelta) -> str:
+    """The follow-up once a membership not visible at first is: in effect now, and how long it took."""
+    what = "a member" if access is Access.MEMBER else "an owner"
+    took = format_duration(after) if after >= timedelta(minutes=1) else f"{max(int(after.total_seconds()), 1)} s"
+    return f"{group}: in effect now. Microsoft Entra ID shows you as {what} ({took} after it was activated). {LAG_NOTE}"
+
+
+def still_not_in_effect(group: str, access: Access, waited: timedelta) -> str:
+    """The follow-up when the directory still does not show an activation after the bounded re-checks."""
+    what = "a member" if access is Access.MEMBER else "an owner"
+    return (
+        f"{group}: PIM activated it, but after {format_duration(waited)} Microsoft Entra ID still does not show you "
+        f"as {what}. Type “status” to see what PIM holds; if it persists, ask your administrator to check the PIM "
+        "audit log."
+    )
+
+
+def scheduled_did_not_start(group: str, status: str) -> str:
+    """A scheduled activation that ended without starting (PIM's status, e.g. Failed or Denied)."""
+    return f"Your scheduled activation of {group} did not start: PIM says “{status}”. Nothing is active."
+
+
+def utc_fallback_note() -> str:
+    """Said under a scheduled time when Teams did not send the user's time zone: the bot read it as UTC."""
+    return "Your Teams client did not send its time zone, so I read the time as UTC."
 
 
 def nothing_active(example: str | None) -> str:

@@ -7,6 +7,8 @@ Forgiving by design. Examples that parse:
     activate Exchange-Admins, "Teams Admins" 1h30m for patch window ticket CHG-0042
     activate exchange admins as owner 1.5h reason: quarterly audit
     activate Exchange-Admins for 2 hours          (``for`` followed only by a duration is the duration)
+    activate Exchange-Admins 2h at 14:00          (scheduled: also `tomorrow 9:00`, `on Monday 08:30`,
+                                                   `at 2026-12-24T08:00`; core.schedule, in the user's time zone)
     deactivate Exchange-Admins
     cancel Exchange-Admins                        (withdraw one's own request that waits for approval)
     pending                                       (an approver's open requests)
@@ -31,6 +33,7 @@ from enum import StrEnum
 
 from core.models import Access, Ticket
 from core.names import normalise
+from core.schedule import StartAt, StartUnreadable, find_start
 
 __all__ = [
     "Activate",
@@ -60,6 +63,7 @@ class Activate:
     duration: timedelta | None = None  # None: the policy's maximum
     justification: str | None = None
     ticket: Ticket | None = None
+    start: StartAt | None = None  # None: now; else a scheduled activation (core.schedule places it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +408,10 @@ def _split_group_words(text: str) -> tuple[str, ...]:
 def _parse_activate(rest: str) -> Command:
     rest, ticket = _take_ticket(rest)
     rest, justification, reason_duration = _take_reason(rest)
+    try:
+        rest, start = find_start(rest)
+    except StartUnreadable as e:
+        raise _Unreadable(str(e)) from e
     rest, access = _take_access(rest)
     groups_text, duration = _take_duration(rest)
     if reason_duration is not None:
@@ -414,9 +422,9 @@ def _parse_activate(rest: str) -> Command:
     if not groups:
         return Help(
             "Which group? For example: “activate Exchange-Admins 2h”.",
-            meant=Activate((), access, duration, justification, ticket),
+            meant=Activate((), access, duration, justification, ticket, start),
         )
-    return Activate(groups, access, duration, justification, ticket)
+    return Activate(groups, access, duration, justification, ticket, start)
 
 
 def _parse_deactivate(rest: str) -> Command:

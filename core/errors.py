@@ -13,6 +13,7 @@ Hierarchy:
   x RequestRefused            -- PIM refused (or would refuse) the request
     + NotEligible, EligibilityNotInEffect, AlreadyActive, PendingRequestExists, NotActive,
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
+      StartInPast, StartDoesNotExist, StartAfterEligibility (a scheduled start PIM cannot take),
       StepUpInsufficient (refused again after the step-up it asked for),
       PolicyViolation (a rule we could not map to one of the above),
       SelfServiceRefused (Graph takes no such self-service request here, e.g. selfExtend for a group)
@@ -60,6 +61,9 @@ __all__ = [
     "SelfApproval",
     "SelfServiceRefused",
     "SignInRequired",
+    "StartAfterEligibility",
+    "StartDoesNotExist",
+    "StartInPast",
     "StepUpInsufficient",
     "StepUpRequired",
     "Throttled",
@@ -217,6 +221,36 @@ class DurationTooShort(RequestRefused):
     def __init__(self, requested: timedelta) -> None:
         super().__init__("duration under five minutes")
         self.requested = requested
+
+
+class StartInPast(RequestRefused):
+    """A scheduled start that has already passed. `following` is the next time the same wall-clock time comes (when
+    the user named no day: "at 14:00" said at 15:00 probably meant tomorrow, but the bot asks rather than guesses)."""
+
+    def __init__(self, start: datetime, now: datetime, following: datetime | None = None) -> None:
+        super().__init__("start in the past")
+        self.start, self.now, self.following = start, now, following
+
+
+class StartDoesNotExist(RequestRefused):
+    """A wall-clock start the clocks skip on that day (daylight saving time begins): `local` is the naive time asked."""
+
+    def __init__(self, written: str, local: datetime) -> None:
+        super().__init__("start skipped by a clock change")
+        self.written, self.local = written, local
+
+
+class StartAfterEligibility(RequestRefused):
+    """A scheduled activation that would start, or run on, after the eligibility ends: PIM activates only inside the
+    eligibility. `end` is the eligibility's end; `start` and `until` what was asked."""
+
+    def __init__(self, start: datetime, until: datetime, end: datetime) -> None:
+        super().__init__("start or end after the eligibility ends")
+        self.start, self.until, self.end = start, until, end
+
+    @property
+    def starts_too_late(self) -> bool:
+        return self.start >= self.end
 
 
 class MissingInputs(RequestRefused):

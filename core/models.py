@@ -99,6 +99,9 @@ class Actor:
     time_zone: str | None = None  # IANA name sent by Teams in the clientInfo entity
     channel_user_id: str = ""
     locale: str | None = None  # BCP 47 tag of the Teams client (the activity's `locale`), e.g. "en-US"
+    # A fixed-offset zone ("Etc/GMT-1") from the activity's localTimestamp: the weakest source, used only when neither
+    # the activity nor the user's last message named an IANA zone.
+    fallback_zone: str | None = None
 
     @property
     def time_style(self) -> TimeStyle:

@@ -31,6 +31,11 @@ class Activated:
     end: datetime
     duration: timedelta
     duration_was_policy_maximum: bool = False  # the user gave no duration; the policy's maximum was used
+    scheduled: bool = False  # PIM took it for a later start: nothing is active before `start`
+    # Whether Graph's directory showed the membership (ownership) right after: None not checked (or it could not be
+    # read), False not yet (the bot keeps checking, bot.live). `note`: the group's own word on what may lag.
+    in_effect: bool | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +117,12 @@ class StatusView:
     now: datetime
     # The policies' maximum durations known without a read (cached), by (group id, access): a suggestion stays inside.
     maxima: Mapping[tuple[str, Access], timedelta] = field(default_factory=dict)
+    scheduled: tuple[PimRequest, ...] = ()  # activations PIM took for a later start (read by `status` only)
 
     def can_activate(self, eligibility: Eligibility) -> bool:
         """The user can activate this eligibility now: it is in effect, and that access to that group is neither
         active (activated or assigned) nor waiting for approval (PIM would refuse either)."""
         key = (eligibility.group.id.casefold(), eligibility.access)
         busy = {(a.group.id.casefold(), a.access) for a in self.active if a.end is None or a.end > self.now}
-        busy |= {(p.group_id.casefold(), p.access) for p in self.pending}
+        busy |= {(p.group_id.casefold(), p.access) for p in (*self.pending, *self.scheduled)}
         return eligibility.in_effect(self.now) and key not in busy

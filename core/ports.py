@@ -189,6 +189,15 @@ class PimDirectory(Protocol):
         """The user's sign-in name (UPN), read app-only; None when the directory has none for the id."""
         ...
 
+    async def scheduled(self, principal_id: str) -> Sequence[tuple[PimRequest, Group]]:
+        """The user's activations that have not started yet (PIM accepted them for a later start), each as the
+        request that made it (its id is what `cancel` takes) with its group; read app-only now."""
+        ...
+
+    async def holds(self, group_id: str, principal_id: str, access: Access) -> bool:
+        """Whether the directory shows the user as a member (or owner) of the group now, read app-only."""
+        ...
+
     # -- approvals ----------------------------------------------------------------------------------------------------
 
     async def request(self, request_id: str) -> PimRequest:

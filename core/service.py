@@ -34,6 +34,7 @@ from core.errors import (
     OutcomeUnknown,
     PendingRequestExists,
     RequestRefused,
+    StartAfterEligibility,
     TokenRejected,
     TooSoonToDeactivate,
 )
@@ -71,6 +72,7 @@ from core.ports import (
     UserTokenProvider,
     WaitingRequests,
 )
+from core.schedule import UserZone, place
 
 __all__ = ["APPROVAL_WINDOW", "PimService"]
 
@@ -99,6 +101,7 @@ class _Asked:
     duration: timedelta | None
     justification: str | None
     ticket: Ticket | None
+    start: datetime | None = None  # a scheduled activation's start (UTC); None: now
 
     def preflight(self, policy: ActivationPolicy, group: Group, access: Access) -> NeedsInput | None:
         """What the policy says before anything is written. Raises for hard refusals; NeedsInput for missing inputs."""
@@ -171,7 +174,13 @@ class PimService:
                 Refused(name, command.access or Access.MEMBER, DurationTooShort(command.duration))
                 for name in command.groups
             ]
-        asked = _Asked(command.duration, command.justification, command.ticket)
+        start: datetime | None = None
+        if command.start is not None:
+            try:
+                start = place(command.start, self._clock.now(), UserZone(actor.time_zone))
+            except RequestRefused as e:
+                return [Refused(name, command.access or Access.MEMBER, e) for name in command.groups]
+        asked = _Asked(command.duration, command.justification, command.ticket, start)
         # The policies of the groups the directory has seen by these names come with the snapshot: they save the
         # round trip that would otherwise come between the snapshot and the write.
         query = PolicyQuery(names=tuple(command.groups), access=command.access, recheck=asked.doubts)
@@ -294,7 +303,7 @@ class PimService:
         now = self._clock.now()
         policy: ActivationPolicy | None = None
         try:
-            self._refuse_if_active_or_pending(snapshot, group, access, start or now)
+            self._refuse_if_active_or_pending(snapshot, group, access, start or asked.start or now)
             # Always known before the write: read now if neither the snapshot nor the reads after it brought it.
             policy = policies.get((group.id, access)) or await self._directory.policy(
                 group.id, access, recheck=asked.doubts
@@ -303,9 +312,10 @@ class PimService:
             if needs is not None:
                 return needs
             effective = duration if duration is not None else policy.maximum_duration
+            _refuse_beyond_eligibility(target.eligibility, asked.start, effective)
             if policy.approval_required:
                 await self._before_approval_write(group.id)
-            begins = start or now
+            begins = start or asked.start or now
             activation = ActivationInput(group.id, access, actor.object_id, begins, effective, justification, ticket)
             request = await self._as_user(actor, lambda token: self._directory.self_activate(token, activation))
         except OutcomeUnknown as e:
@@ -322,7 +332,7 @@ class PimService:
             return Refused(group.display_name, access, refusal, group, duration, justification, ticket)
         except DirectoryError as e:
             return Failed(group.display_name, access, e)
-        return await self._activation_outcome(group, access, request, effective, duration is None, policy)
+        return await self._activation_outcome(group, access, request, effective, duration is None, policy, asked.start)
 
     async def _activation_outcome(
         self,
@@ -332,6 +342,7 @@ class PimService:
         effective: timedelta,
         policy_maximum: bool,
         policy: ActivationPolicy | None,
+        asked_start: datetime | None = None,
     ) -> Outcome:
         """What an activation request PIM holds means for the user: active, waiting for approval, or (found after
         a lost answer) ended without effect."""
@@ -342,9 +353,12 @@ class PimService:
             return AwaitingApproval(group, access, request, effective, approvers, created + APPROVAL_WINDOW)
         if request.status in _NO_EFFECT:
             return Failed(group.display_name, access, NotCarriedOut(request.raw_status or request.status.value))
-        start = request.start or now
+        start = request.start or asked_start or now
         end = request.ends or start + effective
-        return Activated(group, access, request, start, end, end - start, policy_maximum)
+        # A start PIM took for later: ScheduleCreated, Granted or even Provisioned (Graph documents no status for a
+        # future start; every one is taken), with no instance until then.
+        scheduled = asked_start is not None and start > now
+        return Activated(group, access, request, start, end, end - start, policy_maximum, scheduled)
 
     async def confirm(self, unconfirmed: Unconfirmed, *, settled: bool) -> Outcome | None:
         """What became of a write whose answer was lost, read app-only now: the outcome to tell the user. While Graph
@@ -503,10 +517,17 @@ class PimService:
         """Cancel the actor's own pending request, as them (delegated)."""
         await self._as_user(actor, lambda token: self._directory.cancel(token, request_id))
 
-    async def waiting_requests(self, actor: Actor, asked: str | None = None) -> list[tuple[Group, PimRequest]]:
+    async def waiting_requests(
+        self, actor: Actor, asked: str | None = None, *, scheduled: bool = False
+    ) -> list[tuple[Group, PimRequest]]:
         """The actor's requests waiting for approval for the group named `asked` (name or id; None: every group), read
         from Graph now: the bot's own records know only the requests made through it, and "nothing to cancel" must be
-        Graph's word."""
+        Graph's word. `scheduled`: also the activations PIM took for a later start (cancelled the same way)."""
+        if scheduled:
+            waiting, later = await asyncio.gather(
+                self.waiting_requests(actor, asked), self.scheduled_requests(actor, asked)
+            )
+            return [*waiting, *later]
         snapshot = await self._directory.snapshot(actor.object_id, fresh=True)
         groups = {e.group.id.casefold(): e.group for e in snapshot.eligibilities}
         found: list[tuple[Group, PimRequest]] = []
@@ -611,8 +632,38 @@ class PimService:
     # ---- status ---------------------------------------------------------------------------------------------
 
     async def status(self, actor: Actor) -> StatusView:
-        """The user's eligibilities, active assignments and waiting requests, read live from Graph."""
-        return self._view(await self._directory.snapshot(actor.object_id, fresh=True))
+        """The user's eligibilities, active assignments, waiting requests and activations scheduled for later, read
+        live from Graph (the scheduled ones beside the snapshot; a failure to read them only leaves them out)."""
+        snapshot, scheduled = await asyncio.gather(
+            self._directory.snapshot(actor.object_id, fresh=True),
+            self._directory.scheduled(actor.object_id),
+            return_exceptions=True,
+        )
+        if isinstance(snapshot, BaseException):
+            raise snapshot
+        if isinstance(scheduled, DirectoryError):
+            log.warning("could not read the scheduled activations of %s: %s", actor.object_id, scheduled)
+            scheduled = []
+        elif isinstance(scheduled, BaseException):
+            raise scheduled
+        view = self._view(snapshot)
+        names = dict(view.group_names)
+        names.update({g.id: g.display_name for _, g in scheduled if g.display_name})
+        return replace(view, scheduled=tuple(r for r, _ in scheduled), group_names=names)
+
+    async def scheduled_requests(self, actor: Actor, asked: str | None = None) -> list[tuple[Group, PimRequest]]:
+        """The actor's activations scheduled for later for the group named `asked` (None: every group), read from
+        Graph now, each as the request to cancel."""
+        found: list[tuple[Group, PimRequest]] = []
+        for request, group in await self._directory.scheduled(actor.object_id):
+            named = group if group.display_name else Group(group.id, group.id)
+            if asked is None or names.resolve(asked, [named]) is not None:
+                found.append((named, request))
+        return found
+
+    async def in_effect(self, principal_id: str, group_id: str, access: Access) -> bool:
+        """Whether the directory shows the access as granted now (what Microsoft 365 apps read), app-only."""
+        return await self._directory.holds(group_id, principal_id, access)
 
     async def glance(self, actor: Actor) -> StatusView:
         """What the user holds, to suggest what they may have meant after a slip: a snapshot read a short while ago,
@@ -717,6 +768,15 @@ def _current_end(snapshot: UserSnapshot, target: _Target, now: datetime) -> date
     # not fall a fraction before it, inside the running activation.
     end = max(ends)
     return end + timedelta(microseconds=1_000_000 - end.microsecond) if end.microsecond else end
+
+
+def _refuse_beyond_eligibility(eligibility: Eligibility, start: datetime | None, duration: timedelta) -> None:
+    """A scheduled activation must start, and run, inside the eligibility: PIM activates only an eligibility in
+    effect, and would end the activation with it (so the user would get less than asked without being told)."""
+    if start is None or eligibility.end is None:
+        return
+    if start + duration > eligibility.end:
+        raise StartAfterEligibility(start, start + duration, eligibility.end)
 
 
 def _policy_of(snapshot: UserSnapshot, eligibility: Eligibility) -> ActivationPolicy | None:

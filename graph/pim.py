@@ -549,6 +549,33 @@ class GraphPimDirectory:
         self._forget(write.principal_id)  # the write landed
         return found
 
+    # -- scheduled activations and membership --------------------------------------------------------------------
+
+    async def scheduled(self, principal_id: str) -> Sequence[tuple[PimRequest, Group]]:
+        """The user's activations that have not started yet, read app-only now (never kept: a scheduled activation
+        is shown and cancelled rarely, and must never be shown after it was cancelled)."""
+        path, params = wire.activated_schedules_query(principal_id)
+        with translating():
+            items = await self._client.get_all(path, params=params)
+        now = self._clock.now()
+        found = [s for s in map(wire.parse_scheduled, items) if s is not None]
+        return [(r, g) for r, g in found if r.start is not None and r.start > now]
+
+    async def holds(self, group_id: str, principal_id: str, access: Access) -> bool:
+        """Whether Graph's directory shows the user as a member (or owner) of the group now, app-only: the access
+        PIM provisioned as the rest of Microsoft 365 reads it. Membership: one checkMemberGroups call; ownership:
+        the group's owners (one page)."""
+        with translating():
+            if access is Access.OWNER:
+                path, params = wire.group_owners_query(group_id)
+                items = await self._client.get_all(path, params=params)
+                ids = {str(item.get("id") or "").casefold() for item in items}
+                return principal_id.casefold() in ids
+            page = await self._client.post(
+                wire.check_member_groups_path(principal_id), json={"groupIds": [group_id]}, idempotent=True
+            )
+        return group_id.casefold() in {g.casefold() for g in wire.parse_member_groups(page)}
+
     # -- approvals ----------------------------------------------------------------------------------------------------
 
     async def request(self, request_id: str) -> PimRequest:

@@ -105,6 +105,12 @@ __all__ = [
     "requests_for_group_query",
     "CalloutError",
     "parse_callout",
+    "ASSIGNMENT_SCHEDULES",
+    "activated_schedules_query",
+    "check_member_groups_path",
+    "group_owners_query",
+    "parse_member_groups",
+    "parse_scheduled",
 ]
 
 Query = tuple[str, dict[str, str]]  # (path relative to the version root, OData query parameters)
@@ -112,6 +118,7 @@ Query = tuple[str, dict[str, str]]  # (path relative to the version root, OData 
 PIM_GROUP = "/identityGovernance/privilegedAccess/group"
 ASSIGNMENT_REQUESTS = f"{PIM_GROUP}/assignmentScheduleRequests"
 ASSIGNMENT_INSTANCES = f"{PIM_GROUP}/assignmentScheduleInstances"
+ASSIGNMENT_SCHEDULES = f"{PIM_GROUP}/assignmentSchedules"
 ELIGIBILITY_SCHEDULES = f"{PIM_GROUP}/eligibilitySchedules"
 ELIGIBILITY_REQUESTS = f"{PIM_GROUP}/eligibilityScheduleRequests"
 POLICY_ASSIGNMENTS = "/policies/roleManagementPolicyAssignments"
@@ -143,6 +150,29 @@ def active_instances_query(principal_id: str) -> Query:
 
 def pending_requests_query(principal_id: str) -> Query:
     return ASSIGNMENT_REQUESTS, {"$filter": f"principalId eq {_literal(principal_id)} and status eq 'PendingApproval'"}
+
+
+def activated_schedules_query(principal_id: str) -> Query:
+    """A user's activation schedules, those not started yet included: Graph's instances are "in effect now", its
+    schedules also hold a scheduled activation before it starts (privilegedAccessGroupAssignmentSchedule: "the
+    schedule of membership or ownership assignments"; assignmentType and principalId support $filter eq)."""
+    return ASSIGNMENT_SCHEDULES, {
+        "$filter": f"principalId eq {_literal(principal_id)} and assignmentType eq 'activated'",
+        "$expand": _EXPAND_GROUP,
+    }
+
+
+def check_member_groups_path(user_id: str) -> str:
+    """POST /users/{id}/checkMemberGroups (learn.microsoft.com/graph/api/directoryobject-checkmembergroups): which of
+    up to 20 group ids the user is a member of (transitively), in one call whatever the group's size; application
+    permission GroupMember.Read.All with User.ReadBasic.All (User.Read.All includes it)."""
+    return f"/users/{_segment(user_id)}/checkMemberGroups"
+
+
+def group_owners_query(group_id: str) -> Query:
+    """A group's owners (ids only; learn.microsoft.com/graph/api/group-list-owners). checkMemberGroups does not see
+    ownership, and a group has at most 100 owners: one page."""
+    return f"/groups/{_segment(group_id)}/owners", {"$select": "id"}
 
 
 def requests_for_group_query(principal_id: str, group_id: str) -> Query:
@@ -470,6 +500,38 @@ def parse_callout(body: Any) -> PimRequest:
         if body.get(name) is not None and not isinstance(body.get(name), str):
             raise CalloutError(f"'{name}' must be a string when present")
     return parse_request(body)
+
+
+def parse_scheduled(item: Mapping[str, Any]) -> tuple[PimRequest, Group] | None:
+    """An activation's assignment schedule as the request that made it (`createdUsing`, which `cancel` takes), with
+    the schedule's status and window; and its group, named when `$expand=group` brought the name."""
+    group = group_of(item)
+    access = parse_access(item.get("accessId"))
+    request_id = _opt_str(item.get("createdUsing"))
+    if group is None or access is None or request_id is None:
+        return None
+    start, duration, end = _schedule_window(item.get("scheduleInfo"))
+    raw_status = _str(item.get("status"))
+    request = PimRequest(
+        id=request_id,
+        status=parse_status(raw_status),
+        action=SELF_ACTIVATE,
+        group_id=group.id,
+        access=access,
+        principal_id=_str(item.get("principalId")),
+        created=parse_datetime(item.get("createdDateTime")),
+        start=start,
+        duration=duration if duration is not None else (end - start if end and start else None),
+        end=end,
+        raw_status=raw_status,
+    )
+    return request, group
+
+
+def parse_member_groups(page: Mapping[str, Any]) -> list[str]:
+    """The group ids of a checkMemberGroups answer (`{"value": [ids]}`)."""
+    value = page.get("value")
+    return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def eligibility_changes(items: Iterable[Mapping[str, Any]]) -> list[tuple[Eligibility, PimRequest]]:

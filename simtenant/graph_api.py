@@ -988,7 +988,7 @@ async def list_group_members(ctx: Ctx, m: re.Match[str]) -> SimResponse:
     access = "owner" if m["rel"].lower() == "owners" else "member"
     rows = []
     flt = ctx.filter()
-    for principal_id in ctx.tenant.members(group.id, access):
+    for principal_id in ctx.tenant.directory_members(group.id, access):
         obj = ctx.tenant.directory_object(principal_id)
         if obj is None:
             continue
@@ -997,6 +997,39 @@ async def list_group_members(ctx: Ctx, m: re.Match[str]) -> SimResponse:
             continue
         rows.append(_apply_select(row, ctx.select()))
     return _page(ctx, rows, ctx.context("directoryObjects"))
+
+
+async def check_member_groups(ctx: Ctx, m: re.Match[str]) -> SimResponse:
+    """POST /users/{id}/checkMemberGroups (learn.microsoft.com/graph/api/directoryobject-checkmembergroups): of the
+    `groupIds` asked (at most 20), those the object is a member of, transitively; ids that are not groups are left
+    out. Application permissions: GroupMember.Read.All with User.ReadBasic.All for a user, or Directory.Read.All.
+    Membership as the directory shows it (Settings.membership_lag_seconds)."""
+    if not (ctx.caller.has_any(GROUPS_R.any_of) and ctx.caller.has_any(USERS_R.any_of)):
+        raise denied()
+    if ctx.tenant.directory_object(m["id"]) is None:
+        raise directory_not_found(m["id"])
+    body = ctx.req.json()
+    ids = body.get("groupIds") if isinstance(body, Mapping) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise bad_request("The request body must carry 'groupIds' (a list of group ids).")
+    if len(ids) > 20:
+        raise bad_request("At most 20 groupIds may be checked in one call.")
+    found = [g for g in ids if _member_of(ctx, m["id"], g, set())]
+    return SimResponse(200, {"@odata.context": ctx.context("Collection(Edm.String)"), "value": found})
+
+
+def _member_of(ctx: Ctx, principal_id: str, group_id: str, seen: set[str]) -> bool:
+    """Whether `principal_id` is a member of `group_id`, directly or through groups nested in it."""
+    key = group_id.lower()
+    if key in seen or ctx.tenant.group(group_id) is None:
+        return False
+    seen.add(key)
+    members = ctx.tenant.directory_members(group_id)
+    if any(member.lower() == principal_id.lower() for member in members):
+        return True
+    return any(
+        ctx.tenant.group(member) is not None and _member_of(ctx, principal_id, member, seen) for member in members
+    )
 
 
 async def get_directory_object(ctx: Ctx, m: re.Match[str]) -> SimResponse:
@@ -1359,6 +1392,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     _r("GET", "/auditLogs/directoryAudits", "GET auditLogs/directoryAudits", AUDIT_R, list_directory_audits, pim=False),
     _r("POST", "/directoryObjects/getByIds", "POST directoryObjects/getByIds", DIRECTORY_R, get_by_ids, pim=False),
+    _r(
+        "POST",
+        f"/(?:users|directoryObjects)/{_SEG}/checkMemberGroups",
+        "POST users/{id}/checkMemberGroups",
+        NO_PERM,
+        check_member_groups,
+        pim=False,
+    ),
     _r("GET", f"/directoryObjects/{_SEG}", "GET directoryObjects/{id}", DIRECTORY_R, get_directory_object, pim=False),
     _r("GET", "/appCatalogs/teamsApps", "GET appCatalogs/teamsApps", CATALOG_R, list_catalog, pim=False),
     _r(

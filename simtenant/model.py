@@ -179,6 +179,17 @@ class Settings:
     # what it answers for an activation while one exists (LEGACY error table). Off (the default): refused so;
     # on: scheduled. The product must work under both (issue 14 point 3, "Keep it").
     future_activation_while_active: bool = False
+    # A selfActivate with a future start, before it starts. Graph lists ScheduleCreated, Granted, PendingProvisioning
+    # and Provisioned among a request's statuses (learn.microsoft.com/graph/api/resources/request, "status") and the
+    # portal offers a custom activation start time ("The membership or ownership is to be activated only after the
+    # selected time", learn.microsoft.com/entra/id-governance/privileged-identity-management/groups-activate-roles);
+    # no page says which status a request shows until then. Inferred: Granted or ScheduleCreated (a setting, the
+    # product is tested under both); Provisioned once it starts, when its instance appears.
+    scheduled_request_status: str = "Granted"
+    # Seconds between PIM adding a member (or owner) and the directory's reads showing it (GET groups/{id}/members,
+    # checkMemberGroups). Microsoft: PIM "creates an active assignment (adds user as member or owner of the group)
+    # within seconds" (groups-activate-roles); 0 by default, more to let a test see the bot check again.
+    membership_lag_seconds: float = 0.0
 
     def update(self, data: dict[str, Any]) -> None:
         """Apply a /_sim/settings body. Raises ValueError."""
@@ -211,6 +222,15 @@ class Settings:
                 self.self_eligibility_requests = value
             elif key == "future_activation_while_active" and isinstance(value, bool):
                 self.future_activation_while_active = value
+            elif key == "scheduled_request_status" and value in ("Granted", "ScheduleCreated"):
+                self.scheduled_request_status = value
+            elif (
+                key == "membership_lag_seconds"
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and 0 <= value <= 86400
+            ):
+                self.membership_lag_seconds = float(value)
             else:
                 raise ValueError(f"bad setting {key}={value!r}")
 
@@ -230,6 +250,8 @@ class Settings:
             "extension_token_version": self.extension_token_version,
             "self_eligibility_requests": self.self_eligibility_requests,
             "future_activation_while_active": self.future_activation_while_active,
+            "scheduled_request_status": self.scheduled_request_status,
+            "membership_lag_seconds": self.membership_lag_seconds,
         }
 
 
@@ -347,6 +369,7 @@ class Tenant:
         self._pending: dict[tuple[str, str, str], str] = {}
         self._active: dict[tuple[str, str, str], dict[str, None]] = {}  # (group, principal, access) -> schedules
         self._pim_members: dict[tuple[str, str], dict[str, None]] = {}  # (group, access) -> principals
+        self._pim_since: dict[tuple[str, str, str], datetime] = {}  # (group, principal, access) -> added at
         self._member_of: dict[str, dict[tuple[str, str], None]] = {}  # principal -> (group, access)
         self._lapsed: dict[tuple[Kind, str, str, str], Schedule] = {}
         self._events: list[tuple[datetime, int, _EventKind, str]] = []
@@ -644,6 +667,18 @@ class Tenant:
         out.update(self._pim_members.get((_k(group_id), access), {}))
         return [obj.id if (obj := self._principal(key)) is not None else key for key in out]
 
+    def directory_members(self, group_id: str, access: str = "member") -> list[str]:
+        """The members (or owners) as the directory's reads show them: a PIM member only `membership_lag_seconds`
+        after PIM added them (Settings.membership_lag_seconds)."""
+        now = self.tick()
+        lag = timedelta(seconds=self.settings.membership_lag_seconds)
+        g = _k(group_id)
+        return [
+            m
+            for m in self.members(group_id, access)
+            if (since := self._pim_since.get((g, _k(m), access))) is None or since + lag <= now
+        ]
+
     def is_member(self, group_id: str, principal_id: str, access: str = "member") -> bool:
         return (_k(group_id), access) in self._member_of.get(_k(principal_id), {})
 
@@ -653,9 +688,12 @@ class Tenant:
         active = bool(self._active.get((g, p, access)))
         pim = self._pim_members.setdefault((g, access), {})
         if active:
+            if p not in pim:
+                self._pim_since[(g, p, access)] = self.clock.now()
             pim[p] = None
         else:
             pim.pop(p, None)
+            self._pim_since.pop((g, p, access), None)
         base = (group.base_members if access == "member" else group.base_owners) if group else {}
         memberships = self._member_of.setdefault(p, {})
         if active or p in base:
@@ -703,7 +741,8 @@ class Tenant:
         self._active.setdefault(key, {})[_k(schedule.id)] = None
         self._refresh_membership(schedule.group_id, schedule.principal_id, schedule.access_id)
         request = self.requests["assignment"].get(_k(schedule.created_using))
-        if request is not None and request.status == "Granted":
+        schedule.status = "Provisioned"
+        if request is not None and request.status in ("Granted", "ScheduleCreated"):
             request.status = "Provisioned"
             request.completed = when
 
@@ -1136,7 +1175,8 @@ class Tenant:
             request.status = "Provisioned"
             request.completed = now
         else:
-            request.status = "Granted"
+            request.status = self.settings.scheduled_request_status  # until it starts (Settings: inferred)
+            schedule.status = request.status
         self._add_schedule(schedule, now)
 
     def _self_deactivate(self, caller: Caller, inp: RequestInput, now: datetime) -> ScheduleRequest:
@@ -1369,7 +1409,10 @@ class Tenant:
             request.created_by.kind == "user" and _k(request.created_by.id) == _k(caller.oid or "")
         ):
             raise denied("Only the requester can cancel this request.")
-        if request.status not in ("PendingApproval", "Granted"):
+        # Learn (privilegedaccessgroupassignmentschedulerequest-cancel) gives no cancelable statuses; the Entra-roles
+        # analog cancels a request "in a Granted status" (unifiedroleassignmentschedulerequest-cancel) and the portal
+        # cancels pending ones: a scheduled activation (Granted or ScheduleCreated, Settings) and PendingApproval.
+        if request.status not in ("PendingApproval", "Granted", "ScheduleCreated"):
             raise invalid_request(f"The request cannot be canceled in its current status '{request.status}'.")
         request.status = "Canceled"
         request.completed = now

@@ -1,5 +1,6 @@
-"""The requester withdraws a request that waits for approval: a typed `cancel <group>` asks first ("Cancel your
-request for X?"), and Cancel request (on that question or on the requester's waiting card) cancels it as them.
+"""The requester withdraws a request that waits for approval, or an activation scheduled for later: a typed
+`cancel <group>` asks first ("Cancel your request for X?"), and Cancel request (on that question or on the
+requester's waiting card) cancels it as them.
 
 Only the requester may cancel. A request the bot keeps is settled as cancelled (bot.approvals.settle: every copy and
 the requester's cards say so); one it keeps no record of (made in the portal) is cancelled if Graph shows it waiting as
@@ -52,11 +53,11 @@ class Cancellations:
                 await self._ask(turn_context, actor, waiting_of(record), kept_with=record.request_id)
             return None
         try:
-            found = await service.waiting_requests(actor, group)
+            found = await service.waiting_requests(actor, group, scheduled=True)
         except (RequestRefused, DirectoryError) as e:
             return explain(e, actor.time_style, group_name=group)
         if not found:
-            return f"You have no request for {group} waiting for approval."
+            return f"You have no request for {group} waiting for approval or scheduled for later."
         for found_group, request in found:
             await self._ask(turn_context, actor, waiting_in_pim(found_group, request))
         return None
@@ -132,7 +133,7 @@ class Cancellations:
 async def _own_waiting_in_pim(service: PimService, actor: Actor, request_id: str) -> tuple[Group, PimRequest] | None:
     """The actor's own request `request_id`, if Graph shows it waiting for approval (one the bot keeps no record of:
     made in the portal, or before the bot kept records)."""
-    found = await service.waiting_requests(actor)
+    found = await service.waiting_requests(actor, scheduled=True)
     return next(((g, r) for g, r in found if r.id.casefold() == request_id.casefold()), None)
 
 

@@ -120,6 +120,10 @@ def waiting_of(record: ApprovalRequest) -> WaitingRequest:
 
 
 def waiting_in_pim(group: Group, request: PimRequest) -> WaitingRequest:
+    if not request.status.is_pending and request.start is not None:  # scheduled for later, nothing to approve
+        return WaitingRequest(
+            request.id, group.display_name, request.access, request.duration, request.created, None, request.start
+        )
     expires = request.created + APPROVAL_WINDOW if request.created is not None else None
     return WaitingRequest(request.id, group.display_name, request.access, request.duration, request.created, expires)
 

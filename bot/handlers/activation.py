@@ -17,6 +17,7 @@ from bot.approvals import ApprovalDesk
 from bot.conversations import Conversations
 from bot.extension.notices import ExtensionNotices
 from bot.handlers.replies import Replies
+from bot.live import LiveDesk
 from bot.reconcile import Reconciler
 from bot.signin import SignIns
 from bot.turn import Turn, UserInput
@@ -41,6 +42,7 @@ class Activations:
         reconciler: Reconciler,
         signins: SignIns,
         notices: ExtensionNotices | None = None,
+        live: LiveDesk | None = None,
     ) -> None:
         self._conversations = conversations
         self._notices = notices  # what PIM's custom extension decided about the activations (bot.extension)
@@ -48,6 +50,7 @@ class Activations:
         self._approvals = approvals
         self._reconcile = reconciler
         self._signins = signins
+        self._live = live
 
     # ---- typed ------------------------------------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class Activations:
             if invoke:  # the answer replaces the clicked card: that activity is now the sign-in card
                 await self._signins.shown_in_place(turn)
             return self._signins.step_up_card(step_up, url)
+        [outcome] = await self._followed(turn, [outcome])
         answer = cards.activation_card([outcome], actor.time_style)
         shown: tuple[str, str] | None = None
         if invoke and isinstance(outcome, AwaitingApproval):
@@ -161,6 +165,7 @@ class Activations:
 
     async def _send(self, turn: Turn, outcomes: list[Outcome]) -> None:
         """The activation card (and a needs-input card per group that needs more), then what follows a request."""
+        outcomes = await self._followed(turn, outcomes)
         needs = [o for o in outcomes if isinstance(o, NeedsInput)]
         others = [o for o in outcomes if not isinstance(o, NeedsInput)]
         sent: tuple[str, str] | None = None
@@ -172,6 +177,20 @@ class Activations:
         for n in needs:
             await self._replies.card(turn, cards.needs_input_card(n, turn.actor.time_style), kind="needs-input")
         await self._after(turn, others, sent)
+
+    async def _followed(self, turn: Turn, outcomes: list[Outcome]) -> list[Outcome]:
+        """Each activation with what Graph's directory shows now (bot.live: followed until it does); each scheduled one
+        followed until it starts."""
+        if self._live is None:
+            return outcomes
+        followed: list[Outcome] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Activated) and outcome.scheduled:
+                await self._live.scheduled(turn.actor.object_id, outcome)
+            elif isinstance(outcome, Activated):
+                outcome = await self._live.checked(turn.actor.object_id, outcome)
+            followed.append(outcome)
+        return followed
 
     async def _after(self, turn: Turn, outcomes: Sequence[Outcome], card: tuple[str, str] | None) -> None:
         """Remember each request that waits for approval and send it to its approvers (bot.approvals); follow up

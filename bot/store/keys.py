@@ -39,6 +39,7 @@ __all__ = [
     "KEYSPACE",
     "KNOWN_GROUPS",
     "LEASES",
+    "LIVE_WATCHES",
     "PENDING_COMMANDS",
     "RECONCILE",
     "REQUESTS",
@@ -64,6 +65,7 @@ __all__ = [
     "feed_outcome",
     "heartbeat",
     "lease",
+    "live_watch",
     "pending_command",
     "reconcile_check",
     "request",
@@ -153,6 +155,15 @@ RECONCILE = "reconcile/"
 def reconcile_check(check_id: str) -> str:
     """One follow-up of a write whose answer was lost."""
     return f"{RECONCILE}{_part(check_id)}"
+
+
+# ---- activations followed until they work (bot.live; its lease is lease("live")) ------------------------------------
+LIVE_WATCHES = "live/"
+
+
+def live_watch(request_id: str) -> str:
+    """An activation followed until it starts (a scheduled one) and until Graph's directory shows it."""
+    return f"{LIVE_WATCHES}{_part(request_id.lower())}"
 
 
 # ---- processes and deliveries (bot.liveness, bot.transport.deliveries) -----------------------------------------------
@@ -292,6 +303,7 @@ KEYSPACE: tuple[str, ...] = (
     SERVED_GROUPS,
     APPROVAL_CHANNELS,
     RECONCILE,
+    LIVE_WATCHES,
     HEARTBEATS,
     DELIVERIES,
     PENDING_COMMANDS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,6 +39,7 @@ __all__ = [
     "sign_in_value",
     "tenant_of",
     "time_zone_of",
+    "offset_zone_of",
 ]
 
 # A command is at most MAX_TEXT characters; Teams' markup around one (mentions, <p>, &nbsp; for spaces) stays well
@@ -62,17 +64,44 @@ def tenant_of(activity: Activity) -> str:
 
 
 def time_zone_of(activity: Activity) -> str | None:
-    """The IANA zone Teams sends in the clientInfo entity, if it is one we know."""
+    """The user's IANA zone: the activity's `localTimezone` (Bot Framework Activity schema: "the name of the local
+    timezone of the message, expressed in IANA Time Zone database format"), else the zone Teams sends in the
+    clientInfo entity; None when neither is usable (see `offset_zone_of`)."""
+    names: list[Any] = [getattr(activity, "local_timezone", None)]
     for entity in activity.entities or []:
         props: Mapping[str, Any] = getattr(entity, "additional_properties", None) or {}
-        if getattr(entity, "type", None) == "clientInfo" and isinstance(props.get("timezone"), str):
-            name = props["timezone"]
+        if getattr(entity, "type", None) == "clientInfo":
+            names.append(props.get("timezone"))
+    for name in names:
+        if isinstance(name, str) and name and len(name) < 64:
             try:
                 ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
-                return None
-            return str(name)
+                continue
+            return name
     return None
+
+
+def offset_zone_of(activity: Activity) -> str | None:
+    """The fixed-offset zone of the activity's `localTimestamp` ("the local date and time of the message, expressed
+    in ISO-8601 format", with its offset): `Etc/GMT-1` at UTC+01:00 (the Etc zones' signs are inverted, by POSIX
+    convention); whole hours only (IANA has no other fixed zones); None without one."""
+    return _fixed_zone(getattr(activity, "local_timestamp", None))
+
+
+def _fixed_zone(stamp: Any) -> str | None:
+    if isinstance(stamp, str):
+        try:
+            stamp = datetime.fromisoformat(stamp)
+        except ValueError:
+            return None
+    offset = stamp.utcoffset() if isinstance(stamp, datetime) else None
+    if offset is None:
+        return None
+    hours, rest = divmod(int(offset.total_seconds()), 3600)
+    if rest or not -12 <= hours <= 14:
+        return None
+    return "Etc/UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
 
 
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}")
@@ -100,6 +129,7 @@ def actor_of(activity: Activity) -> Actor:
         time_zone=time_zone_of(activity),
         channel_user_id=str(sender.id or "") if sender else "",
         locale=locale_of(activity),
+        fallback_zone=offset_zone_of(activity),
     )
 
 

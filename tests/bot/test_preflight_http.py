@@ -103,20 +103,21 @@ async def round_trips(stack: Stack, text: str, user: Any = ALICE) -> tuple[int, 
 
 
 async def test_graph_round_trips_cold_and_warm(stack: Stack) -> None:
+    # Each count ends with the directory check after the write (issue 14 point 2: one app-only checkMemberGroups).
     # A group this process has never seen: its id comes with the snapshot, so the policy is a round trip of its own.
     trips, card = await round_trips(stack, "activate Exchange-Admins 1h")
-    assert (trips, element(card, "outcome-0-state")["text"]) == (3, "Active")
+    assert (trips, element(card, "outcome-0-state")["text"]) == (3 + 1, "Active")
     # Another user, cold, naming a group seen in Alice's snapshot: snapshot and policy in one $batch, then the write.
     trips, card = await round_trips(stack, "activate Helpdesk-Tier1 1h", FRANK)
-    assert (trips, element(card, "outcome-0-state")["text"]) == (2, "Active")
+    assert (trips, element(card, "outcome-0-state")["text"]) == (2 + 1, "Active")
     # Snapshot cached (the status read it), policy not: one app-only policy read, then the write.
     await say(stack, "status")
     trips, card = await round_trips(stack, 'activate "Teams Admins" 1h because x ticket INC-2')
-    assert (trips, element(card, "outcome-0-state")["text"]) == (2, "Active")
+    assert (trips, element(card, "outcome-0-state")["text"]) == (2 + 1, "Active")
     # Warm: snapshot and policy cached; the write alone.
     await say(stack, "status")
     trips, card = await round_trips(stack, "activate Helpdesk-Tier1 1h")
-    assert (trips, element(card, "outcome-0-state")["text"]) == (1, "Active")
+    assert (trips, element(card, "outcome-0-state")["text"]) == (1 + 1, "Active")
 
 
 async def test_a_group_seen_before_a_restart_still_costs_two_round_trips_after_it(stack: Stack) -> None:
@@ -124,9 +125,11 @@ async def test_a_group_seen_before_a_restart_still_costs_two_round_trips_after_i
     async with another_bot(stack) as fresh:  # nothing read yet in this process, the state file kept
         trips, card = await round_trips(fresh, "activate Helpdesk-Tier1 1h", FRANK)
 
-    assert (trips, element(card, "outcome-0-state")["text"]) == (2, "Active")  # snapshot and policy in one $batch
-    [batch, write] = [e for e in graph_log(stack)[-2:]]
+    # snapshot and policy in one $batch, the write, then the directory check (issue 14 point 2)
+    assert (trips, element(card, "outcome-0-state")["text"]) == (2 + 1, "Active")
+    [batch, write, check] = [e for e in graph_log(stack)[-3:]]
     assert (batch["route"], write["route"]) == ("POST $batch", ACTIVATION_ROUTE)
+    assert check["route"] == "POST users/{id}/checkMemberGroups"
 
 
 async def test_the_groups_seen_are_written_only_when_they_change(stack: Stack) -> None:
@@ -227,4 +230,4 @@ async def test_cancel_finds_a_request_made_outside_the_bot(stack: Stack) -> None
     before = len(stack.connector.messages())
     await cancel_typed(stack)
     [reply] = [m.body.get("text") for m in stack.connector.messages()[before:] if m.body.get("text")]
-    assert reply == "You have no request for Security-Operators waiting for approval."
+    assert reply == "You have no request for Security-Operators waiting for approval or scheduled for later."

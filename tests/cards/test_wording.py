@@ -46,6 +46,9 @@ from core.errors import (
     PolicyViolation,
     RequestNotFound,
     RequestRefused,
+    StartAfterEligibility,
+    StartDoesNotExist,
+    StartInPast,
     StepUpInsufficient,
     StepUpRequired,
     Throttled,
@@ -395,6 +398,9 @@ def _instance(kind: type[PimError]) -> PimError:
         ApprovalClosed: ApprovalClosed("Canceled"),
         MissingApproverJustification: MissingApproverJustification(Decision.DENY),
         RequestNotFound: RequestNotFound("req-1"),
+        StartInPast: StartInPast(NOW - timedelta(hours=1), NOW, NOW + timedelta(hours=23)),
+        StartDoesNotExist: StartDoesNotExist("at 2027-03-28T02:30", datetime(2027, 3, 28, 2, 30)),
+        StartAfterEligibility: StartAfterEligibility(NOW, NOW + timedelta(hours=2), NOW + timedelta(hours=1)),
     }
     return samples.get(kind) or kind()
 

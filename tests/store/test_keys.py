@@ -38,6 +38,7 @@ def test_no_prefix_is_the_beginning_of_another_and_single_keys_are_no_prefixes()
 BUILT: list[tuple[Callable[..., str], tuple[str, ...], str]] = [
     (k.user_ref, ("2D3A…-OID",), k.USER_REFS),
     (k.conversation_ref, ("19:abc@thread.tacv2;messageid=1",), k.CONVERSATION_REFS),
+    (k.live_watch, ("6AACAEE8-4089-4048-9510-3119367FC943",), k.LIVE_WATCHES),
     (k.card, ("1712345678901",), k.CARDS),
     (k.request_card, ("req-1",), k.REQUEST_CARDS),
     (k.request, ("req-1",), k.REQUESTS),

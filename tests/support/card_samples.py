@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,6 +119,36 @@ def activated_owner_policy_max() -> Activated:
         NOW + timedelta(hours=8),
         timedelta(hours=8),
         duration_was_policy_maximum=True,
+    )
+
+
+def scheduled_member() -> Activated:
+    """`activate Exchange-Admins 2h tomorrow 9:00`, taken by PIM for a later start (issue 14 point 1)."""
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Mon 23 Nov, 09:00 in Berlin
+    scheduled = replace(
+        request("d1c2b3a4-5e6f-4a7b-8c9d-0e1f2a3b4c5d", EXCHANGE, status=RequestStatus.GRANTED), start=start
+    )
+    return Activated(
+        EXCHANGE, Access.MEMBER, scheduled, start, start + timedelta(hours=2), timedelta(hours=2), scheduled=True
+    )
+
+
+def activated_checked(in_effect: bool) -> Activated:
+    """An activation with what Graph's directory showed right after it (issue 14 point 2), and the group's note."""
+    return replace(activated_member(), in_effect=in_effect, note="Exchange role groups can take up to an hour.")
+
+
+def status_scheduled() -> StatusView:
+    """Nothing active, one activation scheduled for tomorrow (its state as PIM says it, a Cancel button)."""
+    later = replace(scheduled_member().request, raw_status="ScheduleCreated", status=RequestStatus.SCHEDULE_CREATED)
+    eligible = (Eligibility(EXCHANGE, Access.MEMBER, NOW - timedelta(days=30), NOW + timedelta(days=150)),)
+    return StatusView(eligible, (), (), {EXCHANGE.id: EXCHANGE.display_name}, NOW, scheduled=(later,))
+
+
+def scheduled_waiting() -> WaitingRequest:
+    later = scheduled_member()
+    return WaitingRequest(
+        later.request.id, EXCHANGE.display_name, Access.MEMBER, later.duration, NOW, None, later.start
     )
 
 
@@ -370,6 +401,15 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "history_last_page_no_audit": lambda: history_card(page_of(history_read(ApproverState.REFUSED), 2), TZ),
     "history_empty": lambda: history_card(page_of(HistoryRead((), NOW - timedelta(days=30)), 1), TZ),
     "export_summary": lambda: export_summary_card(export_summary(), "pim-audit-2026-10-01-to-2026-10-31.csv", TZ),
+    "activation_scheduled": lambda: activation_card([scheduled_member()], TZ),
+    "activation_scheduled_utc": lambda: activation_card([scheduled_member()], None),
+    "activation_in_effect": lambda: activation_card([activated_checked(True)], TZ),
+    "activation_not_yet_in_effect": lambda: activation_card([activated_checked(False)], TZ),
+    "activation_scheduled_started": lambda: activation_card(
+        [activated_checked(True)], TZ, title="Your scheduled activation started"
+    ),
+    "status_scheduled": lambda: status_card(status_scheduled(), TZ),
+    "cancel_question_scheduled": lambda: cancel_question_card(scheduled_waiting(), TZ),
     "progress_working": working_card,
     "progress_note": lambda: note_card(LATE_SIGN_IN),
     "activation_member": lambda: activation_card([activated_member()], TZ),

@@ -363,6 +363,8 @@ class FakeDirectory:
         if policy.approval_required:
             created = replace(created, status=RequestStatus.PENDING_APPROVAL)
             self._pending[user].append(created)
+        elif request.start > now:  # scheduled: no instance before it starts (as the simulated tenant)
+            created = replace(created, status=RequestStatus.SCHEDULE_CREATED)
         else:
             group = next(e.group for e in schedules)
             self._active[user].append(ActiveAssignment(group, request.access, request.start, created.ends, True))
@@ -404,6 +406,28 @@ class FakeDirectory:
             return None
         self._forget(write.principal_id)  # the write landed
         return made[-1]
+
+    async def scheduled(self, principal_id: str) -> Sequence[tuple[PimRequest, Group]]:
+        self._record("scheduled", principal_id=principal_id)
+        now = self.clock.now()
+        groups = {e.group.id: e.group for e in self._eligible[principal_id]}
+        return [
+            (r, groups.get(r.group_id, Group(r.group_id, "")))
+            for r in self._made
+            if r.principal_id == principal_id
+            and r.action == "selfActivate"
+            and r.start is not None
+            and r.start > now
+            and r.status not in (RequestStatus.CANCELED, RequestStatus.DENIED, RequestStatus.FAILED)
+        ]
+
+    async def holds(self, group_id: str, principal_id: str, access: Access) -> bool:
+        self._record("holds", group_id=group_id, principal_id=principal_id, access=access)
+        now = self.clock.now()
+        return any(
+            a.group.id == group_id and a.access is access and (a.start is None or a.start <= now)
+            for a in self._active[principal_id]
+        )
 
     async def lapsed_eligibilities(self, principal_id: str) -> Sequence[Eligibility]:
         self._record("lapsed_eligibilities", principal_id=principal_id)
