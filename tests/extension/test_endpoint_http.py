@@ -4,6 +4,7 @@ bodies that are not the request object a 400 naming the field; a retry answered 
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -126,3 +127,30 @@ def _reissued(stack: Stack, *, iss: str | None = None, kid: str | None = None) -
     if iss is not None:
         claims["iss"] = iss
     return jwt.encode(claims, tokens.signing_key, algorithm="RS256", headers={"kid": kid or tokens.signing_kid})
+
+
+ODD_VALUES: list[Any] = [None, 0, -1, 1.5e308, True, "", " ", "x" * 5000, [], {}, ["a"], {"a": 1}, "\u0000", "\ud800x"]
+
+
+async def test_wrong_types_at_every_field_are_answered_never_with_a_5xx(extension_stack: Stack) -> None:
+    """Each field of the request object (and of its scheduleInfo and ticketInfo) given each odd value: a 400 naming
+    what is wrong, or an answer when the field is one the rules may do without; never a 5xx."""
+    base = callout(ticket="INC0000001")
+    paths = [(k,) for k in base] + [("scheduleInfo", k) for k in base["scheduleInfo"]]
+    paths += [("scheduleInfo", "expiration", k) for k in base["scheduleInfo"]["expiration"]]
+    paths += [("ticketInfo", k) for k in base["ticketInfo"]]
+    statuses: dict[int, int] = {}
+    for path in paths:
+        for value in ODD_VALUES:
+            body = json.loads(json.dumps(base))
+            body["id"] = str(uuid.uuid4()) if path != ("id",) else body["id"]
+            target = body
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            raw = json.dumps(body).encode("utf-8", "surrogatepass")
+            status, answer = await call_extension(extension_stack, None, raw=raw)
+            statuses[status] = statuses.get(status, 0) + 1
+            assert status in (200, 400), (path, value, status, answer)
+            assert ("error" in answer) if status == 400 else ("evaluationOutcome" in answer), answer
+    assert statuses[400] and statuses[200]
