@@ -833,7 +833,8 @@ def main() -> None:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     except StoreError as e:  # the state store refused or could not be reached at start: say why, no stack trace
         log.error("cannot start: %s", e)
-        print(f"pim-bot: cannot start.\n{e}", file=sys.stderr)
+        if settings.observe.log_format is not LogFormat.JSON:  # a JSON log stays one object per line
+            print(f"pim-bot: cannot start.\n{e}", file=sys.stderr)
         sys.exit(2)
     finally:
         if traced is not None:

@@ -3,10 +3,16 @@ shown, one instance holding it; a bot whose Graph secret Entra refuses is alive 
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 from app import PARTS_KEY
-from tests.support.stack import Stack, another_bot
+from bot.observe.ready import CHECK_SECONDS
+from devtools.azurite import running_azurite
+from tests.support.stack import Stack, another_bot, running_stack
 
 
 async def get(stack: Stack, path: str, instance: int = 0) -> tuple[int, Any]:
@@ -36,3 +42,32 @@ async def test_a_graph_secret_entra_refuses_makes_the_bot_unready_but_alive(stac
     assert body["checks"]["store"]["ok"] is True
     assert "not-the-secret" not in str(body)
     assert alive == 200, health
+
+
+async def test_a_store_that_stops_answering_makes_the_bot_unready_within_the_probe_and_ready_again(
+    tmp_path: Path,
+) -> None:
+    """The state in Azure Blob Storage (Azurite): the storage service stops answering (SIGSTOP: connections hang, as
+    behind a dropped firewall rule), and /readyz answers 503 naming the store within its bound; it answers again, and
+    the bot is ready again, without a restart."""
+    with running_azurite() as azurite:
+        blob = {
+            "STORE": "azureblob",
+            "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+            "AZURE_STORAGE_CONTAINER": azurite.container_name(),
+        }
+        async with running_stack(tmp_path, **blob) as stack:
+            assert (await get(stack, "/readyz"))[0] == 200
+            os.kill(azurite.process.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                status, body = await get(stack, "/readyz")
+                took = time.monotonic() - started
+                alive, _ = await get(stack, "/healthz")
+            finally:
+                os.kill(azurite.process.pid, signal.SIGCONT)
+            again, _ = await get(stack, "/readyz")
+    assert status == 503 and body["checks"]["store"] == {"ok": False, "error": f"no answer within {CHECK_SECONDS:g} s"}
+    assert body["checks"]["graph_app_token"]["ok"] is True
+    assert took < CHECK_SECONDS + 2
+    assert alive == 200 and again == 200
