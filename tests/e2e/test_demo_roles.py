@@ -16,6 +16,7 @@ import json
 import shlex
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.playground, pytest.mark.asyncio(loop_scope="module")]
 ALICE, BOB, CAROL = (u.oid for u in DEMO_USERS[:3])
 CHANNEL = "channel-pim-approvals"  # devtools.stack.write_playground_config: the team's one channel
 ASSIGN_LINE = "then, in another terminal:"
+FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 
 
 class Played:
@@ -151,3 +153,24 @@ async def test_alice_plays_the_admin_and_sees_a_change_made_behind_the_bots_back
     assert post.conversation_id == CHANNEL  # a new post in the channel, where the Playground draws it
     text = card_text(post.card or {})
     assert "became eligible" in text and "Teams Admins" in text, text
+
+
+async def test_alice_the_admin_gets_the_audit_export_summary_and_its_file_consent_card(played: Played) -> None:
+    """The export reaches the Playground (0.2.28): the summary card, and the file consent card, which the Playground
+    names only as a "File Consent Card" it does not draw (its bundle sends no `fileConsent/invoke`: the upload is
+    tested against the Bot Connector stand-in, tests/history/test_audit_export_http.py)."""
+    pg = played.pg
+    today = datetime.now(UTC).date()
+    await pg.say(f"audit export {(today - timedelta(days=7)).isoformat()} {today.isoformat()}")
+    summary = await until(pg, lambda m: m.card is not None and "PIM audit export" in card_text(m.card), 40)
+    assert "Activations" in card_text(summary.card or {})
+
+    def consent_of(m: BotMessage) -> dict[str, Any] | None:
+        attachments = (m.raw.get("message") or {}).get("attachments") or []
+        return next((a for a in attachments if a.get("contentType") == FILE_CONSENT), None)
+
+    message = await until(pg, lambda m: consent_of(m) is not None, 20)
+    consent = consent_of(message) or {}
+    # What the Playground shows of it (it keeps contentType and content; the attachment's name, which the bot sends,
+    # is not in its message).
+    assert consent["content"]["sizeInBytes"] > 0 and consent["content"]["acceptContext"]["exportId"]
