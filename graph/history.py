@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -50,9 +51,10 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 class AuditPacer:
-    """At most `limit` audit requests in any `window`, on the bot's clock: `await pacer.turn()` before each one
-    waits (with `sleep`) until the oldest of the last `limit` leaves the window. One per process, shared by every
-    reader it is given to."""
+    """At most `limit` audit requests in any `window`, on the bot's clock: `async with pacer.slot():` around each one
+    waits (with `sleep`) until the oldest of the last `limit` left the window. A request counts from when its answer
+    came (the server saw it at some time before that), so however long requests take, no `window` at the server
+    holds more than `limit`. One request at a time per process; one pacer per process, shared by its readers."""
 
     def __init__(
         self,
@@ -66,22 +68,26 @@ class AuditPacer:
         self._sleep = sleep
         self._limit = limit
         self._window = window
-        self._sent: deque[datetime] = deque()
+        self._done: deque[datetime] = deque()
         self._lock = asyncio.Lock()
         self.waited = 0.0  # seconds waited in all (figures, tests)
 
-    async def turn(self) -> None:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         async with self._lock:
             while True:
                 now = self._clock.now()
-                while self._sent and self._sent[0] <= now - self._window:
-                    self._sent.popleft()
-                if len(self._sent) < self._limit:
-                    self._sent.append(now)
-                    return
-                wait = (self._sent[0] + self._window - now).total_seconds()
+                while self._done and self._done[0] <= now - self._window:
+                    self._done.popleft()
+                if len(self._done) < self._limit:
+                    break
+                wait = (self._done[0] + self._window - now).total_seconds()
                 self.waited += wait
                 await self._sleep(max(wait, 0.01))
+            try:
+                yield
+            finally:
+                self._done.append(self._clock.now())
 
 
 @dataclass
@@ -210,10 +216,10 @@ class HistoryReader:
     async def _audit_page(self, url: str, read: _AuditRead) -> JsonObject:
         """One page, paced (`AuditPacer`); a 429 anyway is waited out per its Retry-After (10 s without one)."""
         for _ in range(_THROTTLE_WAITS):
-            await self._pacer.turn()
             try:
-                with translating():
-                    return await self._client.get(url, max_retry_wait=0.0)
+                async with self._pacer.slot():
+                    with translating():
+                        return await self._client.get(url, max_retry_wait=0.0)
             except Throttled as throttled:
                 read.throttled += 1
                 wait = throttled.retry_after if throttled.retry_after is not None else AUDIT_WINDOW.total_seconds()
