@@ -48,6 +48,17 @@ class ExtensionNotices:
                 continue
             if wanted is ExtensionOutcome.AUTO_APPROVED:
                 lines.append(extension_auto_approved(name, decided.reasons))
-            else:
+            elif not _said(outcome, decided.reasons):
                 lines.append(extension_denied(name, decided.reasons))
         return lines
+
+
+def _said(refused: Outcome, reasons: Sequence[str]) -> bool:
+    """Whether the refusal card says the reasons already: Graph passed them on in its error and the error kept them
+    (`reasons`, of a typed denial: core.errors' ExtensionDenied, by duck type, as graph.pim reads PIM's answer).
+    Graph's form of a denial is undocumented, and may carry none; a generic policy refusal's card does not show
+    them, so the line does."""
+    error = refused.error if isinstance(refused, Refused) else None
+    carried = getattr(error, "reasons", ())
+    told = " ".join(str(r) for r in carried) if isinstance(carried, tuple | list) else ""
+    return bool(reasons) and all(reason.rstrip(".") in told for reason in reasons)
