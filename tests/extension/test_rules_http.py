@@ -151,7 +151,9 @@ async def test_each_evaluation_is_posted_to_the_feed_once_also_when_pim_retries(
     assert "A ticket number of the form" in shown
 
 
-async def test_a_rule_that_cannot_decide_in_time_gets_the_fallback_within_the_deadline(tmp_path: Path) -> None:
+async def test_a_rule_that_cannot_decide_in_time_gets_the_fallback_within_the_deadline(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
     env = {"PIM_EXTENSION_APP_ID_URI": APP_ID_URI, "PIM_EXTENSION_RULES": str(rules),
@@ -166,3 +168,4 @@ async def test_a_rule_that_cannot_decide_in_time_gets_the_fallback_within_the_de
     assert status == 200 and answer["evaluationOutcome"] == "Approved"
     assert "could not decide in time" in answer["reason"][0] and "'on call'" in answer["reason"][0]
     assert took < 1.5, took
+    assert "rule 'on call' could not decide within 1 s; answered the fallback Approved" in caplog.text
