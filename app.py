@@ -451,6 +451,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         exports=history,
         upload_session=connector_session,  # the file an admin accepts is PUT with it (bot.exports)
         export_max_days=settings.feed.export_max_days,
+        loopback_uploads=settings.bot.anonymous,  # development only: the Bot Connector stand-in's upload URL is http
         ending=_ending_settings(settings),
         live=live,
     )

@@ -95,6 +95,7 @@ class AuditExports:
         names: Callable[[Sequence[str]], Awaitable[dict[str, str]]],
         max_days: int = 92,
         records: ApprovalRecords | None = None,
+        loopback_http: bool = False,
     ) -> None:
         self._source = source
         self._admins = admins
@@ -105,6 +106,8 @@ class AuditExports:
         self._names = names
         self._max_days = max_days  # AUDIT_EXPORT_MAX_DAYS; 0: the export is off
         self._records = records  # the bot's own approval records: the reason of a decision made in Teams
+        # An upload URL over plain http on loopback: only in development (the Bot Connector stand-in); Teams' is https.
+        self._loopback_http = loopback_http
 
     # -- the command ----------------------------------------------------------------------------------------------
 
@@ -218,6 +221,9 @@ class AuditExports:
     async def consent(self, turn: Turn) -> None:
         """A `fileConsent/invoke` (module doc). Whatever happens, the admin is told in the chat."""
         answer = file_consent_of(turn.activity)
+        if answer is not None and answer.upload is not None and not self._allowed(answer.upload.upload_url):
+            log.warning("refused the upload URL of a fileConsent/invoke (activity %s): not https", turn.activity.id)
+            answer = None
         if answer is None:
             log.info("ignored a fileConsent/invoke without a usable value (activity %s)", turn.activity.id)
             await turn.send_text(wording.EXPORT_BAD_CONSENT)
@@ -245,6 +251,12 @@ class AuditExports:
             await turn.send_text(wording.export_declined(kept.file_name))
             return
         await self._upload(turn, answer, kept)
+
+    def _allowed(self, url: str) -> bool:
+        """Teams' upload URL is OneDrive's, over https; plain http only to loopback, and only in development."""
+        if url.startswith("https://"):
+            return True
+        return self._loopback_http and url.startswith(("http://127.0.0.1:", "http://localhost:"))
 
     async def _upload(self, turn: Turn, answer: FileConsent, kept: _Kept) -> None:
         assert answer.upload is not None and self._session is not None

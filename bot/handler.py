@@ -131,6 +131,7 @@ class PimBot(TeamsActivityHandler):
         exports: ExportSource | None = None,
         upload_session: aiohttp.ClientSession | None = None,
         export_max_days: int = 92,
+        loopback_uploads: bool = False,
         ending: EndingSettings | None = None,
         live: LiveDesk | None = None,
     ) -> None:
@@ -189,6 +190,7 @@ class PimBot(TeamsActivityHandler):
             names=service.display_names,
             max_days=export_max_days,
             records=approval_records,
+            loopback_http=loopback_uploads,
         )
         # Access about to end: the worker (bot.ending) and the buttons of its cards (bot.handlers.ending).
         self.ending = EndingDesk(store, proactive, service, clock, ending or EndingSettings(), self._keep_at_end)

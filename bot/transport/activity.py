@@ -342,7 +342,7 @@ def file_consent_of(activity: Activity) -> FileConsent | None:
     """A `fileConsent/invoke`'s value ("Send and receive files using bot", Microsoft Learn: `value.type`
     "fileUpload", `value.action` "accept" or "decline", `value.context` = the card's acceptContext / declineContext,
     and on accept `value.uploadInfo` {contentUrl, name, uploadUrl, uniqueId, fileType, etag}); None for anything
-    else, or an accept without an https (or loopback http) upload URL."""
+    else, or an accept without an http(s) upload URL (which URLs are acceptable is bot.exports' choice)."""
     value = activity.value if isinstance(activity.value, Mapping) else None
     if activity.type != "invoke" or (activity.name or "") != "fileConsent/invoke" or value is None:
         return None
@@ -355,7 +355,7 @@ def file_consent_of(activity: Activity) -> FileConsent | None:
     if action != "accept" or not isinstance(info, Mapping):
         return None
     upload_url = str(info.get("uploadUrl") or "")
-    if not (upload_url.startswith("https://") or upload_url.startswith(("http://127.0.0.1", "http://localhost"))):
+    if not upload_url.startswith(("https://", "http://")):
         return None
     upload = UploadInfo(
         upload_url=upload_url,

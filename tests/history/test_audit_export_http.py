@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.store import keys
-from cards.wording import EXPORT_GONE, REPLIED_PRIVATELY
+from cards.wording import EXPORT_BAD_CONSENT, EXPORT_GONE, REPLIED_PRIVATELY
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB
 from simtenant.seed import EXCHANGE_ADMINS, SECURITY_OPERATORS
@@ -218,3 +218,19 @@ async def test_with_production_settings_the_upload_carries_no_bearer_and_goes_ov
         assert consent[1]["name"] in stack.connector.files
         assert stack.connector.upload_puts[-1][2] == 201 and stack.service_url.startswith("https://")
         assert not stack.connector.refused  # every Bot Connector call carried a valid bearer
+
+
+async def test_an_upload_url_that_is_not_https_gets_no_bytes(export_stack: Stack) -> None:
+    """Teams' upload URL is OneDrive's (https). Plain http is taken only on loopback in development (this stack's
+    Bot Connector stand-in); anywhere else the bot sends nothing and keeps the export."""
+    stack = export_stack
+    start, end = _days(stack, 3)
+    before = len(stack.connector.messages())
+    await stack.post(act.message(stack.service_url, f"audit export {start} {end}"))
+    [(message, card)] = attachments(stack, FILE_CONSENT, before)
+    info = {**stack.connector.offer_upload(card["name"]), "uploadUrl": "http://files.contoso.test/upload/1"}
+    invoke = act.file_consent(stack.service_url, "accept", card["content"]["acceptContext"], message.activity_id, info)
+    status, _ = await stack.post(invoke)
+    assert status == 200
+    assert stack.connector.messages()[-1].body.get("text") == EXPORT_BAD_CONSENT
+    assert not stack.connector.upload_puts and await StateFile(stack.state_db).keys_with_prefix(keys.EXPORTS) != []
