@@ -243,6 +243,13 @@ def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
         ("TEAMS_REQUESTS_PER_SECOND", "50", "bot.teams_requests_per_second", 50),
         ("TEAMS_REQUESTS_PER_SECOND", "0", "bot.teams_requests_per_second", SettingsError),
         ("TEAMS_REQUESTS_PER_SECOND", "2.5", "bot.teams_requests_per_second", SettingsError),
+        ("LIVE_CHECK_SECONDS", None, "live.check_seconds", 300.0),  # issue 14 point 2
+        ("LIVE_CHECK_SECONDS", "0", "live.check_seconds", 0.0),  # off
+        ("LIVE_CHECK_SECONDS", "3601", "live.check_seconds", SettingsError),
+        ("LIVE_CHECK_SECONDS", "soon", "live.check_seconds", SettingsError),
+        ("LIVE_POLL_SECONDS", None, "live.poll_seconds", 15.0),
+        ("LIVE_POLL_SECONDS", "4", "live.poll_seconds", SettingsError),
+        ("LIVE_NOTES", "Exchange-Admins=1 h.; x = y ", "live.notes", (("Exchange-Admins", "1 h."), ("x", "y"))),
     ],
 )  # fmt: skip
 def test_approval_timing_and_send_rate_defaults_and_bounds(
@@ -255,6 +262,13 @@ def test_approval_timing_and_send_rate_defaults_and_bounds(
         assert [p for p in e.value.problems if p.startswith(f"{key}={value!r}")], e.value.problems
     else:
         assert attrgetter(field)(load_settings(env)) == expected
+
+
+@pytest.mark.parametrize("notes", ["Exchange-Admins", "=note", "Exchange-Admins=", "G=" + "x" * 301])
+def test_a_live_note_that_is_not_group_equals_note_is_named(notes: str) -> None:
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(LIVE_NOTES=notes))
+    assert [p for p in e.value.problems if p.startswith("LIVE_NOTES entry")], e.value.problems
 
 
 def test_the_readme_settings_table_names_every_variable_load_settings_reads() -> None:
