@@ -14,6 +14,7 @@ from bot.store import keys
 from cards.wording import EXPORT_BAD_CONSENT, EXPORT_GONE, REPLIED_PRIVATELY
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB
+from simtenant import seed
 from simtenant.seed import EXCHANGE_ADMINS, SECURITY_OPERATORS
 from tests.support.approvals import click, decide_in_tenant, request_approval
 from tests.support.cards import card_text, element, facts
@@ -234,3 +235,21 @@ async def test_an_upload_url_that_is_not_https_gets_no_bytes(export_stack: Stack
     assert status == 200
     assert stack.connector.messages()[-1].body.get("text") == EXPORT_BAD_CONSENT
     assert not stack.connector.upload_puts and await StateFile(stack.state_db).keys_with_prefix(keys.EXPORTS) != []
+
+
+async def test_without_audit_log_read_all_the_export_has_the_requests_and_says_so(export_stack: Stack) -> None:
+    stack = export_stack
+    app = stack.sim.tenant.apps[stack.sim.client_id.lower()]
+    app.roles = frozenset(r for r in seed.APP_ROLES if r != "AuditLog.Read.All")
+    await say(stack, "activate Exchange-Admins 1h because patching")
+    start, end = _days(stack, 3)
+    before = len(stack.connector.messages())
+    await stack.post(act.message(stack.service_url, f"audit export {start} {end}"))
+    summary = next(r.card for r in stack.connector.messages()[before:] if r.card)
+    assert "AuditLog.Read.All" in element(summary, "coverage")["text"]
+    [consent] = attachments(stack, FILE_CONSENT, before)
+    await answer_consent(stack, consent, "accept")
+    rows = _rows(stack.connector.files[consent[1]["name"]])
+    assert [(r["event"], r["source"], r["justification"]) for r in rows if r["group"] == "Exchange-Admins"] == [
+        ("activation requested", "schedule request", "patching")
+    ]

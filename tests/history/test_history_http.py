@@ -8,6 +8,7 @@ from datetime import timedelta
 from cards.wording import REPLIED_PRIVATELY
 from devtools.teams import activities as act
 from devtools.teams.activities import BOB
+from simtenant import seed
 from tests.support.approvals import decide_in_tenant
 from tests.support.cards import buttons, card_text, element, maybe_element
 from tests.support.chat import say, self_activations
@@ -71,3 +72,12 @@ async def test_a_bad_page_is_explained_and_reads_no_history(stack: Stack) -> Non
     card = await say(stack, "history page x")
     assert "history 2" in element(card, "line")["text"]
     assert not [c for c in stack.graph_calls() if "auditLogs" in c["path"]]
+
+
+async def test_without_audit_log_read_all_history_shows_the_requests_and_says_why_no_approver(stack: Stack) -> None:
+    app = stack.sim.tenant.apps[stack.sim.client_id.lower()]
+    app.roles = frozenset(r for r in seed.APP_ROLES if r != "AuditLog.Read.All")
+    await say(stack, "activate Exchange-Admins 1h")
+    card = await say(stack, "history")
+    assert element(card, "item-0-title")["text"] == "Exchange-Admins · Member · activation"
+    assert "AuditLog.Read.All" in element(card, "approvers-note")["text"]
