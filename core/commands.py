@@ -33,7 +33,7 @@ from enum import StrEnum
 
 from core.models import Access, Ticket
 from core.names import normalise
-from core.schedule import StartAt, StartUnreadable, find_start
+from core.schedule import StartAt, StartUnreadable, find_start, leading_start
 
 __all__ = [
     "Activate",
@@ -410,6 +410,10 @@ def _parse_activate(rest: str) -> Command:
     rest, justification, reason_duration = _take_reason(rest)
     try:
         rest, start = find_start(rest)
+        if start is None and reason_duration is not None and justification:
+            # "for 2h at 14:00 because x": the start came after the duration the "for" took, not in a justification
+            after, start = leading_start(justification)
+            justification = _justification(_LEADING_REASON.sub("", after, count=1)) if start else justification
     except StartUnreadable as e:
         raise _Unreadable(str(e)) from e
     rest, access = _take_access(rest)

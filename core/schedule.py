@@ -1,4 +1,5 @@
-"""When a scheduled activation starts: `at 14:00`, `tomorrow 9:00`, `on Monday 08:30`, `at 2026-12-24T08:00`.
+"""When a scheduled activation starts: `at 14:00`, `tomorrow 9:00`, `on Monday 08:30`, `at 2026-12-24T08:00`,
+`in 30 minutes`.
 
 Two steps, both pure. `parse_start(text)` reads what the user wrote into a `StartAt` (a wall-clock time and which
 day), or says why it cannot (`StartUnreadable`, with a kind message: "at 9" could be 09:00 or 21:00, "12/05" could be
@@ -25,6 +26,7 @@ __all__ = [
     "StartUnreadable",
     "UserZone",
     "find_start",
+    "leading_start",
     "place",
 ]
 
@@ -44,6 +46,7 @@ _CLAUSE = re.compile(
       | (?P<day>today|tomorrow|tmrw|on\s+(?:next\s+)?(?:{_WEEKDAY}))(?:\s+(?:at\s+)?(?P<dtime>{_CLOCK}))?
       | (?P<wday>(?:next\s+)?(?:{_WEEKDAY}))\s+(?:at\s+)?(?P<wtime>{_CLOCK})
       | at\s+(?P<time>{_CLOCK})(?:\s+(?P<after>today|tomorrow|on\s+(?:{_WEEKDAY})))?
+      | in\s+(?P<rel>\d{{1,4}}(?:[.,]\d+)?\s*(?:minutes?|mins?|m|hours?|hrs?|h|days?|d))
     )(?![\w:-])""",
     re.IGNORECASE | re.ASCII | re.VERBOSE,
 )
@@ -64,6 +67,7 @@ class StartAt:
     hour: int
     minute: int
     day: date | None = None  # an explicit date
+    after: timedelta | None = None  # `in 30 minutes`: from now, whatever the wall clock (hour and minute unused)
     weekday: int | None = None  # 0 = Monday: the next such day, today if the time is still ahead
     days_ahead: int | None = None  # 0 today, 1 tomorrow
     text: str = ""  # as written, to quote back
@@ -116,8 +120,22 @@ def find_start(text: str) -> tuple[str, StartAt | None]:
     return text, None
 
 
+def leading_start(text: str) -> tuple[str, StartAt | None]:
+    """A start clause at the very beginning of `text` ("at 14:00 because x" after "for 2h"), and the text after it;
+    (text, None) when it does not begin with one. Raises StartUnreadable as `find_start` does."""
+    m = _CLAUSE.match(text.strip())
+    if m is None:
+        return text, None
+    return text.strip()[m.end() :].strip(), _start_of(m)
+
+
 def _start_of(m: re.Match[str]) -> StartAt:
     written = " ".join(m.group(0).split())
+    if m.group("rel"):
+        after = _relative(m.group("rel"))
+        if after is None or not timedelta(minutes=1) <= after <= timedelta(days=365):
+            raise StartUnreadable(f"“{written}” is not a start I can use. Try “in 30 minutes” or “in 2 hours”.")
+        return StartAt(0, 0, after=after, text=written)
     if m.group("iso"):
         return _iso(m.group("iso"), written)
     if m.group("slashed"):
@@ -135,6 +153,18 @@ def _start_of(m: re.Match[str]) -> StartAt:
     if day_word:
         return StartAt(hour, minute, weekday=_WEEKDAYS[day_word], text=written)
     return StartAt(hour, minute, text=written)
+
+
+_REL = re.compile(r"(\d+(?:[.,]\d+)?)\s*([a-z]+)", re.IGNORECASE | re.ASCII)
+_REL_UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hrs": 60, "hour": 60,
+              "hours": 60, "d": 1440, "day": 1440, "days": 1440}  # fmt: skip
+
+
+def _relative(value: str) -> timedelta | None:
+    m = _REL.fullmatch(value.strip())
+    if m is None or m.group(2).lower() not in _REL_UNITS:
+        return None
+    return timedelta(minutes=float(m.group(1).replace(",", ".")) * _REL_UNITS[m.group(2).lower()])
 
 
 def _iso(value: str, written: str) -> StartAt:
@@ -175,6 +205,9 @@ def place(start: StartAt, now: datetime, zone: UserZone) -> datetime:
     """The UTC instant `start` means for someone in `zone` at `now`. Raises StartInPast for a time already past
     (naming the next time that wall-clock time comes, when the user named no day), StartDoesNotExist for a time the
     clocks skip on that day."""
+    if start.after is not None:  # "in 30 minutes": the zone does not matter; to the next whole minute, as PIM shows it
+        when = now + start.after
+        return (when + timedelta(seconds=59)).replace(second=0, microsecond=0).astimezone(UTC)
     tz = zone.tz
     local_now = now.astimezone(tz)
     day = _day(start, local_now)

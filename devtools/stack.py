@@ -72,6 +72,7 @@ DEMO_BOT_SETTINGS = {
     "FEED_GROUPS": "Exchange-Admins, Teams Admins, Security-Operators, Network-Admins",
     "FEED_POLL_SECONDS": "10",
     "APPROVAL_POLL_SECONDS": "5",
+    "LIVE_POLL_SECONDS": "5",  # a scheduled activation is announced within seconds of its start
     "BOT_DEMO": "1",
 }
 BOT_NAME = "PIM Bot"

@@ -169,3 +169,19 @@ async def test_a_membership_still_missing_after_the_check_window_is_said_honestl
         assert await live(s).cycle() == 1
         [told] = alices_chat(s)[before:]
         assert "still does not show you as a member" in told.body["text"]
+
+
+async def test_the_demos_row_in_ten_minutes_is_scheduled_then_announced(stack: Stack) -> None:
+    """README's demo table: `activate Helpdesk-Tier1 1h in 10 minutes`."""
+    frozen_at(stack)
+    card = await say(stack, "activate Helpdesk-Tier1 1h in 10 minutes")
+    assert element(card, "outcome-0-state")["text"] == "Scheduled"
+    assert facts(card, "outcome-0-facts")["Starts"] == "Mon, Dec 7, 12:10 PM (CET)"
+    before = len(alices_chat(stack))
+    stack.sim.tenant.advance(timedelta(minutes=9))
+    assert await live(stack).cycle() == 0
+    stack.sim.tenant.advance(timedelta(minutes=1))
+    assert await live(stack).cycle() == 1
+    [started] = [m.card for m in alices_chat(stack)[before:]]
+    assert element(started, "outcome-0-state")["text"] == "Active"
+    assert element(started, "outcome-0-live")["text"].startswith("In effect now")

@@ -46,6 +46,22 @@ def test_the_four_forms_and_their_kin_parse_to_a_start(text: str, expected: Star
     assert command.duration in (timedelta(hours=2), timedelta(hours=1))
 
 
+def test_a_start_after_for_and_a_duration_is_the_start_but_one_inside_a_reason_stays_there() -> None:
+    command = parse("activate Exchange-Admins for 2h at 14:00 because patching")
+    assert isinstance(command, Activate)
+    assert (command.duration, command.start, command.justification) == (
+        timedelta(hours=2),
+        StartAt(14, 0, text="at 14:00"),
+        "patching",
+    )
+    bare = parse("activate Exchange-Admins for 2 hours tomorrow 9:00")
+    assert isinstance(bare, Activate) and bare.start == StartAt(9, 0, days_ahead=1, text="tomorrow 9:00")
+    assert bare.justification is None
+    kept = parse("activate Exchange-Admins 2h because the release at 14:00 needs it")
+    assert isinstance(kept, Activate) and kept.start is None
+    assert kept.justification == "the release at 14:00 needs it"
+
+
 def test_the_start_leaves_the_justification_and_the_ticket_alone() -> None:
     command = parse("activate Exchange-Admins 2h at 14:00 because patching ticket CHG-1")
     assert isinstance(command, Activate)
@@ -78,6 +94,20 @@ def test_ambiguous_or_impossible_starts_are_explained_and_nothing_is_asked(text:
 def test_group_names_and_durations_are_not_taken_for_a_start(text: str) -> None:
     command = parse(text)
     assert isinstance(command, Activate) and command.start is None
+
+
+def test_in_a_while_is_from_now_to_the_next_whole_minute_in_any_zone() -> None:
+    start = start_of("activate Exchange-Admins 1h in 10 minutes")
+    assert start == StartAt(0, 0, after=timedelta(minutes=10), text="in 10 minutes")
+    assert parse("activate Exchange-Admins in 2 hours 1h") == Activate(
+        ("Exchange-Admins",),
+        duration=timedelta(hours=1),
+        start=StartAt(0, 0, after=timedelta(hours=2), text="in 2 hours"),
+    )
+    now = datetime(2026, 12, 7, 11, 0, 30, tzinfo=UTC)
+    assert place(start, now, BERLIN) == place(start, now, UserZone(None)) == datetime(2026, 12, 7, 11, 11, tzinfo=UTC)
+    refused = parse("activate Exchange-Admins 1h in 0 minutes")
+    assert isinstance(refused, Help) and refused.reason and "in 30 minutes" in refused.reason
 
 
 def test_find_start_cuts_the_clause_out_of_the_text() -> None:
