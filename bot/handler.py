@@ -211,8 +211,9 @@ class PimBot(TeamsActivityHandler):
         return await self.ending.cycle()
 
     async def _keep_at_end(self, plan: KeepPlan) -> None:
-        """A Keep it whose time came, carried out as the user in a proactive turn of their 1:1 chat (where Teams SSO's
-        token service answers for them, as for their own command)."""
+        """A Keep it whose time came, carried out as the user in a proactive turn of their 1:1 chat, as the command they
+        would type (`Endings.command_of`): Teams SSO's token service answers for them there as for their own command,
+        and a sign-in, step-up, approval or policy question is met as for that command."""
         reference = await self._conversations.user_reference(plan.user_id)
         if reference is None:
             log.warning("no personal chat with %s to keep %s in", plan.user_id, plan.group.id)
@@ -229,8 +230,11 @@ class PimBot(TeamsActivityHandler):
             locale=style.locale,
         )
 
+        typed = self._endings.command_of(plan)
+
         async def run(context: TurnContext) -> None:
-            await self._endings.carry_out(self._turn(context, actor), plan)
+            await send_text(context, wording.keeping(plan.group.display_name))
+            await self._dispatch(context, actor, UserInput(typed))
 
         await self._proactive.continue_as(reference, run)
 

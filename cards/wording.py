@@ -853,6 +853,11 @@ LATE_SIGN_IN = "I need you to sign in before I can do that, so nothing was chang
 # ---- a typed “cancel <group>” asks once (cards.cancel) ---------------------------------------------------------------
 
 
+def keeping(group: str) -> str:
+    """Said before a Keep it the bot carries out when the activation it continues ends (bot.ending)."""
+    return f"Your activation of {group} has ended: activating it again, as you asked (Keep it)."
+
+
 def cancel_question(group: str) -> str:
     return f"Cancel your request for {_group(group)}?"
 

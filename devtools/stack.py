@@ -67,12 +67,15 @@ DEMO_USERS = tuple(
 # The bot's settings in `make demo`, beside bot_environment's: every role can be played from the Playground. Alice is
 # the bot's admin; the admin feed watches four groups (Network-Admins, which Alice approves, also puts its waiting
 # requests on the approval poll: a request made outside the bot gets its cards); polls are quick; `demo …` commands on.
+# Access about to end is checked every 15 s (DEMO_ENDING_POLL_SECONDS: the end-to-end tests that do not look at it set
+# it to an hour, so its cards never come between a command and its answer there).
 DEMO_BOT_SETTINGS = {
     "BOT_ADMINS": DEMO_USERS[0].oid,
     "FEED_GROUPS": "Exchange-Admins, Teams Admins, Security-Operators, Network-Admins",
     "FEED_POLL_SECONDS": "10",
     "APPROVAL_POLL_SECONDS": "5",
     "LIVE_POLL_SECONDS": "5",  # a scheduled activation is announced within seconds of its start
+    "ENDING_POLL_SECONDS": os.environ.get("DEMO_ENDING_POLL_SECONDS", "15"),
     "BOT_DEMO": "1",
 }
 BOT_NAME = "PIM Bot"

@@ -111,6 +111,7 @@ class EndingDesk:
             except DirectoryError as e:
                 log.warning("could not read what the users hold (%s); trying again next cycle", e)
                 return 0
+            now = self._clock.now()  # after the read: the clock has learned Graph's time from its answer (GraphClock)
             held = dict(holdings.users)
             for user, error in holdings.failed.items():
                 log.warning("could not read what %s holds: %s", user, error)

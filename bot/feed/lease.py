@@ -65,12 +65,12 @@ class PollerLease:
                 if renewed is not None:
                     self._held(renewed)
                     return True
-                log.warning("feed lease lost by %s", self.owner)
+                log.warning("%s lease lost by %s", self._name, self.owner)
                 self._lease = None
             taken = await self._store.acquire(self._name, self.owner, self.ttl)
             if taken is None:
                 return False
-            log.info("feed lease taken by %s", self.owner)
+            log.info("%s lease taken by %s", self._name, self.owner)
             self._held(taken)
             return True
 

@@ -158,11 +158,6 @@ class Activations:
 
     # ---- shared -----------------------------------------------------------------------------------------------------
 
-    async def tell(self, turn: Turn, outcomes: list[Outcome]) -> None:
-        """Answer activations made without a typed command (a Keep it the bot carries out, bot.handlers.ending) as
-        a typed one is answered."""
-        await self._send(turn, outcomes)
-
     async def _send(self, turn: Turn, outcomes: list[Outcome]) -> None:
         """The activation card (and a needs-input card per group that needs more), then what follows a request."""
         outcomes = await self._followed(turn, outcomes)

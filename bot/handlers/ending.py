@@ -1,13 +1,13 @@
 """The buttons of the cards of access about to end (bot.ending sends them): Keep it, and Ask to extend / Ask to
-renew; and a Keep it the bot carries out itself when the running activation ends. I'm done is the Deactivate button
-(bot.handlers.activation).
+renew; and the command a Keep it the bot carries out itself, when the running activation ends, runs as. I'm done is
+the Deactivate button (bot.handlers.activation).
 
 Keep it is one activation through the same path as any (`PimService.activate_group`, `after_current`: PIM's
 scheduled start when the running activation ends; the policy's approval, reason and step-up apply as to any
 activation, and its answer is `Activations.answer_click`'s). Where PIM takes no second activation of a group beside a
 running one (RoleAssignmentExists: Microsoft does not document a scheduled start beside a running activation), the
-bot keeps a `KeepPlan` and activates as the user when the running one ends (bot.ending runs it; the token comes from
-the token service in the user's chat, as for any proactive work of theirs).
+bot keeps a `KeepPlan` and, when the running one ends, runs it as the command the user would type in a proactive turn
+of their chat (bot.ending and bot.handler: the token comes from the token service there, as for their own command).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from bot.turn import Turn, UserInput
 from cards.actions import CardAction, Verb
 from cards.elements import JsonDict
 from cards.ending import change_asked_card, change_refused_card, keep_planned_card, kept_card
+from cards.text import typed_command
 from cards.wording import explain, missing_inputs_phrase
 from core.ending import ChangeAsked, EligibilityChange
-from core.errors import AlreadyActive, SignInRequired
-from core.models import Group
+from core.errors import AlreadyActive
+from core.models import Access, Group
 from core.outcomes import Activated, Failed, NeedsInput, Refused
 from core.ports import Clock
 
@@ -77,22 +78,14 @@ class Endings:
             )
         return await self._activations.answer_click(turn, outcome, action, said, invoke=invoke)
 
-    async def carry_out(self, turn: Turn, plan: KeepPlan) -> None:
-        """A Keep it whose time came (bot.ending): activate as the user now, and tell them in their chat as a typed
-        activation would be answered."""
-        actor = turn.actor
-        try:
-            outcome = await turn.service.activate_group(
-                actor, plan.group.id, plan.access, plan.duration, plan.justification
-            )
-        except SignInRequired:
-            await turn.send_text(
-                f"I could not keep {plan.group.display_name} for you: I need you to sign in first. Type "
-                f"“activate {plan.group.display_name}” to activate it again."
-            )
-            return
-        await turn.send_text(f"Keeping {plan.group.display_name}, as you asked:")
-        await self._activations.tell(turn, [outcome])
+    @staticmethod
+    def command_of(plan: KeepPlan) -> str:
+        """A Keep it whose time came, as the command the user would type: the router runs it as if typed in their
+        chat (bot.handler), so it meets the same sign-in, step-up, approval and answers as any activation."""
+        command = typed_command("activate", plan.group.display_name, plan.duration, owner=plan.access is Access.OWNER)
+        if plan.justification:
+            command += f" because {plan.justification}"
+        return command
 
     async def ask(self, turn: Turn, action: CardAction) -> JsonDict | str:
         """Ask to extend / Ask to renew: the user's selfExtend / selfRenew, for an admin to decide in PIM."""

@@ -1,3 +1,3 @@
-from tests.support.stack import stack
+from tests.support.stack import sso, stack
 
-__all__ = ["stack"]
+__all__ = ["sso", "stack"]

@@ -102,7 +102,7 @@ async def test_keep_it_is_carried_out_by_the_bot_when_pim_will_not_schedule_it(s
     before = len(stack.connector.messages())
     assert await ending_cycle(stack) == 1
     texts = [r.body.get("text") for r in stack.connector.messages()[before:]]
-    assert "Keeping Exchange-Admins, as you asked:" in texts
+    assert "Your activation of Exchange-Admins has ended: activating it again, as you asked (Keep it)." in texts
     [kept] = cards_since(stack, before)
     assert element(kept, "outcome-0-state")["text"] == "Active"
     last = self_activations(stack)[-1]

@@ -42,7 +42,7 @@ START_SECONDS = 60.0  # a bot's start-up on a busy test machine (imports, settin
 
 def _anonymous_env(sim: Any, port: int, tmp: Path) -> dict[str, str]:
     tenant = Tenant(**{name: str(getattr(sim, name)) for name in Tenant.__dataclass_fields__})
-    return bot_environment(tenant, port, tmp / "state.sqlite3")
+    return bot_environment(tenant, port, tmp / "state.sqlite3", {"ENDING_POLL_SECONDS": "3600"})
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,13 @@ class Demo:
         return code, tail
 
 
-async def start_demo(state_dir: Path, bot_port: int, ui_port: int) -> asyncio.subprocess.Process:
+async def start_demo(
+    state_dir: Path, bot_port: int, ui_port: int, ending_poll: str = "3600"
+) -> asyncio.subprocess.Process:
+    """`ending_poll`: DEMO_ENDING_POLL_SECONDS (the cards of access about to end come only in the tests of them)."""
     env = dict(
         os.environ, BOT_PORT=str(bot_port), PLAYGROUND_PORT=str(ui_port), DEMO_STATE_DIR=str(state_dir),
-        PYTHONUNBUFFERED="1",
+        PYTHONUNBUFFERED="1", DEMO_ENDING_POLL_SECONDS=ending_poll,
     )  # fmt: skip
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "devtools.demo",
@@ -79,11 +82,11 @@ async def read_until(stream: asyncio.StreamReader, marker: str, within: float) -
 
 
 @asynccontextmanager
-async def running_demo(state_dir: Path) -> AsyncIterator[Demo]:
+async def running_demo(state_dir: Path, *, ending_poll: str = "3600") -> AsyncIterator[Demo]:
     """The demo on free ports, up (its URL printed); stopped at the end if it still runs."""
     require_playground()
     bot_port, ui_port = free_port(), free_port()
-    demo = Demo(await start_demo(state_dir, bot_port, ui_port), state_dir, bot_port, ui_port)
+    demo = Demo(await start_demo(state_dir, bot_port, ui_port, ending_poll), state_dir, bot_port, ui_port)
     try:
         assert demo.process.stdout is not None
         line, demo.output = await read_until(demo.process.stdout, URL_LINE, within=90)

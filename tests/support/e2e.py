@@ -67,7 +67,9 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     with ExitStack() as stack:
         tenant, _ = stack.enter_context(simulated_tenant(base / "simtenant"))
         bot_port = free_port()
-        env = bot_environment(tenant, bot_port, base / "state.sqlite3", {"GRAPH_TIMEOUT_SECONDS": "5"})
+        # No cards of access about to end between a command and its answer (tests/e2e/test_demo_ending.py has them).
+        settings = {"GRAPH_TIMEOUT_SECONDS": "5", "ENDING_POLL_SECONDS": "3600"}
+        env = bot_environment(tenant, bot_port, base / "state.sqlite3", settings)
         stack.enter_context(bot_process(env, base / "bot.log"))
         pg_dir = base / "playground"
         write_playground_config(pg_dir, tenant.tenant_id)
