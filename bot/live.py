@@ -37,7 +37,7 @@ from bot.transport import ProactiveAdapter
 from cards.wording import now_in_effect, scheduled_did_not_start, still_not_in_effect
 from core.errors import DirectoryError, RequestNotFound
 from core.models import Access, Group, RequestStatus
-from core.outcomes import Activated
+from core.outcomes import Activated, AwaitingApproval
 from core.ports import Clock
 from core.service import PimService
 
@@ -151,6 +151,14 @@ class LiveDesk:
         watch = Watch(outcome.request.id, user_id, outcome.group, outcome.access, outcome.start, outcome.end, True)
         await self.follow(watch)
 
+    async def scheduled_after_approval(self, user_id: str, outcome: AwaitingApproval) -> None:
+        """A scheduled activation that waits for approval: followed from its start (approved by then, it starts then;
+        later, at approval); while it waits, nothing is said (bot.approvals tells the decision)."""
+        if outcome.starts is None:
+            return
+        end = outcome.starts + outcome.duration
+        await self.follow(Watch(outcome.request.id, user_id, outcome.group, outcome.access, outcome.starts, end, True))
+
     # ---- the loop ------------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -195,11 +203,15 @@ class LiveDesk:
             except RequestNotFound:
                 request = None
             if request is None or request.status in _ENDED:
-                status = request.raw_status if request is not None else "not found"
-                if request is not None and request.status is not RequestStatus.CANCELED:
-                    await self._tell_text(watch.user_id, scheduled_did_not_start(watch.group.display_name, status))
+                # Cancelled by the user, denied or expired (bot.approvals tells those): nothing more to say. Failed:
+                # PIM could not start it, which nobody else tells.
+                told = request is not None and request.status is RequestStatus.FAILED
+                if told and request is not None:
+                    await self._tell_text(watch.user_id, scheduled_did_not_start(watch.group.display_name, "Failed"))
                 await self._store.delete(key)
-                return 0 if request is None or request.status is RequestStatus.CANCELED else 1
+                return 1 if told else 0
+            if request.status.is_pending:
+                return 0  # still waiting for approval: it starts when approved
         live = await self._service.in_effect(watch.user_id, watch.group.id, watch.access) if self.checking else None
         waited = now - watch.start
         if live is False and waited < timedelta(seconds=self.settings.check_seconds):

@@ -177,6 +177,9 @@ def _section(outcome: Outcome, pid: str, tz: Tz, flow: _Flow) -> list[BareObject
                 ("Duration", format_duration(outcome.duration)),
                 (REQUEST_EXPIRES, format_time(outcome.expires, tz)),
             ]
+            if outcome.starts is not None:  # scheduled: approved before then, it starts then; after, at approval
+                message += f" Once approved, it starts on {format_time(outcome.starts, tz)} (or at approval, if later)."
+                rows.insert(0, ("Starts", format_time(outcome.starts, tz)))
             return [
                 *_head(pid, outcome.group.display_name, outcome, "Waiting for approval", "Warning"),
                 _message(pid, message),

@@ -46,6 +46,7 @@ class AwaitingApproval:
     duration: timedelta
     approvers: tuple[str, ...]  # display names of users or groups who can approve
     expires: datetime  # PIM drops undecided requests after 24 hours
+    starts: datetime | None = None  # a scheduled activation's start, once approved (None: at approval)
 
 
 @dataclass(frozen=True, slots=True)

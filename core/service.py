@@ -350,7 +350,10 @@ class PimService:
         if request.status.is_pending:
             approvers = await self._approver_names(policy)
             created = request.created or now
-            return AwaitingApproval(group, access, request, effective, approvers, created + APPROVAL_WINDOW)
+            starts = (request.start or asked_start) if asked_start is not None else None
+            return AwaitingApproval(
+                group, access, request, effective, approvers, created + APPROVAL_WINDOW, starts if starts else None
+            )
         if request.status in _NO_EFFECT:
             return Failed(group.display_name, access, NotCarriedOut(request.raw_status or request.status.value))
         start = request.start or asked_start or now

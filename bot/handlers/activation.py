@@ -182,6 +182,8 @@ class Activations:
         for outcome in outcomes:
             if isinstance(outcome, Activated) and outcome.scheduled:
                 await self._live.scheduled(turn.actor.object_id, outcome)
+            elif isinstance(outcome, AwaitingApproval) and outcome.starts is not None:
+                await self._live.scheduled_after_approval(turn.actor.object_id, outcome)
             elif isinstance(outcome, Activated):
                 outcome = await self._live.checked(turn.actor.object_id, outcome)
             followed.append(outcome)

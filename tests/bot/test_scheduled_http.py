@@ -185,3 +185,37 @@ async def test_the_demos_row_in_ten_minutes_is_scheduled_then_announced(stack: S
     [started] = [m.card for m in alices_chat(stack)[before:]]
     assert element(started, "outcome-0-state")["text"] == "Active"
     assert element(started, "outcome-0-live")["text"].startswith("In effect now")
+
+
+async def test_a_scheduled_activation_that_needs_approval_says_when_it_would_start_and_waits(stack: Stack) -> None:
+    frozen_at(stack)
+    card = await say(stack, "activate Security-Operators 1h tomorrow 9:00 because patching")
+    assert element(card, "outcome-0-state")["text"] == "Waiting for approval"
+    assert facts(card, "outcome-0-facts")["Starts"] == "Tue, Dec 8, 9:00 AM (CET)"
+    assert "Once approved, it starts on Tue, Dec 8, 9:00 AM (CET)" in element(card, "outcome-0-message")["text"]
+    [request] = self_activations(stack)
+    assert (request["status"], request["scheduleInfo"]["startDateTime"][:16]) == ("PendingApproval", "2026-12-08T08:00")
+    before = len(alices_chat(stack))
+    stack.sim.tenant.advance(timedelta(hours=21, minutes=1))  # past the start, still undecided
+    assert await live(stack).cycle() == 0
+    assert len(alices_chat(stack)) == before  # nothing said while it waits
+
+
+async def test_ownership_is_checked_among_the_groups_owners(stack: Stack) -> None:
+    card = await say(stack, "activate Exchange-Admins as owner 1h because audit")
+    assert element(card, "outcome-0-live")["text"] == "In effect now: Microsoft Entra ID shows you as an owner."
+    owners = [e for e in stack.sim.tenant.log.recent() if e["path"].endswith("/owners")]
+    assert owners and all(e["caller"] == "app" for e in owners)
+
+
+async def test_a_bot_process_started_later_announces_a_start_scheduled_before_it(stack: Stack) -> None:
+    from tests.support.stack import another_bot
+
+    frozen_at(stack)
+    await say(stack, "activate Exchange-Admins 1h at 13:00")
+    stack.sim.tenant.advance(timedelta(hours=1))
+    before = len(alices_chat(stack))
+    async with another_bot(stack) as restarted:  # the same state file: the watch is a record, not a timer
+        assert await live(restarted).cycle() == 1
+    [started] = [m.card for m in alices_chat(stack)[before:]]
+    assert element(started, "heading")["text"] == "Your scheduled activation started"

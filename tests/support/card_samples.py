@@ -409,6 +409,9 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
         [activated_checked(True)], TZ, title="Your scheduled activation started"
     ),
     "status_scheduled": lambda: status_card(status_scheduled(), TZ),
+    "activation_awaiting_scheduled": lambda: activation_card(
+        [replace(awaiting_approval(), starts=scheduled_member().start)], TZ
+    ),
     "cancel_question_scheduled": lambda: cancel_question_card(scheduled_waiting(), TZ),
     "progress_working": working_card,
     "progress_note": lambda: note_card(LATE_SIGN_IN),
