@@ -193,7 +193,9 @@ class PimBot(TeamsActivityHandler):
             loopback_http=loopback_uploads,
         )
         # Access about to end: the worker (bot.ending) and the buttons of its cards (bot.handlers.ending).
-        self.ending = EndingDesk(store, proactive, service, clock, ending or EndingSettings(), self._keep_at_end)
+        self.ending = EndingDesk(
+            store, proactive, conversations, service, clock, ending or EndingSettings(), self._keep_at_end
+        )
         self._endings = Endings(self._activations, self.ending.plans, clock)
 
     # ---- background work (app.py runs it on timers) ---------------------------------------------------------------

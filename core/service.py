@@ -241,8 +241,9 @@ class PimService:
             return Refused(group_id, access, e)
         except DirectoryError as e:
             return Failed(group_id, access, e)
-        start = _current_end(snapshot, target, self._clock.now()) if after_current else None
-        return await self._activate_one(actor, snapshot, snapshot.policies, target, asked, start=start)
+        if after_current:
+            asked = replace(asked, start=_current_end(snapshot, target, self._clock.now()))
+        return await self._activate_one(actor, snapshot, snapshot.policies, target, asked)
 
     async def _read_for_activation(
         self,
@@ -294,16 +295,13 @@ class PimService:
         policies: Mapping[PolicyKey, ActivationPolicy],
         target: _Target,
         asked: _Asked,
-        *,
-        start: datetime | None = None,
     ) -> Outcome:
-        """`start`: a scheduled start (after the activation running now); None: now."""
         group, access = target.group, target.access
         duration, justification, ticket = asked.duration, asked.justification, asked.ticket
         now = self._clock.now()
         policy: ActivationPolicy | None = None
         try:
-            self._refuse_if_active_or_pending(snapshot, group, access, start or asked.start or now)
+            self._refuse_if_active_or_pending(snapshot, group, access, asked.start or now)
             # Always known before the write: read now if neither the snapshot nor the reads after it brought it.
             policy = policies.get((group.id, access)) or await self._directory.policy(
                 group.id, access, recheck=asked.doubts
@@ -315,7 +313,7 @@ class PimService:
             _refuse_beyond_eligibility(target.eligibility, asked.start, effective)
             if policy.approval_required:
                 await self._before_approval_write(group.id)
-            begins = start or asked.start or now
+            begins = asked.start or now
             activation = ActivationInput(group.id, access, actor.object_id, begins, effective, justification, ticket)
             request = await self._as_user(actor, lambda token: self._directory.self_activate(token, activation))
         except OutcomeUnknown as e:

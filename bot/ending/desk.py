@@ -24,13 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.conversations import UserRecord
+from bot.conversations import Conversations, UserRecord
 from bot.ending.records import KeepPlan, Marks, Plans
 from bot.feed.lease import PollerLease, lease_ttl
 from bot.liveness import new_owner
 from bot.store import Store
 from bot.store import keys as keyspace
 from bot.transport import ProactiveAdapter
+from bot.transport.connector import ConnectorError
 from cards.ending import eligibility_card, ending_soon_card
 from core.ending import UserHoldings, eligibility_notices, ending_soon, warning_mark
 from core.errors import DirectoryError
@@ -66,6 +67,7 @@ class EndingDesk:
         self,
         store: Store,
         proactive: ProactiveAdapter,
+        conversations: Conversations,
         service: PimService,
         clock: Clock,
         settings: EndingSettings,
@@ -83,6 +85,7 @@ class EndingDesk:
         self._lease = PollerLease(
             store, owner or new_owner(), lease_ttl(settings.poll_seconds), wall=wall, name=LEASE_NAME
         )
+        self._conversations = conversations  # the router's: forgetting a chat here is forgotten there too
         self.plans = Plans(store)
         self._marks = Marks(store)
         self._eligibility_read: datetime | None = None
@@ -146,7 +149,7 @@ class EndingDesk:
             assert active.end is not None
             key = keyspace.ending_warned(user, warning_mark(active.group, active.access, active.end))
             card = ending_soon_card(active, record.style, now)
-            sent += await self._send_once(key, record, card, now, until=active.end)
+            sent += await self._send_once(user, key, record, card, now, until=active.end)
         return sent
 
     async def _notices(self, user: str, record: UserRecord, holding: UserHoldings, now: datetime) -> int:
@@ -156,11 +159,17 @@ class EndingDesk:
         sent = 0
         for notice in eligibility_notices(holding, now, within):
             card = eligibility_card(notice, record.style, now)
-            sent += await self._send_once(keyspace.ending_notice(user, notice.mark), record, card, now)
+            sent += await self._send_once(user, keyspace.ending_notice(user, notice.mark), record, card, now)
         return sent
 
     async def _send_once(
-        self, key: str, record: UserRecord, card: dict[str, object], now: datetime, until: datetime | None = None
+        self,
+        user: str,
+        key: str,
+        record: UserRecord,
+        card: dict[str, object],
+        now: datetime,
+        until: datetime | None = None,
     ) -> int:
         if not await self._lease.keep():
             return 0  # the lease went to another process: it sends
@@ -168,9 +177,15 @@ class EndingDesk:
             return 0
         try:
             await self._proactive.send_card(record.reference, card)
-        except Exception:
-            log.warning("could not send a card for %s; trying again next cycle", key, exc_info=True)
+        except Exception as e:
             await self._marks.release(key)
+            if isinstance(e, ConnectorError) and e.status in (403, 404):
+                # The app was removed or the chat is gone: forget the chat (the user's next message stores it
+                # afresh), rather than trying it every cycle.
+                log.info("Teams refused the 1:1 chat of %s (%s); forgetting it", user, e.status)
+                await self._conversations.forget_user(user)
+                return 0
+            log.warning("could not send a card for %s; trying again next cycle", key, exc_info=True)
             return 0
         return 1
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from app import PARTS_KEY
+from bot.store import keys as keyspace
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE
 from simtenant.seed import EXCHANGE_ADMINS, SHAREPOINT_ADMINS
@@ -236,6 +238,22 @@ async def test_a_cycle_reads_every_known_user_in_one_batch(stack: Stack) -> None
     # One round trip: a $batch carrying one read per user (the simulated tenant logs the inner requests too).
     paths = sorted(c["path"].rsplit("/", 1)[-1] for c in made)
     assert paths == ["$batch", "assignmentScheduleInstances", "assignmentScheduleInstances"], made
+
+
+async def test_a_chat_teams_refuses_is_forgotten_not_tried_every_cycle(stack: Stack) -> None:
+    await say(stack, "activate Exchange-Admins 1h")
+    stack.sim.tenant.advance(51 * MINUTE)
+    stack.connector.block(act.personal_conversation(ALICE)["id"], 403)  # the app removed for Alice
+    assert await ending_cycle(stack) == 0
+    assert await stack_user_refs(stack) == []
+    stack.connector.blocked.pop(act.personal_conversation(ALICE)["id"])  # added again
+    await say(stack, "status")  # her next message stores the chat again: the card comes then
+    assert "Exchange-Admins ends soon" in [element(c, "heading")["text"] for c in [await ending_soon(stack)]]
+
+
+async def stack_user_refs(stack: Stack) -> list[str]:
+    store = stack.server.app[PARTS_KEY].store
+    return [key async for key in store.keys(keyspace.USER_REFS)]
 
 
 def _walk(node: Any) -> list[dict[str, Any]]:
