@@ -123,6 +123,9 @@ class Table(Element):  # type: ignore[misc]
     show_grid_lines = PropertyType(type=bool, key_name="showGridLines")
 
 
+_LEAVES = frozenset({str, bool, int, type(None)})  # their own JSON form: kept without a call each (cards have many)
+
+
 def to_json(obj: Any) -> Any:
     """A plain, JSON-clean copy of a rendered object tree: dicts, lists, str, int, float, bool, None.
 
@@ -136,10 +139,11 @@ def to_json(obj: Any) -> Any:
         for key in ordered:
             if not isinstance(key, str):
                 raise TypeError(f"card keys must be strings, got {key!r}")
-            result[key] = to_json(obj[key])
+            value = obj[key]
+            result[key] = value if type(value) in _LEAVES else to_json(value)
         return result
     if isinstance(obj, list | tuple):
-        return [to_json(v) for v in obj]
+        return [v if type(v) in _LEAVES else to_json(v) for v in obj]
     if obj is None or isinstance(obj, str | bool | int):
         return obj
     if isinstance(obj, float) and obj == obj and obj not in (float("inf"), float("-inf")):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
-from bot.store import storable_char, stored_length
+from bot.store import all_storable, stored_length
 
 __all__ = [
     "APPROVAL_CHANNELS",
@@ -84,7 +84,7 @@ PART_MAX = 256  # characters of one id in a key: three of them and a prefix stay
 
 
 def _part(text: str) -> str:
-    if stored_length(text) <= PART_MAX and all(storable_char(c) for c in text):
+    if stored_length(text) <= PART_MAX and all_storable(text):
         return text
     return "#" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
