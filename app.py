@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import re
@@ -830,6 +831,11 @@ def main() -> None:
         else None
     )
     app = create_app(settings, Seams(faults=Faults.from_env(os.environ)))
+    # What start-up made (every module, class and function: most of the heap) lives as long as the process: out of
+    # the collector's sight, a full collection scans only what the turns made (issue 16: ~7% of a warm turn's CPU
+    # went to collections, a third of it to full ones over the start-up objects).
+    gc.collect()
+    gc.freeze()
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     except StoreError as e:  # the state store refused or could not be reached at start: say why, no stack trace
