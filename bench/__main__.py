@@ -67,7 +67,9 @@ LABELS = {
 }
 ACTIVATE_TEXT = "activate Exchange-Admins 1h"
 WARM_TOKEN_TEXT = "activate Helpdesk-Tier1 1h"  # bench users are eligible for both (simtenant seed bench:N)
-TARGET_RATIO = 8.0
+CPU_TARGET = 6.0  # issue 16: the echo bot's CPU per warm turn ÷ ours, in the same run
+CPU_STRETCH = 9.0
+P99_BEFORE_MS = 82.1  # activate p99 at 8 clients in the last run before issue 16 (2026-12-07 05:50, commit 47c6553)
 SNAPSHOT_TTL = 60.0  # graph/pim.py: a user's snapshot is cached this long; a round's warm-up must stay well inside it
 
 
@@ -581,11 +583,31 @@ def render(report: Report) -> str:
         if e.result.throughput
     ]
     spread = f" (per round {min(per_round):.2f}× … {max(per_round):.2f}×)" if len(per_round) > 1 else ""
-    verdict = "**met**" if ratio >= TARGET_RATIO else "**not met**"
-    cpu_ratio = report.med(ECHO, lambda m: m.cpu_ms("server")) / report.med(ACTIVATE, lambda m: m.cpu_ms("server"))
+    echo_cpu = report.med(ECHO, lambda m: m.cpu_ms("server"))
+    act_cpu = report.med(ACTIVATE, lambda m: m.cpu_ms("server"))
+    cpu_ratio = echo_cpu / act_cpu
+    cpu_rounds = [
+        e.cpu_ms("server") / a.cpu_ms("server")
+        for a, e in zip(report.of(ACTIVATE), report.of(ECHO), strict=False)
+        if a.result.ok and e.result.ok
+    ]
+    cpu_spread = f", per round {min(cpu_rounds):.2f}× … {max(cpu_rounds):.2f}×" if len(cpu_rounds) > 1 else ""
+    verdict = (
+        "**met, stretch met**" if cpu_ratio >= CPU_STRETCH else "**met**" if cpu_ratio >= CPU_TARGET else "**not met**"
+    )
+    p99 = report.med(ACTIVATE, lambda m: m.result.latency_ms(99))
     add(
-        f"**activate ÷ echo throughput: {_f(ratio, 2)}×**{spread}. Target ≥ {TARGET_RATIO:g}×: {verdict}. "
-        f"Server CPU per turn, echo ÷ activate: {_f(cpu_ratio, 2)}×."
+        f"**CPU per turn, echo ÷ activate: {_f(cpu_ratio, 2)}×** (echo bot {_f(echo_cpu, 2)} ms, our bot "
+        f"{_f(act_cpu, 2)} ms per warm `activate` turn, median of the rounds{cpu_spread}). Target ≥ {CPU_TARGET:g}× "
+        f"(stretch ≥ {CPU_STRETCH:g}×): {verdict}."
+    )
+    add("")
+    add(
+        f"Latency at {report.config.concurrency} concurrent clients: `activate` p99 {_f(p99)} ms (median of the "
+        f"rounds; {P99_BEFORE_MS:g} ms in the last run before issue 16, on a quieter machine: compare with care, the "
+        f"echo bot's p99 in this run is {_f(report.med(ECHO, lambda m: m.result.latency_ms(99)))} ms). Throughput "
+        f"activate ÷ echo: {_f(ratio, 2)}×{spread} (the 8× throughput target was withdrawn in issue 16: it compared "
+        "whole arrangements on two shared cores; the bot's CPU per turn is the measure)."
     )
     add("")
     add(
@@ -718,37 +740,30 @@ def render_store(report: Report, add: Callable[[str], None]) -> None:
 
 
 def render_target_budget(report: Report, add: Callable[[str], None]) -> None:
-    """What the throughput target would demand of the bot's CPU, from this run's own figures."""
-    echo = report.med(ECHO, lambda m: m.result.throughput)
-    if not echo or not report.of(ACTIVATE):
+    """What the CPU target asks of the bot, from this run's own figures."""
+    if not report.of(ECHO) or not report.of(ACTIVATE):
         return
-    needed = TARGET_RATIO * echo
+    echo = report.med(ECHO, lambda m: m.cpu_ms("server"))
     bot = report.med(ACTIVATE, lambda m: m.cpu_ms("server"))
-    others = report.med(ACTIVATE, lambda m: m.total_cpu_ms - m.cpu_ms("server"))
-    one_core = 1000 / needed
-    two_cores = 2000 / needed - others
-    budget = min(one_core, two_cores)
     plain = report.med(PLAIN, lambda m: m.cpu_ms("server")) if report.of(PLAIN) else float("nan")
-    add("### What the throughput target asks of the bot")
+    add("### What the CPU target asks of the bot")
     add("")
     add(
-        f"{TARGET_RATIO:g}× the echo bot's {_f(echo)} turns/s is **{_f(needed)} turns/s**. The bot process runs on "
-        f"one core, so it may spend at most 1000 ÷ {_f(needed)} = {_f(one_core, 2)} ms of CPU per turn; and the "
-        f"other processes of an `activate` turn (simulated tenant, connector stand-in, load generator) already spend "
-        f"{_f(others, 2)} ms per turn, so on two cores the bot may spend at most 2000 ÷ {_f(needed)} − "
-        f"{_f(others, 2)} = {_f(two_cores, 2)} ms. The budget is therefore **{_f(max(budget, 0.0), 2)} ms of bot CPU "
-        f"per turn**; this run measured {_f(bot, 2)} ms. For scale: the plain aiohttp handler spends {_f(plain, 2)} "
-        "ms answering one request and making no outbound call, while an `activate` turn receives one request and "
-        "makes two outbound HTTPS/HTTP calls (the Graph write and one Bot Connector send) through botbuilder's "
-        "turn pipeline."
+        f"{CPU_TARGET:g}× less CPU per turn than the echo bot's {_f(echo, 2)} ms is **{_f(echo / CPU_TARGET, 2)} ms "
+        f"per warm `activate` turn** (stretch: {_f(echo / CPU_STRETCH, 2)} ms); this run measured {_f(bot, 2)} ms. "
+        f"For scale: the plain aiohttp handler spends {_f(plain, 2)} ms answering one request and making no outbound "
+        "call, while an `activate` turn receives one request and makes two outbound HTTPS/HTTP calls (the Graph "
+        "write and one Bot Connector send) through botbuilder's turn pipeline, and writes its delivery marker and its "
+        "card to the state store. Where its CPU goes: the profile below."
     )
     add("")
     if (c := report.clients) is not None:
         add(
-            f"One sequential HTTPS GET to the simulated tenant costs the calling process **{_f(c.httpx_ms, 2)} ms of "
-            f"CPU with httpx** (the Graph client, fixed by the product owner) and {_f(c.aiohttp_ms, 2)} ms with "
-            f"aiohttp (the Bot Connector client), median of {c.rounds} alternating rounds of {c.requests} requests "
-            "(bench/clients.py). The Graph write of every `activate` turn goes through httpx."
+            f"One sequential HTTPS GET to the simulated tenant costs the calling process **{_f(c.bot_ms, 2)} ms of "
+            f"CPU with the bot's Graph client** (httpx on the httpx-aiohttp transport, graph/transport.py), "
+            f"{_f(c.httpx_ms, 2)} ms with httpx on its own transport (the Graph client before issue 16) and "
+            f"{_f(c.aiohttp_ms, 2)} ms with plain aiohttp (the Bot Connector client), median of {c.rounds} "
+            f"alternating rounds of {c.requests} requests (bench/clients.py)."
         )
         add("")
 
@@ -1054,6 +1069,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"p99 {report.med(target, lambda m: m.result.latency_ms(99)):6.1f} ms  "
             f"CPU {report.med(target, lambda m: m.cpu_ms('server')):6.2f} ms/turn"
         )
+    if report.of(ACTIVATE) and report.of(ECHO):
+        echo_cpu, act_cpu = (report.med(t, lambda m: m.cpu_ms("server")) for t in (ECHO, ACTIVATE))
+        print(f"  CPU per turn, echo ÷ activate: {echo_cpu / act_cpu:.2f}× (target ≥ {CPU_TARGET:g}, stretch ≥ "
+              f"{CPU_STRETCH:g})")  # fmt: skip
     if (p := report.profile) is not None:
         print(f"  profile of {p.turns} warm activate turns (cProfile, ms per turn; own time, with callees):")
         for row in p.by_own[:12]:

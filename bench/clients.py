@@ -1,6 +1,8 @@
 """What one HTTPS request costs the caller's process, httpx vs aiohttp, side by side in one run.
 
-The bot's Graph call goes through httpx (the product owner's choice); the Bot Connector sends go through aiohttp. This
+The bot's Graph call goes through httpx (the product owner's choice) on the httpx-aiohttp transport
+(graph/transport.py); the Bot Connector sends go through aiohttp. Three clients: httpx with its own transport, httpx on
+the bot's transport, plain aiohttp. This
 measures the CPU the *calling* process spends per sequential HTTPS GET to the same local server (the simulated
 tenant's tiny `/_sim/info`), so the server's work is not counted. Alternating rounds, median of the rounds.
 """
@@ -16,6 +18,7 @@ import aiohttp
 import httpx
 
 from bench.load import median
+from graph.transport import graph_transport
 
 __all__ = ["ClientCost", "client_cost"]
 
@@ -24,8 +27,9 @@ WARMUP = 20
 
 @dataclass(frozen=True)
 class ClientCost:
-    httpx_ms: float  # CPU ms per request, median of the rounds
+    httpx_ms: float  # CPU ms per request, median of the rounds: httpx's own transport
     aiohttp_ms: float
+    bot_ms: float  # httpx on the bot's Graph transport (httpx-aiohttp)
     requests: int  # per client and round
     rounds: int
 
@@ -43,13 +47,19 @@ async def client_cost(url: str, ca_file: str, *, requests: int = 300, rounds: in
     context = ssl.create_default_context(cafile=ca_file)
     by_httpx: list[float] = []
     by_aiohttp: list[float] = []
+    by_bot: list[float] = []
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     async with (
         httpx.AsyncClient(verify=context, trust_env=False) as hx,
+        httpx.AsyncClient(transport=graph_transport(context, limits), trust_env=False) as bot,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as ah,
     ):
 
         async def with_httpx() -> None:
             (await hx.get(url)).raise_for_status()
+
+        async def with_bot_transport() -> None:
+            (await bot.get(url)).raise_for_status()
 
         async def with_aiohttp() -> None:
             async with ah.get(url) as r:
@@ -57,7 +67,7 @@ async def client_cost(url: str, ca_file: str, *, requests: int = 300, rounds: in
                 await r.read()
 
         for r in range(rounds):
-            order = [(with_httpx, by_httpx), (with_aiohttp, by_aiohttp)]
-            for send, into in order if r % 2 == 0 else order[::-1]:
+            order = [(with_httpx, by_httpx), (with_bot_transport, by_bot), (with_aiohttp, by_aiohttp)]
+            for send, into in order[r % 3 :] + order[: r % 3]:
                 into.append(await _cpu_per_request(send, requests))
-    return ClientCost(median(by_httpx), median(by_aiohttp), requests, rounds)
+    return ClientCost(median(by_httpx), median(by_aiohttp), median(by_bot), requests, rounds)

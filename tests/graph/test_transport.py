@@ -4,6 +4,8 @@ whether the request may have left, which decides whether graph.client may send a
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -33,6 +35,11 @@ async def server() -> AsyncIterator[tuple[str, list[bytes]]]:
         await asyncio.sleep(1)
         return web.Response()
 
+    async def gzipped(request: web.Request) -> web.Response:
+        body = gzip.compress(json.dumps({"value": ["é" * 3000]}).encode())
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json", "request-id": "r-1"}
+        return web.Response(body=body, headers=headers)
+
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(2)
         return web.Response()
@@ -41,6 +48,7 @@ async def server() -> AsyncIterator[tuple[str, list[bytes]]]:
     app.router.add_post("/echo", echo)
     app.router.add_post("/hang-up", hang_up)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/gzipped", gzipped)
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     try:
@@ -59,6 +67,15 @@ async def test_a_request_goes_through_with_httpx_as_the_api(server: tuple[str, l
         response = await http.post(f"{base}/echo?$filter=a%20eq%20'b'", json={"x": 1}, headers={"X-Probe": "p"})
     assert response.status_code == 201 and response.json() == {"got": "p", "path": "/echo?$filter=a%20eq%20'b'"}
     assert received == [b'{"x":1}'] or received == [b'{"x": 1}']
+
+
+async def test_a_compressed_answer_is_decoded_once_and_its_headers_kept(server: tuple[str, list[bytes]]) -> None:
+    base, _ = server
+    async with _client() as http:
+        response = await http.get(f"{base}/gzipped")
+        again = await http.get(f"{base}/gzipped")  # the connection went back to the pool and serves again
+    assert response.json() == {"value": ["é" * 3000]} and again.json() == response.json()
+    assert response.headers["request-id"] == "r-1" and response.headers["content-encoding"] == "gzip"
 
 
 async def test_a_refused_connection_was_not_sent() -> None:
