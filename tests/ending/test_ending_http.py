@@ -4,6 +4,7 @@ five-minute rule, the eligibility cards, status, and one sender of several insta
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -249,6 +250,21 @@ async def test_a_chat_teams_refuses_is_forgotten_not_tried_every_cycle(stack: St
     stack.connector.blocked.pop(act.personal_conversation(ALICE)["id"])  # added again
     await say(stack, "status")  # her next message stores the chat again: the card comes then
     assert "Exchange-Admins ends soon" in [element(c, "heading")["text"] for c in [await ending_soon(stack)]]
+
+
+async def test_forged_keep_it_data_is_refused_kindly_and_changes_nothing(stack: Stack) -> None:
+    await say(stack, "activate Exchange-Admins 1h")
+    stack.sim.tenant.advance(51 * MINUTE)
+    card = await ending_soon(stack)
+    keep = element(card, "keep")
+    requests = len(stack.sim.tenant.requests_for("assignment"))
+    for forged in ({"keepMinutes": "abc"}, {"keepMinutes": "-5"}, {"keepMinutes": 10**9}, {"extra": "x"}):
+        status, body = await stack.post(
+            act.card_execute(stack.service_url, keep["verb"], {**keep["data"], **forged}, "card-1")
+        )
+        assert status == 200, forged
+        assert "did not work" in json.dumps(body), (forged, body)
+    assert len(stack.sim.tenant.requests_for("assignment")) == requests
 
 
 async def stack_user_refs(stack: Stack) -> list[str]:

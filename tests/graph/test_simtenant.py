@@ -598,3 +598,28 @@ async def test_groups_are_found_by_exact_display_name_without_case_or_by_object_
     assert await rig.directory.find_groups("Exchange") == []  # no prefix or fuzzy matching: the group must exist
     assert await rig.directory.find_groups("00000000-0000-4000-8000-00000000dead") == []
     assert await rig.directory.find_groups("O'Brien's group") == []  # quotes are escaped, not a 400
+
+
+# ---- access about to end (issue 14 points 3 and 4): many users read together --------------------------------------
+
+
+async def test_holdings_of_many_users_cost_one_batch_per_20_reads(rig: Rig) -> None:
+    users = [ALICE, BOB, CAROL, DAVE, FRANK] + [f"00000000-0000-4000-8000-{n:012d}" for n in range(20)]
+    held = await rig.directory.holdings(users)
+    assert rig.graph_requests() == 2  # 25 users, one read each: ⌈25/20⌉ $batch round trips
+    assert set(held.users) == set(users) and not held.failed
+    assert held.users[ALICE].eligibilities == ()  # activations only
+    rig.reset_stats()
+    held = await rig.directory.holdings(users[:5], eligibilities=True)
+    assert rig.graph_requests() == 1  # 5 users, three reads each: ⌈15/20⌉
+    alice = held.users[ALICE]
+    assert ("Exchange-Admins", Access.OWNER) in {(e.group.display_name, e.access) for e in alice.eligibilities}
+    assert [e.group.display_name for e in alice.lapsed] == ["SharePoint-Admins"]
+
+
+async def test_holdings_are_read_from_graph_every_time_never_from_the_snapshot_cache(rig: Rig) -> None:
+    await rig.directory.snapshot(ALICE)
+    rig.reset_stats()
+    await rig.directory.holdings([ALICE])
+    await rig.directory.holdings([ALICE])
+    assert rig.graph_requests() == 2
