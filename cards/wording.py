@@ -41,6 +41,7 @@ from core.errors import (
     PolicyViolation,
     RequestNotFound,
     RequestRefused,
+    ScheduledNotStarted,
     SelfApproval,
     SelfServiceRefused,
     SignInRequired,
@@ -231,6 +232,12 @@ def _explain_refusal(error: RequestRefused, tz: Tz, name: str, access: Access) -
             return f"{policy} does not allow an activation that long; please ask for less."
         case DurationTooShort():
             return f"PIM cannot activate for less than {_MINIMUM}; you asked for {format_duration(error.requested)}."
+        case ScheduledNotStarted():
+            when = f" on {format_time(error.start, tz)}" if error.start is not None else " later"
+            return (
+                f"Your activation of {_group(name)} is scheduled to start{when} and has not started, so there is "
+                f"nothing to deactivate. Type “cancel {name}” to withdraw it."
+            )
         case StartInPast():
             passed = (
                 f"{format_time(error.start, tz, reference=error.now)} has already passed, so nothing was requested."

@@ -60,6 +60,7 @@ __all__ = [
     "RequestRefused",
     "SelfApproval",
     "SelfServiceRefused",
+    "ScheduledNotStarted",
     "SignInRequired",
     "StartAfterEligibility",
     "StartDoesNotExist",
@@ -221,6 +222,14 @@ class DurationTooShort(RequestRefused):
     def __init__(self, requested: timedelta) -> None:
         super().__init__("duration under five minutes")
         self.requested = requested
+
+
+class ScheduledNotStarted(RequestRefused):
+    """Nothing to deactivate: the activation is scheduled for `start` and has not started (cancel it instead)."""
+
+    def __init__(self, start: datetime | None) -> None:
+        super().__init__("scheduled, not started")
+        self.start = start
 
 
 class StartInPast(RequestRefused):

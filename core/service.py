@@ -34,6 +34,7 @@ from core.errors import (
     OutcomeUnknown,
     PendingRequestExists,
     RequestRefused,
+    ScheduledNotStarted,
     StartAfterEligibility,
     TokenRejected,
     TooSoonToDeactivate,
@@ -566,6 +567,8 @@ class PimService:
                 suggestions = names.suggest(asked, self._group_names(snapshot))
                 ends = [(a.group, a.access) for a in candidates if a.activated and a.group.display_name in suggestions]
                 error = NotEligible(asked, suggestions, label_access, alternatives=ends)
+            else:
+                error = await self._scheduled_instead(actor, known, access) or error
             return Refused(known.display_name if known else asked, label_access, error, known)
         mine = [a for a in candidates if a.group.id == group.id]
         activated = [a for a in mine if a.activated]
@@ -629,6 +632,18 @@ class PimService:
         except DirectoryError as e:
             return Failed(name, access, e)
         return ChangeAsked(change, eligibility, request)
+
+    async def _scheduled_instead(self, actor: Actor, group: Group, access: Access | None) -> RequestRefused | None:
+        """Nothing of `group` is active: if an activation of it is scheduled, that is what to say (one read, only on
+        this refusal path; a failure to read it says what it would have said anyway)."""
+        try:
+            later = await self._directory.scheduled(actor.object_id)
+        except DirectoryError:
+            return None
+        for request, _ in later:
+            if request.group_id.casefold() == group.id.casefold() and access in (None, request.access):
+                return ScheduledNotStarted(request.start)
+        return None
 
     # ---- status ---------------------------------------------------------------------------------------------
 

@@ -219,3 +219,12 @@ async def test_a_bot_process_started_later_announces_a_start_scheduled_before_it
         assert await live(restarted).cycle() == 1
     [started] = [m.card for m in alices_chat(stack)[before:]]
     assert element(started, "heading")["text"] == "Your scheduled activation started"
+
+
+async def test_deactivating_a_scheduled_activation_says_to_cancel_it(stack: Stack) -> None:
+    frozen_at(stack)
+    await say(stack, "activate Exchange-Admins 1h at 15:00")
+    card = await say(stack, "deactivate Exchange-Admins")
+    message = element(card, "outcome-0-message")["text"]
+    assert "scheduled to start on Mon, Dec 7, 3:00 PM (CET)" in message
+    assert "Type “cancel Exchange-Admins” to withdraw it." in message

@@ -46,6 +46,7 @@ from core.errors import (
     PolicyViolation,
     RequestNotFound,
     RequestRefused,
+    ScheduledNotStarted,
     StartAfterEligibility,
     StartDoesNotExist,
     StartInPast,
@@ -399,6 +400,7 @@ def _instance(kind: type[PimError]) -> PimError:
         MissingApproverJustification: MissingApproverJustification(Decision.DENY),
         RequestNotFound: RequestNotFound("req-1"),
         StartInPast: StartInPast(NOW - timedelta(hours=1), NOW, NOW + timedelta(hours=23)),
+        ScheduledNotStarted: ScheduledNotStarted(NOW + timedelta(hours=1)),
         StartDoesNotExist: StartDoesNotExist("at 2027-03-28T02:30", datetime(2027, 3, 28, 2, 30)),
         StartAfterEligibility: StartAfterEligibility(NOW, NOW + timedelta(hours=2), NOW + timedelta(hours=1)),
     }

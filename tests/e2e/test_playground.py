@@ -78,8 +78,10 @@ async def test_activate_replies_with_an_active_card_and_the_tenant_saw_alices_ow
     log = await sim.requests()  # before our own Graph reads below join the log
     [write] = [e for e in log if is_activation_write(e)]
     assert (write["caller"], write["oid"], write["status"]) == ("user", ALICE, 201), write
-    # The app identity only read (directly or inside $batch); it wrote nothing.
-    assert [e for e in log if e["caller"] == "app" and e["method"] != "GET" and e["route"] != "POST $batch"] == []
+    # The app identity only read (directly, inside $batch, or with checkMemberGroups, a POST that reads: is it in
+    # effect, issue 14 point 2); it wrote nothing.
+    reads = ("POST $batch", "POST users/{id}/checkMemberGroups")
+    assert [e for e in log if e["caller"] == "app" and e["method"] != "GET" and e["route"] not in reads] == []
 
     request = await sim.assignment_request(request_id_of(card, "outcome-0-request"))
     assert request["action"] == "selfActivate"
