@@ -31,7 +31,7 @@ import cards
 from bot.conversations import Conversations
 from bot.feed.lease import PollerLease, lease_ttl
 from bot.liveness import new_owner
-from bot.store import Store
+from bot.store import Conflict, Store
 from bot.store import keys as keyspace
 from bot.transport import ProactiveAdapter
 from cards.wording import now_in_effect, scheduled_did_not_start, still_not_in_effect
@@ -144,7 +144,8 @@ class LiveDesk:
 
     async def follow(self, watch: Watch) -> None:
         """Follow an activation until it works (created once: a repeat of the same request keeps the first)."""
-        await self._store.update(keyspace.live_watch(watch.request_id), lambda current: current, create=watch.to_json())
+        with contextlib.suppress(Conflict):
+            await self._store.put_if(keyspace.live_watch(watch.request_id), watch.to_json(), None)
 
     async def scheduled(self, user_id: str, outcome: Activated) -> None:
         """A scheduled activation: the user is messaged when it starts."""

@@ -11,6 +11,8 @@ An eligibility that ends within ELIGIBILITY_SOON (14 days, when PIM mails its ow
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from adaptivecards.baseobject import BareObject
 
 from cards.actions import activate_button, cancel_button, deactivate_button
@@ -93,6 +95,8 @@ def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: Tz) -> Bare
 def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObject:
     name = view.group_names.get(p.group_id, p.group_id)
     parts = []
+    if p.start is not None and p.start > view.now + timedelta(minutes=5):  # scheduled: starts then, once approved
+        parts.append(f"to start {format_time(p.start, tz, reference=view.now)}")
     if p.created is not None:
         parts.append(f"requested {format_time(p.created, tz, reference=view.now)}")
     if p.duration is not None:

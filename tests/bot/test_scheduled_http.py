@@ -195,6 +195,8 @@ async def test_a_scheduled_activation_that_needs_approval_says_when_it_would_sta
     assert "Once approved, it starts on Tue, Dec 8, 9:00 AM (CET)" in element(card, "outcome-0-message")["text"]
     [request] = self_activations(stack)
     assert (request["status"], request["scheduleInfo"]["startDateTime"][:16]) == ("PendingApproval", "2026-12-08T08:00")
+    status = await say(stack, "status")
+    assert element(status, "pending-0-detail")["text"].startswith("to start Tue, Dec 8, 9:00 AM (CET), requested")
     before = len(alices_chat(stack))
     stack.sim.tenant.advance(timedelta(hours=21, minutes=1))  # past the start, still undecided
     assert await live(stack).cycle() == 0
