@@ -4,6 +4,7 @@ the 1:1 message when it starts, and the directory check after an activation (wit
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -230,3 +231,16 @@ async def test_deactivating_a_scheduled_activation_says_to_cancel_it(stack: Stac
     message = element(card, "outcome-0-message")["text"]
     assert "scheduled to start on Mon, Dec 7, 3:00 PM (CET)" in message
     assert "Type “cancel Exchange-Admins” to withdraw it." in message
+
+
+async def test_the_scheduled_cards_cancel_button_cancels_it_as_the_user(stack: Stack) -> None:
+    frozen_at(stack)
+    card = await say(stack, "activate Exchange-Admins 1h at 16:00")
+    [button] = buttons(card)
+    status, body = await stack.post(act.card_execute(stack.service_url, button["verb"], button["data"], "a-card"))
+    assert status == 200, body
+    assert "cancelled your request for Exchange-Admins" in json.dumps(body)
+    [request] = self_activations(stack)
+    assert request["status"] == "Canceled"
+    cancels = [e for e in stack.sim.tenant.log.recent() if e["path"].endswith("/cancel")]
+    assert [(e["caller"], e["oid"]) for e in cancels] == [("user", ALICE.oid)]
