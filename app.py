@@ -350,7 +350,12 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     graph = GraphClient(
         http, settings.graph.base_url, app_tokens, sleep=seams.graph_sleep or timer.sleep, observer=GraphMetrics()
     )
-    directory = GraphPimDirectory(graph, clock, known_store=KnownGroupsRecord(store))
+    directory = GraphPimDirectory(
+        graph,
+        clock,
+        known_store=KnownGroupsRecord(store),
+        activation_timeout=settings.graph.activation_timeout_seconds,
+    )
     tokens: UserTokenProvider
     # -- user tokens: simulated tenant, or Teams SSO (per turn, from the token service at OAUTH_URL) --
     sign_in: SsoSignIn | None = None

@@ -191,6 +191,9 @@ class GraphSettings:
     client_id: str = ""
     client_secret: Secret = field(default_factory=lambda: Secret(""))
     timeout_seconds: float = 8.0
+    # A selfActivate waits for PIM, which may wait for a custom extension (this bot, issue 15): its timeout × (its
+    # retries + 1). Longer than that, or the bot gives up on an activation PIM is still deciding.
+    activation_timeout_seconds: float = 65.0
 
 
 @dataclass(frozen=True)
@@ -657,6 +660,15 @@ def _graph(env: Mapping[str, str], bot: BotSettings, problems: list[str]) -> Gra
     if not client_secret:
         problems.append("GRAPH_CLIENT_SECRET (or MicrosoftAppPassword) is missing: the client secret for Graph reads")
     timeout = _bounded(env, "GRAPH_TIMEOUT_SECONDS", 8.0, 0.1, 60, "a number of seconds", problems)
+    # PIM custom extensions: up to 60 s × 6 attempts (Graph customExtensionClientConfiguration), docs/deploy.md.
+    activation_timeout = _bounded(
+        env, "GRAPH_ACTIVATION_TIMEOUT_SECONDS", 65.0, 0.1, 400, "a number of seconds", problems
+    )
+    if activation_timeout < timeout:
+        problems.append(
+            f"GRAPH_ACTIVATION_TIMEOUT_SECONDS={activation_timeout:g} is shorter than "
+            f"GRAPH_TIMEOUT_SECONDS={timeout:g}: an activation waits at least as long as any Graph call"
+        )
     base_url = bot.endpoints.graph_base_url
     origin = "/".join(base_url.split("/")[:3])
     scope = env.get("GRAPH_SCOPE", f"{origin}/.default").strip()
@@ -670,6 +682,7 @@ def _graph(env: Mapping[str, str], bot: BotSettings, problems: list[str]) -> Gra
         client_id=client_id,
         client_secret=client_secret,
         timeout_seconds=timeout,
+        activation_timeout_seconds=activation_timeout,
     )
 
 

@@ -27,6 +27,7 @@ from core.errors import (
     DurationTooShort,
     EligibilityNotInEffect,
     EntraUnreachable,
+    ExtensionDenied,
     IdentityMismatch,
     MissingApproverJustification,
     MissingInputs,
@@ -265,6 +266,8 @@ def _explain_refusal(error: RequestRefused, tz: Tz, name: str, access: Access) -
             return _explain_step_up(error, name)
         case StepUpInsufficient():
             return _explain_step_up_insufficient(error, name)
+        case ExtensionDenied():
+            return _explain_extension_denied(error, name)
         case PolicyViolation():
             return _explain_policy(error, name)
         case NotActive():
@@ -418,6 +421,14 @@ def _rule_words(rule: str) -> str:
     # Rules arrive as bare names ("ExpirationRule") or with PIM's text ("MfaRule - Multi-factor …").
     key = rule.strip().strip("[]\"'").split(" ", 1)[0].split("-", 1)[0].strip().lower()
     return _RULES.get(key) or f"the rule “{_shorten(rule, 40)}” failed"
+
+
+def _explain_extension_denied(error: ExtensionDenied, name: str) -> str:
+    """PIM asked the group's custom extension (this bot's rules, or another check) and it said no."""
+    said = "; ".join(_shorten(reason, 200).rstrip(".") for reason in error.reasons[:5])
+    if said:
+        return f"PIM's check for {_group(name)} denied the request: {said}."
+    return f"PIM's check for {_group(name)} denied the request; it gave no reason the bot can show (PIM's portal may)."
 
 
 def _explain_policy(error: PolicyViolation, name: str) -> str:

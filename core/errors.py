@@ -15,6 +15,7 @@ Hierarchy:
       TooSoonToDeactivate, DurationTooLong, DurationTooShort, MissingInputs, StepUpRequired,
       StartInPast, StartDoesNotExist, StartAfterEligibility (a scheduled start PIM cannot take),
       StepUpInsufficient (refused again after the step-up it asked for),
+      ExtensionDenied (the group's PIM custom extension answered Denied, with its reasons when Graph gave them),
       PolicyViolation (a rule we could not map to one of the above),
       SelfServiceRefused (Graph takes no such self-service request here, e.g. selfExtend for a group)
     + approvals: SelfApproval, NotAnApprover, AlreadyDecided, ApprovalExpired, ApprovalClosed,
@@ -41,6 +42,7 @@ __all__ = [
     "DirectoryError",
     "DirectoryUnavailable",
     "EntraUnreachable",
+    "ExtensionDenied",
     "DurationTooLong",
     "DurationTooShort",
     "EligibilityNotInEffect",
@@ -297,6 +299,15 @@ class StepUpInsufficient(RequestRefused):
         self.mfa, self.authentication_context = refused.mfa, refused.authentication_context
         self.context_name = refused.context_name
         self.group_name, self.access = refused.group_name, refused.access
+
+
+class ExtensionDenied(RequestRefused):
+    """The group's PIM custom extension (an API the tenant's PIM asks before every activation: this bot's own rules,
+    or another) answered Denied. `reasons`: what it said, when Graph passed it on (it may not)."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__("; ".join(reasons) or "denied by the group's PIM custom extension")
+        self.reasons = tuple(reasons)
 
 
 class PolicyViolation(RequestRefused):

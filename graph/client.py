@@ -151,9 +151,19 @@ class GraphClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool = False,
+        read_timeout: float | None = None,
     ) -> JsonObject:
+        """`read_timeout`: this call's read timeout in seconds, when it may legitimately take longer than the client's
+        (a selfActivate that waits for PIM's custom extension)."""
         return await self.request(
-            "POST", path, token=token, params=params, json=json, headers=headers, idempotent=idempotent
+            "POST",
+            path,
+            token=token,
+            params=params,
+            json=json,
+            headers=headers,
+            idempotent=idempotent,
+            read_timeout=read_timeout,
         )
 
     async def patch(
@@ -181,12 +191,20 @@ class GraphClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         max_retry_wait: float | None = None,
+        read_timeout: float | None = None,
     ) -> JsonObject:
         """Send one request (with retries) and return its JSON object body ({} for 204 or a non-JSON body)."""
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
         response = await self._send(
-            method, self.url(path, params), token, json, headers, idempotent, max_retry_wait=max_retry_wait
+            method,
+            self.url(path, params),
+            token,
+            json,
+            headers,
+            idempotent,
+            max_retry_wait=max_retry_wait,
+            read_timeout=read_timeout,
         )
         return _json_object(response)
 
@@ -324,8 +342,13 @@ class GraphClient:
         idempotent: bool,
         *,
         max_retry_wait: float | None = None,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
+        # One call's own read timeout (connect stays the client's): httpx's per-request `timeout`.
+        per_call: Any = httpx.USE_CLIENT_DEFAULT
+        if read_timeout is not None:
+            per_call = httpx.Timeout(read_timeout, connect=self._http.timeout.connect)
         limit = self._max_retry_wait if max_retry_wait is None else max_retry_wait
         send_headers = {
             "Accept": "application/json",
@@ -344,7 +367,9 @@ class GraphClient:
             attempt += 1
             started = time.perf_counter()
             try:
-                response = await self._http.request(method, url, headers=send_headers, json=json, auth=auth)
+                response = await self._http.request(
+                    method, url, headers=send_headers, json=json, auth=auth, timeout=per_call
+                )
             except httpx.TransportError as exc:
                 if observer is not None:
                     observer.failed(method, route, type(exc).__name__)

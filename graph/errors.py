@@ -42,6 +42,8 @@ _ACRS_CODE = re.compile(r"\b(\w*AcrsValidationFailed)\b")
 _KNOWN_CODE = re.compile(r"\b(" + "|".join(KNOWN_CODES) + r")\b")
 _RULES_FAILED = re.compile(r"policy rules failed:?\s*(.*)", re.IGNORECASE | re.DOTALL)
 _RULE_NAME = re.compile(r"\b([A-Z][A-Za-z]*Rule)\b")
+_REASONS = re.compile(r"\breasons?\s*[:=]\s*(.*)", re.IGNORECASE | re.DOTALL)
+_EXTENSION_DASH = re.compile(r"CustomExtension\w*\s+-\s+(.*)", re.IGNORECASE | re.DOTALL)
 _WWW_AUTH_CLAIMS = re.compile(r'claims\s*=\s*"([^"]*)"', re.IGNORECASE)
 _MESSAGE_CLAIMS = re.compile(r"\bclaims=", re.IGNORECASE)
 # A URL-encoded value ends at whitespace, the next `&parameter`, or a quote (never part of an encoded value).
@@ -113,6 +115,27 @@ class GraphError(Exception):
         if not names:
             names = _RULE_NAME.findall(tail)
         return tuple(dict.fromkeys(names))
+
+    @property
+    def extension_reasons(self) -> tuple[str, ...]:
+        """The reasons a PIM custom extension gave for a denial, from the refusal's message (the form is inferred: the
+        simulated tenant's `... failed: ["CustomExtensionRule"] Reasons: ["…"]`, or `CustomExtensionRule - r1; r2`,
+        or a list after `reason(s)`); () when the message carries none that read."""
+        text = self.message
+        listed = _REASONS.search(text)
+        if listed is not None:
+            try:
+                value, _ = json.JSONDecoder().raw_decode(listed.group(1))
+            except ValueError:
+                value = None
+            if isinstance(value, list):
+                return tuple(str(item) for item in value if str(item).strip())
+            if isinstance(value, str) and value.strip():
+                return (value,)
+        dashed = _EXTENSION_DASH.search(text)
+        if dashed is not None:
+            return tuple(part.strip() for part in dashed.group(1).split(";") if part.strip())
+        return ()
 
     @property
     def authentication_context(self) -> str | None:

@@ -24,6 +24,7 @@ from core.errors import (
     DurationTooLong,
     DurationTooShort,
     EligibilityNotInEffect,
+    ExtensionDenied,
     MissingApproverJustification,
     MissingInputs,
     NotActive,
@@ -100,10 +101,14 @@ class GraphPimDirectory:
         names_ttl: timedelta = timedelta(hours=1),
         clock_skew: timedelta = timedelta(seconds=60),
         known_store: KnownGroupsStore | None = None,
+        activation_timeout: float | None = None,
     ) -> None:
-        """`known_store` keeps the groups seen in eligibilities across restarts (graph.known)."""
+        """`known_store` keeps the groups seen in eligibilities across restarts (graph.known). `activation_timeout`:
+        how long a selfActivate may take (PIM may call a custom extension meanwhile: GRAPH_ACTIVATION_TIMEOUT_SECONDS);
+        None: the client's timeout."""
         self._client = client
         self._clock = clock
+        self._activation_timeout = activation_timeout
         self._clock_skew = clock_skew  # tolerance between our clock and Graph's createdDateTime when reconciling
 
         def now() -> float:
@@ -477,8 +482,13 @@ class GraphPimDirectory:
         """POST the request as the user: Graph's refusal as its kind, a lost answer reconciled. Whatever came of it,
         the user's snapshot is read again next time (first of all by the refusal's look-ups)."""
 
+        # A selfActivate on a policy with a PIM custom extension waits while PIM calls it (up to its timeout × (its
+        # retries + 1), and the extension may be this bot, answering on another request meanwhile): the activation
+        # gets its own, longer timeout, so the bot never gives up on a request PIM is still deciding.
+        timeout = self._activation_timeout if write.kind is WriteKind.ACTIVATE else None
+
         async def post() -> JsonObject:
-            return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body)
+            return await self._client.post(wire.ASSIGNMENT_REQUESTS, token=token, json=body, read_timeout=timeout)
 
         try:
             created = wire.parse_request(await post())
@@ -489,6 +499,10 @@ class GraphPimDirectory:
             raise await self._refusal(err, write, activation) from err
         self._forget(write.principal_id)
         about_pim_request(created.id)
+        if write.kind is WriteKind.ACTIVATE and created.status is RequestStatus.DENIED:
+            # A request PIM created already Denied can only be a custom extension's denial: one reading of what Graph
+            # answers then (undocumented, simtenant.extensions "status"); Graph passes on no reasons in that form.
+            raise ExtensionDenied(())
         return created
 
     async def _reconciled(
@@ -771,6 +785,8 @@ class GraphPimDirectory:
             return await self._step_up_refusal(err, group_id, access)
         if err.is_code("RoleAssignmentRequestPolicyValidationFailed"):
             return await self._rule_refusal(err, group_id, access, principal_id, request)
+        if "customextension" in err.effective_code.casefold():  # a code of its own, should Graph answer with one
+            return ExtensionDenied(err.extension_reasons)
         if err.is_code("RoleAssignmentExists"):
             active = await self._active_lookup(principal_id, group_id, access)
             return AlreadyActive(active.end if active else None)
@@ -817,6 +833,10 @@ class GraphPimDirectory:
     ) -> PimError:
         rules = err.failed_rules
         failed = {rule.casefold() for rule in rules}
+        if any("customextension" in rule for rule in failed):
+            # The group's PIM custom extension answered Denied. What Graph tells a selfActivate caller then is not
+            # documented (pim-custom-extension.md Q7); read as PIM's other rule refusals, reasons as they come.
+            return ExtensionDenied(err.extension_reasons)
         if "eligibilityrule" in failed:
             return await self._eligibility_refusal(principal_id, group_id, access)
         if "expirationrule" in failed:

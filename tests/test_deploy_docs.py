@@ -47,11 +47,17 @@ GRAPH_PERMISSIONS = {
     # Installing the app for an approver who never opened it (teams-platform.md §6), and finding it in the catalog.
     "TeamsAppInstallation.ReadWriteSelfForUser.All",
     "AppCatalog.Read.All",
+    # The PIM custom extension's setup, delegated (section 11.2; Graph privilegedaccessroot-post-customextensions).
+    "PrivilegedAccess-CustomExt.ReadWrite.All",
 }
 # The exact shape of a Graph permission name: Resource.Operation[.Constraint][.AzureADGroup].
-PERMISSION_SHAPE = re.compile(r"^[A-Z][A-Za-z]+\.(Read|ReadWrite|ReadBasic|Remove)([A-Z][A-Za-z]*)?(\.[A-Za-z]+)*$")
+PERMISSION_SHAPE = re.compile(
+    r"^[A-Z][A-Za-z]+(-[A-Z][A-Za-z]+)?\.(Read|ReadWrite|ReadBasic|Remove)([A-Z][A-Za-z]*)?(\.[A-Za-z]+)*$"
+)
 # What looks like one in prose, whatever its case (so `User.read.All` is caught, not skipped).
-PERMISSION_LIKE = re.compile(r"^[A-Za-z]+\.(read|readwrite|readbasic|remove)([a-z]+)?(\.[A-Za-z]+)*$", re.IGNORECASE)
+PERMISSION_LIKE = re.compile(
+    r"^[A-Za-z]+(-[A-Za-z]+)?\.(read|readwrite|readbasic|remove)([a-z]+)?(\.[A-Za-z]+)*$", re.IGNORECASE
+)
 
 
 def section(text: str, number: int) -> str:
@@ -165,7 +171,7 @@ def test_permission_names_in_the_reference_list_are_well_formed(spelled: str) ->
 
 def test_graph_permissions_in_the_guide_are_spelled_as_graph_spells_them() -> None:
     guide = DEPLOY.read_text(encoding="utf-8")
-    tokens = {token.rstrip(".") for token in re.findall(r"[A-Za-z][A-Za-z.]+", guide)}
+    tokens = {token.rstrip(".") for token in re.findall(r"[A-Za-z][A-Za-z.]+(?:-[A-Za-z][A-Za-z.]+)?", guide)}
     named = {token for token in tokens if PERMISSION_LIKE.match(token)}
     misspelled = sorted(n for n in named if n not in GRAPH_PERMISSIONS)
     assert not misspelled, f"not a Graph permission as spelled (case matters): {misspelled}"

@@ -446,3 +446,16 @@ def test_ending_warnings_defaults_off_and_bounds(key: str, value: str | None, fi
         assert [p for p in e.value.problems if p.startswith(f"{key}=")], e.value.problems
     else:
         assert attrgetter(field)(load_settings(env)) == expected
+
+
+def test_the_activation_timeout_outlasts_a_custom_extension_and_is_never_below_the_graph_timeout() -> None:
+    """A selfActivate waits while PIM asks the group's custom extension (issue 15): its own, longer timeout."""
+    assert load_settings(production()).graph.activation_timeout_seconds == 65
+    assert load_settings(production(GRAPH_ACTIVATION_TIMEOUT_SECONDS="200")).graph.activation_timeout_seconds == 200
+    for bad in ("forever", "0.05", "401"):
+        with pytest.raises(SettingsError) as e:
+            load_settings(production(GRAPH_ACTIVATION_TIMEOUT_SECONDS=bad))
+        assert any("GRAPH_ACTIVATION_TIMEOUT_SECONDS" in p for p in e.value.problems), bad
+    with pytest.raises(SettingsError) as e:
+        load_settings(production(GRAPH_ACTIVATION_TIMEOUT_SECONDS="5", GRAPH_TIMEOUT_SECONDS="8"))
+    assert any("shorter than GRAPH_TIMEOUT_SECONDS=8" in p for p in e.value.problems)

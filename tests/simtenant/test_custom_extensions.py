@@ -10,60 +10,18 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import pytest
-from aiohttp import web
 
 from simtenant.extensions import PIM_APP_ID, PRE_APPROVAL_RULE
 from simtenant.seed import ALICE, ERIN, EXCHANGE_ADMINS, SECURITY_OPERATORS, TEAMS_ADMINS
+from tests.support.pim_endpoint import Endpoint, decision
 from tests.support.tenant import Client
 
 EXT = "/identityGovernance/privilegedAccess/customExtensions"
 ADMIN_SCOPES = "PrivilegedAccess-CustomExt.ReadWrite.All RoleManagementPolicy.ReadWrite.AzureADGroup"
-
-Answer = Callable[[dict[str, Any]], Any]  # payload -> (status, body) or an awaitable of it
-
-
-@dataclass
-class Endpoint:
-    """An operator's evaluation API: `answers` are used in turn (the last one repeats); every call is recorded."""
-
-    url: str = ""
-    answers: list[Any] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        payload = await request.json()
-        self.calls.append({"payload": payload, "authorization": request.headers.get("Authorization", "")})
-        answer = self.answers[min(len(self.calls), len(self.answers)) - 1]
-        if callable(answer):
-            answer = answer(payload)
-            if asyncio.iscoroutine(answer):
-                answer = await answer
-        status, body = answer
-        return web.json_response(body, status=status)
-
-
-def decision(outcome: str, *reasons: str) -> tuple[int, dict[str, Any]]:
-    return 200, {"evaluationId": str(uuid.uuid4()), "evaluationOutcome": outcome, "reason": list(reasons)}
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Endpoint]:
-    ep = Endpoint()
-    app = web.Application()
-    app.router.add_post("/api/pim/evaluate", ep.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    ep.url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/pim/evaluate"
-    yield ep
-    await runner.cleanup()
 
 
 async def admin_token(client: Client) -> str:

@@ -58,6 +58,8 @@ CONNECTION = "graph-sso"  # the OAuth connection name of the SSO stacks
 SSO_BOT_APP_ID = "4b8e2f6a-9c1d-4e3f-a5b7-c9d1e3f5a7b9"
 SSO_BOT_API = f"api://botid-{SSO_BOT_APP_ID}"
 GRAPH_TIMEOUT = 0.5  # the quick stack's Graph timeout: "slower than the timeout" costs half a second
+# ... activations too (in production they wait longer, for the custom extension: GRAPH_ACTIVATION_TIMEOUT_SECONDS)
+QUICK_GRAPH = {"GRAPH_TIMEOUT_SECONDS": str(GRAPH_TIMEOUT), "GRAPH_ACTIVATION_TIMEOUT_SECONDS": str(GRAPH_TIMEOUT)}
 SIGNED = "signed"  # Stack.post's default authorization: a valid channel token when the channel is SIGNED
 
 
@@ -279,7 +281,7 @@ async def running_stack(
         connector = await exits.enter_async_context(running_connector(ssl_context=tls))
         state_db = tmp_path / "state.sqlite3"
         app_id, app_secret = "", ""
-        overrides = ({"GRAPH_TIMEOUT_SECONDS": str(GRAPH_TIMEOUT)} if quick else {}) | settings_env
+        overrides = (QUICK_GRAPH if quick else {}) | settings_env
         if ids is not None:
             app_id, app_secret = str(uuid.uuid4()), f"bot~{secrets.token_urlsafe(24)}"
             ids.login.register(app_id, app_secret, sim.tenant_id)
@@ -355,7 +357,7 @@ async def another_bot(
     """Another bot process (in-process, development settings) on the stack's tenant, connector and state file: a
     restarted bot, or a second instance behind the same load balancer. `timer`: its monotonic time (app.Timer;
     virtual in tests); `quick`: as the quick stack's bot."""
-    overrides = ({"GRAPH_TIMEOUT_SECONDS": str(GRAPH_TIMEOUT)} if quick else {}) | settings_env
+    overrides = (QUICK_GRAPH if quick else {}) | settings_env
     settings = load_settings(bot_env(stack.sim, stack.state_db, **overrides))
     async with bot_server(settings, seams(stack.sim, quick=quick, timer=timer)) as server:
         yield Stack(stack.sim, stack.connector, [server], stack.http, stack.state_db, stack.env, settings)

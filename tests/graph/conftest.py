@@ -1,0 +1,3 @@
+from tests.support.pim_endpoint import endpoint
+
+__all__ = ["endpoint"]
