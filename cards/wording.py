@@ -424,11 +424,14 @@ def _rule_words(rule: str) -> str:
 
 
 def _explain_extension_denied(error: ExtensionDenied, name: str) -> str:
-    """PIM asked the group's custom extension (this bot's rules, or another check) and it said no."""
-    said = "; ".join(_shorten(reason, 200).rstrip(".") for reason in error.reasons[:5])
-    if said:
-        return f"PIM's check for {_group(name)} denied the request: {said}."
-    return f"PIM's check for {_group(name)} denied the request; it gave no reason the bot can show (PIM's portal may)."
+    """PIM asked the group's custom extension (this bot's activation rules, or another check) and it said no; the
+    reasons as Graph passed them on (bot.extension.notices adds them from the bot's own record when Graph did not)."""
+    if error.reasons:
+        said = [_shorten(reason, 200).strip() for reason in error.reasons[:5]]
+        text = extension_denied(name, [r if r.endswith((".", "!", "?", ")")) else r + "." for r in said])
+    else:
+        text = f"{_group(name)} was denied by the activation rules PIM checks before every activation."
+    return text[0].upper() + text[1:]
 
 
 def _explain_policy(error: PolicyViolation, name: str) -> str:
