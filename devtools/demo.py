@@ -8,7 +8,9 @@ simtenant assign|request` talks to); the five newest runs are kept. While the de
 watched: if one stops, the demo says which, prints that process's last log lines, stops the others and exits 1.
 
 In the demo the Playground's user, Alice, is also a bot admin (BOT_ADMINS), some groups are monitored by the admin feed
-(FEED_GROUPS), and `demo request` (BOT_DEMO) has a colleague ask for a group Alice approves.
+(FEED_GROUPS), `demo request` (BOT_DEMO) has a colleague ask for a group Alice approves, and the bot is PIM's custom
+extension of Teams Admins (a ticket rule) and Security-Operators (on-call auto-approval from the seeded Shifts schedule
+of "Ops Rotation", where Alice is on call): devtools.demo_extension, devtools/demo_rules.toml.
 
 Environment: BOT_PORT (3978), PLAYGROUND_PORT (56150), DEMO_STATE_DIR (var/demo; the tests use a temporary one).
 """
@@ -28,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from subprocess import Popen
 
-from devtools import ports
+from devtools import demo_extension, ports
 from devtools.stack import (
     DEMO_BOT_SETTINGS,
     ROOT,
@@ -157,8 +159,13 @@ def _live(run: Path) -> bool:
 def _start(stack: ExitStack, run: Path, bot_port: int, ui_port: int) -> list[Child]:
     sim_dir, pg_dir = run / "simtenant", run / "playground"
     tenant, sim = stack.enter_context(simulated_tenant(sim_dir))
-    env = bot_environment(tenant, bot_port, run / "state.sqlite3", DEMO_BOT_SETTINGS)
+    # The bot is PIM's custom extension of two groups (a ticket rule, on-call auto-approval): devtools.demo_extension
+    url, app_id_uri = demo_extension.endpoint(bot_port)
+    env = bot_environment(
+        tenant, bot_port, run / "state.sqlite3", DEMO_BOT_SETTINGS | demo_extension.bot_settings(app_id_uri)
+    )
     bot = stack.enter_context(bot_process(env, run / "bot.log"))
+    demo_extension.link_groups(tenant, url, app_id_uri)
     publish_bot_app(tenant)  # approvers who never wrote to the bot get the card: it installs its app for them
     write_playground_config(pg_dir, tenant.tenant_id)
     ui = stack.enter_context(playground(pg_dir, bot_port, ui_port))
@@ -208,7 +215,9 @@ def _banner(base: Path, run: Path, ui_port: int) -> str:
             f"  Open the Agents Playground:  http://127.0.0.1:{ui_port}",
             "  You are Alice Admin. Try:     activate Exchange-Admins 2h",
             '                                activate "Teams Admins" 90m because INC-4711',
-            "                                activate Security-Operators 1h because patching",
+            '                                activate "Teams Admins" 1h because x ticket CHG-1   (ticket rule)',
+            "                                activate Security-Operators 1h because patching   (you are on call)",
+            "                                activate Security-Operators 2h because patching   (to the approvers)",
             "                                status    |    deactivate Exchange-Admins    |    help",
             "  As an approver:               demo request   (a colleague asks for Network-Admins; you approve)",
             "  As the bot's admin:           @PIM Bot feed here   (in the IT Operations - PIM Approvals channel)",
