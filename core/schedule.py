@@ -40,7 +40,8 @@ _CLOCK = r"\d{1,2}(?:[:.]\d{2})?(?:\s*[ap]\.?m\.?)?"
 # date-time. re.ASCII: \d must be the digits int() reads.
 _CLAUSE = re.compile(
     rf"""(?<![\w-])(?:
-        (?:at\s+|on\s+|from\s+|starting\s+)?(?P<iso>\d{{4}}-\d{{2}}-\d{{2}}(?:[T\s]\d{{1,2}}:\d{{2}})?)
+        (?:at\s+|on\s+|from\s+|starting\s+)?
+        (?P<iso>\d{{4}}-\d{{2}}-\d{{2}}(?:[T\s]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:Z|[+-]\d{{2}}:?\d{{2}})?)?)
       | (?:on\s+)?(?P<slashed>\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|\d{{1,2}}\.\d{{1,2}}\.\d{{2,4}})
         (?:\s+(?:at\s+)?{_CLOCK})?
       | (?P<day>today|tomorrow|tmrw|on\s+(?:next\s+)?(?:{_WEEKDAY}))(?:\s+(?:at\s+)?(?P<dtime>{_CLOCK}))?
@@ -68,6 +69,9 @@ class StartAt:
     minute: int
     day: date | None = None  # an explicit date
     after: timedelta | None = None  # `in 30 minutes`: from now, whatever the wall clock (hour and minute unused)
+    offset: timedelta | None = (
+        None  # an ISO time written with its own offset (`Z`, `+01:00`): that, not the user's zone
+    )
     weekday: int | None = None  # 0 = Monday: the next such day, today if the time is still ahead
     days_ahead: int | None = None  # 0 today, 1 tomorrow
     text: str = ""  # as written, to quote back
@@ -168,6 +172,18 @@ def _relative(value: str) -> timedelta | None:
 
 
 def _iso(value: str, written: str) -> StartAt:
+    offset: timedelta | None = None
+    if m := re.search(r"(Z|[+-]\d{2}:?\d{2})$", value, re.IGNORECASE):
+        mark = m.group(1).upper()
+        value = value[: m.start()]
+        if mark != "Z":
+            sign = -1 if mark[0] == "-" else 1
+            hours, minutes = int(mark[1:3]), int(mark[-2:])
+            if hours > 14 or minutes > 59:
+                raise StartUnreadable(f"“{written}” has an offset I cannot use. Leave it out to use your time zone.")
+            offset = sign * timedelta(hours=hours, minutes=minutes)
+        else:
+            offset = timedelta(0)
     day_text, _, clock = value.replace("T", " ").replace("t", " ").partition(" ")
     try:
         day = date.fromisoformat(day_text)
@@ -175,8 +191,12 @@ def _iso(value: str, written: str) -> StartAt:
         raise StartUnreadable(f"“{written}” is not a date I know. Write it as year-month-day, e.g. 2026-12-24.") from e
     if not clock:
         raise StartUnreadable(f"At what time on {day.isoformat()}? For example “at {day.isoformat()}T08:00”.")
+    if clock.count(":") == 2:  # seconds: a start is to the minute, as PIM shows it
+        clock, _, seconds = clock.rpartition(":")
+        if int(seconds) > 59:
+            raise StartUnreadable(f"“{written}” is not a time of day. Try “at {day.isoformat()}T08:00”.")
     hour, minute = _clock(clock, written)
-    return StartAt(hour, minute, day=day, text=written)
+    return StartAt(hour, minute, day=day, text=written, offset=offset)
 
 
 def _clock(value: str, written: str) -> tuple[int, int]:
@@ -208,7 +228,7 @@ def place(start: StartAt, now: datetime, zone: UserZone) -> datetime:
     if start.after is not None:  # "in 30 minutes": the zone does not matter; to the next whole minute, as PIM shows it
         when = now + start.after
         return (when + timedelta(seconds=59)).replace(second=0, microsecond=0).astimezone(UTC)
-    tz = zone.tz
+    tz = timezone(start.offset) if start.offset is not None else zone.tz
     local_now = now.astimezone(tz)
     day = _day(start, local_now)
     when = _wall_clock(day, start.clock, tz, start.text)

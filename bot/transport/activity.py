@@ -64,9 +64,10 @@ def tenant_of(activity: Activity) -> str:
 
 
 def time_zone_of(activity: Activity) -> str | None:
-    """The user's IANA zone: the activity's `localTimezone` (Bot Framework Activity schema: "the name of the local
-    timezone of the message, expressed in IANA Time Zone database format"), else the zone Teams sends in the
-    clientInfo entity; None when neither is usable (see `offset_zone_of`)."""
+    """The user's IANA zone: the activity's `localTimezone` (Bot Framework Activity: "the name of the timezone used
+    to define local time for the message, expressed in IANA Time Zone database format", learn.microsoft.com/dotnet/
+    api/microsoft.bot.schema.activity.localtimezone), else the zone Teams sends in the clientInfo entity; None when
+    neither is usable (see `offset_zone_of`)."""
     names: list[Any] = [getattr(activity, "local_timezone", None)]
     for entity in activity.entities or []:
         props: Mapping[str, Any] = getattr(entity, "additional_properties", None) or {}
@@ -83,9 +84,10 @@ def time_zone_of(activity: Activity) -> str | None:
 
 
 def offset_zone_of(activity: Activity) -> str | None:
-    """The fixed-offset zone of the activity's `localTimestamp` ("the local date and time of the message, expressed
-    in ISO-8601 format", with its offset): `Etc/GMT-1` at UTC+01:00 (the Etc zones' signs are inverted, by POSIX
-    convention); whole hours only (IANA has no other fixed zones); None without one."""
+    """The fixed-offset zone of the activity's `localTimestamp` ("Contains the local date and time of the message,
+    expressed in ISO-8601 format. For example, 2016-09-23T13:07:49.4714686-07:00", botframework-schema IActivity):
+    `Etc/GMT-1` at UTC+01:00 (the Etc zones' signs are inverted, by POSIX convention); whole hours only (IANA has no
+    other fixed zones); None without one."""
     return _fixed_zone(getattr(activity, "local_timestamp", None))
 
 

@@ -96,6 +96,16 @@ def test_group_names_and_durations_are_not_taken_for_a_start(text: str) -> None:
     assert isinstance(command, Activate) and command.start is None
 
 
+def test_an_iso_time_with_seconds_or_its_own_offset() -> None:
+    assert place(start_of("activate X 2h at 2026-12-24T08:00:00"), NOW, BERLIN) == datetime(2026, 12, 24, 7, tzinfo=UTC)
+    utc = start_of("activate X 2h at 2026-12-24T08:00Z")
+    assert place(utc, NOW, BERLIN) == datetime(2026, 12, 24, 8, 0, tzinfo=UTC)  # its own offset, not Berlin
+    shifted = start_of("activate X 2h at 2026-12-24T08:00-05:00")
+    assert place(shifted, NOW, BERLIN) == datetime(2026, 12, 24, 13, 0, tzinfo=UTC)
+    refused = parse("activate X 2h at 2026-12-24T08:00+15:00")
+    assert isinstance(refused, Help) and refused.reason and "offset" in refused.reason
+
+
 def test_in_a_while_is_from_now_to_the_next_whole_minute_in_any_zone() -> None:
     start = start_of("activate Exchange-Admins 1h in 10 minutes")
     assert start == StartAt(0, 0, after=timedelta(minutes=10), text="in 10 minutes")
