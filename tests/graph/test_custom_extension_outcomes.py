@@ -22,6 +22,7 @@ from core.errors import ExtensionDenied
 from core.models import Access, RequestStatus
 from core.ports import ActivationInput
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens
+from graph.errors import GraphError
 from simtenant import seed
 from tests.support.pim_endpoint import Endpoint, decision, link_in_tenant
 
@@ -101,3 +102,27 @@ async def test_an_activation_waits_for_a_slow_extension_past_the_clients_timeout
     request = await rig.activate(seed.EXCHANGE_ADMINS, rig.directory(activation_timeout=4.0))
     assert request.status is RequestStatus.PROVISIONED
     assert len(endpoint.calls) == 1  # one request: the write was neither given up nor sent twice
+
+
+async def test_a_denial_under_a_code_of_its_own_is_extension_denied_too(rig: Rig) -> None:
+    """Should Graph answer a denial with an error code naming the extension (one more undocumented form)."""
+    rig.sim.tenant.add_fault(
+        method="POST", path=".*/assignmentScheduleRequests$", status=400, code="CustomExtensionEvaluationDenied",
+        message='The custom extension denied the request. Reasons: ["Not on call"]', times=1,
+    )  # fmt: skip
+    with pytest.raises(ExtensionDenied) as caught:
+        await rig.activate(seed.EXCHANGE_ADMINS)
+    assert caught.value.reasons == ("Not on call",)
+
+
+@pytest.mark.parametrize(
+    ("message", "reasons"),
+    [
+        ('The following policy rules failed: ["CustomExtensionRule"] Reasons: ["a","b"]', ("a", "b")),
+        ("The following policy rules failed: CustomExtensionRule - a; b", ("a", "b")),
+        ('The following policy rules failed: ["CustomExtensionRule"]', ()),
+        ("reason: not today", ()),
+    ],
+)
+def test_the_reasons_are_read_from_each_message_form(message: str, reasons: tuple[str, ...]) -> None:
+    assert GraphError(400, "RoleAssignmentRequestPolicyValidationFailed", message).extension_reasons == reasons
