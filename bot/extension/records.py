@@ -9,7 +9,7 @@ an auto-approval looks like any activation), so the person's turn reads it there
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.store import ANY, Conflict, Store, keys
@@ -17,9 +17,7 @@ from cards.wording import extension_passed
 from core.extension import Evaluation, Outcome
 from core.models import Access
 
-__all__ = ["RECENT", "ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
-
-RECENT = timedelta(minutes=2)  # a latest decision older than this is not about the write a turn just made
+__all__ = ["ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
 
 
 def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
