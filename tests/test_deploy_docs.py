@@ -49,6 +49,8 @@ GRAPH_PERMISSIONS = {
     "AppCatalog.Read.All",
     # The PIM custom extension's setup, delegated (section 11.2; Graph privilegedaccessroot-post-customextensions).
     "PrivilegedAccess-CustomExt.ReadWrite.All",
+    # A custom-extension rule's on-call check: List shifts (schedule-list-shifts, application, least privileged).
+    "Schedule.Read.All",
 }
 # The exact shape of a Graph permission name: Resource.Operation[.Constraint][.AzureADGroup].
 PERMISSION_SHAPE = re.compile(
