@@ -246,8 +246,10 @@ def playground(directory: Path, bot_port: int, port: int) -> Iterator[subprocess
             cwd=directory, env=env, stdout=out, stderr=out,
         )  # fmt: skip
         try:
+            # A ceiling, not a wait: the Playground (node) answers in 2-5 s on a quiet machine, but took over 30 s on
+            # a loaded 2-core one, and every Playground test of the run then failed at its setup.
             _wait_http(
-                f"http://127.0.0.1:{port}/_debug/ping", proc, 30, "the Agents Playground", directory / "playground.log"
+                f"http://127.0.0.1:{port}/_debug/ping", proc, 90, "the Agents Playground", directory / "playground.log"
             )
             yield proc
         finally:
