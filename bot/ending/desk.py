@@ -112,8 +112,9 @@ class EndingDesk:
             try:
                 holdings = await self._service.holdings(list(users), eligibilities=read_eligibilities)
             except DirectoryError as e:
+                # No cards this cycle; a Keep it that is due is still carried out (its command reads Graph itself).
                 log.warning("could not read what the users hold (%s); trying again next cycle", e)
-                return 0
+                return await self._carry_out_plans({}, self._clock.now())
             now = self._clock.now()  # after the read: the clock has learned Graph's time from its answer (GraphClock)
             held = dict(holdings.users)
             for user, error in holdings.failed.items():
