@@ -12,7 +12,7 @@ references, growth per 1,000 requests, RSS over a sustained mixed load, and the 
 * **RSS** (VmRSS from /proc): after start, then after a warm-up of mixed turns (every module a turn uses loaded, the
   caches filled); growth per 1,000 requests is the slope between the smallest and the largest N.
 * **Sustained load**: the bot on the largest state keeps answering a paced mixed load (RATE turns a second: help from
-  ever new users, status, activations and deactivations of bench users) for `soak_seconds` (make bench: 150 s; the
+  ever new users, status, activations and deactivations of bench users) for `soak_seconds` (make bench: 120 s; the
   issue's 30 minutes with `--soak-seconds 1800`), its RSS sampled every SAMPLE_EVERY seconds; the approval poll runs
   every 60 s over all N requests meanwhile (one Graph read each: the tenant knows none of them, so nothing changes).
   Growth is the least-squares slope of RSS over the second half of the samples (after the caches filled), in MB per
