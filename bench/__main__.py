@@ -416,7 +416,9 @@ class Bench:
             # activate: its card, and a typing indicator only when the answer is late (a slow moment of a shared
             # machine); echo: one message
             cards = m.replies.get("activities", 0) - m.replies.get("typing", 0)
-            if cards != res.ok:
+            # The echo bot's msrest client (requests, urllib3) may send a reply again after a dropped connection:
+            # more replies than turns are its retries; fewer, or any difference for our bot, a fault.
+            if cards < res.ok or (cards != res.ok and m.target != ECHO):
                 self.report.problems.append(
                     f"{where}: the connector stand-in received {m.replies} for {res.ok} turns "
                     "(expected one message per turn, and typing indicators)"
