@@ -164,3 +164,30 @@ async def test_a_401_goes_to_the_caller_after_one_refresh_and_without_one_when_r
     }
     assert sent == expected[case]
     assert msal.dropped == (1 if case == "refused again" else 0)
+
+
+async def test_the_app_token_is_kept_until_shortly_before_msal_would_refresh_it() -> None:
+    now = [0.0]
+    calls: list[float] = []
+
+    def acquire() -> Mapping[str, Any]:
+        calls.append(now[0])
+        return {"access_token": f"app-{len(calls)}", "expires_in": 3599, "refresh_in": 1799}
+
+    source = AppTokenSource(acquire, margin=300, monotonic=lambda: now[0])
+    assert [await source(), await source()] == ["app-1", "app-1"] and calls == [0.0]  # msal asked once
+    now[0] = 1498.0
+    assert await source() == "app-1"
+    now[0] = 1500.0  # refresh_in less the margin: msal is asked again
+    assert await source() == "app-2" and calls == [0.0, 1500.0]
+
+
+async def test_an_app_token_without_a_lifetime_is_not_kept() -> None:
+    calls: list[int] = []
+
+    def acquire() -> Mapping[str, Any]:
+        calls.append(1)
+        return {"access_token": "app", "expires_in": "soon"}
+
+    source = AppTokenSource(acquire)
+    assert [await source(), await source()] == ["app", "app"] and len(calls) == 2
