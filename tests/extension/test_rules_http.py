@@ -53,17 +53,23 @@ async def ruled(tmp_path: Path) -> AsyncIterator[FeedStack]:
     rules.write_text(RULES, encoding="utf-8")
     env = {"PIM_EXTENSION_APP_ID_URI": APP_ID_URI, "PIM_EXTENSION_RULES": str(rules)}
     async with running_feed_stack(tmp_path, **env) as stack:
-        tenant = stack.sim.tenant
-        tenant.add_group(OPS_ROTATION, "Ops Rotation", members=[ALICE.oid, BOB.oid])
-        for group in (EXCHANGE_ADMINS, SECURITY_OPERATORS):  # PIM calls the bot for these two (simtenant.extensions)
-            extension = tenant.add_custom_extension(
-                CustomExtension(
-                    id=str(uuid.uuid4()), display_name="Teams bot rules", target_url=str(stack.server.make_url(PATH)),
-                    resource_id=APP_ID_URI, resource_type="entraGroups", timeout_ms=10000, max_retries=2,
-                )
-            )  # fmt: skip
-            tenant.link_extension(group, "member", extension.id)
+        stack.sim.tenant.add_group(OPS_ROTATION, "Ops Rotation", members=[ALICE.oid, BOB.oid])
+        link_the_bot(stack, EXCHANGE_ADMINS, SECURITY_OPERATORS)
         yield stack
+
+
+def link_the_bot(stack: FeedStack, *groups: str) -> None:
+    """Make the bot the groups' (member) custom extension in the simulated tenant, as `admin extension setup` does:
+    PIM then calls it before every activation of them (simtenant.extensions)."""
+    tenant = stack.sim.tenant
+    for group in groups:
+        extension = tenant.add_custom_extension(
+            CustomExtension(
+                id=str(uuid.uuid4()), display_name="Teams bot rules", target_url=str(stack.server.make_url(PATH)),
+                resource_id=APP_ID_URI, resource_type="entraGroups", timeout_ms=10000, max_retries=2,
+            )
+        )  # fmt: skip
+        tenant.link_extension(group, "member", extension.id)
 
 
 def on_shift(stack: FeedStack, user: str, hours: float = 4) -> None:
@@ -169,3 +175,22 @@ async def test_a_rule_that_cannot_decide_in_time_gets_the_fallback_within_the_de
     assert "could not decide in time" in answer["reason"][0] and "'on call'" in answer["reason"][0]
     assert took < 1.5, took
     assert "rule 'on call' could not decide within 1 s; answered the fallback Approved" in caplog.text
+
+
+async def test_a_member_of_the_named_group_is_approved_automatically_through_nested_groups(tmp_path: Path) -> None:
+    oncall, engineers = "cccccccc-0000-4000-8000-0000000000bb", "cccccccc-0000-4000-8000-0000000000cc"
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        f'[[rule]]\nname = "on-call group"\ngroup = "Security-Operators"\n'
+        f'auto_approve = {{ member_of = "{oncall}", member_of_name = "On-call engineers" }}\n',
+        encoding="utf-8",
+    )
+    env = {"PIM_EXTENSION_APP_ID_URI": APP_ID_URI, "PIM_EXTENSION_RULES": str(rules)}
+    async with running_feed_stack(tmp_path, **env) as stack:
+        stack.sim.tenant.add_group(engineers, "Network engineers", members=[ALICE.oid])
+        stack.sim.tenant.add_group(oncall, "On-call engineers", members=[engineers])  # Alice through a nested group
+        link_the_bot(stack, SECURITY_OPERATORS)
+        said = await say(stack, "activate Security-Operators 1h because incident INC-9")
+        [request] = self_activations(stack)
+    assert request["status"] == "Provisioned"  # the rule named the group by its display name, resolved per request
+    assert "Security-Operators: Approved automatically: you are a member of On-call engineers." in said
