@@ -2,7 +2,8 @@
 devtools.demo) is started as a user would, fresh: the bot has never heard of Bob, Carol or Dave.
 
 The demo puts the bot's app in the simulated tenant's org catalog (devtools.stack.publish_bot_app). Alice asks for
-Security-Operators, whose approvers are Bob, Carol and Dave: the bot installs its app for them through the simulated
+Security-Operators for 2 h (beyond the 1 h the demo's on-call rule approves by itself), whose approvers are Bob, Carol
+and Dave: the bot installs its app for them through the simulated
 Graph and opens each one's 1:1 chat with the Playground's create_conversation (the Playground's user ids are the object
 ids, devtools.stack). The Playground streams only its current user's chats to its UI, so the approvers' cards are read
 from its wire log (`/_ws/log/stream`), which keeps every request of the bot with the Playground's answer.
@@ -49,7 +50,9 @@ async def test_in_the_demo_approvers_who_never_wrote_get_the_card(tmp_path: Path
                             if len(approval_cards(entries)) >= len(APPROVERS):
                                 return
 
-                    await pg.say("activate Security-Operators 1h because patch window")
+                    # 2 h: longer than the demo's on-call rule auto-approves (devtools/demo_rules.toml: 1 h, and Alice
+                    # is on call), so PIM's custom extension passes the request on to the approvers
+                    await pg.say("activate Security-Operators 2h because patch window")
                     try:
                         await asyncio.wait_for(cards_sent(), 30)
                     except TimeoutError:
