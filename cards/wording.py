@@ -927,8 +927,9 @@ WELCOME_IN_GROUP_CHAT = (
 )
 WELCOME_HELP = "What I answer here."
 WELCOME_PRIVATE = (
-    "Your own access is yours to see: “activate”, “deactivate”, “status”, “cancel” and “pending” I answer in a "
-    "private chat with you. Write to me there, or @mention me here with the command and I reply to you privately."
+    "Your own access is yours to see: “activate” (now or later, e.g. “tomorrow 9:00”), “deactivate”, “status”, "
+    "“cancel”, “pending” and “history” I answer in a private chat with you. Write to me there, or @mention me here "
+    "with the command and I reply to you privately."
 )
 
 

@@ -59,3 +59,15 @@ async def test_the_personal_chat_still_gets_the_usage(stack: Stack) -> None:
     await stack.post(act.installation(stack.service_url))
     [card] = cards_in(stack, act.personal_conversation(ALICE)["id"])
     assert element(card, "heading")["text"] == "What I can do"
+
+
+async def test_the_welcome_names_the_private_history_and_scheduling_commands_too(stack: Stack) -> None:
+    """Issue 14 added `history` and activating later ("… tomorrow 9:00"): the welcome's list of what is answered in
+    private names them, so a team does not learn of them only from the 1:1 help."""
+    await stack.post(act.team_installation(stack.service_url))
+    [card] = cards_in(stack, "19:incidents@thread.tacv2")
+    private = element(card, "private")["text"]
+    for command in ("“activate”", "“status”", "“history”"):
+        assert command in private
+    assert "tomorrow 9:00" in private  # scheduling: said by example, the way users type it
+    assert len(private) < 400  # still short
