@@ -1,4 +1,5 @@
-"""The feed poller's lease: one process polls at a time, on the store's lease primitive.
+"""The feed poller's lease, and by its name the `live` and `ending` desks': one process polls at a time, on the
+store's lease primitive. Its log lines name the lease.
 
 Only `Store.acquire`, `renew` and `release` are used, so the lease moves to an Azure blob lease with the store (the
 owner id is the proposed lease id, the TTL is within blob leases' 15 to 60 seconds, and renewing a lease that lapsed

@@ -120,3 +120,22 @@ async def test_feed_groups_are_resolved_again_every_hour(stores: list[SqliteStor
     wall.now += 1
     await feed.monitored()
     assert source.resolved == 2
+
+
+async def test_the_lease_logs_name_the_lease_not_always_the_feed(
+    stores: list[SqliteStore], clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The `live` and `ending` desks hold a PollerLease of their own name: its log lines say which lease moved."""
+    caplog.set_level("INFO", logger="bot.feed.lease")
+    a = PollerLease(stores[0], "host-a:101:aa", timedelta(seconds=30), wall=Wall(), name="ending")
+    b = PollerLease(stores[1], "host-b:202:bb", timedelta(seconds=30), wall=Wall(), name="ending")
+    assert await a.hold()
+    clock.advance(timedelta(seconds=31))
+    assert await b.hold()
+    assert not await a.hold()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "ending lease taken by host-a:101:aa",
+        "ending lease taken by host-b:202:bb",
+        "ending lease lost by host-a:101:aa",
+    ]
