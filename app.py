@@ -41,6 +41,7 @@ from bot.extension.records import ExtensionRecords
 from bot.extension.rules import FileRules
 from bot.extension.tell import Teller
 from bot.extension.tokens import CallerCheck
+from bot.extension.upkeep import ExtensionUpkeep
 from bot.feed import FeedDesk, FeedSettings
 from bot.handler import PimBot, on_turn_error
 from bot.health import HEALTH_KEY, Dependency, Health, ObservedTransport
@@ -181,12 +182,17 @@ class Faults:
 
     feed_kill_at: str = ""
     approval_kill_at: str = ""
+    extension_kill_at: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Faults:
-        """PIMBOT_TEST_FEED_KILL_AT, PIMBOT_TEST_APPROVAL_KILL_AT: how the crash tests, which run the bot as a
-        process, set them."""
-        return cls(env.get("PIMBOT_TEST_FEED_KILL_AT", ""), env.get("PIMBOT_TEST_APPROVAL_KILL_AT", ""))
+        """PIMBOT_TEST_FEED_KILL_AT, PIMBOT_TEST_APPROVAL_KILL_AT, PIMBOT_TEST_EXTENSION_KILL_AT: how the crash
+        tests, which run the bot as a process, set them."""
+        return cls(
+            env.get("PIMBOT_TEST_FEED_KILL_AT", ""),
+            env.get("PIMBOT_TEST_APPROVAL_KILL_AT", ""),
+            env.get("PIMBOT_TEST_EXTENSION_KILL_AT", ""),
+        )
 
     @property
     def feed(self) -> Callable[[str], None] | None:
@@ -195,6 +201,10 @@ class Faults:
     @property
     def approval(self) -> Callable[[str], None] | None:
         return _kill_at(self.approval_kill_at) if self.approval_kill_at else None
+
+    @property
+    def extension(self) -> Callable[[str], None] | None:
+        return _kill_at(self.extension_kill_at) if self.extension_kill_at else None
 
 
 @dataclass(frozen=True)
@@ -464,7 +474,13 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     # Each activity answered in time and acted on once (bot.transport.turns, bot.transport.deliveries): its lease
     # and TTL are on the clock every process shares.
     turns = Turns(Deliveries(store, clock), proactive, clock=timer, sleep=timer.sleep)
-    extension = _extension(settings, http, store, clock, DirectoryFacts(graph, directory, clock), Teller(feed, clock))
+    teller = Teller(feed, clock)
+    extension = _extension(
+        settings, http, store, clock, DirectoryFacts(graph, directory, clock), teller, seams.faults.extension
+    )
+    # One process at a time (the feed's lease): feed events of PIM's calls a killed process left untold, and the
+    # pruning of old decisions; also with the extension off (what it kept while it was on).
+    feed.also_under_lease(ExtensionUpkeep(ExtensionRecords(store), teller, clock))
     return Parts(
         settings=settings,
         health=health,
@@ -598,7 +614,13 @@ def _kill_at(point: str) -> Callable[[str], None]:
 
 
 def _extension(
-    settings: Settings, http: httpx.AsyncClient, store: Store, clock: Clock, facts: DirectoryFacts, teller: Teller
+    settings: Settings,
+    http: httpx.AsyncClient,
+    store: Store,
+    clock: Clock,
+    facts: DirectoryFacts,
+    teller: Teller,
+    fault: Callable[[str], None] | None,
 ) -> ExtensionEndpoint | None:
     """PIM's custom extension (bot.extension), when PIM_EXTENSION_APP_ID_URI is set: tokens checked against the
     tenant's OpenID keys (fetched through `http`, which trusts CA_FILE), the rules file deciding with what `facts`
@@ -616,6 +638,7 @@ def _extension(
         deadline_seconds=ext.deadline_seconds,
         fallback=Outcome(ext.fallback),
         tell=teller,
+        fault=fault,
     )
 
 

@@ -5,9 +5,10 @@ the token is checked before the body is read (401: nothing read, evaluated, stor
 (400 naming the field); an answer already stored for the request id is answered again (PIM retries 0-5 times: the
 same evaluationId, outcome and reasons, and nothing posted twice); else the rules decide within the deadline, or
 the configured fallback is answered and the log says which rule could not decide and why. The decision is stored
-once (created only if absent: of two racing retries one stores it and the other answers what it stored); the call
-that stored it also notes it as the person's latest (read by their own activation turn, so before answering) and
-tells the admin feed (`Tell`, after the answer).
+once (created only if absent: of two racing retries one stores it and the other answers what it stored), with the
+admin feed's event for it; the call that stored it also notes it as the person's latest (read by their own activation
+turn, so before answering) and tells the admin feed (`Teller`, after the answer), then removes the event from the
+record. A process killed in between leaves the event stored, and the next feed cycle queues it (bot.extension.upkeep).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from aiohttp import web
 from bot.extension.contract import MAX_BODY_BYTES, answer_body
 from bot.extension.records import ExtensionRecords
 from bot.extension.tokens import CallerCheck, Unauthorized
+from bot.store import Json
 from core.extension import FALLBACK, Evaluation, Outcome, decided
 from core.models import PimRequest
 from core.ports import Clock
 from graph.wire import CalloutError, parse_callout
 
-__all__ = ["ExtensionEndpoint", "Rules", "Tell"]
+__all__ = ["ExtensionEndpoint", "Rules", "Teller"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,15 @@ class Rules(Protocol):
     async def evaluate(self, request: PimRequest, progress: list[str]) -> Evaluation: ...
 
 
-Tell = Callable[[Evaluation, PimRequest], Awaitable[None]]
+class Teller(Protocol):
+    """The admin feed's side (bot.extension.tell): the event of a decision, as stored beside it; queueing it."""
+
+    def event(self, evaluation: Evaluation, request: PimRequest) -> Json: ...
+
+    async def __call__(self, event: Json) -> None: ...
+
+
+Fault = Callable[[str], None]
 
 
 class ExtensionEndpoint:
@@ -55,7 +65,8 @@ class ExtensionEndpoint:
         *,
         deadline_seconds: float,
         fallback: Outcome,
-        tell: Tell | None = None,
+        tell: Teller | None = None,
+        fault: Fault | None = None,
     ) -> None:
         self._check = check
         self._rules = rules
@@ -64,6 +75,7 @@ class ExtensionEndpoint:
         self._deadline = deadline_seconds
         self._fallback = fallback
         self._tell = tell
+        self._fault = fault or (lambda _: None)  # the crash tests' kill point ("kept"; app.Faults)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -94,9 +106,11 @@ class ExtensionEndpoint:
             return web.json_response(answer_body(stored))
         remaining = self._deadline - (asyncio.get_running_loop().time() - started) - _MARGIN
         evaluation = await self._decide(pim_request, remaining)
-        kept = await self._keep(evaluation)
-        if kept is evaluation and self._tell is not None:
-            self._later(self._tell(evaluation, pim_request))
+        untold = self._tell.event(evaluation, pim_request) if self._tell is not None else None
+        kept = await self._keep(evaluation, untold)
+        self._fault("kept")
+        if kept is evaluation and untold is not None:
+            self._later(self._told(evaluation.request_id, untold))
         log.info(
             "PIM extension: request %s of %s for %s %s: %s by rule %r",
             pim_request.id, pim_request.principal_id, pim_request.access.value, pim_request.group_id,
@@ -104,18 +118,26 @@ class ExtensionEndpoint:
         )  # fmt: skip
         return web.json_response(answer_body(kept))
 
-    async def _keep(self, evaluation: Evaluation) -> Evaluation:
+    async def _keep(self, evaluation: Evaluation, untold: Json | None) -> Evaluation:
         """Store the decision once (a racing retry's stored one wins) and note it as the person's latest: before the
         answer, since the bot's own activation turn, whose write PIM is holding for this call, reads it as soon as
         the write returns (bot.extension.notices). A store that fails loses the bookkeeping, not the answer."""
         try:
-            kept = await self._records.keep(evaluation)
+            now = self._clock.now()
+            kept = await self._records.keep(evaluation, now, untold)
             if kept is evaluation:
-                await self._records.keep_latest(evaluation, self._clock.now())
+                await self._records.keep_latest(evaluation, now)
         except Exception:
             log.exception("PIM extension: could not keep the answer to request %s", evaluation.request_id)
             return evaluation
         return kept
+
+    async def _told(self, request_id: str, event: Json) -> None:
+        """Queue the decision's feed event, then drop it from the record: queue first, so a death in between only
+        makes the next feed cycle queue it again, which the outbox posts once (the event id is the request's)."""
+        assert self._tell is not None
+        await self._tell(event)
+        await self._records.told(request_id)
 
     async def _decide(self, pim_request: PimRequest, seconds: float) -> Evaluation:
         progress: list[str] = []

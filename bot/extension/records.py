@@ -1,6 +1,10 @@
 """The decisions the bot answered PIM, one per request id (`pim-extension/evaluation/{request id}`): what makes a
 retry of the same request get the same answer, and the admin feed hear of it once. Each is created once
-(`put_if` with no etag: of racing retries one creates it) and never changed.
+(`put_if` with no etag: of racing retries one creates it) with the feed event still to post (`untold`), which is
+removed once the event is queued in the feed's outbox: a process killed in between leaves it, and the next feed cycle
+queues it (bot.extension.upkeep; the outbox posts an event id once, so telling twice posts once).
+
+Both kinds are pruned after RETENTION (bot.extension.upkeep), one prefix listing each.
 
 Beside it, the last decision about each person's activation of each group (`pim-extension/latest/{oid}/{group}/
 {access}`, with when it was made): PIM calls the extension while the bot's own activation write is in flight, and
@@ -9,15 +13,22 @@ an auto-approval looks like any activation), so the person's turn reads it there
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
-from bot.store import ANY, Conflict, Store, keys
+from bot.store import ANY, Conflict, Json, Store, keys
 from cards.wording import extension_passed
 from core.extension import Evaluation, Outcome
 from core.models import Access
 
-__all__ = ["ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
+__all__ = ["RETENTION", "ExtensionRecords", "evaluation_from_json", "evaluation_to_json"]
+
+# How long a decision is kept. PIM retries a call at most 5 times, each after at most 60 s (timeoutInMilliseconds
+# 1000-60000, maximumRetries 0-5: pim-custom-extension.md), so its last retry comes within minutes; the person's own
+# activation turn reads the latest note within its Graph timeout. A day covers both with a wide margin (a clock
+# skewed by hours, a retry schedule that is not documented) and bounds what the store holds to a day of activations.
+RETENTION = timedelta(hours=24)
 
 
 def evaluation_to_json(evaluation: Evaluation) -> dict[str, Any]:
@@ -56,12 +67,15 @@ class ExtensionRecords:
         found = await self._store.get(keys.extension_evaluation(request_id))
         return evaluation_from_json(found.value) if found is not None else None
 
-    async def keep(self, evaluation: Evaluation) -> Evaluation:
-        """Store `evaluation` unless one is stored for its request already; the one stored (`evaluation` itself
-        when this call stored it: only then is it news)."""
+    async def keep(self, evaluation: Evaluation, at: datetime, untold: Json | None = None) -> Evaluation:
+        """Store `evaluation` (made `at`, with `untold`: the feed event still to queue) unless one is stored for its
+        request already; the one stored (`evaluation` itself when this call stored it: only then is it news)."""
         key = keys.extension_evaluation(evaluation.request_id)
+        value: Json = evaluation_to_json(evaluation) | {"at": at.isoformat()}
+        if untold is not None:
+            value["untold"] = untold
         try:
-            await self._store.put_if(key, evaluation_to_json(evaluation), None)
+            await self._store.put_if(key, value, None)
         except Conflict:
             found = await self._store.get(key)
             if found is not None:
@@ -93,3 +107,40 @@ class ExtensionRecords:
         except (KeyError, ValueError, TypeError):
             return None
         return evaluation if at >= since else None
+
+    async def told(self, request_id: str) -> None:
+        """The feed event of this decision is queued: drop it from the record (a later feed cycle need not)."""
+
+        def drop(value: Json) -> Json | None:
+            return {k: v for k, v in value.items() if k != "untold"} if "untold" in value else None
+
+        await self._store.update(keys.extension_evaluation(request_id), drop)
+
+    async def untold(self) -> AsyncIterator[tuple[str, Json]]:
+        """(request id, feed event) of every decision stored whose event was never queued (its process died)."""
+        async for _, found in self._store.items(keys.EXTENSION_EVALUATIONS):
+            event = found.value.get("untold")
+            if isinstance(event, dict):
+                yield str(found.value.get("request_id", "")), event
+
+    async def prune(self, before: datetime) -> int:
+        """Delete the decisions and latest notes made before `before` (a record without a readable time too: one
+        written before times were kept); how many. Each is deleted at the version read (a note replaced meanwhile
+        by a newer decision stays)."""
+        pruned = 0
+        for prefix in (keys.EXTENSION_EVALUATIONS, keys.EXTENSION_LATEST):
+            async for key, found in self._store.items(prefix):
+                at = _at(found.value)
+                if at is None or at < before:
+                    try:
+                        pruned += await self._store.delete(key, found.etag)
+                    except Conflict:
+                        continue
+        return pruned
+
+
+def _at(value: Json) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value["at"]))
+    except (KeyError, ValueError, TypeError):
+        return None

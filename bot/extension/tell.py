@@ -1,10 +1,14 @@
 """What a decision tells the admin feed, once (by the call that stored it, bot.extension.endpoint): an
-EXTENSION_EVALUATED event (requester, group, outcome, rule, reasons), its id the request's, so it is posted once."""
+EXTENSION_EVALUATED event (requester, group, outcome, rule, reasons), its id the request's, so it is posted once.
+The event is made before the decision is stored, and stored with it (as JSON), so that a process that dies before
+queueing it leaves it for the next feed cycle to queue (bot.extension.upkeep)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from bot.feed.store import event_from_json, event_to_json
+from bot.store import Json
 from core.extension import Evaluation
 from core.feed import EventKind, FeedEvent, extension_event_id
 from core.models import PimRequest
@@ -43,5 +47,10 @@ class Teller:
         self._feed = feed
         self._clock = clock
 
-    async def __call__(self, evaluation: Evaluation, request: PimRequest) -> None:
-        await self._feed.tell_evaluation(feed_event(evaluation, request, self._clock))
+    def event(self, evaluation: Evaluation, request: PimRequest) -> Json:
+        """The feed event of `evaluation`, as stored beside it until it is queued."""
+        return event_to_json(feed_event(evaluation, request, self._clock))
+
+    async def __call__(self, event: Json) -> None:
+        """Queue the stored event for the feed (a feed that is off, or had it already, drops it)."""
+        await self._feed.tell_evaluation(event_from_json(event))

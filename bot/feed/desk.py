@@ -125,6 +125,7 @@ class FeedDesk:
         self._monitored: list[Group] = []  # what the last cycle polled
         self._lock = asyncio.Lock()
         self.wake = asyncio.Event()  # set when something was queued: the loop posts it without waiting
+        self._chores: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def owner(self) -> str:
@@ -308,6 +309,12 @@ class FeedDesk:
 
     # ---- one cycle ---------------------------------------------------------------------------------------------------
 
+    def also_under_lease(self, chore: Callable[[], Awaitable[None]]) -> None:
+        """Run `chore` at the start of every cycle that holds the lease, feed on or off: upkeep of other parts that
+        must run in one process at a time (bot.extension.upkeep: feed events a killed process left untold, pruning).
+        Given after the desk is built, since those parts tell the desk."""
+        self._chores.append(chore)
+
     async def cycle(self) -> int:
         """Poll once and post what is queued. How many posts were made (0 without the lease or a channel)."""
         async with self._lock:
@@ -316,6 +323,11 @@ class FeedDesk:
             if not held:
                 metrics.feed_lag_from(None)  # the holder reports the lag; a standby must not repeat an old one
                 return 0
+            for chore in self._chores:
+                try:
+                    await chore()
+                except Exception:  # another part's upkeep: retried next cycle, never the feed's failure
+                    log.exception("upkeep under the feed's lease failed")
             channel = await self.channel()
             if channel is None or not channel.on:
                 metrics.feed_lag_from(None)
