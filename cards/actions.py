@@ -21,9 +21,10 @@ Action data (a JSON object; Teams merges the card's input values into it)::
       "ticketSystem": "ServiceNow"     # activate only, optional, only with a ticket
     }
 
-The ending-soon card's Keep it (`"verb": "keepActive"`) carries the common keys and the choice set's `keepMinutes`
-(Teams sends an input's value as text: "60"); the eligibility cards' Ask to extend / Ask to renew (`"askExtend"`,
-`"askRenew"`) carry the common keys and the reason typed into `changeReason`.
+The ending-soon card's Keep it (`"verb": "keepActive"`) carries the common keys, the choice set's `keepMinutes`
+(Teams sends an input's value as text: "60"), the reason (`justification`) and, where the policy wants one,
+`ticket`; the eligibility cards' Ask to extend / Ask to renew (`"askExtend"`, `"askRenew"`) carry the common keys and
+the reason typed into `changeReason`.
 
 A button that runs a command as if typed (`"verb": "run"`) carries only ``{"pim": 1, "command": "status"}``; the
 command is one of `RUN_COMMANDS`, the commands that name no group.
@@ -108,7 +109,7 @@ class Verb(StrEnum):
 
 
 _EXTRA_KEYS = {
-    Verb.KEEP_ACTIVE: {KEEP_INPUT, JUSTIFICATION_INPUT},
+    Verb.KEEP_ACTIVE: {KEEP_INPUT, JUSTIFICATION_INPUT, TICKET_INPUT},
     Verb.ASK_EXTEND: {CHANGE_REASON_INPUT},
     Verb.ASK_RENEW: {CHANGE_REASON_INPUT},
 }
@@ -334,7 +335,7 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
     if action_verb is Verb.KEEP_ACTIVE:
         keep_for = _keep_minutes(data.get(KEEP_INPUT))
         reason = _text(data, JUSTIFICATION_INPUT, JUSTIFICATION_MAX, multiline=True)
-        return CardAction(action_verb, group_id, group_name, access, keep_for, reason)
+        return CardAction(action_verb, group_id, group_name, access, keep_for, reason, _ticket(data))
     if action_verb in (Verb.ASK_EXTEND, Verb.ASK_RENEW):
         reason = _text(data, CHANGE_REASON_INPUT, JUSTIFICATION_MAX, multiline=True)
         return CardAction(action_verb, group_id, group_name, access, justification=reason)
@@ -350,12 +351,16 @@ def parse_click(data: Mapping[str, object], *, verb: str | None = None) -> CardA
         duration = timedelta(minutes=minutes)
 
     justification = _text(data, "justification", JUSTIFICATION_MAX, multiline=True)
-    number = _text(data, "ticket", TICKET_MAX)
+    return CardAction(action_verb, group_id, group_name, access, duration, justification, _ticket(data))
+
+
+def _ticket(data: Mapping[str, object]) -> Ticket | None:
+    """The ticket input's number (and, on Activate, the system the data carries along); an empty input: none."""
+    number = _text(data, TICKET_INPUT, TICKET_MAX)
     system = _text(data, "ticketSystem", TICKET_MAX)
     if system is not None and number is None:
         raise InvalidCardAction("ticketSystem without a ticket")
-    ticket = Ticket(number, system) if number is not None else None
-    return CardAction(action_verb, group_id, group_name, access, duration, justification, ticket)
+    return Ticket(number, system) if number is not None else None
 
 
 def _keep_minutes(value: object) -> timedelta | None:

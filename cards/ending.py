@@ -9,7 +9,8 @@ how long to keep it, **Keep it** (`keep`, verb keepActive: the same group again 
 (**Ask to renew**, verb askRenew), with the reason for the admin (`changeReason`) and **Open PIM** (`open-pim`).
 `change_asked_card` and `change_refused_card` answer the click.
 
-Element ids: `heading`, `ends`, `note`, `keep-duration`, `actions` (`keep`, `done`, `ask`, `open-pim`), `reason`,
+Element ids: `heading`, `ends`, `note`, `keep-duration`, `ticket` (only where the policy wants a ticket), `actions`
+(`keep`, `done`, `ask`, `open-pim`), `reason`,
 `problem`, `request`; each Action.Execute has its Action.Submit twin `…-submit`.
 """
 
@@ -31,6 +32,7 @@ from cards.actions import (
 )
 from cards.common import actions, card, heading, request_footnote, text
 from cards.elements import ActionOpenUrl, InputChoiceSet, InputText, JsonDict
+from cards.needs_input import ticket_input
 from cards.times import Tz
 from cards.wording import PIM_ACTIVATE_URL, access_label, explain, format_duration, format_time
 from core.ending import ChangeAsked, EligibilityChange, EligibilityNotice, NoticeKind, days_left
@@ -54,8 +56,10 @@ _DEFAULT_KEEP = timedelta(hours=1)
 _POLICY_APPLIES = "The group's PIM policy applies as to any activation: it may ask for approval or a reason."
 
 
-def ending_soon_card(active: ActiveAssignment, tz: Tz, now: datetime) -> JsonDict:
-    """ "X ends soon": when, Keep it for a chosen time, I'm done."""
+def ending_soon_card(active: ActiveAssignment, tz: Tz, now: datetime, *, ticket_required: bool = False) -> JsonDict:
+    """ "X ends soon": when, Keep it for a chosen time, I'm done. `ticket_required`: the group's policy wants a ticket
+    number (Ticketing), so the card asks for it as the needs-input card does and Keep it sends it; a reason box is
+    always there (a policy may want one)."""
     group, access = active.group, active.access
     assert active.end is not None
     minutes = max(1, round((active.end - now) / timedelta(minutes=1)))
@@ -83,6 +87,7 @@ def ending_soon_card(active: ActiveAssignment, tz: Tz, now: datetime) -> JsonDic
         text("ends", ends),
         choose,
         reason,
+        *([ticket_input()] if ticket_required else []),
         actions("actions", [keep, done]),
         text(
             "note", f"Keep it activates {group.display_name} again from when this ends. {_POLICY_APPLIES}", subtle=True

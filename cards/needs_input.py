@@ -16,7 +16,7 @@ from cards.times import Tz
 from cards.wording import access_label, format_duration, missing_inputs_phrase
 from core.outcomes import NeedsInput
 
-__all__ = ["needs_input_card"]
+__all__ = ["needs_input_card", "ticket_input"]
 
 
 def needs_input_card(needs: NeedsInput, tz: Tz) -> JsonDict:
@@ -52,17 +52,7 @@ def needs_input_card(needs: NeedsInput, tz: Tz) -> JsonDict:
         body.append(justification)
     show_ticket = needs.need_ticket or (needs.ticket is not None and not needs.ticket.system)
     if show_ticket:
-        ticket = InputText(
-            id=TICKET_INPUT,
-            label="Ticket number",
-            placeholder="e.g. INC-4711",
-            max_length=TICKET_MAX,
-            is_required=True,
-            error_message="Please enter the ticket number.",
-        )
-        if needs.ticket is not None:
-            ticket.value = needs.ticket.number
-        body.append(ticket)
+        body.append(ticket_input(needs.ticket.number if needs.ticket is not None else None))
     button = activate_button(
         "submit",
         "Activate",
@@ -74,3 +64,19 @@ def needs_input_card(needs: NeedsInput, tz: Tz) -> JsonDict:
     )
     body.append(actions("actions", [button]))
     return card(body, summary_text(needs, tz))
+
+
+def ticket_input(number: str | None = None) -> InputText:
+    """The required ticket number a policy with Ticketing wants (`ticket`, the key its value gets in the data): here
+    and on the ending-soon card (cards.ending), so both ask for it alike. `number`: what the user already gave."""
+    ticket = InputText(
+        id=TICKET_INPUT,
+        label="Ticket number",
+        placeholder="e.g. INC-4711",
+        max_length=TICKET_MAX,
+        is_required=True,
+        error_message="Please enter the ticket number.",
+    )
+    if number is not None:
+        ticket.value = number
+    return ticket

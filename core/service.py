@@ -600,6 +600,16 @@ class PimService:
         activations and eligibilities about to end."""
         return await self._directory.holdings(user_ids, eligibilities=eligibilities)
 
+    async def ticket_required(self, group_id: str, access: Access) -> bool:
+        """Whether the group's policy wants a ticket number (Ticketing) to activate, read app-only: the ending-soon
+        card then asks for one. False when the policy cannot be read now; Keep it then meets the policy's answer as
+        any activation does."""
+        try:
+            return (await self._directory.policy(group_id, access)).ticket_required
+        except DirectoryError:
+            log.warning("could not read the policy of %s to shape its ending-soon card", group_id, exc_info=True)
+            return False
+
     async def ask_eligibility_change(
         self, actor: Actor, group_id: str, access: Access, change: EligibilityChange, justification: str
     ) -> ChangeAsked | Refused | Failed:

@@ -35,6 +35,7 @@ from bot.transport.connector import ConnectorError
 from cards.ending import eligibility_card, ending_soon_card
 from core.ending import UserHoldings, eligibility_notices, ending_soon, warning_mark
 from core.errors import DirectoryError
+from core.models import ActiveAssignment
 from core.ports import Clock
 from core.service import PimService
 
@@ -149,8 +150,7 @@ class EndingDesk:
         for active in ending_soon(holding.active, now, self.settings.warning):
             assert active.end is not None
             key = keyspace.ending_warned(user, warning_mark(active.group, active.access, active.end))
-            card = ending_soon_card(active, record.style, now)
-            sent += await self._send_once(user, key, record, card, now, until=active.end)
+            sent += await self._send_once(user, key, record, self._ending_soon(active, record, now), now, active.end)
         return sent
 
     async def _notices(self, user: str, record: UserRecord, holding: UserHoldings, now: datetime) -> int:
@@ -160,7 +160,7 @@ class EndingDesk:
         sent = 0
         for notice in eligibility_notices(holding, now, within):
             card = eligibility_card(notice, record.style, now)
-            sent += await self._send_once(user, keyspace.ending_notice(user, notice.mark), record, card, now)
+            sent += await self._send_once(user, keyspace.ending_notice(user, notice.mark), record, _ready(card), now)
         return sent
 
     async def _send_once(
@@ -168,16 +168,17 @@ class EndingDesk:
         user: str,
         key: str,
         record: UserRecord,
-        card: dict[str, object],
+        card: Callable[[], Awaitable[dict[str, object]]],
         now: datetime,
         until: datetime | None = None,
     ) -> int:
+        """Send the card once per `key`; `card` is made only after the claim, so a card already sent costs no read."""
         if not await self._lease.keep():
             return 0  # the lease went to another process: it sends
         if not await self._marks.claim(key, now, until):
             return 0
         try:
-            await self._proactive.send_card(record.reference, card)
+            await self._proactive.send_card(record.reference, await card())
         except Exception as e:
             await self._marks.release(key)
             if isinstance(e, ConnectorError) and e.status in (403, 404):
@@ -189,6 +190,15 @@ class EndingDesk:
             log.warning("could not send a card for %s; trying again next cycle", key, exc_info=True)
             return 0
         return 1
+
+    def _ending_soon(
+        self, active: ActiveAssignment, record: UserRecord, now: datetime
+    ) -> Callable[[], Awaitable[dict[str, object]]]:
+        async def make() -> dict[str, object]:
+            ticket = await self._service.ticket_required(active.group.id, active.access)
+            return ending_soon_card(active, record.style, now, ticket_required=ticket)
+
+        return make
 
     async def _carry_out_plans(self, held: dict[str, UserHoldings], now: datetime) -> int:
         done = 0
@@ -221,3 +231,10 @@ def _still_running(plan: KeepPlan, holding: UserHoldings, now: datetime) -> bool
         a.activated and a.group.id.lower() == plan.group.id.lower() and a.access is plan.access and a.end is not None
         for a in holding.active
     )
+
+
+def _ready(card: dict[str, object]) -> Callable[[], Awaitable[dict[str, object]]]:
+    async def made() -> dict[str, object]:
+        return card
+
+    return made

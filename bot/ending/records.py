@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.store import Conflict, Json, Store
 from bot.store import keys as keyspace
-from core.models import Access, Group
+from core.models import Access, Group, Ticket
 
 __all__ = ["KeepPlan", "Marks", "Plans"]
 
@@ -37,6 +37,7 @@ class KeepPlan:
     start: datetime
     duration: timedelta | None
     justification: str | None = None
+    ticket: Ticket | None = None  # the number typed into the card; a command carries no ticket system
     runner: str = ""
     claimed: datetime | None = None
 
@@ -53,6 +54,7 @@ class KeepPlan:
             "start": self.start.isoformat(),
             "durationMinutes": None if self.duration is None else self.duration // timedelta(minutes=1),
             "justification": self.justification,
+            "ticket": self.ticket.number if self.ticket is not None else None,
             "runner": self.runner,
             "claimed": self.claimed.isoformat() if self.claimed else None,
         }
@@ -72,6 +74,7 @@ class KeepPlan:
             start=start,
             duration=timedelta(minutes=minutes) if isinstance(minutes, int) and minutes > 0 else None,
             justification=str(value["justification"]) if value.get("justification") else None,
+            ticket=Ticket(str(value["ticket"])) if value.get("ticket") else None,
             runner=str(value.get("runner") or ""),
             claimed=_time(value.get("claimed")),
         )

@@ -18,7 +18,7 @@ from datetime import timedelta
 from bot.ending import KeepPlan, Plans
 from bot.handlers.activation import Activations
 from bot.turn import Turn, UserInput
-from cards.actions import CardAction, Verb
+from cards.actions import TICKET_INPUT, CardAction, Verb
 from cards.elements import JsonDict
 from cards.ending import change_asked_card, change_refused_card, keep_planned_card, kept_card
 from cards.text import typed_command
@@ -48,14 +48,22 @@ class Endings:
         """Keep it: the same group again for the chosen time from when the running activation ends."""
         actor, tz = turn.actor, turn.actor.time_style
         outcome = await turn.service.activate_group(
-            actor, action.group_id, action.access, action.duration, action.justification, after_current=True
+            actor,
+            action.group_id,
+            action.access,
+            action.duration,
+            action.justification,
+            action.ticket,
+            after_current=True,
         )
         now = self._clock.now()
         if isinstance(outcome, Refused) and isinstance(outcome.error, AlreadyActive):
             until = outcome.error.until
             if until is not None and until > now:
                 group = outcome.group or Group(action.group_id, action.group_name)
-                plan = KeepPlan(actor.object_id, group, action.access, until, action.duration, action.justification)
+                plan = KeepPlan(
+                    actor.object_id, group, action.access, until, action.duration, action.justification, action.ticket
+                )
                 await self._plans.remember(plan)
                 log.info(
                     "Keep it of %s for %s: PIM refused a scheduled start; activating at %s",
@@ -68,13 +76,16 @@ class Endings:
             return kept_card(outcome.group, outcome.access, outcome.start, outcome.end, tz, outcome.request.id)
         if isinstance(outcome, NeedsInput):
             wanted = missing_inputs_phrase(justification=outcome.need_justification, ticket=outcome.need_ticket)
-            if outcome.need_ticket:
+            if outcome.need_ticket and TICKET_INPUT not in (said.data or {}):
+                # A card sent before the policy wanted a ticket (or whose policy could not be read) has no ticket box.
                 return (
                     f"The PIM policy for {outcome.group.display_name} asks for {wanted}. When it ends, type "
                     f"“activate {outcome.group.display_name}” with them (… because <reason> ticket <number>)."
                 )
+            it = "them" if outcome.need_justification and outcome.need_ticket else "it"
             return (
-                f"The PIM policy for {outcome.group.display_name} asks for {wanted}: type it in the card, then Keep it."
+                f"The PIM policy for {outcome.group.display_name} asks for {wanted}: type {it} in the card, then "
+                "Keep it."
             )
         return await self._activations.answer_click(turn, outcome, action, said, invoke=invoke)
 
@@ -85,6 +96,8 @@ class Endings:
         command = typed_command("activate", plan.group.display_name, plan.duration, owner=plan.access is Access.OWNER)
         if plan.justification:
             command += f" because {plan.justification}"
+        if plan.ticket is not None:
+            command += f" ticket {plan.ticket.number}"
         return command
 
     async def ask(self, turn: Turn, action: CardAction) -> JsonDict | str:

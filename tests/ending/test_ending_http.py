@@ -128,6 +128,42 @@ async def test_keep_it_is_scheduled_in_pim_where_pim_takes_it(stack: Stack) -> N
     assert await ending_cycle(stack) == 0  # nothing for the bot to do
 
 
+async def test_keep_it_under_a_ticket_policy_asks_for_the_ticket_in_the_card_and_sends_it(stack: Stack) -> None:
+    """Teams Admins' policy wants a reason and a ticket: the ending-soon card asks for both (the needs-input card's
+    ticket input, required), and Keep it sends them to PIM, scheduled by PIM or carried out by the bot later."""
+    await say(stack, "activate Teams Admins 1h because patch night ticket CHG-0001")
+    stack.sim.tenant.advance(51 * MINUTE)
+    card = await ending_soon(stack, "Teams Admins")
+    ticket = element(card, "ticket")
+    assert ticket["type"] == "Input.Text" and ticket["isRequired"] is True
+    answer = await click(stack, card, "keep", keepMinutes="60", justification="still patching", ticket="CHG-0042")
+    assert element(answer, "heading")["text"] == "Teams Admins: I will keep it", card_text(answer)
+    stack.sim.tenant.advance(10 * MINUTE)  # the first activation has ended: the bot activates again
+    assert await ending_cycle(stack) == 1
+    last = self_activations(stack)[-1]
+    assert last["status"] == "Provisioned", last
+    assert last["ticketInfo"]["ticketNumber"] == "CHG-0042"
+    assert last["justification"] == "still patching"
+
+
+async def test_keep_it_scheduled_in_pim_carries_the_ticket(stack: Stack) -> None:
+    await stack.sim_control("POST", "/settings", {"future_activation_while_active": True})
+    await say(stack, "activate Teams Admins 1h because patch night ticket CHG-0001")
+    stack.sim.tenant.advance(51 * MINUTE)
+    card = await ending_soon(stack, "Teams Admins")
+    answer = await click(stack, card, "keep", keepMinutes="30", justification="still patching", ticket="CHG-0042")
+    assert element(answer, "heading")["text"] == "Teams Admins: kept", card_text(answer)
+    scheduled = self_activations(stack)[-1]
+    assert (scheduled["status"], scheduled["ticketInfo"]["ticketNumber"]) == ("Granted", "CHG-0042")
+
+
+async def test_no_ticket_input_where_the_policy_wants_none(stack: Stack) -> None:
+    await say(stack, "activate Exchange-Admins 1h")
+    stack.sim.tenant.advance(51 * MINUTE)
+    card = await ending_soon(stack)
+    assert maybe_element(card, "ticket") is None
+
+
 async def test_keep_it_ended_early_is_dropped(stack: Stack) -> None:
     await say(stack, "activate Exchange-Admins 1h")
     stack.sim.tenant.advance(51 * MINUTE)

@@ -733,6 +733,7 @@ def _ending_cards() -> dict[str, Callable[[], dict[str, Any]]]:
     later = NOW + timedelta(minutes=10)
     return {
         "ending_soon": lambda: ending_soon_card(running, TZ, NOW),
+        "ending_soon_ticket": lambda: ending_soon_card(running, TZ, NOW, ticket_required=True),
         "ending_kept": lambda: kept_card(EXCHANGE, Access.MEMBER, later, later + timedelta(hours=1), TZ, "req-kept-1"),
         "ending_keep_planned": lambda: keep_planned_card(EXCHANGE, Access.MEMBER, later, timedelta(hours=2), TZ),
         "eligibility_ending": lambda: eligibility_card(EligibilityNotice(NoticeKind.ENDING, ending), TZ, NOW),
