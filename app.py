@@ -73,13 +73,14 @@ from core.errors import SignInRequired
 from core.extension import Outcome
 from core.ports import Clock, UserTokenProvider
 from core.service import PimService
+from graph.auditlog import AuditPacer
 from graph.auth import AppTokenSource, SimulatedTenantTokens
 from graph.client import GraphClient
 from graph.clock import GraphClock
 from graph.demo import SimulatedColleagues
 from graph.extension import DirectoryFacts
 from graph.feed import FeedReader
-from graph.history import AuditPacer, HistoryReader
+from graph.history import HistoryReader
 from graph.pim import GraphPimDirectory
 from graph.teamsapps import GraphAppInstaller
 from graph.transport import graph_transport
@@ -416,7 +417,11 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
     service = PimService(directory, tokens, clock, before_approval_write=approval_records.serve_group)
     liveness = Liveness(store)  # this process's heartbeat: claims of a dead process are known at once
     await liveness.start()
-    feed_reader = FeedReader(graph)
+    # PIM's audit log allows the app 5 requests per 10 s: the feed's reads and `audit export`'s pages spend one
+    # budget, so one pacer for the process (graph.auditlog), on Graph's waits.
+    graph_sleep = seams.graph_sleep or timer.sleep
+    audit_pacer = AuditPacer(clock, graph_sleep)
+    feed_reader = FeedReader(graph, pacer=audit_pacer)
     feed = FeedDesk(
         store,
         proactive,
@@ -433,8 +438,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         fault=seams.faults.feed,
     )
     # `history` and `audit export`: requests and PIM's audit log, its pages paced within the audit API's budget.
-    graph_sleep = seams.graph_sleep or timer.sleep
-    history = HistoryReader(graph, clock, AuditPacer(clock, graph_sleep), sleep=graph_sleep)
+    history = HistoryReader(graph, clock, audit_pacer, sleep=graph_sleep)
     live = LiveDesk(
         store,
         proactive,

@@ -37,7 +37,8 @@ what the directoryAudit page marks filterable (loggedByService, activityDateTime
 GroupManagement) are told apart here.
 Reading is incremental from a watermark (the newest entry seen), re-reading an overlap before it because entries can
 reach the log a little late (the same entries give the same groups and event ids). The audit API allows 5 requests
-per 10 s per app: one request a cycle normally (two at the first read and every SERVICES_RECHECK, one per spelling of
+per 10 s per app, a budget this reader shares with `audit export` through the process's one `AuditPacer`
+(graph.auditlog): one request a cycle normally (two at the first read and every SERVICES_RECHECK, one per spelling of
 PIM's service); a first page refused with 429 fails this read (the caller tries again later), a later page is asked
 again after its Retry-After.
 """
@@ -45,13 +46,14 @@ again after its Retry-After.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from core.errors import DirectoryError, DirectoryUnavailable, Throttled
+from core.errors import DirectoryError, Throttled
 from core.feed import (
     AuditRead,
     DetailQuery,
@@ -68,6 +70,7 @@ from core.feed import (
 )
 from core.models import Group
 from graph import wire
+from graph.auditlog import AuditPacer, audit_rows
 from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
 from graph.failures import directory_error, translating
 from graph.reads import Reads, read_batched
@@ -102,7 +105,10 @@ class FeedReader:
         max_pages: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        pacer: AuditPacer | None = None,
     ) -> None:
+        """`pacer`: the process's audit budget (graph.auditlog), shared with `audit export`; app.py always gives it.
+        Without one (a reader alone in its process: tests, bench) the audit reads rely on 429s alone."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._client = client
@@ -110,6 +116,7 @@ class FeedReader:
         self._max_pages = max_pages
         self._sleep = sleep
         self._monotonic = monotonic
+        self._pacer = pacer
         self._services: tuple[str, ...] = ()  # the loggedByService spellings this tenant's PIM entries came under
         self._services_due = 0.0  # when both spellings are asked for again
         self.last_failed: dict[str, DirectoryError] = {}
@@ -276,19 +283,14 @@ class FeedReader:
         oldest_first = sorted(decisions.values(), key=lambda d: d.event.observed_at or _EPOCH)
         return AuditRead(tuple(found.values()), tuple(oldest_first), watermark)
 
-    async def _audit_rows(self, url: str) -> AsyncIterator[JsonObject]:
-        """The entries of one audit query, page after page (`@odata.nextLink`); the first page is not waited for
-        when throttled (`_audit_page`)."""
-        for page_number in range(_AUDIT_MAX_PAGES):
-            page = await self._audit_page(url, patient=page_number > 0)
-            for row in page.get("value") or ():
-                if isinstance(row, dict):
-                    yield row
-            next_link = page.get("@odata.nextLink")
-            if not isinstance(next_link, str) or not next_link:
-                return
-            url = next_link
-        raise DirectoryUnavailable(f"the PIM audit log has more than {_AUDIT_MAX_PAGES} pages")
+    def _audit_rows(self, url: str) -> AsyncIterator[JsonObject]:
+        """The entries of one audit query, page after page (graph.auditlog.audit_rows); the first page is not waited
+        for when throttled (`_audit_page`)."""
+
+        async def page(url: str, n: int) -> JsonObject:
+            return await self._audit_page(url, patient=n > 0)
+
+        return audit_rows(url, page, _AUDIT_MAX_PAGES)
 
     async def _audit_page(self, url: str, *, patient: bool = True) -> JsonObject:
         """One page of the audit log; a 429 the client did not wait out (its budget is for interactive calls) is
@@ -296,9 +298,11 @@ class FeedReader:
         for _ in range(_AUDIT_THROTTLE_WAITS):
             try:
                 # Not patient (the first page, read inside a feed cycle): a 429 is reported at once, not waited out
-                # by the client, so the audit API's throttle never holds the cycle's posts.
-                with translating():
-                    return await self._client.get(url, max_retry_wait=None if patient else 0.0)
+                # by the client, so the audit API's throttle never holds the cycle's posts. The pacer (the process's
+                # one budget, shared with `audit export`) keeps this process from causing that 429 itself.
+                async with self._pacer.slot() if self._pacer is not None else contextlib.nullcontext():
+                    with translating():
+                        return await self._client.get(url, max_retry_wait=None if patient else 0.0)
             except Throttled as throttled:
                 if not patient:
                     raise

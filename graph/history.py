@@ -9,85 +9,41 @@ PIM events over a period (the admins' `audit export`). App-only reads.
   properties the directoryAudit page marks filterable are sent: loggedByService (once per spelling of PIM's, as the
   feed does), activityDateTime, and for one user `targetResources/any(t: t/id eq '…')`.
 
-The audit API is throttled apart from the rest of Graph: "Five requests per 10 seconds" per app per tenant for
-directoryAudit (Microsoft Graph throttling limits, Microsoft Entra logs and reports: microsoftgraph/microsoft-graph-
-docs-contrib `includes/throttling-entra-logs-reports.md`; graph-pim-groups.md §9). `AuditPacer` keeps every page of
-these reads within that budget on its own (a large export waits rather than hitting 429s), and a 429 that comes
-anyway (another reader of the same app: the feed, a second bot process) is waited out per its Retry-After, a bounded
-number of times. The log keeps 30 days; what the export asks for before that is said (core.audit.ExportPeriod).
+The audit API is throttled apart from the rest of Graph: 5 requests per 10 s per app per tenant (graph.auditlog).
+The process's one `AuditPacer`, which the feed's reads go through too, keeps every page of these reads within that
+budget (a large export waits rather than hitting 429s), and a 429 that comes anyway (a second bot process of the same
+app) is waited out per its Retry-After, a bounded number of times. The log keeps 30 days; what the export asks for
+before that is said (core.audit.ExportPeriod).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.audit import AuditKind, ExportData, ExportPeriod, PimAuditEntry, ScheduleRequestRow
-from core.errors import DirectoryError, DirectoryUnavailable, PermissionDenied, Throttled
+from core.errors import DirectoryError, PermissionDenied, Throttled
 from core.feed import ScheduleKind
 from core.history import ApproverState, HistoryItem, HistoryRead, newest_first
 from core.models import Access, Group
 from core.ports import Clock
 from graph import wire
+from graph.auditlog import AUDIT_WINDOW, AuditPacer, audit_rows
 from graph.client import BatchRequest, GraphClient, JsonObject, odata_path
 from graph.failures import translating
 from graph.reads import read_batched
 
-__all__ = ["AUDIT_REQUESTS", "AUDIT_WINDOW", "AuditPacer", "HistoryReader"]
+__all__ = ["HistoryReader"]
 
 log = logging.getLogger(__name__)
 
-AUDIT_REQUESTS = 5  # requests the audit API allows an app per tenant …
-AUDIT_WINDOW = timedelta(seconds=10)  # … in this window (module docstring)
 _THROTTLE_WAITS = 20  # 429s one read waits out before it gives up
 _MAX_PAGES = 2000  # 500 entries a page: a million entries
 _KINDS = (ScheduleKind.ACTIVE, ScheduleKind.ELIGIBLE)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-
-
-class AuditPacer:
-    """At most `limit` audit requests in any `window`, on the bot's clock: `async with pacer.slot():` around each one
-    waits (with `sleep`) until the oldest of the last `limit` left the window. A request counts from when its answer
-    came (the server saw it at some time before that), so however long requests take, no `window` at the server
-    holds more than `limit`. One request at a time per process; one pacer per process, shared by its readers."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        *,
-        limit: int = AUDIT_REQUESTS,
-        window: timedelta = AUDIT_WINDOW,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._limit = limit
-        self._window = window
-        self._done: deque[datetime] = deque()
-        self._lock = asyncio.Lock()
-        self.waited = 0.0  # seconds waited in all (figures, tests)
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._lock:
-            while True:
-                now = self._clock.now()
-                while self._done and self._done[0] <= now - self._window:
-                    self._done.popleft()
-                if len(self._done) < self._limit:
-                    break
-                wait = (self._done[0] + self._window - now).total_seconds()
-                self.waited += wait
-                await self._sleep(max(wait, 0.01))
-            try:
-                yield
-            finally:
-                self._done.append(self._clock.now())
 
 
 @dataclass
@@ -200,18 +156,13 @@ class HistoryReader:
                     read.entries.append(entry)
         return read
 
-    async def _audit_rows(self, url: str, read: _AuditRead) -> AsyncIterator[JsonObject]:
-        for _ in range(_MAX_PAGES):
-            page = await self._audit_page(url, read)
+    def _audit_rows(self, url: str, read: _AuditRead) -> AsyncIterator[JsonObject]:
+        async def page(url: str, n: int) -> JsonObject:
+            body = await self._audit_page(url, read)
             read.pages += 1
-            for row in page.get("value") or ():
-                if isinstance(row, dict):
-                    yield row
-            next_link = page.get("@odata.nextLink")
-            if not isinstance(next_link, str) or not next_link:
-                return
-            url = next_link
-        raise DirectoryUnavailable(f"the PIM audit log has more than {_MAX_PAGES} pages for this period")
+            return body
+
+        return audit_rows(url, page, _MAX_PAGES)
 
     async def _audit_page(self, url: str, read: _AuditRead) -> JsonObject:
         """One page, paced (`AuditPacer`); a 429 anyway is waited out per its Retry-After (10 s without one)."""

@@ -1,4 +1,4 @@
-"""graph.history.AuditPacer: the audit API's 5 requests per 10 s per app (Microsoft Graph throttling limits,
+"""graph.auditlog.AuditPacer: the audit API's 5 requests per 10 s per app (Microsoft Graph throttling limits,
 identity and access reports) kept by the bot itself, on its clock: the sixth request waits for the first to leave the
 window, and no window of 10 s ever holds more than five, however long each request takes (a request counts from
 its answer)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from graph.history import AuditPacer
+from graph.auditlog import AuditPacer
 
 
 class _Clock:
