@@ -533,6 +533,12 @@ class GraphPimDirectory:
                     found = await self.find_write(write)
                 if found is not None:
                     return found
+            if isinstance(refusal, PendingRequestExists) and refusal.request_id is None:
+                # PIM says a request is pending but shows none: the first write, still held by PIM (a custom
+                # extension it is still calling: the bot's activation timeout is below the extension's timeout x
+                # (retries + 1)). Its outcome is unknown, not "waiting for approval": followed up (bot.reconcile).
+                detail = f"{write.kind.value} still held by PIM (pending, not yet readable)"
+                raise OutcomeUnknown(detail, write=write) from err
             raise refusal from err
 
     async def find_write(self, write: SentWrite) -> PimRequest | None:
