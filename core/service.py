@@ -23,6 +23,7 @@ from core.ending import ChangeAsked, EligibilityChange, Holdings
 from core.errors import (
     AlreadyActive,
     AlreadyDecided,
+    ApprovalClosed,
     DirectoryError,
     DurationTooLong,
     DurationTooShort,
@@ -464,15 +465,25 @@ class PimService:
             raise approval
         if isinstance(request, BaseException):
             raise request
-        return decide(
-            approval=approval,
-            request=request,
-            actor_id=actor.object_id,
-            decision=decision,
-            justification=justification,
-            justification_required=justification_required,
-            now=self._clock.now(),
-        )
+
+        def verdict(request: PimRequest) -> Review | ApprovalRefusal:
+            return decide(
+                approval=approval,
+                request=request,
+                actor_id=actor.object_id,
+                decision=decision,
+                justification=justification,
+                justification_required=justification_required,
+                now=self._clock.now(),
+            )
+
+        answer = verdict(request)
+        if isinstance(answer, ApprovalClosed) and request.status.is_pending:
+            # The two reads disagree: the request read left before a cancel (or PIM's own closing) that the approval
+            # read saw. Read the request once more, now after the approval, so the approver is told what PIM did
+            # ("cancelled by the requester"), never "closed (PendingApproval)". Only this race pays the round trip.
+            answer = verdict(await self._directory.request(request_id))
+        return answer
 
     async def submit_review(self, actor: Actor, review: Review) -> None:
         """PATCH the approval stage as the approver. Refusals as `PimDirectory.decide` raises them."""
