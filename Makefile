@@ -29,7 +29,7 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 test: setup chromium lint ## everything: lint, types, import layers, unit, HTTP, Playground and browser tests
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n 4 --durations=15
 
 test-fast: setup ## unit and in-process HTTP tests, the slow ones left out: no subprocess, Playground or browser
 	$(PY) -m pytest -q -m "(unit or stack) and not slow"

@@ -19,7 +19,8 @@ def test_a_listening_port_is_in_use_and_its_process_is_named(tmp_path: Path) -> 
         assert in_use(port)
         assert in_use(port, proc=tmp_path)  # without /proc: a bind to all interfaces fails
         [me] = holders(port)
-        assert (me.pid, me.parent_pid) == (os.getpid(), os.getppid()) and "pytest" in me.command
+        mine = Path("/proc/self/cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode()
+        assert (me.pid, me.parent_pid, me.command) == (os.getpid(), os.getppid(), mine)  # pytest or an xdist worker
         assert me.describe().startswith(f"process {os.getpid()} (") and me.command in me.describe()
     assert not in_use(port) and holders(port) == []
 
