@@ -1014,22 +1014,9 @@ async def check_member_groups(ctx: Ctx, m: re.Match[str]) -> SimResponse:
         raise bad_request("The request body must carry 'groupIds' (a list of group ids).")
     if len(ids) > 20:
         raise bad_request("At most 20 groupIds may be checked in one call.")
-    found = [g for g in ids if _member_of(ctx, m["id"], g, set())]
+    member_of = ctx.tenant.directory_member_groups(m["id"])
+    found = [g for g in ids if g.lower() in member_of]
     return SimResponse(200, {"@odata.context": ctx.context("Collection(Edm.String)"), "value": found})
-
-
-def _member_of(ctx: Ctx, principal_id: str, group_id: str, seen: set[str]) -> bool:
-    """Whether `principal_id` is a member of `group_id`, directly or through groups nested in it."""
-    key = group_id.lower()
-    if key in seen or ctx.tenant.group(group_id) is None:
-        return False
-    seen.add(key)
-    members = ctx.tenant.directory_members(group_id)
-    if any(member.lower() == principal_id.lower() for member in members):
-        return True
-    return any(
-        ctx.tenant.group(member) is not None and _member_of(ctx, principal_id, member, seen) for member in members
-    )
 
 
 async def get_directory_object(ctx: Ctx, m: re.Match[str]) -> SimResponse:

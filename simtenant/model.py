@@ -679,6 +679,27 @@ class Tenant:
             if (since := self._pim_since.get((g, _k(m), access))) is None or since + lag <= now
         ]
 
+    def directory_member_groups(self, principal_id: str) -> set[str]:
+        """The groups (lower-case ids) the directory's reads show `principal_id` a member of, directly or through
+        nested groups (checkMemberGroups is transitive), each membership PIM added shown only `membership_lag_seconds`
+        after it was added, as in `directory_members`. Walked up from the principal's own memberships, so a check
+        costs what the principal belongs to, not what the groups hold (a group with thousands of activated members
+        in the benchmark made every check scan them all, which real Graph does not charge its caller)."""
+        now = self.tick()
+        lag = timedelta(seconds=self.settings.membership_lag_seconds)
+        found: set[str] = set()
+        todo = [_k(principal_id)]
+        while todo:
+            principal = todo.pop()
+            for group, access in self._member_of.get(principal, {}):
+                if access != "member" or group in found:
+                    continue
+                if (since := self._pim_since.get((group, principal, access))) is not None and since + lag > now:
+                    continue
+                found.add(group)
+                todo.append(group)
+        return found
+
     def is_member(self, group_id: str, principal_id: str, access: str = "member") -> bool:
         return (_k(group_id), access) in self._member_of.get(_k(principal_id), {})
 

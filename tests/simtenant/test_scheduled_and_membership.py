@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from simtenant.seed import ALICE, EXCHANGE_ADMINS, TEAMS_ADMINS
+from simtenant.seed import ALICE, EXCHANGE_ADMINS, HELPDESK_STAFF, PIM_APPROVERS, TEAMS_ADMINS
 from tests.support.tenant import PIM, Client
 
 
@@ -86,6 +86,25 @@ async def test_the_membership_lag_delays_what_the_directory_shows_not_what_pim_h
     assert (await member_groups(client, ALICE, EXCHANGE_ADMINS))[1] == _value([EXCHANGE_ADMINS])
     members = await client.graph("GET", f"/groups/{EXCHANGE_ADMINS}/members?$select=id")
     assert [m["id"] for m in members.body["value"]] == [ALICE]
+
+
+async def test_check_member_groups_is_transitive_and_a_lagging_membership_hides_what_is_reached_through_it(
+    client: Client,
+) -> None:
+    """checkMemberGroups: "checks for membership in ... groups ... This function is transitive" (Microsoft Graph,
+    directoryObject: checkMemberGroups). Alice is a member of Helpdesk-Staff, nested in PIM-Approvers; Exchange-Admins
+    nested in Teams-Admins reaches her only once the directory shows her PIM membership of Exchange-Admins."""
+    tenant = client.sim.tenant
+    tenant.add_member(PIM_APPROVERS, HELPDESK_STAFF)
+    tenant.add_member(TEAMS_ADMINS, EXCHANGE_ADMINS)
+    asked = (PIM_APPROVERS, HELPDESK_STAFF, TEAMS_ADMINS, EXCHANGE_ADMINS)
+    assert (await member_groups(client, ALICE, *asked))[1] == _value([PIM_APPROVERS, HELPDESK_STAFF])
+    tenant.settings.membership_lag_seconds = 30
+    assert (await client.activate(EXCHANGE_ADMINS)).body["status"] == "Provisioned"
+    assert (await member_groups(client, ALICE, *asked))[1] == _value([PIM_APPROVERS, HELPDESK_STAFF])
+    await client.advance(30)
+    everything = [PIM_APPROVERS, HELPDESK_STAFF, TEAMS_ADMINS, EXCHANGE_ADMINS]
+    assert (await member_groups(client, ALICE, *asked))[1] == _value(everything)
 
 
 async def test_settings_refuse_values_outside_what_is_modelled(client: Client) -> None:
