@@ -13,8 +13,9 @@ from app import PARTS_KEY
 from bot.store import keys as keyspace
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE
-from simtenant.seed import EXCHANGE_ADMINS, SHAREPOINT_ADMINS
+from simtenant.seed import EXCHANGE_ADMINS, SECURITY_OPERATORS, SHAREPOINT_ADMINS
 from simtenant.wire import request_json
+from tests.support.approvals import BOB, CAROL, approval_cards, decide_in_tenant, request_approval, texts
 from tests.support.cards import buttons, card_text, element, maybe_element, walk
 from tests.support.chat import say, self_activations
 from tests.support.stack import Stack, ending_cycle, running_stack
@@ -155,6 +156,28 @@ async def test_keep_it_scheduled_in_pim_carries_the_ticket(stack: Stack) -> None
     assert element(answer, "heading")["text"] == "Teams Admins: kept", card_text(answer)
     scheduled = self_activations(stack)[-1]
     assert (scheduled["status"], scheduled["ticketInfo"]["ticketNumber"]) == ("Granted", "CHG-0042")
+
+
+async def test_keep_it_under_an_approval_policy_is_a_request_the_approvers_get_again(stack: Stack) -> None:
+    """Security-Operators needs an approval: Keep it is a request like any other (issue 14 point 3, "approval
+    policies apply as to any request"), so when the bot activates again at the end it waits for an approver, every
+    approver gets a card for it and Alice is told so; nothing is activated before someone approves."""
+    request_id, _, _ = await request_approval(stack)
+    await decide_in_tenant(stack, request_id, "Approve")
+    stack.sim.tenant.advance(51 * MINUTE)
+    card = await ending_soon(stack, "Security-Operators")
+    answer = await click(stack, card, "keep", keepMinutes="60", justification="incident still open")
+    assert element(answer, "heading")["text"] == "Security-Operators: I will keep it", card_text(answer)
+    stack.sim.tenant.advance(10 * MINUTE)  # the approved activation has ended: the bot asks again, as Alice
+    said = len(texts(stack, ALICE))
+    assert await ending_cycle(stack) == 1
+    again = self_activations(stack)[-1]
+    assert (again["status"], again["justification"]) == ("PendingApproval", "incident still open")
+    assert again["id"] != request_id and not stack.sim.tenant.is_member(SECURITY_OPERATORS, ALICE.oid)
+    for approver in (BOB, CAROL):
+        assert [c for c in approval_cards(stack, approver) if again["id"] in json.dumps(c.card)] != [], approver
+    assert any("sent your request" in t for t in texts(stack, ALICE, said)), texts(stack, ALICE, said)
+    assert await ending_cycle(stack) == 0  # asked once
 
 
 async def test_no_ticket_input_where_the_policy_wants_none(stack: Stack) -> None:
