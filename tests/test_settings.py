@@ -226,6 +226,18 @@ def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
         load_settings(production(APPROVAL_CHANNELS=f"{group}=19:a@thread.tacv2,{group}=19:b@thread.tacv2"))
 
 
+def check_setting(key: str, value: str | None, field: str, expected: object, named: str) -> None:
+    """Production settings with `key` set to `value` (left out: None) load `field` as `expected`, or, when `expected`
+    is SettingsError, are refused with a problem that starts with `named`."""
+    env = production() if value is None else production(**{key: value})
+    if expected is SettingsError:
+        with pytest.raises(SettingsError) as e:
+            load_settings(env)
+        assert [p for p in e.value.problems if p.startswith(named)], e.value.problems
+    else:
+        assert attrgetter(field)(load_settings(env)) == expected
+
+
 @pytest.mark.parametrize(
     ("key", "value", "field", "expected"),
     [
@@ -255,13 +267,7 @@ def test_approval_channels_map_groups_to_channel_ids_or_channel_links() -> None:
 def test_approval_timing_and_send_rate_defaults_and_bounds(
     key: str, value: str | None, field: str, expected: object
 ) -> None:
-    env = production() if value is None else production(**{key: value})
-    if expected is SettingsError:
-        with pytest.raises(SettingsError) as e:
-            load_settings(env)
-        assert [p for p in e.value.problems if p.startswith(f"{key}={value!r}")], e.value.problems
-    else:
-        assert attrgetter(field)(load_settings(env)) == expected
+    check_setting(key, value, field, expected, named=f"{key}={value!r}")
 
 
 @pytest.mark.parametrize("notes", ["Exchange-Admins", "=note", "Exchange-Admins=", "G=" + "x" * 301])
@@ -439,13 +445,7 @@ def test_bad_pim_extension_settings_are_each_named() -> None:
     ],
 )  # fmt: skip
 def test_ending_warnings_defaults_off_and_bounds(key: str, value: str | None, field: str, expected: object) -> None:
-    env = production() if value is None else production(**{key: value})
-    if expected is SettingsError:
-        with pytest.raises(SettingsError) as e:
-            load_settings(env)
-        assert [p for p in e.value.problems if p.startswith(f"{key}=")], e.value.problems
-    else:
-        assert attrgetter(field)(load_settings(env)) == expected
+    check_setting(key, value, field, expected, named=f"{key}=")
 
 
 def test_the_activation_timeout_outlasts_a_custom_extension_and_is_never_below_the_graph_timeout() -> None:

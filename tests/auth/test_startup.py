@@ -4,7 +4,6 @@ when Microsoft Entra and Graph cannot even be resolved, saying so on /healthz.""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,15 +13,16 @@ from pathlib import Path
 
 from aiohttp.test_utils import unused_port
 
+from tests.support.processes import app_env
+
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
 APP = "4b8e2f6a-9c1d-4e3f-a5b7-c9d1e3f5a7b9"
 
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
     return subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env={**keep, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "app.py"], cwd=ROOT, env=app_env(env), capture_output=True, text=True, timeout=60
     )
 
 
@@ -67,20 +67,20 @@ def test_with_entra_and_graph_unresolvable_the_bot_starts_and_healthz_says_what_
 ) -> None:
     nowhere = "pim-bot-test.invalid"  # RFC 6761: .invalid names never resolve
     port = unused_port()
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
-    env = {
-        **keep,
-        "MicrosoftAppId": APP,
-        "MicrosoftAppPassword": "bot-secret-value",
-        "MicrosoftAppTenantId": TENANT,
-        "USER_TOKENS": "sso",
-        "OAUTH_CONNECTION_NAME": "graph-sso",
-        "AUTHORITY_HOST": f"https://login.{nowhere}",
-        "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"https://login.{nowhere}/botframework.com",
-        "GRAPH_BASE_URL": f"https://graph.{nowhere}/v1.0",
-        "STATE_DB": str(tmp_path / "state.sqlite3"),
-        "PORT": str(port),
-    }
+    env = app_env(
+        {
+            "MicrosoftAppId": APP,
+            "MicrosoftAppPassword": "bot-secret-value",
+            "MicrosoftAppTenantId": TENANT,
+            "USER_TOKENS": "sso",
+            "OAUTH_CONNECTION_NAME": "graph-sso",
+            "AUTHORITY_HOST": f"https://login.{nowhere}",
+            "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"https://login.{nowhere}/botframework.com",
+            "GRAPH_BASE_URL": f"https://graph.{nowhere}/v1.0",
+            "STATE_DB": str(tmp_path / "state.sqlite3"),
+            "PORT": str(port),
+        }
+    )
     log_path = tmp_path / "bot.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

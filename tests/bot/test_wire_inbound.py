@@ -91,8 +91,8 @@ ODD = [
 ]
 
 
-@pytest.mark.parametrize("body", ODD, ids=range(len(ODD)))
-def test_odd_activities_come_out_as_msrest_makes_them_or_fail_as_it_fails(body: dict[str, Any]) -> None:
+def assert_as_msrest(body: dict[str, Any]) -> None:
+    """activity_of(body) is the Activity msrest's deserialize makes of it, or fails with the exception msrest raises."""
     try:
         expected = Activity().deserialize(copy.deepcopy(body))
     except Exception as e:
@@ -100,6 +100,11 @@ def test_odd_activities_come_out_as_msrest_makes_them_or_fail_as_it_fails(body: 
             activity_of(copy.deepcopy(body))
         return
     assert dump(activity_of(copy.deepcopy(body))) == dump(expected)
+
+
+@pytest.mark.parametrize("body", ODD, ids=range(len(ODD)))
+def test_odd_activities_come_out_as_msrest_makes_them_or_fail_as_it_fails(body: dict[str, Any]) -> None:
+    assert_as_msrest(body)
 
 
 JSON = st.recursive(
@@ -117,13 +122,7 @@ KEYS = st.sampled_from(
 def test_any_json_in_any_member_comes_out_as_msrest_makes_it(members: dict[str, Any]) -> None:
     body = act.message(SERVICE, "status", ALICE)
     body.update(members)
-    try:
-        expected = Activity().deserialize(copy.deepcopy(body))
-    except Exception as e:
-        with pytest.raises(type(e)):
-            activity_of(copy.deepcopy(body))
-        return
-    assert dump(activity_of(copy.deepcopy(body))) == dump(expected)
+    assert_as_msrest(body)
 
 
 def test_the_schema_is_as_plain_as_the_fast_path_assumes() -> None:

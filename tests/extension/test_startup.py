@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.processes import app_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
@@ -24,18 +25,18 @@ on_shift = "ops-team"
 def test_a_rules_file_with_an_error_refuses_to_start_naming_its_line(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(BAD_RULES, encoding="utf-8")
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
-    env = {
-        **keep,
-        "MicrosoftAppId": APP,
-        "MicrosoftAppPassword": "bot-secret-value",
-        "MicrosoftAppTenantId": TENANT,
-        "USER_TOKENS": "simulated",
-        "SIMULATED_TENANT_URL": "https://127.0.0.1:9/_sim",
-        "STATE_DB": str(tmp_path / "state.sqlite3"),
-        "PUBLIC_BASE_URL": "https://bot.contoso.com",
-        "PIM_EXTENSION_RULES": str(rules),
-    }
+    env = app_env(
+        {
+            "MicrosoftAppId": APP,
+            "MicrosoftAppPassword": "bot-secret-value",
+            "MicrosoftAppTenantId": TENANT,
+            "USER_TOKENS": "simulated",
+            "SIMULATED_TENANT_URL": "https://127.0.0.1:9/_sim",
+            "STATE_DB": str(tmp_path / "state.sqlite3"),
+            "PUBLIC_BASE_URL": "https://bot.contoso.com",
+            "PIM_EXTENSION_RULES": str(rules),
+        }
+    )
     result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "cannot start" in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from bot.store import keys
 from bot.store.azureblob import AzureBlobStore
 from devtools.azurite import ACCOUNT, Azurite
 from devtools.stack import free_port
+from tests.support.processes import app_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "7f3c1a2e-5b4d-4c6e-8f90-1a2b3c4d5e6f"
@@ -23,7 +23,6 @@ APP = "4b8e2f6a-9c1d-4e3f-a5b7-c9d1e3f5a7b9"
 
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
     base = {
         "MicrosoftAppId": APP,
         "MicrosoftAppPassword": "bot-secret-value",
@@ -33,7 +32,7 @@ def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         "PORT": "0",
     }
     return subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env={**keep, **base, **env}, capture_output=True, text=True, timeout=90
+        [sys.executable, "app.py"], cwd=ROOT, env=app_env({**base, **env}), capture_output=True, text=True, timeout=90
     )
 
 
@@ -66,24 +65,24 @@ async def test_the_bot_starts_on_blob_storage_and_keeps_its_state_there(azurite:
     writes its process heartbeat there, not to a SQLite file."""
     container = azurite.container_name()
     port = free_port()
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
-    env = {
-        **keep,
-        "MicrosoftAppId": "",
-        "BOT_ALLOW_ANONYMOUS": "1",
-        "GRAPH_CLIENT_ID": APP,
-        "GRAPH_TENANT_ID": TENANT,
-        "GRAPH_CLIENT_SECRET": "graph-secret-value",
-        "GRAPH_BASE_URL": "https://graph.invalid/v1.0",
-        "AUTHORITY_HOST": "https://login.invalid",
-        "USER_TOKENS": "simulated",
-        "SIMULATED_TENANT_URL": "https://127.0.0.1:9/_sim",
-        "PORT": str(port),
-        "STATE_DB": str(tmp_path / "must-not-exist.sqlite3"),
-        "STORE": "azureblob",
-        "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
-        "AZURE_STORAGE_CONTAINER": container,
-    }
+    env = app_env(
+        {
+            "MicrosoftAppId": "",
+            "BOT_ALLOW_ANONYMOUS": "1",
+            "GRAPH_CLIENT_ID": APP,
+            "GRAPH_TENANT_ID": TENANT,
+            "GRAPH_CLIENT_SECRET": "graph-secret-value",
+            "GRAPH_BASE_URL": "https://graph.invalid/v1.0",
+            "AUTHORITY_HOST": "https://login.invalid",
+            "USER_TOKENS": "simulated",
+            "SIMULATED_TENANT_URL": "https://127.0.0.1:9/_sim",
+            "PORT": str(port),
+            "STATE_DB": str(tmp_path / "must-not-exist.sqlite3"),
+            "STORE": "azureblob",
+            "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+            "AZURE_STORAGE_CONTAINER": container,
+        }
+    )
     log = tmp_path / "bot.log"
     proc = _spawn(env, log)
     try:

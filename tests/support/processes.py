@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
 from devtools.stack import ROOT, Tenant
+
+
+def app_env(values: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a bot started as a process: `values`, over only what Python itself needs of this process's
+    environment, so that no setting of the developer's or the CI's reaches the bot and changes what it does."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return {**keep, **values}
 
 
 @asynccontextmanager
