@@ -35,7 +35,7 @@ from bot.store import Conflict, Store
 from bot.store import keys as keyspace
 from bot.transport.activity import FileConsent, file_consent_of
 from bot.transport.upload import UploadFailed, upload
-from bot.turn import Turn
+from bot.turn import Turn, admin_or_told
 from cards import wording
 from cards.export import export_summary_card, file_consent_card, file_info_card
 from core.admins import Admins
@@ -112,7 +112,7 @@ class AuditExports:
     # -- the command ----------------------------------------------------------------------------------------------
 
     async def run(self, turn: Turn, command: AuditExport) -> None:
-        if not await self._admin(turn):
+        if not await admin_or_told(turn, self._admins, "audit export"):
             return
         if self._max_days == 0:
             await turn.send_text(wording.EXPORT_OFF)
@@ -174,18 +174,6 @@ class AuditExports:
             {"exportId": export_id},
         )
         await turn.send_attachment(_attachment(consent))
-
-    async def _admin(self, turn: Turn) -> bool:
-        """Whether the turn's user is one of the bot's admins; if not, they were told why not (as `feed here`)."""
-        try:
-            admin = await self._admins.is_admin(turn.actor)
-        except DirectoryError as e:
-            await turn.send_text(cards.explain(e, turn.actor.time_style))
-            return False
-        if not admin:
-            log.info("refused 'audit export' by %s (not an admin)", turn.actor.object_id)
-            await turn.send_text(wording.not_an_admin("audit export", configured=self._admins.configured))
-        return admin
 
     async def _with_reasons(self, rows: list[ExportRow]) -> list[ExportRow]:
         """An approval or denial made in Teams has its approver's reason in the bot's records (`request/{id}`);

@@ -13,6 +13,7 @@ sign-in interrupts and resumes (bot.signin).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,15 +21,20 @@ from typing import Any
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity
 
+import cards
 from bot.transport.activity import conversation_kind, reference_of
 from bot.transport.typing import TypingIndicator
 from bot.transport.wire import SentCard
+from cards import wording
+from core.admins import Admins
+from core.errors import DirectoryError
 from core.models import Actor
 from core.service import PimService
 
 __all__ = [
     "Turn",
     "UserInput",
+    "admin_or_told",
     "invoke_answer",
     "invoke_card",
     "invoke_done",
@@ -102,6 +108,23 @@ class Turn:
         activity = _adaptive(card)
         activity.id = activity_id
         await self.context.update_activity(activity)
+
+
+log = logging.getLogger(__name__)
+
+
+async def admin_or_told(turn: Turn, admins: Admins, typed: str) -> bool:
+    """Whether the turn's user is one of the bot's admins, for the admin-only command `typed` (`feed here`, `audit
+    export`); if not, or if the directory could not say, they were told why not, and the command does nothing."""
+    try:
+        admin = await admins.is_admin(turn.actor)
+    except DirectoryError as e:
+        await turn.send_text(cards.explain(e, turn.actor.time_style))
+        return False
+    if not admin:
+        log.info("refused %r by %s (not an admin)", typed, turn.actor.object_id)
+        await turn.send_text(wording.not_an_admin(typed, configured=admins.configured))
+    return admin
 
 
 async def send_text(context: TurnContext, text: str) -> str | None:

@@ -9,7 +9,7 @@ import cards
 from bot.feed.desk import FeedDesk
 from bot.feed.store import FeedChannel, channel_of_reference
 from bot.transport.activity import channel_name_of, teams_channel_of
-from bot.turn import Turn
+from bot.turn import Turn, admin_or_told
 from cards import wording
 from core.admins import Admins
 from core.commands import Feed, FeedAction
@@ -43,26 +43,13 @@ class FeedCommands:
         if command.action is FeedAction.HERE and not (turn.where == "channel" and channel_id):
             await turn.send_text(wording.FEED_ONLY_IN_A_CHANNEL)
             return
-        if not await self._admin(turn, command):
+        if not await admin_or_told(turn, self._admins, f"feed {command.action.value}"):
             return
         if command.action is FeedAction.OFF:
             old = await self._feed.switch_off()
             await turn.send_text(wording.feed_off_text(old.label) if old is not None else wording.FEED_WAS_OFF)
             return
         await self._here(turn, channel_id)
-
-    async def _admin(self, turn: Turn, command: Feed) -> bool:
-        """Whether the turn's user is one of the bot's admins; if not, they were told why not."""
-        try:
-            admin = await self._admins.is_admin(turn.actor)
-        except DirectoryError as e:
-            await turn.send_text(cards.explain(e, turn.actor.time_style))
-            return False
-        if not admin:
-            log.info("refused 'feed %s' by %s (not an admin)", command.action.value, turn.actor.object_id)
-            refusal = wording.not_an_admin(f"feed {command.action.value}", configured=self._admins.configured)
-            await turn.send_text(refusal)
-        return admin
 
     async def _here(self, turn: Turn, channel_id: str) -> None:
         """`feed here`: this channel becomes the feed's; the answer names the groups it reports on."""
