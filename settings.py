@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from bot.extension.contract import PIM_CALLER_APP_ID
@@ -376,13 +377,24 @@ def _url(env: Mapping[str, str], key: str, default: str, problems: list[str], *,
     return value
 
 
-def _endpoints(env: Mapping[str, str], problems: list[str]) -> tuple[BotCloud, CloudEndpoints]:
-    raw = env.get("BOT_CLOUD", "").strip().lower() or BotCloud.PUBLIC.value
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(env: Mapping[str, str], key: str, default: E, problems: list[str], must: str = "") -> E:
+    """The member of `default`'s enum that `key` names, in any case; unset or empty: `default`. Anything else is a
+    problem (`key='value' must …`, by default naming every choice), and `default` stands in so that every other
+    setting is still checked."""
+    raw = env.get(key, "").strip().lower() or default.value
+    kind = type(default)
     try:
-        cloud = BotCloud(raw)
+        return kind(raw)
     except ValueError:
-        cloud = BotCloud.PUBLIC
-        problems.append(f"BOT_CLOUD={raw!r} must be one of {', '.join(c.value for c in BotCloud)}")
+        problems.append(f"{key}={raw!r} {must or 'must be one of ' + ', '.join(c.value for c in kind)}")
+        return default
+
+
+def _endpoints(env: Mapping[str, str], problems: list[str]) -> tuple[BotCloud, CloudEndpoints]:
+    cloud = _choice(env, "BOT_CLOUD", BotCloud.PUBLIC, problems)
     preset = CLOUDS[cloud]
     values = {
         # The issuer is compared verbatim with the token's `iss`: a trailing slash is kept as written.
@@ -486,12 +498,7 @@ _TRACE_EXPORTERS = ("otlp", "console")
 
 def _observe(env: Mapping[str, str], host: str, port: int, problems: list[str]) -> ObservabilitySettings:
     """LOG_FORMAT, METRICS_PORT / METRICS_HOST, and whether the OTEL_* variables turn tracing on."""
-    format_raw = env.get("LOG_FORMAT", "").strip().lower() or LogFormat.TEXT.value
-    try:
-        log_format = LogFormat(format_raw)
-    except ValueError:
-        log_format = LogFormat.TEXT
-        problems.append(f"LOG_FORMAT={format_raw!r} must be text or json")
+    log_format = _choice(env, "LOG_FORMAT", LogFormat.TEXT, problems, "must be text or json")
     metrics_port: int | None = None
     metrics_raw = env.get("METRICS_PORT", "").strip()
     if metrics_raw:

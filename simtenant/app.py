@@ -58,7 +58,7 @@ import ipaddress
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -333,11 +333,7 @@ async def _token(request: web.Request, tenant: Tenant) -> web.Response:
                 f"The provided value for scope {' '.join(scopes)} is not valid. Client credential flows must have a "
                 f"scope value with /.default suffixed to the resource identifier (application ID URI).",
             )
-        access = tenant.tokens.issue_app_token(app)
-        lifetime = int(TOKEN_LIFETIME.total_seconds()) - 1
-        return _json(
-            200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access}
-        )
+        return _token_response(tenant.tokens.issue_app_token(app))
     if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
         return _on_behalf_of(tenant, app.client_id, form, scopes)
     if grant == "authorization_code":
@@ -396,18 +392,7 @@ def _device_token(request: web.Request, tenant: Tenant, client_id: str, device_c
             "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
         )
     code.redeemed = True
-    access = tenant.tokens.issue_user_token(user, client_id, code.scopes)
-    lifetime = int(TOKEN_LIFETIME.total_seconds()) - 1
-    return _json(
-        200,
-        {
-            "token_type": "Bearer",
-            "scope": " ".join(code.scopes),
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": access,
-        },
-    )
+    return _token_response(tenant.tokens.issue_user_token(user, client_id, code.scopes), code.scopes)
 
 
 def _on_behalf_of(tenant: Tenant, client_id: str, form: Any, scopes: list[str]) -> web.Response:
@@ -438,17 +423,20 @@ def _on_behalf_of(tenant: Tenant, client_id: str, form: Any, scopes: list[str]) 
     access = tenant.tokens.issue_user_token(
         user, client_id, tenant.delegated_scopes, mfa="mfa" in claims.get("amr", []), acrs=acrs
     )
+    return _token_response(access, tenant.delegated_scopes)
+
+
+def _token_response(access: str, scopes: Sequence[str] | None = None) -> web.Response:
+    """The token endpoint's success response: `scope` for a delegated token only, as Microsoft's examples show it
+    (Learn: "Microsoft identity platform and the OAuth 2.0 client credentials flow", "... device authorization grant
+    flow", "... On-Behalf-Of flow", each under "Successful response"), valid for TOKEN_LIFETIME less a
+    second."""
     lifetime = int(TOKEN_LIFETIME.total_seconds()) - 1
-    return _json(
-        200,
-        {
-            "token_type": "Bearer",
-            "scope": " ".join(tenant.delegated_scopes),
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": access,
-        },
-    )
+    body: dict[str, object] = {"token_type": "Bearer"}
+    if scopes is not None:
+        body["scope"] = " ".join(scopes)
+    body.update(expires_in=lifetime, ext_expires_in=lifetime, access_token=access)
+    return _json(200, body)
 
 
 # ---------------------------------------------------------------------------------------------------- /_sim
