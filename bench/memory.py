@@ -47,7 +47,7 @@ from bot.store import keys as k
 from bot.store.sqlite import SqliteStore, Write
 from core.models import TimeStyle
 from devtools.azurite import running_azurite
-from devtools.stack import ROOT, Tenant, bot_environment, free_port, python_server, simulated_tenant
+from devtools.stack import ROOT, Tenant, bot_environment, free_port, python_server, simulated_tenant, stop_process
 from devtools.teams.activities import TeamsUser, message
 
 __all__ = ["RSS_TARGET_MB", "STARTUP_TARGET_S", "MemoryFigures", "measure_memory", "render_memory"]
@@ -210,12 +210,7 @@ def started_bot(env: Mapping[str, str], log_path: Path) -> Iterator[tuple[subpro
                 time.sleep(0.02)
             yield proc, time.perf_counter() - t0, cpu_seconds(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 # ---- the load -------------------------------------------------------------------------------------------------------

@@ -104,7 +104,8 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, what: st
     raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f}s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within 10 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -131,7 +132,7 @@ def simulated_tenant(state_dir: Path, seed: str = "demo") -> Iterator[tuple[Tena
         info = json.loads(line)
         yield Tenant(**{k: info[k] for k in Tenant.__dataclass_fields__}), proc
     finally:
-        _stop(proc)
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()  # else a ResourceWarning (an error under pytest's filterwarnings=error) at GC
         log.close()
@@ -176,7 +177,7 @@ def bot_process(env: Mapping[str, str], log_path: Path) -> Iterator[subprocess.P
             _wait_http(f"http://127.0.0.1:{env['PORT']}/healthz", proc, 30, "the bot", log_path)
             yield proc
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 @contextmanager
@@ -194,7 +195,7 @@ def python_server(
             _wait_http(f"http://127.0.0.1:{port}/healthz", proc, 30, what, log_path)
             yield proc
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def publish_bot_app(tenant: Tenant, bot_id: str = PLAYGROUND_BOT_ID) -> str:
@@ -253,4 +254,4 @@ def playground(directory: Path, bot_port: int, port: int) -> Iterator[subprocess
             )
             yield proc
         finally:
-            _stop(proc)
+            stop_process(proc)
