@@ -10,11 +10,13 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.store import keys
 from cards.wording import EXPORT_BAD_CONSENT, EXPORT_GONE, REPLIED_PRIVATELY
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE, BOB
+from devtools.teams.connector import Recorded
 from simtenant import seed
 from simtenant.seed import EXCHANGE_ADMINS, SECURITY_OPERATORS
 from tests.support.approvals import click, decide_in_tenant, request_approval
@@ -29,6 +31,16 @@ from tests.support.state import StateFile
 def _days(stack: Stack, back: int) -> tuple[str, str]:
     today = stack.sim.tenant.now().astimezone(UTC).date()
     return (today - timedelta(days=back)).isoformat(), today.isoformat()
+
+
+async def _consent(stack: Stack, back: int, group: str = "") -> tuple[Recorded, dict[str, Any]]:
+    """Alice asks for the export of the last `back` days (of `group`, or of every monitored group); the one file
+    consent card she gets for it."""
+    start, end = _days(stack, back)
+    before = len(stack.connector.messages())
+    await stack.post(act.message(stack.service_url, f"audit export {start} {end} {group}".strip()))
+    [consent] = attachments(stack, FILE_CONSENT, before)
+    return consent
 
 
 def _rows(data: bytes) -> list[dict[str, str]]:
@@ -95,10 +107,7 @@ async def test_an_admin_gets_the_csv_through_file_consent_with_a_summary(export_
 
 async def test_a_group_named_limits_the_export_and_the_bytes_go_in_one_put(export_stack: Stack) -> None:
     stack = export_stack
-    start, end = _days(stack, 10)
-    before = len(stack.connector.messages())
-    await stack.post(act.message(stack.service_url, f"audit export {start} {end} Security-Operators"))
-    [consent] = attachments(stack, FILE_CONSENT, before)
+    consent = await _consent(stack, 10, "Security-Operators")
     await answer_consent(stack, consent, "accept")
     data = stack.connector.files[consent[1]["name"]]
     rows = _rows(data)
@@ -110,10 +119,7 @@ async def test_a_group_named_limits_the_export_and_the_bytes_go_in_one_put(expor
 
 async def test_declining_drops_the_export_and_says_so(export_stack: Stack) -> None:
     stack = export_stack
-    start, end = _days(stack, 5)
-    before = len(stack.connector.messages())
-    await stack.post(act.message(stack.service_url, f"audit export {start} {end}"))
-    [consent] = attachments(stack, FILE_CONSENT, before)
+    consent = await _consent(stack, 5)
     status, _ = await answer_consent(stack, consent, "decline")
     assert status == 200
     assert "won't upload" in (stack.connector.messages()[-1].body.get("text") or "")
@@ -123,10 +129,7 @@ async def test_declining_drops_the_export_and_says_so(export_stack: Stack) -> No
 
 async def test_someone_else_cannot_take_an_admins_export(export_stack: Stack) -> None:
     stack = export_stack
-    start, end = _days(stack, 5)
-    before = len(stack.connector.messages())
-    await stack.post(act.message(stack.service_url, f"audit export {start} {end}"))
-    [consent] = attachments(stack, FILE_CONSENT, before)
+    consent = await _consent(stack, 5)
     status, _ = await answer_consent(stack, consent, "accept", BOB)
     assert status == 200 and not stack.connector.files
     assert await StateFile(stack.state_db).keys_with_prefix(keys.EXPORTS) != []
@@ -194,10 +197,7 @@ async def test_an_approval_made_in_teams_carries_the_approvers_reason(export_sta
     stack = export_stack
     request_id, bob_card, _ = await request_approval(stack)
     await click(stack, BOB, bob_card, "approve", reason="ok for the patch window")
-    start, end = _days(stack, 1)
-    before = len(stack.connector.messages())
-    await stack.post(act.message(stack.service_url, f"audit export {start} {end} Security-Operators"))
-    [consent] = attachments(stack, FILE_CONSENT, before)
+    consent = await _consent(stack, 1, "Security-Operators")
     await answer_consent(stack, consent, "accept")
     [approved] = [r for r in _rows(stack.connector.files[consent[1]["name"]]) if r["event"] == "approved"]
     assert approved["request_id"] == request_id and approved["approver"] == "Bob Builder"
@@ -226,10 +226,7 @@ async def test_an_upload_url_that_is_not_https_gets_no_bytes(export_stack: Stack
     """Teams' upload URL is OneDrive's (https). Plain http is taken only on loopback in development (this stack's
     Bot Connector stand-in); anywhere else the bot sends nothing and keeps the export."""
     stack = export_stack
-    start, end = _days(stack, 3)
-    before = len(stack.connector.messages())
-    await stack.post(act.message(stack.service_url, f"audit export {start} {end}"))
-    [(message, card)] = attachments(stack, FILE_CONSENT, before)
+    message, card = await _consent(stack, 3)
     info = {**stack.connector.offer_upload(card["name"]), "uploadUrl": "http://files.contoso.test/upload/1"}
     invoke = act.file_consent(stack.service_url, "accept", card["content"]["acceptContext"], message.activity_id, info)
     status, _ = await stack.post(invoke)
