@@ -12,9 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import msal
 import pytest
-import requests
 
 import simtenant
 from cards.wording import explain
@@ -25,6 +23,7 @@ from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenan
 from graph.errors import GraphError
 from simtenant import seed
 from tests.support.pim_endpoint import Endpoint, decision, link_in_tenant
+from tests.support.tenant import GRAPH_DEFAULT, msal_app
 
 HOUR = timedelta(hours=1)
 
@@ -50,14 +49,8 @@ async def rig() -> AsyncIterator[Rig]:
     async with simtenant.run_simtenant(tenant=tenant) as sim:
         # The client's usual timeout is short (1 s): the slow-extension test shows the activation's own outlasting it.
         async with httpx.AsyncClient(verify=sim.ssl_context(), timeout=1.0) as http:
-            with requests.Session() as session:
-                session.verify, session.trust_env = sim.ca_file, False
-                app = await asyncio.to_thread(
-                    msal.ConfidentialClientApplication, sim.client_id, client_credential=sim.client_secret,
-                    authority=sim.authority, instance_discovery=False, http_client=session,
-                )  # fmt: skip
-                scopes = ["https://graph.microsoft.com/.default"]
-                token = AppTokenSource(functools.partial(app.acquire_token_for_client, scopes=scopes))
+            async with msal_app(sim) as app:
+                token = AppTokenSource(functools.partial(app.acquire_token_for_client, scopes=GRAPH_DEFAULT))
                 yield Rig(sim, http, GraphClient(http, sim.graph_base_url, token, max_retry_wait=1.0))
 
 

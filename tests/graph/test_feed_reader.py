@@ -4,7 +4,6 @@ deactivate with their own tokens, the tenant's clock makes things expire, and th
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,9 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import msal
 import pytest
-import requests
 
 import simtenant
 from core.errors import PermissionDenied
@@ -23,6 +20,7 @@ from core.models import Access, Ticket
 from graph import AppTokenSource, FeedReader, GraphClient, SimulatedTenantTokens
 from graph.wire import format_datetime
 from simtenant import seed
+from tests.support.tenant import GRAPH_DEFAULT, msal_app
 
 ALICE, BOB, CAROL, ERIN, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.ERIN, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS
@@ -122,26 +120,14 @@ async def feed(request: pytest.FixtureRequest) -> AsyncIterator[Feed]:
     tenant.clock.freeze()
     async with simtenant.run_simtenant(tenant=tenant) as sim:
         async with httpx.AsyncClient(verify=sim.ssl_context(), timeout=30.0) as http:
-            session = requests.Session()
-            session.verify = sim.ca_file
-            session.trust_env = False
-            app = await asyncio.to_thread(
-                msal.ConfidentialClientApplication,
-                sim.client_id,
-                client_credential=sim.client_secret,
-                authority=sim.authority,
-                instance_discovery=False,
-                http_client=session,
-            )
-            scopes = ["https://graph.microsoft.com/.default"]
-            app_token = AppTokenSource(
-                functools.partial(app.acquire_token_for_client, scopes=scopes),
-                forget=lambda: app.remove_tokens_for_client(),
-            )
-            client = GraphClient(http, sim.graph_base_url, app_token, max_retry_wait=3.0)
-            await app_token()
-            tenant.stats.reset()
-            with session:
+            async with msal_app(sim) as app:
+                app_token = AppTokenSource(
+                    functools.partial(app.acquire_token_for_client, scopes=GRAPH_DEFAULT),
+                    forget=lambda: app.remove_tokens_for_client(),
+                )
+                client = GraphClient(http, sim.graph_base_url, app_token, max_retry_wait=3.0)
+                await app_token()
+                tenant.stats.reset()
                 yield Feed(
                     sim,
                     http,

@@ -12,9 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import msal
 import pytest
-import requests
 
 import simtenant
 from core.admins import ADMINS_TTL, Admins
@@ -43,6 +41,7 @@ from core.ports import ActivationInput, GroupMembers, PolicyQuery
 from graph import AppTokenSource, GraphClient, GraphPimDirectory, SimulatedTenantTokens, wire
 from simtenant import seed
 from tests.fakes.graphstub import app_token_source
+from tests.support.tenant import GRAPH_DEFAULT, msal_app
 
 ALICE, BOB, CAROL, DAVE, FRANK = seed.ALICE, seed.BOB, seed.CAROL, seed.DAVE, seed.FRANK
 EXCHANGE, TEAMS, SECOPS = seed.EXCHANGE_ADMINS, seed.TEAMS_ADMINS, seed.SECURITY_OPERATORS
@@ -99,25 +98,12 @@ async def rig() -> AsyncIterator[Rig]:
     tenant.clock.freeze()
     async with simtenant.run_simtenant(tenant=tenant) as sim:
         async with httpx.AsyncClient(verify=sim.ssl_context(), timeout=5.0) as http:
-            session = requests.Session()
-            session.verify = sim.ca_file
-            session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override session.verify
-            # msal's constructor fetches the OpenID configuration synchronously: off the loop serving the tenant.
-            app = await asyncio.to_thread(
-                msal.ConfidentialClientApplication,
-                sim.client_id,
-                client_credential=sim.client_secret,
-                authority=sim.authority,
-                instance_discovery=False,
-                http_client=session,
-            )
-            scopes = ["https://graph.microsoft.com/.default"]
-            app_token = AppTokenSource(functools.partial(app.acquire_token_for_client, scopes=scopes))
-            client = GraphClient(http, sim.graph_base_url, app_token, max_retry_wait=3.0)
-            directory = GraphPimDirectory(client, tenant.clock)
-            await app_token()  # msal's first token outside the counted round trips
-            tenant.stats.reset()
-            with session:
+            async with msal_app(sim) as app:
+                app_token = AppTokenSource(functools.partial(app.acquire_token_for_client, scopes=GRAPH_DEFAULT))
+                client = GraphClient(http, sim.graph_base_url, app_token, max_retry_wait=3.0)
+                directory = GraphPimDirectory(client, tenant.clock)
+                await app_token()  # msal's first token outside the counted round trips
+                tenant.stats.reset()
                 yield Rig(sim, http, directory, SimulatedTenantTokens(http, sim.control_url), app_token)
 
 

@@ -3,18 +3,37 @@ fixtures: a demo tenant per test, on a frozen clock)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
+import msal
 import pytest
+import requests
 
 from simtenant import RunningSimTenant, SimClock, build_tenant, run_simtenant
 from simtenant.seed import ALICE
 
 PIM = "/identityGovernance/privilegedAccess/group"
+GRAPH_DEFAULT = ["https://graph.microsoft.com/.default"]  # the scopes of an app token for Graph
+
+
+@asynccontextmanager
+async def msal_app(sim: RunningSimTenant) -> AsyncIterator[msal.ConfidentialClientApplication]:
+    """msal's confidential client of the tenant's app registration, over a requests session that trusts the tenant's
+    test CA, for app tokens (`acquire_token_for_client(scopes=GRAPH_DEFAULT)`) as the bot gets them."""
+    with requests.Session() as session:
+        session.verify = sim.ca_file
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override session.verify
+        # msal's constructor fetches the OpenID configuration synchronously: off the loop serving the tenant.
+        yield await asyncio.to_thread(
+            msal.ConfidentialClientApplication, sim.client_id, client_credential=sim.client_secret,
+            authority=sim.authority, instance_discovery=False, http_client=session,
+        )  # fmt: skip
 
 
 @dataclass
