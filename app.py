@@ -83,7 +83,7 @@ from graph.feed import FeedReader
 from graph.history import HistoryReader
 from graph.pim import GraphPimDirectory
 from graph.teamsapps import GraphAppInstaller
-from graph.transport import graph_transport
+from graph.transport import GraphHttpClient, graph_transport
 from settings import AppType, LogFormat, Settings, SettingsError, UserTokenMode, load_settings
 
 log = logging.getLogger("pimbot")
@@ -331,7 +331,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
 
     graph_reach = health.add("graph", Dependency("Microsoft Graph", settings.graph.base_url, probe_graph))
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
-    http = httpx.AsyncClient(
+    http = GraphHttpClient(
         transport=ObservedTransport(graph_transport(ssl_ctx, limits), {settings.graph.base_url: graph_reach}),
         verify=ssl_ctx,  # and limits: for the transports httpx mounts for HTTPS_PROXY & co.
         limits=limits,

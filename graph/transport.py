@@ -16,12 +16,44 @@ error, and the body is read inside the transport, so a failure while reading it 
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-__all__ = ["GraphTransport", "graph_transport"]
+__all__ = ["GraphHttpClient", "GraphTransport", "graph_transport"]
+
+
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, which skips reading a response that sets no cookie.
+
+    httpx hands every response to its jar, and the jar first wraps response and request in urllib's types (a URL
+    parse and a header copy: about a sixth of httpx's own CPU per Graph call). Graph's answers set no cookie; an
+    answer without a Set-Cookie (or Set-Cookie2) header adds nothing to the jar whichever way it is read, so only those
+    that carry one are read, as before."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class GraphHttpClient(httpx.AsyncClient):
+    """`httpx.AsyncClient` for Graph, the same in every way but the cost of reading a response that sets no cookie
+    (`_Cookies`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _Cookies(self._cookies.jar)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:  # httpx.Cookies, a dict or a CookieJar, as httpx takes them
+        self._cookies = _Cookies(httpx.Cookies(cookies).jar)
 
 
 class GraphTransport(AiohttpTransport):

@@ -34,3 +34,22 @@ async def test_only_graph_responses_move_it() -> None:
     graph = httpx.Response(200, headers=date, request=httpx.Request("GET", "https://graph.example/v1.0/users/x"))
     await clock.on_response(graph)
     assert clock.offset == timedelta(minutes=30)
+
+
+def test_the_same_header_again_is_read_against_the_local_clock_of_now() -> None:
+    """The parsed header is kept for the next response carrying the same one (graph.clock): the offset is still
+    worked out afresh against the local clock at each response."""
+    local = [LOCAL]
+    clock = GraphClock(local=lambda: local[0])
+    header = "Sun, 22 Nov 2026 12:06:00 GMT"
+    clock.observe(header)
+    assert clock.offset == timedelta(minutes=6)
+    local[0] = LOCAL + timedelta(minutes=3)
+    clock.observe(header)
+    assert clock.offset == timedelta(minutes=3)
+    clock.observe("yesterday")  # a malformed header, then the same one again: neither moves it
+    clock.observe("yesterday")
+    assert clock.offset == timedelta(minutes=3)
+    local[0] = LOCAL + timedelta(minutes=6)
+    clock.observe(header)  # within noise of the local clock now
+    assert clock.offset == timedelta(0)

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from graph.transport import graph_transport
+from graph.transport import GraphHttpClient, graph_transport
 
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)
 
@@ -102,3 +102,26 @@ async def test_a_read_timeout_is_a_read_timeout(server: tuple[str, list[bytes]])
     async with _client(timeout=httpx.Timeout(0.2)) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(f"{base}/slow")
+
+
+async def test_the_graph_client_keeps_cookies_a_response_sets_and_reads_no_others() -> None:
+    """GraphHttpClient skips the cookie jar for answers that set no cookie (graph.transport); one that sets a cookie
+    is read as httpx would, and the cookie goes out with the next request, also after the jar is replaced."""
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Cookie"))
+        if request.url.path == "/set":
+            return httpx.Response(200, headers={"Set-Cookie": "affinity=a1; Path=/"})
+        return httpx.Response(200, json={})
+
+    async with GraphHttpClient(transport=httpx.MockTransport(answer)) as http:
+        await http.get("https://graph.example/plain")
+        assert len(http.cookies.jar) == 0
+        await http.get("https://graph.example/set")
+        assert http.cookies.get("affinity") == "a1"
+        await http.get("https://graph.example/plain")
+        http.cookies = {"other": "o1"}
+        await http.get("https://graph.example/set")
+        await http.get("https://graph.example/plain")
+    assert sent == [None, None, "affinity=a1", "other=o1", "other=o1; affinity=a1"]
