@@ -24,7 +24,7 @@ from botbuilder.schema import Activity
 import cards
 from bot.transport.activity import conversation_kind, reference_of
 from bot.transport.typing import TypingIndicator
-from bot.transport.wire import SentCard
+from bot.transport.wire import SentCard, sent_once
 from cards import wording
 from core.admins import Admins
 from core.errors import DirectoryError
@@ -130,12 +130,12 @@ async def admin_or_told(turn: Turn, admins: Admins, typed: str) -> bool:
 async def send_text(context: TurnContext, text: str) -> str | None:
     """`text` as a message into the conversation of `context`, also when the activity names no user (a `Turn` is
     for one that does); the new activity's id."""
-    return _id_of(await context.send_activity(MessageFactory.text(text)))
+    return _id_of(await context.send_activity(sent_once(MessageFactory.text(text))))
 
 
 async def send_card(context: TurnContext, card: Mapping[str, Any]) -> str | None:
     """The Adaptive Card `card` as a message into the conversation of `context` (see `send_text`)."""
-    return _id_of(await context.send_activity(_adaptive(card)))
+    return _id_of(await context.send_activity(sent_once(_adaptive(card))))
 
 
 def _adaptive(card: Mapping[str, Any]) -> Activity:

@@ -88,3 +88,44 @@ def test_a_sent_card_is_shared_not_copied_by_botbuilders_deep_copy() -> None:
     # (msrest itself would turn a dict subclass into a string; the bot sends with to_json only,
     # bot/transport/connector.py.)
     assert to_json(clone) == MessageFactory.attachment(CardFactory.adaptive_card(help_card(None))).serialize()
+
+
+def test_a_sent_card_goes_out_as_it_is_and_as_msrest_would_write_it() -> None:
+    """to_json passes a SentCard on without walking it (bot.transport.wire): the JSON sent is msrest's."""
+    import json
+
+    from bot.transport.wire import SentCard
+
+    card = SentCard(activation_card([], None))
+    activity = _addressed(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+    out = to_json(activity)
+    assert out["attachments"][0]["content"] is card
+    plain = _addressed(MessageFactory.attachment(CardFactory.adaptive_card(activation_card([], None))))
+    assert json.loads(json.dumps(out)) == plain.serialize()
+
+
+async def test_an_activity_sent_once_reaches_the_adapter_as_the_plain_one_would() -> None:
+    """bot.transport.wire.sent_once: TurnContext's copy of it is a plain Activity, addressed as before, with the same
+    JSON as the copy of an ordinary activity; the copy's addressing leaves the caller's activity as it was."""
+    from botbuilder.core import TurnContext
+    from botbuilder.core.adapters import TestAdapter
+
+    from bot.transport.wire import SentCard, sent_once
+
+    adapter = TestAdapter()
+    incoming = _addressed(MessageFactory.text("activate x"))
+    incoming.id, incoming.from_property, incoming.recipient = "7", incoming.recipient, incoming.from_property
+    context = TurnContext(adapter, incoming)
+
+    def built() -> Activity:
+        return MessageFactory.attachment(CardFactory.adaptive_card(SentCard(help_card(None))))
+
+    once = sent_once(built())
+    await context.send_activity(built())
+    await context.send_activity(once)
+    await context.send_activity(sent_once(MessageFactory.text("hi")))
+    plain, copied, text = adapter.activity_buffer
+    assert type(copied) is Activity and to_json(copied) == to_json(plain)
+    assert copied.reply_to_id == "7" and copied.recipient.id == "29:user"
+    assert once.reply_to_id is None and once.recipient is None and once.conversation is None
+    assert type(text) is Activity and text.serialize()["text"] == "hi" and text.reply_to_id == "7"
