@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from typing import Any
 
 from admin.extension import main
@@ -31,14 +32,17 @@ async def run(client: Client, argv: list[str], signs_in: str | None = ERIN) -> t
     out = io.StringIO()
     command = asyncio.create_task(asyncio.to_thread(main, argv, {}, out=out))
     if signs_in is not None:
+        shown_by = None  # the operator types the code once the command has shown it: it asks the tenant first
         while not command.done():
             pending = await client.control("GET", "/devicecode")
             if pending.body["pending"]:
                 code = pending.body["pending"][0]["user_code"]
-                assert code in out.getvalue()  # the operator was shown the code to type
-                approved = await client.control("POST", "/devicecode", json={"user_code": code, "user": signs_in})
-                assert approved.status == 200
-                break
+                shown_by = shown_by or time.monotonic() + 10
+                if code in out.getvalue():
+                    approved = await client.control("POST", "/devicecode", json={"user_code": code, "user": signs_in})
+                    assert approved.status == 200
+                    break
+                assert time.monotonic() < shown_by, f"the code {code} was never shown: {out.getvalue()!r}"
             await asyncio.sleep(0.05)
     return await asyncio.wait_for(command, 60), out.getvalue()
 
