@@ -3,6 +3,14 @@
 Every etag is a fresh uuid4 hex. Writes are `BEGIN IMMEDIATE` transactions, so several processes share one
 file (WAL, a busy timeout); the blocking sqlite calls of one store run on one thread of its own, in order.
 
+Except the small ones that need not wait: a read or write of a few keys is first tried on the event loop's thread,
+on a second connection that never waits for a lock (busy timeout 0) and never checkpoints. Handing a call to the
+store's thread and back costs ~55 µs of CPU (two thread wake-ups and the loop's self-pipe), more than the call
+itself (a one-key write ~22 µs, a read ~9 µs), and a warm activation makes four. When the file is locked (another
+process, or the store's thread, writing) the attempt fails at once, having written nothing, and the call goes to the
+store's thread as before. Commits are as durable as there (WAL, synchronous=NORMAL: no fsync per commit); the WAL is
+checkpointed on the store's thread, every few hundred such writes, so the loop never waits for an fsync.
+
 Leases are records (`lease/{name}` = owner and expiry on the store's clock) taken and renewed by compare-and-swap;
 processes sharing a file must have clocks that agree within a few seconds.
 """
@@ -11,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,7 +36,10 @@ from core.ports import Clock
 __all__ = ["SqliteStore", "Write"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 PAGE = 500  # keys per listing query (and per IN (...) of a many-key read)
+INLINE_KEYS = 8  # a read or write of at most this many keys is tried on the loop's thread first (module doc)
+CHECKPOINT_EVERY = 256  # writes made on the loop's thread between two checkpoints on the store's thread
 _SURROGATES = range(0xD800, 0xE000)
 
 
@@ -61,6 +73,14 @@ class SqliteStore(Store):
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, etag TEXT NOT NULL, value TEXT NOT NULL)"
         )
+        # The loop thread's connection (module doc); none for ":memory:", where a second connection is another database.
+        self._inline: sqlite3.Connection | None = None
+        if self._path != ":memory:":
+            self._inline = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=0)
+            self._inline.execute("PRAGMA synchronous=NORMAL")
+            self._inline.execute("PRAGMA busy_timeout=0")
+            self._inline.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (they fsync) on the store's thread
+        self._inline_writes = 0
         self._closed = False
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -114,11 +134,32 @@ class SqliteStore(Store):
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Versioned]:
         """The values of those of `keys` that exist."""
-        return await self._run(self._get_many, list(keys)) if keys else {}
+        if not keys:
+            return {}
+        if self._inline is not None and not self._closed and len(keys) <= INLINE_KEYS:
+            try:
+                return _get_many(self._inline, list(keys))
+            except sqlite3.OperationalError as e:
+                if not _busy(e):
+                    raise
+        return await self._run(self._get_many, list(keys))
 
     async def write_many(self, writes: Sequence[Write]) -> list[str]:
         """Several keys in one transaction: all written (their new etags, in order) or, on a Conflict, none."""
-        return await self._run(self._write_many, list(writes)) if writes else []
+        if not writes:
+            return []
+        if self._inline is not None and not self._closed and len(writes) <= INLINE_KEYS:
+            try:
+                etags = _write_many(self._inline, list(writes))
+            except sqlite3.OperationalError as e:  # rolled back: nothing written
+                if not _busy(e):
+                    raise
+            else:
+                self._inline_writes += 1
+                if self._inline_writes % CHECKPOINT_EVERY == 0:
+                    self._executor.submit(self._checkpoint)
+                return etags
+        return await self._run(self._write_many, list(writes))
 
     def close(self) -> None:
         """Wait for what is queued, then close the file (twice is harmless)."""
@@ -126,48 +167,24 @@ class SqliteStore(Store):
             return
         self._closed = True
         self._executor.shutdown(wait=True)
+        if self._inline is not None:
+            self._inline.close()
         self._db.close()
 
     # ---- on the store's thread ----------------------------------------------------------------------------------
 
     def _get_many(self, keys: list[str]) -> dict[str, Versioned]:
-        out: dict[str, Versioned] = {}
-        for i in range(0, len(keys), PAGE):
-            chunk = keys[i : i + PAGE]
-            marks = ",".join("?" * len(chunk))
-            for key, etag, value in self._db.execute(
-                f"SELECT key, etag, value FROM items WHERE key IN ({marks})", chunk
-            ):
-                out[key] = Versioned(json.loads(value), etag)
-        return out
+        return _get_many(self._db, keys)
 
     def _write_many(self, writes: list[Write]) -> list[str]:
-        db = self._db
-        etags: list[str] = []
-        db.execute("BEGIN IMMEDIATE")
+        return _write_many(self._db, writes)
+
+    def _checkpoint(self) -> None:
+        """Move the WAL's pages into the file (what SQLite's auto-checkpoint does after a commit on this thread)."""
         try:
-            for w in writes:
-                new = uuid.uuid4().hex
-                if w.etag == ANY:
-                    db.execute(
-                        "INSERT INTO items(key, etag, value) VALUES(?,?,?) "
-                        "ON CONFLICT(key) DO UPDATE SET etag=excluded.etag, value=excluded.value",
-                        (w.key, new, w.text),
-                    )
-                else:
-                    row = db.execute("SELECT etag FROM items WHERE key=?", (w.key,)).fetchone()
-                    if row is None and w.etag is None:
-                        db.execute("INSERT INTO items(key, etag, value) VALUES(?,?,?)", (w.key, new, w.text))
-                    elif row is not None and w.etag is not None and row[0] == w.etag:
-                        db.execute("UPDATE items SET etag=?, value=? WHERE key=?", (new, w.text, w.key))
-                    else:
-                        raise Conflict(w.key)
-                etags.append(new)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return etags
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as e:  # the next one will; the WAL only grows meanwhile
+            log.warning("sqlite checkpoint failed: %s", e)
 
     def _delete(self, key: str, etag: str | None) -> bool:
         if etag is None or etag == ANY:
@@ -216,6 +233,54 @@ class SqliteStore(Store):
         except Conflict:
             return None
         return Lease(name, owner, expires, ttl, token)
+
+
+def _get_many(db: sqlite3.Connection, keys: list[str]) -> dict[str, Versioned]:
+    out: dict[str, Versioned] = {}
+    for i in range(0, len(keys), PAGE):
+        chunk = keys[i : i + PAGE]
+        marks = ",".join("?" * len(chunk))
+        for key, etag, value in db.execute(f"SELECT key, etag, value FROM items WHERE key IN ({marks})", chunk):
+            out[key] = Versioned(json.loads(value), etag)
+    return out
+
+
+def _write_many(db: sqlite3.Connection, writes: list[Write]) -> list[str]:
+    """`writes` in one transaction on `db`: all of them, or on any failure (a Conflict, a lock) none."""
+    etags: list[str] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for w in writes:
+            new = uuid.uuid4().hex
+            if w.etag == ANY:
+                db.execute(
+                    "INSERT INTO items(key, etag, value) VALUES(?,?,?) "
+                    "ON CONFLICT(key) DO UPDATE SET etag=excluded.etag, value=excluded.value",
+                    (w.key, new, w.text),
+                )
+            else:
+                row = db.execute("SELECT etag FROM items WHERE key=?", (w.key,)).fetchone()
+                if row is None and w.etag is None:
+                    db.execute("INSERT INTO items(key, etag, value) VALUES(?,?,?)", (w.key, new, w.text))
+                elif row is not None and w.etag is not None and row[0] == w.etag:
+                    db.execute("UPDATE items SET etag=?, value=? WHERE key=?", (new, w.text, w.key))
+                else:
+                    raise Conflict(w.key)
+            etags.append(new)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return etags
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """The file is locked (SQLITE_BUSY, SQLITE_LOCKED): nothing was done, the call may go to the store's thread."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
 
 
 def _expires(value: Json) -> datetime:
