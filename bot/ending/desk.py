@@ -4,13 +4,15 @@ process at a time (the store's lease, `lease/ending`, as the admin feed's poller
 A cycle:
 
 1. take or renew the lease; without it, do nothing;
-2. list the users the bot can write to (their personal chats, `ref/user/`);
+2. go through the users the bot can write to (their personal chats, `ref/user/`), USERS_PER_READ at a time, so what
+   a cycle holds at once does not grow with everyone who ever wrote to the bot; for each part:
 3. read their activations from Graph app-only now, ⌈U/20⌉ `$batch` round trips for U users (`PimService.holdings`);
    once an hour also their eligibilities and what ended, ⌈3U/20⌉. That read is the check that an activation still
    runs: one the user ended (here, in the portal, anywhere) is no longer listed and gets no card;
 4. per user, each activation ending within the warning gets the ending-soon card, once (`ending/warned/…`, claimed by
    a create-if-absent before the send, released if the send fails); each eligibility ending soon or ended lately its
-   card, once per eligibility (`ending/eligibility/…`);
+   card, once per eligibility (`ending/eligibility/…`). A part Graph would not give stops the cycle there (the next
+   cycle starts again from the first user);
 5. each Keep it the bot carries out (`ending/keep/…`) that is due is claimed (compare-and-swap) and carried out as
    the user in their chat (`keep`, the router's); one whose activation no longer runs before it is due (ended early)
    is dropped.
@@ -18,9 +20,10 @@ A cycle:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +50,9 @@ LEASE_NAME = "ending"
 ELIGIBILITY_EVERY = timedelta(hours=1)  # eligibilities change by the day: read them hourly, activations every cycle
 KEEP_STALE = timedelta(minutes=2)  # a Keep it claimed this long ago by a process that did not finish is taken over
 MARKS_KEPT = timedelta(days=1)  # an ending-soon mark is dropped this long after its activation's end
+# Users read and acted on together: 20 `$batch`es of 20 reads. A cycle read all at once held every known user's
+# record and holdings together, and a 30-minute soak with new users grew the process by 9.5 MB per 10 minutes.
+USERS_PER_READ = 400
 
 
 @dataclass(frozen=True)
@@ -104,44 +110,51 @@ class EndingDesk:
         if not await self._lease.hold():
             return 0
         now = self._clock.now()
-        users = await self._users()
         read_eligibilities = self.settings.eligibility_within is not None and (
             self._eligibility_read is None or now - self._eligibility_read >= ELIGIBILITY_EVERY
         )
-        held: dict[str, UserHoldings] = {}
-        if users and (self.settings.warning is not None or read_eligibilities or await self._any_plan()):
-            try:
-                holdings = await self._service.holdings(list(users), eligibilities=read_eligibilities)
-            except DirectoryError as e:
-                # No cards this cycle; a Keep it that is due is still carried out (its command reads Graph itself).
-                log.warning("could not read what the users hold (%s); trying again next cycle", e)
-                return await self._carry_out_plans({}, self._clock.now())
-            now = self._clock.now()  # after the read: the clock has learned Graph's time from its answer (GraphClock)
-            held = dict(holdings.users)
-            for user, error in holdings.failed.items():
-                log.warning("could not read what %s holds: %s", user, error)
-            if read_eligibilities:
+        planned = {plan.user_id.lower() for plan in await self.plans.all()}
+        held: dict[str, UserHoldings] = {}  # of the users with a Keep it to carry out: whether it still runs
+        done = 0
+        if self.settings.warning is not None or read_eligibilities or planned:
+            read_all = True
+            async with contextlib.aclosing(self._users()) as parts:
+                async for users in parts:
+                    try:
+                        holdings = await self._service.holdings(list(users), eligibilities=read_eligibilities)
+                    except DirectoryError as e:
+                        # No more cards this cycle; a Keep it that is due is still carried out (its command reads
+                        # Graph itself).
+                        log.warning("could not read what the users hold (%s); trying again next cycle", e)
+                        read_all = False
+                        break
+                    now = self._clock.now()  # after the read: the clock has learned Graph's time (GraphClock)
+                    for user, error in holdings.failed.items():
+                        log.warning("could not read what %s holds: %s", user, error)
+                    for user, holding in holdings.users.items():
+                        done += await self._warn(user, users[user], holding, now)
+                        if read_eligibilities:
+                            done += await self._notices(user, users[user], holding, now)
+                        if user in planned:
+                            held[user] = holding
+                    if not await self._lease.keep():
+                        return done  # another process has the lease now: it goes on
+            if read_all and read_eligibilities:
                 self._eligibility_read = now
                 await self._marks.prune(keyspace.ENDING_WARNED, now, MARKS_KEPT)
-        done = 0
-        for user, holding in held.items():
-            record = users[user]
-            done += await self._warn(user, record, holding, now)
-            if read_eligibilities:
-                done += await self._notices(user, record, holding, now)
-        return done + await self._carry_out_plans(held, now)
+        return done + await self._carry_out_plans(held, self._clock.now())
 
-    async def _users(self) -> dict[str, UserRecord]:
-        """The users whose personal chat the bot knows: the only ones it can tell anything (lower-case object ids)."""
+    async def _users(self) -> AsyncGenerator[dict[str, UserRecord], None]:
+        """The users whose personal chat the bot knows (the only ones it can tell anything), USERS_PER_READ at a time,
+        by lower-case object id."""
         users: dict[str, UserRecord] = {}
         async for key, found in self._store.items(keyspace.USER_REFS):
             users[key.removeprefix(keyspace.USER_REFS)] = UserRecord.from_json(found.value)
-        return users
-
-    async def _any_plan(self) -> bool:
-        async for _ in self._store.keys(keyspace.ENDING_KEEPS, limit=1):
-            return True
-        return False
+            if len(users) == USERS_PER_READ:
+                yield users
+                users = {}
+        if users:
+            yield users
 
     async def _warn(self, user: str, record: UserRecord, holding: UserHoldings, now: datetime) -> int:
         if self.settings.warning is None:
