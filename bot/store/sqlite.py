@@ -9,7 +9,8 @@ store's thread and back costs ~55 µs of CPU (two thread wake-ups and the loop's
 itself (a one-key write ~22 µs, a read ~9 µs), and a warm activation makes four. When the file is locked (another
 process, or the store's thread, writing) the attempt fails at once, having written nothing, and the call goes to the
 store's thread as before. Commits are as durable as there (WAL, synchronous=NORMAL: no fsync per commit); the WAL is
-checkpointed on the store's thread, every few hundred such writes, so the loop never waits for an fsync.
+checkpointed on the store's thread, every few hundred such writes, so the loop never waits for an fsync (writes
+go to that thread, behind it, until it is done).
 
 Leases are records (`lease/{name}` = owner and expiry on the store's clock) taken and renewed by compare-and-swap;
 processes sharing a file must have clocks that agree within a few seconds.
@@ -23,7 +24,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,6 +82,7 @@ class SqliteStore(Store):
             self._inline.execute("PRAGMA busy_timeout=0")
             self._inline.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (they fsync) on the store's thread
         self._inline_writes = 0
+        self._checkpointing: Future[None] | None = None
         self._closed = False
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -148,7 +150,7 @@ class SqliteStore(Store):
         """Several keys in one transaction: all written (their new etags, in order) or, on a Conflict, none."""
         if not writes:
             return []
-        if self._inline is not None and not self._closed and len(writes) <= INLINE_KEYS:
+        if self._inline is not None and not self._closed and len(writes) <= INLINE_KEYS and not self._checkpoint_due():
             try:
                 etags = _write_many(self._inline, list(writes))
             except sqlite3.OperationalError as e:  # rolled back: nothing written
@@ -157,9 +159,15 @@ class SqliteStore(Store):
             else:
                 self._inline_writes += 1
                 if self._inline_writes % CHECKPOINT_EVERY == 0:
-                    self._executor.submit(self._checkpoint)
+                    self._checkpointing = self._executor.submit(self._checkpoint)
                 return etags
         return await self._run(self._write_many, list(writes))
+
+    def _checkpoint_due(self) -> bool:
+        """A checkpoint is queued or running on the store's thread: writes wait behind it there, so that it moves the
+        whole WAL into the file and the next write starts the WAL over (as SQLite's own checkpoint after a commit
+        does) instead of appending to it."""
+        return self._checkpointing is not None and not self._checkpointing.done()
 
     def close(self) -> None:
         """Wait for what is queued, then close the file (twice is harmless)."""
