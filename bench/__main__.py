@@ -494,6 +494,11 @@ def _f(value: float, digits: int = 1) -> str:
     return "–" if value != value else f"{value:,.{digits}f}"  # NaN → dash
 
 
+def _over(a: float, b: float) -> float:
+    """a ÷ b, NaN (a dash in the report) when b is 0: a tiny run may see no CPU tick (10 ms) of a fast process."""
+    return a / b if b > 0 else float("nan")
+
+
 def render(report: Report) -> str:
     c = report.config
     ok = not report.problems
@@ -596,9 +601,9 @@ def render(report: Report) -> str:
     spread = f" (per round {min(per_round):.2f}× … {max(per_round):.2f}×)" if len(per_round) > 1 else ""
     echo_cpu = report.med(ECHO, lambda m: m.cpu_ms("server"))
     act_cpu = report.med(ACTIVATE, lambda m: m.cpu_ms("server"))
-    cpu_ratio = echo_cpu / act_cpu
+    cpu_ratio = _over(echo_cpu, act_cpu)
     cpu_rounds = [
-        e.cpu_ms("server") / a.cpu_ms("server")
+        _over(e.cpu_ms("server"), a.cpu_ms("server"))
         for a, e in zip(report.of(ACTIVATE), report.of(ECHO), strict=False)
         if a.result.ok and e.result.ok
     ]
@@ -613,7 +618,7 @@ def render(report: Report) -> str:
         f"{_f(act_cpu, 2)} ms per warm `activate` turn, median of the rounds{cpu_spread}). Target ≥ {CPU_TARGET:g}× "
         f"(stretch ≥ {CPU_STRETCH:g}×): {verdict}. With the directory check after an activation off "
         f"(`LIVE_CHECK_SECONDS=0`: one Graph call a turn, as before issue 14 added the check): "
-        f"{_f(echo_cpu / unchecked_cpu, 2)}× ({_f(unchecked_cpu, 2)} ms)."
+        f"{_f(_over(echo_cpu, unchecked_cpu), 2)}× ({_f(unchecked_cpu, 2)} ms)."
     )
     add("")
     add(
@@ -1093,7 +1098,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if report.of(ACTIVATE) and report.of(ECHO):
         echo_cpu, act_cpu = (report.med(t, lambda m: m.cpu_ms("server")) for t in (ECHO, ACTIVATE))
-        print(f"  CPU per turn, echo ÷ activate: {echo_cpu / act_cpu:.2f}× (target ≥ {CPU_TARGET:g}, stretch ≥ "
+        print(f"  CPU per turn, echo ÷ activate: {_over(echo_cpu, act_cpu):.2f}× (target ≥ {CPU_TARGET:g}, stretch ≥ "
               f"{CPU_STRETCH:g})")  # fmt: skip
     if (p := report.profile) is not None:
         print(f"  profile of {p.turns} warm activate turns (cProfile, ms per turn; own time, with callees):")
