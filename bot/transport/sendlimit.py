@@ -101,18 +101,23 @@ class _AppWindow:
         return at
 
     def _past_full_windows(self, at: float, span: float, count: int, first: int) -> float:
-        """`at` moved past every full window holding it: a window of `count` sends from booked[i] holds all of
-        [booked[i], booked[i] + span), so nothing before booked[i] + span fits; `at` itself when none is full."""
+        """`at` moved past the full windows holding it; `at` itself when none is. The windows holding `at` start in
+        (at - span, at], and the busiest of them starts at a booked send or at `at` itself. One of `count` sends
+        from booked[i] holds all of [booked[i], booked[i] + span), so nothing before booked[i] + span fits. One of
+        `count` sends from `at` (no send booked at `at`) holds every instant up to the first send after `at` too: the
+        search goes on from that send. A full window that merely starts at the next send, with room from `at`, is
+        none of these (it once pushed a send past it: 2 s late)."""
         booked = self.booked
         end = bisect.bisect_right(booked, at)
-        # The windows starting at a booked send up to `at`, and at the first one after it (it holds all a window from
-        # `at` would).
-        starts = range(first, end + 1)
         last = len(booked) - count
-        for i in starts:
+        moved = at
+        for i in range(first, end):  # the windows starting at a booked send up to `at`
             if i <= last and booked[i + count - 1] < booked[i] + span:  # `count` sends from booked[i] within span
-                at = max(at, booked[i] + span)
-        return at
+                moved = max(moved, booked[i] + span)
+        if end < len(booked) and (end == 0 or booked[end - 1] < at):  # the window starting at `at`, no send there
+            if bisect.bisect_left(booked, at + span, end) - end >= count:
+                moved = max(moved, booked[end])
+        return moved
 
     def book(self, at: float, now: float) -> None:
         """Record a send at `at`; forget those no window from `now` on can hold."""
