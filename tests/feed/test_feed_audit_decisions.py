@@ -312,5 +312,10 @@ async def test_the_first_read_is_a_baseline_older_outcomes_are_not_news(tmp_path
         assert await next_cycle(stack) == 0  # nor does the next, which re-reads it in its own overlap
         assert approval_posts(stack) == []
         assert any("request denied" in e["activityDisplayName"] for e in stack.sim.tenant.audit.entries())
-        # Three reads: the first asks for both spellings of PIM's service, the next only for the tenant's.
-        assert len(audit_reads(stack)) == 4 and all(e["status"] == 200 for e in audit_reads(stack))
+        # The first read asks for both spellings of PIM's service, every later one only for the tenant's: the cycle
+        # `feed here` woke, this test's two (and the loop's own first, when a busy machine lets it start that late).
+        reads = audit_reads(stack)
+        services = [str(e["query"]["$filter"]).split("'")[1] for e in reads]
+        assert sorted(services[:2]) == ["PIM", "Privileged Identity Management"], services
+        assert services[2:] in (["PIM"] * 2, ["PIM"] * 3), services
+        assert all(e["status"] == 200 for e in reads)

@@ -27,8 +27,10 @@ async def test_a_group_known_only_from_the_audit_log_is_monitored_and_its_change
         answer = await say_in_channel(stack, "feed here")
         assert "I watch 1 group: Exchange-Admins. PIM groups I find in the PIM audit log are added" in answer
         assert await stack.cycle() == 0  # the first cycle reads the audit log and takes a baseline: nothing is posted
-        # The cycle `feed here` woke (both spellings of PIM's service, the first time), then this one: one request.
-        assert audit_reads(stack) == 3
+        # The cycle `feed here` woke (both spellings of PIM's service, the first time), then this one: one request
+        # (the loop's own first cycle may come after the channel is stored, on a busy machine: then one more).
+        first = audit_reads(stack)
+        assert first in (3, 4), first
         status = await say_in_channel_card(stack, "feed status")
         # The demo's nine PIM groups (simtenant.seed.DEMO_PIM_GROUPS) and the fresh one; Exchange-Admins is one of them.
         assert fact(status, "Monitored") == "10 groups (discovering from the PIM audit log: 10 groups found)"
@@ -42,7 +44,7 @@ async def test_a_group_known_only_from_the_audit_log_is_monitored_and_its_change
         assert "Bob Builder" not in text
 
         assert await stack.cycle() == 0
-        assert audit_reads(stack) == 5  # one request a cycle: within the audit API's 5 requests / 10 s
+        assert audit_reads(stack) == first + 2  # one request a cycle: within the audit API's 5 requests / 10 s
 
 
 async def test_with_discovery_alone_the_groups_come_from_the_audit_log(tmp_path: Path) -> None:
