@@ -671,13 +671,8 @@ class Tenant:
         """The members (or owners) as the directory's reads show them: a PIM member only `membership_lag_seconds`
         after PIM added them (Settings.membership_lag_seconds)."""
         now = self.tick()
-        lag = timedelta(seconds=self.settings.membership_lag_seconds)
         g = _k(group_id)
-        return [
-            m
-            for m in self.members(group_id, access)
-            if (since := self._pim_since.get((g, _k(m), access))) is None or since + lag <= now
-        ]
+        return [m for m in self.members(group_id, access) if self._shown(g, _k(m), access, now)]
 
     def directory_member_groups(self, principal_id: str) -> set[str]:
         """The groups (lower-case ids) the directory's reads show `principal_id` a member of, directly or through
@@ -686,19 +681,21 @@ class Tenant:
         costs what the principal belongs to, not what the groups hold (a group with thousands of activated members
         in the benchmark made every check scan them all, which real Graph does not charge its caller)."""
         now = self.tick()
-        lag = timedelta(seconds=self.settings.membership_lag_seconds)
         found: set[str] = set()
         todo = [_k(principal_id)]
         while todo:
             principal = todo.pop()
             for group, access in self._member_of.get(principal, {}):
-                if access != "member" or group in found:
-                    continue
-                if (since := self._pim_since.get((group, principal, access))) is not None and since + lag > now:
-                    continue
-                found.add(group)
-                todo.append(group)
+                if access == "member" and group not in found and self._shown(group, principal, access, now):
+                    found.add(group)
+                    todo.append(group)
         return found
+
+    def _shown(self, group: str, principal: str, access: str, now: datetime) -> bool:
+        """Whether the directory's reads show this membership (keys lower-case): a permanent one always, one PIM
+        added only `membership_lag_seconds` after it was added (Settings.membership_lag_seconds)."""
+        since = self._pim_since.get((group, principal, access))
+        return since is None or since + timedelta(seconds=self.settings.membership_lag_seconds) <= now
 
     def is_member(self, group_id: str, principal_id: str, access: str = "member") -> bool:
         return (_k(group_id), access) in self._member_of.get(_k(principal_id), {})
