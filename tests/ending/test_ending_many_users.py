@@ -5,12 +5,14 @@ does not grow with the number of people who ever wrote to the bot."""
 from __future__ import annotations
 
 import tracemalloc
-from typing import Any
 
 from bot.conversations import UserRecord
 from bot.store import keys as keyspace
+from bot.transport.activity import reference_of
+from bot.transport.wire import activity_of
 from core.models import TimeStyle
-from devtools.teams.activities import DEMO_TENANT
+from devtools.teams import activities as act
+from devtools.teams.activities import DEMO_TENANT, TeamsUser
 from tests.support.chat import say
 from tests.support.stack import Stack, ending_cycle
 from tests.support.state import StateFile
@@ -18,28 +20,18 @@ from tests.support.state import StateFile
 MINUTE = 60.0
 
 
-def _reference(stack: Stack, n: int) -> dict[str, Any]:
-    """A personal chat's reference as the bot stores it (bot.transport.activity.reference_of): a person who once
-    wrote to the bot and holds nothing now."""
-    return {
-        "user": {"id": f"29:1-user-{n:08d}", "name": f"Person {n}", "aadObjectId": f"eeeeeeee-0000-4000-8000-{n:012d}"},
-        "bot": {"id": "28:pim-bot", "name": "PIM Bot"},
-        "conversation": {"id": f"a:1-personal-{n:08d}", "conversationType": "personal", "tenantId": DEMO_TENANT},
-        "channelId": "msteams",
-        "serviceUrl": stack.service_url,
-        "tenantId": DEMO_TENANT,
-    }
-
-
 async def _known_users(stack: Stack, first: int, count: int) -> None:
-    """`count` more people the bot can write to, stored as a second process sharing the state file would."""
+    """`count` more people the bot can write to, each holding nothing, stored as a second process sharing the state
+    file would: their references made by the bot's own `reference_of` from the message each once sent."""
+    people = [TeamsUser(f"eeeeeeee-0000-4000-8000-{n:012d}", f"Person {n}") for n in range(first, first + count)]
     state = StateFile(stack.state_db)
     try:
         await state.write({
-            keyspace.user_ref(f"eeeeeeee-0000-4000-8000-{n:012d}"): UserRecord(
-                _reference(stack, n), DEMO_TENANT, TimeStyle("Europe/Berlin", "en-US")
+            keyspace.user_ref(person.oid): UserRecord(
+                reference_of(activity_of(act.message(stack.service_url, "help", person))), DEMO_TENANT,
+                TimeStyle("Europe/Berlin", "en-US"),
             ).to_json()
-            for n in range(first, first + count)
+            for person in people
         })  # fmt: skip
     finally:
         state.close()
