@@ -8,7 +8,8 @@ fraction of the time. tests/bot/test_wire.py checks it against msrest on real ac
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, tzinfo
 from enum import Enum
 from typing import Any
 
@@ -151,10 +152,7 @@ def _value(raw: Any, kind: str) -> Any:
     if kind == "iso-8601":
         if type(raw) is not str:
             raise _Unusual
-        try:
-            return Deserializer.deserialize_iso(raw)
-        except Exception:  # msrest's DeserializationError: msrest itself is to refuse it
-            raise _Unusual from None
+        return _timestamp(raw)
     if kind in ("bool", "int"):
         if type(raw) is not (bool if kind == "bool" else int):
             raise _Unusual
@@ -173,6 +171,37 @@ def _value(raw: Any, kind: str) -> Any:
     if model is None:
         raise _Unusual
     return _model(model, raw)
+
+
+# The form Teams and the Bot Framework write timestamps in ("2026-12-07T12:00:00.1234567Z", "…00.123+01:00"): read
+# directly, as msrest's parser reads it (fraction cut to microseconds; the zone object is msrest's own, kept per
+# zone); any other form goes through msrest's parser, which costs ~8 µs a call (a regex, a character loop, isodate).
+_TEAMS_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6})\d*)?(Z|[+-]\d\d:\d\d)")
+_ZONES: dict[str, tzinfo] = {}
+
+
+def _timestamp(raw: str) -> datetime:
+    match = _TEAMS_TIME.fullmatch(raw)
+    if match is not None:
+        year, month, day, hour, minute, second, fraction, zone = match.groups()
+        tz = _ZONES.get(zone)
+        if tz is None:
+            tz = Deserializer.deserialize_iso("2000-01-01T00:00:00" + zone).tzinfo
+            if len(_ZONES) < 64:  # the world's offsets; anything past that is parsed each time
+                _ZONES[zone] = tz
+        try:
+            value = datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second),
+                int(fraction.ljust(6, "0")) if fraction else 0, tz,
+            )  # fmt: skip
+            if 1 <= value.utctimetuple().tm_year <= 9999:
+                return value
+        except (ValueError, OverflowError):
+            pass  # msrest decides, and refuses it as it would
+    try:
+        return Deserializer.deserialize_iso(raw)
+    except Exception:  # msrest's DeserializationError: msrest itself is to refuse it
+        raise _Unusual from None
 
 
 _SCALARS = frozenset({str, int, float, bool})

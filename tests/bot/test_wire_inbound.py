@@ -143,3 +143,25 @@ def test_the_schema_is_as_plain_as_the_fast_path_assumes() -> None:
             assert "." not in spec["key"] and "\\" not in spec["key"] and attr != "additional_properties", name
             inner = spec["type"].strip("[]{}")
             assert inner in kinds or inner in wire._MODELS, (name, spec["type"])
+
+
+TEAMS_TIMES = st.builds(
+    lambda when, digits, zone: (
+        when.strftime("%Y-%m-%dT%H:%M:%S")
+        + ("." + f"{when.microsecond:06d}{when.second % 10}"[:digits] if digits else "")
+        + zone
+    ),
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.integers(0, 9),
+    st.sampled_from(["Z", "+00:00", "-00:00", "+01:00", "-08:00", "+05:30", "+14:00", "-12:00", "+99:99", "+1:00"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEAMS_TIMES, TEAMS_TIMES)
+def test_timestamps_in_teams_form_and_near_it_come_out_as_msrest_reads_them(stamp: str, local: str) -> None:
+    """The fast reading of Teams' timestamp form (7 fraction digits, "Z" or an offset) gives msrest's datetime and zone
+    object, at the ends of the calendar too, and what msrest refuses is still refused."""
+    body = act.message(SERVICE, "status", ALICE)
+    body.update(timestamp=stamp, localTimestamp=local)
+    assert_as_msrest(body)
