@@ -199,9 +199,10 @@ def _timestamp(raw: str) -> datetime:
         except (ValueError, OverflowError):
             pass  # msrest decides, and refuses it as it would
     try:
-        return Deserializer.deserialize_iso(raw)
+        parsed: datetime = Deserializer.deserialize_iso(raw)
     except Exception:  # msrest's DeserializationError: msrest itself is to refuse it
         raise _Unusual from None
+    return parsed
 
 
 _SCALARS = frozenset({str, int, float, bool})
