@@ -99,6 +99,7 @@ class Config:
     profile_turns: int = 300  # warm `activate` turns profiled (bench/profile.py); 0: no profile
     memory_sizes: tuple[int, ...] = memory_bench.SIZES  # approval requests (and references) in the memory section
     soak_seconds: float = 120.0  # the memory section's sustained load (the issue's 30 minutes: 1800)
+    memory_trace: Path | None = None  # the soak's bot under tracemalloc, snapshots here (bench/traced.py; diagnosis)
     only: str = (
         ""  # "approvals", "reach" or "store": run only that section (a quick look at one section; the page says so)
     )
@@ -964,7 +965,9 @@ def run(config: Config) -> Report:
 
 def run_memory(report: Report, config: Config) -> None:
     """Memory and start-up (bench/memory.py): RSS with many requests, growth, sustained load, start to /healthz."""
-    report.memory = memory_bench.measure_memory(config.var, soak_seconds=config.soak_seconds, sizes=config.memory_sizes)
+    report.memory = memory_bench.measure_memory(
+        config.var, soak_seconds=config.soak_seconds, sizes=config.memory_sizes, trace=config.memory_trace
+    )
     report.problems.extend(report.memory.problems)
     for size in config.memory_sizes:
         report.problems.extend(bot_log_problems(config.var / f"memory-bot-{size}.log"))
@@ -1021,6 +1024,11 @@ def parse(argv: Sequence[str] | None) -> Config:
     parser.add_argument(
         "--soak-seconds", type=float, help="memory: seconds of sustained mixed load, RSS sampled (default 120; 1800)"
     )
+    parser.add_argument(
+        "--memory-trace",
+        type=Path,
+        help="memory: run the soak's bot under tracemalloc and keep its snapshots in this folder (diagnosis only)",
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write (default docs/benchmarks.md)")
     parser.add_argument("--var", type=Path, help="working directory for logs and state (default var/bench)")
     args = parser.parse_args(argv)
@@ -1046,6 +1054,7 @@ def parse(argv: Sequence[str] | None) -> Config:
         "profile_turns",
         "memory_sizes",
         "soak_seconds",
+        "memory_trace",
         "only",
     ):
         if getattr(args, name) is not None:
@@ -1110,8 +1119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"  memory: {size.requests:>6,} requests: start-up {size.startup_s:.2f} s ({size.startup_cpu_s:.2f} s "
                 f"CPU), RSS {size.rss_started_mb:.1f} MB after start, {size.rss_warm_mb:.1f} MB warm"
             )
-        print(f"  memory: growth {mem.growth_per_1000_mb():.2f} MB per 1,000 requests; sustained load slope "
-              f"{mem.soak_slope_mb_per_10min():+.2f} MB per 10 min; Blob start-up {mem.blob_startup}")  # fmt: skip
+        verdict = mem.soak_verdict()
+        print(f"  memory: growth {mem.growth_per_1000_mb():.2f} MB per 1,000 requests; sustained load: "
+              + (f"slope {verdict.slope_mb_per_10min:+.2f} MB per 10 min over the last two thirds, highest RSS "
+                 f"{verdict.middle_max_mb:.1f} then {verdict.last_max_mb:.1f} MB, "
+                 + ("met" if verdict.met else "not met" if verdict.judged else "not judged (shorter than 30 min)")
+                 if verdict else "none")
+              + f"; Blob start-up {mem.blob_startup}")  # fmt: skip
     for s in report.singles:
         print(f"  {s.single.label}: {s.graph} Graph, {s.stats['token_requests']} token")
     print(f"bench: wrote {config.out} in {report.elapsed:.0f} s" + ("" if not report.problems else " — PROBLEMS:"))

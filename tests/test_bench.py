@@ -9,7 +9,7 @@ import re
 import statistics
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from bench import feed as feed_bench
 from bench.connector import create_app
 from bench.load import cpu_seconds, machine_cpu_seconds, median, percentile, run_load
+from bench.memory import soak_verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -314,3 +315,35 @@ async def test_the_connector_keeps_a_timeline_only_while_recording() -> None:
         ("PUT", "c1", posted, False),
     ]
     assert events[0]["body"] == card and events[1]["body"] is None and events[0]["t"] <= events[1]["t"]
+
+
+# ---- the memory soak's verdict (issue 16: no growth over 30 minutes) -------------------------------------------------
+
+
+def _soak(rss: Callable[[float], float], seconds: float = 1800.0) -> list[tuple[float, float]]:
+    return [(float(t), rss(t)) for t in range(0, int(seconds) + 1, 5)]
+
+
+def test_a_soak_that_fills_its_caches_and_then_stays_flat_meets_the_point() -> None:
+    # A jump at the first background cycle and caches filling over the first ten minutes, then flat with noise.
+    verdict = soak_verdict(_soak(lambda t: 85 + min(t, 600) / 60 + (0.3 if int(t) % 60 == 0 else 0)), 1800)
+    assert verdict.judged and verdict.met
+    assert abs(verdict.slope_mb_per_10min) < 0.1 and verdict.last_max_mb == pytest.approx(verdict.middle_max_mb)
+
+
+def test_a_soak_growing_by_two_mb_per_ten_minutes_does_not_meet_it() -> None:
+    verdict = soak_verdict(_soak(lambda t: 85 + t / 300), 1800)
+    assert verdict.judged and not verdict.met
+    assert verdict.slope_mb_per_10min == pytest.approx(2.0)
+    assert verdict.last_max_mb - verdict.middle_max_mb == pytest.approx(2.0, abs=0.05)
+
+
+def test_a_soak_whose_last_third_steps_up_does_not_meet_it_even_with_a_flat_slope() -> None:
+    # Flat, then one step of 1.5 MB in the last three minutes: the slope over 20 minutes stays small, the peak does not.
+    verdict = soak_verdict(_soak(lambda t: 100 + (1.5 if t >= 1620 else 0)), 1800)
+    assert verdict.slope_mb_per_10min < 1.0 and not verdict.met
+
+
+def test_a_short_soak_is_shown_but_not_judged() -> None:
+    verdict = soak_verdict(_soak(lambda t: 85.0, 120), 120)
+    assert not verdict.judged and not verdict.met
