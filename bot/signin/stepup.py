@@ -85,8 +85,12 @@ class KeptTokens:
         self._tokens: dict[str, _Kept] = {}
 
     def keep(self, object_id: str, token: str, lifetime_seconds: float, answers: str = "") -> None:
-        expires = self._clock.now() + timedelta(seconds=lifetime_seconds - 60)
-        self._tokens[object_id.lower()] = _Kept(token, expires, answers)
+        now = self._clock.now()
+        # The expired tokens go first: one is otherwise dropped only when its own user is looked up again, and each
+        # user who stepped up once and did not come back kept a JWT in memory for the life of the process. A step-up
+        # sign-in is rare (a person completing MFA), so a walk over the tokens of the last hour or so costs nothing.
+        self._tokens = {oid: k for oid, k in self._tokens.items() if now < k.expires}
+        self._tokens[object_id.lower()] = _Kept(token, now + timedelta(seconds=lifetime_seconds - 60), answers)
 
     def get(self, object_id: str) -> str | None:
         kept = self._kept(object_id)
@@ -106,6 +110,10 @@ class KeptTokens:
 
     def drop(self, object_id: str) -> None:
         self._tokens.pop(object_id.lower(), None)
+
+    def __len__(self) -> int:
+        """Tokens held (expired ones not yet dropped included)."""
+        return len(self._tokens)
 
 
 class StepUpPreferringTokens:
