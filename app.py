@@ -842,6 +842,9 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
+    # httpx's INFO line per request ("HTTP Request: POST …") cost ~0.05 ms of CPU per Graph call (issue 16) and names
+    # user ids in URLs; /metrics counts the calls and their ids stamp the turn's later lines. LOG_LEVEL=DEBUG shows it.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING)
     if settings.observe.log_format is LogFormat.JSON:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())

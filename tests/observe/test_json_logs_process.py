@@ -66,6 +66,8 @@ async def test_json_log_lines_follow_one_activation_and_tracing_off_imports_no_o
     assert outcome["graph_request_id"] and outcome["graph_client_request_id"]
     assert outcome["graph_request_id"] != retry["graph_request_id"]  # the last call's, not the throttled one's
     assert tenant.client_secret not in log.read_text(encoding="utf-8")
+    # httpx's line per request is for LOG_LEVEL=DEBUG (each costs CPU; the ids above already follow the calls).
+    assert not [line for line in lines if line["logger"] == "httpx"]
 
     imported = " ".join(imports)
     assert "prometheus_client" in imported  # the import log works: the metrics library is in it
