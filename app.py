@@ -59,6 +59,7 @@ from bot.reconcile import Reconciler
 from bot.signin import CALLBACK_PATH, START_PATH, SsoSignIn, StepUp, build_step_up_msal
 from bot.store import Store, StoreError
 from bot.store.open import StoreLocation, open_store
+from bot.transport import emit
 from bot.transport.connector import FastBotFrameworkAuthentication, TokenSource
 from bot.transport.credentials import BotCredentialsFactory, BotTokens
 from bot.transport.deliveries import Deliveries
@@ -402,6 +403,7 @@ async def build_parts(settings: Settings, seams: Seams | None = None, *, health:
         app_limits=((1.0, settings.bot.teams_requests_per_second),), clock=timer, sleep=timer.sleep
     )
     watch_send_waits(lambda: limiter.waited)
+    emit.install()  # a finished turn is freed when it ends, not by the garbage collector (bot.transport.emit)
     adapter = CloudAdapter(
         FastBotFrameworkAuthentication(
             inner, connector_session, connector_tokens, settings.bot.endpoints.to_channel_from_bot_oauth_scope, limiter

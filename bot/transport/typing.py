@@ -70,9 +70,12 @@ class TypingIndicator:
     @staticmethod
     def stop(context: TurnContext) -> None:
         """The turn is over: an indicator not yet sent never will be."""
-        pending = context.turn_state.get(_PENDING)
+        pending = context.turn_state.pop(_PENDING, None)
         if isinstance(pending, _Pending):
             pending.cancel()
+            # The cancelled task's traceback holds this turn's context, which held this record: dropped, the turn is
+            # freed when it ends instead of waiting for the garbage collector (bot.transport.emit says why that counts).
+            pending.task = None
 
     async def _later(self, context: TurnContext, pending: _Pending) -> None:
         await self._sleep(self._after)
