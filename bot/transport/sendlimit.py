@@ -148,6 +148,7 @@ class ConversationLimiter:
     ) -> None:
         self._limits = _widened(limits, margin)
         self._keep = max(count for _, count in limits)
+        self._trim_at = 2 * self._keep  # a busy conversation drops its oldest half at once (amortised)
         self._horizon = max(span for span, _ in self._limits)
         self._app = _AppWindow(_widened(app_limits, margin))
         self.clock = clock
@@ -179,7 +180,7 @@ class ConversationLimiter:
         self._app.book(at, now)
         if slots is not None:
             slots.append(at)
-            if len(slots) > 2 * self._keep:  # amortised: a busy conversation drops its oldest half at once
+            if len(slots) > self._trim_at:
                 del slots[: -self._keep]
         self._reservations += 1
         if self._reservations % _SWEEP_EVERY == 0:
