@@ -499,9 +499,12 @@ def render_memory(figures: MemoryFigures | None, add: Any) -> None:
             "requests in Graph each minute, and the desk of access about to end reads what every known user holds "
             "(N at first, plus every newcomer), 400 at a time; their first cycles, 60 s in, are where RSS jumps. "
             "What the process keeps per user or conversation is bounded, and with this many newcomers it fills "
-            "during the soak: the references it last wrote (4,096 conversations, about 1.2 KB each: full about 20 "
-            "minutes in) and the send limiter's windows (each conversation's sends are kept an hour after its last, "
-            "for Teams' hourly limit)."
+            "during the soak: the last records written, to skip rewriting an unchanged one (4,096 conversations, "
+            "0.34 KB each: 1.4 MB, full about 20 minutes in; 2.3 KB each before the digest), and the send limiter's "
+            "windows (a conversation is kept an hour after its last send, for Teams' hourly limit: 0.24 KB each, "
+            f"{(RATE / 6 * 3600 + USERS) * 0.24 / 1024:.1f} MB at this rate, still filling at 30 minutes: about "
+            f"{RATE / 6 * 600 * 0.24 / 1024:.1f} MB per 10 minutes; 0.84 KB each before the list) — bytes measured "
+            "by tests/bot/test_conversations_kept.py and tests/bot/test_sendlimit.py."
         )
         add("")
         add("RSS during the sustained load (s → MB): " + ", ".join(f"{t:.0f}→{m:.1f}" for t, m in figures.soak))
