@@ -6,6 +6,7 @@ import pytest
 
 from graph.client import BatchRequest, GraphClient, odata_path
 from graph.errors import GraphError, GraphTransportError
+from graph.observe import GraphCall
 from tests.fakes.graphstub import APP_TOKEN, BASE, GraphStub, Reply, Sleeps, app_token, error, wrapped
 
 REQUESTS = "/identityGovernance/privilegedAccess/group/assignmentScheduleRequests"
@@ -235,3 +236,41 @@ async def test_inner_429_beyond_the_cap_is_returned_with_its_retry_after() -> No
     responses = await make_client(stub, max_retry_wait=10).batch([BatchRequest("1", "GET", "/groups/g")])
     assert responses["1"].error is not None and responses["1"].error.retry_after == 60
     assert stub.round_trips == 1
+
+
+class Routes:
+    """A CallObserver that keeps what each answered call was counted as."""
+
+    def __init__(self) -> None:
+        self.answered_routes: list[str] = []
+
+    def answered(self, call: GraphCall, seconds: float | None) -> None:
+        self.answered_routes.append(call.route)
+
+    def failed(self, method: str, route: str, error: str) -> None:
+        raise AssertionError(f"no call fails here: {method} {route} {error}")
+
+    def retrying(self, method: str, route: str, reason: str) -> None:
+        raise AssertionError(f"no call is retried here: {method} {route} {reason}")
+
+
+async def test_calls_to_many_urls_and_to_the_same_again_each_go_to_their_own_url_counted_by_their_route() -> None:
+    # More URLs than the client keeps parsed, then the first (long gone) and the last (kept) again.
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"value": []})
+
+    routes = Routes()
+    client = GraphClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)), BASE, app_token, observer=routes)
+    users = [f"user{n}@contoso.com" for n in range(300)]
+    calls = [*users, *users[:2], *users[-2:]]
+    for user in calls:
+        await client.post(f"/users/{user}/checkMemberGroups", json={"groupIds": ["g"]}, idempotent=True)
+    for n in range(3):
+        await client.get(REQUESTS, params={"$filter": f"principalId eq 'p{n}'"})
+    assert seen == [f"{BASE}/users/{u}/checkMemberGroups" for u in calls] + [
+        f"{BASE}{REQUESTS}?$filter=principalId%20eq%20'p{n}'" for n in range(3)
+    ]
+    assert routes.answered_routes == ["/users/{id}/checkMemberGroups"] * len(calls) + [REQUESTS] * 3
