@@ -96,7 +96,7 @@ class GraphTransport(AiohttpTransport):
         raw.release()
         return httpx.Response(
             response.status_code,
-            headers=response.headers.raw,
+            headers=response.headers,  # copied as httpx holds them (from `.raw` they were parsed over again)
             content=body,
             request=request,
             extensions=response.extensions,
