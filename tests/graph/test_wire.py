@@ -161,6 +161,34 @@ def test_graph_timestamps() -> None:
     assert wire.format_datetime(datetime(2023, 2, 8, 7, 43, tzinfo=UTC)) == "2023-02-08T07:43:00.000Z"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Graph's DateTimeOffset: 7 fraction digits (cut to Python's 6, not rounded), 3, none; Z, z or an offset.
+        ("2023-02-07T07:05:55.3404527Z", datetime(2023, 2, 7, 7, 5, 55, 340452, tzinfo=UTC)),
+        ("2023-02-07T07:05:55.9999999Z", datetime(2023, 2, 7, 7, 5, 55, 999999, tzinfo=UTC)),
+        ("2023-02-07T07:05:55.123Z", datetime(2023, 2, 7, 7, 5, 55, 123000, tzinfo=UTC)),
+        ("2023-02-07T07:05:55Z", datetime(2023, 2, 7, 7, 5, 55, tzinfo=UTC)),
+        ("2023-02-07T07:05:55.3404527z", datetime(2023, 2, 7, 7, 5, 55, 340452, tzinfo=UTC)),
+        ("2023-02-07T09:05:55.3404527+02:00", datetime(2023, 2, 7, 7, 5, 55, 340452, tzinfo=UTC)),
+        ("2023-02-07T07:05:55.34045271234Z", datetime(2023, 2, 7, 7, 5, 55, 340452, tzinfo=UTC)),
+        (" 2023-02-07T07:05:55Z ", datetime(2023, 2, 7, 7, 5, 55, tzinfo=UTC)),
+        ("2023-02-07T07:05:55", datetime(2023, 2, 7, 7, 5, 55, tzinfo=UTC)),  # no zone: UTC
+        ("2023-02-07T07:05:55.3404527", datetime(2023, 2, 7, 7, 5, 55, 340452, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", None),  # Graph's "unset"
+        ("0001-01-01T00:00:00.0000000Z", None),
+        ("not a date", None),
+        ("2023-02-30T07:05:55Z", None),
+        ("", None),
+        (20230207, None),
+    ],
+)
+def test_graph_timestamps_in_every_form_graph_sends(text: object, expected: datetime | None) -> None:
+    parsed = wire.parse_datetime(text)
+    assert parsed == expected
+    assert parsed is None or parsed.tzinfo is UTC
+
+
 def test_reference_default_policy() -> None:
     page = policy_page(
         expiration("PT8H"),
@@ -433,3 +461,15 @@ def test_an_eligibility_schedule_is_a_window_with_its_own_start(
 @pytest.mark.parametrize("status", ["Revoked", "canceled", "Denied", "Failed"])
 def test_a_schedule_that_grants_nothing_is_not_an_item(status: str) -> None:
     assert wire.parse_schedule_item(ScheduleKind.ELIGIBLE, schedule_row({"type": "noExpiration"}, status)) is None
+
+
+def test_statuses_and_access_are_read_in_any_case_and_unknown_ones_are_named_so() -> None:
+    for status in RequestStatus:
+        assert wire.parse_status(status.value) is status
+        assert wire.parse_status(status.value.upper()) is status
+    assert wire.parse_status("PendingSomethingNew") is RequestStatus.OTHER
+    assert wire.parse_status(None) is RequestStatus.OTHER
+    assert wire.parse_access("member") is Access.MEMBER
+    assert wire.parse_access("Owner") is Access.OWNER
+    assert wire.parse_access("guest") is None
+    assert wire.parse_access(1) is None
