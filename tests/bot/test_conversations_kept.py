@@ -97,3 +97,17 @@ async def test_a_changed_reference_or_time_style_is_written_again(store: SqliteS
     await conversations.remember(Actor(actor.object_id, "tenant", time_zone="Asia/Tokyo"), moved, "personal")
     user = await conversations.user(actor.object_id)
     assert user is not None and user.style.zone == "Asia/Tokyo"
+
+
+async def test_a_reference_with_an_integer_past_64_bits_is_still_kept(store: SqliteStore) -> None:
+    """JSON has no integer limit and Teams' references are free-form: what the fuzzing of POST /api/messages sends (an
+    integer past 64 bits in the activity) is kept and recognised as unchanged the next time, as any other value."""
+    conversations = Conversations(store)
+    actor, reference = person(1)
+    reference["bot"] = {"id": "28:bot", "n": 2**70}
+    await conversations.remember(actor, reference, "personal")
+    first = await etag(store, 1)
+    await conversations.remember(actor, reference, "personal")
+    assert first is not None and await etag(store, 1) == first
+    found = await store.get(keys.conversation_ref("a:personal-1"))
+    assert found is not None and found.value["reference"]["bot"]["n"] == 2**70
