@@ -4,6 +4,7 @@ honouring Retry-After, `@odata.nextLink` paging and JSON batching. It knows ODat
 from __future__ import annotations
 
 import asyncio
+import json as _json
 import logging
 import random
 import time
@@ -360,7 +361,7 @@ class GraphClient:
     ) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
         # One call's own read timeout (connect stays the client's): httpx's per-request `timeout`.
-        per_call: Any = httpx.USE_CLIENT_DEFAULT
+        per_call = self._http.timeout
         if read_timeout is not None:
             per_call = httpx.Timeout(read_timeout, connect=self._http.timeout.connect)
         limit = self._max_retry_wait if max_retry_wait is None else max_retry_wait
@@ -382,9 +383,8 @@ class GraphClient:
             attempt += 1
             started = time.perf_counter()
             try:
-                response = await self._http.request(
-                    method, target.url, headers=send_headers, json=json, auth=auth, timeout=per_call
-                )
+                request = self._request(method, target.url, send_headers, json, per_call)
+                response = await self._http.send(request, auth=auth)
             except httpx.TransportError as exc:
                 if observer is not None:
                     observer.failed(method, route, type(exc).__name__)
@@ -440,6 +440,39 @@ class GraphClient:
                 observer.retrying(method, route, str(response.status_code))
             await self._sleep(wait)
             waited += wait
+
+    def _request(
+        self, method: str, url: httpx.URL, headers: Mapping[str, str], json: Any, timeout: httpx.Timeout
+    ) -> httpx.Request:
+        """The request `AsyncClient.build_request` builds, for a third less of the CPU of a whole Graph call (issue
+        16): the client's headers merged with ours as httpx merges them; Host, Content-Length and Content-Type added
+        as httpx adds them, in its order; the JSON encoded as httpx encodes it. httpx takes it as a ready stream, so it
+        does not normalise every header a second time nor look for the ones it adds. A client with cookies or query
+        parameters of its own gets httpx's build_request (tests/graph/test_client.py holds the two equal)."""
+        http = self._http
+        if http.cookies or http.params:
+            return http.build_request(method, url, headers=headers, json=json, timeout=timeout)
+        merged = httpx.Headers(http.headers)
+        merged.update(headers)
+        raw = [(b"Host", url.netloc)] if url.host and "host" not in merged else []
+        if json is None:
+            body = b""
+            sized = "content-length" in merged or "transfer-encoding" in merged
+            if method in ("POST", "PUT", "PATCH") and not sized:
+                raw.append((b"Content-Length", b"0"))
+            raw.extend(merged.raw)
+        else:
+            body = _json.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            raw.extend(merged.raw)
+            if "content-length" not in merged:
+                raw.append((b"Content-Length", str(len(body)).encode("ascii")))
+            if "content-type" not in merged:
+                raw.append((b"Content-Type", b"application/json"))
+        request = httpx.Request(
+            method, url, headers=raw, stream=httpx.ByteStream(body), extensions={"timeout": timeout.as_dict()}
+        )
+        request.read()
+        return request
 
     def _target(self, url: str) -> _Target:
         """`url` parsed and templated: kept from an earlier call to it among the last `_TARGETS_KEPT` URLs (the

@@ -1,5 +1,6 @@
 import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -274,3 +275,61 @@ async def test_calls_to_many_urls_and_to_the_same_again_each_go_to_their_own_url
         f"{BASE}{REQUESTS}?$filter=principalId%20eq%20'p{n}'" for n in range(3)
     ]
     assert routes.answered_routes == ["/users/{id}/checkMemberGroups"] * len(calls) + [REQUESTS] * 3
+
+
+# (method, path, GraphClient.request's keywords): JSON or no body, a caller's own Content-Type, query parameters.
+BUILT = [
+    ("POST", REQUESTS, {"json": {"justification": "café ☕", "n": 1}, "read_timeout": 60.0}),
+    (
+        "POST",
+        REQUESTS,
+        {"token": "user-token", "json": {"x": 1}, "headers": {"content-type": "text/plain", "Prefer": "x"}},
+    ),
+    ("POST", "/users/u/checkMemberGroups", {}),
+    ("GET", "/groups", {"params": {"$filter": "id eq 'g'"}, "headers": {"ConsistencyLevel": "eventual"}}),
+    ("PATCH", "/groups/g", {"json": [1, 2]}),
+    ("POST", "/groups/g/owners/$ref", {"json": {}, "headers": {"Content-Length": "2"}}),
+    ("DELETE", "/groups/g/owners/u/$ref", {}),
+]
+
+
+@pytest.mark.parametrize("client_options", [{}, {"headers": {"User-Agent": "pim-bot"}}, {"cookies": {"a": "b"}}])
+@pytest.mark.parametrize(("method", "path", "options"), BUILT)
+async def test_requests_go_out_exactly_as_httpx_would_build_them(
+    method: str, path: str, options: dict[str, Any], client_options: dict[str, Any]
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), timeout=httpx.Timeout(10.0, connect=5.0), **client_options
+    )
+    client = GraphClient(http, BASE, app_token)
+    await client.request(method, path, **options)
+    [request] = sent
+    token = options.get("token")
+    headers = {
+        "Accept": "application/json",
+        "client-request-id": request.headers["client-request-id"],
+        "return-client-request-id": "true",
+    }
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    headers.update(options.get("headers", {}))
+    read_timeout = options.get("read_timeout")
+    expected = http.build_request(
+        method,
+        client.url(path, options.get("params")),
+        headers=headers,
+        json=options.get("json"),
+        timeout=httpx.USE_CLIENT_DEFAULT if read_timeout is None else httpx.Timeout(read_timeout, connect=5.0),
+    )
+    if token is None:
+        expected.headers["Authorization"] = f"Bearer {APP_TOKEN}"  # what TokenAuth's flow adds
+    assert request.method == expected.method and request.url == expected.url
+    assert request.headers.raw == expected.headers.raw
+    assert request.content == expected.content
+    assert request.extensions["timeout"] == expected.extensions["timeout"]
