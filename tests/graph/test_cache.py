@@ -165,3 +165,15 @@ async def test_the_size_is_bounded_expired_entries_first_then_the_oldest() -> No
     cache.put(4, 4)
     assert (len(cache), cache.peek(1), cache.peek(2), cache.peek(4)) == (3, None, 2, 4)
     assert cache.values() == [2, 3, 4]
+
+
+async def test_expired_entries_do_not_pile_up_below_the_size_bound() -> None:
+    """A user's snapshot lives 60 s, but an expired one went only when the cache was full (10,000 entries): a process
+    that had seen 10,000 users held all their snapshots, however long ago they were read."""
+    clock = Clock()
+    cache: Cache[int, int] = Cache(60, clock=clock)
+    for n in range(5000):  # a new key a second: at any moment 60 are live
+        cache.put(n, n)
+        clock.now += 1
+    assert len(cache) <= 2 * 64, len(cache)
+    assert cache.values() == list(range(4941, 5000))  # every live one is still there
