@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from bot.jsontext import json_bytes
 from bot.store import ANY, Json, Store
 from bot.store import keys as keyspace
 from core.models import Access, Actor, Group, TimeStyle
@@ -148,11 +146,7 @@ def _digest(conversation: ConversationRecord, user: UserRecord | None) -> bytes:
     """16 bytes that differ when the records written would (keys sorted: the same JSON in another order is the
     same record)."""
     records = [conversation.to_json(), user.to_json() if user is not None else None]
-    try:
-        text = orjson.dumps(records, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # what orjson will not write (an integer past 64 bits, which JSON allows): the standard way
-        text = json.dumps(records, sort_keys=True).encode()
-    return hashlib.blake2b(text, digest_size=16).digest()
+    return hashlib.blake2b(json_bytes(records, sort_keys=True), digest_size=16).digest()
 
 
 class KnownGroupsRecord:
