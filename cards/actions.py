@@ -42,7 +42,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from cards.elements import ActionExecute, ActionSubmit
+from cards.elements import JsonDict
 from core.commands import MAX_HISTORY_PAGE
 from core.models import Access, Group, Ticket
 
@@ -214,16 +214,31 @@ def execute_button(
     *,
     style: str | None = None,
     inputs: bool = True,
-) -> ActionExecute:
+) -> JsonDict:
     """Action.Execute with its Action.Submit twin as fallback (same title, style and data, plus "verb" in the data).
     `style`: "positive" for the one primary action of a card, "destructive" for one that takes something away.
     `inputs` False: the card's inputs are not sent with this button (`associatedInputs: none`), for a button on a card
-    whose inputs belong to another one."""
-    styled: dict[str, Any] = {"style": style} if style else {}
+    whose inputs belong to another one. A plain dict, like the elements of `cards.common` (and for the same reason),
+    as `cards.elements.ActionExecute` and `ActionSubmit` would render it."""
+    styled: JsonDict = {"style": style} if style else {}
     if not inputs:
-        styled["associated_inputs"] = "none"
-    submit = ActionSubmit(id=f"{element_id}-submit", title=title, **styled, data={**data, "verb": verb.value})
-    return ActionExecute(id=element_id, title=title, **styled, verb=verb.value, data=dict(data), fallback=submit)
+        styled["associatedInputs"] = "none"
+    submit = {
+        "type": "Action.Submit",
+        "id": f"{element_id}-submit",
+        "title": title,
+        **styled,
+        "data": {**data, "verb": verb.value},
+    }
+    return {
+        "type": "Action.Execute",
+        "id": element_id,
+        "title": title,
+        **styled,
+        "verb": verb.value,
+        "data": dict(data),
+        "fallback": submit,
+    }
 
 
 def activate_button(
@@ -235,23 +250,23 @@ def activate_button(
     *,
     justification: str | None = None,
     ticket: Ticket | None = None,
-) -> ActionExecute:
+) -> JsonDict:
     data = activate_data(group, access, duration, justification=justification, ticket=ticket)
     return execute_button(element_id, title, Verb.ACTIVATE, data)
 
 
-def cancel_button(element_id: str, request_id: str, title: str = "Cancel request") -> ActionExecute:
+def cancel_button(element_id: str, request_id: str, title: str = "Cancel request") -> JsonDict:
     """The requester's button to withdraw a request waiting for approval (only the requester may use it)."""
     return execute_button(element_id, title, Verb.CANCEL, decision_data(request_id))
 
 
 def deactivate_button(
     element_id: str, group: Group, access: Access, title: str = "Deactivate", *, inputs: bool = True
-) -> ActionExecute:
+) -> JsonDict:
     return execute_button(element_id, title, Verb.DEACTIVATE, deactivate_data(group, access), inputs=inputs)
 
 
-def run_button(element_id: str, title: str, command: str) -> ActionExecute:
+def run_button(element_id: str, title: str, command: str) -> JsonDict:
     """A button that runs `command` (one of `RUN_COMMANDS`) as if the clicker had typed it."""
     if command not in RUN_COMMANDS:
         raise ValueError(f"{command!r} cannot run from a button")

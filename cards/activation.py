@@ -15,11 +15,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import REQUEST_EXPIRES, actions, card, container, facts, heading, request_footnote, text
-from cards.elements import ActionExecute, ActionOpenUrl, JsonDict
+from cards.elements import ActionOpenUrl, CardElement, JsonDict
 from cards.text import approvers_phrase, summary_text
 from cards.times import Tz
 from cards.wording import (
@@ -126,7 +124,7 @@ def _find(items: list[dict[str, Any]], element_id: str) -> dict[str, Any] | None
 
 
 def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: Tz, flow: _Flow) -> JsonDict:
-    body: list[BareObject] = [heading("heading", title)]
+    body: list[CardElement] = [heading("heading", title)]
     if not outcomes:
         body.append(text("empty", "Nothing was requested."))
     for i, outcome in enumerate(outcomes):
@@ -136,7 +134,7 @@ def _outcomes_card(title: str, outcomes: Sequence[Outcome], tz: Tz, flow: _Flow)
     return card(body, summary_text(outcomes, tz))
 
 
-def _section(outcome: Outcome, pid: str, tz: Tz, flow: _Flow) -> list[BareObject]:
+def _section(outcome: Outcome, pid: str, tz: Tz, flow: _Flow) -> list[CardElement]:
     match outcome:
         case Activated() if outcome.scheduled:
             rows = _window(outcome.start, outcome.end, tz)
@@ -236,7 +234,7 @@ def _window(start: datetime | None, end: datetime | None, tz: Tz) -> list[tuple[
     return rows
 
 
-def _refused(outcome: Refused, pid: str, tz: Tz, flow: _Flow) -> list[BareObject]:
+def _refused(outcome: Refused, pid: str, tz: Tz, flow: _Flow) -> list[CardElement]:
     error = outcome.error
     if isinstance(error, TooSoonToDeactivate):
         return _not_yet_deactivatable(outcome, error, pid, tz, flow)
@@ -265,7 +263,7 @@ def _refused(outcome: Refused, pid: str, tz: Tz, flow: _Flow) -> list[BareObject
     return items
 
 
-def _did_you_mean(outcome: Refused, error: NotEligible, pid: str, flow: _Flow) -> list[ActionExecute]:
+def _did_you_mean(outcome: Refused, error: NotEligible, pid: str, flow: _Flow) -> list[JsonDict]:
     """A typo's suggestions as buttons: the same command for each suggested group it could act on, carrying what
     the command said (duration, justification, ticket)."""
     buttons = []
@@ -311,7 +309,7 @@ _NEUTRAL = "Accent"
 
 def _not_yet_deactivatable(
     outcome: Refused, error: TooSoonToDeactivate, pid: str, tz: Tz, flow: _Flow
-) -> list[BareObject]:
+) -> list[CardElement]:
     """An activation PIM will not end in its first five minutes: it stays shown as it is (its end time too), with when
     it can be ended; the Deactivate button works from then on. Answering a click on an activation card's Deactivate
     button (`flow` ACTIVATE), this replaces that card, so it keeps the card's state ("Active")."""
@@ -326,12 +324,12 @@ def _not_yet_deactivatable(
     return items
 
 
-def _head(pid: str, name: str, outcome: Outcome, state: str, color: str) -> list[BareObject]:
+def _head(pid: str, name: str, outcome: Outcome, state: str, color: str) -> list[CardElement]:
     return [
         text(f"{pid}-title", f"{name} · {access_label(outcome.access)}", weight="Bolder"),
         text(f"{pid}-state", state, color=color, spacing="None"),
     ]
 
 
-def _message(pid: str, value: str) -> BareObject:
+def _message(pid: str, value: str) -> CardElement:
     return text(f"{pid}-message", value, spacing="Small")

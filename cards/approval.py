@@ -18,11 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import REASON_INPUT, REASON_MAX, Verb, activate_button, decision_data, execute_button
 from cards.common import REQUEST_EXPIRES, actions, card, facts, heading, request_footnote, text
-from cards.elements import ActionExecute, InputText, JsonDict, to_json
+from cards.elements import ActionExecute, CardElement, InputText, JsonDict, to_json
 from cards.times import Tz
 from cards.wording import access_label, format_duration, format_time
 from core.models import Access, Decision, Group, Ticket
@@ -108,7 +106,7 @@ def approval_card(
         pairs.append(("Ticket", view.ticket))
     pairs += _times(view, tz)
     title = f"{view.requester_name} asks for {access.lower()} access to {view.group_name}"
-    body: list[BareObject] = [heading("heading", title), facts("facts", pairs)]
+    body: list[CardElement] = [heading("heading", title), facts("facts", pairs)]
     if view.screened:
         body.append(text("screened", view.screened, subtle=True))
     if notice:
@@ -174,7 +172,7 @@ def expiry_warning_card(
 
     Element ids: `heading`, `message`, `facts`, `note`, `actions`, `resubmit` (+ `-submit` twin)."""
     subject = f"Your request for {access_label(access).lower()} access to {group.display_name}"
-    body: list[BareObject] = [
+    body: list[CardElement] = [
         heading("heading", "Approval request expires soon"),
         text("message", f"{subject} is still waiting for approval and expires at {format_time(expires_at, tz)}."),
         text(

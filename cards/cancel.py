@@ -15,11 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import Verb, decision_data, execute_button
 from cards.common import REQUEST_EXPIRES, actions, card, container, facts, request_footnote, text
-from cards.elements import JsonDict
+from cards.elements import CardElement, JsonDict
 from cards.times import Tz
 from cards.wording import CANCEL_KEPT, CANCEL_QUESTION_NOTE, access_label, cancel_question, format_duration, format_time
 from core.models import Access
@@ -54,7 +52,7 @@ def cancel_question_card(request: WaitingRequest, tz: Tz, *, kept: bool = False)
         rows.append((REQUEST_EXPIRES, format_time(request.expires_at, tz)))
     title = f"{request.group_name} · {access_label(request.access)}"
     question = cancel_question(request.group_name)
-    items: list[BareObject] = [
+    items: list[CardElement] = [
         text(f"{pid}-title", title, weight="Bolder"),
         text(
             f"{pid}-state",

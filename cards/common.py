@@ -1,20 +1,18 @@
 """Layout helpers shared by every card. Each element gets a stable `id` so tests (and people) can find it.
 
-The builders wrap the `adaptivecards` package classes and the extensions in `cards.elements`; `card()` turns the
-tree into the plain dict the bot hands to Teams.
+The builders make each element as the plain dict its JSON is, keys in the order `cards.elements.to_json` writes them
+(`type`, `id`, then as the `adaptivecards` package's classes would set them): these few elements make most of every
+card, and the package's objects, type-checking each property as it is set and copied once more into a dict, cost
+several times as much (tests/cards/test_common.py holds each builder to the package's rendering of the same element).
+A card's tree may mix them with the package's objects and those of `cards.elements`; `card()` turns it into the plain
+dict the bot hands to Teams.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from adaptivecards.adaptivecard import AdaptiveCard
-from adaptivecards.baseobject import BareObject
-from adaptivecards.containers import ActionSet, Column, ColumnSet, Container, Fact, FactSet
-from adaptivecards.elements import TextBlock
-
-from cards.elements import ActionExecute, ActionOpenUrl, JsonDict, StyledTextBlock, to_json
+from cards.elements import CardElement, JsonDict, to_json
 
 __all__ = [
     "REQUEST_EXPIRES",
@@ -36,21 +34,28 @@ SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 REQUEST_EXPIRES = "Request expires (if nobody decides)"
 
 
-def card(body: Sequence[BareObject], fallback_text: str) -> JsonDict:
+def card(body: Sequence[CardElement], fallback_text: str) -> JsonDict:
     """A full-width 1.5 card as a plain, JSON-clean dict."""
-    root = AdaptiveCard()
-    root.set_data("version", VERSION)
-    root.body = list(body)
-    root.fallback_text = fallback_text
-    root.set_data("msteams", {"width": "Full"})
-    rendered: JsonDict = to_json(root)
-    ordered: JsonDict = {k: rendered[k] for k in ("type", "$schema", "version") if k in rendered}
-    ordered.update(rendered)
-    return ordered
+    return {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": VERSION,
+        "body": to_json(list(body)),
+        "fallbackText": fallback_text,
+        "msteams": {"width": "Full"},
+    }
 
 
-def heading(element_id: str, value: str) -> BareObject:
-    return StyledTextBlock(id=element_id, text=value, style="heading", size="Medium", weight="Bolder", wrap=True)
+def heading(element_id: str, value: str) -> JsonDict:
+    return {
+        "type": "TextBlock",
+        "id": element_id,
+        "text": value,
+        "style": "heading",  # 1.5: screen readers announce it as a heading
+        "size": "Medium",
+        "weight": "Bolder",
+        "wrap": True,
+    }
 
 
 def text(
@@ -63,56 +68,57 @@ def text(
     spacing: str | None = None,
     font: str | None = None,
     size: str | None = None,
-) -> BareObject:
-    block = TextBlock(id=element_id, text=value, wrap=True)
+) -> JsonDict:
+    block: JsonDict = {"type": "TextBlock", "id": element_id, "text": value, "wrap": True}
     if weight:
-        block.weight = weight
+        block["weight"] = weight
     if color:
-        block.color = color
+        block["color"] = color
     if subtle:
-        block.isSubtle = True
+        block["isSubtle"] = True
     if spacing:
-        block.spacing = spacing
+        block["spacing"] = spacing
     if font:
-        block.font_type = font
+        block["fontType"] = font
     if size:
-        block.size = size
+        block["size"] = size
     return block
 
 
-def request_footnote(element_id: str, request_id: str) -> BareObject:
+def request_footnote(element_id: str, request_id: str) -> JsonDict:
     """A PIM request's id in small subtle text, last in its card or section: there for whoever must look the request
     up (the portal, the audit log, a support ticket), out of everyone else's way."""
     return text(element_id, f"Request ID: {request_id}", subtle=True, size="Small", spacing="Small")
 
 
-def facts(element_id: str, pairs: Iterable[tuple[str, str]]) -> BareObject:
-    return FactSet(id=element_id, facts=[Fact(title=title, value=value) for title, value in pairs])
+def facts(element_id: str, pairs: Iterable[tuple[str, str]]) -> JsonDict:
+    return {"type": "FactSet", "id": element_id, "facts": [{"title": title, "value": value} for title, value in pairs]}
 
 
 def container(
     element_id: str,
-    items: Sequence[BareObject],
+    items: Sequence[CardElement],
     *,
     separator: bool = False,
     spacing: str | None = None,
-) -> BareObject:
-    box = Container(id=element_id, items=list(items))
+) -> JsonDict:
+    box: JsonDict = {"type": "Container", "id": element_id, "items": list(items)}
     if separator:
-        box.separator = True
+        box["separator"] = True
     if spacing:
-        box.spacing = spacing
+        box["spacing"] = spacing
     return box
 
 
-def actions(element_id: str, buttons: Sequence[ActionExecute | ActionOpenUrl]) -> BareObject:
+def actions(element_id: str, buttons: Sequence[CardElement]) -> JsonDict:
     """An ActionSet: every Action.Execute lives in one so older Teams clients honour its fallback (cards.actions)."""
-    return ActionSet(id=element_id, actions=list(buttons))
+    return {"type": "ActionSet", "id": element_id, "actions": list(buttons)}
 
 
-def columns(element_id: str, cols: Sequence[tuple[str, str, Sequence[BareObject]]]) -> BareObject:
+def columns(element_id: str, cols: Sequence[tuple[str, str, Sequence[CardElement]]]) -> JsonDict:
     """A ColumnSet from (id, width, items) triples; width "stretch" or "auto"."""
-    made: list[Any] = []
-    for col_id, width, items in cols:
-        made.append(Column(id=col_id, width=width, items=list(items), verticalContentAlignment="Center"))
-    return ColumnSet(id=element_id, columns=made)
+    made = [
+        {"type": "Column", "id": col_id, "width": width, "items": list(items), "verticalContentAlignment": "Center"}
+        for col_id, width, items in cols
+    ]
+    return {"type": "ColumnSet", "id": element_id, "columns": made}

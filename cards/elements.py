@@ -18,6 +18,7 @@ __all__ = [
     "ActionExecute",
     "ActionOpenUrl",
     "ActionSubmit",
+    "CardElement",
     "InputChoiceSet",
     "InputText",
     "JsonDict",
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 JsonDict = dict[str, Any]
+# One element of a card before `to_json`: a plain dict already in its JSON form (what the builders in `cards.common`
+# and `cards.actions` make: most of a card, built for a fraction of what the package's classes cost with their checks
+# on every property) or an object of the package's classes and ours below.
+CardElement = BareObject | JsonDict
 
 
 class InputText(Element):  # type: ignore[misc]  # adaptivecards ships no type information
@@ -124,6 +129,7 @@ class Table(Element):  # type: ignore[misc]
 
 
 _LEAVES = frozenset({str, bool, int, type(None)})  # their own JSON form: kept without a call each (cards have many)
+_FIRST = ("type", "id")  # the keys every object starts with
 
 
 def to_json(obj: Any) -> Any:
@@ -131,17 +137,19 @@ def to_json(obj: Any) -> Any:
 
     `type` and `id` come first in every object so golden files read naturally; anything not JSON is a bug here.
     """
+    kind = type(obj)
+    if kind in _LEAVES:
+        return obj
+    # exact types first (most of a card is plain dicts and lists: cards.common); the Mapping ABC's isinstance costs
+    # several times more
+    if kind is dict:
+        return _object(obj)
+    if kind is list:
+        return [v if type(v) in _LEAVES else to_json(v) for v in obj]
     if isinstance(obj, BareObject):
-        return to_json(obj.render())
+        return _object(obj.render())
     if isinstance(obj, Mapping):
-        ordered = [k for k in ("type", "id") if k in obj] + [k for k in obj if k not in ("type", "id")]
-        result: JsonDict = {}
-        for key in ordered:
-            if not isinstance(key, str):
-                raise TypeError(f"card keys must be strings, got {key!r}")
-            value = obj[key]
-            result[key] = value if type(value) in _LEAVES else to_json(value)
-        return result
+        return _object(obj)
     if isinstance(obj, list | tuple):
         return [v if type(v) in _LEAVES else to_json(v) for v in obj]
     if obj is None or isinstance(obj, str | bool | int):
@@ -149,3 +157,18 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, float) and obj == obj and obj not in (float("inf"), float("-inf")):
         return obj
     raise TypeError(f"not JSON: {obj!r}")
+
+
+def _object(obj: Mapping[Any, Any]) -> JsonDict:
+    """`to_json` of one object: its `type` and `id` first, then the rest in their order."""
+    result: JsonDict = {}
+    for key in _FIRST:
+        if key in obj:
+            value = obj[key]
+            result[key] = value if type(value) in _LEAVES else to_json(value)
+    for key, value in obj.items():
+        if type(key) is not str and not isinstance(key, str):
+            raise TypeError(f"card keys must be strings, got {key!r}")
+        if key not in _FIRST:
+            result[key] = value if type(value) in _LEAVES else to_json(value)
+    return result

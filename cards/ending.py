@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import (
     CHANGE_REASON_INPUT,
     JUSTIFICATION_INPUT,
@@ -31,7 +29,7 @@ from cards.actions import (
     execute_button,
 )
 from cards.common import actions, card, heading, request_footnote, text
-from cards.elements import ActionOpenUrl, InputChoiceSet, InputText, JsonDict
+from cards.elements import ActionOpenUrl, CardElement, InputChoiceSet, InputText, JsonDict
 from cards.needs_input import ticket_input
 from cards.times import Tz
 from cards.wording import PIM_ACTIVATE_URL, access_label, explain, format_duration, format_time
@@ -82,7 +80,7 @@ def ending_soon_card(active: ActiveAssignment, tz: Tz, now: datetime, *, ticket_
     data = deactivate_data(group, access)
     keep = execute_button("keep", "Keep it", Verb.KEEP_ACTIVE, data, style="positive")
     done = deactivate_button("done", group, access, title="I'm done", inputs=False)  # the inputs are Keep it's
-    body: list[BareObject] = [
+    body: list[CardElement] = [
         heading("heading", f"{group.display_name} ends soon"),
         text("ends", ends),
         choose,
@@ -159,7 +157,7 @@ def eligibility_card(notice: EligibilityNotice, tz: Tz, now: datetime, *, proble
     )
     ask = execute_button("ask", ask_title, verb, deactivate_data(e.group, access), style="positive")
     portal = ActionOpenUrl(id="open-pim", title="Open PIM", url=PIM_ACTIVATE_URL)
-    body: list[BareObject] = [heading("heading", title), text("ends", said)]
+    body: list[CardElement] = [heading("heading", title), text("ends", said)]
     if problem:
         body.append(text("problem", problem, color="Attention"))
     body += [

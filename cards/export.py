@@ -20,10 +20,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from adaptivecards.baseobject import BareObject
-
 from cards.common import card, facts, heading, text
-from cards.elements import JsonDict
+from cards.elements import CardElement, JsonDict
 from cards.times import Tz
 from cards.wording import format_time
 from core.audit import SUMMARY_COUNTS, ExportSummary
@@ -63,7 +61,7 @@ def export_summary_card(summary: ExportSummary, file_name: str, tz: Tz) -> JsonD
     period = summary.period
     last_day = period.end - timedelta(microseconds=1)
     span = f"{period.start.date().isoformat()} to {last_day.date().isoformat()} (UTC)"
-    body: list[BareObject] = [
+    body: list[CardElement] = [
         heading("heading", "PIM audit export"),
         text("period", f"From {span}.", spacing="None"),
     ]

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from adaptivecards.baseobject import BareObject
 from adaptivecards.elements import TextBlock
 
 from cards.common import card, facts, heading, text
-from cards.elements import ActionOpenUrl, JsonDict, Table, TableCell, TableRow, to_json
+from cards.elements import ActionOpenUrl, CardElement, JsonDict, Table, TableCell, TableRow, to_json
 from cards.times import Tz
 from cards.wording import access_label, and_list, format_duration, format_time
 from core.feed import EndReason, EventKind, FeedEvent
@@ -173,7 +172,7 @@ def event_line(event: FeedEvent, names: Mapping[str, str], tz: Tz) -> str:
 def feed_event_card(event: FeedEvent, names: Mapping[str, str], tz: Tz) -> JsonDict:
     who = _user(event.principal_id, names)
     group = _group(event.group_id, names)
-    body: list[BareObject] = [
+    body: list[CardElement] = [
         heading("heading", f"{who} · {event_what(event, names)}"),
         text("subject", f"{group} · {_access(event)}", spacing="None", subtle=True),
     ]
@@ -268,7 +267,7 @@ def _digest(
     part: tuple[int, int] | None,
 ) -> JsonDict:
     title = "PIM changes" if part is None else f"PIM changes ({part[0]} of {part[1]})"
-    body: list[BareObject] = [heading("heading", title), text("summary", _count_line(burst))]
+    body: list[CardElement] = [heading("heading", title), text("summary", _count_line(burst))]
     header = TableRow(id="row-header", cells=[_cell(h, bold=True) for h in ("Who", "What", "Group", "Until")])
     rows = [header] + [_row(e, names, tz, first + i) for i, e in enumerate(shown)]
     table = Table(
@@ -394,7 +393,7 @@ def feed_status_card(view: FeedStatusView, tz: Tz) -> JsonDict:
         ("Last successful poll", last),
         ("Events posted", str(view.events_posted)),
     ]
-    body: list[BareObject] = [heading("heading", "PIM feed status"), facts("facts", pairs)]
+    body: list[CardElement] = [heading("heading", "PIM feed status"), facts("facts", pairs)]
     if view.last_error:
         when = f" ({format_time(view.last_error_at, tz, reference=view.now)})" if view.last_error_at else ""
         body.append(text("error", f"Last error{when}: {view.last_error}", color="Attention", weight="Bolder"))

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import run_button
 from cards.common import actions, card, container, heading, text
-from cards.elements import JsonDict
+from cards.elements import CardElement, JsonDict
 from cards.text import ADMIN_EXAMPLES, CHANNEL_EXAMPLES, EXAMPLES, GROUP_CHAT_EXAMPLES, help_text
 from cards.wording import ADMIN_COMMANDS_INTRO, DEMO_BUTTON, DEMO_INTRO, help_intro_shared
 
@@ -33,7 +31,7 @@ def help_card(
     `demo`: the bot runs in the demo (BOT_DEMO), and the 1:1 help offers a button that has a colleague ask for a group
     the reader approves."""
     personal = where == "personal"
-    body: list[BareObject] = []
+    body: list[CardElement] = []
     if reason:
         body.append(text("reason", reason, weight="Bolder"))
     body.append(heading("heading", "What I can do"))
@@ -65,7 +63,7 @@ def help_card(
     return card(body, help_text(reason, where, admin=personal and admin))
 
 
-def _examples(prefix: str, shown: Sequence[tuple[str, str]]) -> list[BareObject]:
+def _examples(prefix: str, shown: Sequence[tuple[str, str]]) -> list[CardElement]:
     return [
         container(
             f"{prefix}-{i}",

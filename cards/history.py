@@ -9,11 +9,9 @@ this card with that page).
 
 from __future__ import annotations
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import run_button
 from cards.common import actions, card, container, heading, text
-from cards.elements import ActionExecute, JsonDict
+from cards.elements import CardElement, JsonDict
 from cards.times import Tz
 from cards.wording import access_label, format_time
 from core.commands import MAX_HISTORY_PAGE
@@ -71,7 +69,7 @@ def history_outcome(item: HistoryItem) -> str:
 
 
 def history_card(page: HistoryPage, tz: Tz) -> JsonDict:
-    body: list[BareObject] = [heading("heading", "Your PIM requests")]
+    body: list[CardElement] = [heading("heading", "Your PIM requests")]
     since = format_time(page.since, tz)
     if not page.items:
         body.append(text("empty", f"You made no PIM group requests in the last {HISTORY_DAYS} days.", subtle=True))
@@ -97,7 +95,7 @@ def history_card(page: HistoryPage, tz: Tz) -> JsonDict:
         body.append(text("approvers-note", note, subtle=True, size="Small"))
     if page.pages > 1:
         body.append(text("pages", f"Page {page.number} of {page.pages}", subtle=True, size="Small"))
-        buttons: list[ActionExecute] = []
+        buttons: list[JsonDict] = []
         if page.number > 1:
             newer = "history" if page.number == 2 else f"history {page.number - 1}"
             buttons.append(run_button("newer", "Newer", newer))

@@ -6,11 +6,9 @@ values get in the action data), `actions` and the button `submit` (+ `submit-sub
 
 from __future__ import annotations
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import JUSTIFICATION_INPUT, JUSTIFICATION_MAX, TICKET_INPUT, TICKET_MAX, activate_button
 from cards.common import actions, card, facts, heading, text
-from cards.elements import InputText, JsonDict
+from cards.elements import CardElement, InputText, JsonDict
 from cards.text import summary_text
 from cards.times import Tz
 from cards.wording import access_label, format_duration, missing_inputs_phrase
@@ -30,7 +28,7 @@ def needs_input_card(needs: NeedsInput, tz: Tz) -> JsonDict:
     name = needs.group.display_name
     wanted = missing_inputs_phrase(justification=needs.need_justification, ticket=needs.need_ticket)
     duration = format_duration(needs.duration) if needs.duration is not None else "Policy maximum"
-    body: list[BareObject] = [
+    body: list[CardElement] = [
         heading("heading", f"{name} needs {wanted}"),
         text("intro", f"The PIM policy for {name} asks for {wanted} before it activates your access."),
         facts("facts", [("Group", name), ("Access", access_label(needs.access)), ("Duration", duration)]),

@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 
 from cards.actions import activate_button, cancel_button, deactivate_button, run_button
 from cards.common import actions, card, text
-from cards.elements import ActionExecute, JsonDict
+from cards.elements import JsonDict
 from cards.text import SUGGESTED_DURATION, sorted_view, typed_command
 from cards.wording import format_duration, slip_line
 from core import names
@@ -42,7 +42,7 @@ T = TypeVar("T", bound=_OfAGroup)
 
 MAX_SUGGESTIONS = 3  # a few choices read at a glance; more is the help card's job
 
-_Button = Callable[[str], ActionExecute]  # the element id in, the button out
+_Button = Callable[[str], JsonDict]  # the element id in, the button out
 _STATUS: _Button = partial(run_button, title="Show status", command="status")
 _HISTORY: _Button = partial(run_button, title="Show my request history", command="history")
 _HELP: _Button = partial(run_button, title="All commands", command="help")

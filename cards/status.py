@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adaptivecards.baseobject import BareObject
-
 from cards.actions import activate_button, cancel_button, deactivate_button
 from cards.common import actions, card, columns, container, heading, text
-from cards.elements import JsonDict
+from cards.elements import CardElement, JsonDict
 from cards.text import SUGGESTED_DURATION, sorted_view, summary_text, typed_command
 from cards.times import Tz
 from cards.wording import access_label, format_duration, format_time, nothing_active
@@ -30,9 +28,9 @@ __all__ = ["status_card"]
 
 def status_card(view: StatusView, tz: Tz) -> JsonDict:
     active, pending, eligible = sorted_view(view)
-    body: list[BareObject] = [heading("heading", "Your PIM groups")]
+    body: list[CardElement] = [heading("heading", "Your PIM groups")]
 
-    rows: list[BareObject] = [text("active-heading", "Active", weight="Bolder")]
+    rows: list[CardElement] = [text("active-heading", "Active", weight="Bolder")]
     if not active:
         first = next((e for e in eligible if view.can_activate(e)), None)
         example = None
@@ -68,8 +66,8 @@ def status_card(view: StatusView, tz: Tz) -> JsonDict:
 
 
 def _row(
-    rid: str, title: str, detail: str, extra: list[BareObject] | None = None, warning: BareObject | None = None
-) -> BareObject:
+    rid: str, title: str, detail: str, extra: list[CardElement] | None = None, warning: CardElement | None = None
+) -> CardElement:
     lines = [text(f"{rid}-title", title), text(f"{rid}-detail", detail, subtle=True, spacing="None")]
     if warning is not None:
         lines.append(warning)
@@ -79,7 +77,7 @@ def _row(
     return columns(rid, cols)
 
 
-def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: Tz) -> BareObject:
+def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: Tz) -> CardElement:
     title = f"{a.group.display_name} · {access_label(a.access)}"
     if a.activated:
         detail = f"until {format_time(a.end, tz, reference=view.now)}" if a.end else "no end date"
@@ -92,7 +90,7 @@ def _active_row(a: ActiveAssignment, rid: str, view: StatusView, tz: Tz) -> Bare
     return _row(rid, title, detail)
 
 
-def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObject:
+def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: Tz) -> CardElement:
     name = view.group_names.get(p.group_id, p.group_id)
     parts = []
     if p.start is not None and p.start > view.now + timedelta(minutes=5):  # scheduled: starts then, once approved
@@ -104,7 +102,7 @@ def _pending_row(p: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObjec
     return _row(rid, f"{name} · {access_label(p.access)}", ", ".join(parts) or "waiting for approval")
 
 
-def _scheduled_row(r: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObject:
+def _scheduled_row(r: PimRequest, rid: str, view: StatusView, tz: Tz) -> CardElement:
     """An activation PIM took for a later start, with PIM's own word for where it is (ScheduleCreated, Granted, …)
     and its Cancel button."""
     name = view.group_names.get(r.group_id, r.group_id)
@@ -117,7 +115,7 @@ def _scheduled_row(r: PimRequest, rid: str, view: StatusView, tz: Tz) -> BareObj
     return _row(rid, f"{name} · {access_label(r.access)}", ", ".join(parts), [actions(f"{rid}-actions", [button])])
 
 
-def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: Tz) -> BareObject:
+def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: Tz) -> CardElement:
     parts = []
     if e.start is not None and view.now < e.start:
         parts.append(f"starts {format_time(e.start, tz, reference=view.now)}")
@@ -126,8 +124,8 @@ def _eligible_row(e: Eligibility, rid: str, view: StatusView, tz: Tz) -> BareObj
     if e.inherited:
         # core.models.Eligibility does not say which group grants it; name it once the domain carries it.
         detail += " (through a group you are a member of)"
-    extra: list[BareObject] | None = None
-    ending: BareObject | None = None
+    extra: list[CardElement] | None = None
+    ending: CardElement | None = None
     if e.end is not None and view.now < e.end <= view.now + ELIGIBILITY_SOON:
         days = days_left(e.end, view.now)
         left = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"

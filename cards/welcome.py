@@ -7,10 +7,8 @@ Element ids: `heading`, `intro`, `here`, `examples` with `example-{i}`, `example
 
 from __future__ import annotations
 
-from adaptivecards.baseobject import BareObject
-
 from cards.common import card, container, heading, text
-from cards.elements import JsonDict
+from cards.elements import CardElement, JsonDict
 from cards.text import CHANNEL_EXAMPLES
 from cards.wording import (
     WELCOME_HELP,
@@ -28,7 +26,7 @@ def welcome_card(where: str, bot_name: str = "") -> JsonDict:
     """`where`: the Teams conversation type it is posted in (`channel`, `groupChat`); `bot_name`: the bot's name as
     Teams shows it (its @mention), "PIM Bot" when Teams did not say."""
     bot = bot_name.strip() or "PIM Bot"
-    body: list[BareObject] = [heading("heading", welcome_heading(bot)), text("intro", WELCOME_WHAT)]
+    body: list[CardElement] = [heading("heading", welcome_heading(bot)), text("intro", WELCOME_WHAT)]
     if where == "channel":
         shown = [(f"@{bot} {command}", meaning) for command, meaning in CHANNEL_EXAMPLES if command != "help"]
         shown.append((f"@{bot} help", WELCOME_HELP))
@@ -44,7 +42,7 @@ def welcome_card(where: str, bot_name: str = "") -> JsonDict:
     return card(body, f"{welcome_heading(bot)}. {WELCOME_WHAT} {here} {WELCOME_PRIVATE}")
 
 
-def _example(i: int, command: str, meaning: str) -> BareObject:
+def _example(i: int, command: str, meaning: str) -> CardElement:
     return container(
         f"example-{i}",
         [

@@ -123,9 +123,12 @@ _RULES = {
 # ---- times, durations, names ---------------------------------------------------------------------------------
 
 
+_ZERO, _MINUTE = timedelta(0), timedelta(minutes=1)
+
+
 def format_duration(duration: timedelta) -> str:
     """Like "2 h", "1 h 30 min", "45 min", "1 d 2 h" (the command parser's format, so replies echo what users type)."""
-    if timedelta(0) < duration < timedelta(minutes=1):
+    if _ZERO < duration < _MINUTE:
         return "less than a minute"
     return _core_format_duration(duration)
 
