@@ -85,6 +85,17 @@ def test_midnight_and_noon_on_a_twelve_hour_clock() -> None:
     assert format_time(WINTER.replace(hour=12, minute=0), style).endswith("12:00 PM (UTC)")
 
 
+def test_every_minute_of_a_day_reads_as_strftime_writes_it() -> None:
+    """The clock is written from the time's fields (cheaper than strftime): the same digits, zero-padded minutes and
+    24-hour hours, for every minute on both clocks."""
+    day = WINTER.replace(hour=0, minute=0)
+    for minute in range(24 * 60):
+        when = day + timedelta(minutes=minute)
+        assert format_clock(when, TimeStyle("UTC", "de-DE"), reference=day) == when.strftime("%H:%M")
+        twelve = f"{when.hour % 12 or 12}:{when.strftime('%M')} {when.strftime('%p')}"
+        assert format_clock(when, TimeStyle("UTC", "en-US"), reference=day) == twelve
+
+
 def test_a_bare_zone_name_still_works_and_an_actor_carries_its_style() -> None:
     actor = Actor("oid", "tid", time_zone="America/New_York", locale="en-US")
     assert format_time(WINTER, actor.time_style) == "Sun, Nov 22, 2:05 PM (EST)"

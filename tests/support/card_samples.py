@@ -54,6 +54,7 @@ from core.models import (
     RequestStatus,
     SentWrite,
     Ticket,
+    TimeStyle,
     WriteKind,
 )
 from core.outcomes import (
@@ -136,6 +137,23 @@ def scheduled_member() -> Activated:
 def activated_checked(in_effect: bool) -> Activated:
     """An activation with what Graph's directory showed right after it (issue 14 point 2), and the group's note."""
     return replace(activated_member(), in_effect=in_effect, note="Exchange role groups can take up to an hour.")
+
+
+def activated_across_new_year() -> Activated:
+    """8 h from 17:30 on New Year's Eve in New York, read in en-US: a 12-hour clock, the month first, the end's year
+    written (it is not the start's), not yet in effect with the group's note."""
+    start = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
+    req = request("e2f3a4b5-6c7d-4e8f-9a0b-1c2d3e4f5a6b", TEAMS, Access.OWNER, duration=timedelta(hours=8))
+    return Activated(
+        TEAMS,
+        Access.OWNER,
+        replace(req, created=start, start=start),
+        start,
+        start + timedelta(hours=8),
+        timedelta(hours=8),
+        in_effect=False,
+        note="Teams can take a few minutes.",
+    )
 
 
 def status_scheduled() -> StatusView:
@@ -416,6 +434,9 @@ GOLDEN: dict[str, Callable[[], dict[str, Any]]] = {
     "progress_working": working_card,
     "progress_note": lambda: note_card(LATE_SIGN_IN),
     "activation_member": lambda: activation_card([activated_member()], TZ),
+    "activation_twelve_hour_across_new_year": lambda: activation_card(
+        [activated_across_new_year()], TimeStyle("America/New_York", "en-US")
+    ),
     "activation_owner_policy_max": lambda: activation_card([activated_owner_policy_max()], TZ),
     "activation_awaiting_approval": lambda: activation_card([awaiting_approval()], TZ),
     "activation_over_max": lambda: activation_card([over_max()], TZ),
