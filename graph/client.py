@@ -55,6 +55,11 @@ class BatchRequest:
     body: JsonObject | None = None
     headers: Mapping[str, str] | None = None
     depends_on: tuple[str, ...] = ()
+    idempotent: bool = False  # a POST that only reads (checkMemberGroups): re-sent as a GET is; never on the wire
+
+    @property
+    def resendable(self) -> bool:
+        return self.idempotent or self.method.upper() == "GET"
 
     def to_wire(self, depends_on: Sequence[str] | None = None) -> JsonObject:
         item: JsonObject = {"id": self.id, "method": self.method.upper(), "url": self.url}
@@ -284,7 +289,7 @@ class GraphClient:
         for attempt in range(1, self._max_attempts + 1):
             pending_ids = {r.id for r in pending}
             body = {"requests": [r.to_wire([d for d in r.depends_on if d in pending_ids]) for r in pending]}
-            idempotent = all(r.method.upper() == "GET" for r in pending)
+            idempotent = all(r.resendable for r in pending)
             outer = _json_object(await self._send("POST", self.url("/$batch"), token, body, None, idempotent))
             answered = _batch_responses(outer)
             retry_ids: set[str] = set()
@@ -294,7 +299,7 @@ class GraphClient:
                 )
                 results[request.id] = response
                 self._observe_item(request, response)
-                if response.status in RETRYABLE and (response.status == 429 or request.method.upper() == "GET"):
+                if response.status in RETRYABLE and (response.status == 429 or request.resendable):
                     retry_ids.add(request.id)
             # Items that failed only because an item they depend on was throttled go again with it.
             changed = True

@@ -63,6 +63,7 @@ from graph.client import BatchRequest, BatchResponse, GraphClient, JsonObject, o
 from graph.errors import GraphError, GraphTransportError, acrs_claims_request
 from graph.failures import Failure, answer_lost, directory_error, translated, translating
 from graph.known import KnownGroups, KnownGroupsStore
+from graph.membership import MemberChecks
 from graph.observe import about_pim_request
 from graph.reads import read_batched
 
@@ -122,6 +123,7 @@ class GraphPimDirectory:
         self._context_names: Cache[str, str | None] = Cache(names, clock=now)
         self._get_by_ids_refused: Cache[str, bool] = Cache(names, clock=now, max_size=1)
         self._known = KnownGroups(known_store)  # the groups seen in anyone's eligibilities (graph.known)
+        self._member_checks = MemberChecks(client)  # "is it in effect?", coalesced under load
 
     # -- reads ------------------------------------------------------------------------------------------------------
 
@@ -602,18 +604,15 @@ class GraphPimDirectory:
 
     async def holds(self, group_id: str, principal_id: str, access: Access) -> bool:
         """Whether Graph's directory shows the user as a member (or owner) of the group now, app-only: the access
-        PIM provisioned as the rest of Microsoft 365 reads it. Membership: one checkMemberGroups call; ownership:
-        the group's owners (one page)."""
+        PIM provisioned as the rest of Microsoft 365 reads it. Membership: one checkMemberGroups call (with others
+        asked meanwhile in one $batch, graph.membership); ownership: the group's owners (one page)."""
         with translating():
             if access is Access.OWNER:
                 path, params = wire.group_owners_query(group_id)
                 items = await self._client.get_all(path, params=params)
                 ids = {str(item.get("id") or "").casefold() for item in items}
                 return principal_id.casefold() in ids
-            page = await self._client.post(
-                wire.check_member_groups_path(principal_id), json={"groupIds": [group_id]}, idempotent=True
-            )
-        return group_id.casefold() in {g.casefold() for g in wire.parse_member_groups(page)}
+        return await self._member_checks.member(principal_id, group_id)
 
     # -- approvals ----------------------------------------------------------------------------------------------------
 
