@@ -51,19 +51,6 @@ def conversation_key(conversation_id: str) -> str:
     return conversation_id.split(";messageid=", 1)[0]
 
 
-class _Window:
-    __slots__ = ("held_until", "slots")
-
-    def __init__(self) -> None:
-        # Reserved instants, ascending; only the last `keep` matter (trimmed in reserve). An array of doubles, not a
-        # deque(maxlen=keep): a window is kept an hour after its conversation's last send, most conversations hold a
-        # send or two, and an empty deque costs 760 bytes against an array's 64 (a memory soak with a new user every
-        # 0.3 s held 950 bytes per conversation); and not a list, whose floats cost 32 bytes a send against 8 (a busy
-        # chat keeps up to an hour of them).
-        self.slots: array[float] = array("d")
-        self.held_until = 0.0  # a 429's Retry-After: nothing goes out before this
-
-
 class _AppWindow:
     """The instants booked over all conversations, sorted; booked out of order, so searched rather than appended."""
 
@@ -155,7 +142,16 @@ class ConversationLimiter:
         self._app = _AppWindow(_widened(app_limits, margin))
         self.clock = clock
         self.sleep = sleep
-        self._windows: dict[str, _Window] = {}
+        # Per conversation, keyed by the hash of its id (conversation_key): its reserved instants, ascending (only the
+        # last `keep` matter, trimmed in reserve). Kept an hour after the conversation's last send (Teams' hourly
+        # limit), so a busy tenant holds one per user it answered in the last hour: 12,000 in the memory soak, whose
+        # new user every 0.3 s brings a new 1:1 chat. Hence the lean form: the id's hash, not the id (Teams' 1:1 ids
+        # run to a hundred characters, half a window's memory), whose rare collision only makes two conversations
+        # share one window's limits, stricter than Teams; a conversation's only send as a float, more as an array of
+        # doubles (8 bytes a send against a float's 32 in a list; a deque cost 760 bytes empty); and a 429's hold
+        # apart, in `_held` (rare).
+        self._windows: dict[int, float | array[float]] = {}  # one send: its instant alone (most chats: 24 bytes)
+        self._held: dict[int, float] = {}  # a 429's Retry-After: nothing goes to that conversation before then
         self._reservations = 0
         self.waited = 0  # sends that had to wait (observability; tests)
 
@@ -163,27 +159,32 @@ class ConversationLimiter:
         """Book the earliest instant a send to this conversation fits every window; return the seconds to wait.
         `None`: a call that counts against the app's cap only (a new 1:1 conversation has no thread yet)."""
         now = self.clock()
-        slots = None
+        key = None
+        found: float | array[float] | None = None
         at = now
         if conversation_id is not None:
-            key = conversation_key(conversation_id)
-            window = self._windows.get(key)
-            if window is None:
-                window = self._windows[key] = _Window()
-            slots = window.slots
-            at = max(now, window.held_until)
-            if slots:
-                at = max(at, slots[-1])  # reservations stay in order: FIFO, and the list stays sorted
+            key = hash(conversation_key(conversation_id))
+            found = self._windows.get(key)
+            if self._held:
+                at = max(now, self._held.get(key, 0.0))
+            if found is not None:
+                slots = (found,) if isinstance(found, float) else found
+                at = max(at, slots[-1])  # reservations stay in order: FIFO, and the array stays sorted
                 for span, count in self._limits:
                     if len(slots) >= count:
                         at = max(at, slots[-count] + span)  # the count-th latest send must have left the window
         # Any later instant still fits the conversation's windows (its bookings all lie before `at`).
         at = self._app.earliest(at)
         self._app.book(at, now)
-        if slots is not None:
-            slots.append(at)
-            if len(slots) > self._trim_at:
-                del slots[: -self._keep]
+        if key is not None:
+            if found is None:
+                self._windows[key] = at
+            elif isinstance(found, float):
+                self._windows[key] = array("d", (found, at))
+            else:
+                found.append(at)
+                if len(found) > self._trim_at:
+                    del found[: -self._keep]
         self._reservations += 1
         if self._reservations % _SWEEP_EVERY == 0:
             self._sweep(now)
@@ -199,23 +200,22 @@ class ConversationLimiter:
 
     def hold(self, conversation_id: str, seconds: float) -> None:
         """Teams said 429 with Retry-After: no send to this conversation before then, retries included."""
-        window = self._windows.get(conversation_key(conversation_id))
-        if window is not None:
-            window.held_until = max(window.held_until, self.clock() + seconds)
+        key = hash(conversation_key(conversation_id))
+        if key in self._windows:
+            self._held[key] = max(self._held.get(key, 0.0), self.clock() + seconds)
 
     def held_until(self, conversation_id: str) -> float:
         """The clock time before which nothing goes to this conversation because of a 429 (0 when none)."""
-        window = self._windows.get(conversation_key(conversation_id))
-        return window.held_until if window is not None else 0.0
+        return self._held.get(hash(conversation_key(conversation_id)), 0.0)
 
     def _sweep(self, now: float) -> None:
-        idle = [
-            k
-            for k, w in self._windows.items()
-            if (not w.slots or w.slots[-1] < now - self._horizon) and w.held_until < now
-        ]
+        for k in [k for k, until in self._held.items() if until < now]:
+            del self._held[k]
+        before = now - self._horizon
+        idle = [k for k, sent in self._windows.items() if (sent if isinstance(sent, float) else sent[-1]) < before]
         for k in idle:
-            del self._windows[k]
+            if k not in self._held:
+                del self._windows[k]
 
     def __len__(self) -> int:
         """Conversations currently tracked."""

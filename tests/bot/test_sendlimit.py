@@ -94,19 +94,20 @@ def test_a_remembered_conversation_costs_little_memory() -> None:
     """A conversation is remembered for an hour after its last send (Teams' hourly limit), so a process holds one
     window per conversation it sent to in the last hour: thousands in a busy tenant (12,000 in the memory soak, which
     brings a new user every 0.3 s). Most hold a send or two; each cost 950 bytes with a deque(maxlen=1800) per
-    window."""
+    window, 290 with a list keyed by the conversation's id."""
     limiter = ConversationLimiter(clock=VirtualClock())
-    conversations = [f"a:1-personal-{n:08d}" for n in range(2000)]
+    # A 1:1 chat's id as Teams writes it ("a:1" and about a hundred characters): the id itself is most of a window.
+    tail = "Xy7-" * 24
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for conversation in conversations:
-            limiter.reserve(conversation)
-        per_conversation = (tracemalloc.get_traced_memory()[0] - before) / len(conversations)
+        for n in range(2000):
+            limiter.reserve(f"a:1{n:08d}{tail}")  # as a turn has it: parsed from the request, dropped after
+        per_conversation = (tracemalloc.get_traced_memory()[0] - before) / 2000
     finally:
         tracemalloc.stop()
     assert len(limiter) == 2000
-    assert per_conversation < 400, per_conversation
+    assert per_conversation < 140, per_conversation
 
 
 def test_a_busy_conversations_hour_of_sends_costs_little_memory() -> None:
@@ -231,3 +232,13 @@ def test_every_send_gets_the_earliest_instant_that_keeps_all_limits(steps: list[
     for times in booked.values():
         assert all(busiest(times, span) <= count for span, count in limits)
     assert busiest([t for times in booked.values() for t in times], 1.0) <= 4
+
+
+def test_a_conversations_only_send_counts_against_a_limit_of_one() -> None:
+    """A conversation that sent once is kept in its lean form (its instant alone): still its limits' first send."""
+    clock = VirtualClock()
+    limiter = ConversationLimiter(((10.0, 1),), app_limits=((1.0, 100),), clock=clock, sleep=clock.sleep, margin=0)
+    assert limiter.reserve("a:1") == 0
+    assert limiter.reserve("a:1") == 10.0
+    assert limiter.reserve("a:1") == 20.0
+    assert limiter.reserve("a:2") == 0
