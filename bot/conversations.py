@@ -79,8 +79,10 @@ class Conversations:
         # What this process last wrote per (conversation, user), so a busy chat does not rewrite an unchanged record.
         # The most recent WRITTEN_KEPT only: every new user would otherwise stay in memory for the life of the process.
         # A digest of the records, not the records: their references hold the activity's parsed JSON (2.3 KB a
-        # conversation, 9 MB at the cap; about 0.4 KB with the digest).
-        self._written: dict[tuple[str, str], bytes] = {}
+        # conversation, 9 MB at the cap; about 0.4 KB with the digest). Keyed by the hash of (conversation, user), not
+        # by the ids (0.1 KB then): a collision finds the other chat's digest, which differs from this chat's records
+        # (they name the conversation and the user), so it is written, as a chat not remembered is.
+        self._written: dict[int, bytes] = {}
 
     async def remember(self, actor: Actor | None, reference: Mapping[str, Any], kind: str) -> None:
         """Keep the reference of the conversation an activity came from; for a personal chat also as `actor`'s, with
@@ -93,7 +95,7 @@ class Conversations:
         user = None
         if actor is not None and kind == "personal":
             user = UserRecord(stable, actor.tenant_id, actor.time_style)
-        cache_key = (conversation_id, actor.object_id.lower() if actor is not None else "")
+        cache_key = hash((conversation_id, actor.object_id.lower() if actor is not None else ""))
         written = _digest(conversation, user)
         if self._written.get(cache_key) == written:
             self._written[cache_key] = self._written.pop(cache_key)  # most recently seen last: kept longest
@@ -127,7 +129,9 @@ class Conversations:
         used again and the next activity from that chat stores it afresh."""
         oid = object_id.lower()
         await self._store.delete(keyspace.user_ref(oid))
-        self._written = {k: v for k, v in self._written.items() if k[1] != oid}
+        # Its chats are no longer known to be written; which entries are theirs the hashed keys do not tell, and a
+        # refused chat is rare: every chat's next activity writes its records again.
+        self._written.clear()
 
     async def reference(self, conversation_id: str) -> dict[str, Any] | None:
         """The reference of a conversation the bot is in, if it has one."""
