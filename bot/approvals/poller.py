@@ -16,6 +16,7 @@ ADOPT_AFTER are left to the turn that is recording them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -112,12 +113,13 @@ class Poller:
         cards of the requests waiting in the served groups that nobody recorded. How many changed or were found."""
         changed = 0
         self._open = 0
-        for request_id in await self._records.ids():
-            try:
-                if await self._poll_one(service, request_id):
-                    changed += 1
-            except Exception:  # one bad record must not stop the sweep
-                log.warning("could not poll request %s", request_id, exc_info=True)
+        async with contextlib.aclosing(self._records.ids()) as request_ids:
+            async for request_id in request_ids:
+                try:
+                    if await self._poll_one(service, request_id):
+                        changed += 1
+                except Exception:  # one bad record must not stop the sweep
+                    log.warning("could not poll request %s", request_id, exc_info=True)
         metrics.APPROVALS_PENDING.set(self._open)
         try:
             changed += await self._adopt_unrecorded(service)
@@ -242,7 +244,9 @@ class Poller:
         found = await service.waiting_in_groups(groups)
         for group_id, error in found.failed.items():
             log.warning("could not list the requests waiting in group %s (%s); next poll", group_id, error)
-        known = {request_id.casefold() for request_id in await self._records.ids()}
+        if not found.requests:
+            return 0
+        known = {request_id.casefold() async for request_id in self._records.ids()}
         now = self._clock.now()
         adopted = 0
         for request in found.requests:

@@ -124,3 +124,25 @@ async def test_copies_are_kept_one_key_each_and_settling_leaves_them_alone(tmp_p
         assert await records.open_requests() == []
     finally:
         store.close()
+
+
+async def test_every_request_id_is_read_a_page_at_a_time_and_a_record_settled_meanwhile_is_no_matter(
+    tmp_path: Path,
+) -> None:
+    """The poll goes through the ids as the store lists them, a page at a time (issue 16: not 10,000 ids held at once
+    every poll); records closed while it goes do not make it skip or repeat any other."""
+    store = SqliteStore(tmp_path / "state.db")
+    try:
+        records = ApprovalRecords(store)
+        ids = [f"req-{n:05d}" for n in range(1, 1201)]  # more than two of the store's pages (500 keys)
+        for request_id in ids:
+            assert await records.create(ApprovalRequest(request_id, "PendingApproval", created_at=AT))
+        seen = []
+        async for request_id in records.ids():
+            seen.append(request_id)
+            if request_id == "req-00600":  # the poll closes records as it goes: the others are each seen once
+                await store.delete(keys.request("req-01100"))  # in a page not read yet: not listed
+                await store.delete(keys.request("req-00300"))  # already seen
+        assert seen == [i for i in ids if i != "req-01100"]
+    finally:
+        store.close()
