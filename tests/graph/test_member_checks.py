@@ -53,6 +53,17 @@ def directory(transport: httpx.AsyncBaseTransport) -> GraphPimDirectory:
     return GraphPimDirectory(client, FixedClock())
 
 
+async def overlapping(pim: GraphPimDirectory, held: Held, others: list[str]) -> tuple[bool, list[object]]:
+    """u1's check on its way (held), then the others asked, then u1's answer let through: u1's answer and theirs (or
+    their errors)."""
+    first = asyncio.create_task(pim.holds(GROUP, "u1", Access.MEMBER))
+    await asyncio.sleep(0.01)
+    asked = [asyncio.create_task(pim.holds(GROUP, u, Access.MEMBER)) for u in others]
+    await asyncio.sleep(0.01)
+    held.release.set()
+    return await first, list(await asyncio.gather(*asked, return_exceptions=True))
+
+
 async def test_checks_asked_while_one_is_on_its_way_go_together_as_one_batch() -> None:
     stub = GraphStub()
     stub.on("POST", CHECK, members("u1", "u3", "u5"))
@@ -115,14 +126,8 @@ async def test_a_refused_item_fails_only_its_own_check() -> None:
 
     stub.on("POST", CHECK, answer)
     held = Held(stub, ["u1"])
-    pim = directory(held.transport())
-    first = asyncio.create_task(pim.holds(GROUP, "u1", Access.MEMBER))
-    await asyncio.sleep(0.01)
-    others = [asyncio.create_task(pim.holds(GROUP, u, Access.MEMBER)) for u in ("u2", "u3", "u4")]
-    await asyncio.sleep(0.01)
-    held.release.set()
-    assert await first
-    results = await asyncio.gather(*others, return_exceptions=True)
+    first, results = await overlapping(directory(held.transport()), held, ["u2", "u3", "u4"])
+    assert first
     assert isinstance(results[0], PermissionDenied)
     assert isinstance(results[1], DirectoryUnavailable) and "404" in str(results[1])
     assert results[2] is True
@@ -142,14 +147,8 @@ async def test_a_batch_graph_refuses_whole_fails_each_of_its_checks_with_its_own
         return original(request)
 
     stub.handle = refuse_batches  # type: ignore[method-assign]
-    pim = directory(held.transport())
-    first = asyncio.create_task(pim.holds(GROUP, "u1", Access.MEMBER))
-    await asyncio.sleep(0.01)
-    others = [asyncio.create_task(pim.holds(GROUP, u, Access.MEMBER)) for u in ("u2", "u3")]
-    await asyncio.sleep(0.01)
-    held.release.set()
-    assert await first
-    results = await asyncio.gather(*others, return_exceptions=True)
+    first, results = await overlapping(directory(held.transport()), held, ["u2", "u3"])
+    assert first
     assert all(isinstance(r, Throttled) for r in results)
     assert results[0] is not results[1]  # each caller raises its own error, not one object shared between tasks
 
@@ -204,14 +203,9 @@ async def test_an_item_graph_could_not_answer_is_sent_again_as_the_plain_call_wo
 
     stub.on("POST", CHECK, answer)
     held = Held(stub, ["u1"])
-    pim = directory(held.transport())
-    first = asyncio.create_task(pim.holds(GROUP, "u1", Access.MEMBER))
-    await asyncio.sleep(0.01)
-    others = [asyncio.create_task(pim.holds(GROUP, u, Access.MEMBER)) for u in ("u2", "u3")]
-    await asyncio.sleep(0.01)
-    held.release.set()
-    assert not await first
-    assert [await o for o in others] == [True, False]  # checkMemberGroups only reads: a 503 is retried, as alone
+    first, results = await overlapping(directory(held.transport()), held, ["u2", "u3"])
+    assert not first
+    assert results == [True, False]  # checkMemberGroups only reads: a 503 is retried, as alone
     assert [c.path for c in stub.calls if c.in_batch] == [
         "/users/u2/checkMemberGroups", "/users/u3/checkMemberGroups", "/users/u2/checkMemberGroups"
     ]  # fmt: skip
