@@ -15,15 +15,18 @@ after `patience` seconds in any case; a slow or throttled answer holds the other
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
-from core.errors import DirectoryError
+from core.errors import DirectoryError, DirectoryUnavailable
 from graph import wire
 from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient
 from graph.errors import GraphError, GraphTransportError
 from graph.failures import directory_error
 
 __all__ = ["PATIENCE", "MemberChecks"]
+
+log = logging.getLogger(__name__)
 
 PATIENCE = 0.5  # seconds a check waits for the one on its way before it goes anyway
 
@@ -116,6 +119,10 @@ class MemberChecks:
                 return
             for n, ask in enumerate(asks):
                 _answer_item(ask, responses.get(str(n)))
+        except Exception as e:  # a bug of ours, not Graph's answer: each caller learns the check could not be made
+            log.exception("membership checks of %d user(s) failed", len(asks))
+            for ask in asks:
+                _fail(ask, DirectoryUnavailable(f"the membership check failed: {type(e).__name__}"))
         finally:  # cancelled (the process stops): nobody is left waiting on a batch that will not answer
             for ask in asks:
                 if not ask.answer.done():

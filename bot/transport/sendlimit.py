@@ -11,9 +11,10 @@ of them together, which is stricter than Teams and needs no tenant on every call
 How: a send *reserves* the earliest instant at which it fits every window, given the instants already reserved,
 records it, and then sleeps until it. Reserving is synchronous (no await between looking and recording), so
 concurrent senders need no lock, get FIFO order per conversation, and a send that fits right away never sleeps. A
-conversation's instants are booked in order (a list); the app's are not (a send to a quiet conversation may go now,
-before those already booked later for a busy one), so they are a sorted list searched by bisection. The hot path is
-a dict lookup, a few list end reads, two bisections and an insertion into a list of about a second's sends.
+conversation's instants are booked in order (an array, or one float); the app's are not (a send to a quiet
+conversation may go now, before those already booked later for a busy one), so they are a sorted list searched by
+bisection. The hot path is a dict lookup, a few end reads, two bisections and an insertion into a list of about a
+second's sends.
 
 Channel threads (`19:…@thread.tacv2;messageid=…`) count against their channel: Teams' docs do not say whether a
 reply chain is its own "thread" for these limits, so the limiter assumes the stricter reading.

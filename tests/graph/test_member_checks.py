@@ -209,3 +209,30 @@ async def test_an_item_graph_could_not_answer_is_sent_again_as_the_plain_call_wo
     assert [c.path for c in stub.calls if c.in_batch] == [
         "/users/u2/checkMemberGroups", "/users/u3/checkMemberGroups", "/users/u2/checkMemberGroups"
     ]  # fmt: skip
+
+
+GARBLED = [{"responses": [{"id": "0", "status": 200, "body": {"value": 7}}]}, {"responses": "?"}, [], RuntimeError]
+
+
+@pytest.mark.parametrize("batch", GARBLED)
+async def test_an_answer_we_cannot_read_leaves_each_waiting_check_unchecked_not_cancelled(batch: object) -> None:
+    """A garbled batch answer, or a failure no layer below expected (the last case), is "could not check" for each
+    check that waited: never a hang, never a cancellation of the caller's turn."""
+    stub = GraphStub()
+    stub.on("POST", CHECK, members("u1"))
+    held = Held(stub, ["u1"])
+    original = stub.handle
+
+    def garbled_batches(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("$batch"):
+            stub.http_requests.append(request)
+            if batch is RuntimeError:
+                raise RuntimeError("something no layer below expected")
+            return httpx.Response(200, json=batch)
+        return original(request)
+
+    stub.handle = garbled_batches  # type: ignore[method-assign]
+    first, results = await overlapping(directory(held.transport()), held, ["u2", "u3"])
+    assert first
+    assert results[0] is False or isinstance(results[0], DirectoryUnavailable)  # "value" not a list: no group shown
+    assert isinstance(results[1], DirectoryUnavailable)  # no answer for it in the batch
