@@ -6,7 +6,7 @@ concerns, a cancelled check costs the others nothing, and a slow answer holds th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import httpx
 import pytest
@@ -51,6 +51,22 @@ class Held:
 def directory(transport: httpx.AsyncBaseTransport) -> GraphPimDirectory:
     client = GraphClient(httpx.AsyncClient(transport=transport), BASE, app_token, sleep=Sleeps())
     return GraphPimDirectory(client, FixedClock())
+
+
+def batches_answered(answer: Callable[[httpx.Request], httpx.Response]) -> tuple[GraphStub, Held]:
+    """A stub where u1 is a member and every `$batch` is answered by `answer` (recorded as sent); u1's check held."""
+    stub = GraphStub()
+    stub.on("POST", CHECK, members("u1"))
+    original = stub.handle
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("$batch"):
+            stub.http_requests.append(request)
+            return answer(request)
+        return original(request)
+
+    stub.handle = handle  # type: ignore[method-assign]
+    return stub, Held(stub, ["u1"])
 
 
 async def overlapping(pim: GraphPimDirectory, held: Held, others: list[str]) -> tuple[bool, list[object]]:
@@ -134,19 +150,11 @@ async def test_a_refused_item_fails_only_its_own_check() -> None:
 
 
 async def test_a_batch_graph_refuses_whole_fails_each_of_its_checks_with_its_own_error() -> None:
-    stub = GraphStub()
-    stub.on("POST", CHECK, members("u1"))
-    held = Held(stub, ["u1"])
-    original = stub.handle
+    def refuse(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json=error(429, "TooManyRequests", "Too many requests").body,
+                              headers={"Retry-After": "120"})  # fmt: skip
 
-    def refuse_batches(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("$batch"):
-            stub.http_requests.append(request)
-            return httpx.Response(429, json=error(429, "TooManyRequests", "Too many requests").body,
-                                  headers={"Retry-After": "120"})  # fmt: skip
-        return original(request)
-
-    stub.handle = refuse_batches  # type: ignore[method-assign]
+    _, held = batches_answered(refuse)
     first, results = await overlapping(directory(held.transport()), held, ["u2", "u3"])
     assert first
     assert all(isinstance(r, Throttled) for r in results)
@@ -218,20 +226,13 @@ GARBLED = [{"responses": [{"id": "0", "status": 200, "body": {"value": 7}}]}, {"
 async def test_an_answer_we_cannot_read_leaves_each_waiting_check_unchecked_not_cancelled(batch: object) -> None:
     """A garbled batch answer, or a failure no layer below expected (the last case), is "could not check" for each
     check that waited: never a hang, never a cancellation of the caller's turn."""
-    stub = GraphStub()
-    stub.on("POST", CHECK, members("u1"))
-    held = Held(stub, ["u1"])
-    original = stub.handle
 
-    def garbled_batches(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("$batch"):
-            stub.http_requests.append(request)
-            if batch is RuntimeError:
-                raise RuntimeError("something no layer below expected")
-            return httpx.Response(200, json=batch)
-        return original(request)
+    def garble(_: httpx.Request) -> httpx.Response:
+        if batch is RuntimeError:
+            raise RuntimeError("something no layer below expected")
+        return httpx.Response(200, json=batch)
 
-    stub.handle = garbled_batches  # type: ignore[method-assign]
+    _, held = batches_answered(garble)
     first, results = await overlapping(directory(held.transport()), held, ["u2", "u3"])
     assert first
     assert results[0] is False or isinstance(results[0], DirectoryUnavailable)  # "value" not a list: no group shown
