@@ -22,7 +22,7 @@ from core.errors import DirectoryError, DirectoryUnavailable
 from graph import wire
 from graph.client import MAX_BATCH, BatchRequest, BatchResponse, GraphClient
 from graph.errors import GraphError, GraphTransportError
-from graph.failures import directory_error
+from graph.failures import directory_error, translating
 
 __all__ = ["PATIENCE", "MemberChecks"]
 
@@ -68,12 +68,10 @@ class MemberChecks:
         return await ask.answer
 
     async def _alone(self, user_id: str, group_id: str) -> bool:
-        try:
+        with translating():
             page = await self._client.post(
                 wire.check_member_groups_path(user_id), json={"groupIds": [group_id]}, idempotent=True
             )
-        except (GraphError, GraphTransportError) as err:
-            raise directory_error(err) from err
         return _shows(page, group_id)
 
     def _landed(self) -> None:
