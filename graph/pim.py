@@ -117,6 +117,9 @@ class GraphPimDirectory:
 
         names = names_ttl.total_seconds()
         self._snapshots: Cache[str, UserSnapshot] = Cache(snapshot_ttl.total_seconds(), clock=now)
+        # The users whose snapshot, when it was read, showed a request waiting: the only ones `_closed_request` has
+        # to look at (a superset: an entry whose snapshot went or was read again without one is dropped there).
+        self._showing_pending: set[str] = set()
         self._policies: Cache[PolicyKey, ActivationPolicy] = Cache(policy_ttl.total_seconds(), clock=now)
         self._names: Cache[str, str] = Cache(names, clock=now)
         self._upns: Cache[str, str | None] = Cache(names, clock=now)
@@ -214,6 +217,10 @@ class GraphPimDirectory:
             active=tuple(a for a in active if a.end is None or now < a.end),
             pending=tuple(r for r in pending if r.status.is_pending),
         )
+        if snapshot.pending:
+            self._note_pending(principal_id)
+        else:
+            self._showing_pending.discard(principal_id)
         self._remember_names(
             [(e.group.id, e.group.display_name) for e in snapshot.eligibilities]
             + [(a.group.id, a.group.display_name) for a in snapshot.active]
@@ -455,11 +462,32 @@ class GraphPimDirectory:
         snapshot is read from Graph, not from before the change."""
         self._snapshots.discard(principal_id)
 
+    def _note_pending(self, principal_id: str) -> None:
+        """Remember that `principal_id`'s snapshot shows a request waiting; those whose snapshot no longer does go
+        whenever the set has outgrown the snapshots kept twice over (amortised O(1), and bounded when no request is
+        ever closed)."""
+        self._showing_pending.add(principal_id)
+        if len(self._showing_pending) > 2 * len(self._snapshots) + 64:
+            self._showing_pending = {p for p in self._showing_pending if self._pending_kept(p)}
+
+    def _pending_kept(self, principal_id: str) -> bool:
+        kept = self._snapshots.peek(principal_id)
+        return kept is not None and bool(kept.pending)
+
     def _closed_request(self, request_id: str) -> None:
         """A request stopped waiting (decided, cancelled, closed): a snapshot that still shows it waiting is dropped,
-        so its requester's next command does not meet "already waiting"."""
+        so its requester's next command does not meet "already waiting".
+
+        Only the snapshots read with a request waiting are looked at, not every one kept: the approval poll calls this
+        for each request Graph no longer knows, which was a pass over up to 10,000 snapshots each time."""
         folded = request_id.casefold()
-        self._snapshots.discard_where(lambda _, snapshot: any(p.id.casefold() == folded for p in snapshot.pending))
+        for principal_id in list(self._showing_pending):
+            kept = self._snapshots.peek(principal_id)
+            if kept is None or not kept.pending:
+                self._showing_pending.discard(principal_id)  # gone, expired, or read again since with none waiting
+            elif any(p.id.casefold() == folded for p in kept.pending):
+                self._snapshots.discard(principal_id)
+                self._showing_pending.discard(principal_id)
 
     # -- writes -----------------------------------------------------------------------------------------------------
 

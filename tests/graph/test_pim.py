@@ -175,6 +175,9 @@ class World:
         items = self.requests
         if "PendingApproval" in flt:
             items = [r for r in items if r["status"] == "PendingApproval"]
+        if "principalId eq '" in flt:
+            principal = flt.split("principalId eq '")[1].split("'")[0]
+            items = [r for r in items if r["principalId"] == principal]
         return {"value": items}
 
     def _policy(self, call: Call) -> dict[str, Any]:
@@ -520,6 +523,48 @@ async def test_a_request_read_while_it_still_waits_leaves_the_snapshot_kept() ->
     await world.directory.request(request_id)
     await world.directory.snapshot(ALICE)
     assert world.stub.round_trips == 2
+
+
+async def test_a_request_that_stopped_waiting_drops_the_snapshots_showing_it_and_no_other() -> None:
+    """Among many users' snapshots, only the one that shows the closed request is read again; a user whose snapshot
+    showed a request once, and shows none since it was read again, keeps it."""
+    world = World()
+    others = [f"aaaaaaaa-0000-4000-8000-{n:012d}" for n in range(100, 140)]
+    for n, user in enumerate([ALICE, *others[:2]]):
+        world.requests.append(request_item(f"p{n}", group=TEAMS, status="PendingApproval") | {"principalId": user})
+        world.stub.on("GET", f"{REQUESTS}/p{n}", lambda call, n=n: world.requests[n])
+    for user in [ALICE, *others]:
+        await world.directory.snapshot(user)
+    world.requests[1]["status"] = "Provisioned"  # the first other user's request was approved
+    await world.directory.request("p1")
+    before = world.stub.round_trips
+    for user in [ALICE, *others[1:]]:
+        await world.directory.snapshot(user)
+    assert world.stub.round_trips == before  # all kept
+    assert (await world.directory.snapshot(others[0])).pending == ()
+    assert world.stub.round_trips == before + 1
+
+    world.requests[0]["status"] = "Provisioned"  # Alice's, approved; her snapshot read again before the poll sees it
+    assert (await world.directory.snapshot(ALICE, fresh=True)).pending == ()
+    await world.directory.request("p0")
+    before = world.stub.round_trips
+    await world.directory.snapshot(ALICE)
+    assert world.stub.round_trips == before
+
+
+async def test_the_users_shown_waiting_stay_bounded_when_no_request_is_ever_closed() -> None:
+    """The set `_closed_request` looks through holds the users whose kept snapshot shows a request waiting: those
+    read again with none waiting leave it, also when no request is ever closed (no approval poll runs)."""
+    world = World()
+    world.requests.append(request_item("p0", group=TEAMS, status="PendingApproval"))
+    users = [f"aaaaaaaa-0000-4000-8000-{n:012d}" for n in range(100, 400)]
+    for user in users:
+        world.requests[0]["principalId"] = user
+        await world.directory.snapshot(user)
+        world.requests[0]["status"] = "Provisioned"
+        await world.directory.snapshot(user, fresh=True)
+        world.requests[0]["status"] = "PendingApproval"
+    assert world.directory._showing_pending == set()
 
 
 async def test_a_write_found_after_its_answer_was_lost_drops_the_users_snapshot() -> None:
