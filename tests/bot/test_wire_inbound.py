@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from msrest.serialization import Model
 
 from bot.transport import wire
+from bot.transport.activity import reference_of, tenant_of
 from bot.transport.wire import activity_of
 from devtools.teams import activities as act
 from devtools.teams.activities import ALICE
@@ -165,3 +166,29 @@ def test_timestamps_in_teams_form_and_near_it_come_out_as_msrest_reads_them(stam
     body = act.message(SERVICE, "status", ALICE)
     body.update(timestamp=stamp, localTimestamp=local)
     assert_as_msrest(body)
+
+
+def _botbuilders_reference(activity: Activity) -> dict[str, Any]:
+    """What reference_of gave before it built the JSON itself: botbuilder's reference written by wire.to_json (which
+    keeps the members msrest's own serialize() drops, such as the conversation's tenantId), plus the tenant."""
+    from botbuilder.core import TurnContext
+
+    data: dict[str, Any] = wire.to_json(TurnContext.get_conversation_reference(activity))
+    return data | {"tenantId": tenant_of(activity)}
+
+
+REFERENCED = [
+    *TEAMS,
+    act.message(SERVICE, "status") | {"channelId": "webchat"},
+    act.message(SERVICE, "status") | {"channelId": "directline"},
+    act.message(SERVICE, "status") | {"locale": None, "from": {"id": "29:x"}},
+    act.message(SERVICE, "status") | {"conversation": {"id": "a:1", "properties": {"nested": {"k": [1, 2]}}}},
+    {"type": "message", "id": "1"},
+]
+
+
+@pytest.mark.parametrize("body", REFERENCED, ids=range(len(REFERENCED)))
+def test_a_conversation_reference_is_what_botbuilder_makes_of_the_activity(body: dict[str, Any]) -> None:
+    activity = activity_of(copy.deepcopy(body))
+    got, expected = reference_of(activity), _botbuilders_reference(activity)
+    assert list(got.items()) == list(expected.items())  # the same keys in the same order: the same bytes stored
