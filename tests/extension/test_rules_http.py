@@ -173,7 +173,9 @@ async def test_a_rule_that_cannot_decide_in_time_gets_the_fallback_within_the_de
         took = time.monotonic() - started
     assert status == 200 and answer["evaluationOutcome"] == "Approved"
     assert "could not decide in time" in answer["reason"][0] and "'on call'" in answer["reason"][0]
-    assert took < 1.5, took
+    # The deadline is 1 s and the rule's read takes 3: under 2.5 s, the fallback did not wait for the rule (the slack
+    # is for a shared 2-core machine: a clean-clone run beside three memory soaks measured 1.70 s).
+    assert took < 2.5, took
     assert "rule 'on call' could not decide within 1 s; answered the fallback Approved" in caplog.text
 
 
