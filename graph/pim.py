@@ -217,16 +217,18 @@ class GraphPimDirectory:
             active=tuple(a for a in active if a.end is None or now < a.end),
             pending=tuple(r for r in pending if r.status.is_pending),
         )
-        if snapshot.pending:
-            self._note_pending(principal_id)
-        else:
-            self._showing_pending.discard(principal_id)
         self._remember_names(
             [(e.group.id, e.group.display_name) for e in snapshot.eligibilities]
             + [(a.group.id, a.group.display_name) for a in snapshot.active]
         )
         self._store_policies({key: responses[i] for i, key in policy_ids.items()})
         await self._known.saw((eligibility.group, eligibility.access) for eligibility in eligibilities)
+        # After the last await: the cache keeps the snapshot as this returns, so a request closed in between cannot
+        # find the user here and not yet in the cache, and leave them out of the set while their snapshot shows it.
+        if snapshot.pending:
+            self._note_pending(principal_id)
+        else:
+            self._showing_pending.discard(principal_id)
         return snapshot
 
     async def _read_policies(self, keys: Sequence[PolicyKey]) -> None:
