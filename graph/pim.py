@@ -472,9 +472,10 @@ class GraphPimDirectory:
         if len(self._showing_pending) > 2 * len(self._snapshots) + 64:
             self._showing_pending = {p for p in self._showing_pending if self._pending_kept(p)}
 
-    def _pending_kept(self, principal_id: str) -> bool:
+    def _pending_kept(self, principal_id: str) -> Sequence[PimRequest]:
+        """The requests waiting in the user's kept snapshot; none when no snapshot is kept (gone, expired)."""
         kept = self._snapshots.peek(principal_id)
-        return kept is not None and bool(kept.pending)
+        return kept.pending if kept is not None else ()
 
     def _closed_request(self, request_id: str) -> None:
         """A request stopped waiting (decided, cancelled, closed): a snapshot that still shows it waiting is dropped,
@@ -484,10 +485,10 @@ class GraphPimDirectory:
         for each request Graph no longer knows, which was a pass over up to 10,000 snapshots each time."""
         folded = request_id.casefold()
         for principal_id in list(self._showing_pending):
-            kept = self._snapshots.peek(principal_id)
-            if kept is None or not kept.pending:
+            pending = self._pending_kept(principal_id)
+            if not pending:
                 self._showing_pending.discard(principal_id)  # gone, expired, or read again since with none waiting
-            elif any(p.id.casefold() == folded for p in kept.pending):
+            elif any(p.id.casefold() == folded for p in pending):
                 self._snapshots.discard(principal_id)
                 self._showing_pending.discard(principal_id)
 
